@@ -1,0 +1,175 @@
+"""Forward + backward time of every classification loss as a ratio to cross-entropy.
+
+Each loss runs on the same logits and targets as `F.cross_entropy` (multiclass, (N, C)), in
+one process, timed alternately with `torch.utils.benchmark.Timer.blocked_autorange`; the
+ratio of medians is reported with the interquartile range of the loss's own timing. A
+"naive" soft F1 (softmax, one-hot, three full (N, C) products under autograd) is timed too,
+as the formulation the library improves on. Binary and multilabel losses are timed against
+`F.binary_cross_entropy_with_logits` on (N, C) multilabel logits.
+
+    python benchmarks/speed.py            # CPU (and CUDA when present), writes results
+    python benchmarks/speed.py --smoke    # a few milliseconds per size; checks the script
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.benchmark import Timer
+
+import softmetrics
+
+SIZES = [(4096, 10), (65536, 10), (4096, 1000), (65536, 1000)]
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+
+
+def naive_soft_f1(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The textbook soft F1 loss: three dense (N, C) products under autograd."""
+    p = torch.softmax(logits, dim=1)
+    y = F.one_hot(target, logits.shape[1]).to(p.dtype)
+    tp = (p * y).sum(0)
+    fp = (p * (1 - y)).sum(0)
+    fn = ((1 - p) * y).sum(0)
+    return 1 - (2 * tp / (2 * tp + fp + fn).clamp_min(1e-12)).mean()
+
+
+def multiclass_losses(c: int) -> dict[str, torch.nn.Module]:
+    kw = dict(task="multiclass", num_classes=c, validate_args=False)
+    return {
+        "SoftAccuracyLoss": softmetrics.SoftAccuracyLoss(**kw),
+        "SoftPrecisionLoss": softmetrics.SoftPrecisionLoss(**kw),
+        "SoftRecallLoss": softmetrics.SoftRecallLoss(**kw),
+        "SoftF1Loss": softmetrics.SoftF1Loss(**kw),
+        "SoftFBetaLoss": softmetrics.SoftFBetaLoss(beta=2.0, **kw),
+        "SoftJaccardLoss": softmetrics.SoftJaccardLoss(**kw),
+        "SoftTverskyLoss": softmetrics.SoftTverskyLoss(alpha=0.3, beta=0.7, **kw),
+        "SoftMCCLoss": softmetrics.SoftMCCLoss(**kw),
+        "SoftTopKAccuracyLoss": softmetrics.SoftTopKAccuracyLoss(num_classes=c, k=5,
+                                                                 validate_args=False),
+        "naive soft F1": naive_soft_f1,
+    }
+
+
+def multilabel_losses(c: int) -> dict[str, torch.nn.Module]:
+    kw = dict(task="multilabel", num_classes=c, validate_args=False)
+    return {
+        "SoftF1Loss (multilabel)": softmetrics.SoftF1Loss(**kw),
+        "SoftMCCLoss (multilabel)": softmetrics.SoftMCCLoss(average="macro", **kw),
+        "SoftAccuracyLoss (multilabel)": softmetrics.SoftAccuracyLoss(**kw),
+    }
+
+
+def _step(loss_fn, logits: torch.Tensor, target: torch.Tensor) -> None:
+    logits.grad = None
+    loss_fn(logits, target).sum().backward()
+
+
+def _time(loss_fn, logits, target, min_run_time: float, device: torch.device):
+    sync = "torch.cuda.synchronize()" if device.type == "cuda" else ""
+    timer = Timer(stmt=f"step(loss_fn, logits, target); {sync}",
+                  globals=dict(step=_step, loss_fn=loss_fn, logits=logits, target=target))
+    m = timer.blocked_autorange(min_run_time=min_run_time)
+    return m.median, m.iqr
+
+
+def run(device: torch.device, sizes, min_run_time: float) -> list[dict]:
+    rows = []
+    for n, c in sizes:
+        g = torch.Generator(device="cpu").manual_seed(0)
+        logits = torch.randn(n, c, generator=g).to(device).requires_grad_()
+        target = torch.randint(0, c, (n,), generator=g).to(device)
+        labels = torch.randint(0, 2, (n, c), generator=g).to(device).float()
+        groups = [(F.cross_entropy, target, "F.cross_entropy", multiclass_losses(c)),
+                  (F.binary_cross_entropy_with_logits, labels,
+                   "F.binary_cross_entropy_with_logits", multilabel_losses(c))]
+        for base_fn, tgt, base_name, losses in groups:
+            for name, loss_fn in losses.items():
+                _step(loss_fn, logits, tgt)  # warm-up
+                # alternate base and loss twice so drift hits both alike
+                base_t, loss_t, iqr = [], [], []
+                for _ in range(2):
+                    base_t.append(_time(base_fn, logits, tgt, min_run_time, device)[0])
+                    t, q = _time(loss_fn, logits, tgt, min_run_time, device)
+                    loss_t.append(t)
+                    iqr.append(q)
+                base, t = min(base_t), min(loss_t)
+                rows.append(dict(device=device.type, n=n, c=c, loss=name, baseline=base_name,
+                                 baseline_ms=base * 1e3, loss_ms=t * 1e3,
+                                 loss_iqr_ms=min(iqr) * 1e3, ratio=t / base))
+                print(f"{device.type:>4} N={n:>6} C={c:>5} {name:32s} "
+                      f"{t * 1e3:9.3f} ms  {rows[-1]['ratio']:5.2f}x {base_name}", flush=True)
+    return rows
+
+
+def machine() -> dict:
+    info = dict(platform=platform.platform(), processor=platform.processor() or "unknown",
+                python=platform.python_version(), torch=torch.__version__,
+                threads=torch.get_num_threads(), cpu_count=os.cpu_count())
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def markdown(rows: list[dict], info: dict) -> str:
+    sizes = sorted({(r["n"], r["c"]) for r in rows})
+    out = []
+    for device in sorted({r["device"] for r in rows}):
+        where = info.get("gpu", "GPU") if device == "cuda" else (
+            f"CPU, {info['threads']} threads")
+        out.append(f"**{device.upper()}** ({where}; torch {info['torch']}): forward + backward "
+                   "time as a multiple of the baseline on the same logits (median of "
+                   "repeated runs, lower is better).\n")
+        header = "| loss | baseline | " + " | ".join(f"N={n}, C={c}" for n, c in sizes) + " |"
+        out += [header, "|" + "---|" * (2 + len(sizes))]
+        names = list(dict.fromkeys(r["loss"] for r in rows if r["device"] == device))
+        for name in names:
+            cells = []
+            base = ""
+            for n, c in sizes:
+                r = [x for x in rows if x["device"] == device and x["loss"] == name
+                     and (x["n"], x["c"]) == (n, c)]
+                cells.append(f"{r[0]['ratio']:.2f}x" if r else "")
+                base = r[0]["baseline"].replace("F.", "") if r else base
+            out.append(f"| {name} | {base} | " + " | ".join(cells) + " |")
+        base_ms = {(r["n"], r["c"]): r["baseline_ms"] for r in rows
+                   if r["device"] == device and r["baseline"] == "F.cross_entropy"}
+        out.append("| *cross_entropy itself (ms)* | | " +
+                   " | ".join(f"{base_ms[s]:.3f}" for s in sizes) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and run time")
+    parser.add_argument("--device", action="append", help="cpu and/or cuda (default: all)")
+    parser.add_argument("--min-run-time", type=float, default=0.3)
+    parser.add_argument("--out", type=Path, default=DOCS, help="folder for JSON and table")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    sizes = [(256, 10), (256, 100)] if args.smoke else SIZES
+    min_run_time = 0.01 if args.smoke else args.min_run_time
+    rows = []
+    for device in devices:
+        rows += run(torch.device(device), sizes, min_run_time)
+    info = machine()
+    table = markdown(rows, info)
+    print()
+    print(table)
+    if not args.smoke:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "speed.json").write_text(json.dumps(dict(machine=info, rows=rows),
+                                                        indent=1))
+        (args.out / "speed_table.md").write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,182 @@
+"""Argument and tensor validation with one message template.
+
+Every error raised by softmetrics reads
+
+    <function>: expected `<argument>` to be <what was expected>, got <what was given>.
+
+`ValueError` is used for values and shapes, `TypeError` for types and dtypes. Checks here
+look only at metadata (shapes, dtypes, option strings) unless their name says otherwise:
+the value checks (`check_values_in`, `check_finite`) read tensor data, need a host
+synchronisation and are therefore run only when the caller's `validate_args` is true.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any, NoReturn
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "check_finite",
+    "check_floating",
+    "check_index_tensor",
+    "check_int",
+    "check_ndim",
+    "check_number",
+    "check_option",
+    "check_same_shape",
+    "check_temperature",
+    "check_values_in",
+    "fail",
+]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Tensor):
+        if value.ndim == 0:
+            return f"tensor({value.item()!r})"
+        return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if isinstance(value, str):
+        return repr(value)
+    return repr(value)
+
+
+def fail(fn: str, arg: str, expected: str, got: Any, *, error: type[Exception] = ValueError,
+         raw: bool = False) -> NoReturn:
+    """Raise `error` with the library's one message template.
+
+    `got` is formatted with `repr` (tensors by shape and dtype) unless `raw` is true, in
+    which case it is inserted as given.
+    """
+    shown = got if raw else _show(got)
+    raise error(f"{fn}: expected `{arg}` to be {expected}, got {shown}.")
+
+
+def check_option(fn: str, arg: str, value: Any, allowed: Iterable[Any]) -> None:
+    """`value` must be one of `allowed` (strings are compared exactly)."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        fail(fn, arg, "one of " + ", ".join(repr(a) for a in allowed), value)
+
+
+def check_number(fn: str, arg: str, value: Any, *, low: float | None = None,
+                 high: float | None = None, low_open: bool = False,
+                 high_open: bool = False) -> float:
+    """`value` must be a real Python number (not bool) within the given bounds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        fail(fn, arg, "a real number", value, error=TypeError)
+    value = float(value)
+    if math.isnan(value):
+        fail(fn, arg, "a number, not NaN", value)
+    bounds = []
+    if low is not None:
+        bounds.append(("> " if low_open else ">= ") + f"{low:g}")
+    if high is not None:
+        bounds.append(("< " if high_open else "<= ") + f"{high:g}")
+    ok = True
+    if low is not None:
+        ok &= value > low if low_open else value >= low
+    if high is not None:
+        ok &= value < high if high_open else value <= high
+    if not ok:
+        fail(fn, arg, " and ".join(bounds), value)
+    return value
+
+
+def check_int(fn: str, arg: str, value: Any, *, low: int | None = None) -> int:
+    """`value` must be a Python int (not bool), at least `low` when given."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        fail(fn, arg, "an int", value, error=TypeError)
+    if low is not None and value < low:
+        fail(fn, arg, f"an int >= {low}", value)
+    return value
+
+
+def check_temperature(fn: str, value: Any, *, allow_zero: bool = True,
+                      arg: str = "temperature") -> float | Tensor:
+    """A temperature is a number >= 0 (> 0 when `allow_zero` is false) or a float tensor.
+
+    Tensors (for example a learnable temperature) are checked for shape and dtype only.
+    """
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            fail(fn, arg, "a number or a one-element tensor", value)
+        if not value.is_floating_point():
+            fail(fn, arg, "a floating-point tensor", value, error=TypeError)
+        return value
+    return check_number(fn, arg, value, low=0.0, low_open=not allow_zero)
+
+
+def check_floating(fn: str, arg: str, tensor: Any) -> Tensor:
+    """`tensor` must be a floating-point `torch.Tensor`."""
+    if not isinstance(tensor, Tensor):
+        fail(fn, arg, "a torch.Tensor", type(tensor).__name__, error=TypeError, raw=True)
+    if not tensor.is_floating_point():
+        fail(fn, arg, "a floating-point tensor (raw scores or logits)", tensor.dtype,
+             error=TypeError, raw=True)
+    return tensor
+
+
+def check_index_tensor(fn: str, arg: str, tensor: Any, *, allow_bool: bool = False,
+                       allow_float: bool = False) -> Tensor:
+    """`tensor` must hold integer labels (bool, and float 0/1, where allowed)."""
+    if not isinstance(tensor, Tensor):
+        fail(fn, arg, "a torch.Tensor", type(tensor).__name__, error=TypeError, raw=True)
+    ok = not tensor.is_floating_point() and not tensor.is_complex()
+    if tensor.dtype == torch.bool and not allow_bool:
+        ok = False
+    if tensor.is_floating_point() and allow_float:
+        ok = True
+    if not ok:
+        kinds = "an integer"
+        if allow_bool or allow_float:
+            kinds += (", bool" if allow_bool else "") + (" or float" if allow_float else "")
+        fail(fn, arg, f"{kinds} tensor", tensor.dtype, error=TypeError, raw=True)
+    return tensor
+
+
+def check_ndim(fn: str, arg: str, tensor: Tensor, ndims: Iterable[int] | int,
+               what: str | None = None) -> None:
+    """`tensor.ndim` must be one of `ndims`."""
+    ndims = (ndims,) if isinstance(ndims, int) else tuple(ndims)
+    if tensor.ndim not in ndims:
+        expected = what or (" or ".join(f"{d}-D" for d in ndims) + " tensor")
+        fail(fn, arg, expected, f"shape {tuple(tensor.shape)}", raw=True)
+
+
+def check_same_shape(fn: str, arg: str, tensor: Tensor, shape: tuple[int, ...],
+                     what: str) -> None:
+    """`tensor.shape` must equal `shape`; `what` names the shape in words."""
+    if tuple(tensor.shape) != tuple(shape):
+        fail(fn, arg, f"of shape {tuple(shape)} ({what})", f"shape {tuple(tensor.shape)}",
+             raw=True)
+
+
+def check_values_in(fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
+                    ignore: int | None = None) -> None:
+    """Integer values of `tensor` must lie in [low, high) (entries equal `ignore` pass).
+
+    Reads data (host synchronisation): call only under `validate_args`.
+    """
+    if tensor.numel() == 0:
+        return
+    values = tensor if ignore is None else tensor[tensor != ignore]
+    if values.numel() == 0:
+        return
+    bad = (values < low) | (values >= high)
+    if tensor.is_floating_point():
+        bad |= values != values.round()
+    if bool(bad.any()):
+        first = values[bad][0].item()
+        span = f"in {{{low}, {high - 1}}}" if high - low == 2 else f"in [{low}, {high})"
+        extra = f" or {ignore} (ignore_index)" if ignore is not None else ""
+        fail(fn, arg, f"integer values {span}{extra}", f"a value {first!r}", raw=True)
+
+
+def check_finite(fn: str, arg: str, tensor: Tensor) -> None:
+    """`tensor` must hold no NaN or infinity. Reads data: call only under `validate_args`."""
+    if tensor.numel() and not bool(torch.isfinite(tensor).all()):
+        fail(fn, arg, "finite", "a tensor with NaN or infinite entries", raw=True)

@@ -1,0 +1,62 @@
+"""The decision step, hard and soft, in one place.
+
+Every metric in softmetrics is `formula(statistics(decision(scores), target))`. Only the
+decision is discrete. This module holds the three decisions the library knows and their
+relaxations by a temperature `tau`:
+
+| decision | hard (`tau == 0`) | soft (`tau > 0`) |
+|---|---|---|
+| argmax over an axis | one-hot of the argmax (first index at ties) | `softmax(z / tau)` |
+| threshold at probability `t` | `z > logit(t)` | `sigmoid((z - logit(t)) / tau)` |
+| comparison `d = s_i - s_j` | `1` if `d > 0`, `1/2` if `d == 0`, else `0` | `sigmoid(d / tau)` |
+
+A temperature may be a Python number or a one-element tensor (a learnable temperature);
+only the number `0` selects the hard decision, so no branch here reads tensor data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = ["compute_dtype", "is_hard", "logit", "soft_argmax", "soft_step", "soft_threshold"]
+
+
+def is_hard(temperature: float | Tensor) -> bool:
+    """True when `temperature` selects the exact (hard) decision: the number 0."""
+    return not isinstance(temperature, Tensor) and temperature == 0
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype statistics are accumulated in: float32 for half types, else `dtype`."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def logit(probability: float) -> float:
+    """`log(p / (1 - p))` for a threshold given as a probability in (0, 1)."""
+    return math.log(probability) - math.log1p(-probability)
+
+
+def soft_argmax(z: Tensor, temperature: float | Tensor, dim: int = 1) -> Tensor:
+    """One-hot of `argmax(z)` along `dim` at temperature 0, else `softmax(z / tau)`."""
+    if is_hard(temperature):
+        index = z.argmax(dim=dim, keepdim=True)
+        return torch.zeros_like(z).scatter_(dim, index, 1.0)
+    return torch.softmax(z / temperature, dim=dim)
+
+
+def soft_threshold(z: Tensor, temperature: float | Tensor, threshold: float = 0.5) -> Tensor:
+    """`z > logit(threshold)` at temperature 0, else `sigmoid((z - logit(threshold)) / tau)`."""
+    shift = logit(threshold)
+    if is_hard(temperature):
+        return (z > shift).to(z.dtype)
+    return torch.sigmoid((z - shift) / temperature)
+
+
+def soft_step(d: Tensor, temperature: float | Tensor) -> Tensor:
+    """Heaviside step with `step(0) = 1/2` at temperature 0, else `sigmoid(d / tau)`."""
+    if is_hard(temperature):
+        return (d > 0).to(d.dtype) + 0.5 * (d == 0).to(d.dtype)
+    return torch.sigmoid(d / temperature)

@@ -1,0 +1,1004 @@
+r"""Classification surrogates: one statistics function, three formulas.
+
+Every classification metric here is a formula over the per-class counts
+$TP_c, FP_c, FN_c, TN_c$ of a decision $p$ against the target $y$:
+
+$$
+TP_c = \sum_n w_n p_{nc} y_{nc},\quad FP_c = \sum_n w_n p_{nc}(1 - y_{nc}),\quad
+FN_c = \sum_n w_n (1 - p_{nc}) y_{nc},\quad TN_c = \sum_n w_n (1 - p_{nc})(1 - y_{nc}),
+$$
+
+with $w_n = 0$ for entries whose target equals `ignore_index`. The decision $p$ is the
+exact one at `temperature=0` (one-hot argmax, or a threshold) and a softmax or sigmoid at
+`temperature > 0` (see `softmetrics._relax`). The formulas:
+
+- **Tversky** $TP / (TP + \alpha FP + \beta FN)$ covers precision ($\alpha=1,\beta=0$),
+  recall ($0, 1$), F-beta ($\alpha = 1/(1+\beta^2)$, $\beta^2/(1+\beta^2)$), Dice = F1
+  ($1/2, 1/2$) and Jaccard/IoU ($1, 1$);
+- **accuracy** (and top-k accuracy, whose decision is "the true class ranks in the top k");
+- **Matthews correlation** (Gorodkin's $R_K$), from the same counts.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+from .. import _checks
+from .._relax import compute_dtype, is_hard, logit, soft_argmax, soft_step, soft_threshold
+
+__all__ = [
+    "StatScores",
+    "soft_accuracy",
+    "soft_f1_score",
+    "soft_fbeta_score",
+    "soft_jaccard_index",
+    "soft_matthews_corrcoef",
+    "soft_precision",
+    "soft_recall",
+    "soft_stat_scores",
+    "soft_top_k_accuracy",
+    "soft_tversky_index",
+]
+
+Task = Literal["binary", "multiclass", "multilabel"]
+Average = Literal["micro", "macro", "weighted", "none"]
+MultidimAverage = Literal["global", "samplewise"]
+
+TASKS = ("binary", "multiclass", "multilabel")
+AVERAGES = ("micro", "macro", "weighted", "none")
+MULTIDIM_AVERAGES = ("global", "samplewise")
+
+
+class StatScores(NamedTuple):
+    """Soft (or, at temperature 0, exact) per-class counts, each of shape `(C,)` for
+    `multidim_average="global"` or `(N, C)` for `"samplewise"` (`C = 1` for binary)."""
+
+    tp: Tensor
+    fp: Tensor
+    fn: Tensor
+    tn: Tensor
+
+    @property
+    def support(self) -> Tensor:
+        """Number of (non-ignored) entries whose target is the class: `tp + fn`."""
+        return self.tp + self.fn
+
+
+# ---------------------------------------------------------------------------------------
+# options and inputs
+
+
+def check_options(fn: str, *, task: str, num_classes: int | None, average: str,
+                  temperature: float | Tensor, threshold: float, ignore_index: int | None,
+                  multidim_average: str, zero_division: float) -> None:
+    """Validate the options shared by every classification function (no tensor data read).
+
+    Modules call this once in `__init__`; the functions call it on every call.
+    """
+    _checks.check_option(fn, "task", task, TASKS)
+    _checks.check_option(fn, "average", average, AVERAGES)
+    _checks.check_option(fn, "multidim_average", multidim_average, MULTIDIM_AVERAGES)
+    _checks.check_temperature(fn, temperature)
+    _checks.check_number(fn, "threshold", threshold, low=0.0, high=1.0, low_open=True,
+                         high_open=True)
+    _checks.check_number(fn, "zero_division", zero_division, low=0.0, high=1.0)
+    if ignore_index is not None:
+        _checks.check_int(fn, "ignore_index", ignore_index)
+    if task != "binary":
+        if num_classes is None:
+            _checks.fail(fn, "num_classes", f"an int >= 2 when task={task!r}", None)
+        _checks.check_int(fn, "num_classes", num_classes, low=2 if task == "multiclass" else 1)
+
+
+def _format(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: int | None,
+            ignore_index: int | None, validate_args: bool
+            ) -> tuple[Tensor, Tensor, Tensor | None, int]:
+    """Check shapes and dtypes; return `(z, y, w, C)` with a class axis 1 everywhere.
+
+    `z` is the input as (N, C, ...) (binary: C = 1) in the compute dtype; `y` is the
+    target: class indices (N, ...) for multiclass, 0/1 floats shaped like `z` otherwise,
+    with ignored entries set to 0; `w` is the 0/1 weight of each entry (`None` when
+    nothing is ignored) shaped like `y`.
+    """
+    _checks.check_floating(fn, "input", input)
+    if task == "multiclass":
+        _checks.check_index_tensor(fn, "target", target)
+        if input.ndim < 2:
+            _checks.fail(fn, "input", "of shape (N, C, ...) with C = num_classes for "
+                         "task='multiclass'", f"shape {tuple(input.shape)}", raw=True)
+        if input.shape[1] != num_classes:
+            _checks.fail(fn, "input", f"of shape (N, {num_classes}, ...) (num_classes="
+                         f"{num_classes} along axis 1)", f"shape {tuple(input.shape)}",
+                         raw=True)
+        expected = (input.shape[0], *input.shape[2:])
+        _checks.check_same_shape(fn, "target", target, expected,
+                                 "input's shape without the class axis 1")
+        if validate_args:
+            _checks.check_values_in(fn, "target", target, 0, num_classes, ignore=ignore_index)
+    else:
+        _checks.check_index_tensor(fn, "target", target, allow_bool=True, allow_float=True)
+        if task == "multilabel":
+            if input.ndim < 2 or input.shape[1] != num_classes:
+                _checks.fail(fn, "input", f"of shape (N, {num_classes}, ...) for "
+                             f"task='multilabel'", f"shape {tuple(input.shape)}", raw=True)
+        elif input.ndim < 1:
+            _checks.fail(fn, "input", "of shape (N, ...) for task='binary'", "a 0-d tensor",
+                         raw=True)
+        _checks.check_same_shape(fn, "target", target, tuple(input.shape), "input's shape")
+        if validate_args:
+            _checks.check_values_in(fn, "target", target, 0, 2, ignore=ignore_index)
+    dtype = compute_dtype(input.dtype)
+    z = input.to(dtype)
+    w = None
+    y = target
+    if ignore_index is not None:
+        keep = target != ignore_index
+        w = keep.to(dtype)
+        y = torch.where(keep, target, torch.zeros((), dtype=target.dtype, device=target.device))
+    if task == "multiclass":
+        y = y.long()
+    else:
+        y = y.to(dtype)
+        if task == "binary":
+            z, y = z.unsqueeze(1), y.unsqueeze(1)
+            w = None if w is None else w.unsqueeze(1)
+    return z, y, w, int(z.shape[1])
+
+
+# ---------------------------------------------------------------------------------------
+# statistics: one function for every metric
+
+
+def _group_sum(x: Tensor, samplewise: bool) -> Tensor:
+    """Sum an (N, C, ...) tensor into (G, C): G = 1 for global, N for samplewise."""
+    if samplewise:
+        return x.sum(tuple(range(2, x.ndim))) if x.ndim > 2 else x
+    return x.sum((0, *range(2, x.ndim))).unsqueeze(0)
+
+
+def _index_counts(values: Tensor, y: Tensor, num_classes: int, samplewise: bool) -> Tensor:
+    """Scatter-add `values` (N, ...) into (G, C) by the class index `y` (N, ...)."""
+    n = y.shape[0]
+    groups = n if samplewise else 1
+    index = y.reshape(n, -1)
+    if samplewise:
+        index = index + torch.arange(n, device=y.device).unsqueeze(1) * num_classes
+    out = values.new_zeros(groups * num_classes)
+    return out.index_add(0, index.reshape(-1), values.reshape(-1)).view(groups, num_classes)
+
+
+def _class_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool
+                  ) -> tuple[Tensor, Tensor]:
+    """`(TP, predicted mass)` per (group, class) of a multiclass decision `p` (N, C, ...)."""
+    p_true = p.gather(1, y.unsqueeze(1)).squeeze(1)
+    if w is not None:
+        p_true = p_true * w
+    if p.ndim == 2 and not samplewise:
+        pred = (p.sum(0) if w is None else w @ p).unsqueeze(0)
+    else:
+        pred = _group_sum(p if w is None else p * w.unsqueeze(1), samplewise)
+    return _index_counts(p_true, y, p.shape[1], samplewise), pred
+
+
+def _label_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool
+                  ) -> tuple[Tensor, Tensor]:
+    """`(TP, predicted mass)` per (group, class) of a binary/multilabel decision `p`."""
+    if w is not None:
+        p = p * w
+    return _group_sum(p * y, samplewise), _group_sum(p, samplewise)
+
+
+class _SoftmaxCounts(torch.autograd.Function):
+    """`_class_counts(softmax(z / tau))` with a single fused backward pass.
+
+    Backward: with upstream gradients $g^T$ (for TP) and $g^P$ (for the predicted mass),
+    $\\partial/\\partial p_{nc} = w_n (g^P_c + [c = y_n] g^T_c)$, pushed through the softmax
+    Jacobian $p_{nc}(\\delta_{cd} - p_{nd}) / \\tau$ in one pass over $p$.
+    """
+
+    @staticmethod
+    def forward(ctx, z: Tensor, y: Tensor, w: Tensor | None, inv_t: float,  # type: ignore[override]
+                samplewise: bool) -> tuple[Tensor, Tensor]:
+        p = torch.softmax(z if inv_t == 1.0 else z * inv_t, dim=1)
+        ctx.save_for_backward(p, y, w)
+        ctx.inv_t, ctx.samplewise = inv_t, samplewise
+        return _class_counts(p, y, w, samplewise)
+
+    @staticmethod
+    def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
+        p, y, w = ctx.saved_tensors
+        samplewise = ctx.samplewise
+        n, c = p.shape[0], p.shape[1]
+        extra = (1,) * (p.ndim - 2)
+        g_pred_b = g_pred.view(g_pred.shape[0], c, *extra)
+        yi = y.unsqueeze(1)
+        p_true = p.gather(1, yi)
+        if samplewise:
+            g_true = g_tp.gather(1, y.reshape(n, -1)).view_as(yi)
+        else:
+            g_true = g_tp[0][yi]
+        if p.ndim == 2 and not samplewise:
+            s = torch.mv(p, g_pred[0]).unsqueeze(1)
+        else:
+            s = (p * g_pred_b).sum(1, keepdim=True)
+        direct = p_true * g_true
+        grad = (g_pred_b - (s + direct)).mul_(p)
+        grad.scatter_add_(1, yi, direct)
+        scale = ctx.inv_t if w is None else w.unsqueeze(1) * ctx.inv_t
+        if w is not None or ctx.inv_t != 1.0:
+            grad.mul_(scale)
+        return grad, None, None, None, None
+
+
+class _SigmoidCounts(torch.autograd.Function):
+    """`_label_counts(sigmoid((z - b) / tau))` with a single fused backward pass."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, y: Tensor, w: Tensor | None, shift: float,  # type: ignore[override]
+                inv_t: float, samplewise: bool) -> tuple[Tensor, Tensor]:
+        p = torch.sigmoid((z - shift) * inv_t)
+        ctx.save_for_backward(p, y, w)
+        ctx.inv_t, ctx.samplewise = inv_t, samplewise
+        return _label_counts(p, y, w, samplewise)
+
+    @staticmethod
+    def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
+        p, y, w = ctx.saved_tensors
+        extra = (1,) * (p.ndim - 2)
+        shape = (g_tp.shape[0], p.shape[1], *extra)
+        g = g_tp.view(shape) * y + g_pred.view(shape)
+        grad = g.mul_(p * (1 - p))
+        if w is not None:
+            grad.mul_(w)
+        return grad * ctx.inv_t, None, None, None, None, None
+
+
+def _decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
+                     temperature: float | Tensor, threshold: float, samplewise: bool
+                     ) -> tuple[Tensor, Tensor]:
+    """`(TP, predicted mass)` of the (hard or soft) decision on `z`.
+
+    The soft decision with a number as temperature runs through the fused autograd
+    Functions; a tensor temperature (or the hard decision) composes the same counting
+    code with autograd, which is also the reference the Functions are tested against.
+    """
+    fused = (not is_hard(temperature) and not isinstance(temperature, Tensor)
+             and torch.is_grad_enabled() and z.requires_grad)
+    if task == "multiclass":
+        if fused:
+            return _SoftmaxCounts.apply(z, y, w, 1.0 / temperature, samplewise)
+        return _class_counts(soft_argmax(z, temperature, dim=1), y, w, samplewise)
+    if fused:
+        return _SigmoidCounts.apply(z, y, w, logit(threshold), 1.0 / temperature, samplewise)
+    return _label_counts(soft_threshold(z, temperature, threshold), y, w, samplewise)
+
+
+def _statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task: str,
+                temperature: float | Tensor, threshold: float, samplewise: bool
+                ) -> StatScores:
+    """Per (group, class) TP, FP, FN, TN of the decision on `z` against `y`, each (G, C)."""
+    tp, pred = _decision_counts(z, y, w, task=task, temperature=temperature,
+                                threshold=threshold, samplewise=samplewise)
+    with torch.no_grad():
+        ones = torch.ones_like(y, dtype=tp.dtype) if w is None else w
+        if task == "multiclass":
+            support = _index_counts(ones, y, num_classes, samplewise)
+            total = _group_sum(ones.unsqueeze(1), samplewise)
+        else:
+            support = _group_sum(y * ones, samplewise)
+            total = _group_sum(ones.expand_as(y), samplewise)
+    fp = pred - tp
+    fn = support - tp
+    tn = total - pred - fn
+    return StatScores(tp, fp, fn, tn)
+
+
+# ---------------------------------------------------------------------------------------
+# formulas: each written once, over the statistics
+
+
+def _divide(num: Tensor, den: Tensor, zero_division: float) -> Tensor:
+    """`num / den`, with `zero_division` where `den == 0` (no NaN in values or gradients)."""
+    defined = den != 0
+    safe = torch.where(defined, den, torch.ones_like(den))
+    return torch.where(defined, num / safe, torch.full_like(num, zero_division))
+
+
+def _tversky(s: StatScores, alpha: float, beta: float, zero_division: float) -> Tensor:
+    return _divide(s.tp, s.tp + alpha * s.fp + beta * s.fn, zero_division)
+
+
+def _mcc(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor, zero_division: float) -> Tensor:
+    """Gorodkin's R_K over the class axis (-1) of the counts, one value per group."""
+    trace = tp.sum(-1)
+    total = (tp + fp + fn + tn)[..., :1].sum(-1)
+    pred, true = tp + fp, tp + fn
+    cov_pt = trace * total - (pred * true).sum(-1)
+    cov_pp = total * total - (pred * pred).sum(-1)
+    cov_tt = total * total - (true * true).sum(-1)
+    den = cov_pp * cov_tt
+    defined = den > 0
+    safe = torch.where(defined, den, torch.ones_like(den))
+    return torch.where(defined, cov_pt * torch.rsqrt(safe), torch.full_like(den, zero_division))
+
+
+def _binary_mcc(s: StatScores, zero_division: float) -> Tensor:
+    """Per-class one-vs-rest MCC: R_K of the 2 x 2 table (negatives, positives)."""
+    def pair(a: Tensor, b: Tensor) -> Tensor:
+        return torch.stack([a, b], dim=-1)
+
+    return _mcc(pair(s.tn, s.tp), pair(s.fn, s.fp), pair(s.fp, s.fn), pair(s.tp, s.tn),
+                zero_division)
+
+
+def _average(score: Tensor, support: Tensor, average: str, zero_division: float) -> Tensor:
+    """Reduce per-class scores (G, C) over classes: macro, weighted by support, or none."""
+    if average == "macro":
+        return score.mean(-1)
+    if average == "weighted":
+        return _divide((score * support).sum(-1), support.sum(-1), zero_division)
+    return score
+
+
+def _micro(s: StatScores) -> StatScores:
+    return StatScores(*(t.sum(-1, keepdim=True) for t in s))
+
+
+def _finish(value: Tensor, task: str, samplewise: bool, out_dtype: torch.dtype) -> Tensor:
+    """Drop the group axis for global results and the class axis for binary ones."""
+    if task == "binary" and value.ndim == 2:
+        value = value.squeeze(-1)
+    if not samplewise:
+        value = value.squeeze(0)
+    return value.to(out_dtype)
+
+
+class _Prepared(NamedTuple):
+    stats: StatScores
+    task: str
+    samplewise: bool
+    out_dtype: torch.dtype
+
+
+def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: int | None,
+             average: str, temperature: float | Tensor, threshold: float,
+             ignore_index: int | None, multidim_average: str, zero_division: float,
+             validate_args: bool) -> _Prepared:
+    """Validate, format and count: the shared first half of every classification metric.
+
+    The statistics are returned in float64 (they are small: (G, C)), so that the formulas
+    of the exact metric are exact to float64 rounding whatever the input dtype.
+    """
+    check_options(fn, task=task, num_classes=num_classes, average=average,
+                  temperature=temperature, threshold=threshold, ignore_index=ignore_index,
+                  multidim_average=multidim_average, zero_division=zero_division)
+    z, y, w, c = _format(fn, input, target, task=task, num_classes=num_classes,
+                         ignore_index=ignore_index, validate_args=validate_args)
+    samplewise = multidim_average == "samplewise"
+    stats = _statistics(z, y, w, c, task=task, temperature=temperature, threshold=threshold,
+                        samplewise=samplewise)
+    stats = StatScores(*(t.double() if t.device.type != "mps" else t for t in stats))
+    return _Prepared(stats, task, samplewise, z.dtype)
+
+
+def _tversky_metric(fn: str, input: Tensor, target: Tensor, alpha: float, beta: float,
+                    **options) -> Tensor:
+    """Every metric of the Tversky form: precision, recall, F-beta, Dice, Jaccard."""
+    prep = _prepare(fn, input, target, **options)
+    s, average, zd = prep.stats, options["average"], options["zero_division"]
+    if average == "micro" and prep.task != "binary":
+        value = _tversky(_micro(s), alpha, beta, zd).squeeze(-1)
+    else:
+        value = _tversky(s, alpha, beta, zd)
+        if prep.task != "binary":
+            value = _average(value, s.support, average, zd)
+    return _finish(value, prep.task, prep.samplewise, prep.out_dtype)
+
+
+def _fbeta_metric(fn: str, input: Tensor, target: Tensor, beta: float, **options) -> Tensor:
+    """F-beta as the Tversky index with weights 1/(1+beta^2) on FP, beta^2/(1+beta^2) on FN."""
+    b2 = beta * beta
+    return _tversky_metric(fn, input, target, 1.0 / (1.0 + b2), b2 / (1.0 + b2), **options)
+
+
+# ---------------------------------------------------------------------------------------
+# public functions
+
+
+def soft_stat_scores(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
+                     temperature: float | Tensor = 1.0, threshold: float = 0.5,
+                     ignore_index: int | None = None,
+                     multidim_average: MultidimAverage = "global",
+                     validate_args: bool = True) -> StatScores:
+    r"""Soft true/false positives/negatives per class: the statistics of every metric here.
+
+    For a decision $p$ (softmax or sigmoid of `input / temperature`, exact at 0):
+    $TP_c = \sum_n p_{nc} y_{nc}$, $FP_c = \sum_n p_{nc} (1 - y_{nc})$,
+    $FN_c = \sum_n (1 - p_{nc}) y_{nc}$, $TN_c = \sum_n (1 - p_{nc})(1 - y_{nc})$,
+    summed over all positions (`"global"`) or per sample (`"samplewise"`).
+
+    Hard limit: at `temperature=0` these are the integer counts of the argmax (multiclass)
+    or thresholded (binary, multilabel) predictions.
+
+    Args:
+        input: raw scores (logits): (N, ...) for binary, (N, C, ...) otherwise.
+        target: (N, ...) class indices for multiclass; 0/1 of the input's shape otherwise.
+        task: "binary", "multiclass" or "multilabel".
+        num_classes: C; required unless binary.
+        temperature: >= 0; 0 gives the exact counts.
+        threshold: decision threshold on the probability for binary and multilabel.
+        ignore_index: target value left out of every count.
+        multidim_average: "global" pools all positions, "samplewise" counts per sample.
+        validate_args: check target values (reads data, one host synchronisation).
+
+    Returns:
+        `StatScores(tp, fp, fn, tn)`, each float64 of shape (C,) or (N, C) (C = 1 for
+        binary).
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import soft_stat_scores
+        >>> logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0]])
+        >>> s = soft_stat_scores(logits, torch.tensor([0, 0, 1]), task="multiclass",
+        ...                      num_classes=2, temperature=0)
+        >>> s.tp.tolist(), s.fp.tolist(), s.fn.tolist(), s.tn.tolist()
+        ([1.0, 0.0], [1.0, 1.0], [1.0, 1.0], [0.0, 1.0])
+    """
+    prep = _prepare("soft_stat_scores", input, target, task=task, num_classes=num_classes,
+                    average="none", temperature=temperature, threshold=threshold,
+                    ignore_index=ignore_index, multidim_average=multidim_average,
+                    zero_division=0.0, validate_args=validate_args)
+    return StatScores(*(t if prep.samplewise else t.squeeze(0) for t in prep.stats))
+
+
+def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
+                       num_classes: int | None = None, alpha: float = 0.5, beta: float = 0.5,
+                       average: Average = "macro", temperature: float | Tensor = 1.0,
+                       threshold: float = 0.5, ignore_index: int | None = None,
+                       multidim_average: MultidimAverage = "global",
+                       zero_division: float = 0.0, validate_args: bool = True) -> Tensor:
+    r"""Soft Tversky index, the one formula behind precision, recall, F-beta, Dice and IoU.
+
+    $$
+    T_{\alpha,\beta} = \frac{TP}{TP + \alpha\, FP + \beta\, FN}
+    $$
+
+    over the soft counts of `soft_stat_scores`. $\alpha = \beta = 1/2$ is the Dice
+    coefficient (= F1), $\alpha = \beta = 1$ the Jaccard index (IoU), $(1, 0)$ precision,
+    $(0, 1)$ recall; $\beta > \alpha$ weighs misses more than false alarms.
+
+    Hard limit: at `temperature=0` this is the exact Tversky index of the argmax/threshold
+    predictions (for $\alpha=\beta=1$ scikit-learn's `jaccard_score`).
+
+    Args:
+        input: raw scores (logits): (N, ...) for binary, (N, C, ...) otherwise.
+        target: (N, ...) class indices for multiclass; 0/1 of the input's shape otherwise.
+        task: "binary", "multiclass" or "multilabel".
+        num_classes: C; required unless binary.
+        alpha: weight of false positives, >= 0.
+        beta: weight of false negatives, >= 0.
+        average: "micro" pools counts over classes, "macro" averages per-class values,
+            "weighted" weighs them by support, "none" returns them. Binary tasks report
+            the positive class.
+        temperature: >= 0; 0 gives the exact metric (no gradient).
+        threshold: decision threshold on the probability for binary and multilabel.
+        ignore_index: target value left out of every statistic (may lie outside [0, C)).
+        multidim_average: "global" pools all positions of (N, C, d1, ...) inputs,
+            "samplewise" gives one value per sample.
+        zero_division: value of a class whose denominator is 0.
+        validate_args: check target values (reads data, one host synchronisation).
+
+    Returns:
+        A scalar; (C,) for `average="none"`; a leading (N,) axis for "samplewise". In
+        [0, 1]; float32 for half-precision inputs.
+
+    Raises:
+        ValueError: on shapes, option values or target values out of range.
+        TypeError: on non-floating `input` or non-integer multiclass `target`.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import soft_tversky_index
+        >>> logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0]])
+        >>> target = torch.tensor([0, 1, 1])
+        >>> soft_tversky_index(logits, target, task="multiclass", num_classes=2,
+        ...                    alpha=0.3, beta=0.7, temperature=0)
+        tensor(0.6787)
+
+    ??? cite "Reference"
+        Salehi, Erdogmus and Gholipour, *Tversky loss function for image segmentation using
+        3D fully convolutional deep networks*, MLMI 2017, arXiv:1706.05721.
+    """
+    fn = "soft_tversky_index"
+    _checks.check_number(fn, "alpha", alpha, low=0.0)
+    _checks.check_number(fn, "beta", beta, low=0.0)
+    return _tversky_metric(fn, input, target, alpha, beta, task=task, num_classes=num_classes,
+                           average=average, temperature=temperature, threshold=threshold,
+                           ignore_index=ignore_index, multidim_average=multidim_average,
+                           zero_division=zero_division, validate_args=validate_args)
+
+
+def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
+                     beta: float = 1.0, average: Average = "macro",
+                     temperature: float | Tensor = 1.0, threshold: float = 0.5,
+                     ignore_index: int | None = None,
+                     multidim_average: MultidimAverage = "global",
+                     zero_division: float = 0.0, validate_args: bool = True) -> Tensor:
+    r"""Soft F-beta score.
+
+    $$
+    F_\beta = \frac{(1+\beta^2)\,TP}{(1+\beta^2)\,TP + \beta^2 FN + FP}
+    $$
+
+    the Tversky index with weights $1/(1+\beta^2)$ on FP and $\beta^2/(1+\beta^2)$ on FN.
+    With probabilities as the decision this is the soft F1 of sigmoidF1 (Bénédict et al.)
+    and of Su Jianlin's smooth F1.
+
+    Hard limit: at `temperature=0` equals scikit-learn's `fbeta_score` (with
+    `labels=range(C)`; binary: `average="binary"`).
+
+    Args:
+        input: raw scores (logits): (N, ...) for binary, (N, C, ...) otherwise.
+        target: (N, ...) class indices for multiclass; 0/1 of the input's shape otherwise.
+        task: "binary", "multiclass" or "multilabel".
+        num_classes: C; required unless binary.
+        beta: > 0; recall is `beta` times as important as precision.
+        average: "micro", "macro", "weighted" or "none" (see `soft_tversky_index`).
+        temperature: >= 0; 0 gives the exact metric (no gradient).
+        threshold: decision threshold on the probability for binary and multilabel.
+        ignore_index: target value left out of every statistic.
+        multidim_average: "global" or "samplewise".
+        zero_division: value where $(1+\beta^2) TP + \beta^2 FN + FP = 0$.
+        validate_args: check target values (reads data, one host synchronisation).
+
+    Returns:
+        A scalar, (C,) for "none", with a leading (N,) for "samplewise"; in [0, 1].
+
+    Raises:
+        ValueError: on shapes, option values or target values out of range.
+        TypeError: on non-floating `input` or non-integer multiclass `target`.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import soft_fbeta_score
+        >>> logits = torch.tensor([2.0, -1.0, 0.5, -3.0])
+        >>> target = torch.tensor([1, 1, 0, 0])
+        >>> soft_fbeta_score(logits, target, task="binary", beta=2.0, temperature=0)
+        tensor(0.5000)
+        >>> soft_fbeta_score(logits, target, task="binary", beta=2.0, temperature=1.0)
+        tensor(0.5854)
+
+    ??? cite "References"
+        Bénédict et al., *sigmoidF1: A Smooth F1 Score Surrogate Loss for Multilabel
+        Classification*, arXiv:2108.10566, 2021.
+    """
+    fn = "soft_fbeta_score"
+    beta = _checks.check_number(fn, "beta", beta, low=0.0, low_open=True)
+    return _fbeta_metric(fn, input, target, beta, task=task, num_classes=num_classes,
+                         average=average, temperature=temperature, threshold=threshold,
+                         ignore_index=ignore_index, multidim_average=multidim_average,
+                         zero_division=zero_division, validate_args=validate_args)
+
+
+def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
+                  average: Average = "macro", temperature: float | Tensor = 1.0,
+                  threshold: float = 0.5, ignore_index: int | None = None,
+                  multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
+                  validate_args: bool = True) -> Tensor:
+    r"""Soft F1 score (= soft Dice coefficient): `soft_fbeta_score` with `beta=1`.
+
+    $$
+    F_1 = \frac{2\,TP}{2\,TP + FN + FP}
+    $$
+
+    Hard limit: at `temperature=0` equals scikit-learn's `f1_score`.
+
+    Args:
+        input: raw scores (logits): (N, ...) for binary, (N, C, ...) otherwise.
+        target: (N, ...) class indices for multiclass; 0/1 of the input's shape otherwise.
+        task: "binary", "multiclass" or "multilabel".
+        num_classes: C; required unless binary.
+        average: "micro", "macro", "weighted" or "none".
+        temperature: >= 0; 0 gives the exact metric (no gradient).
+        threshold: decision threshold on the probability for binary and multilabel.
+        ignore_index: target value left out of every statistic.
+        multidim_average: "global" or "samplewise".
+        zero_division: value where $2TP + FN + FP = 0$.
+        validate_args: check target values (reads data, one host synchronisation).
+
+    Returns:
+        A scalar, (C,) for "none", with a leading (N,) for "samplewise"; in [0, 1].
+
+    Raises:
+        ValueError: on shapes, option values or target values out of range.
+        TypeError: on non-floating `input` or non-integer multiclass `target`.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import soft_f1_score
+        >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
+        >>> target = torch.tensor([0, 2, 2])
+        >>> soft_f1_score(logits, target, task="multiclass", num_classes=3, temperature=0)
+        tensor(0.5556)
+        >>> soft_f1_score(logits, target, task="multiclass", num_classes=3)
+        tensor(0.4883)
+    """
+    return _fbeta_metric("soft_f1_score", input, target, 1.0, task=task,
+                         num_classes=num_classes, average=average, temperature=temperature,
+                         threshold=threshold, ignore_index=ignore_index,
+                         multidim_average=multidim_average, zero_division=zero_division,
+                         validate_args=validate_args)
+
+
+def soft_precision(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
+                   average: Average = "macro", temperature: float | Tensor = 1.0,
+                   threshold: float = 0.5, ignore_index: int | None = None,
+                   multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
+                   validate_args: bool = True) -> Tensor:
+    r"""Soft precision $TP / (TP + FP)$: the Tversky index with $\alpha = 1, \beta = 0$.
+
+    Hard limit: at `temperature=0` equals scikit-learn's `precision_score`.
+
+    Args:
+        input: raw scores (logits): (N, ...) for binary, (N, C, ...) otherwise.
+        target: (N, ...) class indices for multiclass; 0/1 of the input's shape otherwise.
+        task: "binary", "multiclass" or "multilabel".
+        num_classes: C; required unless binary.
+        average: "micro", "macro", "weighted" or "none".
+        temperature: >= 0; 0 gives the exact metric (no gradient).
+        threshold: decision threshold on the probability for binary and multilabel.
+        ignore_index: target value left out of every statistic.
+        multidim_average: "global" or "samplewise".
+        zero_division: value where nothing is predicted positive.
+        validate_args: check target values (reads data, one host synchronisation).
+
+    Returns:
+        A scalar, (C,) for "none", with a leading (N,) for "samplewise"; in [0, 1].
+
+    Raises:
+        ValueError: on shapes, option values or target values out of range.
+        TypeError: on non-floating `input` or non-integer multiclass `target`.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import soft_precision
+        >>> logits = torch.tensor([2.0, -1.0, 0.5, -3.0])
+        >>> soft_precision(logits, torch.tensor([1, 1, 0, 0]), task="binary", temperature=0)
+        tensor(0.5000)
+    """
+    return _tversky_metric("soft_precision", input, target, 1.0, 0.0, task=task,
+                           num_classes=num_classes, average=average, temperature=temperature,
+                           threshold=threshold, ignore_index=ignore_index,
+                           multidim_average=multidim_average, zero_division=zero_division,
+                           validate_args=validate_args)
+
+
+def soft_recall(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
+                average: Average = "macro", temperature: float | Tensor = 1.0,
+                threshold: float = 0.5, ignore_index: int | None = None,
+                multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
+                validate_args: bool = True) -> Tensor:
+    r"""Soft recall $TP / (TP + FN)$: the Tversky index with $\alpha = 0, \beta = 1$.
+
+    Hard limit: at `temperature=0` equals scikit-learn's `recall_score`.
+
+    Args:
+        input: raw scores (logits): (N, ...) for binary, (N, C, ...) otherwise.
+        target: (N, ...) class indices for multiclass; 0/1 of the input's shape otherwise.
+        task: "binary", "multiclass" or "multilabel".
+        num_classes: C; required unless binary.
+        average: "micro", "macro", "weighted" or "none".
+        temperature: >= 0; 0 gives the exact metric (no gradient).
+        threshold: decision threshold on the probability for binary and multilabel.
+        ignore_index: target value left out of every statistic.
+        multidim_average: "global" or "samplewise".
+        zero_division: value for a class with no positive target.
+        validate_args: check target values (reads data, one host synchronisation).
+
+    Returns:
+        A scalar, (C,) for "none", with a leading (N,) for "samplewise"; in [0, 1].
+
+    Raises:
+        ValueError: on shapes, option values or target values out of range.
+        TypeError: on non-floating `input` or non-integer multiclass `target`.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import soft_recall
+        >>> logits = torch.tensor([2.0, -1.0, 0.5, -3.0])
+        >>> soft_recall(logits, torch.tensor([1, 1, 0, 0]), task="binary", temperature=0)
+        tensor(0.5000)
+    """
+    return _tversky_metric("soft_recall", input, target, 0.0, 1.0, task=task,
+                           num_classes=num_classes, average=average, temperature=temperature,
+                           threshold=threshold, ignore_index=ignore_index,
+                           multidim_average=multidim_average, zero_division=zero_division,
+                           validate_args=validate_args)
+
+
+def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
+                       num_classes: int | None = None, average: Average = "macro",
+                       temperature: float | Tensor = 1.0, threshold: float = 0.5,
+                       ignore_index: int | None = None,
+                       multidim_average: MultidimAverage = "global",
+                       zero_division: float = 0.0, validate_args: bool = True) -> Tensor:
+    r"""Soft Jaccard index (intersection over union): the Tversky index with $\alpha=\beta=1$.
+
+    $$
+    J = \frac{TP}{TP + FP + FN}
+    $$
+
+    With the softmax as decision this is the soft IoU used for segmentation (Rahman and
+    Wang 2016); macro-averaged over classes it is the mean IoU of a segmentation map.
+
+    Hard limit: at `temperature=0` equals scikit-learn's `jaccard_score`.
+
+    Args:
+        input: raw scores (logits): (N, ...) for binary, (N, C, ...) otherwise.
+        target: (N, ...) class indices for multiclass; 0/1 of the input's shape otherwise.
+        task: "binary", "multiclass" or "multilabel".
+        num_classes: C; required unless binary.
+        average: "micro", "macro", "weighted" or "none".
+        temperature: >= 0; 0 gives the exact metric (no gradient).
+        threshold: decision threshold on the probability for binary and multilabel.
+        ignore_index: target value left out of every statistic (e.g. 255 in masks).
+        multidim_average: "global" or "samplewise".
+        zero_division: value for a class absent from target and prediction.
+        validate_args: check target values (reads data, one host synchronisation).
+
+    Returns:
+        A scalar, (C,) for "none", with a leading (N,) for "samplewise"; in [0, 1].
+
+    Raises:
+        ValueError: on shapes, option values or target values out of range.
+        TypeError: on non-floating `input` or non-integer multiclass `target`.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import soft_jaccard_index
+        >>> logits = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+        >>> mask = torch.zeros(2, 4, 4, dtype=torch.long); mask[:, :2] = 1; mask[0, 0, 0] = 255
+        >>> soft_jaccard_index(logits, mask, task="multiclass", num_classes=3,
+        ...                    ignore_index=255, temperature=0)
+        tensor(0.2524)
+
+    ??? cite "Reference"
+        Rahman and Wang, *Optimizing Intersection-Over-Union in Deep Neural Networks for
+        Image Segmentation*, ISVC 2016.
+    """
+    return _tversky_metric("soft_jaccard_index", input, target, 1.0, 1.0, task=task,
+                           num_classes=num_classes, average=average, temperature=temperature,
+                           threshold=threshold, ignore_index=ignore_index,
+                           multidim_average=multidim_average, zero_division=zero_division,
+                           validate_args=validate_args)
+
+
+def _accuracy_value(s: StatScores, task: str, average: str, zero_division: float) -> Tensor:
+    """Accuracy over the counts: fraction correct (micro), balanced (macro), per class."""
+    if task == "multiclass":
+        support = s.support
+        if average in ("micro", "weighted"):
+            return _divide(s.tp.sum(-1), support.sum(-1), zero_division)
+        recall = _divide(s.tp, support, zero_division)
+        if average == "none":
+            return recall
+        present = (support > 0).to(recall.dtype)
+        return _divide((recall * present).sum(-1), present.sum(-1), zero_division)
+    correct, total = s.tp + s.tn, s.tp + s.fp + s.fn + s.tn
+    if task == "binary" or average == "micro":
+        return _divide(correct.sum(-1), total.sum(-1), zero_division)
+    return _average(_divide(correct, total, zero_division), s.support, average, zero_division)
+
+
+def soft_accuracy(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
+                  average: Average = "micro", temperature: float | Tensor = 1.0,
+                  threshold: float = 0.5, ignore_index: int | None = None,
+                  multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
+                  validate_args: bool = True) -> Tensor:
+    r"""Soft accuracy: the expected fraction of correct decisions.
+
+    Multiclass, `average="micro"`: $\frac{1}{N}\sum_n p_{n, y_n}$, the mean probability of
+    the true class; `"macro"` is balanced accuracy, the mean recall over the classes
+    present in the target; `"none"` gives per-class recall. Binary: $(TP + TN) / N$.
+    Multilabel: `"micro"` is $1 - $ Hamming loss, the other averages are per-label accuracy.
+
+    Hard limit: at `temperature=0` equals scikit-learn's `accuracy_score` (multiclass
+    micro, binary), `balanced_accuracy_score` (multiclass macro) and `1 - hamming_loss`
+    (multilabel micro).
+
+    Args:
+        input: raw scores (logits): (N, ...) for binary, (N, C, ...) otherwise.
+        target: (N, ...) class indices for multiclass; 0/1 of the input's shape otherwise.
+        task: "binary", "multiclass" or "multilabel".
+        num_classes: C; required unless binary.
+        average: "micro" (default), "macro", "weighted" or "none".
+        temperature: >= 0; 0 gives the exact metric (no gradient).
+        threshold: decision threshold on the probability for binary and multilabel.
+        ignore_index: target value left out of every statistic.
+        multidim_average: "global" or "samplewise".
+        zero_division: value when there is nothing to count.
+        validate_args: check target values (reads data, one host synchronisation).
+
+    Returns:
+        A scalar, (C,) for "none", with a leading (N,) for "samplewise"; in [0, 1].
+
+    Raises:
+        ValueError: on shapes, option values or target values out of range.
+        TypeError: on non-floating `input` or non-integer multiclass `target`.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import soft_accuracy
+        >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
+        >>> target = torch.tensor([0, 2, 2])
+        >>> soft_accuracy(logits, target, task="multiclass", num_classes=3, temperature=0)
+        tensor(0.6667)
+        >>> soft_accuracy(logits, target, task="multiclass", num_classes=3, average="macro",
+        ...               temperature=0)
+        tensor(0.7500)
+        >>> soft_accuracy(logits, target, task="multiclass", num_classes=3)
+        tensor(0.6361)
+    """
+    prep = _prepare("soft_accuracy", input, target, task=task, num_classes=num_classes,
+                    average=average, temperature=temperature, threshold=threshold,
+                    ignore_index=ignore_index, multidim_average=multidim_average,
+                    zero_division=zero_division, validate_args=validate_args)
+    value = _accuracy_value(prep.stats, task, average, zero_division)
+    return _finish(value, task, prep.samplewise, prep.out_dtype)
+
+
+def soft_matthews_corrcoef(input: Tensor, target: Tensor, *, task: Task,
+                           num_classes: int | None = None, average: Average = "micro",
+                           temperature: float | Tensor = 1.0, threshold: float = 0.5,
+                           ignore_index: int | None = None,
+                           multidim_average: MultidimAverage = "global",
+                           zero_division: float = 0.0, validate_args: bool = True) -> Tensor:
+    r"""Soft Matthews correlation coefficient (Gorodkin's $R_K$ for K classes).
+
+    From the (soft) confusion matrix with row sums $t_k$ (true counts), column sums $p_k$
+    (predicted counts), trace $c$ and total $s$:
+
+    $$
+    \mathrm{MCC} = \frac{c\,s - \sum_k p_k t_k}
+                        {\sqrt{(s^2 - \sum_k p_k^2)(s^2 - \sum_k t_k^2)}}
+    $$
+
+    Only the trace and the marginals enter, so $c = \sum_k TP_k$, $p_k = TP_k + FP_k$,
+    $t_k = TP_k + FN_k$: the same per-class statistics as every other metric here, no
+    $K \times K$ matrix. For two classes this is the binary
+    $(TP\,TN - FP\,FN)/\sqrt{(TP+FP)(TP+FN)(TN+FP)(TN+FN)}$.
+
+    Multiclass: `average="micro"` (default) is $R_K$ over all classes (scikit-learn's
+    multiclass `matthews_corrcoef`); "macro", "weighted" and "none" use per-class
+    one-vs-rest binary MCCs. Multilabel: "micro" is the binary MCC of all labels pooled,
+    the others per-label binary MCCs. Binary: the binary MCC.
+
+    Hard limit: at `temperature=0` equals scikit-learn's `matthews_corrcoef`; 0/0 gives
+    `zero_division` (scikit-learn: 0).
+
+    Args:
+        input: raw scores (logits): (N, ...) for binary, (N, C, ...) otherwise.
+        target: (N, ...) class indices for multiclass; 0/1 of the input's shape otherwise.
+        task: "binary", "multiclass" or "multilabel".
+        num_classes: C; required unless binary.
+        average: "micro" (default), "macro", "weighted" or "none".
+        temperature: >= 0; 0 gives the exact metric (no gradient).
+        threshold: decision threshold on the probability for binary and multilabel.
+        ignore_index: target value left out of every statistic.
+        multidim_average: "global" or "samplewise".
+        zero_division: value when a marginal is constant (the denominator is 0).
+        validate_args: check target values (reads data, one host synchronisation).
+
+    Returns:
+        A scalar, (C,) for "none", with a leading (N,) for "samplewise"; in [-1, 1].
+
+    Raises:
+        ValueError: on shapes, option values or target values out of range.
+        TypeError: on non-floating `input` or non-integer multiclass `target`.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import soft_matthews_corrcoef
+        >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0],
+        ...                        [1.0, 0.0, 0.0]])
+        >>> target = torch.tensor([0, 2, 2, 1])
+        >>> soft_matthews_corrcoef(logits, target, task="multiclass", num_classes=3,
+        ...                        temperature=0)
+        tensor(0.3000)
+
+    ??? cite "Reference"
+        Gorodkin, *Comparing two K-category assignments by a K-category correlation
+        coefficient*, Computational Biology and Chemistry 28 (2004).
+    """
+    prep = _prepare("soft_matthews_corrcoef", input, target, task=task, num_classes=num_classes,
+                    average=average, temperature=temperature, threshold=threshold,
+                    ignore_index=ignore_index, multidim_average=multidim_average,
+                    zero_division=zero_division, validate_args=validate_args)
+    s = prep.stats
+    if task == "multiclass" and average == "micro":
+        value = _mcc(*s, zero_division)
+    elif task == "multilabel" and average == "micro":
+        value = _binary_mcc(_micro(s), zero_division).squeeze(-1)
+    else:
+        value = _binary_mcc(s, zero_division)
+        if task != "binary":
+            value = _average(value, s.support, average, zero_division)
+    return _finish(value, task, prep.samplewise, prep.out_dtype)
+
+
+def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: int = 1,
+                        task: Literal["multiclass"] = "multiclass", average: Average = "micro",
+                        temperature: float | Tensor = 1.0, ignore_index: int | None = None,
+                        multidim_average: MultidimAverage = "global",
+                        zero_division: float = 0.0, validate_args: bool = True) -> Tensor:
+    r"""Soft top-k accuracy: is the true class among the k highest scores?
+
+    The rank of the true class $r_n = \#\{j \ne y_n : z_{nj} > z_{ny_n}\}$ is relaxed to
+    $\tilde r_n = \sum_{j \ne y_n} \sigma((z_{nj} - z_{ny_n}) / \tau)$ and the hit
+    $[r_n < k]$ to $\sigma((k - \tfrac12 - \tilde r_n) / \tau)$; the hits are then the
+    true positives of the accuracy formula (`average` as in `soft_accuracy`).
+
+    Hard limit: at `temperature=0` the rank counts each tie as 1/2 (the comparison step of
+    `softmetrics._relax`), so for distinct scores it equals scikit-learn's
+    `top_k_accuracy_score`; a tie at the k-th place counts as half a hit.
+
+    Args:
+        input: raw scores (logits) of shape (N, C, ...).
+        target: class indices of shape (N, ...).
+        num_classes: C.
+        k: number of top-ranked classes that count as a hit, 1 <= k <= C.
+        task: only "multiclass".
+        average: "micro" (default; fraction of hits), "macro" (mean per-class hit rate),
+            "weighted" or "none".
+        temperature: >= 0; 0 gives the exact metric (no gradient).
+        ignore_index: target value left out of every statistic.
+        multidim_average: "global" or "samplewise".
+        zero_division: value when there is nothing to count.
+        validate_args: check target values (reads data, one host synchronisation).
+
+    Returns:
+        A scalar, (C,) for "none", with a leading (N,) for "samplewise"; in [0, 1].
+
+    Raises:
+        ValueError: on shapes, option values or target values out of range.
+        TypeError: on non-floating `input` or non-integer `target`.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import soft_top_k_accuracy
+        >>> logits = torch.tensor([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1], [0.2, 0.3, 0.5]])
+        >>> soft_top_k_accuracy(logits, torch.tensor([2, 1, 0]), num_classes=3, k=2,
+        ...                     temperature=0)
+        tensor(0.6667)
+
+    ??? cite "Reference"
+        Petersen et al., *Differentiable Top-k Classification Learning*, ICML 2022,
+        arXiv:2206.07290 (a differentiable sorting approach to the same objective).
+    """
+    fn = "soft_top_k_accuracy"
+    _checks.check_option(fn, "task", task, ("multiclass",))
+    check_options(fn, task=task, num_classes=num_classes, average=average,
+                  temperature=temperature, threshold=0.5, ignore_index=ignore_index,
+                  multidim_average=multidim_average, zero_division=zero_division)
+    _checks.check_int(fn, "k", k, low=1)
+    if k > num_classes:
+        _checks.fail(fn, "k", f"<= num_classes = {num_classes}", k)
+    z, y, w, c = _format(fn, input, target, task=task, num_classes=num_classes,
+                         ignore_index=ignore_index, validate_args=validate_args)
+    samplewise = multidim_average == "samplewise"
+    true_score = z.gather(1, y.unsqueeze(1))
+    rank = soft_step(z - true_score, temperature).sum(1) - 0.5
+    hit = soft_step(k - 0.5 - rank, temperature)
+    if w is not None:
+        hit = hit * w
+    tp = _index_counts(hit, y, c, samplewise)
+    with torch.no_grad():
+        ones = torch.ones_like(hit) if w is None else w
+        support = _index_counts(ones, y, c, samplewise)
+    stats = StatScores(tp.double(), torch.zeros_like(tp, dtype=torch.float64),
+                       (support - tp).double(), torch.zeros_like(tp, dtype=torch.float64))
+    value = _accuracy_value(stats, "multiclass", average, zero_division)
+    return _finish(value, "multiclass", samplewise, z.dtype)

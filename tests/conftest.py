@@ -1,0 +1,26 @@
+"""Shared test configuration: hypothesis profiles and a float64 default for references."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "default",
+    max_examples=int(os.environ.get("SOFTMETRICS_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.register_profile(
+    "thorough",
+    max_examples=int(os.environ.get("SOFTMETRICS_EXAMPLES", "1000")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("SOFTMETRICS_PROFILE", "default"))
+
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))

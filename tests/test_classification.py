@@ -1,0 +1,545 @@
+"""Classification surrogates: exact against scikit-learn at temperature 0, and properties."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import softmetrics
+from softmetrics import functional as F
+from softmetrics.functional.classification import _decision_counts
+
+from .references import hard_predictions, reference, reference_top_k, reference_tversky
+
+METRICS = {
+    "accuracy": F.soft_accuracy,
+    "precision": F.soft_precision,
+    "recall": F.soft_recall,
+    "f1": F.soft_f1_score,
+    "fbeta": F.soft_fbeta_score,
+    "jaccard": F.soft_jaccard_index,
+    "mcc": F.soft_matthews_corrcoef,
+}
+LOSSES = {
+    "accuracy": softmetrics.SoftAccuracyLoss,
+    "precision": softmetrics.SoftPrecisionLoss,
+    "recall": softmetrics.SoftRecallLoss,
+    "f1": softmetrics.SoftF1Loss,
+    "fbeta": softmetrics.SoftFBetaLoss,
+    "jaccard": softmetrics.SoftJaccardLoss,
+    "mcc": softmetrics.SoftMCCLoss,
+}
+AVERAGES = ["micro", "macro", "weighted", "none"]
+IGNORE = 255
+
+
+@st.composite
+def problems(draw, tasks=("binary", "multiclass", "multilabel"), max_n=40, extra_dims=True):
+    """A classification problem: logits on a coarse grid (ties happen), targets, options."""
+    task = draw(st.sampled_from(tasks))
+    num_classes = draw(st.sampled_from([2, 3, 5, 50])) if task != "binary" else 1
+    n = draw(st.integers(1, max_n))
+    spatial = draw(st.sampled_from([(), (), (3,), (2, 2)])) if extra_dims else ()
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    if task == "binary":
+        shape, tshape = (n, *spatial), (n, *spatial)
+    elif task == "multiclass":
+        shape, tshape = (n, num_classes, *spatial), (n, *spatial)
+    else:
+        shape, tshape = (n, num_classes, *spatial), (n, num_classes, *spatial)
+    logits = rng.integers(-12, 13, size=shape).astype(np.float32) / 4
+    if task == "multiclass":
+        # few classes present, so that absent classes are common
+        present = rng.integers(1, num_classes + 1)
+        target = rng.integers(0, present, size=tshape)
+    else:
+        target = (rng.random(tshape) < rng.random()).astype(np.int64)
+    use_ignore = draw(st.booleans())
+    if use_ignore:
+        target = np.where(rng.random(tshape) < 0.2, IGNORE, target)
+    return dict(task=task, num_classes=num_classes, logits=logits, target=target,
+                ignore_index=IGNORE if use_ignore else None,
+                threshold=draw(st.sampled_from([0.5, 0.3, 0.8])),
+                zero_division=draw(st.sampled_from([0.0, 1.0])))
+
+
+def _call(fn, prob, **options):
+    kwargs = dict(task=prob["task"], ignore_index=prob["ignore_index"],
+                  threshold=prob["threshold"], zero_division=prob["zero_division"])
+    if prob["task"] != "binary":
+        kwargs["num_classes"] = prob["num_classes"]
+    kwargs.update(options)
+    return fn(torch.from_numpy(prob["logits"]), torch.from_numpy(prob["target"]), **kwargs)
+
+
+def _reference_value(name, prob, average, samplewise, **extra):
+    logits, target = prob["logits"], prob["target"]
+    keep = target != IGNORE if prob["ignore_index"] is not None else np.ones_like(target, bool)
+    pred = hard_predictions(logits, prob["task"], prob["threshold"])
+    target = np.where(keep, target, 0)
+    task, c, zd = prob["task"], prob["num_classes"], prob["zero_division"]
+
+    def one(p, t, k):
+        if name == "tversky":
+            return reference_tversky(p, t, k, task=task, num_classes=c, average=average,
+                                     zero_division=zd, **extra)
+        return reference(name, p, t, k, task=task, num_classes=c, average=average,
+                         zero_division=zd, **extra)
+
+    if samplewise:
+        return np.stack([np.asarray(one(pred[i:i + 1], target[i:i + 1], keep[i:i + 1]))
+                         for i in range(len(pred))])
+    return np.asarray(one(pred, target, keep))
+
+
+@given(prob=problems(), name=st.sampled_from(sorted(METRICS)), average=st.sampled_from(AVERAGES),
+       samplewise=st.booleans())
+def test_hard_equals_sklearn(prob, name, average, samplewise):
+    if name == "fbeta":
+        extra = {"beta": 2.0}
+    else:
+        extra = {}
+    got = _call(METRICS[name], prob, temperature=0, average=average,
+                multidim_average="samplewise" if samplewise else "global", **extra)
+    want = _reference_value(name, prob, average, samplewise, **extra)
+    if prob["task"] == "binary":
+        assert got.shape == ((len(prob["logits"]),) if samplewise else ())
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-7)
+
+
+@given(prob=problems(), average=st.sampled_from(AVERAGES),
+       alpha=st.sampled_from([0.0, 0.3, 0.5, 1.0, 2.0]), beta=st.sampled_from([0.0, 0.7, 1.0]))
+def test_hard_tversky_equals_loop(prob, average, alpha, beta):
+    assume(alpha + beta > 0)
+    got = _call(F.soft_tversky_index, prob, temperature=0, average=average, alpha=alpha,
+                beta=beta)
+    want = _reference_value("tversky", prob, average, False, alpha=alpha, beta=beta)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-7)
+
+
+@given(prob=problems(tasks=("multiclass",), extra_dims=False), average=st.sampled_from(AVERAGES))
+def test_tversky_special_cases(prob, average):
+    kw = dict(temperature=0.7, average=average)
+    dice = _call(F.soft_tversky_index, prob, alpha=0.5, beta=0.5, **kw)
+    torch.testing.assert_close(dice, _call(F.soft_f1_score, prob, **kw))
+    jac = _call(F.soft_tversky_index, prob, alpha=1.0, beta=1.0, **kw)
+    torch.testing.assert_close(jac, _call(F.soft_jaccard_index, prob, **kw))
+    prec = _call(F.soft_tversky_index, prob, alpha=1.0, beta=0.0, **kw)
+    torch.testing.assert_close(prec, _call(F.soft_precision, prob, **kw))
+    b = 2.0
+    fb = _call(F.soft_tversky_index, prob, alpha=1 / (1 + b * b), beta=b * b / (1 + b * b), **kw)
+    torch.testing.assert_close(fb, _call(F.soft_fbeta_score, prob, beta=b, **kw))
+
+
+@st.composite
+def distinct_scores(draw):
+    c = draw(st.sampled_from([3, 5, 50]))
+    n = draw(st.integers(1, 30))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    logits = np.stack([rng.permutation(c) for _ in range(n)]).astype(np.float32) / 2
+    target = rng.integers(0, c, size=n)
+    return logits, target, c
+
+
+@given(data=distinct_scores(), k=st.integers(1, 4))
+def test_top_k_equals_sklearn(data, k):
+    from sklearn.metrics import top_k_accuracy_score
+
+    logits, target, c = data
+    k = min(k, c - 1)  # k >= C is a perfect score, which scikit-learn warns about
+    got = F.soft_top_k_accuracy(torch.from_numpy(logits), torch.from_numpy(target),
+                                num_classes=c, k=k, temperature=0)
+    want = top_k_accuracy_score(target, logits, k=k, labels=list(range(c)))
+    assert got.item() == pytest.approx(want, abs=1e-7)
+
+
+@given(prob=problems(tasks=("multiclass",)), k=st.integers(1, 3),
+       average=st.sampled_from(AVERAGES))
+def test_top_k_with_ties_equals_loop(prob, k, average):
+    c = prob["num_classes"]
+    k = min(k, c)
+    got = F.soft_top_k_accuracy(
+        torch.from_numpy(prob["logits"]), torch.from_numpy(prob["target"]), num_classes=c,
+        k=k, average=average, temperature=0, ignore_index=prob["ignore_index"],
+        zero_division=prob["zero_division"])
+    logits = np.moveaxis(prob["logits"], 1, -1).reshape(-1, c)
+    target = prob["target"].reshape(-1)
+    keep = target != IGNORE
+    want = reference_top_k(logits, np.where(keep, target, 0), keep, k, average, c,
+                           prob["zero_division"])
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-7)
+
+
+def test_binary_matches_sklearn_closed_form():
+    # One hand-derived case: predictions [1, 0, 1, 0] against [1, 1, 0, 0]:
+    # TP = FP = FN = TN = 1, so precision = recall = F1 = accuracy = 1/2, IoU = 1/3, MCC = 0,
+    # F2 = 5 / (5 + 4 + 1) = 1/2.
+    logits = torch.tensor([2.0, -1.0, 0.5, -3.0])
+    target = torch.tensor([1, 1, 0, 0])
+    kw = dict(task="binary", temperature=0)
+    assert F.soft_precision(logits, target, **kw).item() == 0.5
+    assert F.soft_jaccard_index(logits, target, **kw).item() == pytest.approx(1 / 3)
+    assert F.soft_matthews_corrcoef(logits, target, **kw).item() == 0.0
+    assert F.soft_fbeta_score(logits, target, beta=2.0, **kw).item() == 0.5
+    # at temperature 1 the soft counts are sums of sigmoids:
+    p = torch.sigmoid(logits)
+    tp, fp, fn = p[:2].sum(), p[2:].sum(), (1 - p[:2]).sum()
+    want = 2 * tp / (2 * tp + fp + fn)
+    assert F.soft_f1_score(logits, target, task="binary").item() == pytest.approx(want.item())
+
+
+def test_stat_scores_are_counts():
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0], [1.0, 0.0, 0.0]])
+    target = torch.tensor([0, 2, 2, 1])
+    s = F.soft_stat_scores(logits, target, task="multiclass", num_classes=3, temperature=0)
+    assert s.tp.tolist() == [1, 0, 1]
+    assert s.fp.tolist() == [1, 1, 0]
+    assert s.fn.tolist() == [0, 1, 1]
+    assert s.tn.tolist() == [2, 2, 2]
+    assert s.support.tolist() == [1, 1, 2]
+    soft = F.soft_stat_scores(logits, target, task="multiclass", num_classes=3)
+    p = torch.softmax(logits, 1).double()
+    onehot = torch.nn.functional.one_hot(target, 3).double()
+    torch.testing.assert_close(soft.tp, (p * onehot).sum(0))
+    torch.testing.assert_close(soft.fp, (p * (1 - onehot)).sum(0))
+    torch.testing.assert_close(soft.fn, ((1 - p) * onehot).sum(0))
+    torch.testing.assert_close(soft.tn, ((1 - p) * (1 - onehot)).sum(0))
+
+
+# ---------------------------------------------------------------------------------------
+# properties of the soft metrics
+
+
+def _well_posed(n: int, c: int, seed: int, spread: float = 3.0):
+    """Logits with distinct, well separated scores where every class is both a target and
+    a prediction, so that every metric is continuous at the hard decisions."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, c, generator=g, dtype=torch.float64) * spread
+    target = torch.randint(0, c, (n,), generator=g)
+    target[:c] = torch.arange(c)
+    logits[:c] = -spread
+    logits[torch.arange(c), torch.arange(c)] = 2 * spread
+    logits[c:2 * c] = -spread
+    logits[torch.arange(c, 2 * c), (torch.arange(c) + 1) % c] = 2 * spread
+    target[c:2 * c] = torch.arange(c)
+    return logits, target
+
+
+@pytest.mark.parametrize("name", sorted(METRICS))
+@pytest.mark.parametrize("average", ["micro", "macro", "weighted"])
+def test_soft_converges_to_hard(name, average):
+    logits, target = _well_posed(60, 4, seed=1)
+    kw = dict(task="multiclass", num_classes=4, average=average)
+    hard = METRICS[name](logits, target, temperature=0, **kw)
+    errors = [abs(METRICS[name](logits, target, temperature=t, **kw) - hard).item()
+              for t in (1.0, 0.1, 0.01, 0.001)]
+    assert errors[-1] < 1e-6
+    assert errors[-1] <= errors[0]
+
+
+@pytest.mark.parametrize("task", ["binary", "multilabel"])
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_soft_converges_to_hard_sigmoid(task, name):
+    g = torch.Generator().manual_seed(3)
+    shape = (40,) if task == "binary" else (40, 3)
+    target = torch.randint(0, 2, shape, generator=g)
+    margin = 0.5 + torch.rand(shape, generator=g, dtype=torch.float64)
+    sign = torch.where(torch.rand(shape, generator=g) < 0.8, 2 * target - 1, 1 - 2 * target)
+    logits = sign * margin
+    kw = dict(task=task) if task == "binary" else dict(task=task, num_classes=3)
+    hard = METRICS[name](logits, target, temperature=0, **kw)
+    soft = METRICS[name](logits, target, temperature=1e-3, **kw)
+    torch.testing.assert_close(soft, hard, atol=1e-6, rtol=0)
+
+
+@given(prob=problems(), name=st.sampled_from(sorted(METRICS)), average=st.sampled_from(AVERAGES),
+       temperature=st.sampled_from([0.05, 0.5, 1.0, 5.0]))
+def test_soft_range(prob, name, average, temperature):
+    value = _call(METRICS[name], prob, temperature=temperature, average=average)
+    assert torch.isfinite(value).all()
+    low = -1.0 if name == "mcc" else 0.0
+    assert (value >= low - 1e-6).all() and (value <= 1 + 1e-6).all()
+
+
+@given(prob=problems(extra_dims=False), name=st.sampled_from(sorted(METRICS)),
+       average=st.sampled_from(AVERAGES), seed=st.integers(0, 1000))
+def test_permutation_invariance(prob, name, average, seed):
+    value = _call(METRICS[name], prob, temperature=0.5, average=average)
+    perm = np.random.default_rng(seed).permutation(len(prob["logits"]))
+    shuffled = {**prob, "logits": prob["logits"][perm], "target": prob["target"][perm]}
+    torch.testing.assert_close(_call(METRICS[name], shuffled, temperature=0.5, average=average),
+                               value, atol=1e-6, rtol=1e-5)
+
+
+@given(prob=problems(tasks=("multiclass",), extra_dims=False),
+       name=st.sampled_from(["f1", "accuracy"]), average=st.sampled_from(["micro", "macro"]),
+       index=st.integers(0, 1000), delta=st.floats(0.01, 5.0))
+def test_raising_true_logit_never_lowers(prob, name, average, index, delta):
+    assume(prob["ignore_index"] is None)
+    logits = torch.from_numpy(prob["logits"]).double()
+    target = torch.from_numpy(prob["target"])
+    kw = dict(task="multiclass", num_classes=prob["num_classes"], average=average)
+    before = METRICS[name](logits, target, **kw)
+    i = index % len(logits)
+    logits[i, target[i]] += delta
+    after = METRICS[name](logits, target, **kw)
+    assert after >= before - 1e-12
+
+
+# ---------------------------------------------------------------------------------------
+# gradients
+
+
+def _gradcheck_case(task: str, shape_extra: tuple[int, ...], samplewise: bool, ignore: bool,
+                    seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    n, c = 6, 3
+    if task == "multiclass":
+        x = torch.randn(n, c, *shape_extra, generator=g, dtype=torch.float64)
+        y = torch.randint(0, c, (n, *shape_extra), generator=g)
+    elif task == "multilabel":
+        x = torch.randn(n, c, *shape_extra, generator=g, dtype=torch.float64)
+        y = torch.randint(0, 2, x.shape, generator=g)
+    else:
+        x = torch.randn(n, *shape_extra, generator=g, dtype=torch.float64)
+        y = torch.randint(0, 2, x.shape, generator=g)
+    if ignore:
+        y[0] = -1
+    kw = dict(task=task, multidim_average="samplewise" if samplewise else "global",
+              ignore_index=-1 if ignore else None)
+    if task != "binary":
+        kw["num_classes"] = c
+    return x.requires_grad_(), y, kw
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("extra", [(), (2, 2)])
+@pytest.mark.parametrize("samplewise", [False, True])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_gradcheck(task, extra, samplewise, ignore):
+    x, y, kw = _gradcheck_case(task, extra, samplewise, ignore)
+    for fn in (F.soft_f1_score, F.soft_matthews_corrcoef, F.soft_accuracy):
+        assert torch.autograd.gradcheck(lambda z, fn=fn: fn(z, y, temperature=0.7, **kw), (x,))
+    top = dict(kw, task="multiclass", num_classes=3)
+    if task == "multiclass":
+        assert torch.autograd.gradcheck(
+            lambda z: F.soft_top_k_accuracy(z, y, k=2, temperature=0.7,
+                                            **{k: v for k, v in top.items() if k != "task"}),
+            (x,))
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("extra", [(), (3,)])
+@pytest.mark.parametrize("samplewise", [False, True])
+def test_fused_backward_equals_autograd(task, extra, samplewise):
+    """The fused autograd Functions against the same counting code under autograd."""
+    x, y, kw = _gradcheck_case(task, extra, samplewise, ignore=True, seed=5)
+    from softmetrics.functional.classification import _format
+
+    z, yy, w, _ = _format("t", x, y, task=task, num_classes=kw.get("num_classes"),
+                          ignore_index=-1, validate_args=True)
+    g = torch.Generator().manual_seed(1)
+    for temperature in (0.3, 2.0):
+        fused = _decision_counts(z, yy, w, task=task, temperature=temperature, threshold=0.3,
+                                 samplewise=samplewise)
+        plain = _decision_counts(z, yy, w, task=task,
+                                 temperature=torch.tensor(temperature, dtype=torch.float64),
+                                 threshold=0.3, samplewise=samplewise)
+        for a, b in zip(fused, plain, strict=True):
+            torch.testing.assert_close(a, b)
+        weights = [torch.randn(a.shape, generator=g, dtype=torch.float64) for a in fused]
+        ga = torch.autograd.grad(sum((a * wt).sum() for a, wt in zip(fused, weights,
+                                                                      strict=True)), x)
+        gb = torch.autograd.grad(sum((b * wt).sum() for b, wt in zip(plain, weights,
+                                                                      strict=True)), x)
+        torch.testing.assert_close(ga, gb)
+
+
+@pytest.mark.parametrize("name", [*sorted(METRICS), "tversky", "top_k"])
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("scale", [1e4, -1e4])
+def test_extreme_logits_finite(name, task, scale):
+    if name == "top_k" and task != "multiclass":
+        pytest.skip("top-k is multiclass only")
+    g = torch.Generator().manual_seed(0)
+    shape = (16,) if task == "binary" else (16, 4)
+    x = (torch.randn(shape, generator=g).sign() * scale).requires_grad_()
+    if task == "multiclass":
+        y = torch.randint(0, 4, (16,), generator=g)
+    else:
+        y = torch.randint(0, 2, shape, generator=g)
+    kw = dict(task=task) if task == "binary" else dict(task=task, num_classes=4)
+    for temperature in (1e-3, 1.0):
+        if name == "tversky":
+            v = F.soft_tversky_index(x, y, alpha=0.3, beta=0.7, temperature=temperature, **kw)
+        elif name == "top_k":
+            v = F.soft_top_k_accuracy(x, y, num_classes=4, k=2, temperature=temperature)
+        else:
+            v = METRICS[name](x, y, temperature=temperature, **kw)
+        (grad,) = torch.autograd.grad(v.sum(), x)
+        assert torch.isfinite(v).all()
+        assert torch.isfinite(grad).all()
+
+
+def test_all_ignored_gives_zero_division_not_nan():
+    x = torch.randn(5, 3, requires_grad=True)
+    y = torch.full((5,), 255)
+    for name, fn in METRICS.items():
+        for zd in (0.0, 1.0):
+            v = fn(x, y, task="multiclass", num_classes=3, ignore_index=255, zero_division=zd)
+            assert v.item() == zd, name
+            (grad,) = torch.autograd.grad(v, x, allow_unused=True)
+            assert grad is None or torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_half_precision_accumulates_in_float32(dtype, name):
+    g = torch.Generator().manual_seed(0)
+    # 512 x 512 segmentation maps: counts far beyond float16's 2048 integer range
+    x = torch.randn(2, 3, 512, 512, generator=g)
+    y = torch.randint(0, 3, (2, 512, 512), generator=g)
+    kw = dict(task="multiclass", num_classes=3)
+    ref = METRICS[name](x, y, **kw)
+    half = METRICS[name](x.to(dtype), y, **kw)
+    assert half.dtype == torch.float32
+    tol = 1e-2 if dtype == torch.bfloat16 else 2e-3
+    torch.testing.assert_close(half, ref, atol=tol, rtol=0)
+    hard = METRICS[name](x.to(dtype), y, temperature=0, **kw)
+    hard_ref = METRICS[name](x.to(dtype).float(), y, temperature=0, **kw)
+    torch.testing.assert_close(hard, hard_ref)
+
+
+# ---------------------------------------------------------------------------------------
+# Modules
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize("samplewise", [False, True])
+def test_module_equals_function(name, samplewise):
+    x, y, kw = _gradcheck_case("multiclass", (2, 2), samplewise, ignore=True)
+    extra = {"beta": 2.0} if name == "fbeta" else {}
+    module = LOSSES[name](temperature=0.5, **kw, **extra)
+    value = METRICS[name](x, y, temperature=0.5, **kw, **extra)
+    want = 1 - value
+    if samplewise:
+        want = want.mean(0)
+    torch.testing.assert_close(module(x, y), want)
+    torch.testing.assert_close(module.metric(x, y),
+                               METRICS[name](x, y, temperature=0, **kw, **extra))
+    assert not module.metric(x, y).requires_grad
+
+
+def test_module_aliases_and_extras():
+    assert softmetrics.SoftDiceLoss is softmetrics.SoftF1Loss
+    assert softmetrics.SoftIoULoss is softmetrics.SoftJaccardLoss
+    x, y, kw = _gradcheck_case("multiclass", (), False, ignore=False)
+    tv = softmetrics.SoftTverskyLoss(alpha=1.0, beta=1.0, **kw)
+    torch.testing.assert_close(tv(x, y), softmetrics.SoftJaccardLoss(**kw)(x, y))
+    top = softmetrics.SoftTopKAccuracyLoss(num_classes=3, k=2)
+    torch.testing.assert_close(top(x, y), 1 - F.soft_top_k_accuracy(x, y, num_classes=3, k=2))
+    assert "temperature=1.0" in repr(top)
+
+
+def test_readme_training_example_learns():
+    torch.manual_seed(0)
+    x = torch.randn(512, 8)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 1.0).long()
+    model = torch.nn.Linear(8, 1)
+    loss_fn = softmetrics.SoftF1Loss(task="binary")
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    before = loss_fn.metric(model(x).squeeze(1), y)
+    for _ in range(100):
+        opt.zero_grad()
+        loss = loss_fn(model(x).squeeze(1), y)
+        loss.backward()
+        opt.step()
+    after = loss_fn.metric(model(x).squeeze(1), y)
+    assert after > max(before, 0.8)
+
+
+# ---------------------------------------------------------------------------------------
+# bad input
+
+
+def _mc(**kw):
+    base = dict(task="multiclass", num_classes=3)
+    base.update(kw)
+    return base
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "kwargs", "error", "match"),
+    [
+        (F.soft_f1_score, (torch.randn(4, 3), torch.zeros(4, dtype=torch.long)),
+         dict(task="multiclass"), ValueError,
+         r"soft_f1_score: expected `num_classes` to be an int >= 2 when "
+         r"task='multiclass', got None\."),
+        (F.soft_f1_score, (torch.randn(4, 3), torch.zeros(4, dtype=torch.long)),
+         _mc(num_classes=2), ValueError,
+         r"soft_f1_score: expected `input` to be of shape \(N, 2, \.\.\.\) \(num_classes=2 "
+         r"along axis 1\), got shape \(4, 3\)\."),
+        (F.soft_precision, (torch.randn(4, 3), torch.tensor([0, 1, 3, 0])), _mc(), ValueError,
+         r"soft_precision: expected `target` to be integer values in \[0, 3\), got a value 3\."),
+        (F.soft_recall, (torch.randn(4, 3), torch.zeros(5, dtype=torch.long)), _mc(),
+         ValueError, r"soft_recall: expected `target` to be of shape \(4,\) \(input's shape "
+         r"without the class axis 1\), got shape \(5,\)\."),
+        (F.soft_accuracy, (torch.randn(4, 3), torch.zeros(4)), _mc(), TypeError,
+         r"soft_accuracy: expected `target` to be an integer tensor, got torch\.float32\."),
+        (F.soft_jaccard_index, (torch.randn(4, 3), torch.zeros(4, dtype=torch.long)),
+         _mc(average="mean"), ValueError,
+         r"soft_jaccard_index: expected `average` to be one of 'micro', 'macro', 'weighted', "
+         r"'none', got 'mean'\."),
+        (F.soft_f1_score, (torch.randn(4), torch.zeros(4, dtype=torch.long)),
+         dict(task="regression"), ValueError,
+         r"soft_f1_score: expected `task` to be one of 'binary', 'multiclass', 'multilabel', "
+         r"got 'regression'\."),
+        (F.soft_matthews_corrcoef, (torch.randn(4), torch.zeros(4, dtype=torch.long)),
+         dict(task="binary", temperature=-1.0), ValueError,
+         r"soft_matthews_corrcoef: expected `temperature` to be >= 0, got -1\.0\."),
+        (F.soft_f1_score, (torch.randn(4), torch.tensor([0, 1, 2, 1])), dict(task="binary"),
+         ValueError, r"soft_f1_score: expected `target` to be integer values in \{0, 1\}, "
+         r"got a value 2\."),
+        (F.soft_f1_score, (torch.zeros(4, dtype=torch.long), torch.zeros(4, dtype=torch.long)),
+         dict(task="binary"), TypeError,
+         r"soft_f1_score: expected `input` to be a floating-point tensor \(raw scores or "
+         r"logits\), got torch\.int64\."),
+        (F.soft_fbeta_score, (torch.randn(4), torch.zeros(4, dtype=torch.long)),
+         dict(task="binary", beta=0.0), ValueError,
+         r"soft_fbeta_score: expected `beta` to be > 0, got 0\.0\."),
+        (F.soft_f1_score, (torch.randn(4), torch.zeros(4, dtype=torch.long)),
+         dict(task="binary", threshold=1.5), ValueError,
+         r"soft_f1_score: expected `threshold` to be > 0 and < 1, got 1\.5\."),
+        (F.soft_top_k_accuracy, (torch.randn(4, 3), torch.zeros(4, dtype=torch.long)),
+         dict(num_classes=3, k=4), ValueError,
+         r"soft_top_k_accuracy: expected `k` to be <= num_classes = 3, got 4\."),
+        (F.soft_f1_score, (torch.randn(4, 3), torch.zeros(4, 3, dtype=torch.long)),
+         dict(task="multilabel", num_classes=3, multidim_average="pixel"), ValueError,
+         r"soft_f1_score: expected `multidim_average` to be one of 'global', 'samplewise', "
+         r"got 'pixel'\."),
+        (F.soft_f1_score, (torch.randn(4, 3), torch.zeros(4, 2, dtype=torch.long)),
+         dict(task="multilabel", num_classes=3), ValueError,
+         r"soft_f1_score: expected `target` to be of shape \(4, 3\) \(input's shape\), "
+         r"got shape \(4, 2\)\."),
+    ],
+)
+def test_error_messages(fn, args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fn(*args, **kwargs)
+
+
+def test_module_validates_options_once():
+    with pytest.raises(ValueError, match=r"SoftF1Loss: expected `average` to be one of"):
+        softmetrics.SoftF1Loss(task="multiclass", num_classes=3, average="avg")
+    with pytest.raises(ValueError, match=r"SoftTverskyLoss: expected `alpha` to be >= 0"):
+        softmetrics.SoftTverskyLoss(task="binary", alpha=-1.0)
+    with pytest.raises(TypeError, match=r"SoftMCCLoss: expected `num_classes` to be an int"):
+        softmetrics.SoftMCCLoss(task="multiclass", num_classes=3.0)
+    assert math.isfinite(softmetrics.SoftMCCLoss(task="binary")(torch.randn(4),
+                                                                 torch.tensor([0, 1, 0, 1])))
