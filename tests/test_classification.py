@@ -543,3 +543,22 @@ def test_module_validates_options_once():
         softmetrics.SoftMCCLoss(task="multiclass", num_classes=3.0)
     assert math.isfinite(softmetrics.SoftMCCLoss(task="binary")(torch.randn(4),
                                                                  torch.tensor([0, 1, 0, 1])))
+
+
+@pytest.mark.parametrize("extra", [(), (3,)])
+def test_fused_top_k_equals_autograd(extra):
+    from softmetrics.functional.classification import _top_k_hits
+
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(7, 5, *extra, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 5, (7, *extra), generator=g)
+    weights = torch.randn(7, *extra, generator=g, dtype=torch.float64)
+    for k, temperature in ((1, 0.3), (2, 1.5)):
+        fused = _top_k_hits(x, y, k, temperature)
+        plain = _top_k_hits(x, y, k, torch.tensor(temperature, dtype=torch.float64))
+        torch.testing.assert_close(fused, plain)
+        ga = torch.autograd.grad((fused * weights).sum(), x)
+        gb = torch.autograd.grad((plain * weights).sum(), x)
+        torch.testing.assert_close(ga, gb)
+        assert torch.autograd.gradcheck(lambda z, k=k, t=temperature: _top_k_hits(z, y, k, t),
+                                        (x,))

@@ -195,8 +195,9 @@ class _SoftmaxCounts(torch.autograd.Function):
     """`_class_counts(softmax(z / tau))` with a single fused backward pass.
 
     Backward: with upstream gradients $g^T$ (for TP) and $g^P$ (for the predicted mass),
-    $\\partial/\\partial p_{nc} = w_n (g^P_c + [c = y_n] g^T_c)$, pushed through the softmax
-    Jacobian $p_{nc}(\\delta_{cd} - p_{nd}) / \\tau$ in one pass over $p$.
+    $\\partial/\\partial p_{nc} = w_n (g^P_c + [c = y_n] g^T_c) / \\tau$ is written once and
+    pushed through the softmax Jacobian by ATen's fused softmax backward kernel: one pass
+    over the saved probabilities, as for cross-entropy.
     """
 
     @staticmethod
@@ -210,27 +211,22 @@ class _SoftmaxCounts(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
         p, y, w = ctx.saved_tensors
-        samplewise = ctx.samplewise
         n, c = p.shape[0], p.shape[1]
-        extra = (1,) * (p.ndim - 2)
-        g_pred_b = g_pred.view(g_pred.shape[0], c, *extra)
+        if ctx.inv_t != 1.0:
+            g_tp, g_pred = g_tp * ctx.inv_t, g_pred * ctx.inv_t
+        g_pred_b = g_pred.view(g_pred.shape[0], c, *(1,) * (p.ndim - 2))
         yi = y.unsqueeze(1)
-        p_true = p.gather(1, yi)
-        if samplewise:
+        if ctx.samplewise:
             g_true = g_tp.gather(1, y.reshape(n, -1)).view_as(yi)
         else:
             g_true = g_tp[0][yi]
-        if p.ndim == 2 and not samplewise:
-            s = torch.mv(p, g_pred[0]).unsqueeze(1)
+        if w is None:
+            g = g_pred_b.expand_as(p).contiguous()
         else:
-            s = (p * g_pred_b).sum(1, keepdim=True)
-        direct = p_true * g_true
-        grad = (g_pred_b - (s + direct)).mul_(p)
-        grad.scatter_add_(1, yi, direct)
-        scale = ctx.inv_t if w is None else w.unsqueeze(1) * ctx.inv_t
-        if w is not None or ctx.inv_t != 1.0:
-            grad.mul_(scale)
-        return grad, None, None, None, None
+            wi = w.unsqueeze(1)
+            g, g_true = g_pred_b * wi, g_true * wi
+        g.scatter_add_(1, yi, g_true)
+        return torch._softmax_backward_data(g, p, 1, p.dtype), None, None, None, None
 
 
 class _SigmoidCounts(torch.autograd.Function):
@@ -239,7 +235,10 @@ class _SigmoidCounts(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z: Tensor, y: Tensor, w: Tensor | None, shift: float,  # type: ignore[override]
                 inv_t: float, samplewise: bool) -> tuple[Tensor, Tensor]:
-        p = torch.sigmoid((z - shift) * inv_t)
+        if shift == 0.0 and inv_t == 1.0:
+            p = torch.sigmoid(z)
+        else:
+            p = torch.sub(z, shift).mul_(inv_t).sigmoid_()
         ctx.save_for_backward(p, y, w)
         ctx.inv_t, ctx.samplewise = inv_t, samplewise
         return _label_counts(p, y, w, samplewise)
@@ -247,13 +246,46 @@ class _SigmoidCounts(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
         p, y, w = ctx.saved_tensors
-        extra = (1,) * (p.ndim - 2)
-        shape = (g_tp.shape[0], p.shape[1], *extra)
-        g = g_tp.view(shape) * y + g_pred.view(shape)
-        grad = g.mul_(p * (1 - p))
+        shape = (g_tp.shape[0], p.shape[1], *(1,) * (p.ndim - 2))
+        scale = ctx.inv_t
+        g = torch.addcmul(g_pred.view(shape) * scale, y, g_tp.view(shape) * scale)
         if w is not None:
-            grad.mul_(w)
-        return grad * ctx.inv_t, None, None, None, None, None
+            g.mul_(w)
+        return torch.ops.aten.sigmoid_backward(g, p), None, None, None, None, None
+
+
+class _SoftTopKHits(torch.autograd.Function):
+    """Soft top-k hits `sigmoid((k - 1/2 - r) / tau)`, `r = sum_j sigmoid((z_j - z_y) / tau) - 1/2`,
+    with one fused backward pass over the saved pairwise sigmoids."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, y: Tensor, k: int, inv_t: float) -> Tensor:  # type: ignore[override]
+        yi = y.unsqueeze(1)
+        s = torch.sub(z, z.gather(1, yi)).mul_(inv_t).sigmoid_()
+        hit = torch.sigmoid((k - 0.5 - (s.sum(1) - 0.5)) * inv_t)
+        ctx.save_for_backward(s, y, hit)
+        ctx.inv_t = inv_t
+        return hit
+
+    @staticmethod
+    def backward(ctx, g_hit: Tensor):  # type: ignore[override]
+        s, y, hit = ctx.saved_tensors
+        yi = y.unsqueeze(1)
+        # d hit / d rank = -h (1 - h) / tau; d rank / d z_j = s_j (1 - s_j) / tau (j != y)
+        a = torch.ops.aten.sigmoid_backward(g_hit, hit).mul_(-ctx.inv_t * ctx.inv_t)
+        grad = torch.ops.aten.sigmoid_backward(a.unsqueeze(1).expand_as(s), s)
+        at_true = grad.gather(1, yi) - grad.sum(1, keepdim=True)
+        return grad.scatter_(1, yi, at_true), None, None, None
+
+
+def _top_k_hits(z: Tensor, y: Tensor, k: int, temperature: float | Tensor) -> Tensor:
+    """Hard or soft hit `[rank of the true class < k]` per sample, shape (N, ...)."""
+    if (not is_hard(temperature) and not isinstance(temperature, Tensor)
+            and torch.is_grad_enabled() and z.requires_grad):
+        return _SoftTopKHits.apply(z, y, k, 1.0 / temperature)
+    true_score = z.gather(1, y.unsqueeze(1))
+    rank = soft_step(z - true_score, temperature).sum(1) - 0.5
+    return soft_step(k - 0.5 - rank, temperature)
 
 
 def _decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
@@ -989,9 +1021,7 @@ def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: i
     z, y, w, c = _format(fn, input, target, task=task, num_classes=num_classes,
                          ignore_index=ignore_index, validate_args=validate_args)
     samplewise = multidim_average == "samplewise"
-    true_score = z.gather(1, y.unsqueeze(1))
-    rank = soft_step(z - true_score, temperature).sum(1) - 0.5
-    hit = soft_step(k - 0.5 - rank, temperature)
+    hit = _top_k_hits(z, y, k, temperature)
     if w is not None:
         hit = hit * w
     tp = _index_counts(hit, y, c, samplewise)
