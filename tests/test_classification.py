@@ -204,8 +204,9 @@ def test_stat_scores_are_counts():
     assert s.tn.tolist() == [2, 2, 2]
     assert s.support.tolist() == [1, 1, 2]
     soft = F.soft_stat_scores(logits, target, task="multiclass", num_classes=3)
-    p = torch.softmax(logits, 1).double()
-    onehot = torch.nn.functional.one_hot(target, 3).double()
+    assert s.tp.dtype == torch.float64 and soft.tp.dtype == torch.float32
+    p = torch.softmax(logits, 1)
+    onehot = torch.nn.functional.one_hot(target, 3).float()
     torch.testing.assert_close(soft.tp, (p * onehot).sum(0))
     torch.testing.assert_close(soft.fp, (p * (1 - onehot)).sum(0))
     torch.testing.assert_close(soft.fn, ((1 - p) * onehot).sum(0))

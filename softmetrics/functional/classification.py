@@ -308,24 +308,58 @@ def _decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
     return _label_counts(soft_threshold(z, temperature, threshold), y, w, samplewise)
 
 
+class _Counts(NamedTuple):
+    """The statistics every formula reads, per (group, class): soft true positives, soft
+    predicted mass (TP + FP), support (TP + FN, no gradient) and the number of counted
+    entries (TP + FP + FN + TN: a (G, 1) or (G, C) tensor, or a number)."""
+
+    tp: Tensor
+    pred: Tensor
+    support: Tensor
+    total: Tensor | float
+
+    def micro(self) -> _Counts:
+        """Counts pooled over the class axis."""
+        total = self.total
+        if isinstance(total, Tensor):
+            total = total.expand_as(self.tp).sum(-1, keepdim=True)
+        else:
+            total = total * self.tp.shape[-1]
+        return _Counts(*(t.sum(-1, keepdim=True) for t in self[:3]), total)
+
+    def stat_scores(self) -> StatScores:
+        fn = self.support - self.tp
+        return StatScores(self.tp, self.pred - self.tp, fn, self.total - self.pred - fn)
+
+
 def _statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task: str,
-                temperature: float | Tensor, threshold: float, samplewise: bool
-                ) -> StatScores:
-    """Per (group, class) TP, FP, FN, TN of the decision on `z` against `y`, each (G, C)."""
+                temperature: float | Tensor, threshold: float, samplewise: bool) -> _Counts:
+    """The counts of the decision on `z` against `y`, each (G, C).
+
+    At temperature 0 they are exact integers, returned in float64 so that the formulas of
+    the exact metric round like scikit-learn's; soft counts stay in the compute dtype.
+    """
     tp, pred = _decision_counts(z, y, w, task=task, temperature=temperature,
                                 threshold=threshold, samplewise=samplewise)
     with torch.no_grad():
-        ones = torch.ones_like(y, dtype=tp.dtype) if w is None else w
         if task == "multiclass":
-            support = _index_counts(ones, y, num_classes, samplewise)
-            total = _group_sum(ones.unsqueeze(1), samplewise)
+            ones = torch.ones((), dtype=tp.dtype, device=tp.device).expand(y.shape)
+            support = _index_counts(ones if w is None else w, y, num_classes, samplewise)
+            if w is None:
+                total: Tensor | float = float(y[0].numel() if samplewise else y.numel())
+            else:
+                total = _group_sum(w.unsqueeze(1), samplewise)
         else:
-            support = _group_sum(y * ones, samplewise)
-            total = _group_sum(ones.expand_as(y), samplewise)
-    fp = pred - tp
-    fn = support - tp
-    tn = total - pred - fn
-    return StatScores(tp, fp, fn, tn)
+            support = _group_sum(y if w is None else y * w, samplewise)
+            if w is None:
+                total = float(y[0, 0].numel() if samplewise else y[:, 0].numel())
+            else:
+                total = _group_sum(w.expand_as(y), samplewise)
+    if is_hard(temperature) and tp.device.type != "mps":
+        tp, pred, support = tp.double(), pred.double(), support.double()
+        if isinstance(total, Tensor):
+            total = total.double()
+    return _Counts(tp, pred, support, total)
 
 
 # ---------------------------------------------------------------------------------------
@@ -333,37 +367,44 @@ def _statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, tas
 
 
 def _divide(num: Tensor, den: Tensor, zero_division: float) -> Tensor:
-    """`num / den`, with `zero_division` where `den == 0` (no NaN in values or gradients)."""
-    defined = den != 0
-    safe = torch.where(defined, den, torch.ones_like(den))
-    return torch.where(defined, num / safe, torch.full_like(num, zero_division))
+    """`num / den`, with `zero_division` where `den == 0` (no NaN in values or gradients).
+
+    Every formula here has `0 <= num <= den` where it divides, so the clamp only ever
+    touches the 0/0 entries that `zero_division` replaces.
+    """
+    tiny = torch.finfo(den.dtype).tiny
+    return torch.where(den > 0, num / den.clamp_min(tiny), zero_division)
 
 
-def _tversky(s: StatScores, alpha: float, beta: float, zero_division: float) -> Tensor:
-    return _divide(s.tp, s.tp + alpha * s.fp + beta * s.fn, zero_division)
+def _tversky(c: _Counts, alpha: float, beta: float, zero_division: float) -> Tensor:
+    """TP / (TP + alpha FP + beta FN), with FP = pred - TP and FN = support - TP."""
+    den = (1.0 - alpha - beta) * c.tp + alpha * c.pred + beta * c.support
+    return _divide(c.tp, den, zero_division)
 
 
-def _mcc(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor, zero_division: float) -> Tensor:
-    """Gorodkin's R_K over the class axis (-1) of the counts, one value per group."""
-    trace = tp.sum(-1)
-    total = (tp + fp + fn + tn)[..., :1].sum(-1)
-    pred, true = tp + fp, tp + fn
+def _mcc(trace: Tensor, total: Tensor | float, pred: Tensor, true: Tensor,
+         zero_division: float) -> Tensor:
+    """Gorodkin's R_K from the trace, total, and column (`pred`) and row (`true`) sums of a
+    confusion matrix whose class axis is the last one; one value per group."""
     cov_pt = trace * total - (pred * true).sum(-1)
     cov_pp = total * total - (pred * pred).sum(-1)
     cov_tt = total * total - (true * true).sum(-1)
     den = cov_pp * cov_tt
-    defined = den > 0
-    safe = torch.where(defined, den, torch.ones_like(den))
-    return torch.where(defined, cov_pt * torch.rsqrt(safe), torch.full_like(den, zero_division))
+    tiny = torch.finfo(den.dtype).tiny
+    return torch.where(den > 0, cov_pt * torch.rsqrt(den.clamp_min(tiny)), zero_division)
 
 
-def _binary_mcc(s: StatScores, zero_division: float) -> Tensor:
+def _multiclass_mcc(c: _Counts, zero_division: float) -> Tensor:
+    total = c.total if not isinstance(c.total, Tensor) else c.total[..., 0]
+    return _mcc(c.tp.sum(-1), total, c.pred, c.support, zero_division)
+
+
+def _binary_mcc(c: _Counts, zero_division: float) -> Tensor:
     """Per-class one-vs-rest MCC: R_K of the 2 x 2 table (negatives, positives)."""
-    def pair(a: Tensor, b: Tensor) -> Tensor:
-        return torch.stack([a, b], dim=-1)
-
-    return _mcc(pair(s.tn, s.tp), pair(s.fn, s.fp), pair(s.fp, s.fn), pair(s.tp, s.tn),
-                zero_division)
+    tn = c.total - c.pred - c.support + c.tp
+    neg_pred, neg_true = c.total - c.pred, c.total - c.support
+    return _mcc(c.tp + tn, c.total, torch.stack([neg_pred, c.pred], -1),
+                torch.stack([neg_true, c.support], -1), zero_division)
 
 
 def _average(score: Tensor, support: Tensor, average: str, zero_division: float) -> Tensor:
@@ -373,10 +414,6 @@ def _average(score: Tensor, support: Tensor, average: str, zero_division: float)
     if average == "weighted":
         return _divide((score * support).sum(-1), support.sum(-1), zero_division)
     return score
-
-
-def _micro(s: StatScores) -> StatScores:
-    return StatScores(*(t.sum(-1, keepdim=True) for t in s))
 
 
 def _finish(value: Tensor, task: str, samplewise: bool, out_dtype: torch.dtype) -> Tensor:
@@ -389,7 +426,7 @@ def _finish(value: Tensor, task: str, samplewise: bool, out_dtype: torch.dtype) 
 
 
 class _Prepared(NamedTuple):
-    stats: StatScores
+    counts: _Counts
     task: str
     samplewise: bool
     out_dtype: torch.dtype
@@ -399,34 +436,29 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
              average: str, temperature: float | Tensor, threshold: float,
              ignore_index: int | None, multidim_average: str, zero_division: float,
              validate_args: bool) -> _Prepared:
-    """Validate, format and count: the shared first half of every classification metric.
-
-    The statistics are returned in float64 (they are small: (G, C)), so that the formulas
-    of the exact metric are exact to float64 rounding whatever the input dtype.
-    """
+    """Validate, format and count: the shared first half of every classification metric."""
     check_options(fn, task=task, num_classes=num_classes, average=average,
                   temperature=temperature, threshold=threshold, ignore_index=ignore_index,
                   multidim_average=multidim_average, zero_division=zero_division)
     z, y, w, c = _format(fn, input, target, task=task, num_classes=num_classes,
                          ignore_index=ignore_index, validate_args=validate_args)
     samplewise = multidim_average == "samplewise"
-    stats = _statistics(z, y, w, c, task=task, temperature=temperature, threshold=threshold,
-                        samplewise=samplewise)
-    stats = StatScores(*(t.double() if t.device.type != "mps" else t for t in stats))
-    return _Prepared(stats, task, samplewise, z.dtype)
+    counts = _statistics(z, y, w, c, task=task, temperature=temperature, threshold=threshold,
+                         samplewise=samplewise)
+    return _Prepared(counts, task, samplewise, z.dtype)
 
 
 def _tversky_metric(fn: str, input: Tensor, target: Tensor, alpha: float, beta: float,
                     **options) -> Tensor:
     """Every metric of the Tversky form: precision, recall, F-beta, Dice, Jaccard."""
     prep = _prepare(fn, input, target, **options)
-    s, average, zd = prep.stats, options["average"], options["zero_division"]
+    c, average, zd = prep.counts, options["average"], options["zero_division"]
     if average == "micro" and prep.task != "binary":
-        value = _tversky(_micro(s), alpha, beta, zd).squeeze(-1)
+        value = _tversky(c.micro(), alpha, beta, zd).squeeze(-1)
     else:
-        value = _tversky(s, alpha, beta, zd)
+        value = _tversky(c, alpha, beta, zd)
         if prep.task != "binary":
-            value = _average(value, s.support, average, zd)
+            value = _average(value, c.support, average, zd)
     return _finish(value, prep.task, prep.samplewise, prep.out_dtype)
 
 
@@ -467,8 +499,9 @@ def soft_stat_scores(input: Tensor, target: Tensor, *, task: Task, num_classes: 
         validate_args: check target values (reads data, one host synchronisation).
 
     Returns:
-        `StatScores(tp, fp, fn, tn)`, each float64 of shape (C,) or (N, C) (C = 1 for
-        binary).
+        `StatScores(tp, fp, fn, tn)`, each of shape (C,) or (N, C) (C = 1 for binary):
+        float64 (exact integers) at temperature 0, else in the input's dtype (float32 for
+        half-precision inputs).
 
     Example:
         >>> import torch
@@ -483,7 +516,8 @@ def soft_stat_scores(input: Tensor, target: Tensor, *, task: Task, num_classes: 
                     average="none", temperature=temperature, threshold=threshold,
                     ignore_index=ignore_index, multidim_average=multidim_average,
                     zero_division=0.0, validate_args=validate_args)
-    return StatScores(*(t if prep.samplewise else t.squeeze(0) for t in prep.stats))
+    stats = prep.counts.stat_scores()
+    return StatScores(*(t if prep.samplewise else t.squeeze(0) for t in stats))
 
 
 def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
@@ -808,21 +842,24 @@ def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
                            validate_args=validate_args)
 
 
-def _accuracy_value(s: StatScores, task: str, average: str, zero_division: float) -> Tensor:
+def _accuracy_value(c: _Counts, task: str, average: str, zero_division: float) -> Tensor:
     """Accuracy over the counts: fraction correct (micro), balanced (macro), per class."""
     if task == "multiclass":
-        support = s.support
         if average in ("micro", "weighted"):
-            return _divide(s.tp.sum(-1), support.sum(-1), zero_division)
-        recall = _divide(s.tp, support, zero_division)
+            return _divide(c.tp.sum(-1), c.support.sum(-1), zero_division)
+        recall = _divide(c.tp, c.support, zero_division)
         if average == "none":
             return recall
-        present = (support > 0).to(recall.dtype)
+        present = (c.support > 0).to(recall.dtype)
         return _divide((recall * present).sum(-1), present.sum(-1), zero_division)
-    correct, total = s.tp + s.tn, s.tp + s.fp + s.fn + s.tn
     if task == "binary" or average == "micro":
-        return _divide(correct.sum(-1), total.sum(-1), zero_division)
-    return _average(_divide(correct, total, zero_division), s.support, average, zero_division)
+        c = c.micro()
+    total = torch.as_tensor(c.total, dtype=c.tp.dtype, device=c.tp.device)
+    correct = total - c.pred - c.support + 2 * c.tp
+    value = _divide(correct, total.expand_as(correct), zero_division)
+    if task == "binary" or average == "micro":
+        return value.squeeze(-1)
+    return _average(value, c.support, average, zero_division)
 
 
 def soft_accuracy(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -878,7 +915,7 @@ def soft_accuracy(input: Tensor, target: Tensor, *, task: Task, num_classes: int
                     average=average, temperature=temperature, threshold=threshold,
                     ignore_index=ignore_index, multidim_average=multidim_average,
                     zero_division=zero_division, validate_args=validate_args)
-    value = _accuracy_value(prep.stats, task, average, zero_division)
+    value = _accuracy_value(prep.counts, task, average, zero_division)
     return _finish(value, task, prep.samplewise, prep.out_dtype)
 
 
@@ -949,15 +986,15 @@ def soft_matthews_corrcoef(input: Tensor, target: Tensor, *, task: Task,
                     average=average, temperature=temperature, threshold=threshold,
                     ignore_index=ignore_index, multidim_average=multidim_average,
                     zero_division=zero_division, validate_args=validate_args)
-    s = prep.stats
+    c = prep.counts
     if task == "multiclass" and average == "micro":
-        value = _mcc(*s, zero_division)
+        value = _multiclass_mcc(c, zero_division)
     elif task == "multilabel" and average == "micro":
-        value = _binary_mcc(_micro(s), zero_division).squeeze(-1)
+        value = _binary_mcc(c.micro(), zero_division).squeeze(-1)
     else:
-        value = _binary_mcc(s, zero_division)
+        value = _binary_mcc(c, zero_division)
         if task != "binary":
-            value = _average(value, s.support, average, zero_division)
+            value = _average(value, c.support, average, zero_division)
     return _finish(value, task, prep.samplewise, prep.out_dtype)
 
 
@@ -1028,7 +1065,8 @@ def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: i
     with torch.no_grad():
         ones = torch.ones_like(hit) if w is None else w
         support = _index_counts(ones, y, c, samplewise)
-    stats = StatScores(tp.double(), torch.zeros_like(tp, dtype=torch.float64),
-                       (support - tp).double(), torch.zeros_like(tp, dtype=torch.float64))
-    value = _accuracy_value(stats, "multiclass", average, zero_division)
+    if is_hard(temperature):
+        tp, support = tp.double(), support.double()
+    counts = _Counts(tp, tp, support, 0.0)
+    value = _accuracy_value(counts, "multiclass", average, zero_division)
     return _finish(value, "multiclass", samplewise, z.dtype)
