@@ -7,12 +7,12 @@ options (temperature 0, no gradient).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from . import _checks, distributed
 from .functional import classification, contrastive, ranking, text  # noqa: F401
 
 __all__: list[str] = []
@@ -21,21 +21,34 @@ __all__: list[str] = []
 
 
 class _ClassificationLoss(nn.Module):
-    """`1 - soft metric` of one classification function, with its options fixed.
+    """`1 - soft metric` of one classification formula, with its options fixed.
 
-    Options are validated once here; `forward` returns the loss (averaged over samples for
-    `multidim_average="samplewise"`; per class for `average="none"`), `metric` the exact
-    metric with the same options.
+    Options are those of the functional twin and are validated once, here. `forward`
+    returns the loss (averaged over samples for `multidim_average="samplewise"`; per class
+    for `average="none"`); `metric` the exact metric (temperature 0) with the same options.
+
+    Set-level options:
+
+    - `sync_dist=True` sums the soft statistics over the processes of `process_group`
+      (default: the whole world) with an autograd-aware all-reduce before the formula, so
+      that every process optimises the metric of the global batch (see
+      `softmetrics.distributed`); `metric` then also reports the global exact metric.
+    - `momentum=m` replaces the batch statistics by `m * running + (1 - m) * batch`, where
+      `running` (buffers, saved in `state_dict`) holds the previous mixed statistics,
+      detached, and is updated in training mode: a lower-variance estimate of the
+      dataset-level metric than one mini-batch gives. The first batch initialises it.
     """
 
-    _function: ClassVar[Callable[..., Tensor]]
+    _fn_name: ClassVar[str]
+    _kind: ClassVar[str]
     _default_average: ClassVar[str] = "macro"
 
     def __init__(self, *, task: str, num_classes: int | None = None,
                  average: str | None = None, temperature: float = 1.0,
                  threshold: float = 0.5, ignore_index: int | None = None,
                  multidim_average: str = "global", zero_division: float = 0.0,
-                 validate_args: bool = True, **extra: Any) -> None:
+                 validate_args: bool = True, sync_dist: bool = False, process_group: Any = None,
+                 momentum: float | None = None, **formula: Any) -> None:
         super().__init__()
         average = self._default_average if average is None else average
         name = type(self).__name__
@@ -44,18 +57,69 @@ class _ClassificationLoss(nn.Module):
                                      threshold=threshold, ignore_index=ignore_index,
                                      multidim_average=multidim_average,
                                      zero_division=zero_division)
+        if isinstance(temperature, Tensor):
+            _checks.fail(name, "temperature", "a number (use the functional API for a "
+                         "tensor temperature)", temperature, error=TypeError)
         self.options: dict[str, Any] = dict(
             task=task, num_classes=num_classes, average=average, threshold=threshold,
             ignore_index=ignore_index, multidim_average=multidim_average,
-            zero_division=zero_division, validate_args=validate_args, **extra)
+            zero_division=zero_division, validate_args=validate_args)
+        self.formula = formula
         self.temperature = temperature
+        self.sync_dist = bool(sync_dist)
+        self.process_group = process_group
+        self.momentum = momentum
+        if self.sync_dist and multidim_average == "samplewise":
+            _checks.fail(name, "sync_dist", "False with multidim_average='samplewise' "
+                         "(per-sample values are averaged by data parallelism already)",
+                         sync_dist)
+        if momentum is not None:
+            _checks.check_number(name, "momentum", momentum, low=0.0, high=1.0, high_open=True)
+            if multidim_average == "samplewise":
+                _checks.fail(name, "momentum", "None with multidim_average='samplewise' "
+                             "(running statistics pool samples)", momentum)
+            shape = (1, 1 if task == "binary" else int(num_classes))  # type: ignore[arg-type]
+            for key in ("tp", "pred", "support", "total"):
+                self.register_buffer(f"running_{key}", torch.zeros(shape))
+            self.register_buffer("running_initialized", torch.zeros((), dtype=torch.bool))
 
-    def _value(self, input: Tensor, target: Tensor, temperature: float) -> Tensor:
-        return type(self)._function(input, target, temperature=temperature, **self.options)
+    def _sync(self, counts: classification._Counts) -> classification._Counts:
+        tp, pred, support, total = counts
+        reduce = distributed.all_reduce_sum
+        group = self.process_group
+        total = torch.as_tensor(total, dtype=tp.dtype, device=tp.device).expand(
+            tp.shape[0], -1 if isinstance(total, Tensor) else 1).contiguous()
+        return classification._Counts(reduce(tp, group), reduce(pred, group),
+                                      reduce(support.contiguous(), group), reduce(total, group))
+
+    def _hook(self, counts: classification._Counts) -> classification._Counts:
+        if self.sync_dist:
+            counts = self._sync(counts)
+        if self.momentum is None:
+            return counts
+        m, init = self.momentum, self.running_initialized.clone()
+        mixed = []
+        for key, batch in zip(("tp", "pred", "support", "total"), counts, strict=True):
+            batch = torch.as_tensor(batch, dtype=counts.tp.dtype, device=counts.tp.device)
+            running = getattr(self, f"running_{key}").to(batch.dtype)
+            mixed.append(torch.where(init, m * running + (1.0 - m) * batch, batch))
+        if self.training:
+            with torch.no_grad():
+                for key, value in zip(("tp", "pred", "support", "total"), mixed, strict=True):
+                    buffer = getattr(self, f"running_{key}")
+                    buffer.copy_(value.detach().expand_as(buffer))
+                self.running_initialized.fill_(True)
+        return classification._Counts(*mixed)
+
+    def _value(self, input: Tensor, target: Tensor, temperature: float, hook) -> Tensor:
+        return classification.evaluate(self._fn_name, self._kind, input, target,
+                                       temperature=temperature, hook=hook, **self.formula,
+                                       **self.options)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """The loss `1 - soft metric` (for MCC: in [0, 2])."""
-        loss = 1.0 - self._value(input, target, self.temperature)
+        hook = self._hook if (self.sync_dist or self.momentum is not None) else None
+        loss = 1.0 - self._value(input, target, self.temperature, hook)
         if self.options["multidim_average"] == "samplewise":
             loss = loss.mean(0)
         return loss
@@ -63,12 +127,16 @@ class _ClassificationLoss(nn.Module):
     @torch.no_grad()
     def metric(self, input: Tensor, target: Tensor) -> Tensor:
         """The exact metric (temperature 0) with this loss's options; no gradient."""
-        return self._value(input, target, 0.0)
+        return self._value(input, target, 0.0, self._sync if self.sync_dist else None)
 
     def extra_repr(self) -> str:
-        shown = {k: v for k, v in self.options.items() if v is not None}
-        return ", ".join(f"{k}={v!r}" for k, v in
-                         {**shown, "temperature": self.temperature}.items())
+        shown = {k: v for k, v in {**self.options, **self.formula}.items() if v is not None}
+        shown["temperature"] = self.temperature
+        if self.sync_dist:
+            shown["sync_dist"] = True
+        if self.momentum is not None:
+            shown["momentum"] = self.momentum
+        return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
 
 class SoftAccuracyLoss(_ClassificationLoss):
@@ -86,34 +154,33 @@ class SoftAccuracyLoss(_ClassificationLoss):
         tensor(0.5000)
     """
 
-    _function = staticmethod(classification.soft_accuracy)
-    _default_average = "micro"
+    _fn_name, _kind, _default_average = "soft_accuracy", "accuracy", "micro"
 
 
-class SoftPrecisionLoss(_ClassificationLoss):
+class _TverskyLoss(_ClassificationLoss):
+    """A loss of the Tversky family with the weights (alpha, beta) of its metric."""
+
+    _kind = "tversky"
+    _weights: ClassVar[tuple[float, float]]
+
+    def __init__(self, *, task: str, **options: Any) -> None:
+        alpha, beta = self._weights
+        super().__init__(task=task, alpha=alpha, beta=beta, **options)
+
+
+class SoftPrecisionLoss(_TverskyLoss):
     """`1 - soft_precision`."""
 
-    _function = staticmethod(classification.soft_precision)
+    _fn_name, _weights = "soft_precision", (1.0, 0.0)
 
 
-class SoftRecallLoss(_ClassificationLoss):
+class SoftRecallLoss(_TverskyLoss):
     """`1 - soft_recall`."""
 
-    _function = staticmethod(classification.soft_recall)
+    _fn_name, _weights = "soft_recall", (0.0, 1.0)
 
 
-class SoftFBetaLoss(_ClassificationLoss):
-    """`1 - soft_fbeta_score` with the given `beta`."""
-
-    _function = staticmethod(classification.soft_fbeta_score)
-
-    def __init__(self, *, task: str, beta: float = 1.0, **options: Any) -> None:
-        beta = classification._checks.check_number(type(self).__name__, "beta", beta, low=0.0,
-                                                   low_open=True)
-        super().__init__(task=task, beta=beta, **options)
-
-
-class SoftF1Loss(_ClassificationLoss):
+class SoftF1Loss(_TverskyLoss):
     """`1 - soft_f1_score`: the soft F1 (= soft Dice) loss.
 
     Example:
@@ -127,59 +194,68 @@ class SoftF1Loss(_ClassificationLoss):
         (tensor(0.3980, grad_fn=<RsubBackward1>), tensor([-0.0384, -0.0720,  0.0370,  0.0071]))
     """
 
-    _function = staticmethod(classification.soft_f1_score)
+    _fn_name, _weights = "soft_f1_score", (0.5, 0.5)
 
 
 SoftDiceLoss = SoftF1Loss
 
 
-class SoftJaccardLoss(_ClassificationLoss):
-    """`1 - soft_jaccard_index`: the soft IoU (Lovász-free) loss."""
+class SoftJaccardLoss(_TverskyLoss):
+    """`1 - soft_jaccard_index`: the soft IoU loss."""
 
-    _function = staticmethod(classification.soft_jaccard_index)
+    _fn_name, _weights = "soft_jaccard_index", (1.0, 1.0)
 
 
 SoftIoULoss = SoftJaccardLoss
 
 
+class SoftFBetaLoss(_ClassificationLoss):
+    """`1 - soft_fbeta_score` with the given `beta`."""
+
+    _fn_name, _kind = "soft_fbeta_score", "tversky"
+
+    def __init__(self, *, task: str, beta: float = 1.0, **options: Any) -> None:
+        beta = _checks.check_number(type(self).__name__, "beta", beta, low=0.0, low_open=True)
+        self.beta = beta
+        alpha, weight = classification.fbeta_weights(beta)
+        super().__init__(task=task, alpha=alpha, beta=weight, **options)
+
+
 class SoftTverskyLoss(_ClassificationLoss):
     """`1 - soft_tversky_index(alpha, beta)`."""
 
-    _function = staticmethod(classification.soft_tversky_index)
+    _fn_name, _kind = "soft_tversky_index", "tversky"
 
     def __init__(self, *, task: str, alpha: float = 0.5, beta: float = 0.5,
                  **options: Any) -> None:
         name = type(self).__name__
-        alpha = classification._checks.check_number(name, "alpha", alpha, low=0.0)
-        beta = classification._checks.check_number(name, "beta", beta, low=0.0)
+        alpha = _checks.check_number(name, "alpha", alpha, low=0.0)
+        beta = _checks.check_number(name, "beta", beta, low=0.0)
         super().__init__(task=task, alpha=alpha, beta=beta, **options)
 
 
 class SoftMCCLoss(_ClassificationLoss):
     """`1 - soft_matthews_corrcoef`, in [0, 2]; `average="micro"` (R_K) by default."""
 
-    _function = staticmethod(classification.soft_matthews_corrcoef)
-    _default_average = "micro"
+    _fn_name, _kind, _default_average = "soft_matthews_corrcoef", "mcc", "micro"
 
 
 class SoftTopKAccuracyLoss(_ClassificationLoss):
     """`1 - soft_top_k_accuracy` (multiclass only)."""
 
-    _function = staticmethod(classification.soft_top_k_accuracy)
-    _default_average = "micro"
+    _fn_name, _kind, _default_average = "soft_top_k_accuracy", "accuracy", "micro"
 
     def __init__(self, *, num_classes: int, k: int = 1, task: str = "multiclass",
                  **options: Any) -> None:
         name = type(self).__name__
-        classification._checks.check_option(name, "task", task, ("multiclass",))
-        classification._checks.check_int(name, "k", k, low=1)
+        _checks.check_option(name, "task", task, ("multiclass",))
+        _checks.check_int(name, "k", k, low=1)
         if k > num_classes:
-            classification._checks.fail(name, "k", f"<= num_classes = {num_classes}", k)
+            _checks.fail(name, "k", f"<= num_classes = {num_classes}", k)
         if "threshold" in options:
-            classification._checks.fail(name, "threshold", "unset (top-k has no threshold)",
-                                        options["threshold"])
-        super().__init__(task=task, num_classes=num_classes, k=k, **options)
-        del self.options["threshold"]
+            _checks.fail(name, "threshold", "unset (top-k has no threshold)",
+                         options["threshold"])
+        super().__init__(task=task, num_classes=num_classes, top_k=k, **options)
 
 
 __all__ += [
@@ -201,3 +277,4 @@ __all__ += [
 # --- text ----------------------------------------------------------------------------
 
 # --- contrastive ---------------------------------------------------------------------
+

@@ -21,6 +21,7 @@ exact one at `temperature=0` (one-hot argmax, or a threshold) and a softmax or s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 import torch
@@ -288,6 +289,21 @@ def _top_k_hits(z: Tensor, y: Tensor, k: int, temperature: float | Tensor) -> Te
     return soft_step(k - 0.5 - rank, temperature)
 
 
+def _top_k_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, k: int,
+                  temperature: float | Tensor, samplewise: bool) -> _Counts:
+    """Counts whose true positives are the top-k hits (only TP and support are read)."""
+    hit = _top_k_hits(z, y, k, temperature)
+    if w is not None:
+        hit = hit * w
+    tp = _index_counts(hit, y, num_classes, samplewise)
+    with torch.no_grad():
+        ones = torch.ones((), dtype=hit.dtype, device=hit.device).expand(hit.shape)
+        support = _index_counts(ones if w is None else w, y, num_classes, samplewise)
+    if is_hard(temperature):
+        tp, support = tp.double(), support.double()
+    return _Counts(tp, tp, support, 0.0)
+
+
 def _decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
                      temperature: float | Tensor, threshold: float, samplewise: bool
                      ) -> tuple[Tensor, Tensor]:
@@ -432,40 +448,105 @@ class _Prepared(NamedTuple):
     out_dtype: torch.dtype
 
 
+CountsHook = Callable[[_Counts], _Counts]
+
+
 def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: int | None,
              average: str, temperature: float | Tensor, threshold: float,
              ignore_index: int | None, multidim_average: str, zero_division: float,
-             validate_args: bool) -> _Prepared:
-    """Validate, format and count: the shared first half of every classification metric."""
+             validate_args: bool, top_k: int | None = None,
+             hook: CountsHook | None = None) -> _Prepared:
+    """Validate, format and count: the shared first half of every classification metric.
+
+    `top_k` counts top-k hits as the true positives instead of the argmax decision;
+    `hook` maps the counts before any formula sees them (Modules use it to sum counts
+    across processes and to mix in running statistics).
+    """
     check_options(fn, task=task, num_classes=num_classes, average=average,
                   temperature=temperature, threshold=threshold, ignore_index=ignore_index,
                   multidim_average=multidim_average, zero_division=zero_division)
+    if top_k is not None:
+        _checks.check_option(fn, "task", task, ("multiclass",))
+        _checks.check_int(fn, "k", top_k, low=1)
+        if top_k > num_classes:  # type: ignore[operator]
+            _checks.fail(fn, "k", f"<= num_classes = {num_classes}", top_k)
     z, y, w, c = _format(fn, input, target, task=task, num_classes=num_classes,
                          ignore_index=ignore_index, validate_args=validate_args)
     samplewise = multidim_average == "samplewise"
-    counts = _statistics(z, y, w, c, task=task, temperature=temperature, threshold=threshold,
-                         samplewise=samplewise)
+    if top_k is None:
+        counts = _statistics(z, y, w, c, task=task, temperature=temperature,
+                             threshold=threshold, samplewise=samplewise)
+    else:
+        counts = _top_k_counts(z, y, w, c, top_k, temperature, samplewise)
+    if hook is not None:
+        counts = hook(counts)
     return _Prepared(counts, task, samplewise, z.dtype)
 
 
-def _tversky_metric(fn: str, input: Tensor, target: Tensor, alpha: float, beta: float,
-                    **options) -> Tensor:
+def _tversky_value(c: _Counts, task: str, average: str, zero_division: float, alpha: float,
+                   beta: float) -> Tensor:
     """Every metric of the Tversky form: precision, recall, F-beta, Dice, Jaccard."""
-    prep = _prepare(fn, input, target, **options)
-    c, average, zd = prep.counts, options["average"], options["zero_division"]
-    if average == "micro" and prep.task != "binary":
-        value = _tversky(c.micro(), alpha, beta, zd).squeeze(-1)
-    else:
-        value = _tversky(c, alpha, beta, zd)
-        if prep.task != "binary":
-            value = _average(value, c.support, average, zd)
-    return _finish(value, prep.task, prep.samplewise, prep.out_dtype)
+    if average == "micro" and task != "binary":
+        return _tversky(c.micro(), alpha, beta, zero_division).squeeze(-1)
+    value = _tversky(c, alpha, beta, zero_division)
+    return value if task == "binary" else _average(value, c.support, average, zero_division)
 
 
-def _fbeta_metric(fn: str, input: Tensor, target: Tensor, beta: float, **options) -> Tensor:
-    """F-beta as the Tversky index with weights 1/(1+beta^2) on FP, beta^2/(1+beta^2) on FN."""
+def _mcc_value(c: _Counts, task: str, average: str, zero_division: float) -> Tensor:
+    if task == "multiclass" and average == "micro":
+        return _multiclass_mcc(c, zero_division)
+    if task == "multilabel" and average == "micro":
+        return _binary_mcc(c.micro(), zero_division).squeeze(-1)
+    value = _binary_mcc(c, zero_division)
+    return value if task == "binary" else _average(value, c.support, average, zero_division)
+
+
+def _accuracy_value(c: _Counts, task: str, average: str, zero_division: float) -> Tensor:
+    """Accuracy over the counts: fraction correct (micro), balanced (macro), per class."""
+    if task == "multiclass":
+        if average in ("micro", "weighted"):
+            return _divide(c.tp.sum(-1), c.support.sum(-1), zero_division)
+        recall = _divide(c.tp, c.support, zero_division)
+        if average == "none":
+            return recall
+        present = (c.support > 0).to(recall.dtype)
+        return _divide((recall * present).sum(-1), present.sum(-1), zero_division)
+    if task == "binary" or average == "micro":
+        c = c.micro()
+    total = torch.as_tensor(c.total, dtype=c.tp.dtype, device=c.tp.device)
+    correct = total - c.pred - c.support + 2 * c.tp
+    value = _divide(correct, total.expand_as(correct), zero_division)
+    if task == "binary" or average == "micro":
+        return value.squeeze(-1)
+    return _average(value, c.support, average, zero_division)
+
+
+Kind = Literal["tversky", "accuracy", "mcc"]
+
+
+def fbeta_weights(beta: float) -> tuple[float, float]:
+    """F-beta as a Tversky index: weights 1/(1+beta^2) on FP and beta^2/(1+beta^2) on FN."""
     b2 = beta * beta
-    return _tversky_metric(fn, input, target, 1.0 / (1.0 + b2), b2 / (1.0 + b2), **options)
+    return 1.0 / (1.0 + b2), b2 / (1.0 + b2)
+
+
+def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float = 0.0,
+             beta: float = 0.0, top_k: int | None = None, hook: CountsHook | None = None,
+             **options) -> Tensor:
+    """The one pipeline: validate, count (optionally `hook` the counts), apply a formula.
+
+    `kind` selects the formula: "tversky" (with `alpha`, `beta`), "accuracy" (top-k
+    accuracy with `top_k`) or "mcc". Public functions and Modules all call this.
+    """
+    prep = _prepare(fn, input, target, top_k=top_k, hook=hook, **options)
+    average, zd = options["average"], options["zero_division"]
+    if kind == "tversky":
+        value = _tversky_value(prep.counts, prep.task, average, zd, alpha, beta)
+    elif kind == "accuracy":
+        value = _accuracy_value(prep.counts, prep.task, average, zd)
+    else:
+        value = _mcc_value(prep.counts, prep.task, average, zd)
+    return _finish(value, prep.task, prep.samplewise, prep.out_dtype)
 
 
 # ---------------------------------------------------------------------------------------
@@ -581,10 +662,11 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
     fn = "soft_tversky_index"
     _checks.check_number(fn, "alpha", alpha, low=0.0)
     _checks.check_number(fn, "beta", beta, low=0.0)
-    return _tversky_metric(fn, input, target, alpha, beta, task=task, num_classes=num_classes,
-                           average=average, temperature=temperature, threshold=threshold,
-                           ignore_index=ignore_index, multidim_average=multidim_average,
-                           zero_division=zero_division, validate_args=validate_args)
+    return evaluate(fn, "tversky", input, target, alpha=alpha, beta=beta, task=task,
+                    num_classes=num_classes, average=average, temperature=temperature,
+                    threshold=threshold, ignore_index=ignore_index,
+                    multidim_average=multidim_average, zero_division=zero_division,
+                    validate_args=validate_args)
 
 
 def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -643,10 +725,12 @@ def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: 
     """
     fn = "soft_fbeta_score"
     beta = _checks.check_number(fn, "beta", beta, low=0.0, low_open=True)
-    return _fbeta_metric(fn, input, target, beta, task=task, num_classes=num_classes,
-                         average=average, temperature=temperature, threshold=threshold,
-                         ignore_index=ignore_index, multidim_average=multidim_average,
-                         zero_division=zero_division, validate_args=validate_args)
+    alpha, beta = fbeta_weights(beta)
+    return evaluate(fn, "tversky", input, target, alpha=alpha, beta=beta, task=task,
+                    num_classes=num_classes, average=average, temperature=temperature,
+                    threshold=threshold, ignore_index=ignore_index,
+                    multidim_average=multidim_average, zero_division=zero_division,
+                    validate_args=validate_args)
 
 
 def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -692,11 +776,11 @@ def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int
         >>> soft_f1_score(logits, target, task="multiclass", num_classes=3)
         tensor(0.4883)
     """
-    return _fbeta_metric("soft_f1_score", input, target, 1.0, task=task,
-                         num_classes=num_classes, average=average, temperature=temperature,
-                         threshold=threshold, ignore_index=ignore_index,
-                         multidim_average=multidim_average, zero_division=zero_division,
-                         validate_args=validate_args)
+    return evaluate("soft_f1_score", "tversky", input, target, alpha=0.5, beta=0.5, task=task,
+                    num_classes=num_classes, average=average, temperature=temperature,
+                    threshold=threshold, ignore_index=ignore_index,
+                    multidim_average=multidim_average, zero_division=zero_division,
+                    validate_args=validate_args)
 
 
 def soft_precision(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -735,11 +819,11 @@ def soft_precision(input: Tensor, target: Tensor, *, task: Task, num_classes: in
         >>> soft_precision(logits, torch.tensor([1, 1, 0, 0]), task="binary", temperature=0)
         tensor(0.5000)
     """
-    return _tversky_metric("soft_precision", input, target, 1.0, 0.0, task=task,
-                           num_classes=num_classes, average=average, temperature=temperature,
-                           threshold=threshold, ignore_index=ignore_index,
-                           multidim_average=multidim_average, zero_division=zero_division,
-                           validate_args=validate_args)
+    return evaluate("soft_precision", "tversky", input, target, alpha=1.0, beta=0.0, task=task,
+                    num_classes=num_classes, average=average, temperature=temperature,
+                    threshold=threshold, ignore_index=ignore_index,
+                    multidim_average=multidim_average, zero_division=zero_division,
+                    validate_args=validate_args)
 
 
 def soft_recall(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -778,11 +862,11 @@ def soft_recall(input: Tensor, target: Tensor, *, task: Task, num_classes: int |
         >>> soft_recall(logits, torch.tensor([1, 1, 0, 0]), task="binary", temperature=0)
         tensor(0.5000)
     """
-    return _tversky_metric("soft_recall", input, target, 0.0, 1.0, task=task,
-                           num_classes=num_classes, average=average, temperature=temperature,
-                           threshold=threshold, ignore_index=ignore_index,
-                           multidim_average=multidim_average, zero_division=zero_division,
-                           validate_args=validate_args)
+    return evaluate("soft_recall", "tversky", input, target, alpha=0.0, beta=1.0, task=task,
+                    num_classes=num_classes, average=average, temperature=temperature,
+                    threshold=threshold, ignore_index=ignore_index,
+                    multidim_average=multidim_average, zero_division=zero_division,
+                    validate_args=validate_args)
 
 
 def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
@@ -835,31 +919,11 @@ def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
         Rahman and Wang, *Optimizing Intersection-Over-Union in Deep Neural Networks for
         Image Segmentation*, ISVC 2016.
     """
-    return _tversky_metric("soft_jaccard_index", input, target, 1.0, 1.0, task=task,
-                           num_classes=num_classes, average=average, temperature=temperature,
-                           threshold=threshold, ignore_index=ignore_index,
-                           multidim_average=multidim_average, zero_division=zero_division,
-                           validate_args=validate_args)
-
-
-def _accuracy_value(c: _Counts, task: str, average: str, zero_division: float) -> Tensor:
-    """Accuracy over the counts: fraction correct (micro), balanced (macro), per class."""
-    if task == "multiclass":
-        if average in ("micro", "weighted"):
-            return _divide(c.tp.sum(-1), c.support.sum(-1), zero_division)
-        recall = _divide(c.tp, c.support, zero_division)
-        if average == "none":
-            return recall
-        present = (c.support > 0).to(recall.dtype)
-        return _divide((recall * present).sum(-1), present.sum(-1), zero_division)
-    if task == "binary" or average == "micro":
-        c = c.micro()
-    total = torch.as_tensor(c.total, dtype=c.tp.dtype, device=c.tp.device)
-    correct = total - c.pred - c.support + 2 * c.tp
-    value = _divide(correct, total.expand_as(correct), zero_division)
-    if task == "binary" or average == "micro":
-        return value.squeeze(-1)
-    return _average(value, c.support, average, zero_division)
+    return evaluate("soft_jaccard_index", "tversky", input, target, alpha=1.0, beta=1.0, task=task,
+                    num_classes=num_classes, average=average, temperature=temperature,
+                    threshold=threshold, ignore_index=ignore_index,
+                    multidim_average=multidim_average, zero_division=zero_division,
+                    validate_args=validate_args)
 
 
 def soft_accuracy(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -911,12 +975,10 @@ def soft_accuracy(input: Tensor, target: Tensor, *, task: Task, num_classes: int
         >>> soft_accuracy(logits, target, task="multiclass", num_classes=3)
         tensor(0.6361)
     """
-    prep = _prepare("soft_accuracy", input, target, task=task, num_classes=num_classes,
+    return evaluate("soft_accuracy", "accuracy", input, target, task=task, num_classes=num_classes,
                     average=average, temperature=temperature, threshold=threshold,
                     ignore_index=ignore_index, multidim_average=multidim_average,
                     zero_division=zero_division, validate_args=validate_args)
-    value = _accuracy_value(prep.counts, task, average, zero_division)
-    return _finish(value, task, prep.samplewise, prep.out_dtype)
 
 
 def soft_matthews_corrcoef(input: Tensor, target: Tensor, *, task: Task,
@@ -982,20 +1044,11 @@ def soft_matthews_corrcoef(input: Tensor, target: Tensor, *, task: Task,
         Gorodkin, *Comparing two K-category assignments by a K-category correlation
         coefficient*, Computational Biology and Chemistry 28 (2004).
     """
-    prep = _prepare("soft_matthews_corrcoef", input, target, task=task, num_classes=num_classes,
-                    average=average, temperature=temperature, threshold=threshold,
-                    ignore_index=ignore_index, multidim_average=multidim_average,
-                    zero_division=zero_division, validate_args=validate_args)
-    c = prep.counts
-    if task == "multiclass" and average == "micro":
-        value = _multiclass_mcc(c, zero_division)
-    elif task == "multilabel" and average == "micro":
-        value = _binary_mcc(c.micro(), zero_division).squeeze(-1)
-    else:
-        value = _binary_mcc(c, zero_division)
-        if task != "binary":
-            value = _average(value, c.support, average, zero_division)
-    return _finish(value, task, prep.samplewise, prep.out_dtype)
+    return evaluate("soft_matthews_corrcoef", "mcc", input, target, task=task,
+                    num_classes=num_classes, average=average, temperature=temperature,
+                    threshold=threshold, ignore_index=ignore_index,
+                    multidim_average=multidim_average, zero_division=zero_division,
+                    validate_args=validate_args)
 
 
 def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: int = 1,
@@ -1047,26 +1100,7 @@ def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: i
         Petersen et al., *Differentiable Top-k Classification Learning*, ICML 2022,
         arXiv:2206.07290 (a differentiable sorting approach to the same objective).
     """
-    fn = "soft_top_k_accuracy"
-    _checks.check_option(fn, "task", task, ("multiclass",))
-    check_options(fn, task=task, num_classes=num_classes, average=average,
-                  temperature=temperature, threshold=0.5, ignore_index=ignore_index,
-                  multidim_average=multidim_average, zero_division=zero_division)
-    _checks.check_int(fn, "k", k, low=1)
-    if k > num_classes:
-        _checks.fail(fn, "k", f"<= num_classes = {num_classes}", k)
-    z, y, w, c = _format(fn, input, target, task=task, num_classes=num_classes,
-                         ignore_index=ignore_index, validate_args=validate_args)
-    samplewise = multidim_average == "samplewise"
-    hit = _top_k_hits(z, y, k, temperature)
-    if w is not None:
-        hit = hit * w
-    tp = _index_counts(hit, y, c, samplewise)
-    with torch.no_grad():
-        ones = torch.ones_like(hit) if w is None else w
-        support = _index_counts(ones, y, c, samplewise)
-    if is_hard(temperature):
-        tp, support = tp.double(), support.double()
-    counts = _Counts(tp, tp, support, 0.0)
-    value = _accuracy_value(counts, "multiclass", average, zero_division)
-    return _finish(value, "multiclass", samplewise, z.dtype)
+    return evaluate("soft_top_k_accuracy", "accuracy", input, target, top_k=k, task=task,
+                    num_classes=num_classes, average=average, temperature=temperature,
+                    threshold=0.5, ignore_index=ignore_index, multidim_average=multidim_average,
+                    zero_division=zero_division, validate_args=validate_args)

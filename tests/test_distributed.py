@@ -1,0 +1,185 @@
+"""Set-level losses across processes (gloo, spawned here) and running statistics."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import softmetrics
+from softmetrics import functional as F
+
+N, C = 24, 4
+
+
+def _configs():
+    """(name, loss factory, task) for every set-level classification loss shape."""
+    return [
+        ("f1-macro", lambda **kw: softmetrics.SoftF1Loss(task="multiclass", num_classes=C,
+                                                         ignore_index=-1, **kw), "multiclass"),
+        ("mcc", lambda **kw: softmetrics.SoftMCCLoss(task="multiclass", num_classes=C,
+                                                     ignore_index=-1, **kw), "multiclass"),
+        ("jaccard-weighted-ignore", lambda **kw: softmetrics.SoftJaccardLoss(
+            task="multiclass", num_classes=C, average="weighted", ignore_index=-1, **kw),
+         "multiclass"),
+        ("top2", lambda **kw: softmetrics.SoftTopKAccuracyLoss(num_classes=C, k=2,
+                                                               average="macro",
+                                                               ignore_index=-1, **kw),
+         "multiclass"),
+        ("binary-f2", lambda **kw: softmetrics.SoftFBetaLoss(task="binary", beta=2.0, **kw),
+         "binary"),
+        ("multilabel-acc", lambda **kw: softmetrics.SoftAccuracyLoss(
+            task="multilabel", num_classes=C, average="macro", **kw), "multilabel"),
+        ("multilabel-mcc-micro", lambda **kw: softmetrics.SoftMCCLoss(
+            task="multilabel", num_classes=C, **kw), "multilabel"),
+    ]
+
+
+def _data(task: str):
+    g = torch.Generator().manual_seed(7)
+    if task == "binary":
+        x = torch.randn(N, generator=g, dtype=torch.float64)
+        y = torch.randint(0, 2, (N,), generator=g)
+    elif task == "multiclass":
+        x = torch.randn(N, C, generator=g, dtype=torch.float64)
+        y = torch.randint(0, C, (N,), generator=g)
+        y[3] = -1
+    else:
+        x = torch.randn(N, C, generator=g, dtype=torch.float64)
+        y = torch.randint(0, 2, (N, C), generator=g)
+    return x, y
+
+
+def _worker(rank: int, world: int, port: int, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world)
+    try:
+        results = {}
+        for name, factory, task in _configs():
+            x, y = _data(task)
+            chunk = slice(rank * N // world, (rank + 1) * N // world)
+            xl = x[chunk].clone().requires_grad_()
+            loss_fn = factory(sync_dist=True, temperature=0.7)
+            loss = loss_fn(xl, y[chunk])
+            loss.backward()
+            results[name] = dict(loss=loss.detach(), grad=xl.grad, rows=chunk,
+                                 metric=loss_fn.metric(xl, y[chunk]))
+        torch.save(results, Path(out) / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("world", [2, 4])
+def test_sync_dist_equals_one_process_on_the_whole_batch(world):
+    with tempfile.TemporaryDirectory() as out:
+        mp.spawn(_worker, args=(world, _free_port(), out), nprocs=world, join=True)
+        ranks = [torch.load(Path(out) / f"rank{r}.pt", weights_only=False)
+                 for r in range(world)]
+    for name, factory, task in _configs():
+        x, y = _data(task)
+        x.requires_grad_()
+        loss_fn = factory(temperature=0.7)
+        loss = loss_fn(x, y)
+        (grad,) = torch.autograd.grad(loss, x)
+        for r in ranks:
+            res = r[name]
+            torch.testing.assert_close(res["loss"], loss.detach(), atol=1e-6, rtol=0)
+            # DistributedDataParallel averages parameter gradients over the processes
+            torch.testing.assert_close(res["grad"] / world, grad[res["rows"]], atol=1e-6,
+                                       rtol=0, msg=name)
+            torch.testing.assert_close(res["metric"], loss_fn.metric(x, y), atol=1e-12, rtol=0)
+
+
+def test_sync_dist_is_identity_without_a_process_group():
+    x, y = _data("multiclass")
+    a = softmetrics.SoftF1Loss(task="multiclass", num_classes=C, ignore_index=-1,
+                               sync_dist=True)
+    b = softmetrics.SoftF1Loss(task="multiclass", num_classes=C, ignore_index=-1)
+    torch.testing.assert_close(a(x, y), b(x, y))
+
+
+def test_sync_dist_rejects_samplewise():
+    with pytest.raises(ValueError, match=r"SoftF1Loss: expected `sync_dist` to be False "
+                                         r"with multidim_average='samplewise'"):
+        softmetrics.SoftF1Loss(task="binary", multidim_average="samplewise", sync_dist=True)
+
+
+# ---------------------------------------------------------------------------------------
+# running statistics
+
+
+def _f1_from_counts(tp, pred, support):
+    return (2 * tp / (pred + support)).mean()
+
+
+def _counts(x, y):
+    s = F.soft_stat_scores(x, y, task="multiclass", num_classes=C)
+    return s.tp, s.tp + s.fp, s.tp + s.fn
+
+
+def test_momentum_mixes_running_statistics():
+    g = torch.Generator().manual_seed(0)
+    x1, x2 = (torch.randn(16, C, generator=g, dtype=torch.float64) for _ in range(2))
+    y1, y2 = (torch.randint(0, C, (16,), generator=g) for _ in range(2))
+    m = 0.9
+    loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=C, momentum=m)
+    first = loss_fn(x1, y1)
+    torch.testing.assert_close(first, 1 - F.soft_f1_score(x1, y1, task="multiclass",
+                                                          num_classes=C))
+    x2.requires_grad_()
+    second = loss_fn(x2, y2)
+    c1, c2 = _counts(x1, y1), _counts(x2.detach(), y2)
+    mixed = [m * a + (1 - m) * b for a, b in zip(c1, c2, strict=True)]
+    torch.testing.assert_close(second.detach(), 1 - _f1_from_counts(*mixed))
+    # the gradient flows through the batch part only, scaled by (1 - m)
+    (grad,) = torch.autograd.grad(second, x2)
+    x2b = x2.detach().clone().requires_grad_()
+    tp, pred, support = _counts(x2b, y2)
+    ref = 1 - _f1_from_counts(*(m * a + (1 - m) * b for a, b in
+                                zip(c1, (tp, pred, support), strict=True)))
+    (want,) = torch.autograd.grad(ref, x2b)
+    torch.testing.assert_close(grad, want)
+    assert grad.abs().sum() > 0
+    # the running statistics are the mixed ones, in buffers that save and move
+    state = loss_fn.state_dict()
+    assert set(state) >= {"running_tp", "running_pred", "running_support", "running_total",
+                          "running_initialized"}
+    torch.testing.assert_close(state["running_tp"][0], mixed[0].float())
+    moved = loss_fn.to(torch.float64)
+    assert moved.running_tp.dtype == torch.float64
+    fresh = softmetrics.SoftF1Loss(task="multiclass", num_classes=C, momentum=m)
+    fresh.load_state_dict(state)
+    assert bool(fresh.running_initialized)
+
+
+def test_momentum_eval_mode_does_not_update():
+    loss_fn = softmetrics.SoftMCCLoss(task="binary", momentum=0.5).eval()
+    x, y = torch.randn(8), torch.randint(0, 2, (8,))
+    loss_fn(x, y)
+    assert not bool(loss_fn.running_initialized)
+    assert loss_fn.running_tp.abs().sum() == 0
+    loss_fn.train()
+    loss_fn(x, y)
+    assert bool(loss_fn.running_initialized)
+    # .metric is the exact metric of the given batch, never the running one
+    torch.testing.assert_close(loss_fn.metric(x, y),
+                               F.soft_matthews_corrcoef(x, y, task="binary", temperature=0))
+
+
+def test_momentum_errors():
+    with pytest.raises(ValueError, match=r"SoftF1Loss: expected `momentum` to be >= 0 and < 1"):
+        softmetrics.SoftF1Loss(task="binary", momentum=1.0)
+    with pytest.raises(ValueError, match=r"SoftF1Loss: expected `momentum` to be None with "
+                                         r"multidim_average='samplewise'"):
+        softmetrics.SoftF1Loss(task="binary", multidim_average="samplewise", momentum=0.5)
