@@ -121,7 +121,8 @@ class _ClassificationLoss(nn.Module):
         hook = self._hook if (self.sync_dist or self.momentum is not None) else None
         loss = 1.0 - self._value(input, target, self.temperature, hook)
         if self.options["multidim_average"] == "samplewise":
-            loss = loss.mean(0)
+            # the mean over samples; an empty batch gives 0, not NaN
+            loss = loss.sum(0) / max(loss.shape[0], 1)
         return loss
 
     @torch.no_grad()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
@@ -24,3 +25,17 @@ settings.register_profile(
 settings.load_profile(os.environ.get("SOFTMETRICS_PROFILE", "default"))
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", action="store", default="cpu",
+                     help="device the tests run on: cpu (default), cuda, cuda:1, ...")
+
+
+@pytest.fixture(scope="session")
+def device(request) -> torch.device:
+    """The device under test (`pytest --device cuda`); skips when it is not available."""
+    dev = torch.device(request.config.getoption("--device"))
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        pytest.skip("CUDA is not available")
+    return dev

@@ -69,13 +69,16 @@ def problems(draw, tasks=("binary", "multiclass", "multilabel"), max_n=40, extra
                 zero_division=draw(st.sampled_from([0.0, 1.0])))
 
 
-def _call(fn, prob, **options):
+def _call(fn, prob, device=None, **options):
+    """Call `fn` on the problem's tensors (on `device`), returning the value on the CPU."""
     kwargs = dict(task=prob["task"], ignore_index=prob["ignore_index"],
                   threshold=prob["threshold"], zero_division=prob["zero_division"])
     if prob["task"] != "binary":
         kwargs["num_classes"] = prob["num_classes"]
     kwargs.update(options)
-    return fn(torch.from_numpy(prob["logits"]), torch.from_numpy(prob["target"]), **kwargs)
+    logits = torch.from_numpy(prob["logits"]).to(device)
+    target = torch.from_numpy(prob["target"]).to(device)
+    return fn(logits, target, **kwargs).cpu()
 
 
 def _reference_value(name, prob, average, samplewise, **extra):
@@ -100,12 +103,12 @@ def _reference_value(name, prob, average, samplewise, **extra):
 
 @given(prob=problems(), name=st.sampled_from(sorted(METRICS)), average=st.sampled_from(AVERAGES),
        samplewise=st.booleans())
-def test_hard_equals_sklearn(prob, name, average, samplewise):
+def test_hard_equals_sklearn(prob, name, average, samplewise, device):
     if name == "fbeta":
         extra = {"beta": 2.0}
     else:
         extra = {}
-    got = _call(METRICS[name], prob, temperature=0, average=average,
+    got = _call(METRICS[name], prob, device, temperature=0, average=average,
                 multidim_average="samplewise" if samplewise else "global", **extra)
     want = _reference_value(name, prob, average, samplewise, **extra)
     if prob["task"] == "binary":
@@ -115,26 +118,27 @@ def test_hard_equals_sklearn(prob, name, average, samplewise):
 
 @given(prob=problems(), average=st.sampled_from(AVERAGES),
        alpha=st.sampled_from([0.0, 0.3, 0.5, 1.0, 2.0]), beta=st.sampled_from([0.0, 0.7, 1.0]))
-def test_hard_tversky_equals_loop(prob, average, alpha, beta):
+def test_hard_tversky_equals_loop(prob, average, alpha, beta, device):
     assume(alpha + beta > 0)
-    got = _call(F.soft_tversky_index, prob, temperature=0, average=average, alpha=alpha,
-                beta=beta)
+    got = _call(F.soft_tversky_index, prob, device, temperature=0, average=average,
+                alpha=alpha, beta=beta)
     want = _reference_value("tversky", prob, average, False, alpha=alpha, beta=beta)
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-7)
 
 
 @given(prob=problems(tasks=("multiclass",), extra_dims=False), average=st.sampled_from(AVERAGES))
-def test_tversky_special_cases(prob, average):
+def test_tversky_special_cases(prob, average, device):
     kw = dict(temperature=0.7, average=average)
-    dice = _call(F.soft_tversky_index, prob, alpha=0.5, beta=0.5, **kw)
-    torch.testing.assert_close(dice, _call(F.soft_f1_score, prob, **kw))
-    jac = _call(F.soft_tversky_index, prob, alpha=1.0, beta=1.0, **kw)
-    torch.testing.assert_close(jac, _call(F.soft_jaccard_index, prob, **kw))
-    prec = _call(F.soft_tversky_index, prob, alpha=1.0, beta=0.0, **kw)
-    torch.testing.assert_close(prec, _call(F.soft_precision, prob, **kw))
+    dice = _call(F.soft_tversky_index, prob, device, alpha=0.5, beta=0.5, **kw)
+    torch.testing.assert_close(dice, _call(F.soft_f1_score, prob, device, **kw))
+    jac = _call(F.soft_tversky_index, prob, device, alpha=1.0, beta=1.0, **kw)
+    torch.testing.assert_close(jac, _call(F.soft_jaccard_index, prob, device, **kw))
+    prec = _call(F.soft_tversky_index, prob, device, alpha=1.0, beta=0.0, **kw)
+    torch.testing.assert_close(prec, _call(F.soft_precision, prob, device, **kw))
     b = 2.0
-    fb = _call(F.soft_tversky_index, prob, alpha=1 / (1 + b * b), beta=b * b / (1 + b * b), **kw)
-    torch.testing.assert_close(fb, _call(F.soft_fbeta_score, prob, beta=b, **kw))
+    fb = _call(F.soft_tversky_index, prob, device, alpha=1 / (1 + b * b),
+               beta=b * b / (1 + b * b), **kw)
+    torch.testing.assert_close(fb, _call(F.soft_fbeta_score, prob, device, beta=b, **kw))
 
 
 @st.composite
@@ -261,8 +265,8 @@ def test_soft_converges_to_hard_sigmoid(task, name):
 
 @given(prob=problems(), name=st.sampled_from(sorted(METRICS)), average=st.sampled_from(AVERAGES),
        temperature=st.sampled_from([0.05, 0.5, 1.0, 5.0]))
-def test_soft_range(prob, name, average, temperature):
-    value = _call(METRICS[name], prob, temperature=temperature, average=average)
+def test_soft_range(prob, name, average, temperature, device):
+    value = _call(METRICS[name], prob, device, temperature=temperature, average=average)
     assert torch.isfinite(value).all()
     low = -1.0 if name == "mcc" else 0.0
     assert (value >= low - 1e-6).all() and (value <= 1 + 1e-6).all()
@@ -270,12 +274,13 @@ def test_soft_range(prob, name, average, temperature):
 
 @given(prob=problems(extra_dims=False), name=st.sampled_from(sorted(METRICS)),
        average=st.sampled_from(AVERAGES), seed=st.integers(0, 1000))
-def test_permutation_invariance(prob, name, average, seed):
-    value = _call(METRICS[name], prob, temperature=0.5, average=average)
+def test_permutation_invariance(prob, name, average, seed, device):
+    value = _call(METRICS[name], prob, device, temperature=0.5, average=average)
     perm = np.random.default_rng(seed).permutation(len(prob["logits"]))
     shuffled = {**prob, "logits": prob["logits"][perm], "target": prob["target"][perm]}
-    torch.testing.assert_close(_call(METRICS[name], shuffled, temperature=0.5, average=average),
-                               value, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(
+        _call(METRICS[name], shuffled, device, temperature=0.5, average=average), value,
+        atol=1e-6, rtol=1e-5)
 
 
 @given(prob=problems(tasks=("multiclass",), extra_dims=False),
@@ -298,7 +303,7 @@ def test_raising_true_logit_never_lowers(prob, name, average, index, delta):
 
 
 def _gradcheck_case(task: str, shape_extra: tuple[int, ...], samplewise: bool, ignore: bool,
-                    seed: int = 0):
+                    seed: int = 0, device: torch.device | None = None):
     g = torch.Generator().manual_seed(seed)
     n, c = 6, 3
     if task == "multiclass":
@@ -316,15 +321,15 @@ def _gradcheck_case(task: str, shape_extra: tuple[int, ...], samplewise: bool, i
               ignore_index=-1 if ignore else None)
     if task != "binary":
         kw["num_classes"] = c
-    return x.requires_grad_(), y, kw
+    return x.to(device).requires_grad_(), y.to(device), kw
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
 @pytest.mark.parametrize("extra", [(), (2, 2)])
 @pytest.mark.parametrize("samplewise", [False, True])
 @pytest.mark.parametrize("ignore", [False, True])
-def test_gradcheck(task, extra, samplewise, ignore):
-    x, y, kw = _gradcheck_case(task, extra, samplewise, ignore)
+def test_gradcheck(task, extra, samplewise, ignore, device):
+    x, y, kw = _gradcheck_case(task, extra, samplewise, ignore, device=device)
     for fn in (F.soft_f1_score, F.soft_matthews_corrcoef, F.soft_accuracy):
         assert torch.autograd.gradcheck(lambda z, fn=fn: fn(z, y, temperature=0.7, **kw), (x,))
     top = dict(kw, task="multiclass", num_classes=3)
@@ -338,9 +343,9 @@ def test_gradcheck(task, extra, samplewise, ignore):
 @pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
 @pytest.mark.parametrize("extra", [(), (3,)])
 @pytest.mark.parametrize("samplewise", [False, True])
-def test_fused_backward_equals_autograd(task, extra, samplewise):
+def test_fused_backward_equals_autograd(task, extra, samplewise, device):
     """The fused autograd Functions against the same counting code under autograd."""
-    x, y, kw = _gradcheck_case(task, extra, samplewise, ignore=True, seed=5)
+    x, y, kw = _gradcheck_case(task, extra, samplewise, ignore=True, seed=5, device=device)
     from softmetrics.functional.classification import _format
 
     z, yy, w, _ = _format("t", x, y, task=task, num_classes=kw.get("num_classes"),
@@ -350,11 +355,13 @@ def test_fused_backward_equals_autograd(task, extra, samplewise):
         fused = _decision_counts(z, yy, w, task=task, temperature=temperature, threshold=0.3,
                                  samplewise=samplewise)
         plain = _decision_counts(z, yy, w, task=task,
-                                 temperature=torch.tensor(temperature, dtype=torch.float64),
+                                 temperature=torch.tensor(temperature, dtype=torch.float64,
+                                                          device=device),
                                  threshold=0.3, samplewise=samplewise)
         for a, b in zip(fused, plain, strict=True):
             torch.testing.assert_close(a, b)
-        weights = [torch.randn(a.shape, generator=g, dtype=torch.float64) for a in fused]
+        weights = [torch.randn(a.shape, generator=g, dtype=torch.float64).to(device)
+                   for a in fused]
         ga = torch.autograd.grad(sum((a * wt).sum() for a, wt in zip(fused, weights,
                                                                       strict=True)), x)
         gb = torch.autograd.grad(sum((b * wt).sum() for b, wt in zip(plain, weights,
@@ -365,16 +372,16 @@ def test_fused_backward_equals_autograd(task, extra, samplewise):
 @pytest.mark.parametrize("name", [*sorted(METRICS), "tversky", "top_k"])
 @pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
 @pytest.mark.parametrize("scale", [1e4, -1e4])
-def test_extreme_logits_finite(name, task, scale):
+def test_extreme_logits_finite(name, task, scale, device):
     if name == "top_k" and task != "multiclass":
         pytest.skip("top-k is multiclass only")
     g = torch.Generator().manual_seed(0)
     shape = (16,) if task == "binary" else (16, 4)
-    x = (torch.randn(shape, generator=g).sign() * scale).requires_grad_()
+    x = (torch.randn(shape, generator=g).sign() * scale).to(device).requires_grad_()
     if task == "multiclass":
-        y = torch.randint(0, 4, (16,), generator=g)
+        y = torch.randint(0, 4, (16,), generator=g).to(device)
     else:
-        y = torch.randint(0, 2, shape, generator=g)
+        y = torch.randint(0, 2, shape, generator=g).to(device)
     kw = dict(task=task) if task == "binary" else dict(task=task, num_classes=4)
     for temperature in (1e-3, 1.0):
         if name == "tversky":
@@ -401,11 +408,11 @@ def test_all_ignored_gives_zero_division_not_nan():
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name", sorted(METRICS))
-def test_half_precision_accumulates_in_float32(dtype, name):
+def test_half_precision_accumulates_in_float32(dtype, name, device):
     g = torch.Generator().manual_seed(0)
     # 512 x 512 segmentation maps: counts far beyond float16's 2048 integer range
-    x = torch.randn(2, 3, 512, 512, generator=g)
-    y = torch.randint(0, 3, (2, 512, 512), generator=g)
+    x = torch.randn(2, 3, 512, 512, generator=g).to(device)
+    y = torch.randint(0, 3, (2, 512, 512), generator=g).to(device)
     kw = dict(task="multiclass", num_classes=3)
     ref = METRICS[name](x, y, **kw)
     half = METRICS[name](x.to(dtype), y, **kw)
@@ -423,8 +430,8 @@ def test_half_precision_accumulates_in_float32(dtype, name):
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 @pytest.mark.parametrize("samplewise", [False, True])
-def test_module_equals_function(name, samplewise):
-    x, y, kw = _gradcheck_case("multiclass", (2, 2), samplewise, ignore=True)
+def test_module_equals_function(name, samplewise, device):
+    x, y, kw = _gradcheck_case("multiclass", (2, 2), samplewise, ignore=True, device=device)
     extra = {"beta": 2.0} if name == "fbeta" else {}
     module = LOSSES[name](temperature=0.5, **kw, **extra)
     value = METRICS[name](x, y, temperature=0.5, **kw, **extra)

@@ -21,6 +21,7 @@ exact one at `temperature=0` (one-hot argmax, or a threshold) and a softmax or s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
@@ -160,11 +161,16 @@ def _group_sum(x: Tensor, samplewise: bool) -> Tensor:
     return x.sum((0, *range(2, x.ndim))).unsqueeze(0)
 
 
+def _rows(t: Tensor) -> Tensor:
+    """`t` as (N, L): one row per sample (also for N = 0)."""
+    return t.reshape(t.shape[0], math.prod(t.shape[1:]))
+
+
 def _index_counts(values: Tensor, y: Tensor, num_classes: int, samplewise: bool) -> Tensor:
     """Scatter-add `values` (N, ...) into (G, C) by the class index `y` (N, ...)."""
     n = y.shape[0]
     groups = n if samplewise else 1
-    index = y.reshape(n, -1)
+    index = _rows(y)
     if samplewise:
         index = index + torch.arange(n, device=y.device).unsqueeze(1) * num_classes
     out = values.new_zeros(groups * num_classes)
@@ -212,13 +218,13 @@ class _SoftmaxCounts(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
         p, y, w = ctx.saved_tensors
-        n, c = p.shape[0], p.shape[1]
+        c = p.shape[1]
         if ctx.inv_t != 1.0:
             g_tp, g_pred = g_tp * ctx.inv_t, g_pred * ctx.inv_t
         g_pred_b = g_pred.view(g_pred.shape[0], c, *(1,) * (p.ndim - 2))
         yi = y.unsqueeze(1)
         if ctx.samplewise:
-            g_true = g_tp.gather(1, y.reshape(n, -1)).view_as(yi)
+            g_true = g_tp.gather(1, _rows(y)).view_as(yi)
         else:
             g_true = g_tp[0][yi]
         if w is None:
@@ -362,13 +368,15 @@ def _statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, tas
             ones = torch.ones((), dtype=tp.dtype, device=tp.device).expand(y.shape)
             support = _index_counts(ones if w is None else w, y, num_classes, samplewise)
             if w is None:
-                total: Tensor | float = float(y[0].numel() if samplewise else y.numel())
+                total: Tensor | float = float(math.prod(y.shape[1:]) if samplewise
+                                              else y.numel())
             else:
                 total = _group_sum(w.unsqueeze(1), samplewise)
         else:
             support = _group_sum(y if w is None else y * w, samplewise)
             if w is None:
-                total = float(y[0, 0].numel() if samplewise else y[:, 0].numel())
+                per_sample = math.prod(y.shape[2:])
+                total = float(per_sample if samplewise else y.shape[0] * per_sample)
             else:
                 total = _group_sum(w.expand_as(y), samplewise)
     if is_hard(temperature) and tp.device.type != "mps":

@@ -1,0 +1,164 @@
+"""Robustness of the classification surrogates: fuzzing, autocast, torch.compile."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+import softmetrics
+from softmetrics import functional as F
+
+FUZZ_EXAMPLES = int(os.environ.get("SOFTMETRICS_FUZZ_EXAMPLES", "300"))
+
+FUNCTIONS = [F.soft_accuracy, F.soft_precision, F.soft_recall, F.soft_f1_score,
+             F.soft_fbeta_score, F.soft_jaccard_index, F.soft_tversky_index,
+             F.soft_matthews_corrcoef, F.soft_top_k_accuracy, F.soft_stat_scores]
+MODULES = [softmetrics.SoftAccuracyLoss, softmetrics.SoftPrecisionLoss,
+           softmetrics.SoftRecallLoss, softmetrics.SoftF1Loss, softmetrics.SoftFBetaLoss,
+           softmetrics.SoftJaccardLoss, softmetrics.SoftTverskyLoss, softmetrics.SoftMCCLoss,
+           softmetrics.SoftTopKAccuracyLoss]
+
+
+@st.composite
+def fuzz_case(draw):
+    """Arguments that are usually valid and sometimes not, in every shape and dtype."""
+    task = draw(st.sampled_from(["binary", "multiclass", "multilabel"] * 3 + ["ternary"]))
+    c = draw(st.integers(1, 6))
+    n = draw(st.integers(0, 9))
+    extra = draw(st.sampled_from([(), (2,), (2, 3)]))
+    dtype = draw(st.sampled_from([torch.float16, torch.bfloat16, torch.float32,
+                                  torch.float64] * 3 + [torch.int64]))
+    scale = draw(st.sampled_from([1.0, 30.0, 1e4]))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
+    in_shape = (n, *extra) if task == "binary" else (n, c, *extra)
+    if draw(st.integers(0, 9)) == 0:  # a wrong shape now and then
+        in_shape = (*in_shape, 2)
+    x = torch.randn(in_shape, generator=g) * scale
+    x = x.to(dtype) if dtype != torch.int64 else x.round().long()
+    t_shape = (n, *extra) if task in ("multiclass", "binary") else (n, c, *extra)
+    high = c + draw(st.integers(0, 1)) if task == "multiclass" else 2
+    y = torch.randint(0, max(high, 1), t_shape, generator=g)
+    if draw(st.integers(0, 3)) == 0:
+        y = y.float()
+    def pick(valid, bad):
+        """Mostly valid values, a bad one about one time in ten."""
+        return draw(st.sampled_from(list(valid) * (3 * len(bad)) + list(bad)))
+
+    options = dict(
+        task=task,
+        num_classes=pick([c], [None, c + 1, 0]),
+        average=pick(["micro", "macro", "weighted", "none"], ["mean"]),
+        temperature=pick([0, 1e-3, 0.5, 1.0, 10.0], [-1.0]),
+        threshold=pick([0.5, 0.01, 0.99], [1.0]),
+        ignore_index=draw(st.sampled_from([None, 255, -1, 0])),
+        multidim_average=draw(st.sampled_from(["global", "samplewise"])),
+        zero_division=pick([0.0, 1.0], [2.0]),
+    )
+    return x, y, options
+
+
+def _finite(value) -> bool:
+    tensors = value if isinstance(value, tuple) else (value,)
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+@settings(max_examples=FUZZ_EXAMPLES)
+@given(case=fuzz_case(), index=st.integers(0, len(FUNCTIONS) - 1))
+def test_fuzz_functions(case, index):
+    x, y, options = case
+    fn = FUNCTIONS[index]
+    if fn is F.soft_top_k_accuracy:
+        options = {k: v for k, v in options.items() if k != "threshold"} | {"k": 2}
+    if fn in (F.soft_stat_scores,):
+        options = {k: v for k, v in options.items() if k not in ("average", "zero_division")}
+    if x.is_floating_point():
+        x.requires_grad_()
+    try:
+        value = fn(x, y, **options)
+    except (ValueError, TypeError):
+        event("rejected with a documented error")
+        return
+    event("accepted")
+    assert _finite(value)
+    out = value if isinstance(value, torch.Tensor) else value.tp
+    if out.requires_grad and out.numel():
+        (grad,) = torch.autograd.grad(out.sum(), x)
+        assert torch.isfinite(grad).all()
+
+
+@settings(max_examples=FUZZ_EXAMPLES // 3)
+@given(case=fuzz_case(), index=st.integers(0, len(MODULES) - 1))
+def test_fuzz_modules(case, index):
+    x, y, options = case
+    cls = MODULES[index]
+    if cls is softmetrics.SoftTopKAccuracyLoss:
+        options = {k: v for k, v in options.items() if k not in ("threshold", "task")}
+    try:
+        loss_fn = cls(**options)
+    except (ValueError, TypeError):
+        return
+    if x.is_floating_point():
+        x.requires_grad_()
+    try:
+        loss = loss_fn(x, y)
+    except (ValueError, TypeError):
+        return
+    assert _finite(loss)
+    if loss.requires_grad and loss.numel():
+        (grad,) = torch.autograd.grad(loss.sum(), x)
+        assert torch.isfinite(grad).all()
+    assert _finite(loss_fn.metric(x, y))
+
+
+@pytest.mark.parametrize("cls", MODULES, ids=lambda c: c.__name__)
+def test_autocast_bfloat16_on_cpu(cls):
+    """Under CPU autocast a bf16 matmul feeds the loss: the statistics stay in float32."""
+    g = torch.Generator().manual_seed(0)
+    layer = torch.nn.Linear(16, 5)
+    x = torch.randn(256, 16, generator=g)
+    y = torch.randint(0, 5, (256,), generator=g)
+    kw = dict(num_classes=5) if cls is softmetrics.SoftTopKAccuracyLoss else dict(
+        task="multiclass", num_classes=5)
+    loss_fn = cls(**kw)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = layer(x)
+        assert logits.dtype == torch.bfloat16
+        loss = loss_fn(logits, y)
+    assert loss.dtype == torch.float32
+    reference = loss_fn(layer(x), y)
+    torch.testing.assert_close(loss, reference, atol=2e-2, rtol=0)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls", MODULES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+def test_compile_fullgraph(cls, task):
+    """Forward and backward compile with no graph break (validate_args=False: the value
+    checks read data and so synchronise with the device by design)."""
+    if cls is softmetrics.SoftTopKAccuracyLoss and task != "multiclass":
+        pytest.skip("top-k is multiclass only")
+    torch._dynamo.reset()
+    g = torch.Generator().manual_seed(0)
+    if task == "binary":
+        x, y = torch.randn(64, 3, generator=g), torch.randint(0, 2, (64, 3), generator=g)
+        kw = dict(task=task)
+    elif task == "multiclass":
+        x, y = torch.randn(64, 5, generator=g), torch.randint(0, 5, (64,), generator=g)
+        kw = dict(num_classes=5) if cls is softmetrics.SoftTopKAccuracyLoss else dict(
+            task=task, num_classes=5)
+    else:
+        x, y = torch.randn(64, 5, generator=g), torch.randint(0, 2, (64, 5), generator=g)
+        kw = dict(task=task, num_classes=5)
+    loss_fn = cls(validate_args=False, **kw)
+    compiled = torch.compile(loss_fn, fullgraph=True)
+    xa = x.clone().requires_grad_()
+    xb = x.clone().requires_grad_()
+    compiled(xa, y).backward()
+    loss_fn(xb, y).backward()
+    torch.testing.assert_close(xa.grad, xb.grad, atol=1e-6, rtol=1e-5)
