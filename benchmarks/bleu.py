@@ -1,0 +1,273 @@
+"""Throughput of sentence BLEU on token ids: softmetrics vs sacrebleu, NLTK and torchmetrics.
+
+Minimum risk training needs one sentence BLEU per sampled candidate, thousands per step.
+The usual way is a Python loop over sacrebleu or NLTK on the CPU; `bleu_score` computes all
+of them in one batched call. Hypotheses and references are random ids (vocabulary 1000,
+references share about 70% of the hypothesis tokens so that n-grams match), `B` sentences
+of `length` tokens. The Python-loop references are timed on the first `--loop-sentences`
+sentences (their cost is linear in the number of sentences) on pre-built strings or token
+lists, so their rates exclude the conversion from ids; softmetrics is timed on the whole
+batch. Every timing is the median of `torch.utils.benchmark.Timer.blocked_autorange`, all in
+one process; the load average of the machine is recorded with the results.
+
+    python benchmarks/bleu.py              # B = 4096, lengths 32 and 128 (CUDA too if present)
+    python benchmarks/bleu.py --smoke      # tiny sizes; checks the script
+
+Writes `bleu.json`, `bleu_table.md` and `bleu.png` to `--out` (default `docs/benchmarks`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.benchmark import Timer
+
+from softmetrics.functional import bleu_score
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+VOCAB = 1000
+
+
+def make_batch(batch: int, length: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random hypotheses (ids 1..999) and references sharing ~70% of their tokens."""
+    g = torch.Generator().manual_seed(seed)
+    hyp = torch.randint(1, VOCAB, (batch, length), generator=g)
+    noise = torch.randint(1, VOCAB, (batch, length), generator=g)
+    ref = torch.where(torch.rand(batch, length, generator=g) < 0.3, noise, hyp)
+    return hyp, ref
+
+
+def machine() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    for name in ("sacrebleu", "nltk", "torchmetrics"):
+        try:
+            info[name] = __import__(name).__version__
+        except ImportError:
+            info[name] = None
+    return info
+
+
+def median_and_iqr(stmt: str, env: dict, min_run_time: float) -> tuple[float, float, float]:
+    """Wall-clock median and IQR (blocked_autorange), and the median CPU time per call.
+
+    The CPU time (`time.process_time`, all threads of this process) does not count the time
+    spent waiting for a core, so it stays meaningful on a busy machine; for the
+    multi-threaded softmetrics rows it adds up the threads.
+    """
+    m = Timer(stmt, globals=env).blocked_autorange(min_run_time=min_run_time)
+    code = compile(stmt, "<bench>", "eval")
+    cpu = []
+    end = time.perf_counter() + max(min_run_time / 2, 0.005)
+    while time.perf_counter() < end or len(cpu) < 3:
+        start = time.process_time()
+        eval(code, env)
+        cpu.append(time.process_time() - start)
+    return m.median, m.iqr, statistics.median(cpu)
+
+
+def loop_methods(hyp: torch.Tensor, ref: torch.Tensor) -> dict:
+    """Per-sentence Python loops of the reference implementations (those installed)."""
+    h_words = [" ".join(map(str, row)) for row in hyp.tolist()]
+    r_words = [" ".join(map(str, row)) for row in ref.tolist()]
+    methods = {}
+    try:
+        from sacrebleu.metrics import BLEU
+
+        logging.getLogger("sacrebleu").setLevel(logging.ERROR)
+        metric = BLEU(tokenize="none", effective_order=True)
+
+        def run_sacrebleu():
+            return [metric.sentence_score(h, [r]).score / 100
+                    for h, r in zip(h_words, r_words, strict=True)]
+
+        methods["sacrebleu"] = run_sacrebleu
+    except ImportError:
+        pass
+    try:
+        from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+        smoothing = SmoothingFunction().method3  # NIST geometric smoothing, like "exp"
+        h_tok = [s.split() for s in h_words]
+        r_tok = [[s.split()] for s in r_words]
+
+        def run_nltk():
+            return [sentence_bleu(r, h, smoothing_function=smoothing)
+                    for h, r in zip(h_tok, r_tok, strict=True)]
+
+        methods["nltk"] = run_nltk
+    except ImportError:
+        pass
+    try:
+        from torchmetrics.functional.text import bleu_score as tm_bleu
+
+        def run_torchmetrics():
+            return [tm_bleu([h], [[r]]) for h, r in zip(h_words, r_words, strict=True)]
+
+        methods["torchmetrics"] = run_torchmetrics
+    except ImportError:
+        pass
+    return methods
+
+
+def run(batch: int, lengths: list[int], loop_sentences: int, min_run_time: float,
+        gpu_batches: list[int]) -> dict:
+    rows = []
+    checks = {}
+    for length in lengths:
+        hyp, ref = make_batch(batch, length)
+        n_loop = min(loop_sentences, batch)
+        loops = loop_methods(hyp[:n_loop], ref[:n_loop])
+        if "sacrebleu" in loops:
+            ours = bleu_score(hyp[:n_loop], ref[:n_loop])
+            theirs = torch.tensor(loops["sacrebleu"](), dtype=torch.float64)
+            checks[str(length)] = float((ours - theirs).abs().max())
+        for name, fn in loops.items():
+            t, iqr, cpu = median_and_iqr("fn()", {"fn": fn}, min_run_time)
+            rows.append(dict(device="cpu", batch=n_loop, length=length, method=name,
+                             median_s=t, iqr_s=iqr, sentences_per_s=n_loop / t,
+                             cpu_s=cpu, sentences_per_cpu_s=n_loop / cpu))
+        variants = {
+            "softmetrics": dict(vocab_size=VOCAB, validate_args=False),
+            "softmetrics (validate_args=True)": dict(),
+            "softmetrics (no vocab_size, no validation)": dict(validate_args=False),
+        }
+        threads = torch.get_num_threads()
+        variants["softmetrics (1 thread)"] = dict(vocab_size=VOCAB, validate_args=False)
+        for name, kw in variants.items():
+            env = {"f": bleu_score, "hyp": hyp, "ref": ref, "kw": kw}
+            torch.set_num_threads(1 if name.endswith("(1 thread)") else threads)
+            t, iqr, cpu = median_and_iqr("f(hyp, ref, **kw)", env, min_run_time)
+            torch.set_num_threads(threads)
+            rows.append(dict(device="cpu", batch=batch, length=length, method=name,
+                             median_s=t, iqr_s=iqr, sentences_per_s=batch / t,
+                             cpu_s=cpu, sentences_per_cpu_s=batch / cpu))
+    if torch.cuda.is_available():
+        length = lengths[0]
+        for b in gpu_batches:
+            hyp, ref = (x.cuda() for x in make_batch(b, length))
+            env = {"f": bleu_score, "hyp": hyp, "ref": ref,
+                   "kw": dict(vocab_size=VOCAB, validate_args=False)}
+            t, iqr, _ = median_and_iqr("f(hyp, ref, **kw)", env, min_run_time)
+            rows.append(dict(device=torch.cuda.get_device_name(0), batch=b, length=length,
+                             method="softmetrics", median_s=t, iqr_s=iqr,
+                             sentences_per_s=b / t, cpu_s=None, sentences_per_cpu_s=None))
+    for r in rows:
+        r["full_batch"] = batch if r["device"] == "cpu" else r["batch"]
+    base = {r["length"]: r["sentences_per_s"] for r in rows if r["method"] == "sacrebleu"}
+    for r in rows:
+        r["x_sacrebleu"] = r["sentences_per_s"] / base[r["length"]] if r["length"] in base \
+            else None
+    return {"rows": rows, "max_abs_diff_vs_sacrebleu": checks}
+
+
+def _single_threaded(row: dict) -> bool:
+    return row["device"] == "cpu" and (row["batch"] != row.get("full_batch")
+                                       or row["method"].endswith("(1 thread)"))
+
+
+def table(result: dict) -> str:
+    """Markdown: wall-clock rates for every row; CPU-time rates for single-threaded rows
+    (for multi-threaded rows the CPU time also counts threads spinning for work)."""
+    lines = ["| device | B | length | method | sentences/s (wall) | x sacrebleu | "
+             "sentences per CPU-second | x sacrebleu (CPU) |",
+             "|---|---:|---:|---|---:|---:|---:|---:|"]
+    base = {r["length"]: r["sentences_per_cpu_s"] for r in result["rows"]
+            if r["method"] == "sacrebleu"}
+    for r in result["rows"]:
+        ratio = f"{r['x_sacrebleu']:.1f}" if r["x_sacrebleu"] is not None else "-"
+        per_cpu, cpu_ratio = "-", "-"
+        if r["sentences_per_cpu_s"] and _single_threaded(r):
+            per_cpu = f"{r['sentences_per_cpu_s']:,.0f}"
+            if r["length"] in base:
+                cpu_ratio = f"{r['sentences_per_cpu_s'] / base[r['length']]:.1f}"
+        lines.append(f"| {r['device']} | {r['batch']} | {r['length']} | {r['method']} | "
+                     f"{r['sentences_per_s']:,.0f} | {ratio} | {per_cpu} | {cpu_ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, path: Path) -> None:
+    """Two log-scale bar charts: wall-clock rates, and CPU-time rates of one thread."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    rows = [r for r in result["rows"] if r["device"] == "cpu"]
+    lengths = sorted({r["length"] for r in rows})
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    panels = [("sentences_per_s", "sentences / s (wall clock)", rows),
+              ("sentences_per_cpu_s", "sentences per CPU-second (one thread)",
+               [r for r in rows if _single_threaded(r)])]
+    for ax, (key, label, subset) in zip(axes, panels, strict=True):
+        methods = list(dict.fromkeys(r["method"] for r in subset))
+        width = 0.8 / max(len(methods), 1)
+        for i, m in enumerate(methods):
+            values = [next((r[key] for r in subset if r["method"] == m and r["length"] == n),
+                           0) for n in lengths]
+            ax.bar([j + i * width for j in range(len(lengths))], values, width, label=m)
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(lengths))])
+        ax.set_xticklabels([f"length {n}" for n in lengths])
+        ax.set_yscale("log")
+        top = max((r[key] for r in subset), default=1.0)
+        ax.set_ylim(top=top * 40)  # room for the legend above the bars
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"Sentence BLEU on token ids, B = {result['settings']['batch']}, CPU")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, checks the script")
+    parser.add_argument("--batch", type=int, default=4096)
+    parser.add_argument("--lengths", type=int, nargs="+", default=[32, 128])
+    parser.add_argument("--loop-sentences", type=int, default=512)
+    parser.add_argument("--gpu-batches", type=int, nargs="+", default=[4096, 16384])
+    parser.add_argument("--min-run-time", type=float, default=2.0)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=DOCS)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.smoke:
+        args.batch, args.lengths, args.loop_sentences = 64, [8], 16
+        args.gpu_batches, args.min_run_time = [64], 0.01
+    load_before = os.getloadavg()
+    result = run(args.batch, args.lengths, args.loop_sentences, args.min_run_time,
+                 args.gpu_batches)
+    result["machine"] = machine()
+    result["machine"]["load_average_before_after"] = [load_before[0], os.getloadavg()[0]]
+    result["settings"] = dict(batch=args.batch, lengths=args.lengths, vocab=VOCAB,
+                              loop_sentences=args.loop_sentences,
+                              min_run_time=args.min_run_time, smoke=args.smoke)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bleu.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "bleu_table.md").write_text(table(result))
+    plot(result, args.out / "bleu.png")
+    print(table(result))
+    print("max |softmetrics - sacrebleu|:", result["max_abs_diff_vs_sacrebleu"])
+    print("machine:", result["machine"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,598 @@
+"""Tests of the text family: exact BLEU, soft BLEU, expected BLEU and their Modules."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from softmetrics import ExpectedBLEULoss, SoftBLEULoss
+from softmetrics.functional import bleu_score, expected_bleu, soft_bleu_score
+from softmetrics.functional import text as text_module
+
+from .text_references import (
+    bleu_from_stats,
+    sacrebleu_corpus,
+    sacrebleu_sentence,
+    soft_matches_loop,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOOTHS = ["none", "floor", "add-k", "exp"]
+
+
+# --------------------------------------------------------------------------------------
+# strategies: small vocabularies so that n-grams repeat, padding inside and at the end
+# --------------------------------------------------------------------------------------
+
+
+@st.composite
+def id_batches(draw, max_batch=5, max_len=10, max_refs=3, max_vocab=5, pad_id=0):
+    """(hyp (B, T), ref (B, R, T'), vocab) with ids in [0, vocab) and pad_id sprinkled in."""
+    batch = draw(st.integers(1, max_batch))
+    t_hyp = draw(st.integers(0, max_len))
+    t_ref = draw(st.integers(0, max_len))
+    n_refs = draw(st.integers(1, max_refs))
+    vocab = draw(st.integers(2, max_vocab))
+    seed = draw(st.integers(0, 2**31 - 1))
+    pad_rate = draw(st.sampled_from([0.0, 0.1, 0.3]))
+    g = torch.Generator().manual_seed(seed)
+    words = [i for i in range(vocab + 1) if i != pad_id][:vocab]
+
+    def sample(shape):
+        ids = torch.tensor(words)[torch.randint(0, vocab, shape, generator=g)]
+        return torch.where(torch.rand(shape, generator=g) < pad_rate, pad_id, ids)
+
+    return sample((batch, t_hyp)), sample((batch, n_refs, t_ref)), vocab + 1
+
+
+OPTIONS = st.fixed_dictionaries({
+    "smooth": st.sampled_from(SMOOTHS),
+    "max_order": st.integers(1, 5),
+    "effective_order": st.booleans(),
+    "smooth_value": st.sampled_from([None, 0.0, 0.5, 2.0]),
+})
+
+
+def _sacre_kwargs(options):
+    return dict(smooth=options["smooth"], smooth_value=options["smooth_value"],
+                max_order=options["max_order"], effective_order=options["effective_order"])
+
+
+# --------------------------------------------------------------------------------------
+# exact BLEU against sacrebleu
+# --------------------------------------------------------------------------------------
+
+
+@given(id_batches(), OPTIONS)
+def test_sentence_bleu_equals_sacrebleu(batch, options):
+    hyp, ref, vocab = batch
+    expected = torch.tensor(sacrebleu_sentence(hyp, ref, **_sacre_kwargs(options)),
+                            dtype=torch.float64)
+    # all three key paths: data-derived bound, explicit bound, row-wise sort
+    for extra in (dict(), dict(vocab_size=vocab, validate_args=False),
+                  dict(validate_args=False)):
+        got = bleu_score(hyp, ref, **options, **extra)
+        assert got.dtype == torch.float64 and got.shape == (hyp.shape[0],)
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-9)
+
+
+@given(id_batches(max_batch=6), OPTIONS)
+def test_corpus_bleu_equals_sacrebleu(batch, options):
+    hyp, ref, _ = batch
+    expected = sacrebleu_corpus(hyp, ref, **_sacre_kwargs(options))
+    got = bleu_score(hyp, ref, corpus=True, **options)
+    assert got.shape == ()
+    assert abs(got.item() - expected) <= 1e-9
+
+
+@given(id_batches(max_refs=1))
+def test_default_effective_order_per_level(batch):
+    hyp, ref, _ = batch
+    sentence = sacrebleu_sentence(hyp, ref, effective_order=True)
+    corpus = sacrebleu_corpus(hyp, ref, effective_order=False)
+    torch.testing.assert_close(bleu_score(hyp, ref[:, 0]),
+                               torch.tensor(sentence, dtype=torch.float64), rtol=0, atol=1e-9)
+    assert abs(bleu_score(hyp, ref[:, 0], corpus=True).item() - corpus) <= 1e-9
+
+
+def test_longer_sequences_with_repeats_equal_sacrebleu():
+    g = torch.Generator().manual_seed(3)
+    hyp = torch.randint(1, 8, (64, 40), generator=g)
+    ref = torch.randint(1, 8, (64, 2, 37), generator=g)
+    hyp[::3, 30:] = 0
+    ref[::4, 1, 10:] = 0
+    expected = torch.tensor(sacrebleu_sentence(hyp, ref), dtype=torch.float64)
+    torch.testing.assert_close(bleu_score(hyp, ref), expected, rtol=0, atol=1e-9)
+    assert abs(bleu_score(hyp, ref, corpus=True).item() - sacrebleu_corpus(hyp, ref)) <= 1e-9
+
+
+@pytest.mark.parametrize("tile", [1, 7, 64])
+def test_cpu_tiles_give_the_same_statistics(monkeypatch, tile):
+    g = torch.Generator().manual_seed(13)
+    hyp = torch.randint(0, 6, (37, 9), generator=g)
+    ref = torch.randint(0, 6, (37, 2, 8), generator=g)
+    whole = bleu_score(hyp, ref), bleu_score(hyp, ref, corpus=True)
+    monkeypatch.setattr(text_module, "_CPU_TILE_ELEMENTS", tile * 25)  # tile rows of 25 ids
+    assert torch.equal(bleu_score(hyp, ref), whole[0])
+    assert torch.equal(bleu_score(hyp, ref, corpus=True), whole[1])
+    assert torch.equal(bleu_score(hyp, ref, validate_args=False), whole[0])
+    expected = torch.tensor(sacrebleu_sentence(hyp, ref), dtype=torch.float64)
+    torch.testing.assert_close(whole[0], expected, rtol=0, atol=1e-9)
+
+
+def test_hand_derived_case():
+    # matches 3, 2, 1, 0 of totals 4, 3, 2, 1; "exp" gives p4 = 1 / (2 * 1)
+    hyp = torch.tensor([[1, 2, 3, 4]])
+    ref = torch.tensor([[1, 2, 3, 5, 6]])
+    p = [3 / 4, 2 / 3, 1 / 2, 1 / 2]
+    expected = math.exp(1 - 5 / 4) * math.prod(p) ** 0.25
+    assert bleu_score(hyp, ref).item() == pytest.approx(expected, abs=1e-12)
+    # "floor" 0.1: p4 = 0.1; "none": 0
+    p[3] = 0.1
+    floor = math.exp(1 - 5 / 4) * math.prod(p) ** 0.25
+    assert bleu_score(hyp, ref, smooth="floor").item() == pytest.approx(floor, abs=1e-12)
+    assert bleu_score(hyp, ref, smooth="none").item() == 0.0
+
+
+def test_clipping_of_repeated_ngrams_and_max_over_references():
+    hyp = torch.tensor([[7, 7, 7, 7]])
+    ref = torch.tensor([[[7, 7, 0, 0], [7, 7, 7, 0]]])
+    # unigram 7: min(4, max(2, 3)) = 3; bigram 77: min(3, max(1, 2)) = 2; 777: min(2, 1) = 1
+    # closest reference length to 4: 3 (the shorter of none at distance 0)
+    expected = bleu_from_stats([3, 2, 1, 0.5], [4, 3, 2, 1], 4, 3, max_order=4)
+    assert bleu_score(hyp, ref).item() == pytest.approx(expected, abs=1e-12)
+
+
+def test_closest_reference_length_ties_to_the_shorter():
+    hyp = torch.tensor([[1, 2, 3, 4, 0, 0]])
+    short = torch.tensor([[[1, 2, 3, 0, 0, 0], [1, 2, 3, 4, 5, 0]]])
+    # distance 1 both ways: the shorter (3) wins, so BP = 1 and BLEU = 1 * ...
+    assert bleu_score(hyp, short, max_order=1).item() == pytest.approx(1.0)
+    long_only = torch.tensor([[[1, 2, 3, 4, 5, 0], [0, 0, 0, 0, 0, 0]]])  # second missing
+    assert bleu_score(hyp, long_only, max_order=1).item() == pytest.approx(math.exp(1 - 5 / 4))
+
+
+def test_empty_and_short_sentences_give_zero_not_nan():
+    hyp = torch.tensor([[0, 0, 0], [5, 0, 0], [5, 6, 0]])
+    ref = torch.tensor([[5, 6, 7], [0, 0, 0], [5, 6, 7]])
+    out = bleu_score(hyp, ref)
+    assert torch.isfinite(out).all()
+    assert out[0] == 0 and out[1] == 0
+    # 2 tokens < max_order: effective order 2 for sentences, 0 without it
+    assert out[2] > 0
+    assert bleu_score(hyp[2:], ref[2:], effective_order=False).item() == 0.0
+    # no columns at all
+    empty = bleu_score(torch.zeros(2, 0, dtype=torch.long), torch.zeros(2, 0, dtype=torch.long))
+    assert torch.equal(empty, torch.zeros(2, dtype=torch.float64))
+    assert bleu_score(torch.zeros(0, 4, dtype=torch.long),
+                      torch.zeros(0, 4, dtype=torch.long)).shape == (0,)
+
+
+@given(id_batches(max_batch=4), st.data())
+def test_invariances(batch, data):
+    hyp, ref, vocab = batch
+    base = bleu_score(hyp, ref)
+    # batch permutation
+    perm = torch.randperm(hyp.shape[0], generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(bleu_score(hyp[perm], ref[perm]), base[perm], rtol=0, atol=0)
+    # reference order
+    rperm = torch.tensor(data.draw(st.permutations(range(ref.shape[1]))), dtype=torch.long)
+    torch.testing.assert_close(bleu_score(hyp, ref[:, rperm]), base, rtol=0, atol=0)
+    # extra padding columns and a relabelling of the ids (pad stays pad)
+    padded = torch.nn.functional.pad(hyp, (0, 3))
+    torch.testing.assert_close(bleu_score(padded, ref), base, rtol=0, atol=0)
+    relabel = torch.cat([torch.zeros(1, dtype=torch.long), 1000 + 7 * torch.arange(1, vocab)])
+    torch.testing.assert_close(bleu_score(relabel[hyp], relabel[ref]), base, rtol=0, atol=0)
+    # int32 ids
+    torch.testing.assert_close(bleu_score(hyp.int(), ref.int()), base, rtol=0, atol=0)
+
+
+def test_identical_hypothesis_scores_one_and_pad_id_is_respected():
+    g = torch.Generator().manual_seed(1)
+    hyp = torch.randint(1, 50, (8, 12), generator=g)
+    assert torch.equal(bleu_score(hyp, hyp), torch.ones(8, dtype=torch.float64))
+    # with pad_id = -1, the id 0 is an ordinary token
+    shifted = torch.cat([hyp - 1, torch.full((8, 2), -1)], 1)
+    assert torch.equal(bleu_score(shifted, shifted, pad_id=-1), torch.ones(8, dtype=torch.float64))
+
+
+def test_large_ids_without_a_bound_are_exact():
+    # ids near 2^62: the row-wise path; the validated path falls back to it
+    big = 2**62
+    hyp = torch.tensor([[big + 1, big + 2, big + 3, 5]])
+    ref = torch.tensor([[big + 1, big + 2, big + 3, 6]])
+    small = bleu_score(torch.tensor([[1, 2, 3, 5]]), torch.tensor([[1, 2, 3, 6]]))
+    torch.testing.assert_close(bleu_score(hyp, ref, validate_args=False), small)
+    torch.testing.assert_close(bleu_score(hyp, ref), small)
+
+
+def test_ngram_keys_never_collide_across_orders_and_rows():
+    # the same tokens in different rows and orders; a long row next to short ones
+    hyp = torch.tensor([[1, 2, 1, 2, 1, 2], [2, 1, 2, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
+    ref = torch.tensor([[2, 1, 2, 1, 2, 1], [1, 2, 1, 2, 0, 0], [1, 1, 1, 0, 0, 0]])
+    expected = torch.tensor(sacrebleu_sentence(hyp, ref.unsqueeze(1)), dtype=torch.float64)
+    for extra in (dict(), dict(validate_args=False), dict(vocab_size=3)):
+        torch.testing.assert_close(bleu_score(hyp, ref, **extra), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    g = torch.Generator().manual_seed(0)
+    hyp = torch.randint(0, 6, (256, 30), generator=g)
+    ref = torch.randint(0, 6, (256, 2, 28), generator=g)
+    cpu = bleu_score(hyp, ref)
+    for extra in (dict(), dict(validate_args=False), dict(vocab_size=6, validate_args=False)):
+        torch.testing.assert_close(bleu_score(hyp.cuda(), ref.cuda(), **extra).cpu(), cpu)
+    logits = torch.randn(16, 9, 6, generator=g)
+    soft = soft_bleu_score(logits, ref[:16])
+    torch.testing.assert_close(soft_bleu_score(logits.cuda(), ref[:16].cuda()).cpu(), soft)
+
+
+# --------------------------------------------------------------------------------------
+# soft BLEU
+# --------------------------------------------------------------------------------------
+
+
+def _margin_logits(batch, t_hyp, vocab, seed, dtype=torch.float64, margin=2.0):
+    """Random logits whose argmax leads the runner-up by at least `margin`."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(batch, t_hyp, vocab, generator=g, dtype=dtype)
+    return z + margin * torch.nn.functional.one_hot(z.argmax(-1), vocab).to(dtype)
+
+
+@given(id_batches(), OPTIONS, st.booleans(), st.integers(0, 2**31 - 1))
+def test_soft_at_zero_temperature_is_exact_bleu_of_argmax(batch, options, corpus, seed):
+    _, ref, vocab = batch
+    z = _margin_logits(ref.shape[0], ref.shape[2] + 1, vocab, seed)
+    hard = bleu_score(z.argmax(-1), ref, corpus=corpus, **options)
+    soft0 = soft_bleu_score(z, ref, temperature=0, corpus=corpus, **options)
+    assert soft0.dtype == torch.float64
+    assert torch.equal(soft0, hard)
+    # float32 logits: the same value, rounded
+    soft32 = soft_bleu_score(z.float(), ref, temperature=0, corpus=corpus, **options)
+    assert torch.equal(soft32, hard.float())
+    # soft -> hard as the temperature goes to 0 (the argmax leads by >= 2: saturated)
+    near = soft_bleu_score(z, ref, temperature=1e-3, corpus=corpus, **options)
+    torch.testing.assert_close(near, hard, rtol=0, atol=1e-9)
+    # range ([0, 1] unless a "floor" above 1 lifts precisions above 1, as in sacrebleu)
+    soft = soft_bleu_score(z, ref, temperature=1.0, corpus=corpus, **options)
+    assert torch.isfinite(soft).all() and (soft >= 0).all()
+    if options["smooth"] != "floor" or (options["smooth_value"] or 0.0) <= 1:
+        assert (soft <= 1).all() and (hard <= 1).all()
+
+
+@given(id_batches(max_batch=3, max_len=7, max_refs=2, max_vocab=4), st.integers(0, 999),
+       st.sampled_from([0.3, 1.0, 3.0]))
+def test_soft_matches_equal_explicit_loops(batch, seed, tau):
+    _, ref, vocab = batch
+    z = torch.randn(ref.shape[0], 6, vocab, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(seed))
+    lengths = torch.randint(0, 7, (ref.shape[0],), generator=torch.Generator().manual_seed(seed))
+    probs = torch.softmax(z / tau, -1)
+    rv = text_module._prefix_valid(ref, 0)
+    caps = text_module._soft_caps(ref, rv, 4) if ref.shape[2] else []
+    hv = torch.arange(6) < lengths.unsqueeze(1)
+    m1 = probs.gather(-1, ref.reshape(ref.shape[0], 1, -1).expand(-1, 6, -1))
+    m1 = m1.view(ref.shape[0], 6, *ref.shape[1:])
+    got = text_module._soft_matches(m1, hv, caps, 4) if ref.shape[2] else None
+    for b in range(ref.shape[0]):
+        expected = soft_matches_loop(probs[b], ref[b], int(lengths[b]), 0, 4)
+        if got is None:
+            assert expected == [0.0] * 4
+        else:
+            torch.testing.assert_close(got[b], torch.tensor(expected, dtype=torch.float64))
+    # and the public function uses them: a perfect distribution on the reference gives 1
+    full = ref[:, 0]
+    if full.shape[1] and (full != 0).all():
+        logits = 50.0 * torch.nn.functional.one_hot(full, vocab).double()
+        torch.testing.assert_close(soft_bleu_score(logits, full),
+                                   torch.ones(full.shape[0], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("smooth", SMOOTHS)
+@pytest.mark.parametrize("corpus", [False, True])
+def test_soft_gradcheck(smooth, corpus):
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2, 4, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    ref = torch.randint(1, 4, (2, 2, 4), generator=g)
+    ref[0, 1, 2:] = 0
+    assert torch.autograd.gradcheck(
+        lambda x: soft_bleu_score(x, ref, temperature=0.7, smooth=smooth, corpus=corpus), (z,))
+
+
+def test_soft_gradcheck_at_unit_temperature_and_one_reference():
+    g = torch.Generator().manual_seed(11)
+    z = torch.randn(2, 5, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    ref = torch.randint(1, 4, (2, 5), generator=g)
+    assert torch.autograd.gradcheck(lambda x: soft_bleu_score(x, ref), (z,))
+
+
+def test_soft_tensor_temperature_and_custom_backward_agree():
+    g = torch.Generator().manual_seed(2)
+    z = torch.randn(4, 7, 6, dtype=torch.float64, generator=g, requires_grad=True)
+    ref = torch.randint(1, 6, (4, 8), generator=g)
+    a = soft_bleu_score(z, ref, temperature=0.6)
+    (ga,) = torch.autograd.grad(a.sum(), z)
+    tau = torch.tensor(0.6, dtype=torch.float64, requires_grad=True)
+    b = soft_bleu_score(z, ref, temperature=tau)
+    gb, gt = torch.autograd.grad(b.sum(), (z, tau))
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(ga, gb)
+    assert torch.isfinite(gt) and gt != 0
+    assert torch.autograd.gradcheck(lambda t: soft_bleu_score(z.detach(), ref, temperature=t),
+                                    (tau,))
+
+
+@pytest.mark.parametrize("scale", [1e4, -1e4])
+@pytest.mark.parametrize("tau", [1e-3, 1.0])
+def test_soft_extreme_logits_have_finite_gradients(scale, tau):
+    g = torch.Generator().manual_seed(4)
+    z = (torch.randn(4, 8, 7, generator=g) * scale).requires_grad_()
+    ref = torch.randint(0, 7, (4, 2, 6), generator=g)
+    for smooth in SMOOTHS:
+        value = soft_bleu_score(z, ref, temperature=tau, smooth=smooth)
+        (grad,) = torch.autograd.grad(value.sum(), z)
+        assert torch.isfinite(value).all() and torch.isfinite(grad).all()
+
+
+def test_soft_half_precision_and_out_of_vocabulary_reference_ids():
+    g = torch.Generator().manual_seed(5)
+    z = torch.randn(3, 5, 4, generator=g)
+    ref = torch.tensor([[1, 2, 3, 9], [1, 1, 0, 0], [2, 3, 1, 2]])  # 9 >= V never matches
+    half = z.half().requires_grad_()
+    value = soft_bleu_score(half, ref)
+    assert value.dtype == torch.float32
+    value.sum().backward()
+    assert half.grad.dtype == torch.float16 and torch.isfinite(half.grad).all()
+    torch.testing.assert_close(value, soft_bleu_score(half.detach().float(), ref))
+    hard = soft_bleu_score(z, ref, temperature=0)
+    assert torch.equal(hard, bleu_score(z.argmax(-1), ref).float())
+
+
+def test_soft_hyp_lengths():
+    g = torch.Generator().manual_seed(6)
+    z = _margin_logits(3, 6, 5, 0).float()
+    z[..., 0] = -30.0  # no argmax is pad: the lengths alone decide
+    ref = torch.randint(1, 5, (3, 6), generator=g)
+    lengths = torch.tensor([6, 3, 0])
+    tokens = z.argmax(-1).masked_fill(torch.arange(6) >= lengths.unsqueeze(1), 0)
+    out = soft_bleu_score(z, ref, temperature=0, hyp_lengths=lengths)
+    assert torch.equal(out, bleu_score(tokens, ref).float())
+    assert out[2] == 0
+
+
+def test_soft_memory_does_not_copy_the_vocabulary_axis_between_passes():
+    # the graph keeps the logits and (B, T, 1) normalisers, not a (B, T, V) softmax
+    z = torch.randn(2, 4, 50_000, requires_grad=True)
+    ref = torch.randint(1, 50_000, (2, 5))
+    saved = []
+
+    def pack(t):
+        saved.append(t.numel())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        soft_bleu_score(z, ref)
+    big = [n for n in saved if n >= z.numel()]
+    assert all(n == z.numel() for n in big) and len(big) <= 1
+
+
+# --------------------------------------------------------------------------------------
+# expected BLEU
+# --------------------------------------------------------------------------------------
+
+
+@given(id_batches(max_batch=4, max_refs=2), st.integers(1, 4), st.sampled_from([0.0, 0.5, 2.0]),
+       st.integers(0, 999))
+def test_expected_bleu_equals_loop(batch, k, alpha, seed):
+    _, ref, vocab = batch
+    g = torch.Generator().manual_seed(seed)
+    rows = ref.shape[0]
+    samples = torch.randint(0, vocab, (rows, k, 7), generator=g)
+    log_probs = torch.randn(rows, k, dtype=torch.float64, generator=g)
+    got = expected_bleu(samples, log_probs, ref, alpha=alpha, reduction="none")
+    expected = []
+    for b in range(rows):
+        q = torch.softmax(alpha * log_probs[b], 0)
+        scores = sacrebleu_sentence(samples[b], ref[b].expand(k, -1, -1))
+        expected.append(sum(float(q[i]) * scores[i] for i in range(k)))
+    torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float64), rtol=0,
+                               atol=1e-9)
+    assert expected_bleu(samples, log_probs, ref, alpha=alpha, reduction="sum").item() == \
+        pytest.approx(got.sum().item())
+    assert expected_bleu(samples, log_probs, ref, alpha=alpha).item() == \
+        pytest.approx(got.mean().item())
+
+
+def test_expected_bleu_gradient_and_limits():
+    g = torch.Generator().manual_seed(7)
+    samples = torch.randint(1, 5, (3, 4, 6), generator=g)
+    ref = torch.randint(1, 5, (3, 6), generator=g)
+    log_probs = torch.randn(3, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda lp: expected_bleu(samples, lp, ref, alpha=0.5),
+                                    (log_probs,))
+    scores = bleu_score(samples.reshape(12, 6), ref.repeat_interleave(4, 0)).view(3, 4)
+    # alpha = 0: the mean; large alpha: the most probable candidate
+    uniform = expected_bleu(samples, log_probs, ref, alpha=0.0, reduction="none")
+    torch.testing.assert_close(uniform, scores.mean(1))
+    sharp = expected_bleu(samples, log_probs * 1e3, ref, reduction="none")
+    best = scores.gather(1, log_probs.argmax(1, keepdim=True)).squeeze(1)
+    torch.testing.assert_close(sharp, best)
+    # the gradient moves mass towards candidates above the expectation
+    value = expected_bleu(samples, log_probs, ref, reduction="sum")
+    (grad,) = torch.autograd.grad(value, log_probs)
+    q = torch.softmax(log_probs, 1)
+    expected_grad = q * (scores - (q * scores).sum(1, keepdim=True))
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_expected_bleu_extreme_log_probs_are_finite():
+    samples = torch.randint(1, 5, (2, 3, 5), generator=torch.Generator().manual_seed(8))
+    ref = torch.randint(1, 5, (2, 5), generator=torch.Generator().manual_seed(9))
+    log_probs = torch.tensor([[-1e4, 0.0, 1e4], [-1e4, -1e4, -1e4]], requires_grad=True)
+    value = expected_bleu(samples, log_probs, ref)
+    (grad,) = torch.autograd.grad(value, log_probs)
+    assert torch.isfinite(value) and torch.isfinite(grad).all()
+
+
+# --------------------------------------------------------------------------------------
+# Modules
+# --------------------------------------------------------------------------------------
+
+
+def test_soft_bleu_module_equals_function():
+    z = _margin_logits(4, 6, 5, 1).float().requires_grad_()
+    ref = torch.randint(1, 5, (4, 2, 6), generator=torch.Generator().manual_seed(1))
+    loss_fn = SoftBLEULoss(temperature=0.5, max_order=3, smooth="floor")
+    value = soft_bleu_score(z, ref, temperature=0.5, max_order=3, smooth="floor")
+    torch.testing.assert_close(loss_fn(z, ref), 1 - value.mean())
+    torch.testing.assert_close(loss_fn.metric(z, ref),
+                               bleu_score(z.argmax(-1), ref, max_order=3,
+                                          smooth="floor").float().mean())
+    none = SoftBLEULoss(reduction="none")(z, ref)
+    torch.testing.assert_close(none, 1 - soft_bleu_score(z, ref))
+    torch.testing.assert_close(SoftBLEULoss(reduction="sum")(z, ref), none.sum())
+    corpus = SoftBLEULoss(corpus=True)
+    torch.testing.assert_close(corpus(z, ref), 1 - soft_bleu_score(z, ref, corpus=True))
+    loss_fn(z, ref).backward()
+    assert torch.isfinite(z.grad).all()
+    tau = torch.tensor(0.5)
+    buffered = SoftBLEULoss(temperature=tau)
+    assert "temperature" in dict(buffered.named_buffers())
+    assert "max_order=4" in repr(buffered)
+    learned = SoftBLEULoss(temperature=torch.nn.Parameter(torch.tensor(0.5)))
+    assert len(list(learned.parameters())) == 1
+
+
+def test_expected_bleu_module_equals_function():
+    g = torch.Generator().manual_seed(10)
+    samples = torch.randint(1, 5, (3, 4, 6), generator=g)
+    ref = torch.randint(1, 5, (3, 6), generator=g)
+    log_probs = torch.randn(3, 4, generator=g, requires_grad=True)
+    loss_fn = ExpectedBLEULoss(alpha=0.5)
+    value = expected_bleu(samples, log_probs, ref, alpha=0.5, reduction="none")
+    torch.testing.assert_close(loss_fn(samples, log_probs, ref), (1 - value).mean())
+    torch.testing.assert_close(loss_fn.metric(samples, log_probs, ref), value.mean())
+    assert loss_fn.metric(samples, log_probs, ref).grad_fn is None
+    torch.testing.assert_close(ExpectedBLEULoss(reduction="sum")(samples, log_probs, ref),
+                               (1 - expected_bleu(samples, log_probs, ref,
+                                                  reduction="none")).sum())
+    assert ExpectedBLEULoss(reduction="none")(samples, log_probs, ref).shape == (3,)
+    assert "alpha=0.5" in repr(loss_fn)
+
+
+@pytest.mark.slow
+def test_hot_paths_capture_as_one_graph_without_host_synchronisation():
+    # fullgraph=True fails on any graph break, e.g. a `.item()` or data-dependent branch
+    g = torch.Generator().manual_seed(12)
+    hyp = torch.randint(1, 50, (16, 12), generator=g)
+    ref = torch.randint(1, 50, (16, 2, 10), generator=g)
+    exact = torch.compile(lambda h, r: bleu_score(h, r, vocab_size=50, validate_args=False),
+                          backend="aot_eager", fullgraph=True)
+    torch.testing.assert_close(exact(hyp, ref), bleu_score(hyp, ref), rtol=0, atol=0)
+    z = torch.randn(16, 12, 50, generator=g, requires_grad=True)
+    soft = torch.compile(lambda x, r: soft_bleu_score(x, r, validate_args=False),
+                         backend="aot_eager", fullgraph=True)
+    torch.testing.assert_close(soft(z, ref), soft_bleu_score(z, ref))
+
+
+# --------------------------------------------------------------------------------------
+# bad input
+# --------------------------------------------------------------------------------------
+
+
+HYP = torch.tensor([[1, 2, 3]])
+REF = torch.tensor([[1, 2, 3]])
+
+
+@pytest.mark.parametrize(("call", "error", "match"), [
+    (lambda: bleu_score(HYP[0], REF), ValueError,
+     r"bleu_score: expected `hyp` to be of shape \(B, T\), got shape \(3,\)\."),
+    (lambda: bleu_score(HYP.float(), REF), TypeError,
+     r"bleu_score: expected `hyp` to be an integer tensor, got torch.float32\."),
+    (lambda: bleu_score(HYP, REF[0]), ValueError, r"expected `ref` to be of shape \(B, T'\) "),
+    (lambda: bleu_score(HYP, torch.ones(2, 3, dtype=torch.long)), ValueError,
+     r"expected `ref` to be of batch size 1 \(as the hypotheses\), got shape \(2, 3\)\."),
+    (lambda: bleu_score(HYP, REF, max_order=0), ValueError,
+     r"expected `max_order` to be an int >= 1, got 0\."),
+    (lambda: bleu_score(HYP, REF, smooth="add-one"), ValueError,
+     r"expected `smooth` to be one of 'none', 'floor', 'add-k', 'exp', got 'add-one'\."),
+    (lambda: bleu_score(HYP, REF, smooth_value=-1.0), ValueError,
+     r"expected `smooth_value` to be >= 0, got -1.0\."),
+    (lambda: bleu_score(torch.tensor([[1, -2]]), REF), ValueError,
+     r"bleu_score: expected `hyp` to be token ids >= 0 \(or pad_id = 0\), got an id -2\."),
+    (lambda: bleu_score(HYP, torch.tensor([[1, 9]]), vocab_size=5), ValueError,
+     r"expected `ref` to be token ids < vocab_size = 5, got an id 9\."),
+    (lambda: bleu_score(HYP, REF, effective_order="yes"), TypeError,
+     r"expected `effective_order` to be None, True or False"),
+    (lambda: soft_bleu_score(torch.randn(1, 3), REF), ValueError,
+     r"soft_bleu_score: expected `input` to be of shape \(B, T, V\)"),
+    (lambda: soft_bleu_score(HYP.unsqueeze(-1), REF), TypeError,
+     r"soft_bleu_score: expected `input` to be a floating-point tensor"),
+    (lambda: soft_bleu_score(torch.randn(1, 3, 4), REF, temperature=-1.0), ValueError,
+     r"expected `temperature` to be >= 0, got -1.0\."),
+    (lambda: soft_bleu_score(torch.randn(1, 3, 4), REF, temperature=torch.tensor(0.0)),
+     ValueError, r"expected `temperature` to be > 0 when a tensor \(only the number 0 is "
+                 r"exact\), got tensor\(0.0\)\."),
+    (lambda: soft_bleu_score(torch.randn(1, 3, 4), torch.tensor([[1, -5]])), ValueError,
+     r"expected `ref` to be token ids >= 0 \(or pad_id = 0\), got an id -5\."),
+    (lambda: soft_bleu_score(torch.randn(1, 3, 4), REF, hyp_lengths=torch.tensor([4])),
+     ValueError, r"expected `hyp_lengths` to be lengths in \[0, 3\], got a length 4\."),
+    (lambda: soft_bleu_score(torch.randn(1, 3, 4), REF, hyp_lengths=torch.tensor([1, 2])),
+     ValueError, r"expected `hyp_lengths` to be of shape \(1,\)"),
+    (lambda: expected_bleu(torch.ones(1, 2, 3, dtype=torch.long), torch.zeros(1, 3), REF),
+     ValueError, r"expected_bleu: expected `log_probs` to be of shape \(1, 2\) \(one "
+                 r"log-probability per sample\), got shape \(1, 3\)\."),
+    (lambda: expected_bleu(HYP, torch.zeros(1, 3), REF), ValueError,
+     r"expected `samples` to be of shape \(B, K, T\)"),
+    (lambda: expected_bleu(torch.ones(1, 2, 3, dtype=torch.long), torch.zeros(1, 2), REF,
+                           alpha=-1.0), ValueError, r"expected `alpha` to be >= 0"),
+    (lambda: expected_bleu(torch.ones(1, 2, 3, dtype=torch.long), torch.zeros(1, 2), REF,
+                           reduction="avg"), ValueError, r"expected `reduction` to be one of"),
+    (lambda: SoftBLEULoss(smooth="add-one"), ValueError,
+     r"SoftBLEULoss: expected `smooth` to be one of"),
+    (lambda: SoftBLEULoss(temperature=-1.0), ValueError,
+     r"SoftBLEULoss: expected `temperature` to be >= 0"),
+    (lambda: ExpectedBLEULoss(max_order=0), ValueError,
+     r"ExpectedBLEULoss: expected `max_order` to be an int >= 1, got 0\."),
+    (lambda: ExpectedBLEULoss(reduction="avg"), ValueError,
+     r"ExpectedBLEULoss: expected `reduction` to be one of"),
+])
+def test_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_without_validation_negative_ids_do_not_crash():
+    # ids are not read; the hard path still runs (negative ids are ordinary keys)
+    out = bleu_score(torch.tensor([[1, -2, 3]]), REF, validate_args=False)
+    assert torch.isfinite(out).all()
+
+
+# --------------------------------------------------------------------------------------
+# the benchmark script keeps working
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_benchmark_smoke(tmp_path):
+    script = ROOT / "benchmarks" / "bleu.py"
+    if not script.exists():
+        pytest.skip("benchmarks/bleu.py not present")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, str(script), "--smoke", "--out", str(tmp_path)],
+                   check=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = json.loads((tmp_path / "bleu.json").read_text())
+    assert result["machine"]["torch"] == torch.__version__
+    assert {row["method"] for row in result["rows"]} >= {"softmetrics", "sacrebleu"}
+    assert all(row["sentences_per_s"] > 0 for row in result["rows"])
+
