@@ -7,6 +7,7 @@ options (temperature 0, no gradient).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -274,6 +275,94 @@ __all__ += [
 ]
 
 # --- ranking -------------------------------------------------------------------------
+
+
+class _RankingLoss(nn.Module):
+    """`1 - soft metric` of one ranking function, with its options fixed.
+
+    Options are validated once here; `forward` returns the loss (per class for
+    `average="none"`), `metric` the exact metric (temperature 0) with the same options.
+    A tensor temperature is kept as a buffer (an `nn.Parameter` stays a parameter).
+    """
+
+    _function: ClassVar[Callable[..., Tensor]]
+
+    def __init__(self, *, task: str, num_classes: int | None = None, average: str = "macro",
+                 temperature: float | Tensor = 1.0, ignore_index: int | None = None,
+                 chunk_size: int | None = None, validate_args: bool = True) -> None:
+        super().__init__()
+        ranking.check_options(type(self).__name__, task=task, num_classes=num_classes,
+                              average=average, temperature=temperature,
+                              ignore_index=ignore_index, chunk_size=chunk_size)
+        self.options: dict[str, Any] = dict(
+            task=task, num_classes=num_classes, average=average, ignore_index=ignore_index,
+            chunk_size=chunk_size, validate_args=validate_args)
+        if isinstance(temperature, Tensor) and not isinstance(temperature, nn.Parameter):
+            self.register_buffer("temperature", temperature)
+        else:
+            self.temperature = temperature
+
+    def _value(self, input: Tensor, target: Tensor, temperature: float | Tensor) -> Tensor:
+        return type(self)._function(input, target, temperature=temperature, **self.options)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss `1 - soft metric`, in [0, 1]."""
+        return 1.0 - self._value(input, target, self.temperature)
+
+    @torch.no_grad()
+    def metric(self, input: Tensor, target: Tensor) -> Tensor:
+        """The exact metric (temperature 0) with this loss's options; no gradient."""
+        return self._value(input, target, 0.0)
+
+    def extra_repr(self) -> str:
+        shown = {k: v for k, v in self.options.items() if v is not None}
+        return ", ".join(f"{k}={v!r}" for k, v in
+                         {**shown, "temperature": self.temperature}.items())
+
+
+class SoftAUROCLoss(_RankingLoss):
+    """`1 - soft_auroc`: a pairwise ranking loss for imbalanced binary or multilabel tasks.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics import SoftAUROCLoss
+        >>> loss_fn = SoftAUROCLoss(task="binary", temperature=0.5)
+        >>> scores = torch.tensor([2.0, 0.5, 0.5, -1.0, 1.0], requires_grad=True)
+        >>> target = torch.tensor([1, 1, 0, 0, 0])
+        >>> loss_fn(scores, target)
+        tensor(0.2413, grad_fn=<RsubBackward1>)
+        >>> loss_fn.metric(scores, target)
+        tensor(0.7500)
+    """
+
+    _function = staticmethod(ranking.soft_auroc)
+
+
+class SoftAveragePrecisionLoss(_RankingLoss):
+    """`1 - soft_average_precision`; with `average="macro"`, `1 - mean AP`.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics import SoftAveragePrecisionLoss
+        >>> loss_fn = SoftAveragePrecisionLoss(task="multilabel", num_classes=2,
+        ...                                    temperature=0.1)
+        >>> scores = torch.tensor([[2.0, -1.0], [0.5, 1.5], [-0.5, 0.0]])
+        >>> target = torch.tensor([[1, 0], [0, 1], [1, 1]])
+        >>> loss_fn(scores, target), loss_fn.metric(scores, target)
+        (tensor(0.0833), tensor(0.9167))
+    """
+
+    _function = staticmethod(ranking.soft_average_precision)
+
+
+class SoftCalibratedAveragePrecisionLoss(_RankingLoss):
+    """`1 - soft_calibrated_average_precision`; with `average="macro"`, `1 - mean cAP`."""
+
+    _function = staticmethod(ranking.soft_calibrated_average_precision)
+
+
+__all__ += ["SoftAUROCLoss", "SoftAveragePrecisionLoss", "SoftCalibratedAveragePrecisionLoss"]
+
 
 # --- text ----------------------------------------------------------------------------
 

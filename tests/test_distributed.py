@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import tempfile
 from pathlib import Path
 
@@ -55,8 +54,9 @@ def _data(task: str):
     return x, y
 
 
-def _worker(rank: int, world: int, port: int, out: str) -> None:
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+def _worker(rank: int, world: int, out: str) -> None:
+    # a file store: no port to race for on a shared machine
+    dist.init_process_group("gloo", init_method=f"file://{out}/store", rank=rank,
                             world_size=world)
     try:
         results = {}
@@ -70,20 +70,15 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
             results[name] = dict(loss=loss.detach(), grad=xl.grad, rows=chunk,
                                  metric=loss_fn.metric(xl, y[chunk]))
         torch.save(results, Path(out) / f"rank{rank}.pt")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.parametrize("world", [2, 4])
 def test_sync_dist_equals_one_process_on_the_whole_batch(world):
     with tempfile.TemporaryDirectory() as out:
-        mp.spawn(_worker, args=(world, _free_port(), out), nprocs=world, join=True)
+        mp.spawn(_worker, args=(world, out), nprocs=world, join=True)
         ranks = [torch.load(Path(out) / f"rank{r}.pt", weights_only=False)
                  for r in range(world)]
     for name, factory, task in _configs():

@@ -1,0 +1,406 @@
+"""Time and peak memory of the soft ranking metrics vs the number of samples.
+
+Two settings, forward + backward each:
+
+1. **Binary AP vs N** (one ranking of N scores, 10% positives, temperature 0.1):
+   `soft_average_precision` (tiled custom autograd Function) against the same formula on
+   the full N x N matrix under autograd ("full matrix"), and the exact metric
+   (temperature 0, one sort).
+2. **Retrieval, B queries x B items** (B embeddings in classes of 4, cosine
+   similarities): `soft_average_precision(task="multilabel")` with one column per query
+   and the query itself ignored, against pytorch-metric-learning's `SmoothAPLoss` (which
+   builds B x B x B tensors) when that package is installed. Both cost B^3 pairs; the
+   values differ (see docs/ranking.md), only time and memory are compared.
+
+Times are medians of `torch.utils.benchmark.Timer.blocked_autorange` in one process, with
+the interquartile range. Peak memory on CPU is measured in a fresh subprocess per (method,
+size): the peak resident set of one forward + backward (Linux: VmHWM, reset once the
+inputs exist and after a small warm-up) minus the resident set at that reset. On CUDA it
+is `torch.cuda.max_memory_allocated` minus the memory held before the step. A method is
+skipped ("-") where its estimated memory exceeds `--max-gib`.
+
+    python benchmarks/ranking.py           # writes docs/benchmarks/ranking.{json,md,png}
+    python benchmarks/ranking.py --smoke   # tiny sizes, to check the script
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from torch.utils.benchmark import Timer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from softmetrics.functional import soft_average_precision  # noqa: E402
+
+DOCS = ROOT / "docs" / "benchmarks"
+TEMPERATURE = 0.1
+
+
+# ---------------------------------------------------------------------------------------
+# the methods
+
+
+def full_matrix_ap(scores: torch.Tensor, target: torch.Tensor, temperature: float
+                   ) -> torch.Tensor:
+    """The same soft AP as the library, on the full N x N matrix under autograd."""
+    pos = (target == 1).to(scores.dtype)
+    neg = 1 - pos
+    above = (torch.sigmoid((scores.unsqueeze(0) - scores.unsqueeze(1)) / temperature)
+             * neg.unsqueeze(0)).sum(1)
+    order = scores.detach().argsort(descending=True)
+    rank = torch.empty_like(pos).scatter_(0, order, pos[order].cumsum(0))
+    rank = torch.where(pos > 0, rank, torch.ones_like(rank))
+    return (pos * rank / (rank + above)).sum() / pos.sum().clamp_min(1)
+
+
+def binary_inputs(n: int, device: str):
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randn(n, generator=g).to(device).requires_grad_(True)
+    target = (torch.rand(n, generator=g) < 0.1).long().to(device)
+    return scores, target
+
+
+def binary_step(method: str, n: int, device: str):
+    scores, target = binary_inputs(n, device)
+
+    def run():
+        scores.grad = None
+        if method == "softmetrics":
+            value = soft_average_precision(scores, target, task="binary",
+                                           temperature=TEMPERATURE, validate_args=False)
+            value.backward()
+        elif method == "full matrix":
+            full_matrix_ap(scores, target, TEMPERATURE).backward()
+        elif method == "exact (temperature 0)":
+            with torch.no_grad():
+                soft_average_precision(scores, target, task="binary", temperature=0,
+                                       validate_args=False)
+        else:
+            raise ValueError(method)
+    return run
+
+
+def retrieval_inputs(b: int, device: str):
+    g = torch.Generator().manual_seed(0)
+    emb = torch.randn(b, 32, generator=g).to(device).requires_grad_(True)
+    labels = (torch.arange(b) // 4).to(device)
+    return emb, labels
+
+
+def retrieval_step(method: str, b: int, device: str):
+    emb, labels = retrieval_inputs(b, device)
+    same = (labels.unsqueeze(0) == labels.unsqueeze(1)).long()
+    eye = torch.eye(b, dtype=torch.bool, device=device)
+    target = torch.where(eye, torch.full_like(same, -1), same)
+    if method == "pytorch-metric-learning":
+        from pytorch_metric_learning.losses import SmoothAPLoss
+        loss_fn = SmoothAPLoss(temperature=0.01)
+
+    def run():
+        emb.grad = None
+        if method == "softmetrics":
+            x = torch.nn.functional.normalize(emb, dim=1)
+            sims = x @ x.t()
+            value = soft_average_precision(sims, target, task="multilabel", num_classes=b,
+                                           temperature=0.01, ignore_index=-1,
+                                           validate_args=False)
+            (1 - value).backward()
+        elif method == "pytorch-metric-learning":
+            loss_fn(emb, labels).backward()
+        else:
+            raise ValueError(method)
+    return run
+
+
+def estimated_gib(setting: str, method: str, n: int) -> float:
+    """A rough upper estimate of the extra memory, to skip what does not fit."""
+    if setting == "binary":
+        if method == "full matrix":
+            return 16 * n * n / 2**30
+        return (3 * 2**22 * 4 + 64 * n) / 2**30
+    if method == "pytorch-metric-learning":
+        return 24 * n**3 / 2**30
+    return (3 * 2**22 * 4 + 64 * n * n) / 2**30
+
+
+def pml_available() -> bool:
+    try:
+        import pytorch_metric_learning  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+# measurements
+
+
+def time_step(run, device: str, min_run_time: float) -> dict:
+    run()  # warm-up
+    stmt = "run(); torch.cuda.synchronize()" if device == "cuda" else "run()"
+    m = Timer(stmt=stmt, globals={"run": run, "torch": torch}).blocked_autorange(
+        min_run_time=min_run_time)
+    return {"median_s": m.median, "iqr_s": m.iqr, "runs": len(m.times)}
+
+
+def peak_tracker():
+    """`(reset, peak_kib)`: start a fresh peak-memory window and read its peak (KiB).
+
+    On Linux the peak resident set (VmHWM) of this process is reset by writing 5 to
+    /proc/self/clear_refs, and `reset` returns the resident size at that moment. Elsewhere
+    the process-lifetime `ru_maxrss` is the fallback. (`ru_maxrss` is not used on Linux:
+    it is inherited from the parent across fork + exec, so a child started by a large
+    process would report that parent's peak.)
+    """
+    import resource
+
+    def status(field: str) -> int:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise KeyError(field)
+
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        status("VmHWM")
+    except OSError:
+        def ru() -> int:
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return ru, ru
+
+    def reset() -> int:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return status("VmRSS")
+
+    return reset, lambda: status("VmHWM")
+
+
+_MEMORY_CHILD = r"""
+import json, sys
+import torch
+sys.path.insert(0, sys.argv[1])
+torch.set_num_threads(int(sys.argv[5]))
+from benchmarks.ranking import binary_step, peak_tracker, retrieval_step
+setting, method, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
+make = binary_step if setting == "binary" else retrieval_step
+make(method, 64 if setting == "binary" else 8, "cpu")()  # warm-up: kernels, allocator
+run = make(method, n, "cpu")
+reset, peak = peak_tracker()
+base = reset()
+run()
+print(json.dumps({"peak_extra_mib": (peak() - base) / 1024}))
+"""
+
+
+def cpu_peak_mib(setting: str, method: str, n: int, threads: int) -> float:
+    """Peak extra memory of one step in a fresh process (one retry if the child fails)."""
+    for attempt in range(2):
+        out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(ROOT), setting,
+                              method, str(n), str(threads)], capture_output=True, text=True)
+        if out.returncode == 0:
+            return json.loads(out.stdout.strip().splitlines()[-1])["peak_extra_mib"]
+        if attempt:
+            raise RuntimeError(f"memory child failed for {setting}/{method}/{n}:\n"
+                               + out.stderr[-2000:])
+    raise AssertionError("unreachable")
+
+
+def cuda_peak_mib(run) -> float:
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    run()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - before) / 2**20
+
+
+def machine() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    try:
+        import pytorch_metric_learning
+        info["pytorch_metric_learning"] = pytorch_metric_learning.__version__
+    except ImportError:
+        info["pytorch_metric_learning"] = None
+    return info
+
+
+def measure(settings: dict[str, list[int]], devices: list[str], max_gib: float,
+            min_run_time: float, log, memory: bool = True) -> list[dict]:
+    """Time every (device, setting, size, method); CPU memory in subprocesses (with
+    `memory=False` only for the first row, which keeps the smoke run short)."""
+    rows = []
+    methods = {
+        "binary": ["softmetrics", "full matrix", "exact (temperature 0)"],
+        "retrieval": ["softmetrics"] + (["pytorch-metric-learning"] if pml_available() else []),
+    }
+    for device in devices:
+        for setting, sizes in settings.items():
+            make = binary_step if setting == "binary" else retrieval_step
+            for n in sizes:
+                for method in methods[setting]:
+                    row = {"device": device, "setting": setting, "method": method, "n": n}
+                    if estimated_gib(setting, method, n) > max_gib:
+                        row["skipped"] = f"estimated memory > {max_gib} GiB"
+                        rows.append(row)
+                        log(row)
+                        continue
+                    run = make(method, n, device)
+                    row.update(time_step(run, device, min_run_time))
+                    if device == "cuda":
+                        row["peak_extra_mib"] = cuda_peak_mib(run)
+                    elif memory or not rows:
+                        del run
+                        row["peak_extra_mib"] = cpu_peak_mib(setting, method, n,
+                                                             torch.get_num_threads())
+                    rows.append(row)
+                    log(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# reports
+
+
+def _fmt_time(row: dict) -> str:
+    if "median_s" not in row:
+        return "-"
+    t = row["median_s"]
+    return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
+
+
+def _fmt_mem(row: dict) -> str:
+    if "peak_extra_mib" not in row:
+        return "-"
+    return f"{row['peak_extra_mib']:.0f} MiB"
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    lines = [
+        "# Ranking: time and memory",
+        "",
+        "Generated by `python benchmarks/ranking.py`. Forward + backward, median of "
+        "`torch.utils.benchmark` (time) and peak extra memory of one step measured in a "
+        "fresh process (CPU: peak resident set, VmHWM; CUDA: `max_memory_allocated`). "
+        "\"-\": not run, the estimated memory exceeds the limit.",
+        "",
+        f"Machine: {m['platform']}, {m['cpu_count']} CPUs ({m['torch_threads']} torch "
+        f"threads), torch {m['torch']}, GPU: {m['gpu'] or 'none'}, "
+        f"pytorch-metric-learning: {m['pytorch_metric_learning'] or 'not installed'}.",
+        "",
+    ]
+    titles = {
+        "binary": "Binary soft AP, N samples (10% positive), temperature 0.1",
+        "retrieval": "Retrieval: B queries x B items, mean soft AP (B^3 pairs)",
+    }
+    for device in sorted({r["device"] for r in result["rows"]}):
+        for setting in ("binary", "retrieval"):
+            rows = [r for r in result["rows"]
+                    if r["device"] == device and r["setting"] == setting]
+            if not rows:
+                continue
+            methods = list(dict.fromkeys(r["method"] for r in rows))
+            sizes = sorted({r["n"] for r in rows})
+            lines += [f"## {titles[setting]} ({device})", ""]
+            lines.append("| " + ("N" if setting == "binary" else "B") + " | "
+                         + " | ".join(f"{me} time | {me} memory" for me in methods) + " |")
+            lines.append("|---:|" + "---:|---:|" * len(methods))
+            for n in sizes:
+                cells = []
+                for me in methods:
+                    row = next((r for r in rows if r["n"] == n and r["method"] == me), {})
+                    cells += [_fmt_time(row), _fmt_mem(row)]
+                lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
+            lines.append("")
+    lines += ["![time and memory](ranking.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for device in sorted({r["device"] for r in result["rows"]}):
+        for setting, style in (("binary", "-"), ("retrieval", "--")):
+            rows = [r for r in result["rows"] if r["device"] == device
+                    and r["setting"] == setting and "median_s" in r]
+            for method in dict.fromkeys(r["method"] for r in rows):
+                pts = sorted((r["n"], r["median_s"], r.get("peak_extra_mib", 0.0))
+                             for r in rows if r["method"] == method)
+                label = f"{setting}: {method} ({device})"
+                axes[0].plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o",
+                             label=label)
+                axes[1].plot([p[0] for p in pts], [max(p[2], 1.0) for p in pts], style,
+                             marker="o", label=label)
+    for ax, ylabel in zip(axes, ("forward + backward time (s)", "peak extra memory (MiB)"),
+                          strict=True):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("N (binary) or B (retrieval)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, quick check")
+    parser.add_argument("--out", type=Path, default=DOCS, help="output directory")
+    parser.add_argument("--max-gib", type=float, default=4.0,
+                        help="skip a method whose estimated memory exceeds this")
+    parser.add_argument("--binary-sizes", type=int, nargs="*",
+                        default=[1000, 4000, 8000, 16000, 100000])
+    parser.add_argument("--retrieval-sizes", type=int, nargs="*",
+                        default=[64, 128, 256, 512])
+    parser.add_argument("--min-run-time", type=float, default=1.0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.smoke:
+        settings = {"binary": [200, 500], "retrieval": [16]}
+        min_run_time = 0.01
+    else:
+        settings = {"binary": args.binary_sizes, "retrieval": args.retrieval_sizes}
+        min_run_time = args.min_run_time
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+    def log(row: dict) -> None:
+        print(json.dumps(row), flush=True)
+
+    rows = measure(settings, devices, args.max_gib, min_run_time, log, memory=not args.smoke)
+    result = {"machine": machine(), "temperature": TEMPERATURE, "smoke": args.smoke,
+              "rows": rows}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "ranking.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "ranking.md").write_text(markdown(result))
+    plot(result, args.out / "ranking.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,630 @@
+"""Tests of the ranking family: soft AUROC, AP (mAP) and calibrated AP."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from softmetrics import SoftAUROCLoss, SoftAveragePrecisionLoss, SoftCalibratedAveragePrecisionLoss
+from softmetrics._relax import soft_step
+from softmetrics.functional import ranking as ranking_module
+from softmetrics.functional import (
+    soft_auroc,
+    soft_average_precision,
+    soft_calibrated_average_precision,
+)
+
+from .ranking_references import (
+    calibrated_ap_reference,
+    column_average,
+    pairwise_ap_loop,
+    pairwise_auroc_loop,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = {
+    "auroc": soft_auroc,
+    "ap": soft_average_precision,
+    "cap": soft_calibrated_average_precision,
+}
+LOSSES = {
+    "auroc": SoftAUROCLoss,
+    "ap": SoftAveragePrecisionLoss,
+    "cap": SoftCalibratedAveragePrecisionLoss,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# strategies
+
+
+@st.composite
+def binary_case(draw, *, distinct: bool, min_n: int = 2, max_n: int = 24,
+                both: bool = True):
+    """(scores float64 (n,), labels int64 (n,)); tied scores allowed unless `distinct`."""
+    n = draw(st.integers(min_n, max_n))
+    if distinct:
+        values = draw(st.lists(st.integers(-1000, 1000), min_size=n, max_size=n, unique=True))
+        scores = np.asarray(values, dtype=np.float64) / 97.0
+    else:
+        scores = draw(arrays(np.float64, n, elements=st.sampled_from([-2.0, -0.5, 0.0, 0.5,
+                                                                      1.0, 3.0])))
+    labels = draw(arrays(np.int64, n, elements=st.integers(0, 1)))
+    if both:
+        assume(0 < labels.sum() < n)
+    return torch.from_numpy(scores), torch.from_numpy(labels)
+
+
+@st.composite
+def multilabel_case(draw, *, distinct: bool):
+    n = draw(st.integers(2, 16))
+    c = draw(st.integers(1, 4))
+    if distinct:
+        values = draw(st.lists(st.integers(-5000, 5000), min_size=n * c, max_size=n * c,
+                               unique=True))
+        scores = np.asarray(values, dtype=np.float64).reshape(n, c) / 97.0
+    else:
+        scores = draw(arrays(np.float64, (n, c), elements=st.sampled_from([-1.0, 0.0, 0.5,
+                                                                           2.0])))
+    labels = draw(arrays(np.int64, (n, c), elements=st.integers(0, 1)))
+    return torch.from_numpy(scores), torch.from_numpy(labels)
+
+
+def _hard(name, scores, labels, **kw):
+    kw.setdefault("task", "binary")
+    return FUNCTIONS[name](scores, labels, temperature=0, **kw)
+
+
+# ---------------------------------------------------------------------------------------
+# exactness at temperature 0
+
+
+def test_hand_derived_case():
+    # ranking: 3(+) 2(-) 1(+): AP = (1/1 + 2/3) / 2; AUROC = 1/2; cAP with w = 1/2:
+    # second positive: 2 / (2 + 1 / (1/2)) = 1/2 -> (1 + 1/2) / 2.
+    s = torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)
+    y = torch.tensor([1, 0, 1])
+    assert _hard("ap", s, y).item() == pytest.approx(5 / 6, abs=1e-15)
+    assert _hard("auroc", s, y).item() == pytest.approx(0.5, abs=1e-15)
+    assert _hard("cap", s, y).item() == pytest.approx(0.75, abs=1e-15)
+    # soft AUROC of one pair is sigmoid((s_i - s_j) / tau)
+    s2 = torch.tensor([1.0, 0.2], dtype=torch.float64)
+    value = soft_auroc(s2, torch.tensor([1, 0]), task="binary", temperature=0.4)
+    assert value.item() == pytest.approx(1 / (1 + math.exp(-0.8 / 0.4)), abs=1e-14)
+
+
+@given(binary_case(distinct=False))
+def test_auroc_equals_sklearn_with_ties(case):
+    s, y = case
+    assert _hard("auroc", s, y).item() == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
+@given(binary_case(distinct=True))
+def test_ap_equals_sklearn_for_distinct_scores(case):
+    s, y = case
+    expected = average_precision_score(y.numpy(), s.numpy())
+    assert _hard("ap", s, y).item() == pytest.approx(expected, abs=1e-12)
+
+
+@given(binary_case(distinct=True))
+def test_cap_equals_numpy_reference_for_distinct_scores(case):
+    s, y = case
+    expected = calibrated_ap_reference(s.numpy(), y.numpy())
+    assert _hard("cap", s, y).item() == pytest.approx(expected, abs=1e-12)
+
+
+@given(binary_case(distinct=False))
+def test_hard_path_equals_pairwise_loops_with_ties(case):
+    s, y = case
+    sl, yl = s.tolist(), y.tolist()
+    assert _hard("auroc", s, y).item() == pytest.approx(pairwise_auroc_loop(sl, yl), abs=1e-12)
+    assert _hard("ap", s, y).item() == pytest.approx(pairwise_ap_loop(sl, yl), abs=1e-12)
+    assert _hard("cap", s, y).item() == pytest.approx(
+        pairwise_ap_loop(sl, yl, calibrated=True), abs=1e-12)
+
+
+@pytest.mark.parametrize("temperature", [0, 0.3])
+@given(case=binary_case(distinct=False))
+def test_equals_pairwise_definition_with_the_shared_step(case, temperature):
+    s, y = case
+    pos, neg = (y == 1).double(), (y == 0).double()
+    step = soft_step(s.unsqueeze(0) - s.unsqueeze(1), temperature)  # [i, j]: s_j - s_i
+    above = step @ neg  # negatives above each sample
+    auroc = 1 - (pos * above).sum() / (pos.sum() * neg.sum())
+    got = soft_auroc(s, y, task="binary", temperature=temperature)
+    assert got.item() == pytest.approx(auroc.item(), abs=1e-12)
+    # AP: positives in decreasing order get ranks 1, 2, ... (any order at ties)
+    order = torch.argsort(s[y == 1], descending=True)
+    ranks = torch.empty(len(order), dtype=torch.float64)
+    ranks[order] = torch.arange(1, len(order) + 1, dtype=torch.float64)
+    ap = (ranks / (ranks + above[y == 1])).mean()
+    got = soft_average_precision(s, y, task="binary", temperature=temperature)
+    assert got.item() == pytest.approx(ap.item(), abs=1e-12)
+
+
+def test_tie_rule_differs_from_sklearn_grouping():
+    # ranking: N, then P and N tied. Pairwise rule: the tied positive has 1.5 negatives
+    # above -> 1 / 2.5; scikit-learn credits the group's end precision 1 / 3.
+    s = torch.tensor([2.0, 1.0, 1.0], dtype=torch.float64)
+    y = torch.tensor([0, 1, 0])
+    assert _hard("ap", s, y).item() == pytest.approx(1 / 2.5, abs=1e-15)
+    assert average_precision_score(y, s) == pytest.approx(1 / 3)
+    # tied positives only: the value does not depend on their order (N P P -> (1/2+2/3)/2)
+    s = torch.tensor([2.0, 1.0, 1.0], dtype=torch.float64)
+    y = torch.tensor([0, 1, 1])
+    assert _hard("ap", s, y).item() == pytest.approx((1 / 2 + 2 / 3) / 2, abs=1e-15)
+
+
+@pytest.mark.parametrize("average", ["macro", "weighted", "micro", "none"])
+@given(case=multilabel_case(distinct=False))
+def test_multilabel_auroc_equals_sklearn_per_column(case, average):
+    s, y = case
+    got = soft_auroc(s, y, task="multilabel", num_classes=s.shape[1], average=average,
+                     temperature=0)
+    if average == "micro":
+        flat_y, flat_s = y.reshape(-1).numpy(), s.reshape(-1).numpy()
+        ok = 0 < flat_y.sum() < flat_y.size
+        expected = roc_auc_score(flat_y, flat_s) if ok else 0.0
+    else:
+        cols = range(s.shape[1])
+        defined = [0 < int(y[:, c].sum()) < y.shape[0] for c in cols]
+        values = [roc_auc_score(y[:, c], s[:, c]) if d else 0.0
+                  for c, d in zip(cols, defined, strict=True)]
+        expected = column_average(values, defined, y.sum(0).tolist(), average)
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["ap", "cap"])
+@pytest.mark.parametrize("average", ["macro", "weighted", "none"])
+@given(case=multilabel_case(distinct=True))
+def test_multilabel_ap_macro_equals_mean_of_references(case, average, name):
+    s, y = case
+    got = FUNCTIONS[name](s, y, task="multilabel", num_classes=s.shape[1], average=average,
+                          temperature=0)
+    defined, values = [], []
+    for c in range(s.shape[1]):
+        yc, sc = y[:, c].numpy(), s[:, c].numpy()
+        if name == "ap":
+            defined.append(yc.sum() > 0)
+            values.append(average_precision_score(yc, sc) if defined[-1] else 0.0)
+        else:
+            defined.append(yc.sum() > 0)
+            if 0 < yc.sum() < yc.size:
+                values.append(calibrated_ap_reference(sc, yc))
+            else:
+                values.append(1.0 if yc.sum() > 0 else 0.0)
+    expected = column_average(values, defined, y.sum(0).tolist(), average)
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-12)
+
+
+def test_multilabel_micro_ap_equals_sklearn():
+    g = torch.Generator().manual_seed(3)
+    s = torch.randn(60, 5, generator=g, dtype=torch.float64)
+    y = (torch.rand(60, 5, generator=g) < 0.3).long()
+    got = soft_average_precision(s, y, task="multilabel", num_classes=5, average="micro",
+                                 temperature=0)
+    assert got.item() == pytest.approx(average_precision_score(y, s, average="micro"),
+                                       abs=1e-12)
+
+
+@pytest.mark.parametrize("average", ["macro", "weighted", "micro"])
+def test_multiclass_auroc_equals_sklearn_ovr(average):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(80, 4, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 4, (80,), generator=g)
+    probs = torch.softmax(x, dim=1).numpy()
+    got = soft_auroc(x, y, task="multiclass", num_classes=4, average=average, temperature=0)
+    expected = roc_auc_score(y.numpy(), probs, multi_class="ovr", average=average)
+    assert got.item() == pytest.approx(expected, abs=1e-12)
+
+
+def test_multiclass_auroc_with_tied_rows_equals_sklearn():
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(15, 3, generator=g, dtype=torch.float64)
+    x = torch.cat([x, x, x[:5]])  # every row appears at least twice: tied probabilities
+    y = torch.randint(0, 3, (35,), generator=g)
+    probs = torch.softmax(x, dim=1).numpy()
+    for average in ("macro", "weighted"):
+        got = soft_auroc(x, y, task="multiclass", num_classes=3, average=average,
+                         temperature=0)
+        expected = roc_auc_score(y.numpy(), probs, multi_class="ovr", average=average)
+        assert got.item() == pytest.approx(expected, abs=1e-12)
+
+
+def test_multiclass_ap_per_class_equals_sklearn_one_vs_rest():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(70, 3, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (70,), generator=g)
+    onehot = np.eye(3)[y.numpy()]
+    probs = torch.softmax(x, dim=1).numpy()
+    got = soft_average_precision(x, y, task="multiclass", num_classes=3, average="none",
+                                 temperature=0)
+    expected = average_precision_score(onehot, probs, average=None)
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-12)
+
+
+def test_multiclass_extra_dims_pool_positions():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(4, 3, 5, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (4, 5), generator=g)
+    flat_x = x.movedim(1, -1).reshape(-1, 3)
+    for fn in FUNCTIONS.values():
+        a = fn(x, y, task="multiclass", num_classes=3, temperature=0.3)
+        b = fn(flat_x, y.reshape(-1), task="multiclass", num_classes=3, temperature=0.3)
+        assert a.item() == pytest.approx(b.item(), abs=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# undefined columns, ignore_index
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+def test_undefined_columns_are_left_out(name):
+    s = torch.tensor([[0.3, 1.0, 0.2], [0.9, -1.0, 0.1], [0.1, 0.5, 0.7]],
+                     dtype=torch.float64)
+    # column 0: defined; column 1: no positive; column 2: only positives
+    y = torch.tensor([[1, 0, 1], [0, 0, 1], [1, 0, 1]])
+    fn = FUNCTIONS[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        per_col = fn(s, y, task="multilabel", num_classes=3, average="none", temperature=0.5)
+        macro = fn(s, y, task="multilabel", num_classes=3, temperature=0.5)
+    col0 = fn(s[:, 0], y[:, 0], task="binary", temperature=0.5)
+    assert per_col[0].item() == pytest.approx(col0.item(), abs=1e-12)
+    assert per_col[1].item() == 0.0
+    if name == "auroc":
+        assert per_col[2].item() == 0.0
+        assert macro.item() == pytest.approx(col0.item(), abs=1e-12)
+    else:
+        # no negative: every precision is 1
+        assert per_col[2].item() == pytest.approx(1.0, abs=1e-12)
+        assert macro.item() == pytest.approx((col0.item() + 1.0) / 2, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@pytest.mark.parametrize("average", ["macro", "weighted", "micro", "none"])
+def test_no_defined_column_gives_zero_and_finite_gradient(name, average):
+    s = torch.randn(5, 2, dtype=torch.float64, requires_grad=True)
+    y = torch.zeros(5, 2, dtype=torch.long)
+    value = FUNCTIONS[name](s, y, task="multilabel", num_classes=2, average=average)
+    assert torch.all(value == 0)
+    value.sum().backward()
+    assert torch.isfinite(s.grad).all()
+    empty = FUNCTIONS[name](torch.zeros(0), torch.zeros(0, dtype=torch.long), task="binary")
+    assert empty.item() == 0.0
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@pytest.mark.parametrize("temperature", [0, 0.7])
+def test_ignore_index_equals_dropping_entries(name, temperature):
+    g = torch.Generator().manual_seed(4)
+    s = torch.randn(30, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 2, (30,), generator=g)
+    y[:2] = torch.tensor([0, 1])
+    drop = torch.rand(30, generator=g) < 0.3
+    drop[:2] = False
+    y_ign = torch.where(drop, torch.full_like(y, -100), y)
+    fn = FUNCTIONS[name]
+    a = fn(s, y_ign, task="binary", ignore_index=-100, temperature=temperature)
+    b = fn(s[~drop], y[~drop], task="binary", temperature=temperature)
+    assert a.item() == pytest.approx(b.item(), abs=1e-12)
+    # multiclass: ignored samples leave every class
+    x = torch.randn(30, 3, generator=g, dtype=torch.float64)
+    t = torch.randint(0, 3, (30,), generator=g)
+    t_ign = torch.where(drop, torch.full_like(t, 7), t)
+    a = fn(x, t_ign, task="multiclass", num_classes=3, ignore_index=7, temperature=temperature)
+    b = fn(x[~drop], t[~drop], task="multiclass", num_classes=3, temperature=temperature)
+    assert a.item() == pytest.approx(b.item(), abs=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# properties of the soft metrics
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@given(case=binary_case(distinct=True))
+def test_soft_tends_to_hard(case, name):
+    s, y = case  # distinct scores at least 1/97 apart
+    hard = _hard(name, s, y).item()
+    errors = [abs(FUNCTIONS[name](s, y, task="binary", temperature=t).item() - hard)
+              for t in (1e-1, 1e-3, 1e-5)]
+    assert errors[-1] < 1e-9  # every |s_i - s_j| / tau >= 1000
+    assert errors[1] < 5e-3  # every pair within 4e-5 of its step
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@given(case=binary_case(distinct=False, both=False),
+       temperature=st.floats(1e-3, 100.0), chunk=st.integers(1, 7))
+def test_range_and_tiles(case, name, temperature, chunk):
+    s, y = case
+    fn = FUNCTIONS[name]
+    value = fn(s, y, task="binary", temperature=temperature, chunk_size=chunk)
+    assert 0.0 <= value.item() <= 1.0
+    untiled = fn(s, y, task="binary", temperature=temperature)
+    assert value.item() == pytest.approx(untiled.item(), abs=1e-12)
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@given(case=binary_case(distinct=False), seed=st.integers(0, 2**16),
+       temperature=st.sampled_from([0, 0.3]))
+def test_permutation_invariance(case, name, seed, temperature):
+    s, y = case
+    perm = torch.randperm(len(s), generator=torch.Generator().manual_seed(seed))
+    fn = FUNCTIONS[name]
+    a = fn(s, y, task="binary", temperature=temperature)
+    b = fn(s[perm], y[perm], task="binary", temperature=temperature)
+    assert a.item() == pytest.approx(b.item(), abs=1e-12)
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@given(case=binary_case(distinct=False))
+def test_invariance_to_increasing_transforms_at_zero(case, name):
+    s, y = case
+    a = _hard(name, s, y)
+    for transformed in (torch.exp(s), 3 * s + 1, s**3 + s):
+        assert _hard(name, transformed, y).item() == pytest.approx(a.item(), abs=1e-12)
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@given(case=binary_case(distinct=False), delta=st.floats(1e-3, 5.0),
+       temperature=st.sampled_from([0.05, 0.5, 2.0]), pick=st.integers(0, 100))
+def test_raising_a_positive_never_lowers_the_soft_metric(case, name, delta, temperature,
+                                                         pick):
+    s, y = case
+    positives = torch.nonzero(y == 1).flatten()
+    i = positives[pick % len(positives)]
+    raised = s.clone()
+    raised[i] += delta
+    fn = FUNCTIONS[name]
+    before = fn(s, y, task="binary", temperature=temperature).item()
+    after = fn(raised, y, task="binary", temperature=temperature).item()
+    assert after >= before - 1e-12
+
+
+def test_raising_a_positive_past_another_positive():
+    # Fully relaxed Smooth-AP decreases along this path (the raised positive leaves the
+    # other behind); the soft AP here does not.
+    y = torch.tensor([0, 1, 1])
+    values = [soft_average_precision(torch.tensor([10.0, x, 0.0], dtype=torch.float64), y,
+                                     task="binary").item()
+              for x in np.linspace(-1.0, 3.0, 41)]
+    assert all(b >= a - 1e-12 for a, b in itertools.pairwise(values))
+    assert values[-1] > values[0]
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+def test_gradient_signs(name):
+    s = torch.tensor([0.5, 0.1, -0.3, 0.4, 0.0], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([1, 0, 1, 0, 1])
+    FUNCTIONS[name](s, y, task="binary", temperature=0.5).backward()
+    assert torch.all(s.grad[y == 1] >= 0) and torch.all(s.grad[y == 0] <= 0)
+    assert s.grad.abs().sum() > 0
+
+
+# ---------------------------------------------------------------------------------------
+# numerics and gradients
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@pytest.mark.parametrize("task", ["binary", "multilabel", "multiclass"])
+def test_extreme_inputs_are_finite(name, task):
+    fn = FUNCTIONS[name]
+    g = torch.Generator().manual_seed(5)
+    if task == "binary":
+        s = (torch.randint(0, 2, (20,), generator=g) * 2 - 1) * 1e4
+        y = torch.randint(0, 2, (20,), generator=g)
+        kw = {}
+    elif task == "multilabel":
+        s = (torch.randint(0, 2, (20, 3), generator=g) * 2 - 1) * 1e4
+        y = torch.randint(0, 2, (20, 3), generator=g)
+        kw = {"num_classes": 3}
+    else:
+        s = (torch.randint(0, 2, (20, 3), generator=g) * 2 - 1) * 1e4
+        y = torch.randint(0, 3, (20,), generator=g)
+        kw = {"num_classes": 3}
+    for scores in (s.float(), torch.zeros_like(s.float())):  # extremes, then all tied
+        for temperature in (1e-3, 1.0):
+            x = scores.clone().requires_grad_(True)
+            value = fn(x, y, task=task, temperature=temperature, **kw)
+            value.backward()
+            assert torch.isfinite(value) and torch.isfinite(x.grad).all()
+            assert 0 <= value.item() <= 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_inputs_accumulate_in_float32(dtype):
+    g = torch.Generator().manual_seed(6)
+    s = torch.randn(50, generator=g)
+    y = torch.randint(0, 2, (50,), generator=g)
+    x = s.to(dtype).requires_grad_(True)
+    value = soft_average_precision(x, y, task="binary", temperature=0.2)
+    assert value.dtype == torch.float32
+    value.backward()
+    assert x.grad.dtype == dtype and torch.isfinite(x.grad.float()).all()
+    ref = soft_average_precision(s.to(dtype).float(), y, task="binary", temperature=0.2)
+    assert value.item() == pytest.approx(ref.item(), abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_gradcheck_float64(name, chunk):
+    g = torch.Generator().manual_seed(7)
+    s = (torch.randperm(12, generator=g).double() * 0.37).requires_grad_(True)
+    y = torch.tensor([1, 0, 0, 1, 1, 0, 0, 1, 0, 0, 1, 0])
+    fn = FUNCTIONS[name]
+    assert torch.autograd.gradcheck(
+        lambda x: fn(x, y, task="binary", temperature=0.6, chunk_size=chunk), (s,))
+    s2 = (torch.randperm(18, generator=g).double().reshape(6, 3) * 0.29).requires_grad_(True)
+    y2 = torch.randint(0, 2, (6, 3), generator=g)
+    y2[0], y2[1] = 1, 0
+    assert torch.autograd.gradcheck(
+        lambda x: fn(x, y2, task="multilabel", num_classes=3, temperature=0.8,
+                     chunk_size=chunk), (s2,))
+    t = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda x, tau: fn(x, y, task="binary", temperature=tau, chunk_size=chunk), (s, t))
+
+
+def _naive_negatives_above(u, neg):
+    """Full-matrix autograd version of the tiled statistic."""
+    return (torch.sigmoid(u.unsqueeze(1) - u.unsqueeze(2)) * neg.unsqueeze(1)).sum(-1)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 64])
+def test_tiled_function_equals_full_matrix_autograd(rows):
+    g = torch.Generator().manual_seed(8)
+    u = torch.randn(3, 40, generator=g, dtype=torch.float64, requires_grad=True)
+    neg = (torch.rand(3, 40, generator=g) < 0.6).double()
+    up = torch.randn(3, 40, generator=g, dtype=torch.float64)
+    tiled = ranking_module._NegativesAbove.apply(u, neg, rows)
+    (grad_tiled,) = torch.autograd.grad(tiled, u, up)
+    full = _naive_negatives_above(u, neg)
+    (grad_full,) = torch.autograd.grad(full, u, up)
+    torch.testing.assert_close(tiled, full, atol=1e-12, rtol=0)
+    torch.testing.assert_close(grad_tiled, grad_full, atol=1e-12, rtol=0)
+
+
+def test_automatic_tiling_covers_large_inputs(monkeypatch):
+    monkeypatch.setattr(ranking_module, "TILE_ELEMENTS", 500)
+    g = torch.Generator().manual_seed(9)
+    s = torch.randn(300, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 2, (300,), generator=g)
+    a = soft_average_precision(s, y, task="binary", temperature=0.3)
+    (ga,) = torch.autograd.grad(a, s)
+    b = soft_average_precision(s, y, task="binary", temperature=0.3, chunk_size=300)
+    (gb,) = torch.autograd.grad(b, s)
+    assert a.item() == pytest.approx(b.item(), abs=1e-12)
+    torch.testing.assert_close(ga, gb, atol=1e-12, rtol=0)
+
+
+# ---------------------------------------------------------------------------------------
+# Modules
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+def test_module_equals_function(name):
+    g = torch.Generator().manual_seed(10)
+    s = torch.randn(25, 3, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 2, (25, 3), generator=g)
+    options = dict(task="multilabel", num_classes=3, average="weighted", ignore_index=None)
+    loss_fn = LOSSES[name](temperature=0.4, **options)
+    fn = FUNCTIONS[name]
+    assert loss_fn(s, y).item() == pytest.approx(
+        1 - fn(s, y, temperature=0.4, **options).item(), abs=1e-12)
+    assert loss_fn.metric(s, y).item() == pytest.approx(
+        fn(s, y, temperature=0, **options).item(), abs=1e-12)
+    assert not loss_fn.metric(s, y).requires_grad
+    # a tensor temperature is a buffer; a Parameter is learnable
+    buffered = LOSSES[name](task="binary", temperature=torch.tensor(0.5))
+    assert "temperature" in dict(buffered.named_buffers())
+    learnable = LOSSES[name](task="binary", temperature=torch.nn.Parameter(torch.tensor(0.5)))
+    x = torch.randn(10, generator=g)
+    t = torch.tensor([1, 0] * 5)
+    learnable(x, t).backward()
+    assert learnable.temperature.grad is not None
+    assert "task='binary'" in repr(buffered)
+
+
+# ---------------------------------------------------------------------------------------
+# bad input
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+def test_errors(name):
+    fn = FUNCTIONS[name]
+    fname = fn.__name__
+    s, y = torch.randn(4), torch.tensor([0, 1, 1, 0])
+    with pytest.raises(ValueError, match=rf"{fname}: expected `task` to be one of"):
+        fn(s, y, task="ranking")
+    with pytest.raises(ValueError, match=rf"{fname}: expected `average` to be one of"):
+        fn(s, y, task="binary", average="samples")
+    with pytest.raises(ValueError, match=rf"{fname}: expected `temperature` to be >= 0, "
+                                         r"got -1.0\."):
+        fn(s, y, task="binary", temperature=-1.0)
+    with pytest.raises(ValueError, match=r"expected `chunk_size` to be an int >= 1, got 0"):
+        fn(s, y, task="binary", chunk_size=0)
+    with pytest.raises(ValueError, match=r"expected `num_classes` to be an int >= 2 when "
+                                         r"task='multiclass'"):
+        fn(torch.randn(4, 3), y, task="multiclass")
+    with pytest.raises(ValueError, match=r"expected `target` to be of shape \(4,\)"):
+        fn(s, torch.tensor([0, 1, 1]), task="binary")
+    with pytest.raises(ValueError, match=r"expected `input` to be of shape \(N, 3, \.\.\.\) "
+                                         r"for task='multilabel'"):
+        fn(s, y, task="multilabel", num_classes=3)
+    with pytest.raises(ValueError, match=r"expected `input` to be of shape \(N, 4, \.\.\.\)"):
+        fn(torch.randn(4, 3), y, task="multiclass", num_classes=4)
+    with pytest.raises(ValueError, match=r"expected `target` to be integer values in "
+                                         r"\{0, 1\}, got a value 2"):
+        fn(s, torch.tensor([0, 1, 2, 0]), task="binary")
+    with pytest.raises(ValueError, match=r"expected `target` to be integer values in "
+                                         r"\[0, 3\)"):
+        fn(torch.randn(4, 3), torch.tensor([0, 1, 3, 0]), task="multiclass", num_classes=3)
+    with pytest.raises(ValueError, match=r"expected `input` to be finite"):
+        fn(torch.tensor([0.0, float("nan"), 1.0, 2.0]), y, task="binary")
+    with pytest.raises(TypeError, match=r"expected `input` to be a floating-point tensor"):
+        fn(torch.tensor([0, 1, 2, 3]), y, task="binary")
+    with pytest.raises(TypeError, match=r"expected `target` to be an integer tensor"):
+        fn(torch.randn(4, 3), y.float(), task="multiclass", num_classes=3)
+    # ignored values pass the target check
+    fn(s, torch.tensor([0, 1, -1, 0]), task="binary", ignore_index=-1)
+    loss_cls = LOSSES[name]
+    with pytest.raises(ValueError, match=rf"{loss_cls.__name__}: expected `temperature`"):
+        loss_cls(task="binary", temperature=-0.1)
+    with pytest.raises(ValueError, match=rf"{loss_cls.__name__}: expected `task`"):
+        loss_cls(task="regression")
+
+
+# ---------------------------------------------------------------------------------------
+# memory and the benchmark script
+
+
+_MEMORY_SCRIPT = r"""
+import json, sys, torch
+sys.path.insert(0, sys.argv[2])
+from benchmarks.ranking import peak_tracker
+from softmetrics.functional import soft_average_precision
+torch.set_num_threads(2)
+n = int(sys.argv[1])
+g = torch.Generator().manual_seed(0)
+s = torch.randn(n, generator=g).requires_grad_(True)
+y = (torch.rand(n, generator=g) < 0.1).long()
+soft_average_precision(s[:64], y[:64], task="binary", temperature=0.1).backward()
+reset, peak = peak_tracker()
+base = reset()
+value = soft_average_precision(s, y, task="binary", temperature=0.1)
+value.backward()
+print(json.dumps({"extra_mib": (peak() - base) / 1024, "finite": bool(s.grad.isfinite().all())}))
+"""
+
+
+@pytest.mark.slow
+def test_hundred_thousand_samples_fit_in_a_few_gigabytes():
+    out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, "100000", str(ROOT)],
+                         check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["finite"]
+    assert result["extra_mib"] < 2048  # the full matrix alone would be 40 GB
+
+
+def test_benchmark_smoke(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ranking.py"), "--smoke",
+                    "--out", str(tmp_path)], check=True, cwd=ROOT, env=env,
+                   capture_output=True, text=True, timeout=300)
+    result = json.loads((tmp_path / "ranking.json").read_text())
+    assert result["machine"]["torch"] == torch.__version__
+    assert {row["method"] for row in result["rows"]} >= {"softmetrics", "full matrix"}
