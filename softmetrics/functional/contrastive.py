@@ -1,5 +1,696 @@
-"""contrastive surrogates (in progress)."""
+"""Contrastive family: InfoNCE (tiled, O(N * D) memory), NCE, retrieval accuracy, MI bound.
+
+The decision of a contrastive model is *which candidate is the positive*: the argmax of the
+similarity logits over the candidates of a query. Its exact metric is retrieval accuracy;
+its relaxation is the softmax over the candidates, whose negative log-probability at the
+positive is InfoNCE.
+
+InfoNCE over `N` queries and `P` candidates needs the `N x P` logits only one tile at a
+time: the forward pass keeps a running log-sum-exp over tiles of candidates, and the
+backward pass recomputes each tile (`_TiledLogSumExp`), so the extra memory is
+`O(N * D + N * chunk_size)` instead of `O(N * P)`.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from .._checks import (
+    check_finite,
+    check_floating,
+    check_index_tensor,
+    check_int,
+    check_ndim,
+    check_option,
+    check_temperature,
+    check_values_in,
+    fail,
+)
+from .._relax import compute_dtype
+
+__all__ = ["info_nce", "mutual_information_bound", "nce_loss", "retrieval_accuracy"]
+
+Reduction = Literal["mean", "sum", "none"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+# Above this many logits (N * P) `chunk_size=None` tiles: 2**24 float32 logits are 64 MiB.
+_AUTO_TILE_ELEMENTS = 1 << 24
+# Automatic tiles hold about this many logits (16 MiB in float32), and at least _MIN_CHUNK
+# candidates so that each matrix product stays efficient.
+_TILE_ELEMENTS = 1 << 22
+_MIN_CHUNK = 64
+
+
+# --------------------------------------------------------------------------------------
+# the tiled log-sum-exp over candidates
+# --------------------------------------------------------------------------------------
+
+
+def _mask_self(logits: Tensor, offset: int, start: int, stop: int) -> None:
+    """Set `logits[i, i + offset - start]` to -inf in place for the rows whose own column
+    (`i + offset` in the full candidate matrix) lies in the tile `[start, stop)`."""
+    n = logits.shape[0]
+    first = max(0, start - offset)
+    last = min(n, stop - offset)
+    if last > first:
+        column = first + offset - start
+        logits[first:last, column:column + (last - first)].diagonal().fill_(float("-inf"))
+
+
+def _tile_bounds(total: int, chunk_size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + chunk_size, total)) for start in range(0, total, chunk_size)]
+
+
+def _logsumexp_(logits: Tensor) -> Tensor:
+    """Row log-sum-exp that overwrites `logits` (no second buffer); -inf for empty rows."""
+    top = logits.amax(dim=1, keepdim=True)
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    return logits.sub_(top).exp_().sum(dim=1).log_().add_(top.squeeze(1))
+
+
+class _TiledLogSumExp(torch.autograd.Function):
+    """`lse[i] = logsumexp_j <scaled[i], cand[j]>` over tiles of candidates.
+
+    Candidate `i + offset` is left out of row `i` when `offset >= 0` (a query is not its
+    own negative). Nothing of size `N x P` is stored: backward recomputes each tile.
+    """
+
+    @staticmethod
+    def forward(ctx, scaled: Tensor, cand: Tensor, offset: int,  # type: ignore[override]
+                chunk_size: int) -> Tensor:
+        lse = scaled.new_full((scaled.shape[0],), float("-inf"))
+        for start, stop in _tile_bounds(cand.shape[0], chunk_size):
+            logits = scaled @ cand[start:stop].T
+            if offset >= 0:
+                _mask_self(logits, offset, start, stop)
+            lse = torch.logaddexp(lse, _logsumexp_(logits))
+            del logits
+        ctx.save_for_backward(scaled, cand, lse)
+        ctx.offset = offset
+        ctx.chunk_size = chunk_size
+        return lse
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        scaled, cand, lse = ctx.saved_tensors
+        need_scaled, need_cand = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        # a row without any candidate has lse = -inf and no gradient; keep exp() finite
+        lse = torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse)).unsqueeze(1)
+        grad = grad.unsqueeze(1)
+        grad_scaled = torch.zeros_like(scaled) if need_scaled else None
+        grad_cand = torch.empty_like(cand) if need_cand else None
+        for start, stop in _tile_bounds(cand.shape[0], ctx.chunk_size):
+            tile = cand[start:stop]
+            logits = scaled @ tile.T
+            if ctx.offset >= 0:
+                _mask_self(logits, ctx.offset, start, stop)
+            weight = logits.sub_(lse).exp_().mul_(grad)  # softmax tile times upstream grad
+            if grad_scaled is not None:
+                grad_scaled.addmm_(weight, tile)
+            if grad_cand is not None:
+                torch.mm(weight.T, scaled, out=grad_cand[start:stop])
+            del logits, weight
+        return grad_scaled, grad_cand, None, None
+
+
+def _auto_chunk(n: int, p: int, chunk_size: int | None) -> int | None:
+    """Candidates per tile, or None for the full matrix (plain autograd)."""
+    if chunk_size is None:
+        if n * p <= _AUTO_TILE_ELEMENTS:
+            return None
+        chunk_size = max(_MIN_CHUNK, _TILE_ELEMENTS // max(n, 1))
+    return None if chunk_size >= p else chunk_size
+
+
+def _candidate_lse(scaled: Tensor, cand: Tensor, offset: int, chunk_size: int | None) -> Tensor:
+    """Log-sum-exp of `scaled @ cand.T` per row, leaving out column `i + offset` of row `i`
+    when `offset >= 0`; tiled when `chunk_size` asks for it."""
+    chunk = _auto_chunk(scaled.shape[0], cand.shape[0], chunk_size)
+    if chunk is not None:
+        return _TiledLogSumExp.apply(scaled, cand, offset, chunk)
+    logits = scaled @ cand.T
+    rows = torch.arange(scaled.shape[0], device=scaled.device)
+    if offset >= 0:
+        logits = logits.index_put((rows, rows + offset), logits.new_tensor(float("-inf")))
+    # lse = z_c - log_softmax(z)_c at the row maximum c: autograd then keeps one N x P
+    # buffer (the log-softmax), as F.cross_entropy does, instead of the logits and more
+    top = logits.detach().argmax(dim=1)
+    return logits[rows, top] - torch.log_softmax(logits, dim=1)[rows, top]
+
+
+# --------------------------------------------------------------------------------------
+# argument handling shared by info_nce and retrieval_accuracy
+# --------------------------------------------------------------------------------------
+
+
+def _check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
+                 validate_args: bool) -> torch.dtype:
+    check_floating(fn, "query", query)
+    check_floating(fn, "key", key)
+    check_ndim(fn, "query", query, 2, "a 2-D tensor (N, D)")
+    check_ndim(fn, "key", key, 2, "a 2-D tensor (N, D)")
+    if query.shape[0] == 0:
+        fail(fn, "query", "a non-empty batch (N >= 1)", f"shape {tuple(query.shape)}", raw=True)
+    if key.shape != query.shape:
+        fail(fn, "key", f"of shape {tuple(query.shape)} (the shape of `query`, key i being "
+             "the positive of query i)", f"shape {tuple(key.shape)}", raw=True)
+    n, d = query.shape
+    dtype = torch.promote_types(query.dtype, key.dtype)
+    if negatives is not None:
+        check_floating(fn, "negatives", negatives)
+        if negatives.ndim == 2:
+            if negatives.shape[1] != d:
+                fail(fn, "negatives", f"of shape (M, {d}) (shared) or ({n}, K, {d}) (per query)",
+                     f"shape {tuple(negatives.shape)}", raw=True)
+        elif negatives.ndim == 3:
+            if negatives.shape[0] != n or negatives.shape[2] != d:
+                fail(fn, "negatives", f"of shape ({n}, K, {d}) (per query) or (M, {d}) (shared)",
+                     f"shape {tuple(negatives.shape)}", raw=True)
+        else:
+            fail(fn, "negatives", f"a 2-D (M, {d}) or 3-D ({n}, K, {d}) tensor",
+                 f"shape {tuple(negatives.shape)}", raw=True)
+        dtype = torch.promote_types(dtype, negatives.dtype)
+    if validate_args:
+        check_finite(fn, "query", query)
+        check_finite(fn, "key", key)
+        if negatives is not None:
+            check_finite(fn, "negatives", negatives)
+    return compute_dtype(dtype)
+
+
+def _embed(x: Tensor, dtype: torch.dtype, normalize: bool) -> Tensor:
+    x = x.to(dtype)
+    return F.normalize(x, dim=-1) if normalize else x
+
+
+def _candidates(anchor: Tensor, other: Tensor, shared: Tensor | None, in_batch: bool,
+                query_negatives: bool) -> tuple[Tensor | None, int]:
+    """The candidate matrix `[other | anchor | shared]` (blocks as requested) and the
+    column offset of the anchor block (-1 when absent)."""
+    blocks, offset = [], -1
+    if in_batch:
+        blocks.append(other)
+    if query_negatives:
+        offset = other.shape[0] if in_batch else 0
+        blocks.append(anchor)
+    if shared is not None and shared.shape[0] > 0:
+        blocks.append(shared)
+    if not blocks:
+        return None, -1
+    usable = sum(b.shape[0] for b in blocks) - (1 if offset >= 0 else 0)
+    if usable == 0:  # a single query, its own block only: no candidate left
+        return None, -1
+    return (blocks[0] if len(blocks) == 1 else torch.cat(blocks)), offset
+
+
+def _direction_loss(anchor: Tensor, other: Tensor, negatives: Tensor | None,
+                    temperature: float | Tensor, in_batch: bool, query_negatives: bool,
+                    chunk_size: int | None) -> Tensor:
+    """Per-anchor InfoNCE: `-log softmax` of the positive `other[i]` among the candidates."""
+    scaled = anchor / temperature
+    positive = (scaled * other).sum(dim=1)
+    shared = negatives if negatives is not None and negatives.ndim == 2 else None
+    cand, offset = _candidates(anchor, other, shared, in_batch, query_negatives)
+    terms = []
+    if cand is not None:
+        terms.append(_candidate_lse(scaled, cand, offset, chunk_size))
+    if not in_batch:
+        terms.append(positive)
+    if negatives is not None and negatives.ndim == 3 and negatives.shape[1] > 0:
+        terms.append(torch.logsumexp(torch.einsum("nd,nkd->nk", scaled, negatives), dim=1))
+    lse = terms[0] if len(terms) == 1 else torch.logsumexp(torch.stack(terms), dim=0)
+    # the positive is one of the candidates, so lse >= positive up to rounding
+    return (lse - positive).clamp_min(0.0)
+
+
+def _reduce(values: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    return values
+
+
+# --------------------------------------------------------------------------------------
+# InfoNCE
+# --------------------------------------------------------------------------------------
+
+
+def info_nce(
+    query: Tensor,
+    key: Tensor,
+    *,
+    negatives: Tensor | None = None,
+    in_batch_negatives: bool = True,
+    query_negatives: bool = False,
+    temperature: float | Tensor = 0.07,
+    symmetric: bool = False,
+    normalize: bool = True,
+    reduction: Reduction = "mean",
+    chunk_size: int | None = None,
+    validate_args: bool = True,
+) -> Tensor:
+    r"""InfoNCE: cross-entropy of picking each query's positive key among its candidates.
+
+    With similarities $s(q, c) = \langle q, c\rangle / \tau$ (cosine similarities when
+    `normalize`), key $k_i$ the positive of query $q_i$ and $\mathcal{C}_i$ the candidates
+    of query $i$,
+
+    $$
+    \ell_i = -\log \frac{\exp s(q_i, k_i)}{\sum_{c \in \mathcal{C}_i} \exp s(q_i, c)},
+    \qquad
+    \mathcal{C}_i = \underbrace{\{k_1, \dots, k_N\}}_{\texttt{in\_batch\_negatives}}
+    \cup \underbrace{\{q_j : j \ne i\}}_{\texttt{query\_negatives}}
+    \cup \underbrace{\{n_1, \dots, n_M\}}_{\texttt{negatives}}
+    $$
+
+    (the positive $k_i$ is always a candidate). `symmetric=True` averages $\ell_i$ with the
+    same loss with the roles of queries and keys swapped (CLIP). With
+    `query_negatives=True, symmetric=True` and the two views of $N$ images as `query` and
+    `key` this is SimCLR's NT-Xent over $2N$ views.
+
+    $\exp(-\ell_i)$ is the softmax probability of the positive, a smooth retrieval
+    accuracy of query $i$, and $\log |\mathcal{C}_i| - \ell_i$ estimates a lower bound of
+    the mutual information
+    ([`mutual_information_bound`][softmetrics.functional.mutual_information_bound]).
+
+    **Hard limit:** as $\tau \to 0$, $\exp(-\ell_i)$ tends to the retrieval accuracy of
+    query $i$ at $k = 1$ ([`retrieval_accuracy`][softmetrics.functional.retrieval_accuracy],
+    ties shared). The loss itself needs $\tau > 0$.
+
+    **Memory:** the $N \times |\mathcal{C}|$ logits are never stored when tiled: the
+    forward pass keeps a running log-sum-exp over tiles of `chunk_size` candidates and the
+    backward pass recomputes the tiles, so the extra memory is
+    $O(N D + N \cdot \texttt{chunk\_size})$. With `chunk_size=None` the full matrix is used
+    up to $2^{24}$ logits and tiles of about $2^{22} / N$ (at least 64) candidates above.
+    A `chunk_size` at least the number of candidates uses the full matrix.
+
+    Args:
+        query: `(N, D)` query embeddings, floating point.
+        key: `(N, D)` key embeddings; `key[i]` is the positive of `query[i]`.
+        negatives: extra negative keys, `(M, D)` shared by all queries (a MoCo-style
+            queue) or `(N, K, D)` per query. Not allowed with `symmetric=True`.
+        in_batch_negatives: use all `N` keys as candidates (else only the own key).
+        query_negatives: also use the other queries as candidates (a query is never its
+            own candidate), as in SimCLR.
+        temperature: $\tau > 0$, a number or a one-element tensor (a learnable
+            temperature; see [`InfoNCELoss`][softmetrics.InfoNCELoss]).
+        symmetric: average the query-to-key and key-to-query losses.
+        normalize: L2-normalize the embeddings (cosine similarity); else the plain dot
+            product.
+        reduction: `"mean"`, `"sum"` or `"none"` (per query, shape `(N,)`).
+        chunk_size: candidates per tile (see **Memory** above); None chooses.
+        validate_args: also check that the embeddings are finite (reads the data).
+
+    Returns:
+        The loss in nats, $\ge 0$: a scalar, or `(N,)` for `reduction="none"`. float32 for
+        half-precision inputs, else the promoted input dtype.
+
+    Raises:
+        ValueError: for shapes that do not match, an empty batch, a temperature $\le 0$,
+            `negatives` with `symmetric=True`, an unknown `reduction`, `chunk_size < 1`, or
+            (with `validate_args`) non-finite embeddings.
+        TypeError: for non-floating inputs or a non-numeric temperature.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import info_nce
+        >>> query = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+        >>> key = torch.tensor([[0.9, 0.1], [0.1, 0.9], [0.5, 0.6]])
+        >>> info_nce(query, key, temperature=0.5)
+        tensor(0.6448)
+        >>> info_nce(query, key, temperature=0.5, reduction="none", chunk_size=2)
+        tensor([0.5091, 0.5920, 0.8333])
+
+    ??? cite "References"
+        - A. van den Oord, Y. Li, O. Vinyals. *Representation Learning with Contrastive
+          Predictive Coding*. arXiv:1807.03748, 2018.
+        - T. Chen, S. Kornblith, M. Norouzi, G. Hinton. *A Simple Framework for
+          Contrastive Learning of Visual Representations* (SimCLR). ICML 2020,
+          arXiv:2002.05709.
+        - A. Radford et al. *Learning Transferable Visual Models From Natural Language
+          Supervision* (CLIP). ICML 2021, arXiv:2103.00020.
+        - Z. Cheng et al. *Breaking the Memory Barrier: Near Infinite Batch Size Scaling
+          for Contrastive Loss* (Inf-CL). arXiv:2410.17243, 2024.
+    """
+    fn = "info_nce"
+    dtype = _check_pairs(fn, query, key, negatives, validate_args)
+    temperature = check_temperature(fn, temperature, allow_zero=False)
+    check_option(fn, "reduction", reduction, _REDUCTIONS)
+    if chunk_size is not None:
+        check_int(fn, "chunk_size", chunk_size, low=1)
+    if symmetric and negatives is not None:
+        fail(fn, "negatives", "None when `symmetric=True` (extra negatives belong to one "
+             "direction)", negatives)
+    if isinstance(temperature, Tensor):
+        if validate_args and not bool((temperature > 0).all()):
+            fail(fn, "temperature", "> 0", temperature)
+        temperature = temperature.to(dtype).reshape(())
+    q = _embed(query, dtype, normalize)
+    k = _embed(key, dtype, normalize)
+    neg = None if negatives is None else _embed(negatives, dtype, normalize)
+    loss = _direction_loss(q, k, neg, temperature, in_batch_negatives, query_negatives,
+                           chunk_size)
+    if symmetric:
+        back = _direction_loss(k, q, None, temperature, in_batch_negatives, query_negatives,
+                               chunk_size)
+        loss = 0.5 * (loss + back)
+    return _reduce(loss, reduction)
+
+
+# --------------------------------------------------------------------------------------
+# retrieval accuracy (the exact metric)
+# --------------------------------------------------------------------------------------
+
+
+def _count_ties(logits: Tensor, positive: Tensor) -> tuple[Tensor, Tensor]:
+    p = positive.unsqueeze(1)
+    return (logits > p).sum(dim=1), (logits == p).sum(dim=1)
+
+
+def retrieval_accuracy(
+    query: Tensor,
+    key: Tensor,
+    *,
+    negatives: Tensor | None = None,
+    in_batch_negatives: bool = True,
+    query_negatives: bool = False,
+    normalize: bool = True,
+    k: int = 1,
+    reduction: Reduction = "mean",
+    validate_args: bool = True,
+) -> Tensor:
+    r"""Top-$k$ retrieval accuracy: is the positive key among the $k$ most similar candidates?
+
+    With the candidates $\mathcal{C}_i$ of [`info_nce`][softmetrics.functional.info_nce],
+    $g_i$ the number of candidates more similar to $q_i$ than its positive $k_i$ and $t_i$
+    the number of candidates (the positive included) exactly as similar,
+
+    $$
+    \mathrm{acc}_i = \frac{\min(\max(k - g_i, 0), t_i)}{t_i},
+    $$
+
+    which is 1 when the positive is ranked in the top $k$, 0 when it is not, and at ties
+    the probability of making the top $k$ under a uniformly random order of the tied
+    candidates (so duplicate keys share the credit).
+
+    **Hard limit:** this is the exact metric; at $k = 1$ it equals the
+    $\tau \to 0$ limit of $\exp(-\ell_i)$ for the InfoNCE loss $\ell_i$.
+    Computed without gradient, in tiles of queries: no $N \times N$ matrix is stored for
+    large batches.
+
+    Args:
+        query: `(N, D)` query embeddings.
+        key: `(N, D)` key embeddings; `key[i]` is the positive of `query[i]`.
+        negatives: `(M, D)` shared or `(N, K, D)` per-query extra negatives.
+        in_batch_negatives: use all `N` keys as candidates (else only the own key).
+        query_negatives: also use the other queries as candidates.
+        normalize: cosine similarity (else the dot product); the ranking is the same for
+            any positive temperature.
+        k: the positive must be among the `k` most similar candidates, `k >= 1`.
+        reduction: `"mean"`, `"sum"` or `"none"` (per query, shape `(N,)`).
+        validate_args: also check that the embeddings are finite (reads the data).
+
+    Returns:
+        Accuracy in $[0, 1]$: a scalar, or `(N,)` for `reduction="none"`.
+
+    Raises:
+        ValueError: for shapes that do not match, `k < 1`, an unknown `reduction` or
+            (with `validate_args`) non-finite embeddings.
+        TypeError: for non-floating inputs or a non-integer `k`.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import retrieval_accuracy
+        >>> query = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+        >>> key = torch.tensor([[0.9, 0.1], [0.1, 0.9], [0.5, 0.6]])
+        >>> retrieval_accuracy(query, key, reduction="none")
+        tensor([1., 1., 1.])
+        >>> retrieval_accuracy(query, key.flip(0), k=2, reduction="none")  # a tie in row 3
+        tensor([1.0000, 1.0000, 0.5000])
+    """
+    fn = "retrieval_accuracy"
+    dtype = _check_pairs(fn, query, key, negatives, validate_args)
+    check_int(fn, "k", k, low=1)
+    check_option(fn, "reduction", reduction, _REDUCTIONS)
+    with torch.no_grad():
+        q = _embed(query, dtype, normalize)
+        keys = _embed(key, dtype, normalize)
+        neg = None if negatives is None else _embed(negatives, dtype, normalize)
+        n = q.shape[0]
+        shared = neg if neg is not None and neg.ndim == 2 else None
+        cand, offset = _candidates(q, keys, shared, in_batch_negatives, query_negatives)
+        p = 0 if cand is None else cand.shape[0]
+        rows = max(1, min(n, _TILE_ELEMENTS // max(p, 1)))
+        greater = torch.zeros(n, dtype=torch.long, device=q.device)
+        equal = torch.zeros(n, dtype=torch.long, device=q.device)
+        positive = (q * keys).sum(dim=1)
+        for start, stop in _tile_bounds(n, rows) if cand is not None else []:
+            logits = q[start:stop] @ cand.T
+            if offset >= 0:
+                _mask_self(logits, offset + start, 0, p)
+            if in_batch_negatives:
+                # the positive as computed in this very product: exact ties stay ties
+                pos = logits[:, start:stop].diagonal().clone()
+                logits[:, start:stop].diagonal().fill_(float("-inf"))
+                positive[start:stop] = pos
+            g, t = _count_ties(logits, positive[start:stop])
+            greater[start:stop] += g
+            equal[start:stop] += t
+        if neg is not None and neg.ndim == 3:
+            g, t = _count_ties(torch.einsum("nd,nkd->nk", q, neg), positive)
+            greater += g
+            equal += t
+        ties = (equal + 1).to(dtype)
+        acc = (k - greater).clamp(min=0).to(dtype).minimum(ties) / ties
+    return _reduce(acc, reduction)
+
+
+# --------------------------------------------------------------------------------------
+# mutual-information bound
+# --------------------------------------------------------------------------------------
+
+
+def mutual_information_bound(loss: Tensor | float, num_candidates: int | Tensor) -> Tensor:
+    r"""The InfoNCE lower bound on mutual information: $\log N - \mathcal{L}$, in nats.
+
+    For the InfoNCE loss $\mathcal{L}$ with $N$ candidates per query (the positive
+    included), $I(X; Y) \ge \log N - \mathcal{L}$ in expectation; the bound can never
+    exceed $\log N$ (since $\mathcal{L} \ge 0$), so it saturates once the true mutual
+    information is above $\log N$.
+
+    **Hard limit:** not a relaxation; an identity on the loss value (no temperature).
+
+    Args:
+        loss: the InfoNCE loss in nats (mean over queries), a tensor or a number.
+        num_candidates: candidates per query, $N \ge 1$ (e.g. the batch size for
+            in-batch negatives, plus `M` for `M` shared negatives).
+
+    Returns:
+        $\log N - \mathcal{L}$, a tensor of the shape of `loss`.
+
+    Raises:
+        ValueError: for `num_candidates < 1`.
+        TypeError: for a non-integer `num_candidates` or a non-numeric `loss`.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import mutual_information_bound
+        >>> mutual_information_bound(torch.tensor(1.5), 128)
+        tensor(3.3520)
+
+    ??? cite "References"
+        - A. van den Oord, Y. Li, O. Vinyals. *Representation Learning with Contrastive
+          Predictive Coding*. arXiv:1807.03748, 2018.
+        - B. Poole, S. Ozair, A. van den Oord, A. Alemi, G. Tucker. *On Variational Bounds
+          of Mutual Information*. ICML 2019, arXiv:1905.06922.
+    """
+    fn = "mutual_information_bound"
+    if isinstance(num_candidates, Tensor):
+        check_index_tensor(fn, "num_candidates", num_candidates)
+        log_n = torch.log(num_candidates.to(torch.float64))
+    else:
+        log_n = math.log(check_int(fn, "num_candidates", num_candidates, low=1))
+    if isinstance(loss, Tensor):
+        check_floating(fn, "loss", loss)
+        return (log_n - loss).to(loss.dtype) if isinstance(log_n, Tensor) else log_n - loss
+    if isinstance(loss, bool) or not isinstance(loss, (int, float)):
+        fail(fn, "loss", "a tensor or a real number", type(loss).__name__, error=TypeError,
+             raw=True)
+    out = log_n - float(loss)
+    return out.to(torch.get_default_dtype()) if isinstance(out, Tensor) else torch.tensor(out)
+
+
+# --------------------------------------------------------------------------------------
+# NCE
+# --------------------------------------------------------------------------------------
+
+
+def _check_noise(fn: str, noise: Tensor, v: int, target: Tensor, validate_args: bool) -> None:
+    check_floating(fn, "noise_distribution", noise)
+    if tuple(noise.shape) != (v,):
+        fail(fn, "noise_distribution", f"of shape ({v},) (one probability per class)",
+             f"shape {tuple(noise.shape)}", raw=True)
+    if validate_args:
+        check_finite(fn, "noise_distribution", noise)
+        if bool((noise < 0).any()):
+            fail(fn, "noise_distribution", "non-negative",
+                 f"a minimum of {noise.min().item():g}", raw=True)
+        total = noise.double().sum().item()
+        if abs(total - 1.0) > 1e-4:
+            fail(fn, "noise_distribution", "a distribution summing to 1",
+                 f"a sum of {total:g}", raw=True)
+        at_target = noise[target]
+        if target.numel() and bool((at_target <= 0).any()):
+            bad = target[at_target <= 0][0].item()
+            fail(fn, "noise_distribution", "> 0 at every target class (NCE scores "
+                 "log(num_noise * q(target)))", f"q({bad}) = 0", raw=True)
+
+
+def nce_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    *,
+    num_noise: int,
+    noise_distribution: Tensor | None = None,
+    shared_noise: bool = False,
+    generator: torch.Generator | None = None,
+    reduction: Reduction = "mean",
+    validate_args: bool = True,
+) -> Tensor:
+    r"""Noise-contrastive estimation of a softmax output layer (as `tf.nn.nce_loss`).
+
+    The output layer scores class $w$ for hidden state $h_n$ by
+    $s_n(w) = \langle h_n, W_w\rangle + b_w$. NCE trains it, without the normalising sum
+    over all $V$ classes, as a logistic classifier of the data class $y_n$ against
+    $K$ = `num_noise` classes $w_{n1}, \dots, w_{nK}$ drawn from the noise distribution
+    $q$:
+
+    $$
+    \ell_n = -\log \sigma\big(\Delta_n(y_n)\big)
+             - \sum_{j=1}^{K} \log\big(1 - \sigma(\Delta_n(w_{nj}))\big),
+    \qquad \Delta_n(w) = s_n(w) - \log\big(K q(w)\big),
+    $$
+
+    i.e. $P(D = 1 \mid w) = \sigma(s(w) - \log(K q(w)))$. At its optimum the scores are
+    self-normalised log-probabilities, $s_n(w) = \log p(w \mid h_n)$, and as $K$ grows its
+    gradient approaches that of the full-softmax negative log-likelihood for such scores.
+
+    **Hard limit:** NCE has no temperature; its exact counterpart is the full-softmax
+    negative log-likelihood $-\log \operatorname{softmax}(s_n)_{y_n}$, returned by
+    [`NCELoss.metric`][softmetrics.NCELoss.metric].
+
+    Args:
+        input: `(N, H)` hidden states.
+        target: `(N,)` integer class ids in `[0, V)`.
+        weight: `(V, H)` weights of the output layer.
+        bias: `(V,)` biases of the output layer, or None.
+        num_noise: noise samples $K \ge 1$ per example (per batch with `shared_noise`).
+        noise_distribution: `(V,)` probabilities $q$ summing to 1 (sampled with
+            `torch.multinomial`, with replacement); None for uniform.
+        shared_noise: draw one set of $K$ noise classes for the whole batch (TensorFlow's
+            sampling; one `(N, K)` matrix product) instead of $K$ per example.
+        generator: a `torch.Generator` for reproducible noise draws.
+        reduction: `"mean"`, `"sum"` or `"none"` (per example, shape `(N,)`).
+        validate_args: also check target ids, and that `noise_distribution` is
+            non-negative, sums to 1 and is positive at every target (reads the data).
+
+    Returns:
+        The loss in nats, $\ge 0$: a scalar, or `(N,)` for `reduction="none"`.
+
+    Raises:
+        ValueError: for mismatched shapes, `num_noise < 1`, an unknown `reduction`, or
+            (with `validate_args`) target ids outside `[0, V)` and a noise distribution
+            that is negative, does not sum to 1, or is 0 at a target.
+        TypeError: for non-floating `input`/`weight`/`bias`/`noise_distribution` or a
+            non-integer `target`.
+
+    Example:
+        >>> import torch
+        >>> from softmetrics.functional import nce_loss
+        >>> generator = torch.Generator().manual_seed(0)
+        >>> hidden = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> weight = torch.tensor([[2.0, 0.0], [0.0, 2.0], [-1.0, -1.0]])
+        >>> bias = torch.zeros(3)
+        >>> nce_loss(hidden, torch.tensor([0, 1]), weight, bias, num_noise=4,
+        ...          generator=generator)
+        tensor(5.3849)
+
+    ??? cite "References"
+        - M. Gutmann, A. Hyvärinen. *Noise-contrastive estimation: A new estimation
+          principle for unnormalized statistical models*. AISTATS 2010.
+        - A. Mnih, Y. W. Teh. *A fast and simple algorithm for training neural
+          probabilistic language models*. ICML 2012, arXiv:1206.6426.
+        - TensorFlow, `tf.nn.nce_loss`.
+    """
+    fn = "nce_loss"
+    check_floating(fn, "input", input)
+    check_index_tensor(fn, "target", target)
+    check_floating(fn, "weight", weight)
+    check_ndim(fn, "input", input, 2, "a 2-D tensor (N, H)")
+    check_ndim(fn, "weight", weight, 2, "a 2-D tensor (V, H)")
+    n, h = input.shape
+    v = weight.shape[0]
+    if weight.shape[1] != h:
+        fail(fn, "weight", f"of shape (V, {h}) (H = input.shape[1])",
+             f"shape {tuple(weight.shape)}", raw=True)
+    if tuple(target.shape) != (n,):
+        fail(fn, "target", f"of shape ({n},) (one class id per row of `input`)",
+             f"shape {tuple(target.shape)}", raw=True)
+    if bias is not None:
+        check_floating(fn, "bias", bias)
+        if tuple(bias.shape) != (v,):
+            fail(fn, "bias", f"of shape ({v},) (V = weight.shape[0])",
+                 f"shape {tuple(bias.shape)}", raw=True)
+    if v == 0:
+        fail(fn, "weight", "at least one class (V >= 1)", f"shape {tuple(weight.shape)}",
+             raw=True)
+    check_int(fn, "num_noise", num_noise, low=1)
+    check_option(fn, "reduction", reduction, _REDUCTIONS)
+    if validate_args:
+        check_values_in(fn, "target", target, 0, v)
+    if noise_distribution is not None:
+        _check_noise(fn, noise_distribution, v, target, validate_args)
+
+    dtype = compute_dtype(torch.promote_types(input.dtype, weight.dtype))
+    device = input.device
+    shape = (num_noise,) if shared_noise else (n, num_noise)
+    count = math.prod(shape)
+    if noise_distribution is None:
+        noise = torch.randint(v, shape, generator=generator, device=device)
+        log_q_noise = torch.full(shape, -math.log(v), dtype=dtype, device=device)
+        log_q_target = torch.full((n,), -math.log(v), dtype=dtype, device=device)
+    else:
+        q = noise_distribution.to(device=device, dtype=torch.float32 if
+                                  noise_distribution.dtype in (torch.float16, torch.bfloat16)
+                                  else noise_distribution.dtype)
+        noise = torch.multinomial(q, count, replacement=True, generator=generator).view(shape)
+        log_q = torch.log(q).to(dtype)
+        log_q_noise, log_q_target = log_q[noise], log_q[target]
+    log_k = math.log(num_noise)
+
+    x = input.to(dtype)
+    w = weight.to(dtype)
+    b = None if bias is None else bias.to(dtype)
+    score_target = (x * w[target]).sum(dim=1)
+    if shared_noise:
+        score_noise = x @ w[noise].T
+    else:
+        score_noise = torch.einsum("nh,nkh->nk", x, w[noise])
+    if b is not None:
+        score_target = score_target + b[target]
+        score_noise = score_noise + b[noise]
+    delta_target = score_target - log_k - log_q_target
+    delta_noise = score_noise - log_k - log_q_noise
+    # -log sigma(x) = softplus(-x); -log(1 - sigma(x)) = softplus(x)
+    loss = F.softplus(-delta_target) + F.softplus(delta_noise).sum(dim=-1)
+    return _reduce(loss, reduction)

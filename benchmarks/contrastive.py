@@ -1,0 +1,478 @@
+"""Speed and memory of InfoNCE: naive cross-entropy, peers, and softmetrics (tiled and not).
+
+Two workloads, D = 128 by default, temperature 0.07, cosine similarity:
+
+* **InfoNCE** (CLIP direction, CPC): N queries, N keys, in-batch negatives.
+  naive `F.cross_entropy(q @ k.T / tau, arange(N))`, info-nce-pytorch `info_nce`,
+  softmetrics `info_nce` with the full matrix and tiled.
+* **NT-Xent** (SimCLR): N pairs, 2N views, every other view a negative.
+  naive cross-entropy on the 2N x 2N matrix with the diagonal masked,
+  pytorch-metric-learning `NTXentLoss`, softmetrics `info_nce(query_negatives=True,
+  symmetric=True)` tiled.
+
+Peak memory is measured in a fresh subprocess per (method, N): the peak resident set size
+(`VmHWM`, reset through `/proc/self/clear_refs`; on CUDA `max_memory_allocated`) of one
+forward + backward pass, minus the resident size just before it, with the inputs already
+allocated. Times are medians of `torch.utils.benchmark.Timer.blocked_autorange`, all methods
+of one N timed in one subprocess. Methods that would not fit in memory are skipped and say so.
+
+A third part estimates the InfoNCE mutual-information bound on correlated Gaussians with the
+optimal critic (Poole et al. 2019) and plots it against the true value.
+
+Usage:
+    python benchmarks/contrastive.py                 # N in {1024, 4096, 16384}
+    python benchmarks/contrastive.py --large         # also N = 65536 (tiled only on CPU)
+    python benchmarks/contrastive.py --smoke --out /tmp/x   # seconds; keeps the script working
+
+Writes `<out>/contrastive.json`, `<out>/contrastive_memory.png`, `<out>/contrastive_mi.png`
+and `<out>/contrastive_table.md`; with the default `--out` it also refreshes the tables in
+`docs/contrastive.md` between its `bench` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+TAU = 0.07
+TILE = 256  # candidates per tile for the "tiled" rows (the automatic size at N = 16384)
+
+INFONCE_METHODS = ["naive", "info_nce_pytorch", "softmetrics_full", "softmetrics_tiled"]
+NTXENT_METHODS = ["naive_ntxent", "pml_ntxent", "softmetrics_ntxent_tiled"]
+LABELS = {
+    "naive": "naive cross-entropy",
+    "info_nce_pytorch": "info-nce-pytorch",
+    "softmetrics_full": "softmetrics, full matrix",
+    "softmetrics_tiled": f"softmetrics, tiled ({TILE})",
+    "naive_ntxent": "naive NT-Xent",
+    "pml_ntxent": "pytorch-metric-learning NTXentLoss",
+    "softmetrics_ntxent_tiled": f"softmetrics NT-Xent, tiled ({TILE})",
+}
+
+
+# --------------------------------------------------------------------------------------
+# the methods: each returns a closure running forward + backward
+# --------------------------------------------------------------------------------------
+
+
+def _available(method: str) -> str | None:
+    """None when the method can run here, else why not."""
+    try:
+        if method == "info_nce_pytorch":
+            import info_nce  # noqa: F401
+        if method == "pml_ntxent":
+            import pytorch_metric_learning  # noqa: F401
+    except ImportError as err:
+        return f"not installed ({err.name})"
+    return None
+
+
+def _bytes_needed(method: str, n: int) -> float:
+    """A rough upper estimate of the peak extra memory, to skip what cannot fit."""
+    if method in ("naive", "info_nce_pytorch", "softmetrics_full"):
+        return 16.0 * n * n
+    if method == "naive_ntxent":
+        return 16.0 * (2 * n) ** 2
+    if method == "pml_ntxent":
+        return 17.0 * (2 * n) ** 3  # measured: 2.1 GiB at n = 256 pairs, cubic in n
+    return 64.0 * n * 128 + 24.0 * n * TILE
+
+
+def make_step(method: str, n: int, d: int, device: str):
+    from softmetrics.functional import info_nce
+
+    g = torch.Generator(device="cpu").manual_seed(0)
+    q = torch.randn(n, d, generator=g).to(device).requires_grad_(True)
+    k = torch.randn(n, d, generator=g).to(device).requires_grad_(True)
+
+    def run(loss_fn):
+        def step():
+            q.grad = k.grad = None
+            loss_fn().backward()
+        return step
+
+    if method == "naive":
+        target = torch.arange(n, device=device)
+        return run(lambda: F.cross_entropy(
+            F.normalize(q, dim=1) @ F.normalize(k, dim=1).T / TAU, target))
+    if method == "info_nce_pytorch":
+        import info_nce as peer
+        return run(lambda: peer.info_nce(q, k, temperature=TAU))
+    if method == "softmetrics_full":
+        return run(lambda: info_nce(q, k, temperature=TAU, chunk_size=n, validate_args=False))
+    if method == "softmetrics_tiled":
+        return run(lambda: info_nce(q, k, temperature=TAU, chunk_size=TILE,
+                                    validate_args=False))
+    # NT-Xent: q and k are the two views of n images
+    if method == "naive_ntxent":
+        target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(device)
+        eye = torch.eye(2 * n, dtype=torch.bool, device=device)
+
+        def naive_ntxent():
+            z = F.normalize(torch.cat([q, k]), dim=1)
+            return F.cross_entropy((z @ z.T / TAU).masked_fill(eye, float("-inf")), target)
+        return run(naive_ntxent)
+    if method == "pml_ntxent":
+        from pytorch_metric_learning.losses import NTXentLoss
+        labels = torch.arange(n, device=device).repeat(2)
+        loss = NTXentLoss(temperature=TAU)
+        return run(lambda: loss(torch.cat([q, k]), labels))
+    if method == "softmetrics_ntxent_tiled":
+        return run(lambda: info_nce(q, k, temperature=TAU, chunk_size=TILE,
+                                    query_negatives=True, symmetric=True, validate_args=False))
+    raise ValueError(method)
+
+
+# --------------------------------------------------------------------------------------
+# measurements
+# --------------------------------------------------------------------------------------
+
+
+def _status(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(key)
+
+
+def child_memory(method: str, n: int, d: int, device: str) -> dict:
+    """Peak extra memory of one forward + backward, in this fresh process."""
+    make_step(method, 16, d, device)()  # one-time initialisation outside the measurement
+    step = make_step(method, n, d, device)
+    if device == "cuda":
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return {"peak_extra_bytes": torch.cuda.max_memory_allocated() - base,
+                "how": "torch.cuda.max_memory_allocated"}
+    import gc
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the peak resident set size (VmHWM) to the current one
+        base = _status("VmRSS:")
+        step()
+        return {"peak_extra_bytes": _status("VmHWM:") - base, "how": "VmHWM - VmRSS"}
+    except OSError:  # no /proc: ru_maxrss, which cannot be reset
+        import resource
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        step()
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return {"peak_extra_bytes": after - before, "how": "ru_maxrss delta (lower bound)"}
+
+
+def child_time(methods: list[str], n: int, d: int, device: str, min_run_time: float) -> dict:
+    """Median forward + backward time of each method, all in this one process."""
+    from torch.utils.benchmark import Timer
+
+    out = {}
+    for method in methods:
+        step = make_step(method, n, d, device)
+        step()  # warm up
+        sync = "torch.cuda.synchronize()" if device == "cuda" else ""
+        m = Timer(stmt=f"step(); {sync}", globals={"step": step, "torch": torch},
+                  num_threads=torch.get_num_threads()).blocked_autorange(
+                      min_run_time=min_run_time)
+        out[method] = {"median_s": m.median, "iqr_s": m.iqr, "runs": len(m.times)}
+        del step
+    return out
+
+
+def _spawn(args: list[str], timeout: float) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
+    # a fixed mmap threshold: glibc then returns every large buffer to the system when it
+    # is freed, so the resident size follows the live tensors
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072",
+           "MALLOC_TRIM_THRESHOLD_": "131072"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _machine(device: str) -> dict:
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "device": device,
+        "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    try:
+        info["loadavg_at_start"] = os.getloadavg()
+    except OSError:
+        pass
+    for name in ("info_nce", "pytorch_metric_learning"):
+        try:
+            module = __import__(name)
+            info[name] = getattr(module, "__version__", "installed")
+        except ImportError:
+            info[name] = None
+    return info
+
+
+def run_workload(methods: list[str], sizes: list[int], d: int, device: str,
+                 min_run_time: float, mem_limit: float, threads: int) -> list[dict]:
+    rows = []
+    for n in sizes:
+        runnable, skipped = [], {}
+        for method in methods:
+            reason = _available(method)
+            if reason is None and _bytes_needed(method, n) > mem_limit:
+                reason = (f"skipped: needs about {_bytes_needed(method, n) / 2**30:.0f} GiB "
+                          f"(limit {mem_limit / 2**30:.0f} GiB)")
+            if reason is None:
+                runnable.append(method)
+            else:
+                skipped[method] = reason
+        common = ["--d", str(d), "--device", device, "--threads", str(threads)]
+        mem = {m: _spawn(["--child-memory", m, str(n), *common], timeout=3600)
+               for m in runnable}
+        times = _spawn(["--child-time", ",".join(runnable), str(n), *common,
+                        "--min-run-time", str(min_run_time)], timeout=7200) if runnable else {}
+        for method in methods:
+            row = {"method": method, "n": n, "d": d}
+            if method in skipped:
+                row["skipped"] = skipped[method]
+            else:
+                row.update(mem.get(method, {}))
+                row.update(times.get(method, {}) if "error" not in times else times)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+# --------------------------------------------------------------------------------------
+# the mutual-information bound on correlated Gaussians
+# --------------------------------------------------------------------------------------
+
+
+def gaussian_mi_curve(n: int, d: int, rhos: list[float], queries: int, seed: int = 0):
+    """InfoNCE bound with the optimal critic for each correlation in `rhos`."""
+    from softmetrics.functional import info_nce, mutual_information_bound
+
+    out = []
+    g = torch.Generator().manual_seed(seed)
+    for rho in rhos:
+        batches = max(1, queries // n)
+        x = torch.randn(batches, n, d, generator=g, dtype=torch.float64)
+        y = rho * x + math.sqrt(1 - rho**2) * torch.randn(batches, n, d, generator=g,
+                                                            dtype=torch.float64)
+        b, a = rho / (1 - rho**2), rho**2 / (2 * (1 - rho**2))
+        query = torch.cat([b * x, torch.ones(batches, n, 1, dtype=torch.float64)], 2)
+        key = torch.cat([y, -a * (y * y).sum(2, keepdim=True)], 2)
+        loss = torch.stack([info_nce(query[i], key[i], normalize=False, temperature=1.0,
+                                     validate_args=False) for i in range(batches)]).mean()
+        out.append(mutual_information_bound(loss, n).item())
+    return out
+
+
+def mi_part(out: Path, smoke: bool) -> dict:
+    d = 10
+    true = [0.25 * i for i in range(1, 41)] if not smoke else [0.5, 2.0, 8.0]
+    rhos = [math.sqrt(1 - math.exp(-2 * mi / d)) for mi in true]
+    sizes = [16, 128, 1024] if not smoke else [16]
+    queries = 4096 if not smoke else 256
+    curves = {n: gaussian_mi_curve(n, d, rhos, queries) for n in sizes}
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(true, true, color="black", lw=1, label="true $I(X;Y)$")
+        for n, values in curves.items():
+            line, = ax.plot(true, values, marker=".", label=f"InfoNCE bound, N = {n}")
+            ax.axhline(math.log(n), color=line.get_color(), ls="--", lw=0.8)
+        ax.set_xlabel("true mutual information (nats)")
+        ax.set_ylabel("estimate (nats)")
+        ax.set_title(f"InfoNCE bound, correlated Gaussians (d = {d}), optimal critic")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "contrastive_mi.png", dpi=110)
+        plt.close(fig)
+    except ImportError:
+        pass
+    return {"d": d, "true_mi": true, "bound": {str(n): v for n, v in curves.items()},
+            "queries_per_point": queries}
+
+
+# --------------------------------------------------------------------------------------
+# reporting
+# --------------------------------------------------------------------------------------
+
+
+def _fmt_bytes(b: float) -> str:
+    if b < 2**20:
+        return f"{b / 2**10:.0f} KiB"
+    if b < 2**30:
+        return f"{b / 2**20:.1f} MiB"
+    return f"{b / 2**30:.2f} GiB"
+
+
+def table(rows: list[dict], methods: list[str], naive: str) -> str:
+    lines = ["| N | method | peak extra memory | vs naive | fwd+bwd time (median) | vs naive |",
+             "|---:|---|---:|---:|---:|---:|"]
+    by = {(r["n"], r["method"]): r for r in rows}
+    for n in sorted({r["n"] for r in rows}):
+        base = by.get((n, naive), {})
+        for method in methods:
+            r = by.get((n, method))
+            if r is None:
+                continue
+            if "skipped" in r or "error" in r:
+                why = r.get("skipped") or "failed: " + " ".join(r["error"])
+                lines.append(f"| {n} | {LABELS[method]} | {why} | | | |")
+                continue
+            mem, t = r.get("peak_extra_bytes"), r.get("median_s")
+            rel_mem = (f"{mem / base['peak_extra_bytes']:.1%}"
+                       if base.get("peak_extra_bytes") and mem is not None else "")
+            rel_t = f"{t / base['median_s']:.2f}x" if base.get("median_s") and t else ""
+            t_txt = f"{t * 1e3:.0f} ms ({r.get('runs', '?')} runs)" if t else ""
+            lines.append(f"| {n} | {LABELS[method]} | {_fmt_bytes(mem)} | {rel_mem} | "
+                         f"{t_txt} | {rel_t} |")
+    return "\n".join(lines)
+
+
+def memory_plot(rows: list[dict], path: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    # the full-matrix methods coincide: distinct markers and sizes keep each visible
+    style = {"naive": ("o", 9), "info_nce_pytorch": ("s", 6), "softmetrics_full": ("x", 7),
+             "softmetrics_tiled": ("^", 7), "naive_ntxent": ("o", 7), "pml_ntxent": ("D", 6),
+             "softmetrics_ntxent_tiled": ("v", 7)}
+    for method in INFONCE_METHODS + NTXENT_METHODS:
+        pts = sorted((r["n"], r["peak_extra_bytes"]) for r in rows
+                     if r["method"] == method and r.get("peak_extra_bytes"))
+        if pts:
+            marker, size = style[method]
+            ax.plot([p[0] for p in pts], [p[1] / 2**20 for p in pts], marker=marker,
+                    markersize=size, mfc="none", ls="--" if "ntxent" in method else "-",
+                    label=LABELS[method])
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("N (pairs)")
+    ax.set_ylabel("peak extra memory of fwd+bwd (MiB)")
+    ax.set_title("InfoNCE / NT-Xent memory, D = 128")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _refresh_docs(markdown: str) -> None:
+    page = ROOT / "docs" / "contrastive.md"
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    text = page.read_text()
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        page.write_text(f"{head}{start}\n{markdown}\n{end}{tail}")
+
+
+def _report(result: dict, out: Path, d: int, smoke: bool) -> str:
+    rows = result["rows"]
+    memory_plot(rows, out / "contrastive_memory.png")
+    m = result["machine"]
+    machine = (f"Measured on {m['platform']}, {m['cpu_count']} CPUs ({m['threads']} threads), "
+               f"torch {m['torch']}" + (f", {m['gpu']}" if m["gpu"] else "") +
+               f", {m['date']}; D = {d}, temperature {TAU}. Command: `{result['command']}`.")
+    markdown = "\n\n".join([
+        machine,
+        "**InfoNCE** (N queries, N keys, in-batch negatives):",
+        table(rows, INFONCE_METHODS, "naive"),
+        "**NT-Xent** (N pairs = 2N views):",
+        table(rows, NTXENT_METHODS, "naive_ntxent"),
+    ])
+    (out / "contrastive_table.md").write_text(markdown + "\n")
+    if out.resolve() == (ROOT / "docs" / "benchmarks").resolve() and not smoke:
+        _refresh_docs(markdown)
+    return markdown
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1024, 4096, 16384])
+    parser.add_argument("--ntxent-sizes", type=int, nargs="*", default=[128, 256, 1024, 4096])
+    parser.add_argument("--large", action="store_true", help="also N = 65536")
+    parser.add_argument("--d", type=int, default=128)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="intra-op threads (1 by default: steadier on a busy machine)")
+    parser.add_argument("--min-run-time", type=float, default=2.0)
+    parser.add_argument("--mem-limit-gib", type=float, default=None,
+                        help="skip methods estimated to need more (default: 60%% of RAM)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
+    parser.add_argument("--skip-mi", action="store_true")
+    parser.add_argument("--replot", action="store_true",
+                        help="redraw the plot and tables from <out>/contrastive.json only")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument("--child-memory", nargs=2, metavar=("METHOD", "N"))
+    parser.add_argument("--child-time", nargs=2, metavar=("METHODS", "N"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    if args.child_memory:
+        method, n = args.child_memory
+        print(json.dumps(child_memory(method, int(n), args.d, args.device)))
+        return
+    if args.child_time:
+        methods, n = args.child_time
+        print(json.dumps(child_time(methods.split(","), int(n), args.d, args.device,
+                                    args.min_run_time)))
+        return
+
+    if args.replot:
+        result = json.loads((args.out / "contrastive.json").read_text())
+        print(_report(result, args.out, result["rows"][0]["d"], smoke=False))
+        return
+
+    sizes, nt_sizes, d = args.sizes, args.ntxent_sizes, args.d
+    if args.large:
+        sizes = [*sizes, 65536]
+    if args.smoke:
+        sizes, nt_sizes, d, args.min_run_time = [128], [32], 16, 0.05
+    if args.mem_limit_gib is not None:
+        mem_limit = args.mem_limit_gib * 2**30
+    elif args.device == "cuda":
+        mem_limit = 0.8 * torch.cuda.get_device_properties(0).total_memory
+    else:
+        mem_limit = 0.6 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    result = {"machine": _machine(args.device), "temperature": TAU, "tile": TILE,
+              "command": " ".join(["python", "benchmarks/contrastive.py", *sys.argv[1:]])}
+    rows = run_workload(INFONCE_METHODS, sizes, d, args.device, args.min_run_time,
+                        mem_limit, args.threads)
+    rows += run_workload(NTXENT_METHODS, nt_sizes, d, args.device, args.min_run_time,
+                         mem_limit, args.threads)
+    result["rows"] = rows
+    if not args.skip_mi:
+        result["mutual_information"] = mi_part(args.out, args.smoke)
+    (args.out / "contrastive.json").write_text(json.dumps(result, indent=1))
+    print(_report(result, args.out, d, args.smoke))
+
+
+if __name__ == "__main__":
+    main()

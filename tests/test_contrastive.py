@@ -1,0 +1,765 @@
+"""Tests of the contrastive family: InfoNCE (tiled and not), retrieval accuracy, MI bound, NCE.
+
+References are written here as explicit Python loops over queries and candidates, and as
+the naive `F.cross_entropy` formulation on the full logits matrix.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from softmetrics import InfoNCELoss, NCELoss
+from softmetrics.functional import (
+    contrastive,
+    info_nce,
+    mutual_information_bound,
+    nce_loss,
+    retrieval_accuracy,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # the tensors here are tiny; a second intra-op thread only adds synchronisation, which
+    # stalls badly when the cores are busy with other work
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _randn(*shape: int, seed: int, dtype: torch.dtype = torch.float32,
+           requires_grad: bool = False) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=g, dtype=dtype).requires_grad_(requires_grad)
+
+
+def assert_grads_close(got, want, inputs, **tol):
+    """Gradients of two scalar outputs with respect to `inputs` agree."""
+    for a, b in zip(torch.autograd.grad(got, inputs), torch.autograd.grad(want, inputs),
+                    strict=True):
+        torch.testing.assert_close(a, b, **tol)
+
+
+# --------------------------------------------------------------------------------------
+# references
+# --------------------------------------------------------------------------------------
+
+
+def ref_candidates(q, k, negatives, i, in_batch, query_negatives):
+    """Candidates of query i, the positive first, built one by one."""
+    n = q.shape[0]
+    cands = [k[i]]
+    if in_batch:
+        cands += [k[j] for j in range(n) if j != i]
+    if query_negatives:
+        cands += [q[j] for j in range(n) if j != i]
+    if negatives is not None:
+        rows = negatives if negatives.ndim == 2 else negatives[i]
+        cands += [rows[m] for m in range(rows.shape[0])]
+    return cands
+
+
+def ref_info_nce(q, k, negatives=None, *, in_batch=True, query_negatives=False, tau=0.07,
+                 normalize=True, symmetric=False):
+    """Per-query InfoNCE by an explicit loop over queries and their candidates."""
+    if normalize:
+        q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)
+        negatives = None if negatives is None else F.normalize(negatives, dim=-1)
+
+    def one_direction(a, b, neg):
+        losses = []
+        for i in range(a.shape[0]):
+            cands = ref_candidates(a, b, neg, i, in_batch, query_negatives)
+            logits = torch.stack([torch.dot(a[i], c) for c in cands]) / tau
+            losses.append(torch.logsumexp(logits, 0) - logits[0])
+        return torch.stack(losses)
+
+    loss = one_direction(q, k, negatives)
+    if symmetric:
+        loss = 0.5 * (loss + one_direction(k, q, None))
+    return loss
+
+
+def naive_info_nce(q, k, tau=0.07):
+    """The usual formulation: cross-entropy over the full N x N cosine logits."""
+    logits = F.normalize(q, dim=1) @ F.normalize(k, dim=1).T / tau
+    return F.cross_entropy(logits, torch.arange(q.shape[0]))
+
+
+def ref_nt_xent(z1, z2, tau):
+    """SimCLR's NT-Xent over 2N views by an explicit loop over anchors."""
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    n2 = z.shape[0]
+    half = n2 // 2
+    losses = []
+    for a in range(n2):
+        pos = (a + half) % n2
+        others = [b for b in range(n2) if b != a]
+        logits = torch.stack([torch.dot(z[a], z[b]) for b in others]) / tau
+        pos_logit = torch.dot(z[a], z[pos]) / tau
+        losses.append(torch.logsumexp(logits, 0) - pos_logit)
+    return torch.stack(losses).mean()
+
+
+def ref_retrieval(q, k, negatives=None, *, in_batch=True, query_negatives=False, k_top=1,
+                  normalize=True):
+    """Top-k accuracy with ties broken uniformly at random (in expectation), by loops."""
+    if normalize:
+        q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)
+        negatives = None if negatives is None else F.normalize(negatives, dim=-1)
+    out = []
+    for i in range(q.shape[0]):
+        cands = ref_candidates(q, k, negatives, i, in_batch, query_negatives)
+        scores = [float(q[i] @ c) for c in cands]
+        # the positive computed the way the in-batch matrix computes it
+        pos = scores[0]
+        greater = sum(s > pos for s in scores[1:])
+        tied = 1 + sum(s == pos for s in scores[1:])
+        # positions greater+1 .. greater+tied are equally likely for the positive
+        out.append(sum(greater + r <= k_top for r in range(1, tied + 1)) / tied)
+    return torch.tensor(out)
+
+
+def ref_nce(x, target, weight, bias, noise, log_q, k):
+    """Per-example NCE by loops, given the noise ids (N, K) and log q."""
+    out = []
+    for n in range(x.shape[0]):
+        def delta(w, n=n):
+            return torch.dot(x[n], weight[w]) + bias[w] - math.log(k) - log_q[w]
+        term = -F.logsigmoid(delta(target[n]))
+        for j in range(noise.shape[1]):
+            term = term - torch.log1p(-torch.sigmoid(delta(noise[n, j])))
+        out.append(term)
+    return torch.stack(out)
+
+
+# --------------------------------------------------------------------------------------
+# InfoNCE against the references
+# --------------------------------------------------------------------------------------
+
+CASES = [
+    dict(),
+    dict(in_batch_negatives=False, negatives="shared"),
+    dict(negatives="shared"),
+    dict(negatives="per_query"),
+    dict(in_batch_negatives=False, negatives="per_query"),
+    dict(query_negatives=True),
+    dict(query_negatives=True, in_batch_negatives=False),
+    dict(query_negatives=True, negatives="shared"),
+    dict(symmetric=True),
+    dict(symmetric=True, query_negatives=True),
+    dict(normalize=False, temperature=1.0),
+    dict(temperature=0.5, negatives="per_query", query_negatives=True),
+]
+
+
+def _make_negatives(kind, n, d, seed):
+    if kind == "shared":
+        return _randn(5, d, seed=seed, requires_grad=True)
+    if kind == "per_query":
+        return _randn(n, 3, d, seed=seed, requires_grad=True)
+    return None
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items())
+                         or "default")
+@pytest.mark.parametrize("chunk_size", [None, 1, 4, 1000])
+def test_info_nce_matches_loop_reference(case, chunk_size):
+    case = dict(case)
+    n, d = 7, 5
+    q = _randn(n, d, seed=1, requires_grad=True)
+    k = _randn(n, d, seed=2, requires_grad=True)
+    neg = _make_negatives(case.pop("negatives", None), n, d, seed=3)
+    tau = case.get("temperature", 0.07)
+    got = info_nce(q, k, negatives=neg, reduction="none", chunk_size=chunk_size, **case)
+    want = ref_info_nce(q, k, neg, in_batch=case.get("in_batch_negatives", True),
+                        query_negatives=case.get("query_negatives", False), tau=tau,
+                        normalize=case.get("normalize", True),
+                        symmetric=case.get("symmetric", False))
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    inputs = [t for t in (q, k, neg) if t is not None]
+    weights = _randn(n, seed=4)  # a non-uniform upstream gradient
+    g_got = torch.autograd.grad((got * weights).sum(), inputs)
+    g_want = torch.autograd.grad((want * weights).sum(), inputs)
+    for a, b in zip(g_got, g_want, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 3, 64, 100])
+@pytest.mark.parametrize("tau", [0.07, 1.0])
+def test_info_nce_equals_naive_cross_entropy(chunk_size, tau):
+    q = _randn(100, 16, seed=5, requires_grad=True)
+    k = _randn(100, 16, seed=6, requires_grad=True)
+    got = info_nce(q, k, temperature=tau, chunk_size=chunk_size)
+    want = naive_info_nce(q, k, tau)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert_grads_close(got, want, (q, k), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 5])
+def test_simclr_nt_xent_equals_loop_reference(chunk_size):
+    z1 = _randn(9, 6, seed=7, requires_grad=True)
+    z2 = _randn(9, 6, seed=8, requires_grad=True)
+    got = info_nce(z1, z2, query_negatives=True, symmetric=True, temperature=0.1,
+                   chunk_size=chunk_size)
+    want = ref_nt_xent(z1, z2, 0.1)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert_grads_close(got, want, (z1, z2), atol=1e-5, rtol=1e-5)
+
+
+def test_agrees_with_pytorch_metric_learning_and_info_nce_pytorch():
+    pml = pytest.importorskip("pytorch_metric_learning.losses")
+    info_nce_pkg = pytest.importorskip("info_nce")
+    z1, z2 = _randn(16, 8, seed=9), _randn(16, 8, seed=10)
+    labels = torch.arange(16).repeat(2)
+    theirs = pml.NTXentLoss(temperature=0.2)(torch.cat([z1, z2]), labels)
+    ours = info_nce(z1, z2, query_negatives=True, symmetric=True, temperature=0.2)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    neg = _randn(10, 8, seed=11)
+    theirs = info_nce_pkg.info_nce(z1, z2, neg, temperature=0.1)
+    ours = info_nce(z1, z2, negatives=neg, in_batch_negatives=False, temperature=0.1)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_closed_form_two_orthogonal_pairs():
+    # cosine logits [[1, 0], [0, 1]] / tau: loss = log(1 + exp(-1 / tau)) per query
+    q = torch.eye(2)
+    for tau in (0.5, 1.0, 2.0):
+        want = math.log1p(math.exp(-1.0 / tau))
+        torch.testing.assert_close(info_nce(q, q.clone(), temperature=tau),
+                                   torch.tensor(want))
+        torch.testing.assert_close(info_nce(q, q.clone(), temperature=tau, chunk_size=1),
+                                   torch.tensor(want))
+
+
+def test_automatic_tiling_uses_the_tiled_function(monkeypatch):
+    q = _randn(40, 4, seed=12, requires_grad=True)
+    k = _randn(40, 4, seed=13, requires_grad=True)
+    want = info_nce(q, k)
+    monkeypatch.setattr(contrastive, "_AUTO_TILE_ELEMENTS", 100)
+    monkeypatch.setattr(contrastive, "_TILE_ELEMENTS", 400)
+    monkeypatch.setattr(contrastive, "_MIN_CHUNK", 3)
+    assert contrastive._auto_chunk(40, 40, None) == 10
+    got = info_nce(q, k)
+    assert got.grad_fn.next_functions[0][0].name().startswith("ClampMin")
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+    assert_grads_close(got, want, (q, k), atol=1e-6, rtol=1e-6)
+
+
+def test_reductions_agree():
+    q, k = _randn(6, 3, seed=14), _randn(6, 3, seed=15)
+    none = info_nce(q, k, reduction="none", chunk_size=4)
+    assert none.shape == (6,)
+    torch.testing.assert_close(info_nce(q, k, reduction="sum", chunk_size=4), none.sum())
+    torch.testing.assert_close(info_nce(q, k, reduction="mean"), none.mean())
+
+
+def test_single_query_and_no_candidates():
+    q, k = _randn(1, 3, seed=16), _randn(1, 3, seed=17)
+    assert info_nce(q, k).item() == 0.0  # one candidate: the positive
+    assert info_nce(q, k, query_negatives=True, in_batch_negatives=False).item() == 0.0
+    assert retrieval_accuracy(q, k).item() == 1.0
+
+
+# --------------------------------------------------------------------------------------
+# gradcheck (float64)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("offset", [-1, 0, 2, 5])
+def test_gradcheck_tiled_function(offset):
+    scaled = _randn(5, 3, seed=18, dtype=torch.float64, requires_grad=True)
+    cand = _randn(9, 3, seed=19, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda a, b: contrastive._TiledLogSumExp.apply(a, b, offset, 4), (scaled, cand))
+
+
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_gradcheck_info_nce_with_tensor_temperature(chunk_size):
+    q = _randn(5, 3, seed=20, dtype=torch.float64, requires_grad=True)
+    k = _randn(5, 3, seed=21, dtype=torch.float64, requires_grad=True)
+    neg = _randn(5, 2, 3, seed=22, dtype=torch.float64, requires_grad=True)
+    tau = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+
+    def f(q, k, neg, tau):
+        return info_nce(q, k, negatives=neg, temperature=tau, query_negatives=True,
+                        chunk_size=chunk_size, reduction="none")
+
+    assert torch.autograd.gradcheck(f, (q, k, neg, tau))
+
+
+# --------------------------------------------------------------------------------------
+# properties (hypothesis)
+# --------------------------------------------------------------------------------------
+
+sizes = st.integers(1, 12)
+dims = st.integers(1, 6)
+seeds = st.integers(0, 2**31 - 1)
+
+
+@given(n=sizes, d=dims, seed=seeds, chunk=st.integers(1, 15), sym=st.booleans(),
+       qneg=st.booleans(), inb=st.booleans())
+def test_permuting_pairs_permutes_losses(n, d, seed, chunk, sym, qneg, inb):
+    q, k = _randn(n, d, seed=seed), _randn(n, d, seed=seed + 1)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    opts = dict(symmetric=sym, query_negatives=qneg, in_batch_negatives=inb,
+                reduction="none", temperature=0.2)
+    base = info_nce(q, k, chunk_size=chunk, **opts)
+    permuted = info_nce(q[perm], k[perm], **opts)
+    torch.testing.assert_close(permuted, base[perm], atol=1e-5, rtol=1e-5)
+    acc = retrieval_accuracy(q, k, query_negatives=qneg, in_batch_negatives=inb,
+                             reduction="none")
+    torch.testing.assert_close(
+        retrieval_accuracy(q[perm], k[perm], query_negatives=qneg, in_batch_negatives=inb,
+                           reduction="none"), acc[perm])
+
+
+@given(n=sizes, d=dims, seed=seeds, tau=st.floats(0.01, 10.0),
+       m=st.integers(0, 5), normalize=st.booleans())
+def test_loss_nonnegative_and_bound_at_most_log_n(n, d, seed, tau, m, normalize):
+    q, k = _randn(n, d, seed=seed), _randn(n, d, seed=seed + 1)
+    neg = _randn(m, d, seed=seed + 2)
+    loss = info_nce(q, k, negatives=neg, temperature=tau, normalize=normalize,
+                    reduction="none")
+    assert bool((loss >= 0).all())
+    num = n + m
+    bound = mutual_information_bound(loss.mean(), num)
+    assert bound.item() <= math.log(num) + 1e-6
+    # no candidate but the positive: the loss is at most log(#candidates) only if the
+    # positive scores highest; it is always at least log(#cand) - (max - pos)/tau >= 0
+    assert torch.isfinite(loss).all()
+
+
+@given(n=st.integers(2, 30), d=dims, seed=seeds, chunk=st.integers(1, 40),
+       m=st.integers(0, 7), qneg=st.booleans(), per_query=st.booleans())
+def test_tiled_equals_untiled(n, d, seed, chunk, m, qneg, per_query):
+    q = _randn(n, d, seed=seed, requires_grad=True)
+    k = _randn(n, d, seed=seed + 1, requires_grad=True)
+    neg = (_randn(n, m, d, seed=seed + 2) if per_query else _randn(m, d, seed=seed + 2))
+    neg.requires_grad_(True)
+    # normalize=False: the normalisation's backward cancels catastrophically for tiny
+    # vectors in either implementation, which would only test rounding
+    opts = dict(negatives=neg, query_negatives=qneg, temperature=0.5, reduction="none",
+                normalize=False)
+    tiled = info_nce(q, k, chunk_size=chunk, **opts)
+    full = info_nce(q, k, chunk_size=10**9, **opts)
+    torch.testing.assert_close(tiled, full, atol=1e-5, rtol=1e-5)
+    w = _randn(n, seed=seed + 3)
+    inputs = (q, k, neg) if neg.numel() else (q, k)
+    for a, b in zip(torch.autograd.grad((tiled * w).sum(), inputs),
+                    torch.autograd.grad((full * w).sum(), inputs), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@given(n=st.integers(2, 10), d=dims, seed=seeds, chunk=st.sampled_from([None, 1, 3]),
+       dup=st.integers(1, 4))
+def test_finite_with_small_temperature_and_duplicate_keys(n, d, seed, chunk, dup):
+    base = _randn(n, d, seed=seed)
+    k = base.repeat(dup, 1)[: n].clone().requires_grad_(True)  # duplicated rows
+    k_dup = torch.cat([k[:1]] * n).detach().requires_grad_(True)  # every key the same
+    q = _randn(n, d, seed=seed + 1, requires_grad=True)
+    for keys in (k, k_dup):
+        for tau in (0.01, 1e-3):
+            loss = info_nce(q, keys, temperature=tau, chunk_size=chunk, symmetric=True,
+                            query_negatives=True)
+            grads = torch.autograd.grad(loss, (q, keys))
+            assert torch.isfinite(loss)
+            assert all(torch.isfinite(g).all() for g in grads)
+    # all keys equal: every candidate ties with the positive, loss = log(#candidates)
+    loss = info_nce(q, k_dup, reduction="none")
+    torch.testing.assert_close(loss, torch.full((n,), math.log(n)), atol=1e-5, rtol=1e-5)
+    # ties are exact equalities of computed scores: with integer embeddings (exact dot
+    # products) equal keys tie exactly and share the credit
+    q_int, k_int = (3 * q).round().detach(), (3 * k_dup).round().detach()
+    acc = retrieval_accuracy(q_int, k_int, normalize=False, reduction="none")
+    torch.testing.assert_close(acc, torch.full((n,), 1.0 / n))
+
+
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_extreme_inputs_finite(chunk_size):
+    q = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0], [0.0, 0.0, 0.0]], requires_grad=True)
+    k = torch.tensor([[1e4, 1e4, 0.0], [-1e4, 1e4, -1e4], [5.0, 0.0, 1.0]], requires_grad=True)
+    for normalize in (True, False):
+        loss = info_nce(q, k, temperature=1e-3, normalize=normalize, chunk_size=chunk_size,
+                        query_negatives=True)
+        grads = torch.autograd.grad(loss, (q, k))
+        assert torch.isfinite(loss) and all(torch.isfinite(g).all() for g in grads)
+
+
+@given(n=st.integers(1, 10), d=dims, seed=seeds, m=st.integers(0, 4),
+       per_query=st.booleans(), qneg=st.booleans(), inb=st.booleans(), k_top=st.integers(1, 4),
+       quantize=st.booleans())
+def test_retrieval_accuracy_matches_loop_reference(n, d, seed, m, per_query, qneg, inb, k_top,
+                                                   quantize):
+    q, k = _randn(n, d, seed=seed), _randn(n, d, seed=seed + 1)
+    neg = _randn(n, m, d, seed=seed + 2) if per_query else _randn(m, d, seed=seed + 2)
+    if quantize:  # coarse integer embeddings: many exact ties
+        q, k, neg = q.round(), k.round(), neg.round()
+    got = retrieval_accuracy(q, k, negatives=neg, query_negatives=qneg, in_batch_negatives=inb,
+                             k=k_top, normalize=False, reduction="none")
+    want = ref_retrieval(q, k, neg, query_negatives=qneg, in_batch=inb, k_top=k_top,
+                         normalize=False)
+    torch.testing.assert_close(got, want)
+    assert 0.0 <= retrieval_accuracy(q, k, negatives=neg, k=k_top).item() <= 1.0
+
+
+def test_retrieval_accuracy_tiles_over_queries(monkeypatch):
+    q, k = _randn(50, 4, seed=23), _randn(50, 4, seed=24)
+    k[10] = k[3]  # a duplicate key
+    want = retrieval_accuracy(q, k, reduction="none", query_negatives=True, k=2)
+    monkeypatch.setattr(contrastive, "_TILE_ELEMENTS", 7 * 100)  # 7 queries per tile
+    got = retrieval_accuracy(q, k, reduction="none", query_negatives=True, k=2)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(got, ref_retrieval(q, k, query_negatives=True, k_top=2))
+
+
+@given(n=st.integers(1, 10), d=dims, seed=seeds, quantize=st.booleans())
+def test_soft_tends_to_hard_as_temperature_to_zero(n, d, seed, quantize):
+    q, k = _randn(n, d, seed=seed), _randn(n, d, seed=seed + 1)
+    if quantize:
+        q, k = q.round(), k.round()
+    q, k = q.double(), k.double()
+    hard = retrieval_accuracy(q, k, normalize=False, reduction="none")
+    # scores are multiples of 1 apart (integers) or generic: the gap is >= 1e-3 here
+    logits = q @ k.T
+    gaps = (logits - logits.diagonal()[:, None]).abs()
+    gaps = gaps[gaps > 0]
+    if gaps.numel():
+        tau = gaps.min().item() / 60.0
+        soft = info_nce(q, k, normalize=False, temperature=tau, reduction="none").neg().exp()
+        torch.testing.assert_close(soft, hard, atol=1e-6 * n + 1e-12 + n * math.exp(-60),
+                                   rtol=0)
+    # at a high temperature the softmax is uniform over the n candidates instead
+    hot = info_nce(q, k, normalize=False, temperature=1e9, reduction="none").neg().exp()
+    torch.testing.assert_close(hot, torch.full((n,), 1.0 / n, dtype=torch.float64))
+
+
+# --------------------------------------------------------------------------------------
+# the mutual-information bound on correlated Gaussians (Poole et al. 2019)
+# --------------------------------------------------------------------------------------
+
+
+def gaussian_bound(rho, d, n, batches, seed):
+    """InfoNCE bound with the optimal critic log p(y|x)/p(y) on Gaussians, correlation rho.
+
+    The critic b <x, y> - a |y|^2 (+ a function of x, which cancels) is a dot product of
+    [b x, 1] and [y, -a |y|^2], so `info_nce(normalize=False, temperature=1)` computes it.
+    """
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batches, n, d, generator=g, dtype=torch.float64)
+    y = rho * x + math.sqrt(1 - rho**2) * torch.randn(batches, n, d, generator=g,
+                                                        dtype=torch.float64)
+    b = rho / (1 - rho**2)
+    a = rho**2 / (2 * (1 - rho**2))
+    ones = torch.ones(batches, n, 1, dtype=torch.float64)
+    query = torch.cat([b * x, ones], dim=2)
+    key = torch.cat([y, -a * (y * y).sum(dim=2, keepdim=True)], dim=2)
+    losses = torch.stack([info_nce(query[i], key[i], normalize=False, temperature=1.0,
+                                   validate_args=False) for i in range(batches)])
+    return mutual_information_bound(losses.mean(), n).item()
+
+
+@given(rho=st.floats(0.0, 0.999), d=st.integers(1, 10), log2n=st.integers(3, 8),
+       seed=seeds)
+def test_gaussian_bound_below_true_mi_and_log_n(rho, d, log2n, seed):
+    n = 2**log2n
+    true_mi = -(d / 2) * math.log(1 - rho**2)
+    bound = gaussian_bound(rho, d, n, batches=2048 // n, seed=seed)  # 2048 queries
+    assert bound <= math.log(n) + 1e-9
+    # the bound holds in expectation; over 2048 queries the standard deviation of the
+    # estimate is below 0.035 nats for these settings (measured over 20 seeds each for
+    # N in {8, 16, 64, 256}), so 0.15 nats of slack is over 4 standard deviations
+    assert bound <= true_mi + 0.15
+    if true_mi < 0.5 and n >= 64:  # far below the log N ceiling the bound is nearly tight
+        assert bound >= true_mi - 0.1
+    if true_mi > math.log(n) + 6:  # far above it the bound saturates at log N
+        assert bound >= math.log(n) - 0.05
+
+
+# --------------------------------------------------------------------------------------
+# NCE
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("uniform", [True, False])
+@pytest.mark.parametrize("shared", [False, True])
+def test_nce_matches_loop_reference(uniform, shared):
+    n, h, v, k = 6, 4, 9, 5
+    x = _randn(n, h, seed=30, requires_grad=True)
+    w = _randn(v, h, seed=31, requires_grad=True)
+    bias = _randn(v, seed=32, requires_grad=True)
+    target = torch.randint(v, (n,), generator=torch.Generator().manual_seed(33))
+    q = None if uniform else torch.softmax(_randn(v, seed=34), 0)
+    got = nce_loss(x, target, w, bias, num_noise=k, noise_distribution=q, shared_noise=shared,
+                   generator=torch.Generator().manual_seed(35), reduction="none")
+    # the same draws, as documented: randint for uniform noise, multinomial otherwise
+    g = torch.Generator().manual_seed(35)
+    shape = (k,) if shared else (n, k)
+    if uniform:
+        noise = torch.randint(v, shape, generator=g)
+        log_q = torch.full((v,), -math.log(v))
+    else:
+        noise = torch.multinomial(q, math.prod(shape), replacement=True, generator=g)
+        noise = noise.view(shape)
+        log_q = q.log()
+    if shared:
+        noise = noise.expand(n, k)
+    want = ref_nce(x, target, w, bias, noise, log_q, k)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    for a, b in zip(torch.autograd.grad(got.sum(), (x, w, bias)),
+                    torch.autograd.grad(want.sum(), (x, w, bias)), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_nce_generator_reproducible_and_random():
+    x, w = _randn(8, 3, seed=36), _randn(20, 3, seed=37)
+    target = torch.arange(8)
+
+    def run(seed):
+        return nce_loss(x, target, w, None, num_noise=3,
+                        generator=torch.Generator().manual_seed(seed))
+
+    assert run(0).item() == run(0).item()
+    assert run(0).item() != run(1).item()
+
+
+def test_nce_gradcheck():
+    x = _randn(3, 2, seed=38, dtype=torch.float64, requires_grad=True)
+    w = _randn(4, 2, seed=39, dtype=torch.float64, requires_grad=True)
+    bias = _randn(4, seed=40, dtype=torch.float64, requires_grad=True)
+    q = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+
+    def f(x, w, bias):
+        return nce_loss(x, torch.tensor([0, 3, 1]), w, bias, num_noise=3, noise_distribution=q,
+                        generator=torch.Generator().manual_seed(0), reduction="none")
+
+    assert torch.autograd.gradcheck(f, (x, w, bias))
+
+
+def _fit_free_logits_with_nce(p, n, k, seed):
+    """Minimise NCE over free logits s (bias only) for targets drawn from p; fixed noise."""
+    v = p.shape[0]
+    g = torch.Generator().manual_seed(seed)
+    target = torch.multinomial(p, n, replacement=True, generator=g)
+    hidden, weight = torch.ones(n, 1, dtype=torch.float64), torch.zeros(v, 1, dtype=torch.float64)
+    s = torch.zeros(v, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([s], lr=1.0, max_iter=200, tolerance_grad=1e-12,
+                            tolerance_change=1e-14, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = nce_loss(hidden, target, weight, s, num_noise=k,
+                        generator=torch.Generator().manual_seed(seed + 1))
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    noise = torch.randint(v, (n, k), generator=torch.Generator().manual_seed(seed + 1))
+    return s.detach(), torch.bincount(target, minlength=v), torch.bincount(noise.flatten(),
+                                                                          minlength=v)
+
+
+def test_nce_recovers_log_probabilities():
+    v, n, k = 8, 20000, 10
+    p = torch.tensor([0.25, 0.2, 0.15, 0.12, 0.1, 0.08, 0.06, 0.04], dtype=torch.float64)
+    s, data_counts, noise_counts = _fit_free_logits_with_nce(p, n, k, seed=42)
+    # the minimiser in closed form for these draws: exp(s - log(K q)) = data / noise counts
+    exact = (data_counts / noise_counts).double().log() + math.log(k / v)
+    torch.testing.assert_close(s, exact, atol=1e-5, rtol=0)
+    # and it estimates the self-normalised log-probabilities: with >= 20000 * 0.04 = 800
+    # data draws and about 25000 noise draws per class, the standard deviation of each
+    # estimate is below 0.04 nats, so 0.15 nats is about 4 standard deviations
+    torch.testing.assert_close(s, p.log(), atol=0.15, rtol=0)
+    assert abs(torch.logsumexp(s, 0).item()) < 0.05
+
+
+def test_nce_gradient_approaches_full_softmax_gradient():
+    v, n = 12, 2000
+    g = torch.Generator().manual_seed(43)
+    s0 = torch.log_softmax(torch.randn(v, generator=g, dtype=torch.float64), 0)  # normalised
+    p_data = torch.softmax(torch.randn(v, generator=g, dtype=torch.float64), 0)
+    target = torch.multinomial(p_data, n, replacement=True, generator=g)
+    hidden, weight = torch.ones(n, 1, dtype=torch.float64), torch.zeros(v, 1, dtype=torch.float64)
+    s = s0.clone().requires_grad_(True)
+    full = torch.autograd.grad(F.cross_entropy(s.expand(n, v), target), s)[0]
+    q = torch.softmax(torch.randn(v, generator=g, dtype=torch.float64), 0)
+    errors = []
+    for k in (1, 10, 100, 1000):
+        loss = nce_loss(hidden, target, weight, s, num_noise=k, noise_distribution=q,
+                        generator=torch.Generator().manual_seed(k))
+        errors.append((torch.autograd.grad(loss, s)[0] - full).norm().item())
+    assert errors == sorted(errors, reverse=True)
+    assert errors[-1] < 0.05 * errors[0]
+    assert errors[-1] < 0.02
+
+
+# --------------------------------------------------------------------------------------
+# Modules
+# --------------------------------------------------------------------------------------
+
+
+def test_info_nce_module_equals_function():
+    q = _randn(8, 4, seed=50, requires_grad=True)
+    k = _randn(8, 4, seed=51, requires_grad=True)
+    neg = _randn(3, 4, seed=52)
+    mod = InfoNCELoss(temperature=0.2, query_negatives=True, chunk_size=3, k=2)
+    torch.testing.assert_close(mod(q, k, neg), info_nce(q, k, negatives=neg, temperature=0.2,
+                                                        query_negatives=True))
+    torch.testing.assert_close(mod.metric(q, k, neg),
+                               retrieval_accuracy(q, k, negatives=neg, query_negatives=True,
+                                                  k=2))
+    sym = InfoNCELoss(symmetric=True, reduction="none")
+    torch.testing.assert_close(sym(q, k), info_nce(q, k, symmetric=True, reduction="none"))
+
+
+def test_info_nce_learnable_temperature():
+    q, k = _randn(8, 4, seed=53), _randn(8, 4, seed=54)
+    mod = InfoNCELoss(temperature=0.5, learn_temperature=True)
+    params = dict(mod.named_parameters())
+    assert list(params) == ["log_temperature"]
+    torch.testing.assert_close(params["log_temperature"].detach(), torch.tensor(math.log(0.5)))
+    loss = mod(q, k)
+    torch.testing.assert_close(loss, info_nce(q, k, temperature=0.5))
+    loss.backward()
+    assert params["log_temperature"].grad is not None
+    # d loss / d log tau by finite differences
+    eps = 1e-3
+    lo = info_nce(q.double(), k.double(), temperature=0.5 * math.exp(-eps))
+    hi = info_nce(q.double(), k.double(), temperature=0.5 * math.exp(eps))
+    assert abs(params["log_temperature"].grad.item() - (hi - lo).item() / (2 * eps)) < 1e-3
+    fixed = InfoNCELoss(temperature=0.5)
+    assert not list(fixed.parameters())
+
+
+def test_nce_module_equals_function_and_metric_is_full_softmax_nll():
+    x, w, bias = _randn(5, 3, seed=55), _randn(7, 3, seed=56), _randn(7, seed=57)
+    target = torch.tensor([0, 6, 2, 2, 4])
+    q = torch.softmax(_randn(7, seed=58), 0)
+    mod = NCELoss(7, 4, q)
+    got = mod(x, target, w, bias, generator=torch.Generator().manual_seed(1))
+    want = nce_loss(x, target, w, bias, num_noise=4, noise_distribution=q,
+                    generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(got, want)
+    assert torch.equal(mod.noise_distribution, q)
+    # full-softmax NLL by an explicit loop
+    nll = [-(x[i] @ w[target[i]] + bias[target[i]])
+           + torch.logsumexp(torch.stack([x[i] @ w[c] + bias[c] for c in range(7)]), 0)
+           for i in range(5)]
+    torch.testing.assert_close(mod.metric(x, target, w, bias), torch.stack(nll).mean())
+
+
+# --------------------------------------------------------------------------------------
+# dtypes
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_inputs_accumulate_in_float32(dtype):
+    q, k = _randn(20, 8, seed=60).to(dtype), _randn(20, 8, seed=61).to(dtype)
+    got = info_nce(q, k, chunk_size=7)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, info_nce(q.float(), k.float()), atol=1e-5, rtol=1e-5)
+    x, w = _randn(4, 3, seed=62).to(dtype), _randn(6, 3, seed=63).to(dtype)
+    loss = nce_loss(x, torch.tensor([0, 1, 2, 3]), w, None, num_noise=2)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+# --------------------------------------------------------------------------------------
+# bad input
+# --------------------------------------------------------------------------------------
+
+
+def test_info_nce_errors():
+    q, k = torch.randn(4, 3), torch.randn(4, 3)
+    with pytest.raises(ValueError, match=r"info_nce: expected `key` to be of shape \(4, 3\)"):
+        info_nce(q, torch.randn(5, 3))
+    with pytest.raises(ValueError, match=r"expected `key` to be of shape \(4, 3\).*got shape "
+                                         r"\(4, 2\)"):
+        info_nce(q, torch.randn(4, 2))
+    with pytest.raises(TypeError, match=r"info_nce: expected `query` to be a floating-point"):
+        info_nce(torch.ones(4, 3, dtype=torch.long), k)
+    with pytest.raises(ValueError, match=r"info_nce: expected `temperature` to be > 0, got 0.0"):
+        info_nce(q, k, temperature=0)
+    with pytest.raises(ValueError, match=r"expected `temperature` to be > 0, got -1.0"):
+        info_nce(q, k, temperature=-1.0)
+    with pytest.raises(ValueError, match=r"expected `temperature` to be > 0"):
+        info_nce(q, k, temperature=torch.tensor(-0.5))
+    with pytest.raises(ValueError, match=r"expected `negatives` to be of shape \(M, 3\)"):
+        info_nce(q, k, negatives=torch.randn(5, 2))
+    with pytest.raises(ValueError, match=r"expected `negatives` to be of shape \(4, K, 3\)"):
+        info_nce(q, k, negatives=torch.randn(3, 5, 3))
+    with pytest.raises(ValueError, match=r"expected `negatives` to be None when `symmetric"):
+        info_nce(q, k, negatives=torch.randn(5, 3), symmetric=True)
+    with pytest.raises(ValueError, match=r"expected `reduction` to be one of 'mean', 'sum', "
+                                         r"'none', got 'avg'"):
+        info_nce(q, k, reduction="avg")
+    with pytest.raises(ValueError, match=r"expected `chunk_size` to be an int >= 1, got 0"):
+        info_nce(q, k, chunk_size=0)
+    with pytest.raises(ValueError, match=r"expected `query` to be a 2-D tensor"):
+        info_nce(torch.randn(4), k)
+    with pytest.raises(ValueError, match=r"expected `query` to be finite"):
+        info_nce(torch.full((4, 3), float("nan")), k)
+    with pytest.raises(ValueError, match=r"retrieval_accuracy: expected `k` to be an int >= 1"):
+        retrieval_accuracy(q, k, k=0)
+    with pytest.raises(ValueError, match=r"mutual_information_bound: expected `num_candidates`"):
+        mutual_information_bound(1.0, 0)
+    with pytest.raises(ValueError, match=r"InfoNCELoss: expected `temperature` to be > 0"):
+        InfoNCELoss(temperature=0.0)
+
+
+def test_nce_errors():
+    x, w, b = torch.randn(3, 2), torch.randn(5, 2), torch.zeros(5)
+    t = torch.tensor([0, 1, 4])
+    with pytest.raises(ValueError, match=r"nce_loss: expected `num_noise` to be an int >= 1, "
+                                         r"got 0"):
+        nce_loss(x, t, w, b, num_noise=0)
+    with pytest.raises(ValueError, match=r"expected `weight` to be of shape \(V, 2\)"):
+        nce_loss(x, t, torch.randn(5, 3), b, num_noise=2)
+    with pytest.raises(ValueError, match=r"expected `target` to be of shape \(3,\)"):
+        nce_loss(x, t[:2], w, b, num_noise=2)
+    with pytest.raises(TypeError, match=r"expected `target` to be an integer tensor"):
+        nce_loss(x, t.float(), w, b, num_noise=2)
+    with pytest.raises(ValueError, match=r"expected `target` to be integer values in \[0, 5\)"):
+        nce_loss(x, torch.tensor([0, 1, 5]), w, b, num_noise=2)
+    with pytest.raises(ValueError, match=r"expected `noise_distribution` to be a distribution "
+                                         r"summing to 1, got a sum of 0.5"):
+        nce_loss(x, t, w, b, num_noise=2, noise_distribution=torch.full((5,), 0.1))
+    q = torch.tensor([0.5, 0.5, 0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match=r"expected `noise_distribution` to be > 0 at every "
+                                         r"target class.*got q\(4\) = 0"):
+        nce_loss(x, t, w, b, num_noise=2, noise_distribution=q)
+    with pytest.raises(ValueError, match=r"expected `noise_distribution` to be non-negative"):
+        nce_loss(x, t, w, b, num_noise=2,
+                 noise_distribution=torch.tensor([0.6, 0.6, -0.2, 0.0, 0.0]))
+    with pytest.raises(ValueError, match=r"expected `noise_distribution` to be of shape \(5,\)"):
+        nce_loss(x, t, w, b, num_noise=2, noise_distribution=torch.full((4,), 0.25))
+    with pytest.raises(ValueError, match=r"NCELoss: expected `num_noise` to be an int >= 1"):
+        NCELoss(5, 0)
+
+
+# --------------------------------------------------------------------------------------
+# the benchmark script keeps working
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_benchmark_smoke(tmp_path):
+    script = ROOT / "benchmarks" / "contrastive.py"
+    if not script.exists():
+        pytest.skip("benchmarks/contrastive.py not present")
+    out = subprocess.run([sys.executable, str(script), "--smoke", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "contrastive.json").exists()
