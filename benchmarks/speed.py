@@ -150,9 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and run time")
     parser.add_argument("--device", action="append", help="cpu and/or cuda (default: all)")
     parser.add_argument("--min-run-time", type=float, default=0.3)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's own choice)")
     parser.add_argument("--out", type=Path, default=DOCS, help="folder for JSON and table")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     sizes = [(256, 10), (256, 100)] if args.smoke else SIZES
     min_run_time = 0.01 if args.smoke else args.min_run_time

@@ -114,8 +114,8 @@ class _ClassificationLoss(nn.Module):
 
     def _value(self, input: Tensor, target: Tensor, temperature: float, hook) -> Tensor:
         return classification.evaluate(self._fn_name, self._kind, input, target,
-                                       temperature=temperature, hook=hook, **self.formula,
-                                       **self.options)
+                                       temperature=temperature, hook=hook, check=False,
+                                       **self.formula, **self.options)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """The loss `1 - soft metric` (for MCC: in [0, 2])."""

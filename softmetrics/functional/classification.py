@@ -463,17 +463,20 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
              average: str, temperature: float | Tensor, threshold: float,
              ignore_index: int | None, multidim_average: str, zero_division: float,
              validate_args: bool, top_k: int | None = None,
-             hook: CountsHook | None = None) -> _Prepared:
+             hook: CountsHook | None = None, check: bool = True) -> _Prepared:
     """Validate, format and count: the shared first half of every classification metric.
 
     `top_k` counts top-k hits as the true positives instead of the argmax decision;
     `hook` maps the counts before any formula sees them (Modules use it to sum counts
-    across processes and to mix in running statistics).
+    across processes and to mix in running statistics). `check=False` skips the option
+    checks, for Modules that ran them once in `__init__`.
     """
-    check_options(fn, task=task, num_classes=num_classes, average=average,
-                  temperature=temperature, threshold=threshold, ignore_index=ignore_index,
-                  multidim_average=multidim_average, zero_division=zero_division)
-    if top_k is not None:
+    if check:
+        check_options(fn, task=task, num_classes=num_classes, average=average,
+                      temperature=temperature, threshold=threshold,
+                      ignore_index=ignore_index, multidim_average=multidim_average,
+                      zero_division=zero_division)
+    if top_k is not None and check:
         _checks.check_option(fn, "task", task, ("multiclass",))
         _checks.check_int(fn, "k", top_k, low=1)
         if top_k > num_classes:  # type: ignore[operator]
@@ -540,13 +543,13 @@ def fbeta_weights(beta: float) -> tuple[float, float]:
 
 def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float = 0.0,
              beta: float = 0.0, top_k: int | None = None, hook: CountsHook | None = None,
-             **options) -> Tensor:
+             check: bool = True, **options) -> Tensor:
     """The one pipeline: validate, count (optionally `hook` the counts), apply a formula.
 
     `kind` selects the formula: "tversky" (with `alpha`, `beta`), "accuracy" (top-k
     accuracy with `top_k`) or "mcc". Public functions and Modules all call this.
     """
-    prep = _prepare(fn, input, target, top_k=top_k, hook=hook, **options)
+    prep = _prepare(fn, input, target, top_k=top_k, hook=hook, check=check, **options)
     average, zd = options["average"], options["zero_division"]
     if kind == "tversky":
         value = _tversky_value(prep.counts, prep.task, average, zd, alpha, beta)
