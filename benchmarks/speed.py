@@ -107,8 +107,20 @@ def run(device: torch.device, sizes, min_run_time: float) -> list[dict]:
     return rows
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo where there is one."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine() -> dict:
-    info = dict(platform=platform.platform(), processor=platform.processor() or "unknown",
+    info = dict(platform=platform.platform(), processor=cpu_model(),
                 python=platform.python_version(), torch=torch.__version__,
                 threads=torch.get_num_threads(), cpu_count=os.cpu_count())
     if torch.cuda.is_available():
@@ -121,7 +133,7 @@ def markdown(rows: list[dict], info: dict) -> str:
     out = []
     for device in sorted({r["device"] for r in rows}):
         where = info.get("gpu", "GPU") if device == "cuda" else (
-            f"CPU, {info['threads']} threads")
+            f"{info['processor']}, {info['threads']} thread(s) of {info['cpu_count']} cores")
         out.append(f"**{device.upper()}** ({where}; torch {info['torch']}): forward + backward "
                    "time as a multiple of the baseline on the same logits (median of "
                    "repeated runs, lower is better).\n")
