@@ -1,0 +1,938 @@
+"""Does training on a soft metric beat cross-entropy? One command, on real data.
+
+    pip install -e ".[bench]"
+    python benchmarks/compare_ce.py          # 9 datasets, 9 losses, 5 seeds: a few minutes
+    python benchmarks/compare_ce.py --full   # 10 seeds and the sequence (BLEU) task
+    python benchmarks/compare_ce.py --datasets Default,digits --losses ce,f1 --seeds 3
+    python benchmarks/compare_ce.py --sequence --datasets none   # the sequence task only
+
+Every loss trains the same small MLP (one hidden layer of 64 ReLU units) with the same
+optimiser (Adam), number of steps and batch size on stratified train/validation/test
+splits that are fixed per seed. Each loss gets the same budget of hyper-parameter
+configurations (a fixed Latin-hypercube design over the learning rate and, where the loss
+has one, its temperature or mixing weight); for every reported metric, each loss's
+configuration is chosen on the validation split by that metric, and the test value of the
+chosen configuration is reported. Test metrics are computed by scikit-learn.
+
+"CE + tuned threshold" is the cross-entropy model with its decision threshold (and
+configuration) chosen on validation for the reported metric: the strong baseline for F1.
+
+Results: mean and 95% t-interval over seeds; for each surrogate, the per-seed difference
+to cross-entropy on the surrogate's own metric, with a paired bootstrap 95% interval
+(win: interval above 0; loss: below 0; tie otherwise) and a Wilcoxon signed-rank p-value.
+Outputs (JSON, Markdown, PNG) go to `docs/benchmarks/` unless `--out` says otherwise.
+
+All the networks of one loss (seeds x configurations) train at once as a batch of
+independent networks (batched matrix products and a batched Adam), which is what keeps the
+default run within a few minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _datasets import DATASETS, TASKS, Dataset, load, split
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS_OUT = ROOT / "docs" / "benchmarks"
+# the docs page's generated blocks: everything between these markers is rewritten by a run
+PAGE_MARKERS = {
+    part: (f"<!-- compare_ce {part}: begin (written by benchmarks/compare_ce.py) -->",
+           f"<!-- compare_ce {part}: end -->")
+    for part in ("results", "sequence")
+}
+
+METRICS = ("accuracy", "f1", "mcc", "auroc", "ap", "jaccard")
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "f1": "F1 (macro for multiclass)",
+    "mcc": "MCC",
+    "auroc": "AUROC (macro one-vs-rest for multiclass)",
+    "ap": "AP (macro for multiclass)",
+    "jaccard": "Jaccard (macro for multiclass)",
+}
+METRIC_SHORT = {"accuracy": "acc", "f1": "F1", "mcc": "MCC", "auroc": "AUROC", "ap": "AP",
+                "jaccard": "Jaccard"}
+THRESHOLD_METRICS = ("accuracy", "f1", "mcc", "jaccard")
+
+
+# ---------------------------------------------------------------------------------------
+# losses
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """One training objective of the comparison."""
+
+    key: str
+    label: str
+    metric: str  # the metric the loss targets: its own metric in the win/tie/loss summary
+    softmetrics_name: str | None = None  # the softmetrics Loss class it uses
+    extra: str | None = None  # its own hyper-parameter besides the learning rate
+    with_ce: bool = False  # adds cross-entropy (mixing weight `extra="weight"`)
+    trains: bool = True  # False: reuses cross-entropy's networks (tuned threshold)
+    tasks: tuple[str, ...] = ("binary", "multiclass")
+    options: dict[str, Any] = field(default_factory=dict)  # per task: extra Loss options
+
+
+# Fixed before any result was seen. Ranges of each loss's own hyper-parameter:
+EXTRA_RANGES = {"temperature": (0.1, 2.0), "weight": (0.1, 3.0)}
+LR_RANGE = (1e-3, 3e-2)
+
+LOSSES: dict[str, LossSpec] = {
+    spec.key: spec
+    for spec in [
+        LossSpec("ce", "CE", "accuracy", with_ce=True),
+        LossSpec("ce_thr", "CE + tuned threshold", "f1", trains=False, tasks=("binary",)),
+        LossSpec("f1", "SoftF1", "f1", "SoftF1Loss", "temperature",
+                 options={"multiclass": {"average": "macro"}}),
+        LossSpec("ce_f1", "CE + w·SoftF1", "f1", "SoftF1Loss", "weight", with_ce=True,
+                 options={"multiclass": {"average": "macro"}}),
+        LossSpec("mcc", "SoftMCC", "mcc", "SoftMCCLoss", "temperature"),
+        LossSpec("auroc", "SoftAUROC", "auroc", "SoftAUROCLoss", "temperature"),
+        LossSpec("ap", "SoftAP", "ap", "SoftAveragePrecisionLoss", "temperature"),
+        LossSpec("accuracy", "SoftAccuracy", "accuracy", "SoftAccuracyLoss", "temperature"),
+        LossSpec("jaccard", "SoftJaccard", "jaccard", "SoftJaccardLoss", "temperature",
+                 options={"multiclass": {"average": "macro"}}),
+    ]
+}
+
+
+def resolve_loss_class(spec: LossSpec) -> type[torch.nn.Module] | None:
+    """The softmetrics class a loss needs; a missing one stops the run with a clear message."""
+    if spec.softmetrics_name is None:
+        return None
+    try:
+        import softmetrics
+    except ImportError as err:  # pragma: no cover - the package is the point of the benchmark
+        raise SystemExit(f"compare_ce: cannot import softmetrics ({err}); "
+                         f"install it with `pip install -e \".[bench]\"`") from err
+    cls = getattr(softmetrics, spec.softmetrics_name, None)
+    if cls is None:
+        raise SystemExit(
+            f"compare_ce: loss {spec.key!r} needs softmetrics.{spec.softmetrics_name}, which "
+            f"this softmetrics ({softmetrics.__file__}) does not have. Select the losses to "
+            f"run with --losses (available: {', '.join(LOSSES)})."
+        )
+    return cls
+
+
+def latin_hypercube(n: int, dims: int, seed: int = 0) -> np.ndarray:
+    """`n` points in [0, 1)^dims, one per stratum in every dimension (centred)."""
+    rng = np.random.default_rng(seed)
+    cols = [(rng.permutation(n) + 0.5) / n for _ in range(dims)]
+    return np.stack(cols, axis=1)
+
+
+def configurations(spec: LossSpec, n: int) -> list[dict[str, float]]:
+    """The loss's `n` hyper-parameter configurations: the same budget for every loss.
+
+    One fixed design (seed 0) is used for every loss, so every loss sees the same `n`
+    learning rates; a loss with its own hyper-parameter gets it from the design's second
+    coordinate.
+    """
+    u = latin_hypercube(n, 2, seed=0)
+    lo, hi = np.log(LR_RANGE[0]), np.log(LR_RANGE[1])
+    out = []
+    for a, b in u:
+        cfg = {"lr": float(np.exp(lo + a * (hi - lo)))}
+        if spec.extra is not None:
+            elo, ehi = (np.log(v) for v in EXTRA_RANGES[spec.extra])
+            cfg[spec.extra] = float(np.exp(elo + b * (ehi - elo)))
+        out.append(cfg)
+    return out
+
+
+RANKING = ("SoftAUROCLoss", "SoftAveragePrecisionLoss")
+
+
+class Objective:
+    """Sum over every network (seed x configuration) of its own loss on its own batch.
+
+    `logits` is (S, H, B) for binary and (S, H, B, C) for multiclass; `y` is (S, B). One
+    Loss Module per configuration (its temperature) is applied to the S networks of that
+    configuration at once where the Loss allows it:
+
+    - classification losses with `multidim_average="samplewise"` on (S, B) or (S, C, B)
+      logits: one value per seed, and the Module returns their mean;
+    - binary ranking losses as `task="multilabel"` with one column per seed: the
+      per-column (per-seed) AUROC/AP, macro-averaged;
+    - multiclass ranking losses one seed at a time (`task="multiclass"`, macro one-vs-rest).
+
+    A mean over seeds is turned back into a sum (times S), so that every network gets
+    the gradient of its own loss.
+    """
+
+    def __init__(self, spec: LossSpec, task: str, num_classes: int,
+                 configs: list[dict[str, float]], num_seeds: int) -> None:
+        self.spec, self.task, self.num_classes = spec, task, num_classes
+        cls = resolve_loss_class(spec)
+        self.modules: list[torch.nn.Module] = []
+        self.weights = [cfg.get("weight", 1.0) for cfg in configs]
+        self.per_seed = task == "multiclass" and spec.softmetrics_name in RANKING
+        if cls is None:
+            return
+        for cfg in configs:
+            opts: dict[str, Any] = {"temperature": cfg.get("temperature", 1.0),
+                                    "validate_args": False}
+            if spec.softmetrics_name in RANKING:
+                if task == "binary":
+                    opts.update(task="multilabel", num_classes=num_seeds, average="macro")
+                else:
+                    opts.update(task="multiclass", num_classes=num_classes, average="macro")
+            else:
+                opts.update(task=task, multidim_average="samplewise")
+                if task == "multiclass":
+                    opts["num_classes"] = num_classes
+            opts.update(spec.options.get(task, {}))
+            self.modules.append(cls(**opts))
+
+    def cross_entropy(self, logits: Tensor, y: Tensor) -> Tensor:
+        s, h, b = logits.shape[:3]
+        if self.task == "binary":
+            target = y[:, None, :].expand(s, h, b).to(logits.dtype)
+            return F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(-1)
+        target = y[:, None, :].expand(s, h, b).reshape(-1)
+        ce = F.cross_entropy(logits.reshape(s * h * b, -1), target, reduction="none")
+        return ce.view(s, h, b).mean(-1)
+
+    def surrogate(self, h: int, logits: Tensor, y: Tensor) -> Tensor:
+        """Sum over seeds of configuration `h`'s loss; `logits` is (S, B) or (S, B, C)."""
+        module, s = self.modules[h], logits.shape[0]
+        if self.per_seed:
+            return sum(module(logits[i], y[i]) for i in range(s))
+        if self.spec.softmetrics_name in RANKING:  # binary: (B, S) multilabel columns
+            return module(logits.t(), y.t()) * s
+        z = logits if self.task == "binary" else logits.transpose(1, 2)  # (S, C, B)
+        return module(z, y) * s
+
+    def __call__(self, logits: Tensor, y: Tensor) -> Tensor:
+        total = logits.new_zeros(())
+        if self.spec.with_ce:
+            total = total + self.cross_entropy(logits, y).sum()
+        for h in range(len(self.modules)):
+            value = self.surrogate(h, logits[:, h], y)
+            weight = self.weights[h] if self.spec.with_ce else 1.0
+            total = total + weight * value
+        return total
+
+
+# ---------------------------------------------------------------------------------------
+# batched MLPs and a batched Adam
+
+
+def init_mlp(seeds: Sequence[int], h: int, d: int, hidden: int, out: int) -> list[Tensor]:
+    """Parameters (S, H, ...) initialised as `nn.Linear` does, identical across H (and across
+    losses) for one seed, so that every comparison is paired down to the initialisation."""
+    params: list[list[Tensor]] = [[], [], [], []]
+    for seed in seeds:
+        g = torch.Generator().manual_seed(1_000_003 * seed + 17)
+        b1, b2 = 1 / math.sqrt(d), 1 / math.sqrt(hidden)
+        w = [
+            (torch.rand(d, hidden, generator=g) * 2 - 1) * b1,
+            (torch.rand(1, hidden, generator=g) * 2 - 1) * b1,
+            (torch.rand(hidden, out, generator=g) * 2 - 1) * b2,
+            (torch.rand(1, out, generator=g) * 2 - 1) * b2,
+        ]
+        for i, t in enumerate(w):
+            params[i].append(t)
+    return [torch.stack(p)[:, None].expand(-1, h, -1, -1).contiguous().requires_grad_()
+            for p in params]
+
+
+def mlp(params: Sequence[Tensor], x: Tensor) -> Tensor:
+    """`x` (S, N, d) -> logits (S, H, N, out)."""
+    w1, b1, w2, b2 = params
+    hidden = torch.relu(torch.matmul(x[:, None], w1) + b1)
+    return torch.matmul(hidden, w2) + b2
+
+
+class BatchedAdam:
+    """Adam (Kingma & Ba, 2015) with one learning rate per configuration (axis 1)."""
+
+    def __init__(self, params: Sequence[Tensor], lr: Sequence[float],
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        self.params = list(params)
+        self.lr = torch.tensor(lr, dtype=self.params[0].dtype).view(1, -1, 1, 1)
+        self.b1, self.b2, self.eps, self.t = betas[0], betas[1], eps, 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self, grads: Sequence[Tensor]) -> None:
+        self.t += 1
+        c1, c2 = 1 - self.b1**self.t, 1 - self.b2**self.t
+        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+            g = torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
+            m.mul_(self.b1).add_(g, alpha=1 - self.b1)
+            v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+            p.sub_(self.lr * (m / c1) / ((v / c2).sqrt_().add_(self.eps)))
+
+
+def batch_indices(seeds: Sequence[int], n: int, batch: int, steps: int) -> Tensor:
+    """(steps, S, B) training-row indices: epochs of a permutation fixed per seed."""
+    if batch >= n:
+        return torch.arange(n).expand(steps, len(seeds), n)
+    per_epoch = n // batch
+    out = []
+    for seed in seeds:
+        g = torch.Generator().manual_seed(7919 * seed + 3)
+        rows = []
+        while len(rows) < steps:
+            perm = torch.randperm(n, generator=g)
+            rows.extend(perm[i * batch:(i + 1) * batch] for i in range(per_epoch))
+        out.append(torch.stack(rows[:steps]))
+    return torch.stack(out, dim=1)
+
+
+def train(objective: Objective, configs: list[dict[str, float]], data: dict[str, Tensor],
+          seeds: Sequence[int], *, steps: int, batch: int, hidden: int,
+          tick: Callable[[int], Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Train S x H networks at once; return validation and test logits, (S, H, N[, C])."""
+    x, y = data["x_train"], data["y_train"]
+    out = 1 if objective.task == "binary" else objective.num_classes
+    params = init_mlp(seeds, len(configs), x.shape[-1], hidden, out)
+    adam = BatchedAdam(params, [c["lr"] for c in configs])
+    index = batch_indices(seeds, x.shape[1], batch, steps)
+    rows = torch.arange(len(seeds))[:, None]
+    for step in range(steps):
+        idx = index[step]
+        logits = mlp(params, x[rows, idx])
+        if objective.task == "binary":
+            logits = logits.squeeze(-1)
+        loss = objective(logits, y[rows, idx])
+        grads = torch.autograd.grad(loss, params)
+        adam.step(grads)
+        if tick is not None:
+            tick(10 * (step + 1) // steps - 10 * step // steps)
+    with torch.no_grad():
+        outs = []
+        for part in ("val", "test"):
+            z = mlp(params, data[f"x_{part}"])
+            z = z.squeeze(-1) if objective.task == "binary" else z
+            outs.append(torch.nan_to_num(z.double(), nan=0.0, posinf=1e6, neginf=-1e6).numpy())
+    return outs[0], outs[1]
+
+
+# ---------------------------------------------------------------------------------------
+# metrics (scikit-learn) and the tuned threshold
+
+
+def sk_metrics(y: np.ndarray, scores: np.ndarray, task: str, num_classes: int,
+               threshold: float | None = None, which: Sequence[str] = METRICS
+               ) -> dict[str, float]:
+    """The test metrics, computed by scikit-learn. Binary `scores` are logits (N,);
+    multiclass ones are logits (N, C). A binary `threshold` applies to the logit."""
+    from sklearn import metrics as skm
+    from sklearn.preprocessing import label_binarize
+
+    out: dict[str, float] = {}
+    if task == "binary":
+        pred = (scores > (0.0 if threshold is None else threshold)).astype(np.int64)
+        rank_scores = scores
+        average = "binary"
+    else:
+        pred = scores.argmax(axis=1)
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        probs = np.exp(shifted)
+        probs /= probs.sum(axis=1, keepdims=True)
+        rank_scores = probs
+        average = "macro"
+    for m in which:
+        if m == "accuracy":
+            out[m] = skm.accuracy_score(y, pred)
+        elif m == "f1":
+            out[m] = skm.f1_score(y, pred, average=average, zero_division=0.0)
+        elif m == "mcc":
+            out[m] = skm.matthews_corrcoef(y, pred)
+        elif m == "jaccard":
+            out[m] = skm.jaccard_score(y, pred, average=average, zero_division=0.0)
+        elif m == "auroc":
+            if task == "binary":
+                out[m] = skm.roc_auc_score(y, rank_scores)
+            else:
+                out[m] = skm.roc_auc_score(y, rank_scores, multi_class="ovr", average="macro",
+                                           labels=np.arange(num_classes))
+        elif m == "ap":
+            if task == "binary":
+                out[m] = skm.average_precision_score(y, rank_scores)
+            else:
+                onehot = label_binarize(y, classes=np.arange(num_classes))
+                out[m] = skm.average_precision_score(onehot, rank_scores, average="macro")
+    return {k: float(v) for k, v in out.items()}
+
+
+def threshold_sweep(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Every distinct decision threshold on `scores` and the validation metrics it gives.
+
+    The counts come from scikit-learn's `roc_curve` (all thresholds kept); each returned
+    threshold lies halfway between two consecutive distinct scores, so it reproduces the
+    same validation decisions while leaving a margin on both sides.
+    """
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thr = roc_curve(y, scores, drop_intermediate=False)
+    p, n = float((y == 1).sum()), float((y == 0).sum())
+    tp, fp = tpr * p, fpr * n
+    fn, tn = p - tp, n - fp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        metrics = {
+            "accuracy": (tp + tn) / (p + n),
+            "f1": np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0),
+            "jaccard": np.where(tp + fp + fn > 0, tp / (tp + fp + fn), 0.0),
+            "mcc": np.nan_to_num(
+                (tp * tn - fp * fn) / np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)),
+                nan=0.0),
+        }
+    # roc_curve thresholds decrease; "predict positive when score >= thr[i]". A cut halfway
+    # to the next (lower) score gives the same decisions on validation.
+    finite = np.where(np.isfinite(thr), thr, np.nan)
+    nxt = np.append(finite[1:], finite[-1] - 1.0)
+    cut = np.where(np.isfinite(thr), (finite + nxt) / 2, finite[1] + 1.0 if len(thr) > 1 else 0)
+    return cut, metrics
+
+
+def select(spec: LossSpec, task: str, num_classes: int, val: np.ndarray, test: np.ndarray,
+           y_val: np.ndarray, y_test: np.ndarray) -> dict[str, Any]:
+    """Choose, for every metric and seed, the configuration (and threshold) on validation;
+    return the test values of the chosen ones."""
+    s_count, h_count = val.shape[:2]
+    chosen: dict[str, list[int]] = {m: [] for m in METRICS}
+    values: dict[str, list[float]] = {m: [] for m in METRICS}
+    thresholds: dict[str, list[float]] = {m: [] for m in THRESHOLD_METRICS}
+    for s in range(s_count):
+        val_scores = [sk_metrics(y_val[s], val[s, h], task, num_classes) for h in range(h_count)]
+        tuned: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+        if not spec.trains:
+            tuned = [threshold_sweep(y_val[s], val[s, h]) for h in range(h_count)]
+        for m in METRICS:
+            thr = None
+            if tuned and m in THRESHOLD_METRICS:
+                best = [(float(np.max(t[1][m])), int(np.argmax(t[1][m]))) for t in tuned]
+                h = int(np.argmax([b[0] for b in best]))
+                thr = float(tuned[h][0][best[h][1]])
+                thresholds[m].append(thr)
+            else:
+                h = int(np.argmax([v[m] for v in val_scores]))
+            chosen[m].append(h)
+            values[m].append(sk_metrics(y_test[s], test[s, h], task, num_classes, thr, (m,))[m])
+    out: dict[str, Any] = {"test": values, "chosen_config": chosen}
+    if not spec.trains:
+        out["threshold_logit"] = thresholds
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# statistics
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95% Student-t interval over seeds."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < 2:
+        return float(v.mean()), float("nan")
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return float(v.mean()), float(half)
+
+
+def paired(a: Sequence[float], b: Sequence[float], *, resamples: int, seed: int = 0
+           ) -> dict[str, Any]:
+    """`a - b` paired by seed: mean, bootstrap 95% interval, Wilcoxon p, and the verdict."""
+    from scipy import stats
+
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(d), size=(resamples, len(d)))
+    boot = d[idx].mean(axis=1)
+    lo, hi = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
+    if np.all(d == 0):
+        p = 1.0
+    else:
+        p = float(stats.wilcoxon(d, zero_method="zsplit").pvalue)
+    verdict = "win" if lo > 0 else "loss" if hi < 0 else "tie"
+    return {"mean_diff": float(d.mean()), "ci_low": lo, "ci_high": hi, "wilcoxon_p": p,
+            "verdict": verdict, "diffs": d.tolist()}
+
+
+# ---------------------------------------------------------------------------------------
+# the run
+
+
+@dataclass
+class Settings:
+    datasets: list[str]
+    losses: list[str]
+    seeds: list[int]
+    configs: int = 4
+    steps: int = 120
+    batch: int = 256
+    hidden: int = 64
+    resamples: int = 10_000
+    threads: int = 1
+    sequence: bool = False
+    sequence_settings: dict[str, Any] = field(default_factory=dict)
+    plots: bool = True
+    command: str = ""
+
+
+def machine() -> dict[str, Any]:
+    """The machine and library versions the numbers come from."""
+    import sklearn
+
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = re.findall(r"model name\s*:\s*(.*)", f.read())
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    try:
+        import softmetrics
+
+        sm_version = softmetrics.__version__
+    except ImportError:  # pragma: no cover
+        sm_version = None
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "softmetrics": sm_version,
+    }
+
+
+def dataset_info(data: Dataset, x_dim: int) -> dict[str, Any]:
+    counts = np.bincount(data.y, minlength=data.num_classes)
+    return {
+        "source": data.source,
+        "task": data.task,
+        "n": data.n,
+        "features": x_dim,
+        "classes": data.class_names,
+        "class_fractions": (counts / counts.sum()).round(4).tolist(),
+    }
+
+
+def run_dataset(name: str, settings: Settings, progress: Any) -> dict[str, Any]:
+    data = load(name)
+    splits = [split(data, seed) for seed in settings.seeds]
+    tensors = {
+        key: torch.from_numpy(np.stack([getattr(sp, key) for sp in splits]))
+        for key in ("x_train", "y_train", "x_val", "x_test")
+    }
+    y_val = np.stack([sp.y_val for sp in splits])
+    y_test = np.stack([sp.y_test for sp in splits])
+    result: dict[str, Any] = {"info": dataset_info(data, tensors["x_train"].shape[-1]),
+                              "losses": {}}
+    specs = [LOSSES[k] for k in settings.losses if data.task in LOSSES[k].tasks]
+    logits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    batch = min(settings.batch, tensors["x_train"].shape[1])
+    t0 = time.perf_counter()
+    for spec in specs:
+        configs = configurations(spec, settings.configs)
+        progress.set_postfix_str(f"{name}: {spec.label}")
+        t_loss = time.perf_counter()
+        if spec.trains:
+            objective = Objective(spec, data.task, data.num_classes, configs,
+                                  len(settings.seeds))
+            logits[spec.key] = train(objective, configs, tensors, settings.seeds,
+                                     steps=settings.steps, batch=batch, hidden=settings.hidden,
+                                     tick=progress.update)
+            source = spec.key
+        else:
+            source = "ce"
+            if source not in logits:
+                raise SystemExit(f"compare_ce: loss {spec.key!r} reuses the 'ce' networks: "
+                                 f"select 'ce' too")
+            progress.update(10)
+        val, test = logits[source]
+        res = select(spec, data.task, data.num_classes, val, test, y_val, y_test)
+        res["configs"] = configs
+        res["seconds"] = time.perf_counter() - t_loss
+        res["summary"] = {m: dict(zip(("mean", "ci95"), mean_ci(res["test"][m]), strict=True))
+                          for m in METRICS}
+        result["losses"][spec.key] = res
+    result["seconds"] = time.perf_counter() - t0
+    result["comparisons"] = compare(result["losses"], data.task, settings.resamples)
+    return result
+
+
+def compare(losses: dict[str, Any], task: str, resamples: int) -> dict[str, Any]:
+    """Each loss against CE (and threshold-metric losses against CE + tuned threshold) on
+    its own metric, paired by seed."""
+    out: dict[str, Any] = {}
+    for baseline in ("ce", "ce_thr"):
+        if baseline not in losses:
+            continue
+        rows = {}
+        for key, res in losses.items():
+            if key in ("ce", baseline):
+                continue
+            metric = LOSSES[key].metric
+            if baseline == "ce_thr" and (metric not in THRESHOLD_METRICS or key == "ce"):
+                continue
+            rows[key] = {"metric": metric, **paired(res["test"][metric],
+                                                   losses[baseline]["test"][metric],
+                                                   resamples=resamples)}
+        out[baseline] = rows
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# reports
+
+
+def _fmt(mean: float, ci: float) -> str:
+    return f"{mean:.3f} ± {ci:.3f}" if math.isfinite(ci) else f"{mean:.3f}"
+
+
+def _diff(d: float) -> str:
+    """A signed difference; small ones keep a significant digit (not a bare -0.000)."""
+    if 0 < abs(d) < 0.0005:
+        return f"{d:+.1e}"
+    return f"{d:+.3f}"
+
+
+VERDICT_MARK = {"win": "**win**", "tie": "tie", "loss": "*loss*"}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The Markdown that the docs page embeds: settings, datasets, summaries, tables."""
+    st, mc = results["settings"], results["machine"]
+    names = list(results["datasets"])
+    lines = [
+        f"Produced by `{st['command']}` in {results['seconds'] / 60:.1f} minutes on "
+        f"{mc['cpu']} ({mc['cpu_count']} CPUs; torch threads: {mc['torch_threads']}), "
+        f"{mc['platform']}; Python {mc['python']}, torch {mc['torch']}, scikit-learn "
+        f"{mc['scikit-learn']}, numpy {mc['numpy']}, softmetrics {mc['softmetrics']}.",
+        "",
+        f"Seeds: {len(st['seeds'])} ({', '.join(map(str, st['seeds']))}). Every loss: MLP "
+        f"with one hidden layer of {st['hidden']} units, Adam, {st['steps']} steps of batch "
+        f"{st['batch']} (the whole training split when smaller), {st['configs']} "
+        f"hyper-parameter configurations chosen on validation for each reported metric.",
+        "",
+        "### Datasets",
+        "",
+        "| dataset | source | task | n | features | classes (fraction) |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for name in names:
+        info = results["datasets"][name]["info"]
+        classes = ", ".join(f"{c} ({f:.3f})" for c, f in
+                            zip(info["classes"], info["class_fractions"], strict=True))
+        if info["task"] == "binary":
+            classes += f"; positive: {info['classes'][1]}"
+        lines.append(f"| {name} | {info['source']} | {info['task']} | {info['n']} | "
+                     f"{info['features']} | {classes} |")
+    for baseline, title in (("ce", "cross-entropy"), ("ce_thr", "CE + tuned threshold")):
+        rows = sorted({k for n in names for k in
+                       results["datasets"][n]["comparisons"].get(baseline, {})},
+                      key=list(LOSSES).index)
+        if not rows:
+            continue
+        lines += ["", f"### Win / tie / loss against {title}", "",
+                  "Each cell: mean over seeds of (loss − baseline) on the loss's own metric, "
+                  "and the verdict of the paired bootstrap 95% interval.", ""]
+        cols = [n for n in names if results["datasets"][n]["comparisons"].get(baseline)]
+        lines.append("| loss (metric) | " + " | ".join(cols) + " | W / T / L |")
+        lines.append("|---|" + "---:|" * len(cols) + ":---:|")
+        for key in rows:
+            cells, tally = [], {"win": 0, "tie": 0, "loss": 0}
+            for n in cols:
+                c = results["datasets"][n]["comparisons"][baseline].get(key)
+                if c is None:
+                    cells.append("n/a")
+                    continue
+                tally[c["verdict"]] += 1
+                cells.append(f"{_diff(c['mean_diff'])} {VERDICT_MARK[c['verdict']]}")
+            spec = LOSSES[key]
+            lines.append(f"| {spec.label} ({METRIC_SHORT[spec.metric]}) | " + " | ".join(cells)
+                         + f" | {tally['win']} / {tally['tie']} / {tally['loss']} |")
+    lines += ["", "### Test metrics per dataset", "",
+              "Mean ± half-width of the 95% t-interval over seeds; the best mean per column in "
+              "bold. Each loss's configuration (and, for CE + tuned threshold, its threshold) "
+              "is chosen on validation separately for each metric.", ""]
+    for name in names:
+        losses = results["datasets"][name]["losses"]
+        lines += [f"#### {name}", "", "| loss | " + " | ".join(METRIC_SHORT[m] for m in METRICS)
+                  + " |", "|---|" + "---:|" * len(METRICS)]
+        best = {m: max(r["summary"][m]["mean"] for r in losses.values()) for m in METRICS}
+        for key, r in losses.items():
+            cells = []
+            for m in METRICS:
+                s = r["summary"][m]
+                text = _fmt(s["mean"], s["ci95"])
+                cells.append(f"**{text}**" if s["mean"] == best[m] else text)
+            lines.append(f"| {LOSSES[key].label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if results.get("plots"):
+        lines += ["### Plots", ""]
+        for m, path in results["plots"].items():
+            lines += [f"![{METRIC_LABELS.get(m, m)} by loss]({path})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def sequence_markdown(seq: dict[str, Any], mc: dict[str, Any], command: str) -> str:
+    """The Markdown of the sequence task: settings, machine, BLEU table."""
+    lines = [
+        f"Produced by `{command}` in {seq['seconds'] / 60:.1f} minutes on {mc['cpu']} "
+        f"({mc['cpu_count']} CPUs; torch threads: {mc['torch_threads']}); torch {mc['torch']}, "
+        f"sacrebleu {seq['sacrebleu']}, num2words {seq['num2words']}, softmetrics "
+        f"{mc['softmetrics']}.",
+        "",
+        seq["description"],
+        "",
+        "| fine-tuning | test BLEU | Δ vs (a), paired bootstrap 95% interval | verdict | "
+        "Wilcoxon p |",
+        "|---|---:|---:|---|---:|",
+    ]
+    for key, r in seq["variants"].items():
+        m, ci = mean_ci(r["bleu"])
+        cell = f"{m:.2f} ± {ci:.2f}" if math.isfinite(ci) else f"{m:.2f}"
+        c = seq["comparisons"].get(key)
+        if c is None:
+            lines.append(f"| {r['label']} | {cell} | | | |")
+            continue
+        lines.append(f"| {r['label']} | {cell} | {c['mean_diff']:+.2f} "
+                     f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}] | "
+                     f"{VERDICT_MARK[c['verdict']]} | {c['wilcoxon_p']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def console_table(results: dict[str, Any]) -> str:
+    """A compact table for the terminal: own-metric means and the verdicts against CE."""
+    names = list(results["datasets"])
+    keys = [k for k in LOSSES if any(k in results["datasets"][n]["losses"] for n in names)]
+    width = max(len(n) for n in names) + 2
+    head = "loss (own metric)".ljust(26) + "".join(n[:width - 1].rjust(width) for n in names)
+    out = [head, "-" * len(head)]
+    for key in keys:
+        spec = LOSSES[key]
+        row = f"{spec.label} ({METRIC_SHORT[spec.metric]})".ljust(26)
+        for n in names:
+            r = results["datasets"][n]["losses"].get(key)
+            if r is None:
+                row += "n/a".rjust(width)
+                continue
+            mark = ""
+            c = results["datasets"][n]["comparisons"].get("ce", {}).get(key)
+            if c is not None:
+                mark = {"win": "+", "tie": "=", "loss": "-"}[c["verdict"]]
+            row += f"{r['summary'][spec.metric]['mean']:.3f}{mark or ' '}".rjust(width)
+        out.append(row)
+    out.append("(+ win, = tie, - loss against CE on the loss's own metric: paired bootstrap "
+               "95% interval over seeds)")
+    return "\n".join(out)
+
+
+def plots(results: dict[str, Any], out: Path) -> dict[str, str]:
+    """One PNG per metric: a panel per dataset, mean and 95% interval by loss."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["datasets"])
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    written = {}
+    for m in METRICS:
+        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 0.35 * 9 * rows + 1.0),
+                                 squeeze=False)
+        for ax, name in zip(axes.flat, names, strict=False):
+            losses = results["datasets"][name]["losses"]
+            keys = list(losses)
+            means = [losses[k]["summary"][m]["mean"] for k in keys]
+            cis = [np.nan_to_num(losses[k]["summary"][m]["ci95"]) for k in keys]
+            ypos = np.arange(len(keys))[::-1]
+            colors = ["0.3" if k in ("ce", "ce_thr") else "C0" for k in keys]
+            for mean, y, ci, color in zip(means, ypos, cis, colors, strict=True):
+                ax.errorbar(mean, y, xerr=ci, fmt="o", color=color, ms=4, capsize=3)
+            if "ce" in losses:
+                ax.axvline(losses["ce"]["summary"][m]["mean"], color="0.6", ls="--", lw=0.8)
+            ax.set_yticks(ypos, [LOSSES[k].label for k in keys], fontsize=8)
+            ax.set_title(name, fontsize=10)
+            ax.tick_params(axis="x", labelsize=8)
+            ax.grid(axis="x", alpha=0.3)
+        for ax in list(axes.flat)[len(names):]:
+            ax.axis("off")
+        fig.suptitle(f"Test {METRIC_LABELS[m]}: mean and 95% interval over "
+                     f"{len(results['settings']['seeds'])} seeds (dashed: CE)", fontsize=11)
+        fig.tight_layout()
+        path = out / f"compare_ce_{m}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        written[m] = path.name
+    return written
+
+
+def update_page(page: Path, block: str, part: str = "results") -> bool:
+    """Replace one generated block of the docs page (between its markers), if it has them."""
+    if not page.exists():
+        return False
+    begin, end = PAGE_MARKERS[part]
+    text = page.read_text()
+    if begin not in text or end not in text:
+        return False
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    page.write_text(f"{head}{begin}\n\n{block}\n{end}{tail}")
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+# command line
+
+
+def _names(value: str, known: Sequence[str], what: str) -> list[str]:
+    if value.strip() == "none":
+        return []
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in names if v not in known]
+    if bad:
+        raise SystemExit(f"compare_ce: unknown {what} {', '.join(bad)}; "
+                         f"choose from {', '.join(known)}")
+    return names
+
+
+def _seeds(value: str) -> list[int]:
+    if "," in value:
+        return [int(v) for v in value.split(",") if v.strip()]
+    return list(range(int(value)))
+
+
+def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--full", action="store_true",
+                   help="10 seeds and the sequence (BLEU) task")
+    p.add_argument("--smoke", action="store_true",
+                   help="a tiny run (2 small datasets, 2 seeds, a few steps) to keep the "
+                        "script working; writes nothing under docs/ unless --out says so")
+    p.add_argument("--datasets", help=f"comma-separated subset of {', '.join(DATASETS)}, "
+                   f"or 'none' (e.g. to run only the sequence task)")
+    p.add_argument("--losses", help=f"comma-separated subset of {', '.join(LOSSES)}")
+    p.add_argument("--seeds", help="a number of seeds (0..N-1) or a comma-separated list")
+    p.add_argument("--configs", type=int, help="hyper-parameter configurations per loss (4)")
+    p.add_argument("--steps", type=int, help="optimiser steps per network (120)")
+    p.add_argument("--sequence", action="store_true", help="also run the sequence task")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1: many tiny batched ops; more threads only help on "
+                        "an otherwise idle machine)")
+    p.add_argument("--out", type=Path, help="output folder (docs/benchmarks/)")
+    a = p.parse_args(argv)
+    s = Settings(datasets=list(DATASETS), losses=list(LOSSES), seeds=list(range(5)),
+                 threads=a.threads)
+    out = DOCS_OUT
+    if a.full:
+        s.seeds, s.sequence = list(range(10)), True
+    if a.smoke:
+        s.datasets, s.seeds = ["breast_cancer", "digits"], [0, 1]
+        s.configs, s.steps, s.hidden, s.resamples = 2, 4, 8, 200
+        s.sequence_settings = {"smoke": True}
+        out = Path(os.environ.get("TMPDIR", "/tmp")) / "compare_ce_smoke"
+    if a.datasets:
+        s.datasets = _names(a.datasets, list(DATASETS), "dataset")
+    if a.losses:
+        s.losses = _names(a.losses, list(LOSSES), "loss")
+    if a.seeds:
+        s.seeds = _seeds(a.seeds)
+    if a.configs:
+        s.configs = a.configs
+    if a.steps:
+        s.steps = a.steps
+    s.sequence = s.sequence or a.sequence
+    s.plots = not a.no_plots
+    if a.out:
+        out = a.out
+    s.command = "python benchmarks/compare_ce.py" + (" " + " ".join(argv) if argv else "")
+    return s, out
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    settings, out = parse(argv)
+    torch.set_num_threads(settings.threads)
+    # resolve every selected loss first: a missing one stops the run before any training
+    for key in settings.losses:
+        resolve_loss_class(LOSSES[key])
+    if settings.sequence:
+        import _sequence
+
+        _sequence.check_available()
+    from tqdm.auto import tqdm
+
+    out.mkdir(parents=True, exist_ok=True)
+    page = out / "compare_ce.md"
+    written: list[str] = []
+    results: dict[str, Any] = {"settings": asdict(settings), "machine": machine(),
+                               "datasets": {}}
+    if settings.datasets:
+        t0 = time.perf_counter()
+        units = sum(10 * sum(TASKS[name] in LOSSES[k].tasks for k in settings.losses)
+                    for name in settings.datasets)
+        with tqdm(total=units, desc="compare_ce", unit="u", dynamic_ncols=True,
+                  bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}") as progress:
+            for name in settings.datasets:
+                results["datasets"][name] = run_dataset(name, settings, progress)
+        results["seconds"] = time.perf_counter() - t0
+        if settings.plots:
+            results["plots"] = plots(results, out)
+            written.append("the plots")
+        block = markdown(results)
+        (out / "compare_ce.json").write_text(json.dumps(results, indent=1) + "\n")
+        (out / "compare_ce_results.md").write_text(
+            "# Surrogates vs cross-entropy: results\n\n" + block)
+        written += ["compare_ce.json", "compare_ce_results.md"]
+        if update_page(page, block, "results"):
+            written.append("the results block of compare_ce.md")
+        print()
+        print(console_table(results))
+    if settings.sequence:
+        import _sequence
+
+        seq = _sequence.run(settings, resamples=settings.resamples)
+        results["sequence"] = seq
+        block = sequence_markdown(seq, results["machine"], settings.command)
+        (out / "compare_ce_sequence.json").write_text(json.dumps(
+            {"settings": asdict(settings), "machine": results["machine"], **seq}, indent=1)
+            + "\n")
+        (out / "compare_ce_sequence.md").write_text(
+            "# Surrogates vs cross-entropy: sequence task\n\n" + block)
+        written += ["compare_ce_sequence.json", "compare_ce_sequence.md"]
+        if update_page(page, block, "sequence"):
+            written.append("the sequence block of compare_ce.md")
+        print()
+        print(block)
+    print(f"wrote under {out}: {', '.join(written)}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
