@@ -16,12 +16,14 @@ only the number `0` selects the hard decision, so no branch here reads tensor da
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
 from torch import Tensor
 
-__all__ = ["compute_dtype", "is_hard", "logit", "soft_argmax", "soft_step", "soft_threshold"]
+__all__ = ["compute_dtype", "full_precision", "is_hard", "logit", "soft_argmax", "soft_step",
+           "soft_threshold"]
 
 
 def is_hard(temperature: float | Tensor) -> bool:
@@ -32,6 +34,15 @@ def is_hard(temperature: float | Tensor) -> bool:
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """The dtype statistics are accumulated in: float32 for half types, else `dtype`."""
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def full_precision(device: torch.device) -> contextlib.AbstractContextManager:
+    """A context with autocast off on `device`, so that matrix products of statistics run
+    in the dtype chosen by `compute_dtype` (under autocast they would be cast back to half
+    precision and round counts and sums)."""
+    if device.type in ("cpu", "cuda"):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def logit(probability: float) -> float:

@@ -123,7 +123,8 @@ def test_autocast_bfloat16_on_cpu(cls):
     y = torch.randint(0, 5, (256,), generator=g)
     kw = dict(num_classes=5) if cls is softmetrics.SoftTopKAccuracyLoss else dict(
         task="multiclass", num_classes=5)
-    loss_fn = cls(**kw)
+    y[::7] = -1  # ignored entries: the weighted sums are matrix products
+    loss_fn = cls(ignore_index=-1, **kw)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits = layer(x)
         assert logits.dtype == torch.bfloat16
@@ -131,6 +132,8 @@ def test_autocast_bfloat16_on_cpu(cls):
     assert loss.dtype == torch.float32
     reference = loss_fn(layer(x), y)
     torch.testing.assert_close(loss, reference, atol=2e-2, rtol=0)
+    # the same bf16 logits without autocast: the statistics are not rounded again
+    torch.testing.assert_close(loss, loss_fn(logits.detach().float(), y), atol=1e-6, rtol=0)
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
 

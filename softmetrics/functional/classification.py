@@ -29,7 +29,15 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from .._relax import compute_dtype, is_hard, logit, soft_argmax, soft_step, soft_threshold
+from .._relax import (
+    compute_dtype,
+    full_precision,
+    is_hard,
+    logit,
+    soft_argmax,
+    soft_step,
+    soft_threshold,
+)
 
 __all__ = [
     "StatScores",
@@ -361,8 +369,9 @@ def _statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, tas
     At temperature 0 they are exact integers, returned in float64 so that the formulas of
     the exact metric round like scikit-learn's; soft counts stay in the compute dtype.
     """
-    tp, pred = _decision_counts(z, y, w, task=task, temperature=temperature,
-                                threshold=threshold, samplewise=samplewise)
+    with full_precision(z.device):  # autocast would round the weighted sums to half
+        tp, pred = _decision_counts(z, y, w, task=task, temperature=temperature,
+                                    threshold=threshold, samplewise=samplewise)
     with torch.no_grad():
         if task == "multiclass":
             ones = torch.ones((), dtype=tp.dtype, device=tp.device).expand(y.shape)
