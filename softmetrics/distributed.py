@@ -20,7 +20,14 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["all_gather_cat", "all_reduce_sum", "is_distributed"]
+__all__ = [
+    "all_gather_cat",
+    "all_gather_cat_uneven",
+    "all_reduce_sum",
+    "gather_sizes",
+    "get_rank",
+    "is_distributed",
+]
 
 
 def is_distributed() -> bool:
@@ -57,4 +64,65 @@ def all_gather_cat(tensor: Tensor, process_group=None, dim: int = 0) -> Tensor:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         parts = dist_fn.all_gather(tensor, group=_group(process_group))
-    return torch.cat(parts, dim=dim)
+    return torch.cat([_ContiguousGrad.apply(part) for part in parts], dim=dim)
+
+
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward makes the gradient contiguous.
+
+    The backward of `torch.distributed.nn.functional.all_gather` hands the gradient slices
+    to a collective that reads their storage as if contiguous (gloo's all-to-all); a
+    gradient arriving transposed (e.g. through `.t()`) would be scrambled across rows.
+    """
+
+    @staticmethod
+    def forward(ctx, tensor: Tensor) -> Tensor:  # type: ignore[override]
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        return grad.contiguous()
+
+
+def get_rank(process_group=None) -> int:
+    """The rank of this process in `process_group` (0 outside a process group)."""
+    if not is_distributed():
+        return 0
+    return dist.get_rank(group=_group(process_group))
+
+
+def gather_sizes(size: int, *, device: torch.device | str | None = None,
+                 process_group=None) -> list[int]:
+    """The `size` of every process of `process_group`, in rank order (`[size]` outside).
+
+    One small all-gather and one host synchronisation: call it once per step, not per
+    tensor. `device` is where the collective runs (the device of the data; with NCCL a
+    CUDA device).
+    """
+    if not is_distributed():
+        return [int(size)]
+    group = _group(process_group)
+    local = torch.tensor([int(size)], dtype=torch.long, device=device)
+    parts = [torch.empty_like(local) for _ in range(dist.get_world_size(group=group))]
+    dist.all_gather(parts, local, group=group)
+    return torch.cat(parts).tolist()
+
+
+def all_gather_cat_uneven(tensor: Tensor, sizes: list[int], process_group=None) -> Tensor:
+    """`tensor` of every process concatenated along dim 0, with gradient, for batches of
+    different sizes.
+
+    `sizes` are the dim-0 sizes of every process in rank order (from `gather_sizes`); the
+    other dimensions must agree. Each tensor is zero-padded to the largest size, gathered
+    with `all_gather_cat`, and the padding is dropped again, so the result holds exactly
+    the `sum(sizes)` real rows (and the padding receives no gradient).
+    """
+    if not is_distributed():
+        return tensor
+    longest = max(sizes)
+    if min(sizes) == longest:
+        return all_gather_cat(tensor, process_group)
+    pad = tensor.new_zeros((longest - tensor.shape[0], *tensor.shape[1:]))
+    gathered = all_gather_cat(torch.cat([tensor, pad]), process_group)
+    # one slice per process (a loop over ranks, not samples)
+    return torch.cat([gathered[r * longest:r * longest + n] for r, n in enumerate(sizes)])

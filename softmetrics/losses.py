@@ -283,15 +283,41 @@ class _RankingLoss(nn.Module):
     Options are validated once here; `forward` returns the loss (per class for
     `average="none"`), `metric` the exact metric (temperature 0) with the same options.
     A tensor temperature is kept as a buffer (an `nn.Parameter` stays a parameter).
+
+    Set-level options:
+
+    - `sync_dist=True` gathers the scores and targets of every process of `process_group`
+      (default: the whole world) with an autograd-aware all-gather before the metric, so
+      that every process computes the metric of the global batch, with the gradient of one
+      process on the concatenated batch (times `world_size`, which data-parallel gradient
+      averaging divides out). Processes may hold batches of different sizes (one small
+      extra all-gather and one host synchronisation per call learn the sizes). `metric`
+      then also reports the global exact metric.
+    - `momentum=m` mixes the per-class statistics of the batch with running ones,
+      `m * running + (1 - m) * batch`, before the formula: the sum of the per-positive
+      terms and its normaliser (AUROC: the mis-ordered pair mass and the number of
+      (positive, negative) pairs; AP and cAP: the sum of the per-positive precisions and
+      the number of positives), plus the number of positives for `average="weighted"`.
+      The running statistics (buffers `running_num`, `running_den`, `running_pos`, saved in
+      `state_dict`) hold the previous mixed ones, detached, and update in training mode; the
+      first batch initialises them. The value is then a ratio of exponential moving
+      averages: the metric pooled over the pairs (AUROC) or positives (AP, cAP) of the last
+      ~`1 / (1 - m)` batches, each ranked within its own batch. A class without positives
+      in this batch keeps its running value. This lowers the variance of the estimate, not
+      the bias of ranking within small batches (pairs across batches are never compared).
     """
 
-    _function: ClassVar[Callable[..., Tensor]]
+    _fn_name: ClassVar[str]
+    _metric: ClassVar[str]
 
     def __init__(self, *, task: str, num_classes: int | None = None, average: str = "macro",
                  temperature: float | Tensor = 1.0, ignore_index: int | None = None,
-                 chunk_size: int | None = None, validate_args: bool = True) -> None:
+                 chunk_size: int | None = None, validate_args: bool = True,
+                 sync_dist: bool = False, process_group: Any = None,
+                 momentum: float | None = None) -> None:
         super().__init__()
-        ranking.check_options(type(self).__name__, task=task, num_classes=num_classes,
+        name = type(self).__name__
+        ranking.check_options(name, task=task, num_classes=num_classes,
                               average=average, temperature=temperature,
                               ignore_index=ignore_index, chunk_size=chunk_size)
         self.options: dict[str, Any] = dict(
@@ -301,23 +327,67 @@ class _RankingLoss(nn.Module):
             self.register_buffer("temperature", temperature)
         else:
             self.temperature = temperature
+        self.sync_dist = bool(sync_dist)
+        self.process_group = process_group
+        self.momentum = momentum
+        if momentum is not None:
+            _checks.check_number(name, "momentum", momentum, low=0.0, high=1.0, high_open=True)
+            columns = 1 if task == "binary" or average == "micro" else int(num_classes or 1)
+            for key in ranking.ColumnStats._fields:
+                self.register_buffer(f"running_{key}", torch.zeros(columns))
+            self.register_buffer("running_initialized", torch.zeros((), dtype=torch.bool))
 
-    def _value(self, input: Tensor, target: Tensor, temperature: float | Tensor) -> Tensor:
-        return type(self)._function(input, target, temperature=temperature, **self.options)
+    def _gather(self, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """Scores and targets of every process, concatenated in rank order, with gradient."""
+        if not (self.sync_dist and distributed.is_distributed()) or input.ndim == 0:
+            return input, target
+        group = self.process_group
+        sizes = distributed.gather_sizes(input.shape[0], device=input.device,
+                                         process_group=group)
+        return (distributed.all_gather_cat_uneven(input, sizes, group),
+                distributed.all_gather_cat_uneven(target, sizes, group))
+
+    def _hook(self, stats: ranking.ColumnStats) -> ranking.ColumnStats:
+        m, init = self.momentum, self.running_initialized.clone()
+        mixed = []
+        for key, batch in zip(ranking.ColumnStats._fields, stats, strict=True):
+            running = getattr(self, f"running_{key}").to(batch.dtype)
+            mixed.append(torch.where(init, m * running + (1.0 - m) * batch, batch))
+        if self.training:
+            with torch.no_grad():
+                for key, value in zip(ranking.ColumnStats._fields, mixed, strict=True):
+                    getattr(self, f"running_{key}").copy_(value.detach())
+                self.running_initialized.fill_(True)
+        return ranking.ColumnStats(*mixed)
+
+    def _value(self, input: Tensor, target: Tensor, temperature: float | Tensor,
+               hook: Callable[..., Any] | None = None) -> Tensor:
+        input, target = self._gather(input, target)
+        return ranking._ranking_metric(self._fn_name, self._metric, input, target,
+                                       temperature=temperature, hook=hook, check=False,
+                                       **self.options)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """The loss `1 - soft metric`, in [0, 1]."""
-        return 1.0 - self._value(input, target, self.temperature)
+        hook = None if self.momentum is None else self._hook
+        return 1.0 - self._value(input, target, self.temperature, hook)
 
     @torch.no_grad()
     def metric(self, input: Tensor, target: Tensor) -> Tensor:
-        """The exact metric (temperature 0) with this loss's options; no gradient."""
+        """The exact metric (temperature 0) with this loss's options; no gradient.
+
+        With `sync_dist`, the metric of the global batch; never the running statistics.
+        """
         return self._value(input, target, 0.0)
 
     def extra_repr(self) -> str:
         shown = {k: v for k, v in self.options.items() if v is not None}
-        return ", ".join(f"{k}={v!r}" for k, v in
-                         {**shown, "temperature": self.temperature}.items())
+        shown["temperature"] = self.temperature
+        if self.sync_dist:
+            shown["sync_dist"] = True
+        if self.momentum is not None:
+            shown["momentum"] = self.momentum
+        return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
 
 class SoftAUROCLoss(_RankingLoss):
@@ -335,7 +405,7 @@ class SoftAUROCLoss(_RankingLoss):
         tensor(0.7500)
     """
 
-    _function = staticmethod(ranking.soft_auroc)
+    _fn_name, _metric = "soft_auroc", "auroc"
 
 
 class SoftAveragePrecisionLoss(_RankingLoss):
@@ -352,13 +422,13 @@ class SoftAveragePrecisionLoss(_RankingLoss):
         (tensor(0.0833), tensor(0.9167))
     """
 
-    _function = staticmethod(ranking.soft_average_precision)
+    _fn_name, _metric = "soft_average_precision", "ap"
 
 
 class SoftCalibratedAveragePrecisionLoss(_RankingLoss):
     """`1 - soft_calibrated_average_precision`; with `average="macro"`, `1 - mean cAP`."""
 
-    _function = staticmethod(ranking.soft_calibrated_average_precision)
+    _fn_name, _metric = "soft_calibrated_average_precision", "cap"
 
 
 __all__ += ["SoftAUROCLoss", "SoftAveragePrecisionLoss", "SoftCalibratedAveragePrecisionLoss"]
@@ -505,6 +575,11 @@ class InfoNCELoss(nn.Module):
     `.metric(query, key, negatives=None)` the top-`k` retrieval accuracy with the same
     candidates ([`retrieval_accuracy`][softmetrics.functional.retrieval_accuracy]).
 
+    `gather_distributed=True` scores each process's queries against the keys (and, with
+    `symmetric`, its keys against the queries) of every process of `process_group`
+    (default: the whole world), with gradient: the loss, and `.metric`, are those of one
+    process on the global batch (see the Data-parallel training page).
+
     Example:
         >>> import torch
         >>> from softmetrics import InfoNCELoss
@@ -523,6 +598,7 @@ class InfoNCELoss(nn.Module):
                  in_batch_negatives: bool = True, query_negatives: bool = False,
                  symmetric: bool = False, normalize: bool = True, reduction: str = "mean",
                  chunk_size: int | None = None, k: int = 1,
+                 gather_distributed: bool = False, process_group: Any = None,
                  validate_args: bool = True) -> None:
         super().__init__()
         name = type(self).__name__
@@ -536,7 +612,8 @@ class InfoNCELoss(nn.Module):
         contrastive.check_int(name, "k", k, low=1)
         self.options: dict[str, Any] = dict(
             in_batch_negatives=in_batch_negatives, query_negatives=query_negatives,
-            normalize=normalize, validate_args=validate_args)
+            normalize=normalize, gather_distributed=bool(gather_distributed),
+            process_group=process_group, validate_args=validate_args)
         self.symmetric, self.reduction, self.chunk_size, self.k = (
             symmetric, reduction, chunk_size, k)
         self.learn_temperature = learn_temperature
@@ -566,7 +643,9 @@ class InfoNCELoss(nn.Module):
                                               reduction=self.reduction, **self.options)
 
     def extra_repr(self) -> str:
-        shown = {"temperature": float(torch.as_tensor(self.temperature).detach()), **self.options,
+        options = {k: v for k, v in self.options.items()
+                   if k != "process_group" and (k != "gather_distributed" or v)}
+        shown = {"temperature": float(torch.as_tensor(self.temperature).detach()), **options,
                  "symmetric": self.symmetric, "reduction": self.reduction}
         return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
@@ -630,10 +709,13 @@ class NCELoss(nn.Module):
     def metric(self, input: Tensor, target: Tensor, weight: Tensor,
                bias: Tensor | None) -> Tensor:
         """The full-softmax negative log-likelihood (the exact counterpart); no gradient."""
+        contrastive.check_output_layer(type(self).__name__, input, target, weight, bias,
+                                       self.validate_args)
         dtype = torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
         logits = nn.functional.linear(input.to(dtype), weight.to(dtype),
                                       None if bias is None else bias.to(dtype))
-        return nn.functional.cross_entropy(logits, target, reduction=self.reduction)
+        nll = nn.functional.cross_entropy(logits, target, reduction="none")
+        return contrastive._reduce(nll, self.reduction)
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, num_noise={self.num_noise}, "

@@ -176,36 +176,42 @@ def _make_negatives(kind, n, d, seed):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items())
                          or "default")
 @pytest.mark.parametrize("chunk_size", [None, 1, 4, 1000])
-def test_info_nce_matches_loop_reference(case, chunk_size):
+def test_info_nce_matches_loop_reference(case, chunk_size, device):
     case = dict(case)
     n, d = 7, 5
     q = _randn(n, d, seed=1, requires_grad=True)
     k = _randn(n, d, seed=2, requires_grad=True)
     neg = _make_negatives(case.pop("negatives", None), n, d, seed=3)
     tau = case.get("temperature", 0.07)
-    got = info_nce(q, k, negatives=neg, reduction="none", chunk_size=chunk_size, **case)
+    on_device = [None if t is None else t.detach().to(device).requires_grad_(True)
+                 for t in (q, k, neg)]
+    got = info_nce(on_device[0], on_device[1], negatives=on_device[2], reduction="none",
+                   chunk_size=chunk_size, **case)
     want = ref_info_nce(q, k, neg, in_batch=case.get("in_batch_negatives", True),
                         query_negatives=case.get("query_negatives", False), tau=tau,
                         normalize=case.get("normalize", True),
                         symmetric=case.get("symmetric", False))
-    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got.cpu(), want, atol=1e-5, rtol=1e-5)
     inputs = [t for t in (q, k, neg) if t is not None]
     weights = _randn(n, seed=4)  # a non-uniform upstream gradient
-    g_got = torch.autograd.grad((got * weights).sum(), inputs)
+    g_got = torch.autograd.grad((got * weights.to(device)).sum(),
+                                [t for t in on_device if t is not None])
     g_want = torch.autograd.grad((want * weights).sum(), inputs)
     for a, b in zip(g_got, g_want, strict=True):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(a.cpu(), b, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("chunk_size", [None, 3, 64, 100])
 @pytest.mark.parametrize("tau", [0.07, 1.0])
-def test_info_nce_equals_naive_cross_entropy(chunk_size, tau):
-    q = _randn(100, 16, seed=5, requires_grad=True)
-    k = _randn(100, 16, seed=6, requires_grad=True)
+def test_info_nce_equals_naive_cross_entropy(chunk_size, tau, device):
+    q = _randn(100, 16, seed=5).to(device).requires_grad_(True)
+    k = _randn(100, 16, seed=6).to(device).requires_grad_(True)
     got = info_nce(q, k, temperature=tau, chunk_size=chunk_size)
-    want = naive_info_nce(q, k, tau)
-    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
-    assert_grads_close(got, want, (q, k), atol=1e-5, rtol=1e-5)
+    want = naive_info_nce(q.cpu(), k.cpu(), tau)
+    torch.testing.assert_close(got.cpu(), want, atol=1e-5, rtol=1e-5)
+    for a, b in zip(torch.autograd.grad(got, (q, k)), torch.autograd.grad(want, (q, k)),
+                    strict=True):
+        torch.testing.assert_close(a.cpu(), b.cpu(), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("chunk_size", [None, 5])
@@ -244,6 +250,16 @@ def test_closed_form_two_orthogonal_pairs():
                                    torch.tensor(want))
 
 
+def _graph_names(node, seen=None) -> set[str]:
+    """Names of every backward node reachable from `node`."""
+    seen = set() if seen is None else seen
+    if node is not None and node not in seen:
+        seen.add(node)
+        for child, _ in node.next_functions:
+            _graph_names(child, seen)
+    return {n.name() for n in seen}
+
+
 def test_automatic_tiling_uses_the_tiled_function(monkeypatch):
     q = _randn(40, 4, seed=12, requires_grad=True)
     k = _randn(40, 4, seed=13, requires_grad=True)
@@ -253,7 +269,7 @@ def test_automatic_tiling_uses_the_tiled_function(monkeypatch):
     monkeypatch.setattr(contrastive, "_MIN_CHUNK", 3)
     assert contrastive._auto_chunk(40, 40, None) == 10
     got = info_nce(q, k)
-    assert got.grad_fn.next_functions[0][0].name().startswith("ClampMin")
+    assert "_TiledLogSumExpBackward" in _graph_names(got.grad_fn)
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
     assert_grads_close(got, want, (q, k), atol=1e-6, rtol=1e-6)
 
@@ -279,19 +295,19 @@ def test_single_query_and_no_candidates():
 
 
 @pytest.mark.parametrize("offset", [-1, 0, 2, 5])
-def test_gradcheck_tiled_function(offset):
-    scaled = _randn(5, 3, seed=18, dtype=torch.float64, requires_grad=True)
-    cand = _randn(9, 3, seed=19, dtype=torch.float64, requires_grad=True)
+def test_gradcheck_tiled_function(offset, device):
+    scaled = _randn(5, 3, seed=18, dtype=torch.float64).to(device).requires_grad_(True)
+    cand = _randn(9, 3, seed=19, dtype=torch.float64).to(device).requires_grad_(True)
     assert torch.autograd.gradcheck(
         lambda a, b: contrastive._TiledLogSumExp.apply(a, b, offset, 4), (scaled, cand))
 
 
 @pytest.mark.parametrize("chunk_size", [None, 2])
-def test_gradcheck_info_nce_with_tensor_temperature(chunk_size):
-    q = _randn(5, 3, seed=20, dtype=torch.float64, requires_grad=True)
-    k = _randn(5, 3, seed=21, dtype=torch.float64, requires_grad=True)
-    neg = _randn(5, 2, 3, seed=22, dtype=torch.float64, requires_grad=True)
-    tau = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+def test_gradcheck_info_nce_with_tensor_temperature(chunk_size, device):
+    q = _randn(5, 3, seed=20, dtype=torch.float64).to(device).requires_grad_(True)
+    k = _randn(5, 3, seed=21, dtype=torch.float64).to(device).requires_grad_(True)
+    neg = _randn(5, 2, 3, seed=22, dtype=torch.float64).to(device).requires_grad_(True)
+    tau = torch.tensor(0.3, dtype=torch.float64, device=device, requires_grad=True)
 
     def f(q, k, neg, tau):
         return info_nce(q, k, negatives=neg, temperature=tau, query_negatives=True,
@@ -344,11 +360,11 @@ def test_loss_nonnegative_and_bound_at_most_log_n(n, d, seed, tau, m, normalize)
 
 @given(n=st.integers(2, 30), d=dims, seed=seeds, chunk=st.integers(1, 40),
        m=st.integers(0, 7), qneg=st.booleans(), per_query=st.booleans())
-def test_tiled_equals_untiled(n, d, seed, chunk, m, qneg, per_query):
-    q = _randn(n, d, seed=seed, requires_grad=True)
-    k = _randn(n, d, seed=seed + 1, requires_grad=True)
+def test_tiled_equals_untiled(n, d, seed, chunk, m, qneg, per_query, device):
+    q = _randn(n, d, seed=seed).to(device).requires_grad_(True)
+    k = _randn(n, d, seed=seed + 1).to(device).requires_grad_(True)
     neg = (_randn(n, m, d, seed=seed + 2) if per_query else _randn(m, d, seed=seed + 2))
-    neg.requires_grad_(True)
+    neg = neg.to(device).requires_grad_(True)
     # normalize=False: the normalisation's backward cancels catastrophically for tiny
     # vectors in either implementation, which would only test rounding
     opts = dict(negatives=neg, query_negatives=qneg, temperature=0.5, reduction="none",
@@ -356,7 +372,7 @@ def test_tiled_equals_untiled(n, d, seed, chunk, m, qneg, per_query):
     tiled = info_nce(q, k, chunk_size=chunk, **opts)
     full = info_nce(q, k, chunk_size=10**9, **opts)
     torch.testing.assert_close(tiled, full, atol=1e-5, rtol=1e-5)
-    w = _randn(n, seed=seed + 3)
+    w = _randn(n, seed=seed + 3).to(device)
     inputs = (q, k, neg) if neg.numel() else (q, k)
     for a, b in zip(torch.autograd.grad((tiled * w).sum(), inputs),
                     torch.autograd.grad((full * w).sum(), inputs), strict=True):
@@ -402,13 +418,14 @@ def test_extreme_inputs_finite(chunk_size):
        per_query=st.booleans(), qneg=st.booleans(), inb=st.booleans(), k_top=st.integers(1, 4),
        quantize=st.booleans())
 def test_retrieval_accuracy_matches_loop_reference(n, d, seed, m, per_query, qneg, inb, k_top,
-                                                   quantize):
+                                                   quantize, device):
     q, k = _randn(n, d, seed=seed), _randn(n, d, seed=seed + 1)
     neg = _randn(n, m, d, seed=seed + 2) if per_query else _randn(m, d, seed=seed + 2)
     if quantize:  # coarse integer embeddings: many exact ties
         q, k, neg = q.round(), k.round(), neg.round()
-    got = retrieval_accuracy(q, k, negatives=neg, query_negatives=qneg, in_batch_negatives=inb,
-                             k=k_top, normalize=False, reduction="none")
+    got = retrieval_accuracy(q.to(device), k.to(device), negatives=neg.to(device),
+                             query_negatives=qneg, in_batch_negatives=inb, k=k_top,
+                             normalize=False, reduction="none").cpu()
     want = ref_retrieval(q, k, neg, query_negatives=qneg, in_batch=inb, k_top=k_top,
                          normalize=False)
     torch.testing.assert_close(got, want)
@@ -521,6 +538,25 @@ def test_nce_matches_loop_reference(uniform, shared):
     for a, b in zip(torch.autograd.grad(got.sum(), (x, w, bias)),
                     torch.autograd.grad(want.sum(), (x, w, bias)), strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_nce_empty_batch(shared):
+    # found by the fuzzer: N = 0 with a noise distribution asked torch.multinomial for 0
+    # draws (a RuntimeError), and the mean over no example was 0/0
+    x, w = torch.zeros(0, 3, requires_grad=True), _randn(5, 3, seed=64, requires_grad=True)
+    target = torch.zeros(0, dtype=torch.long)
+    q = torch.full((5,), 0.2)
+    for noise in (None, q):
+        loss = nce_loss(x, target, w, None, num_noise=4, noise_distribution=noise,
+                        shared_noise=shared)
+        assert loss.item() == 0.0
+        loss.backward()
+        assert torch.isfinite(w.grad).all()
+        mod = NCELoss(5, 4, noise, shared_noise=shared)
+        assert mod(x, target, w, None).item() == 0.0
+        assert mod.metric(x, target, w, None).item() == 0.0
+    assert nce_loss(x, target, w, None, num_noise=4, reduction="none").shape == (0,)
 
 
 def test_nce_generator_reproducible_and_random():
@@ -747,6 +783,18 @@ def test_nce_errors():
         nce_loss(x, t, w, b, num_noise=2, noise_distribution=torch.full((4,), 0.25))
     with pytest.raises(ValueError, match=r"NCELoss: expected `num_noise` to be an int >= 1"):
         NCELoss(5, 0)
+    # found by the fuzzer: `metric` checks its inputs as `forward` does (it raised
+    # IndexError, RuntimeError or NotImplementedError)
+    mod = NCELoss(5, 2)
+    with pytest.raises(ValueError, match=r"NCELoss: expected `target` to be integer values in "
+                                         r"\[0, 5\), got a value 5\."):
+        mod.metric(x, torch.tensor([0, 1, 5]), w, b)
+    with pytest.raises(TypeError, match=r"NCELoss: expected `input` to be a floating-point"):
+        mod.metric(x.long(), t, w, b)
+    with pytest.raises(ValueError, match=r"NCELoss: expected `weight` to be of shape \(V, 2\)"):
+        mod.metric(x, t, torch.randn(5, 3), b)
+    with pytest.raises(ValueError, match=r"NCELoss: expected `bias` to be of shape \(5,\)"):
+        mod.metric(x, t, w, torch.zeros(4))
 
 
 # --------------------------------------------------------------------------------------

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 import softmetrics
 from softmetrics import functional as F
+
+from .spawn import spawn
 
 N, C = 24, 4
 
@@ -55,7 +57,8 @@ def _data(task: str):
 
 
 def _worker(rank: int, world: int, out: str) -> None:
-    # a file store: no port to race for on a shared machine
+    # a file store (no port to race for) and the loopback interface for gloo's pairs
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     dist.init_process_group("gloo", init_method=f"file://{out}/store", rank=rank,
                             world_size=world)
     try:
@@ -73,12 +76,13 @@ def _worker(rank: int, world: int, out: str) -> None:
         dist.barrier()
     finally:
         dist.destroy_process_group()
+    os._exit(0)  # skip interpreter teardown, where gloo's threads can abort the process
 
 
 @pytest.mark.parametrize("world", [2, 4])
 def test_sync_dist_equals_one_process_on_the_whole_batch(world):
     with tempfile.TemporaryDirectory() as out:
-        mp.spawn(_worker, args=(world, out), nprocs=world, join=True)
+        spawn(_worker, world, out)
         ranks = [torch.load(Path(out) / f"rank{r}.pt", weights_only=False)
                  for r in range(world)]
     for name, factory, task in _configs():

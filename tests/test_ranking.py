@@ -139,20 +139,21 @@ def test_hard_path_equals_pairwise_loops_with_ties(case):
 
 @pytest.mark.parametrize("temperature", [0, 0.3])
 @given(case=binary_case(distinct=False))
-def test_equals_pairwise_definition_with_the_shared_step(case, temperature):
+def test_equals_pairwise_definition_with_the_shared_step(case, temperature, device):
     s, y = case
     pos, neg = (y == 1).double(), (y == 0).double()
     step = soft_step(s.unsqueeze(0) - s.unsqueeze(1), temperature)  # [i, j]: s_j - s_i
     above = step @ neg  # negatives above each sample
     auroc = 1 - (pos * above).sum() / (pos.sum() * neg.sum())
-    got = soft_auroc(s, y, task="binary", temperature=temperature)
+    got = soft_auroc(s.to(device), y.to(device), task="binary", temperature=temperature)
     assert got.item() == pytest.approx(auroc.item(), abs=1e-12)
     # AP: positives in decreasing order get ranks 1, 2, ... (any order at ties)
     order = torch.argsort(s[y == 1], descending=True)
     ranks = torch.empty(len(order), dtype=torch.float64)
     ranks[order] = torch.arange(1, len(order) + 1, dtype=torch.float64)
     ap = (ranks / (ranks + above[y == 1])).mean()
-    got = soft_average_precision(s, y, task="binary", temperature=temperature)
+    got = soft_average_precision(s.to(device), y.to(device), task="binary",
+                                 temperature=temperature)
     assert got.item() == pytest.approx(ap.item(), abs=1e-12)
 
 
@@ -222,12 +223,13 @@ def test_multilabel_micro_ap_equals_sklearn():
 
 
 @pytest.mark.parametrize("average", ["macro", "weighted", "micro"])
-def test_multiclass_auroc_equals_sklearn_ovr(average):
+def test_multiclass_auroc_equals_sklearn_ovr(average, device):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(80, 4, generator=g, dtype=torch.float64)
     y = torch.randint(0, 4, (80,), generator=g)
     probs = torch.softmax(x, dim=1).numpy()
-    got = soft_auroc(x, y, task="multiclass", num_classes=4, average=average, temperature=0)
+    got = soft_auroc(x.to(device), y.to(device), task="multiclass", num_classes=4,
+                     average=average, temperature=0)
     expected = roc_auc_score(y.numpy(), probs, multi_class="ovr", average=average)
     assert got.item() == pytest.approx(expected, abs=1e-12)
 
@@ -421,7 +423,7 @@ def test_gradient_signs(name):
 
 @pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
 @pytest.mark.parametrize("task", ["binary", "multilabel", "multiclass"])
-def test_extreme_inputs_are_finite(name, task):
+def test_extreme_inputs_are_finite(name, task, device):
     fn = FUNCTIONS[name]
     g = torch.Generator().manual_seed(5)
     if task == "binary":
@@ -436,9 +438,10 @@ def test_extreme_inputs_are_finite(name, task):
         s = (torch.randint(0, 2, (20, 3), generator=g) * 2 - 1) * 1e4
         y = torch.randint(0, 3, (20,), generator=g)
         kw = {"num_classes": 3}
+    y = y.to(device)
     for scores in (s.float(), torch.zeros_like(s.float())):  # extremes, then all tied
         for temperature in (1e-3, 1.0):
-            x = scores.clone().requires_grad_(True)
+            x = scores.to(device).requires_grad_(True)
             value = fn(x, y, task=task, temperature=temperature, **kw)
             value.backward()
             assert torch.isfinite(value) and torch.isfinite(x.grad).all()
@@ -461,20 +464,22 @@ def test_half_inputs_accumulate_in_float32(dtype):
 
 @pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
 @pytest.mark.parametrize("chunk", [None, 2])
-def test_gradcheck_float64(name, chunk):
+def test_gradcheck_float64(name, chunk, device):
     g = torch.Generator().manual_seed(7)
-    s = (torch.randperm(12, generator=g).double() * 0.37).requires_grad_(True)
-    y = torch.tensor([1, 0, 0, 1, 1, 0, 0, 1, 0, 0, 1, 0])
+    s = (torch.randperm(12, generator=g).double() * 0.37).to(device).requires_grad_(True)
+    y = torch.tensor([1, 0, 0, 1, 1, 0, 0, 1, 0, 0, 1, 0], device=device)
     fn = FUNCTIONS[name]
     assert torch.autograd.gradcheck(
         lambda x: fn(x, y, task="binary", temperature=0.6, chunk_size=chunk), (s,))
-    s2 = (torch.randperm(18, generator=g).double().reshape(6, 3) * 0.29).requires_grad_(True)
+    s2 = (torch.randperm(18, generator=g).double().reshape(6, 3) * 0.29).to(device)
+    s2.requires_grad_(True)
     y2 = torch.randint(0, 2, (6, 3), generator=g)
     y2[0], y2[1] = 1, 0
+    y2 = y2.to(device)
     assert torch.autograd.gradcheck(
         lambda x: fn(x, y2, task="multilabel", num_classes=3, temperature=0.8,
                      chunk_size=chunk), (s2,))
-    t = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(0.7, dtype=torch.float64, device=device, requires_grad=True)
     assert torch.autograd.gradcheck(
         lambda x, tau: fn(x, y, task="binary", temperature=tau, chunk_size=chunk), (s, t))
 
@@ -485,24 +490,26 @@ def _naive_negatives_above(u, neg):
 
 
 @pytest.mark.parametrize("rows", [1, 3, 64])
-def test_tiled_function_equals_full_matrix_autograd(rows):
+def test_tiled_function_equals_full_matrix_autograd(rows, device):
     g = torch.Generator().manual_seed(8)
-    u = torch.randn(3, 40, generator=g, dtype=torch.float64, requires_grad=True)
+    u = torch.randn(3, 40, generator=g, dtype=torch.float64).requires_grad_(True)
     neg = (torch.rand(3, 40, generator=g) < 0.6).double()
     up = torch.randn(3, 40, generator=g, dtype=torch.float64)
-    tiled = ranking_module._NegativesAbove.apply(u, neg, rows)
-    (grad_tiled,) = torch.autograd.grad(tiled, u, up)
+    ud = u.detach().to(device).requires_grad_(True)
+    tiled = ranking_module._NegativesAbove.apply(ud, neg.to(device), rows)
+    (grad_tiled,) = torch.autograd.grad(tiled, ud, up.to(device))
+    tiled, grad_tiled = tiled.cpu(), grad_tiled.cpu()
     full = _naive_negatives_above(u, neg)
     (grad_full,) = torch.autograd.grad(full, u, up)
     torch.testing.assert_close(tiled, full, atol=1e-12, rtol=0)
     torch.testing.assert_close(grad_tiled, grad_full, atol=1e-12, rtol=0)
 
 
-def test_automatic_tiling_covers_large_inputs(monkeypatch):
+def test_automatic_tiling_covers_large_inputs(monkeypatch, device):
     monkeypatch.setattr(ranking_module, "TILE_ELEMENTS", 500)
     g = torch.Generator().manual_seed(9)
-    s = torch.randn(300, generator=g, dtype=torch.float64, requires_grad=True)
-    y = torch.randint(0, 2, (300,), generator=g)
+    s = torch.randn(300, generator=g, dtype=torch.float64).to(device).requires_grad_(True)
+    y = torch.randint(0, 2, (300,), generator=g).to(device)
     a = soft_average_precision(s, y, task="binary", temperature=0.3)
     (ga,) = torch.autograd.grad(a, s)
     b = soft_average_precision(s, y, task="binary", temperature=0.3, chunk_size=300)

@@ -73,23 +73,23 @@ def _sacre_kwargs(options):
 
 
 @given(id_batches(), OPTIONS)
-def test_sentence_bleu_equals_sacrebleu(batch, options):
+def test_sentence_bleu_equals_sacrebleu(device, batch, options):
     hyp, ref, vocab = batch
     expected = torch.tensor(sacrebleu_sentence(hyp, ref, **_sacre_kwargs(options)),
                             dtype=torch.float64)
     # all three key paths: data-derived bound, explicit bound, row-wise sort
     for extra in (dict(), dict(vocab_size=vocab, validate_args=False),
                   dict(validate_args=False)):
-        got = bleu_score(hyp, ref, **options, **extra)
+        got = bleu_score(hyp.to(device), ref.to(device), **options, **extra)
         assert got.dtype == torch.float64 and got.shape == (hyp.shape[0],)
-        torch.testing.assert_close(got, expected, rtol=0, atol=1e-9)
+        torch.testing.assert_close(got.cpu(), expected, rtol=0, atol=1e-9)
 
 
 @given(id_batches(max_batch=6), OPTIONS)
-def test_corpus_bleu_equals_sacrebleu(batch, options):
+def test_corpus_bleu_equals_sacrebleu(device, batch, options):
     hyp, ref, _ = batch
     expected = sacrebleu_corpus(hyp, ref, **_sacre_kwargs(options))
-    got = bleu_score(hyp, ref, corpus=True, **options)
+    got = bleu_score(hyp.to(device), ref.to(device), corpus=True, **options)
     assert got.shape == ()
     assert abs(got.item() - expected) <= 1e-9
 
@@ -250,9 +250,11 @@ def _margin_logits(batch, t_hyp, vocab, seed, dtype=torch.float64, margin=2.0):
 
 
 @given(id_batches(), OPTIONS, st.booleans(), st.integers(0, 2**31 - 1))
-def test_soft_at_zero_temperature_is_exact_bleu_of_argmax(batch, options, corpus, seed):
+def test_soft_at_zero_temperature_is_exact_bleu_of_argmax(device, batch, options, corpus,
+                                                          seed):
     _, ref, vocab = batch
-    z = _margin_logits(ref.shape[0], ref.shape[2] + 1, vocab, seed)
+    ref = ref.to(device)
+    z = _margin_logits(ref.shape[0], ref.shape[2] + 1, vocab, seed).to(device)
     hard = bleu_score(z.argmax(-1), ref, corpus=corpus, **options)
     soft0 = soft_bleu_score(z, ref, temperature=0, corpus=corpus, **options)
     assert soft0.dtype == torch.float64
@@ -300,11 +302,12 @@ def test_soft_matches_equal_explicit_loops(batch, seed, tau):
 
 @pytest.mark.parametrize("smooth", SMOOTHS)
 @pytest.mark.parametrize("corpus", [False, True])
-def test_soft_gradcheck(smooth, corpus):
+def test_soft_gradcheck(smooth, corpus, device):
     g = torch.Generator().manual_seed(0)
-    z = torch.randn(2, 4, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    z = torch.randn(2, 4, 4, dtype=torch.float64, generator=g).to(device).requires_grad_()
     ref = torch.randint(1, 4, (2, 2, 4), generator=g)
     ref[0, 1, 2:] = 0
+    ref = ref.to(device)
     assert torch.autograd.gradcheck(
         lambda x: soft_bleu_score(x, ref, temperature=0.7, smooth=smooth, corpus=corpus), (z,))
 
@@ -334,10 +337,10 @@ def test_soft_tensor_temperature_and_custom_backward_agree():
 
 @pytest.mark.parametrize("scale", [1e4, -1e4])
 @pytest.mark.parametrize("tau", [1e-3, 1.0])
-def test_soft_extreme_logits_have_finite_gradients(scale, tau):
+def test_soft_extreme_logits_have_finite_gradients(scale, tau, device):
     g = torch.Generator().manual_seed(4)
-    z = (torch.randn(4, 8, 7, generator=g) * scale).requires_grad_()
-    ref = torch.randint(0, 7, (4, 2, 6), generator=g)
+    z = (torch.randn(4, 8, 7, generator=g) * scale).to(device).requires_grad_()
+    ref = torch.randint(0, 7, (4, 2, 6), generator=g).to(device)
     for smooth in SMOOTHS:
         value = soft_bleu_score(z, ref, temperature=tau, smooth=smooth)
         (grad,) = torch.autograd.grad(value.sum(), z)
@@ -393,13 +396,14 @@ def test_soft_memory_does_not_copy_the_vocabulary_axis_between_passes():
 
 @given(id_batches(max_batch=4, max_refs=2), st.integers(1, 4), st.sampled_from([0.0, 0.5, 2.0]),
        st.integers(0, 999))
-def test_expected_bleu_equals_loop(batch, k, alpha, seed):
+def test_expected_bleu_equals_loop(device, batch, k, alpha, seed):
     _, ref, vocab = batch
     g = torch.Generator().manual_seed(seed)
     rows = ref.shape[0]
     samples = torch.randint(0, vocab, (rows, k, 7), generator=g)
     log_probs = torch.randn(rows, k, dtype=torch.float64, generator=g)
-    got = expected_bleu(samples, log_probs, ref, alpha=alpha, reduction="none")
+    got = expected_bleu(samples.to(device), log_probs.to(device), ref.to(device), alpha=alpha,
+                        reduction="none").cpu()
     expected = []
     for b in range(rows):
         q = torch.softmax(alpha * log_probs[b], 0)
@@ -442,6 +446,22 @@ def test_expected_bleu_extreme_log_probs_are_finite():
     value = expected_bleu(samples, log_probs, ref)
     (grad,) = torch.autograd.grad(value, log_probs)
     assert torch.isfinite(value) and torch.isfinite(grad).all()
+
+
+def test_mean_over_an_empty_batch_is_zero_not_nan():
+    # found by the fuzzer: `reduction="mean"` over B = 0 sentences was 0/0
+    samples = torch.zeros(0, 2, 3, dtype=torch.long)
+    log_probs = torch.zeros(0, 2, requires_grad=True)
+    ref = torch.zeros(0, 3, dtype=torch.long)
+    value = expected_bleu(samples, log_probs, ref)
+    assert value.item() == 0.0
+    value.backward()
+    assert log_probs.grad.shape == (0, 2)
+    z = torch.zeros(0, 4, 5, requires_grad=True)
+    for reduction in ("mean", "sum"):
+        assert SoftBLEULoss(reduction=reduction)(z, ref).item() == 0.0
+        assert ExpectedBLEULoss(reduction=reduction)(samples, log_probs, ref).item() == 0.0
+    assert SoftBLEULoss().metric(z, ref).item() == 0.0
 
 
 # --------------------------------------------------------------------------------------

@@ -14,13 +14,14 @@ backward pass recomputes each tile (`_TiledLogSumExp`), so the extra memory is
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .. import distributed
 from .._checks import (
     check_finite,
     check_floating,
@@ -32,7 +33,7 @@ from .._checks import (
     check_values_in,
     fail,
 )
-from .._relax import compute_dtype
+from .._relax import compute_dtype, full_precision
 
 __all__ = ["info_nce", "mutual_information_bound", "nce_loss", "retrieval_accuracy"]
 
@@ -191,14 +192,18 @@ def _embed(x: Tensor, dtype: torch.dtype, normalize: bool) -> Tensor:
 
 
 def _candidates(anchor: Tensor, other: Tensor, shared: Tensor | None, in_batch: bool,
-                query_negatives: bool) -> tuple[Tensor | None, int]:
+                query_negatives: bool, start: int = 0) -> tuple[Tensor | None, int]:
     """The candidate matrix `[other | anchor | shared]` (blocks as requested) and the
-    column offset of the anchor block (-1 when absent)."""
+    column of anchor row 0 in it (-1 when the anchor block is absent).
+
+    `anchor` and `other` may be gathered from every process; this process's rows then
+    start at row `start` of them.
+    """
     blocks, offset = [], -1
     if in_batch:
         blocks.append(other)
     if query_negatives:
-        offset = other.shape[0] if in_batch else 0
+        offset = (other.shape[0] if in_batch else 0) + start
         blocks.append(anchor)
     if shared is not None and shared.shape[0] > 0:
         blocks.append(shared)
@@ -212,27 +217,57 @@ def _candidates(anchor: Tensor, other: Tensor, shared: Tensor | None, in_batch: 
 
 def _direction_loss(anchor: Tensor, other: Tensor, negatives: Tensor | None,
                     temperature: float | Tensor, in_batch: bool, query_negatives: bool,
-                    chunk_size: int | None) -> Tensor:
-    """Per-anchor InfoNCE: `-log softmax` of the positive `other[i]` among the candidates."""
+                    chunk_size: int | None,
+                    gathered: tuple[Tensor, Tensor, int] | None = None) -> Tensor:
+    """Per-anchor InfoNCE: `-log softmax` of the positive `other[i]` among the candidates.
+
+    `gathered = (all anchors, all others, start)` takes the in-batch candidates from every
+    process, this process's rows starting at row `start` of them.
+    """
     scaled = anchor / temperature
     positive = (scaled * other).sum(dim=1)
     shared = negatives if negatives is not None and negatives.ndim == 2 else None
-    cand, offset = _candidates(anchor, other, shared, in_batch, query_negatives)
+    if gathered is None:
+        cand, offset = _candidates(anchor, other, shared, in_batch, query_negatives)
+    else:
+        cand, offset = _candidates(gathered[0], gathered[1], shared, in_batch,
+                                   query_negatives, gathered[2])
     terms = []
-    if cand is not None:
-        terms.append(_candidate_lse(scaled, cand, offset, chunk_size))
-    if not in_batch:
-        terms.append(positive)
-    if negatives is not None and negatives.ndim == 3 and negatives.shape[1] > 0:
-        terms.append(torch.logsumexp(torch.einsum("nd,nkd->nk", scaled, negatives), dim=1))
+    with full_precision(scaled.device):  # float32 logits and sums, also under autocast
+        if cand is not None:
+            terms.append(_candidate_lse(scaled, cand, offset, chunk_size))
+        if not in_batch:
+            terms.append(positive)
+        if negatives is not None and negatives.ndim == 3 and negatives.shape[1] > 0:
+            logits = torch.einsum("nd,nkd->nk", scaled, negatives)
+            terms.append(torch.logsumexp(logits, dim=1))
     lse = terms[0] if len(terms) == 1 else torch.logsumexp(torch.stack(terms), dim=0)
     # the positive is one of the candidates, so lse >= positive up to rounding
     return (lse - positive).clamp_min(0.0)
 
 
+def _gather_pairs(query: Tensor, key: Tensor, process_group
+                  ) -> tuple[Tensor, Tensor, int, int]:
+    """Queries and keys of every process (rank order, with gradient), the row of this
+    process's first query in them, and the global batch size."""
+    sizes = distributed.gather_sizes(query.shape[0], device=query.device,
+                                     process_group=process_group)
+    start = sum(sizes[:distributed.get_rank(process_group)])
+    return (distributed.all_gather_cat_uneven(query, sizes, process_group),
+            distributed.all_gather_cat_uneven(key, sizes, process_group), start, sum(sizes))
+
+
+def _reduce_global(values: Tensor, reduction: str, total: int, process_group) -> Tensor:
+    """Reduce per-query values over the queries of every process (sum with gradient)."""
+    if reduction == "none":
+        return values
+    value = distributed.all_reduce_sum(values.sum(), process_group)
+    return value if reduction == "sum" else value / max(total, 1)
+
+
 def _reduce(values: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return values.mean()
+    if reduction == "mean":  # the mean of an empty batch is 0, not 0/0
+        return values.mean() if values.numel() else values.sum()
     if reduction == "sum":
         return values.sum()
     return values
@@ -255,6 +290,8 @@ def info_nce(
     normalize: bool = True,
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
+    gather_distributed: bool = False,
+    process_group: Any = None,
     validate_args: bool = True,
 ) -> Tensor:
     r"""InfoNCE: cross-entropy of picking each query's positive key among its candidates.
@@ -292,6 +329,19 @@ def info_nce(
     up to $2^{24}$ logits and tiles of about $2^{22} / N$ (at least 64) candidates above.
     A `chunk_size` at least the number of candidates uses the full matrix.
 
+    **Data parallelism:** with `gather_distributed=True` every process gathers the
+    embeddings of all processes (batches may differ in size; one small extra all-gather
+    learns the sizes, a host synchronisation) and computes the loss of its own queries
+    against the global candidates, in tiles as above ($O(N_\text{local} \cdot
+    \texttt{chunk\_size})$ extra memory for $N_\text{global}$ candidates). "mean" and
+    "sum" are then summed over processes with gradient, so every process returns the loss
+    of one process on the concatenated batch, and the gradient of its embeddings is
+    `world_size` times the single-process one, which `DistributedDataParallel`'s gradient
+    averaging divides out. With `reduction="none"` each process gets its own queries'
+    losses, and backpropagating their sum on every process adds up to the gradient of the
+    global sum. `negatives` are not gathered: each process uses its own (a MoCo queue is
+    usually the same on all processes).
+
     Args:
         query: `(N, D)` query embeddings, floating point.
         key: `(N, D)` key embeddings; `key[i]` is the positive of `query[i]`.
@@ -307,11 +357,19 @@ def info_nce(
             product.
         reduction: `"mean"`, `"sum"` or `"none"` (per query, shape `(N,)`).
         chunk_size: candidates per tile (see **Memory** above); None chooses.
+        gather_distributed: inside an initialised `torch.distributed` process group, score
+            this process's queries against the keys (and with `query_negatives` the
+            queries) of every process of `process_group`, gathered with gradient; with
+            `symmetric`, this process's keys against every process's queries too. See
+            **Data parallelism** above. No effect outside a process group.
+        process_group: the processes to gather from (default: the whole world).
         validate_args: also check that the embeddings are finite (reads the data).
 
     Returns:
         The loss in nats, $\ge 0$: a scalar, or `(N,)` for `reduction="none"`. float32 for
-        half-precision inputs, else the promoted input dtype.
+        half-precision inputs, else the promoted input dtype. With `gather_distributed`,
+        "mean" and "sum" are over the queries of every process (the same value on each),
+        "none" gives this process's queries.
 
     Raises:
         ValueError: for shapes that do not match, an empty batch, a temperature $\le 0$,
@@ -356,12 +414,20 @@ def info_nce(
     q = _embed(query, dtype, normalize)
     k = _embed(key, dtype, normalize)
     neg = None if negatives is None else _embed(negatives, dtype, normalize)
+    gather = (gather_distributed and distributed.is_distributed()
+              and (in_batch_negatives or query_negatives))
+    forward = backward = None
+    if gather:
+        q_all, k_all, start, total = _gather_pairs(q, k, process_group)
+        forward, backward = (q_all, k_all, start), (k_all, q_all, start)
     loss = _direction_loss(q, k, neg, temperature, in_batch_negatives, query_negatives,
-                           chunk_size)
+                           chunk_size, forward)
     if symmetric:
         back = _direction_loss(k, q, None, temperature, in_batch_negatives, query_negatives,
-                               chunk_size)
+                               chunk_size, backward)
         loss = 0.5 * (loss + back)
+    if gather:
+        return _reduce_global(loss, reduction, total, process_group)
     return _reduce(loss, reduction)
 
 
@@ -385,6 +451,8 @@ def retrieval_accuracy(
     normalize: bool = True,
     k: int = 1,
     reduction: Reduction = "mean",
+    gather_distributed: bool = False,
+    process_group: Any = None,
     validate_args: bool = True,
 ) -> Tensor:
     r"""Top-$k$ retrieval accuracy: is the positive key among the $k$ most similar candidates?
@@ -416,6 +484,11 @@ def retrieval_accuracy(
             any positive temperature.
         k: the positive must be among the `k` most similar candidates, `k >= 1`.
         reduction: `"mean"`, `"sum"` or `"none"` (per query, shape `(N,)`).
+        gather_distributed: inside a `torch.distributed` process group, rank this
+            process's queries among the candidates of every process of `process_group`, as
+            in [`info_nce`][softmetrics.functional.info_nce]; "mean" and "sum" are then
+            over the queries of every process.
+        process_group: the processes to gather from (default: the whole world).
         validate_args: also check that the embeddings are finite (reads the data).
 
     Returns:
@@ -446,7 +519,15 @@ def retrieval_accuracy(
         neg = None if negatives is None else _embed(negatives, dtype, normalize)
         n = q.shape[0]
         shared = neg if neg is not None and neg.ndim == 2 else None
-        cand, offset = _candidates(q, keys, shared, in_batch_negatives, query_negatives)
+        gather = (gather_distributed and distributed.is_distributed()
+                  and (in_batch_negatives or query_negatives))
+        base = 0  # the column of this process's first own key among the candidates
+        if gather:
+            q_all, k_all, base, total = _gather_pairs(q, keys, process_group)
+            cand, offset = _candidates(q_all, k_all, shared, in_batch_negatives,
+                                       query_negatives, base)
+        else:
+            cand, offset = _candidates(q, keys, shared, in_batch_negatives, query_negatives)
         p = 0 if cand is None else cand.shape[0]
         rows = max(1, min(n, _TILE_ELEMENTS // max(p, 1)))
         greater = torch.zeros(n, dtype=torch.long, device=q.device)
@@ -458,8 +539,9 @@ def retrieval_accuracy(
                 _mask_self(logits, offset + start, 0, p)
             if in_batch_negatives:
                 # the positive as computed in this very product: exact ties stay ties
-                pos = logits[:, start:stop].diagonal().clone()
-                logits[:, start:stop].diagonal().fill_(float("-inf"))
+                own = logits[:, base + start:base + stop].diagonal()
+                pos = own.clone()
+                own.fill_(float("-inf"))
                 positive[start:stop] = pos
             g, t = _count_ties(logits, positive[start:stop])
             greater[start:stop] += g
@@ -470,6 +552,8 @@ def retrieval_accuracy(
             equal += t
         ties = (equal + 1).to(dtype)
         acc = (k - greater).clamp(min=0).to(dtype).minimum(ties) / ties
+        if gather:
+            return _reduce_global(acc, reduction, total, process_group)
     return _reduce(acc, reduction)
 
 
@@ -554,6 +638,35 @@ def _check_noise(fn: str, noise: Tensor, v: int, target: Tensor, validate_args: 
                  "log(num_noise * q(target)))", f"q({bad}) = 0", raw=True)
 
 
+def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
+                       bias: Tensor | None, validate_args: bool) -> None:
+    """Check the hidden states, class ids and output layer of `nce_loss` (and of the exact
+    full-softmax counterpart): dtypes, shapes, and the ids under `validate_args`."""
+    check_floating(fn, "input", input)
+    check_index_tensor(fn, "target", target)
+    check_floating(fn, "weight", weight)
+    check_ndim(fn, "input", input, 2, "a 2-D tensor (N, H)")
+    check_ndim(fn, "weight", weight, 2, "a 2-D tensor (V, H)")
+    n, h = input.shape
+    v = weight.shape[0]
+    if weight.shape[1] != h:
+        fail(fn, "weight", f"of shape (V, {h}) (H = input.shape[1])",
+             f"shape {tuple(weight.shape)}", raw=True)
+    if tuple(target.shape) != (n,):
+        fail(fn, "target", f"of shape ({n},) (one class id per row of `input`)",
+             f"shape {tuple(target.shape)}", raw=True)
+    if bias is not None:
+        check_floating(fn, "bias", bias)
+        if tuple(bias.shape) != (v,):
+            fail(fn, "bias", f"of shape ({v},) (V = weight.shape[0])",
+                 f"shape {tuple(bias.shape)}", raw=True)
+    if v == 0:
+        fail(fn, "weight", "at least one class (V >= 1)", f"shape {tuple(weight.shape)}",
+             raw=True)
+    if validate_args:
+        check_values_in(fn, "target", target, 0, weight.shape[0])
+
+
 def nce_loss(
     input: Tensor,
     target: Tensor,
@@ -633,31 +746,10 @@ def nce_loss(
         - TensorFlow, `tf.nn.nce_loss`.
     """
     fn = "nce_loss"
-    check_floating(fn, "input", input)
-    check_index_tensor(fn, "target", target)
-    check_floating(fn, "weight", weight)
-    check_ndim(fn, "input", input, 2, "a 2-D tensor (N, H)")
-    check_ndim(fn, "weight", weight, 2, "a 2-D tensor (V, H)")
-    n, h = input.shape
-    v = weight.shape[0]
-    if weight.shape[1] != h:
-        fail(fn, "weight", f"of shape (V, {h}) (H = input.shape[1])",
-             f"shape {tuple(weight.shape)}", raw=True)
-    if tuple(target.shape) != (n,):
-        fail(fn, "target", f"of shape ({n},) (one class id per row of `input`)",
-             f"shape {tuple(target.shape)}", raw=True)
-    if bias is not None:
-        check_floating(fn, "bias", bias)
-        if tuple(bias.shape) != (v,):
-            fail(fn, "bias", f"of shape ({v},) (V = weight.shape[0])",
-                 f"shape {tuple(bias.shape)}", raw=True)
-    if v == 0:
-        fail(fn, "weight", "at least one class (V >= 1)", f"shape {tuple(weight.shape)}",
-             raw=True)
+    check_output_layer(fn, input, target, weight, bias, validate_args)
+    n, v = input.shape[0], weight.shape[0]
     check_int(fn, "num_noise", num_noise, low=1)
     check_option(fn, "reduction", reduction, _REDUCTIONS)
-    if validate_args:
-        check_values_in(fn, "target", target, 0, v)
     if noise_distribution is not None:
         _check_noise(fn, noise_distribution, v, target, validate_args)
 
@@ -673,7 +765,11 @@ def nce_loss(
         q = noise_distribution.to(device=device, dtype=torch.float32 if
                                   noise_distribution.dtype in (torch.float16, torch.bfloat16)
                                   else noise_distribution.dtype)
-        noise = torch.multinomial(q, count, replacement=True, generator=generator).view(shape)
+        if count:
+            noise = torch.multinomial(q, count, replacement=True, generator=generator)
+        else:  # an empty batch draws nothing (multinomial cannot draw 0 samples)
+            noise = torch.zeros(0, dtype=torch.long, device=device)
+        noise = noise.view(shape)
         log_q = torch.log(q).to(dtype)
         log_q_noise, log_q_target = log_q[noise], log_q[target]
     log_k = math.log(num_noise)
@@ -682,10 +778,11 @@ def nce_loss(
     w = weight.to(dtype)
     b = None if bias is None else bias.to(dtype)
     score_target = (x * w[target]).sum(dim=1)
-    if shared_noise:
-        score_noise = x @ w[noise].T
-    else:
-        score_noise = torch.einsum("nh,nkh->nk", x, w[noise])
+    with full_precision(device):  # float32 scores, also under autocast
+        if shared_noise:
+            score_noise = x @ w[noise].T
+        else:
+            score_noise = torch.einsum("nh,nkh->nk", x, w[noise])
     if b is not None:
         score_target = score_target + b[target]
         score_noise = score_noise + b[noise]

@@ -36,14 +36,15 @@ matrix. At `temperature=0` the exact statistics come from one sort per column
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .. import _checks
-from .._relax import compute_dtype, is_hard
+from .._relax import compute_dtype, full_precision, is_hard
 
 __all__ = ["soft_auroc", "soft_average_precision", "soft_calibrated_average_precision"]
 
@@ -232,58 +233,90 @@ def _negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
     else:
         u = scores / temperature
     rows = _tile_rows(scores.shape[0], scores.shape[1], chunk_size)
-    return _NegativesAbove.apply(u.contiguous(), neg.contiguous(), rows).to(count_dtype)
+    with full_precision(scores.device):  # no half-precision tile sums under autocast
+        above = _NegativesAbove.apply(u.contiguous(), neg.contiguous(), rows)
+    return above.to(count_dtype)
 
 
 # ---------------------------------------------------------------------------------------
 # formulas, written once over the statistics
 
 
-def _column_values(metric: str, scores: Tensor, pos: Tensor, neg: Tensor,
-                   temperature: float | Tensor, chunk_size: int | None
-                   ) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-column metric, whether the column is defined, and its positives: each (K,)."""
+class ColumnStats(NamedTuple):
+    """Per-column sums that every formula of this family reads, each (K,).
+
+    `num` is the sum of the per-positive terms ($\\sum_{i \\in P} F_i$ for AUROC, the sum
+    of the per-positive precisions $\\sum_{i \\in P} k_i / (k_i + F_i)$ for AP, with
+    $F_i / w$ for cAP), `den` what it is divided by ($|P|\\,|N|$ for AUROC, $|P|$ for AP
+    and cAP) and `pos` the number of positives $|P|$ (the "weighted" average's weights).
+    A column is defined when `den > 0`.
+    """
+
+    num: Tensor
+    den: Tensor
+    pos: Tensor
+
+
+#: Maps the column statistics before the formula (Modules: running statistics).
+StatsHook = Callable[[ColumnStats], ColumnStats]
+
+
+def _column_stats(metric: str, scores: Tensor, pos: Tensor, neg: Tensor,
+                  temperature: float | Tensor, chunk_size: int | None) -> ColumnStats:
+    """The statistics of each column (see `ColumnStats`)."""
     count_dtype = _count_dtype(scores.device)
     n_pos = pos.to(count_dtype).sum(-1)
     n_neg = neg.to(count_dtype).sum(-1)
     above = _negatives_above(scores, neg, temperature, chunk_size, count_dtype)
     pos_w = pos.to(count_dtype)
     if metric == "auroc":
-        defined = (n_pos > 0) & (n_neg > 0)
-        pairs = (n_pos * n_neg).clamp_min(1)
-        value = 1 - (pos_w * above).sum(-1) / pairs
-    else:
-        defined = n_pos > 0
-        if metric == "cap":
-            above = above * (n_pos / n_neg.clamp_min(1)).unsqueeze(-1)
-        is_pos = pos_w > 0
-        rank = _positive_rank(scores, pos, count_dtype)
-        rank = torch.where(is_pos, rank, torch.ones_like(rank))
-        value = (pos_w * (rank / (rank + above))).sum(-1) / n_pos.clamp_min(1)
-    value = torch.where(defined, value, torch.zeros_like(value))
-    return value, defined, n_pos
+        return ColumnStats((pos_w * above).sum(-1), n_pos * n_neg, n_pos)
+    if metric == "cap":
+        above = above * (n_pos / n_neg.clamp_min(1)).unsqueeze(-1)
+    is_pos = pos_w > 0
+    rank = _positive_rank(scores, pos, count_dtype)
+    rank = torch.where(is_pos, rank, torch.ones_like(rank))
+    return ColumnStats((pos_w * (rank / (rank + above))).sum(-1), n_pos, n_pos)
+
+
+def _column_formula(metric: str, stats: ColumnStats) -> tuple[Tensor, Tensor]:
+    """Per-column metric and whether the column is defined, each (K,); 0 where undefined."""
+    defined = stats.den > 0
+    ratio = stats.num / torch.where(defined, stats.den, torch.ones_like(stats.den))
+    value = 1 - ratio if metric == "auroc" else ratio
+    return torch.where(defined, value, torch.zeros_like(value)), defined
 
 
 def _ranking_metric(fn: str, metric: str, input: Tensor, target: Tensor, *, task: str,
                     num_classes: int | None, average: str, temperature: float | Tensor,
                     ignore_index: int | None, chunk_size: int | None,
-                    validate_args: bool) -> Tensor:
-    """Validate, format, compute per column, average: every function of this family."""
-    check_options(fn, task=task, num_classes=num_classes, average=average,
-                  temperature=temperature, ignore_index=ignore_index, chunk_size=chunk_size)
+                    validate_args: bool, hook: StatsHook | None = None,
+                    check: bool = True) -> Tensor:
+    """Validate, format, compute per column, average: every function of this family.
+
+    `hook` maps the column statistics before the formula (Modules use it for running
+    statistics); `check=False` skips the option checks, for Modules that ran them once.
+    """
+    if check:
+        check_options(fn, task=task, num_classes=num_classes, average=average,
+                      temperature=temperature, ignore_index=ignore_index,
+                      chunk_size=chunk_size)
     scores, pos, neg = _format(fn, input, target, task=task, num_classes=num_classes,
                                ignore_index=ignore_index, validate_args=validate_args)
     out_dtype = scores.dtype
     if task != "binary" and average == "micro":
         scores, pos, neg = scores.reshape(1, -1), pos.reshape(1, -1), neg.reshape(1, -1)
-    value, defined, n_pos = _column_values(metric, scores, pos, neg, temperature, chunk_size)
+    stats = _column_stats(metric, scores, pos, neg, temperature, chunk_size)
+    if hook is not None:
+        stats = hook(stats)
+    value, defined = _column_formula(metric, stats)
     if task == "binary" or average == "micro":
         return value[0].to(out_dtype)
     if average == "none":
         return value.to(out_dtype)
     weight = defined.to(value.dtype)
     if average == "weighted":
-        weight = weight * n_pos
+        weight = weight * stats.pos
     return ((weight * value).sum() / weight.sum().clamp_min(1)).to(out_dtype)
 
 

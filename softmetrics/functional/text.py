@@ -48,7 +48,7 @@ from .._checks import (
     check_temperature,
     fail,
 )
-from .._relax import compute_dtype, is_hard
+from .._relax import compute_dtype, full_precision, is_hard
 
 __all__ = ["bleu_score", "expected_bleu", "soft_bleu_score"]
 
@@ -748,7 +748,8 @@ def soft_bleu_score(
                 log_p = _GatheredLogSoftmax.apply(input, index, temperature, dtype)
             m1 = log_p.exp()
         m1 = m1.view(rows, t_hyp, n_refs, t_ref) * inside.unsqueeze(1).to(work)
-        matches = _soft_matches(m1, hv, caps, max_order)
+        with full_precision(device):  # soft counts summed in `work`, also under autocast
+            matches = _soft_matches(m1, hv, caps, max_order)
     out = _score(matches, totals, hyp_len, ref_len, work, corpus=corpus, smooth=smooth,
                  smooth_value=smooth_value, effective_order=effective_order)
     return out.to(dtype)
@@ -759,8 +760,8 @@ def soft_bleu_score(
 
 
 def _reduce(values: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return values.mean()
+    if reduction == "mean":  # the mean of an empty batch is 0, not 0/0
+        return values.mean() if values.numel() else values.sum()
     if reduction == "sum":
         return values.sum()
     return values
