@@ -1,0 +1,190 @@
+"""The built documentation site, opened page by page in headless Chromium.
+
+Builds the site with `mkdocs build --strict` into a temporary folder, serves it on
+localhost and opens every page in Debian's `chromium` (driven by Playwright), checking that
+the page logs no console error, that every formula was typeset by the bundled MathJax (no
+raw `$$` or `\\(` left in the text), that every image loaded, and that no request leaves
+localhost (the site must work offline).
+
+Skips when Chromium, Playwright or mkdocs is missing, unless `SOFTMETRICS_REQUIRE_BROWSER=1`
+(set by CI), which turns the skip into a failure. Run with `pytest -m browser`.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("SOFTMETRICS_CHROMIUM", "/usr/bin/chromium")
+# no network: without these Chromium keeps trying to reach Google's hosts
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run", "--no-default-browser-check", "--disable-default-apps",
+    "--disable-extensions", "--metrics-recording-only", "--mute-audio",
+]
+
+
+def _skip(reason: str) -> None:
+    if os.environ.get("SOFTMETRICS_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason + " (SOFTMETRICS_REQUIRE_BROWSER=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The site built with `mkdocs build --strict` into a fresh folder."""
+    try:
+        import mkdocs  # noqa: F401
+    except ImportError:
+        _skip("mkdocs is not installed")
+    out = tmp_path_factory.mktemp("site")
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
+                           "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(site: Path):
+    """A local HTTP server for the built site; yields its base URL."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) and \
+            shutil.which(CHROMIUM) is None:
+        _skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _skip("the Python package playwright is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _pages(site: Path) -> list[str]:
+    """Every HTML page of the site, as URL paths relative to its root."""
+    pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
+    return [p.removesuffix("index.html") for p in pages]
+
+
+# the typesetting is complete when every arithmatex element holds MathJax's output
+_MATH_DONE = """() => {
+  const math = document.querySelectorAll('.arithmatex');
+  if (math.length === 0) return true;
+  if (!(window.MathJax && MathJax.startup && MathJax.startup.document)) return false;
+  return Array.from(math).every(e => e.querySelector('mjx-container') !== null);
+}"""
+
+# `$...$` left in the prose (outside code) with TeX in it: math arithmatex did not convert
+_RAW_INLINE = re.compile(r"\$[^$\n]{0,80}[\\^_][^$\n]{0,80}\$")
+
+_IMAGES_DONE = "() => Array.from(document.images).every(i => i.complete)"
+
+_INSPECT = """() => {
+  const math = Array.from(document.querySelectorAll('.arithmatex'));
+  const clone = document.querySelector('article') || document.body;
+  const copy = clone.cloneNode(true);
+  copy.querySelectorAll('pre, code, mjx-container, script, style').forEach(e => e.remove());
+  return {
+    formulas: math.length,
+    rendered: math.filter(e => e.querySelector('mjx-container')).length,
+    errors: document.querySelectorAll('mjx-merror, .MathJax_Error').length,
+    text: copy.innerText,
+    images: Array.from(document.images).map(i => ({src: i.currentSrc || i.src,
+                                                    width: i.naturalWidth})),
+  };
+}"""
+
+
+def test_site_has_pages_math_and_images(site: Path) -> None:
+    """The checks below are not vacuous: the site has formulas, images and the renderer."""
+    pages = _pages(site)
+    assert len(pages) >= 10, pages
+    html = {p: (site / p / "index.html" if not p.endswith(".html") else site / p).read_text()
+            for p in pages}
+    assert sum('class="arithmatex"' in h for h in html.values()) >= 3
+    assert sum("<img " in h for h in html.values()) >= 2
+    assert (site / "javascripts" / "mathjax" / "tex-chtml.js").is_file()
+    assert not any("cdn.jsdelivr" in h or "unpkg.com" in h for h in html.values())
+
+
+def test_every_page_in_chromium(site: Path, server: str, browser) -> None:
+    problems: list[str] = []
+    formulas = images = 0
+    context = browser.new_context()
+    host = urlparse(server).netloc
+
+    def outside(route) -> None:  # the site must not need the network
+        problems.append(f"request outside localhost: {route.request.url}")
+        route.abort()
+
+    context.route(lambda url: urlparse(url).netloc not in (host, ""), outside)
+    for path in _pages(site):
+        page = context.new_page()
+        where = "/" + path
+        page.on("console", lambda m, w=where: problems.append(f"{w}: console {m.type}: {m.text}")
+                if m.type == "error" else None)
+        page.on("pageerror", lambda e, w=where: problems.append(f"{w}: uncaught: {e}"))
+        page.on("requestfailed", lambda r, w=where: problems.append(
+            f"{w}: request failed: {r.url} ({r.failure})"))
+        page.on("response", lambda r, w=where: problems.append(
+            f"{w}: HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+        page.goto(server + path, wait_until="load")
+        try:
+            page.wait_for_function(_MATH_DONE, timeout=30_000)
+            page.wait_for_function(_IMAGES_DONE, timeout=30_000)
+        except Exception as exc:  # reported with the page's state below
+            problems.append(f"{where}: timed out waiting for math or images: {exc}")
+        state = page.evaluate(_INSPECT)
+        formulas += state["formulas"]
+        images += len(state["images"])
+        if state["rendered"] != state["formulas"]:
+            problems.append(f"{where}: {state['rendered']} of {state['formulas']} formulas "
+                            "typeset")
+        if state["errors"]:
+            problems.append(f"{where}: {state['errors']} TeX errors")
+        for raw in ("$$", "\\(", "\\["):
+            if raw in state["text"]:
+                at = state["text"].index(raw)
+                problems.append(f"{where}: raw {raw!r} in the text: "
+                                f"{state['text'][max(0, at - 40):at + 40]!r}")
+        inline = _RAW_INLINE.search(state["text"])
+        if inline:
+            problems.append(f"{where}: raw inline math in the text: {inline.group()!r}")
+        for img in state["images"]:
+            if img["width"] <= 0:
+                problems.append(f"{where}: image did not load: {img['src']}")
+        page.close()
+    context.close()
+    assert not problems, "\n".join(problems)
+    assert formulas > 0 and images > 0, (formulas, images)
