@@ -25,9 +25,11 @@ __all__ = [
     "check_index_tensor",
     "check_int",
     "check_ndim",
+    "check_num_classes",
     "check_number",
     "check_option",
     "check_same_shape",
+    "check_task_inputs",
     "check_temperature",
     "check_values_in",
     "fail",
@@ -180,3 +182,47 @@ def check_finite(fn: str, arg: str, tensor: Tensor) -> None:
     """`tensor` must hold no NaN or infinity. Reads data: call only under `validate_args`."""
     if tensor.numel() and not bool(torch.isfinite(tensor).all()):
         fail(fn, arg, "finite", "a tensor with NaN or infinite entries", raw=True)
+
+
+def check_num_classes(fn: str, task: str, num_classes: Any) -> None:
+    """`num_classes` is required unless `task == "binary"`: >= 2 for multiclass, >= 1 for
+    multilabel."""
+    if task != "binary":
+        if num_classes is None:
+            fail(fn, "num_classes", f"an int >= 2 when task={task!r}", None)
+        check_int(fn, "num_classes", num_classes, low=2 if task == "multiclass" else 1)
+
+
+def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
+                      num_classes: int | None, ignore_index: int | None,
+                      validate_args: bool) -> None:
+    """Shapes, dtypes and (under `validate_args`) target values of a classification-style
+    pair: multiclass scores (N, C, ...) with labels (N, ...) in [0, C); binary scores
+    (N, ...) and multilabel scores (N, C, ...) with 0/1 targets of the same shape.
+    Entries equal to `ignore_index` may hold any value."""
+    check_floating(fn, "input", input)
+    if task == "multiclass":
+        check_index_tensor(fn, "target", target)
+        if input.ndim < 2:
+            fail(fn, "input", "of shape (N, C, ...) with C = num_classes for "
+                 "task='multiclass'", f"shape {tuple(input.shape)}", raw=True)
+        if input.shape[1] != num_classes:
+            fail(fn, "input", f"of shape (N, {num_classes}, ...) (num_classes="
+                 f"{num_classes} along axis 1)", f"shape {tuple(input.shape)}", raw=True)
+        expected = (input.shape[0], *input.shape[2:])
+        check_same_shape(fn, "target", target, expected,
+                         "input's shape without the class axis 1")
+        if validate_args:
+            check_values_in(fn, "target", target, 0, int(num_classes),  # type: ignore[arg-type]
+                            ignore=ignore_index)
+        return
+    check_index_tensor(fn, "target", target, allow_bool=True, allow_float=True)
+    if task == "multilabel":
+        if input.ndim < 2 or input.shape[1] != num_classes:
+            fail(fn, "input", f"of shape (N, {num_classes}, ...) for task='multilabel'",
+                 f"shape {tuple(input.shape)}", raw=True)
+    elif input.ndim < 1:
+        fail(fn, "input", "of shape (N, ...) for task='binary'", "a 0-d tensor", raw=True)
+    check_same_shape(fn, "target", target, tuple(input.shape), "input's shape")
+    if validate_args:
+        check_values_in(fn, "target", target, 0, 2, ignore=ignore_index)

@@ -18,6 +18,17 @@ from .functional import classification, contrastive, ranking, text
 
 __all__: list[str] = []
 
+
+def _set_level_repr(module: nn.Module, options: dict[str, Any]) -> str:
+    """`extra_repr` of a set-level loss: its options, temperature, sync and momentum."""
+    shown = {k: v for k, v in options.items() if v is not None}
+    shown["temperature"] = module.temperature
+    if module.sync_dist:
+        shown["sync_dist"] = True
+    if module.momentum is not None:
+        shown["momentum"] = module.momentum
+    return ", ".join(f"{k}={v!r}" for k, v in shown.items())
+
 # --- classification ------------------------------------------------------------------
 
 
@@ -132,13 +143,7 @@ class _ClassificationLoss(nn.Module):
         return self._value(input, target, 0.0, self._sync if self.sync_dist else None)
 
     def extra_repr(self) -> str:
-        shown = {k: v for k, v in {**self.options, **self.formula}.items() if v is not None}
-        shown["temperature"] = self.temperature
-        if self.sync_dist:
-            shown["sync_dist"] = True
-        if self.momentum is not None:
-            shown["momentum"] = self.momentum
-        return ", ".join(f"{k}={v!r}" for k, v in shown.items())
+        return _set_level_repr(self, {**self.options, **self.formula})
 
 
 class SoftAccuracyLoss(_ClassificationLoss):
@@ -381,13 +386,7 @@ class _RankingLoss(nn.Module):
         return self._value(input, target, 0.0)
 
     def extra_repr(self) -> str:
-        shown = {k: v for k, v in self.options.items() if v is not None}
-        shown["temperature"] = self.temperature
-        if self.sync_dist:
-            shown["sync_dist"] = True
-        if self.momentum is not None:
-            shown["momentum"] = self.momentum
-        return ", ".join(f"{k}={v!r}" for k, v in shown.items())
+        return _set_level_repr(self, self.options)
 
 
 class SoftAUROCLoss(_RankingLoss):

@@ -97,10 +97,7 @@ def check_options(fn: str, *, task: str, num_classes: int | None, average: str,
     _checks.check_number(fn, "zero_division", zero_division, low=0.0, high=1.0)
     if ignore_index is not None:
         _checks.check_int(fn, "ignore_index", ignore_index)
-    if task != "binary":
-        if num_classes is None:
-            _checks.fail(fn, "num_classes", f"an int >= 2 when task={task!r}", None)
-        _checks.check_int(fn, "num_classes", num_classes, low=2 if task == "multiclass" else 1)
+    _checks.check_num_classes(fn, task, num_classes)
 
 
 def _format(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: int | None,
@@ -113,33 +110,8 @@ def _format(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: i
     with ignored entries set to 0; `w` is the 0/1 weight of each entry (`None` when
     nothing is ignored) shaped like `y`.
     """
-    _checks.check_floating(fn, "input", input)
-    if task == "multiclass":
-        _checks.check_index_tensor(fn, "target", target)
-        if input.ndim < 2:
-            _checks.fail(fn, "input", "of shape (N, C, ...) with C = num_classes for "
-                         "task='multiclass'", f"shape {tuple(input.shape)}", raw=True)
-        if input.shape[1] != num_classes:
-            _checks.fail(fn, "input", f"of shape (N, {num_classes}, ...) (num_classes="
-                         f"{num_classes} along axis 1)", f"shape {tuple(input.shape)}",
-                         raw=True)
-        expected = (input.shape[0], *input.shape[2:])
-        _checks.check_same_shape(fn, "target", target, expected,
-                                 "input's shape without the class axis 1")
-        if validate_args:
-            _checks.check_values_in(fn, "target", target, 0, num_classes, ignore=ignore_index)
-    else:
-        _checks.check_index_tensor(fn, "target", target, allow_bool=True, allow_float=True)
-        if task == "multilabel":
-            if input.ndim < 2 or input.shape[1] != num_classes:
-                _checks.fail(fn, "input", f"of shape (N, {num_classes}, ...) for "
-                             f"task='multilabel'", f"shape {tuple(input.shape)}", raw=True)
-        elif input.ndim < 1:
-            _checks.fail(fn, "input", "of shape (N, ...) for task='binary'", "a 0-d tensor",
-                         raw=True)
-        _checks.check_same_shape(fn, "target", target, tuple(input.shape), "input's shape")
-        if validate_args:
-            _checks.check_values_in(fn, "target", target, 0, 2, ignore=ignore_index)
+    _checks.check_task_inputs(fn, input, target, task=task, num_classes=num_classes,
+                              ignore_index=ignore_index, validate_args=validate_args)
     dtype = compute_dtype(input.dtype)
     z = input.to(dtype)
     w = None
