@@ -570,3 +570,31 @@ def test_fused_top_k_equals_autograd(extra):
         torch.testing.assert_close(ga, gb)
         assert torch.autograd.gradcheck(lambda z, k=k, t=temperature: _top_k_hits(z, y, k, t),
                                         (x,))
+
+
+@pytest.mark.parametrize("c", [2, 10, 15])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_cpu_softmax_padding_equals_plain_softmax(c, ignore, monkeypatch):
+    """Rows of fewer than 16 classes run through a -inf-padded softmax on CPU; the result
+    and the gradient equal the unpadded path."""
+    from softmetrics.functional import classification as cls
+
+    g = torch.Generator().manual_seed(c)
+    x = torch.randn(33, c, generator=g, dtype=torch.float64)
+    y = torch.randint(0, c, (33,), generator=g)
+    if ignore:
+        y[::5] = -1
+    kw = dict(task="multiclass", num_classes=c, ignore_index=-1 if ignore else None,
+              temperature=0.7)
+    assert cls._padded_width(x) == 16
+    results = []
+    for width in (16, 0):
+        monkeypatch.setattr(cls, "_CPU_SOFTMAX_MIN_WIDTH", width)
+        xi = x.clone().requires_grad_()
+        value = F.soft_f1_score(xi, y, **kw) + F.soft_matthews_corrcoef(xi, y, **kw)
+        (grad,) = torch.autograd.grad(value, xi)
+        results.append((value, grad))
+        if width:
+            assert torch.autograd.gradcheck(lambda z: F.soft_f1_score(z, y, **kw),
+                                            (x.clone().requires_grad_(),))
+    torch.testing.assert_close(results[0], results[1])

@@ -178,6 +178,22 @@ def _label_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool
     return _group_sum(p * y, samplewise), _group_sum(p, samplewise)
 
 
+# On CPU, ATen's row softmax (and log-softmax) over fewer than 16 classes runs a scalar
+# loop about 9x slower per row than its vectorised kernel for 16 classes (measured with
+# torch 2.13 on x86-64: 513 us for (4096, 10) against 57 us for (4096, 16)). Padding the
+# rows with -inf columns up to 16 gives the same probabilities (exp(-inf) = 0) through the
+# fast kernel. Set to 0 to disable; the tests compare both paths.
+_CPU_SOFTMAX_MIN_WIDTH = 16
+
+
+def _padded_width(z: Tensor) -> int:
+    """The row width to run the softmax of 2-D CPU logits at (their own width if none)."""
+    c = z.shape[1]
+    if z.ndim == 2 and z.device.type == "cpu" and 0 < c < _CPU_SOFTMAX_MIN_WIDTH:
+        return _CPU_SOFTMAX_MIN_WIDTH
+    return c
+
+
 class _SoftmaxCounts(torch.autograd.Function):
     """`_class_counts(softmax(z / tau))` with a single fused backward pass.
 
@@ -190,30 +206,42 @@ class _SoftmaxCounts(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z: Tensor, y: Tensor, w: Tensor | None, inv_t: float,  # type: ignore[override]
                 samplewise: bool) -> tuple[Tensor, Tensor]:
-        p = torch.softmax(z if inv_t == 1.0 else z * inv_t, dim=1)
-        ctx.save_for_backward(p, y, w)
-        ctx.inv_t, ctx.samplewise = inv_t, samplewise
+        scaled = z if inv_t == 1.0 else z * inv_t
+        c, width = z.shape[1], _padded_width(z)
+        if width != c:
+            padded = scaled.new_full((z.shape[0], width), float("-inf"))
+            padded[:, :c] = scaled
+            p_full = torch.softmax(padded, dim=1)
+            p = p_full[:, :c]
+        else:
+            p = p_full = torch.softmax(scaled, dim=1)
+        ctx.save_for_backward(p_full, y, w)
+        ctx.inv_t, ctx.samplewise, ctx.c = inv_t, samplewise, c
         return _class_counts(p, y, w, samplewise)
 
     @staticmethod
     def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
-        p, y, w = ctx.saved_tensors
-        c = p.shape[1]
+        p_full, y, w = ctx.saved_tensors
+        c = ctx.c
         if ctx.inv_t != 1.0:
             g_tp, g_pred = g_tp * ctx.inv_t, g_pred * ctx.inv_t
-        g_pred_b = g_pred.view(g_pred.shape[0], c, *(1,) * (p.ndim - 2))
+        g_pred_b = g_pred.view(g_pred.shape[0], c, *(1,) * (p_full.ndim - 2))
         yi = y.unsqueeze(1)
         if ctx.samplewise:
             g_true = g_tp.gather(1, _rows(y)).view_as(yi)
         else:
             g_true = g_tp[0][yi]
-        if w is None:
-            g = g_pred_b.expand_as(p).contiguous()
-        else:
+        if w is not None:
             wi = w.unsqueeze(1)
-            g, g_true = g_pred_b * wi, g_true * wi
+            g_pred_b, g_true = g_pred_b * wi, g_true * wi
+        if p_full.shape[1] != c:  # padded rows: the padding gets no upstream gradient
+            g = p_full.new_zeros(p_full.shape)
+            g[:, :c] = g_pred_b
+        else:
+            g = g_pred_b.expand_as(p_full).contiguous()
         g.scatter_add_(1, yi, g_true)
-        return torch._softmax_backward_data(g, p, 1, p.dtype), None, None, None, None
+        grad = torch._softmax_backward_data(g, p_full, 1, p_full.dtype)
+        return grad[:, :c] if grad.shape[1] != c else grad, None, None, None, None
 
 
 class _SigmoidCounts(torch.autograd.Function):
