@@ -22,8 +22,8 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["compute_dtype", "full_precision", "is_hard", "logit", "soft_argmax", "soft_step",
-           "soft_threshold"]
+__all__ = ["compute_dtype", "full_precision", "is_hard", "logit", "reduce_per_sample",
+           "soft_argmax", "soft_step", "soft_threshold"]
 
 
 def is_hard(temperature: float | Tensor) -> bool:
@@ -71,3 +71,13 @@ def soft_step(d: Tensor, temperature: float | Tensor) -> Tensor:
     if is_hard(temperature):
         return (d > 0).to(d.dtype) + 0.5 * (d == 0).to(d.dtype)
     return torch.sigmoid(d / temperature)
+
+
+def reduce_per_sample(values: Tensor, reduction: str) -> Tensor:
+    """"mean", "sum" or "none" of per-sample loss values; the mean of an empty batch is 0,
+    not 0/0."""
+    if reduction == "mean":
+        return values.mean() if values.numel() else values.sum()
+    if reduction == "sum":
+        return values.sum()
+    return values

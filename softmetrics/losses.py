@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from . import _checks, distributed
+from ._relax import reduce_per_sample
 from .functional import classification, contrastive, ranking, text
 
 __all__: list[str] = []
@@ -486,12 +487,12 @@ class SoftBLEULoss(nn.Module):
     def forward(self, input: Tensor, ref: Tensor, hyp_lengths: Tensor | None = None) -> Tensor:
         """The loss `1 - soft BLEU` per sentence (or of the corpus), reduced."""
         loss = 1.0 - self._value(input, ref, hyp_lengths, self.temperature)
-        return text._reduce(loss, self.reduction)
+        return reduce_per_sample(loss, self.reduction)
 
     @torch.no_grad()
     def metric(self, input: Tensor, ref: Tensor, hyp_lengths: Tensor | None = None) -> Tensor:
         """The exact BLEU of the argmax tokens (temperature 0), reduced; no gradient."""
-        return text._reduce(self._value(input, ref, hyp_lengths, 0.0), self.reduction)
+        return reduce_per_sample(self._value(input, ref, hyp_lengths, 0.0), self.reduction)
 
     def extra_repr(self) -> str:
         shown = {k: v for k, v in self.options.items() if v is not None}
@@ -546,7 +547,7 @@ class ExpectedBLEULoss(nn.Module):
         """The risk `1 - expected BLEU`, in [0, 1]."""
         value = text.expected_bleu(samples, log_probs, ref, alpha=self.alpha,
                                    reduction="none", **self.options)
-        return text._reduce(1.0 - value, self.reduction)
+        return reduce_per_sample(1.0 - value, self.reduction)
 
     @torch.no_grad()
     def metric(self, samples: Tensor, log_probs: Tensor, ref: Tensor) -> Tensor:
@@ -714,7 +715,7 @@ class NCELoss(nn.Module):
         logits = nn.functional.linear(input.to(dtype), weight.to(dtype),
                                       None if bias is None else bias.to(dtype))
         nll = nn.functional.cross_entropy(logits, target, reduction="none")
-        return contrastive._reduce(nll, self.reduction)
+        return reduce_per_sample(nll, self.reduction)
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, num_noise={self.num_noise}, "

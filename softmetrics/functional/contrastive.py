@@ -33,7 +33,7 @@ from .._checks import (
     check_values_in,
     fail,
 )
-from .._relax import compute_dtype, full_precision
+from .._relax import compute_dtype, full_precision, reduce_per_sample
 
 __all__ = ["info_nce", "mutual_information_bound", "nce_loss", "retrieval_accuracy"]
 
@@ -265,14 +265,6 @@ def _reduce_global(values: Tensor, reduction: str, total: int, process_group) ->
     return value if reduction == "sum" else value / max(total, 1)
 
 
-def _reduce(values: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":  # the mean of an empty batch is 0, not 0/0
-        return values.mean() if values.numel() else values.sum()
-    if reduction == "sum":
-        return values.sum()
-    return values
-
-
 # --------------------------------------------------------------------------------------
 # InfoNCE
 # --------------------------------------------------------------------------------------
@@ -428,7 +420,7 @@ def info_nce(
         loss = 0.5 * (loss + back)
     if gather:
         return _reduce_global(loss, reduction, total, process_group)
-    return _reduce(loss, reduction)
+    return reduce_per_sample(loss, reduction)
 
 
 # --------------------------------------------------------------------------------------
@@ -554,7 +546,7 @@ def retrieval_accuracy(
         acc = (k - greater).clamp(min=0).to(dtype).minimum(ties) / ties
         if gather:
             return _reduce_global(acc, reduction, total, process_group)
-    return _reduce(acc, reduction)
+    return reduce_per_sample(acc, reduction)
 
 
 # --------------------------------------------------------------------------------------
@@ -790,4 +782,4 @@ def nce_loss(
     delta_noise = score_noise - log_k - log_q_noise
     # -log sigma(x) = softplus(-x); -log(1 - sigma(x)) = softplus(x)
     loss = F.softplus(-delta_target) + F.softplus(delta_noise).sum(dim=-1)
-    return _reduce(loss, reduction)
+    return reduce_per_sample(loss, reduction)

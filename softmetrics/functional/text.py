@@ -48,7 +48,7 @@ from .._checks import (
     check_temperature,
     fail,
 )
-from .._relax import compute_dtype, full_precision, is_hard
+from .._relax import compute_dtype, full_precision, is_hard, reduce_per_sample
 
 __all__ = ["bleu_score", "expected_bleu", "soft_bleu_score"]
 
@@ -759,14 +759,6 @@ def soft_bleu_score(
 # expected BLEU (minimum risk training)
 
 
-def _reduce(values: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":  # the mean of an empty batch is 0, not 0/0
-        return values.mean() if values.numel() else values.sum()
-    if reduction == "sum":
-        return values.sum()
-    return values
-
-
 def expected_bleu(
     samples: Tensor,
     log_probs: Tensor,
@@ -887,4 +879,4 @@ def expected_bleu(
         bleu = _score(*stats, torch.float64, corpus=False, smooth=smooth,
                       smooth_value=smooth_value, effective_order=effective_order)
     q = torch.softmax(alpha * log_probs.to(dtype), dim=1)
-    return _reduce((q * bleu.view(rows, k).to(dtype)).sum(1), reduction)
+    return reduce_per_sample((q * bleu.view(rows, k).to(dtype)).sum(1), reduction)
