@@ -376,7 +376,10 @@ def test_tiled_equals_untiled(n, d, seed, chunk, m, qneg, per_query, device):
     inputs = (q, k, neg) if neg.numel() else (q, k)
     for a, b in zip(torch.autograd.grad((tiled * w).sum(), inputs),
                     torch.autograd.grad((full * w).sum(), inputs), strict=True):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+        # float32 sums over up to ~70 candidates in a different order: the rounding is
+        # relative to the largest gradient entry, not to each (possibly cancelled) entry
+        scale = max(1.0, b.abs().max().item())
+        torch.testing.assert_close(a, b, atol=1e-5 * scale, rtol=1e-4)
 
 
 @given(n=st.integers(2, 10), d=dims, seed=seeds, chunk=st.sampled_from([None, 1, 3]),
