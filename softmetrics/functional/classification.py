@@ -223,25 +223,23 @@ class _SoftmaxCounts(torch.autograd.Function):
     def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
         p_full, y, w = ctx.saved_tensors
         c = ctx.c
+        p = p_full[:, :c] if p_full.shape[1] != c else p_full
         if ctx.inv_t != 1.0:
             g_tp, g_pred = g_tp * ctx.inv_t, g_pred * ctx.inv_t
-        g_pred_b = g_pred.view(g_pred.shape[0], c, *(1,) * (p_full.ndim - 2))
+        g_pred_b = g_pred.view(g_pred.shape[0], c, *(1,) * (p.ndim - 2))
         yi = y.unsqueeze(1)
         if ctx.samplewise:
             g_true = g_tp.gather(1, _rows(y)).view_as(yi)
         else:
             g_true = g_tp[0][yi]
+        # dL/dz = p * (g - sum_c g_c p_c) with g = g_pred + [c = y] g_true; one (N, C) buffer
+        direct = p.gather(1, yi) * g_true
+        grad = p * g_pred_b
+        row = grad.sum(1, keepdim=True).add_(direct)
+        grad.addcmul_(p, row, value=-1.0).scatter_add_(1, yi, direct)
         if w is not None:
-            wi = w.unsqueeze(1)
-            g_pred_b, g_true = g_pred_b * wi, g_true * wi
-        if p_full.shape[1] != c:  # padded rows: the padding gets no upstream gradient
-            g = p_full.new_zeros(p_full.shape)
-            g[:, :c] = g_pred_b
-        else:
-            g = g_pred_b.expand_as(p_full).contiguous()
-        g.scatter_add_(1, yi, g_true)
-        grad = torch._softmax_backward_data(g, p_full, 1, p_full.dtype)
-        return grad[:, :c] if grad.shape[1] != c else grad, None, None, None, None
+            grad.mul_(w.unsqueeze(1))
+        return grad, None, None, None, None
 
 
 class _SigmoidCounts(torch.autograd.Function):
