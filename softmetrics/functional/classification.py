@@ -195,12 +195,13 @@ def _padded_width(z: Tensor) -> int:
 
 
 class _SoftmaxCounts(torch.autograd.Function):
-    """`_class_counts(softmax(z / tau))` with a single fused backward pass.
+    """`_class_counts(softmax(z / tau))` with a hand-written backward.
 
     Backward: with upstream gradients $g^T$ (for TP) and $g^P$ (for the predicted mass),
-    $\\partial/\\partial p_{nc} = w_n (g^P_c + [c = y_n] g^T_c) / \\tau$ is written once and
-    pushed through the softmax Jacobian by ATen's fused softmax backward kernel: one pass
-    over the saved probabilities, as for cross-entropy.
+    $\\partial L/\\partial p_{nc} = w_n (g^P_c + [c = y_n] g^T_c)$ and the softmax Jacobian give
+    $\\partial L/\\partial z_{nc} = w_n p_{nc}(g_{nc} - \\sum_d p_{nd} g_{nd}) / \\tau$, computed
+    in one fresh (N, C) buffer: `p * g^P`, its row sums, an in-place subtraction and a
+    scatter of the true-class term.
     """
 
     @staticmethod
