@@ -7,13 +7,8 @@ gradient of its slice and the exact metric are compared with one process on the 
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import pytest
 import torch
-import torch.distributed as dist
 
 import softmetrics
 from softmetrics import functional as F
@@ -97,53 +92,45 @@ def _rows(rank: int, world: int, n: int) -> slice:
 MOMENTUM_STEPS = 2
 
 
-def _worker(rank: int, world: int, out: str) -> None:
-    # a file store (no port to race for) and the loopback interface for gloo's pairs
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    dist.init_process_group("gloo", init_method=f"file://{out}/store", rank=rank,
-                            world_size=world)
-    try:
-        results = {}
-        for name, n, factory, task in _ranking_configs():
-            x, y = _ranking_data(task, n)
-            rows = _rows(rank, world, n)
-            xl = x[rows].clone().requires_grad_()
-            loss_fn = factory(sync_dist=True, temperature=0.7)
-            loss = loss_fn(xl, y[rows])
-            loss.backward()
-            results[name] = dict(loss=loss.detach(), grad=xl.grad, rows=rows,
-                                 metric=loss_fn.metric(xl, y[rows]))
-        # running statistics of global batches: every process holds the same buffers
-        loss_fn = softmetrics.SoftAveragePrecisionLoss(task="binary", sync_dist=True,
-                                                       momentum=0.6, temperature=0.4,
-                                                       ignore_index=-1)
-        for step in range(MOMENTUM_STEPS):
-            x, y = _ranking_data("binary", 21, seed=step)
-            rows = _rows(rank, world, 21)
-            xl = x[rows].clone().requires_grad_()
-            loss = loss_fn(xl, y[rows])
-            loss.backward()
-            results[f"momentum-{step}"] = dict(loss=loss.detach(), grad=xl.grad, rows=rows,
-                                               running=loss_fn.running_num.clone())
-        for name, n, options in _nce_configs():
-            q, k, negatives = _nce_data(n)
-            rows = _rows(rank, world, n)
-            ql, kl = q[rows].clone().requires_grad_(), k[rows].clone().requires_grad_()
-            loss = _nce_call(ql, kl, negatives, options, gather_distributed=True)
-            loss.sum().backward()
-            results[f"nce-{name}"] = dict(loss=loss.detach(), grad_q=ql.grad, grad_k=kl.grad,
-                                          rows=rows)
-        q, k, _ = _nce_data(23)
-        rows = _rows(rank, world, 23)
-        module = softmetrics.InfoNCELoss(temperature=0.5, query_negatives=True, k=2,
-                                         gather_distributed=True)
-        results["nce-module"] = dict(loss=module(q[rows], k[rows]),
-                                     metric=module.metric(q[rows], k[rows]))
-        torch.save(results, Path(out) / f"rank{rank}.pt")
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-    os._exit(0)  # skip interpreter teardown, where gloo's threads can abort the process
+def _compute(rank: int, world: int) -> dict:
+    """One rank's results, computed inside the gloo group set up by `spawn`."""
+    results = {}
+    for name, n, factory, task in _ranking_configs():
+        x, y = _ranking_data(task, n)
+        rows = _rows(rank, world, n)
+        xl = x[rows].clone().requires_grad_()
+        loss_fn = factory(sync_dist=True, temperature=0.7)
+        loss = loss_fn(xl, y[rows])
+        loss.backward()
+        results[name] = dict(loss=loss.detach(), grad=xl.grad, rows=rows,
+                             metric=loss_fn.metric(xl, y[rows]))
+    # running statistics of global batches: every process holds the same buffers
+    loss_fn = softmetrics.SoftAveragePrecisionLoss(task="binary", sync_dist=True,
+                                                   momentum=0.6, temperature=0.4,
+                                                   ignore_index=-1)
+    for step in range(MOMENTUM_STEPS):
+        x, y = _ranking_data("binary", 21, seed=step)
+        rows = _rows(rank, world, 21)
+        xl = x[rows].clone().requires_grad_()
+        loss = loss_fn(xl, y[rows])
+        loss.backward()
+        results[f"momentum-{step}"] = dict(loss=loss.detach(), grad=xl.grad, rows=rows,
+                                           running=loss_fn.running_num.clone())
+    for name, n, options in _nce_configs():
+        q, k, negatives = _nce_data(n)
+        rows = _rows(rank, world, n)
+        ql, kl = q[rows].clone().requires_grad_(), k[rows].clone().requires_grad_()
+        loss = _nce_call(ql, kl, negatives, options, gather_distributed=True)
+        loss.sum().backward()
+        results[f"nce-{name}"] = dict(loss=loss.detach(), grad_q=ql.grad, grad_k=kl.grad,
+                                      rows=rows)
+    q, k, _ = _nce_data(23)
+    rows = _rows(rank, world, 23)
+    module = softmetrics.InfoNCELoss(temperature=0.5, query_negatives=True, k=2,
+                                     gather_distributed=True)
+    results["nce-module"] = dict(loss=module(q[rows], k[rows]),
+                                 metric=module.metric(q[rows], k[rows]))
+    return results
 
 
 def _close(got, want, msg, atol=1e-6):
@@ -152,10 +139,7 @@ def _close(got, want, msg, atol=1e-6):
 
 @pytest.mark.parametrize("world", [2, 4])
 def test_gathered_losses_equal_one_process_on_the_whole_batch(world):
-    with tempfile.TemporaryDirectory() as out:
-        spawn(_worker, world, out)
-        ranks = [torch.load(Path(out) / f"rank{r}.pt", weights_only=False)
-                 for r in range(world)]
+    ranks = spawn(_compute, world)
     assert len({r["ap-multilabel-macro-ignore"]["rows"].stop
                 - r["ap-multilabel-macro-ignore"]["rows"].start for r in ranks}) > 1
 
