@@ -343,10 +343,19 @@ def test_gradcheck(task, extra, samplewise, ignore, device):
 @pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
 @pytest.mark.parametrize("extra", [(), (3,)])
 @pytest.mark.parametrize("samplewise", [False, True])
-def test_fused_backward_equals_autograd(task, extra, samplewise, device):
-    """The fused autograd Functions against the same counting code under autograd."""
-    x, y, kw = _gradcheck_case(task, extra, samplewise, ignore=True, seed=5, device=device)
+@pytest.mark.parametrize("block", [None, 0, 1, 70])
+def test_fused_backward_equals_autograd(task, extra, samplewise, block, device, monkeypatch):
+    """The fused autograd Functions against the same counting code under autograd; `block`
+    sets the entries per block of the in-place softmax backward (0: one block; 70 gives a
+    short last block for both the padded 2-D rows and the (3, 2, 2) samples)."""
+    from softmetrics.functional import classification as cls
     from softmetrics.functional.classification import _format
+
+    if block is not None:
+        if task != "multiclass":
+            pytest.skip("blocks are a property of the softmax backward")
+        monkeypatch.setattr(cls, "_CPU_BLOCK_ENTRIES", block)
+    x, y, kw = _gradcheck_case(task, extra, samplewise, ignore=True, seed=5, device=device)
 
     z, yy, w, _ = _format("t", x, y, task=task, num_classes=kw.get("num_classes"),
                           ignore_index=-1, validate_args=True)
@@ -367,6 +376,30 @@ def test_fused_backward_equals_autograd(task, extra, samplewise, device):
         gb = torch.autograd.grad(sum((b * wt).sum() for b, wt in zip(plain, weights,
                                                                       strict=True)), x)
         torch.testing.assert_close(ga, gb)
+
+
+@pytest.mark.parametrize("samplewise", [False, True])
+@pytest.mark.parametrize("c", [3, 20])
+def test_softmax_backward_through_retained_graph(samplewise, c, device):
+    """The first backward writes the gradient over the saved probabilities; a second
+    backward through the retained graph recomputes them and gives the same gradient, and
+    the counts returned by the forward pass are not touched."""
+    g = torch.Generator().manual_seed(c)
+    x = torch.randn(9, c, generator=g, dtype=torch.float64).to(device).requires_grad_()
+    y = torch.randint(0, c, (9,), generator=g).to(device)
+    tp, pred = _decision_counts(x, y, None, task="multiclass", temperature=0.5,
+                                threshold=0.5, samplewise=samplewise)
+    before = (tp.detach().clone(), pred.detach().clone())
+    loss = (tp * torch.arange(tp.numel(), device=device).view_as(tp)).sum() - pred.pow(2).sum()
+    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (second,) = torch.autograd.grad(loss, x)
+    torch.testing.assert_close(first, second)
+    torch.testing.assert_close((tp.detach(), pred.detach()), before)
+    with pytest.raises(RuntimeError, match=r"once_differentiable|differentiate"):
+        tp, pred = _decision_counts(x, y, None, task="multiclass", temperature=0.5,
+                                    threshold=0.5, samplewise=samplewise)
+        (grad,) = torch.autograd.grad(pred.pow(2).sum(), x, create_graph=True)
+        grad.sum().backward()
 
 
 @pytest.mark.parametrize("name", [*sorted(METRICS), "tversky", "top_k"])

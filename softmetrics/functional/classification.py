@@ -27,6 +27,7 @@ from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from .. import _checks
 from .._relax import (
@@ -194,53 +195,96 @@ def _padded_width(z: Tensor) -> int:
     return c
 
 
+# The backward of the softmax counts runs over blocks of whole samples; on CPU a block
+# holds about 2^18 entries (1 MiB in float32), so its temporary and its share of the
+# probabilities stay in cache between the passes over it. On other devices the whole
+# tensor is one block (one kernel per pass). Set to 0 for one block on CPU too; the tests
+# run both.
+_CPU_BLOCK_ENTRIES = 1 << 18
+
+
+def _block_rows(p: Tensor) -> int:
+    """Samples per block of the softmax-counts backward."""
+    per_sample = max(1, math.prod(p.shape[1:]))
+    if p.device.type != "cpu" or _CPU_BLOCK_ENTRIES <= 0:
+        return max(1, p.shape[0])
+    return max(1, _CPU_BLOCK_ENTRIES // per_sample)
+
+
+def _softmax_rows(z: Tensor, inv_t: float) -> Tensor:
+    """`softmax(z * inv_t)` over axis 1, run at the padded width (see `_padded_width`)."""
+    scaled = z if inv_t == 1.0 else z * inv_t
+    c, width = z.shape[1], _padded_width(z)
+    if width == c:
+        return torch.softmax(scaled, dim=1)
+    padded = scaled.new_full((z.shape[0], width), float("-inf"))
+    padded[:, :c] = scaled
+    return torch.softmax(padded, dim=1)
+
+
 class _SoftmaxCounts(torch.autograd.Function):
     """`_class_counts(softmax(z / tau))` with a hand-written backward.
 
     Backward: with upstream gradients $g^T$ (for TP) and $g^P$ (for the predicted mass),
     $\\partial L/\\partial p_{nc} = w_n (g^P_c + [c = y_n] g^T_c)$ and the softmax Jacobian give
-    $\\partial L/\\partial z_{nc} = w_n p_{nc}(g_{nc} - \\sum_d p_{nd} g_{nd}) / \\tau$, computed
-    in one fresh (N, C) buffer: `p * g^P`, its row sums, an in-place subtraction and a
-    scatter of the true-class term.
+    $\\partial L/\\partial z_{nc} = w_n p_{nc}(g_{nc} - \\sum_d p_{nd} g_{nd}) / \\tau$.
+    The gradient is written over the probabilities saved by the forward pass, block by
+    block of samples (`_block_rows`), so a training step allocates one (N, C) buffer in
+    all: the probabilities, which become the gradient. A second backward through a
+    retained graph finds them spent and recomputes them from the logits.
     """
 
     @staticmethod
     def forward(ctx, z: Tensor, y: Tensor, w: Tensor | None, inv_t: float,  # type: ignore[override]
                 samplewise: bool) -> tuple[Tensor, Tensor]:
-        scaled = z if inv_t == 1.0 else z * inv_t
-        c, width = z.shape[1], _padded_width(z)
-        if width != c:
-            padded = scaled.new_full((z.shape[0], width), float("-inf"))
-            padded[:, :c] = scaled
-            p_full = torch.softmax(padded, dim=1)
-            p = p_full[:, :c]
-        else:
-            p = p_full = torch.softmax(scaled, dim=1)
-        ctx.save_for_backward(p_full, y, w)
-        ctx.inv_t, ctx.samplewise, ctx.c = inv_t, samplewise, c
-        return _class_counts(p, y, w, samplewise)
+        c = z.shape[1]
+        p_full = _softmax_rows(z, inv_t)
+        ctx.save_for_backward(z, y, w)
+        ctx.probabilities = p_full  # not saved as a tensor: the first backward writes over it
+        ctx.inv_t, ctx.samplewise = inv_t, samplewise
+        tp, pred = _class_counts(p_full[:, :c] if p_full.shape[1] != c else p_full, y, w,
+                                 samplewise)
+        if samplewise and z.ndim == 2 and w is None:
+            pred = pred.clone()  # these (N, C) counts are the probabilities themselves
+        return tp, pred
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
-        p_full, y, w = ctx.saved_tensors
-        c = ctx.c
-        p = p_full[:, :c] if p_full.shape[1] != c else p_full
+        z, y, w = ctx.saved_tensors
+        p, ctx.probabilities = ctx.probabilities, None
+        if p is None:
+            p = _softmax_rows(z, ctx.inv_t)
+        c, width = z.shape[1], p.shape[1]
         if ctx.inv_t != 1.0:
             g_tp, g_pred = g_tp * ctx.inv_t, g_pred * ctx.inv_t
-        g_pred_b = g_pred.view(g_pred.shape[0], c, *(1,) * (p.ndim - 2))
+        if width != c:  # the padding columns have probability 0 and gradient 0
+            g_pred = torch.nn.functional.pad(g_pred, (0, width - c))
         yi = y.unsqueeze(1)
         if ctx.samplewise:
             g_true = g_tp.gather(1, _rows(y)).view_as(yi)
         else:
             g_true = g_tp[0][yi]
-        # dL/dz = p * (g - sum_c g_c p_c) with g = g_pred + [c = y] g_true; one (N, C) buffer
-        direct = p.gather(1, yi) * g_true
-        grad = p * g_pred_b
-        row = grad.sum(1, keepdim=True).add_(direct)
-        grad.addcmul_(p, row, value=-1.0).scatter_add_(1, yi, direct)
+        # dL/dz = p * (g - sum_c g_c p_c) with g = g_pred + [c = y] g_true
+        direct = p.gather(1, yi).mul_(g_true)
+        g_b = g_pred.view(g_pred.shape[0], width, *(1,) * (p.ndim - 2))
+        flat = p.ndim == 2 and not ctx.samplewise
+        n, step = p.shape[0], _block_rows(p)
+        tmp = p.new_empty((min(step, n), *p.shape[1:]))
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            block, t = p[start:stop], tmp[:stop - start]
+            gb = g_b[start:stop] if ctx.samplewise else g_b
+            if flat:
+                row = torch.addmv(direct[start:stop, 0], block, g_pred[0]).unsqueeze(1)
+            else:
+                row = torch.mul(block, gb, out=t).sum(1, keepdim=True).add_(
+                    direct[start:stop])
+            block.mul_(torch.sub(gb, row, out=t))
+        p.scatter_add_(1, yi, direct)
         if w is not None:
-            grad.mul_(w.unsqueeze(1))
-        return grad, None, None, None, None
+            p.mul_(w.unsqueeze(1))
+        return (p[:, :c] if width != c else p), None, None, None, None
 
 
 class _SigmoidCounts(torch.autograd.Function):
