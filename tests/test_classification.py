@@ -402,6 +402,22 @@ def test_softmax_backward_through_retained_graph(samplewise, c, device):
         grad.sum().backward()
 
 
+@pytest.mark.parametrize("fn", [F.soft_f1_score, F.soft_matthews_corrcoef])
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+def test_fused_functions_refuse_double_backward(fn, task):
+    """The hand-written backwards are first-order only and say so, rather than return a
+    second derivative that silently misses terms."""
+    x, y, kw = _gradcheck_case(task, (), False, ignore=False)
+    (grad,) = torch.autograd.grad(fn(x, y, temperature=0.5, **kw), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        grad.pow(2).sum().backward()
+    if task == "multiclass":
+        value = F.soft_top_k_accuracy(x, y, num_classes=3, k=2, temperature=0.5)
+        (grad,) = torch.autograd.grad(value.pow(2), x, create_graph=True)
+        with pytest.raises(RuntimeError, match="once_differentiable"):
+            grad.pow(2).sum().backward()
+
+
 @pytest.mark.parametrize("name", [*sorted(METRICS), "tversky", "top_k"])
 @pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
 @pytest.mark.parametrize("scale", [1e4, -1e4])

@@ -288,7 +288,8 @@ class _SoftmaxCounts(torch.autograd.Function):
 
 
 class _SigmoidCounts(torch.autograd.Function):
-    """`_label_counts(sigmoid((z - b) / tau))` with a single fused backward pass."""
+    """`_label_counts(sigmoid((z - b) / tau))` with a hand-written backward: one fresh
+    (N, C) buffer holds the upstream gradient and, in place, the gradient of the logits."""
 
     @staticmethod
     def forward(ctx, z: Tensor, y: Tensor, w: Tensor | None, shift: float,  # type: ignore[override]
@@ -302,6 +303,7 @@ class _SigmoidCounts(torch.autograd.Function):
         return _label_counts(p, y, w, samplewise)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
         p, y, w = ctx.saved_tensors
         shape = (g_tp.shape[0], p.shape[1], *(1,) * (p.ndim - 2))
@@ -309,7 +311,9 @@ class _SigmoidCounts(torch.autograd.Function):
         g = torch.addcmul(g_pred.view(shape) * scale, y, g_tp.view(shape) * scale)
         if w is not None:
             g.mul_(w)
-        return torch.ops.aten.sigmoid_backward(g, p), None, None, None, None, None
+        # in place: g * p * (1 - p) over the fresh buffer g
+        return (torch.ops.aten.sigmoid_backward.grad_input(g, p, grad_input=g),
+                None, None, None, None, None)
 
 
 class _SoftTopKHits(torch.autograd.Function):
@@ -326,6 +330,7 @@ class _SoftTopKHits(torch.autograd.Function):
         return hit
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g_hit: Tensor):  # type: ignore[override]
         s, y, hit = ctx.saved_tensors
         yi = y.unsqueeze(1)
