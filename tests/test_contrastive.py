@@ -267,9 +267,10 @@ def test_automatic_tiling_uses_the_tiled_function(monkeypatch):
     monkeypatch.setattr(contrastive, "_AUTO_TILE_ELEMENTS", 100)
     monkeypatch.setattr(contrastive, "_TILE_ELEMENTS", 400)
     monkeypatch.setattr(contrastive, "_MIN_CHUNK", 3)
-    assert contrastive._auto_chunk(40, 40, None) == 10
+    assert contrastive._auto_chunk(40, 40, None) == 20  # square tiles: 20 x 20
+    assert contrastive._auto_chunk(10, 50, None) == 40  # all 10 anchors, 40 candidates
     got = info_nce(q, k)
-    assert "_TiledLogSumExpBackward" in _graph_names(got.grad_fn)
+    assert "_TiledInfoNCEBackward" in _graph_names(got.grad_fn)
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
     assert_grads_close(got, want, (q, k), atol=1e-6, rtol=1e-6)
 
@@ -295,11 +296,22 @@ def test_single_query_and_no_candidates():
 
 
 @pytest.mark.parametrize("offset", [-1, 0, 2, 5])
-def test_gradcheck_tiled_function(offset, device):
-    scaled = _randn(5, 3, seed=18, dtype=torch.float64).to(device).requires_grad_(True)
-    cand = _randn(9, 3, seed=19, dtype=torch.float64).to(device).requires_grad_(True)
-    assert torch.autograd.gradcheck(
-        lambda a, b: contrastive._TiledLogSumExp.apply(a, b, offset, 4), (scaled, cand))
+@pytest.mark.parametrize("pos", [-1, 0, 3])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_gradcheck_tiled_function(offset, pos, normalize, device):
+    """The tiled Function in every role: anchors, two candidate blocks (the second of
+    another length), the temperature; 2 x 4 tiles with short last ones."""
+    def randn(*shape, seed):
+        return _randn(*shape, seed=seed, dtype=torch.float64).to(device).requires_grad_(True)
+
+    anchor, cand, extra = randn(5, 3, seed=18), randn(9, 3, seed=19), randn(4, 3, seed=25)
+    tau = torch.tensor(0.7, dtype=torch.float64, device=device, requires_grad=True)
+
+    def f(a, t, b, c):
+        return contrastive._TiledInfoNCE.apply(a, t, normalize, offset, pos, 4, 3,
+                                               torch.float64, b, c)
+
+    assert torch.autograd.gradcheck(f, (anchor, tau, cand, extra))
 
 
 @pytest.mark.parametrize("chunk_size", [None, 2])

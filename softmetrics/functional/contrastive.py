@@ -7,8 +7,8 @@ positive is InfoNCE.
 
 InfoNCE over `N` queries and `P` candidates needs the `N x P` logits only one tile at a
 time: the forward pass keeps a running log-sum-exp over tiles of candidates, and the
-backward pass recomputes each tile (`_TiledLogSumExp`), so the extra memory is
-`O(N * D + N * chunk_size)` instead of `O(N * P)`.
+backward pass recomputes each tile (`_TiledInfoNCE`), so the extra memory is the gradients
+of the embeddings plus one tile instead of `O(N * P)`.
 """
 
 from __future__ import annotations
@@ -49,23 +49,25 @@ _MIN_CHUNK = 64
 
 
 # --------------------------------------------------------------------------------------
-# the tiled log-sum-exp over candidates
+# the tiled InfoNCE: a running log-sum-exp over tiles of (anchors x candidates)
 # --------------------------------------------------------------------------------------
 
 
-def _mask_self(logits: Tensor, offset: int, start: int, stop: int) -> None:
-    """Set `logits[i, i + offset - start]` to -inf in place for the rows whose own column
-    (`i + offset` in the full candidate matrix) lies in the tile `[start, stop)`."""
+def _diagonal(logits: Tensor, offset: int, start: int, stop: int) -> Tensor | None:
+    """The entries `logits[i, i + offset - start]` of the rows whose column `i + offset` (in
+    the full candidate matrix) lies in the tile `[start, stop)`, as a writable view; None
+    if there are none."""
     n = logits.shape[0]
     first = max(0, start - offset)
     last = min(n, stop - offset)
-    if last > first:
-        column = first + offset - start
-        logits[first:last, column:column + (last - first)].diagonal().fill_(float("-inf"))
+    if last <= first:
+        return None
+    column = first + offset - start
+    return logits[first:last, column:column + (last - first)].diagonal()
 
 
-def _tile_bounds(total: int, chunk_size: int) -> list[tuple[int, int]]:
-    return [(start, min(start + chunk_size, total)) for start in range(0, total, chunk_size)]
+def _bounds(total: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + size, total)) for start in range(0, total, size)]
 
 
 def _logsumexp_(logits: Tensor) -> Tensor:
@@ -75,59 +77,167 @@ def _logsumexp_(logits: Tensor) -> Tensor:
     return logits.sub_(top).exp_().sum(dim=1).log_().add_(top.squeeze(1))
 
 
-class _TiledLogSumExp(torch.autograd.Function):
-    """`lse[i] = logsumexp_j <scaled[i], cand[j]>` over tiles of candidates.
+# F.normalize's floor on the norm: x / max(|x|, eps)
+_NORM_EPS = 1e-12
 
-    Candidate `i + offset` is left out of row `i` when `offset >= 0` (a query is not its
-    own negative). Nothing of size `N x P` is stored: backward recomputes each tile.
+
+def _inverse_norms(x: Tensor, dtype: torch.dtype, normalize: bool, rows: int) -> Tensor:
+    """`1 / max(|x_i|, eps)` per row in `dtype` (ones without `normalize`), computed over
+    blocks of rows so that a half-precision `x` is never converted whole."""
+    if not normalize:
+        return torch.ones(x.shape[0], dtype=dtype, device=x.device)
+    out = torch.empty(x.shape[0], dtype=dtype, device=x.device)
+    for start, stop in _bounds(x.shape[0], rows):
+        torch.linalg.vector_norm(x[start:stop].to(dtype), dim=1, out=out[start:stop])
+    return out.clamp_min_(_NORM_EPS).reciprocal_()
+
+
+class _TiledInfoNCE(torch.autograd.Function):
+    """Per anchor `i`: `lse_i - s_{i, pos + i}` with `lse_i = logsumexp_j s_ij` over the
+    candidates `j` (the rows of `blocks`, concatenated), where
+
+        s_ij = <a_i, c_j> * r_i * u_j,  r_i = 1 / (tau |a_i|),  u_j = 1 / |c_j|
+
+    (`r_i = 1 / tau` and `u_j = 1` without `normalize`). Candidate `i + self_col` is left
+    out of row `i` when `self_col >= 0`; `pos < 0` returns `lse_i` alone.
+
+    The embeddings are used as given (any floating dtype, converted per tile to `dtype`):
+    neither normalised nor scaled copies are made. The forward pass keeps a running
+    log-sum-exp over tiles of `rows x chunk` similarities; the backward pass recomputes
+    each tile and accumulates the gradients of the embeddings in two buffers of their
+    size, to which the normalisation and temperature are applied in place at the end:
+    with `W = dL/ds`, `U_a = W (u * C)` and `rho_i = <a_i, U_a,i>`,
+
+        dL/da_i = r_i (U_a,i - rho_i a_i / |a_i|^2),   dL/dtau = -sum_i rho_i r_i / tau,
+
+    and likewise for the candidates with `U_c = W^T (r * A)` (their scale has no tau).
     """
 
     @staticmethod
-    def forward(ctx, scaled: Tensor, cand: Tensor, offset: int,  # type: ignore[override]
-                chunk_size: int) -> Tensor:
-        lse = scaled.new_full((scaled.shape[0],), float("-inf"))
-        for start, stop in _tile_bounds(cand.shape[0], chunk_size):
-            logits = scaled @ cand[start:stop].T
-            if offset >= 0:
-                _mask_self(logits, offset, start, stop)
-            lse = torch.logaddexp(lse, _logsumexp_(logits))
-            del logits
-        ctx.save_for_backward(scaled, cand, lse)
-        ctx.offset = offset
-        ctx.chunk_size = chunk_size
-        return lse
+    def forward(ctx, anchor: Tensor, temperature: Tensor, normalize: bool,  # type: ignore[override]
+                self_col: int, pos: int, chunk: int, rows: int, dtype: torch.dtype,
+                *blocks: Tensor) -> Tensor:
+        n = anchor.shape[0]
+        r = _inverse_norms(anchor, dtype, normalize, rows).div_(temperature.to(dtype))
+        u = [_inverse_norms(b, dtype, normalize, rows) for b in blocks]
+        lse = torch.full((n,), float("-inf"), dtype=dtype, device=anchor.device)
+        positive = torch.zeros(n, dtype=dtype, device=anchor.device)
+        for r0, r1 in _bounds(n, rows):
+            a = anchor[r0:r1].to(dtype)  # a copy only for other dtypes
+            for c0, c1, cand in _TiledInfoNCE._tiles(blocks, u, chunk, dtype):
+                logits = torch.mm(a, cand.T).mul_(r[r0:r1, None])
+                if pos >= 0 and (d := _diagonal(logits, pos + r0, c0, c1)) is not None:
+                    first = max(0, c0 - pos - r0)
+                    positive[r0 + first:r0 + first + d.shape[0]] = d
+                if self_col >= 0 and (d := _diagonal(logits, self_col + r0, c0, c1)) is not None:
+                    d.fill_(float("-inf"))
+                lse[r0:r1] = torch.logaddexp(lse[r0:r1], _logsumexp_(logits))
+                del logits
+        ctx.save_for_backward(anchor, temperature, r, lse, *blocks, *u)
+        ctx.options = (normalize, self_col, pos, chunk, rows, dtype, len(blocks))
+        return lse - positive if pos >= 0 else lse
+
+    @staticmethod
+    def _tiles(blocks, scales, chunk: int, dtype: torch.dtype):
+        """`(start, stop, u * c)` per tile of candidates, in the concatenated numbering."""
+        base = 0
+        for block, u in zip(blocks, scales, strict=True):
+            for start, stop in _bounds(block.shape[0], chunk):
+                yield (base + start, base + stop,
+                       block[start:stop].to(dtype) * u[start:stop, None])
+            base += block.shape[0]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        scaled, cand, lse = ctx.saved_tensors
-        need_scaled, need_cand = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        normalize, self_col, pos, chunk, rows, dtype, nb = ctx.options
+        anchor, temperature, r, lse, *rest = ctx.saved_tensors
+        blocks, scales = rest[:nb], rest[nb:]
+        need = ctx.needs_input_grad
+        need_anchor, need_tau, need_blocks = need[0], need[1], need[8:]
+        n = anchor.shape[0]
         # a row without any candidate has lse = -inf and no gradient; keep exp() finite
-        lse = torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse)).unsqueeze(1)
-        grad = grad.unsqueeze(1)
-        grad_scaled = torch.zeros_like(scaled) if need_scaled else None
-        grad_cand = torch.empty_like(cand) if need_cand else None
-        for start, stop in _tile_bounds(cand.shape[0], ctx.chunk_size):
-            tile = cand[start:stop]
-            logits = scaled @ tile.T
-            if ctx.offset >= 0:
-                _mask_self(logits, ctx.offset, start, stop)
-            weight = logits.sub_(lse).exp_().mul_(grad)  # softmax tile times upstream grad
-            if grad_scaled is not None:
-                grad_scaled.addmm_(weight, tile)
-            if grad_cand is not None:
-                torch.mm(weight.T, scaled, out=grad_cand[start:stop])
-            del logits, weight
-        return grad_scaled, grad_cand, None, None
+        lse = torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse))
+        grad = grad.to(dtype)
+        u_a = torch.zeros(anchor.shape, dtype=dtype, device=anchor.device) if (
+            need_anchor or need_tau) else None
+        u_c = [torch.zeros(b.shape, dtype=dtype, device=b.device) if want else None
+               for b, want in zip(blocks, need_blocks, strict=True)]
+        owner = [i for i, b in enumerate(blocks) for _ in _bounds(b.shape[0], chunk)]
+        for r0, r1 in _bounds(n, rows):
+            a = anchor[r0:r1].to(dtype)
+            g = grad[r0:r1, None]
+            for (c0, c1, cand), b in zip(_TiledInfoNCE._tiles(blocks, scales, chunk, dtype),
+                                         owner, strict=True):
+                logits = torch.mm(a, cand.T).mul_(r[r0:r1, None])
+                if self_col >= 0 and (d := _diagonal(logits, self_col + r0, c0, c1)) is not None:
+                    d.fill_(float("-inf"))
+                weight = logits.sub_(lse[r0:r1, None]).exp_().mul_(g)  # softmax x grad
+                if pos >= 0 and (d := _diagonal(weight, pos + r0, c0, c1)) is not None:
+                    first = max(0, c0 - pos - r0)
+                    d.sub_(grad[r0 + first:r0 + first + d.shape[0]])
+                if u_a is not None:
+                    u_a[r0:r1].addmm_(weight, cand)
+                if u_c[b] is not None:  # W^T (r * A) as (r * W)^T A
+                    start = c0 - sum(x.shape[0] for x in blocks[:b])
+                    u_c[b][start:start + (c1 - c0)].addmm_(weight.mul_(r[r0:r1, None]).T, a)
+                del logits, weight
+        grad_tau = None
+        if u_a is not None:
+            rho = _finish_grad(u_a, anchor, r, normalize, rows, need_tau)
+            if need_tau:
+                grad_tau = (-(rho * r).sum() / temperature.to(dtype)).to(temperature.dtype)
+        grads_c = []
+        for block, u, acc in zip(blocks, scales, u_c, strict=True):
+            if acc is not None:
+                _finish_grad(acc, block, u if normalize else None, normalize, rows, False)
+                acc = acc.to(block.dtype)
+            grads_c.append(acc)
+        grad_anchor = u_a.to(anchor.dtype) if need_anchor else None
+        return (grad_anchor, grad_tau, None, None, None, None, None, None, *grads_c)
+
+
+def _rowdot(x: Tensor, y: Tensor) -> Tensor:
+    """`<x_i, y_i>` per row without an elementwise product buffer (a batched matmul)."""
+    return torch.bmm(x.unsqueeze(1), y.unsqueeze(2)).view(-1)
+
+
+def _finish_grad(acc: Tensor, x: Tensor, scale: Tensor | None, normalize: bool, rows: int,
+                 want_rho: bool) -> Tensor | None:
+    """Turn `acc = dL/d(scale * x)` into `dL/dx` in place: `scale * (acc - rho x / |x|^2)`
+    with `rho_i = <x_i, acc_i>` (the norm's share; no share where the norm was floored).
+    Returns `rho` (before the change) when asked."""
+    rho = torch.empty(x.shape[0], dtype=acc.dtype, device=acc.device) if (
+        want_rho or normalize) else None
+    for start, stop in _bounds(x.shape[0], rows):
+        xs, out = x[start:stop].to(acc.dtype), acc[start:stop]
+        if rho is not None:
+            rho[start:stop] = _rowdot(xs, out)
+        if normalize:
+            sq = _rowdot(xs, xs).unsqueeze(1)
+            coef = torch.where(sq.sqrt() > _NORM_EPS, rho[start:stop, None] / sq, 0.0)
+            out.addcmul_(xs, coef, value=-1.0)
+        if scale is not None:
+            out.mul_(scale[start:stop, None])
+    return rho
 
 
 def _auto_chunk(n: int, p: int, chunk_size: int | None) -> int | None:
-    """Candidates per tile, or None for the full matrix (plain autograd)."""
+    """Candidates per tile, or None for the full matrix (plain autograd).
+
+    Automatic tiles hold about `_TILE_ELEMENTS` similarities: all `n` anchors at once
+    while `n` is small, else square tiles (each anchor block is then read once per
+    `chunk` candidates, not once per `_MIN_CHUNK`)."""
     if chunk_size is None:
         if n * p <= _AUTO_TILE_ELEMENTS:
             return None
-        chunk_size = max(_MIN_CHUNK, _TILE_ELEMENTS // max(n, 1))
+        chunk_size = max(_MIN_CHUNK, _TILE_ELEMENTS // max(n, 1), math.isqrt(_TILE_ELEMENTS))
     return None if chunk_size >= p else chunk_size
+
+
+def _tile_rows(chunk: int) -> int:
+    """Anchors per tile for tiles of `chunk` candidates."""
+    return max(1, _TILE_ELEMENTS // chunk)
 
 
 def _candidate_lse(scaled: Tensor, cand: Tensor, offset: int, chunk_size: int | None) -> Tensor:
@@ -135,7 +245,9 @@ def _candidate_lse(scaled: Tensor, cand: Tensor, offset: int, chunk_size: int | 
     when `offset >= 0`; tiled when `chunk_size` asks for it."""
     chunk = _auto_chunk(scaled.shape[0], cand.shape[0], chunk_size)
     if chunk is not None:
-        return _TiledLogSumExp.apply(scaled, cand, offset, chunk)
+        one = torch.ones((), dtype=scaled.dtype, device=scaled.device)
+        return _TiledInfoNCE.apply(scaled, one, False, offset, -1, chunk, _tile_rows(chunk),
+                                   scaled.dtype, cand)
     logits = scaled @ cand.T
     rows = torch.arange(scaled.shape[0], device=scaled.device)
     if offset >= 0:
@@ -217,23 +329,43 @@ def _candidates(anchor: Tensor, other: Tensor, shared: Tensor | None, in_batch: 
 
 def _direction_loss(anchor: Tensor, other: Tensor, negatives: Tensor | None,
                     temperature: float | Tensor, in_batch: bool, query_negatives: bool,
-                    chunk_size: int | None,
+                    chunk_size: int | None, normalize: bool, dtype: torch.dtype,
                     gathered: tuple[Tensor, Tensor, int] | None = None) -> Tensor:
     """Per-anchor InfoNCE: `-log softmax` of the positive `other[i]` among the candidates.
 
+    `anchor`, `other` and `negatives` are the embeddings as given (not yet normalised).
     `gathered = (all anchors, all others, start)` takes the in-batch candidates from every
     process, this process's rows starting at row `start` of them.
     """
-    scaled = anchor / temperature
-    positive = (scaled * other).sum(dim=1)
+    anchors, others, start = gathered if gathered is not None else (anchor, other, 0)
     shared = negatives if negatives is not None and negatives.ndim == 2 else None
-    if gathered is None:
-        cand, offset = _candidates(anchor, other, shared, in_batch, query_negatives)
+    total = ((others.shape[0] if in_batch else 0) + (anchors.shape[0] if query_negatives else 0)
+             + (0 if shared is None else shared.shape[0]))
+    chunk = _auto_chunk(anchor.shape[0], total, chunk_size)
+    if chunk is not None and in_batch and (negatives is None or shared is not None):
+        # the tiled path: embeddings used as given, the positive among the candidates
+        blocks = [others, *([anchors] if query_negatives else []),
+                  *([shared] if shared is not None and shared.shape[0] else [])]
+        tau = (temperature if isinstance(temperature, Tensor)
+               else torch.tensor(temperature, dtype=dtype, device=anchor.device))
+        self_col = others.shape[0] + start if query_negatives else -1
+        with full_precision(anchor.device):
+            loss = _TiledInfoNCE.apply(anchor, tau, normalize, self_col, start, chunk,
+                                       _tile_rows(chunk), dtype, *blocks)
+        # the positive is one of the candidates, so the loss is >= 0 up to rounding
+        return loss.clamp_min(0.0)
+    a, o = _embed(anchor, dtype, normalize), _embed(other, dtype, normalize)
+    if gathered is not None:
+        anchors, others = _embed(anchors, dtype, normalize), _embed(others, dtype, normalize)
     else:
-        cand, offset = _candidates(gathered[0], gathered[1], shared, in_batch,
-                                   query_negatives, gathered[2])
+        anchors, others = a, o
+    negatives = None if negatives is None else _embed(negatives, dtype, normalize)
+    shared = negatives if negatives is not None and negatives.ndim == 2 else None
+    scaled = a / temperature
+    cand, offset = _candidates(anchors, others, shared, in_batch, query_negatives, start)
     terms = []
     with full_precision(scaled.device):  # float32 logits and sums, also under autocast
+        positive = _rowdot(scaled, o)
         if cand is not None:
             terms.append(_candidate_lse(scaled, cand, offset, chunk_size))
         if not in_batch:
@@ -315,11 +447,17 @@ def info_nce(
     ties shared). The loss itself needs $\tau > 0$.
 
     **Memory:** the $N \times |\mathcal{C}|$ logits are never stored when tiled: the
-    forward pass keeps a running log-sum-exp over tiles of `chunk_size` candidates and the
-    backward pass recomputes the tiles, so the extra memory is
-    $O(N D + N \cdot \texttt{chunk\_size})$. With `chunk_size=None` the full matrix is used
-    up to $2^{24}$ logits and tiles of about $2^{22} / N$ (at least 64) candidates above.
-    A `chunk_size` at least the number of candidates uses the full matrix.
+    forward pass keeps a running log-sum-exp over tiles of `chunk_size` candidates (and
+    up to $\max(1, 2^{22} / \texttt{chunk\_size})$ queries) and the backward pass
+    recomputes the tiles. With in-batch negatives and no per-query `negatives`, the
+    embeddings are used as given — normalisation and temperature are applied to each
+    tile, never to whole copies — and the gradients are accumulated in float32 buffers
+    of the embeddings' size, so the extra memory per direction is those gradients plus
+    one tile: two $N \times D$ float32 buffers for a query and a key batch. With
+    `chunk_size=None` the full matrix is used up to $2^{24}$ logits, and above that tiles
+    of about $2^{22}$ logits: all queries against $2^{22} / N$ candidates while that is
+    at least 2048, else 2048 x 2048 tiles. A `chunk_size` at least the number of
+    candidates uses the full matrix.
 
     **Data parallelism:** with `gather_distributed=True` every process gathers the
     embeddings of all processes (batches may differ in size; one small extra all-gather
@@ -403,20 +541,18 @@ def info_nce(
         if validate_args and not bool((temperature > 0).all()):
             fail(fn, "temperature", "> 0", temperature)
         temperature = temperature.to(dtype).reshape(())
-    q = _embed(query, dtype, normalize)
-    k = _embed(key, dtype, normalize)
-    neg = None if negatives is None else _embed(negatives, dtype, normalize)
     gather = (gather_distributed and distributed.is_distributed()
               and (in_batch_negatives or query_negatives))
     forward = backward = None
     if gather:
-        q_all, k_all, start, total = _gather_pairs(q, k, process_group)
+        q_all, k_all, start, total = _gather_pairs(query, key, process_group)
         forward, backward = (q_all, k_all, start), (k_all, q_all, start)
-    loss = _direction_loss(q, k, neg, temperature, in_batch_negatives, query_negatives,
-                           chunk_size, forward)
+    options = dict(temperature=temperature, in_batch=in_batch_negatives,
+                   query_negatives=query_negatives, chunk_size=chunk_size,
+                   normalize=normalize, dtype=dtype)
+    loss = _direction_loss(query, key, negatives, gathered=forward, **options)
     if symmetric:
-        back = _direction_loss(k, q, None, temperature, in_batch_negatives, query_negatives,
-                               chunk_size, backward)
+        back = _direction_loss(key, query, None, gathered=backward, **options)
         loss = 0.5 * (loss + back)
     if gather:
         return _reduce_global(loss, reduction, total, process_group)
@@ -525,10 +661,10 @@ def retrieval_accuracy(
         greater = torch.zeros(n, dtype=torch.long, device=q.device)
         equal = torch.zeros(n, dtype=torch.long, device=q.device)
         positive = (q * keys).sum(dim=1)
-        for start, stop in _tile_bounds(n, rows) if cand is not None else []:
+        for start, stop in _bounds(n, rows) if cand is not None else []:
             logits = q[start:stop] @ cand.T
-            if offset >= 0:
-                _mask_self(logits, offset + start, 0, p)
+            if offset >= 0 and (d := _diagonal(logits, offset + start, 0, p)) is not None:
+                d.fill_(float("-inf"))
             if in_batch_negatives:
                 # the positive as computed in this very product: exact ties stay ties
                 own = logits[:, base + start:base + stop].diagonal()
