@@ -1,8 +1,10 @@
 """Forward + backward time of every classification loss as a ratio to cross-entropy.
 
 Each loss runs on the same logits and targets as `F.cross_entropy` (multiclass, (N, C)), in
-one process, timed alternately with `torch.utils.benchmark.Timer.blocked_autorange`; the
-ratio of medians is reported with the interquartile range of the loss's own timing. A
+one process. Every round times the baseline, the loss and the baseline again
+(`torch.utils.benchmark.Timer.blocked_autorange`, median of each) and takes the ratio of
+the loss to the mean of the two baseline timings, so drift of the machine's speed hits both
+alike; the table reports the median ratio over the rounds, the JSON also its quartiles. A
 "naive" soft F1 (softmax, one-hot, three full (N, C) products under autograd) is timed too,
 as the formulation the library improves on. Binary and multilabel losses are timed against
 `F.binary_cross_entropy_with_logits` on (N, C) multilabel logits.
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 from pathlib import Path
 
 import torch
@@ -74,11 +77,10 @@ def _time(loss_fn, logits, target, min_run_time: float, device: torch.device):
     sync = "torch.cuda.synchronize()" if device.type == "cuda" else ""
     timer = Timer(stmt=f"step(loss_fn, logits, target); {sync}",
                   globals=dict(step=_step, loss_fn=loss_fn, logits=logits, target=target))
-    m = timer.blocked_autorange(min_run_time=min_run_time)
-    return m.median, m.iqr
+    return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
-def run(device: torch.device, sizes, min_run_time: float) -> list[dict]:
+def run(device: torch.device, sizes, min_run_time: float, rounds: int) -> list[dict]:
     rows = []
     for n, c in sizes:
         g = torch.Generator(device="cpu").manual_seed(0)
@@ -91,19 +93,24 @@ def run(device: torch.device, sizes, min_run_time: float) -> list[dict]:
         for base_fn, tgt, base_name, losses in groups:
             for name, loss_fn in losses.items():
                 _step(loss_fn, logits, tgt)  # warm-up
-                # alternate base and loss twice so drift hits both alike
-                base_t, loss_t, iqr = [], [], []
-                for _ in range(2):
-                    base_t.append(_time(base_fn, logits, tgt, min_run_time, device)[0])
-                    t, q = _time(loss_fn, logits, tgt, min_run_time, device)
+                base_t, loss_t, ratios = [], [], []
+                for _ in range(rounds):
+                    before = _time(base_fn, logits, tgt, min_run_time, device)
+                    t = _time(loss_fn, logits, tgt, min_run_time, device)
+                    after = _time(base_fn, logits, tgt, min_run_time, device)
+                    base_t += [before, after]
                     loss_t.append(t)
-                    iqr.append(q)
-                base, t = min(base_t), min(loss_t)
+                    ratios.append(2 * t / (before + after))
+                q = statistics.quantiles(ratios, n=4) if rounds > 1 else ratios * 3
                 rows.append(dict(device=device.type, n=n, c=c, loss=name, baseline=base_name,
-                                 baseline_ms=base * 1e3, loss_ms=t * 1e3,
-                                 loss_iqr_ms=min(iqr) * 1e3, ratio=t / base))
-                print(f"{device.type:>4} N={n:>6} C={c:>5} {name:32s} "
-                      f"{t * 1e3:9.3f} ms  {rows[-1]['ratio']:5.2f}x {base_name}", flush=True)
+                                 baseline_ms=statistics.median(base_t) * 1e3,
+                                 loss_ms=statistics.median(loss_t) * 1e3,
+                                 ratio=statistics.median(ratios), ratio_q1=q[0],
+                                 ratio_q3=q[2], rounds=rounds))
+                r = rows[-1]
+                print(f"{device.type:>4} N={n:>6} C={c:>5} {name:32s} {r['loss_ms']:9.3f} ms  "
+                      f"{r['ratio']:5.2f}x {base_name} (quartiles {q[0]:.2f}-{q[2]:.2f})",
+                      flush=True)
     return rows
 
 
@@ -135,8 +142,8 @@ def markdown(rows: list[dict], info: dict) -> str:
         where = info.get("gpu", "GPU") if device == "cuda" else (
             f"{info['processor']}, {info['threads']} thread(s) of {info['cpu_count']} cores")
         out.append(f"**{device.upper()}** ({where}; torch {info['torch']}): forward + backward "
-                   "time as a multiple of the baseline on the same logits (median of "
-                   "repeated runs, lower is better).\n")
+                   "time as a multiple of the baseline on the same logits (median over "
+                   "paired rounds, lower is better).\n")
         header = "| loss | baseline | " + " | ".join(f"N={n}, C={c}" for n, c in sizes) + " |"
         out += [header, "|" + "---|" * (2 + len(sizes))]
         names = list(dict.fromkeys(r["loss"] for r in rows if r["device"] == device))
@@ -161,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and run time")
     parser.add_argument("--device", action="append", help="cpu and/or cuda (default: all)")
-    parser.add_argument("--min-run-time", type=float, default=0.3)
+    parser.add_argument("--min-run-time", type=float, default=0.2)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="paired (baseline, loss, baseline) rounds per loss and size")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's own choice)")
     parser.add_argument("--out", type=Path, default=DOCS, help="folder for JSON and table")
@@ -174,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     min_run_time = 0.01 if args.smoke else args.min_run_time
     rows = []
     for device in devices:
-        rows += run(torch.device(device), sizes, min_run_time)
+        rows += run(torch.device(device), sizes, min_run_time, 1 if args.smoke else args.rounds)
     info = machine()
     table = markdown(rows, info)
     print()
