@@ -299,19 +299,43 @@ def test_single_query_and_no_candidates():
 @pytest.mark.parametrize("pos", [-1, 0, 3])
 @pytest.mark.parametrize("normalize", [False, True])
 def test_gradcheck_tiled_function(offset, pos, normalize, device):
-    """The tiled Function in every role: anchors, two candidate blocks (the second of
-    another length), the temperature; 2 x 4 tiles with short last ones."""
+    """The tiled Function in every role at once: two passes over three tensors, each
+    tensor an anchor in one pass and a candidate in another (gradients shared), candidate
+    blocks of different lengths, the temperature; 2 x 4 tiles with short last ones."""
     def randn(*shape, seed):
         return _randn(*shape, seed=seed, dtype=torch.float64).to(device).requires_grad_(True)
 
-    anchor, cand, extra = randn(5, 3, seed=18), randn(9, 3, seed=19), randn(4, 3, seed=25)
+    a, b, c = randn(5, 3, seed=18), randn(9, 3, seed=19), randn(4, 3, seed=25)
     tau = torch.tensor(0.7, dtype=torch.float64, device=device, requires_grad=True)
+    passes = ((0, (1, 2), offset, pos), (1, (0, 2), offset, pos))
 
-    def f(a, t, b, c):
-        return contrastive._TiledInfoNCE.apply(a, t, normalize, offset, pos, 4, 3,
-                                               torch.float64, b, c)
+    def f(t, a, b, c):
+        return contrastive._TiledInfoNCE.apply(t, normalize, 4, 3, torch.float64, passes,
+                                               a, b, c)
 
-    assert torch.autograd.gradcheck(f, (anchor, tau, cand, extra))
+    assert torch.autograd.gradcheck(f, (tau, a, b, c))
+
+
+def test_symmetric_tiled_loss_is_one_function():
+    """Both directions of CLIP (and of SimCLR's NT-Xent) run in one tiled Function, so the
+    gradient buffers of the queries and keys are shared by the two directions."""
+    q = _randn(12, 4, seed=26, requires_grad=True)
+    k = _randn(12, 4, seed=27, requires_grad=True)
+    for qneg in (False, True):
+        loss = info_nce(q, k, symmetric=True, query_negatives=qneg, chunk_size=5)
+        names = []
+        stack, seen = [loss.grad_fn], set()
+        while stack:
+            node = stack.pop()
+            if node is None or node in seen:
+                continue
+            seen.add(node)
+            names.append(node.name())
+            stack.extend(child for child, _ in node.next_functions)
+        assert names.count("_TiledInfoNCEBackward") == 1
+        full = info_nce(q, k, symmetric=True, query_negatives=qneg, chunk_size=10**9)
+        torch.testing.assert_close(loss, full)
+        assert_grads_close(loss, full, (q, k), atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("chunk_size", [None, 2])

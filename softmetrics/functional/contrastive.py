@@ -93,108 +93,126 @@ def _inverse_norms(x: Tensor, dtype: torch.dtype, normalize: bool, rows: int) ->
 
 
 class _TiledInfoNCE(torch.autograd.Function):
-    """Per anchor `i`: `lse_i - s_{i, pos + i}` with `lse_i = logsumexp_j s_ij` over the
-    candidates `j` (the rows of `blocks`, concatenated), where
+    """InfoNCE over tiles, for one or more *passes* over shared embeddings.
 
-        s_ij = <a_i, c_j> * r_i * u_j,  r_i = 1 / (tau |a_i|),  u_j = 1 / |c_j|
+    `tensors` are embeddings as given (any floating dtype, converted per tile to
+    `dtype`); a pass `(a, blocks, self_col, pos)` takes `tensors[a]` as anchors and the
+    concatenation `C` of `tensors[b] for b in blocks` as candidates, with similarities
 
-    (`r_i = 1 / tau` and `u_j = 1` without `normalize`). Candidate `i + self_col` is left
-    out of row `i` when `self_col >= 0`; `pos < 0` returns `lse_i` alone.
+        s_ij = <a_i, c_j> u_i v_j / tau,   u_i = 1 / |a_i|,   v_j = 1 / |c_j|
 
-    The embeddings are used as given (any floating dtype, converted per tile to `dtype`):
-    neither normalised nor scaled copies are made. The forward pass keeps a running
-    log-sum-exp over tiles of `rows x chunk` similarities; the backward pass recomputes
-    each tile and accumulates the gradients of the embeddings in two buffers of their
-    size, to which the normalisation and temperature are applied in place at the end:
-    with `W = dL/ds`, `U_a = W (u * C)` and `rho_i = <a_i, U_a,i>`,
+    (`u = v = 1` without `normalize`), and returns `lse_i - s_{i, pos + i}` per anchor
+    (`lse_i` alone when `pos < 0`), with `lse_i = logsumexp_j s_ij` leaving out candidate
+    `i + self_col` when `self_col >= 0`. The output concatenates the passes.
 
-        dL/da_i = r_i (U_a,i - rho_i a_i / |a_i|^2),   dL/dtau = -sum_i rho_i r_i / tau,
-
-    and likewise for the candidates with `U_c = W^T (r * A)` (their scale has no tau).
+    No normalised, scaled or concatenated copies are made. The forward pass keeps a
+    running log-sum-exp over tiles of `rows x chunk` similarities; the backward pass
+    recomputes each tile and accumulates, for every embedding tensor, `acc_t =
+    dL/d(u_t * t)` in one float32 buffer of its size shared by all its roles (anchor in
+    one pass, candidate in another: CLIP's two directions cost two buffers, not four),
+    then applies the normalisation in place, `dL/dt_i = u_i (acc_i - <t_i, acc_i> u_i^2
+    t_i)`. The temperature's gradient is `-sum_ij W_ij s_ij / tau` over the tiles, with
+    `W = dL/ds`.
     """
 
     @staticmethod
-    def forward(ctx, anchor: Tensor, temperature: Tensor, normalize: bool,  # type: ignore[override]
-                self_col: int, pos: int, chunk: int, rows: int, dtype: torch.dtype,
-                *blocks: Tensor) -> Tensor:
-        n = anchor.shape[0]
-        r = _inverse_norms(anchor, dtype, normalize, rows).div_(temperature.to(dtype))
-        u = [_inverse_norms(b, dtype, normalize, rows) for b in blocks]
-        lse = torch.full((n,), float("-inf"), dtype=dtype, device=anchor.device)
-        positive = torch.zeros(n, dtype=dtype, device=anchor.device)
-        for r0, r1 in _bounds(n, rows):
-            a = anchor[r0:r1].to(dtype)  # a copy only for other dtypes
-            for c0, c1, cand in _TiledInfoNCE._tiles(blocks, u, chunk, dtype):
-                logits = torch.mm(a, cand.T).mul_(r[r0:r1, None])
-                if pos >= 0 and (d := _diagonal(logits, pos + r0, c0, c1)) is not None:
-                    first = max(0, c0 - pos - r0)
-                    positive[r0 + first:r0 + first + d.shape[0]] = d
-                if self_col >= 0 and (d := _diagonal(logits, self_col + r0, c0, c1)) is not None:
-                    d.fill_(float("-inf"))
-                lse[r0:r1] = torch.logaddexp(lse[r0:r1], _logsumexp_(logits))
-                del logits
-        ctx.save_for_backward(anchor, temperature, r, lse, *blocks, *u)
-        ctx.options = (normalize, self_col, pos, chunk, rows, dtype, len(blocks))
-        return lse - positive if pos >= 0 else lse
-
-    @staticmethod
-    def _tiles(blocks, scales, chunk: int, dtype: torch.dtype):
-        """`(start, stop, u * c)` per tile of candidates, in the concatenated numbering."""
-        base = 0
-        for block, u in zip(blocks, scales, strict=True):
-            for start, stop in _bounds(block.shape[0], chunk):
-                yield (base + start, base + stop,
-                       block[start:stop].to(dtype) * u[start:stop, None])
-            base += block.shape[0]
+    def forward(ctx, temperature: Tensor, normalize: bool, chunk: int,  # type: ignore[override]
+                rows: int, dtype: torch.dtype, passes: tuple, *tensors: Tensor) -> Tensor:
+        inv_tau = temperature.to(dtype).reciprocal()
+        scales = [_inverse_norms(t, dtype, normalize, rows) for t in tensors]
+        out, lses = [], []
+        for a_idx, blocks, self_col, pos in passes:
+            anchor = tensors[a_idx]
+            r = scales[a_idx] * inv_tau
+            n = anchor.shape[0]
+            lse = torch.full((n,), float("-inf"), dtype=dtype, device=anchor.device)
+            positive = torch.zeros(n, dtype=dtype, device=anchor.device)
+            for r0, r1 in _bounds(n, rows):
+                a = anchor[r0:r1].to(dtype)  # a copy only for other dtypes
+                for c0, c1, _, cand in _tiles(tensors, scales, blocks, chunk, dtype):
+                    logits = torch.mm(a, cand.T).mul_(r[r0:r1, None])
+                    if pos >= 0 and (d := _diagonal(logits, pos + r0, c0, c1)) is not None:
+                        first = max(0, c0 - pos - r0)
+                        positive[r0 + first:r0 + first + d.shape[0]] = d
+                    if self_col >= 0 and (
+                            d := _diagonal(logits, self_col + r0, c0, c1)) is not None:
+                        d.fill_(float("-inf"))
+                    lse[r0:r1] = torch.logaddexp(lse[r0:r1], _logsumexp_(logits))
+                    del logits
+            lses.append(lse)
+            out.append(lse - positive if pos >= 0 else lse.clone())
+        ctx.save_for_backward(temperature, *tensors, *scales, *lses)
+        ctx.options = (normalize, chunk, rows, dtype, passes, len(tensors))
+        return torch.cat(out)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        normalize, self_col, pos, chunk, rows, dtype, nb = ctx.options
-        anchor, temperature, r, lse, *rest = ctx.saved_tensors
-        blocks, scales = rest[:nb], rest[nb:]
-        need = ctx.needs_input_grad
-        need_anchor, need_tau, need_blocks = need[0], need[1], need[8:]
-        n = anchor.shape[0]
-        # a row without any candidate has lse = -inf and no gradient; keep exp() finite
-        lse = torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse))
-        grad = grad.to(dtype)
-        u_a = torch.zeros(anchor.shape, dtype=dtype, device=anchor.device) if (
-            need_anchor or need_tau) else None
-        u_c = [torch.zeros(b.shape, dtype=dtype, device=b.device) if want else None
-               for b, want in zip(blocks, need_blocks, strict=True)]
-        owner = [i for i, b in enumerate(blocks) for _ in _bounds(b.shape[0], chunk)]
-        for r0, r1 in _bounds(n, rows):
-            a = anchor[r0:r1].to(dtype)
-            g = grad[r0:r1, None]
-            for (c0, c1, cand), b in zip(_TiledInfoNCE._tiles(blocks, scales, chunk, dtype),
-                                         owner, strict=True):
-                logits = torch.mm(a, cand.T).mul_(r[r0:r1, None])
-                if self_col >= 0 and (d := _diagonal(logits, self_col + r0, c0, c1)) is not None:
-                    d.fill_(float("-inf"))
-                weight = logits.sub_(lse[r0:r1, None]).exp_().mul_(g)  # softmax x grad
-                if pos >= 0 and (d := _diagonal(weight, pos + r0, c0, c1)) is not None:
-                    first = max(0, c0 - pos - r0)
-                    d.sub_(grad[r0 + first:r0 + first + d.shape[0]])
-                if u_a is not None:
-                    u_a[r0:r1].addmm_(weight, cand)
-                if u_c[b] is not None:  # W^T (r * A) as (r * W)^T A
-                    start = c0 - sum(x.shape[0] for x in blocks[:b])
-                    u_c[b][start:start + (c1 - c0)].addmm_(weight.mul_(r[r0:r1, None]).T, a)
-                del logits, weight
-        grad_tau = None
-        if u_a is not None:
-            rho = _finish_grad(u_a, anchor, r, normalize, rows, need_tau)
-            if need_tau:
-                grad_tau = (-(rho * r).sum() / temperature.to(dtype)).to(temperature.dtype)
-        grads_c = []
-        for block, u, acc in zip(blocks, scales, u_c, strict=True):
-            if acc is not None:
-                _finish_grad(acc, block, u if normalize else None, normalize, rows, False)
-                acc = acc.to(block.dtype)
-            grads_c.append(acc)
-        grad_anchor = u_a.to(anchor.dtype) if need_anchor else None
-        return (grad_anchor, grad_tau, None, None, None, None, None, None, *grads_c)
+        normalize, chunk, rows, dtype, passes, count = ctx.options
+        temperature, *saved = ctx.saved_tensors
+        tensors, scales, lses = saved[:count], saved[count:2 * count], saved[2 * count:]
+        need_tau, need = ctx.needs_input_grad[0], ctx.needs_input_grad[6:]
+        inv_tau = temperature.to(dtype).reciprocal()
+        acc = [torch.zeros(t.shape, dtype=dtype, device=t.device) if want else None
+               for t, want in zip(tensors, need, strict=True)]
+        tau_sum = torch.zeros((), dtype=dtype, device=temperature.device)
+        grad = grad.to(dtype).split([lse.shape[0] for lse in lses])
+        for (a_idx, blocks, self_col, pos), lse, g_pass in zip(passes, lses, grad, strict=True):
+            anchor, u_a, acc_a = tensors[a_idx], scales[a_idx], acc[a_idx]
+            r = u_a * inv_tau
+            # a row without any candidate has lse = -inf and no gradient; keep exp() finite
+            lse = torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse))
+            for r0, r1 in _bounds(anchor.shape[0], rows):
+                a = anchor[r0:r1].to(dtype)
+                g = g_pass[r0:r1, None]
+                for c0, c1, b, cand in _tiles(tensors, scales, blocks, chunk, dtype):
+                    logits = torch.mm(a, cand.T).mul_(r[r0:r1, None])
+                    plain = logits.clone() if need_tau else None  # before the mask: finite
+                    if self_col >= 0 and (
+                            d := _diagonal(logits, self_col + r0, c0, c1)) is not None:
+                        d.fill_(float("-inf"))
+                    weight = logits.sub_(lse[r0:r1, None]).exp_().mul_(g)  # W = dL/ds
+                    if pos >= 0 and (d := _diagonal(weight, pos + r0, c0, c1)) is not None:
+                        first = max(0, c0 - pos - r0)
+                        d.sub_(g_pass[r0 + first:r0 + first + d.shape[0]])
+                    if plain is not None:
+                        tau_sum += torch.mul(weight, plain).sum()
+                    weight.mul_(inv_tau)
+                    if acc_a is not None:  # dL/d(u a) = W/tau (v C)
+                        acc_a[r0:r1].addmm_(weight, cand)
+                    if acc[b] is not None:  # dL/d(v c) = (W/tau)^T (u A)
+                        start = c0 - _block_start(tensors, blocks, b)
+                        weight.mul_(u_a[r0:r1, None])
+                        acc[b][start:start + (c1 - c0)].addmm_(weight.T, a)
+                    del logits, weight, plain
+        grads = []
+        for t, u, buf in zip(tensors, scales, acc, strict=True):
+            if buf is not None and normalize:
+                _normalize_grad_(buf, t, u, rows)
+            grads.append(None if buf is None else buf.to(t.dtype))
+        grad_tau = (-tau_sum * inv_tau).to(temperature.dtype) if need_tau else None
+        return (grad_tau, None, None, None, None, None, *grads)
+
+
+def _tiles(tensors, scales, blocks, chunk: int, dtype: torch.dtype):
+    """`(start, stop, index, v * c)` per tile of the candidates `tensors[b] for b in
+    blocks`, numbered in their concatenation (`index` is the tensor's)."""
+    base = 0
+    for b in blocks:
+        block, v = tensors[b], scales[b]
+        for start, stop in _bounds(block.shape[0], chunk):
+            yield base + start, base + stop, b, block[start:stop].to(dtype) * v[start:stop, None]
+        base += block.shape[0]
+
+
+def _block_start(tensors, blocks, b: int) -> int:
+    """The first column of candidate block `b` (a tensor index) in the concatenation."""
+    start = 0
+    for other in blocks:
+        if other == b:
+            return start
+        start += tensors[other].shape[0]
+    raise ValueError(b)
 
 
 def _rowdot(x: Tensor, y: Tensor) -> Tensor:
@@ -202,24 +220,14 @@ def _rowdot(x: Tensor, y: Tensor) -> Tensor:
     return torch.bmm(x.unsqueeze(1), y.unsqueeze(2)).view(-1)
 
 
-def _finish_grad(acc: Tensor, x: Tensor, scale: Tensor | None, normalize: bool, rows: int,
-                 want_rho: bool) -> Tensor | None:
-    """Turn `acc = dL/d(scale * x)` into `dL/dx` in place: `scale * (acc - rho x / |x|^2)`
-    with `rho_i = <x_i, acc_i>` (the norm's share; no share where the norm was floored).
-    Returns `rho` (before the change) when asked."""
-    rho = torch.empty(x.shape[0], dtype=acc.dtype, device=acc.device) if (
-        want_rho or normalize) else None
+def _normalize_grad_(acc: Tensor, x: Tensor, u: Tensor, rows: int) -> None:
+    """Turn `acc = dL/d(u * x)`, `u = 1 / max(|x|, eps)`, into `dL/dx` in place:
+    `u (acc - <x, acc> u^2 x)`, without the second term where the norm was floored."""
     for start, stop in _bounds(x.shape[0], rows):
-        xs, out = x[start:stop].to(acc.dtype), acc[start:stop]
-        if rho is not None:
-            rho[start:stop] = _rowdot(xs, out)
-        if normalize:
-            sq = _rowdot(xs, xs).unsqueeze(1)
-            coef = torch.where(sq.sqrt() > _NORM_EPS, rho[start:stop, None] / sq, 0.0)
-            out.addcmul_(xs, coef, value=-1.0)
-        if scale is not None:
-            out.mul_(scale[start:stop, None])
-    return rho
+        xs, out, us = x[start:stop].to(acc.dtype), acc[start:stop], u[start:stop, None]
+        floored = _rowdot(xs, xs).unsqueeze(1) <= _NORM_EPS * _NORM_EPS
+        coef = torch.where(floored, 0.0, _rowdot(xs, out).unsqueeze(1) * us * us)
+        out.addcmul_(xs, coef, value=-1.0).mul_(us)
 
 
 def _auto_chunk(n: int, p: int, chunk_size: int | None) -> int | None:
@@ -246,8 +254,8 @@ def _candidate_lse(scaled: Tensor, cand: Tensor, offset: int, chunk_size: int | 
     chunk = _auto_chunk(scaled.shape[0], cand.shape[0], chunk_size)
     if chunk is not None:
         one = torch.ones((), dtype=scaled.dtype, device=scaled.device)
-        return _TiledInfoNCE.apply(scaled, one, False, offset, -1, chunk, _tile_rows(chunk),
-                                   scaled.dtype, cand)
+        return _TiledInfoNCE.apply(one, False, chunk, _tile_rows(chunk), scaled.dtype,
+                                   ((0, (1,), offset, -1),), scaled, cand)
     logits = scaled @ cand.T
     rows = torch.arange(scaled.shape[0], device=scaled.device)
     if offset >= 0:
@@ -333,30 +341,17 @@ def _direction_loss(anchor: Tensor, other: Tensor, negatives: Tensor | None,
                     gathered: tuple[Tensor, Tensor, int] | None = None) -> Tensor:
     """Per-anchor InfoNCE: `-log softmax` of the positive `other[i]` among the candidates.
 
-    `anchor`, `other` and `negatives` are the embeddings as given (not yet normalised).
-    `gathered = (all anchors, all others, start)` takes the in-batch candidates from every
-    process, this process's rows starting at row `start` of them.
+    This is the general path (per-query negatives, no in-batch negatives, untiled);
+    `_tiled_info_nce` is the tiled one. `anchor`, `other` and `negatives` are the
+    embeddings as given (not yet normalised). `gathered = (all anchors, all others,
+    start)` takes the in-batch candidates from every process, this process's rows
+    starting at row `start` of them.
     """
-    anchors, others, start = gathered if gathered is not None else (anchor, other, 0)
-    shared = negatives if negatives is not None and negatives.ndim == 2 else None
-    total = ((others.shape[0] if in_batch else 0) + (anchors.shape[0] if query_negatives else 0)
-             + (0 if shared is None else shared.shape[0]))
-    chunk = _auto_chunk(anchor.shape[0], total, chunk_size)
-    if chunk is not None and in_batch and (negatives is None or shared is not None):
-        # the tiled path: embeddings used as given, the positive among the candidates
-        blocks = [others, *([anchors] if query_negatives else []),
-                  *([shared] if shared is not None and shared.shape[0] else [])]
-        tau = (temperature if isinstance(temperature, Tensor)
-               else torch.tensor(temperature, dtype=dtype, device=anchor.device))
-        self_col = others.shape[0] + start if query_negatives else -1
-        with full_precision(anchor.device):
-            loss = _TiledInfoNCE.apply(anchor, tau, normalize, self_col, start, chunk,
-                                       _tile_rows(chunk), dtype, *blocks)
-        # the positive is one of the candidates, so the loss is >= 0 up to rounding
-        return loss.clamp_min(0.0)
+    start = gathered[2] if gathered is not None else 0
     a, o = _embed(anchor, dtype, normalize), _embed(other, dtype, normalize)
     if gathered is not None:
-        anchors, others = _embed(anchors, dtype, normalize), _embed(others, dtype, normalize)
+        anchors = _embed(gathered[0], dtype, normalize)
+        others = _embed(gathered[1], dtype, normalize)
     else:
         anchors, others = a, o
     negatives = None if negatives is None else _embed(negatives, dtype, normalize)
@@ -376,6 +371,41 @@ def _direction_loss(anchor: Tensor, other: Tensor, negatives: Tensor | None,
     lse = terms[0] if len(terms) == 1 else torch.logsumexp(torch.stack(terms), dim=0)
     # the positive is one of the candidates, so lse >= positive up to rounding
     return (lse - positive).clamp_min(0.0)
+
+
+def _tiled_info_nce(query: Tensor, key: Tensor, negatives: Tensor | None,
+                    temperature: float | Tensor, symmetric: bool, query_negatives: bool,
+                    chunk: int, normalize: bool, dtype: torch.dtype,
+                    gathered: tuple[Tensor, Tensor, int] | None) -> Tensor:
+    """Per-query InfoNCE with in-batch negatives (and shared `negatives`), both directions
+    of a symmetric loss in one `_TiledInfoNCE` call over the embeddings as given.
+
+    `gathered = (all queries, all keys, start)` are the embeddings of every process, this
+    process's rows starting at row `start` of them."""
+    tensors = [query, key]
+    if gathered is None:
+        q_all, k_all, start = 0, 1, 0
+    else:
+        tensors += gathered[:2]
+        q_all, k_all, start = 2, 3, gathered[2]
+    shared: tuple[int, ...] = ()
+    if negatives is not None and negatives.shape[0] > 0:
+        tensors.append(negatives)
+        shared = (len(tensors) - 1,)
+    others = tensors[k_all].shape[0]
+    self_col = others + start if query_negatives else -1
+    passes = [(0, (k_all, *((q_all,) if query_negatives else ()), *shared), self_col, start)]
+    if symmetric:
+        passes.append((1, (q_all, *((k_all,) if query_negatives else ())), self_col, start))
+    tau = (temperature if isinstance(temperature, Tensor)
+           else torch.tensor(temperature, dtype=dtype, device=query.device))
+    with full_precision(query.device):
+        out = _TiledInfoNCE.apply(tau, normalize, chunk, _tile_rows(chunk), dtype,
+                                  tuple(passes), *tensors)
+    # the positive is one of the candidates, so each loss is >= 0 up to rounding
+    out = out.clamp_min(0.0)
+    n = query.shape[0]
+    return out if len(passes) == 1 else 0.5 * (out[:n] + out[n:])
 
 
 def _gather_pairs(query: Tensor, key: Tensor, process_group
@@ -547,13 +577,21 @@ def info_nce(
     if gather:
         q_all, k_all, start, total = _gather_pairs(query, key, process_group)
         forward, backward = (q_all, k_all, start), (k_all, q_all, start)
-    options = dict(temperature=temperature, in_batch=in_batch_negatives,
-                   query_negatives=query_negatives, chunk_size=chunk_size,
-                   normalize=normalize, dtype=dtype)
-    loss = _direction_loss(query, key, negatives, gathered=forward, **options)
-    if symmetric:
-        back = _direction_loss(key, query, None, gathered=backward, **options)
-        loss = 0.5 * (loss + back)
+    n_all = query.shape[0] if forward is None else forward[0].shape[0]
+    shared = negatives.shape[0] if negatives is not None and negatives.ndim == 2 else 0
+    candidates = n_all * (int(in_batch_negatives) + int(query_negatives)) + shared
+    chunk = _auto_chunk(query.shape[0], candidates, chunk_size)
+    if chunk is not None and in_batch_negatives and (negatives is None or shared):
+        loss = _tiled_info_nce(query, key, negatives, temperature, symmetric,
+                               query_negatives, chunk, normalize, dtype, forward)
+    else:
+        options = dict(temperature=temperature, in_batch=in_batch_negatives,
+                       query_negatives=query_negatives, chunk_size=chunk_size,
+                       normalize=normalize, dtype=dtype)
+        loss = _direction_loss(query, key, negatives, gathered=forward, **options)
+        if symmetric:
+            back = _direction_loss(key, query, None, gathered=backward, **options)
+            loss = 0.5 * (loss + back)
     if gather:
         return _reduce_global(loss, reduction, total, process_group)
     return reduce_per_sample(loss, reduction)
