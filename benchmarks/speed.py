@@ -73,11 +73,25 @@ def _step(loss_fn, logits: torch.Tensor, target: torch.Tensor) -> None:
     loss_fn(logits, target).sum().backward()
 
 
-def _time(loss_fn, logits, target, min_run_time: float, device: torch.device):
+def _minor_faults() -> int:
+    """Minor page faults of this process so far (0 where the count is not available)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _time(loss_fn, logits, target, min_run_time: float, device: torch.device
+          ) -> tuple[float, float]:
+    """Median seconds per step and minor page faults per step (fresh pages the allocator
+    had to map: on CPU a large share of a step's time when buffers are not reused)."""
     sync = "torch.cuda.synchronize()" if device.type == "cuda" else ""
     timer = Timer(stmt=f"step(loss_fn, logits, target); {sync}",
                   globals=dict(step=_step, loss_fn=loss_fn, logits=logits, target=target))
-    return timer.blocked_autorange(min_run_time=min_run_time).median
+    before = _minor_faults()
+    m = timer.blocked_autorange(min_run_time=min_run_time)
+    return m.median, (_minor_faults() - before) / max(1, m.number_per_run * len(m.times))
 
 
 def run(device: torch.device, sizes, min_run_time: float, rounds: int) -> list[dict]:
@@ -93,24 +107,29 @@ def run(device: torch.device, sizes, min_run_time: float, rounds: int) -> list[d
         for base_fn, tgt, base_name, losses in groups:
             for name, loss_fn in losses.items():
                 _step(loss_fn, logits, tgt)  # warm-up
-                base_t, loss_t, ratios = [], [], []
+                base_t, loss_t, ratios, base_f, loss_f = [], [], [], [], []
                 for _ in range(rounds):
-                    before = _time(base_fn, logits, tgt, min_run_time, device)
-                    t = _time(loss_fn, logits, tgt, min_run_time, device)
-                    after = _time(base_fn, logits, tgt, min_run_time, device)
+                    before, f0 = _time(base_fn, logits, tgt, min_run_time, device)
+                    t, f1 = _time(loss_fn, logits, tgt, min_run_time, device)
+                    after, f2 = _time(base_fn, logits, tgt, min_run_time, device)
                     base_t += [before, after]
+                    base_f += [f0, f2]
                     loss_t.append(t)
+                    loss_f.append(f1)
                     ratios.append(2 * t / (before + after))
                 q = statistics.quantiles(ratios, n=4) if rounds > 1 else ratios * 3
                 rows.append(dict(device=device.type, n=n, c=c, loss=name, baseline=base_name,
                                  baseline_ms=statistics.median(base_t) * 1e3,
                                  loss_ms=statistics.median(loss_t) * 1e3,
                                  ratio=statistics.median(ratios), ratio_q1=q[0],
-                                 ratio_q3=q[2], rounds=rounds))
+                                 ratio_q3=q[2], rounds=rounds,
+                                 baseline_faults=statistics.median(base_f),
+                                 loss_faults=statistics.median(loss_f)))
                 r = rows[-1]
                 print(f"{device.type:>4} N={n:>6} C={c:>5} {name:32s} {r['loss_ms']:9.3f} ms  "
-                      f"{r['ratio']:5.2f}x {base_name} (quartiles {q[0]:.2f}-{q[2]:.2f})",
-                      flush=True)
+                      f"{r['ratio']:5.2f}x {base_name} (quartiles {q[0]:.2f}-{q[2]:.2f}; "
+                      f"page faults per step {r['loss_faults']:.0f} vs "
+                      f"{r['baseline_faults']:.0f})", flush=True)
     return rows
 
 
@@ -164,6 +183,11 @@ def markdown(rows: list[dict], info: dict) -> str:
     return "\n".join(out)
 
 
+def _size(text: str) -> tuple[int, int]:
+    n, c = text.lower().split("x")
+    return int(n), int(c)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and run time")
@@ -171,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-run-time", type=float, default=0.2)
     parser.add_argument("--rounds", type=int, default=5,
                         help="paired (baseline, loss, baseline) rounds per loss and size")
+    parser.add_argument("--sizes", type=_size, nargs="+", metavar="NxC",
+                        help="problem sizes (default: the four of the speed target)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's own choice)")
     parser.add_argument("--out", type=Path, default=DOCS, help="folder for JSON and table")
@@ -179,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    sizes = [(256, 10), (256, 100)] if args.smoke else SIZES
+    sizes = [(256, 10), (256, 100)] if args.smoke else (args.sizes or SIZES)
     min_run_time = 0.01 if args.smoke else args.min_run_time
     rows = []
     for device in devices:
