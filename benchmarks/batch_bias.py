@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import time
@@ -42,6 +40,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _datasets
+import _machine
 
 from softmetrics import SoftF1Loss
 from softmetrics.functional import soft_f1_score
@@ -244,9 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                     positive_rate=float(split.y_train.mean()), smoke=args.smoke,
                     command=" ".join(["python", "benchmarks/batch_bias.py", *(argv or
                                                                                sys.argv[1:])]))
-    machine = dict(platform=platform.platform(), python=platform.python_version(),
-                   torch=torch.__version__, cpu_count=os.cpu_count(),
-                   threads=torch.get_num_threads(), seconds=time.perf_counter() - t0)
+    machine = {**_machine.machine(), "seconds": time.perf_counter() - t0}
     args.out.mkdir(parents=True, exist_ok=True)
     result = dict(settings=settings, machine=machine, summary=summary, rows=rows)
     (args.out / "batch_bias.json").write_text(json.dumps(result, indent=1) + "\n")

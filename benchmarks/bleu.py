@@ -22,8 +22,8 @@ import argparse
 import json
 import logging
 import os
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +31,9 @@ import torch
 from torch.utils.benchmark import Timer
 
 from softmetrics.functional import bleu_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 VOCAB = 1000
@@ -43,24 +46,6 @@ def make_batch(batch: int, length: int, seed: int = 0) -> tuple[torch.Tensor, to
     noise = torch.randint(1, VOCAB, (batch, length), generator=g)
     ref = torch.where(torch.rand(batch, length, generator=g) < 0.3, noise, hyp)
     return hyp, ref
-
-
-def machine() -> dict:
-    info = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    for name in ("sacrebleu", "nltk", "torchmetrics"):
-        try:
-            info[name] = __import__(name).__version__
-        except ImportError:
-            info[name] = None
-    return info
 
 
 def median_and_iqr(stmt: str, env: dict, min_run_time: float) -> tuple[float, float, float]:
@@ -255,7 +240,7 @@ def main() -> None:
     load_before = os.getloadavg()
     result = run(args.batch, args.lengths, args.loop_sentences, args.min_run_time,
                  args.gpu_batches)
-    result["machine"] = machine()
+    result["machine"] = machine({name: name for name in ("sacrebleu", "nltk", "torchmetrics")})
     result["machine"]["load_average_before_after"] = [load_before[0], os.getloadavg()[0]]
     result["settings"] = dict(batch=args.batch, lengths=args.lengths, vocab=VOCAB,
                               loop_sentences=args.loop_sentences,

@@ -33,8 +33,6 @@ import argparse
 import json
 import math
 import os
-import platform
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -49,6 +47,7 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _machine
 from _datasets import DATASETS, TASKS, Dataset, load, split
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -497,33 +496,8 @@ class Settings:
 
 def machine() -> dict[str, Any]:
     """The machine and library versions the numbers come from."""
-    import sklearn
-
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = re.findall(r"model name\s*:\s*(.*)", f.read())
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    try:
-        import softmetrics
-
-        sm_version = softmetrics.__version__
-    except ImportError:  # pragma: no cover
-        sm_version = None
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "softmetrics": sm_version,
-    }
+    return _machine.machine({"numpy": "numpy", "scikit-learn": "sklearn",
+                             "softmetrics": "softmetrics"})
 
 
 def dataset_info(data: Dataset, x_dim: int) -> dict[str, Any]:

@@ -35,20 +35,23 @@ import argparse
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 TAU = 0.07
 TILE = 256  # candidates per tile for the "tiled" rows (the automatic size at N = 16384)
 
 INFONCE_METHODS = ["naive", "info_nce_pytorch", "softmetrics_full", "softmetrics_tiled"]
+# the memory scaling of the automatic tiles (memory only): one direction and CLIP's two
+SCALE_METHODS = ["softmetrics_auto", "softmetrics_clip_auto"]
 NTXENT_METHODS = ["naive_ntxent", "pml_ntxent", "softmetrics_ntxent_tiled"]
 LABELS = {
     "naive": "naive cross-entropy",
@@ -58,6 +61,8 @@ LABELS = {
     "naive_ntxent": "naive NT-Xent",
     "pml_ntxent": "pytorch-metric-learning NTXentLoss",
     "softmetrics_ntxent_tiled": f"softmetrics NT-Xent, tiled ({TILE})",
+    "softmetrics_auto": "softmetrics InfoNCE, automatic tiles",
+    "softmetrics_clip_auto": "softmetrics CLIP (symmetric), automatic tiles",
 }
 
 
@@ -114,6 +119,9 @@ def make_step(method: str, n: int, d: int, device: str):
     if method == "softmetrics_tiled":
         return run(lambda: info_nce(q, k, temperature=TAU, chunk_size=TILE,
                                     validate_args=False))
+    if method in ("softmetrics_auto", "softmetrics_clip_auto"):
+        return run(lambda: info_nce(q, k, temperature=TAU, validate_args=False,
+                                    symmetric=method == "softmetrics_clip_auto"))
     # NT-Xent: q and k are the two views of n images
     if method == "naive_ntxent":
         target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(device)
@@ -204,30 +212,6 @@ def _spawn(args: list[str], timeout: float) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _machine(device: str) -> dict:
-    info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu_count": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "device": device,
-        "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    try:
-        info["loadavg_at_start"] = os.getloadavg()
-    except OSError:
-        pass
-    for name in ("info_nce", "pytorch_metric_learning"):
-        try:
-            module = __import__(name)
-            info[name] = getattr(module, "__version__", "installed")
-        except ImportError:
-            info[name] = None
-    return info
-
-
 def run_workload(methods: list[str], sizes: list[int], d: int, device: str,
                  min_run_time: float, mem_limit: float, threads: int) -> list[dict]:
     rows = []
@@ -257,6 +241,36 @@ def run_workload(methods: list[str], sizes: list[int], d: int, device: str,
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
+
+
+def run_scale(methods: list[str], sizes: list[int], d: int, device: str,
+              threads: int) -> list[dict]:
+    """Peak extra memory of the automatic tiles at large N (no timing, no naive loss),
+    also as a multiple of one N x D float32 buffer."""
+    rows = []
+    for n in sizes:
+        for method in methods:
+            row = {"method": method, "n": n, "d": d, "workload": "scale",
+                   **_spawn(["--child-memory", method, str(n), "--d", str(d), "--device",
+                             device, "--threads", str(threads)], timeout=3600)}
+            if "peak_extra_bytes" in row:
+                row["nd_float32_buffers"] = row["peak_extra_bytes"] / (4.0 * n * d)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def scale_table(rows: list[dict]) -> str:
+    out = ["| N | D | method | peak extra memory | in N x D float32 buffers |",
+           "|---:|---:|---|---:|---:|"]
+    for r in rows:
+        if "peak_extra_bytes" in r:
+            out.append(f"| {r['n']} | {r['d']} | {LABELS[r['method']]} | "
+                       f"{_fmt_bytes(r['peak_extra_bytes'])} | {r['nd_float32_buffers']:.2f} |")
+        else:
+            out.append(f"| {r['n']} | {r['d']} | {LABELS[r['method']]} | "
+                       f"{r.get('error', r.get('skipped', ''))} | |")
+    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------------------
@@ -395,16 +409,21 @@ def _report(result: dict, out: Path, d: int, smoke: bool) -> str:
     rows = result["rows"]
     memory_plot(rows, out / "contrastive_memory.png")
     m = result["machine"]
-    machine = (f"Measured on {m['platform']}, {m['cpu_count']} CPUs ({m['threads']} threads), "
-               f"torch {m['torch']}" + (f", {m['gpu']}" if m["gpu"] else "") +
-               f", {m['date']}; D = {d}, temperature {TAU}. Command: `{result['command']}`.")
+    gpu = f", {m['gpu']}" if m["gpu"] else ""
+    where = (f"Measured on {m['platform']}, {m['cpu_count']} CPUs ({m['torch_threads']} "
+             f"threads), torch {m['torch']}{gpu}, {m['date']}; D = {d}, temperature {TAU}. "
+             f"Command: `{result['command']}`.")
     markdown = "\n\n".join([
-        machine,
+        where,
         "**InfoNCE** (N queries, N keys, in-batch negatives):",
         table(rows, INFONCE_METHODS, "naive"),
         "**NT-Xent** (N pairs = 2N views):",
         table(rows, NTXENT_METHODS, "naive_ntxent"),
     ])
+    if result.get("scale"):
+        markdown += ("\n\n**Memory of the automatic tiles at large N** (peak extra memory "
+                     "only; one N x D float32 buffer is 4 N D bytes):\n\n"
+                     + scale_table(result["scale"]))
     (out / "contrastive_table.md").write_text(markdown + "\n")
     if out.resolve() == (ROOT / "docs" / "benchmarks").resolve() and not smoke:
         _refresh_docs(markdown)
@@ -416,6 +435,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1024, 4096, 16384])
     parser.add_argument("--ntxent-sizes", type=int, nargs="*", default=[128, 256, 1024, 4096])
     parser.add_argument("--large", action="store_true", help="also N = 65536")
+    parser.add_argument("--scale-sizes", type=int, nargs="*", default=[],
+                        help="N for the memory scaling of the automatic tiles (none: skip)")
+    parser.add_argument("--scale-d", type=int, default=512)
+    parser.add_argument("--scale-methods", nargs="+", default=SCALE_METHODS,
+                        choices=SCALE_METHODS)
     parser.add_argument("--d", type=int, default=128)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1,
@@ -461,13 +485,19 @@ def main() -> None:
         mem_limit = 0.6 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     args.out.mkdir(parents=True, exist_ok=True)
 
-    result = {"machine": _machine(args.device), "temperature": TAU, "tile": TILE,
+    result = {"machine": {**machine({name: name for name in ("info_nce",
+                                                              "pytorch_metric_learning")},
+                                    device=args.device), "device": args.device},
+              "temperature": TAU, "tile": TILE,
               "command": " ".join(["python", "benchmarks/contrastive.py", *sys.argv[1:]])}
     rows = run_workload(INFONCE_METHODS, sizes, d, args.device, args.min_run_time,
                         mem_limit, args.threads)
     rows += run_workload(NTXENT_METHODS, nt_sizes, d, args.device, args.min_run_time,
                          mem_limit, args.threads)
     result["rows"] = rows
+    if args.scale_sizes:
+        result["scale"] = run_scale(args.scale_methods, args.scale_sizes, args.scale_d,
+                                    args.device, args.threads)
     if not args.skip_mi:
         result["mutual_information"] = mi_part(args.out, args.smoke)
     (args.out / "contrastive.json").write_text(json.dumps(result, indent=1))

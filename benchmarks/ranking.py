@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from softmetrics.functional import soft_average_precision  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks"
 TEMPERATURE = 0.1
@@ -226,24 +227,6 @@ def cuda_peak_mib(run) -> float:
     return (torch.cuda.max_memory_allocated() - before) / 2**20
 
 
-def machine() -> dict:
-    info = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    try:
-        import pytorch_metric_learning
-        info["pytorch_metric_learning"] = pytorch_metric_learning.__version__
-    except ImportError:
-        info["pytorch_metric_learning"] = None
-    return info
-
-
 def measure(settings: dict[str, list[int]], devices: list[str], max_gib: float,
             min_run_time: float, log, memory: bool = True) -> list[dict]:
     """Time every (device, setting, size, method); CPU memory in subprocesses (with
@@ -394,7 +377,8 @@ def main() -> None:
         print(json.dumps(row), flush=True)
 
     rows = measure(settings, devices, args.max_gib, min_run_time, log, memory=not args.smoke)
-    result = {"machine": machine(), "temperature": TEMPERATURE, "smoke": args.smoke,
+    result = {"machine": machine({"pytorch_metric_learning": "pytorch_metric_learning"}),
+              "temperature": TEMPERATURE, "smoke": args.smoke,
               "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ranking.json").write_text(json.dumps(result, indent=2) + "\n")

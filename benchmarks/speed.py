@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _machine import machine
 from torch.utils.benchmark import Timer
 
 import softmetrics
@@ -133,33 +132,12 @@ def run(device: torch.device, sizes, min_run_time: float, rounds: int) -> list[d
     return rows
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo where there is one."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine() -> dict:
-    info = dict(platform=platform.platform(), processor=cpu_model(),
-                python=platform.python_version(), torch=torch.__version__,
-                threads=torch.get_num_threads(), cpu_count=os.cpu_count())
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
-
-
 def markdown(rows: list[dict], info: dict) -> str:
     sizes = sorted({(r["n"], r["c"]) for r in rows})
     out = []
     for device in sorted({r["device"] for r in rows}):
         where = info.get("gpu", "GPU") if device == "cuda" else (
-            f"{info['processor']}, {info['threads']} thread(s) of {info['cpu_count']} cores")
+            f"{info['cpu']}, {info['torch_threads']} thread(s) of {info['cpu_count']} cores")
         out.append(f"**{device.upper()}** ({where}; torch {info['torch']}): forward + backward "
                    "time as a multiple of the baseline on the same logits (median over "
                    "paired rounds, lower is better).\n")

@@ -186,10 +186,12 @@ class _TiledInfoNCE(torch.autograd.Function):
                         acc[b][start:start + (c1 - c0)].addmm_(weight.T, a)
                     del logits, weight, plain
         grads = []
-        for t, u, buf in zip(tensors, scales, acc, strict=True):
+        for i, (t, u) in enumerate(zip(tensors, scales, strict=True)):
+            buf, acc[i] = acc[i], None  # a half-precision copy replaces, not joins, it
             if buf is not None and normalize:
                 _normalize_grad_(buf, t, u, rows)
             grads.append(None if buf is None else buf.to(t.dtype))
+            del buf
         grad_tau = (-tau_sum * inv_tau).to(temperature.dtype) if need_tau else None
         return (grad_tau, None, None, None, None, None, *grads)
 
