@@ -267,8 +267,9 @@ def test_automatic_tiling_uses_the_tiled_function(monkeypatch):
     monkeypatch.setattr(contrastive, "_AUTO_TILE_ELEMENTS", 100)
     monkeypatch.setattr(contrastive, "_TILE_ELEMENTS", 400)
     monkeypatch.setattr(contrastive, "_MIN_CHUNK", 3)
-    assert contrastive._auto_chunk(40, 40, None) == 20  # square tiles: 20 x 20
-    assert contrastive._auto_chunk(10, 50, None) == 40  # all 10 anchors, 40 candidates
+    cpu = torch.device("cpu")
+    assert contrastive._auto_chunk(40, 40, None, cpu) == 20  # square tiles: 20 x 20
+    assert contrastive._auto_chunk(10, 50, None, cpu) == 40  # all 10 anchors, 40 candidates
     got = info_nce(q, k)
     assert "_TiledInfoNCEBackward" in _graph_names(got.grad_fn)
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)

@@ -46,6 +46,13 @@ _AUTO_TILE_ELEMENTS = 1 << 24
 # candidates so that each matrix product stays efficient.
 _TILE_ELEMENTS = 1 << 22
 _MIN_CHUNK = 64
+# On a GPU each tile costs a dozen kernel launches whatever its size, so tiles there hold
+# 2^24 logits (64 MiB in float32; 4096 x 4096 when square).
+_DEVICE_TILE_ELEMENTS = 1 << 24
+
+
+def _tile_elements(device: torch.device) -> int:
+    return _TILE_ELEMENTS if device.type == "cpu" else _DEVICE_TILE_ELEMENTS
 
 
 # --------------------------------------------------------------------------------------
@@ -232,31 +239,34 @@ def _normalize_grad_(acc: Tensor, x: Tensor, u: Tensor, rows: int) -> None:
         out.addcmul_(xs, coef, value=-1.0).mul_(us)
 
 
-def _auto_chunk(n: int, p: int, chunk_size: int | None) -> int | None:
+def _auto_chunk(n: int, p: int, chunk_size: int | None, device: torch.device
+                ) -> int | None:
     """Candidates per tile, or None for the full matrix (plain autograd).
 
-    Automatic tiles hold about `_TILE_ELEMENTS` similarities: all `n` anchors at once
-    while `n` is small, else square tiles (each anchor block is then read once per
+    Automatic tiles hold about `_tile_elements(device)` similarities: all `n` anchors at
+    once while `n` is small, else square tiles (each anchor block is then read once per
     `chunk` candidates, not once per `_MIN_CHUNK`)."""
     if chunk_size is None:
         if n * p <= _AUTO_TILE_ELEMENTS:
             return None
-        chunk_size = max(_MIN_CHUNK, _TILE_ELEMENTS // max(n, 1), math.isqrt(_TILE_ELEMENTS))
+        tile = _tile_elements(device)
+        chunk_size = max(_MIN_CHUNK, tile // max(n, 1), math.isqrt(tile))
     return None if chunk_size >= p else chunk_size
 
 
-def _tile_rows(chunk: int) -> int:
+def _tile_rows(chunk: int, device: torch.device) -> int:
     """Anchors per tile for tiles of `chunk` candidates."""
-    return max(1, _TILE_ELEMENTS // chunk)
+    return max(1, _tile_elements(device) // chunk)
 
 
 def _candidate_lse(scaled: Tensor, cand: Tensor, offset: int, chunk_size: int | None) -> Tensor:
     """Log-sum-exp of `scaled @ cand.T` per row, leaving out column `i + offset` of row `i`
     when `offset >= 0`; tiled when `chunk_size` asks for it."""
-    chunk = _auto_chunk(scaled.shape[0], cand.shape[0], chunk_size)
+    chunk = _auto_chunk(scaled.shape[0], cand.shape[0], chunk_size, scaled.device)
     if chunk is not None:
         one = torch.ones((), dtype=scaled.dtype, device=scaled.device)
-        return _TiledInfoNCE.apply(one, False, chunk, _tile_rows(chunk), scaled.dtype,
+        rows = _tile_rows(chunk, scaled.device)
+        return _TiledInfoNCE.apply(one, False, chunk, rows, scaled.dtype,
                                    ((0, (1,), offset, -1),), scaled, cand)
     logits = scaled @ cand.T
     rows = torch.arange(scaled.shape[0], device=scaled.device)
@@ -402,8 +412,8 @@ def _tiled_info_nce(query: Tensor, key: Tensor, negatives: Tensor | None,
     tau = (temperature if isinstance(temperature, Tensor)
            else torch.tensor(temperature, dtype=dtype, device=query.device))
     with full_precision(query.device):
-        out = _TiledInfoNCE.apply(tau, normalize, chunk, _tile_rows(chunk), dtype,
-                                  tuple(passes), *tensors)
+        out = _TiledInfoNCE.apply(tau, normalize, chunk, _tile_rows(chunk, query.device),
+                                  dtype, tuple(passes), *tensors)
     # the positive is one of the candidates, so each loss is >= 0 up to rounding
     out = out.clamp_min(0.0)
     n = query.shape[0]
@@ -479,17 +489,19 @@ def info_nce(
     ties shared). The loss itself needs $\tau > 0$.
 
     **Memory:** the $N \times |\mathcal{C}|$ logits are never stored when tiled: the
-    forward pass keeps a running log-sum-exp over tiles of `chunk_size` candidates (and
-    up to $\max(1, 2^{22} / \texttt{chunk\_size})$ queries) and the backward pass
+    forward pass keeps a running log-sum-exp over tiles of `chunk_size` candidates and up
+    to $\max(1, T / \texttt{chunk\_size})$ queries, with $T = 2^{22}$ on a CPU and
+    $2^{24}$ on a GPU (where each tile costs kernel launches), and the backward pass
     recomputes the tiles. With in-batch negatives and no per-query `negatives`, the
     embeddings are used as given — normalisation and temperature are applied to each
-    tile, never to whole copies — and the gradients are accumulated in float32 buffers
-    of the embeddings' size, so the extra memory per direction is those gradients plus
-    one tile: two $N \times D$ float32 buffers for a query and a key batch. With
-    `chunk_size=None` the full matrix is used up to $2^{24}$ logits, and above that tiles
-    of about $2^{22}$ logits: all queries against $2^{22} / N$ candidates while that is
-    at least 2048, else 2048 x 2048 tiles. A `chunk_size` at least the number of
-    candidates uses the full matrix.
+    tile, never to whole copies — and the gradients are accumulated in float32 buffers of
+    the embeddings' size, so the extra memory is those gradients plus one tile: two
+    $N \times D$ float32 buffers for a query and a key batch, also with `symmetric=True`,
+    whose two directions share them. With `chunk_size=None` the full matrix is used up to
+    $2^{24}$ logits, and above that tiles of about $T$ logits: all queries against
+    $T / N$ candidates while that is at least $\sqrt{T}$, else $\sqrt{T} \times
+    \sqrt{T}$ tiles. A `chunk_size` at least the number of candidates uses the full
+    matrix.
 
     **Data parallelism:** with `gather_distributed=True` every process gathers the
     embeddings of all processes (batches may differ in size; one small extra all-gather
@@ -582,7 +594,7 @@ def info_nce(
     n_all = query.shape[0] if forward is None else forward[0].shape[0]
     shared = negatives.shape[0] if negatives is not None and negatives.ndim == 2 else 0
     candidates = n_all * (int(in_batch_negatives) + int(query_negatives)) + shared
-    chunk = _auto_chunk(query.shape[0], candidates, chunk_size)
+    chunk = _auto_chunk(query.shape[0], candidates, chunk_size, query.device)
     if chunk is not None and in_batch_negatives and (negatives is None or shared):
         loss = _tiled_info_nce(query, key, negatives, temperature, symmetric,
                                query_negatives, chunk, normalize, dtype, forward)
@@ -697,7 +709,7 @@ def retrieval_accuracy(
         else:
             cand, offset = _candidates(q, keys, shared, in_batch_negatives, query_negatives)
         p = 0 if cand is None else cand.shape[0]
-        rows = max(1, min(n, _TILE_ELEMENTS // max(p, 1)))
+        rows = max(1, min(n, _tile_elements(q.device) // max(p, 1)))
         greater = torch.zeros(n, dtype=torch.long, device=q.device)
         equal = torch.zeros(n, dtype=torch.long, device=q.device)
         positive = (q * keys).sum(dim=1)
