@@ -402,6 +402,29 @@ def test_softmax_backward_through_retained_graph(samplewise, c, device):
         grad.sum().backward()
 
 
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_fused_functions_under_activation_checkpointing(reentrant):
+    """torch.utils.checkpoint recomputes the forward pass in backward; the in-place
+    softmax backward gives the same gradient as without checkpointing."""
+    from torch.utils.checkpoint import checkpoint
+
+    x, y, kw = _gradcheck_case("multiclass", (2,), False, ignore=True, seed=7)
+    layer = torch.nn.Linear(3, 3, dtype=torch.float64)
+
+    def loss(inp):
+        z = layer(inp.movedim(1, -1)).movedim(-1, 1)
+        return F.soft_f1_score(z, y, temperature=0.5, **kw) + F.soft_accuracy(
+            z, y, temperature=0.5, **kw)
+
+    params = (x, *layer.parameters())
+    loss(x).backward()
+    want = [p.grad.clone() for p in params]
+    for p in params:
+        p.grad = None
+    checkpoint(loss, x, use_reentrant=reentrant).backward()
+    torch.testing.assert_close([p.grad for p in params], want)
+
+
 @pytest.mark.parametrize("fn", [F.soft_f1_score, F.soft_matthews_corrcoef])
 @pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
 def test_fused_functions_refuse_double_backward(fn, task):
