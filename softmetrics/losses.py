@@ -33,7 +33,24 @@ def _set_level_repr(module: nn.Module, options: dict[str, Any]) -> str:
 # --- classification ------------------------------------------------------------------
 
 
-class _ClassificationLoss(nn.Module):
+class _RunningStatistics(nn.Module):
+    """A loss whose `running_*` buffers stay in float32 (or wider) under `.half()`,
+    `.bfloat16()` and `.to(dtype)`: running counts pass float16's largest value, 65504, in
+    one segmentation batch, and bfloat16 keeps 3 significant digits. Device moves apply as
+    usual, and `.double()` widens them."""
+
+    def _apply(self, fn, recurse=True):  # type: ignore[override]
+        kept = {name: buf for name, buf in self._buffers.items()
+                if name.startswith("running_") and buf is not None and buf.is_floating_point()}
+        super()._apply(fn, recurse)
+        for name, old in kept.items():
+            new = self._buffers[name]
+            if new is not None and new.dtype in (torch.float16, torch.bfloat16):
+                self._buffers[name] = old.to(device=new.device)
+        return self
+
+
+class _ClassificationLoss(_RunningStatistics):
     """`1 - soft metric` of one classification formula, with its options fixed.
 
     Options are those of the functional twin and are validated once, here. `forward`
@@ -283,7 +300,7 @@ __all__ += [
 # --- ranking -------------------------------------------------------------------------
 
 
-class _RankingLoss(nn.Module):
+class _RankingLoss(_RunningStatistics):
     """`1 - soft metric` of one ranking function, with its options fixed.
 
     Options are validated once here; `forward` returns the loss (per class for

@@ -166,3 +166,33 @@ def test_momentum_errors():
     with pytest.raises(ValueError, match=r"SoftF1Loss: expected `momentum` to be None with "
                                          r"multidim_average='samplewise'"):
         softmetrics.SoftF1Loss(task="binary", multidim_average="samplewise", momentum=0.5)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: softmetrics.SoftF1Loss(task="multiclass", num_classes=3, momentum=0.5),
+    lambda: softmetrics.SoftAUROCLoss(task="binary", momentum=0.5),
+], ids=["SoftF1Loss", "SoftAUROCLoss"])
+def test_running_statistics_stay_float32_under_half(make):
+    """`.half()` / `.bfloat16()` on a model with the loss inside keep the running buffers in
+    float32 with their values (counts of 100000 entries overflow float16); `.double()`
+    widens them; the loss then runs on half-precision inputs."""
+    g = torch.Generator().manual_seed(0)
+    loss_fn = make()
+    if isinstance(loss_fn, softmetrics.SoftAUROCLoss):
+        x, y = torch.randn(100000, generator=g), torch.randint(0, 2, (100000,), generator=g)
+    else:
+        x, y = torch.randn(100000, 3, generator=g), torch.randint(0, 3, (100000,), generator=g)
+    loss_fn(x, y)
+    before = {k: v.clone() for k, v in loss_fn.state_dict().items() if k.startswith("running_")}
+    assert max(v.max().item() for v in before.values()) > 65504
+    for convert in (loss_fn.half, loss_fn.bfloat16, lambda: loss_fn.to(torch.float16)):
+        convert()
+        for key, value in before.items():
+            buffer = loss_fn.state_dict()[key]
+            assert buffer.dtype == value.dtype
+            torch.testing.assert_close(buffer, value, rtol=0, atol=0)
+    out = loss_fn(x.half(), y)
+    assert torch.isfinite(out)
+    loss_fn.double()
+    assert all(v.dtype in (torch.float64, torch.bool) for k, v in loss_fn.state_dict().items()
+               if k.startswith("running_"))
