@@ -33,15 +33,23 @@ def _set_level_repr(module: nn.Module, options: dict[str, Any]) -> str:
 # --- classification ------------------------------------------------------------------
 
 
-class _RunningStatistics(nn.Module):
-    """A loss whose `running_*` buffers stay in float32 (or wider) under `.half()`,
-    `.bfloat16()` and `.to(dtype)`: running counts pass float16's largest value, 65504, in
-    one segmentation batch, and bfloat16 keeps 3 significant digits. Device moves apply as
-    usual, and `.double()` widens them."""
+class _Float32Buffers(nn.Module):
+    """A loss whose statistical buffers (`_float32_buffers`: names, or prefixes ending in
+    "_") stay in float32 or wider under `.half()`, `.bfloat16()` and `.to(dtype)`. Running
+    counts pass float16's largest value, 65504, in one segmentation batch; a noise
+    distribution over a large vocabulary has probabilities below float16's smallest; and
+    bfloat16 keeps 3 significant digits. Device moves apply as usual, and `.double()`
+    widens them."""
+
+    _float32_buffers: ClassVar[tuple[str, ...]] = ("running_",)
+
+    def _kept(self, name: str) -> bool:
+        return any(name.startswith(p) if p.endswith("_") else name == p
+                   for p in self._float32_buffers)
 
     def _apply(self, fn, recurse=True):  # type: ignore[override]
         kept = {name: buf for name, buf in self._buffers.items()
-                if name.startswith("running_") and buf is not None and buf.is_floating_point()}
+                if self._kept(name) and buf is not None and buf.is_floating_point()}
         super()._apply(fn, recurse)
         for name, old in kept.items():
             new = self._buffers[name]
@@ -50,7 +58,7 @@ class _RunningStatistics(nn.Module):
         return self
 
 
-class _ClassificationLoss(_RunningStatistics):
+class _ClassificationLoss(_Float32Buffers):
     """`1 - soft metric` of one classification formula, with its options fixed.
 
     Options are those of the functional twin and are validated once, here. `forward`
@@ -300,7 +308,7 @@ __all__ += [
 # --- ranking -------------------------------------------------------------------------
 
 
-class _RankingLoss(_RunningStatistics):
+class _RankingLoss(_Float32Buffers):
     """`1 - soft metric` of one ranking function, with its options fixed.
 
     Options are validated once here; `forward` returns the loss (per class for
@@ -667,7 +675,7 @@ class InfoNCELoss(nn.Module):
         return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
 
-class NCELoss(nn.Module):
+class NCELoss(_Float32Buffers):
     r"""Noise-contrastive estimation ([`nce_loss`][softmetrics.functional.nce_loss]).
 
     Holds the number of classes, the noise count and the noise distribution (a buffer;
@@ -690,6 +698,7 @@ class NCELoss(nn.Module):
     """
 
     noise_distribution: Tensor | None
+    _float32_buffers = ("noise_distribution",)
 
     def __init__(self, num_classes: int, num_noise: int,
                  noise_distribution: Tensor | None = None, *, shared_noise: bool = False,

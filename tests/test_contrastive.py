@@ -851,3 +851,22 @@ def test_benchmark_smoke(tmp_path):
                          capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr[-2000:]
     assert (tmp_path / "contrastive.json").exists()
+
+
+def test_nce_noise_distribution_stays_float32_under_half():
+    """`.half()` on a model holding an NCELoss keeps its noise distribution in float32:
+    probabilities below float16's smallest (here 1e-9) would become 0 and fail the check
+    that every target has noise mass."""
+    from softmetrics import NCELoss
+
+    q = torch.full((1000,), 1e-9, dtype=torch.float32)
+    q[0] = 1.0 - q[1:].sum()
+    loss_fn = NCELoss(num_classes=1000, num_noise=5, noise_distribution=q).half()
+    assert loss_fn.noise_distribution.dtype == torch.float32
+    torch.testing.assert_close(loss_fn.noise_distribution, q, rtol=0, atol=0)
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(4, 8, generator=g).half()
+    weight, bias = torch.randn(1000, 8, generator=g).half(), torch.zeros(1000).half()
+    out = loss_fn(hidden, torch.tensor([3, 999, 0, 500]), weight, bias,
+                  generator=torch.Generator().manual_seed(1))
+    assert torch.isfinite(out)
