@@ -135,9 +135,9 @@ class _TiledInfoNCE(torch.autograd.Function):
             lse = torch.full((n,), float("-inf"), dtype=dtype, device=anchor.device)
             positive = torch.zeros(n, dtype=dtype, device=anchor.device)
             for r0, r1 in _bounds(n, rows):
-                a = anchor[r0:r1].to(dtype)  # a copy only for other dtypes
+                a = anchor[r0:r1].to(dtype) * r[r0:r1, None]  # u a / tau: rows x D
                 for c0, c1, _, cand in _tiles(tensors, scales, blocks, chunk, dtype):
-                    logits = torch.mm(a, cand.T).mul_(r[r0:r1, None])
+                    logits = torch.mm(a, cand.T)
                     if pos >= 0 and (d := _diagonal(logits, pos + r0, c0, c1)) is not None:
                         first = max(0, c0 - pos - r0)
                         positive[r0 + first:r0 + first + d.shape[0]] = d
@@ -170,10 +170,10 @@ class _TiledInfoNCE(torch.autograd.Function):
             # a row without any candidate has lse = -inf and no gradient; keep exp() finite
             lse = torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse))
             for r0, r1 in _bounds(anchor.shape[0], rows):
-                a = anchor[r0:r1].to(dtype)
+                a = anchor[r0:r1].to(dtype) * r[r0:r1, None]  # u a / tau: rows x D
                 g = g_pass[r0:r1, None]
                 for c0, c1, b, cand in _tiles(tensors, scales, blocks, chunk, dtype):
-                    logits = torch.mm(a, cand.T).mul_(r[r0:r1, None])
+                    logits = torch.mm(a, cand.T)
                     plain = logits.clone() if need_tau else None  # before the mask: finite
                     if self_col >= 0 and (
                             d := _diagonal(logits, self_col + r0, c0, c1)) is not None:
@@ -184,12 +184,10 @@ class _TiledInfoNCE(torch.autograd.Function):
                         d.sub_(g_pass[r0 + first:r0 + first + d.shape[0]])
                     if plain is not None:
                         tau_sum += torch.mul(weight, plain).sum()
-                    weight.mul_(inv_tau)
-                    if acc_a is not None:  # dL/d(u a) = W/tau (v C)
-                        acc_a[r0:r1].addmm_(weight, cand)
-                    if acc[b] is not None:  # dL/d(v c) = (W/tau)^T (u A)
+                    if acc_a is not None:  # dL/d(u a) = W (v C) / tau
+                        acc_a[r0:r1].addmm_(weight, cand * inv_tau)
+                    if acc[b] is not None:  # dL/d(v c) = W^T (u A / tau)
                         start = c0 - _block_start(tensors, blocks, b)
-                        weight.mul_(u_a[r0:r1, None])
                         acc[b][start:start + (c1 - c0)].addmm_(weight.T, a)
                     del logits, weight, plain
         grads = []
@@ -254,9 +252,11 @@ def _auto_chunk(n: int, p: int, chunk_size: int | None, device: torch.device
     return None if chunk_size >= p else chunk_size
 
 
-def _tile_rows(chunk: int, device: torch.device) -> int:
-    """Anchors per tile for tiles of `chunk` candidates."""
-    return max(1, _tile_elements(device) // chunk)
+def _tile_rows(chunk: int, dim: int, device: torch.device) -> int:
+    """Anchors per tile for tiles of `chunk` candidates: the tile's logits and its scaled
+    anchors (`rows x dim`) each hold at most about `_tile_elements(device)` numbers."""
+    tile = _tile_elements(device)
+    return max(1, min(tile // chunk, tile // max(dim, 1)))
 
 
 def _candidate_lse(scaled: Tensor, cand: Tensor, offset: int, chunk_size: int | None) -> Tensor:
@@ -265,7 +265,7 @@ def _candidate_lse(scaled: Tensor, cand: Tensor, offset: int, chunk_size: int | 
     chunk = _auto_chunk(scaled.shape[0], cand.shape[0], chunk_size, scaled.device)
     if chunk is not None:
         one = torch.ones((), dtype=scaled.dtype, device=scaled.device)
-        rows = _tile_rows(chunk, scaled.device)
+        rows = _tile_rows(chunk, scaled.shape[1], scaled.device)
         return _TiledInfoNCE.apply(one, False, chunk, rows, scaled.dtype,
                                    ((0, (1,), offset, -1),), scaled, cand)
     logits = scaled @ cand.T
@@ -412,8 +412,8 @@ def _tiled_info_nce(query: Tensor, key: Tensor, negatives: Tensor | None,
     tau = (temperature if isinstance(temperature, Tensor)
            else torch.tensor(temperature, dtype=dtype, device=query.device))
     with full_precision(query.device):
-        out = _TiledInfoNCE.apply(tau, normalize, chunk, _tile_rows(chunk, query.device),
-                                  dtype, tuple(passes), *tensors)
+        rows = _tile_rows(chunk, query.shape[1], query.device)
+        out = _TiledInfoNCE.apply(tau, normalize, chunk, rows, dtype, tuple(passes), *tensors)
     # the positive is one of the candidates, so each loss is >= 0 up to rounding
     out = out.clamp_min(0.0)
     n = query.shape[0]
