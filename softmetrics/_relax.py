@@ -22,13 +22,22 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["compute_dtype", "full_precision", "is_hard", "logit", "reduce_per_sample",
-           "soft_argmax", "soft_step", "soft_threshold"]
+__all__ = ["as_tensor_on", "compute_dtype", "full_precision", "is_hard", "logit",
+           "reduce_per_sample", "soft_argmax", "soft_step", "soft_threshold"]
 
 
 def is_hard(temperature: float | Tensor) -> bool:
     """True when `temperature` selects the exact (hard) decision: the number 0."""
     return not isinstance(temperature, Tensor) and temperature == 0
+
+
+def as_tensor_on(value: float | Tensor, like: Tensor) -> Tensor:
+    """`value` as a tensor with `like`'s dtype and device. A number becomes a 0-d tensor
+    filled on the device: `torch.tensor(x, device="cuda")` copies from host memory and
+    waits for the copy, a host synchronisation on every call."""
+    if isinstance(value, Tensor):
+        return value.to(dtype=like.dtype, device=like.device)
+    return torch.full((), value, dtype=like.dtype, device=like.device)
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from . import _checks, distributed
-from ._relax import reduce_per_sample
+from ._relax import as_tensor_on, reduce_per_sample
 from .functional import classification, contrastive, ranking, text
 
 __all__: list[str] = []
@@ -125,7 +125,7 @@ class _ClassificationLoss(_Float32Buffers):
         tp, pred, support, total = counts
         reduce = distributed.all_reduce_sum
         group = self.process_group
-        total = torch.as_tensor(total, dtype=tp.dtype, device=tp.device).expand(
+        total = as_tensor_on(total, tp).expand(
             tp.shape[0], -1 if isinstance(total, Tensor) else 1).contiguous()
         return classification._Counts(reduce(tp, group), reduce(pred, group),
                                       reduce(support.contiguous(), group), reduce(total, group))
@@ -138,7 +138,7 @@ class _ClassificationLoss(_Float32Buffers):
         m, init = self.momentum, self.running_initialized.clone()
         mixed = []
         for key, batch in zip(("tp", "pred", "support", "total"), counts, strict=True):
-            batch = torch.as_tensor(batch, dtype=counts.tp.dtype, device=counts.tp.device)
+            batch = as_tensor_on(batch, counts.tp)
             running = getattr(self, f"running_{key}").to(batch.dtype)
             mixed.append(torch.where(init, m * running + (1.0 - m) * batch, batch))
         if self.training:

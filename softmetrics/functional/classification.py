@@ -31,6 +31,7 @@ from torch.autograd.function import once_differentiable
 
 from .. import _checks
 from .._relax import (
+    as_tensor_on,
     compute_dtype,
     full_precision,
     is_hard,
@@ -606,7 +607,7 @@ def _accuracy_value(c: _Counts, task: str, average: str, zero_division: float) -
         return _divide((recall * present).sum(-1), present.sum(-1), zero_division)
     if task == "binary" or average == "micro":
         c = c.micro()
-    total = torch.as_tensor(c.total, dtype=c.tp.dtype, device=c.tp.device)
+    total = as_tensor_on(c.total, c.tp)
     correct = total - c.pred - c.support + 2 * c.tp
     value = _divide(correct, total.expand_as(correct), zero_division)
     if task == "binary" or average == "micro":

@@ -271,7 +271,7 @@ def _candidate_lse(scaled: Tensor, cand: Tensor, offset: int, chunk_size: int | 
     logits = scaled @ cand.T
     rows = torch.arange(scaled.shape[0], device=scaled.device)
     if offset >= 0:
-        logits = logits.index_put((rows, rows + offset), logits.new_tensor(float("-inf")))
+        logits = logits.index_put((rows, rows + offset), logits.new_full((), float("-inf")))
     # lse = z_c - log_softmax(z)_c at the row maximum c: autograd then keeps one N x P
     # buffer (the log-softmax), as F.cross_entropy does, instead of the logits and more
     top = logits.detach().argmax(dim=1)
@@ -410,7 +410,7 @@ def _tiled_info_nce(query: Tensor, key: Tensor, negatives: Tensor | None,
     if symmetric:
         passes.append((1, (q_all, *((k_all,) if query_negatives else ())), self_col, start))
     tau = (temperature if isinstance(temperature, Tensor)
-           else torch.tensor(temperature, dtype=dtype, device=query.device))
+           else torch.full((), temperature, dtype=dtype, device=query.device))
     with full_precision(query.device):
         rows = _tile_rows(chunk, query.shape[1], query.device)
         out = _TiledInfoNCE.apply(tau, normalize, chunk, rows, dtype, tuple(passes), *tensors)

@@ -167,9 +167,10 @@ def _runs(keys: Tensor, tag: Tensor | None, bits: int
 
 
 def _segment_tags(lens: list[int], device: torch.device) -> Tensor:
-    """`[1] * lens[0] + [2] * lens[1] + ...` as an int64 tensor."""
-    tags = [i + 1 for i, m in enumerate(lens) for _ in range(m)]
-    return torch.tensor(tags, dtype=torch.long, device=device)
+    """`[1] * lens[0] + [2] * lens[1] + ...` as an int64 tensor, filled on the device (a
+    tensor built from a Python list would be copied from the host, a synchronisation)."""
+    return torch.cat([torch.full((m,), i + 1, dtype=torch.long, device=device)
+                      for i, m in enumerate(lens)])
 
 
 def _ngram_groups(tokens: Tensor, valid: Tensor, lens: list[int], max_order: int,
