@@ -60,17 +60,26 @@ def _tile_elements(device: torch.device) -> int:
 # --------------------------------------------------------------------------------------
 
 
-def _diagonal(logits: Tensor, offset: int, start: int, stop: int) -> Tensor | None:
+def _diagonal(logits: Tensor, offset: int, start: int, stop: int
+              ) -> tuple[int, Tensor] | None:
     """The entries `logits[i, i + offset - start]` of the rows whose column `i + offset` (in
-    the full candidate matrix) lies in the tile `[start, stop)`, as a writable view; None
-    if there are none."""
+    the full candidate matrix) lies in the tile `[start, stop)`: `(first, entries)`, the
+    first such row and a writable view of the entries (of rows `first, first + 1, ...`);
+    None if there are none."""
     n = logits.shape[0]
     first = max(0, start - offset)
     last = min(n, stop - offset)
     if last <= first:
         return None
     column = first + offset - start
-    return logits[first:last, column:column + (last - first)].diagonal()
+    return first, logits[first:last, column:column + (last - first)].diagonal()
+
+
+def _mask_self(logits: Tensor, self_col: int, row: int, start: int, stop: int) -> None:
+    """Leave candidate `i + self_col` out of row `i` (the tile's rows are anchors `row,
+    row + 1, ...`, its columns candidates `[start, stop)`); nothing when `self_col < 0`."""
+    if self_col >= 0 and (d := _diagonal(logits, self_col + row, start, stop)) is not None:
+        d[1].fill_(float("-inf"))
 
 
 def _bounds(total: int, size: int) -> list[tuple[int, int]]:
@@ -136,14 +145,12 @@ class _TiledInfoNCE(torch.autograd.Function):
             positive = torch.zeros(n, dtype=dtype, device=anchor.device)
             for r0, r1 in _bounds(n, rows):
                 a = anchor[r0:r1].to(dtype) * r[r0:r1, None]  # u a / tau: rows x D
-                for c0, c1, _, cand in _tiles(tensors, scales, blocks, chunk, dtype):
+                for c0, c1, _, _, cand in _tiles(tensors, scales, blocks, chunk, dtype):
                     logits = torch.mm(a, cand.T)
                     if pos >= 0 and (d := _diagonal(logits, pos + r0, c0, c1)) is not None:
-                        first = max(0, c0 - pos - r0)
-                        positive[r0 + first:r0 + first + d.shape[0]] = d
-                    if self_col >= 0 and (
-                            d := _diagonal(logits, self_col + r0, c0, c1)) is not None:
-                        d.fill_(float("-inf"))
+                        first, entries = d
+                        positive[r0 + first:r0 + first + entries.shape[0]] = entries
+                    _mask_self(logits, self_col, r0, c0, c1)
                     lse[r0:r1] = torch.logaddexp(lse[r0:r1], _logsumexp_(logits))
                     del logits
             lses.append(lse)
@@ -172,22 +179,19 @@ class _TiledInfoNCE(torch.autograd.Function):
             for r0, r1 in _bounds(anchor.shape[0], rows):
                 a = anchor[r0:r1].to(dtype) * r[r0:r1, None]  # u a / tau: rows x D
                 g = g_pass[r0:r1, None]
-                for c0, c1, b, cand in _tiles(tensors, scales, blocks, chunk, dtype):
+                for c0, c1, b, start, cand in _tiles(tensors, scales, blocks, chunk, dtype):
                     logits = torch.mm(a, cand.T)
                     plain = logits.clone() if need_tau else None  # before the mask: finite
-                    if self_col >= 0 and (
-                            d := _diagonal(logits, self_col + r0, c0, c1)) is not None:
-                        d.fill_(float("-inf"))
+                    _mask_self(logits, self_col, r0, c0, c1)
                     weight = logits.sub_(lse[r0:r1, None]).exp_().mul_(g)  # W = dL/ds
                     if pos >= 0 and (d := _diagonal(weight, pos + r0, c0, c1)) is not None:
-                        first = max(0, c0 - pos - r0)
-                        d.sub_(g_pass[r0 + first:r0 + first + d.shape[0]])
+                        first, entries = d
+                        entries.sub_(g_pass[r0 + first:r0 + first + entries.shape[0]])
                     if plain is not None:
                         tau_sum += torch.mul(weight, plain).sum()
                     if acc_a is not None:  # dL/d(u a) = W (v C) / tau
                         acc_a[r0:r1].addmm_(weight, cand * inv_tau)
                     if acc[b] is not None:  # dL/d(v c) = W^T (u A / tau)
-                        start = c0 - _block_start(tensors, blocks, b)
                         acc[b][start:start + (c1 - c0)].addmm_(weight.T, a)
                     del logits, weight, plain
         grads = []
@@ -202,24 +206,16 @@ class _TiledInfoNCE(torch.autograd.Function):
 
 
 def _tiles(tensors, scales, blocks, chunk: int, dtype: torch.dtype):
-    """`(start, stop, index, v * c)` per tile of the candidates `tensors[b] for b in
-    blocks`, numbered in their concatenation (`index` is the tensor's)."""
+    """`(start, stop, index, row, v * c)` per tile of the candidates `tensors[b] for b in
+    blocks`: its columns `[start, stop)` in their concatenation, the tensor's `index` and
+    the tile's first `row` in that tensor."""
     base = 0
     for b in blocks:
         block, v = tensors[b], scales[b]
         for start, stop in _bounds(block.shape[0], chunk):
-            yield base + start, base + stop, b, block[start:stop].to(dtype) * v[start:stop, None]
+            yield (base + start, base + stop, b, start,
+                   block[start:stop].to(dtype) * v[start:stop, None])
         base += block.shape[0]
-
-
-def _block_start(tensors, blocks, b: int) -> int:
-    """The first column of candidate block `b` (a tensor index) in the concatenation."""
-    start = 0
-    for other in blocks:
-        if other == b:
-            return start
-        start += tensors[other].shape[0]
-    raise ValueError(b)
 
 
 def _rowdot(x: Tensor, y: Tensor) -> Tensor:
@@ -715,8 +711,7 @@ def retrieval_accuracy(
         positive = (q * keys).sum(dim=1)
         for start, stop in _bounds(n, rows) if cand is not None else []:
             logits = q[start:stop] @ cand.T
-            if offset >= 0 and (d := _diagonal(logits, offset + start, 0, p)) is not None:
-                d.fill_(float("-inf"))
+            _mask_self(logits, offset, start, 0, p)
             if in_batch_negatives:
                 # the positive as computed in this very product: exact ties stay ties
                 own = logits[:, base + start:base + stop].diagonal()
