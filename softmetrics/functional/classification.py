@@ -36,6 +36,7 @@ from .._relax import (
     full_precision,
     is_hard,
     logit,
+    rows_per_block,
     soft_argmax,
     soft_step,
     soft_threshold,
@@ -215,10 +216,7 @@ _CPU_BLOCK_ENTRIES = 1 << 19
 
 def _block_rows(p: Tensor) -> int:
     """Samples per block of the softmax counts."""
-    per_sample = max(1, math.prod(p.shape[1:]))
-    if p.device.type != "cpu" or _CPU_BLOCK_ENTRIES <= 0:
-        return max(1, p.shape[0])
-    return max(1, _CPU_BLOCK_ENTRIES // per_sample)
+    return rows_per_block(p.shape[0], math.prod(p.shape[1:]), p.device, _CPU_BLOCK_ENTRIES)
 
 
 def _softmax_rows(z: Tensor, inv_t: float, w: Tensor | None = None, *, mass: bool = False

@@ -48,7 +48,7 @@ from .._checks import (
     check_temperature,
     fail,
 )
-from .._relax import compute_dtype, full_precision, is_hard, reduce_per_sample
+from .._relax import compute_dtype, full_precision, is_hard, reduce_per_sample, rows_per_block
 
 __all__ = ["bleu_score", "expected_bleu", "soft_bleu_score"]
 
@@ -283,7 +283,7 @@ def _hard_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
     """
     rows = hyp.shape[0]
     width = hyp.shape[1] + ref.shape[1] * ref.shape[2]
-    tile = max(1, _CPU_TILE_ELEMENTS // max(width, 1)) if hyp.device.type == "cpu" else rows
+    tile = rows_per_block(rows, width, hyp.device, _CPU_TILE_ELEMENTS)
     if rows <= tile:
         return _tile_stats(hyp, ref, pad_id, max_order, vocab_size)
     parts = [_tile_stats(hyp[i:i + tile], ref[i:i + tile], pad_id, max_order, vocab_size)
