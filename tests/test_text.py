@@ -616,3 +616,14 @@ def test_benchmark_smoke(tmp_path):
     assert {row["method"] for row in result["rows"]} >= {"softmetrics", "sacrebleu"}
     assert all(row["sentences_per_s"] > 0 for row in result["rows"])
 
+
+
+def test_soft_bleu_stays_at_most_one_when_rounding_overshoots():
+    """A case found by the fuzz test: half-precision logits whose soft unigram matches
+    exceed the hypothesis length by rounding; the precision is bounded by 1."""
+    from softmetrics.functional import soft_bleu_score
+
+    logits = torch.tensor([[[2.0, -4.0, 38.0, 14.0, 15.0, 52.0]]], dtype=torch.float16)
+    ref = torch.tensor([[[0, 3, 5, 2], [0, 1, 4, 3], [1, -1, 0, 1]]])
+    out = soft_bleu_score(logits, ref, pad_id=-1, max_order=1, smooth="none")
+    assert 0.0 <= out.item() <= 1.0

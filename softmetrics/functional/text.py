@@ -358,7 +358,9 @@ def _bleu_formula(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Ten
         numerator = matches + no_match * smooth_value
     else:
         numerator = matches
-    precision = torch.where(valid, numerator / safe_totals, 0.0)
+    # a precision is at most 1 (clipped matches never exceed the hypothesis n-grams); soft
+    # statistics can pass it by rounding, so the bound is applied, not assumed
+    precision = torch.where(valid, (numerator / safe_totals).clamp_max(1.0), 0.0)
     if effective_order:
         used = valid
         count = valid.sum(-1).clamp_min(1).to(matches.dtype)
