@@ -188,6 +188,41 @@ def test_site_has_pages_math_and_images(site: Path) -> None:
     assert not any("cdn.jsdelivr" in h or "unpkg.com" in h for h in html.values())
 
 
+def _nav_files(nav) -> list[str]:
+    """The Markdown files named in mkdocs.yml's `nav`, in order."""
+    if isinstance(nav, str):
+        return [nav]
+    if isinstance(nav, dict):
+        return [f for v in nav.values() for f in _nav_files(v)]
+    return [f for item in nav for f in _nav_files(item)]
+
+
+def test_site_has_only_nav_pages_and_snippets_are_included(site: Path) -> None:
+    """Files that pages include (`--8<--`) or that merely hold a table are no pages of their
+    own: the site's pages are exactly those of the nav, and an included table is shown on
+    the page that includes it."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    nav = {f.removesuffix("index.md").removesuffix(".md") + ("/" if f != "index.md" else "")
+           for f in _nav_files(config["nav"])}
+    pages = set(_pages(site)) - {"404.html"}
+    assert pages == nav, (sorted(pages - nav), sorted(nav - pages))
+    includes = 0
+    for md in (ROOT / "docs").rglob("*.md"):
+        for snippet in re.findall(r'^--8<-- "([^"]+)"', md.read_text(), flags=re.M):
+            includes += 1
+            page = md.relative_to(ROOT / "docs").as_posix().removesuffix(".md") + "/"
+            built = (site / page / "index.html").read_text()
+            header = next(line for line in (ROOT / snippet).read_text().splitlines()
+                          if line.startswith("|"))
+            first_cell = header.strip("|").split("|")[0].strip()
+            assert "--8<--" not in built, page
+            assert f"<th>{first_cell}</th>" in built or \
+                f">{first_cell}</th>" in built, (page, snippet, first_cell)
+    assert includes >= 3, includes
+
+
 def test_every_page_in_chromium(site: Path, server: str, browser, screenshots: Path,
                                 capsys) -> None:
     problems: list[str] = []
