@@ -420,11 +420,8 @@ def _gather_pairs(query: Tensor, key: Tensor, process_group
                   ) -> tuple[Tensor, Tensor, int, int]:
     """Queries and keys of every process (rank order, with gradient), the row of this
     process's first query in them, and the global batch size."""
-    sizes = distributed.gather_sizes(query.shape[0], device=query.device,
-                                     process_group=process_group)
-    start = sum(sizes[:distributed.get_rank(process_group)])
-    return (distributed.all_gather_cat_uneven(query, sizes, process_group),
-            distributed.all_gather_cat_uneven(key, sizes, process_group), start, sum(sizes))
+    (query, key), sizes = distributed.all_gather_rows(query, key, process_group=process_group)
+    return query, key, sum(sizes[:distributed.get_rank(process_group)]), sum(sizes)
 
 
 def _reduce_global(values: Tensor, reduction: str, total: int, process_group) -> Tensor:
