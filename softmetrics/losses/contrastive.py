@@ -7,8 +7,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._checks import check_floating, check_int, check_option, check_temperature, fail
+from .._options import REDUCTIONS, Reduction
 from .._relax import reduce_per_sample
-from ..functional import contrastive
+from ..functional._contrastive_core import check_output_layer, softmax_nll
+from ..functional.contrastive import info_nce, nce_loss, retrieval_accuracy
 from ._base import Float32Buffers
 
 __all__ = ["InfoNCELoss", "NCELoss"]
@@ -28,7 +31,13 @@ class InfoNCELoss(nn.Module):
     (default: the whole world), with gradient: the loss, and `.metric`, are those of one
     process on the global batch (see the Data-parallel training page).
 
-    Example:
+    `temperature` is a number (the initial value when learned) and `k` the rank the
+    positive must reach for `.metric`; the other options (`in_batch_negatives`,
+    `query_negatives`, `symmetric`, `normalize`, `reduction`, `chunk_size`,
+    `gather_distributed`, `process_group`, `validate_args`) are those of
+    [`info_nce`][softmetrics.functional.info_nce].
+
+    Examples:
         >>> import torch
         >>> from softmetrics import InfoNCELoss
         >>> loss_fn = InfoNCELoss(temperature=0.5, learn_temperature=True)
@@ -44,20 +53,20 @@ class InfoNCELoss(nn.Module):
 
     def __init__(self, *, temperature: float = 0.07, learn_temperature: bool = False,
                  in_batch_negatives: bool = True, query_negatives: bool = False,
-                 symmetric: bool = False, normalize: bool = True, reduction: str = "mean",
+                 symmetric: bool = False, normalize: bool = True, reduction: Reduction = "mean",
                  chunk_size: int | None = None, k: int = 1,
                  gather_distributed: bool = False, process_group: Any = None,
                  validate_args: bool = True) -> None:
         super().__init__()
         name = type(self).__name__
-        temperature = contrastive.check_temperature(name, temperature, allow_zero=False)
+        temperature = check_temperature(name, temperature, allow_zero=False)
         if isinstance(temperature, Tensor):
-            contrastive.fail(name, "temperature", "a number (the initial value)", temperature,
-                             error=TypeError)
-        contrastive.check_option(name, "reduction", reduction, ("mean", "sum", "none"))
+            fail(name, "temperature", "a number (the initial value)", temperature,
+                 error=TypeError)
+        check_option(name, "reduction", reduction, REDUCTIONS)
         if chunk_size is not None:
-            contrastive.check_int(name, "chunk_size", chunk_size, low=1)
-        contrastive.check_int(name, "k", k, low=1)
+            check_int(name, "chunk_size", chunk_size, low=1)
+        check_int(name, "k", k, low=1)
         self.options: dict[str, Any] = dict(
             in_batch_negatives=in_batch_negatives, query_negatives=query_negatives,
             normalize=normalize, gather_distributed=bool(gather_distributed),
@@ -79,16 +88,15 @@ class InfoNCELoss(nn.Module):
 
     def forward(self, query: Tensor, key: Tensor, negatives: Tensor | None = None) -> Tensor:
         """The InfoNCE loss of `query` against `key` (and `negatives`)."""
-        return contrastive.info_nce(query, key, negatives=negatives,
-                                    temperature=self.temperature, symmetric=self.symmetric,
-                                    reduction=self.reduction, chunk_size=self.chunk_size,
-                                    **self.options)
+        return info_nce(query, key, negatives=negatives, temperature=self.temperature,
+                        symmetric=self.symmetric, reduction=self.reduction,
+                        chunk_size=self.chunk_size, **self.options)
 
     @torch.no_grad()
     def metric(self, query: Tensor, key: Tensor, negatives: Tensor | None = None) -> Tensor:
         """Top-`k` retrieval accuracy with the same candidates; no gradient."""
-        return contrastive.retrieval_accuracy(query, key, negatives=negatives, k=self.k,
-                                              reduction=self.reduction, **self.options)
+        return retrieval_accuracy(query, key, negatives=negatives, k=self.k,
+                                  reduction=self.reduction, **self.options)
 
     def extra_repr(self) -> str:
         options = {k: v for k, v in self.options.items()
@@ -101,12 +109,15 @@ class InfoNCELoss(nn.Module):
 class NCELoss(Float32Buffers):
     r"""Noise-contrastive estimation ([`nce_loss`][softmetrics.functional.nce_loss]).
 
-    Holds the number of classes, the noise count and the noise distribution (a buffer;
-    uniform when None). `forward(input, target, weight, bias, generator=None)` returns the
-    NCE loss; `.metric(input, target, weight, bias)` the exact counterpart, the
-    full-softmax negative log-likelihood `cross_entropy(input @ weight.T + bias, target)`.
+    Holds the number of classes `num_classes` (the rows of the output layer's `weight`),
+    the noise count and the noise distribution (a buffer; uniform when None).
+    `forward(input, target, weight, bias, generator=None)` returns the NCE loss;
+    `.metric(input, target, weight, bias)` the exact counterpart, the full-softmax negative
+    log-likelihood `cross_entropy(input @ weight.T + bias, target)`. The options
+    `num_noise`, `noise_distribution`, `shared_noise`, `reduction` and `validate_args` are
+    those of [`nce_loss`][softmetrics.functional.nce_loss].
 
-    Example:
+    Examples:
         >>> import torch
         >>> from softmetrics import NCELoss
         >>> loss_fn = NCELoss(num_classes=3, num_noise=4)
@@ -125,18 +136,17 @@ class NCELoss(Float32Buffers):
 
     def __init__(self, num_classes: int, num_noise: int,
                  noise_distribution: Tensor | None = None, *, shared_noise: bool = False,
-                 reduction: str = "mean", validate_args: bool = True) -> None:
+                 reduction: Reduction = "mean", validate_args: bool = True) -> None:
         super().__init__()
         name = type(self).__name__
-        contrastive.check_int(name, "num_classes", num_classes, low=1)
-        contrastive.check_int(name, "num_noise", num_noise, low=1)
-        contrastive.check_option(name, "reduction", reduction, ("mean", "sum", "none"))
+        check_int(name, "num_classes", num_classes, low=1)
+        check_int(name, "num_noise", num_noise, low=1)
+        check_option(name, "reduction", reduction, REDUCTIONS)
         if noise_distribution is not None:
-            contrastive.check_floating(name, "noise_distribution", noise_distribution)
+            check_floating(name, "noise_distribution", noise_distribution)
             if tuple(noise_distribution.shape) != (num_classes,):
-                contrastive.fail(name, "noise_distribution",
-                                 f"of shape ({num_classes},) (num_classes)",
-                                 f"shape {tuple(noise_distribution.shape)}", raw=True)
+                fail(name, "noise_distribution", f"of shape ({num_classes},) (num_classes)",
+                     f"shape {tuple(noise_distribution.shape)}", raw=True)
         self.num_classes, self.num_noise = num_classes, num_noise
         self.shared_noise, self.reduction, self.validate_args = (
             shared_noise, reduction, validate_args)
@@ -146,25 +156,20 @@ class NCELoss(Float32Buffers):
                 generator: torch.Generator | None = None) -> Tensor:
         """The NCE loss with `num_noise` draws per example from the noise distribution."""
         if weight.shape[0] != self.num_classes:
-            contrastive.fail(type(self).__name__, "weight",
-                             f"{self.num_classes} rows (num_classes)",
-                             f"shape {tuple(weight.shape)}", raw=True)
-        return contrastive.nce_loss(input, target, weight, bias, num_noise=self.num_noise,
-                                    noise_distribution=self.noise_distribution,
-                                    shared_noise=self.shared_noise, generator=generator,
-                                    reduction=self.reduction, validate_args=self.validate_args)
+            fail(type(self).__name__, "weight", f"{self.num_classes} rows (num_classes)",
+                 f"shape {tuple(weight.shape)}", raw=True)
+        return nce_loss(input, target, weight, bias, num_noise=self.num_noise,
+                        noise_distribution=self.noise_distribution,
+                        shared_noise=self.shared_noise, generator=generator,
+                        reduction=self.reduction, validate_args=self.validate_args)
 
     @torch.no_grad()
     def metric(self, input: Tensor, target: Tensor, weight: Tensor,
                bias: Tensor | None) -> Tensor:
         """The full-softmax negative log-likelihood (the exact counterpart); no gradient."""
-        contrastive.check_output_layer(type(self).__name__, input, target, weight, bias,
-                                       self.validate_args)
-        dtype = torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
-        logits = nn.functional.linear(input.to(dtype), weight.to(dtype),
-                                      None if bias is None else bias.to(dtype))
-        nll = nn.functional.cross_entropy(logits, target, reduction="none")
-        return reduce_per_sample(nll, self.reduction)
+        check_output_layer(type(self).__name__, input, target, weight, bias,
+                           self.validate_args)
+        return reduce_per_sample(softmax_nll(input, target, weight, bias), self.reduction)
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, num_noise={self.num_noise}, "
