@@ -142,6 +142,20 @@ def test_hand_derived_case():
     assert bleu_score(hyp, ref, smooth="none").item() == 0.0
 
 
+
+def test_floor_above_one_lifts_a_precision_above_one():
+    # unigram 2 of "1 2" matches: p1 = 1/2; no bigram match: "floor" 2 gives p2 = 2 / 1;
+    # |h| = 2 >= r = 1, so BLEU = sqrt(1/2 * 2) = 1, as sacrebleu
+    hyp = torch.tensor([[1, 2]])
+    ref = torch.tensor([[2]])
+    options = dict(smooth="floor", smooth_value=2.0, max_order=2, effective_order=False)
+    assert sacrebleu_sentence(hyp, ref[:, None], **options)[0] == pytest.approx(1.0, abs=1e-12)
+    assert bleu_score(hyp, ref, **options).item() == pytest.approx(1.0, abs=1e-12)
+    assert bleu_score(hyp, ref, corpus=True, **options).item() == pytest.approx(1.0, abs=1e-12)
+    logits = torch.nn.functional.one_hot(hyp, 3).double()
+    hard = soft_bleu_score(logits, ref, temperature=0, **options)
+    assert hard.item() == pytest.approx(1.0, abs=1e-12)
+
 def test_clipping_of_repeated_ngrams_and_max_over_references():
     hyp = torch.tensor([[7, 7, 7, 7]])
     ref = torch.tensor([[[7, 7, 0, 0], [7, 7, 7, 0]]])

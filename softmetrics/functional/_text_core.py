@@ -325,6 +325,10 @@ def _bleu_formula(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Ten
     """
     order = matches.shape[-1]
     first = matches[..., 0]
+    # clipped matches never exceed the hypothesis n-grams; soft statistics can pass them by
+    # rounding, so the bound is applied, not assumed (to the matches: a "floor" above 1
+    # may still lift a smoothed precision above 1, as in sacrebleu)
+    matches = torch.where(matches > totals, totals, matches)
     if smooth == "add-k" and order > 1:
         add = torch.full((order,), smooth_value, dtype=matches.dtype, device=matches.device)
         add[0] = 0.0
@@ -339,9 +343,7 @@ def _bleu_formula(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Ten
         numerator = matches + no_match * smooth_value
     else:
         numerator = matches
-    # a precision is at most 1 (clipped matches never exceed the hypothesis n-grams); soft
-    # statistics can pass it by rounding, so the bound is applied, not assumed
-    precision = torch.where(valid, (numerator / safe_totals).clamp_max(1.0), 0.0)
+    precision = torch.where(valid, numerator / safe_totals, 0.0)
     if effective_order:
         used = valid
         count = valid.sum(-1).clamp_min(1).to(matches.dtype)
