@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from .. import _checks, distributed
-from ..functional import ranking
+from .._options import Average, Task
+from ..functional._ranking_core import (
+    ColumnStats,
+    Metric,
+    StatsHook,
+    check_ranking_options,
+    ranking_metric,
+)
 from ._base import RunningStatistics, set_level_repr
 
 __all__ = ["SoftAUROCLoss", "SoftAveragePrecisionLoss", "SoftCalibratedAveragePrecisionLoss"]
@@ -46,18 +52,18 @@ class _RankingLoss(RunningStatistics):
     """
 
     _fn_name: ClassVar[str]
-    _metric: ClassVar[str]
+    _metric: ClassVar[Metric]
 
-    def __init__(self, *, task: str, num_classes: int | None = None, average: str = "macro",
+    def __init__(self, *, task: Task, num_classes: int | None = None, average: Average = "macro",
                  temperature: float | Tensor = 1.0, ignore_index: int | None = None,
                  chunk_size: int | None = None, validate_args: bool = True,
                  sync_dist: bool = False, process_group: Any = None,
                  momentum: float | None = None) -> None:
         super().__init__()
         name = type(self).__name__
-        ranking.check_options(name, task=task, num_classes=num_classes,
-                              average=average, temperature=temperature,
-                              ignore_index=ignore_index, chunk_size=chunk_size)
+        check_ranking_options(name, task=task, num_classes=num_classes, average=average,
+                              temperature=temperature, ignore_index=ignore_index,
+                              chunk_size=chunk_size)
         self.options: dict[str, Any] = dict(
             task=task, num_classes=num_classes, average=average, ignore_index=ignore_index,
             chunk_size=chunk_size, validate_args=validate_args)
@@ -71,7 +77,7 @@ class _RankingLoss(RunningStatistics):
         if momentum is not None:
             _checks.check_number(name, "momentum", momentum, low=0.0, high=1.0, high_open=True)
             columns = 1 if task == "binary" or average == "micro" else int(num_classes or 1)
-            self.register_running(ranking.ColumnStats._fields, (columns,))
+            self.register_running(ColumnStats._fields, (columns,))
 
     def _gather(self, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         """Scores and targets of every process, concatenated in rank order, with gradient."""
@@ -81,15 +87,14 @@ class _RankingLoss(RunningStatistics):
         (input, target), _ = distributed.all_gather_rows(input, target, process_group=group)
         return input, target
 
-    def _hook(self, stats: ranking.ColumnStats) -> ranking.ColumnStats:
-        return ranking.ColumnStats(*self.mix_running(stats))
+    def _hook(self, stats: ColumnStats) -> ColumnStats:
+        return ColumnStats(*self.mix_running(stats))
 
     def _value(self, input: Tensor, target: Tensor, temperature: float | Tensor,
-               hook: Callable[..., Any] | None = None) -> Tensor:
+               hook: StatsHook | None = None) -> Tensor:
         input, target = self._gather(input, target)
-        return ranking._ranking_metric(self._fn_name, self._metric, input, target,
-                                       temperature=temperature, hook=hook, check=False,
-                                       **self.options)
+        return ranking_metric(self._fn_name, self._metric, input, target,
+                              temperature=temperature, hook=hook, check=False, **self.options)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """The loss `1 - soft metric`, in [0, 1]."""
@@ -109,9 +114,14 @@ class _RankingLoss(RunningStatistics):
 
 
 class SoftAUROCLoss(_RankingLoss):
-    """`1 - soft_auroc`: a pairwise ranking loss for imbalanced binary or multilabel tasks.
+    """`1 - soft AUROC`, the Module of [`soft_auroc`][softmetrics.functional.soft_auroc]:
+    a pairwise ranking loss for imbalanced binary or multilabel tasks.
 
-    Example:
+    Takes the options of `soft_auroc` (see there) and the set-level `sync_dist`,
+    `process_group` (the metric of the batch of every process) and `momentum` (running
+    statistics) of every ranking loss.
+
+    Examples:
         >>> import torch
         >>> from softmetrics import SoftAUROCLoss
         >>> loss_fn = SoftAUROCLoss(task="binary", temperature=0.5)
@@ -127,9 +137,14 @@ class SoftAUROCLoss(_RankingLoss):
 
 
 class SoftAveragePrecisionLoss(_RankingLoss):
-    """`1 - soft_average_precision`; with `average="macro"`, `1 - mean AP`.
+    """`1 - soft AP`, the Module of
+    [`soft_average_precision`][softmetrics.functional.soft_average_precision]; with
+    `average="macro"`, `1 - mean AP`.
 
-    Example:
+    Takes the options of `soft_average_precision` and the set-level options of
+    [`SoftAUROCLoss`][softmetrics.SoftAUROCLoss].
+
+    Examples:
         >>> import torch
         >>> from softmetrics import SoftAveragePrecisionLoss
         >>> loss_fn = SoftAveragePrecisionLoss(task="multilabel", num_classes=2,
@@ -144,6 +159,23 @@ class SoftAveragePrecisionLoss(_RankingLoss):
 
 
 class SoftCalibratedAveragePrecisionLoss(_RankingLoss):
-    """`1 - soft_calibrated_average_precision`; with `average="macro"`, `1 - mean cAP`."""
+    """`1 - soft cAP`, the Module of
+    [`soft_calibrated_average_precision`][softmetrics.functional.soft_calibrated_average_precision];
+    with `average="macro"`, `1 - mean cAP`.
+
+    Takes the options of `soft_calibrated_average_precision` and the set-level options of
+    [`SoftAUROCLoss`][softmetrics.SoftAUROCLoss].
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftCalibratedAveragePrecisionLoss
+        >>> loss_fn = SoftCalibratedAveragePrecisionLoss(task="binary", temperature=0.5)
+        >>> scores = torch.tensor([2.0, 0.7, 0.5, -1.0, 1.0, 0.0], requires_grad=True)
+        >>> target = torch.tensor([1, 0, 1, 0, 0, 0])
+        >>> loss_fn(scores, target)
+        tensor(0.1930, grad_fn=<RsubBackward1>)
+        >>> loss_fn.metric(scores, target)
+        tensor(0.8333)
+    """
 
     _fn_name, _metric = "soft_calibrated_average_precision", "cap"

@@ -7,21 +7,28 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._checks import check_int, check_number, check_option, check_temperature
+from .._options import REDUCTIONS, Reduction, Smooth
 from .._relax import reduce_per_sample
-from ..functional import text
+from ..functional._text_core import check_bleu_options
+from ..functional.text import expected_bleu, soft_bleu_score
 
 __all__ = ["ExpectedBLEULoss", "SoftBLEULoss"]
 
 
 class SoftBLEULoss(nn.Module):
-    """`1 - soft_bleu_score`: a sequence-level loss on per-position logits.
+    """`1 - soft BLEU`: a sequence-level loss on per-position logits, the Module of
+    [`soft_bleu_score`][softmetrics.functional.soft_bleu_score].
 
-    Holds the BLEU options; `forward(input, ref, hyp_lengths=None)` returns
-    `1 - soft BLEU` reduced over sentences (`reduction`; with `corpus=True` the corpus
-    BLEU is already one number), `metric` the exact BLEU of the argmax tokens with the same
-    options. A tensor temperature is kept as a buffer (an `nn.Parameter` stays a parameter).
+    Holds the options of `soft_bleu_score` (`temperature`, `pad_id`, `max_order`,
+    `smooth`, `smooth_value`, `effective_order`, `corpus`, `validate_args`; see there) and
+    `reduction` (`"mean"`, `"sum"` or `"none"`) over sentences.
+    `forward(input, ref, hyp_lengths=None)` returns `1 - soft BLEU`, reduced (with
+    `corpus=True` the corpus BLEU is already one number); `metric` the exact BLEU of the
+    argmax tokens with the same options. A tensor temperature is kept as a buffer (an
+    `nn.Parameter` stays a parameter).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from softmetrics import SoftBLEULoss
         >>> loss_fn = SoftBLEULoss(max_order=2)
@@ -35,17 +42,17 @@ class SoftBLEULoss(nn.Module):
     """
 
     def __init__(self, *, temperature: float | Tensor = 1.0, pad_id: int = 0,
-                 max_order: int = 4, smooth: str = "exp", smooth_value: float | None = None,
+                 max_order: int = 4, smooth: Smooth = "exp", smooth_value: float | None = None,
                  effective_order: bool | None = None, corpus: bool = False,
-                 reduction: str = "mean", validate_args: bool = True) -> None:
+                 reduction: Reduction = "mean", validate_args: bool = True) -> None:
         super().__init__()
         name = type(self).__name__
-        text.check_options(name, max_order=max_order, smooth=smooth,
+        check_bleu_options(name, max_order=max_order, smooth=smooth,
                            smooth_value=smooth_value, effective_order=effective_order,
                            corpus=corpus)
-        text.check_int(name, "pad_id", pad_id)
-        text.check_temperature(name, temperature)
-        text.check_option(name, "reduction", reduction, ("mean", "sum", "none"))
+        check_int(name, "pad_id", pad_id)
+        check_temperature(name, temperature)
+        check_option(name, "reduction", reduction, REDUCTIONS)
         self.options: dict[str, Any] = dict(
             pad_id=pad_id, max_order=max_order, smooth=smooth, smooth_value=smooth_value,
             effective_order=effective_order, corpus=corpus, validate_args=validate_args)
@@ -57,8 +64,8 @@ class SoftBLEULoss(nn.Module):
 
     def _value(self, input: Tensor, ref: Tensor, hyp_lengths: Tensor | None,
                temperature: float | Tensor) -> Tensor:
-        return text.soft_bleu_score(input, ref, temperature=temperature,
-                                    hyp_lengths=hyp_lengths, **self.options)
+        return soft_bleu_score(input, ref, temperature=temperature, hyp_lengths=hyp_lengths,
+                               **self.options)
 
     def forward(self, input: Tensor, ref: Tensor, hyp_lengths: Tensor | None = None) -> Tensor:
         """The loss `1 - soft BLEU` per sentence (or of the corpus), reduced."""
@@ -77,16 +84,18 @@ class SoftBLEULoss(nn.Module):
 
 
 class ExpectedBLEULoss(nn.Module):
-    """Minimum risk training: the expected `1 - BLEU` of K candidates per source.
+    """Minimum risk training: the expected `1 - BLEU` of K candidates per source, the
+    Module of [`expected_bleu`][softmetrics.functional.expected_bleu].
 
-    `forward(samples, log_probs, ref)` returns the risk
+    Holds the options of `expected_bleu` (`alpha`, `reduction` over sources, `pad_id`,
+    `max_order`, `smooth`, `smooth_value`, `effective_order`, `vocab_size`,
+    `validate_args`; see there). `forward(samples, log_probs, ref)` returns the risk
     $\\sum_k q_k (1 - \\mathrm{BLEU}_k)$ with $q = \\mathrm{softmax}(\\alpha \\log p)$ over the
-    candidates (see [`expected_bleu`][softmetrics.functional.expected_bleu]), reduced
-    over sources; the gradient flows into `log_probs`. `metric` returns the expected BLEU
-    with the same reduction. Mix it with token cross-entropy: Edunov et al. (2018) found
-    sequence-level risk alone does worse than combined with token NLL.
+    candidates, reduced over sources; the gradient flows into `log_probs`. `metric` returns
+    the expected BLEU with the same reduction. Mix it with token cross-entropy: Edunov et
+    al. (2018) found sequence-level risk alone does worse than combined with token NLL.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from softmetrics import ExpectedBLEULoss
         >>> loss_fn = ExpectedBLEULoss(max_order=2)
@@ -99,19 +108,19 @@ class ExpectedBLEULoss(nn.Module):
         tensor(0.7702)
     """
 
-    def __init__(self, *, alpha: float = 1.0, reduction: str = "mean", pad_id: int = 0,
-                 max_order: int = 4, smooth: str = "exp", smooth_value: float | None = None,
+    def __init__(self, *, alpha: float = 1.0, reduction: Reduction = "mean", pad_id: int = 0,
+                 max_order: int = 4, smooth: Smooth = "exp", smooth_value: float | None = None,
                  effective_order: bool | None = None, vocab_size: int | None = None,
                  validate_args: bool = True) -> None:
         super().__init__()
         name = type(self).__name__
-        text.check_options(name, max_order=max_order, smooth=smooth,
+        check_bleu_options(name, max_order=max_order, smooth=smooth,
                            smooth_value=smooth_value, effective_order=effective_order)
-        text.check_int(name, "pad_id", pad_id)
-        alpha = text.check_number(name, "alpha", alpha, low=0.0)
-        text.check_option(name, "reduction", reduction, ("mean", "sum", "none"))
+        check_int(name, "pad_id", pad_id)
+        alpha = check_number(name, "alpha", alpha, low=0.0)
+        check_option(name, "reduction", reduction, REDUCTIONS)
         if vocab_size is not None:
-            text.check_int(name, "vocab_size", vocab_size, low=1)
+            check_int(name, "vocab_size", vocab_size, low=1)
         self.alpha = alpha
         self.reduction = reduction
         self.options: dict[str, Any] = dict(
@@ -121,15 +130,15 @@ class ExpectedBLEULoss(nn.Module):
 
     def forward(self, samples: Tensor, log_probs: Tensor, ref: Tensor) -> Tensor:
         """The risk `1 - expected BLEU`, in [0, 1]."""
-        value = text.expected_bleu(samples, log_probs, ref, alpha=self.alpha,
-                                   reduction="none", **self.options)
+        value = expected_bleu(samples, log_probs, ref, alpha=self.alpha, reduction="none",
+                              **self.options)
         return reduce_per_sample(1.0 - value, self.reduction)
 
     @torch.no_grad()
     def metric(self, samples: Tensor, log_probs: Tensor, ref: Tensor) -> Tensor:
         """The expected BLEU with this loss's options; no gradient."""
-        return text.expected_bleu(samples, log_probs, ref, alpha=self.alpha,
-                                  reduction=self.reduction, **self.options)
+        return expected_bleu(samples, log_probs, ref, alpha=self.alpha,
+                             reduction=self.reduction, **self.options)
 
     def extra_repr(self) -> str:
         shown = {k: v for k, v in self.options.items() if v is not None}
