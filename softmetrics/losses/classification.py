@@ -9,7 +9,16 @@ from torch import Tensor
 
 from .. import _checks, distributed
 from .._relax import as_tensor_on
-from ..functional import classification
+from ..functional._classification_core import (
+    Counts,
+    CountsHook,
+    Kind,
+    check_classification_options,
+    check_top_k,
+    evaluate,
+    fbeta_weights,
+    tversky_weights,
+)
 from ._base import RunningStatistics, set_level_repr
 
 __all__ = [
@@ -47,7 +56,7 @@ class _ClassificationLoss(RunningStatistics):
     """
 
     _fn_name: ClassVar[str]
-    _kind: ClassVar[str]
+    _kind: ClassVar[Kind]
     _default_average: ClassVar[str] = "macro"
 
     def __init__(self, *, task: str, num_classes: int | None = None,
@@ -59,7 +68,7 @@ class _ClassificationLoss(RunningStatistics):
         super().__init__()
         average = self._default_average if average is None else average
         name = type(self).__name__
-        classification.check_options(name, task=task, num_classes=num_classes,
+        check_classification_options(name, task=task, num_classes=num_classes,
                                      average=average, temperature=temperature,
                                      threshold=threshold, ignore_index=ignore_index,
                                      multidim_average=multidim_average,
@@ -86,29 +95,29 @@ class _ClassificationLoss(RunningStatistics):
                 _checks.fail(name, "momentum", "None with multidim_average='samplewise' "
                              "(running statistics pool samples)", momentum)
             columns = 1 if task == "binary" else int(num_classes or 1)
-            self.register_running(classification._Counts._fields, (1, columns))
+            self.register_running(Counts._fields, (1, columns))
 
-    def _sync(self, counts: classification._Counts) -> classification._Counts:
+    def _sync(self, counts: Counts) -> Counts:
         tp, pred, support, total = counts
         reduce = distributed.all_reduce_sum
         group = self.process_group
         total = as_tensor_on(total, tp).expand(
             tp.shape[0], -1 if isinstance(total, Tensor) else 1).contiguous()
-        return classification._Counts(reduce(tp, group), reduce(pred, group),
+        return Counts(reduce(tp, group), reduce(pred, group),
                                       reduce(support.contiguous(), group), reduce(total, group))
 
-    def _hook(self, counts: classification._Counts) -> classification._Counts:
+    def _hook(self, counts: Counts) -> Counts:
         if self.sync_dist:
             counts = self._sync(counts)
         if self.momentum is None:
             return counts
         batch = [as_tensor_on(value, counts.tp) for value in counts]
-        return classification._Counts(*self.mix_running(batch))
+        return Counts(*self.mix_running(batch))
 
-    def _value(self, input: Tensor, target: Tensor, temperature: float, hook) -> Tensor:
-        return classification.evaluate(self._fn_name, self._kind, input, target,
-                                       temperature=temperature, hook=hook, check=False,
-                                       **self.formula, **self.options)
+    def _value(self, input: Tensor, target: Tensor, temperature: float,
+               hook: CountsHook | None) -> Tensor:
+        return evaluate(self._fn_name, self._kind, input, target, temperature=temperature,
+                        hook=hook, check=False, **self.formula, **self.options)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """The loss `1 - soft metric` (for MCC: in [0, 2])."""
@@ -204,9 +213,8 @@ class SoftFBetaLoss(_ClassificationLoss):
     _fn_name, _kind = "soft_fbeta_score", "tversky"
 
     def __init__(self, *, task: str, beta: float = 1.0, **options: Any) -> None:
-        beta = _checks.check_number(type(self).__name__, "beta", beta, low=0.0, low_open=True)
-        self.beta = beta
-        alpha, weight = classification.fbeta_weights(beta)
+        alpha, weight = fbeta_weights(type(self).__name__, beta)
+        self.beta = float(beta)
         super().__init__(task=task, alpha=alpha, beta=weight, **options)
 
 
@@ -217,9 +225,7 @@ class SoftTverskyLoss(_ClassificationLoss):
 
     def __init__(self, *, task: str, alpha: float = 0.5, beta: float = 0.5,
                  **options: Any) -> None:
-        name = type(self).__name__
-        alpha = _checks.check_number(name, "alpha", alpha, low=0.0)
-        beta = _checks.check_number(name, "beta", beta, low=0.0)
+        alpha, beta = tversky_weights(type(self).__name__, alpha, beta)
         super().__init__(task=task, alpha=alpha, beta=beta, **options)
 
 
@@ -237,10 +243,7 @@ class SoftTopKAccuracyLoss(_ClassificationLoss):
     def __init__(self, *, num_classes: int, k: int = 1, task: str = "multiclass",
                  **options: Any) -> None:
         name = type(self).__name__
-        _checks.check_option(name, "task", task, ("multiclass",))
-        _checks.check_int(name, "k", k, low=1)
-        if k > num_classes:
-            _checks.fail(name, "k", f"<= num_classes = {num_classes}", k)
+        check_top_k(name, task=task, k=k, num_classes=num_classes)
         if "threshold" in options:
             _checks.fail(name, "threshold", "unset (top-k has no threshold)",
                          options["threshold"])
