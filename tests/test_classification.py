@@ -517,9 +517,17 @@ def test_module_equals_function(name, samplewise, device):
 
 
 def test_module_aliases_and_extras():
-    assert softmetrics.SoftDiceLoss is softmetrics.SoftF1Loss
-    assert softmetrics.SoftIoULoss is softmetrics.SoftJaccardLoss
+    """SoftDiceLoss and SoftIoULoss are SoftF1Loss and SoftJaccardLoss under their
+    segmentation names: subclasses with the same options, values and buffers."""
     x, y, kw = _gradcheck_case("multiclass", (), False, ignore=False)
+    for alias, base in ((softmetrics.SoftDiceLoss, softmetrics.SoftF1Loss),
+                        (softmetrics.SoftIoULoss, softmetrics.SoftJaccardLoss)):
+        assert issubclass(alias, base)
+        named, plain = alias(momentum=0.5, **kw), base(momentum=0.5, **kw)
+        torch.testing.assert_close(named(x, y), plain(x, y))
+        torch.testing.assert_close(named.metric(x, y), plain.metric(x, y))
+        assert named.extra_repr() == plain.extra_repr()
+        torch.testing.assert_close(named.state_dict(), plain.state_dict())
     tv = softmetrics.SoftTverskyLoss(alpha=1.0, beta=1.0, **kw)
     torch.testing.assert_close(tv(x, y), softmetrics.SoftJaccardLoss(**kw)(x, y))
     top = softmetrics.SoftTopKAccuracyLoss(num_classes=3, k=2)

@@ -1,4 +1,8 @@
-"""Classification losses: `1 - soft metric` of one formula over the soft counts."""
+"""Classification losses: `1 - soft metric` of one formula over the soft counts.
+
+Every loss takes the options of its functional twin, checked once in `__init__`, and the
+set-level options `sync_dist` and `momentum` (see `_ClassificationLoss`), which act on the
+counts of the whole batch."""
 
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ class _ClassificationLoss(RunningStatistics):
     returns the loss (averaged over samples for `multidim_average="samplewise"`; per class
     for `average="none"`); `metric` the exact metric (temperature 0) with the same options.
 
-    Set-level options:
+    Set-level options (the API page's "Set-level options" says the same to users):
 
     - `sync_dist=True` sums the soft statistics over the processes of `process_group`
       (default: the whole world) with an autograd-aware all-reduce before the formula, so
@@ -104,7 +108,7 @@ class _ClassificationLoss(RunningStatistics):
         total = as_tensor_on(total, tp).expand(
             tp.shape[0], -1 if isinstance(total, Tensor) else 1).contiguous()
         return Counts(reduce(tp, group), reduce(pred, group),
-                                      reduce(support.contiguous(), group), reduce(total, group))
+                      reduce(support.contiguous(), group), reduce(total, group))
 
     def _hook(self, counts: Counts) -> Counts:
         if self.sync_dist:
@@ -138,9 +142,13 @@ class _ClassificationLoss(RunningStatistics):
 
 
 class SoftAccuracyLoss(_ClassificationLoss):
-    """`1 - soft_accuracy`; `average="micro"` by default ("macro" is balanced accuracy).
+    """`1 - soft_accuracy`: the loss of
+    [soft_accuracy][softmetrics.functional.soft_accuracy].
 
-    Example:
+    Options: those of `soft_accuracy` (`average="micro"` by default; "macro" is balanced
+    accuracy), and the [set-level options](losses.md#set-level-options).
+
+    Examples:
         >>> import torch
         >>> from softmetrics import SoftAccuracyLoss
         >>> loss_fn = SoftAccuracyLoss(task="multiclass", num_classes=3)
@@ -167,21 +175,49 @@ class _TverskyLoss(_ClassificationLoss):
 
 
 class SoftPrecisionLoss(_TverskyLoss):
-    """`1 - soft_precision`."""
+    """`1 - soft_precision`: the loss of
+    [soft_precision][softmetrics.functional.soft_precision].
+
+    Options: those of `soft_precision`, and the [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftPrecisionLoss
+        >>> loss_fn = SoftPrecisionLoss(task="multilabel", num_classes=3, average="micro")
+        >>> logits = torch.tensor([[3.0, -1.0, 0.5], [-2.0, 2.0, 1.0]])
+        >>> labels = torch.tensor([[1, 0, 0], [0, 1, 1]])
+        >>> loss_fn(logits, labels), loss_fn.metric(logits, labels)
+        (tensor(0.2827), tensor(0.7500))
+    """
 
     _fn_name, _weights = "soft_precision", (1.0, 0.0)
 
 
 class SoftRecallLoss(_TverskyLoss):
-    """`1 - soft_recall`."""
+    """`1 - soft_recall`: the loss of [soft_recall][softmetrics.functional.soft_recall].
+
+    Options: those of `soft_recall`, and the [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftRecallLoss
+        >>> loss_fn = SoftRecallLoss(task="binary", threshold=0.3, temperature=0.5)
+        >>> scores = torch.tensor([[1.2, -0.4], [-1.5, 0.2]])  # (N, H, W) pixel logits
+        >>> loss_fn(scores, torch.tensor([[1, 1], [0, 1]]))
+        tensor(0.1387)
+    """
 
     _fn_name, _weights = "soft_recall", (0.0, 1.0)
 
 
 class SoftF1Loss(_TverskyLoss):
-    """`1 - soft_f1_score`: the soft F1 (= soft Dice) loss.
+    """`1 - soft_f1_score`: the soft F1 (= soft Dice) loss, the loss of
+    [soft_f1_score][softmetrics.functional.soft_f1_score]; also named
+    [SoftDiceLoss][softmetrics.SoftDiceLoss].
 
-    Example:
+    Options: those of `soft_f1_score`, and the [set-level options](losses.md#set-level-options).
+
+    Examples:
         >>> import torch
         >>> from softmetrics import SoftF1Loss
         >>> loss_fn = SoftF1Loss(task="binary")
@@ -195,20 +231,76 @@ class SoftF1Loss(_TverskyLoss):
     _fn_name, _weights = "soft_f1_score", (0.5, 0.5)
 
 
-SoftDiceLoss = SoftF1Loss
+class SoftDiceLoss(SoftF1Loss):
+    """The soft Dice loss: [SoftF1Loss][softmetrics.SoftF1Loss] under the name segmentation
+    uses (the Dice coefficient is the F1 score), with the same options and values.
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftDiceLoss
+        >>> logits = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+        >>> mask = torch.zeros(2, 8, 8, dtype=torch.long); mask[:, 2:6, 2:6] = 2
+        >>> SoftDiceLoss(task="multiclass", num_classes=3,
+        ...              multidim_average="samplewise")(logits, mask)
+        tensor(0.7562)
+    """
 
 
 class SoftJaccardLoss(_TverskyLoss):
-    """`1 - soft_jaccard_index`: the soft IoU loss."""
+    """`1 - soft_jaccard_index`, the loss of
+    [soft_jaccard_index][softmetrics.functional.soft_jaccard_index]: the soft IoU loss
+    for segmentation judged by mean IoU ([SoftIoULoss][softmetrics.SoftIoULoss] is its
+    other name).
+
+    Options: those of `soft_jaccard_index`, and the
+    [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> logits = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+        >>> mask = torch.zeros(2, 4, 4, dtype=torch.long); mask[:, :2] = 1; mask[0, 0, 0] = 255
+        >>> from softmetrics import SoftJaccardLoss
+        >>> loss_fn = SoftJaccardLoss(task="multiclass", num_classes=3, ignore_index=255)
+        >>> loss_fn(logits, mask), loss_fn.metric(logits, mask)  # metric: mean IoU
+        (tensor(0.7978), tensor(0.2524))
+    """
 
     _fn_name, _weights = "soft_jaccard_index", (1.0, 1.0)
 
 
-SoftIoULoss = SoftJaccardLoss
+class SoftIoULoss(SoftJaccardLoss):
+    """The soft IoU loss: [SoftJaccardLoss][softmetrics.SoftJaccardLoss] under the name
+    segmentation uses (intersection over union is the Jaccard index), with the same
+    options and values.
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftIoULoss
+        >>> logits = torch.tensor([[3.0, -2.0], [0.5, 1.5], [-1.0, -0.5]])
+        >>> loss_fn = SoftIoULoss(task="multilabel", num_classes=2, average="none")
+        >>> loss_fn(logits, torch.tensor([[1, 0], [1, 1], [0, 0]]))
+        tensor([0.3058, 0.4538])
+    """
 
 
 class SoftFBetaLoss(_ClassificationLoss):
-    """`1 - soft_fbeta_score` with the given `beta`."""
+    """`1 - soft_fbeta_score`: the loss of
+    [soft_fbeta_score][softmetrics.functional.soft_fbeta_score] with the given `beta`.
+
+    Options: those of `soft_fbeta_score`, and the [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftFBetaLoss
+        >>> loss_fn = SoftFBetaLoss(task="binary", beta=2.0, momentum=0.9)
+        >>> logits = torch.tensor([2.0, -1.0, 0.5, -3.0])
+        >>> loss_fn(logits, torch.tensor([1, 1, 0, 0]))  # the first batch starts the counts
+        tensor(0.4146)
+        >>> loss_fn(logits, torch.tensor([0, 1, 1, 0]))  # 0.9 running + 0.1 batch counts
+        tensor(0.4277)
+        >>> loss_fn.running_tp  # the mixed soft true positives, kept for the next batch
+        tensor([[1.1239]])
+    """
 
     _fn_name, _kind = "soft_fbeta_score", "tversky"
 
@@ -219,7 +311,22 @@ class SoftFBetaLoss(_ClassificationLoss):
 
 
 class SoftTverskyLoss(_ClassificationLoss):
-    """`1 - soft_tversky_index(alpha, beta)`."""
+    """`1 - soft_tversky_index`: the loss of
+    [soft_tversky_index][softmetrics.functional.soft_tversky_index] with the given
+    `alpha` (weight of false positives) and `beta` (weight of false negatives).
+
+    Options: those of `soft_tversky_index`, and the
+    [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftTverskyLoss
+        >>> loss_fn = SoftTverskyLoss(task="binary", alpha=0.3, beta=0.7)  # misses cost more
+        >>> logits = torch.tensor([1.0, -2.0, 0.5, -0.5, 2.5])
+        >>> target = torch.tensor([1, 1, 1, 0, 1])
+        >>> loss_fn(logits, target), loss_fn.metric(logits, target)
+        (tensor(0.3401), tensor(0.8108))
+    """
 
     _fn_name, _kind = "soft_tversky_index", "tversky"
 
@@ -230,13 +337,41 @@ class SoftTverskyLoss(_ClassificationLoss):
 
 
 class SoftMCCLoss(_ClassificationLoss):
-    """`1 - soft_matthews_corrcoef`, in [0, 2]; `average="micro"` (R_K) by default."""
+    """`1 - soft_matthews_corrcoef`, in [0, 2]: the loss of
+    [soft_matthews_corrcoef][softmetrics.functional.soft_matthews_corrcoef].
+
+    Options: those of `soft_matthews_corrcoef` (`average="micro"`, Gorodkin's $R_K$, by
+    default), and the [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftMCCLoss
+        >>> loss_fn = SoftMCCLoss(task="multiclass", num_classes=3, temperature=0.5)
+        >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0],
+        ...                        [1.0, 0.0, 0.0]])
+        >>> loss_fn(logits, torch.tensor([0, 2, 2, 1]))
+        tensor(0.6569)
+    """
 
     _fn_name, _kind, _default_average = "soft_matthews_corrcoef", "mcc", "micro"
 
 
 class SoftTopKAccuracyLoss(_ClassificationLoss):
-    """`1 - soft_top_k_accuracy` (multiclass only)."""
+    """`1 - soft_top_k_accuracy` (multiclass only): the loss of
+    [soft_top_k_accuracy][softmetrics.functional.soft_top_k_accuracy].
+
+    Options: those of `soft_top_k_accuracy` (`num_classes` and `k`; no `threshold`), and
+    the [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftTopKAccuracyLoss
+        >>> loss_fn = SoftTopKAccuracyLoss(num_classes=4, k=2, temperature=0.1)
+        >>> logits = torch.tensor([[0.1, 2.0, 1.0, -1.0], [1.5, 0.2, 0.1, 0.0]])
+        >>> target = torch.tensor([2, 3])  # the first sample's class ranks second
+        >>> loss_fn(logits, target), loss_fn.metric(logits, target)
+        (tensor(0.5033), tensor(0.5000))
+    """
 
     _fn_name, _kind, _default_average = "soft_top_k_accuracy", "accuracy", "micro"
 
