@@ -7,12 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given
-from hypothesis import strategies as st
+from hypothesis import assume, given, strategies as st
 
 import softmetrics
-from softmetrics import _tuning
-from softmetrics import functional as F
+from softmetrics import _tuning, functional as F
 from softmetrics.functional._classification_counts import decision_counts
 
 from .references import hard_predictions, reference, reference_top_k, reference_tversky

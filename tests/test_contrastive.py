@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from softmetrics import InfoNCELoss, NCELoss, _tuning
 from softmetrics.functional import (

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from softmetrics import ExpectedBLEULoss, SoftBLEULoss, _tuning
 from softmetrics.functional import _text_core, bleu_score, expected_bleu, soft_bleu_score

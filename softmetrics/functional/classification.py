@@ -39,19 +39,6 @@ from ._classification_core import (
     tversky_weights,
 )
 
-__all__ = [
-    "StatScores",
-    "soft_accuracy",
-    "soft_f1_score",
-    "soft_fbeta_score",
-    "soft_jaccard_index",
-    "soft_matthews_corrcoef",
-    "soft_precision",
-    "soft_recall",
-    "soft_stat_scores",
-    "soft_top_k_accuracy",
-    "soft_tversky_index",
-]
 
 def soft_stat_scores(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
                      temperature: float | Tensor = 1.0, threshold: float = 0.5,

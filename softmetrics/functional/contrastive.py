@@ -42,8 +42,6 @@ from ._contrastive_core import (
     retrieval_per_query,
 )
 
-__all__ = ["info_nce", "mutual_information_bound", "nce_loss", "retrieval_accuracy"]
-
 
 def info_nce(
     query: Tensor,

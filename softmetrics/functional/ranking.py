@@ -41,8 +41,6 @@ from torch import Tensor
 from .._options import Average, Task
 from ._ranking_core import ranking_metric
 
-__all__ = ["soft_auroc", "soft_average_precision", "soft_calibrated_average_precision"]
-
 
 def soft_auroc(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
                average: Average = "macro", temperature: float | Tensor = 1.0,

@@ -38,8 +38,6 @@ from torch import Tensor
 from .._options import Reduction, Smooth
 from ._text_core import compute_bleu, compute_expected_bleu, compute_soft_bleu
 
-__all__ = ["bleu_score", "expected_bleu", "soft_bleu_score"]
-
 
 def bleu_score(hyp: Tensor, ref: Tensor, *, pad_id: int = 0, max_order: int = 4,
                smooth: Smooth = "exp", smooth_value: float | None = None,

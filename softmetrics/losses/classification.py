@@ -25,20 +25,6 @@ from ..functional._classification_core import (
 )
 from ._base import RunningStatistics, set_level_repr
 
-__all__ = [
-    "SoftAccuracyLoss",
-    "SoftDiceLoss",
-    "SoftF1Loss",
-    "SoftFBetaLoss",
-    "SoftIoULoss",
-    "SoftJaccardLoss",
-    "SoftMCCLoss",
-    "SoftPrecisionLoss",
-    "SoftRecallLoss",
-    "SoftTopKAccuracyLoss",
-    "SoftTverskyLoss",
-]
-
 
 class _ClassificationLoss(RunningStatistics):
     """`1 - soft metric` of one classification formula, with its options fixed.

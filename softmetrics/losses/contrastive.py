@@ -14,8 +14,6 @@ from ..functional._contrastive_core import check_output_layer, softmax_nll
 from ..functional.contrastive import info_nce, nce_loss, retrieval_accuracy
 from ._base import Float32Buffers
 
-__all__ = ["InfoNCELoss", "NCELoss"]
-
 
 class InfoNCELoss(nn.Module):
     r"""InfoNCE ([`info_nce`][softmetrics.functional.info_nce]) with its options fixed.

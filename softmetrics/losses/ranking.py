@@ -18,8 +18,6 @@ from ..functional._ranking_core import (
 )
 from ._base import RunningStatistics, set_level_repr
 
-__all__ = ["SoftAUROCLoss", "SoftAveragePrecisionLoss", "SoftCalibratedAveragePrecisionLoss"]
-
 
 class _RankingLoss(RunningStatistics):
     """`1 - soft metric` of one ranking function, with its options fixed.

@@ -13,8 +13,6 @@ from .._relax import reduce_per_sample
 from ..functional._text_core import check_bleu_options
 from ..functional.text import expected_bleu, soft_bleu_score
 
-__all__ = ["ExpectedBLEULoss", "SoftBLEULoss"]
-
 
 class SoftBLEULoss(nn.Module):
     """`1 - soft BLEU`: a sequence-level loss on per-position logits, the Module of
