@@ -7,9 +7,48 @@ at `temperature=0` the decision is the exact one and the value is the exact metr
 from __future__ import annotations
 
 from . import functional
-from .losses import *  # noqa: F403
-from .losses import __all__ as _losses_all
+from .losses import (
+    ExpectedBLEULoss,
+    InfoNCELoss,
+    NCELoss,
+    SoftAccuracyLoss,
+    SoftAUROCLoss,
+    SoftAveragePrecisionLoss,
+    SoftBLEULoss,
+    SoftCalibratedAveragePrecisionLoss,
+    SoftDiceLoss,
+    SoftF1Loss,
+    SoftFBetaLoss,
+    SoftIoULoss,
+    SoftJaccardLoss,
+    SoftMCCLoss,
+    SoftPrecisionLoss,
+    SoftRecallLoss,
+    SoftTopKAccuracyLoss,
+    SoftTverskyLoss,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "functional", *_losses_all]
+__all__ = [
+    "ExpectedBLEULoss",
+    "InfoNCELoss",
+    "NCELoss",
+    "SoftAUROCLoss",
+    "SoftAccuracyLoss",
+    "SoftAveragePrecisionLoss",
+    "SoftBLEULoss",
+    "SoftCalibratedAveragePrecisionLoss",
+    "SoftDiceLoss",
+    "SoftF1Loss",
+    "SoftFBetaLoss",
+    "SoftIoULoss",
+    "SoftJaccardLoss",
+    "SoftMCCLoss",
+    "SoftPrecisionLoss",
+    "SoftRecallLoss",
+    "SoftTopKAccuracyLoss",
+    "SoftTverskyLoss",
+    "__version__",
+    "functional",
+]

@@ -19,6 +19,8 @@ from typing import Any, NoReturn
 import torch
 from torch import Tensor
 
+from ._options import AVERAGES, TASKS
+
 __all__ = [
     "check_finite",
     "check_floating",
@@ -30,6 +32,7 @@ __all__ = [
     "check_option",
     "check_same_shape",
     "check_task_inputs",
+    "check_task_options",
     "check_temperature",
     "check_values_in",
     "fail",
@@ -191,6 +194,18 @@ def check_num_classes(fn: str, task: str, num_classes: Any) -> None:
         if num_classes is None:
             fail(fn, "num_classes", f"an int >= 2 when task={task!r}", None)
         check_int(fn, "num_classes", num_classes, low=2 if task == "multiclass" else 1)
+
+
+def check_task_options(fn: str, *, task: Any, num_classes: Any, average: Any,
+                       temperature: Any, ignore_index: Any) -> None:
+    """The options every classification-style function takes (classification and ranking):
+    `task`, `average`, `temperature`, `ignore_index` and `num_classes`."""
+    check_option(fn, "task", task, TASKS)
+    check_option(fn, "average", average, AVERAGES)
+    check_temperature(fn, temperature)
+    if ignore_index is not None:
+        check_int(fn, "ignore_index", ignore_index)
+    check_num_classes(fn, task, num_classes)
 
 
 def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["as_tensor_on", "compute_dtype", "full_precision", "is_hard", "logit",
-           "reduce_per_sample", "rows_per_block", "soft_argmax", "soft_step",
+           "reduce_per_sample", "soft_argmax", "soft_step",
            "soft_threshold"]
 
 
@@ -39,15 +39,6 @@ def as_tensor_on(value: float | Tensor, like: Tensor) -> Tensor:
     if isinstance(value, Tensor):
         return value.to(dtype=like.dtype, device=like.device)
     return torch.full((), value, dtype=like.dtype, device=like.device)
-
-
-def rows_per_block(rows: int, per_row: int, device: torch.device, cpu_entries: int) -> int:
-    """Rows per block for work done block by block: about `cpu_entries` entries per block
-    on the CPU, where a block then stays in cache, and all `rows` in one block on other
-    devices (one kernel per step); `cpu_entries <= 0` gives one block on the CPU too."""
-    if device.type != "cpu" or cpu_entries <= 0:
-        return max(1, rows)
-    return max(1, cpu_entries // max(per_row, 1))
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -23,6 +23,7 @@ from torch import Tensor
 __all__ = [
     "all_gather_cat",
     "all_gather_cat_uneven",
+    "all_gather_rows",
     "all_reduce_sum",
     "gather_sizes",
     "get_rank",
@@ -126,3 +127,14 @@ def all_gather_cat_uneven(tensor: Tensor, sizes: list[int], process_group=None) 
     gathered = all_gather_cat(torch.cat([tensor, pad]), process_group)
     # one slice per process (a loop over ranks, not samples)
     return torch.cat([gathered[r * longest:r * longest + n] for r, n in enumerate(sizes)])
+
+
+def all_gather_rows(*tensors: Tensor, process_group=None) -> tuple[tuple[Tensor, ...], list[int]]:
+    """The rows of every process, for tensors that share their dim-0 size within a process
+    (scores and targets, queries and keys): each tensor concatenated over the processes in
+    rank order, with gradient (`all_gather_cat_uneven`), and the dim-0 size of every
+    process (`gather_sizes`). Outside a process group: the tensors and `[size]`.
+    """
+    first = tensors[0]
+    sizes = gather_sizes(first.shape[0], device=first.device, process_group=process_group)
+    return tuple(all_gather_cat_uneven(t, sizes, process_group) for t in tensors), sizes

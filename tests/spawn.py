@@ -1,9 +1,15 @@
-"""Spawning gloo worker processes for the multi-process tests.
+"""Spawning gloo worker processes for the multi-process tests, and the two halves of a
+data-parallel check.
 
 A test passes `compute(rank, world) -> dict` (a module-level function, so that it can be
 sent to the children); `spawn` runs it in `world` fresh processes inside a gloo process
 group and returns every rank's dict, in rank order. The rendezvous, the result files and
 the shut-down live here, in one place, because the retry rule below depends on them.
+
+Inside `compute`, `sliced_loss` runs a loss on this rank's slice of a global batch
+(`rank_rows`: slices of different sizes where the batch is not a multiple of `world`);
+back in the test, `assert_equals_whole_batch` compares every rank's result with one
+process on the whole batch.
 """
 
 from __future__ import annotations
@@ -57,3 +63,44 @@ def spawn(compute, world: int, attempts: int = 3) -> list[dict]:
                     leftover.unlink()
         return [torch.load(Path(out) / f"rank{r}.pt", weights_only=False)
                 for r in range(world)]
+
+
+def rank_rows(rank: int, world: int, n: int) -> slice:
+    """The rows of `rank` in a batch of `n` split over `world` processes in rank order."""
+    return slice(rank * n // world, (rank + 1) * n // world)
+
+
+def sliced_loss(loss_fn, x: torch.Tensor, y: torch.Tensor, rank: int, world: int, *,
+                metric: bool = True) -> dict:
+    """Run `loss_fn` (a Module loss) on this rank's rows of `(x, y)` and backpropagate:
+    the loss, the gradient of the rows, the rows and (with `metric`) `loss_fn.metric`."""
+    rows = rank_rows(rank, world, x.shape[0])
+    xl = x[rows].clone().requires_grad_()
+    loss = loss_fn(xl, y[rows])
+    loss.backward()
+    result = dict(loss=loss.detach(), grad=xl.grad, rows=rows)
+    if metric:
+        result["metric"] = loss_fn.metric(xl, y[rows])
+    return result
+
+
+def assert_close_to(got, want, msg: str, atol: float = 1e-6) -> None:
+    """`got` equals `want` up to `atol` (no relative tolerance); `msg` names the case."""
+    torch.testing.assert_close(got, want, atol=atol, rtol=0, msg=lambda m: f"{msg}: {m}")
+
+
+def assert_equals_whole_batch(results: list[dict], loss_fn, x: torch.Tensor, y: torch.Tensor,
+                              world: int, msg: str, *, metric: bool = True) -> torch.Tensor:
+    """Every rank's `sliced_loss` result equals `loss_fn` in one process on the whole batch:
+    the same loss, the gradient of its rows times `world` (DistributedDataParallel averages
+    parameter gradients over the processes) and (with `metric`) the same exact metric.
+    Returns the whole batch's gradient."""
+    x = x.detach().clone().requires_grad_()
+    loss = loss_fn(x, y)
+    (grad,) = torch.autograd.grad(loss, x)
+    for result in results:
+        assert_close_to(result["loss"], loss.detach(), msg)
+        assert_close_to(result["grad"] / world, grad[result["rows"]], msg)
+        if metric:
+            assert_close_to(result["metric"], loss_fn.metric(x, y), msg, atol=1e-12)
+    return grad

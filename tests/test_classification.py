@@ -7,12 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given
-from hypothesis import strategies as st
+from hypothesis import assume, given, strategies as st
 
 import softmetrics
-from softmetrics import functional as F
-from softmetrics.functional.classification import _decision_counts
+from softmetrics import _tuning, functional as F
+from softmetrics.functional._classification_counts import decision_counts
 
 from .references import hard_predictions, reference, reference_top_k, reference_tversky
 
@@ -348,22 +347,21 @@ def test_fused_backward_equals_autograd(task, extra, samplewise, block, device, 
     """The fused autograd Functions against the same counting code under autograd; `block`
     sets the entries per block of the in-place softmax backward (0: one block; 70 gives a
     short last block for both the padded 2-D rows and the (3, 2, 2) samples)."""
-    from softmetrics.functional import classification as cls
-    from softmetrics.functional.classification import _format
+    from softmetrics.functional._classification_core import format_inputs
 
     if block is not None:
         if task != "multiclass":
             pytest.skip("blocks are a property of the softmax backward")
-        monkeypatch.setattr(cls, "_CPU_BLOCK_ENTRIES", block)
+        monkeypatch.setattr(_tuning, "CPU_BLOCK_ENTRIES", block)
     x, y, kw = _gradcheck_case(task, extra, samplewise, ignore=True, seed=5, device=device)
 
-    z, yy, w, _ = _format("t", x, y, task=task, num_classes=kw.get("num_classes"),
-                          ignore_index=-1, validate_args=True)
+    z, yy, w, _ = format_inputs("t", x, y, task=task, num_classes=kw.get("num_classes"),
+                                ignore_index=-1, validate_args=True)
     g = torch.Generator().manual_seed(1)
     for temperature in (0.3, 2.0):
-        fused = _decision_counts(z, yy, w, task=task, temperature=temperature, threshold=0.3,
+        fused = decision_counts(z, yy, w, task=task, temperature=temperature, threshold=0.3,
                                  samplewise=samplewise)
-        plain = _decision_counts(z, yy, w, task=task,
+        plain = decision_counts(z, yy, w, task=task,
                                  temperature=torch.tensor(temperature, dtype=torch.float64,
                                                           device=device),
                                  threshold=0.3, samplewise=samplewise)
@@ -387,7 +385,7 @@ def test_softmax_backward_through_retained_graph(samplewise, c, device):
     g = torch.Generator().manual_seed(c)
     x = torch.randn(9, c, generator=g, dtype=torch.float64).to(device).requires_grad_()
     y = torch.randint(0, c, (9,), generator=g).to(device)
-    tp, pred = _decision_counts(x, y, None, task="multiclass", temperature=0.5,
+    tp, pred = decision_counts(x, y, None, task="multiclass", temperature=0.5,
                                 threshold=0.5, samplewise=samplewise)
     before = (tp.detach().clone(), pred.detach().clone())
     loss = (tp * torch.arange(tp.numel(), device=device).view_as(tp)).sum() - pred.pow(2).sum()
@@ -396,7 +394,7 @@ def test_softmax_backward_through_retained_graph(samplewise, c, device):
     torch.testing.assert_close(first, second)
     torch.testing.assert_close((tp.detach(), pred.detach()), before)
     with pytest.raises(RuntimeError, match=r"once_differentiable|differentiate"):
-        tp, pred = _decision_counts(x, y, None, task="multiclass", temperature=0.5,
+        tp, pred = decision_counts(x, y, None, task="multiclass", temperature=0.5,
                                     threshold=0.5, samplewise=samplewise)
         (grad,) = torch.autograd.grad(pred.pow(2).sum(), x, create_graph=True)
         grad.sum().backward()
@@ -517,9 +515,17 @@ def test_module_equals_function(name, samplewise, device):
 
 
 def test_module_aliases_and_extras():
-    assert softmetrics.SoftDiceLoss is softmetrics.SoftF1Loss
-    assert softmetrics.SoftIoULoss is softmetrics.SoftJaccardLoss
+    """SoftDiceLoss and SoftIoULoss are SoftF1Loss and SoftJaccardLoss under their
+    segmentation names: subclasses with the same options, values and buffers."""
     x, y, kw = _gradcheck_case("multiclass", (), False, ignore=False)
+    for alias, base in ((softmetrics.SoftDiceLoss, softmetrics.SoftF1Loss),
+                        (softmetrics.SoftIoULoss, softmetrics.SoftJaccardLoss)):
+        assert issubclass(alias, base)
+        named, plain = alias(momentum=0.5, **kw), base(momentum=0.5, **kw)
+        torch.testing.assert_close(named(x, y), plain(x, y))
+        torch.testing.assert_close(named.metric(x, y), plain.metric(x, y))
+        assert named.extra_repr() == plain.extra_repr()
+        torch.testing.assert_close(named.state_dict(), plain.state_dict())
     tv = softmetrics.SoftTverskyLoss(alpha=1.0, beta=1.0, **kw)
     torch.testing.assert_close(tv(x, y), softmetrics.SoftJaccardLoss(**kw)(x, y))
     top = softmetrics.SoftTopKAccuracyLoss(num_classes=3, k=2)
@@ -627,20 +633,20 @@ def test_module_validates_options_once():
 
 @pytest.mark.parametrize("extra", [(), (3,)])
 def test_fused_top_k_equals_autograd(extra):
-    from softmetrics.functional.classification import _top_k_hits
+    from softmetrics.functional._classification_counts import top_k_hits
 
     g = torch.Generator().manual_seed(2)
     x = torch.randn(7, 5, *extra, generator=g, dtype=torch.float64, requires_grad=True)
     y = torch.randint(0, 5, (7, *extra), generator=g)
     weights = torch.randn(7, *extra, generator=g, dtype=torch.float64)
     for k, temperature in ((1, 0.3), (2, 1.5)):
-        fused = _top_k_hits(x, y, k, temperature)
-        plain = _top_k_hits(x, y, k, torch.tensor(temperature, dtype=torch.float64))
+        fused = top_k_hits(x, y, k, temperature)
+        plain = top_k_hits(x, y, k, torch.tensor(temperature, dtype=torch.float64))
         torch.testing.assert_close(fused, plain)
         ga = torch.autograd.grad((fused * weights).sum(), x)
         gb = torch.autograd.grad((plain * weights).sum(), x)
         torch.testing.assert_close(ga, gb)
-        assert torch.autograd.gradcheck(lambda z, k=k, t=temperature: _top_k_hits(z, y, k, t),
+        assert torch.autograd.gradcheck(lambda z, k=k, t=temperature: top_k_hits(z, y, k, t),
                                         (x,))
 
 
@@ -649,7 +655,7 @@ def test_fused_top_k_equals_autograd(extra):
 def test_cpu_softmax_padding_equals_plain_softmax(c, ignore, monkeypatch):
     """Rows of fewer than 16 classes run through a -inf-padded softmax on CPU; the result
     and the gradient equal the unpadded path."""
-    from softmetrics.functional import classification as cls
+    from softmetrics.functional._classification_counts import softmax_width
 
     g = torch.Generator().manual_seed(c)
     x = torch.randn(33, c, generator=g, dtype=torch.float64)
@@ -658,10 +664,10 @@ def test_cpu_softmax_padding_equals_plain_softmax(c, ignore, monkeypatch):
         y[::5] = -1
     kw = dict(task="multiclass", num_classes=c, ignore_index=-1 if ignore else None,
               temperature=0.7)
-    assert cls._padded_width(x) == 16
+    assert softmax_width(x) == 16
     results = []
     for width in (16, 0):
-        monkeypatch.setattr(cls, "_CPU_SOFTMAX_MIN_WIDTH", width)
+        monkeypatch.setattr(_tuning, "CPU_SOFTMAX_MIN_WIDTH", width)
         xi = x.clone().requires_grad_()
         value = F.soft_f1_score(xi, y, **kw) + F.soft_matthews_corrcoef(xi, y, **kw)
         (grad,) = torch.autograd.grad(value, xi)

@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from softmetrics import InfoNCELoss, NCELoss
+from softmetrics import InfoNCELoss, NCELoss, _tuning
 from softmetrics.functional import (
-    contrastive,
+    _infonce_tiles,
     info_nce,
     mutual_information_bound,
     nce_loss,
@@ -264,12 +263,12 @@ def test_automatic_tiling_uses_the_tiled_function(monkeypatch):
     q = _randn(40, 4, seed=12, requires_grad=True)
     k = _randn(40, 4, seed=13, requires_grad=True)
     want = info_nce(q, k)
-    monkeypatch.setattr(contrastive, "_AUTO_TILE_ELEMENTS", 100)
-    monkeypatch.setattr(contrastive, "_TILE_ELEMENTS", 400)
-    monkeypatch.setattr(contrastive, "_MIN_CHUNK", 3)
+    monkeypatch.setattr(_tuning, "INFONCE_AUTO_TILE_ELEMENTS", 100)
+    monkeypatch.setattr(_tuning, "INFONCE_CPU_TILE_ELEMENTS", 400)
+    monkeypatch.setattr(_tuning, "INFONCE_MIN_CHUNK", 3)
     cpu = torch.device("cpu")
-    assert contrastive._auto_chunk(40, 40, None, cpu) == 20  # square tiles: 20 x 20
-    assert contrastive._auto_chunk(10, 50, None, cpu) == 40  # all 10 anchors, 40 candidates
+    assert _infonce_tiles.auto_chunk(40, 40, None, cpu) == 20  # square tiles: 20 x 20
+    assert _infonce_tiles.auto_chunk(10, 50, None, cpu) == 40  # all 10 anchors, 40 candidates
     got = info_nce(q, k)
     assert "_TiledInfoNCEBackward" in _graph_names(got.grad_fn)
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
@@ -311,8 +310,8 @@ def test_gradcheck_tiled_function(offset, pos, normalize, device):
     passes = ((0, (1, 2), offset, pos), (1, (0, 2), offset, pos))
 
     def f(t, a, b, c):
-        return contrastive._TiledInfoNCE.apply(t, normalize, 4, 3, torch.float64, passes,
-                                               a, b, c)
+        return _infonce_tiles.tiled_info_nce(t, normalize, 4, 3, torch.float64, passes,
+                                             a, b, c)
 
     assert torch.autograd.gradcheck(f, (tau, a, b, c))
 
@@ -476,7 +475,7 @@ def test_retrieval_accuracy_tiles_over_queries(monkeypatch):
     q, k = _randn(50, 4, seed=23), _randn(50, 4, seed=24)
     k[10] = k[3]  # a duplicate key
     want = retrieval_accuracy(q, k, reduction="none", query_negatives=True, k=2)
-    monkeypatch.setattr(contrastive, "_TILE_ELEMENTS", 7 * 100)  # 7 queries per tile
+    monkeypatch.setattr(_tuning, "INFONCE_CPU_TILE_ELEMENTS", 7 * 100)  # 7 queries per tile
     got = retrieval_accuracy(q, k, reduction="none", query_negatives=True, k=2)
     torch.testing.assert_close(got, want)
     torch.testing.assert_close(got, ref_retrieval(q, k, query_negatives=True, k_top=2))

@@ -8,7 +8,7 @@ import torch
 import softmetrics
 from softmetrics import functional as F
 
-from .spawn import spawn
+from .spawn import assert_equals_whole_batch, sliced_loss, spawn
 
 N, C = 24, 4
 
@@ -53,35 +53,17 @@ def _data(task: str):
 
 def _compute(rank: int, world: int) -> dict:
     """One rank's results, computed inside the gloo group set up by `spawn`."""
-    results = {}
-    for name, factory, task in _configs():
-        x, y = _data(task)
-        chunk = slice(rank * N // world, (rank + 1) * N // world)
-        xl = x[chunk].clone().requires_grad_()
-        loss_fn = factory(sync_dist=True, temperature=0.7)
-        loss = loss_fn(xl, y[chunk])
-        loss.backward()
-        results[name] = dict(loss=loss.detach(), grad=xl.grad, rows=chunk,
-                             metric=loss_fn.metric(xl, y[chunk]))
-    return results
+    return {name: sliced_loss(factory(sync_dist=True, temperature=0.7), *_data(task), rank,
+                              world)
+            for name, factory, task in _configs()}
 
 
 @pytest.mark.parametrize("world", [2, 4])
 def test_sync_dist_equals_one_process_on_the_whole_batch(world):
     ranks = spawn(_compute, world)
     for name, factory, task in _configs():
-        x, y = _data(task)
-        x.requires_grad_()
-        loss_fn = factory(temperature=0.7)
-        loss = loss_fn(x, y)
-        (grad,) = torch.autograd.grad(loss, x)
-        for r in ranks:
-            res = r[name]
-            torch.testing.assert_close(res["loss"], loss.detach(), atol=1e-6, rtol=0)
-            # DistributedDataParallel averages parameter gradients over the processes
-            torch.testing.assert_close(res["grad"] / world, grad[res["rows"]], atol=1e-6,
-                                       rtol=0, msg=name)
-            torch.testing.assert_close(res["metric"], loss_fn.metric(x, y), atol=1e-12, rtol=0)
+        assert_equals_whole_batch([r[name] for r in ranks], factory(temperature=0.7),
+                                  *_data(task), world, name)
 
 
 def test_sync_dist_is_identity_without_a_process_group():

@@ -13,7 +13,13 @@ import torch
 import softmetrics
 from softmetrics import functional as F
 
-from .spawn import spawn
+from .spawn import (
+    assert_close_to,
+    assert_equals_whole_batch,
+    rank_rows,
+    sliced_loss,
+    spawn,
+)
 
 C, D = 3, 5
 
@@ -85,56 +91,37 @@ def _nce_call(q, k, negatives, options, **kw):
     return F.info_nce(q, k, **options, **kw)
 
 
-def _rows(rank: int, world: int, n: int) -> slice:
-    return slice(rank * n // world, (rank + 1) * n // world)
-
-
 MOMENTUM_STEPS = 2
 
 
 def _compute(rank: int, world: int) -> dict:
     """One rank's results, computed inside the gloo group set up by `spawn`."""
-    results = {}
-    for name, n, factory, task in _ranking_configs():
-        x, y = _ranking_data(task, n)
-        rows = _rows(rank, world, n)
-        xl = x[rows].clone().requires_grad_()
-        loss_fn = factory(sync_dist=True, temperature=0.7)
-        loss = loss_fn(xl, y[rows])
-        loss.backward()
-        results[name] = dict(loss=loss.detach(), grad=xl.grad, rows=rows,
-                             metric=loss_fn.metric(xl, y[rows]))
+    results = {name: sliced_loss(factory(sync_dist=True, temperature=0.7),
+                                 *_ranking_data(task, n), rank, world)
+               for name, n, factory, task in _ranking_configs()}
     # running statistics of global batches: every process holds the same buffers
     loss_fn = softmetrics.SoftAveragePrecisionLoss(task="binary", sync_dist=True,
                                                    momentum=0.6, temperature=0.4,
                                                    ignore_index=-1)
     for step in range(MOMENTUM_STEPS):
-        x, y = _ranking_data("binary", 21, seed=step)
-        rows = _rows(rank, world, 21)
-        xl = x[rows].clone().requires_grad_()
-        loss = loss_fn(xl, y[rows])
-        loss.backward()
-        results[f"momentum-{step}"] = dict(loss=loss.detach(), grad=xl.grad, rows=rows,
-                                           running=loss_fn.running_num.clone())
+        result = sliced_loss(loss_fn, *_ranking_data("binary", 21, seed=step), rank, world,
+                             metric=False)
+        results[f"momentum-{step}"] = dict(result, running=loss_fn.running_num.clone())
     for name, n, options in _nce_configs():
         q, k, negatives = _nce_data(n)
-        rows = _rows(rank, world, n)
+        rows = rank_rows(rank, world, n)
         ql, kl = q[rows].clone().requires_grad_(), k[rows].clone().requires_grad_()
         loss = _nce_call(ql, kl, negatives, options, gather_distributed=True)
         loss.sum().backward()
         results[f"nce-{name}"] = dict(loss=loss.detach(), grad_q=ql.grad, grad_k=kl.grad,
                                       rows=rows)
     q, k, _ = _nce_data(23)
-    rows = _rows(rank, world, 23)
+    rows = rank_rows(rank, world, 23)
     module = softmetrics.InfoNCELoss(temperature=0.5, query_negatives=True, k=2,
                                      gather_distributed=True)
     results["nce-module"] = dict(loss=module(q[rows], k[rows]),
                                  metric=module.metric(q[rows], k[rows]))
     return results
-
-
-def _close(got, want, msg, atol=1e-6):
-    torch.testing.assert_close(got, want, atol=atol, rtol=0, msg=lambda m: f"{msg}: {m}")
 
 
 @pytest.mark.parametrize("world", [2, 4])
@@ -144,31 +131,19 @@ def test_gathered_losses_equal_one_process_on_the_whole_batch(world):
                 - r["ap-multilabel-macro-ignore"]["rows"].start for r in ranks}) > 1
 
     for name, n, factory, task in _ranking_configs():
-        x, y = _ranking_data(task, n)
-        x.requires_grad_()
-        loss_fn = factory(temperature=0.7)
-        loss = loss_fn(x, y)
-        (grad,) = torch.autograd.grad(loss, x)
+        grad = assert_equals_whole_batch([r[name] for r in ranks], factory(temperature=0.7),
+                                         *_ranking_data(task, n), world, name)
         assert grad.abs().sum() > 0
-        for r in ranks:
-            res = r[name]
-            _close(res["loss"], loss.detach(), name)
-            # DistributedDataParallel averages parameter gradients over the processes
-            _close(res["grad"] / world, grad[res["rows"]], name)
-            _close(res["metric"], loss_fn.metric(x, y), name, atol=1e-12)
 
     loss_fn = softmetrics.SoftAveragePrecisionLoss(task="binary", momentum=0.6,
                                                    temperature=0.4, ignore_index=-1)
     for step in range(MOMENTUM_STEPS):
-        x, y = _ranking_data("binary", 21, seed=step)
-        x.requires_grad_()
-        loss = loss_fn(x, y)
-        (grad,) = torch.autograd.grad(loss, x)
-        for r in ranks:
-            res = r[f"momentum-{step}"]
-            _close(res["loss"], loss.detach(), f"momentum step {step}")
-            _close(res["grad"] / world, grad[res["rows"]], f"momentum step {step}")
-            _close(res["running"], loss_fn.running_num, f"momentum step {step}", atol=0)
+        results = [r[f"momentum-{step}"] for r in ranks]
+        assert_equals_whole_batch(results, loss_fn, *_ranking_data("binary", 21, seed=step),
+                                  world, f"momentum step {step}", metric=False)
+        for res in results:
+            assert_close_to(res["running"], loss_fn.running_num, f"momentum step {step}",
+                            atol=0)
 
     for name, n, options in _nce_configs():
         q, k, negatives = _nce_data(n)
@@ -183,16 +158,16 @@ def test_gathered_losses_equal_one_process_on_the_whole_batch(world):
         for r in ranks:
             res = r[f"nce-{name}"]
             want = loss.detach()[res["rows"]] if loss.ndim else loss.detach()
-            _close(res["loss"], want, name)
-            _close(res["grad_q"] / factor, grad_q[res["rows"]], name)
-            _close(res["grad_k"] / factor, grad_k[res["rows"]], name)
+            assert_close_to(res["loss"], want, name)
+            assert_close_to(res["grad_q"] / factor, grad_q[res["rows"]], name)
+            assert_close_to(res["grad_k"] / factor, grad_k[res["rows"]], name)
 
     q, k, _ = _nce_data(23)
     module = softmetrics.InfoNCELoss(temperature=0.5, query_negatives=True, k=2)
     for r in ranks:
-        _close(r["nce-module"]["loss"], module(q, k), "InfoNCELoss")
-        _close(r["nce-module"]["metric"], module.metric(q, k), "InfoNCELoss.metric",
-               atol=1e-12)
+        assert_close_to(r["nce-module"]["loss"], module(q, k), "InfoNCELoss")
+        assert_close_to(r["nce-module"]["metric"], module.metric(q, k), "InfoNCELoss.metric",
+                        atol=1e-12)
 
 
 def test_gathering_is_identity_without_a_process_group():

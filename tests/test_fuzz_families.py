@@ -16,8 +16,7 @@ import re
 
 import pytest
 import torch
-from hypothesis import event, given, settings
-from hypothesis import strategies as st
+from hypothesis import event, given, settings, strategies as st
 
 import softmetrics
 from softmetrics import functional as F

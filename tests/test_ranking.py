@@ -14,15 +14,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given
-from hypothesis import strategies as st
+from hypothesis import assume, given, strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from softmetrics import SoftAUROCLoss, SoftAveragePrecisionLoss, SoftCalibratedAveragePrecisionLoss
+from softmetrics import (
+    SoftAUROCLoss,
+    SoftAveragePrecisionLoss,
+    SoftCalibratedAveragePrecisionLoss,
+    _tuning,
+)
 from softmetrics._relax import soft_step
-from softmetrics.functional import ranking as ranking_module
 from softmetrics.functional import (
+    _ranking_core,
     soft_auroc,
     soft_average_precision,
     soft_calibrated_average_precision,
@@ -496,7 +500,7 @@ def test_tiled_function_equals_full_matrix_autograd(rows, device):
     neg = (torch.rand(3, 40, generator=g) < 0.6).double()
     up = torch.randn(3, 40, generator=g, dtype=torch.float64)
     ud = u.detach().to(device).requires_grad_(True)
-    tiled = ranking_module._NegativesAbove.apply(ud, neg.to(device), rows)
+    tiled = _ranking_core.NegativesAbove.apply(ud, neg.to(device), rows)
     (grad_tiled,) = torch.autograd.grad(tiled, ud, up.to(device))
     tiled, grad_tiled = tiled.cpu(), grad_tiled.cpu()
     full = _naive_negatives_above(u, neg)
@@ -506,7 +510,7 @@ def test_tiled_function_equals_full_matrix_autograd(rows, device):
 
 
 def test_automatic_tiling_covers_large_inputs(monkeypatch, device):
-    monkeypatch.setattr(ranking_module, "TILE_ELEMENTS", 500)
+    monkeypatch.setattr(_tuning, "RANKING_TILE_ELEMENTS", 500)
     g = torch.Generator().manual_seed(9)
     s = torch.randn(300, generator=g, dtype=torch.float64).to(device).requires_grad_(True)
     y = torch.randint(0, 2, (300,), generator=g).to(device)

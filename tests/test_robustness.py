@@ -6,8 +6,7 @@ import os
 
 import pytest
 import torch
-from hypothesis import event, given, settings
-from hypothesis import strategies as st
+from hypothesis import event, given, settings, strategies as st
 
 import softmetrics
 from softmetrics import functional as F

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from softmetrics import ExpectedBLEULoss, SoftBLEULoss
-from softmetrics.functional import bleu_score, expected_bleu, soft_bleu_score
-from softmetrics.functional import text as text_module
+from softmetrics import ExpectedBLEULoss, SoftBLEULoss, _tuning
+from softmetrics.functional import _text_core, bleu_score, expected_bleu, soft_bleu_score
 
 from .text_references import (
     bleu_from_stats,
@@ -121,7 +119,7 @@ def test_cpu_tiles_give_the_same_statistics(monkeypatch, tile):
     hyp = torch.randint(0, 6, (37, 9), generator=g)
     ref = torch.randint(0, 6, (37, 2, 8), generator=g)
     whole = bleu_score(hyp, ref), bleu_score(hyp, ref, corpus=True)
-    monkeypatch.setattr(text_module, "_CPU_TILE_ELEMENTS", tile * 25)  # tile rows of 25 ids
+    monkeypatch.setattr(_tuning, "BLEU_CPU_TILE_ELEMENTS", tile * 25)  # tile rows of 25 ids
     assert torch.equal(bleu_score(hyp, ref), whole[0])
     assert torch.equal(bleu_score(hyp, ref, corpus=True), whole[1])
     assert torch.equal(bleu_score(hyp, ref, validate_args=False), whole[0])
@@ -142,6 +140,20 @@ def test_hand_derived_case():
     assert bleu_score(hyp, ref, smooth="floor").item() == pytest.approx(floor, abs=1e-12)
     assert bleu_score(hyp, ref, smooth="none").item() == 0.0
 
+
+
+def test_floor_above_one_lifts_a_precision_above_one():
+    # unigram 2 of "1 2" matches: p1 = 1/2; no bigram match: "floor" 2 gives p2 = 2 / 1;
+    # |h| = 2 >= r = 1, so BLEU = sqrt(1/2 * 2) = 1, as sacrebleu
+    hyp = torch.tensor([[1, 2]])
+    ref = torch.tensor([[2]])
+    options = dict(smooth="floor", smooth_value=2.0, max_order=2, effective_order=False)
+    assert sacrebleu_sentence(hyp, ref[:, None], **options)[0] == pytest.approx(1.0, abs=1e-12)
+    assert bleu_score(hyp, ref, **options).item() == pytest.approx(1.0, abs=1e-12)
+    assert bleu_score(hyp, ref, corpus=True, **options).item() == pytest.approx(1.0, abs=1e-12)
+    logits = torch.nn.functional.one_hot(hyp, 3).double()
+    hard = soft_bleu_score(logits, ref, temperature=0, **options)
+    assert hard.item() == pytest.approx(1.0, abs=1e-12)
 
 def test_clipping_of_repeated_ngrams_and_max_over_references():
     hyp = torch.tensor([[7, 7, 7, 7]])
@@ -280,12 +292,12 @@ def test_soft_matches_equal_explicit_loops(batch, seed, tau):
                     generator=torch.Generator().manual_seed(seed))
     lengths = torch.randint(0, 7, (ref.shape[0],), generator=torch.Generator().manual_seed(seed))
     probs = torch.softmax(z / tau, -1)
-    rv = text_module._prefix_valid(ref, 0)
-    caps = text_module._soft_caps(ref, rv, 4) if ref.shape[2] else []
+    rv = _text_core.prefix_valid(ref, 0)
+    caps = _text_core.soft_caps(ref, rv, 4) if ref.shape[2] else []
     hv = torch.arange(6) < lengths.unsqueeze(1)
     m1 = probs.gather(-1, ref.reshape(ref.shape[0], 1, -1).expand(-1, 6, -1))
     m1 = m1.view(ref.shape[0], 6, *ref.shape[1:])
-    got = text_module._soft_matches(m1, hv, caps, 4) if ref.shape[2] else None
+    got = _text_core.soft_matches(m1, hv, caps, 4) if ref.shape[2] else None
     for b in range(ref.shape[0]):
         expected = soft_matches_loop(probs[b], ref[b], int(lengths[b]), 0, 4)
         if got is None:

@@ -6,13 +6,43 @@
 
 from __future__ import annotations
 
-from .classification import *  # noqa: F403
-from .classification import __all__ as _classification_all
-from .contrastive import *  # noqa: F403
-from .contrastive import __all__ as _contrastive_all
-from .ranking import *  # noqa: F403
-from .ranking import __all__ as _ranking_all
-from .text import *  # noqa: F403
-from .text import __all__ as _text_all
+from .classification import (
+    StatScores,
+    soft_accuracy,
+    soft_f1_score,
+    soft_fbeta_score,
+    soft_jaccard_index,
+    soft_matthews_corrcoef,
+    soft_precision,
+    soft_recall,
+    soft_stat_scores,
+    soft_top_k_accuracy,
+    soft_tversky_index,
+)
+from .contrastive import info_nce, mutual_information_bound, nce_loss, retrieval_accuracy
+from .ranking import soft_auroc, soft_average_precision, soft_calibrated_average_precision
+from .text import bleu_score, expected_bleu, soft_bleu_score
 
-__all__ = [*_classification_all, *_ranking_all, *_text_all, *_contrastive_all]
+__all__ = [
+    "StatScores",
+    "bleu_score",
+    "expected_bleu",
+    "info_nce",
+    "mutual_information_bound",
+    "nce_loss",
+    "retrieval_accuracy",
+    "soft_accuracy",
+    "soft_auroc",
+    "soft_average_precision",
+    "soft_bleu_score",
+    "soft_calibrated_average_precision",
+    "soft_f1_score",
+    "soft_fbeta_score",
+    "soft_jaccard_index",
+    "soft_matthews_corrcoef",
+    "soft_precision",
+    "soft_recall",
+    "soft_stat_scores",
+    "soft_top_k_accuracy",
+    "soft_tversky_index",
+]

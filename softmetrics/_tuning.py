@@ -1,0 +1,64 @@
+"""Tuning constants, in one place: block and tile sizes of the work done in pieces.
+
+Each size trades memory against the number of kernel calls. On the CPU a block should
+stay in cache between the passes over it; on a GPU every piece costs kernel launches
+whatever its size, so pieces there are as large as memory allows. The measurements behind
+the CPU values are on the documentation's Speed page. Code reads these as attributes of
+this module at call time (`_tuning.CPU_BLOCK_ENTRIES`), so a test can change them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "BLEU_CPU_TILE_ELEMENTS",
+    "CPU_BLOCK_ENTRIES",
+    "CPU_SOFTMAX_MIN_WIDTH",
+    "INFONCE_AUTO_TILE_ELEMENTS",
+    "INFONCE_CPU_TILE_ELEMENTS",
+    "INFONCE_DEVICE_TILE_ELEMENTS",
+    "INFONCE_MIN_CHUNK",
+    "RANKING_TILE_ELEMENTS",
+    "infonce_tile_elements",
+    "rows_per_block",
+]
+
+# Classification, the softmax counts. ATen's CPU row softmax runs a scalar loop below 16
+# classes: narrower rows are padded with -inf columns up to this width (0: never).
+CPU_SOFTMAX_MIN_WIDTH = 16
+# Entries per block of samples on the CPU (2 MiB of float32: the softmax, its column sums
+# and the backward's passes over a block stay in cache); 0: one block.
+CPU_BLOCK_ENTRIES = 1 << 19
+
+# BLEU: tokens per tile of sentences on the CPU, so the sort and the counts stay in cache.
+BLEU_CPU_TILE_ELEMENTS = 1 << 17
+
+# Ranking: pairwise elements (columns x rows x samples) per tile when `chunk_size` is not
+# given: 2^22 float32 values, 16 MiB per buffer.
+RANKING_TILE_ELEMENTS = 1 << 22
+
+# InfoNCE: above this many logits (N * P) `chunk_size=None` tiles (2^24 float32: 64 MiB).
+INFONCE_AUTO_TILE_ELEMENTS = 1 << 24
+# Logits per automatic tile: 16 MiB of float32 on the CPU; 64 MiB elsewhere (4096 x 4096
+# when square), since there every tile costs its kernel launches whatever its size.
+INFONCE_CPU_TILE_ELEMENTS = 1 << 22
+INFONCE_DEVICE_TILE_ELEMENTS = 1 << 24
+# Fewest candidates per tile, so that each matrix product stays efficient.
+INFONCE_MIN_CHUNK = 64
+
+
+def infonce_tile_elements(device: torch.device) -> int:
+    """Logits per automatic InfoNCE tile on `device`."""
+    if device.type == "cpu":
+        return INFONCE_CPU_TILE_ELEMENTS
+    return INFONCE_DEVICE_TILE_ELEMENTS
+
+
+def rows_per_block(rows: int, per_row: int, device: torch.device, cpu_entries: int) -> int:
+    """Rows per block for work done block by block: about `cpu_entries` entries per block
+    on the CPU, where a block then stays in cache, and all `rows` in one block on other
+    devices (one kernel per step); `cpu_entries <= 0` gives one block on the CPU too."""
+    if device.type != "cpu" or cpu_entries <= 0:
+        return max(1, rows)
+    return max(1, cpu_entries // max(per_row, 1))

@@ -1,0 +1,271 @@
+r"""The decision's counts: true positives and predicted mass per (group, class).
+
+`decision_counts` turns logits into the two counts that carry gradient, `(TP, predicted
+mass)`, for the argmax/softmax decision (multiclass) or the threshold/sigmoid decision
+(binary, multilabel); `top_k_hits` gives the top-k decision per sample. For a number as
+the temperature under autograd they run through fused autograd Functions with
+hand-written backwards (`_SoftmaxCounts`, `_SigmoidCounts`, `_SoftTopKHits`); otherwise
+the same counting code runs under autograd, the reference those Functions are tested
+against. On the CPU the softmax runs block by block of samples and pads narrow rows (the
+sizes are in `softmetrics._tuning`, the measurements on the documentation's Speed page).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from .. import _tuning
+from .._relax import is_hard, logit, soft_argmax, soft_step, soft_threshold
+from .._tuning import rows_per_block
+
+__all__ = ["decision_counts", "group_sum", "index_counts", "softmax_width", "top_k_hits"]
+
+
+def group_sum(x: Tensor, samplewise: bool) -> Tensor:
+    """Sum an (N, C, ...) tensor into (G, C): G = 1 for global, N for samplewise."""
+    if samplewise:
+        return x.sum(tuple(range(2, x.ndim))) if x.ndim > 2 else x
+    return x.sum((0, *range(2, x.ndim))).unsqueeze(0)
+
+
+def _rows(t: Tensor) -> Tensor:
+    """`t` as (N, L): one row per sample (also for N = 0)."""
+    return t.reshape(t.shape[0], math.prod(t.shape[1:]))
+
+
+def index_counts(values: Tensor, y: Tensor, num_classes: int, samplewise: bool) -> Tensor:
+    """Scatter-add `values` (N, ...) into (G, C) by the class index `y` (N, ...)."""
+    n = y.shape[0]
+    groups = n if samplewise else 1
+    index = _rows(y)
+    if samplewise:
+        index = index + torch.arange(n, device=y.device).unsqueeze(1) * num_classes
+    out = values.new_zeros(groups * num_classes)
+    return out.index_add(0, index.reshape(-1), values.reshape(-1)).view(groups, num_classes)
+
+
+def _class_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool,
+                  mass: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """`(TP, predicted mass)` per (group, class) of a multiclass decision `p` (N, C, ...);
+    `mass` is the predicted mass (C,) of 2-D global counts where it is already known."""
+    p_true = p.gather(1, y.unsqueeze(1)).squeeze(1)
+    if w is not None:
+        p_true = p_true * w
+    if mass is not None:
+        pred = mass.unsqueeze(0)
+    elif p.ndim == 2 and not samplewise:
+        pred = (p.sum(0) if w is None else w @ p).unsqueeze(0)
+    else:
+        pred = group_sum(p if w is None else p * w.unsqueeze(1), samplewise)
+    return index_counts(p_true, y, p.shape[1], samplewise), pred
+
+
+def _label_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool
+                  ) -> tuple[Tensor, Tensor]:
+    """`(TP, predicted mass)` per (group, class) of a binary/multilabel decision `p`."""
+    if w is not None:
+        p = p * w
+    return group_sum(p * y, samplewise), group_sum(p, samplewise)
+
+
+def softmax_width(z: Tensor) -> int:
+    """The row width the softmax of logits `z` runs at: on the CPU, 2-D rows narrower
+    than `_tuning.CPU_SOFTMAX_MIN_WIDTH` are padded with -inf columns up to it (the same
+    probabilities, since exp(-inf) = 0, through ATen's vectorised kernel rather than its
+    scalar loop for narrow rows; see the Speed page); other logits keep their width."""
+    c, width = z.shape[1], _tuning.CPU_SOFTMAX_MIN_WIDTH
+    if z.ndim == 2 and z.device.type == "cpu" and 0 < c < width:
+        return width
+    return c
+
+
+def _block_rows(p: Tensor) -> int:
+    """Samples per block of the softmax counts: about `_tuning.CPU_BLOCK_ENTRIES` entries
+    on the CPU, so that a block stays in cache between the passes over it (the softmax
+    and its column sums forward; the row dot product, the temporary and the product
+    backward); the whole tensor elsewhere (one kernel per pass)."""
+    return rows_per_block(p.shape[0], math.prod(p.shape[1:]), p.device,
+                          _tuning.CPU_BLOCK_ENTRIES)
+
+
+def _softmax_rows(z: Tensor, inv_t: float, w: Tensor | None = None, *, mass: bool = False
+                  ) -> tuple[Tensor, Tensor | None]:
+    """`softmax(z * inv_t)` over axis 1, run at the width `softmax_width` gives.
+
+    With `mass=True` and 2-D logits it also returns the column sums of the probabilities
+    (weighted by `w`), taken block by block while each block is in cache; otherwise the
+    second result is `None`.
+    """
+    c, width = z.shape[1], softmax_width(z)
+    src, scale = z, inv_t
+    if width != c:
+        src = z.new_full((z.shape[0], width), float("-inf"))
+        src[:, :c] = z if inv_t == 1.0 else z * inv_t
+        scale = 1.0
+    if not (mass and z.ndim == 2):
+        return torch.softmax(src if scale == 1.0 else src * scale, dim=1), None
+    p = torch.empty_like(src)
+    total = src.new_zeros(width)
+    n, step = src.shape[0], _block_rows(src)
+    for start in range(0, n, step):
+        block = p[start:start + step]
+        part = src[start:start + step]
+        torch._softmax(part if scale == 1.0 else part * scale, 1, False, out=block)
+        total.add_(block.sum(0) if w is None else w[start:start + step] @ block)
+    return p, total
+
+
+class _SoftmaxCounts(torch.autograd.Function):
+    """`_class_counts(softmax(z / tau))` with a hand-written backward.
+
+    Backward: with upstream gradients $g^T$ (for TP) and $g^P$ (for the predicted mass),
+    $\\partial L/\\partial p_{nc} = w_n (g^P_c + [c = y_n] g^T_c)$ and the softmax Jacobian give
+    $\\partial L/\\partial z_{nc} = w_n p_{nc}(g_{nc} - \\sum_d p_{nd} g_{nd}) / \\tau$.
+    The gradient is written over the probabilities saved by the forward pass, block by
+    block of samples (`_block_rows`), so a training step allocates one (N, C) buffer in
+    all: the probabilities, which become the gradient. A second backward through a
+    retained graph finds them spent and recomputes them from the logits.
+    """
+
+    @staticmethod
+    def forward(ctx, z: Tensor, y: Tensor, w: Tensor | None, inv_t: float,  # type: ignore[override]
+                samplewise: bool) -> tuple[Tensor, Tensor]:
+        c = z.shape[1]
+        p_full, mass = _softmax_rows(z, inv_t, w, mass=not samplewise)
+        ctx.save_for_backward(z, y, w)
+        ctx.probabilities = p_full  # not saved as a tensor: the first backward writes over it
+        ctx.inv_t, ctx.samplewise = inv_t, samplewise
+        p = p_full[:, :c] if p_full.shape[1] != c else p_full
+        tp, pred = _class_counts(p, y, w, samplewise, None if mass is None else mass[:c])
+        if samplewise and z.ndim == 2 and w is None:
+            pred = pred.clone()  # these (N, C) counts are the probabilities themselves
+        return tp, pred
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
+        z, y, w = ctx.saved_tensors
+        p, ctx.probabilities = ctx.probabilities, None
+        if p is None:
+            p, _ = _softmax_rows(z, ctx.inv_t)
+        c, width = z.shape[1], p.shape[1]
+        if ctx.inv_t != 1.0:
+            g_tp, g_pred = g_tp * ctx.inv_t, g_pred * ctx.inv_t
+        if width != c:  # the padding columns have probability 0 and gradient 0
+            g_pred = torch.nn.functional.pad(g_pred, (0, width - c))
+        yi = y.unsqueeze(1)
+        if ctx.samplewise:
+            g_true = g_tp.gather(1, _rows(y)).view_as(yi)
+        else:
+            g_true = g_tp[0][yi]
+        # dL/dz = p * (g - sum_c g_c p_c) with g = g_pred + [c = y] g_true
+        direct = p.gather(1, yi).mul_(g_true)
+        g_b = g_pred.view(g_pred.shape[0], width, *(1,) * (p.ndim - 2))
+        flat = p.ndim == 2 and not ctx.samplewise
+        n, step = p.shape[0], _block_rows(p)
+        tmp = p.new_empty((min(step, n), *p.shape[1:]))
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            block, t = p[start:stop], tmp[:stop - start]
+            gb = g_b[start:stop] if ctx.samplewise else g_b
+            if flat:
+                row = torch.addmv(direct[start:stop, 0], block, g_pred[0]).unsqueeze(1)
+            else:
+                row = torch.mul(block, gb, out=t).sum(1, keepdim=True).add_(
+                    direct[start:stop])
+            block.mul_(torch.sub(gb, row, out=t))
+        p.scatter_add_(1, yi, direct)
+        if w is not None:
+            p.mul_(w.unsqueeze(1))
+        return (p[:, :c] if width != c else p), None, None, None, None
+
+
+class _SigmoidCounts(torch.autograd.Function):
+    """`_label_counts(sigmoid((z - b) / tau))` with a hand-written backward: one fresh
+    (N, C) buffer holds the upstream gradient and, in place, the gradient of the logits."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, y: Tensor, w: Tensor | None, shift: float,  # type: ignore[override]
+                inv_t: float, samplewise: bool) -> tuple[Tensor, Tensor]:
+        if shift == 0.0 and inv_t == 1.0:
+            p = torch.sigmoid(z)
+        else:
+            p = torch.sub(z, shift).mul_(inv_t).sigmoid_()
+        ctx.save_for_backward(p, y, w)
+        ctx.inv_t, ctx.samplewise = inv_t, samplewise
+        return _label_counts(p, y, w, samplewise)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
+        p, y, w = ctx.saved_tensors
+        shape = (g_tp.shape[0], p.shape[1], *(1,) * (p.ndim - 2))
+        scale = ctx.inv_t
+        g = torch.addcmul(g_pred.view(shape) * scale, y, g_tp.view(shape) * scale)
+        if w is not None:
+            g.mul_(w)
+        # in place: g * p * (1 - p) over the fresh buffer g
+        return (torch.ops.aten.sigmoid_backward.grad_input(g, p, grad_input=g),
+                None, None, None, None, None)
+
+
+class _SoftTopKHits(torch.autograd.Function):
+    """Soft top-k hits `sigmoid((k - 1/2 - r) / tau)`, `r = sum_j sigmoid((z_j - z_y) / tau) - 1/2`,
+    with one fused backward pass over the saved pairwise sigmoids."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, y: Tensor, k: int, inv_t: float) -> Tensor:  # type: ignore[override]
+        yi = y.unsqueeze(1)
+        s = torch.sub(z, z.gather(1, yi)).mul_(inv_t).sigmoid_()
+        hit = torch.sigmoid((k - 0.5 - (s.sum(1) - 0.5)) * inv_t)
+        ctx.save_for_backward(s, y, hit)
+        ctx.inv_t = inv_t
+        return hit
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_hit: Tensor):  # type: ignore[override]
+        s, y, hit = ctx.saved_tensors
+        yi = y.unsqueeze(1)
+        # d hit / d rank = -h (1 - h) / tau; d rank / d z_j = s_j (1 - s_j) / tau (j != y)
+        a = torch.ops.aten.sigmoid_backward(g_hit, hit).mul_(-ctx.inv_t * ctx.inv_t)
+        grad = torch.ops.aten.sigmoid_backward(a.unsqueeze(1).expand_as(s), s)
+        at_true = grad.gather(1, yi) - grad.sum(1, keepdim=True)
+        return grad.scatter_(1, yi, at_true), None, None, None
+
+
+def _fused(z: Tensor, temperature: float | Tensor) -> bool:
+    """Whether the soft counts run through a fused autograd Function: a number as the
+    temperature (> 0) and a graph being built to `z`. A tensor temperature, and the hard
+    decision, compose the same counting code with autograd instead."""
+    return (not is_hard(temperature) and not isinstance(temperature, Tensor)
+            and torch.is_grad_enabled() and z.requires_grad)
+
+
+def top_k_hits(z: Tensor, y: Tensor, k: int, temperature: float | Tensor) -> Tensor:
+    """Hard or soft hit `[rank of the true class < k]` per sample, shape (N, ...)."""
+    if _fused(z, temperature):
+        return _SoftTopKHits.apply(z, y, k, 1.0 / temperature)
+    true_score = z.gather(1, y.unsqueeze(1))
+    rank = soft_step(z - true_score, temperature).sum(1) - 0.5
+    return soft_step(k - 0.5 - rank, temperature)
+
+
+def decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
+                    temperature: float | Tensor, threshold: float, samplewise: bool
+                    ) -> tuple[Tensor, Tensor]:
+    """`(TP, predicted mass)` of the (hard or soft) decision on `z`, each (G, C): through
+    the fused autograd Functions where `_fused` says so, else the same counting code under
+    autograd (the reference the Functions are tested against)."""
+    fused = _fused(z, temperature)
+    if task == "multiclass":
+        if fused:
+            return _SoftmaxCounts.apply(z, y, w, 1.0 / temperature, samplewise)
+        return _class_counts(soft_argmax(z, temperature, dim=1), y, w, samplewise)
+    if fused:
+        return _SigmoidCounts.apply(z, y, w, logit(threshold), 1.0 / temperature, samplewise)
+    return _label_counts(soft_threshold(z, temperature, threshold), y, w, samplewise)

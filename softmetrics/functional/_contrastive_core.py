@@ -1,0 +1,441 @@
+"""Machinery of the contrastive family: argument checks, the candidate sets, the batch
+across processes, and the per-query InfoNCE, retrieval accuracy and NCE terms.
+
+Each public function of `functional/contrastive.py` checks its arguments, gathers the
+batch of every process where asked (`gather_pairs`), computes one value per query
+(`info_nce_per_query`, `retrieval_per_query`) or per example (`nce_per_example`) and
+reduces them (`reduce_queries`). Where tiles are asked for, InfoNCE runs in the tiled
+autograd Function of `_infonce_tiles`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .. import _tuning, distributed
+from .._checks import (
+    check_finite,
+    check_floating,
+    check_index_tensor,
+    check_ndim,
+    check_values_in,
+    fail,
+)
+from .._relax import compute_dtype, full_precision, reduce_per_sample
+from ._infonce_tiles import auto_chunk, mask_self, rowdot, tile_bounds, tile_rows, tiled_info_nce
+
+__all__ = [
+    "Pairs",
+    "check_noise_distribution",
+    "check_output_layer",
+    "check_pairs",
+    "gather_pairs",
+    "info_nce_per_query",
+    "nce_per_example",
+    "reduce_queries",
+    "retrieval_per_query",
+    "softmax_nll",
+]
+
+# --------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------
+
+
+def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
+                validate_args: bool) -> torch.dtype:
+    """Check the embeddings of `info_nce` and `retrieval_accuracy`: `(N, D)` queries and
+    keys of one shape, `(M, D)` shared or `(N, K, D)` per-query `negatives`, floating
+    dtypes, finite values under `validate_args`. Returns the dtype to compute in."""
+    check_floating(fn, "query", query)
+    check_floating(fn, "key", key)
+    check_ndim(fn, "query", query, 2, "a 2-D tensor (N, D)")
+    check_ndim(fn, "key", key, 2, "a 2-D tensor (N, D)")
+    if query.shape[0] == 0:
+        fail(fn, "query", "a non-empty batch (N >= 1)", f"shape {tuple(query.shape)}", raw=True)
+    if key.shape != query.shape:
+        fail(fn, "key", f"of shape {tuple(query.shape)} (the shape of `query`, key i being "
+             "the positive of query i)", f"shape {tuple(key.shape)}", raw=True)
+    n, d = query.shape
+    dtype = torch.promote_types(query.dtype, key.dtype)
+    if negatives is not None:
+        check_floating(fn, "negatives", negatives)
+        if negatives.ndim == 2:
+            if negatives.shape[1] != d:
+                fail(fn, "negatives", f"of shape (M, {d}) (shared) or ({n}, K, {d}) (per query)",
+                     f"shape {tuple(negatives.shape)}", raw=True)
+        elif negatives.ndim == 3:
+            if negatives.shape[0] != n or negatives.shape[2] != d:
+                fail(fn, "negatives", f"of shape ({n}, K, {d}) (per query) or (M, {d}) (shared)",
+                     f"shape {tuple(negatives.shape)}", raw=True)
+        else:
+            fail(fn, "negatives", f"a 2-D (M, {d}) or 3-D ({n}, K, {d}) tensor",
+                 f"shape {tuple(negatives.shape)}", raw=True)
+        dtype = torch.promote_types(dtype, negatives.dtype)
+    if validate_args:
+        check_finite(fn, "query", query)
+        check_finite(fn, "key", key)
+        if negatives is not None:
+            check_finite(fn, "negatives", negatives)
+    return compute_dtype(dtype)
+
+
+def check_noise_distribution(fn: str, noise: Tensor, v: int, target: Tensor,
+                             validate_args: bool) -> None:
+    """Check the `(V,)` noise distribution of `nce_loss`; under `validate_args` also that it
+    is finite, non-negative, sums to 1 and is positive at every `target` class."""
+    check_floating(fn, "noise_distribution", noise)
+    if tuple(noise.shape) != (v,):
+        fail(fn, "noise_distribution", f"of shape ({v},) (one probability per class)",
+             f"shape {tuple(noise.shape)}", raw=True)
+    if validate_args:
+        check_finite(fn, "noise_distribution", noise)
+        if bool((noise < 0).any()):
+            fail(fn, "noise_distribution", "non-negative",
+                 f"a minimum of {noise.min().item():g}", raw=True)
+        total = noise.double().sum().item()
+        if abs(total - 1.0) > 1e-4:
+            fail(fn, "noise_distribution", "a distribution summing to 1",
+                 f"a sum of {total:g}", raw=True)
+        at_target = noise[target]
+        if target.numel() and bool((at_target <= 0).any()):
+            bad = target[at_target <= 0][0].item()
+            fail(fn, "noise_distribution", "> 0 at every target class (NCE scores "
+                 "log(num_noise * q(target)))", f"q({bad}) = 0", raw=True)
+
+
+def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
+                       bias: Tensor | None, validate_args: bool) -> None:
+    """Check the hidden states, class ids and output layer of `nce_loss` (and of the exact
+    full-softmax counterpart): dtypes, shapes, and the ids under `validate_args`."""
+    check_floating(fn, "input", input)
+    check_index_tensor(fn, "target", target)
+    check_floating(fn, "weight", weight)
+    check_ndim(fn, "input", input, 2, "a 2-D tensor (N, H)")
+    check_ndim(fn, "weight", weight, 2, "a 2-D tensor (V, H)")
+    n, h = input.shape
+    v = weight.shape[0]
+    if weight.shape[1] != h:
+        fail(fn, "weight", f"of shape (V, {h}) (H = input.shape[1])",
+             f"shape {tuple(weight.shape)}", raw=True)
+    if tuple(target.shape) != (n,):
+        fail(fn, "target", f"of shape ({n},) (one class id per row of `input`)",
+             f"shape {tuple(target.shape)}", raw=True)
+    if bias is not None:
+        check_floating(fn, "bias", bias)
+        if tuple(bias.shape) != (v,):
+            fail(fn, "bias", f"of shape ({v},) (V = weight.shape[0])",
+                 f"shape {tuple(bias.shape)}", raw=True)
+    if v == 0:
+        fail(fn, "weight", "at least one class (V >= 1)", f"shape {tuple(weight.shape)}",
+             raw=True)
+    if validate_args:
+        check_values_in(fn, "target", target, 0, weight.shape[0])
+
+
+# --------------------------------------------------------------------------------------
+# candidates, and the batch across processes
+# --------------------------------------------------------------------------------------
+
+
+def _embed(x: Tensor, dtype: torch.dtype, normalize: bool) -> Tensor:
+    x = x.to(dtype)
+    return F.normalize(x, dim=-1) if normalize else x
+
+
+def _candidates(anchor: Tensor, other: Tensor, shared: Tensor | None, in_batch: bool,
+                query_negatives: bool, start: int = 0) -> tuple[Tensor | None, int]:
+    """The candidate matrix `[other | anchor | shared]` (blocks as requested) and the
+    column of anchor row 0 in it (-1 when the anchor block is absent).
+
+    `anchor` and `other` may be gathered from every process; this process's rows then
+    start at row `start` of them.
+    """
+    blocks, offset = [], -1
+    if in_batch:
+        blocks.append(other)
+    if query_negatives:
+        offset = (other.shape[0] if in_batch else 0) + start
+        blocks.append(anchor)
+    if shared is not None and shared.shape[0] > 0:
+        blocks.append(shared)
+    if not blocks:
+        return None, -1
+    usable = sum(b.shape[0] for b in blocks) - (1 if offset >= 0 else 0)
+    if usable == 0:  # a single query, its own block only: no candidate left
+        return None, -1
+    return (blocks[0] if len(blocks) == 1 else torch.cat(blocks)), offset
+
+
+class Pairs(NamedTuple):
+    """The queries and keys of every process (rank order, with gradient), the row `start`
+    of this process's first query in them, and the global batch size `total`."""
+
+    queries: Tensor
+    keys: Tensor
+    start: int
+    total: int
+
+
+def gather_pairs(query: Tensor, key: Tensor, *, gather_distributed: bool, in_batch: bool,
+                 query_negatives: bool, process_group: Any) -> Pairs | None:
+    """The `Pairs` of every process when `gather_distributed` asks for them inside a
+    process group and in-batch candidates (keys or queries) use them; None otherwise."""
+    if not (gather_distributed and distributed.is_distributed()
+            and (in_batch or query_negatives)):
+        return None
+    (query, key), sizes = distributed.all_gather_rows(query, key, process_group=process_group)
+    return Pairs(query, key, sum(sizes[:distributed.get_rank(process_group)]), sum(sizes))
+
+
+def reduce_queries(values: Tensor, reduction: str, pairs: Pairs | None,
+                   process_group: Any) -> Tensor:
+    """Reduce per-query values over this process's queries (`pairs` None) or over the
+    queries of every process (a sum with gradient)."""
+    if pairs is None:
+        return reduce_per_sample(values, reduction)
+    if reduction == "none":
+        return values
+    value = distributed.all_reduce_sum(values.sum(), process_group)
+    return value if reduction == "sum" else value / max(pairs.total, 1)
+
+
+# --------------------------------------------------------------------------------------
+# InfoNCE per query
+# --------------------------------------------------------------------------------------
+
+
+def _candidate_lse(scaled: Tensor, cand: Tensor, offset: int, chunk_size: int | None) -> Tensor:
+    """Log-sum-exp of `scaled @ cand.T` per row, leaving out column `i + offset` of row `i`
+    when `offset >= 0`; tiled when `chunk_size` asks for it."""
+    chunk = auto_chunk(scaled.shape[0], cand.shape[0], chunk_size, scaled.device)
+    if chunk is not None:
+        one = torch.ones((), dtype=scaled.dtype, device=scaled.device)
+        rows = tile_rows(chunk, scaled.shape[1], scaled.device)
+        return tiled_info_nce(one, False, chunk, rows, scaled.dtype,
+                              ((0, (1,), offset, -1),), scaled, cand)
+    logits = scaled @ cand.T
+    rows = torch.arange(scaled.shape[0], device=scaled.device)
+    if offset >= 0:
+        logits = logits.index_put((rows, rows + offset), logits.new_full((), float("-inf")))
+    # lse = z_c - log_softmax(z)_c at the row maximum c: autograd then keeps one N x P
+    # buffer (the log-softmax), as F.cross_entropy does, instead of the logits and more
+    top = logits.detach().argmax(dim=1)
+    return logits[rows, top] - torch.log_softmax(logits, dim=1)[rows, top]
+
+
+def _direction_loss(anchor: Tensor, other: Tensor, negatives: Tensor | None,
+                    temperature: float | Tensor, in_batch: bool, query_negatives: bool,
+                    chunk_size: int | None, normalize: bool, dtype: torch.dtype,
+                    gathered: tuple[Tensor, Tensor, int] | None = None) -> Tensor:
+    """Per-anchor InfoNCE: `-log softmax` of the positive `other[i]` among the candidates.
+
+    This is the general path (per-query negatives, no in-batch negatives, untiled);
+    `_tiled_directions` is the tiled one. `anchor`, `other` and `negatives` are the
+    embeddings as given (not yet normalised). `gathered = (all anchors, all others,
+    start)` takes the in-batch candidates from every process, this process's rows
+    starting at row `start` of them.
+    """
+    start = gathered[2] if gathered is not None else 0
+    a, o = _embed(anchor, dtype, normalize), _embed(other, dtype, normalize)
+    if gathered is not None:
+        anchors = _embed(gathered[0], dtype, normalize)
+        others = _embed(gathered[1], dtype, normalize)
+    else:
+        anchors, others = a, o
+    negatives = None if negatives is None else _embed(negatives, dtype, normalize)
+    shared = negatives if negatives is not None and negatives.ndim == 2 else None
+    scaled = a / temperature
+    cand, offset = _candidates(anchors, others, shared, in_batch, query_negatives, start)
+    terms = []
+    with full_precision(scaled.device):  # float32 logits and sums, also under autocast
+        positive = rowdot(scaled, o)
+        if cand is not None:
+            terms.append(_candidate_lse(scaled, cand, offset, chunk_size))
+        if not in_batch:
+            terms.append(positive)
+        if negatives is not None and negatives.ndim == 3 and negatives.shape[1] > 0:
+            logits = torch.einsum("nd,nkd->nk", scaled, negatives)
+            terms.append(torch.logsumexp(logits, dim=1))
+    lse = terms[0] if len(terms) == 1 else torch.logsumexp(torch.stack(terms), dim=0)
+    # the positive is one of the candidates, so lse >= positive up to rounding
+    return (lse - positive).clamp_min(0.0)
+
+
+def _tiled_directions(query: Tensor, key: Tensor, negatives: Tensor | None,
+                      temperature: float | Tensor, symmetric: bool, query_negatives: bool,
+                      chunk: int, normalize: bool, dtype: torch.dtype,
+                      gathered: tuple[Tensor, Tensor, int] | None) -> Tensor:
+    """Per-query InfoNCE with in-batch negatives (and shared `negatives`), both directions
+    of a symmetric loss in one `tiled_info_nce` call over the embeddings as given.
+
+    `gathered = (all queries, all keys, start)` are the embeddings of every process, this
+    process's rows starting at row `start` of them."""
+    tensors = [query, key]
+    if gathered is None:
+        q_all, k_all, start = 0, 1, 0
+    else:
+        tensors += gathered[:2]
+        q_all, k_all, start = 2, 3, gathered[2]
+    shared: tuple[int, ...] = ()
+    if negatives is not None and negatives.shape[0] > 0:
+        tensors.append(negatives)
+        shared = (len(tensors) - 1,)
+    others = tensors[k_all].shape[0]
+    self_col = others + start if query_negatives else -1
+    passes = [(0, (k_all, *((q_all,) if query_negatives else ()), *shared), self_col, start)]
+    if symmetric:
+        passes.append((1, (q_all, *((k_all,) if query_negatives else ())), self_col, start))
+    tau = (temperature if isinstance(temperature, Tensor)
+           else torch.full((), temperature, dtype=dtype, device=query.device))
+    with full_precision(query.device):
+        rows = tile_rows(chunk, query.shape[1], query.device)
+        out = tiled_info_nce(tau, normalize, chunk, rows, dtype, tuple(passes), *tensors)
+    # the positive is one of the candidates, so each loss is >= 0 up to rounding
+    out = out.clamp_min(0.0)
+    n = query.shape[0]
+    return out if len(passes) == 1 else 0.5 * (out[:n] + out[n:])
+
+
+def info_nce_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
+                       pairs: Pairs | None, *, temperature: float | Tensor, in_batch: bool,
+                       query_negatives: bool, symmetric: bool, normalize: bool,
+                       chunk_size: int | None, dtype: torch.dtype) -> Tensor:
+    """The InfoNCE loss of each of this process's queries (averaged with the key-to-query
+    loss when `symmetric`), its in-batch candidates taken from `pairs` when given; tiled
+    (`tiled_info_nce`) where `auto_chunk` asks for tiles and the candidates allow it."""
+    forward = backward = None
+    if pairs is not None:
+        forward = (pairs.queries, pairs.keys, pairs.start)
+        backward = (pairs.keys, pairs.queries, pairs.start)
+    n_all = query.shape[0] if pairs is None else pairs.queries.shape[0]
+    shared = negatives.shape[0] if negatives is not None and negatives.ndim == 2 else 0
+    candidates = n_all * (int(in_batch) + int(query_negatives)) + shared
+    chunk = auto_chunk(query.shape[0], candidates, chunk_size, query.device)
+    if chunk is not None and in_batch and (negatives is None or shared):
+        return _tiled_directions(query, key, negatives, temperature, symmetric,
+                                 query_negatives, chunk, normalize, dtype, forward)
+    options = dict(temperature=temperature, in_batch=in_batch,
+                   query_negatives=query_negatives, chunk_size=chunk_size,
+                   normalize=normalize, dtype=dtype)
+    loss = _direction_loss(query, key, negatives, gathered=forward, **options)
+    if symmetric:
+        back = _direction_loss(key, query, None, gathered=backward, **options)
+        loss = 0.5 * (loss + back)
+    return loss
+
+
+# --------------------------------------------------------------------------------------
+# retrieval accuracy per query (the exact metric)
+# --------------------------------------------------------------------------------------
+
+
+def _count_ties(logits: Tensor, positive: Tensor) -> tuple[Tensor, Tensor]:
+    p = positive.unsqueeze(1)
+    return (logits > p).sum(dim=1), (logits == p).sum(dim=1)
+
+
+def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
+                        pairs: Pairs | None, *, in_batch: bool, query_negatives: bool,
+                        normalize: bool, k: int, dtype: torch.dtype) -> Tensor:
+    """The top-`k` retrieval accuracy of each of this process's queries, ties shared, its
+    in-batch candidates taken from `pairs` when given; in tiles of queries. No gradient."""
+    q = _embed(query, dtype, normalize)
+    keys = _embed(key, dtype, normalize)
+    neg = None if negatives is None else _embed(negatives, dtype, normalize)
+    n = q.shape[0]
+    shared = neg if neg is not None and neg.ndim == 2 else None
+    base = 0  # the column of this process's first own key among the candidates
+    if pairs is not None:
+        base = pairs.start
+        cand, offset = _candidates(_embed(pairs.queries, dtype, normalize),
+                                   _embed(pairs.keys, dtype, normalize), shared, in_batch,
+                                   query_negatives, base)
+    else:
+        cand, offset = _candidates(q, keys, shared, in_batch, query_negatives)
+    p = 0 if cand is None else cand.shape[0]
+    rows = max(1, min(n, _tuning.infonce_tile_elements(q.device) // max(p, 1)))
+    greater = torch.zeros(n, dtype=torch.long, device=q.device)
+    equal = torch.zeros(n, dtype=torch.long, device=q.device)
+    positive = (q * keys).sum(dim=1)
+    for start, stop in tile_bounds(n, rows) if cand is not None else []:
+        logits = q[start:stop] @ cand.T
+        mask_self(logits, offset, start, 0, p)
+        if in_batch:
+            # the positive as computed in this very product: exact ties stay ties
+            own = logits[:, base + start:base + stop].diagonal()
+            pos = own.clone()
+            own.fill_(float("-inf"))
+            positive[start:stop] = pos
+        g, t = _count_ties(logits, positive[start:stop])
+        greater[start:stop] += g
+        equal[start:stop] += t
+    if neg is not None and neg.ndim == 3:
+        g, t = _count_ties(torch.einsum("nd,nkd->nk", q, neg), positive)
+        greater += g
+        equal += t
+    ties = (equal + 1).to(dtype)
+    return (k - greater).clamp(min=0).to(dtype).minimum(ties) / ties
+
+
+# --------------------------------------------------------------------------------------
+# NCE per example
+# --------------------------------------------------------------------------------------
+
+
+def nce_per_example(input: Tensor, target: Tensor, weight: Tensor, bias: Tensor | None, *,
+                    num_noise: int, noise_distribution: Tensor | None, shared_noise: bool,
+                    generator: torch.Generator | None) -> Tensor:
+    """The NCE loss of each example against `num_noise` classes drawn from the noise
+    distribution (uniform when None), per example or (`shared_noise`) per batch."""
+    n, v = input.shape[0], weight.shape[0]
+    dtype = compute_dtype(torch.promote_types(input.dtype, weight.dtype))
+    device = input.device
+    shape = (num_noise,) if shared_noise else (n, num_noise)
+    count = math.prod(shape)
+    if noise_distribution is None:
+        noise = torch.randint(v, shape, generator=generator, device=device)
+        log_q_noise = torch.full(shape, -math.log(v), dtype=dtype, device=device)
+        log_q_target = torch.full((n,), -math.log(v), dtype=dtype, device=device)
+    else:
+        q = noise_distribution.to(device=device, dtype=torch.float32 if
+                                  noise_distribution.dtype in (torch.float16, torch.bfloat16)
+                                  else noise_distribution.dtype)
+        if count:
+            noise = torch.multinomial(q, count, replacement=True, generator=generator)
+        else:  # an empty batch draws nothing (multinomial cannot draw 0 samples)
+            noise = torch.zeros(0, dtype=torch.long, device=device)
+        noise = noise.view(shape)
+        log_q = torch.log(q).to(dtype)
+        log_q_noise, log_q_target = log_q[noise], log_q[target]
+    log_k = math.log(num_noise)
+
+    x = input.to(dtype)
+    w = weight.to(dtype)
+    b = None if bias is None else bias.to(dtype)
+    score_target = (x * w[target]).sum(dim=1)
+    with full_precision(device):  # float32 scores, also under autocast
+        if shared_noise:
+            score_noise = x @ w[noise].T
+        else:
+            score_noise = torch.einsum("nh,nkh->nk", x, w[noise])
+    if b is not None:
+        score_target = score_target + b[target]
+        score_noise = score_noise + b[noise]
+    delta_target = score_target - log_k - log_q_target
+    delta_noise = score_noise - log_k - log_q_noise
+    # -log sigma(x) = softplus(-x); -log(1 - sigma(x)) = softplus(x)
+    return F.softplus(-delta_target) + F.softplus(delta_noise).sum(dim=-1)
+
+
+def softmax_nll(input: Tensor, target: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """The exact counterpart of NCE per example: the full-softmax negative log-likelihood
+    `cross_entropy(input @ weight.T + bias, target)`, float32 for half-precision input."""
+    dtype = torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
+    logits = F.linear(input.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype))
+    return F.cross_entropy(logits, target, reduction="none")

@@ -1,0 +1,231 @@
+"""The tiled InfoNCE: a running log-sum-exp over tiles of (anchors x candidates).
+
+InfoNCE over `N` anchors and `P` candidates needs the `N x P` logits only one tile at a
+time: the forward pass of `tiled_info_nce` keeps a running log-sum-exp over tiles of
+candidates, and its backward pass recomputes each tile, so the extra memory is the
+gradients of the embeddings plus one tile instead of `O(N * P)`. `auto_chunk` and
+`tile_rows` choose the tile sizes; the tile helpers (`tile_bounds`, `mask_self`, `rowdot`)
+also serve the untiled InfoNCE and the retrieval accuracy in `_contrastive_core`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from .. import _tuning
+
+__all__ = [
+    "auto_chunk",
+    "mask_self",
+    "rowdot",
+    "tile_bounds",
+    "tile_rows",
+    "tiled_info_nce",
+]
+
+
+def _diagonal(logits: Tensor, offset: int, start: int, stop: int
+              ) -> tuple[int, Tensor] | None:
+    """The entries `logits[i, i + offset - start]` of the rows whose column `i + offset` (in
+    the full candidate matrix) lies in the tile `[start, stop)`: `(first, entries)`, the
+    first such row and a writable view of the entries (of rows `first, first + 1, ...`);
+    None if there are none."""
+    n = logits.shape[0]
+    first = max(0, start - offset)
+    last = min(n, stop - offset)
+    if last <= first:
+        return None
+    column = first + offset - start
+    return first, logits[first:last, column:column + (last - first)].diagonal()
+
+
+def mask_self(logits: Tensor, self_col: int, row: int, start: int, stop: int) -> None:
+    """Leave candidate `i + self_col` out of row `i` (the tile's rows are anchors `row,
+    row + 1, ...`, its columns candidates `[start, stop)`); nothing when `self_col < 0`."""
+    if self_col >= 0 and (d := _diagonal(logits, self_col + row, start, stop)) is not None:
+        d[1].fill_(float("-inf"))
+
+
+def tile_bounds(total: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+def _logsumexp_(logits: Tensor) -> Tensor:
+    """Row log-sum-exp that overwrites `logits` (no second buffer); -inf for empty rows."""
+    top = logits.amax(dim=1, keepdim=True)
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    return logits.sub_(top).exp_().sum(dim=1).log_().add_(top.squeeze(1))
+
+
+# F.normalize's floor on the norm: x / max(|x|, eps)
+_NORM_EPS = 1e-12
+
+
+def _inverse_norms(x: Tensor, dtype: torch.dtype, normalize: bool, rows: int) -> Tensor:
+    """`1 / max(|x_i|, eps)` per row in `dtype` (ones without `normalize`), computed over
+    blocks of rows so that a half-precision `x` is never converted whole."""
+    if not normalize:
+        return torch.ones(x.shape[0], dtype=dtype, device=x.device)
+    out = torch.empty(x.shape[0], dtype=dtype, device=x.device)
+    for start, stop in tile_bounds(x.shape[0], rows):
+        torch.linalg.vector_norm(x[start:stop].to(dtype), dim=1, out=out[start:stop])
+    return out.clamp_min_(_NORM_EPS).reciprocal_()
+
+
+class _TiledInfoNCE(torch.autograd.Function):
+    """InfoNCE over tiles, for one or more *passes* over shared embeddings.
+
+    `tensors` are embeddings as given (any floating dtype, converted per tile to
+    `dtype`); a pass `(a, blocks, self_col, pos)` takes `tensors[a]` as anchors and the
+    concatenation `C` of `tensors[b] for b in blocks` as candidates, with similarities
+
+        s_ij = <a_i, c_j> u_i v_j / tau,   u_i = 1 / |a_i|,   v_j = 1 / |c_j|
+
+    (`u = v = 1` without `normalize`), and returns `lse_i - s_{i, pos + i}` per anchor
+    (`lse_i` alone when `pos < 0`), with `lse_i = logsumexp_j s_ij` leaving out candidate
+    `i + self_col` when `self_col >= 0`. The output concatenates the passes.
+
+    No normalised, scaled or concatenated copies are made. The forward pass keeps a
+    running log-sum-exp over tiles of `rows x chunk` similarities; the backward pass
+    recomputes each tile and accumulates, for every embedding tensor, `acc_t =
+    dL/d(u_t * t)` in one float32 buffer of its size shared by all its roles (anchor in
+    one pass, candidate in another: CLIP's two directions cost two buffers, not four),
+    then applies the normalisation in place, `dL/dt_i = u_i (acc_i - <t_i, acc_i> u_i^2
+    t_i)`. The temperature's gradient is `-sum_ij W_ij s_ij / tau` over the tiles, with
+    `W = dL/ds`.
+    """
+
+    @staticmethod
+    def forward(ctx, temperature: Tensor, normalize: bool, chunk: int,  # type: ignore[override]
+                rows: int, dtype: torch.dtype, passes: tuple, *tensors: Tensor) -> Tensor:
+        inv_tau = temperature.to(dtype).reciprocal()
+        scales = [_inverse_norms(t, dtype, normalize, rows) for t in tensors]
+        out, lses = [], []
+        for a_idx, blocks, self_col, pos in passes:
+            anchor = tensors[a_idx]
+            r = scales[a_idx] * inv_tau
+            n = anchor.shape[0]
+            lse = torch.full((n,), float("-inf"), dtype=dtype, device=anchor.device)
+            positive = torch.zeros(n, dtype=dtype, device=anchor.device)
+            for r0, r1 in tile_bounds(n, rows):
+                a = anchor[r0:r1].to(dtype) * r[r0:r1, None]  # u a / tau: rows x D
+                for c0, c1, _, _, cand in _tiles(tensors, scales, blocks, chunk, dtype):
+                    logits = torch.mm(a, cand.T)
+                    if pos >= 0 and (d := _diagonal(logits, pos + r0, c0, c1)) is not None:
+                        first, entries = d
+                        positive[r0 + first:r0 + first + entries.shape[0]] = entries
+                    mask_self(logits, self_col, r0, c0, c1)
+                    lse[r0:r1] = torch.logaddexp(lse[r0:r1], _logsumexp_(logits))
+                    del logits
+            lses.append(lse)
+            out.append(lse - positive if pos >= 0 else lse.clone())
+        ctx.save_for_backward(temperature, *tensors, *scales, *lses)
+        ctx.options = (normalize, chunk, rows, dtype, passes, len(tensors))
+        return torch.cat(out)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        normalize, chunk, rows, dtype, passes, count = ctx.options
+        temperature, *saved = ctx.saved_tensors
+        tensors, scales, lses = saved[:count], saved[count:2 * count], saved[2 * count:]
+        need_tau, need = ctx.needs_input_grad[0], ctx.needs_input_grad[6:]
+        inv_tau = temperature.to(dtype).reciprocal()
+        acc = [torch.zeros(t.shape, dtype=dtype, device=t.device) if want else None
+               for t, want in zip(tensors, need, strict=True)]
+        tau_sum = torch.zeros((), dtype=dtype, device=temperature.device)
+        grad = grad.to(dtype).split([lse.shape[0] for lse in lses])
+        for (a_idx, blocks, self_col, pos), lse, g_pass in zip(passes, lses, grad, strict=True):
+            anchor, u_a, acc_a = tensors[a_idx], scales[a_idx], acc[a_idx]
+            r = u_a * inv_tau
+            # a row without any candidate has lse = -inf and no gradient; keep exp() finite
+            lse = torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse))
+            for r0, r1 in tile_bounds(anchor.shape[0], rows):
+                a = anchor[r0:r1].to(dtype) * r[r0:r1, None]  # u a / tau: rows x D
+                g = g_pass[r0:r1, None]
+                for c0, c1, b, start, cand in _tiles(tensors, scales, blocks, chunk, dtype):
+                    logits = torch.mm(a, cand.T)
+                    plain = logits.clone() if need_tau else None  # before the mask: finite
+                    mask_self(logits, self_col, r0, c0, c1)
+                    weight = logits.sub_(lse[r0:r1, None]).exp_().mul_(g)  # W = dL/ds
+                    if pos >= 0 and (d := _diagonal(weight, pos + r0, c0, c1)) is not None:
+                        first, entries = d
+                        entries.sub_(g_pass[r0 + first:r0 + first + entries.shape[0]])
+                    if plain is not None:
+                        tau_sum += torch.mul(weight, plain).sum()
+                    if acc_a is not None:  # dL/d(u a) = W (v C) / tau
+                        acc_a[r0:r1].addmm_(weight, cand * inv_tau)
+                    if acc[b] is not None:  # dL/d(v c) = W^T (u A / tau)
+                        acc[b][start:start + (c1 - c0)].addmm_(weight.T, a)
+                    del logits, weight, plain
+        grads = []
+        for i, (t, u) in enumerate(zip(tensors, scales, strict=True)):
+            buf, acc[i] = acc[i], None  # a half-precision copy replaces, not joins, it
+            if buf is not None and normalize:
+                _normalize_grad_(buf, t, u, rows)
+            grads.append(None if buf is None else buf.to(t.dtype))
+            del buf
+        grad_tau = (-tau_sum * inv_tau).to(temperature.dtype) if need_tau else None
+        return (grad_tau, None, None, None, None, None, *grads)
+
+
+def tiled_info_nce(temperature: Tensor, normalize: bool, chunk: int, rows: int,
+                   dtype: torch.dtype, passes: tuple, *tensors: Tensor) -> Tensor:
+    """InfoNCE of one or more passes over `tensors` in tiles of `rows` anchors x `chunk`
+    candidates (`_TiledInfoNCE`, which documents `passes`): the per-anchor losses of the
+    passes, concatenated, differentiable in `temperature` and every tensor."""
+    return _TiledInfoNCE.apply(temperature, normalize, chunk, rows, dtype, passes, *tensors)
+
+
+def _tiles(tensors, scales, blocks, chunk: int, dtype: torch.dtype):
+    """`(start, stop, index, row, v * c)` per tile of the candidates `tensors[b] for b in
+    blocks`: its columns `[start, stop)` in their concatenation, the tensor's `index` and
+    the tile's first `row` in that tensor."""
+    base = 0
+    for b in blocks:
+        block, v = tensors[b], scales[b]
+        for start, stop in tile_bounds(block.shape[0], chunk):
+            yield (base + start, base + stop, b, start,
+                   block[start:stop].to(dtype) * v[start:stop, None])
+        base += block.shape[0]
+
+
+def rowdot(x: Tensor, y: Tensor) -> Tensor:
+    """`<x_i, y_i>` per row without an elementwise product buffer (a batched matmul)."""
+    return torch.bmm(x.unsqueeze(1), y.unsqueeze(2)).view(-1)
+
+
+def _normalize_grad_(acc: Tensor, x: Tensor, u: Tensor, rows: int) -> None:
+    """Turn `acc = dL/d(u * x)`, `u = 1 / max(|x|, eps)`, into `dL/dx` in place:
+    `u (acc - <x, acc> u^2 x)`, without the second term where the norm was floored."""
+    for start, stop in tile_bounds(x.shape[0], rows):
+        xs, out, us = x[start:stop].to(acc.dtype), acc[start:stop], u[start:stop, None]
+        floored = rowdot(xs, xs).unsqueeze(1) <= _NORM_EPS * _NORM_EPS
+        coef = torch.where(floored, 0.0, rowdot(xs, out).unsqueeze(1) * us * us)
+        out.addcmul_(xs, coef, value=-1.0).mul_(us)
+
+
+def auto_chunk(n: int, p: int, chunk_size: int | None, device: torch.device) -> int | None:
+    """Candidates per tile for `n` anchors and `p` candidates, or None for the full matrix
+    (plain autograd): `chunk_size` when given and below `p`. With `chunk_size=None`, the
+    full matrix up to `_tuning.INFONCE_AUTO_TILE_ELEMENTS` logits, above that tiles of
+    about `_tuning.infonce_tile_elements(device)` similarities: all `n` anchors at once
+    while `n` is small, else square tiles (each anchor block is then read once per
+    `chunk` candidates, not once per `INFONCE_MIN_CHUNK`)."""
+    if chunk_size is None:
+        if n * p <= _tuning.INFONCE_AUTO_TILE_ELEMENTS:
+            return None
+        tile = _tuning.infonce_tile_elements(device)
+        chunk_size = max(_tuning.INFONCE_MIN_CHUNK, tile // max(n, 1), math.isqrt(tile))
+    return None if chunk_size >= p else chunk_size
+
+
+def tile_rows(chunk: int, dim: int, device: torch.device) -> int:
+    """Anchors per tile for tiles of `chunk` candidates: the tile's logits and its scaled
+    anchors (`rows x dim`) each hold at most about `infonce_tile_elements(device)` numbers."""
+    tile = _tuning.infonce_tile_elements(device)
+    return max(1, min(tile // chunk, tile // max(dim, 1)))

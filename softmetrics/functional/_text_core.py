@@ -1,0 +1,581 @@
+r"""The machinery of BLEU on token ids, behind `softmetrics.functional.text`.
+
+Option checks; the exact n-gram statistics (every n-gram packed into one integer key, one
+sort per order over the whole batch, counts by one scatter-add); the soft matches of
+per-position token distributions; the BLEU formula that both kinds of statistics share;
+and the pipelines of the three public functions (`bleu_score`, `soft_bleu_score`,
+`expected_bleu`), which validate, compute the statistics and apply the formula.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .. import _tuning
+from .._checks import (
+    check_floating,
+    check_index_tensor,
+    check_int,
+    check_ndim,
+    check_number,
+    check_option,
+    check_temperature,
+    fail,
+)
+from .._options import REDUCTIONS
+from .._relax import compute_dtype, full_precision, is_hard, reduce_per_sample
+
+__all__ = [
+    "SMOOTH_DEFAULTS",
+    "check_bleu_options",
+    "compute_bleu",
+    "compute_expected_bleu",
+    "compute_soft_bleu",
+    "prefix_valid",
+    "soft_caps",
+    "soft_matches",
+]
+
+#: The `smooth_value` each smoothing method uses when none is given (None: it takes none).
+SMOOTH_DEFAULTS: dict[str, float | None] = {"none": None, "floor": 0.1, "add-k": 1.0,
+                                            "exp": None}
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+
+
+# ---------------------------------------------------------------------------------------
+# options and inputs
+
+
+def check_bleu_options(fn: str, *, max_order: int, smooth: str, smooth_value: float | None,
+                       effective_order: bool | None, corpus: bool = False) -> float:
+    """Validate the options shared by the BLEU functions; return the smoothing value.
+
+    Reads no tensor data. Modules call this once in `__init__`.
+    """
+    check_int(fn, "max_order", max_order, low=1)
+    check_option(fn, "smooth", smooth, tuple(SMOOTH_DEFAULTS))
+    if effective_order is not None and not isinstance(effective_order, bool):
+        fail(fn, "effective_order", "None, True or False", effective_order, error=TypeError)
+    if not isinstance(corpus, bool):
+        fail(fn, "corpus", "True or False", corpus, error=TypeError)
+    if smooth_value is None:
+        default = SMOOTH_DEFAULTS[smooth]
+        return 0.0 if default is None else default
+    return check_number(fn, "smooth_value", smooth_value, low=0.0)
+
+
+def _check_vocab_size(fn: str, vocab_size: int | None) -> None:
+    if vocab_size is not None:
+        check_int(fn, "vocab_size", vocab_size, low=1)
+
+
+def _format_ref(fn: str, ref: Tensor, batch: int) -> Tensor:
+    """`ref` as `(B, R, T')` (a view), after checking dtype, rank and batch size."""
+    check_index_tensor(fn, "ref", ref)
+    check_ndim(fn, "ref", ref, (2, 3), "of shape (B, T') or (B, R, T')")
+    if ref.shape[0] != batch:
+        fail(fn, "ref", f"of batch size {batch} (as the hypotheses)",
+             f"shape {tuple(ref.shape)}", raw=True)
+    return ref.unsqueeze(1) if ref.ndim == 2 else ref
+
+
+def _id_bounds(fn: str, named: list[tuple[str, Tensor]], pad_id: int,
+               vocab_size: int | None) -> int:
+    """Check that every id other than `pad_id` is >= 0 (and < `vocab_size` when given);
+    return 1 + the largest id (at least 1).
+
+    Reads the data (one host synchronisation): call only under `validate_args`.
+    """
+    named = [(name, t) for name, t in named if t.numel()]
+    if not named:
+        return 1
+    stats = []
+    for _, t in named:
+        keep = t != pad_id
+        t = t.long()
+        stats.append(torch.stack([torch.where(keep, t, _INT64_MAX).amin(),
+                                  torch.where(keep, t, -1).amax()]))
+    values = torch.stack(stats).tolist()
+    for (name, _), (low, high) in zip(named, values, strict=True):
+        if low < 0:
+            fail(fn, name, f"token ids >= 0 (or pad_id = {pad_id})", f"an id {low}", raw=True)
+        if vocab_size is not None and high >= vocab_size:
+            fail(fn, name, f"token ids < vocab_size = {vocab_size}", f"an id {high}", raw=True)
+    return max(1, max(high for _, high in values) + 1)
+
+
+def prefix_valid(tokens: Tensor, pad_id: int) -> Tensor:
+    """True before the first `pad_id` of each sequence (the last axis)."""
+    return (tokens == pad_id).cumsum(-1) == 0
+
+
+# ---------------------------------------------------------------------------------------
+# n-gram statistics: one sort per order over the whole batch
+
+
+def _runs(keys: Tensor, tag: Tensor | None, bits: int
+          ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Sort the (B, L) `keys` so that the equal keys of a row are adjacent.
+
+    With `tag=None`, `keys` are packed: `key << bits | tag`, where `tag < 2**bits` is a small
+    label of the key (its segment, 0 for an invalid key) and the keys of row b all exceed
+    those of row b - 1: one 1-D sort, and the tags come back from the low bits. With a
+    `tag` tensor, each row is sorted on its own (any keys) and the tags are gathered.
+
+    Returns `perm` (flat sorted position -> flat original position), `new` (1 where a run
+    of equal keys starts, else 0; int64), `run` (the run id of each sorted element, from 1;
+    the runs of row b come after those of row b - 1) and the sorted tags.
+    """
+    rows, length = keys.shape
+    row_sorted = tag is not None
+    if row_sorted:
+        s, p = keys.sort(dim=1)
+        offset = torch.arange(rows, device=keys.device).unsqueeze(1) * length
+        perm = (p + offset).reshape(-1)
+        key = s.reshape(-1)
+        tag = tag.reshape(-1)[perm]
+    else:
+        s, perm = keys.reshape(-1).sort()
+        key = s >> bits
+        tag = s & ((1 << bits) - 1)
+    new = torch.empty(key.shape, dtype=torch.long, device=key.device)
+    new[:1] = 1
+    torch.ne(key[1:], key[:-1], out=new[1:])
+    if row_sorted:
+        new.view(rows, length)[:, 0] = 1
+    return perm, new, new.cumsum(0), tag
+
+
+def _segment_tags(lens: list[int], device: torch.device) -> Tensor:
+    """`[1] * lens[0] + [2] * lens[1] + ...` as an int64 tensor, filled on the device (a
+    tensor built from a Python list would be copied from the host, a synchronisation)."""
+    return torch.cat([torch.full((m,), i + 1, dtype=torch.long, device=device)
+                      for i, m in enumerate(lens)])
+
+
+def _ngram_groups(tokens: Tensor, valid: Tensor, lens: list[int], max_order: int,
+                  vocab_size: int | None):
+    """Group equal n-grams of each row, for n = 1, ..., max_order (a generator).
+
+    `tokens` and `valid` (B, L) hold the concatenated segments of each row (hypothesis,
+    references) of lengths `lens`; `valid` is true on a prefix of each segment. For each
+    order the n-grams of a segment are those starting at its first `len - n + 1`
+    positions, concatenated over the segments (L_n per row). Yields `(perm, new, run, tag)`
+    per order: `perm`, `new`, `run` as in `_runs`, and `tag` the segment (1, 2, ...) of each
+    sorted n-gram, 0 for an n-gram past its segment's valid prefix. Stops early when no
+    segment is long enough.
+
+    Order 1 sorts the tokens (by a 1-D sort of `row * (vocab_size + 1) + id + 1` when
+    `vocab_size` is given, else row by row). Order n > 1 sorts the keys
+    `run id of the (n-1)-gram prefix * (L + 1) + dense id of the last token`, where the
+    dense token ids number the distinct tokens of the row 1, 2, ...: keys below
+    `(B L + 1)(L + 1)`, exact and collision-free for any token ids.
+    """
+    rows, length = tokens.shape
+    device = tokens.device
+    bits = len(lens).bit_length()  # tags 0..len(lens)
+    seg = _segment_tags(lens, device)
+    tag = torch.where(valid, seg, 0)
+    base = None if vocab_size is None else vocab_size + 1
+    if base is not None and (rows * base) << bits <= _INT64_MAX:
+        dtype = torch.int32 if (rows * base) << bits <= _INT32_MAX else torch.int64
+        row_ids = torch.arange(rows, device=device, dtype=torch.long).unsqueeze(1) * base
+        # (row * base + id + 1) << bits | tag, with arithmetic (vectorised for int64)
+        keys = torch.where(valid, tokens + 1, 0).add_(row_ids).mul_(1 << bits).add_(tag)
+        perm, new, run, tag = _runs(keys.to(dtype), None, bits)
+    else:
+        keys = torch.where(valid, tokens, torch.iinfo(torch.int64).min)
+        perm, new, run, tag = _runs(keys, tag, bits)
+    yield perm, new, run, tag
+    if max_order == 1:
+        return
+    width = length + 1
+    run2 = run.view(rows, length)
+    # dense token ids 1, 2, ... per row (0: invalid), shifted, with the token's segment
+    local = torch.where(tag.view(rows, length) > 0, run2 - run2[:, :1] + 1, 0)
+    dense1 = torch.empty_like(run).scatter_(0, perm, local.reshape(-1)).view(rows, length)
+    last_tok = torch.where(dense1 > 0, torch.add(seg, dense1, alpha=1 << bits), 0)
+    prev = torch.empty_like(run).scatter_(0, perm, run).view(rows, length)
+    prev_lens = list(lens)
+    starts = [sum(lens[:i]) for i in range(len(lens))]
+    bound = ((rows * length + 1) * width) << bits
+    key_dtype = torch.int32 if bound <= _INT32_MAX else torch.int64
+    for n in range(2, max_order + 1):
+        cur_lens = [max(m - n + 1, 0) for m in lens]
+        total = sum(cur_lens)
+        if total == 0:
+            return
+        prefix, last = [], []
+        p_start = 0
+        for start, c, pm in zip(starts, cur_lens, prev_lens, strict=True):
+            if c:
+                prefix.append(prev[:, p_start:p_start + c])
+                last.append(last_tok[:, start + n - 1:start + n - 1 + c])
+            p_start += pm
+        g = torch.cat(prefix, 1) if len(prefix) > 1 else prefix[0]
+        t = torch.cat(last, 1) if len(last) > 1 else last[0]
+        # (prefix run * width + dense last token) << bits | segment; an n-gram past the
+        # valid prefix has a last token 0: a key of its own, tag 0
+        keys = torch.add(t, g, alpha=width << bits).to(key_dtype)
+        perm, new, run, tag = _runs(keys, None, bits)
+        yield perm, new, run, tag
+        if n < max_order:
+            prev = torch.empty_like(run).scatter_(0, perm, run).view(rows, total)
+            prev_lens = cur_lens
+
+
+def _tag_counts(run: Tensor, tag: Tensor, num_tags: int) -> Tensor:
+    """(M + 1, num_tags + 1) counts of each tag (0 = invalid) in each run (ids 1..M)."""
+    m = run.numel() + 1  # run ids start at 1
+    width = num_tags + 1
+    table = torch.zeros(m * width, dtype=torch.int32, device=run.device)
+    ones = torch.ones((), dtype=torch.int32, device=run.device).expand(run.numel())
+    index = torch.add(tag, run, alpha=width)  # int64, as `run`
+    return table.scatter_add_(0, index, ones).view(m, width)
+
+
+def _closest_ref_len(hyp_len: Tensor, ref_lens: Tensor) -> Tensor:
+    """Reference length closest to the hypothesis length (ties: the shorter).
+
+    An empty reference counts as missing unless all are empty (length 0 then).
+    """
+    if ref_lens.shape[1] == 1:
+        return ref_lens[:, 0]
+    big = torch.iinfo(torch.int64).max // 4
+    scale = 2**32
+    diff = (hyp_len.unsqueeze(1) - ref_lens).abs()
+    key = torch.where(ref_lens > 0, diff * scale + ref_lens, big)
+    best = key.amin(1)
+    return torch.where(best == big, 0, best % scale)
+
+
+
+def _hard_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
+                vocab_size: int | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Exact BLEU statistics: `(matches (B, N), totals (B, N), hyp_len (B,), ref_len (B,))`,
+    all int64.
+
+    On the CPU the sentences are processed in tiles of about
+    `_tuning.BLEU_CPU_TILE_ELEMENTS` tokens, which keeps the sort and the counts in cache
+    (the statistics of a sentence do not depend on the others); on other devices the whole
+    batch is one tile.
+    """
+    rows = hyp.shape[0]
+    width = hyp.shape[1] + ref.shape[1] * ref.shape[2]
+    tile = _tuning.rows_per_block(rows, width, hyp.device, _tuning.BLEU_CPU_TILE_ELEMENTS)
+    if rows <= tile:
+        return _tile_stats(hyp, ref, pad_id, max_order, vocab_size)
+    parts = [_tile_stats(hyp[i:i + tile], ref[i:i + tile], pad_id, max_order, vocab_size)
+             for i in range(0, rows, tile)]
+    matches, totals, hyp_len, ref_len = (torch.cat(p) for p in zip(*parts, strict=True))
+    return matches, totals, hyp_len, ref_len
+
+
+def _tile_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
+                vocab_size: int | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """`_hard_stats` of one tile of sentences."""
+    rows, t_hyp = hyp.shape
+    n_refs, t_ref = ref.shape[1:]
+    device = hyp.device
+    hv = prefix_valid(hyp, pad_id)
+    rv = prefix_valid(ref, pad_id)
+    hyp_len = hv.sum(-1)
+    ref_len = _closest_ref_len(hyp_len, rv.sum(-1))
+    orders = torch.arange(max_order, device=device)
+    totals = (hyp_len.unsqueeze(1) - orders).clamp_min(0)
+    matches = torch.zeros(rows, max_order, dtype=torch.long, device=device)
+    lens = [t_hyp] + [t_ref] * n_refs
+    if rows == 0 or t_hyp == 0 or t_ref == 0 or n_refs == 0:
+        return matches, totals, hyp_len, ref_len
+    tokens = torch.cat([hyp.long(), ref.reshape(rows, -1).long()], 1)
+    valid = torch.cat([hv, rv.reshape(rows, -1)], 1)
+    groups = _ngram_groups(tokens, valid, lens, max_order, vocab_size)
+    for n, (_, _, run, tag) in enumerate(groups):
+        counts = _tag_counts(run, tag, n_refs + 1)
+        best_ref = counts[:, 2] if n_refs == 1 else counts[:, 2:].amax(1)
+        clipped = torch.minimum(counts[:, 1], best_ref)  # 0 for unused run ids
+        cum = torch.zeros(clipped.numel() + 1, dtype=torch.long, device=device)
+        torch.cumsum(clipped, 0, dtype=torch.long, out=cum[1:])
+        first = run.view(rows, -1)[:, 0]
+        end = torch.cat([first[1:], run[-1:] + 1])
+        matches[:, n] = cum[end] - cum[first]
+    return matches, totals, hyp_len, ref_len
+
+
+# ---------------------------------------------------------------------------------------
+# the formula (shared by the exact, soft and expected BLEU)
+
+
+def _bleu_formula(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Tensor, *,
+                  smooth: str, smooth_value: float, effective_order: bool) -> Tensor:
+    """BLEU from statistics (float tensors, order on the last axis), as sacrebleu.
+
+    `add-k` adds `k` to the matches and totals of the orders n > 1; the orders are used up
+    to the first with no hypothesis n-gram (with `effective_order`; without it, such an
+    order makes the score 0); a used order with zero matches gets precision
+    `smooth_value / t_n` ("floor"), `1 / (2^i t_n)` for the i-th such order ("exp"), or
+    makes the score 0 ("none", "add-k"); no unigram match (hence no match at all) gives 0.
+
+    The tests "no match" are written as `z(m) = max(1 - m, 0)`, which is the indicator of
+    `m == 0` on integer counts and continuous in soft ones: the precision is
+    `(m_n + z(m_n) s_n) / t_n` and the score is multiplied by `1 - z(m_1)`. So the exact
+    statistics give sacrebleu's value and soft statistics a continuous one that tends to it.
+    """
+    order = matches.shape[-1]
+    first = matches[..., 0]
+    # clipped matches never exceed the hypothesis n-grams; soft statistics can pass them by
+    # rounding, so the bound is applied, not assumed (to the matches: a "floor" above 1
+    # may still lift a smoothed precision above 1, as in sacrebleu)
+    matches = torch.where(matches > totals, totals, matches)
+    if smooth == "add-k" and order > 1:
+        add = torch.full((order,), smooth_value, dtype=matches.dtype, device=matches.device)
+        add[0] = 0.0
+        matches = matches + add
+        totals = totals + add
+    valid = (totals > 0).long().cumprod(-1).bool()
+    safe_totals = torch.where(valid, totals, 1.0)
+    no_match = torch.where(valid, (1.0 - matches).clamp_min(0.0), 0.0)
+    if smooth == "exp":
+        numerator = matches + no_match * torch.exp2(-no_match.cumsum(-1))
+    elif smooth == "floor":
+        numerator = matches + no_match * smooth_value
+    else:
+        numerator = matches
+    precision = torch.where(valid, numerator / safe_totals, 0.0)
+    if effective_order:
+        used = valid
+        count = valid.sum(-1).clamp_min(1).to(matches.dtype)
+    else:
+        used = torch.ones_like(valid)
+        count = torch.full(valid.shape[:-1], order, dtype=matches.dtype,
+                           device=matches.device)
+    positive = precision > 0
+    dead = (used & ~positive).any(-1) | ~(first > 0)
+    log_p = torch.log(torch.where(used & positive, precision, 1.0)).sum(-1) / count
+    safe_hyp = torch.where(hyp_len > 0, hyp_len, 1.0)
+    penalty = torch.where(hyp_len >= ref_len, 1.0,
+                          torch.where(hyp_len > 0, torch.exp(1.0 - ref_len / safe_hyp), 0.0))
+    some_match = first.clamp(0.0, 1.0)
+    return torch.where(dead, 0.0, some_match * penalty * torch.exp(log_p))
+
+
+def _score(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Tensor, dtype: torch.dtype,
+           *, corpus: bool, **options) -> Tensor:
+    """Cast the statistics to `dtype`, sum them for `corpus`, apply the formula."""
+    matches, totals = matches.to(dtype), totals.to(dtype)
+    hyp_len, ref_len = hyp_len.to(dtype), ref_len.to(dtype)
+    if corpus:
+        matches, totals = matches.sum(0), totals.sum(0)
+        hyp_len, ref_len = hyp_len.sum(0), ref_len.sum(0)
+    return _bleu_formula(matches, totals, hyp_len, ref_len, **options)
+
+
+# ---------------------------------------------------------------------------------------
+# soft BLEU
+
+
+class _GatheredLogSoftmax(torch.autograd.Function):
+    """`log_softmax(z / tau)` at the gathered `index` only, without storing the softmax.
+
+    Forward keeps `z` (already held by the caller) and the `(B, T, 1)` log-normalizer; the
+    backward pass recomputes the softmax once, so no extra `(B, T, V)` tensor lives between
+    the passes.
+    """
+
+    @staticmethod
+    def forward(ctx, z: Tensor, index: Tensor, tau: float, dtype: torch.dtype) -> Tensor:
+        lse = torch.logsumexp(z.to(dtype) / tau if tau != 1 else z.to(dtype), dim=-1,
+                              keepdim=True)
+        out = z.gather(-1, index).to(dtype) / tau - lse
+        ctx.save_for_backward(z, index, lse)
+        ctx.tau = tau
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        z, index, lse = ctx.saved_tensors
+        tau = ctx.tau
+        p = z.to(lse.dtype, copy=True).div_(tau).sub_(lse).exp_()
+        out = p.mul_(grad.sum(-1, keepdim=True).neg_())
+        out.scatter_add_(-1, index, grad)
+        return out.div_(tau).to(z.dtype), None, None, None
+
+
+def soft_caps(ref: Tensor, rv: Tensor, max_order: int) -> list[Tensor]:
+    """Per order n, `(B, R, T' - n + 1)`: the clipping count `max_k c_{r_k}(g)` of each
+    distinct reference n-gram g at one of its positions (its representative), 0 elsewhere
+    and past the valid prefixes. Computed from the reference ids alone (no gradient)."""
+    rows, n_refs, t_ref = ref.shape
+    caps = []
+    lens = [t_ref] * n_refs
+    tokens = ref.reshape(rows, -1).long()
+    groups = _ngram_groups(tokens, rv.reshape(rows, -1), lens, max_order, None)
+    for n, (perm, new, run, tag) in enumerate(groups, 1):
+        counts = _tag_counts(run, tag, n_refs)
+        best = counts[:, 1] if n_refs == 1 else counts[:, 1:].amax(1)
+        at_first = best[run] * new
+        cap = torch.empty_like(at_first).scatter_(0, perm, at_first)
+        caps.append(cap.view(rows, n_refs, t_ref - n + 1))
+    return caps
+
+
+def soft_matches(m1: Tensor, hv: Tensor, caps: list[Tensor], max_order: int) -> Tensor:
+    """Soft clipped matches `(B, N)` from the unigram match probabilities `m1`
+    `(B, T, R, T')` (`m1[b, t, k, j]` = probability that hypothesis token t is reference
+    token j of reference k)."""
+    rows, t_hyp = hv.shape
+    matches = m1.new_zeros(rows, max_order)
+    mn = m1
+    for n in range(1, max_order + 1):
+        if n > len(caps) or t_hyp - n + 1 <= 0:
+            break
+        if n > 1:
+            mn = mn[:, :-1, :, :-1] * m1[:, n - 1:, :, n - 1:]
+        # soft count in the hypothesis of the n-gram at each reference position
+        counts = torch.einsum("btkj,bt->bkj", mn, hv[:, n - 1:].to(mn.dtype))
+        matches[:, n - 1] = torch.minimum(counts, caps[n - 1].to(mn.dtype)).sum((1, 2))
+    return matches
+
+
+
+# ---------------------------------------------------------------------------------------
+# the pipelines of the public functions: validate, statistics, formula
+
+
+def compute_bleu(fn: str, hyp: Tensor, ref: Tensor, *, pad_id: int, max_order: int,
+                 smooth: str, smooth_value: float | None, effective_order: bool | None,
+                 corpus: bool, vocab_size: int | None, validate_args: bool) -> Tensor:
+    """`bleu_score`: the exact BLEU of token ids (float64, no gradient)."""
+    smooth_value = check_bleu_options(fn, max_order=max_order, smooth=smooth,
+                                      smooth_value=smooth_value,
+                                      effective_order=effective_order, corpus=corpus)
+    check_int(fn, "pad_id", pad_id)
+    _check_vocab_size(fn, vocab_size)
+    check_index_tensor(fn, "hyp", hyp)
+    check_ndim(fn, "hyp", hyp, 2, "of shape (B, T)")
+    ref = _format_ref(fn, ref, hyp.shape[0])
+    if validate_args:
+        top = _id_bounds(fn, [("hyp", hyp), ("ref", ref)], pad_id, vocab_size)
+        vocab_size = top if vocab_size is None else vocab_size
+    if effective_order is None:
+        effective_order = not corpus
+    with torch.no_grad():
+        stats = _hard_stats(hyp, ref, pad_id, max_order, vocab_size)
+        return _score(*stats, torch.float64, corpus=corpus, smooth=smooth,
+                      smooth_value=smooth_value, effective_order=effective_order)
+
+
+def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float | Tensor,
+                      pad_id: int, max_order: int, smooth: str, smooth_value: float | None,
+                      effective_order: bool | None, corpus: bool,
+                      hyp_lengths: Tensor | None, validate_args: bool) -> Tensor:
+    """`soft_bleu_score`: BLEU of per-position token distributions `softmax(input / tau)`,
+    exact (float64 statistics) at temperature 0."""
+    smooth_value = check_bleu_options(fn, max_order=max_order, smooth=smooth,
+                                      smooth_value=smooth_value,
+                                      effective_order=effective_order, corpus=corpus)
+    check_int(fn, "pad_id", pad_id)
+    temperature = check_temperature(fn, temperature)
+    check_floating(fn, "input", input)
+    check_ndim(fn, "input", input, 3, "of shape (B, T, V) (logits over the vocabulary)")
+    rows, t_hyp, vocab = input.shape
+    ref = _format_ref(fn, ref, rows)
+    if hyp_lengths is not None:
+        check_index_tensor(fn, "hyp_lengths", hyp_lengths)
+        if tuple(hyp_lengths.shape) != (rows,):
+            fail(fn, "hyp_lengths", f"of shape ({rows},) (one length per hypothesis)",
+                 f"shape {tuple(hyp_lengths.shape)}", raw=True)
+    if validate_args:
+        _id_bounds(fn, [("ref", ref)], pad_id, None)
+        if hyp_lengths is not None and hyp_lengths.numel():
+            low, high = torch.stack([hyp_lengths.amin(), hyp_lengths.amax()]).tolist()
+            if low < 0 or high > t_hyp:
+                bad = low if low < 0 else high
+                fail(fn, "hyp_lengths", f"lengths in [0, {t_hyp}]", f"a length {bad}",
+                     raw=True)
+        if isinstance(temperature, Tensor) and not bool((temperature > 0).all()):
+            fail(fn, "temperature", "> 0 when a tensor (only the number 0 is exact)",
+                 temperature)
+    if effective_order is None:
+        effective_order = not corpus
+    hard = is_hard(temperature)
+    dtype = compute_dtype(input.dtype)
+    work = torch.float64 if hard else dtype
+    n_refs, t_ref = ref.shape[1:]
+    device = input.device
+    with torch.no_grad():
+        tokens = input.argmax(-1)
+        if hyp_lengths is None:
+            hyp_len = prefix_valid(tokens, pad_id).sum(-1)
+        else:
+            hyp_len = hyp_lengths.long()
+        hv = torch.arange(t_hyp, device=device) < hyp_len.unsqueeze(1)
+        rv = prefix_valid(ref, pad_id)
+        ref_len = _closest_ref_len(hyp_len, rv.sum(-1))
+        orders = torch.arange(max_order, device=device)
+        totals = (hyp_len.unsqueeze(1) - orders).clamp_min(0)
+        empty = rows == 0 or t_hyp == 0 or t_ref == 0 or n_refs == 0
+        caps = [] if empty else soft_caps(ref, rv, max_order)
+        inside = (ref >= 0) & (ref < vocab)
+        flat_ref = torch.where(inside, ref, 0).reshape(rows, 1, n_refs * t_ref)
+    if empty:
+        matches = torch.zeros(rows, max_order, dtype=work, device=device)
+    else:
+        if hard:
+            m1 = (tokens.unsqueeze(2) == flat_ref).to(work)
+        else:
+            index = flat_ref.expand(rows, t_hyp, n_refs * t_ref)
+            if isinstance(temperature, Tensor):
+                log_p = torch.log_softmax(input.to(dtype) / temperature.to(dtype), dim=-1)
+                log_p = log_p.gather(-1, index)
+            else:
+                log_p = _GatheredLogSoftmax.apply(input, index, temperature, dtype)
+            m1 = log_p.exp()
+        m1 = m1.view(rows, t_hyp, n_refs, t_ref) * inside.unsqueeze(1).to(work)
+        with full_precision(device):  # soft counts summed in `work`, also under autocast
+            matches = soft_matches(m1, hv, caps, max_order)
+    out = _score(matches, totals, hyp_len, ref_len, work, corpus=corpus, smooth=smooth,
+                 smooth_value=smooth_value, effective_order=effective_order)
+    return out.to(dtype)
+
+
+def compute_expected_bleu(fn: str, samples: Tensor, log_probs: Tensor, ref: Tensor, *,
+                          alpha: float, pad_id: int, max_order: int, smooth: str,
+                          smooth_value: float | None, effective_order: bool | None,
+                          vocab_size: int | None, reduction: str,
+                          validate_args: bool) -> Tensor:
+    """`expected_bleu`: the sentence BLEU of the `(B, K)` candidates (exact, no gradient)
+    averaged under `softmax(alpha * log_probs)` over the candidates, then reduced."""
+    smooth_value = check_bleu_options(fn, max_order=max_order, smooth=smooth,
+                                      smooth_value=smooth_value,
+                                      effective_order=effective_order)
+    check_int(fn, "pad_id", pad_id)
+    _check_vocab_size(fn, vocab_size)
+    alpha = check_number(fn, "alpha", alpha, low=0.0)
+    check_option(fn, "reduction", reduction, REDUCTIONS)
+    check_index_tensor(fn, "samples", samples)
+    check_ndim(fn, "samples", samples, 3, "of shape (B, K, T)")
+    rows, k, t_hyp = samples.shape
+    check_floating(fn, "log_probs", log_probs)
+    if tuple(log_probs.shape) != (rows, k):
+        fail(fn, "log_probs", f"of shape ({rows}, {k}) (one log-probability per sample)",
+             f"shape {tuple(log_probs.shape)}", raw=True)
+    ref = _format_ref(fn, ref, rows)
+    if validate_args:
+        top = _id_bounds(fn, [("samples", samples), ("ref", ref)], pad_id, vocab_size)
+        vocab_size = top if vocab_size is None else vocab_size
+    if effective_order is None:
+        effective_order = True
+    dtype = compute_dtype(log_probs.dtype)
+    with torch.no_grad():
+        refs = ref.unsqueeze(1).expand(rows, k, *ref.shape[1:]).reshape(rows * k,
+                                                                         *ref.shape[1:])
+        stats = _hard_stats(samples.reshape(rows * k, t_hyp), refs, pad_id, max_order,
+                            vocab_size)
+        bleu = _score(*stats, torch.float64, corpus=False, smooth=smooth,
+                      smooth_value=smooth_value, effective_order=effective_order)
+    q = torch.softmax(alpha * log_probs.to(dtype), dim=1)
+    return reduce_per_sample((q * bleu.view(rows, k).to(dtype)).sum(1), reduction)

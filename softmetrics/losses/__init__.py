@@ -1,0 +1,30 @@
+"""`torch.nn.Module` losses: each holds its options and makes one functional call.
+
+`forward(input, target)` returns the loss (`1 - soft metric` for metrics, the loss itself
+for InfoNCE and NCE); `.metric(input, target)` returns the exact metric with the same
+options (temperature 0, no gradient). One module per family, as in `functional`; the
+names below (`X as X`: an explicit re-export) are the public ones.
+"""
+
+from __future__ import annotations
+
+from .classification import (
+    SoftAccuracyLoss as SoftAccuracyLoss,
+    SoftDiceLoss as SoftDiceLoss,
+    SoftF1Loss as SoftF1Loss,
+    SoftFBetaLoss as SoftFBetaLoss,
+    SoftIoULoss as SoftIoULoss,
+    SoftJaccardLoss as SoftJaccardLoss,
+    SoftMCCLoss as SoftMCCLoss,
+    SoftPrecisionLoss as SoftPrecisionLoss,
+    SoftRecallLoss as SoftRecallLoss,
+    SoftTopKAccuracyLoss as SoftTopKAccuracyLoss,
+    SoftTverskyLoss as SoftTverskyLoss,
+)
+from .contrastive import InfoNCELoss as InfoNCELoss, NCELoss as NCELoss
+from .ranking import (
+    SoftAUROCLoss as SoftAUROCLoss,
+    SoftAveragePrecisionLoss as SoftAveragePrecisionLoss,
+    SoftCalibratedAveragePrecisionLoss as SoftCalibratedAveragePrecisionLoss,
+)
+from .text import ExpectedBLEULoss as ExpectedBLEULoss, SoftBLEULoss as SoftBLEULoss

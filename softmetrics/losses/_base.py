@@ -1,0 +1,83 @@
+"""What the Modules of every family share: float32 statistical buffers, running
+statistics (momentum) and the repr of set-level options."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Float32Buffers", "RunningStatistics", "set_level_repr"]
+
+
+def set_level_repr(module: nn.Module, options: dict[str, Any]) -> str:
+    """`extra_repr` of a set-level loss: its options, temperature, sync and momentum."""
+    shown = {k: v for k, v in options.items() if v is not None}
+    shown["temperature"] = module.temperature
+    if module.sync_dist:
+        shown["sync_dist"] = True
+    if module.momentum is not None:
+        shown["momentum"] = module.momentum
+    return ", ".join(f"{k}={v!r}" for k, v in shown.items())
+
+
+class Float32Buffers(nn.Module):
+    """A loss whose statistical buffers (`_float32_buffers`: names, or prefixes ending in
+    "_") stay in float32 or wider under `.half()`, `.bfloat16()` and `.to(dtype)`. Running
+    counts pass float16's largest value, 65504, in one segmentation batch; a noise
+    distribution over a large vocabulary has probabilities below float16's smallest; and
+    bfloat16 keeps 3 significant digits. Device moves apply as usual, and `.double()`
+    widens them."""
+
+    _float32_buffers: ClassVar[tuple[str, ...]] = ("running_",)
+
+    def _kept(self, name: str) -> bool:
+        return any(name.startswith(p) if p.endswith("_") else name == p
+                   for p in self._float32_buffers)
+
+    def _apply(self, fn, recurse=True):  # type: ignore[override]
+        kept = {name: buf for name, buf in self._buffers.items()
+                if self._kept(name) and buf is not None and buf.is_floating_point()}
+        super()._apply(fn, recurse)
+        for name, old in kept.items():
+            new = self._buffers[name]
+            if new is not None and new.dtype in (torch.float16, torch.bfloat16):
+                self._buffers[name] = old.to(device=new.device)
+        return self
+
+
+class RunningStatistics(Float32Buffers):
+    """A loss that can mix its batch statistics with running ones (`momentum`).
+
+    `register_running(fields, shape)` creates one float32 buffer `running_<field>` per
+    statistic and a `running_initialized` flag; `mix_running(batch)` returns
+    `momentum * running + (1 - momentum) * batch` for each statistic (the batch itself
+    until the first update) and, in training mode, stores the mixed values, detached, as
+    the new running ones. Buffers follow the module (`.to(device)`, `state_dict`).
+    """
+
+    momentum: float | None
+    _running_fields: tuple[str, ...] = ()
+
+    def register_running(self, fields: Sequence[str], shape: tuple[int, ...]) -> None:
+        self._running_fields = tuple(fields)
+        for key in self._running_fields:
+            self.register_buffer(f"running_{key}", torch.zeros(shape))
+        self.register_buffer("running_initialized", torch.zeros((), dtype=torch.bool))
+
+    def mix_running(self, batch: Sequence[Tensor]) -> list[Tensor]:
+        m = float(self.momentum or 0.0)  # set whenever running buffers are registered
+        init = self.running_initialized.clone()
+        mixed = []
+        for key, value in zip(self._running_fields, batch, strict=True):
+            running = getattr(self, f"running_{key}").to(value.dtype)
+            mixed.append(torch.where(init, m * running + (1.0 - m) * value, value))
+        if self.training:
+            with torch.no_grad():
+                for key, value in zip(self._running_fields, mixed, strict=True):
+                    buffer = getattr(self, f"running_{key}")
+                    buffer.copy_(value.detach().expand_as(buffer))
+                self.running_initialized.fill_(True)
+        return mixed

@@ -1,0 +1,371 @@
+"""Classification losses: `1 - soft metric` of one formula over the soft counts.
+
+Every loss takes the options of its functional twin, checked once in `__init__`, and the
+set-level options `sync_dist` and `momentum` (see `_ClassificationLoss`), which act on the
+counts of the whole batch."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from .. import _checks, distributed
+from .._relax import as_tensor_on
+from ..functional._classification_core import (
+    Counts,
+    CountsHook,
+    Kind,
+    check_classification_options,
+    check_top_k,
+    evaluate,
+    fbeta_weights,
+    tversky_weights,
+)
+from ._base import RunningStatistics, set_level_repr
+
+
+class _ClassificationLoss(RunningStatistics):
+    """`1 - soft metric` of one classification formula, with its options fixed.
+
+    Options are those of the functional twin and are validated once, here. `forward`
+    returns the loss (averaged over samples for `multidim_average="samplewise"`; per class
+    for `average="none"`); `metric` the exact metric (temperature 0) with the same options.
+
+    Set-level options (the API page's "Set-level options" says the same to users):
+
+    - `sync_dist=True` sums the soft statistics over the processes of `process_group`
+      (default: the whole world) with an autograd-aware all-reduce before the formula, so
+      that every process optimises the metric of the global batch (see
+      `softmetrics.distributed`); `metric` then also reports the global exact metric.
+    - `momentum=m` replaces the batch statistics by `m * running + (1 - m) * batch`, where
+      `running` (buffers, saved in `state_dict`) holds the previous mixed statistics,
+      detached, and is updated in training mode: a lower-variance estimate of the
+      dataset-level metric than one mini-batch gives. The first batch initialises it.
+    """
+
+    _fn_name: ClassVar[str]
+    _kind: ClassVar[Kind]
+    _default_average: ClassVar[str] = "macro"
+
+    def __init__(self, *, task: str, num_classes: int | None = None,
+                 average: str | None = None, temperature: float = 1.0,
+                 threshold: float = 0.5, ignore_index: int | None = None,
+                 multidim_average: str = "global", zero_division: float = 0.0,
+                 validate_args: bool = True, sync_dist: bool = False, process_group: Any = None,
+                 momentum: float | None = None, **formula: Any) -> None:
+        super().__init__()
+        average = self._default_average if average is None else average
+        name = type(self).__name__
+        check_classification_options(name, task=task, num_classes=num_classes,
+                                     average=average, temperature=temperature,
+                                     threshold=threshold, ignore_index=ignore_index,
+                                     multidim_average=multidim_average,
+                                     zero_division=zero_division)
+        if isinstance(temperature, Tensor):
+            _checks.fail(name, "temperature", "a number (use the functional API for a "
+                         "tensor temperature)", temperature, error=TypeError)
+        self.options: dict[str, Any] = dict(
+            task=task, num_classes=num_classes, average=average, threshold=threshold,
+            ignore_index=ignore_index, multidim_average=multidim_average,
+            zero_division=zero_division, validate_args=validate_args)
+        self.formula = formula
+        self.temperature = temperature
+        self.sync_dist = bool(sync_dist)
+        self.process_group = process_group
+        self.momentum = momentum
+        if self.sync_dist and multidim_average == "samplewise":
+            _checks.fail(name, "sync_dist", "False with multidim_average='samplewise' "
+                         "(per-sample values are averaged by data parallelism already)",
+                         sync_dist)
+        if momentum is not None:
+            _checks.check_number(name, "momentum", momentum, low=0.0, high=1.0, high_open=True)
+            if multidim_average == "samplewise":
+                _checks.fail(name, "momentum", "None with multidim_average='samplewise' "
+                             "(running statistics pool samples)", momentum)
+            columns = 1 if task == "binary" else int(num_classes or 1)
+            self.register_running(Counts._fields, (1, columns))
+
+    def _sync(self, counts: Counts) -> Counts:
+        tp, pred, support, total = counts
+        reduce = distributed.all_reduce_sum
+        group = self.process_group
+        total = as_tensor_on(total, tp).expand(
+            tp.shape[0], -1 if isinstance(total, Tensor) else 1).contiguous()
+        return Counts(reduce(tp, group), reduce(pred, group),
+                      reduce(support.contiguous(), group), reduce(total, group))
+
+    def _hook(self, counts: Counts) -> Counts:
+        if self.sync_dist:
+            counts = self._sync(counts)
+        if self.momentum is None:
+            return counts
+        batch = [as_tensor_on(value, counts.tp) for value in counts]
+        return Counts(*self.mix_running(batch))
+
+    def _value(self, input: Tensor, target: Tensor, temperature: float,
+               hook: CountsHook | None) -> Tensor:
+        return evaluate(self._fn_name, self._kind, input, target, temperature=temperature,
+                        hook=hook, check=False, **self.formula, **self.options)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss `1 - soft metric` (for MCC: in [0, 2])."""
+        hook = self._hook if (self.sync_dist or self.momentum is not None) else None
+        loss = 1.0 - self._value(input, target, self.temperature, hook)
+        if self.options["multidim_average"] == "samplewise":
+            # the mean over samples; an empty batch gives 0, not NaN
+            loss = loss.sum(0) / max(loss.shape[0], 1)
+        return loss
+
+    @torch.no_grad()
+    def metric(self, input: Tensor, target: Tensor) -> Tensor:
+        """The exact metric (temperature 0) with this loss's options; no gradient."""
+        return self._value(input, target, 0.0, self._sync if self.sync_dist else None)
+
+    def extra_repr(self) -> str:
+        return set_level_repr(self, {**self.options, **self.formula})
+
+
+class SoftAccuracyLoss(_ClassificationLoss):
+    """`1 - soft_accuracy`: the loss of
+    [soft_accuracy][softmetrics.functional.soft_accuracy].
+
+    Options: those of `soft_accuracy` (`average="micro"` by default; "macro" is balanced
+    accuracy), and the [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftAccuracyLoss
+        >>> loss_fn = SoftAccuracyLoss(task="multiclass", num_classes=3)
+        >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]], requires_grad=True)
+        >>> target = torch.tensor([0, 2])
+        >>> loss_fn(logits, target)
+        tensor(0.5005, grad_fn=<RsubBackward1>)
+        >>> loss_fn.metric(logits, target)
+        tensor(0.5000)
+    """
+
+    _fn_name, _kind, _default_average = "soft_accuracy", "accuracy", "micro"
+
+
+class _TverskyLoss(_ClassificationLoss):
+    """A loss of the Tversky family with the weights (alpha, beta) of its metric."""
+
+    _kind = "tversky"
+    _weights: ClassVar[tuple[float, float]]
+
+    def __init__(self, *, task: str, **options: Any) -> None:
+        alpha, beta = self._weights
+        super().__init__(task=task, alpha=alpha, beta=beta, **options)
+
+
+class SoftPrecisionLoss(_TverskyLoss):
+    """`1 - soft_precision`: the loss of
+    [soft_precision][softmetrics.functional.soft_precision].
+
+    Options: those of `soft_precision`, and the [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftPrecisionLoss
+        >>> loss_fn = SoftPrecisionLoss(task="multilabel", num_classes=3, average="micro")
+        >>> logits = torch.tensor([[3.0, -1.0, 0.5], [-2.0, 2.0, 1.0]])
+        >>> labels = torch.tensor([[1, 0, 0], [0, 1, 1]])
+        >>> loss_fn(logits, labels), loss_fn.metric(logits, labels)
+        (tensor(0.2827), tensor(0.7500))
+    """
+
+    _fn_name, _weights = "soft_precision", (1.0, 0.0)
+
+
+class SoftRecallLoss(_TverskyLoss):
+    """`1 - soft_recall`: the loss of [soft_recall][softmetrics.functional.soft_recall].
+
+    Options: those of `soft_recall`, and the [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftRecallLoss
+        >>> loss_fn = SoftRecallLoss(task="binary", threshold=0.3, temperature=0.5)
+        >>> scores = torch.tensor([[1.2, -0.4], [-1.5, 0.2]])  # (N, H, W) pixel logits
+        >>> loss_fn(scores, torch.tensor([[1, 1], [0, 1]]))
+        tensor(0.1387)
+    """
+
+    _fn_name, _weights = "soft_recall", (0.0, 1.0)
+
+
+class SoftF1Loss(_TverskyLoss):
+    """`1 - soft_f1_score`: the soft F1 (= soft Dice) loss, the loss of
+    [soft_f1_score][softmetrics.functional.soft_f1_score]; also named
+    [SoftDiceLoss][softmetrics.SoftDiceLoss].
+
+    Options: those of `soft_f1_score`, and the [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftF1Loss
+        >>> loss_fn = SoftF1Loss(task="binary")
+        >>> logits = torch.tensor([2.0, -1.0, 0.5, -3.0], requires_grad=True)
+        >>> loss = loss_fn(logits, torch.tensor([1, 1, 0, 0]))
+        >>> loss.backward()
+        >>> loss, logits.grad
+        (tensor(0.3980, grad_fn=<RsubBackward1>), tensor([-0.0384, -0.0720,  0.0370,  0.0071]))
+    """
+
+    _fn_name, _weights = "soft_f1_score", (0.5, 0.5)
+
+
+class SoftDiceLoss(SoftF1Loss):
+    """The soft Dice loss: [SoftF1Loss][softmetrics.SoftF1Loss] under the name segmentation
+    uses (the Dice coefficient is the F1 score), with the same options and values.
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftDiceLoss
+        >>> logits = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+        >>> mask = torch.zeros(2, 8, 8, dtype=torch.long); mask[:, 2:6, 2:6] = 2
+        >>> SoftDiceLoss(task="multiclass", num_classes=3,
+        ...              multidim_average="samplewise")(logits, mask)
+        tensor(0.7562)
+    """
+
+
+class SoftJaccardLoss(_TverskyLoss):
+    """`1 - soft_jaccard_index`, the loss of
+    [soft_jaccard_index][softmetrics.functional.soft_jaccard_index]: the soft IoU loss
+    for segmentation judged by mean IoU ([SoftIoULoss][softmetrics.SoftIoULoss] is its
+    other name).
+
+    Options: those of `soft_jaccard_index`, and the
+    [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> logits = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+        >>> mask = torch.zeros(2, 4, 4, dtype=torch.long); mask[:, :2] = 1; mask[0, 0, 0] = 255
+        >>> from softmetrics import SoftJaccardLoss
+        >>> loss_fn = SoftJaccardLoss(task="multiclass", num_classes=3, ignore_index=255)
+        >>> loss_fn(logits, mask), loss_fn.metric(logits, mask)  # metric: mean IoU
+        (tensor(0.7978), tensor(0.2524))
+    """
+
+    _fn_name, _weights = "soft_jaccard_index", (1.0, 1.0)
+
+
+class SoftIoULoss(SoftJaccardLoss):
+    """The soft IoU loss: [SoftJaccardLoss][softmetrics.SoftJaccardLoss] under the name
+    segmentation uses (intersection over union is the Jaccard index), with the same
+    options and values.
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftIoULoss
+        >>> logits = torch.tensor([[3.0, -2.0], [0.5, 1.5], [-1.0, -0.5]])
+        >>> loss_fn = SoftIoULoss(task="multilabel", num_classes=2, average="none")
+        >>> loss_fn(logits, torch.tensor([[1, 0], [1, 1], [0, 0]]))
+        tensor([0.3058, 0.4538])
+    """
+
+
+class SoftFBetaLoss(_ClassificationLoss):
+    """`1 - soft_fbeta_score`: the loss of
+    [soft_fbeta_score][softmetrics.functional.soft_fbeta_score] with the given `beta`.
+
+    Options: those of `soft_fbeta_score`, and the [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftFBetaLoss
+        >>> loss_fn = SoftFBetaLoss(task="binary", beta=2.0, momentum=0.9)
+        >>> logits = torch.tensor([2.0, -1.0, 0.5, -3.0])
+        >>> loss_fn(logits, torch.tensor([1, 1, 0, 0]))  # the first batch starts the counts
+        tensor(0.4146)
+        >>> loss_fn(logits, torch.tensor([0, 1, 1, 0]))  # 0.9 running + 0.1 batch counts
+        tensor(0.4277)
+        >>> loss_fn.running_tp  # the mixed soft true positives, kept for the next batch
+        tensor([[1.1239]])
+    """
+
+    _fn_name, _kind = "soft_fbeta_score", "tversky"
+
+    def __init__(self, *, task: str, beta: float = 1.0, **options: Any) -> None:
+        alpha, weight = fbeta_weights(type(self).__name__, beta)
+        self.beta = float(beta)
+        super().__init__(task=task, alpha=alpha, beta=weight, **options)
+
+
+class SoftTverskyLoss(_ClassificationLoss):
+    """`1 - soft_tversky_index`: the loss of
+    [soft_tversky_index][softmetrics.functional.soft_tversky_index] with the given
+    `alpha` (weight of false positives) and `beta` (weight of false negatives).
+
+    Options: those of `soft_tversky_index`, and the
+    [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftTverskyLoss
+        >>> loss_fn = SoftTverskyLoss(task="binary", alpha=0.3, beta=0.7)  # misses cost more
+        >>> logits = torch.tensor([1.0, -2.0, 0.5, -0.5, 2.5])
+        >>> target = torch.tensor([1, 1, 1, 0, 1])
+        >>> loss_fn(logits, target), loss_fn.metric(logits, target)
+        (tensor(0.3401), tensor(0.8108))
+    """
+
+    _fn_name, _kind = "soft_tversky_index", "tversky"
+
+    def __init__(self, *, task: str, alpha: float = 0.5, beta: float = 0.5,
+                 **options: Any) -> None:
+        alpha, beta = tversky_weights(type(self).__name__, alpha, beta)
+        super().__init__(task=task, alpha=alpha, beta=beta, **options)
+
+
+class SoftMCCLoss(_ClassificationLoss):
+    """`1 - soft_matthews_corrcoef`, in [0, 2]: the loss of
+    [soft_matthews_corrcoef][softmetrics.functional.soft_matthews_corrcoef].
+
+    Options: those of `soft_matthews_corrcoef` (`average="micro"`, Gorodkin's $R_K$, by
+    default), and the [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftMCCLoss
+        >>> loss_fn = SoftMCCLoss(task="multiclass", num_classes=3, temperature=0.5)
+        >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0],
+        ...                        [1.0, 0.0, 0.0]])
+        >>> loss_fn(logits, torch.tensor([0, 2, 2, 1]))
+        tensor(0.6569)
+    """
+
+    _fn_name, _kind, _default_average = "soft_matthews_corrcoef", "mcc", "micro"
+
+
+class SoftTopKAccuracyLoss(_ClassificationLoss):
+    """`1 - soft_top_k_accuracy` (multiclass only): the loss of
+    [soft_top_k_accuracy][softmetrics.functional.soft_top_k_accuracy].
+
+    Options: those of `soft_top_k_accuracy` (`num_classes` and `k`; no `threshold`), and
+    the [set-level options](losses.md#set-level-options).
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftTopKAccuracyLoss
+        >>> loss_fn = SoftTopKAccuracyLoss(num_classes=4, k=2, temperature=0.1)
+        >>> logits = torch.tensor([[0.1, 2.0, 1.0, -1.0], [1.5, 0.2, 0.1, 0.0]])
+        >>> target = torch.tensor([2, 3])  # the first sample's class ranks second
+        >>> loss_fn(logits, target), loss_fn.metric(logits, target)
+        (tensor(0.5033), tensor(0.5000))
+    """
+
+    _fn_name, _kind, _default_average = "soft_top_k_accuracy", "accuracy", "micro"
+
+    def __init__(self, *, num_classes: int, k: int = 1, task: str = "multiclass",
+                 **options: Any) -> None:
+        name = type(self).__name__
+        check_top_k(name, task=task, k=k, num_classes=num_classes)
+        if "threshold" in options:
+            _checks.fail(name, "threshold", "unset (top-k has no threshold)",
+                         options["threshold"])
+        super().__init__(task=task, num_classes=num_classes, top_k=k, **options)

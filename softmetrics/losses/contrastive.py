@@ -1,0 +1,174 @@
+"""Contrastive losses: InfoNCE (tiled) and noise-contrastive estimation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .._checks import check_floating, check_int, check_option, check_temperature, fail
+from .._options import REDUCTIONS, Reduction
+from .._relax import reduce_per_sample
+from ..functional._contrastive_core import check_output_layer, softmax_nll
+from ..functional.contrastive import info_nce, nce_loss, retrieval_accuracy
+from ._base import Float32Buffers
+
+
+class InfoNCELoss(nn.Module):
+    r"""InfoNCE ([`info_nce`][softmetrics.functional.info_nce]) with its options fixed.
+
+    `learn_temperature=True` makes the temperature a parameter, stored on a log scale
+    (`log_temperature`, as CLIP's logit scale) so that it stays positive; otherwise it is
+    a constant. `forward(query, key, negatives=None)` returns the loss,
+    `.metric(query, key, negatives=None)` the top-`k` retrieval accuracy with the same
+    candidates ([`retrieval_accuracy`][softmetrics.functional.retrieval_accuracy]).
+
+    `gather_distributed=True` scores each process's queries against the keys (and, with
+    `symmetric`, its keys against the queries) of every process of `process_group`
+    (default: the whole world), with gradient: the loss, and `.metric`, are those of one
+    process on the global batch (see the Data-parallel training page).
+
+    `temperature` is a number (the initial value when learned) and `k` the rank the
+    positive must reach for `.metric`; the other options (`in_batch_negatives`,
+    `query_negatives`, `symmetric`, `normalize`, `reduction`, `chunk_size`,
+    `gather_distributed`, `process_group`, `validate_args`) are those of
+    [`info_nce`][softmetrics.functional.info_nce].
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import InfoNCELoss
+        >>> loss_fn = InfoNCELoss(temperature=0.5, learn_temperature=True)
+        >>> query = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+        >>> key = torch.tensor([[0.9, 0.1], [0.1, 0.9], [0.5, 0.6]])
+        >>> loss_fn(query, key)
+        tensor(0.6448, grad_fn=<MeanBackward0>)
+        >>> loss_fn.temperature
+        tensor(0.5000, grad_fn=<ExpBackward0>)
+        >>> loss_fn.metric(query, key)
+        tensor(1.)
+    """
+
+    def __init__(self, *, temperature: float = 0.07, learn_temperature: bool = False,
+                 in_batch_negatives: bool = True, query_negatives: bool = False,
+                 symmetric: bool = False, normalize: bool = True, reduction: Reduction = "mean",
+                 chunk_size: int | None = None, k: int = 1,
+                 gather_distributed: bool = False, process_group: Any = None,
+                 validate_args: bool = True) -> None:
+        super().__init__()
+        name = type(self).__name__
+        temperature = check_temperature(name, temperature, allow_zero=False)
+        if isinstance(temperature, Tensor):
+            fail(name, "temperature", "a number (the initial value)", temperature,
+                 error=TypeError)
+        check_option(name, "reduction", reduction, REDUCTIONS)
+        if chunk_size is not None:
+            check_int(name, "chunk_size", chunk_size, low=1)
+        check_int(name, "k", k, low=1)
+        self.options: dict[str, Any] = dict(
+            in_batch_negatives=in_batch_negatives, query_negatives=query_negatives,
+            normalize=normalize, gather_distributed=bool(gather_distributed),
+            process_group=process_group, validate_args=validate_args)
+        self.symmetric, self.reduction, self.chunk_size, self.k = (
+            symmetric, reduction, chunk_size, k)
+        self.learn_temperature = learn_temperature
+        if learn_temperature:
+            self.log_temperature = nn.Parameter(torch.tensor(temperature).log())
+        else:
+            self._temperature = temperature
+
+    @property
+    def temperature(self) -> float | Tensor:
+        """The temperature: a number, or `exp(log_temperature)` when learned."""
+        if self.learn_temperature:
+            return self.log_temperature.exp()
+        return self._temperature
+
+    def forward(self, query: Tensor, key: Tensor, negatives: Tensor | None = None) -> Tensor:
+        """The InfoNCE loss of `query` against `key` (and `negatives`)."""
+        return info_nce(query, key, negatives=negatives, temperature=self.temperature,
+                        symmetric=self.symmetric, reduction=self.reduction,
+                        chunk_size=self.chunk_size, **self.options)
+
+    @torch.no_grad()
+    def metric(self, query: Tensor, key: Tensor, negatives: Tensor | None = None) -> Tensor:
+        """Top-`k` retrieval accuracy with the same candidates; no gradient."""
+        return retrieval_accuracy(query, key, negatives=negatives, k=self.k,
+                                  reduction=self.reduction, **self.options)
+
+    def extra_repr(self) -> str:
+        options = {k: v for k, v in self.options.items()
+                   if k != "process_group" and (k != "gather_distributed" or v)}
+        shown = {"temperature": float(torch.as_tensor(self.temperature).detach()), **options,
+                 "symmetric": self.symmetric, "reduction": self.reduction}
+        return ", ".join(f"{k}={v!r}" for k, v in shown.items())
+
+
+class NCELoss(Float32Buffers):
+    r"""Noise-contrastive estimation ([`nce_loss`][softmetrics.functional.nce_loss]).
+
+    Holds the number of classes `num_classes` (the rows of the output layer's `weight`),
+    the noise count and the noise distribution (a buffer; uniform when None).
+    `forward(input, target, weight, bias, generator=None)` returns the NCE loss;
+    `.metric(input, target, weight, bias)` the exact counterpart, the full-softmax negative
+    log-likelihood `cross_entropy(input @ weight.T + bias, target)`. The options
+    `num_noise`, `noise_distribution`, `shared_noise`, `reduction` and `validate_args` are
+    those of [`nce_loss`][softmetrics.functional.nce_loss].
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import NCELoss
+        >>> loss_fn = NCELoss(num_classes=3, num_noise=4)
+        >>> hidden = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> weight = torch.tensor([[2.0, 0.0], [0.0, 2.0], [-1.0, -1.0]])
+        >>> bias = torch.zeros(3)
+        >>> loss_fn(hidden, torch.tensor([0, 1]), weight, bias,
+        ...         generator=torch.Generator().manual_seed(0))
+        tensor(5.3849)
+        >>> loss_fn.metric(hidden, torch.tensor([0, 1]), weight, bias)
+        tensor(0.1698)
+    """
+
+    noise_distribution: Tensor | None
+    _float32_buffers = ("noise_distribution",)
+
+    def __init__(self, num_classes: int, num_noise: int,
+                 noise_distribution: Tensor | None = None, *, shared_noise: bool = False,
+                 reduction: Reduction = "mean", validate_args: bool = True) -> None:
+        super().__init__()
+        name = type(self).__name__
+        check_int(name, "num_classes", num_classes, low=1)
+        check_int(name, "num_noise", num_noise, low=1)
+        check_option(name, "reduction", reduction, REDUCTIONS)
+        if noise_distribution is not None:
+            check_floating(name, "noise_distribution", noise_distribution)
+            if tuple(noise_distribution.shape) != (num_classes,):
+                fail(name, "noise_distribution", f"of shape ({num_classes},) (num_classes)",
+                     f"shape {tuple(noise_distribution.shape)}", raw=True)
+        self.num_classes, self.num_noise = num_classes, num_noise
+        self.shared_noise, self.reduction, self.validate_args = (
+            shared_noise, reduction, validate_args)
+        self.register_buffer("noise_distribution", noise_distribution)
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor, bias: Tensor | None,
+                generator: torch.Generator | None = None) -> Tensor:
+        """The NCE loss with `num_noise` draws per example from the noise distribution."""
+        if weight.shape[0] != self.num_classes:
+            fail(type(self).__name__, "weight", f"{self.num_classes} rows (num_classes)",
+                 f"shape {tuple(weight.shape)}", raw=True)
+        return nce_loss(input, target, weight, bias, num_noise=self.num_noise,
+                        noise_distribution=self.noise_distribution,
+                        shared_noise=self.shared_noise, generator=generator,
+                        reduction=self.reduction, validate_args=self.validate_args)
+
+    @torch.no_grad()
+    def metric(self, input: Tensor, target: Tensor, weight: Tensor,
+               bias: Tensor | None) -> Tensor:
+        """The full-softmax negative log-likelihood (the exact counterpart); no gradient."""
+        check_output_layer(type(self).__name__, input, target, weight, bias,
+                           self.validate_args)
+        return reduce_per_sample(softmax_nll(input, target, weight, bias), self.reduction)
+
+    def extra_repr(self) -> str:
+        return (f"num_classes={self.num_classes}, num_noise={self.num_noise}, "
+                f"shared_noise={self.shared_noise}, reduction={self.reduction!r}")
