@@ -337,10 +337,6 @@ def test_api_reference_in_chromium(api_objects: list[dict]) -> None:
     assert not private, private
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the docstrings put their doctests under `Example:`, which the Google-style parser "
-    "(griffe) reads as an admonition of Markdown, so `>>>` becomes a block quote; "
-    "`Examples:` is the section it renders as code"))
 def test_api_examples_are_code_blocks(api_objects: list[dict]) -> None:
     """A docstring's doctest shows as a code block, not as run-on text in block quotes."""
     problems = [f"{o['where']}: the doctest is not in a code block"
@@ -348,9 +344,6 @@ def test_api_examples_are_code_blocks(api_objects: list[dict]) -> None:
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "argument descriptions that begin with `>` (`temperature: >= 0`, `beta: > 0`) are read "
-    "as block quotes, and `$1 - $` (a space before the closing dollar) is not read as math"))
 def test_api_prose_reads_as_written(api_objects: list[dict]) -> None:
     """No Markdown accident in the docstrings' prose: no block quote, no stray `$`."""
     problems = []

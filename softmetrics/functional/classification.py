@@ -112,7 +112,7 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
         average: "micro" pools counts over classes, "macro" averages per-class values,
             "weighted" weighs them by support, "none" returns them. Binary tasks report
             the positive class.
-        temperature: >= 0, a number or a one-element tensor; 0 gives the exact metric (no
+        temperature: at least 0, a number or a one-element tensor; 0 gives the exact metric (no
             gradient).
         threshold: decision threshold on the probability for binary and multilabel.
         ignore_index: target value left out of every statistic (may lie outside [0, C),
@@ -178,7 +178,7 @@ def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: 
     [soft_tversky_index][softmetrics.functional.soft_tversky_index].
 
     Args:
-        beta: > 0; recall is `beta` times as important as precision (in place of the
+        beta: positive; recall is `beta` times as important as precision (in place of the
             Tversky weights `alpha`, `beta`).
         zero_division: value where $(1+\beta^2) TP + \beta^2 FN + FP = 0$.
 
@@ -357,7 +357,7 @@ def soft_accuracy(input: Tensor, target: Tensor, *, task: Task, num_classes: int
     Multiclass, `average="micro"`: $\frac{1}{N}\sum_n p_{n, y_n}$, the mean probability of
     the true class; `"macro"` is balanced accuracy, the mean recall over the classes
     present in the target; `"none"` gives per-class recall. Binary: $(TP + TN) / N$.
-    Multilabel: `"micro"` is $1 - $ Hamming loss, the other averages are per-label accuracy.
+    Multilabel: `"micro"` is one minus the Hamming loss, the other averages are per-label accuracy.
 
     Hard limit: at `temperature=0` equals scikit-learn's `accuracy_score` (multiclass
     micro, binary), `balanced_accuracy_score` (multiclass macro) and `1 - hamming_loss`

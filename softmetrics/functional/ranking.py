@@ -76,7 +76,7 @@ def soft_auroc(input: Tensor, target: Tensor, *, task: Task, num_classes: int | 
         average: "macro" averages per-column values, "weighted" weighs them by their number
             of positives, "micro" pools every (sample, class) entry into one column, "none"
             returns the per-column values. Ignored for binary.
-        temperature: >= 0, on the scale of score differences; 0 gives the exact metric (no
+        temperature: at least 0, on the scale of score differences; 0 gives the exact metric (no
             gradient). A one-element tensor (e.g. a learnable temperature) is allowed.
         ignore_index: target value whose entries (multiclass: samples) take no part.
         chunk_size: rows of the pairwise matrix per tile at `temperature > 0`; extra
