@@ -343,6 +343,11 @@ def _bleu_formula(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Ten
     statistics give sacrebleu's value and soft statistics a continuous one that tends to it.
     """
     order = matches.shape[-1]
+    # clipped matches never exceed the hypothesis n-grams; soft statistics can pass them by
+    # rounding, so that bound is applied, not assumed (a no-op on exact statistics, and
+    # the gradient passes where it holds). A precision above 1 then comes only from
+    # "floor" smoothing above 1, as in sacrebleu.
+    matches = torch.where(matches > totals, totals, matches)
     first = matches[..., 0]
     if smooth == "add-k" and order > 1:
         add = torch.full((order,), smooth_value, dtype=matches.dtype, device=matches.device)
@@ -358,9 +363,7 @@ def _bleu_formula(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Ten
         numerator = matches + no_match * smooth_value
     else:
         numerator = matches
-    # a precision is at most 1 (clipped matches never exceed the hypothesis n-grams); soft
-    # statistics can pass it by rounding, so the bound is applied, not assumed
-    precision = torch.where(valid, (numerator / safe_totals).clamp_max(1.0), 0.0)
+    precision = torch.where(valid, numerator / safe_totals, 0.0)
     if effective_order:
         used = valid
         count = valid.sum(-1).clamp_min(1).to(matches.dtype)
