@@ -30,6 +30,15 @@ def _set_level_repr(module: nn.Module, options: dict[str, Any]) -> str:
         shown["momentum"] = module.momentum
     return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
+def _check_running_device(module: nn.Module, input: Tensor) -> None:
+    """Running statistics stay on the Module's device: `input` must be there too (moving
+    them to the input on every step would copy them back and forth, and wait for it)."""
+    device = module.running_initialized.device
+    if isinstance(input, Tensor) and input.device != device:
+        _checks.fail(type(module).__name__, "input", f"on {device}, the device of the "
+                     "running statistics (move the loss there with `.to(device)`)",
+                     f"a tensor on {input.device}", raw=True)
+
 # --- classification ------------------------------------------------------------------
 
 
@@ -156,6 +165,8 @@ class _ClassificationLoss(_Float32Buffers):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """The loss `1 - soft metric` (for MCC: in [0, 2])."""
+        if self.momentum is not None:
+            _check_running_device(self, input)
         hook = self._hook if (self.sync_dist or self.momentum is not None) else None
         loss = 1.0 - self._value(input, target, self.temperature, hook)
         if self.options["multidim_average"] == "samplewise":
@@ -400,7 +411,10 @@ class _RankingLoss(_Float32Buffers):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """The loss `1 - soft metric`, in [0, 1]."""
-        hook = None if self.momentum is None else self._hook
+        hook = None
+        if self.momentum is not None:
+            _check_running_device(self, input)
+            hook = self._hook
         return 1.0 - self._value(input, target, self.temperature, hook)
 
     @torch.no_grad()
@@ -726,6 +740,7 @@ class NCELoss(_Float32Buffers):
             contrastive.fail(type(self).__name__, "weight",
                              f"{self.num_classes} rows (num_classes)",
                              f"shape {tuple(weight.shape)}", raw=True)
+        contrastive.check_generator(type(self).__name__, generator, input)
         return contrastive.nce_loss(input, target, weight, bias, num_noise=self.num_noise,
                                     noise_distribution=self.noise_distribution,
                                     shared_noise=self.shared_noise, generator=generator,

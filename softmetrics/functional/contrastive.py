@@ -169,7 +169,9 @@ class _TiledInfoNCE(torch.autograd.Function):
         inv_tau = temperature.to(dtype).reciprocal()
         acc = [torch.zeros(t.shape, dtype=dtype, device=t.device) if want else None
                for t, want in zip(tensors, need, strict=True)]
-        tau_sum = torch.zeros((), dtype=dtype, device=temperature.device)
+        # on the device of the embeddings: a temperature may live elsewhere (a 0-d CPU
+        # tensor takes part in device kernels as a number; autograd moves its gradient)
+        tau_sum = torch.zeros((), dtype=dtype, device=grad.device)
         grad = grad.to(dtype).split([lse.shape[0] for lse in lses])
         for (a_idx, blocks, self_col, pos), lse, g_pass in zip(passes, lses, grad, strict=True):
             anchor, u_a, acc_a = tensors[a_idx], scales[a_idx], acc[a_idx]
@@ -842,6 +844,16 @@ def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
         check_values_in(fn, "target", target, 0, weight.shape[0])
 
 
+def check_generator(fn: str, generator: torch.Generator | None, input: Tensor) -> None:
+    """A noise `generator` must draw on the device type of `input` (torch samples on the
+    generator's device; drawing elsewhere and copying would wait for the copy)."""
+    if (generator is not None and isinstance(input, Tensor)
+            and generator.device.type != input.device.type):
+        fail(fn, "generator", f"a torch.Generator on {input.device.type} (the device of "
+             f"`input`), e.g. torch.Generator(device={input.device.type!r})",
+             f"a generator on {generator.device.type}", raw=True)
+
+
 def nce_loss(
     input: Tensor,
     target: Tensor,
@@ -887,7 +899,8 @@ def nce_loss(
             `torch.multinomial`, with replacement); None for uniform.
         shared_noise: draw one set of $K$ noise classes for the whole batch (TensorFlow's
             sampling; one `(N, K)` matrix product) instead of $K$ per example.
-        generator: a `torch.Generator` for reproducible noise draws.
+        generator: a `torch.Generator` for reproducible noise draws, on the device of
+            `input` (e.g. `torch.Generator(device="cuda")` for CUDA inputs).
         reduction: `"mean"`, `"sum"` or `"none"` (per example, shape `(N,)`).
         validate_args: also check target ids, and that `noise_distribution` is
             non-negative, sums to 1 and is positive at every target (reads the data).
@@ -898,7 +911,8 @@ def nce_loss(
     Raises:
         ValueError: for mismatched shapes, `num_noise < 1`, an unknown `reduction`, or
             (with `validate_args`) target ids outside `[0, V)` and a noise distribution
-            that is negative, does not sum to 1, or is 0 at a target.
+            that is negative, does not sum to 1, or is 0 at a target; for a `generator`
+            on another device type than `input`.
         TypeError: for non-floating `input`/`weight`/`bias`/`noise_distribution` or a
             non-integer `target`.
 
@@ -925,6 +939,7 @@ def nce_loss(
     n, v = input.shape[0], weight.shape[0]
     check_int(fn, "num_noise", num_noise, low=1)
     check_option(fn, "reduction", reduction, _REDUCTIONS)
+    check_generator(fn, generator, input)
     if noise_distribution is not None:
         _check_noise(fn, noise_distribution, v, target, validate_args)
 

@@ -748,7 +748,8 @@ def soft_bleu_score(
         else:
             index = flat_ref.expand(rows, t_hyp, n_refs * t_ref)
             if isinstance(temperature, Tensor):
-                log_p = torch.log_softmax(input.to(dtype) / temperature.to(dtype), dim=-1)
+                tau = temperature.to(dtype).reshape(())  # a number, on any device
+                log_p = torch.log_softmax(input.to(dtype) / tau, dim=-1)
                 log_p = log_p.gather(-1, index)
             else:
                 log_p = _GatheredLogSoftmax.apply(input, index, temperature, dtype)
