@@ -134,8 +134,10 @@ def _positive_rank(scores: Tensor, pos: Tensor, count_dtype: torch.dtype) -> Ten
     only the order of `scores` (no gradient).
     """
     order = scores.detach().argsort(dim=-1, stable=True)
-    pos_sorted = pos.gather(-1, order).to(count_dtype)
-    at_or_above = pos_sorted.flip(-1).cumsum(-1).flip(-1)
+    # `pos` is 0/1: an integer cumsum is exact, and deterministic on CUDA (a floating-point
+    # one has no deterministic CUDA kernel)
+    pos_sorted = pos.gather(-1, order).long()
+    at_or_above = pos_sorted.flip(-1).cumsum(-1).flip(-1).to(count_dtype)
     return torch.empty_like(at_or_above).scatter_(-1, order, at_or_above)
 
 
@@ -144,7 +146,7 @@ def _negatives_above_exact(scores: Tensor, neg: Tensor, count_dtype: torch.dtype
     k, m = scores.shape
     sorted_scores, order = scores.sort(dim=-1)
     below = torch.zeros(k, m + 1, dtype=count_dtype, device=scores.device)
-    below[:, 1:] = neg.gather(-1, order).to(count_dtype).cumsum(-1)
+    below[:, 1:] = neg.gather(-1, order).long().cumsum(-1)  # 0/1: exact, deterministic
     left = torch.searchsorted(sorted_scores, scores, right=False)
     right = torch.searchsorted(sorted_scores, scores, right=True)
     total = below[:, -1:]
