@@ -332,9 +332,10 @@ class _RankingLoss(_Float32Buffers):
       (default: the whole world) with an autograd-aware all-gather before the metric, so
       that every process computes the metric of the global batch, with the gradient of one
       process on the concatenated batch (times `world_size`, which data-parallel gradient
-      averaging divides out). Processes may hold batches of different sizes (one small
-      extra all-gather and one host synchronisation per call learn the sizes). `metric`
-      then also reports the global exact metric.
+      averaging divides out). Processes may hold batches of different sizes: one small
+      extra all-gather learns them, in host memory where the backend allows (gloo, or a
+      `"cpu:gloo,cuda:nccl"` group), else on the device with one host synchronisation
+      per call (NCCL alone). `metric` then also reports the global exact metric.
     - `momentum=m` mixes the per-class statistics of the batch with running ones,
       `m * running + (1 - m) * batch`, before the formula: the sum of the per-positive
       terms and its normaliser (AUROC: the mis-ordered pair mass and the number of

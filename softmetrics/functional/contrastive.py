@@ -503,8 +503,9 @@ def info_nce(
 
     **Data parallelism:** with `gather_distributed=True` every process gathers the
     embeddings of all processes (batches may differ in size; one small extra all-gather
-    learns the sizes, a host synchronisation) and computes the loss of its own queries
-    against the global candidates, in tiles as above ($O(N_\text{local} \cdot
+    learns the sizes, in host memory where the backend allows, else with one host
+    synchronisation: see `softmetrics.distributed.gather_sizes`) and computes the loss of
+    its own queries against the global candidates, in tiles as above ($O(N_\text{local} \cdot
     \texttt{chunk\_size})$ extra memory for $N_\text{global}$ candidates). "mean" and
     "sum" are then summed over processes with gradient, so every process returns the loss
     of one process on the concatenated batch, and the gradient of its embeddings is
