@@ -55,10 +55,14 @@ Metric = Literal["auroc", "ap", "cap"]
 TASKS = ("binary", "multiclass", "multilabel")
 AVERAGES = ("micro", "macro", "weighted", "none")
 
-#: Number of pairwise elements (columns x rows x samples) in one tile when `chunk_size`
-#: is not given: 2^22 float32 values, 16 MiB per buffer. Inputs with at most this many
-#: pairs per tile (e.g. one column of up to 2048 samples) are computed in a single tile.
+#: Number of pairwise elements (columns x rows x samples) in one tile on the CPU when
+#: `chunk_size` is not given: 2^22 float32 values, 16 MiB per buffer. Inputs with at most
+#: this many pairs per tile (e.g. one column of up to 2048 samples) are computed in a
+#: single tile.
 TILE_ELEMENTS = 1 << 22
+#: The same on other devices, where each tile costs a few kernel launches whatever its
+#: size: 2^24 values, 64 MiB per buffer in float32 (one column of 4096 samples per tile).
+DEVICE_TILE_ELEMENTS = 1 << 24
 
 
 # ---------------------------------------------------------------------------------------
@@ -193,10 +197,13 @@ class _NegativesAbove(torch.autograd.Function):
         return grad, None, None
 
 
-def _tile_rows(k: int, m: int, chunk_size: int | None) -> int:
+def _tile_rows(k: int, m: int, chunk_size: int | None, device: torch.device) -> int:
+    """Rows per tile: `chunk_size`, else about `TILE_ELEMENTS` pairs on the CPU and
+    `DEVICE_TILE_ELEMENTS` elsewhere."""
     if chunk_size is not None:
         return chunk_size
-    return max(1, TILE_ELEMENTS // max(k * m, 1))
+    tile = TILE_ELEMENTS if device.type == "cpu" else DEVICE_TILE_ELEMENTS
+    return max(1, tile // max(k * m, 1))
 
 
 def _negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
@@ -208,7 +215,7 @@ def _negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
         u = scores / temperature.to(scores.dtype).reshape(())
     else:
         u = scores / temperature
-    rows = _tile_rows(scores.shape[0], scores.shape[1], chunk_size)
+    rows = _tile_rows(scores.shape[0], scores.shape[1], chunk_size, scores.device)
     with full_precision(scores.device):  # no half-precision tile sums under autocast
         above = _NegativesAbove.apply(u.contiguous(), neg.contiguous(), rows)
     return above.to(count_dtype)
@@ -338,8 +345,8 @@ def soft_auroc(input: Tensor, target: Tensor, *, task: Task, num_classes: int | 
         ignore_index: target value whose entries (multiclass: samples) take no part.
         chunk_size: rows of the pairwise matrix per tile at `temperature > 0`; extra
             memory is a few tiles of `C * N * chunk_size` values (C = 1 for binary and
-            micro). Default: tiles of about $2^{22}$ pairs (a single tile for small
-            inputs).
+            micro). Default: tiles of about $2^{22}$ pairs on a CPU and $2^{24}$ on other
+            devices (a single tile for small inputs).
         validate_args: check target values and finite scores (reads data, one host
             synchronisation).
 
