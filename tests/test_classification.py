@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import softmetrics
 from softmetrics import functional as F
@@ -381,8 +382,9 @@ def test_gradcheck(task, extra, samplewise, ignore, device):
 @pytest.mark.parametrize("block", [None, 0, 1, 70])
 def test_fused_backward_equals_autograd(task, extra, samplewise, block, device, monkeypatch):
     """The fused autograd Functions against the same counting code under autograd; `block`
-    sets the entries per block of the in-place softmax backward (0: one block; 70 gives a
-    short last block for both the padded 2-D rows and the (3, 2, 2) samples)."""
+    sets the entries per block of the in-place softmax backward, on the CPU and on other
+    devices (0: one block; 70 gives a short last block for both the padded 2-D rows and
+    the (3, 2, 2) samples)."""
     from softmetrics.functional import classification as cls
     from softmetrics.functional.classification import _format
 
@@ -390,6 +392,7 @@ def test_fused_backward_equals_autograd(task, extra, samplewise, block, device, 
         if task != "multiclass":
             pytest.skip("blocks are a property of the softmax backward")
         monkeypatch.setattr(cls, "_CPU_BLOCK_ENTRIES", block)
+        monkeypatch.setattr(cls, "_DEVICE_BLOCK_ENTRIES", block)
     x, y, kw = _gradcheck_case(task, extra, samplewise, ignore=True, seed=5, device=device)
 
     z, yy, w, _ = _format("t", x, y, task=task, num_classes=kw.get("num_classes"),
@@ -435,6 +438,43 @@ def test_softmax_backward_through_retained_graph(samplewise, c, device):
                                     threshold=0.5, samplewise=samplewise)
         (grad,) = torch.autograd.grad(pred.pow(2).sum(), x, create_graph=True)
         grad.sum().backward()
+
+
+class _Allocations(TorchDispatchMode):
+    """The sizes (entries) of the tensors that operations return in fresh memory: neither
+    one of their arguments (in place, `out=`) nor a view."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes: list[int] = [0]
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        given = [t for t in torch.utils._pytree.tree_leaves((args, kwargs))
+                 if isinstance(t, torch.Tensor)]
+        for t in torch.utils._pytree.tree_leaves(out):
+            if (isinstance(t, torch.Tensor) and not t._is_view()
+                    and not any(t is a for a in given)):
+                self.sizes.append(t.numel())
+        return out
+
+
+@pytest.mark.parametrize("samplewise, extra", [(False, ()), (False, (4,)), (True, (4,))])
+def test_softmax_backward_on_devices_needs_no_second_full_buffer(samplewise, extra):
+    """On devices other than the CPU (here meta: shapes without data), the forward pass
+    is one block and the backward writes the gradient over the probabilities: it
+    allocates nothing of the size of the logits, only gradients of the size of the
+    counts and a temporary of at most 2^24 entries."""
+    n, c = 1 << 14, 1 << 12  # 2^26 logits (2^28 with the extra axis)
+    x = torch.zeros(n, c, *extra, device="meta", requires_grad=True)
+    y = torch.zeros(n, *extra, dtype=torch.long, device="meta")
+    tp, pred = _decision_counts(x, y, None, task="multiclass", temperature=0.5,
+                                threshold=0.5, samplewise=samplewise)
+    loss = tp.sum() - pred.pow(2).sum()
+    with _Allocations() as allocations:
+        (grad,) = torch.autograd.grad(loss, x)
+    assert grad.shape == x.shape
+    assert max(allocations.sizes) <= max(1 << 24, tp.numel()) < x.numel()
 
 
 @pytest.mark.parametrize("reentrant", [False, True])

@@ -209,14 +209,28 @@ def _padded_width(z: Tensor) -> int:
 # pays page faults): 1.23x, 1.21x, 1.16x and 1.19x for blocks of 2^17, 2^18, 2^19 and
 # 2^20 entries. One block over the whole tensor took 4.7x with the default allocator: its
 # (N, C) temporary was mapped afresh, about 7000 page faults, at every step. On other
-# devices the whole tensor is one block (one kernel per pass). Set to 0 for one block on
-# CPU too; the tests run both.
+# devices the forward pass is one block (one kernel per pass), and the backward pass runs
+# over blocks of at most _DEVICE_BLOCK_ENTRIES entries (64 MiB in float32), so that its
+# temporary is never a second (N, C) buffer for large inputs while each block still fills
+# the device. Set either to 0 for one block; the tests run both.
 _CPU_BLOCK_ENTRIES = 1 << 19
+_DEVICE_BLOCK_ENTRIES = 1 << 24
 
 
 def _block_rows(p: Tensor) -> int:
     """Samples per block of the softmax counts."""
     return rows_per_block(p.shape[0], math.prod(p.shape[1:]), p.device, _CPU_BLOCK_ENTRIES)
+
+
+def _backward_block_rows(p: Tensor) -> int:
+    """Samples per block of the softmax backward: as `_block_rows` on the CPU, blocks of
+    at most `_DEVICE_BLOCK_ENTRIES` entries elsewhere."""
+    if p.device.type == "cpu":
+        return _block_rows(p)
+    per_row = max(math.prod(p.shape[1:]), 1)
+    if _DEVICE_BLOCK_ENTRIES <= 0:
+        return max(1, p.shape[0])
+    return max(1, _DEVICE_BLOCK_ENTRIES // per_row)
 
 
 def _softmax_rows(z: Tensor, inv_t: float, w: Tensor | None = None, *, mass: bool = False
@@ -253,9 +267,10 @@ class _SoftmaxCounts(torch.autograd.Function):
     $\\partial L/\\partial p_{nc} = w_n (g^P_c + [c = y_n] g^T_c)$ and the softmax Jacobian give
     $\\partial L/\\partial z_{nc} = w_n p_{nc}(g_{nc} - \\sum_d p_{nd} g_{nd}) / \\tau$.
     The gradient is written over the probabilities saved by the forward pass, block by
-    block of samples (`_block_rows`), so a training step allocates one (N, C) buffer in
-    all: the probabilities, which become the gradient. A second backward through a
-    retained graph finds them spent and recomputes them from the logits.
+    block of samples (`_backward_block_rows`), so a training step allocates one (N, C)
+    buffer in all, the probabilities, which become the gradient, and a temporary of one
+    block. A second backward through a retained graph finds them spent and recomputes
+    them from the logits.
     """
 
     @staticmethod
@@ -293,7 +308,7 @@ class _SoftmaxCounts(torch.autograd.Function):
         direct = p.gather(1, yi).mul_(g_true)
         g_b = g_pred.view(g_pred.shape[0], width, *(1,) * (p.ndim - 2))
         flat = p.ndim == 2 and not ctx.samplewise
-        n, step = p.shape[0], _block_rows(p)
+        n, step = p.shape[0], _backward_block_rows(p)
         tmp = p.new_empty((min(step, n), *p.shape[1:]))
         for start in range(0, n, step):
             stop = min(n, start + step)
