@@ -477,6 +477,37 @@ def test_softmax_backward_on_devices_needs_no_second_full_buffer(samplewise, ext
     assert max(allocations.sizes) <= max(1 << 24, tp.numel()) < x.numel()
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("c, extra, samplewise", [
+    (5, (), False), (5, (3,), True), (40, (), False), (40, (3,), False), (40, (3,), True)])
+def test_half_precision_logits_are_saved_as_given(dtype, c, extra, samplewise, device):
+    """For backward the softmax counts keep the half-precision logits, not a float32
+    copy (twice their size); values and gradients are those of the float32 logits of the
+    same values (the gradient rounded to the input's dtype)."""
+    g = torch.Generator().manual_seed(c)
+    x = torch.randn(64, c, *extra, generator=g).to(device=device, dtype=dtype)
+    x.requires_grad_()
+    y = torch.randint(0, c, (64, *extra), generator=g).to(device)
+    kw = dict(task="multiclass", num_classes=c, temperature=0.5, ignore_index=0,
+              multidim_average="samplewise" if samplewise else "global")
+    saved = []
+
+    def pack(t):
+        saved.append((t.dtype, t.numel()))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        value = F.soft_jaccard_index(x, y, **kw)
+    assert (torch.float32, x.numel()) not in saved and (dtype, x.numel()) in saved
+    (grad,) = torch.autograd.grad(value.sum(), x)
+    x32 = x.detach().float().requires_grad_()
+    value32 = F.soft_jaccard_index(x32, y, **kw)
+    (grad32,) = torch.autograd.grad(value32.sum(), x32)
+    torch.testing.assert_close(value, value32)
+    assert grad.dtype == dtype
+    torch.testing.assert_close(grad, grad32.to(dtype))
+
+
 @pytest.mark.parametrize("reentrant", [False, True])
 def test_fused_functions_under_activation_checkpointing(reentrant):
     """torch.utils.checkpoint recomputes the forward pass in backward; the in-place

@@ -108,15 +108,17 @@ def _format(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: i
             ) -> tuple[Tensor, Tensor, Tensor | None, int]:
     """Check shapes and dtypes; return `(z, y, w, C)` with a class axis 1 everywhere.
 
-    `z` is the input as (N, C, ...) (binary: C = 1) in the compute dtype; `y` is the
-    target: class indices (N, ...) for multiclass, 0/1 floats shaped like `z` otherwise,
-    with ignored entries set to 0; `w` is the 0/1 weight of each entry (`None` when
-    nothing is ignored) shaped like `y`.
+    `z` is the input as (N, C, ...) (binary: C = 1) in its own dtype: the statistics
+    convert it to the compute dtype (the fused softmax block by block, so that no float32
+    copy of half-precision logits is kept for backward); `y` is the target: class indices
+    (N, ...) for multiclass, 0/1 floats (compute dtype) shaped like `z` otherwise, with
+    ignored entries set to 0; `w` is the 0/1 weight of each entry (`None` when nothing is
+    ignored) shaped like `y`, in the compute dtype.
     """
     _checks.check_task_inputs(fn, input, target, task=task, num_classes=num_classes,
                               ignore_index=ignore_index, validate_args=validate_args)
     dtype = compute_dtype(input.dtype)
-    z = input.to(dtype)
+    z = input
     w = None
     y = target
     if ignore_index is not None:
@@ -233,29 +235,39 @@ def _backward_block_rows(p: Tensor) -> int:
     return max(1, _DEVICE_BLOCK_ENTRIES // per_row)
 
 
+def _scaled(x: Tensor, scale: float, dtype: torch.dtype) -> Tensor:
+    """`x * scale` in `dtype` (one temporary; `x` itself when there is nothing to do)."""
+    if scale == 1.0:
+        return x.to(dtype)
+    return x.to(dtype, copy=True).mul_(scale)
+
+
 def _softmax_rows(z: Tensor, inv_t: float, w: Tensor | None = None, *, mass: bool = False
                   ) -> tuple[Tensor, Tensor | None]:
-    """`softmax(z * inv_t)` over axis 1, run at the padded width (see `_padded_width`).
+    """`softmax(z * inv_t)` over axis 1 in the compute dtype of `z`, run at the padded
+    width (see `_padded_width`).
 
     With `mass=True` and 2-D logits it also returns the column sums of the probabilities
     (weighted by `w`), taken block by block while each block is in cache; otherwise the
-    second result is `None`.
+    second result is `None`. Half-precision `z` is converted block by block.
     """
     c, width = z.shape[1], _padded_width(z)
+    dtype = compute_dtype(z.dtype)
     src, scale = z, inv_t
     if width != c:
-        src = z.new_full((z.shape[0], width), float("-inf"))
-        src[:, :c] = z if inv_t == 1.0 else z * inv_t
+        src = z.new_full((z.shape[0], width), float("-inf"), dtype=dtype)
+        src[:, :c] = z
+        if inv_t != 1.0:
+            src[:, :c] *= inv_t
         scale = 1.0
     if not (mass and z.ndim == 2):
-        return torch.softmax(src if scale == 1.0 else src * scale, dim=1), None
-    p = torch.empty_like(src)
-    total = src.new_zeros(width)
+        return torch.softmax(_scaled(src, scale, dtype), dim=1), None
+    p = torch.empty(src.shape, dtype=dtype, device=src.device)
+    total = p.new_zeros(width)
     n, step = src.shape[0], _block_rows(src)
     for start in range(0, n, step):
         block = p[start:start + step]
-        part = src[start:start + step]
-        torch._softmax(part if scale == 1.0 else part * scale, 1, False, out=block)
+        torch._softmax(_scaled(src[start:start + step], scale, dtype), 1, False, out=block)
         total.add_(block.sum(0) if w is None else w[start:start + step] @ block)
     return p, total
 
@@ -270,7 +282,8 @@ class _SoftmaxCounts(torch.autograd.Function):
     block of samples (`_backward_block_rows`), so a training step allocates one (N, C)
     buffer in all, the probabilities, which become the gradient, and a temporary of one
     block. A second backward through a retained graph finds them spent and recomputes
-    them from the logits.
+    them from the logits, which are kept as given (half-precision logits are converted
+    block by block, never kept as a float32 copy).
     """
 
     @staticmethod
@@ -323,7 +336,8 @@ class _SoftmaxCounts(torch.autograd.Function):
         p.scatter_add_(1, yi, direct)
         if w is not None:
             p.mul_(w.unsqueeze(1))
-        return (p[:, :c] if width != c else p), None, None, None, None
+        grad = p[:, :c] if width != c else p
+        return grad.to(z.dtype), None, None, None, None
 
 
 class _SigmoidCounts(torch.autograd.Function):
@@ -393,7 +407,7 @@ def _top_k_hits(z: Tensor, y: Tensor, k: int, temperature: float | Tensor) -> Te
 def _top_k_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, k: int,
                   temperature: float | Tensor, samplewise: bool) -> _Counts:
     """Counts whose true positives are the top-k hits (only TP and support are read)."""
-    hit = _top_k_hits(z, y, k, temperature)
+    hit = _top_k_hits(z.to(compute_dtype(z.dtype)), y, k, temperature)
     if w is not None:
         hit = hit * w
     tp = _index_counts(hit, y, num_classes, samplewise)
@@ -416,9 +430,10 @@ def _decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
     """
     fused = (not is_hard(temperature) and not isinstance(temperature, Tensor)
              and torch.is_grad_enabled() and z.requires_grad)
+    if task == "multiclass" and fused:  # converts half precision block by block
+        return _SoftmaxCounts.apply(z, y, w, 1.0 / temperature, samplewise)
+    z = z.to(compute_dtype(z.dtype))
     if task == "multiclass":
-        if fused:
-            return _SoftmaxCounts.apply(z, y, w, 1.0 / temperature, samplewise)
         return _class_counts(soft_argmax(z, temperature, dim=1), y, w, samplewise)
     if fused:
         return _SigmoidCounts.apply(z, y, w, logit(threshold), 1.0 / temperature, samplewise)
@@ -587,7 +602,7 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
         counts = _top_k_counts(z, y, w, c, top_k, temperature, samplewise)
     if hook is not None:
         counts = hook(counts)
-    return _Prepared(counts, task, samplewise, z.dtype)
+    return _Prepared(counts, task, samplewise, compute_dtype(z.dtype))
 
 
 def _tversky_value(c: _Counts, task: str, average: str, zero_division: float, alpha: float,
