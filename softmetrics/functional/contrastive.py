@@ -845,6 +845,31 @@ def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
         check_values_in(fn, "target", target, 0, weight.shape[0])
 
 
+# Noise probabilities become integer weights at this scale to be drawn by inversion: their
+# running sum is then exact in int64 (classes with less than 2^-53 of the mass are never
+# drawn).
+_NOISE_WEIGHT_SCALE = 2.0**52
+
+
+def _draw_by_inversion(q: Tensor, count: int, generator: torch.Generator | None) -> Tensor:
+    """`count` draws with replacement from the probabilities `q` (V,): the inverse of their
+    cumulative distribution, summed in integers, at uniform float64 points."""
+    cdf = (q.double() * _NOISE_WEIGHT_SCALE).round_().long().cumsum(0)
+    total = cdf[-1:]
+    u = torch.rand(count, dtype=torch.float64, device=q.device, generator=generator)
+    draws = torch.minimum((u * total).long(), total - 1)
+    return torch.searchsorted(cdf, draws, right=True)
+
+
+def _draw_noise(q: Tensor, count: int, generator: torch.Generator | None) -> Tensor:
+    """`count` draws with replacement from `q`: `torch.multinomial`, except on CUDA, where
+    it sums the probabilities with a floating-point cumsum, which has no deterministic
+    kernel there (it raises under `torch.use_deterministic_algorithms(True)`)."""
+    if q.device.type == "cuda":
+        return _draw_by_inversion(q, count, generator)
+    return torch.multinomial(q, count, replacement=True, generator=generator)
+
+
 def check_generator(fn: str, generator: torch.Generator | None, input: Tensor) -> None:
     """A noise `generator` must draw on the device type of `input` (torch samples on the
     generator's device; drawing elsewhere and copying would wait for the copy)."""
@@ -897,7 +922,8 @@ def nce_loss(
         bias: `(V,)` biases of the output layer, or None.
         num_noise: noise samples $K \ge 1$ per example (per batch with `shared_noise`).
         noise_distribution: `(V,)` probabilities $q$ summing to 1 (sampled with
-            `torch.multinomial`, with replacement); None for uniform.
+            replacement: `torch.multinomial`, on CUDA the inverse of the cumulative
+            distribution summed in integers, which is deterministic); None for uniform.
         shared_noise: draw one set of $K$ noise classes for the whole batch (TensorFlow's
             sampling; one `(N, K)` matrix product) instead of $K$ per example.
         generator: a `torch.Generator` for reproducible noise draws, on the device of
@@ -957,7 +983,7 @@ def nce_loss(
                                   noise_distribution.dtype in (torch.float16, torch.bfloat16)
                                   else noise_distribution.dtype)
         if count:
-            noise = torch.multinomial(q, count, replacement=True, generator=generator)
+            noise = _draw_noise(q, count, generator)
         else:  # an empty batch draws nothing (multinomial cannot draw 0 samples)
             noise = torch.zeros(0, dtype=torch.long, device=device)
         noise = noise.view(shape)
