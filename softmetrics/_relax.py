@@ -32,6 +32,12 @@ def is_hard(temperature: float | Tensor) -> bool:
     return not isinstance(temperature, Tensor) and temperature == 0
 
 
+def _scale(temperature: float | Tensor) -> float | Tensor:
+    """A tensor temperature as a 0-d tensor: it then takes part in arithmetic as a number
+    (no dtype promotion, and a CPU temperature works with inputs on any device)."""
+    return temperature.reshape(()) if isinstance(temperature, Tensor) else temperature
+
+
 def as_tensor_on(value: float | Tensor, like: Tensor) -> Tensor:
     """`value` as a tensor with `like`'s dtype and device. A number becomes a 0-d tensor
     filled on the device: `torch.tensor(x, device="cuda")` copies from host memory and
@@ -65,7 +71,7 @@ def soft_argmax(z: Tensor, temperature: float | Tensor, dim: int = 1) -> Tensor:
     if is_hard(temperature):
         index = z.argmax(dim=dim, keepdim=True)
         return torch.zeros_like(z).scatter_(dim, index, 1.0)
-    return torch.softmax(z / temperature, dim=dim)
+    return torch.softmax(z / _scale(temperature), dim=dim)
 
 
 def soft_threshold(z: Tensor, temperature: float | Tensor, threshold: float = 0.5) -> Tensor:
@@ -73,14 +79,14 @@ def soft_threshold(z: Tensor, temperature: float | Tensor, threshold: float = 0.
     shift = logit(threshold)
     if is_hard(temperature):
         return (z > shift).to(z.dtype)
-    return torch.sigmoid((z - shift) / temperature)
+    return torch.sigmoid((z - shift) / _scale(temperature))
 
 
 def soft_step(d: Tensor, temperature: float | Tensor) -> Tensor:
     """Heaviside step with `step(0) = 1/2` at temperature 0, else `sigmoid(d / tau)`."""
     if is_hard(temperature):
         return (d > 0).to(d.dtype) + 0.5 * (d == 0).to(d.dtype)
-    return torch.sigmoid(d / temperature)
+    return torch.sigmoid(d / _scale(temperature))
 
 
 def reduce_per_sample(values: Tensor, reduction: str) -> Tensor:

@@ -15,12 +15,15 @@ __all__ = [
     "BLEU_CPU_TILE_ELEMENTS",
     "CPU_BLOCK_ENTRIES",
     "CPU_SOFTMAX_MIN_WIDTH",
+    "DEVICE_BLOCK_ENTRIES",
     "INFONCE_AUTO_TILE_ELEMENTS",
     "INFONCE_CPU_TILE_ELEMENTS",
     "INFONCE_DEVICE_TILE_ELEMENTS",
     "INFONCE_MIN_CHUNK",
+    "RANKING_DEVICE_TILE_ELEMENTS",
     "RANKING_TILE_ELEMENTS",
     "infonce_tile_elements",
+    "ranking_tile_elements",
     "rows_per_block",
 ]
 
@@ -30,13 +33,18 @@ CPU_SOFTMAX_MIN_WIDTH = 16
 # Entries per block of samples on the CPU (2 MiB of float32: the softmax, its column sums
 # and the backward's passes over a block stay in cache); 0: one block.
 CPU_BLOCK_ENTRIES = 1 << 19
+# Elsewhere the forward is one block, and the backward runs over blocks of at most this
+# many entries (64 MiB of float32), so its temporary is never a second (N, C) buffer.
+DEVICE_BLOCK_ENTRIES = 1 << 24
 
 # BLEU: tokens per tile of sentences on the CPU, so the sort and the counts stay in cache.
 BLEU_CPU_TILE_ELEMENTS = 1 << 17
 
 # Ranking: pairwise elements (columns x rows x samples) per tile when `chunk_size` is not
-# given: 2^22 float32 values, 16 MiB per buffer.
+# given: 2^22 float32 values, 16 MiB per buffer, on the CPU; elsewhere, where each tile
+# costs a few kernel launches whatever its size, 2^24 (64 MiB; a column of 4096 samples).
 RANKING_TILE_ELEMENTS = 1 << 22
+RANKING_DEVICE_TILE_ELEMENTS = 1 << 24
 
 # InfoNCE: above this many logits (N * P) `chunk_size=None` tiles (2^24 float32: 64 MiB).
 INFONCE_AUTO_TILE_ELEMENTS = 1 << 24
@@ -53,6 +61,13 @@ def infonce_tile_elements(device: torch.device) -> int:
     if device.type == "cpu":
         return INFONCE_CPU_TILE_ELEMENTS
     return INFONCE_DEVICE_TILE_ELEMENTS
+
+
+def ranking_tile_elements(device: torch.device) -> int:
+    """Pairwise elements per automatic ranking tile on `device`."""
+    if device.type == "cpu":
+        return RANKING_TILE_ELEMENTS
+    return RANKING_DEVICE_TILE_ELEMENTS
 
 
 def rows_per_block(rows: int, per_row: int, device: torch.device, cpu_entries: int) -> int:

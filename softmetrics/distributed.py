@@ -92,18 +92,34 @@ def get_rank(process_group=None) -> int:
     return dist.get_rank(group=_group(process_group))
 
 
+def _handles_cpu_tensors(group) -> bool:
+    """True when the backend of `group` runs collectives on CPU tensors: "gloo", "mpi",
+    or a device map such as "cpu:gloo,cuda:nccl" with a "cpu" entry."""
+    backend = str(dist.get_backend(group)).lower()
+    if ":" in backend:
+        return any(pair.split(":")[0].strip() == "cpu" for pair in backend.split(","))
+    capability = getattr(dist.Backend, "backend_capability", {})
+    return "cpu" in capability.get(backend, ("cpu",) if backend in ("gloo", "mpi") else ())
+
+
 def gather_sizes(size: int, *, device: torch.device | str | None = None,
                  process_group=None) -> list[int]:
     """The `size` of every process of `process_group`, in rank order (`[size]` outside).
 
-    One small all-gather and one host synchronisation: call it once per step, not per
-    tensor. `device` is where the collective runs (the device of the data; with NCCL a
-    CUDA device).
+    One small all-gather; call it once per step, not per tensor. The sizes are needed on
+    the host (to pad for the gather and to drop the padding), so where the backend handles
+    CPU tensors (gloo, or a group initialised with a device map such as
+    `"cpu:gloo,cuda:nccl"`) they are exchanged in host memory, which never waits for the
+    device. Otherwise (NCCL alone) they are exchanged on `device` (the device of the data)
+    and read back: one host synchronisation per call, the only one of the gathering
+    helpers.
     """
     if not is_distributed():
         return [int(size)]
     group = _group(process_group)
-    local = torch.tensor([int(size)], dtype=torch.long, device=device)
+    on = torch.device("cpu") if _handles_cpu_tensors(group) else device
+    # filled where it lives: a tensor built from host data would be copied and waited for
+    local = torch.full((1,), int(size), dtype=torch.long, device=on)
     parts = [torch.empty_like(local) for _ in range(dist.get_world_size(group=group))]
     dist.all_gather(parts, local, group=group)
     return torch.cat(parts).tolist()

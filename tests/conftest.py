@@ -1,4 +1,10 @@
-"""Shared test configuration: hypothesis profiles and a float64 default for references."""
+"""Shared test configuration: hypothesis profiles and the `--device` option.
+
+The "default" profile is derandomized: every run draws the same examples (a seed derived
+from each test), so a pass or a failure does not depend on luck or on a local example
+database. The "thorough" profile (`SOFTMETRICS_PROFILE=thorough`) draws fresh random
+examples, more of them, for exploring.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from hypothesis import HealthCheck, settings
 settings.register_profile(
     "default",
     max_examples=int(os.environ.get("SOFTMETRICS_EXAMPLES", "40")),
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
@@ -18,6 +25,7 @@ settings.register_profile(
 settings.register_profile(
     "thorough",
     max_examples=int(os.environ.get("SOFTMETRICS_EXAMPLES", "1000")),
+    derandomize=False,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,

@@ -18,6 +18,7 @@ from hypothesis import given, strategies as st
 
 from softmetrics import InfoNCELoss, NCELoss, _tuning
 from softmetrics.functional import (
+    _contrastive_core,
     _infonce_tiles,
     info_nce,
     mutual_information_bound,
@@ -608,6 +609,27 @@ def test_nce_generator_reproducible_and_random():
 
     assert run(0).item() == run(0).item()
     assert run(0).item() != run(1).item()
+
+
+def test_noise_drawn_by_inversion_follows_the_distribution(device):
+    """The integer-CDF sampler (the CUDA path of the noise draws): frequencies within 5
+    standard deviations of the probabilities, classes of probability 0 never drawn, and
+    the draws set by the generator."""
+    q = torch.tensor([0.3, 0.0, 0.05, 0.25, 1e-3, 0.0, 0.399], dtype=torch.float64)
+    q = (q / q.sum()).float().to(device)
+    count = 200_000
+
+    def draw(seed):
+        g = torch.Generator(device=device).manual_seed(seed)
+        return _contrastive_core._draw_by_inversion(q, count, g)
+
+    noise = draw(0)
+    assert noise.dtype == torch.long and noise.shape == (count,)
+    freq = torch.bincount(noise.cpu(), minlength=7).double() / count
+    p = q.cpu().double()
+    assert (freq[p == 0] == 0).all()
+    assert ((freq - p).abs() <= 5 * (p * (1 - p) / count).sqrt() + 1e-12).all()
+    assert torch.equal(draw(0), noise) and not torch.equal(draw(1), noise)
 
 
 def test_nce_gradcheck():

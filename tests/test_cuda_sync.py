@@ -1,7 +1,7 @@
 """On CUDA the hot paths never wait for the device: no host synchronisation in the forward
 and backward passes of the losses and in `bleu_score` (with `validate_args=False`, whose
-value checks read the data by design). Run with `pytest --device cuda`; on the CPU every
-test here is skipped.
+value checks read the data by design). Run with `pytest --device cuda`; on the CPU the
+checks are skipped, and the steps of the later families run once as a smoke test.
 
 `torch.cuda.set_sync_debug_mode("error")` turns each synchronising CUDA call (a copy to or
 from pageable host memory, `.item()`, `nonzero`, a stream synchronisation) into an error.
@@ -14,9 +14,13 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import softmetrics
 from softmetrics.functional import bleu_score, info_nce
+
+Step = Callable[[], None]
+aten = torch.ops.aten
 
 
 @pytest.fixture
@@ -116,3 +120,167 @@ def test_bleu_score_does_not_synchronise(corpus, refs, cuda):
         bleu_score(hyp, ref, vocab_size=51, corpus=corpus, validate_args=False)
 
     _assert_no_sync(step)
+
+
+# --------------------------------------------------------------------------------------
+# ranking, text and contrastive Modules: each case builds one training step on a device
+
+
+RANKING = [
+    ("auroc-binary", lambda: softmetrics.SoftAUROCLoss(task="binary", temperature=0.5,
+                                                       validate_args=False), "binary"),
+    ("ap-multilabel", lambda: softmetrics.SoftAveragePrecisionLoss(
+        task="multilabel", num_classes=7, validate_args=False), "multilabel"),
+    ("cap-multiclass", lambda: softmetrics.SoftCalibratedAveragePrecisionLoss(
+        task="multiclass", num_classes=7, average="weighted", validate_args=False),
+     "multiclass"),
+    ("auroc-micro-ignore", lambda: softmetrics.SoftAUROCLoss(
+        task="multilabel", num_classes=7, average="micro", ignore_index=-1,
+        validate_args=False), "multilabel-ignore"),
+    ("ap-tiled-momentum", lambda: softmetrics.SoftAveragePrecisionLoss(
+        task="multilabel", num_classes=7, chunk_size=32, momentum=0.9,
+        validate_args=False), "multilabel"),
+]
+
+
+def _ranking_step(make, kind: str, device: torch.device) -> Step:
+    loss_fn = make().to(device)
+    if kind == "binary":
+        x, y = _randn(256, device=device), _randint(2, 256, device=device)
+    elif kind == "multiclass":
+        x, y = _randn(256, 7, device=device), _randint(7, 256, device=device)
+    else:
+        x, y = _randn(256, 7, device=device), _randint(2, 256, 7, device=device)
+        if kind == "multilabel-ignore":
+            y[:8] = -1
+    x.requires_grad_()
+
+    def step() -> None:
+        x.grad = None
+        loss_fn(x, y).backward()
+
+    return step
+
+
+TEXT = [
+    ("soft-bleu", lambda: softmetrics.SoftBLEULoss(validate_args=False), "soft"),
+    ("soft-bleu-corpus-floor", lambda: softmetrics.SoftBLEULoss(
+        corpus=True, smooth="floor", validate_args=False), "soft"),
+    ("soft-bleu-tensor-temperature", lambda: softmetrics.SoftBLEULoss(
+        temperature=torch.tensor(0.5), max_order=2, validate_args=False), "soft"),
+    ("expected-bleu", lambda: softmetrics.ExpectedBLEULoss(validate_args=False), "expected"),
+    ("expected-bleu-vocab", lambda: softmetrics.ExpectedBLEULoss(
+        alpha=0.5, vocab_size=51, validate_args=False), "expected"),
+]
+
+
+def _text_step(make, kind: str, device: torch.device) -> Step:
+    loss_fn = make().to(device)
+    ref = _randint(50, 32, 3, 20, device=device, seed=3) + 1
+    ref[:, 2, 12:] = 0  # a shorter third reference
+    if kind == "soft":
+        x = _randn(32, 20, 51, device=device).requires_grad_()
+
+        def step() -> None:
+            x.grad = None
+            loss_fn(x, ref).backward()
+    else:
+        samples = _randint(50, 32, 4, 20, device=device) + 1
+        samples[:, 1, 15:] = 0
+        log_probs = _randn(32, 4, device=device).requires_grad_()
+
+        def step() -> None:
+            log_probs.grad = None
+            loss_fn(samples, log_probs, ref).backward()
+
+    return step
+
+
+CONTRASTIVE = [
+    ("nce-distribution", lambda q: softmetrics.NCELoss(500, 16, q, validate_args=False)),
+    ("nce-shared", lambda q: softmetrics.NCELoss(500, 16, q, shared_noise=True,
+                                                 validate_args=False)),
+    ("nce-uniform", lambda q: softmetrics.NCELoss(500, 16, validate_args=False)),
+    ("info-nce-learned-tiled", lambda q: softmetrics.InfoNCELoss(
+        learn_temperature=True, chunk_size=64, symmetric=True, validate_args=False)),
+    ("info-nce-learned-full", lambda q: softmetrics.InfoNCELoss(
+        learn_temperature=True, validate_args=False)),
+]
+
+
+def _contrastive_step(make, device: torch.device) -> Step:
+    q = torch.softmax(_randn(500, device=torch.device("cpu"), seed=4), 0)
+    loss_fn = make(q).to(device)
+    if isinstance(loss_fn, softmetrics.NCELoss):
+        hidden = _randn(256, 32, device=device).requires_grad_()
+        weight = _randn(500, 32, device=device, seed=5).requires_grad_()
+        bias = _randn(500, device=device, seed=6).requires_grad_()
+        target = _randint(500, 256, device=device)
+        generator = torch.Generator(device=device).manual_seed(0)
+
+        def step() -> None:
+            hidden.grad = weight.grad = bias.grad = None
+            loss_fn(hidden, target, weight, bias, generator=generator).backward()
+    else:
+        query = _randn(300, 32, device=device).requires_grad_()
+        key = _randn(300, 32, device=device, seed=2).requires_grad_()
+
+        def step() -> None:
+            query.grad = key.grad = None
+            loss_fn.zero_grad()
+            loss_fn(query, key).backward()
+
+    return step
+
+
+@pytest.mark.parametrize("make, kind", [c[1:] for c in RANKING], ids=[c[0] for c in RANKING])
+def test_ranking_losses_do_not_synchronise(make, kind, cuda):
+    _assert_no_sync(_ranking_step(make, kind, cuda))
+
+
+@pytest.mark.parametrize("make, kind", [c[1:] for c in TEXT], ids=[c[0] for c in TEXT])
+def test_bleu_losses_do_not_synchronise(make, kind, cuda):
+    _assert_no_sync(_text_step(make, kind, cuda))
+
+
+@pytest.mark.parametrize("make", [c[1] for c in CONTRASTIVE], ids=[c[0] for c in CONTRASTIVE])
+def test_nce_and_learned_temperature_do_not_synchronise(make, cuda):
+    _assert_no_sync(_contrastive_step(make, cuda))
+
+
+SMOKE: dict[str, Callable[[torch.device], Step]] = {
+    **{f"ranking-{name}": (lambda d, m=make, k=kind: _ranking_step(m, k, d))
+       for name, make, kind in RANKING},
+    **{f"text-{name}": (lambda d, m=make, k=kind: _text_step(m, k, d))
+       for name, make, kind in TEXT},
+    **{f"contrastive-{name}": (lambda d, m=make: _contrastive_step(m, d))
+       for name, make in CONTRASTIVE},
+}
+
+
+class _FlagDataReads(TorchDispatchMode):
+    """Raise on the operations that read tensor data on the host (`.item()`, `bool()`, a
+    boolean mask, `nonzero`, `unique`): on CUDA each is a synchronisation."""
+
+    READS = (aten._local_scalar_dense, aten.nonzero, aten.masked_select, aten._unique2,
+             aten.unique_dim, aten.unique_consecutive, aten.repeat_interleave)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        read = func.overloadpacket in self.READS
+        if func.overloadpacket in (aten.index, aten.index_put, aten.index_put_):
+            read = any(isinstance(i, torch.Tensor) and i.dtype == torch.bool
+                       for i in args[1] if i is not None)
+        if read:
+            raise RuntimeError(f"{func} reads tensor data on the host")
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("name", sorted(SMOKE))
+def test_the_steps_run_on_the_cpu(name):
+    """The steps checked on CUDA above, twice on the CPU (as `_assert_no_sync` runs them),
+    so that they stay valid calls where no GPU is at hand; the second one may not read
+    tensor data on the host."""
+    step = SMOKE[name](torch.device("cpu"))
+    step()
+    with _FlagDataReads():
+        step()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import softmetrics
-from softmetrics import functional as F
+from softmetrics import distributed, functional as F
 
 from .spawn import assert_equals_whole_batch, sliced_loss, spawn
 
@@ -78,6 +78,30 @@ def test_sync_dist_rejects_samplewise():
     with pytest.raises(ValueError, match=r"SoftF1Loss: expected `sync_dist` to be False "
                                          r"with multidim_average='samplewise'"):
         softmetrics.SoftF1Loss(task="binary", multidim_average="samplewise", sync_dist=True)
+
+
+# ---------------------------------------------------------------------------------------
+# batch sizes of every process
+
+
+def _sizes(rank: int, world: int) -> dict:
+    # the data's device may be one gloo cannot gather on (here meta, as CUDA would be for
+    # an NCCL-less group): gloo exchanges the sizes in host memory instead
+    return dict(sizes=distributed.gather_sizes(3 + rank, device="meta"))
+
+
+def test_sizes_are_exchanged_in_host_memory_where_the_backend_allows():
+    ranks = spawn(_sizes, 2)
+    assert [r["sizes"] for r in ranks] == [[3, 4], [3, 4]]
+
+
+@pytest.mark.parametrize("backend, cpu", [
+    ("gloo", True), ("nccl", False), ("cpu:gloo,cuda:nccl", True), ("cuda:nccl", False),
+    ("mpi", True),
+])
+def test_backends_that_exchange_cpu_tensors(backend, cpu, monkeypatch):
+    monkeypatch.setattr(distributed.dist, "get_backend", lambda group=None: backend)
+    assert distributed._handles_cpu_tensors(None) is cpu
 
 
 # ---------------------------------------------------------------------------------------

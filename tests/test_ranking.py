@@ -509,8 +509,16 @@ def test_tiled_function_equals_full_matrix_autograd(rows, device):
     torch.testing.assert_close(grad_tiled, grad_full, atol=1e-12, rtol=0)
 
 
+def test_automatic_tile_size_depends_on_the_device():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert _ranking_core._tile_rows(1, 4096, None, cpu) == (1 << 22) // 4096
+    assert _ranking_core._tile_rows(1, 4096, None, cuda) == 4096  # one tile
+    assert _ranking_core._tile_rows(3, 4096, 7, cuda) == 7
+
+
 def test_automatic_tiling_covers_large_inputs(monkeypatch, device):
     monkeypatch.setattr(_tuning, "RANKING_TILE_ELEMENTS", 500)
+    monkeypatch.setattr(_tuning, "RANKING_DEVICE_TILE_ELEMENTS", 500)
     g = torch.Generator().manual_seed(9)
     s = torch.randn(300, generator=g, dtype=torch.float64).to(device).requires_grad_(True)
     y = torch.randint(0, 2, (300,), generator=g).to(device)

@@ -137,15 +137,17 @@ def format_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
                   ) -> tuple[Tensor, Tensor, Tensor | None, int]:
     """Check shapes and dtypes; return `(z, y, w, C)` with a class axis 1 everywhere.
 
-    `z` is the input as (N, C, ...) (binary: C = 1) in the compute dtype; `y` is the
-    target: class indices (N, ...) for multiclass, 0/1 floats shaped like `z` otherwise,
-    with ignored entries set to 0; `w` is the 0/1 weight of each entry (`None` when
-    nothing is ignored) shaped like `y`.
+    `z` is the input as (N, C, ...) (binary: C = 1) in its own dtype: the statistics
+    convert it to the compute dtype (the fused softmax block by block, so that no float32
+    copy of half-precision logits is kept for backward); `y` is the target: class indices
+    (N, ...) for multiclass, 0/1 floats (compute dtype) shaped like `z` otherwise, with
+    ignored entries set to 0; `w` is the 0/1 weight of each entry (`None` when nothing is
+    ignored) shaped like `y`, in the compute dtype.
     """
     _checks.check_task_inputs(fn, input, target, task=task, num_classes=num_classes,
                               ignore_index=ignore_index, validate_args=validate_args)
     dtype = compute_dtype(input.dtype)
-    z = input.to(dtype)
+    z = input
     w = None
     y = target
     if ignore_index is not None:
@@ -176,7 +178,7 @@ def _class_support(y: Tensor, w: Tensor | None, num_classes: int, samplewise: bo
 def _top_k_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, k: int,
                   temperature: float | Tensor, samplewise: bool) -> Counts:
     """Counts whose true positives are the top-k hits (only TP and support are read)."""
-    hit = top_k_hits(z, y, k, temperature)
+    hit = top_k_hits(z.to(compute_dtype(z.dtype)), y, k, temperature)
     if w is not None:
         hit = hit * w
     tp = index_counts(hit, y, num_classes, samplewise)
@@ -318,7 +320,7 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
         counts = _top_k_counts(z, y, w, c, top_k, temperature, samplewise)
     if hook is not None:
         counts = hook(counts)
-    return _Prepared(counts, task, samplewise, z.dtype)
+    return _Prepared(counts, task, samplewise, compute_dtype(z.dtype))
 
 
 def _tversky_value(c: Counts, task: str, average: str, zero_division: float, alpha: float,

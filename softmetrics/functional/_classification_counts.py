@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .. import _tuning
-from .._relax import is_hard, logit, soft_argmax, soft_step, soft_threshold
+from .._relax import compute_dtype, is_hard, logit, soft_argmax, soft_step, soft_threshold
 from .._tuning import rows_per_block
 
 __all__ = ["decision_counts", "group_sum", "index_counts", "softmax_width", "top_k_hits"]
@@ -92,29 +92,50 @@ def _block_rows(p: Tensor) -> int:
                           _tuning.CPU_BLOCK_ENTRIES)
 
 
+def _backward_block_rows(p: Tensor) -> int:
+    """Samples per block of the softmax backward: as `_block_rows` on the CPU, blocks of
+    at most `_tuning.DEVICE_BLOCK_ENTRIES` entries elsewhere, so that the backward's
+    temporary is never a second (N, C) buffer while each block still fills the device."""
+    if p.device.type == "cpu":
+        return _block_rows(p)
+    if _tuning.DEVICE_BLOCK_ENTRIES <= 0:
+        return max(1, p.shape[0])
+    return max(1, _tuning.DEVICE_BLOCK_ENTRIES // max(math.prod(p.shape[1:]), 1))
+
+
+def _scaled(x: Tensor, scale: float, dtype: torch.dtype) -> Tensor:
+    """`x * scale` in `dtype` (one temporary; `x` itself when there is nothing to do)."""
+    if scale == 1.0:
+        return x.to(dtype)
+    return x.to(dtype, copy=True).mul_(scale)
+
+
 def _softmax_rows(z: Tensor, inv_t: float, w: Tensor | None = None, *, mass: bool = False
                   ) -> tuple[Tensor, Tensor | None]:
-    """`softmax(z * inv_t)` over axis 1, run at the width `softmax_width` gives.
+    """`softmax(z * inv_t)` over axis 1 in the compute dtype of `z`, run at the width
+    `softmax_width` gives.
 
     With `mass=True` and 2-D logits it also returns the column sums of the probabilities
     (weighted by `w`), taken block by block while each block is in cache; otherwise the
-    second result is `None`.
+    second result is `None`. Half-precision `z` is converted block by block.
     """
     c, width = z.shape[1], softmax_width(z)
+    dtype = compute_dtype(z.dtype)
     src, scale = z, inv_t
     if width != c:
-        src = z.new_full((z.shape[0], width), float("-inf"))
-        src[:, :c] = z if inv_t == 1.0 else z * inv_t
+        src = z.new_full((z.shape[0], width), float("-inf"), dtype=dtype)
+        src[:, :c] = z
+        if inv_t != 1.0:
+            src[:, :c] *= inv_t
         scale = 1.0
     if not (mass and z.ndim == 2):
-        return torch.softmax(src if scale == 1.0 else src * scale, dim=1), None
-    p = torch.empty_like(src)
-    total = src.new_zeros(width)
+        return torch.softmax(_scaled(src, scale, dtype), dim=1), None
+    p = torch.empty(src.shape, dtype=dtype, device=src.device)
+    total = p.new_zeros(width)
     n, step = src.shape[0], _block_rows(src)
     for start in range(0, n, step):
         block = p[start:start + step]
-        part = src[start:start + step]
-        torch._softmax(part if scale == 1.0 else part * scale, 1, False, out=block)
+        torch._softmax(_scaled(src[start:start + step], scale, dtype), 1, False, out=block)
         total.add_(block.sum(0) if w is None else w[start:start + step] @ block)
     return p, total
 
@@ -126,9 +147,11 @@ class _SoftmaxCounts(torch.autograd.Function):
     $\\partial L/\\partial p_{nc} = w_n (g^P_c + [c = y_n] g^T_c)$ and the softmax Jacobian give
     $\\partial L/\\partial z_{nc} = w_n p_{nc}(g_{nc} - \\sum_d p_{nd} g_{nd}) / \\tau$.
     The gradient is written over the probabilities saved by the forward pass, block by
-    block of samples (`_block_rows`), so a training step allocates one (N, C) buffer in
-    all: the probabilities, which become the gradient. A second backward through a
-    retained graph finds them spent and recomputes them from the logits.
+    block of samples (`_backward_block_rows`), so a training step allocates one (N, C)
+    buffer in all, the probabilities, which become the gradient, and a temporary of one
+    block. A second backward through a retained graph finds them spent and recomputes
+    them from the logits, which are kept as given (half-precision logits are converted
+    block by block, never kept as a float32 copy).
     """
 
     @staticmethod
@@ -166,7 +189,7 @@ class _SoftmaxCounts(torch.autograd.Function):
         direct = p.gather(1, yi).mul_(g_true)
         g_b = g_pred.view(g_pred.shape[0], width, *(1,) * (p.ndim - 2))
         flat = p.ndim == 2 and not ctx.samplewise
-        n, step = p.shape[0], _block_rows(p)
+        n, step = p.shape[0], _backward_block_rows(p)
         tmp = p.new_empty((min(step, n), *p.shape[1:]))
         for start in range(0, n, step):
             stop = min(n, start + step)
@@ -181,7 +204,8 @@ class _SoftmaxCounts(torch.autograd.Function):
         p.scatter_add_(1, yi, direct)
         if w is not None:
             p.mul_(w.unsqueeze(1))
-        return (p[:, :c] if width != c else p), None, None, None, None
+        grad = p[:, :c] if width != c else p
+        return grad.to(z.dtype), None, None, None, None
 
 
 class _SigmoidCounts(torch.autograd.Function):
@@ -262,9 +286,10 @@ def decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
     the fused autograd Functions where `_fused` says so, else the same counting code under
     autograd (the reference the Functions are tested against)."""
     fused = _fused(z, temperature)
+    if task == "multiclass" and fused:  # converts half precision block by block
+        return _SoftmaxCounts.apply(z, y, w, 1.0 / temperature, samplewise)
+    z = z.to(compute_dtype(z.dtype))
     if task == "multiclass":
-        if fused:
-            return _SoftmaxCounts.apply(z, y, w, 1.0 / temperature, samplewise)
         return _class_counts(soft_argmax(z, temperature, dim=1), y, w, samplewise)
     if fused:
         return _SigmoidCounts.apply(z, y, w, logit(threshold), 1.0 / temperature, samplewise)

@@ -31,6 +31,7 @@ from ._infonce_tiles import auto_chunk, mask_self, rowdot, tile_bounds, tile_row
 
 __all__ = [
     "Pairs",
+    "check_generator",
     "check_noise_distribution",
     "check_output_layer",
     "check_pairs",
@@ -107,6 +108,16 @@ def check_noise_distribution(fn: str, noise: Tensor, v: int, target: Tensor,
             bad = target[at_target <= 0][0].item()
             fail(fn, "noise_distribution", "> 0 at every target class (NCE scores "
                  "log(num_noise * q(target)))", f"q({bad}) = 0", raw=True)
+
+
+def check_generator(fn: str, generator: torch.Generator | None, input: Tensor) -> None:
+    """A noise `generator` must draw on the device type of `input` (torch samples on the
+    generator's device; drawing elsewhere and copying would wait for the copy)."""
+    if (generator is not None and isinstance(input, Tensor)
+            and generator.device.type != input.device.type):
+        fail(fn, "generator", f"a torch.Generator on {input.device.type} (the device of "
+             f"`input`), e.g. torch.Generator(device={input.device.type!r})",
+             f"a generator on {generator.device.type}", raw=True)
 
 
 def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
@@ -388,6 +399,31 @@ def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
 # --------------------------------------------------------------------------------------
 
 
+# Noise probabilities become integer weights at this scale to be drawn by inversion: their
+# running sum is then exact in int64 (classes with less than 2^-53 of the mass are never
+# drawn).
+_NOISE_WEIGHT_SCALE = 2.0**52
+
+
+def _draw_by_inversion(q: Tensor, count: int, generator: torch.Generator | None) -> Tensor:
+    """`count` draws with replacement from the probabilities `q` (V,): the inverse of their
+    cumulative distribution, summed in integers, at uniform float64 points."""
+    cdf = (q.double() * _NOISE_WEIGHT_SCALE).round_().long().cumsum(0)
+    total = cdf[-1:]
+    u = torch.rand(count, dtype=torch.float64, device=q.device, generator=generator)
+    draws = torch.minimum((u * total).long(), total - 1)
+    return torch.searchsorted(cdf, draws, right=True)
+
+
+def _draw_noise(q: Tensor, count: int, generator: torch.Generator | None) -> Tensor:
+    """`count` draws with replacement from `q`: `torch.multinomial`, except on CUDA, where
+    it sums the probabilities with a floating-point cumsum, which has no deterministic
+    kernel there (it raises under `torch.use_deterministic_algorithms(True)`)."""
+    if q.device.type == "cuda":
+        return _draw_by_inversion(q, count, generator)
+    return torch.multinomial(q, count, replacement=True, generator=generator)
+
+
 def nce_per_example(input: Tensor, target: Tensor, weight: Tensor, bias: Tensor | None, *,
                     num_noise: int, noise_distribution: Tensor | None, shared_noise: bool,
                     generator: torch.Generator | None) -> Tensor:
@@ -407,7 +443,7 @@ def nce_per_example(input: Tensor, target: Tensor, weight: Tensor, bias: Tensor 
                                   noise_distribution.dtype in (torch.float16, torch.bfloat16)
                                   else noise_distribution.dtype)
         if count:
-            noise = torch.multinomial(q, count, replacement=True, generator=generator)
+            noise = _draw_noise(q, count, generator)
         else:  # an empty batch draws nothing (multinomial cannot draw 0 samples)
             noise = torch.zeros(0, dtype=torch.long, device=device)
         noise = noise.view(shape)

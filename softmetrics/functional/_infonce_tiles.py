@@ -137,7 +137,9 @@ class _TiledInfoNCE(torch.autograd.Function):
         inv_tau = temperature.to(dtype).reciprocal()
         acc = [torch.zeros(t.shape, dtype=dtype, device=t.device) if want else None
                for t, want in zip(tensors, need, strict=True)]
-        tau_sum = torch.zeros((), dtype=dtype, device=temperature.device)
+        # on the device of the embeddings: a temperature may live elsewhere (a 0-d CPU
+        # tensor takes part in device kernels as a number; autograd moves its gradient)
+        tau_sum = torch.zeros((), dtype=dtype, device=grad.device)
         grad = grad.to(dtype).split([lse.shape[0] for lse in lses])
         for (a_idx, blocks, self_col, pos), lse, g_pass in zip(passes, lses, grad, strict=True):
             anchor, u_a, acc_a = tensors[a_idx], scales[a_idx], acc[a_idx]

@@ -101,8 +101,10 @@ def _positive_rank(scores: Tensor, pos: Tensor, count_dtype: torch.dtype) -> Ten
     only the order of `scores` (no gradient).
     """
     order = scores.detach().argsort(dim=-1, stable=True)
-    pos_sorted = pos.gather(-1, order).to(count_dtype)
-    at_or_above = pos_sorted.flip(-1).cumsum(-1).flip(-1)
+    # `pos` is 0/1: an integer cumsum is exact, and deterministic on CUDA (a floating-point
+    # one has no deterministic CUDA kernel)
+    pos_sorted = pos.gather(-1, order).long()
+    at_or_above = pos_sorted.flip(-1).cumsum(-1).flip(-1).to(count_dtype)
     return torch.empty_like(at_or_above).scatter_(-1, order, at_or_above)
 
 
@@ -111,7 +113,7 @@ def _negatives_above_exact(scores: Tensor, neg: Tensor, count_dtype: torch.dtype
     k, m = scores.shape
     sorted_scores, order = scores.sort(dim=-1)
     below = torch.zeros(k, m + 1, dtype=count_dtype, device=scores.device)
-    below[:, 1:] = neg.gather(-1, order).to(count_dtype).cumsum(-1)
+    below[:, 1:] = neg.gather(-1, order).long().cumsum(-1)  # 0/1: exact, deterministic
     left = torch.searchsorted(sorted_scores, scores, right=False)
     right = torch.searchsorted(sorted_scores, scores, right=True)
     total = below[:, -1:]
@@ -158,10 +160,12 @@ class NegativesAbove(torch.autograd.Function):
         return grad, None, None
 
 
-def _tile_rows(k: int, m: int, chunk_size: int | None) -> int:
+def _tile_rows(k: int, m: int, chunk_size: int | None, device: torch.device) -> int:
+    """Rows per tile: `chunk_size`, else about `_tuning.ranking_tile_elements(device)`
+    pairs."""
     if chunk_size is not None:
         return chunk_size
-    return max(1, _tuning.RANKING_TILE_ELEMENTS // max(k * m, 1))
+    return max(1, _tuning.ranking_tile_elements(device) // max(k * m, 1))
 
 
 def _negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
@@ -173,7 +177,7 @@ def _negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
         u = scores / temperature.to(scores.dtype).reshape(())
     else:
         u = scores / temperature
-    rows = _tile_rows(scores.shape[0], scores.shape[1], chunk_size)
+    rows = _tile_rows(scores.shape[0], scores.shape[1], chunk_size, scores.device)
     with full_precision(scores.device):  # no half-precision tile sums under autocast
         above = NegativesAbove.apply(u.contiguous(), neg.contiguous(), rows)
     return above.to(count_dtype)

@@ -338,7 +338,11 @@ def _bleu_formula(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Ten
     safe_totals = torch.where(valid, totals, 1.0)
     no_match = torch.where(valid, (1.0 - matches).clamp_min(0.0), 0.0)
     if smooth == "exp":
-        numerator = matches + no_match * torch.exp2(-no_match.cumsum(-1))
+        # the running count of orders without a match, as a sum under a triangular mask:
+        # a floating-point cumsum has no deterministic CUDA kernel (a handful of orders)
+        below = torch.ones(order, order, dtype=torch.bool, device=matches.device).tril()
+        running = torch.where(below, no_match.unsqueeze(-2), 0.0).sum(-1)
+        numerator = matches + no_match * torch.exp2(-running)
     elif smooth == "floor":
         numerator = matches + no_match * smooth_value
     else:
@@ -529,7 +533,8 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
         else:
             index = flat_ref.expand(rows, t_hyp, n_refs * t_ref)
             if isinstance(temperature, Tensor):
-                log_p = torch.log_softmax(input.to(dtype) / temperature.to(dtype), dim=-1)
+                tau = temperature.to(dtype).reshape(())  # a number, on any device
+                log_p = torch.log_softmax(input.to(dtype) / tau, dim=-1)
                 log_p = log_p.gather(-1, index)
             else:
                 log_p = _GatheredLogSoftmax.apply(input, index, temperature, dtype)

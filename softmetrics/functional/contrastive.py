@@ -32,6 +32,7 @@ from .._checks import (
 from .._options import REDUCTIONS, Reduction
 from .._relax import reduce_per_sample
 from ._contrastive_core import (
+    check_generator,
     check_noise_distribution,
     check_output_layer,
     check_pairs,
@@ -104,8 +105,9 @@ def info_nce(
 
     **Data parallelism:** with `gather_distributed=True` every process gathers the
     embeddings of all processes (batches may differ in size; one small extra all-gather
-    learns the sizes, a host synchronisation) and computes the loss of its own queries
-    against the global candidates, in tiles as above ($O(N_\text{local} \cdot
+    learns the sizes, in host memory where the backend allows, else with one host
+    synchronisation: see `softmetrics.distributed.gather_sizes`) and computes the loss of
+    its own queries against the global candidates, in tiles as above ($O(N_\text{local} \cdot
     \texttt{chunk\_size})$ extra memory for $N_\text{global}$ candidates). "mean" and
     "sum" are then summed over processes with gradient, so every process returns the loss
     of one process on the concatenated batch, and the gradient of its embeddings is
@@ -361,10 +363,12 @@ def nce_loss(
         bias: `(V,)` biases of the output layer, or None.
         num_noise: noise samples $K \ge 1$ per example (per batch with `shared_noise`).
         noise_distribution: `(V,)` probabilities $q$ summing to 1 (sampled with
-            `torch.multinomial`, with replacement); None for uniform.
+            replacement: `torch.multinomial`, on CUDA the inverse of the cumulative
+            distribution summed in integers, which is deterministic); None for uniform.
         shared_noise: draw one set of $K$ noise classes for the whole batch (TensorFlow's
             sampling; one `(N, K)` matrix product) instead of $K$ per example.
-        generator: a `torch.Generator` for reproducible noise draws.
+        generator: a `torch.Generator` for reproducible noise draws, on the device of
+            `input` (e.g. `torch.Generator(device="cuda")` for CUDA inputs).
         reduction: `"mean"`, `"sum"` or `"none"` (per example, shape `(N,)`).
         validate_args: also check target ids, and that `noise_distribution` is
             non-negative, sums to 1 and is positive at every target (reads the data).
@@ -375,7 +379,8 @@ def nce_loss(
     Raises:
         ValueError: for mismatched shapes, `num_noise < 1`, an unknown `reduction`, or
             (with `validate_args`) target ids outside `[0, V)` and a noise distribution
-            that is negative, does not sum to 1, or is 0 at a target.
+            that is negative, does not sum to 1, or is 0 at a target; for a `generator`
+            on another device type than `input`.
         TypeError: for non-floating `input`/`weight`/`bias`/`noise_distribution` or a
             non-integer `target`.
 
@@ -401,6 +406,7 @@ def nce_loss(
     check_output_layer(fn, input, target, weight, bias, validate_args)
     check_int(fn, "num_noise", num_noise, low=1)
     check_option(fn, "reduction", reduction, REDUCTIONS)
+    check_generator(fn, generator, input)
     if noise_distribution is not None:
         check_noise_distribution(fn, noise_distribution, weight.shape[0], target,
                                  validate_args)

@@ -81,8 +81,8 @@ def soft_auroc(input: Tensor, target: Tensor, *, task: Task, num_classes: int | 
         ignore_index: target value whose entries (multiclass: samples) take no part.
         chunk_size: rows of the pairwise matrix per tile at `temperature > 0`; extra
             memory is a few tiles of `C * N * chunk_size` values (C = 1 for binary and
-            micro). Default: tiles of about $2^{22}$ pairs (a single tile for small
-            inputs).
+            micro). Default: tiles of about $2^{22}$ pairs on a CPU and $2^{24}$ on other
+            devices (a single tile for small inputs).
         validate_args: check target values and finite scores (reads data, one host
             synchronisation).
 

@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from .._checks import fail
+
 __all__ = ["Float32Buffers", "RunningStatistics", "set_level_repr"]
 
 
@@ -66,6 +68,16 @@ class RunningStatistics(Float32Buffers):
         for key in self._running_fields:
             self.register_buffer(f"running_{key}", torch.zeros(shape))
         self.register_buffer("running_initialized", torch.zeros((), dtype=torch.bool))
+
+    def check_running_device(self, input: Tensor) -> None:
+        """Running statistics stay on the Module's device: `input` must be there too
+        (moving them to the input on every step would copy them back and forth, and wait
+        for it)."""
+        device = self.running_initialized.device
+        if isinstance(input, Tensor) and input.device != device:
+            fail(type(self).__name__, "input", f"on {device}, the device of the running "
+                 "statistics (move the loss there with `.to(device)`)",
+                 f"a tensor on {input.device}", raw=True)
 
     def mix_running(self, batch: Sequence[Tensor]) -> list[Tensor]:
         m = float(self.momentum or 0.0)  # set whenever running buffers are registered

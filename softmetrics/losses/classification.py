@@ -111,6 +111,8 @@ class _ClassificationLoss(RunningStatistics):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """The loss `1 - soft metric` (for MCC: in [0, 2])."""
+        if self.momentum is not None:
+            self.check_running_device(input)
         hook = self._hook if (self.sync_dist or self.momentum is not None) else None
         loss = 1.0 - self._value(input, target, self.temperature, hook)
         if self.options["multidim_average"] == "samplewise":

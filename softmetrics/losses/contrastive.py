@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from .._checks import check_floating, check_int, check_option, check_temperature, fail
 from .._options import REDUCTIONS, Reduction
 from .._relax import reduce_per_sample
-from ..functional._contrastive_core import check_output_layer, softmax_nll
+from ..functional._contrastive_core import check_generator, check_output_layer, softmax_nll
 from ..functional.contrastive import info_nce, nce_loss, retrieval_accuracy
 from ._base import Float32Buffers
 
@@ -156,6 +156,7 @@ class NCELoss(Float32Buffers):
         if weight.shape[0] != self.num_classes:
             fail(type(self).__name__, "weight", f"{self.num_classes} rows (num_classes)",
                  f"shape {tuple(weight.shape)}", raw=True)
+        check_generator(type(self).__name__, generator, input)
         return nce_loss(input, target, weight, bias, num_noise=self.num_noise,
                         noise_distribution=self.noise_distribution,
                         shared_noise=self.shared_noise, generator=generator,

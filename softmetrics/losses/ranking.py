@@ -96,7 +96,10 @@ class _RankingLoss(RunningStatistics):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """The loss `1 - soft metric`, in [0, 1]."""
-        hook = None if self.momentum is None else self._hook
+        hook = None
+        if self.momentum is not None:
+            self.check_running_device(input)
+            hook = self._hook
         return 1.0 - self._value(input, target, self.temperature, hook)
 
     @torch.no_grad()
