@@ -69,6 +69,15 @@ def test_softmax_counts_create_graph_then_retained_backwards(samplewise):
     torch.testing.assert_close(first, second)
 
 
+@pytest.mark.parametrize("fn", [F.soft_average_precision, F.soft_auroc])
+def test_ranking_tiled_gradgradcheck(fn):
+    x = _logits(7, 3)
+    y = _labels(2, 7, 3)
+    assert torch.autograd.gradgradcheck(
+        lambda z: fn(z, y, task="multilabel", num_classes=3, temperature=0.4, chunk_size=2),
+        (x,))
+
+
 def test_soft_f1_loss_gradient_penalty_matches_finite_differences():
     """A gradient penalty through `SoftF1Loss` on the logits of a linear model: the
     second derivative is the finite difference of the first (a first-order backward
