@@ -69,6 +69,29 @@ def test_softmax_counts_create_graph_then_retained_backwards(samplewise):
     torch.testing.assert_close(first, second)
 
 
+def test_info_nce_tiled_gradgradcheck():
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(5, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(5, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    neg = torch.randn(3, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    tau = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+
+    def loss(q, k, neg, tau):
+        return F.info_nce(q, k, negatives=neg, temperature=tau, chunk_size=2,
+                          query_negatives=True)
+
+    def symmetric(q, k, tau):
+        return F.info_nce(q, k, temperature=tau, chunk_size=2, symmetric=True,
+                          query_negatives=True, reduction="sum")
+
+    assert torch.autograd.gradgradcheck(loss, (q, k, neg, tau))
+    assert torch.autograd.gradgradcheck(symmetric, (q, k, tau))
+    # a number as the temperature, without normalisation
+    assert torch.autograd.gradgradcheck(
+        lambda q, k: F.info_nce(q, k, temperature=0.5, chunk_size=2, normalize=False),
+        (q, k))
+
+
 @pytest.mark.parametrize("fn", [F.soft_average_precision, F.soft_auroc])
 def test_ranking_tiled_gradgradcheck(fn):
     x = _logits(7, 3)
