@@ -101,6 +101,13 @@ def test_ranking_tiled_gradgradcheck(fn):
         (x,))
 
 
+def test_soft_bleu_gradgradcheck():
+    x = _logits(2, 4, 6)
+    ref = torch.tensor([[1, 2, 3, 4], [2, 2, 5, 0]])
+    assert torch.autograd.gradgradcheck(
+        lambda z: F.soft_bleu_score(z, ref, temperature=0.8, max_order=2), (x,))
+
+
 def test_soft_f1_loss_gradient_penalty_matches_finite_differences():
     """A gradient penalty through `SoftF1Loss` on the logits of a linear model: the
     second derivative is the finite difference of the first (a first-order backward
