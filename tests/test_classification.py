@@ -431,11 +431,6 @@ def test_softmax_backward_through_retained_graph(samplewise, c, device):
     (second,) = torch.autograd.grad(loss, x)
     torch.testing.assert_close(first, second)
     torch.testing.assert_close((tp.detach(), pred.detach()), before)
-    with pytest.raises(RuntimeError, match=r"once_differentiable|differentiate"):
-        tp, pred = decision_counts(x, y, None, task="multiclass", temperature=0.5,
-                                    threshold=0.5, samplewise=samplewise)
-        (grad,) = torch.autograd.grad(pred.pow(2).sum(), x, create_graph=True)
-        grad.sum().backward()
 
 
 class _Allocations(TorchDispatchMode):
@@ -531,18 +526,24 @@ def test_fused_functions_under_activation_checkpointing(reentrant):
 
 @pytest.mark.parametrize("fn", [F.soft_f1_score, F.soft_matthews_corrcoef])
 @pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
-def test_fused_functions_refuse_double_backward(fn, task):
-    """The hand-written backwards are first-order only and say so, rather than return a
-    second derivative that silently misses terms."""
+def test_fused_functions_double_backward(fn, task):
+    """The hand-written backwards build a differentiable graph under `create_graph=True`:
+    the second derivative equals the one of the same counts composed with autograd (a
+    tensor temperature takes that path)."""
     x, y, kw = _gradcheck_case(task, (), False, ignore=False)
-    (grad,) = torch.autograd.grad(fn(x, y, temperature=0.5, **kw), x, create_graph=True)
-    with pytest.raises(RuntimeError, match="once_differentiable"):
-        grad.pow(2).sum().backward()
+    second = []
+    for temperature in (0.5, torch.tensor(0.5, dtype=torch.float64)):
+        (grad,) = torch.autograd.grad(fn(x, y, temperature=temperature, **kw), x,
+                                      create_graph=True)
+        second.append(torch.autograd.grad(grad.pow(2).sum(), x)[0])
+    torch.testing.assert_close(second[0], second[1])
     if task == "multiclass":
-        value = F.soft_top_k_accuracy(x, y, num_classes=3, k=2, temperature=0.5)
-        (grad,) = torch.autograd.grad(value.pow(2), x, create_graph=True)
-        with pytest.raises(RuntimeError, match="once_differentiable"):
-            grad.pow(2).sum().backward()
+        second = []
+        for temperature in (0.5, torch.tensor(0.5, dtype=torch.float64)):
+            value = F.soft_top_k_accuracy(x, y, num_classes=3, k=2, temperature=temperature)
+            (grad,) = torch.autograd.grad(value.pow(2), x, create_graph=True)
+            second.append(torch.autograd.grad(grad.pow(2).sum(), x)[0])
+        torch.testing.assert_close(second[0], second[1])
 
 
 @pytest.mark.parametrize("name", [*sorted(METRICS), "tversky", "top_k"])

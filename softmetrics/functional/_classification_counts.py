@@ -16,7 +16,6 @@ import math
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from .. import _tuning
 from .._relax import compute_dtype, is_hard, logit, soft_argmax, soft_step, soft_threshold
@@ -151,7 +150,10 @@ class _SoftmaxCounts(torch.autograd.Function):
     buffer in all, the probabilities, which become the gradient, and a temporary of one
     block. A second backward through a retained graph finds them spent and recomputes
     them from the logits, which are kept as given (half-precision logits are converted
-    block by block, never kept as a float32 copy).
+    block by block, never kept as a float32 copy). When a graph is being built
+    (`create_graph=True`) the backward instead differentiates the same counts recomputed
+    with autograd from the logits, which leaves the saved probabilities intact and gives
+    the exact second derivative.
     """
 
     @staticmethod
@@ -169,9 +171,13 @@ class _SoftmaxCounts(torch.autograd.Function):
         return tp, pred
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
         z, y, w = ctx.saved_tensors
+        if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
+            p = torch.softmax(z.to(compute_dtype(z.dtype)) * ctx.inv_t, dim=1)
+            counts = _class_counts(p, y, w, ctx.samplewise)
+            (grad,) = torch.autograd.grad(counts, z, (g_tp, g_pred), create_graph=True)
+            return grad, None, None, None, None
         p, ctx.probabilities = ctx.probabilities, None
         if p is None:
             p, _ = _softmax_rows(z, ctx.inv_t)
@@ -210,51 +216,63 @@ class _SoftmaxCounts(torch.autograd.Function):
 
 class _SigmoidCounts(torch.autograd.Function):
     """`_label_counts(sigmoid((z - b) / tau))` with a hand-written backward: one fresh
-    (N, C) buffer holds the upstream gradient and, in place, the gradient of the logits."""
+    (N, C) buffer holds the upstream gradient and, in place, the gradient of the logits.
+    The logits are kept as given (half precision is converted in the forward pass); when
+    a graph is being built the backward differentiates the counts recomputed from them."""
 
     @staticmethod
     def forward(ctx, z: Tensor, y: Tensor, w: Tensor | None, shift: float,  # type: ignore[override]
                 inv_t: float, samplewise: bool) -> tuple[Tensor, Tensor]:
+        x = z.to(compute_dtype(z.dtype))
         if shift == 0.0 and inv_t == 1.0:
-            p = torch.sigmoid(z)
+            p = torch.sigmoid(x) if x is z else x.sigmoid_()
         else:
-            p = torch.sub(z, shift).mul_(inv_t).sigmoid_()
-        ctx.save_for_backward(p, y, w)
-        ctx.inv_t, ctx.samplewise = inv_t, samplewise
+            p = (torch.sub(x, shift) if x is z else x.sub_(shift)).mul_(inv_t).sigmoid_()
+        ctx.save_for_backward(p, y, w, z)
+        ctx.shift, ctx.inv_t, ctx.samplewise = shift, inv_t, samplewise
         return _label_counts(p, y, w, samplewise)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
-        p, y, w = ctx.saved_tensors
+        p, y, w, z = ctx.saved_tensors
+        if torch.is_grad_enabled():  # a graph being built: differentiable
+            x = (z.to(p.dtype) - ctx.shift) * ctx.inv_t
+            counts = _label_counts(torch.sigmoid(x), y, w, ctx.samplewise)
+            (grad,) = torch.autograd.grad(counts, z, (g_tp, g_pred), create_graph=True)
+            return grad, None, None, None, None, None
         shape = (g_tp.shape[0], p.shape[1], *(1,) * (p.ndim - 2))
         scale = ctx.inv_t
         g = torch.addcmul(g_pred.view(shape) * scale, y, g_tp.view(shape) * scale)
         if w is not None:
             g.mul_(w)
         # in place: g * p * (1 - p) over the fresh buffer g
-        return (torch.ops.aten.sigmoid_backward.grad_input(g, p, grad_input=g),
-                None, None, None, None, None)
+        grad = torch.ops.aten.sigmoid_backward.grad_input(g, p, grad_input=g)
+        return grad.to(z.dtype), None, None, None, None, None
 
 
 class _SoftTopKHits(torch.autograd.Function):
     """Soft top-k hits `sigmoid((k - 1/2 - r) / tau)`, `r = sum_j sigmoid((z_j - z_y) / tau) - 1/2`,
-    with one fused backward pass over the saved pairwise sigmoids."""
+    with one fused backward pass over the saved pairwise sigmoids (when a graph is being
+    built, the backward differentiates the hits recomputed from the logits instead)."""
 
     @staticmethod
     def forward(ctx, z: Tensor, y: Tensor, k: int, inv_t: float) -> Tensor:  # type: ignore[override]
         yi = y.unsqueeze(1)
         s = torch.sub(z, z.gather(1, yi)).mul_(inv_t).sigmoid_()
         hit = torch.sigmoid((k - 0.5 - (s.sum(1) - 0.5)) * inv_t)
-        ctx.save_for_backward(s, y, hit)
-        ctx.inv_t = inv_t
+        ctx.save_for_backward(s, y, hit, z)
+        ctx.k, ctx.inv_t = k, inv_t
         return hit
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, g_hit: Tensor):  # type: ignore[override]
-        s, y, hit = ctx.saved_tensors
+        s, y, hit, z = ctx.saved_tensors
         yi = y.unsqueeze(1)
+        if torch.is_grad_enabled():  # a graph being built: differentiable
+            rank = torch.sigmoid((z - z.gather(1, yi)) * ctx.inv_t).sum(1) - 0.5
+            again = torch.sigmoid((ctx.k - 0.5 - rank) * ctx.inv_t)
+            (grad,) = torch.autograd.grad(again, z, g_hit, create_graph=True)
+            return grad, None, None, None
         # d hit / d rank = -h (1 - h) / tau; d rank / d z_j = s_j (1 - s_j) / tau (j != y)
         a = torch.ops.aten.sigmoid_backward(g_hit, hit).mul_(-ctx.inv_t * ctx.inv_t)
         grad = torch.ops.aten.sigmoid_backward(a.unsqueeze(1).expand_as(s), s)
@@ -288,9 +306,9 @@ def decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
     fused = _fused(z, temperature)
     if task == "multiclass" and fused:  # converts half precision block by block
         return _SoftmaxCounts.apply(z, y, w, 1.0 / temperature, samplewise)
+    if task != "multiclass" and fused:  # converts half precision, keeps the logits as given
+        return _SigmoidCounts.apply(z, y, w, logit(threshold), 1.0 / temperature, samplewise)
     z = z.to(compute_dtype(z.dtype))
     if task == "multiclass":
         return _class_counts(soft_argmax(z, temperature, dim=1), y, w, samplewise)
-    if fused:
-        return _SigmoidCounts.apply(z, y, w, logit(threshold), 1.0 / temperature, samplewise)
     return _label_counts(soft_threshold(z, temperature, threshold), y, w, samplewise)

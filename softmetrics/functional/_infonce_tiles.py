@@ -14,7 +14,6 @@ import math
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from .. import _tuning
 
@@ -97,6 +96,10 @@ class _TiledInfoNCE(torch.autograd.Function):
     then applies the normalisation in place, `dL/dt_i = u_i (acc_i - <t_i, acc_i> u_i^2
     t_i)`. The temperature's gradient is `-sum_ij W_ij s_ij / tau` over the tiles, with
     `W = dL/ds`.
+
+    When a graph is being built (`create_graph=True`), the backward instead
+    differentiates the same losses recomputed untiled with autograd (`_untiled`): the
+    exact second derivative, at the memory of the full similarity matrices.
     """
 
     @staticmethod
@@ -128,12 +131,18 @@ class _TiledInfoNCE(torch.autograd.Function):
         return torch.cat(out)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         normalize, chunk, rows, dtype, passes, count = ctx.options
         temperature, *saved = ctx.saved_tensors
         tensors, scales, lses = saved[:count], saved[count:2 * count], saved[2 * count:]
         need_tau, need = ctx.needs_input_grad[0], ctx.needs_input_grad[6:]
+        if torch.is_grad_enabled():  # a graph being built: differentiable
+            wanted = [x for x, want in zip((temperature, *tensors), (need_tau, *need),
+                                           strict=True) if want]
+            out = _untiled(temperature, normalize, dtype, passes, tensors)
+            found = iter(torch.autograd.grad(out, wanted, grad, create_graph=True))
+            grad_tau, *grads = (next(found) if want else None for want in (need_tau, *need))
+            return (grad_tau, None, None, None, None, None, *grads)
         inv_tau = temperature.to(dtype).reciprocal()
         acc = [torch.zeros(t.shape, dtype=dtype, device=t.device) if want else None
                for t, want in zip(tensors, need, strict=True)]
@@ -173,6 +182,32 @@ class _TiledInfoNCE(torch.autograd.Function):
             del buf
         grad_tau = (-tau_sum * inv_tau).to(temperature.dtype) if need_tau else None
         return (grad_tau, None, None, None, None, None, *grads)
+
+
+def _untiled(temperature: Tensor, normalize: bool, dtype: torch.dtype, passes: tuple,
+             tensors: tuple[Tensor, ...]) -> Tensor:
+    """The losses of `_TiledInfoNCE` computed at once with autograd ops (the full
+    similarity matrix of each pass): its differentiable reference."""
+    embedded = [t.to(dtype) for t in tensors]
+    if normalize:
+        embedded = [torch.nn.functional.normalize(t, dim=1, eps=_NORM_EPS) for t in embedded]
+    out = []
+    for a_idx, blocks, self_col, pos in passes:
+        anchor = embedded[a_idx]
+        cand = torch.cat([embedded[b] for b in blocks])
+        logits = (anchor / temperature.to(dtype)) @ cand.T
+        rows = torch.arange(anchor.shape[0], device=anchor.device)
+        if self_col >= 0:
+            columns = torch.arange(cand.shape[0], device=anchor.device)
+            masked = columns.unsqueeze(0) == (rows + self_col).unsqueeze(1)
+            logits = logits.masked_fill(masked, float("-inf"))
+        lse = torch.logsumexp(logits, dim=1)
+        if pos >= 0:
+            column = (rows + pos).clamp_max(cand.shape[0] - 1)
+            positive = logits.gather(1, column.unsqueeze(1)).squeeze(1)
+            lse = lse - torch.where(rows + pos < cand.shape[0], positive, 0.0)
+        out.append(lse)
+    return torch.cat(out)
 
 
 def tiled_info_nce(temperature: Tensor, normalize: bool, chunk: int, rows: int,

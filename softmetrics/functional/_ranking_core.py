@@ -14,7 +14,6 @@ from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from .. import _checks, _tuning
 from .._relax import compute_dtype, full_precision, is_hard
@@ -127,7 +126,9 @@ class NegativesAbove(torch.autograd.Function):
     result; backward recomputes each tile: with upstream gradient $g$ and
     $D_{ij} = \\sigma'(u_j - u_i)$, $\\partial / \\partial u_j = \\sum_i g_i\\, neg_j D_{ij}$
     and $\\partial / \\partial u_i = -g_i \\sum_j neg_j D_{ij}$. Extra memory is two tiles,
-    $O(K \\cdot rows \\cdot M)$.
+    $O(K \\cdot rows \\cdot M)$. When a graph is being built (`create_graph=True`) the
+    same tiles are computed with out-of-place ops, which autograd differentiates again
+    (keeping every tile for the second backward).
     """
 
     @staticmethod
@@ -144,10 +145,11 @@ class NegativesAbove(torch.autograd.Function):
         return out
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         u, neg = ctx.saved_tensors
         rows, m = ctx.rows, u.shape[-1]
+        if torch.is_grad_enabled():  # a graph being built: differentiable
+            return NegativesAbove._differentiable_grad(u, neg, grad_out, rows), None, None
         grad = torch.zeros_like(u)
         weight = neg.unsqueeze(-1)
         for start in range(0, m, rows):
@@ -158,6 +160,20 @@ class NegativesAbove(torch.autograd.Function):
             grad.addcmul_(torch.matmul(g.unsqueeze(1), tile).squeeze(1), neg)
             grad[:, start:stop] -= g * torch.matmul(tile, weight).squeeze(-1)
         return grad, None, None
+
+    @staticmethod
+    def _differentiable_grad(u: Tensor, neg: Tensor, grad_out: Tensor, rows: int) -> Tensor:
+        """The backward's gradient of `u` by out-of-place ops, tile by tile."""
+        m = u.shape[-1]
+        to_j, to_i = torch.zeros_like(u), []
+        for start in range(0, m, rows):
+            stop = min(start + rows, m)
+            tile = (u.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid()
+            tile = tile - tile * tile
+            g = grad_out[:, start:stop]
+            to_j = to_j + torch.matmul(g.unsqueeze(1), tile).squeeze(1) * neg
+            to_i.append(g * torch.matmul(tile, neg.unsqueeze(-1)).squeeze(-1))
+        return to_j - torch.cat(to_i, dim=-1)
 
 
 def _tile_rows(k: int, m: int, chunk_size: int | None, device: torch.device) -> int:

@@ -398,10 +398,12 @@ class _GatheredLogSoftmax(torch.autograd.Function):
         return out
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
         z, index, lse = ctx.saved_tensors
         tau = ctx.tau
+        if torch.is_grad_enabled():  # a graph being built: differentiable ops from `z`
+            p = torch.softmax(z.to(lse.dtype) / tau, dim=-1) * -grad.sum(-1, keepdim=True)
+            return (p.scatter_add(-1, index, grad) / tau).to(z.dtype), None, None, None
         p = z.to(lse.dtype, copy=True).div_(tau).sub_(lse).exp_()
         out = p.mul_(grad.sum(-1, keepdim=True).neg_())
         out.scatter_add_(-1, index, grad)

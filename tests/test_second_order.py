@@ -1,0 +1,132 @@
+"""Second derivatives through the hand-written backwards: with `create_graph=True` every
+custom autograd Function falls back to a differentiable formula, so `gradgradcheck`
+holds and a gradient penalty gets the true second derivative."""
+
+import pytest
+import torch
+
+import softmetrics.functional as F
+from softmetrics import SoftF1Loss
+from softmetrics.functional._classification_counts import decision_counts
+
+
+def _logits(*shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=g, dtype=torch.float64).requires_grad_()
+
+
+def _labels(high, *shape, seed=1):
+    return torch.randint(0, high, shape, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("samplewise", [False, True])
+def test_soft_f1_gradgradcheck(task, samplewise):
+    shape = (5, 3, 2) if task != "binary" else (5, 2)
+    x = _logits(*shape)
+    y = _labels(3 if task == "multiclass" else 2, *(shape if task != "multiclass"
+                                                     else (5, 2)))
+    kw = dict(task=task, multidim_average="samplewise" if samplewise else "global")
+    if task != "binary":
+        kw["num_classes"] = 3
+    assert torch.autograd.gradgradcheck(
+        lambda z: F.soft_f1_score(z, y, temperature=0.7, threshold=0.4, **kw), (x,))
+
+
+def test_weighted_counts_gradgradcheck():
+    """Sample weights (the ignored entries) take part in the differentiable backward."""
+    x = _logits(6, 3)
+    y = _labels(3, 6)
+    y[0] = -1
+    assert torch.autograd.gradgradcheck(
+        lambda z: F.soft_f1_score(z, y, task="multiclass", num_classes=3, ignore_index=-1,
+                                  temperature=0.5), (x,))
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_soft_top_k_accuracy_gradgradcheck(k):
+    x = _logits(6, 4)
+    y = _labels(4, 6)
+    assert torch.autograd.gradgradcheck(
+        lambda z: F.soft_top_k_accuracy(z, y, num_classes=4, k=k, temperature=0.6), (x,))
+
+
+@pytest.mark.parametrize("samplewise", [False, True])
+def test_softmax_counts_create_graph_then_retained_backwards(samplewise):
+    """A differentiable backward leaves the saved probabilities intact: ordinary
+    backwards through the retained graph afterwards give the same first derivative."""
+    x = _logits(7, 3)
+    y = _labels(3, 7)
+    tp, pred = decision_counts(x, y, None, task="multiclass", temperature=0.5,
+                               threshold=0.5, samplewise=samplewise)
+    loss = (tp * torch.arange(1.0, tp.numel() + 1, dtype=x.dtype).view_as(tp)).sum() \
+        - pred.pow(2).sum()
+    (graph,) = torch.autograd.grad(loss, x, create_graph=True, retain_graph=True)
+    assert graph.requires_grad
+    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (second,) = torch.autograd.grad(loss, x)
+    torch.testing.assert_close(graph.detach(), first)
+    torch.testing.assert_close(first, second)
+
+
+def test_info_nce_tiled_gradgradcheck():
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(5, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(5, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    neg = torch.randn(3, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    tau = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+
+    def loss(q, k, neg, tau):
+        return F.info_nce(q, k, negatives=neg, temperature=tau, chunk_size=2,
+                          query_negatives=True)
+
+    def symmetric(q, k, tau):
+        return F.info_nce(q, k, temperature=tau, chunk_size=2, symmetric=True,
+                          query_negatives=True, reduction="sum")
+
+    assert torch.autograd.gradgradcheck(loss, (q, k, neg, tau))
+    assert torch.autograd.gradgradcheck(symmetric, (q, k, tau))
+    # a number as the temperature, without normalisation
+    assert torch.autograd.gradgradcheck(
+        lambda q, k: F.info_nce(q, k, temperature=0.5, chunk_size=2, normalize=False),
+        (q, k))
+
+
+@pytest.mark.parametrize("fn", [F.soft_average_precision, F.soft_auroc])
+def test_ranking_tiled_gradgradcheck(fn):
+    x = _logits(7, 3)
+    y = _labels(2, 7, 3)
+    assert torch.autograd.gradgradcheck(
+        lambda z: fn(z, y, task="multilabel", num_classes=3, temperature=0.4, chunk_size=2),
+        (x,))
+
+
+def test_soft_bleu_gradgradcheck():
+    x = _logits(2, 4, 6)
+    ref = torch.tensor([[1, 2, 3, 4], [2, 2, 5, 0]])
+    assert torch.autograd.gradgradcheck(
+        lambda z: F.soft_bleu_score(z, ref, temperature=0.8, max_order=2), (x,))
+
+
+def test_soft_f1_loss_gradient_penalty_matches_finite_differences():
+    """A gradient penalty through `SoftF1Loss` on the logits of a linear model: the
+    second derivative is the finite difference of the first (a first-order backward
+    would miss the terms through the softmax Jacobian)."""
+    g = torch.Generator().manual_seed(3)
+    inputs = torch.randn(8, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (8,), generator=g)
+    loss_fn = SoftF1Loss(task="multiclass", num_classes=3, temperature=0.5)
+
+    def penalty(scale: torch.Tensor) -> torch.Tensor:
+        # the squared norm of the loss's gradient in the inputs, at weights `scale * W`
+        (grad,) = torch.autograd.grad(loss_fn(inputs @ (scale * weight), y), inputs,
+                                      create_graph=True)
+        return grad.pow(2).sum()
+
+    scale = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    (second,) = torch.autograd.grad(penalty(scale), scale)
+    h = 1e-5
+    finite = (penalty(torch.tensor(1.0 + h, dtype=torch.float64)).detach()
+              - penalty(torch.tensor(1.0 - h, dtype=torch.float64)).detach()) / (2 * h)
+    torch.testing.assert_close(second, finite, rtol=1e-6, atol=1e-10)
