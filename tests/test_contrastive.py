@@ -891,3 +891,29 @@ def test_nce_noise_distribution_stays_float32_under_half():
     out = loss_fn(hidden, torch.tensor([3, 999, 0, 500]), weight, bias,
                   generator=torch.Generator().manual_seed(1))
     assert torch.isfinite(out)
+
+
+def test_learned_temperature_is_bounded_below_and_reprs_show_it_as_given():
+    q, k = _randn(8, 4, seed=60), _randn(8, 4, seed=61)
+    mod = InfoNCELoss(temperature=0.07, learn_temperature=True, min_temperature=0.01)
+    with torch.no_grad():
+        mod.log_temperature.fill_(math.log(1e-4))  # an optimiser step past the bound
+    torch.testing.assert_close(mod.temperature.detach(), torch.tensor(0.01))
+    loss = mod(q, k)
+    torch.testing.assert_close(loss, info_nce(q, k, temperature=0.01))
+    loss.backward()
+    # at the bound the temperature is a constant, as CLIP's clamped logit scale
+    assert mod.log_temperature.grad.item() == 0.0
+    with torch.no_grad():
+        mod.log_temperature.fill_(math.log(0.5))
+    mod.zero_grad()
+    mod(q, k).backward()
+    assert mod.log_temperature.grad.item() != 0.0
+    assert "temperature=0.07," in repr(InfoNCELoss(temperature=0.07, learn_temperature=True))
+    assert "temperature=0.07," in repr(InfoNCELoss(temperature=0.07))
+    assert "min_temperature=0.01" in repr(InfoNCELoss(learn_temperature=True))
+    with pytest.raises(ValueError, match=r"InfoNCELoss: expected `min_temperature` to be > 0"):
+        InfoNCELoss(learn_temperature=True, min_temperature=0.0)
+    with pytest.raises(ValueError, match=r"InfoNCELoss: expected `temperature` to be >= "
+                                         r"min_temperature = 0.1"):
+        InfoNCELoss(temperature=0.05, learn_temperature=True, min_temperature=0.1)
