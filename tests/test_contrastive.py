@@ -369,9 +369,10 @@ def test_permuting_pairs_permutes_losses(n, d, seed, chunk, sym, qneg, inb):
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     opts = dict(symmetric=sym, query_negatives=qneg, in_batch_negatives=inb,
                 reduction="none", temperature=0.2)
-    base = info_nce(q, k, chunk_size=chunk, **opts)
-    permuted = info_nce(q[perm], k[perm], **opts)
-    torch.testing.assert_close(permuted, base[perm], atol=1e-5, rtol=1e-5)
+    if inb or qneg:  # else no candidate besides the positive: an error
+        base = info_nce(q, k, chunk_size=chunk, **opts)
+        permuted = info_nce(q[perm], k[perm], **opts)
+        torch.testing.assert_close(permuted, base[perm], atol=1e-5, rtol=1e-5)
     acc = retrieval_accuracy(q, k, query_negatives=qneg, in_batch_negatives=inb,
                              reduction="none")
     torch.testing.assert_close(
@@ -917,3 +918,23 @@ def test_learned_temperature_is_bounded_below_and_reprs_show_it_as_given():
     with pytest.raises(ValueError, match=r"InfoNCELoss: expected `temperature` to be >= "
                                          r"min_temperature = 0.1"):
         InfoNCELoss(temperature=0.05, learn_temperature=True, min_temperature=0.1)
+
+
+def test_no_candidate_besides_the_positive_raises():
+    q, k = _randn(4, 3, seed=62), _randn(4, 3, seed=63)
+    match = (r"info_nce: expected `negatives` to be given when in_batch_negatives=False "
+             r"and query_negatives=False \(the positive would be the only candidate\), "
+             r"got None\.")
+    with pytest.raises(ValueError, match=match):
+        info_nce(q, k, in_batch_negatives=False)
+    with pytest.raises(ValueError, match=match):
+        info_nce(q, k, in_batch_negatives=False, symmetric=True)
+    with pytest.raises(ValueError, match=r"info_nce: expected `negatives` to be given"):
+        info_nce(q, k, in_batch_negatives=False, negatives=torch.randn(0, 3))
+    with pytest.raises(ValueError, match=r"info_nce: expected `negatives` to be given"):
+        info_nce(q, k, in_batch_negatives=False, negatives=torch.randn(4, 0, 3))
+    with pytest.raises(ValueError, match=r"InfoNCELoss: expected `negatives` to be given"):
+        InfoNCELoss(in_batch_negatives=False)(q, k)
+    # with candidates it runs
+    assert info_nce(q, k, in_batch_negatives=False, negatives=torch.randn(2, 3)) > 0
+    assert info_nce(q, k, in_batch_negatives=False, query_negatives=True) > 0

@@ -86,6 +86,16 @@ def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
     return compute_dtype(dtype)
 
 
+def check_candidates(fn: str, negatives: Tensor | None, in_batch: bool,
+                     query_negatives: bool) -> None:
+    """InfoNCE needs a candidate besides the positive: in-batch keys, other queries or
+    `negatives` with at least one row (else the loss is 0 whatever the embeddings)."""
+    if not in_batch and not query_negatives and (negatives is None
+                                                 or negatives.shape[-2] == 0):
+        fail(fn, "negatives", "given when in_batch_negatives=False and query_negatives=False "
+             "(the positive would be the only candidate)", negatives)
+
+
 def check_noise_distribution(fn: str, noise: Tensor, v: int, target: Tensor,
                              validate_args: bool) -> None:
     """Check the `(V,)` noise distribution of `nce_loss`; under `validate_args` also that it

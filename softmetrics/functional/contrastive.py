@@ -32,6 +32,7 @@ from .._checks import (
 from .._options import REDUCTIONS, Reduction
 from .._relax import reduce_per_sample
 from ._contrastive_core import (
+    check_candidates,
     check_generator,
     check_noise_distribution,
     check_output_layer,
@@ -148,7 +149,9 @@ def info_nce(
 
     Raises:
         ValueError: for shapes that do not match, an empty batch, a temperature $\le 0$,
-            `negatives` with `symmetric=True`, an unknown `reduction`, `chunk_size < 1`, or
+            `negatives` with `symmetric=True`, no candidate besides the positive
+            (`in_batch_negatives=False` and `query_negatives=False` without `negatives`
+            or with none in them), an unknown `reduction`, `chunk_size < 1`, or
             (with `validate_args`) non-finite embeddings.
         TypeError: for non-floating inputs or a non-numeric temperature.
 
@@ -182,6 +185,7 @@ def info_nce(
     if symmetric and negatives is not None:
         fail(fn, "negatives", "None when `symmetric=True` (extra negatives belong to one "
              "direction)", negatives)
+    check_candidates(fn, negatives, in_batch_negatives, query_negatives)
     if isinstance(temperature, Tensor):
         if validate_args and not bool((temperature > 0).all()):
             fail(fn, "temperature", "> 0", temperature)

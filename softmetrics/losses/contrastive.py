@@ -18,7 +18,12 @@ from .._checks import (
 )
 from .._options import REDUCTIONS, Reduction
 from .._relax import reduce_per_sample
-from ..functional._contrastive_core import check_generator, check_output_layer, softmax_nll
+from ..functional._contrastive_core import (
+    check_candidates,
+    check_generator,
+    check_output_layer,
+    softmax_nll,
+)
 from ..functional.contrastive import info_nce, nce_loss, retrieval_accuracy
 from ._base import Float32Buffers
 
@@ -105,6 +110,8 @@ class InfoNCELoss(nn.Module):
 
     def forward(self, query: Tensor, key: Tensor, negatives: Tensor | None = None) -> Tensor:
         """The InfoNCE loss of `query` against `key` (and `negatives`)."""
+        check_candidates(type(self).__name__, negatives, self.options["in_batch_negatives"],
+                         self.options["query_negatives"])
         return info_nce(query, key, negatives=negatives, temperature=self.temperature,
                         symmetric=self.symmetric, reduction=self.reduction,
                         chunk_size=self.chunk_size, **self.options)
