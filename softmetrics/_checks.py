@@ -183,7 +183,9 @@ def check_values_in(fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
 
 def check_finite(fn: str, arg: str, tensor: Tensor) -> None:
     """`tensor` must hold no NaN or infinity. Reads data: call only under `validate_args`."""
-    if tensor.numel() and not bool(torch.isfinite(tensor).all()):
+    # detached: isfinite is composed of differentiable ops, which would record a graph
+    # that saves the tensor
+    if tensor.numel() and not bool(torch.isfinite(tensor.detach()).all()):
         fail(fn, arg, "finite", "a tensor with NaN or infinite entries", raw=True)
 
 

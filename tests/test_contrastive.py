@@ -938,3 +938,47 @@ def test_no_candidate_besides_the_positive_raises():
     # with candidates it runs
     assert info_nce(q, k, in_batch_negatives=False, negatives=torch.randn(2, 3)) > 0
     assert info_nce(q, k, in_batch_negatives=False, query_negatives=True) > 0
+
+
+@pytest.mark.parametrize("bad", ["query", "key", "negatives"])
+def test_non_finite_embeddings_raise_or_give_nan(bad):
+    args = dict(query=_randn(4, 3, seed=64), key=_randn(4, 3, seed=65),
+                negatives=_randn(2, 3, seed=66))
+    for value in (float("nan"), float("inf")):
+        given = dict(args)
+        given[bad] = args[bad].clone().index_put_((torch.tensor(1), torch.tensor(0)),
+                                                  torch.tensor(value))
+        for fn in (info_nce, retrieval_accuracy):
+            with pytest.raises(ValueError, match=rf"{fn.__name__}: expected `{bad}` to be "
+                                                 r"finite"):
+                fn(**given)
+    nan = dict(args)
+    nan[bad] = args[bad].clone().index_put_((torch.tensor(1), torch.tensor(0)),
+                                            torch.tensor(float("nan")))
+    for chunk in (None, 2):
+        assert torch.isnan(info_nce(**nan, chunk_size=chunk, validate_args=False))
+    assert torch.isnan(retrieval_accuracy(**nan, validate_args=False))
+    if bad == "negatives":  # per-query negatives too
+        per_query = torch.randn(4, 2, 3)
+        per_query[2, 1, 0] = float("nan")
+        assert torch.isnan(retrieval_accuracy(args["query"], args["key"], negatives=per_query,
+                                              validate_args=False))
+
+
+@pytest.mark.parametrize("bad", [0, 1, 2])
+def test_nce_non_finite_inputs_raise_or_give_nan(bad):
+    names = ["input", "weight", "bias"]
+    x, w, b = torch.randn(3, 2), torch.randn(5, 2), torch.zeros(5)
+    t = torch.tensor([0, 1, 4])
+    for value in (float("nan"), float("inf")):
+        args = [x.clone(), w.clone(), b.clone()]
+        args[bad].view(-1)[0] = value  # row 0 of the output layer: the first target
+        with pytest.raises(ValueError, match=rf"nce_loss: expected `{names[bad]}` to be "
+                                             r"finite"):
+            nce_loss(args[0], t, args[1], args[2], num_noise=2)
+        with pytest.raises(ValueError, match=rf"expected `{names[bad]}` to be finite"):
+            NCELoss(5, 2)(args[0], t, args[1], args[2])
+    args[bad].view(-1)[0] = float("nan")
+    for shared in (False, True):
+        assert torch.isnan(nce_loss(args[0], t, args[1], args[2], num_noise=2,
+                                    shared_noise=shared, validate_args=False))

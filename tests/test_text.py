@@ -765,3 +765,40 @@ def test_left_padding_in_the_modules():
         bleu_score(left, ones, padding_side="center")
     with pytest.raises(ValueError, match=r"SoftBLEULoss: expected `padding_side` to be one of"):
         SoftBLEULoss(padding_side="both")
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.5])
+@pytest.mark.parametrize("corpus", [False, True])
+def test_non_finite_logits_raise_or_give_nan(tau, corpus):
+    ref = torch.tensor([[1, 2, 3, 0], [2, 2, 0, 0]])
+    for value in (float("nan"), float("inf")):
+        z = _margin_logits(2, 4, 5, 3).float()
+        z[0, 1, 2] = value
+        with pytest.raises(ValueError, match=r"soft_bleu_score: expected `input` to be finite"):
+            soft_bleu_score(z, ref, temperature=tau, corpus=corpus)
+        with pytest.raises(ValueError, match=r"expected `input` to be finite"):
+            SoftBLEULoss(temperature=tau, corpus=corpus)(z, ref)
+    z = _margin_logits(2, 4, 5, 3).float()
+    z[0, 1, 2] = float("nan")
+    out = soft_bleu_score(z, ref, temperature=tau, corpus=corpus, validate_args=False)
+    assert torch.isnan(out[0] if out.ndim else out)
+    if not corpus:  # the other sentence keeps its value
+        clean = soft_bleu_score(z[1:], ref[1:], temperature=tau)
+        torch.testing.assert_close(out[1:], clean)
+
+
+def test_non_finite_log_probs_raise_or_give_nan():
+    samples = torch.tensor([[[1, 2, 3], [1, 3, 0]], [[2, 2, 1], [4, 4, 4]]])
+    ref = torch.tensor([[1, 2, 3], [2, 2, 1]])
+    for value in (float("nan"), float("inf")):
+        log_probs = torch.tensor([[-1.0, value], [-1.0, -2.0]])
+        with pytest.raises(ValueError, match=r"expected_bleu: expected `log_probs` to be "
+                                             r"finite"):
+            expected_bleu(samples, log_probs, ref)
+        with pytest.raises(ValueError, match=r"expected `log_probs` to be "
+                                             r"finite"):
+            ExpectedBLEULoss()(samples, log_probs, ref)
+    log_probs = torch.tensor([[-1.0, float("nan")], [-1.0, -2.0]])
+    out = expected_bleu(samples, log_probs, ref, reduction="none", validate_args=False)
+    assert torch.isnan(out[0]) and torch.isfinite(out[1])
+    assert torch.isnan(expected_bleu(samples, log_probs, ref, validate_args=False))

@@ -157,6 +157,10 @@ def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
              raw=True)
     if validate_args:
         check_values_in(fn, "target", target, 0, weight.shape[0])
+        check_finite(fn, "input", input)
+        check_finite(fn, "weight", weight)
+        if bias is not None:
+            check_finite(fn, "bias", bias)
 
 
 # --------------------------------------------------------------------------------------
@@ -356,9 +360,11 @@ def info_nce_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
 # --------------------------------------------------------------------------------------
 
 
-def _count_ties(logits: Tensor, positive: Tensor) -> tuple[Tensor, Tensor]:
+def _count_ties(logits: Tensor, positive: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per row: the candidates above the positive, those equal to it, and whether any
+    logit is NaN (then the rank is undefined)."""
     p = positive.unsqueeze(1)
-    return (logits > p).sum(dim=1), (logits == p).sum(dim=1)
+    return (logits > p).sum(dim=1), (logits == p).sum(dim=1), logits.isnan().any(dim=1)
 
 
 def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
@@ -383,6 +389,7 @@ def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
     rows = max(1, min(n, _tuning.infonce_tile_elements(q.device) // max(p, 1)))
     greater = torch.zeros(n, dtype=torch.long, device=q.device)
     equal = torch.zeros(n, dtype=torch.long, device=q.device)
+    unordered = torch.zeros(n, dtype=torch.bool, device=q.device)
     positive = (q * keys).sum(dim=1)
     for start, stop in tile_bounds(n, rows) if cand is not None else []:
         logits = q[start:stop] @ cand.T
@@ -393,15 +400,19 @@ def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
             pos = own.clone()
             own.fill_(float("-inf"))
             positive[start:stop] = pos
-        g, t = _count_ties(logits, positive[start:stop])
+        g, t, u = _count_ties(logits, positive[start:stop])
         greater[start:stop] += g
         equal[start:stop] += t
+        unordered[start:stop] |= u
     if neg is not None and neg.ndim == 3:
-        g, t = _count_ties(torch.einsum("nd,nkd->nk", q, neg), positive)
+        g, t, u = _count_ties(torch.einsum("nd,nkd->nk", q, neg), positive)
         greater += g
         equal += t
+        unordered |= u
     ties = (equal + 1).to(dtype)
-    return (k - greater).clamp(min=0).to(dtype).minimum(ties) / ties
+    acc = (k - greater).clamp(min=0).to(dtype).minimum(ties) / ties
+    # a NaN embedding leaves no rank: NaN, not an accuracy from comparisons that all fail
+    return torch.where(unordered | positive.isnan(), float("nan"), acc)
 
 
 # --------------------------------------------------------------------------------------

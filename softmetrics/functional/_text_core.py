@@ -13,6 +13,7 @@ from torch import Tensor
 
 from .. import _tuning
 from .._checks import (
+    check_finite,
     check_floating,
     check_index_tensor,
     check_int,
@@ -248,9 +249,10 @@ def _bleu_formula(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Ten
         used = torch.ones_like(valid)
         count = torch.full(valid.shape[:-1], order, dtype=matches.dtype,
                            device=matches.device)
-    positive = precision > 0
-    dead = (used & ~positive).any(-1) | ~(first > 0)
-    log_p = torch.log(torch.where(used & positive, precision, 1.0)).sum(-1) / count
+    # comparisons written so that NaN statistics (from NaN logits) give NaN, not 0
+    nonpositive = precision <= 0
+    dead = (used & nonpositive).any(-1) | (first <= 0)
+    log_p = torch.log(torch.where(used & ~nonpositive, precision, 1.0)).sum(-1) / count
     safe_hyp = torch.where(hyp_len > 0, hyp_len, 1.0)
     penalty = torch.where(hyp_len >= ref_len, 1.0,
                           torch.where(hyp_len > 0, torch.exp(1.0 - ref_len / safe_hyp), 0.0))
@@ -394,6 +396,7 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
             fail(fn, "hyp_lengths", f"of shape ({rows},) (one length per hypothesis)",
                  f"shape {tuple(hyp_lengths.shape)}", raw=True)
     if validate_args:
+        check_finite(fn, "input", input)
         _id_bounds(fn, [("ref", ref)], pad_id, None)
         if hyp_lengths is not None and hyp_lengths.numel():
             low, high = torch.stack([hyp_lengths.amin(), hyp_lengths.amax()]).tolist()
@@ -456,6 +459,12 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
             matches = soft_matches(m1, hv, caps, max_order)
     out = _score(matches, totals, hyp_len, ref_len, work, corpus=corpus, smooth=smooth,
                  smooth_value=smooth_value, effective_order=effective_order)
+    # NaN logits give NaN (the argmax of NaN logits, which sets the lengths and the exact
+    # value, is a token all the same, and a structural 0 would hide them)
+    with torch.no_grad():
+        unordered = input.isnan().flatten(1).any(1)
+        unordered = unordered.any() if corpus else unordered
+    out = torch.where(unordered, float("nan"), out)
     return out.to(dtype)
 
 
@@ -483,6 +492,7 @@ def compute_expected_bleu(fn: str, samples: Tensor, log_probs: Tensor, ref: Tens
              f"shape {tuple(log_probs.shape)}", raw=True)
     ref = _format_ref(fn, ref, rows)
     if validate_args:
+        check_finite(fn, "log_probs", log_probs)
         top = _id_bounds(fn, [("samples", samples), ("ref", ref)], pad_id, vocab_size)
         vocab_size = top if vocab_size is None else vocab_size
     if effective_order is None:

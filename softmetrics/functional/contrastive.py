@@ -139,7 +139,9 @@ def info_nce(
             `symmetric`, this process's keys against every process's queries too. See
             **Data parallelism** above. No effect outside a process group.
         process_group: the processes to gather from (default: the whole world).
-        validate_args: also check that the embeddings are finite (reads the data).
+        validate_args: also check that the embeddings are finite (reads the data). Without
+            it, a NaN embedding gives NaN (in the loss of every query it is a candidate
+            of; also in `retrieval_accuracy`, where it leaves no rank).
 
     Returns:
         The loss in nats, $\ge 0$: a scalar, or `(N,)` for `reduction="none"`. float32 for
@@ -374,15 +376,18 @@ def nce_loss(
         generator: a `torch.Generator` for reproducible noise draws, on the device of
             `input` (e.g. `torch.Generator(device="cuda")` for CUDA inputs).
         reduction: `"mean"`, `"sum"` or `"none"` (per example, shape `(N,)`).
-        validate_args: also check target ids, and that `noise_distribution` is
-            non-negative, sums to 1 and is positive at every target (reads the data).
+        validate_args: also check target ids, that `input`, `weight` and `bias` are
+            finite and that `noise_distribution` is non-negative, sums to 1 and is
+            positive at every target (reads the data). Without it, a NaN reaches the loss
+            of every example whose hidden state, target or noise class row holds it.
 
     Returns:
         The loss in nats, $\ge 0$: a scalar, or `(N,)` for `reduction="none"`.
 
     Raises:
         ValueError: for mismatched shapes, `num_noise < 1`, an unknown `reduction`, or
-            (with `validate_args`) target ids outside `[0, V)` and a noise distribution
+            (with `validate_args`) target ids outside `[0, V)`, NaN or infinite
+            `input`/`weight`/`bias`, and a noise distribution
             that is negative, does not sum to 1, or is 0 at a target; for a `generator`
             on another device type than `input`.
         TypeError: for non-floating `input`/`weight`/`bias`/`noise_distribution` or a

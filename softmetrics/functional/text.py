@@ -220,8 +220,10 @@ def soft_bleu_score(input: Tensor, ref: Tensor, *, temperature: float | Tensor =
             makes up the sentence, as `bleu_score` reads ids (before the first argmax
             `pad_id`; with `"left"`, after the leading ones and up to the next). Lengths are
             not differentiable.
-        validate_args: check that reference ids are >= 0 (except `pad_id`) and lengths in
-            `[0, T]`; reads the data.
+        validate_args: check that the logits are finite, reference ids >= 0 (except
+            `pad_id`) and lengths in `[0, T]`; reads the data. Without it, NaN logits give
+            NaN (for their sentence; for the corpus with `corpus=True`), also at
+            `temperature=0`.
 
     Returns:
         Soft BLEU in $[0, 1]$: shape `(B,)`, or a scalar for `corpus=True`; float32 for
@@ -229,8 +231,8 @@ def soft_bleu_score(input: Tensor, ref: Tensor, *, temperature: float | Tensor =
 
     Raises:
         ValueError: for tensors of the wrong rank or batch size, `max_order < 1`, an
-            unknown `smooth`, a negative temperature, or (with `validate_args`) negative
-            reference ids or lengths outside `[0, T]`.
+            unknown `smooth`, a negative temperature, or (with `validate_args`) NaN or
+            infinite logits, negative reference ids or lengths outside `[0, T]`.
         TypeError: for non-floating logits, non-integer references or lengths.
 
     Examples:
@@ -304,7 +306,8 @@ def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: flo
         effective_order: average only over the orders with candidate n-grams; None means
             True (sentence BLEU).
         reduction: `"mean"` (default), `"sum"` or `"none"` (per source, shape `(B,)`).
-        validate_args: check the ids (reads the data).
+        validate_args: check the ids, and that `log_probs` are finite (reads the data).
+            Without it, a NaN log-probability gives NaN for its source.
 
     Returns:
         Expected BLEU in $[0, 1]$: a scalar, or `(B,)` for `reduction="none"`; float32 for
@@ -312,7 +315,8 @@ def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: flo
 
     Raises:
         ValueError: for tensors of the wrong rank, mismatched `B` or `K`, a negative
-            `alpha`, an unknown option, or (with `validate_args`) invalid ids.
+            `alpha`, an unknown option, or (with `validate_args`) invalid ids or NaN or
+            infinite `log_probs`.
         TypeError: for non-integer samples or references, or non-floating `log_probs`.
 
     Examples:
