@@ -115,12 +115,14 @@ def check_temperature(fn: str, value: Any, *, allow_zero: bool = True,
     return check_number(fn, arg, value, low=0.0, low_open=not allow_zero)
 
 
-def check_floating(fn: str, arg: str, tensor: Any) -> Tensor:
-    """`tensor` must be a floating-point `torch.Tensor`."""
+def check_floating(fn: str, arg: str, tensor: Any,
+                   what: str = "raw scores or logits") -> Tensor:
+    """`tensor` must be a floating-point `torch.Tensor`; `what` says in the message what
+    the argument holds."""
     if not isinstance(tensor, Tensor):
         fail(fn, arg, "a torch.Tensor", type(tensor).__name__, error=TypeError, raw=True)
     if not tensor.is_floating_point():
-        fail(fn, arg, "a floating-point tensor (raw scores or logits)", tensor.dtype,
+        fail(fn, arg, f"a floating-point tensor ({what})", tensor.dtype,
              error=TypeError, raw=True)
     return tensor
 

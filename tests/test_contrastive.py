@@ -982,3 +982,33 @@ def test_nce_non_finite_inputs_raise_or_give_nan(bad):
     for shared in (False, True):
         assert torch.isnan(nce_loss(args[0], t, args[1], args[2], num_noise=2,
                                     shared_noise=shared, validate_args=False))
+
+
+def test_dtype_messages_name_what_each_tensor_is():
+    q, k = torch.randn(4, 3), torch.randn(4, 3)
+    ints = torch.ones(4, 3, dtype=torch.long)
+    for name, args in [("query", (ints, k)), ("key", (q, ints))]:
+        with pytest.raises(TypeError, match=rf"info_nce: expected `{name}` to be a "
+                                            r"floating-point tensor \(embeddings\), got "
+                                            r"torch.int64\."):
+            info_nce(*args)
+    with pytest.raises(TypeError, match=r"expected `negatives` to be a floating-point tensor "
+                                        r"\(embeddings\)"):
+        info_nce(q, k, negatives=ints)
+    x, w, b, t = torch.randn(3, 2), torch.randn(5, 2), torch.zeros(5), torch.tensor([0, 1, 4])
+    for name, args in [("input", (x.long(), t, w, b)), ("weight", (x, t, w.long(), b)),
+                       ("bias", (x, t, w, b.long()))]:
+        what = {"input": "hidden states", "weight": "the output layer's weights",
+                "bias": "the output layer's biases"}[name]
+        with pytest.raises(TypeError, match=rf"nce_loss: expected `{name}` to be a "
+                                            rf"floating-point tensor \({what}\)"):
+            nce_loss(*args, num_noise=2)
+    with pytest.raises(TypeError, match=r"expected `noise_distribution` to be a floating-point "
+                                        r"tensor \(class probabilities\)"):
+        nce_loss(x, t, w, b, num_noise=2, noise_distribution=torch.ones(5, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"NCELoss: expected `noise_distribution` to be a "
+                                        r"floating-point tensor \(class probabilities\)"):
+        NCELoss(5, 2, torch.ones(5, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"mutual_information_bound: expected `loss` to be a "
+                                        r"floating-point tensor \(the InfoNCE loss in nats\)"):
+        mutual_information_bound(torch.tensor(1), 4)

@@ -802,3 +802,14 @@ def test_non_finite_log_probs_raise_or_give_nan():
     out = expected_bleu(samples, log_probs, ref, reduction="none", validate_args=False)
     assert torch.isnan(out[0]) and torch.isfinite(out[1])
     assert torch.isnan(expected_bleu(samples, log_probs, ref, validate_args=False))
+
+
+def test_dtype_messages_name_what_each_tensor_is():
+    samples = torch.ones(1, 2, 3, dtype=torch.long)
+    with pytest.raises(TypeError, match=r"expected_bleu: expected `log_probs` to be a "
+                                        r"floating-point tensor \(sequence log-probabilities\), "
+                                        r"got torch.int64\."):
+        expected_bleu(samples, torch.zeros(1, 2, dtype=torch.long), REF)
+    with pytest.raises(TypeError, match=r"soft_bleu_score: expected `input` to be a "
+                                        r"floating-point tensor \(logits over the vocabulary\)"):
+        soft_bleu_score(torch.ones(1, 3, 4, dtype=torch.long), REF)

@@ -53,8 +53,8 @@ def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
     """Check the embeddings of `info_nce` and `retrieval_accuracy`: `(N, D)` queries and
     keys of one shape, `(M, D)` shared or `(N, K, D)` per-query `negatives`, floating
     dtypes, finite values under `validate_args`. Returns the dtype to compute in."""
-    check_floating(fn, "query", query)
-    check_floating(fn, "key", key)
+    check_floating(fn, "query", query, "embeddings")
+    check_floating(fn, "key", key, "embeddings")
     check_ndim(fn, "query", query, 2, "a 2-D tensor (N, D)")
     check_ndim(fn, "key", key, 2, "a 2-D tensor (N, D)")
     if query.shape[0] == 0:
@@ -65,7 +65,7 @@ def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
     n, d = query.shape
     dtype = torch.promote_types(query.dtype, key.dtype)
     if negatives is not None:
-        check_floating(fn, "negatives", negatives)
+        check_floating(fn, "negatives", negatives, "embeddings")
         if negatives.ndim == 2:
             if negatives.shape[1] != d:
                 fail(fn, "negatives", f"of shape (M, {d}) (shared) or ({n}, K, {d}) (per query)",
@@ -100,7 +100,7 @@ def check_noise_distribution(fn: str, noise: Tensor, v: int, target: Tensor,
                              validate_args: bool) -> None:
     """Check the `(V,)` noise distribution of `nce_loss`; under `validate_args` also that it
     is finite, non-negative, sums to 1 and is positive at every `target` class."""
-    check_floating(fn, "noise_distribution", noise)
+    check_floating(fn, "noise_distribution", noise, "class probabilities")
     if tuple(noise.shape) != (v,):
         fail(fn, "noise_distribution", f"of shape ({v},) (one probability per class)",
              f"shape {tuple(noise.shape)}", raw=True)
@@ -134,9 +134,9 @@ def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
                        bias: Tensor | None, validate_args: bool) -> None:
     """Check the hidden states, class ids and output layer of `nce_loss` (and of the exact
     full-softmax counterpart): dtypes, shapes, and the ids under `validate_args`."""
-    check_floating(fn, "input", input)
+    check_floating(fn, "input", input, "hidden states")
     check_index_tensor(fn, "target", target)
-    check_floating(fn, "weight", weight)
+    check_floating(fn, "weight", weight, "the output layer's weights")
     check_ndim(fn, "input", input, 2, "a 2-D tensor (N, H)")
     check_ndim(fn, "weight", weight, 2, "a 2-D tensor (V, H)")
     n, h = input.shape
@@ -148,7 +148,7 @@ def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
         fail(fn, "target", f"of shape ({n},) (one class id per row of `input`)",
              f"shape {tuple(target.shape)}", raw=True)
     if bias is not None:
-        check_floating(fn, "bias", bias)
+        check_floating(fn, "bias", bias, "the output layer's biases")
         if tuple(bias.shape) != (v,):
             fail(fn, "bias", f"of shape ({v},) (V = weight.shape[0])",
                  f"shape {tuple(bias.shape)}", raw=True)

@@ -386,7 +386,7 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
                                       padding_side=padding_side)
     check_int(fn, "pad_id", pad_id)
     temperature = check_temperature(fn, temperature)
-    check_floating(fn, "input", input)
+    check_floating(fn, "input", input, "logits over the vocabulary")
     check_ndim(fn, "input", input, 3, "of shape (B, T, V) (logits over the vocabulary)")
     rows, t_hyp, vocab = input.shape
     ref = _format_ref(fn, ref, rows)
@@ -486,7 +486,7 @@ def compute_expected_bleu(fn: str, samples: Tensor, log_probs: Tensor, ref: Tens
     check_index_tensor(fn, "samples", samples)
     check_ndim(fn, "samples", samples, 3, "of shape (B, K, T)")
     rows, k, t_hyp = samples.shape
-    check_floating(fn, "log_probs", log_probs)
+    check_floating(fn, "log_probs", log_probs, "sequence log-probabilities")
     if tuple(log_probs.shape) != (rows, k):
         fail(fn, "log_probs", f"of shape ({rows}, {k}) (one log-probability per sample)",
              f"shape {tuple(log_probs.shape)}", raw=True)

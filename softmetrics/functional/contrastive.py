@@ -318,7 +318,7 @@ def mutual_information_bound(loss: Tensor | float, num_candidates: int | Tensor)
     else:
         log_n = math.log(check_int(fn, "num_candidates", num_candidates, low=1))
     if isinstance(loss, Tensor):
-        check_floating(fn, "loss", loss)
+        check_floating(fn, "loss", loss, "the InfoNCE loss in nats")
         return (log_n - loss).to(loss.dtype) if isinstance(log_n, Tensor) else log_n - loss
     if isinstance(loss, bool) or not isinstance(loss, (int, float)):
         fail(fn, "loss", "a tensor or a real number", type(loss).__name__, error=TypeError,

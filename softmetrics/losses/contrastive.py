@@ -174,7 +174,8 @@ class NCELoss(Float32Buffers):
         check_int(name, "num_noise", num_noise, low=1)
         check_option(name, "reduction", reduction, REDUCTIONS)
         if noise_distribution is not None:
-            check_floating(name, "noise_distribution", noise_distribution)
+            check_floating(name, "noise_distribution", noise_distribution,
+                           "class probabilities")
             if tuple(noise_distribution.shape) != (num_classes,):
                 fail(name, "noise_distribution", f"of shape ({num_classes},) (num_classes)",
                      f"shape {tuple(noise_distribution.shape)}", raw=True)
