@@ -115,12 +115,14 @@ def check_temperature(fn: str, value: Any, *, allow_zero: bool = True,
     return check_number(fn, arg, value, low=0.0, low_open=not allow_zero)
 
 
-def check_floating(fn: str, arg: str, tensor: Any) -> Tensor:
-    """`tensor` must be a floating-point `torch.Tensor`."""
+def check_floating(fn: str, arg: str, tensor: Any,
+                   what: str = "raw scores or logits") -> Tensor:
+    """`tensor` must be a floating-point `torch.Tensor`; `what` says in the message what
+    the argument holds."""
     if not isinstance(tensor, Tensor):
         fail(fn, arg, "a torch.Tensor", type(tensor).__name__, error=TypeError, raw=True)
     if not tensor.is_floating_point():
-        fail(fn, arg, "a floating-point tensor (raw scores or logits)", tensor.dtype,
+        fail(fn, arg, f"a floating-point tensor ({what})", tensor.dtype,
              error=TypeError, raw=True)
     return tensor
 
@@ -183,7 +185,9 @@ def check_values_in(fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
 
 def check_finite(fn: str, arg: str, tensor: Tensor) -> None:
     """`tensor` must hold no NaN or infinity. Reads data: call only under `validate_args`."""
-    if tensor.numel() and not bool(torch.isfinite(tensor).all()):
+    # detached: isfinite is composed of differentiable ops, which would record a graph
+    # that saves the tensor
+    if tensor.numel() and not bool(torch.isfinite(tensor.detach()).all()):
         fail(fn, arg, "finite", "a tensor with NaN or infinite entries", raw=True)
 
 

@@ -8,11 +8,13 @@ from typing import Literal
 __all__ = [
     "AVERAGES",
     "MULTIDIM_AVERAGES",
+    "PADDING_SIDES",
     "REDUCTIONS",
     "SMOOTHS",
     "TASKS",
     "Average",
     "MultidimAverage",
+    "PaddingSide",
     "Reduction",
     "Smooth",
     "Task",
@@ -23,9 +25,11 @@ Average = Literal["micro", "macro", "weighted", "none"]
 MultidimAverage = Literal["global", "samplewise"]
 Reduction = Literal["mean", "sum", "none"]
 Smooth = Literal["none", "floor", "add-k", "exp"]
+PaddingSide = Literal["right", "left"]
 
 TASKS: tuple[Task, ...] = ("binary", "multiclass", "multilabel")
 AVERAGES: tuple[Average, ...] = ("micro", "macro", "weighted", "none")
 MULTIDIM_AVERAGES: tuple[MultidimAverage, ...] = ("global", "samplewise")
 REDUCTIONS: tuple[Reduction, ...] = ("mean", "sum", "none")
 SMOOTHS: tuple[Smooth, ...] = ("none", "floor", "add-k", "exp")
+PADDING_SIDES: tuple[PaddingSide, ...] = ("right", "left")

@@ -369,9 +369,10 @@ def test_permuting_pairs_permutes_losses(n, d, seed, chunk, sym, qneg, inb):
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     opts = dict(symmetric=sym, query_negatives=qneg, in_batch_negatives=inb,
                 reduction="none", temperature=0.2)
-    base = info_nce(q, k, chunk_size=chunk, **opts)
-    permuted = info_nce(q[perm], k[perm], **opts)
-    torch.testing.assert_close(permuted, base[perm], atol=1e-5, rtol=1e-5)
+    if inb or qneg:  # else no candidate besides the positive: an error
+        base = info_nce(q, k, chunk_size=chunk, **opts)
+        permuted = info_nce(q[perm], k[perm], **opts)
+        torch.testing.assert_close(permuted, base[perm], atol=1e-5, rtol=1e-5)
     acc = retrieval_accuracy(q, k, query_negatives=qneg, in_batch_negatives=inb,
                              reduction="none")
     torch.testing.assert_close(
@@ -891,3 +892,123 @@ def test_nce_noise_distribution_stays_float32_under_half():
     out = loss_fn(hidden, torch.tensor([3, 999, 0, 500]), weight, bias,
                   generator=torch.Generator().manual_seed(1))
     assert torch.isfinite(out)
+
+
+def test_learned_temperature_is_bounded_below_and_reprs_show_it_as_given():
+    q, k = _randn(8, 4, seed=60), _randn(8, 4, seed=61)
+    mod = InfoNCELoss(temperature=0.07, learn_temperature=True, min_temperature=0.01)
+    with torch.no_grad():
+        mod.log_temperature.fill_(math.log(1e-4))  # an optimiser step past the bound
+    torch.testing.assert_close(mod.temperature.detach(), torch.tensor(0.01))
+    loss = mod(q, k)
+    torch.testing.assert_close(loss, info_nce(q, k, temperature=0.01))
+    loss.backward()
+    # at the bound the temperature is a constant, as CLIP's clamped logit scale
+    assert mod.log_temperature.grad.item() == 0.0
+    with torch.no_grad():
+        mod.log_temperature.fill_(math.log(0.5))
+    mod.zero_grad()
+    mod(q, k).backward()
+    assert mod.log_temperature.grad.item() != 0.0
+    assert "temperature=0.07," in repr(InfoNCELoss(temperature=0.07, learn_temperature=True))
+    assert "temperature=0.07," in repr(InfoNCELoss(temperature=0.07))
+    assert "min_temperature=0.01" in repr(InfoNCELoss(learn_temperature=True))
+    with pytest.raises(ValueError, match=r"InfoNCELoss: expected `min_temperature` to be > 0"):
+        InfoNCELoss(learn_temperature=True, min_temperature=0.0)
+    with pytest.raises(ValueError, match=r"InfoNCELoss: expected `temperature` to be >= "
+                                         r"min_temperature = 0.1"):
+        InfoNCELoss(temperature=0.05, learn_temperature=True, min_temperature=0.1)
+
+
+def test_no_candidate_besides_the_positive_raises():
+    q, k = _randn(4, 3, seed=62), _randn(4, 3, seed=63)
+    match = (r"info_nce: expected `negatives` to be given when in_batch_negatives=False "
+             r"and query_negatives=False \(the positive would be the only candidate\), "
+             r"got None\.")
+    with pytest.raises(ValueError, match=match):
+        info_nce(q, k, in_batch_negatives=False)
+    with pytest.raises(ValueError, match=match):
+        info_nce(q, k, in_batch_negatives=False, symmetric=True)
+    with pytest.raises(ValueError, match=r"info_nce: expected `negatives` to be given"):
+        info_nce(q, k, in_batch_negatives=False, negatives=torch.randn(0, 3))
+    with pytest.raises(ValueError, match=r"info_nce: expected `negatives` to be given"):
+        info_nce(q, k, in_batch_negatives=False, negatives=torch.randn(4, 0, 3))
+    with pytest.raises(ValueError, match=r"InfoNCELoss: expected `negatives` to be given"):
+        InfoNCELoss(in_batch_negatives=False)(q, k)
+    # with candidates it runs
+    assert info_nce(q, k, in_batch_negatives=False, negatives=torch.randn(2, 3)) > 0
+    assert info_nce(q, k, in_batch_negatives=False, query_negatives=True) > 0
+
+
+@pytest.mark.parametrize("bad", ["query", "key", "negatives"])
+def test_non_finite_embeddings_raise_or_give_nan(bad):
+    args = dict(query=_randn(4, 3, seed=64), key=_randn(4, 3, seed=65),
+                negatives=_randn(2, 3, seed=66))
+    for value in (float("nan"), float("inf")):
+        given = dict(args)
+        given[bad] = args[bad].clone().index_put_((torch.tensor(1), torch.tensor(0)),
+                                                  torch.tensor(value))
+        for fn in (info_nce, retrieval_accuracy):
+            with pytest.raises(ValueError, match=rf"{fn.__name__}: expected `{bad}` to be "
+                                                 r"finite"):
+                fn(**given)
+    nan = dict(args)
+    nan[bad] = args[bad].clone().index_put_((torch.tensor(1), torch.tensor(0)),
+                                            torch.tensor(float("nan")))
+    for chunk in (None, 2):
+        assert torch.isnan(info_nce(**nan, chunk_size=chunk, validate_args=False))
+    assert torch.isnan(retrieval_accuracy(**nan, validate_args=False))
+    if bad == "negatives":  # per-query negatives too
+        per_query = torch.randn(4, 2, 3)
+        per_query[2, 1, 0] = float("nan")
+        assert torch.isnan(retrieval_accuracy(args["query"], args["key"], negatives=per_query,
+                                              validate_args=False))
+
+
+@pytest.mark.parametrize("bad", [0, 1, 2])
+def test_nce_non_finite_inputs_raise_or_give_nan(bad):
+    names = ["input", "weight", "bias"]
+    x, w, b = torch.randn(3, 2), torch.randn(5, 2), torch.zeros(5)
+    t = torch.tensor([0, 1, 4])
+    for value in (float("nan"), float("inf")):
+        args = [x.clone(), w.clone(), b.clone()]
+        args[bad].view(-1)[0] = value  # row 0 of the output layer: the first target
+        with pytest.raises(ValueError, match=rf"nce_loss: expected `{names[bad]}` to be "
+                                             r"finite"):
+            nce_loss(args[0], t, args[1], args[2], num_noise=2)
+        with pytest.raises(ValueError, match=rf"expected `{names[bad]}` to be finite"):
+            NCELoss(5, 2)(args[0], t, args[1], args[2])
+    args[bad].view(-1)[0] = float("nan")
+    for shared in (False, True):
+        assert torch.isnan(nce_loss(args[0], t, args[1], args[2], num_noise=2,
+                                    shared_noise=shared, validate_args=False))
+
+
+def test_dtype_messages_name_what_each_tensor_is():
+    q, k = torch.randn(4, 3), torch.randn(4, 3)
+    ints = torch.ones(4, 3, dtype=torch.long)
+    for name, args in [("query", (ints, k)), ("key", (q, ints))]:
+        with pytest.raises(TypeError, match=rf"info_nce: expected `{name}` to be a "
+                                            r"floating-point tensor \(embeddings\), got "
+                                            r"torch.int64\."):
+            info_nce(*args)
+    with pytest.raises(TypeError, match=r"expected `negatives` to be a floating-point tensor "
+                                        r"\(embeddings\)"):
+        info_nce(q, k, negatives=ints)
+    x, w, b, t = torch.randn(3, 2), torch.randn(5, 2), torch.zeros(5), torch.tensor([0, 1, 4])
+    for name, args in [("input", (x.long(), t, w, b)), ("weight", (x, t, w.long(), b)),
+                       ("bias", (x, t, w, b.long()))]:
+        what = {"input": "hidden states", "weight": "the output layer's weights",
+                "bias": "the output layer's biases"}[name]
+        with pytest.raises(TypeError, match=rf"nce_loss: expected `{name}` to be a "
+                                            rf"floating-point tensor \({what}\)"):
+            nce_loss(*args, num_noise=2)
+    with pytest.raises(TypeError, match=r"expected `noise_distribution` to be a floating-point "
+                                        r"tensor \(class probabilities\)"):
+        nce_loss(x, t, w, b, num_noise=2, noise_distribution=torch.ones(5, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"NCELoss: expected `noise_distribution` to be a "
+                                        r"floating-point tensor \(class probabilities\)"):
+        NCELoss(5, 2, torch.ones(5, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"mutual_information_bound: expected `loss` to be a "
+                                        r"floating-point tensor \(the InfoNCE loss in nats\)"):
+        mutual_information_bound(torch.tensor(1), 4)

@@ -653,3 +653,163 @@ def test_soft_bleu_stays_at_most_one_when_rounding_overshoots():
     ref = torch.tensor([[[0, 3, 5, 2], [0, 1, 4, 3], [1, -1, 0, 1]]])
     out = soft_bleu_score(logits, ref, pad_id=-1, max_order=1, smooth="none")
     assert 0.0 <= out.item() <= 1.0
+
+
+# --------------------------------------------------------------------------------------
+# left padding (decoder-only generation)
+# --------------------------------------------------------------------------------------
+
+
+def _left_pad(tokens: torch.Tensor, seed: int, pad_id: int = 0, most: int = 3):
+    """Each row of `tokens` (..., T) shifted right by 0..`most` pads (width T + `most`): the
+    left-padded batch a decoder-only model produces; the sentence of a row is the same."""
+    g = torch.Generator().manual_seed(seed)
+    lead = torch.randint(0, most + 1, tokens.shape[:-1], generator=g)
+    pos = torch.arange(tokens.shape[-1] + most) - lead.unsqueeze(-1)
+    inside = (pos >= 0) & (pos < tokens.shape[-1])
+    if not tokens.shape[-1]:
+        return torch.full(pos.shape, pad_id, dtype=tokens.dtype)
+    return torch.where(inside, tokens.gather(-1, pos.clamp(0, tokens.shape[-1] - 1)), pad_id)
+
+
+def _left_pad_logits(z: torch.Tensor, seed: int, most: int = 3):
+    """`(B, T, V)` logits shifted as `_left_pad` shifts `(B, T)` ids, with logits whose
+    argmax is 0 (the pad) in front."""
+    ids = torch.arange(1, z.shape[1] + 1).expand(z.shape[0], -1)
+    shifted = _left_pad(ids, seed, most=most)  # 0 at the pads, else position + 1
+    out = z.gather(1, (shifted - 1).clamp_min(0).unsqueeze(-1).expand(-1, -1, z.shape[2]))
+    pad = torch.nn.functional.one_hot(torch.tensor(0), z.shape[2]).to(z.dtype) * 5.0
+    return torch.where((shifted == 0).unsqueeze(-1), pad, out)
+
+
+def _cut_at_first_pad(tokens: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
+    """Right-padded rows: everything from the first pad on is pad (a row that starts with
+    a pad, an empty sentence, is all pads)."""
+    return torch.where((tokens == pad_id).cumsum(-1) > 0, pad_id, tokens)
+
+
+@given(id_batches(), OPTIONS, st.integers(0, 999))
+def test_left_padded_bleu_equals_sacrebleu(device, batch, options, seed):
+    hyp, ref, vocab = _cut_at_first_pad(batch[0]), _cut_at_first_pad(batch[1]), batch[2]
+    # a sentence of a left-padded row starts after its leading pads and, as with right
+    # padding, ends at the next pad; sacrebleu sees the same words as for `hyp`, `ref`
+    expected = torch.tensor(sacrebleu_sentence(hyp, ref, **_sacre_kwargs(options)),
+                            dtype=torch.float64)
+    left_hyp, left_ref = _left_pad(hyp, seed), _left_pad(ref, seed + 1)
+    for r in (ref, left_ref):
+        for extra in (dict(), dict(vocab_size=vocab, validate_args=False)):
+            got = bleu_score(left_hyp.to(device), r.to(device), padding_side="left",
+                             **options, **extra)
+            torch.testing.assert_close(got.cpu(), expected, rtol=0, atol=1e-9)
+    corpus = bleu_score(left_hyp.to(device), left_ref.to(device), padding_side="left",
+                        corpus=True, **options)
+    assert abs(corpus.item() - sacrebleu_corpus(hyp, ref, **_sacre_kwargs(options))) <= 1e-9
+    # right padding (the default) ignores everything from the first pad on, also in front
+    ones = torch.ones(1, 3, dtype=torch.long)
+    assert bleu_score(torch.tensor([[0, 1, 1, 1]]), ones).item() == 0.0
+    assert bleu_score(torch.tensor([[0, 1, 1, 1]]), ones, padding_side="left").item() == 1.0
+
+
+@given(id_batches(max_batch=4, max_len=7), st.integers(0, 999))
+def test_left_padded_soft_and_expected_bleu(batch, seed):
+    hyp, ref, vocab = _cut_at_first_pad(batch[0]), _cut_at_first_pad(batch[1]), batch[2]
+    left_ref = _left_pad(ref, seed + 1)
+    z = _margin_logits(hyp.shape[0], ref.shape[2] + 1, vocab, seed)
+    z[:, 0, 0] = -30.0  # a sentence that starts with a pad would be empty when right-padded
+    tokens = z.argmax(-1)
+    left_z = _left_pad_logits(z, seed)
+    hard = bleu_score(tokens, ref)
+    for r in (ref, left_ref):
+        got = soft_bleu_score(left_z, r, temperature=0, padding_side="left")
+        assert torch.equal(got, hard)
+        soft = soft_bleu_score(left_z, r, temperature=0.5, padding_side="left")
+        torch.testing.assert_close(soft, soft_bleu_score(z, ref, temperature=0.5))
+    # explicit lengths with left padding: the last `hyp_lengths` positions
+    no_pad = z.clone()
+    no_pad[..., 0] = -30.0
+    t_hyp = z.shape[1]
+    lengths = torch.randint(0, t_hyp + 1, (z.shape[0],),
+                            generator=torch.Generator().manual_seed(seed))
+    right_aligned = torch.stack([torch.roll(no_pad[b], t_hyp - int(lengths[b]), 0)
+                                 for b in range(z.shape[0])])
+    front = torch.arange(t_hyp).unsqueeze(0) < (t_hyp - lengths).unsqueeze(1)
+    right_aligned[front] = torch.nn.functional.one_hot(torch.tensor(0), vocab).double()
+    kept = no_pad.argmax(-1).masked_fill(torch.arange(t_hyp) >= lengths.unsqueeze(1), 0)
+    got = soft_bleu_score(right_aligned, ref, temperature=0, padding_side="left",
+                          hyp_lengths=lengths)
+    assert torch.equal(got, bleu_score(kept, ref))
+    # expected BLEU: candidates left-padded
+    k = 2
+    samples = torch.stack([hyp, _cut_at_first_pad(hyp.flip(-1))], 1)
+    log_probs = torch.randn(hyp.shape[0], k, dtype=torch.float64,
+                            generator=torch.Generator().manual_seed(seed))
+    want = expected_bleu(samples, log_probs, ref, reduction="none")
+    got = expected_bleu(_left_pad(samples, seed), log_probs, left_ref, padding_side="left",
+                        reduction="none")
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
+def test_left_padding_in_the_modules():
+    ones = torch.ones(1, 3, dtype=torch.long)
+    left = torch.tensor([[0, 1, 1, 1]])
+    z = 5.0 * torch.nn.functional.one_hot(left, 3).double()
+    assert SoftBLEULoss(padding_side="left").metric(z, ones).item() == 1.0
+    assert SoftBLEULoss().metric(z, ones).item() == 0.0
+    assert "padding_side='left'" in repr(SoftBLEULoss(padding_side="left"))
+    mod = ExpectedBLEULoss(padding_side="left")
+    log_probs = torch.zeros(1, 1)
+    assert mod.metric(left.unsqueeze(1), log_probs, ones).item() == 1.0
+    assert ExpectedBLEULoss().metric(left.unsqueeze(1), log_probs, ones).item() == 0.0
+    with pytest.raises(ValueError, match=r"bleu_score: expected `padding_side` to be one of "
+                                         r"'right', 'left', got 'center'\."):
+        bleu_score(left, ones, padding_side="center")
+    with pytest.raises(ValueError, match=r"SoftBLEULoss: expected `padding_side` to be one of"):
+        SoftBLEULoss(padding_side="both")
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.5])
+@pytest.mark.parametrize("corpus", [False, True])
+def test_non_finite_logits_raise_or_give_nan(tau, corpus):
+    ref = torch.tensor([[1, 2, 3, 0], [2, 2, 0, 0]])
+    for value in (float("nan"), float("inf")):
+        z = _margin_logits(2, 4, 5, 3).float()
+        z[0, 1, 2] = value
+        with pytest.raises(ValueError, match=r"soft_bleu_score: expected `input` to be finite"):
+            soft_bleu_score(z, ref, temperature=tau, corpus=corpus)
+        with pytest.raises(ValueError, match=r"expected `input` to be finite"):
+            SoftBLEULoss(temperature=tau, corpus=corpus)(z, ref)
+    z = _margin_logits(2, 4, 5, 3).float()
+    z[0, 1, 2] = float("nan")
+    out = soft_bleu_score(z, ref, temperature=tau, corpus=corpus, validate_args=False)
+    assert torch.isnan(out[0] if out.ndim else out)
+    if not corpus:  # the other sentence keeps its value
+        clean = soft_bleu_score(z[1:], ref[1:], temperature=tau)
+        torch.testing.assert_close(out[1:], clean)
+
+
+def test_non_finite_log_probs_raise_or_give_nan():
+    samples = torch.tensor([[[1, 2, 3], [1, 3, 0]], [[2, 2, 1], [4, 4, 4]]])
+    ref = torch.tensor([[1, 2, 3], [2, 2, 1]])
+    for value in (float("nan"), float("inf")):
+        log_probs = torch.tensor([[-1.0, value], [-1.0, -2.0]])
+        with pytest.raises(ValueError, match=r"expected_bleu: expected `log_probs` to be "
+                                             r"finite"):
+            expected_bleu(samples, log_probs, ref)
+        with pytest.raises(ValueError, match=r"expected `log_probs` to be "
+                                             r"finite"):
+            ExpectedBLEULoss()(samples, log_probs, ref)
+    log_probs = torch.tensor([[-1.0, float("nan")], [-1.0, -2.0]])
+    out = expected_bleu(samples, log_probs, ref, reduction="none", validate_args=False)
+    assert torch.isnan(out[0]) and torch.isfinite(out[1])
+    assert torch.isnan(expected_bleu(samples, log_probs, ref, validate_args=False))
+
+
+def test_dtype_messages_name_what_each_tensor_is():
+    samples = torch.ones(1, 2, 3, dtype=torch.long)
+    with pytest.raises(TypeError, match=r"expected_bleu: expected `log_probs` to be a "
+                                        r"floating-point tensor \(sequence log-probabilities\), "
+                                        r"got torch.int64\."):
+        expected_bleu(samples, torch.zeros(1, 2, dtype=torch.long), REF)
+    with pytest.raises(TypeError, match=r"soft_bleu_score: expected `input` to be a "
+                                        r"floating-point tensor \(logits over the vocabulary\)"):
+        soft_bleu_score(torch.ones(1, 3, 4, dtype=torch.long), REF)

@@ -53,8 +53,8 @@ def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
     """Check the embeddings of `info_nce` and `retrieval_accuracy`: `(N, D)` queries and
     keys of one shape, `(M, D)` shared or `(N, K, D)` per-query `negatives`, floating
     dtypes, finite values under `validate_args`. Returns the dtype to compute in."""
-    check_floating(fn, "query", query)
-    check_floating(fn, "key", key)
+    check_floating(fn, "query", query, "embeddings")
+    check_floating(fn, "key", key, "embeddings")
     check_ndim(fn, "query", query, 2, "a 2-D tensor (N, D)")
     check_ndim(fn, "key", key, 2, "a 2-D tensor (N, D)")
     if query.shape[0] == 0:
@@ -65,7 +65,7 @@ def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
     n, d = query.shape
     dtype = torch.promote_types(query.dtype, key.dtype)
     if negatives is not None:
-        check_floating(fn, "negatives", negatives)
+        check_floating(fn, "negatives", negatives, "embeddings")
         if negatives.ndim == 2:
             if negatives.shape[1] != d:
                 fail(fn, "negatives", f"of shape (M, {d}) (shared) or ({n}, K, {d}) (per query)",
@@ -86,11 +86,21 @@ def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
     return compute_dtype(dtype)
 
 
+def check_candidates(fn: str, negatives: Tensor | None, in_batch: bool,
+                     query_negatives: bool) -> None:
+    """InfoNCE needs a candidate besides the positive: in-batch keys, other queries or
+    `negatives` with at least one row (else the loss is 0 whatever the embeddings)."""
+    if not in_batch and not query_negatives and (negatives is None
+                                                 or negatives.shape[-2] == 0):
+        fail(fn, "negatives", "given when in_batch_negatives=False and query_negatives=False "
+             "(the positive would be the only candidate)", negatives)
+
+
 def check_noise_distribution(fn: str, noise: Tensor, v: int, target: Tensor,
                              validate_args: bool) -> None:
     """Check the `(V,)` noise distribution of `nce_loss`; under `validate_args` also that it
     is finite, non-negative, sums to 1 and is positive at every `target` class."""
-    check_floating(fn, "noise_distribution", noise)
+    check_floating(fn, "noise_distribution", noise, "class probabilities")
     if tuple(noise.shape) != (v,):
         fail(fn, "noise_distribution", f"of shape ({v},) (one probability per class)",
              f"shape {tuple(noise.shape)}", raw=True)
@@ -124,9 +134,9 @@ def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
                        bias: Tensor | None, validate_args: bool) -> None:
     """Check the hidden states, class ids and output layer of `nce_loss` (and of the exact
     full-softmax counterpart): dtypes, shapes, and the ids under `validate_args`."""
-    check_floating(fn, "input", input)
+    check_floating(fn, "input", input, "hidden states")
     check_index_tensor(fn, "target", target)
-    check_floating(fn, "weight", weight)
+    check_floating(fn, "weight", weight, "the output layer's weights")
     check_ndim(fn, "input", input, 2, "a 2-D tensor (N, H)")
     check_ndim(fn, "weight", weight, 2, "a 2-D tensor (V, H)")
     n, h = input.shape
@@ -138,7 +148,7 @@ def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
         fail(fn, "target", f"of shape ({n},) (one class id per row of `input`)",
              f"shape {tuple(target.shape)}", raw=True)
     if bias is not None:
-        check_floating(fn, "bias", bias)
+        check_floating(fn, "bias", bias, "the output layer's biases")
         if tuple(bias.shape) != (v,):
             fail(fn, "bias", f"of shape ({v},) (V = weight.shape[0])",
                  f"shape {tuple(bias.shape)}", raw=True)
@@ -147,6 +157,10 @@ def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
              raw=True)
     if validate_args:
         check_values_in(fn, "target", target, 0, weight.shape[0])
+        check_finite(fn, "input", input)
+        check_finite(fn, "weight", weight)
+        if bias is not None:
+            check_finite(fn, "bias", bias)
 
 
 # --------------------------------------------------------------------------------------
@@ -346,9 +360,11 @@ def info_nce_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
 # --------------------------------------------------------------------------------------
 
 
-def _count_ties(logits: Tensor, positive: Tensor) -> tuple[Tensor, Tensor]:
+def _count_ties(logits: Tensor, positive: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per row: the candidates above the positive, those equal to it, and whether any
+    logit is NaN (then the rank is undefined)."""
     p = positive.unsqueeze(1)
-    return (logits > p).sum(dim=1), (logits == p).sum(dim=1)
+    return (logits > p).sum(dim=1), (logits == p).sum(dim=1), logits.isnan().any(dim=1)
 
 
 def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
@@ -373,6 +389,7 @@ def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
     rows = max(1, min(n, _tuning.infonce_tile_elements(q.device) // max(p, 1)))
     greater = torch.zeros(n, dtype=torch.long, device=q.device)
     equal = torch.zeros(n, dtype=torch.long, device=q.device)
+    unordered = torch.zeros(n, dtype=torch.bool, device=q.device)
     positive = (q * keys).sum(dim=1)
     for start, stop in tile_bounds(n, rows) if cand is not None else []:
         logits = q[start:stop] @ cand.T
@@ -383,15 +400,19 @@ def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
             pos = own.clone()
             own.fill_(float("-inf"))
             positive[start:stop] = pos
-        g, t = _count_ties(logits, positive[start:stop])
+        g, t, u = _count_ties(logits, positive[start:stop])
         greater[start:stop] += g
         equal[start:stop] += t
+        unordered[start:stop] |= u
     if neg is not None and neg.ndim == 3:
-        g, t = _count_ties(torch.einsum("nd,nkd->nk", q, neg), positive)
+        g, t, u = _count_ties(torch.einsum("nd,nkd->nk", q, neg), positive)
         greater += g
         equal += t
+        unordered |= u
     ties = (equal + 1).to(dtype)
-    return (k - greater).clamp(min=0).to(dtype).minimum(ties) / ties
+    acc = (k - greater).clamp(min=0).to(dtype).minimum(ties) / ties
+    # a NaN embedding leaves no rank: NaN, not an accuracy from comparisons that all fail
+    return torch.where(unordered | positive.isnan(), float("nan"), acc)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 r"""The machinery of BLEU on token ids, behind `softmetrics.functional.text`.
 
-Option checks; the exact n-gram statistics (every n-gram packed into one integer key, one
-sort per order over the whole batch, counts by one scatter-add); the soft matches of
+Option checks; the exact statistics from the n-gram groups of `_bleu_ngrams`; the soft matches of
 per-position token distributions; the BLEU formula that both kinds of statistics share;
 and the pipelines of the three public functions (`bleu_score`, `soft_bleu_score`,
 `expected_bleu`), which validate, compute the statistics and apply the formula.
@@ -14,6 +13,7 @@ from torch import Tensor
 
 from .. import _tuning
 from .._checks import (
+    check_finite,
     check_floating,
     check_index_tensor,
     check_int,
@@ -23,8 +23,9 @@ from .._checks import (
     check_temperature,
     fail,
 )
-from .._options import REDUCTIONS
+from .._options import PADDING_SIDES, REDUCTIONS
 from .._relax import compute_dtype, full_precision, is_hard, reduce_per_sample
+from ._bleu_ngrams import ngram_groups, tag_counts
 
 __all__ = [
     "SMOOTH_DEFAULTS",
@@ -32,6 +33,7 @@ __all__ = [
     "compute_bleu",
     "compute_expected_bleu",
     "compute_soft_bleu",
+    "left_align",
     "prefix_valid",
     "soft_caps",
     "soft_matches",
@@ -40,7 +42,6 @@ __all__ = [
 #: The `smooth_value` each smoothing method uses when none is given (None: it takes none).
 SMOOTH_DEFAULTS: dict[str, float | None] = {"none": None, "floor": 0.1, "add-k": 1.0,
                                             "exp": None}
-_INT32_MAX = 2**31 - 1
 _INT64_MAX = 2**63 - 1
 
 
@@ -49,13 +50,15 @@ _INT64_MAX = 2**63 - 1
 
 
 def check_bleu_options(fn: str, *, max_order: int, smooth: str, smooth_value: float | None,
-                       effective_order: bool | None, corpus: bool = False) -> float:
+                       effective_order: bool | None, corpus: bool = False,
+                       padding_side: str = "right") -> float:
     """Validate the options shared by the BLEU functions; return the smoothing value.
 
     Reads no tensor data. Modules call this once in `__init__`.
     """
     check_int(fn, "max_order", max_order, low=1)
     check_option(fn, "smooth", smooth, tuple(SMOOTH_DEFAULTS))
+    check_option(fn, "padding_side", padding_side, PADDING_SIDES)
     if effective_order is not None and not isinstance(effective_order, bool):
         fail(fn, "effective_order", "None, True or False", effective_order, error=TypeError)
     if not isinstance(corpus, bool):
@@ -111,129 +114,20 @@ def prefix_valid(tokens: Tensor, pad_id: int) -> Tensor:
     return (tokens == pad_id).cumsum(-1) == 0
 
 
-# ---------------------------------------------------------------------------------------
-# n-gram statistics: one sort per order over the whole batch
+def leading_pads(tokens: Tensor, pad_id: int) -> Tensor:
+    """The number of `pad_id` before the first other id of each sequence (the last axis)."""
+    return ((tokens != pad_id).cumsum(-1) == 0).sum(-1)
 
 
-def _runs(keys: Tensor, tag: Tensor | None, bits: int
-          ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Sort the (B, L) `keys` so that the equal keys of a row are adjacent.
-
-    With `tag=None`, `keys` are packed: `key << bits | tag`, where `tag < 2**bits` is a small
-    label of the key (its segment, 0 for an invalid key) and the keys of row b all exceed
-    those of row b - 1: one 1-D sort, and the tags come back from the low bits. With a
-    `tag` tensor, each row is sorted on its own (any keys) and the tags are gathered.
-
-    Returns `perm` (flat sorted position -> flat original position), `new` (1 where a run
-    of equal keys starts, else 0; int64), `run` (the run id of each sorted element, from 1;
-    the runs of row b come after those of row b - 1) and the sorted tags.
-    """
-    rows, length = keys.shape
-    row_sorted = tag is not None
-    if row_sorted:
-        s, p = keys.sort(dim=1)
-        offset = torch.arange(rows, device=keys.device).unsqueeze(1) * length
-        perm = (p + offset).reshape(-1)
-        key = s.reshape(-1)
-        tag = tag.reshape(-1)[perm]
-    else:
-        s, perm = keys.reshape(-1).sort()
-        key = s >> bits
-        tag = s & ((1 << bits) - 1)
-    new = torch.empty(key.shape, dtype=torch.long, device=key.device)
-    new[:1] = 1
-    torch.ne(key[1:], key[:-1], out=new[1:])
-    if row_sorted:
-        new.view(rows, length)[:, 0] = 1
-    return perm, new, new.cumsum(0), tag
-
-
-def _segment_tags(lens: list[int], device: torch.device) -> Tensor:
-    """`[1] * lens[0] + [2] * lens[1] + ...` as an int64 tensor, filled on the device (a
-    tensor built from a Python list would be copied from the host, a synchronisation)."""
-    return torch.cat([torch.full((m,), i + 1, dtype=torch.long, device=device)
-                      for i, m in enumerate(lens)])
-
-
-def _ngram_groups(tokens: Tensor, valid: Tensor, lens: list[int], max_order: int,
-                  vocab_size: int | None):
-    """Group equal n-grams of each row, for n = 1, ..., max_order (a generator).
-
-    `tokens` and `valid` (B, L) hold the concatenated segments of each row (hypothesis,
-    references) of lengths `lens`; `valid` is true on a prefix of each segment. For each
-    order the n-grams of a segment are those starting at its first `len - n + 1`
-    positions, concatenated over the segments (L_n per row). Yields `(perm, new, run, tag)`
-    per order: `perm`, `new`, `run` as in `_runs`, and `tag` the segment (1, 2, ...) of each
-    sorted n-gram, 0 for an n-gram past its segment's valid prefix. Stops early when no
-    segment is long enough.
-
-    Order 1 sorts the tokens (by a 1-D sort of `row * (vocab_size + 1) + id + 1` when
-    `vocab_size` is given, else row by row). Order n > 1 sorts the keys
-    `run id of the (n-1)-gram prefix * (L + 1) + dense id of the last token`, where the
-    dense token ids number the distinct tokens of the row 1, 2, ...: keys below
-    `(B L + 1)(L + 1)`, exact and collision-free for any token ids.
-    """
-    rows, length = tokens.shape
-    device = tokens.device
-    bits = len(lens).bit_length()  # tags 0..len(lens)
-    seg = _segment_tags(lens, device)
-    tag = torch.where(valid, seg, 0)
-    base = None if vocab_size is None else vocab_size + 1
-    if base is not None and (rows * base) << bits <= _INT64_MAX:
-        dtype = torch.int32 if (rows * base) << bits <= _INT32_MAX else torch.int64
-        row_ids = torch.arange(rows, device=device, dtype=torch.long).unsqueeze(1) * base
-        # (row * base + id + 1) << bits | tag, with arithmetic (vectorised for int64)
-        keys = torch.where(valid, tokens + 1, 0).add_(row_ids).mul_(1 << bits).add_(tag)
-        perm, new, run, tag = _runs(keys.to(dtype), None, bits)
-    else:
-        keys = torch.where(valid, tokens, torch.iinfo(torch.int64).min)
-        perm, new, run, tag = _runs(keys, tag, bits)
-    yield perm, new, run, tag
-    if max_order == 1:
-        return
-    width = length + 1
-    run2 = run.view(rows, length)
-    # dense token ids 1, 2, ... per row (0: invalid), shifted, with the token's segment
-    local = torch.where(tag.view(rows, length) > 0, run2 - run2[:, :1] + 1, 0)
-    dense1 = torch.empty_like(run).scatter_(0, perm, local.reshape(-1)).view(rows, length)
-    last_tok = torch.where(dense1 > 0, torch.add(seg, dense1, alpha=1 << bits), 0)
-    prev = torch.empty_like(run).scatter_(0, perm, run).view(rows, length)
-    prev_lens = list(lens)
-    starts = [sum(lens[:i]) for i in range(len(lens))]
-    bound = ((rows * length + 1) * width) << bits
-    key_dtype = torch.int32 if bound <= _INT32_MAX else torch.int64
-    for n in range(2, max_order + 1):
-        cur_lens = [max(m - n + 1, 0) for m in lens]
-        total = sum(cur_lens)
-        if total == 0:
-            return
-        prefix, last = [], []
-        p_start = 0
-        for start, c, pm in zip(starts, cur_lens, prev_lens, strict=True):
-            if c:
-                prefix.append(prev[:, p_start:p_start + c])
-                last.append(last_tok[:, start + n - 1:start + n - 1 + c])
-            p_start += pm
-        g = torch.cat(prefix, 1) if len(prefix) > 1 else prefix[0]
-        t = torch.cat(last, 1) if len(last) > 1 else last[0]
-        # (prefix run * width + dense last token) << bits | segment; an n-gram past the
-        # valid prefix has a last token 0: a key of its own, tag 0
-        keys = torch.add(t, g, alpha=width << bits).to(key_dtype)
-        perm, new, run, tag = _runs(keys, None, bits)
-        yield perm, new, run, tag
-        if n < max_order:
-            prev = torch.empty_like(run).scatter_(0, perm, run).view(rows, total)
-            prev_lens = cur_lens
-
-
-def _tag_counts(run: Tensor, tag: Tensor, num_tags: int) -> Tensor:
-    """(M + 1, num_tags + 1) counts of each tag (0 = invalid) in each run (ids 1..M)."""
-    m = run.numel() + 1  # run ids start at 1
-    width = num_tags + 1
-    table = torch.zeros(m * width, dtype=torch.int32, device=run.device)
-    ones = torch.ones((), dtype=torch.int32, device=run.device).expand(run.numel())
-    index = torch.add(tag, run, alpha=width)  # int64, as `run`
-    return table.scatter_add_(0, index, ones).view(m, width)
+def left_align(tokens: Tensor, pad_id: int) -> Tensor:
+    """`tokens` with the leading pads of each sequence moved to its end (one gather, no
+    host synchronisation): a left-padded batch as a right-padded one."""
+    length = tokens.shape[-1]
+    if length == 0:
+        return tokens
+    pos = torch.arange(length, device=tokens.device) + leading_pads(tokens, pad_id)[..., None]
+    moved = tokens.gather(-1, pos.clamp_max(length - 1))
+    return torch.where(pos < length, moved, torch.full_like(moved, pad_id))
 
 
 def _closest_ref_len(hyp_len: Tensor, ref_lens: Tensor) -> Tensor:
@@ -291,9 +185,9 @@ def _tile_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
         return matches, totals, hyp_len, ref_len
     tokens = torch.cat([hyp.long(), ref.reshape(rows, -1).long()], 1)
     valid = torch.cat([hv, rv.reshape(rows, -1)], 1)
-    groups = _ngram_groups(tokens, valid, lens, max_order, vocab_size)
+    groups = ngram_groups(tokens, valid, lens, max_order, vocab_size)
     for n, (_, _, run, tag) in enumerate(groups):
-        counts = _tag_counts(run, tag, n_refs + 1)
+        counts = tag_counts(run, tag, n_refs + 1)
         best_ref = counts[:, 2] if n_refs == 1 else counts[:, 2:].amax(1)
         clipped = torch.minimum(counts[:, 1], best_ref)  # 0 for unused run ids
         cum = torch.zeros(clipped.numel() + 1, dtype=torch.long, device=device)
@@ -355,9 +249,10 @@ def _bleu_formula(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Ten
         used = torch.ones_like(valid)
         count = torch.full(valid.shape[:-1], order, dtype=matches.dtype,
                            device=matches.device)
-    positive = precision > 0
-    dead = (used & ~positive).any(-1) | ~(first > 0)
-    log_p = torch.log(torch.where(used & positive, precision, 1.0)).sum(-1) / count
+    # comparisons written so that NaN statistics (from NaN logits) give NaN, not 0
+    nonpositive = precision <= 0
+    dead = (used & nonpositive).any(-1) | (first <= 0)
+    log_p = torch.log(torch.where(used & ~nonpositive, precision, 1.0)).sum(-1) / count
     safe_hyp = torch.where(hyp_len > 0, hyp_len, 1.0)
     penalty = torch.where(hyp_len >= ref_len, 1.0,
                           torch.where(hyp_len > 0, torch.exp(1.0 - ref_len / safe_hyp), 0.0))
@@ -418,9 +313,9 @@ def soft_caps(ref: Tensor, rv: Tensor, max_order: int) -> list[Tensor]:
     caps = []
     lens = [t_ref] * n_refs
     tokens = ref.reshape(rows, -1).long()
-    groups = _ngram_groups(tokens, rv.reshape(rows, -1), lens, max_order, None)
+    groups = ngram_groups(tokens, rv.reshape(rows, -1), lens, max_order, None)
     for n, (perm, new, run, tag) in enumerate(groups, 1):
-        counts = _tag_counts(run, tag, n_refs)
+        counts = tag_counts(run, tag, n_refs)
         best = counts[:, 1] if n_refs == 1 else counts[:, 1:].amax(1)
         at_first = best[run] * new
         cap = torch.empty_like(at_first).scatter_(0, perm, at_first)
@@ -440,8 +335,10 @@ def soft_matches(m1: Tensor, hv: Tensor, caps: list[Tensor], max_order: int) -> 
             break
         if n > 1:
             mn = mn[:, :-1, :, :-1] * m1[:, n - 1:, :, n - 1:]
-        # soft count in the hypothesis of the n-gram at each reference position
-        counts = torch.einsum("btkj,bt->bkj", mn, hv[:, n - 1:].to(mn.dtype))
+        # soft count in the hypothesis of the n-gram at each reference position (the
+        # n-grams whose first and last positions are in the hypothesis)
+        inside = hv[:, n - 1:] & hv[:, :t_hyp - n + 1]
+        counts = torch.einsum("btkj,bt->bkj", mn, inside.to(mn.dtype))
         matches[:, n - 1] = torch.minimum(counts, caps[n - 1].to(mn.dtype)).sum((1, 2))
     return matches
 
@@ -453,11 +350,13 @@ def soft_matches(m1: Tensor, hv: Tensor, caps: list[Tensor], max_order: int) -> 
 
 def compute_bleu(fn: str, hyp: Tensor, ref: Tensor, *, pad_id: int, max_order: int,
                  smooth: str, smooth_value: float | None, effective_order: bool | None,
-                 corpus: bool, vocab_size: int | None, validate_args: bool) -> Tensor:
+                 corpus: bool, vocab_size: int | None, padding_side: str,
+                 validate_args: bool) -> Tensor:
     """`bleu_score`: the exact BLEU of token ids (float64, no gradient)."""
     smooth_value = check_bleu_options(fn, max_order=max_order, smooth=smooth,
                                       smooth_value=smooth_value,
-                                      effective_order=effective_order, corpus=corpus)
+                                      effective_order=effective_order, corpus=corpus,
+                                      padding_side=padding_side)
     check_int(fn, "pad_id", pad_id)
     _check_vocab_size(fn, vocab_size)
     check_index_tensor(fn, "hyp", hyp)
@@ -469,6 +368,8 @@ def compute_bleu(fn: str, hyp: Tensor, ref: Tensor, *, pad_id: int, max_order: i
     if effective_order is None:
         effective_order = not corpus
     with torch.no_grad():
+        if padding_side == "left":
+            hyp, ref = left_align(hyp, pad_id), left_align(ref, pad_id)
         stats = _hard_stats(hyp, ref, pad_id, max_order, vocab_size)
         return _score(*stats, torch.float64, corpus=corpus, smooth=smooth,
                       smooth_value=smooth_value, effective_order=effective_order)
@@ -477,15 +378,17 @@ def compute_bleu(fn: str, hyp: Tensor, ref: Tensor, *, pad_id: int, max_order: i
 def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float | Tensor,
                       pad_id: int, max_order: int, smooth: str, smooth_value: float | None,
                       effective_order: bool | None, corpus: bool,
-                      hyp_lengths: Tensor | None, validate_args: bool) -> Tensor:
+                      hyp_lengths: Tensor | None, padding_side: str,
+                      validate_args: bool) -> Tensor:
     """`soft_bleu_score`: BLEU of per-position token distributions `softmax(input / tau)`,
     exact (float64 statistics) at temperature 0."""
     smooth_value = check_bleu_options(fn, max_order=max_order, smooth=smooth,
                                       smooth_value=smooth_value,
-                                      effective_order=effective_order, corpus=corpus)
+                                      effective_order=effective_order, corpus=corpus,
+                                      padding_side=padding_side)
     check_int(fn, "pad_id", pad_id)
     temperature = check_temperature(fn, temperature)
-    check_floating(fn, "input", input)
+    check_floating(fn, "input", input, "logits over the vocabulary")
     check_ndim(fn, "input", input, 3, "of shape (B, T, V) (logits over the vocabulary)")
     rows, t_hyp, vocab = input.shape
     ref = _format_ref(fn, ref, rows)
@@ -495,6 +398,7 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
             fail(fn, "hyp_lengths", f"of shape ({rows},) (one length per hypothesis)",
                  f"shape {tuple(hyp_lengths.shape)}", raw=True)
     if validate_args:
+        check_finite(fn, "input", input)
         _id_bounds(fn, [("ref", ref)], pad_id, None)
         if hyp_lengths is not None and hyp_lengths.numel():
             low, high = torch.stack([hyp_lengths.amin(), hyp_lengths.amax()]).tolist()
@@ -514,11 +418,22 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
     device = input.device
     with torch.no_grad():
         tokens = input.argmax(-1)
+        left = padding_side == "left"
         if hyp_lengths is None:
-            hyp_len = prefix_valid(tokens, pad_id).sum(-1)
+            start = leading_pads(tokens, pad_id) if left else None
+            aligned = left_align(tokens, pad_id) if left else tokens
+            hyp_len = prefix_valid(aligned, pad_id).sum(-1)
         else:
             hyp_len = hyp_lengths.long()
-        hv = torch.arange(t_hyp, device=device) < hyp_len.unsqueeze(1)
+            start = t_hyp - hyp_len if left else None
+        # the hypothesis: positions [start, start + |h|)
+        pos = torch.arange(t_hyp, device=device)
+        end = hyp_len if start is None else start + hyp_len
+        hv = pos < end.unsqueeze(1)
+        if start is not None:
+            hv &= pos >= start.unsqueeze(1)
+        if left:
+            ref = left_align(ref, pad_id)
         rv = prefix_valid(ref, pad_id)
         ref_len = _closest_ref_len(hyp_len, rv.sum(-1))
         orders = torch.arange(max_order, device=device)
@@ -546,19 +461,26 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
             matches = soft_matches(m1, hv, caps, max_order)
     out = _score(matches, totals, hyp_len, ref_len, work, corpus=corpus, smooth=smooth,
                  smooth_value=smooth_value, effective_order=effective_order)
+    # NaN logits give NaN (the argmax of NaN logits, which sets the lengths and the exact
+    # value, is a token all the same, and a structural 0 would hide them)
+    with torch.no_grad():
+        unordered = input.isnan().flatten(1).any(1)
+        unordered = unordered.any() if corpus else unordered
+    out = torch.where(unordered, float("nan"), out)
     return out.to(dtype)
 
 
 def compute_expected_bleu(fn: str, samples: Tensor, log_probs: Tensor, ref: Tensor, *,
                           alpha: float, pad_id: int, max_order: int, smooth: str,
                           smooth_value: float | None, effective_order: bool | None,
-                          vocab_size: int | None, reduction: str,
+                          vocab_size: int | None, reduction: str, padding_side: str,
                           validate_args: bool) -> Tensor:
     """`expected_bleu`: the sentence BLEU of the `(B, K)` candidates (exact, no gradient)
     averaged under `softmax(alpha * log_probs)` over the candidates, then reduced."""
     smooth_value = check_bleu_options(fn, max_order=max_order, smooth=smooth,
                                       smooth_value=smooth_value,
-                                      effective_order=effective_order)
+                                      effective_order=effective_order,
+                                      padding_side=padding_side)
     check_int(fn, "pad_id", pad_id)
     _check_vocab_size(fn, vocab_size)
     alpha = check_number(fn, "alpha", alpha, low=0.0)
@@ -566,18 +488,21 @@ def compute_expected_bleu(fn: str, samples: Tensor, log_probs: Tensor, ref: Tens
     check_index_tensor(fn, "samples", samples)
     check_ndim(fn, "samples", samples, 3, "of shape (B, K, T)")
     rows, k, t_hyp = samples.shape
-    check_floating(fn, "log_probs", log_probs)
+    check_floating(fn, "log_probs", log_probs, "sequence log-probabilities")
     if tuple(log_probs.shape) != (rows, k):
         fail(fn, "log_probs", f"of shape ({rows}, {k}) (one log-probability per sample)",
              f"shape {tuple(log_probs.shape)}", raw=True)
     ref = _format_ref(fn, ref, rows)
     if validate_args:
+        check_finite(fn, "log_probs", log_probs)
         top = _id_bounds(fn, [("samples", samples), ("ref", ref)], pad_id, vocab_size)
         vocab_size = top if vocab_size is None else vocab_size
     if effective_order is None:
         effective_order = True
     dtype = compute_dtype(log_probs.dtype)
     with torch.no_grad():
+        if padding_side == "left":
+            samples, ref = left_align(samples, pad_id), left_align(ref, pad_id)
         refs = ref.unsqueeze(1).expand(rows, k, *ref.shape[1:]).reshape(rows * k,
                                                                          *ref.shape[1:])
         stats = _hard_stats(samples.reshape(rows * k, t_hyp), refs, pad_id, max_order,

@@ -32,6 +32,7 @@ from .._checks import (
 from .._options import REDUCTIONS, Reduction
 from .._relax import reduce_per_sample
 from ._contrastive_core import (
+    check_candidates,
     check_generator,
     check_noise_distribution,
     check_output_layer,
@@ -138,7 +139,9 @@ def info_nce(
             `symmetric`, this process's keys against every process's queries too. See
             **Data parallelism** above. No effect outside a process group.
         process_group: the processes to gather from (default: the whole world).
-        validate_args: also check that the embeddings are finite (reads the data).
+        validate_args: also check that the embeddings are finite (reads the data). Without
+            it, a NaN embedding gives NaN (in the loss of every query it is a candidate
+            of; also in `retrieval_accuracy`, where it leaves no rank).
 
     Returns:
         The loss in nats, $\ge 0$: a scalar, or `(N,)` for `reduction="none"`. float32 for
@@ -148,7 +151,9 @@ def info_nce(
 
     Raises:
         ValueError: for shapes that do not match, an empty batch, a temperature $\le 0$,
-            `negatives` with `symmetric=True`, an unknown `reduction`, `chunk_size < 1`, or
+            `negatives` with `symmetric=True`, no candidate besides the positive
+            (`in_batch_negatives=False` and `query_negatives=False` without `negatives`
+            or with none in them), an unknown `reduction`, `chunk_size < 1`, or
             (with `validate_args`) non-finite embeddings.
         TypeError: for non-floating inputs or a non-numeric temperature.
 
@@ -182,6 +187,7 @@ def info_nce(
     if symmetric and negatives is not None:
         fail(fn, "negatives", "None when `symmetric=True` (extra negatives belong to one "
              "direction)", negatives)
+    check_candidates(fn, negatives, in_batch_negatives, query_negatives)
     if isinstance(temperature, Tensor):
         if validate_args and not bool((temperature > 0).all()):
             fail(fn, "temperature", "> 0", temperature)
@@ -312,7 +318,7 @@ def mutual_information_bound(loss: Tensor | float, num_candidates: int | Tensor)
     else:
         log_n = math.log(check_int(fn, "num_candidates", num_candidates, low=1))
     if isinstance(loss, Tensor):
-        check_floating(fn, "loss", loss)
+        check_floating(fn, "loss", loss, "the InfoNCE loss in nats")
         return (log_n - loss).to(loss.dtype) if isinstance(log_n, Tensor) else log_n - loss
     if isinstance(loss, bool) or not isinstance(loss, (int, float)):
         fail(fn, "loss", "a tensor or a real number", type(loss).__name__, error=TypeError,
@@ -370,15 +376,18 @@ def nce_loss(
         generator: a `torch.Generator` for reproducible noise draws, on the device of
             `input` (e.g. `torch.Generator(device="cuda")` for CUDA inputs).
         reduction: `"mean"`, `"sum"` or `"none"` (per example, shape `(N,)`).
-        validate_args: also check target ids, and that `noise_distribution` is
-            non-negative, sums to 1 and is positive at every target (reads the data).
+        validate_args: also check target ids, that `input`, `weight` and `bias` are
+            finite and that `noise_distribution` is non-negative, sums to 1 and is
+            positive at every target (reads the data). Without it, a NaN reaches the loss
+            of every example whose hidden state, target or noise class row holds it.
 
     Returns:
         The loss in nats, $\ge 0$: a scalar, or `(N,)` for `reduction="none"`.
 
     Raises:
         ValueError: for mismatched shapes, `num_noise < 1`, an unknown `reduction`, or
-            (with `validate_args`) target ids outside `[0, V)` and a noise distribution
+            (with `validate_args`) target ids outside `[0, V)`, NaN or infinite
+            `input`/`weight`/`bias`, and a noise distribution
             that is negative, does not sum to 1, or is 0 at a target; for a `generator`
             on another device type than `input`.
         TypeError: for non-floating `input`/`weight`/`bias`/`noise_distribution` or a

@@ -35,14 +35,15 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .._options import Reduction, Smooth
+from .._options import PaddingSide, Reduction, Smooth
 from ._text_core import compute_bleu, compute_expected_bleu, compute_soft_bleu
 
 
 def bleu_score(hyp: Tensor, ref: Tensor, *, pad_id: int = 0, max_order: int = 4,
                smooth: Smooth = "exp", smooth_value: float | None = None,
                effective_order: bool | None = None, corpus: bool = False,
-               vocab_size: int | None = None, validate_args: bool = True) -> Tensor:
+               vocab_size: int | None = None, padding_side: PaddingSide = "right",
+               validate_args: bool = True) -> Tensor:
     r"""BLEU of token-id hypotheses against one or more references, exact and batched.
 
     Per sentence, with $c_h(g)$ and $c_{r_k}(g)$ the counts of the n-gram $g$ in the
@@ -91,8 +92,7 @@ def bleu_score(hyp: Tensor, ref: Tensor, *, pad_id: int = 0, max_order: int = 4,
     read under `validate_args`; without either it sorts row by row (slower, any ids).
 
     Args:
-        hyp: `(B, T)` integer token ids, right-padded with `pad_id`. Everything from the
-            first `pad_id` of a row on is ignored.
+        hyp: `(B, T)` integer token ids, padded with `pad_id` (see `padding_side`).
         ref: `(B, T')` references, or `(B, R, T')` for `R` references per sentence, padded
             the same way. An all-padding reference is a missing one (it never is the
             closest length) unless all of a sentence's references are empty.
@@ -107,6 +107,15 @@ def bleu_score(hyp: Tensor, ref: Tensor, *, pad_id: int = 0, max_order: int = 4,
         corpus: return the corpus BLEU (statistics summed over the batch).
         vocab_size: an upper bound on the token ids (all ids < `vocab_size`): lets the
             first order use a 1-D sort without reading the data.
+        padding_side: where the rows are padded. `"right"` (default): a sentence is the
+            ids before the first `pad_id` of its row; everything from there on is ignored
+            (so a `pad_id` equal to the end-of-sentence id cuts a sampled row at its end).
+            `"left"` (decoder-only generation): the leading pads are skipped, and the
+            sentence is the ids from there to the next `pad_id` (or the end), so rows
+            padded on both sides work too; a right-padded row reads the same either way,
+            except that with `"right"` a row that begins with `pad_id` is empty. A `pad_id`
+            inside a sentence ends it in both modes; sacrebleu, given the ids of the
+            sentence space-joined, agrees.
         validate_args: check the ids (>= 0 except `pad_id`, < `vocab_size` when given);
             reads the data.
 
@@ -117,8 +126,8 @@ def bleu_score(hyp: Tensor, ref: Tensor, *, pad_id: int = 0, max_order: int = 4,
 
     Raises:
         ValueError: for tensors of the wrong rank, a batch-size mismatch, `max_order < 1`,
-            an unknown `smooth`, a negative `smooth_value`, or (with `validate_args`)
-            negative ids or ids >= `vocab_size`.
+            an unknown `smooth` or `padding_side`, a negative `smooth_value`, or (with
+            `validate_args`) negative ids or ids >= `vocab_size`.
         TypeError: for non-integer token tensors or options of the wrong type.
 
     Examples:
@@ -133,6 +142,9 @@ def bleu_score(hyp: Tensor, ref: Tensor, *, pad_id: int = 0, max_order: int = 4,
         >>> refs = torch.stack([ref, torch.tensor([[5, 6, 7, 8, 9, 0], [5, 6, 7, 0, 0, 0]])], 1)
         >>> bleu_score(hyp, refs)  # (B, R, T'): two references per sentence
         tensor([1., 1.], dtype=torch.float64)
+        >>> left = torch.tensor([[5, 6, 7, 8, 9], [0, 0, 5, 6, 7]])  # decoder-only output
+        >>> bleu_score(left, ref, padding_side="left")
+        tensor([0.5789, 0.7165], dtype=torch.float64)
 
     ??? cite "References"
         - K. Papineni, S. Roukos, T. Ward, W.-J. Zhu. *BLEU: a Method for Automatic
@@ -145,14 +157,15 @@ def bleu_score(hyp: Tensor, ref: Tensor, *, pad_id: int = 0, max_order: int = 4,
     return compute_bleu("bleu_score", hyp, ref, pad_id=pad_id, max_order=max_order,
                         smooth=smooth, smooth_value=smooth_value,
                         effective_order=effective_order, corpus=corpus,
-                        vocab_size=vocab_size, validate_args=validate_args)
+                        vocab_size=vocab_size, padding_side=padding_side,
+                        validate_args=validate_args)
 
 
 def soft_bleu_score(input: Tensor, ref: Tensor, *, temperature: float | Tensor = 1.0,
                     pad_id: int = 0, max_order: int = 4, smooth: Smooth = "exp",
                     smooth_value: float | None = None, effective_order: bool | None = None,
                     corpus: bool = False, hyp_lengths: Tensor | None = None,
-                    validate_args: bool = True) -> Tensor:
+                    padding_side: PaddingSide = "right", validate_args: bool = True) -> Tensor:
     r"""Soft BLEU of per-position token distributions: differentiable in the logits.
 
     The hypothesis is a distribution $p_t = \mathrm{softmax}(z_t / \tau)$ per position
@@ -189,22 +202,28 @@ def soft_bleu_score(input: Tensor, ref: Tensor, *, temperature: float | Tensor =
     so no `(B, T, V)` tensor besides the input and its gradient is kept (a tensor
     temperature uses plain autograd, which stores one).
 
-    The options `pad_id`, `max_order`, `smooth`, `smooth_value`, `effective_order` and
-    `corpus` are those of [`bleu_score`][softmetrics.functional.bleu_score] (`corpus=True`
-    sums the soft statistics).
+    The options `pad_id`, `max_order`, `smooth`, `smooth_value`, `effective_order`,
+    `corpus` and `padding_side` are those of
+    [`bleu_score`][softmetrics.functional.bleu_score] (`corpus=True` sums the soft
+    statistics; `padding_side` applies to `ref` and to the hypothesis positions, read
+    from the argmax of `input`, or from `hyp_lengths`).
 
     Args:
         input: `(B, T, V)` logits over the vocabulary at each hypothesis position
             (teacher-forced or decoded).
-        ref: `(B, T')` or `(B, R, T')` reference ids, right-padded with `pad_id` (as in
+        ref: `(B, T')` or `(B, R, T')` reference ids, padded with `pad_id` (as in
             [`bleu_score`][softmetrics.functional.bleu_score]). Ids outside
             `[0, V)` never match.
         temperature: $\tau \ge 0$, a number or a one-element tensor; 0 gives the exact BLEU.
-        hyp_lengths: `(B,)` hypothesis lengths $|h|$; default: the positions before the
-            first position whose argmax is `pad_id` (or `T`). Lengths are not
-            differentiable.
-        validate_args: check that reference ids are >= 0 (except `pad_id`) and lengths in
-            `[0, T]`; reads the data.
+        hyp_lengths: `(B,)` hypothesis lengths $|h|$: the first $|h|$ positions, or with
+            `padding_side="left"` the last $|h|$. Default: the positions whose argmax
+            makes up the sentence, as `bleu_score` reads ids (before the first argmax
+            `pad_id`; with `"left"`, after the leading ones and up to the next). Lengths are
+            not differentiable.
+        validate_args: check that the logits are finite, reference ids >= 0 (except
+            `pad_id`) and lengths in `[0, T]`; reads the data. Without it, NaN logits give
+            NaN (for their sentence; for the corpus with `corpus=True`), also at
+            `temperature=0`.
 
     Returns:
         Soft BLEU in $[0, 1]$: shape `(B,)`, or a scalar for `corpus=True`; float32 for
@@ -212,8 +231,8 @@ def soft_bleu_score(input: Tensor, ref: Tensor, *, temperature: float | Tensor =
 
     Raises:
         ValueError: for tensors of the wrong rank or batch size, `max_order < 1`, an
-            unknown `smooth`, a negative temperature, or (with `validate_args`) negative
-            reference ids or lengths outside `[0, T]`.
+            unknown `smooth`, a negative temperature, or (with `validate_args`) NaN or
+            infinite logits, negative reference ids or lengths outside `[0, T]`.
         TypeError: for non-floating logits, non-integer references or lengths.
 
     Examples:
@@ -237,14 +256,14 @@ def soft_bleu_score(input: Tensor, ref: Tensor, *, temperature: float | Tensor =
                              pad_id=pad_id, max_order=max_order, smooth=smooth,
                              smooth_value=smooth_value, effective_order=effective_order,
                              corpus=corpus, hyp_lengths=hyp_lengths,
-                             validate_args=validate_args)
+                             padding_side=padding_side, validate_args=validate_args)
 
 
 def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: float = 1.0,
                   pad_id: int = 0, max_order: int = 4, smooth: Smooth = "exp",
                   smooth_value: float | None = None, effective_order: bool | None = None,
                   vocab_size: int | None = None, reduction: Reduction = "mean",
-                  validate_args: bool = True) -> Tensor:
+                  padding_side: PaddingSide = "right", validate_args: bool = True) -> Tensor:
     r"""Expected sentence BLEU of K candidates per source under their renormalised model
     probabilities: the minimum-risk-training objective.
 
@@ -274,11 +293,12 @@ def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: flo
     **Hard limit:** this is an expectation of exact BLEU values; as $\alpha \to \infty$ it
     tends to the BLEU of the most probable candidate (ties shared).
 
-    The options `pad_id`, `max_order`, `smooth`, `smooth_value` and `vocab_size` are those
-    of [`bleu_score`][softmetrics.functional.bleu_score].
+    The options `pad_id`, `max_order`, `smooth`, `smooth_value`, `vocab_size` and
+    `padding_side` (for `samples` and `ref`: `"left"` for the left-padded output of a
+    decoder-only model) are those of [`bleu_score`][softmetrics.functional.bleu_score].
 
     Args:
-        samples: `(B, K, T)` candidate ids, right-padded with `pad_id`.
+        samples: `(B, K, T)` candidate ids, padded with `pad_id` (see `padding_side`).
         log_probs: `(B, K)` sequence log-probabilities of the candidates (with gradient).
         ref: `(B, T')` or `(B, R, T')` references of each source.
         alpha: the sharpness $\alpha \ge 0$ of the candidate distribution ($\alpha = 0$:
@@ -286,7 +306,8 @@ def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: flo
         effective_order: average only over the orders with candidate n-grams; None means
             True (sentence BLEU).
         reduction: `"mean"` (default), `"sum"` or `"none"` (per source, shape `(B,)`).
-        validate_args: check the ids (reads the data).
+        validate_args: check the ids, and that `log_probs` are finite (reads the data).
+            Without it, a NaN log-probability gives NaN for its source.
 
     Returns:
         Expected BLEU in $[0, 1]$: a scalar, or `(B,)` for `reduction="none"`; float32 for
@@ -294,7 +315,8 @@ def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: flo
 
     Raises:
         ValueError: for tensors of the wrong rank, mismatched `B` or `K`, a negative
-            `alpha`, an unknown option, or (with `validate_args`) invalid ids.
+            `alpha`, an unknown option, or (with `validate_args`) invalid ids or NaN or
+            infinite `log_probs`.
         TypeError: for non-integer samples or references, or non-floating `log_probs`.
 
     Examples:
@@ -321,4 +343,4 @@ def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: flo
                                  pad_id=pad_id, max_order=max_order, smooth=smooth,
                                  smooth_value=smooth_value, effective_order=effective_order,
                                  vocab_size=vocab_size, reduction=reduction,
-                                 validate_args=validate_args)
+                                 padding_side=padding_side, validate_args=validate_args)

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_floating, check_int, check_option, check_temperature, fail
+from .._checks import (
+    check_floating,
+    check_int,
+    check_number,
+    check_option,
+    check_temperature,
+    fail,
+)
 from .._options import REDUCTIONS, Reduction
 from .._relax import reduce_per_sample
-from ..functional._contrastive_core import check_generator, check_output_layer, softmax_nll
+from ..functional._contrastive_core import (
+    check_candidates,
+    check_generator,
+    check_output_layer,
+    softmax_nll,
+)
 from ..functional.contrastive import info_nce, nce_loss, retrieval_accuracy
 from ._base import Float32Buffers
 
@@ -20,7 +33,12 @@ class InfoNCELoss(nn.Module):
 
     `learn_temperature=True` makes the temperature a parameter, stored on a log scale
     (`log_temperature`, as CLIP's logit scale) so that it stays positive; otherwise it is
-    a constant. `forward(query, key, negatives=None)` returns the loss,
+    a constant. A learned temperature is bounded below by `min_temperature` (default
+    0.01): the forward pass uses $\max(\tau, \tau_\text{min})$, so at the bound the
+    gradient into `log_temperature` is 0 and the logits are never scaled by more than
+    $1 / \tau_\text{min}$. This is CLIP's bound (its logit scale $1/\tau$ is clipped at
+    100, as unbounded it grows until the loss overflows); a fixed temperature is used as
+    given. `forward(query, key, negatives=None)` returns the loss,
     `.metric(query, key, negatives=None)` the top-`k` retrieval accuracy with the same
     candidates ([`retrieval_accuracy`][softmetrics.functional.retrieval_accuracy]).
 
@@ -30,7 +48,8 @@ class InfoNCELoss(nn.Module):
     process on the global batch (see the Data-parallel training page).
 
     `temperature` is a number (the initial value when learned) and `k` the rank the
-    positive must reach for `.metric`; the other options (`in_batch_negatives`,
+    positive must reach for `.metric`, `min_temperature` > 0 the lower bound of a learned
+    temperature (at most its initial value); the other options (`in_batch_negatives`,
     `query_negatives`, `symmetric`, `normalize`, `reduction`, `chunk_size`,
     `gather_distributed`, `process_group`, `validate_args`) are those of
     [`info_nce`][softmetrics.functional.info_nce].
@@ -52,7 +71,7 @@ class InfoNCELoss(nn.Module):
     def __init__(self, *, temperature: float = 0.07, learn_temperature: bool = False,
                  in_batch_negatives: bool = True, query_negatives: bool = False,
                  symmetric: bool = False, normalize: bool = True, reduction: Reduction = "mean",
-                 chunk_size: int | None = None, k: int = 1,
+                 chunk_size: int | None = None, k: int = 1, min_temperature: float = 0.01,
                  gather_distributed: bool = False, process_group: Any = None,
                  validate_args: bool = True) -> None:
         super().__init__()
@@ -61,6 +80,11 @@ class InfoNCELoss(nn.Module):
         if isinstance(temperature, Tensor):
             fail(name, "temperature", "a number (the initial value)", temperature,
                  error=TypeError)
+        min_temperature = check_number(name, "min_temperature", min_temperature, low=0.0,
+                                       low_open=True)
+        if learn_temperature and temperature < min_temperature:
+            fail(name, "temperature", f">= min_temperature = {min_temperature:g} (the initial "
+                 "value of a learned temperature)", temperature)
         check_option(name, "reduction", reduction, REDUCTIONS)
         if chunk_size is not None:
             check_int(name, "chunk_size", chunk_size, low=1)
@@ -71,21 +95,23 @@ class InfoNCELoss(nn.Module):
             process_group=process_group, validate_args=validate_args)
         self.symmetric, self.reduction, self.chunk_size, self.k = (
             symmetric, reduction, chunk_size, k)
-        self.learn_temperature = learn_temperature
+        self.learn_temperature, self.min_temperature = learn_temperature, min_temperature
+        self._temperature = temperature
         if learn_temperature:
             self.log_temperature = nn.Parameter(torch.tensor(temperature).log())
-        else:
-            self._temperature = temperature
 
     @property
     def temperature(self) -> float | Tensor:
-        """The temperature: a number, or `exp(log_temperature)` when learned."""
+        """The temperature: a number, or `exp(max(log_temperature, log(min_temperature)))`
+        when learned (clamped as CLIP's logit scale: no gradient below the bound)."""
         if self.learn_temperature:
-            return self.log_temperature.exp()
+            return self.log_temperature.clamp_min(math.log(self.min_temperature)).exp()
         return self._temperature
 
     def forward(self, query: Tensor, key: Tensor, negatives: Tensor | None = None) -> Tensor:
         """The InfoNCE loss of `query` against `key` (and `negatives`)."""
+        check_candidates(type(self).__name__, negatives, self.options["in_batch_negatives"],
+                         self.options["query_negatives"])
         return info_nce(query, key, negatives=negatives, temperature=self.temperature,
                         symmetric=self.symmetric, reduction=self.reduction,
                         chunk_size=self.chunk_size, **self.options)
@@ -99,8 +125,15 @@ class InfoNCELoss(nn.Module):
     def extra_repr(self) -> str:
         options = {k: v for k, v in self.options.items()
                    if k != "process_group" and (k != "gather_distributed" or v)}
-        shown = {"temperature": float(torch.as_tensor(self.temperature).detach()), **options,
+        temperature = self._temperature
+        if self.learn_temperature:
+            # the current value at the precision it is stored in (float32: 0.07, not
+            # 0.07000000029802322)
+            temperature = float(f"{float(self.temperature.detach()):.7g}")
+        shown = {"temperature": temperature, **options,
                  "symmetric": self.symmetric, "reduction": self.reduction}
+        if self.learn_temperature:
+            shown.update(learn_temperature=True, min_temperature=self.min_temperature)
         return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
 
@@ -141,7 +174,8 @@ class NCELoss(Float32Buffers):
         check_int(name, "num_noise", num_noise, low=1)
         check_option(name, "reduction", reduction, REDUCTIONS)
         if noise_distribution is not None:
-            check_floating(name, "noise_distribution", noise_distribution)
+            check_floating(name, "noise_distribution", noise_distribution,
+                           "class probabilities")
             if tuple(noise_distribution.shape) != (num_classes,):
                 fail(name, "noise_distribution", f"of shape ({num_classes},) (num_classes)",
                      f"shape {tuple(noise_distribution.shape)}", raw=True)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import check_int, check_number, check_option, check_temperature
-from .._options import REDUCTIONS, Reduction, Smooth
+from .._options import REDUCTIONS, PaddingSide, Reduction, Smooth
 from .._relax import reduce_per_sample
 from ..functional._text_core import check_bleu_options
 from ..functional.text import expected_bleu, soft_bleu_score
@@ -19,7 +19,8 @@ class SoftBLEULoss(nn.Module):
     [`soft_bleu_score`][softmetrics.functional.soft_bleu_score].
 
     Holds the options of `soft_bleu_score` (`temperature`, `pad_id`, `max_order`,
-    `smooth`, `smooth_value`, `effective_order`, `corpus`, `validate_args`; see there) and
+    `smooth`, `smooth_value`, `effective_order`, `corpus`, `padding_side`,
+    `validate_args`; see there) and
     `reduction` (`"mean"`, `"sum"` or `"none"`) over sentences.
     `forward(input, ref, hyp_lengths=None)` returns `1 - soft BLEU`, reduced (with
     `corpus=True` the corpus BLEU is already one number); `metric` the exact BLEU of the
@@ -42,18 +43,20 @@ class SoftBLEULoss(nn.Module):
     def __init__(self, *, temperature: float | Tensor = 1.0, pad_id: int = 0,
                  max_order: int = 4, smooth: Smooth = "exp", smooth_value: float | None = None,
                  effective_order: bool | None = None, corpus: bool = False,
-                 reduction: Reduction = "mean", validate_args: bool = True) -> None:
+                 reduction: Reduction = "mean", padding_side: PaddingSide = "right",
+                 validate_args: bool = True) -> None:
         super().__init__()
         name = type(self).__name__
         check_bleu_options(name, max_order=max_order, smooth=smooth,
                            smooth_value=smooth_value, effective_order=effective_order,
-                           corpus=corpus)
+                           corpus=corpus, padding_side=padding_side)
         check_int(name, "pad_id", pad_id)
         check_temperature(name, temperature)
         check_option(name, "reduction", reduction, REDUCTIONS)
         self.options: dict[str, Any] = dict(
             pad_id=pad_id, max_order=max_order, smooth=smooth, smooth_value=smooth_value,
-            effective_order=effective_order, corpus=corpus, validate_args=validate_args)
+            effective_order=effective_order, corpus=corpus, padding_side=padding_side,
+            validate_args=validate_args)
         self.reduction = reduction
         if isinstance(temperature, Tensor) and not isinstance(temperature, nn.Parameter):
             self.register_buffer("temperature", temperature)
@@ -87,7 +90,7 @@ class ExpectedBLEULoss(nn.Module):
 
     Holds the options of `expected_bleu` (`alpha`, `reduction` over sources, `pad_id`,
     `max_order`, `smooth`, `smooth_value`, `effective_order`, `vocab_size`,
-    `validate_args`; see there). `forward(samples, log_probs, ref)` returns the risk
+    `padding_side`, `validate_args`; see there). `forward(samples, log_probs, ref)` returns the risk
     $\\sum_k q_k (1 - \\mathrm{BLEU}_k)$ with $q = \\mathrm{softmax}(\\alpha \\log p)$ over the
     candidates, reduced over sources; the gradient flows into `log_probs`. `metric` returns
     the expected BLEU with the same reduction. Mix it with token cross-entropy: Edunov et
@@ -109,11 +112,12 @@ class ExpectedBLEULoss(nn.Module):
     def __init__(self, *, alpha: float = 1.0, reduction: Reduction = "mean", pad_id: int = 0,
                  max_order: int = 4, smooth: Smooth = "exp", smooth_value: float | None = None,
                  effective_order: bool | None = None, vocab_size: int | None = None,
-                 validate_args: bool = True) -> None:
+                 padding_side: PaddingSide = "right", validate_args: bool = True) -> None:
         super().__init__()
         name = type(self).__name__
         check_bleu_options(name, max_order=max_order, smooth=smooth,
-                           smooth_value=smooth_value, effective_order=effective_order)
+                           smooth_value=smooth_value, effective_order=effective_order,
+                           padding_side=padding_side)
         check_int(name, "pad_id", pad_id)
         alpha = check_number(name, "alpha", alpha, low=0.0)
         check_option(name, "reduction", reduction, REDUCTIONS)
@@ -124,7 +128,7 @@ class ExpectedBLEULoss(nn.Module):
         self.options: dict[str, Any] = dict(
             pad_id=pad_id, max_order=max_order, smooth=smooth, smooth_value=smooth_value,
             effective_order=effective_order, vocab_size=vocab_size,
-            validate_args=validate_args)
+            padding_side=padding_side, validate_args=validate_args)
 
     def forward(self, samples: Tensor, log_probs: Tensor, ref: Tensor) -> Tensor:
         """The risk `1 - expected BLEU`, in [0, 1]."""
