@@ -540,10 +540,11 @@ def _fmt(mean: float, ci: float) -> str:
 
 
 def _diff(d: float) -> str:
-    """A signed difference; small ones keep a significant digit (not a bare -0.000)."""
+    """A signed difference; small ones keep a significant digit (not a bare -0.000), so the
+    sign shown is the sign of the value (and a zero is +0.000)."""
     if 0 < abs(d) < 0.0005:
         return f"{d:+.1e}"
-    return f"{d:+.3f}"
+    return f"{d + 0.0:+.3f}"
 
 
 VERDICT_MARK = {"win": "**win**", "tie": "tie", "loss": "*loss*"}
@@ -667,10 +668,12 @@ def console_table(results: dict[str, Any]) -> str:
         return "  " + "".join(f"{c:{a}{w}}" for c, (_, w, a) in zip(cells, cols, strict=True))
 
     head = row(*(c[0] for c in cols)).rstrip()
-    out = [f"Each loss against cross-entropy (CE) on its own test metric: means over {seeds} "
-           f"seeds, the paired difference and its bootstrap 95% interval over seeds "
-           f"(win: interval above 0, loss: below 0, tie otherwise).", "", head,
-           "  " + "-" * (len(head) - 2)]
+    out = ["Each loss against cross-entropy (CE) on the loss's own test metric: the loss's",
+           f"value and CE's value of that metric (means over {seeds} seeds), their paired "
+           f"difference,",
+           "its bootstrap 95% interval over seeds and the verdict (win: the interval lies "
+           "above 0,",
+           "loss: below 0, tie otherwise).", "", head, "  " + "-" * (len(head) - 2)]
     tally: dict[str, dict[str, int]] = {}
     for n in names:
         res = results["datasets"][n]
@@ -690,6 +693,8 @@ def console_table(results: dict[str, Any]) -> str:
             spec = LOSSES[key]
             out.append(f"  {spec.label + ' (' + METRIC_SHORT[spec.metric] + ')':<28}"
                        f"{t['win']} / {t['tie']} / {t['loss']}")
+    out.append("Every metric of every loss, and the comparisons with CE + tuned threshold: "
+               "compare_ce_results.md.")
     return "\n".join(out)
 
 

@@ -331,6 +331,7 @@ def test_console_table_shows_what_each_verdict_rests_on():
     verdict = rows["SoftF1"].split()[-1]
     assert verdict == ("win" if float(low) > 0 else "loss" if float(high) < 0 else "tie")
     assert re.search(r"SoftMCC \(MCC\) +0 / 0 / 1", counts)
+    assert cc._diff(-0.0) == cc._diff(0.0) == "+0.000"
 
 
 def test_run_record_names_command_commit_date_and_load():
