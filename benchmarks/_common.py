@@ -70,9 +70,14 @@ def load_average() -> float | None:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
-def run_record(command: str) -> dict[str, Any]:
-    """The run's command, commit and start time; `finish_record` adds its end."""
-    return {"command": command, **git_commit(),
+def run_record(command: str, code: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run's command, commit and start time; `finish_record` adds its end.
+
+    `code` reuses the commit and `dirty` of an earlier record of the same run: a run's
+    later part must not read the tree that its earlier part has written to.
+    """
+    state = git_commit() if code is None else {k: code[k] for k in ("commit", "dirty")}
+    return {"command": command, **state,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "_t0": time.perf_counter()}
 
 

@@ -887,7 +887,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if settings.sequence:
         import _sequence
 
-        seq_run, seq_machine = run_record(command), machine()
+        seq_run, seq_machine = run_record(command, code=results["run"]), machine()
         seq = _sequence.run(settings, resamples=settings.resamples)
         seq_record = {"run": finish_record(seq_run), "settings": asdict(settings),
                       "machine": seq_machine, **seq}
