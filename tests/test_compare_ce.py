@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,11 +20,42 @@ pytest.importorskip("mlxtend")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+import _common
 import _datasets
 import compare_ce as cc
 
+ROOT = Path(__file__).resolve().parent.parent
+
 # ---------------------------------------------------------------------------------------
-# data
+# the scripts' structure
+
+
+def test_benchmark_modules_import_each_other_without_a_cycle():
+    """Every import between the scripts under benchmarks/, at any depth (also inside a
+    function), follows one direction: shared helpers go in a module both sides import."""
+    import ast
+
+    folder = ROOT / "benchmarks"
+    local = {p.stem for p in folder.glob("*.py")}
+    graph = {}
+    for name in local:
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        deps = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                deps |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                deps.add(node.module.split(".")[0])
+        graph[name] = deps & local - {name}
+
+    def reaches(start, goal, seen):
+        return any(d == goal or (d not in seen and reaches(d, goal, seen | {d}))
+                   for d in graph[start])
+
+    cycles = sorted(name for name in local if reaches(name, name, {name}))
+    assert not cycles, f"import cycle through {cycles}: {graph}"
+
+
 
 
 @pytest.mark.parametrize("name", list(_datasets.DATASETS))
@@ -93,7 +128,7 @@ def test_objective_gives_every_network_the_gradient_of_its_own_loss(key, task):
 
     s, h, b, c = 3, 2, 40, 4
     spec = cc.LOSSES[key]
-    configs = cc.configurations(spec, h)
+    configs = _common.configurations(h, spec.extra)
     g = torch.Generator().manual_seed(1)
     shape = (s, h, b) if task == "binary" else (s, h, b, c)
     logits = torch.randn(*shape, generator=g, dtype=torch.float64).requires_grad_()
@@ -121,16 +156,16 @@ def test_objective_gives_every_network_the_gradient_of_its_own_loss(key, task):
 
 
 def test_configurations_give_every_loss_the_same_budget_and_learning_rates():
-    budgets = {k: cc.configurations(spec, 6) for k, spec in cc.LOSSES.items()}
+    budgets = {k: _common.configurations(6, spec.extra) for k, spec in cc.LOSSES.items()}
     lrs = {k: [c["lr"] for c in v] for k, v in budgets.items()}
     assert all(len(v) == 6 for v in budgets.values())
     assert all(v == lrs["ce"] for v in lrs.values())
-    lo, hi = np.log(cc.LR_RANGE)
+    lo, hi = np.log(_common.LR_RANGE)
     strata = np.floor((np.log(lrs["ce"]) - lo) / (hi - lo) * 6)
     assert sorted(strata) == list(range(6))  # one learning rate per stratum
     temps = [c["temperature"] for c in budgets["f1"]]
-    assert min(temps) >= cc.EXTRA_RANGES["temperature"][0]
-    assert max(temps) <= cc.EXTRA_RANGES["temperature"][1]
+    assert min(temps) >= _common.EXTRA_RANGES["temperature"][0]
+    assert max(temps) <= _common.EXTRA_RANGES["temperature"][1]
 
 
 # ---------------------------------------------------------------------------------------
@@ -169,16 +204,16 @@ def test_select_uses_validation_only():
 
 
 def test_paired_verdicts_and_interval():
-    win = cc.paired([0.9, 0.8, 0.85, 0.7, 0.95], [0.8, 0.7, 0.8, 0.6, 0.9], resamples=2000)
+    win = _common.paired([0.9, 0.8, 0.85, 0.7, 0.95], [0.8, 0.7, 0.8, 0.6, 0.9], resamples=2000)
     assert win["verdict"] == "win" and win["ci_low"] > 0
     assert win["mean_diff"] == pytest.approx(0.08)
-    loss = cc.paired([0.1, 0.2, 0.1], [0.3, 0.4, 0.5], resamples=2000)
+    loss = _common.paired([0.1, 0.2, 0.1], [0.3, 0.4, 0.5], resamples=2000)
     assert loss["verdict"] == "loss" and loss["ci_high"] < 0
-    tie = cc.paired([0.5, 0.7, 0.5, 0.7], [0.6, 0.6, 0.6, 0.6], resamples=2000)
+    tie = _common.paired([0.5, 0.7, 0.5, 0.7], [0.6, 0.6, 0.6, 0.6], resamples=2000)
     assert tie["verdict"] == "tie" and tie["ci_low"] < 0 < tie["ci_high"]
-    same = cc.paired([0.5, 0.6], [0.5, 0.6], resamples=100)
+    same = _common.paired([0.5, 0.6], [0.5, 0.6], resamples=100)
     assert same["verdict"] == "tie" and same["wilcoxon_p"] == 1.0
-    mean, half = cc.mean_ci([1.0, 2.0, 3.0])
+    mean, half = _common.mean_ci([1.0, 2.0, 3.0])
     assert mean == 2.0 and half == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-5)
 
 
@@ -203,12 +238,137 @@ def test_page_blocks_are_replaced_between_their_markers(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------
+# where a run writes, what it prints, what its record says
+
+
+def test_a_plain_run_writes_to_results_and_only_record_writes_the_docs(tmp_path):
+    assert cc.parse([])[1:] == (_common.RESULTS, False)
+    assert cc.parse(["--smoke"])[1] == _common.RESULTS / "smoke"
+    assert cc.parse(["--out", str(tmp_path)])[1] == tmp_path
+    assert cc.parse(["--record"])[1:] == (_common.DOCS, True)
+    assert cc.parse(["--record", "--full"])[1:] == (_common.DOCS, True)
+    assert cc.parse(["--record", "--sequence", "--datasets", "none"])[1:] == (_common.DOCS, True)
+    assert _common.RESULTS == ROOT / "results" and _common.DOCS == ROOT / "docs" / "benchmarks"
+    # the output folder is ignored by git, the docs are not
+    ignored = [line.strip() for line in (ROOT / ".gitignore").read_text().splitlines()]
+    assert "/results/" in ignored
+
+
+@pytest.mark.parametrize("extra", [["--smoke"], ["--datasets", "digits"], ["--seeds", "2"],
+                                   ["--losses", "ce,f1"], ["--steps", "3"],
+                                   ["--out", "somewhere"]])
+def test_record_refuses_a_partial_protocol_or_another_folder(extra, capsys):
+    with pytest.raises(SystemExit):
+        cc.parse(["--record", *extra])
+    assert "--record" in capsys.readouterr().err
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_progress_off_a_terminal_is_one_line_per_task_without_a_bar():
+    stream = _Stream(tty=False)
+    with _common.Progress(3, "job", ticks_per_task=10, stream=stream) as progress:
+        for name in ("a: one", "b: two", "c: three"):
+            with progress.task(name) as tick:
+                for _ in range(25):  # more ticks than the task has: clipped
+                    tick(1)
+    text = stream.getvalue()
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert len(lines) == 3
+    for i, (line, name) in enumerate(zip(lines, ("a: one", "b: two", "c: three"),
+                                         strict=True)):
+        assert re.fullmatch(rf"job \[{i + 1}/3\] {name}: \d+\.\d s \(elapsed \d+:\d\d\)",
+                            line), line
+
+
+def test_progress_on_a_terminal_is_a_bar():
+    pytest.importorskip("tqdm")
+    stream = _Stream(tty=True)
+    with _common.Progress(2, "job", ticks_per_task=4, stream=stream) as progress:
+        for name in ("first", "second"):
+            with progress.task(name) as tick:
+                tick(1)
+        assert progress.bar is not None and progress.bar.n == 8
+    assert "\r" in stream.getvalue() and "job [1/2]" not in stream.getvalue()
+
+
+def _comparison(metric, diffs):
+    return {"metric": metric, **_common.paired(diffs, [0.0] * len(diffs), resamples=500)}
+
+
+def test_console_table_shows_what_each_verdict_rests_on():
+    """Each row: the loss's own metric, its value, CE's value of that metric, the
+    difference, the interval and the verdict; the interval's signs show the verdict."""
+    summary = {m: {"mean": 0.5, "ci95": 0.01} for m in cc.METRICS}
+    ce = {"summary": {**summary, "mcc": {"mean": 0.4, "ci95": 0.02}}}
+    mcc = {"summary": {**summary, "mcc": {"mean": 0.25, "ci95": 0.02}}}
+    f1 = {"summary": {**summary, "f1": {"mean": 0.5002, "ci95": 0.01}}}
+    results = {"settings": {"seeds": [0, 1, 2, 3]}, "datasets": {"toy": {
+        "info": {"task": "binary", "n": 100},
+        "losses": {"ce": ce, "mcc": mcc, "f1": f1},
+        "comparisons": {"ce": {"mcc": _comparison("mcc", [-0.2, -0.1, -0.15, -0.15]),
+                               "f1": _comparison("f1", [0.0001, -0.0001, 0.0003, 0.0005])}},
+    }}}
+    text = cc.console_table(results)
+    table, counts = text.split("Win / tie / loss against CE")
+    rows = {line.split()[0]: line for line in table.splitlines() if line.startswith("  Soft")}
+    assert rows["SoftMCC"].split()[1:4] == ["MCC", "0.250", "0.400"]
+    assert "-0.150" in rows["SoftMCC"] and rows["SoftMCC"].rstrip().endswith("loss")
+    low, high = re.search(r"\[(\S+), (\S+)\]", rows["SoftMCC"]).groups()
+    assert float(high) < 0
+    # a difference below 0.0005 keeps its sign and a digit: the verdict stays checkable
+    assert rows["SoftF1"].split()[1:4] == ["F1", "0.500", "0.500"]
+    assert "+2.0e-04" in rows["SoftF1"]
+    low, high = re.search(r"\[(\S+), (\S+)\]", rows["SoftF1"]).groups()
+    verdict = rows["SoftF1"].split()[-1]
+    assert verdict == ("win" if float(low) > 0 else "loss" if float(high) < 0 else "tie")
+    assert re.search(r"SoftMCC \(MCC\) +0 / 0 / 1", counts)
+    assert cc._diff(-0.0) == cc._diff(0.0) == "+0.000"
+
+
+def test_run_record_names_command_commit_date_and_load():
+    run = _common.finish_record(_common.run_record("python benchmarks/x.py --y"))
+    assert run["command"] == "python benchmarks/x.py --y"
+    assert run["seconds"] >= 0 and "_t0" not in run
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}", run["started"])
+    if shutil.which("git") and (ROOT / ".git").exists():
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        assert run["commit"] == head and isinstance(run["dirty"], bool)
+    line = _common.provenance_line({**run, "commit": "0123456789abcdef", "dirty": True},
+                                   {"date": "2030-01-02", "cpu": "a CPU", "cpu_count": 2,
+                                    "torch_threads": 1, "platform": "os", "load_average": 1.5},
+                                   90.0)
+    assert "`python benchmarks/x.py --y` at commit `0123456789` (with uncommitted changes)" \
+        in line and "on 2030-01-02, in 1.5 minutes on a CPU (2 CPUs" in line
+
+
+# ---------------------------------------------------------------------------------------
 # the smoke run
 
 
-def test_smoke_run_writes_complete_results(tmp_path, capsys):
+def test_smoke_run_writes_complete_results(tmp_path, capsys, monkeypatch):
+    # the code's state is read once, before anything is written: with --record, the
+    # run's own files would otherwise make its later part look uncommitted
+    states = iter([{"commit": "c0", "dirty": False}, {"commit": "c1", "dirty": True}])
+    monkeypatch.setattr(_common, "git_commit", lambda: next(states))
     results = cc.main(["--smoke", "--sequence", "--out", str(tmp_path)])
     saved = json.loads((tmp_path / "compare_ce.json").read_text())
+    for record in (saved, json.loads((tmp_path / "compare_ce_sequence.json").read_text())):
+        run, machine = record["run"], record["machine"]
+        assert run["command"] == (f"python benchmarks/compare_ce.py --smoke --sequence "
+                                  f"--out {tmp_path}")
+        assert {"started", "seconds", "load_average_end"} <= set(run)
+        assert (run["commit"], run["dirty"]) == ("c0", False)
+        assert {"date", "load_average", "cpu", "cpu_count", "platform", "torch"} <= set(machine)
     assert set(saved["datasets"]) == {"breast_cancer", "digits"}
     for name, res in saved["datasets"].items():
         task = res["info"]["task"]
@@ -235,5 +395,72 @@ def test_smoke_run_writes_complete_results(tmp_path, capsys):
     table = (tmp_path / "compare_ce_results.md").read_text()
     assert "Win / tie / loss against cross-entropy" in table
     assert "#### digits" in table
+    # the Markdown is a function of the record alone
+    assert table.endswith(cc.markdown(saved))
+    assert (tmp_path / "compare_ce_sequence.md").read_text().endswith(cc.sequence_markdown(seq))
     assert results["settings"]["seeds"] == [0, 1]
-    assert "SoftF1 (F1)" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    # off a terminal: no bar, one line per task, on standard error
+    assert "\r" not in captured.err + captured.out
+    tasks = [line for line in captured.err.splitlines() if line.startswith("compare_ce [")]
+    assert len(tasks) == 9 + 8  # losses on the binary set + on the multiclass set
+    assert tasks[0].startswith("compare_ce [ 1/17] breast_cancer: CE: ")
+    assert sum(line.startswith("sequence [") for line in captured.err.splitlines()) == 2 * 7
+    assert re.search(r"^  SoftF1 +F1 +\d\.\d{3} +\d\.\d{3} ", captured.out, re.M)
+    assert f"wrote to {tmp_path.resolve()}/:" in captured.out
+
+
+# ---------------------------------------------------------------------------------------
+# the docs' record and its page
+
+
+PAGE = ROOT / "docs" / "benchmarks" / "compare_ce.md"
+
+
+def _block(text, part):
+    begin, end = cc.PAGE_MARKERS[part]
+    return text.split(begin, 1)[1].split(end, 1)[0].strip()
+
+
+def test_page_blocks_are_the_record_rendered_by_the_current_code():
+    """The page's generated blocks and the Markdown next to the records are what the
+    records (the JSON files) give: a page cannot keep numbers of an older run."""
+    page = PAGE.read_text()
+    results = json.loads((PAGE.parent / "compare_ce.json").read_text())
+    block = cc.markdown(results)
+    assert _block(page, "results") == block.strip()
+    assert (PAGE.parent / "compare_ce_results.md").read_text().endswith(block)
+    seq = json.loads((PAGE.parent / "compare_ce_sequence.json").read_text())
+    assert _block(page, "sequence") == cc.sequence_markdown(seq).strip()
+    for record in (results, seq):
+        assert record["run"]["commit"] and record["run"]["dirty"] is False
+        assert record["run"]["command"].startswith("python benchmarks/compare_ce.py --record")
+
+
+def _prose(text):
+    """The page without its generated blocks, code blocks and references."""
+    for part in cc.PAGE_MARKERS:
+        begin, end = cc.PAGE_MARKERS[part]
+        head, rest = text.split(begin, 1)
+        text = head + rest.split(end, 1)[1]
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    return text.split("## References", 1)[0]
+
+
+# A figure of a run, as the generated blocks write them: a number with two or more decimals
+# (metrics have three, BLEU two), optionally signed, or a win / tie / loss count. Settings
+# such as "threshold 0.5" and percentages of the data ("3.3% positives") are not figures.
+FIGURE = re.compile(r"(?<![\w.])[+\-−]?\d+\.\d{2,}(?![\w.%])|\b\d+ / \d+ / \d+\b")
+
+
+def test_every_figure_the_page_prose_quotes_is_in_the_record():
+    """The hand-written prose may interpret the record, not restate an older one: every
+    figure it quotes appears, as written, in the generated blocks (the record rendered)."""
+    page = PAGE.read_text()
+    generated = _block(page, "results") + "\n" + _block(page, "sequence")
+    known = {f.replace("−", "-") for f in FIGURE.findall(generated)}
+    known |= {f.lstrip("+-") for f in known}
+    quoted = [f.replace("−", "-") for f in FIGURE.findall(_prose(page))]
+    assert quoted, "the prose quotes no figure: the pattern no longer finds them"
+    missing = sorted({f for f in quoted if f not in known})
+    assert not missing, f"the page's prose quotes figures that its record lacks: {missing}"

@@ -1,0 +1,252 @@
+"""What the training benchmarks share: where a run writes, what its record says about the
+run, progress on the console, the tuning design and the paired statistics.
+
+A user's run writes into an output folder (`results/` at the repository root, ignored by
+git; `--out DIR` chooses another); only `--record` writes the record that the docs show
+(`docs/benchmarks/`). Every record names the command, the commit, the date, the machine
+and its load (`run_record`, `_machine.machine`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"  # a user's run (git-ignored)
+DOCS = ROOT / "docs" / "benchmarks"  # the record the docs show: written by --record only
+
+
+# ---------------------------------------------------------------------------------------
+# where a run writes, and what its record says about the run
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--out DIR` and `--record` (exclusive): the two places a run can write to."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--out", type=Path,
+                       help=f"output folder (default: {RESULTS.relative_to(ROOT)}/ in the "
+                            f"repository, ignored by git)")
+    group.add_argument("--record", action="store_true",
+                       help=f"write the record that the docs show, under "
+                            f"{DOCS.relative_to(ROOT)}/ (and the generated parts of its page)")
+
+
+def output_dir(args: argparse.Namespace, default: Path = RESULTS) -> Path:
+    """The folder a run writes to: `--out`, the docs with `--record`, else `default`."""
+    if args.record:
+        return DOCS
+    return args.out if args.out is not None else default
+
+
+def git_commit() -> dict[str, Any]:
+    """The checked-out commit (`None` outside a git checkout) and whether tracked files
+    differ from it (`dirty`): the code a record's numbers come from."""
+    def git(*cmd: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(ROOT), *cmd], capture_output=True,
+                                  text=True, timeout=30, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def load_average() -> float | None:
+    """The 1-minute load average now (None where the system has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def run_record(command: str, code: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run's command, commit and start time; `finish_record` adds its end.
+
+    `code` reuses the commit and `dirty` of an earlier record of the same run: a run's
+    later part must not read the tree that its earlier part has written to.
+    """
+    state = git_commit() if code is None else {k: code[k] for k in ("commit", "dirty")}
+    return {"command": command, **state,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "_t0": time.perf_counter()}
+
+
+def finish_record(run: dict[str, Any]) -> dict[str, Any]:
+    """Close a `run_record`: wall-clock seconds and the load average at the end."""
+    out = {k: v for k, v in run.items() if k != "_t0"}
+    out["seconds"] = time.perf_counter() - run["_t0"]
+    out["load_average_end"] = load_average()
+    return out
+
+
+def command_line(script: str, argv: Sequence[str]) -> str:
+    """The command as a user would type it: `python benchmarks/<script> ARGS`."""
+    return " ".join(["python", f"benchmarks/{script}", *argv])
+
+
+def provenance_line(run: dict[str, Any], machine: dict[str, Any], seconds: float) -> str:
+    """One Markdown sentence: command, commit, date, time taken, machine and its load."""
+    commit = run.get("commit")
+    at = ("at an unknown commit" if commit is None else
+          f"at commit `{commit[:10]}`" + (" (with uncommitted changes)" if run.get("dirty")
+                                          else ""))
+    load = [f"{v:.1f}" for v in (machine.get("load_average"), run.get("load_average_end"))
+            if v is not None]
+    load_text = (f"; load average {load[0]} at the start, {load[1]} at the end"
+                 if len(load) == 2 else "")
+    return (f"Produced by `{run['command']}` {at} on {machine['date']}, in "
+            f"{seconds / 60:.1f} minutes on {machine['cpu']} ({machine['cpu_count']} CPUs"
+            f"{load_text}; torch threads: {machine['torch_threads']}), {machine['platform']}")
+
+
+def wrote(out: Path, names: Sequence[str], stream: TextIO | None = None) -> None:
+    """The last lines of a run: where its files are."""
+    stream = sys.stdout if stream is None else stream
+    print(f"\nwrote to {out.resolve()}/:", file=stream)
+    for name in names:
+        print(f"  {name}", file=stream)
+    stream.flush()
+
+
+# ---------------------------------------------------------------------------------------
+# progress
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m}:{s:02d}"
+
+
+class Progress:
+    """Progress over a known number of tasks, on `stream` (default: standard error).
+
+    On a terminal: a bar (tqdm), advanced by each task's `tick`s. Anywhere else (a file, a
+    pipe): no bar, one line per finished task, its name and the time it and the run took.
+    """
+
+    def __init__(self, tasks: int, desc: str, *, ticks_per_task: int = 1,
+                 stream: TextIO | None = None) -> None:
+        self.tasks, self.desc, self.ticks = tasks, desc, ticks_per_task
+        self.stream = sys.stderr if stream is None else stream
+        self.done = 0
+        self.t0 = time.perf_counter()
+        isatty = getattr(self.stream, "isatty", None)
+        self.bar = None
+        if isatty is not None and isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=tasks * ticks_per_task, desc=desc, file=self.stream,
+                            dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    @contextmanager
+    def task(self, name: str) -> Iterator[Callable[[int], None]]:
+        """Run one task; the yielded `tick(n)` advances the bar by `n` of the task's ticks."""
+        t_task = time.perf_counter()
+        used = 0
+
+        def tick(n: int = 1) -> None:
+            nonlocal used
+            n = max(0, min(n, self.ticks - used))
+            used += n
+            if self.bar is not None and n:
+                self.bar.update(n)
+
+        if self.bar is not None:
+            self.bar.set_postfix_str(name)
+        yield tick
+        tick(self.ticks - used)
+        self.done += 1
+        if self.bar is None:
+            now = time.perf_counter()
+            width = len(str(self.tasks))
+            print(f"{self.desc} [{self.done:{width}d}/{self.tasks}] {name}: "
+                  f"{now - t_task:.1f} s (elapsed {_clock(now - self.t0)})",
+                  file=self.stream, flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# the tuning design: the same budget of configurations for every loss
+
+# Fixed before any result was seen: the learning rates, and the range of a loss's own
+# hyper-parameter (a temperature, or the weight of a term added to cross-entropy).
+LR_RANGE = (1e-3, 3e-2)
+EXTRA_RANGES = {"temperature": (0.1, 2.0), "weight": (0.1, 3.0)}
+
+
+def latin_hypercube(n: int, dims: int, seed: int = 0) -> np.ndarray:
+    """`n` points in [0, 1)^dims, one per stratum in every dimension (centred)."""
+    rng = np.random.default_rng(seed)
+    cols = [(rng.permutation(n) + 0.5) / n for _ in range(dims)]
+    return np.stack(cols, axis=1)
+
+
+def configurations(n: int, extra: str | None = None) -> list[dict[str, float]]:
+    """`n` hyper-parameter configurations: the same budget for every loss.
+
+    One fixed design (seed 0) is used for every loss, so every loss sees the same `n`
+    learning rates (log scale over `LR_RANGE`); a loss with its own hyper-parameter
+    (`extra`, a key of `EXTRA_RANGES`) gets it from the design's second coordinate.
+    """
+    u = latin_hypercube(n, 2, seed=0)
+    lo, hi = np.log(LR_RANGE[0]), np.log(LR_RANGE[1])
+    out = []
+    for a, b in u:
+        cfg = {"lr": float(np.exp(lo + a * (hi - lo)))}
+        if extra is not None:
+            elo, ehi = (np.log(v) for v in EXTRA_RANGES[extra])
+            cfg[extra] = float(np.exp(elo + b * (ehi - elo)))
+        out.append(cfg)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# statistics over seeds
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95% Student-t interval over seeds."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < 2:
+        return float(v.mean()), float("nan")
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return float(v.mean()), float(half)
+
+
+def paired(a: Sequence[float], b: Sequence[float], *, resamples: int, seed: int = 0
+           ) -> dict[str, Any]:
+    """`a - b` paired by seed: mean, bootstrap 95% interval, Wilcoxon p, and the verdict
+    (win: the interval lies above 0; loss: below 0; tie otherwise)."""
+    from scipy import stats
+
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(d), size=(resamples, len(d)))
+    boot = d[idx].mean(axis=1)
+    lo, hi = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
+    if np.all(d == 0):
+        p = 1.0
+    else:
+        p = float(stats.wilcoxon(d, zero_method="zsplit").pvalue)
+    verdict = "win" if lo > 0 else "loss" if hi < 0 else "tie"
+    return {"mean_diff": float(d.mean()), "ci_low": lo, "ci_high": hi, "wilcoxon_p": p,
+            "verdict": verdict, "diffs": d.tolist()}
