@@ -14,7 +14,8 @@
 # been recorded yet.
 #
 #   step         limit  estimate  what
-#   environment   20 s     5 s    GPU, driver, versions (and exit 3 at once without CUDA)
+#   environment   20 s     5 s    GPU, driver, versions (exit 3 at once unless it confirms
+#                                 a CUDA GPU)
 #   cuda_sync     40 s    15 s    tests/test_cuda_sync.py --device cuda: no host
 #                                 synchronisation in forward and backward
 #   tests        150 s    75 s    the non-slow tests of the device-aware files with
@@ -363,10 +364,17 @@ run_bg environment "${LIMIT[environment]}" -c "$ENV_CODE" "$MODE"
 wait_bg
 cat "$RES/logs/environment.log" >> "$RES/environment.txt"
 read -r env_rc _ < "$RES/logs/environment.status"
-if [ "$env_rc" -eq 3 ]; then
-  echo "gpu.sh: no CUDA GPU is visible to torch; nothing was run." \
-    "Use --cpu to check the command lines on the CPU." >&2
-  grep -E '^(torch|GPU):' "$RES/environment.txt" >&2
+if [ "$MODE" = gpu ] && [ "$env_rc" -ne 0 ]; then
+  # without a GPU confirmed (none visible, or the check itself failed or ran out of
+  # time) nothing runs: the steps would only fail, one limit after the other
+  if [ "$env_rc" -eq 3 ]; then
+    echo "gpu.sh: no CUDA GPU is visible to torch; nothing was run." >&2
+  else
+    echo "gpu.sh: no CUDA GPU confirmed: the check of the machine ended with status" \
+      "$(status_text environment "$env_rc"); nothing was run." >&2
+  fi
+  echo "Use --cpu to check the command lines on the CPU." >&2
+  tail -n 5 "$RES/environment.txt" >&2
   [ -z "${GPU_SH_SCRATCH:-}" ] && rm -rf "$SCRATCH"
   exit 3
 fi

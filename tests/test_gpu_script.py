@@ -161,6 +161,16 @@ def test_refuses_to_run_without_gpu(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_refuses_to_run_when_the_gpu_check_fails(tmp_path: Path) -> None:
+    """A check of the machine that fails (here: Python cannot even start) confirms no
+    GPU: nothing runs, nothing is written, exit status 3."""
+    out = tmp_path / "out"
+    proc = _run(str(out), env={"PYTHON": "false", "GPU_SH_SCRATCH": str(tmp_path / "s")})
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "no CUDA GPU confirmed" in proc.stderr and "status 1" in proc.stderr
+    assert not out.exists()
+
+
 def test_needs_an_output_folder() -> None:
     proc = _run(env={"OUT": ""})
     assert proc.returncode == 2
