@@ -412,7 +412,7 @@ if wanted tests; then
   echo "=== tests: ${#NODES[@]} tests of ${DEVICE_FILES[*]} in $JOBS shards on $DEVICE"
   left=$(( ${LIMIT[tests]} - ($(date +%s) - T0) ))
   if [ "${#NODES[@]}" -eq 0 ]; then
-    FAILED+=(collect)
+    [[ " ${FAILED[*]} " == *" collect "* ]] || FAILED+=(collect)
   elif [ "$left" -gt 0 ]; then
     for (( k = 1; k <= JOBS; k++ )); do
       shard=()
