@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from pathlib import Path
 
 import torch
 
@@ -44,3 +45,39 @@ def machine(versions: dict[str, str] | None = None, device: str | None = None) -
         except ImportError:
             info[key] = None
     return info
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename: a benchmark that is
+    stopped while it writes leaves the previous version of the file, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class Budget:
+    """A benchmark's time budget: `spent()` once `seconds` have passed since it was made
+    (never when `seconds` is None). A benchmark checks it before each size or row and
+    stops there, with what it has measured already written, instead of being killed in
+    the middle of a measurement; `stop(what)` records where (`stopped`, the first time)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.start = time.monotonic()
+        self.stopped: str | None = None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def spent(self) -> bool:
+        return self.seconds is not None and self.elapsed() >= self.seconds
+
+    def stop(self, what: str) -> str:
+        """Record, once, that the budget ran out before `what`; return the record."""
+        if self.stopped is None:
+            self.stopped = (f"time budget of {self.seconds:g} s spent after "
+                            f"{self.elapsed():.0f} s: stopped before {what}")
+            print(self.stopped, flush=True)
+        return self.stopped

@@ -10,8 +10,15 @@ lists, so their rates exclude the conversion from ids; softmetrics is timed on t
 batch. Every timing is the median of `torch.utils.benchmark.Timer.blocked_autorange`, all in
 one process; the load average of the machine is recorded with the results.
 
+The device rows come first (`--device`, CUDA by default when present): for each length, a
+check that `bleu_score` on the device equals sacrebleu on a sample of `--check-sentences`
+sentences, then the throughput of batches of `--gpu-batches` sentences; the CPU rows
+follow. The results are rewritten after every row, so a run that is stopped keeps what it
+measured, and `--budget-s` stops it cleanly before the next row.
+
     python benchmarks/bleu.py              # B = 4096, lengths 32 and 128 (CUDA too if present)
     python benchmarks/bleu.py --smoke      # tiny sizes; checks the script
+    python benchmarks/bleu.py --device cuda --gpu-batches 16384 4096 65536 --budget-s 50
 
 Writes `bleu.json`, `bleu_table.md` and `bleu.png` to `--out` (default `docs/benchmarks`).
 """
@@ -33,7 +40,7 @@ from torch.utils.benchmark import Timer
 from softmetrics.functional import bleu_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine
+from _machine import Budget, machine, write_atomic
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 VOCAB = 1000
@@ -48,14 +55,18 @@ def make_batch(batch: int, length: int, seed: int = 0) -> tuple[torch.Tensor, to
     return hyp, ref
 
 
-def median_and_iqr(stmt: str, env: dict, min_run_time: float) -> tuple[float, float, float]:
-    """Wall-clock median and IQR (blocked_autorange), and the median CPU time per call.
+def median_and_iqr(stmt: str, env: dict, min_run_time: float, cpu_time: bool = True
+                   ) -> tuple[float, float, float | None]:
+    """Wall-clock median and IQR (blocked_autorange), and the median CPU time per call
+    (None without `cpu_time`, for work done on another device).
 
     The CPU time (`time.process_time`, all threads of this process) does not count the time
     spent waiting for a core, so it stays meaningful on a busy machine; for the
     multi-threaded softmetrics rows it adds up the threads.
     """
     m = Timer(stmt, globals=env).blocked_autorange(min_run_time=min_run_time)
+    if not cpu_time:
+        return m.median, m.iqr, None
     code = compile(stmt, "<bench>", "eval")
     cpu = []
     end = time.perf_counter() + max(min_run_time / 2, 0.005)
@@ -110,10 +121,68 @@ def loop_methods(hyp: torch.Tensor, ref: torch.Tensor) -> dict:
     return methods
 
 
-def run(batch: int, lengths: list[int], loop_sentences: int, min_run_time: float,
-        gpu_batches: list[int]) -> dict:
-    rows = []
-    checks = {}
+def _sacrebleu_sentences(hyp: torch.Tensor, ref: torch.Tensor) -> torch.Tensor | None:
+    """sacrebleu's sentence BLEU / 100 of each row (None when sacrebleu is missing)."""
+    loops = loop_methods(hyp, ref)
+    if "sacrebleu" not in loops:
+        return None
+    return torch.tensor(loops["sacrebleu"](), dtype=torch.float64)
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+
+
+def device_rows(result: dict, device: torch.device, batches: list[int], lengths: list[int],
+                check_sentences: int, min_run_time: float, budget: Budget, save) -> None:
+    """For each length: `bleu_score` on `device` against sacrebleu on a sample of the first
+    batch, then the throughput of each batch size (one call, every sentence's BLEU)."""
+    rows, checks = result["rows"], result["max_abs_diff_vs_sacrebleu"]
+    kw = dict(vocab_size=VOCAB, validate_args=False)
+    name = _device_name(device)
+    for length in lengths:
+        for b in batches:
+            if budget.spent():
+                budget.stop(f"{name} B={b} length={length}")
+                return
+            hyp, ref = (x.to(device) for x in make_batch(b, length))
+            k = min(check_sentences, b)
+            key = f"{name} length {length}"
+            if k and key not in checks:
+                theirs = _sacrebleu_sentences(hyp[:k].cpu(), ref[:k].cpu())
+                if theirs is not None:
+                    # the timed options, and the defaults (validation, bound from the data)
+                    checks[key] = max(
+                        float((bleu_score(hyp[:k], ref[:k], **opts).cpu() - theirs).abs().max())
+                        for opts in (kw, dict()))
+                    print(f"{key}: max |softmetrics - sacrebleu| over {k} sentences = "
+                          f"{checks[key]:.2e}", flush=True)
+            env = {"f": bleu_score, "hyp": hyp, "ref": ref, "kw": kw, "torch": torch}
+            stmt = "f(hyp, ref, **kw)"
+            if device.type == "cuda":
+                stmt += "; torch.cuda.synchronize()"
+            exec(stmt, env)  # warm-up
+            t, iqr, _ = median_and_iqr(stmt, env, min_run_time, cpu_time=False)
+            rows.append(dict(part="device", device=name, batch=b, full_batch=b, length=length,
+                             method="softmetrics", median_s=t, iqr_s=iqr,
+                             sentences_per_s=b / t, cpu_s=None, sentences_per_cpu_s=None))
+            print(f"{name} B={b} length={length}: {b / t:,.0f} sentences/s", flush=True)
+            save()
+            del hyp, ref, env
+
+
+def cpu_rows(result: dict, batch: int, lengths: list[int], loop_sentences: int,
+             min_run_time: float, budget: Budget, save) -> None:
+    """The Python loops of the references on `loop_sentences` sentences, and softmetrics
+    on the whole batch, on the CPU."""
+    rows, checks = result["rows"], result["max_abs_diff_vs_sacrebleu"]
+    threads = torch.get_num_threads()
+    variants = {
+        "softmetrics": dict(vocab_size=VOCAB, validate_args=False),
+        "softmetrics (validate_args=True)": dict(),
+        "softmetrics (no vocab_size, no validation)": dict(validate_args=False),
+        "softmetrics (1 thread)": dict(vocab_size=VOCAB, validate_args=False),
+    }
     for length in lengths:
         hyp, ref = make_batch(batch, length)
         n_loop = min(loop_sentences, batch)
@@ -122,48 +191,41 @@ def run(batch: int, lengths: list[int], loop_sentences: int, min_run_time: float
             ours = bleu_score(hyp[:n_loop], ref[:n_loop])
             theirs = torch.tensor(loops["sacrebleu"](), dtype=torch.float64)
             checks[str(length)] = float((ours - theirs).abs().max())
-        for name, fn in loops.items():
-            t, iqr, cpu = median_and_iqr("fn()", {"fn": fn}, min_run_time)
-            rows.append(dict(device="cpu", batch=n_loop, length=length, method=name,
-                             median_s=t, iqr_s=iqr, sentences_per_s=n_loop / t,
-                             cpu_s=cpu, sentences_per_cpu_s=n_loop / cpu))
-        variants = {
-            "softmetrics": dict(vocab_size=VOCAB, validate_args=False),
-            "softmetrics (validate_args=True)": dict(),
-            "softmetrics (no vocab_size, no validation)": dict(validate_args=False),
-        }
-        threads = torch.get_num_threads()
-        variants["softmetrics (1 thread)"] = dict(vocab_size=VOCAB, validate_args=False)
-        for name, kw in variants.items():
-            env = {"f": bleu_score, "hyp": hyp, "ref": ref, "kw": kw}
-            torch.set_num_threads(1 if name.endswith("(1 thread)") else threads)
-            t, iqr, cpu = median_and_iqr("f(hyp, ref, **kw)", env, min_run_time)
-            torch.set_num_threads(threads)
-            rows.append(dict(device="cpu", batch=batch, length=length, method=name,
-                             median_s=t, iqr_s=iqr, sentences_per_s=batch / t,
-                             cpu_s=cpu, sentences_per_cpu_s=batch / cpu))
-    if torch.cuda.is_available():
-        length = lengths[0]
-        for b in gpu_batches:
-            hyp, ref = (x.cuda() for x in make_batch(b, length))
-            env = {"f": bleu_score, "hyp": hyp, "ref": ref,
-                   "kw": dict(vocab_size=VOCAB, validate_args=False)}
-            t, iqr, _ = median_and_iqr("f(hyp, ref, **kw)", env, min_run_time)
-            rows.append(dict(device=torch.cuda.get_device_name(0), batch=b, length=length,
-                             method="softmetrics", median_s=t, iqr_s=iqr,
-                             sentences_per_s=b / t, cpu_s=None, sentences_per_cpu_s=None))
-    for r in rows:
-        r["full_batch"] = batch if r["device"] == "cpu" else r["batch"]
+        todo = [(name, fn, None) for name, fn in loops.items()]
+        todo += [(name, None, kw) for name, kw in variants.items()]
+        for name, fn, kw in todo:
+            if budget.spent():
+                budget.stop(f"cpu {name} length={length}")
+                return
+            if fn is not None:
+                t, iqr, cpu = median_and_iqr("fn()", {"fn": fn}, min_run_time)
+                n = n_loop
+            else:
+                env = {"f": bleu_score, "hyp": hyp, "ref": ref, "kw": kw}
+                torch.set_num_threads(1 if name.endswith("(1 thread)") else threads)
+                try:
+                    t, iqr, cpu = median_and_iqr("f(hyp, ref, **kw)", env, min_run_time)
+                finally:
+                    torch.set_num_threads(threads)
+                n = batch
+            rows.append(dict(part="cpu", device="cpu", batch=n, full_batch=batch,
+                             length=length, method=name, median_s=t, iqr_s=iqr,
+                             sentences_per_s=n / t, cpu_s=cpu, sentences_per_cpu_s=n / cpu))
+            save()
+
+
+def add_ratios(result: dict) -> None:
+    """`x_sacrebleu`: each row's rate over sacrebleu's at the same length (CPU loop)."""
+    rows = result["rows"]
     base = {r["length"]: r["sentences_per_s"] for r in rows if r["method"] == "sacrebleu"}
     for r in rows:
-        r["x_sacrebleu"] = r["sentences_per_s"] / base[r["length"]] if r["length"] in base \
-            else None
-    return {"rows": rows, "max_abs_diff_vs_sacrebleu": checks}
+        r["x_sacrebleu"] = (r["sentences_per_s"] / base[r["length"]] if r["length"] in base
+                            else None)
 
 
 def _single_threaded(row: dict) -> bool:
-    return row["device"] == "cpu" and (row["batch"] != row.get("full_batch")
-                                       or row["method"].endswith("(1 thread)"))
+    return row.get("part", "cpu") == "cpu" and row["device"] == "cpu" and (
+        row["batch"] != row.get("full_batch") or row["method"].endswith("(1 thread)"))
 
 
 def table(result: dict) -> str:
@@ -183,6 +245,8 @@ def table(result: dict) -> str:
                 cpu_ratio = f"{r['sentences_per_cpu_s'] / base[r['length']]:.1f}"
         lines.append(f"| {r['device']} | {r['batch']} | {r['length']} | {r['method']} | "
                      f"{r['sentences_per_s']:,.0f} | {ratio} | {per_cpu} | {cpu_ratio} |")
+    if result.get("stopped"):
+        lines += ["", result["stopped"]]
     return "\n".join(lines) + "\n"
 
 
@@ -195,7 +259,9 @@ def plot(result: dict, path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    rows = [r for r in result["rows"] if r["device"] == "cpu"]
+    rows = [r for r in result["rows"] if r["device"] == "cpu" and r.get("part") != "device"]
+    if not rows:
+        return
     lengths = sorted({r["length"] for r in rows})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     panels = [("sentences_per_s", "sentences / s (wall clock)", rows),
@@ -227,8 +293,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--lengths", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--loop-sentences", type=int, default=512)
-    parser.add_argument("--gpu-batches", type=int, nargs="+", default=[4096, 16384])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else None,
+                        help="device of the device rows (default: cuda when present, else "
+                        "none); cpu runs them on the CPU")
+    parser.add_argument("--gpu-batches", type=int, nargs="+", default=[4096, 16384],
+                        help="batch sizes of the device rows")
+    parser.add_argument("--gpu-lengths", type=int, nargs="+", default=None,
+                        help="lengths of the device rows (default: --lengths)")
+    parser.add_argument("--check-sentences", type=int, default=256,
+                        help="sentences of each length checked against sacrebleu on the device")
     parser.add_argument("--min-run-time", type=float, default=2.0)
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="stop before the next row once this many seconds have passed")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=DOCS)
     args = parser.parse_args()
@@ -236,18 +312,34 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.smoke:
         args.batch, args.lengths, args.loop_sentences = 64, [8], 16
-        args.gpu_batches, args.min_run_time = [64], 0.01
+        args.gpu_batches, args.gpu_lengths, args.min_run_time = [64], [8], 0.01
+        args.check_sentences = 16
+    gpu_lengths = args.gpu_lengths or args.lengths
+    budget = Budget(args.budget_s)
     load_before = os.getloadavg()
-    result = run(args.batch, args.lengths, args.loop_sentences, args.min_run_time,
-                 args.gpu_batches)
-    result["machine"] = machine({name: name for name in ("sacrebleu", "nltk", "torchmetrics")})
-    result["machine"]["load_average_before_after"] = [load_before[0], os.getloadavg()[0]]
+    result = {"rows": [], "max_abs_diff_vs_sacrebleu": {}}
+    result["machine"] = machine({name: name for name in ("sacrebleu", "nltk", "torchmetrics")},
+                                device=args.device)
     result["settings"] = dict(batch=args.batch, lengths=args.lengths, vocab=VOCAB,
-                              loop_sentences=args.loop_sentences,
+                              loop_sentences=args.loop_sentences, device=args.device,
+                              gpu_batches=args.gpu_batches, gpu_lengths=gpu_lengths,
+                              check_sentences=args.check_sentences,
                               min_run_time=args.min_run_time, smoke=args.smoke)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bleu.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "bleu_table.md").write_text(table(result))
+
+    def save() -> None:
+        add_ratios(result)
+        result["stopped"] = budget.stopped
+        result["machine"]["load_average_before_after"] = [load_before[0], os.getloadavg()[0]]
+        write_atomic(args.out / "bleu.json", json.dumps(result, indent=2) + "\n")
+        write_atomic(args.out / "bleu_table.md", table(result))
+
+    save()
+    if args.device:
+        device_rows(result, torch.device(args.device), args.gpu_batches, gpu_lengths,
+                    args.check_sentences, args.min_run_time, budget, save)
+    cpu_rows(result, args.batch, args.lengths, args.loop_sentences, args.min_run_time, budget,
+             save)
+    save()
     plot(result, args.out / "bleu.png")
     print(table(result))
     print("max |softmetrics - sacrebleu|:", result["max_abs_diff_vs_sacrebleu"])

@@ -15,6 +15,20 @@ Peak memory is measured in a fresh subprocess per (method, N): the peak resident
 forward + backward pass, minus the resident size just before it, with the inputs already
 allocated. Times are medians of `torch.utils.benchmark.Timer.blocked_autorange`, all methods
 of one N timed in one subprocess. Methods that would not fit in memory are skipped and say so.
+With `--in-process` the memory and the time of each (method, N) are measured in this
+process instead: exact on CUDA, where `max_memory_allocated` counts the tensors of one
+step whatever ran before, and approximate on the CPU (freed memory the C allocator keeps
+hides part of the peak); it saves the start-up of one process per measurement. `--methods`
+picks the InfoNCE methods, among them `softmetrics_auto`: the tiles the library chooses by
+itself on the device (`chunk_size=None`).
+
+The memory scaling part (`--scale-sizes`) runs the automatic tiles alone at large N, for
+each of `--scale-dtypes`, and reports the peak extra memory and the peak with the two
+embedding matrices. `--scale-tf32` allows TF32 matrix products there: the same tensors are
+allocated, so the memory is unchanged, and the single step takes a fraction of the time.
+
+Every row is written (JSON and tables) as soon as it is measured, so a run that is stopped
+keeps what it measured; `--budget-s` stops it cleanly before the next measurement.
 
 A third part estimates the InfoNCE mutual-information bound on correlated Gaussians with the
 optimal critic (Poole et al. 2019) and plots it against the true value.
@@ -23,6 +37,9 @@ Usage:
     python benchmarks/contrastive.py                 # N in {1024, 4096, 16384}
     python benchmarks/contrastive.py --large         # also N = 65536 (tiled only on CPU)
     python benchmarks/contrastive.py --smoke --out /tmp/x   # seconds; keeps the script working
+    python benchmarks/contrastive.py --device cuda --in-process --methods naive \
+        softmetrics_auto --sizes 16384 65536 --d 512 --ntxent-sizes --skip-mi \
+        --scale-sizes 262144 1048576 --scale-methods softmetrics_auto --scale-tf32
 
 Writes `<out>/contrastive.json`, `<out>/contrastive_memory.png`, `<out>/contrastive_mi.png`
 and `<out>/contrastive_table.md`; with the default `--out` it also refreshes the tables in
@@ -37,19 +54,22 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine
+from _machine import Budget, machine, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 TAU = 0.07
 TILE = 256  # candidates per tile for the "tiled" rows (the automatic size at N = 16384)
 
-INFONCE_METHODS = ["naive", "info_nce_pytorch", "softmetrics_full", "softmetrics_tiled"]
+INFONCE_METHODS = ["naive", "info_nce_pytorch", "softmetrics_full", "softmetrics_tiled",
+                   "softmetrics_auto"]
+DEFAULT_METHODS = INFONCE_METHODS[:4]
 # the memory scaling of the automatic tiles (memory only): one direction and CLIP's two
 SCALE_METHODS = ["softmetrics_auto", "softmetrics_clip_auto"]
 NTXENT_METHODS = ["naive_ntxent", "pml_ntxent", "softmetrics_ntxent_tiled"]
@@ -83,7 +103,7 @@ def _available(method: str) -> str | None:
     return None
 
 
-def _bytes_needed(method: str, n: int) -> float:
+def _bytes_needed(method: str, n: int, d: int = 128) -> float:
     """A rough upper estimate of the peak extra memory, to skip what cannot fit."""
     if method in ("naive", "info_nce_pytorch", "softmetrics_full"):
         return 16.0 * n * n
@@ -91,15 +111,17 @@ def _bytes_needed(method: str, n: int) -> float:
         return 16.0 * (2 * n) ** 2
     if method == "pml_ntxent":
         return 17.0 * (2 * n) ** 3  # measured: 2.1 GiB at n = 256 pairs, cubic in n
-    return 64.0 * n * 128 + 24.0 * n * TILE
+    return 64.0 * n * d + 24.0 * n * TILE
 
 
-def make_step(method: str, n: int, d: int, device: str):
+def make_step(method: str, n: int, d: int, device: str, dtype: torch.dtype = torch.float32):
     from softmetrics.functional import info_nce
 
-    g = torch.Generator(device="cpu").manual_seed(0)
-    q = torch.randn(n, d, generator=g).to(device).requires_grad_(True)
-    k = torch.randn(n, d, generator=g).to(device).requires_grad_(True)
+    # on a GPU the embeddings are drawn there: 2^20 x 512 numbers take seconds on a CPU
+    where = "cuda" if torch.device(device).type == "cuda" else "cpu"
+    g = torch.Generator(device=where).manual_seed(0)
+    q, k = (torch.randn(n, d, generator=g, device=where).to(device=device, dtype=dtype)
+            .requires_grad_(True) for _ in range(2))
 
     def run(loss_fn):
         def step():
@@ -155,18 +177,22 @@ def _status(key: str) -> int:
     raise RuntimeError(key)
 
 
-def child_memory(method: str, n: int, d: int, device: str) -> dict:
-    """Peak extra memory of one forward + backward, in this fresh process."""
-    make_step(method, 16, d, device)()  # one-time initialisation outside the measurement
-    step = make_step(method, n, d, device)
+def child_memory(method: str, n: int, d: int, device: str,
+                 dtype: torch.dtype = torch.float32) -> dict:
+    """Peak extra memory of one forward + backward (in a fresh process, except on CUDA
+    where the caching allocator's peak counts only this step's tensors)."""
+    make_step(method, 16, d, device, dtype)()  # one-time initialisation outside the measurement
+    step = make_step(method, n, d, device, dtype)
     if device == "cuda":
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
         step()
         torch.cuda.synchronize()
         return {"peak_extra_bytes": torch.cuda.max_memory_allocated() - base,
-                "how": "torch.cuda.max_memory_allocated"}
+                "how": "torch.cuda.max_memory_allocated",
+                "step_s": time.perf_counter() - start}
     import gc
     gc.collect()
     try:
@@ -212,25 +238,59 @@ def _spawn(args: list[str], timeout: float) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _in_process(fn, *args) -> dict:
+    """`fn(*args)` in this process, its tensors released afterwards; a failure (out of
+    memory, above all) becomes an `error` entry, as a failed child process does."""
+    import gc
+    try:
+        return fn(*args)
+    except (RuntimeError, MemoryError) as err:
+        return {"error": [f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"]}
+    finally:
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
 def run_workload(methods: list[str], sizes: list[int], d: int, device: str,
-                 min_run_time: float, mem_limit: float, threads: int) -> list[dict]:
-    rows = []
+                 min_run_time: float, mem_limit: float, threads: int,
+                 in_process: bool = False, budget: Budget | None = None,
+                 rows: list[dict] | None = None, on_row=lambda row: None) -> list[dict]:
+    """One row per (N, method), appended to `rows` (a new list by default); `on_row` sees
+    each as soon as it is there."""
+    rows = [] if rows is None else rows
+    budget = budget or Budget(None)
     for n in sizes:
+        if budget.spent():
+            budget.stop(f"N = {n} ({', '.join(methods)})")
+            return rows
         runnable, skipped = [], {}
         for method in methods:
             reason = _available(method)
-            if reason is None and _bytes_needed(method, n) > mem_limit:
-                reason = (f"skipped: needs about {_bytes_needed(method, n) / 2**30:.0f} GiB "
-                          f"(limit {mem_limit / 2**30:.0f} GiB)")
+            if reason is None and _bytes_needed(method, n, d) > mem_limit:
+                reason = (f"skipped: needs about {_bytes_needed(method, n, d) / 2**30:.0f} "
+                          f"GiB (limit {mem_limit / 2**30:.0f} GiB)")
             if reason is None:
                 runnable.append(method)
             else:
                 skipped[method] = reason
-        common = ["--d", str(d), "--device", device, "--threads", str(threads)]
-        mem = {m: _spawn(["--child-memory", m, str(n), *common], timeout=3600)
-               for m in runnable}
-        times = _spawn(["--child-time", ",".join(runnable), str(n), *common,
-                        "--min-run-time", str(min_run_time)], timeout=7200) if runnable else {}
+        if in_process:
+            mem, times = {}, {}
+            for m in runnable:
+                if budget.spent():
+                    skipped[m] = budget.stop(f"N = {n}, {m}")
+                    continue
+                mem[m] = _in_process(child_memory, m, n, d, device)
+                if "error" not in mem[m]:
+                    timed = _in_process(child_time, [m], n, d, device, min_run_time)
+                    mem[m].update(timed.get(m, timed))
+        else:
+            common = ["--d", str(d), "--device", device, "--threads", str(threads)]
+            mem = {m: _spawn(["--child-memory", m, str(n), *common], timeout=3600)
+                   for m in runnable}
+            times = _spawn(["--child-time", ",".join(runnable), str(n), *common,
+                            "--min-run-time", str(min_run_time)], timeout=7200
+                           ) if runnable else {}
         for method in methods:
             row = {"method": method, "n": n, "d": d}
             if method in skipped:
@@ -240,36 +300,64 @@ def run_workload(methods: list[str], sizes: list[int], d: int, device: str,
                 row.update(times.get(method, {}) if "error" not in times else times)
             rows.append(row)
             print(json.dumps(row), flush=True)
+            on_row(row)
     return rows
 
 
-def run_scale(methods: list[str], sizes: list[int], d: int, device: str,
-              threads: int) -> list[dict]:
+def run_scale(methods: list[str], sizes: list[int], d: int, device: str, threads: int,
+              dtypes: tuple[str, ...] = ("float32",), in_process: bool = False,
+              tf32: bool = False, budget: Budget | None = None,
+              rows: list[dict] | None = None, on_row=lambda row: None) -> list[dict]:
     """Peak extra memory of the automatic tiles at large N (no timing, no naive loss),
-    also as a multiple of one N x D float32 buffer."""
-    rows = []
+    also as a multiple of one N x D float32 buffer, and with the embeddings themselves."""
+    rows = [] if rows is None else rows
+    budget = budget or Budget(None)
     for n in sizes:
-        for method in methods:
-            row = {"method": method, "n": n, "d": d, "workload": "scale",
-                   **_spawn(["--child-memory", method, str(n), "--d", str(d), "--device",
-                             device, "--threads", str(threads)], timeout=3600)}
-            if "peak_extra_bytes" in row:
-                row["nd_float32_buffers"] = row["peak_extra_bytes"] / (4.0 * n * d)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        for dtype in dtypes:
+            for method in methods:
+                row = {"method": method, "n": n, "d": d, "dtype": dtype, "workload": "scale"}
+                if budget.spent():
+                    row["skipped"] = budget.stop(f"N = {n}, {dtype}, {method}")
+                elif in_process:
+                    previous = torch.backends.cuda.matmul.allow_tf32
+                    torch.backends.cuda.matmul.allow_tf32 = tf32
+                    try:
+                        row.update(_in_process(child_memory, method, n, d, device,
+                                               getattr(torch, dtype)))
+                    finally:
+                        torch.backends.cuda.matmul.allow_tf32 = previous
+                    row["tf32"] = tf32
+                else:
+                    row.update(_spawn(["--child-memory", method, str(n), "--d", str(d),
+                                       "--device", device, "--threads", str(threads),
+                                       "--dtype", dtype, *(["--tf32"] if tf32 else [])],
+                                      timeout=3600))
+                    row["tf32"] = tf32
+                if "peak_extra_bytes" in row:
+                    row["nd_float32_buffers"] = row["peak_extra_bytes"] / (4.0 * n * d)
+                    embeddings = 2 * n * d * getattr(torch, dtype).itemsize
+                    row["embedding_bytes"] = embeddings
+                    row["peak_with_embeddings_bytes"] = row["peak_extra_bytes"] + embeddings
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                on_row(row)
     return rows
 
 
 def scale_table(rows: list[dict]) -> str:
-    out = ["| N | D | method | peak extra memory | in N x D float32 buffers |",
-           "|---:|---:|---|---:|---:|"]
+    out = ["| N | D | embeddings | method | peak extra memory | in N x D float32 buffers | "
+           "peak with the embeddings |", "|---:|---:|---|---|---:|---:|---:|"]
     for r in rows:
+        head = (f"| {r['n']} | {r['d']} | {r.get('dtype', 'float32')} | "
+                f"{LABELS[r['method']]} | ")
         if "peak_extra_bytes" in r:
-            out.append(f"| {r['n']} | {r['d']} | {LABELS[r['method']]} | "
-                       f"{_fmt_bytes(r['peak_extra_bytes'])} | {r['nd_float32_buffers']:.2f} |")
+            total = r.get("peak_with_embeddings_bytes")
+            total_txt = f"{_fmt_bytes(total)} ({total / 1e9:.2f} GB)" if total else ""
+            out.append(head + f"{_fmt_bytes(r['peak_extra_bytes'])} | "
+                       f"{r['nd_float32_buffers']:.2f} | {total_txt} |")
         else:
-            out.append(f"| {r['n']} | {r['d']} | {LABELS[r['method']]} | "
-                       f"{r.get('error', r.get('skipped', ''))} | |")
+            why = r.get("skipped") or "failed: " + " ".join(r.get("error", []))
+            out.append(head + f"{why} | | |")
     return "\n".join(out)
 
 
@@ -343,7 +431,7 @@ def _fmt_bytes(b: float) -> str:
 def table(rows: list[dict], methods: list[str], naive: str) -> str:
     lines = ["| N | method | peak extra memory | vs naive | fwd+bwd time (median) | vs naive |",
              "|---:|---|---:|---:|---:|---:|"]
-    by = {(r["n"], r["method"]): r for r in rows}
+    by = {(r["n"], r["method"]): r for r in rows if "method" in r}
     for n in sorted({r["n"] for r in rows}):
         base = by.get((n, naive), {})
         for method in methods:
@@ -355,6 +443,10 @@ def table(rows: list[dict], methods: list[str], naive: str) -> str:
                 lines.append(f"| {n} | {LABELS[method]} | {why} | | | |")
                 continue
             mem, t = r.get("peak_extra_bytes"), r.get("median_s")
+            if mem is None:  # the memory was measured, the timing failed
+                lines.append(f"| {n} | {LABELS[method]} | failed: "
+                             f"{' '.join(r.get('error', []))} | | | |")
+                continue
             rel_mem = (f"{mem / base['peak_extra_bytes']:.1%}"
                        if base.get("peak_extra_bytes") and mem is not None else "")
             rel_t = f"{t / base['median_s']:.2f}x" if base.get("median_s") and t else ""
@@ -375,10 +467,10 @@ def memory_plot(rows: list[dict], path: Path) -> None:
     # the full-matrix methods coincide: distinct markers and sizes keep each visible
     style = {"naive": ("o", 9), "info_nce_pytorch": ("s", 6), "softmetrics_full": ("x", 7),
              "softmetrics_tiled": ("^", 7), "naive_ntxent": ("o", 7), "pml_ntxent": ("D", 6),
-             "softmetrics_ntxent_tiled": ("v", 7)}
+             "softmetrics_ntxent_tiled": ("v", 7), "softmetrics_auto": ("+", 8)}
     for method in INFONCE_METHODS + NTXENT_METHODS:
         pts = sorted((r["n"], r["peak_extra_bytes"]) for r in rows
-                     if r["method"] == method and r.get("peak_extra_bytes"))
+                     if r.get("method") == method and r.get("peak_extra_bytes"))
         if pts:
             marker, size = style[method]
             ax.plot([p[0] for p in pts], [p[1] / 2**20 for p in pts], marker=marker,
@@ -388,7 +480,7 @@ def memory_plot(rows: list[dict], path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("N (pairs)")
     ax.set_ylabel("peak extra memory of fwd+bwd (MiB)")
-    ax.set_title("InfoNCE / NT-Xent memory, D = 128")
+    ax.set_title(f"InfoNCE / NT-Xent memory, D = {rows[0]['d'] if rows else 128}")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -405,26 +497,31 @@ def _refresh_docs(markdown: str) -> None:
         page.write_text(f"{head}{start}\n{markdown}\n{end}{tail}")
 
 
-def _report(result: dict, out: Path, d: int, smoke: bool) -> str:
+def _report(result: dict, out: Path, d: int, smoke: bool, plot: bool = True) -> str:
     rows = result["rows"]
-    memory_plot(rows, out / "contrastive_memory.png")
+    if plot:
+        memory_plot(rows, out / "contrastive_memory.png")
     m = result["machine"]
     gpu = f", {m['gpu']}" if m["gpu"] else ""
     where = (f"Measured on {m['platform']}, {m['cpu_count']} CPUs ({m['torch_threads']} "
              f"threads), torch {m['torch']}{gpu}, {m['date']}; D = {d}, temperature {TAU}. "
              f"Command: `{result['command']}`.")
-    markdown = "\n\n".join([
-        where,
-        "**InfoNCE** (N queries, N keys, in-batch negatives):",
-        table(rows, INFONCE_METHODS, "naive"),
-        "**NT-Xent** (N pairs = 2N views):",
-        table(rows, NTXENT_METHODS, "naive_ntxent"),
-    ])
+    parts = [where]
+    if any(r.get("method") in INFONCE_METHODS for r in rows):
+        parts += ["**InfoNCE** (N queries, N keys, in-batch negatives):",
+                  table(rows, INFONCE_METHODS, "naive")]
+    if any(r.get("method") in NTXENT_METHODS for r in rows):
+        parts += ["**NT-Xent** (N pairs = 2N views):",
+                  table(rows, NTXENT_METHODS, "naive_ntxent")]
+    markdown = "\n\n".join(parts)
     if result.get("scale"):
-        markdown += ("\n\n**Memory of the automatic tiles at large N** (peak extra memory "
-                     "only; one N x D float32 buffer is 4 N D bytes):\n\n"
+        markdown += ("\n\n**Memory of the automatic tiles at large N** (peak extra memory; "
+                     "one N x D float32 buffer is 4 N D bytes; the peak with the query and "
+                     "key embeddings adds 2 N D times their item size):\n\n"
                      + scale_table(result["scale"]))
-    (out / "contrastive_table.md").write_text(markdown + "\n")
+    if result.get("stopped"):
+        markdown += "\n\n" + result["stopped"]
+    write_atomic(out / "contrastive_table.md", markdown + "\n")
     if out.resolve() == (ROOT / "docs" / "benchmarks").resolve() and not smoke:
         _refresh_docs(markdown)
     return markdown
@@ -433,6 +530,8 @@ def _report(result: dict, out: Path, d: int, smoke: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1024, 4096, 16384])
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS,
+                        choices=INFONCE_METHODS, help="the InfoNCE methods timed")
     parser.add_argument("--ntxent-sizes", type=int, nargs="*", default=[128, 256, 1024, 4096])
     parser.add_argument("--large", action="store_true", help="also N = 65536")
     parser.add_argument("--scale-sizes", type=int, nargs="*", default=[],
@@ -440,6 +539,11 @@ def main() -> None:
     parser.add_argument("--scale-d", type=int, default=512)
     parser.add_argument("--scale-methods", nargs="+", default=SCALE_METHODS,
                         choices=SCALE_METHODS)
+    parser.add_argument("--scale-dtypes", nargs="+", default=["float32"],
+                        choices=["float32", "bfloat16", "float16"],
+                        help="dtypes of the embeddings in the memory scaling")
+    parser.add_argument("--scale-tf32", action="store_true",
+                        help="TF32 matrix products in the memory scaling (same memory, faster)")
     parser.add_argument("--d", type=int, default=128)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1,
@@ -447,6 +551,10 @@ def main() -> None:
     parser.add_argument("--min-run-time", type=float, default=2.0)
     parser.add_argument("--mem-limit-gib", type=float, default=None,
                         help="skip methods estimated to need more (default: 60%% of RAM)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="measure in this process, not one process per measurement")
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="stop before the next measurement once this many seconds passed")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--skip-mi", action="store_true")
     parser.add_argument("--replot", action="store_true",
@@ -454,12 +562,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--child-memory", nargs=2, metavar=("METHOD", "N"))
     parser.add_argument("--child-time", nargs=2, metavar=("METHODS", "N"))
+    parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
+    parser.add_argument("--tf32", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     if args.child_memory:
         method, n = args.child_memory
-        print(json.dumps(child_memory(method, int(n), args.d, args.device)))
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+        print(json.dumps(child_memory(method, int(n), args.d, args.device,
+                                      getattr(torch, args.dtype))))
         return
     if args.child_time:
         methods, n = args.child_time
@@ -484,23 +596,32 @@ def main() -> None:
     else:
         mem_limit = 0.6 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     args.out.mkdir(parents=True, exist_ok=True)
+    budget = Budget(args.budget_s)
 
     result = {"machine": {**machine({name: name for name in ("info_nce",
                                                               "pytorch_metric_learning")},
                                     device=args.device), "device": args.device},
-              "temperature": TAU, "tile": TILE,
-              "command": " ".join(["python", "benchmarks/contrastive.py", *sys.argv[1:]])}
-    rows = run_workload(INFONCE_METHODS, sizes, d, args.device, args.min_run_time,
-                        mem_limit, args.threads)
-    rows += run_workload(NTXENT_METHODS, nt_sizes, d, args.device, args.min_run_time,
-                         mem_limit, args.threads)
-    result["rows"] = rows
+              "temperature": TAU, "tile": TILE, "in_process": args.in_process,
+              "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+              "command": " ".join(["python", "benchmarks/contrastive.py", *sys.argv[1:]]),
+              "rows": []}
+
+    def save(row: dict | None = None) -> None:
+        result["stopped"] = budget.stopped
+        write_atomic(args.out / "contrastive.json", json.dumps(result, indent=1))
+        _report(result, args.out, d, args.smoke, plot=False)
+
+    save()
+    for methods, ns in ((args.methods, sizes), (NTXENT_METHODS, nt_sizes)):
+        run_workload(methods, ns, d, args.device, args.min_run_time, mem_limit, args.threads,
+                     args.in_process, budget, rows=result["rows"], on_row=save)
     if args.scale_sizes:
-        result["scale"] = run_scale(args.scale_methods, args.scale_sizes, args.scale_d,
-                                    args.device, args.threads)
+        run_scale(args.scale_methods, args.scale_sizes, args.scale_d, args.device,
+                  args.threads, tuple(args.scale_dtypes), args.in_process, args.scale_tf32,
+                  budget, rows=result.setdefault("scale", []), on_row=save)
     if not args.skip_mi:
         result["mutual_information"] = mi_part(args.out, args.smoke)
-    (args.out / "contrastive.json").write_text(json.dumps(result, indent=1))
+    save()
     print(_report(result, args.out, d, args.smoke))
 
 

@@ -2,10 +2,10 @@
 
 Two settings, forward + backward each:
 
-1. **Binary AP vs N** (one ranking of N scores, 10% positives, temperature 0.1):
-   `soft_average_precision` (tiled custom autograd Function) against the same formula on
-   the full N x N matrix under autograd ("full matrix"), and the exact metric
-   (temperature 0, one sort).
+1. **Binary AP and AUROC vs N** (one ranking of N scores, 10% positives, temperature
+   0.1): `soft_average_precision` (tiled custom autograd Function) against the same
+   formula on the full N x N matrix under autograd ("full matrix"), the exact metric
+   (temperature 0, one sort), and `soft_auroc` ("softmetrics AUROC", tiled too).
 2. **Retrieval, B queries x B items** (B embeddings in classes of 4, cosine
    similarities): `soft_average_precision(task="multilabel")` with one column per query
    and the query itself ignored, against pytorch-metric-learning's `SmoothAPLoss` (which
@@ -19,6 +19,12 @@ inputs exist and after a small warm-up) minus the resident set at that reset. On
 is `torch.cuda.max_memory_allocated` minus the memory held before the step. A method is
 skipped ("-") where its estimated memory exceeds `--max-gib`.
 
+The devices run in the order of `--devices` (CUDA first by default when present);
+`--cuda-binary-sizes` and `--cuda-retrieval-sizes` add sizes on CUDA only. The CPU memory
+children run after the timings, several at once (`--memory-jobs`): each measures its own
+process. The results are rewritten after every row, so a run that is stopped keeps what
+it measured, and `--budget-s` stops it cleanly before the next row.
+
     python benchmarks/ranking.py           # writes docs/benchmarks/ranking.{json,md,png}
     python benchmarks/ranking.py --smoke   # tiny sizes, to check the script
 """
@@ -29,6 +35,8 @@ import argparse
 import json
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -37,10 +45,10 @@ from torch.utils.benchmark import Timer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from softmetrics.functional import soft_average_precision  # noqa: E402
+from softmetrics.functional import soft_auroc, soft_average_precision  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
+from _machine import Budget, machine, write_atomic  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks"
 TEMPERATURE = 0.1
@@ -79,6 +87,9 @@ def binary_step(method: str, n: int, device: str):
             value = soft_average_precision(scores, target, task="binary",
                                            temperature=TEMPERATURE, validate_args=False)
             value.backward()
+        elif method == "softmetrics AUROC":
+            soft_auroc(scores, target, task="binary", temperature=TEMPERATURE,
+                       validate_args=False).backward()
         elif method == "full matrix":
             full_matrix_ap(scores, target, TEMPERATURE).backward()
         elif method == "exact (temperature 0)":
@@ -228,35 +239,61 @@ def cuda_peak_mib(run) -> float:
 
 
 def measure(settings: dict[str, list[int]], devices: list[str], max_gib: float,
-            min_run_time: float, log, memory: bool = True) -> list[dict]:
-    """Time every (device, setting, size, method); CPU memory in subprocesses (with
-    `memory=False` only for the first row, which keeps the smoke run short)."""
-    rows = []
+            min_run_time: float, log, memory: bool = True,
+            cuda_settings: dict[str, list[int]] | None = None,
+            budget: Budget | None = None, memory_jobs: int = 1,
+            rows: list[dict] | None = None) -> list[dict]:
+    """Time every (device, setting, size, method), appending to `rows` and calling
+    `log(row)` after each; the CPU memory afterwards, in subprocesses, `memory_jobs` at
+    once (with `memory=False` only for the first CPU row, which keeps the smoke run
+    short). `cuda_settings` adds sizes on CUDA only."""
+    rows = [] if rows is None else rows
+    budget = budget or Budget(None)
     methods = {
-        "binary": ["softmetrics", "full matrix", "exact (temperature 0)"],
+        "binary": ["softmetrics", "softmetrics AUROC", "full matrix", "exact (temperature 0)"],
         "retrieval": ["softmetrics"] + (["pytorch-metric-learning"] if pml_available() else []),
     }
+    cpu_memory = []
     for device in devices:
         for setting, sizes in settings.items():
             make = binary_step if setting == "binary" else retrieval_step
-            for n in sizes:
+            extra = (cuda_settings or {}).get(setting, []) if device == "cuda" else []
+            for n in [*sizes, *(x for x in extra if x not in sizes)]:
                 for method in methods[setting]:
                     row = {"device": device, "setting": setting, "method": method, "n": n}
-                    if estimated_gib(setting, method, n) > max_gib:
+                    if budget.spent():
+                        row["skipped"] = budget.stop(f"{device} {setting} {method} {n}")
+                    elif estimated_gib(setting, method, n) > max_gib:
                         row["skipped"] = f"estimated memory > {max_gib} GiB"
-                        rows.append(row)
-                        log(row)
-                        continue
-                    run = make(method, n, device)
-                    row.update(time_step(run, device, min_run_time))
-                    if device == "cuda":
-                        row["peak_extra_mib"] = cuda_peak_mib(run)
-                    elif memory or not rows:
+                    else:
+                        run = make(method, n, device)
+                        row.update(time_step(run, device, min_run_time))
+                        if device == "cuda":
+                            row["peak_extra_mib"] = cuda_peak_mib(run)
+                        elif memory or not cpu_memory:
+                            cpu_memory.append(row)
                         del run
-                        row["peak_extra_mib"] = cpu_peak_mib(setting, method, n,
-                                                             torch.get_num_threads())
                     rows.append(row)
                     log(row)
+    if cpu_memory and budget.spent():
+        budget.stop("the CPU memory measurements")
+    elif cpu_memory:
+        threads = torch.get_num_threads()
+
+        lock = threading.Lock()
+
+        def peak(row: dict) -> None:
+            try:
+                value = {"peak_extra_mib": cpu_peak_mib(row["setting"], row["method"],
+                                                        row["n"], threads)}
+            except RuntimeError as err:
+                value = {"memory_error": str(err).splitlines()[0]}
+            with lock:  # one writer of the rows and the result files at a time
+                row.update(value)
+                log(row)
+
+        with ThreadPoolExecutor(max(1, memory_jobs)) as pool:
+            list(pool.map(peak, cpu_memory))
     return rows
 
 
@@ -266,7 +303,7 @@ def measure(settings: dict[str, list[int]], devices: list[str], max_gib: float,
 
 def _fmt_time(row: dict) -> str:
     if "median_s" not in row:
-        return "-"
+        return "stopped" if "time budget" in row.get("skipped", "") else "-"
     t = row["median_s"]
     return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
 
@@ -293,10 +330,10 @@ def markdown(result: dict) -> str:
         "",
     ]
     titles = {
-        "binary": "Binary soft AP, N samples (10% positive), temperature 0.1",
+        "binary": "Binary soft AP and AUROC, N samples (10% positive), temperature 0.1",
         "retrieval": "Retrieval: B queries x B items, mean soft AP (B^3 pairs)",
     }
-    for device in sorted({r["device"] for r in result["rows"]}):
+    for device in dict.fromkeys(r["device"] for r in result["rows"]):
         for setting in ("binary", "retrieval"):
             rows = [r for r in result["rows"]
                     if r["device"] == device and r["setting"] == setting]
@@ -360,7 +397,17 @@ def main() -> None:
                         default=[1000, 4000, 8000, 16000, 100000])
     parser.add_argument("--retrieval-sizes", type=int, nargs="*",
                         default=[64, 128, 256, 512])
+    parser.add_argument("--cuda-binary-sizes", type=int, nargs="*", default=[],
+                        help="binary sizes run on CUDA only")
+    parser.add_argument("--cuda-retrieval-sizes", type=int, nargs="*", default=[],
+                        help="retrieval sizes run on CUDA only")
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], default=None,
+                        help="in this order (default: cuda when present, then cpu)")
     parser.add_argument("--min-run-time", type=float, default=1.0)
+    parser.add_argument("--memory-jobs", type=int, default=1,
+                        help="CPU memory measurements run at once (each in its own process)")
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="stop before the next row once this many seconds have passed")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
     if args.threads:
@@ -371,18 +418,26 @@ def main() -> None:
     else:
         settings = {"binary": args.binary_sizes, "retrieval": args.retrieval_sizes}
         min_run_time = args.min_run_time
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    cuda_settings = {"binary": args.cuda_binary_sizes, "retrieval": args.cuda_retrieval_sizes}
+    devices = args.devices or (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
+    result = {"machine": machine({"pytorch_metric_learning": "pytorch_metric_learning"},
+                                 device="cuda" if "cuda" in devices else "cpu"),
+              "temperature": TEMPERATURE, "smoke": args.smoke, "rows": []}
+
+    budget = Budget(args.budget_s)
 
     def log(row: dict) -> None:
         print(json.dumps(row), flush=True)
+        result["stopped"] = budget.stopped
+        write_atomic(args.out / "ranking.json", json.dumps(result, indent=2) + "\n")
+        write_atomic(args.out / "ranking.md", markdown(result))
 
-    rows = measure(settings, devices, args.max_gib, min_run_time, log, memory=not args.smoke)
-    result = {"machine": machine({"pytorch_metric_learning": "pytorch_metric_learning"}),
-              "temperature": TEMPERATURE, "smoke": args.smoke,
-              "rows": rows}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ranking.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "ranking.md").write_text(markdown(result))
+    measure(settings, devices, args.max_gib, min_run_time, log, memory=not args.smoke,
+            cuda_settings=cuda_settings, budget=budget,
+            memory_jobs=args.memory_jobs, rows=result["rows"])
+    result["stopped"] = budget.stopped
+    write_atomic(args.out / "ranking.json", json.dumps(result, indent=2) + "\n")
+    write_atomic(args.out / "ranking.md", markdown(result))
     plot(result, args.out / "ranking.png")
 
 

@@ -9,8 +9,15 @@ alike; the table reports the median ratio over the rounds, the JSON also its qua
 as the formulation the library improves on. Binary and multilabel losses are timed against
 `F.binary_cross_entropy_with_logits` on (N, C) multilabel logits.
 
+With `--runs R` each timing is instead the mean of R calls after two warm-up calls
+(`Timer.timeit(R)`), a fixed amount of work whatever the machine: on a GPU, where one call
+takes a millisecond or less, this keeps the whole run to seconds. The results (JSON and
+the Markdown table) are rewritten after every row, so a run that is stopped still leaves
+every figure measured until then; `--budget-s` stops it cleanly before the next row.
+
     python benchmarks/speed.py            # CPU (and CUDA when present), writes results
     python benchmarks/speed.py --smoke    # a few milliseconds per size; checks the script
+    python benchmarks/speed.py --device cuda --runs 20 --rounds 3 --budget-s 40
 """
 
 from __future__ import annotations
@@ -22,12 +29,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _machine import machine
+from _machine import Budget, machine, write_atomic
 from torch.utils.benchmark import Timer
 
 import softmetrics
 
-SIZES = [(4096, 10), (65536, 10), (4096, 1000), (65536, 1000)]
+# the headline sizes first: a run stopped early still has them
+SIZES = [(65536, 1000), (4096, 1000), (65536, 10), (4096, 10)]
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 
 
@@ -81,20 +89,27 @@ def _minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def _time(loss_fn, logits, target, min_run_time: float, device: torch.device
-          ) -> tuple[float, float]:
-    """Median seconds per step and minor page faults per step (fresh pages the allocator
-    had to map: on CPU a large share of a step's time when buffers are not reused)."""
+def _time(loss_fn, logits, target, min_run_time: float, device: torch.device,
+          runs: int | None = None) -> tuple[float, float]:
+    """Seconds per step (the median of `blocked_autorange`, or with `runs` the mean of
+    that many calls) and minor page faults per step (fresh pages the allocator had to
+    map: on CPU a large share of a step's time when buffers are not reused)."""
     sync = "torch.cuda.synchronize()" if device.type == "cuda" else ""
     timer = Timer(stmt=f"step(loss_fn, logits, target); {sync}",
                   globals=dict(step=_step, loss_fn=loss_fn, logits=logits, target=target))
     before = _minor_faults()
-    m = timer.blocked_autorange(min_run_time=min_run_time)
+    m = timer.timeit(runs) if runs else timer.blocked_autorange(min_run_time=min_run_time)
     return m.median, (_minor_faults() - before) / max(1, m.number_per_run * len(m.times))
 
 
-def run(device: torch.device, sizes, min_run_time: float, rounds: int) -> list[dict]:
-    rows = []
+def run(device: torch.device, sizes, min_run_time: float, rounds: int,
+        runs: int | None = None, budget: Budget | None = None,
+        rows: list[dict] | None = None, on_row=lambda: None) -> list[dict]:
+    """One row per (size, loss), appended to `rows` (a new list by default), and
+    `on_row()` called after each. When `budget` is spent the remaining rows are left out
+    (`budget.stopped` says from where)."""
+    rows = [] if rows is None else rows
+    budget = budget or Budget(None)
     for n, c in sizes:
         g = torch.Generator(device="cpu").manual_seed(0)
         logits = torch.randn(n, c, generator=g).to(device).requires_grad_()
@@ -105,12 +120,15 @@ def run(device: torch.device, sizes, min_run_time: float, rounds: int) -> list[d
                    "F.binary_cross_entropy_with_logits", multilabel_losses(c))]
         for base_fn, tgt, base_name, losses in groups:
             for name, loss_fn in losses.items():
+                if budget.spent():
+                    budget.stop(f"{device.type} N={n}, C={c}, {name}")
+                    return rows
                 _step(loss_fn, logits, tgt)  # warm-up
                 base_t, loss_t, ratios, base_f, loss_f = [], [], [], [], []
                 for _ in range(rounds):
-                    before, f0 = _time(base_fn, logits, tgt, min_run_time, device)
-                    t, f1 = _time(loss_fn, logits, tgt, min_run_time, device)
-                    after, f2 = _time(base_fn, logits, tgt, min_run_time, device)
+                    before, f0 = _time(base_fn, logits, tgt, min_run_time, device, runs)
+                    t, f1 = _time(loss_fn, logits, tgt, min_run_time, device, runs)
+                    after, f2 = _time(base_fn, logits, tgt, min_run_time, device, runs)
                     base_t += [before, after]
                     base_f += [f0, f2]
                     loss_t.append(t)
@@ -122,6 +140,8 @@ def run(device: torch.device, sizes, min_run_time: float, rounds: int) -> list[d
                                  loss_ms=statistics.median(loss_t) * 1e3,
                                  ratio=statistics.median(ratios), ratio_q1=q[0],
                                  ratio_q3=q[2], rounds=rounds,
+                                 timing=f"mean of {runs} runs" if runs else
+                                 f"blocked_autorange median, {min_run_time} s",
                                  baseline_faults=statistics.median(base_f),
                                  loss_faults=statistics.median(loss_f)))
                 r = rows[-1]
@@ -129,11 +149,14 @@ def run(device: torch.device, sizes, min_run_time: float, rounds: int) -> list[d
                       f"{r['ratio']:5.2f}x {base_name} (quartiles {q[0]:.2f}-{q[2]:.2f}; "
                       f"page faults per step {r['loss_faults']:.0f} vs "
                       f"{r['baseline_faults']:.0f})", flush=True)
+                on_row()
     return rows
 
 
-def markdown(rows: list[dict], info: dict) -> str:
+def markdown(rows: list[dict], info: dict, stopped: str | None = None) -> str:
     sizes = sorted({(r["n"], r["c"]) for r in rows})
+    if not rows:
+        return (stopped or "No row was measured.") + "\n"
     out = []
     for device in sorted({r["device"] for r in rows}):
         where = info.get("gpu", "GPU") if device == "cuda" else (
@@ -156,8 +179,11 @@ def markdown(rows: list[dict], info: dict) -> str:
         base_ms = {(r["n"], r["c"]): r["baseline_ms"] for r in rows
                    if r["device"] == device and r["baseline"] == "F.cross_entropy"}
         out.append("| *cross_entropy itself (ms)* | | " +
-                   " | ".join(f"{base_ms[s]:.3f}" for s in sizes) + " |")
+                   " | ".join(f"{base_ms[s]:.3f}" if s in base_ms else "" for s in sizes)
+                   + " |")
         out.append("")
+    if stopped:
+        out.append(stopped + "\n")
     return "\n".join(out)
 
 
@@ -171,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and run time")
     parser.add_argument("--device", action="append", help="cpu and/or cuda (default: all)")
     parser.add_argument("--min-run-time", type=float, default=0.2)
+    parser.add_argument("--runs", type=int, default=None,
+                        help="time a fixed number of calls per timing (Timer.timeit) instead "
+                        "of blocked_autorange's --min-run-time")
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="stop before the next row once this many seconds have passed")
     parser.add_argument("--rounds", type=int, default=5,
                         help="paired (baseline, loss, baseline) rounds per loss and size")
     parser.add_argument("--sizes", type=_size, nargs="+", metavar="NxC",
@@ -185,18 +216,22 @@ def main(argv: list[str] | None = None) -> int:
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     sizes = [(256, 10), (256, 100)] if args.smoke else (args.sizes or SIZES)
     min_run_time = 0.01 if args.smoke else args.min_run_time
-    rows = []
-    for device in devices:
-        rows += run(torch.device(device), sizes, min_run_time, 1 if args.smoke else args.rounds)
     info = machine()
-    table = markdown(rows, info)
+    rows: list[dict] = []
+    budget = Budget(args.budget_s)
+
+    def save() -> None:
+        if not args.smoke:
+            write_atomic(args.out / "speed.json", json.dumps(
+                dict(machine=info, rows=rows, stopped=budget.stopped), indent=1))
+            write_atomic(args.out / "speed_table.md", markdown(rows, info, budget.stopped))
+
+    for device in devices:
+        run(torch.device(device), sizes, min_run_time, 1 if args.smoke else args.rounds,
+            runs=args.runs, budget=budget, rows=rows, on_row=save)
+    save()
     print()
-    print(table)
-    if not args.smoke:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "speed.json").write_text(json.dumps(dict(machine=info, rows=rows),
-                                                        indent=1))
-        (args.out / "speed_table.md").write_text(table)
+    print(markdown(rows, info, budget.stopped))
     return 0
 
 

@@ -1,9 +1,12 @@
-"""Keep benchmarks/speed.py working: its smoke setting runs every loss once per size."""
+"""Keep benchmarks/speed.py working: its smoke setting runs every loss once per size; a
+full run writes its results after every row and stops at its time budget."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,3 +25,56 @@ def test_speed_benchmark_smoke(tmp_path):
     cells = [c.strip() for line in rows for c in line.split("|")[3:-1]]
     assert cells and all(float(c.rstrip("x")) > 0 for c in cells)
     assert not any(tmp_path.iterdir()), "--smoke must not write results"
+
+
+def _speed(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "speed.py"),
+                             "--device", "cpu", "--threads", "1", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_results_are_written_after_every_row(tmp_path):
+    """The JSON and the table hold each row while the run goes on, so a run that is
+    killed keeps its figures, and a kill never leaves half a file."""
+    proc = _speed("--sizes", "64x10", "16384x1000", "--runs", "1", "--rounds", "1",
+                  "--out", str(tmp_path))
+    result = tmp_path / "speed.json"
+    deadline = time.monotonic() + 300
+    try:
+        rows = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            if result.exists():
+                rows = json.loads(result.read_text())["rows"]
+                if len(rows) >= 2:
+                    break
+            time.sleep(0.05)
+        running = proc.poll() is None
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert running and len(rows) >= 2, proc.returncode
+    rows = json.loads(result.read_text())["rows"]
+    assert (rows[0]["n"], rows[0]["c"]) == (64, 10) and rows[0]["loss_ms"] > 0
+    assert rows[0]["timing"] == "mean of 1 runs"
+    assert "| SoftAccuracyLoss | cross_entropy |" in (tmp_path / "speed_table.md").read_text()
+
+
+def test_budget_stops_before_the_next_row(tmp_path):
+    proc = _speed("--sizes", "64x10", "--runs", "1", "--rounds", "1", "--budget-s", "0",
+                  "--out", str(tmp_path))
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    result = json.loads((tmp_path / "speed.json").read_text())
+    assert result["rows"] == []
+    assert result["stopped"].startswith("time budget of 0 s spent")
+    assert "cpu N=64, C=10, SoftAccuracyLoss" in result["stopped"]
+    assert result["stopped"] in (tmp_path / "speed_table.md").read_text()
+
+
+def test_headline_sizes_come_first():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import speed
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert speed.SIZES[:2] == [(65536, 1000), (4096, 1000)]
