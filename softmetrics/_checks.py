@@ -27,6 +27,7 @@ __all__ = [
     "check_index_tensor",
     "check_int",
     "check_ndim",
+    "check_no_extra_options",
     "check_num_classes",
     "check_number",
     "check_option",
@@ -185,6 +186,14 @@ def check_finite(fn: str, arg: str, tensor: Tensor) -> None:
     """`tensor` must hold no NaN or infinity. Reads data: call only under `validate_args`."""
     if tensor.numel() and not bool(torch.isfinite(tensor).all()):
         fail(fn, arg, "finite", "a tensor with NaN or infinite entries", raw=True)
+
+
+def check_no_extra_options(fn: str, options: dict[str, Any]) -> None:
+    """`options` (the keywords a constructor did not name) must be empty: a misspelt or
+    unknown option is refused when the object is made, not on its first use."""
+    for key, value in options.items():
+        fail(fn, key, f"a known option of {fn} (unexpected option {key!r})", value,
+             error=TypeError)
 
 
 def check_num_classes(fn: str, task: str, num_classes: Any) -> None:

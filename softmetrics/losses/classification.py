@@ -45,19 +45,21 @@ class _ClassificationLoss(RunningStatistics):
       dataset-level metric than one mini-batch gives. The first batch initialises it.
     """
 
-    _fn_name: ClassVar[str]
+    _fn_name: ClassVar[str]  # the functional twin, whose options the loss takes
     _kind: ClassVar[Kind]
     _default_average: ClassVar[str] = "macro"
 
-    def __init__(self, *, task: str, num_classes: int | None = None,
-                 average: str | None = None, temperature: float = 1.0,
-                 threshold: float = 0.5, ignore_index: int | None = None,
-                 multidim_average: str = "global", zero_division: float = 0.0,
-                 validate_args: bool = True, sync_dist: bool = False, process_group: Any = None,
-                 momentum: float | None = None, **formula: Any) -> None:
+    def __init__(self, formula: dict[str, Any] | None = None, /, *, task: str,
+                 num_classes: int | None = None, average: str | None = None,
+                 temperature: float = 1.0, threshold: float = 0.5,
+                 ignore_index: int | None = None, multidim_average: str = "global",
+                 zero_division: float = 0.0, validate_args: bool = True,
+                 sync_dist: bool = False, process_group: Any = None,
+                 momentum: float | None = None, **unexpected: Any) -> None:
         super().__init__()
         average = self._default_average if average is None else average
         name = type(self).__name__
+        _checks.check_no_extra_options(name, unexpected)
         check_classification_options(name, task=task, num_classes=num_classes,
                                      average=average, temperature=temperature,
                                      threshold=threshold, ignore_index=ignore_index,
@@ -70,7 +72,7 @@ class _ClassificationLoss(RunningStatistics):
             task=task, num_classes=num_classes, average=average, threshold=threshold,
             ignore_index=ignore_index, multidim_average=multidim_average,
             zero_division=zero_division, validate_args=validate_args)
-        self.formula = formula
+        self.formula: dict[str, Any] = dict(formula or {})
         self.temperature = temperature
         self.sync_dist = bool(sync_dist)
         self.process_group = process_group
@@ -106,7 +108,7 @@ class _ClassificationLoss(RunningStatistics):
 
     def _value(self, input: Tensor, target: Tensor, temperature: float,
                hook: CountsHook | None) -> Tensor:
-        return evaluate(self._fn_name, self._kind, input, target, temperature=temperature,
+        return evaluate(type(self).__name__, self._kind, input, target, temperature=temperature,
                         hook=hook, check=False, **self.formula, **self.options)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -159,7 +161,7 @@ class _TverskyLoss(_ClassificationLoss):
 
     def __init__(self, *, task: str, **options: Any) -> None:
         alpha, beta = self._weights
-        super().__init__(task=task, alpha=alpha, beta=beta, **options)
+        super().__init__(dict(alpha=alpha, beta=beta), task=task, **options)
 
 
 class SoftPrecisionLoss(_TverskyLoss):
@@ -295,7 +297,7 @@ class SoftFBetaLoss(_ClassificationLoss):
     def __init__(self, *, task: str, beta: float = 1.0, **options: Any) -> None:
         alpha, weight = fbeta_weights(type(self).__name__, beta)
         self.beta = float(beta)
-        super().__init__(task=task, alpha=alpha, beta=weight, **options)
+        super().__init__(dict(alpha=alpha, beta=weight), task=task, **options)
 
 
 class SoftTverskyLoss(_ClassificationLoss):
@@ -321,7 +323,7 @@ class SoftTverskyLoss(_ClassificationLoss):
     def __init__(self, *, task: str, alpha: float = 0.5, beta: float = 0.5,
                  **options: Any) -> None:
         alpha, beta = tversky_weights(type(self).__name__, alpha, beta)
-        super().__init__(task=task, alpha=alpha, beta=beta, **options)
+        super().__init__(dict(alpha=alpha, beta=beta), task=task, **options)
 
 
 class SoftMCCLoss(_ClassificationLoss):
@@ -370,4 +372,4 @@ class SoftTopKAccuracyLoss(_ClassificationLoss):
         if "threshold" in options:
             _checks.fail(name, "threshold", "unset (top-k has no threshold)",
                          options["threshold"])
-        super().__init__(task=task, num_classes=num_classes, top_k=k, **options)
+        super().__init__(dict(top_k=k), task=task, num_classes=num_classes, **options)
