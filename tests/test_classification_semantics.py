@@ -33,3 +33,33 @@ def test_module_errors_name_the_module():
         loss.metric(torch.randn(4, 3), torch.tensor([0, 1, 2, 3]))
     with pytest.raises(ValueError, match=r"^SoftDiceLoss: expected `average`"):
         softmetrics.SoftDiceLoss(**MC3, average="avg")
+
+
+# ---------------------------------------------------------------------------------------
+# F-beta at beta = inf is recall
+
+
+@pytest.mark.parametrize("beta", [float("inf"), 1e200])
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_fbeta_at_infinite_beta_is_recall(beta, task):
+    from sklearn.metrics import fbeta_score, recall_score
+
+    g = torch.Generator().manual_seed(0)
+    if task == "binary":
+        x, y, kw = torch.randn(40, generator=g), torch.randint(0, 2, (40,), generator=g), {}
+        pred = (x > 0).long()
+        sk = dict(average="binary")
+    else:
+        x, y = torch.randn(40, 3, generator=g), torch.randint(0, 3, (40,), generator=g)
+        kw, pred, sk = dict(num_classes=3, average="macro"), x.argmax(1), dict(average="macro")
+    hard = softmetrics.functional.soft_fbeta_score(x, y, task=task, beta=beta,
+                                                   temperature=0, **kw)
+    want = recall_score(y.numpy(), pred.numpy(), **sk)
+    assert float(hard) == pytest.approx(want, abs=1e-6)
+    if beta == float("inf"):
+        assert float(hard) == pytest.approx(fbeta_score(y.numpy(), pred.numpy(), beta=beta,
+                                                        **sk), abs=1e-6)
+    soft = softmetrics.functional.soft_fbeta_score(x, y, task=task, beta=beta, **kw)
+    torch.testing.assert_close(soft, softmetrics.functional.soft_recall(x, y, task=task, **kw))
+    loss = softmetrics.SoftFBetaLoss(task=task, beta=beta, **kw)
+    torch.testing.assert_close(loss(x, y), 1 - soft)

@@ -126,9 +126,12 @@ def tversky_weights(fn: str, alpha: float, beta: float) -> tuple[float, float]:
 
 def fbeta_weights(fn: str, beta: float) -> tuple[float, float]:
     """F-beta as a Tversky index: weights 1/(1+beta^2) on FP and beta^2/(1+beta^2) on FN
-    (`beta > 0` is checked)."""
+    (`beta > 0` is checked). An infinite `beta`, or one whose square overflows, gives
+    recall's weights (0, 1), the limit scikit-learn's `fbeta_score` also takes."""
     beta = _checks.check_number(fn, "beta", beta, low=0.0, low_open=True)
     b2 = beta * beta
+    if math.isinf(b2):
+        return 0.0, 1.0
     return 1.0 / (1.0 + b2), b2 / (1.0 + b2)
 
 

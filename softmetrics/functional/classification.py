@@ -179,7 +179,8 @@ def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: 
 
     Args:
         beta: positive; recall is `beta` times as important as precision (in place of the
-            Tversky weights `alpha`, `beta`).
+            Tversky weights `alpha`, `beta`). `beta=inf` (or any `beta` whose square
+            overflows) gives recall, as in scikit-learn.
         zero_division: value where $(1+\beta^2) TP + \beta^2 FN + FP = 0$.
 
     Examples:
