@@ -63,3 +63,37 @@ def test_fbeta_at_infinite_beta_is_recall(beta, task):
     torch.testing.assert_close(soft, softmetrics.functional.soft_recall(x, y, task=task, **kw))
     loss = softmetrics.SoftFBetaLoss(task=task, beta=beta, **kw)
     torch.testing.assert_close(loss(x, y), 1 - soft)
+
+
+# ---------------------------------------------------------------------------------------
+# empty batches
+
+
+EMPTY = {
+    "binary": (torch.randn(0, 4, 4), torch.zeros(0, 4, 4, dtype=torch.long), {}),
+    "multiclass": (torch.randn(0, 3, 4, 4), torch.zeros(0, 4, 4, dtype=torch.long),
+                   dict(num_classes=3)),
+    "multilabel": (torch.randn(0, 3, 4), torch.zeros(0, 3, 4, dtype=torch.long),
+                   dict(num_classes=3)),
+}
+LOSS_TYPES = [softmetrics.SoftAccuracyLoss, softmetrics.SoftF1Loss, softmetrics.SoftMCCLoss,
+              softmetrics.SoftJaccardLoss, softmetrics.SoftPrecisionLoss]
+
+
+@pytest.mark.parametrize("task", sorted(EMPTY))
+@pytest.mark.parametrize("cls", LOSS_TYPES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("zero_division", [0.0, 1.0])
+def test_empty_batch(task, cls, zero_division):
+    """Global: the metric of no entries is `zero_division` (as for an all-ignored batch),
+    the loss `1 - zero_division`; samplewise: no per-sample values, their mean and sum 0."""
+    x, y, kw = EMPTY[task]
+    x = x.clone().requires_grad_()
+    glob = cls(task=task, zero_division=zero_division, **kw)
+    assert float(glob.metric(x, y)) == zero_division
+    loss = glob(x, y)
+    assert float(loss.detach()) == 1.0 - zero_division
+    loss.backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+    per = cls(task=task, zero_division=zero_division, multidim_average="samplewise", **kw)
+    assert per.metric(x, y).shape == (0,)
+    assert float(per(x, y).detach()) == 0.0

@@ -124,7 +124,9 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
 
     Returns:
         A scalar; (C,) for `average="none"`; a leading (N,) axis for "samplewise". In
-        [0, 1]; float32 for half-precision inputs.
+        [0, 1]; float32 for half-precision inputs. An empty batch gives `zero_division`
+        ("global": no entries, every class divides 0 by 0) or an empty (0,) result
+        ("samplewise").
 
     Raises:
         ValueError: on an option out of range, shapes that do not match the task, or

@@ -32,6 +32,9 @@ class _ClassificationLoss(RunningStatistics):
     Options are those of the functional twin and are validated once, here. `forward`
     returns the loss (averaged over samples for `multidim_average="samplewise"`; per class
     for `average="none"`); `metric` the exact metric (temperature 0) with the same options.
+    An empty batch gives `1 - zero_division` for `multidim_average="global"` (the metric
+    of no entries is `zero_division`) and 0 for `"samplewise"` (the mean of no per-sample
+    losses), as the Classification page explains under "Empty batches".
 
     Set-level options (the API page's "Set-level options" says the same to users):
 
