@@ -97,3 +97,40 @@ def test_empty_batch(task, cls, zero_division):
     per = cls(task=task, zero_division=zero_division, multidim_average="samplewise", **kw)
     assert per.metric(x, y).shape == (0,)
     assert float(per(x, y).detach()) == 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# binary segmentation: (N, 1, H, W) logits with an (N, H, W) mask
+
+
+@pytest.mark.parametrize("fn", [softmetrics.functional.soft_f1_score,
+                                softmetrics.functional.soft_jaccard_index,
+                                softmetrics.functional.soft_accuracy,
+                                softmetrics.functional.soft_matthews_corrcoef])
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+@pytest.mark.parametrize("multidim_average", ["global", "samplewise"])
+def test_binary_singleton_channel(fn, temperature, multidim_average):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 5, 6, generator=g)
+    y = torch.randint(0, 2, (3, 5, 6), generator=g)
+    y[0, 0, 0] = 255
+    kw = dict(task="binary", temperature=temperature, ignore_index=255,
+              multidim_average=multidim_average)
+    torch.testing.assert_close(fn(x.unsqueeze(1), y, **kw), fn(x, y, **kw))
+
+
+def test_binary_singleton_channel_module_and_gradient():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 1, 4, 4, generator=g, requires_grad=True)
+    y = torch.randint(0, 2, (2, 4, 4), generator=g)
+    loss_fn = softmetrics.SoftDiceLoss(task="binary")
+    loss = loss_fn(x, y)
+    loss.backward()
+    x2 = x.detach().squeeze(1).requires_grad_()
+    want = loss_fn(x2, y)
+    want.backward()
+    torch.testing.assert_close(loss, want)
+    torch.testing.assert_close(x.grad.squeeze(1), x2.grad)
+    torch.testing.assert_close(loss_fn.metric(x, y), loss_fn.metric(x2, y))
+    with pytest.raises(ValueError, match=r"SoftDiceLoss: expected `target` to be of shape"):
+        loss_fn(torch.randn(2, 2, 4, 4), y)  # two channels are not a binary map

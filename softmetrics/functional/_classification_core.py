@@ -151,6 +151,8 @@ def format_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
                               ignore_index=ignore_index, validate_args=validate_args)
     dtype = compute_dtype(input.dtype)
     z = input
+    if task == "binary" and _checks.binary_channel_squeezed(input, target):
+        z = input.squeeze(1)
     w = None
     y = target
     if ignore_index is not None:

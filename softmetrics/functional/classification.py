@@ -103,7 +103,8 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
 
     Args:
         input: raw scores (logits), class axis 1: (N, ...) for binary, (N, C, ...)
-            otherwise.
+            otherwise. Binary scores may also carry a singleton channel, (N, 1, ...)
+            with an (N, ...) target, as segmentation models output them.
         target: (N, ...) class indices for multiclass; 0/1 of the input's shape otherwise.
         task: "binary", "multiclass" or "multilabel".
         num_classes: C; required unless binary.
