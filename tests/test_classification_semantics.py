@@ -134,3 +134,41 @@ def test_binary_singleton_channel_module_and_gradient():
     torch.testing.assert_close(loss_fn.metric(x, y), loss_fn.metric(x2, y))
     with pytest.raises(ValueError, match=r"SoftDiceLoss: expected `target` to be of shape"):
         loss_fn(torch.randn(2, 2, 4, 4), y)  # two channels are not a binary map
+
+
+# ---------------------------------------------------------------------------------------
+# reduction
+
+
+@pytest.mark.parametrize("cls", [*LOSS_TYPES, softmetrics.SoftTverskyLoss],
+                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize("average", ["macro", "none"])
+def test_samplewise_reductions_agree(cls, average):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 3, 5, 5, generator=g)
+    y = torch.randint(0, 3, (4, 5, 5), generator=g)
+    kw = dict(**MC3, average=average, multidim_average="samplewise")
+    none = cls(**kw, reduction="none")(x, y)
+    per_sample = 1 - cls(**kw).metric(x, y)
+    assert none.shape == per_sample.shape == ((4,) if average != "none" else (4, 3))
+    torch.testing.assert_close(1 - cls(**kw, temperature=0.0, reduction="none")(x, y),
+                               cls(**kw).metric(x, y))
+    torch.testing.assert_close(none.sum(0), cls(**kw, reduction="sum")(x, y))
+    torch.testing.assert_close(none.mean(0), cls(**kw, reduction="mean")(x, y))
+    torch.testing.assert_close(cls(**kw)(x, y), none.mean(0))
+    assert "reduction='sum'" in repr(cls(**kw, reduction="sum"))
+
+
+def test_reduction_checked_and_global_only_mean():
+    with pytest.raises(ValueError, match=r"SoftF1Loss: expected `reduction` to be one of "
+                                         r"'mean', 'sum', 'none', got 'avg'\."):
+        softmetrics.SoftF1Loss(**MC3, multidim_average="samplewise", reduction="avg")
+    for reduction in ("sum", "none"):
+        with pytest.raises(ValueError, match=r"SoftF1Loss: expected `reduction` to be 'mean' "
+                                             r"with multidim_average='global'"):
+            softmetrics.SoftF1Loss(**MC3, reduction=reduction)
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    torch.testing.assert_close(softmetrics.SoftF1Loss(**MC3, reduction="mean")(x, y),
+                               softmetrics.SoftF1Loss(**MC3)(x, y))
+    empty = softmetrics.SoftF1Loss(**MC3, multidim_average="samplewise", reduction="none")
+    assert empty(torch.randn(0, 3), torch.zeros(0, dtype=torch.long)).shape == (0,)

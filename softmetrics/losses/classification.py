@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks, distributed
+from .._options import REDUCTIONS
 from .._relax import as_tensor_on
 from ..functional._classification_core import (
     Counts,
@@ -29,12 +30,18 @@ from ._base import RunningStatistics, set_level_repr
 class _ClassificationLoss(RunningStatistics):
     """`1 - soft metric` of one classification formula, with its options fixed.
 
-    Options are those of the functional twin and are validated once, here. `forward`
-    returns the loss (averaged over samples for `multidim_average="samplewise"`; per class
-    for `average="none"`); `metric` the exact metric (temperature 0) with the same options.
+    Options are those of the functional twin and are validated once, here; an unknown
+    keyword raises `TypeError`. `forward` returns the loss (per class for
+    `average="none"`); `metric` the exact metric (temperature 0) with the same options.
+
+    `reduction`, as in torch's losses, acts on the per-sample losses of
+    `multidim_average="samplewise"`: "mean" (default) over the samples, "sum", or "none"
+    for the (N,) losses (the losses of `metric`'s (N,) values). With "global" the loss is
+    one number for the whole batch and only "mean" is accepted.
+
     An empty batch gives `1 - zero_division` for `multidim_average="global"` (the metric
-    of no entries is `zero_division`) and 0 for `"samplewise"` (the mean of no per-sample
-    losses), as the Classification page explains under "Empty batches".
+    of no entries is `zero_division`) and 0 for `"samplewise"` (the mean or sum of no
+    per-sample losses), as the Classification page explains under "Empty batches".
 
     Set-level options (the API page's "Set-level options" says the same to users):
 
@@ -58,7 +65,8 @@ class _ClassificationLoss(RunningStatistics):
                  ignore_index: int | None = None, multidim_average: str = "global",
                  zero_division: float = 0.0, validate_args: bool = True,
                  sync_dist: bool = False, process_group: Any = None,
-                 momentum: float | None = None, **unexpected: Any) -> None:
+                 momentum: float | None = None, reduction: str = "mean",
+                 **unexpected: Any) -> None:
         super().__init__()
         average = self._default_average if average is None else average
         name = type(self).__name__
@@ -68,6 +76,12 @@ class _ClassificationLoss(RunningStatistics):
                                      threshold=threshold, ignore_index=ignore_index,
                                      multidim_average=multidim_average,
                                      zero_division=zero_division)
+        _checks.check_option(name, "reduction", reduction, REDUCTIONS)
+        if multidim_average == "global" and reduction != "mean":
+            _checks.fail(name, "reduction", "'mean' with multidim_average='global' (the "
+                         "loss of the whole batch is one number; per-sample losses need "
+                         "multidim_average='samplewise')", reduction)
+        self.reduction = reduction
         if isinstance(temperature, Tensor):
             _checks.fail(name, "temperature", "a number (use the functional API for a "
                          "tensor temperature)", temperature, error=TypeError)
@@ -120,9 +134,12 @@ class _ClassificationLoss(RunningStatistics):
             self.check_running_device(input)
         hook = self._hook if (self.sync_dist or self.momentum is not None) else None
         loss = 1.0 - self._value(input, target, self.temperature, hook)
-        if self.options["multidim_average"] == "samplewise":
-            # the mean over samples; an empty batch gives 0, not NaN
-            loss = loss.sum(0) / max(loss.shape[0], 1)
+        if self.options["multidim_average"] == "samplewise" and self.reduction != "none":
+            # the sum or mean over samples; the mean of an empty batch is 0, not NaN
+            samples = max(loss.shape[0], 1)
+            loss = loss.sum(0)
+            if self.reduction == "mean":
+                loss = loss / samples
         return loss
 
     @torch.no_grad()
@@ -131,7 +148,10 @@ class _ClassificationLoss(RunningStatistics):
         return self._value(input, target, 0.0, self._sync if self.sync_dist else None)
 
     def extra_repr(self) -> str:
-        return set_level_repr(self, {**self.options, **self.formula})
+        shown = {**self.options, **self.formula}
+        if self.reduction != "mean":
+            shown["reduction"] = self.reduction
+        return set_level_repr(self, shown)
 
 
 class SoftAccuracyLoss(_ClassificationLoss):
