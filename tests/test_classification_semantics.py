@@ -172,3 +172,85 @@ def test_reduction_checked_and_global_only_mean():
                                softmetrics.SoftF1Loss(**MC3)(x, y))
     empty = softmetrics.SoftF1Loss(**MC3, multidim_average="samplewise", reduction="none")
     assert empty(torch.randn(0, 3), torch.zeros(0, dtype=torch.long)).shape == (0,)
+
+
+# ---------------------------------------------------------------------------------------
+# samplewise values are the metric of each sample alone (fixed cases, not drawn)
+
+F = softmetrics.functional
+SAMPLEWISE_METRICS = {
+    "accuracy": (F.soft_accuracy, {}),
+    "precision": (F.soft_precision, {}),
+    "recall": (F.soft_recall, {}),
+    "fbeta": (F.soft_fbeta_score, {"beta": 2.0}),
+    "f1": (F.soft_f1_score, {}),
+    "jaccard": (F.soft_jaccard_index, {}),
+    "tversky": (F.soft_tversky_index, {"alpha": 0.3, "beta": 0.7}),
+    "mcc": (F.soft_matthews_corrcoef, {}),
+    "top_k": (F.soft_top_k_accuracy, {"k": 2}),
+}
+
+
+def _segmentation_case(task: str, ignore_index: int | None):
+    """(4, C, 3, 3) logits on a coarse grid (ties happen) and targets; one sample has a
+    class absent, one has a third of its pixels ignored (when `ignore_index` is set)."""
+    g = torch.Generator().manual_seed(7)
+    shape = (4, 3, 3) if task == "binary" else (4, 3, 3, 3)
+    x = torch.randint(-6, 7, shape, generator=g).float() / 2
+    if task == "multiclass":
+        y = torch.randint(0, 3, (4, 3, 3), generator=g)
+        y[1][y[1] == 2] = 0
+    else:
+        y = torch.randint(0, 2, shape, generator=g)
+    if ignore_index is not None:
+        y[2, 0] = ignore_index
+    return x, y
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLEWISE_METRICS))
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("ignore_index", [None, 255])
+def test_samplewise_equals_each_sample_alone(name, task, ignore_index):
+    fn, extra = SAMPLEWISE_METRICS[name]
+    if name == "top_k" and task != "multiclass":
+        pytest.skip("top-k accuracy is multiclass only")
+    x, y = _segmentation_case(task, ignore_index)
+    kw = dict(extra, ignore_index=ignore_index)
+    if name == "top_k":
+        kw["num_classes"] = 3
+    else:
+        kw.update(task=task, num_classes=None if task == "binary" else 3)
+    averages = ["micro"] if name == "top_k" else ["micro", "macro", "weighted", "none"]
+    for average in averages:
+        for temperature in (0.0, 1.0):
+            opts = dict(kw, average=average, temperature=temperature)
+            per = fn(x, y, multidim_average="samplewise", **opts)
+            assert per.shape[0] == x.shape[0]
+            for i in range(x.shape[0]):
+                alone = fn(x[i:i + 1], y[i:i + 1], multidim_average="global", **opts)
+                torch.testing.assert_close(per[i], alone, msg=lambda m, i=i, a=average,
+                                           t=temperature: f"sample {i}, {a}, T={t}: {m}")
+
+
+def test_momentum_mixes_the_counts_of_two_batches():
+    """Running statistics after two batches are `m * first + (1 - m) * second`, by hand from
+    `soft_stat_scores`, and the second loss is the Tversky formula of the mixed counts."""
+    m = 0.75
+    g = torch.Generator().manual_seed(5)
+    batches = [(torch.randn(6, 3, 2, 2, generator=g), torch.randint(0, 3, (6, 2, 2), generator=g))
+               for _ in range(2)]
+    batches[1][1][0, 0, 0] = 255
+    loss_fn = softmetrics.SoftJaccardLoss(**MC3, ignore_index=255, momentum=m, average="macro")
+    counts = []
+    for x, y in batches:
+        s = F.soft_stat_scores(x, y, **MC3, ignore_index=255)
+        counts.append({"tp": s.tp, "pred": s.tp + s.fp, "support": s.tp + s.fn,
+                       "total": s.tp + s.fp + s.fn + s.tn})
+        loss = loss_fn(x, y)
+    mixed = {k: m * counts[0][k] + (1 - m) * counts[1][k] for k in counts[0]}
+    for key, value in mixed.items():
+        torch.testing.assert_close(getattr(loss_fn, f"running_{key}")[0], value)
+    fp, fn = mixed["pred"] - mixed["tp"], mixed["support"] - mixed["tp"]
+    jaccard = mixed["tp"] / (mixed["tp"] + fp + fn)
+    torch.testing.assert_close(loss, 1 - jaccard.mean())
+    assert bool(loss_fn.running_initialized)
