@@ -254,3 +254,67 @@ def test_momentum_mixes_the_counts_of_two_batches():
     jaccard = mixed["tp"] / (mixed["tp"] + fp + fn)
     torch.testing.assert_close(loss, 1 - jaccard.mean())
     assert bool(loss_fn.running_initialized)
+
+
+# ---------------------------------------------------------------------------------------
+# non-finite input
+
+
+NONFINITE = {
+    "binary": (torch.randn(3, 4), torch.randint(0, 2, (3, 4)), {}),
+    "multiclass": (torch.randn(3, 4, 2), torch.randint(0, 4, (3, 2)), dict(num_classes=4)),
+    "multilabel": (torch.randn(3, 4), torch.randint(0, 2, (3, 4)), dict(num_classes=4)),
+}
+
+
+@pytest.mark.parametrize("task", sorted(NONFINITE))
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nonfinite_input_is_refused_when_validating(task, bad):
+    """`validate_args=True` (the default) refuses NaN and infinite logits, naming the
+    caller and the argument."""
+    x, y, kw = NONFINITE[task]
+    x = x.clone()
+    x[1, 0] = bad
+    with pytest.raises(ValueError, match=r"^soft_jaccard_index: expected `input` to be "
+                                         r"finite"):
+        F.soft_jaccard_index(x, y, task=task, **kw)
+    with pytest.raises(ValueError, match=r"^SoftDiceLoss: expected `input` to be finite"):
+        softmetrics.SoftDiceLoss(task=task, **kw)(x, y)
+    with pytest.raises(ValueError, match=r"^SoftMCCLoss: expected `input` to be finite"):
+        softmetrics.SoftMCCLoss(task=task, **kw).metric(x, y)
+
+
+@pytest.mark.parametrize("task", sorted(NONFINITE))
+@pytest.mark.parametrize("cls", LOSS_TYPES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("zero_division", [0.0, 1.0])
+@pytest.mark.parametrize("multidim_average", ["global", "samplewise"])
+def test_nan_propagates_without_validation(task, cls, zero_division, multidim_average):
+    """Without validation a NaN logit makes its group's value NaN, soft or exact: never a
+    finite value, never replaced by `zero_division`."""
+    x, y, kw = NONFINITE[task]
+    x = x.clone()
+    x[1, 0] = float("nan")
+    opts = dict(task=task, zero_division=zero_division, validate_args=False,
+                multidim_average=multidim_average, **kw)
+    loss = cls(**opts, reduction="none" if multidim_average == "samplewise" else "mean")(x, y)
+    metric = cls(**opts).metric(x, y)  # the exact decision must not hide it either
+    for value in (loss, metric):
+        if multidim_average == "samplewise":
+            # the sample with the NaN logit is NaN; the others are unaffected
+            assert bool(value[1].isnan().all())
+            assert bool(value[[0, 2]].isfinite().all())
+        else:
+            assert bool(value.isnan().all())
+    # finite logits are unaffected by the check
+    clean = NONFINITE[task][0]
+    torch.testing.assert_close(cls(**opts)(clean, y),
+                               cls(**dict(opts, validate_args=True))(clean, y))
+
+
+def test_nan_propagates_through_top_k():
+    x, y = torch.randn(3, 4), torch.tensor([0, 1, 2])
+    x[1, 0] = float("nan")
+    for temperature in (0.0, 1.0):
+        per = F.soft_top_k_accuracy(x, y, num_classes=4, k=2, temperature=temperature,
+                                    multidim_average="samplewise", validate_args=False)
+        assert bool(per[1].isnan()) and bool(per[[0, 2]].isfinite().all())

@@ -121,7 +121,10 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
         multidim_average: "global" pools all positions of (N, C, d1, ...) inputs,
             "samplewise" gives one value per sample.
         zero_division: value of a class whose denominator is 0.
-        validate_args: check target values (reads data, one host synchronisation).
+        validate_args: check target values and that `input` is finite (reads data, one
+            host synchronisation). Without it a NaN logit makes the value of its group
+            (the batch, or its sample for "samplewise") NaN, soft or exact, never
+            `zero_division`.
 
     Returns:
         A scalar; (C,) for `average="none"`; a leading (N,) axis for "samplewise". In
@@ -132,7 +135,7 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
     Raises:
         ValueError: on an option out of range, shapes that do not match the task, or
             (with `validate_args`) target values outside [0, C) (multiclass) or {0, 1}
-            other than `ignore_index`.
+            other than `ignore_index`, or a NaN or infinite `input`.
         TypeError: on a non-floating `input`, a non-integer multiclass `target`, or an
             option of the wrong type.
 
