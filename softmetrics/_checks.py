@@ -22,11 +22,13 @@ from torch import Tensor
 from ._options import AVERAGES, TASKS
 
 __all__ = [
+    "binary_channel_squeezed",
     "check_finite",
     "check_floating",
     "check_index_tensor",
     "check_int",
     "check_ndim",
+    "check_no_extra_options",
     "check_num_classes",
     "check_number",
     "check_option",
@@ -191,6 +193,14 @@ def check_finite(fn: str, arg: str, tensor: Tensor) -> None:
         fail(fn, arg, "finite", "a tensor with NaN or infinite entries", raw=True)
 
 
+def check_no_extra_options(fn: str, options: dict[str, Any]) -> None:
+    """`options` (the keywords a constructor did not name) must be empty: a misspelt or
+    unknown option is refused when the object is made, not on its first use."""
+    for key, value in options.items():
+        fail(fn, key, f"a known option of {fn} (unexpected option {key!r})", value,
+             error=TypeError)
+
+
 def check_num_classes(fn: str, task: str, num_classes: Any) -> None:
     """`num_classes` is required unless `task == "binary"`: >= 2 for multiclass, >= 1 for
     multilabel."""
@@ -212,12 +222,20 @@ def check_task_options(fn: str, *, task: Any, num_classes: Any, average: Any,
     check_num_classes(fn, task, num_classes)
 
 
+def binary_channel_squeezed(input: Tensor, target: Tensor) -> bool:
+    """Whether binary scores carry a singleton channel axis 1 that the target lacks:
+    (N, 1, ...) logits with an (N, ...) mask, the segmentation convention."""
+    return (input.ndim == target.ndim + 1 and input.shape[1] == 1
+            and input.shape[:1] + input.shape[2:] == target.shape)
+
+
 def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
                       num_classes: int | None, ignore_index: int | None,
                       validate_args: bool) -> None:
     """Shapes, dtypes and (under `validate_args`) target values of a classification-style
     pair: multiclass scores (N, C, ...) with labels (N, ...) in [0, C); binary scores
-    (N, ...) and multilabel scores (N, C, ...) with 0/1 targets of the same shape.
+    (N, ...) (or (N, 1, ...) with an (N, ...) target) and multilabel scores (N, C, ...)
+    with 0/1 targets of the same shape.
     Entries equal to `ignore_index` may hold any value."""
     check_floating(fn, "input", input)
     if task == "multiclass":
@@ -242,6 +260,8 @@ def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
                  f"shape {tuple(input.shape)}", raw=True)
     elif input.ndim < 1:
         fail(fn, "input", "of shape (N, ...) for task='binary'", "a 0-d tensor", raw=True)
+    elif binary_channel_squeezed(input, target):
+        input = input.squeeze(1)
     check_same_shape(fn, "target", target, tuple(input.shape), "input's shape")
     if validate_args:
         check_values_in(fn, "target", target, 0, 2, ignore=ignore_index)

@@ -126,9 +126,12 @@ def tversky_weights(fn: str, alpha: float, beta: float) -> tuple[float, float]:
 
 def fbeta_weights(fn: str, beta: float) -> tuple[float, float]:
     """F-beta as a Tversky index: weights 1/(1+beta^2) on FP and beta^2/(1+beta^2) on FN
-    (`beta > 0` is checked)."""
+    (`beta > 0` is checked). An infinite `beta`, or one whose square overflows, gives
+    recall's weights (0, 1), the limit scikit-learn's `fbeta_score` also takes."""
     beta = _checks.check_number(fn, "beta", beta, low=0.0, low_open=True)
     b2 = beta * beta
+    if math.isinf(b2):
+        return 0.0, 1.0
     return 1.0 / (1.0 + b2), b2 / (1.0 + b2)
 
 
@@ -146,8 +149,12 @@ def format_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
     """
     _checks.check_task_inputs(fn, input, target, task=task, num_classes=num_classes,
                               ignore_index=ignore_index, validate_args=validate_args)
+    if validate_args:
+        _checks.check_finite(fn, "input", input)
     dtype = compute_dtype(input.dtype)
     z = input
+    if task == "binary" and _checks.binary_channel_squeezed(input, target):
+        z = input.squeeze(1)
     w = None
     y = target
     if ignore_index is not None:
@@ -175,6 +182,13 @@ def _class_support(y: Tensor, w: Tensor | None, num_classes: int, samplewise: bo
     return index_counts(ones if w is None else w, y, num_classes, samplewise)
 
 
+def _nan_groups(z: Tensor, samplewise: bool) -> Tensor:
+    """Which groups' scores hold a NaN, (N, 1) or a scalar: their exact counts are set to
+    NaN, because the exact decision (argmax, threshold, rank) would turn a NaN logit into
+    an ordinary prediction and hide it. Soft probabilities carry the NaN themselves."""
+    return z.isnan().flatten(1).any(1, keepdim=True) if samplewise else z.isnan().any()
+
+
 def _top_k_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, k: int,
                   temperature: float | Tensor, samplewise: bool) -> Counts:
     """Counts whose true positives are the top-k hits (only TP and support are read)."""
@@ -185,7 +199,8 @@ def _top_k_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, k: i
     with torch.no_grad():
         support = _class_support(y, w, num_classes, samplewise, hit.dtype)
     if is_hard(temperature):
-        tp, support = tp.double(), support.double()
+        tp = torch.where(_nan_groups(z, samplewise), torch.nan, tp.double())
+        support = support.double()
     return Counts(tp, tp, support, 0.0)
 
 
@@ -214,10 +229,13 @@ def _statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, tas
                 total = float(per_sample if samplewise else y.shape[0] * per_sample)
             else:
                 total = group_sum(w.expand_as(y), samplewise)
-    if is_hard(temperature) and tp.device.type != "mps":
-        tp, pred, support = tp.double(), pred.double(), support.double()
-        if isinstance(total, Tensor):
-            total = total.double()
+    if is_hard(temperature):
+        if tp.device.type != "mps":
+            tp, pred, support = tp.double(), pred.double(), support.double()
+            if isinstance(total, Tensor):
+                total = total.double()
+        bad = _nan_groups(z, samplewise)
+        tp, pred = torch.where(bad, torch.nan, tp), torch.where(bad, torch.nan, pred)
     return Counts(tp, pred, support, total)
 
 
@@ -229,10 +247,12 @@ def _divide(num: Tensor, den: Tensor, zero_division: float) -> Tensor:
     """`num / den`, with `zero_division` where `den == 0` (no NaN in values or gradients).
 
     Every formula here has `0 <= num <= den` where it divides, so the clamp only ever
-    touches the 0/0 entries that `zero_division` replaces.
+    touches the 0/0 entries that `zero_division` replaces. A NaN (from a NaN or infinite
+    logit) is divided, not replaced: it reaches the result.
     """
     tiny = torch.finfo(den.dtype).tiny
-    return torch.where(den > 0, num / den.clamp_min(tiny), zero_division)
+    defined = (den > 0) | den.isnan()
+    return torch.where(defined, num / den.clamp_min(tiny), zero_division)
 
 
 def _tversky(c: Counts, alpha: float, beta: float, zero_division: float) -> Tensor:
@@ -250,7 +270,8 @@ def _mcc(trace: Tensor, total: Tensor | float, pred: Tensor, true: Tensor,
     cov_tt = total * total - (true * true).sum(-1)
     den = cov_pp * cov_tt
     tiny = torch.finfo(den.dtype).tiny
-    return torch.where(den > 0, cov_pt * torch.rsqrt(den.clamp_min(tiny)), zero_division)
+    defined = (den > 0) | den.isnan()  # NaN counts give a NaN value, not zero_division
+    return torch.where(defined, cov_pt * torch.rsqrt(den.clamp_min(tiny)), zero_division)
 
 
 def _multiclass_mcc(c: Counts, zero_division: float) -> Tensor:

@@ -103,7 +103,8 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
 
     Args:
         input: raw scores (logits), class axis 1: (N, ...) for binary, (N, C, ...)
-            otherwise.
+            otherwise. Binary scores may also carry a singleton channel, (N, 1, ...)
+            with an (N, ...) target, as segmentation models output them.
         target: (N, ...) class indices for multiclass; 0/1 of the input's shape otherwise.
         task: "binary", "multiclass" or "multilabel".
         num_classes: C; required unless binary.
@@ -120,16 +121,21 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
         multidim_average: "global" pools all positions of (N, C, d1, ...) inputs,
             "samplewise" gives one value per sample.
         zero_division: value of a class whose denominator is 0.
-        validate_args: check target values (reads data, one host synchronisation).
+        validate_args: check target values and that `input` is finite (reads data, one
+            host synchronisation). Without it a NaN logit makes the value of its group
+            (the batch, or its sample for "samplewise") NaN, soft or exact, never
+            `zero_division`.
 
     Returns:
         A scalar; (C,) for `average="none"`; a leading (N,) axis for "samplewise". In
-        [0, 1]; float32 for half-precision inputs.
+        [0, 1]; float32 for half-precision inputs. An empty batch gives `zero_division`
+        ("global": no entries, every class divides 0 by 0) or an empty (0,) result
+        ("samplewise").
 
     Raises:
         ValueError: on an option out of range, shapes that do not match the task, or
             (with `validate_args`) target values outside [0, C) (multiclass) or {0, 1}
-            other than `ignore_index`.
+            other than `ignore_index`, or a NaN or infinite `input`.
         TypeError: on a non-floating `input`, a non-integer multiclass `target`, or an
             option of the wrong type.
 
@@ -179,7 +185,8 @@ def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: 
 
     Args:
         beta: positive; recall is `beta` times as important as precision (in place of the
-            Tversky weights `alpha`, `beta`).
+            Tversky weights `alpha`, `beta`). `beta=inf` (or any `beta` whose square
+            overflows) gives recall, as in scikit-learn.
         zero_division: value where $(1+\beta^2) TP + \beta^2 FN + FP = 0$.
 
     Examples:

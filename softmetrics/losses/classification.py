@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks, distributed
+from .._options import REDUCTIONS
 from .._relax import as_tensor_on
 from ..functional._classification_core import (
     Counts,
@@ -29,9 +30,18 @@ from ._base import RunningStatistics, set_level_repr
 class _ClassificationLoss(RunningStatistics):
     """`1 - soft metric` of one classification formula, with its options fixed.
 
-    Options are those of the functional twin and are validated once, here. `forward`
-    returns the loss (averaged over samples for `multidim_average="samplewise"`; per class
-    for `average="none"`); `metric` the exact metric (temperature 0) with the same options.
+    Options are those of the functional twin and are validated once, here; an unknown
+    keyword raises `TypeError`. `forward` returns the loss (per class for
+    `average="none"`); `metric` the exact metric (temperature 0) with the same options.
+
+    `reduction`, as in torch's losses, acts on the per-sample losses of
+    `multidim_average="samplewise"`: "mean" (default) over the samples, "sum", or "none"
+    for the (N,) losses (the losses of `metric`'s (N,) values). With "global" the loss is
+    one number for the whole batch and only "mean" is accepted.
+
+    An empty batch gives `1 - zero_division` for `multidim_average="global"` (the metric
+    of no entries is `zero_division`) and 0 for `"samplewise"` (the mean or sum of no
+    per-sample losses), as the Classification page explains under "Empty batches".
 
     Set-level options (the API page's "Set-level options" says the same to users):
 
@@ -45,24 +55,33 @@ class _ClassificationLoss(RunningStatistics):
       dataset-level metric than one mini-batch gives. The first batch initialises it.
     """
 
-    _fn_name: ClassVar[str]
+    _fn_name: ClassVar[str]  # the functional twin, whose options the loss takes
     _kind: ClassVar[Kind]
     _default_average: ClassVar[str] = "macro"
 
-    def __init__(self, *, task: str, num_classes: int | None = None,
-                 average: str | None = None, temperature: float = 1.0,
-                 threshold: float = 0.5, ignore_index: int | None = None,
-                 multidim_average: str = "global", zero_division: float = 0.0,
-                 validate_args: bool = True, sync_dist: bool = False, process_group: Any = None,
-                 momentum: float | None = None, **formula: Any) -> None:
+    def __init__(self, formula: dict[str, Any] | None = None, /, *, task: str,
+                 num_classes: int | None = None, average: str | None = None,
+                 temperature: float = 1.0, threshold: float = 0.5,
+                 ignore_index: int | None = None, multidim_average: str = "global",
+                 zero_division: float = 0.0, validate_args: bool = True,
+                 sync_dist: bool = False, process_group: Any = None,
+                 momentum: float | None = None, reduction: str = "mean",
+                 **unexpected: Any) -> None:
         super().__init__()
         average = self._default_average if average is None else average
         name = type(self).__name__
+        _checks.check_no_extra_options(name, unexpected)
         check_classification_options(name, task=task, num_classes=num_classes,
                                      average=average, temperature=temperature,
                                      threshold=threshold, ignore_index=ignore_index,
                                      multidim_average=multidim_average,
                                      zero_division=zero_division)
+        _checks.check_option(name, "reduction", reduction, REDUCTIONS)
+        if multidim_average == "global" and reduction != "mean":
+            _checks.fail(name, "reduction", "'mean' with multidim_average='global' (the "
+                         "loss of the whole batch is one number; per-sample losses need "
+                         "multidim_average='samplewise')", reduction)
+        self.reduction = reduction
         if isinstance(temperature, Tensor):
             _checks.fail(name, "temperature", "a number (use the functional API for a "
                          "tensor temperature)", temperature, error=TypeError)
@@ -70,7 +89,7 @@ class _ClassificationLoss(RunningStatistics):
             task=task, num_classes=num_classes, average=average, threshold=threshold,
             ignore_index=ignore_index, multidim_average=multidim_average,
             zero_division=zero_division, validate_args=validate_args)
-        self.formula = formula
+        self.formula: dict[str, Any] = dict(formula or {})
         self.temperature = temperature
         self.sync_dist = bool(sync_dist)
         self.process_group = process_group
@@ -106,7 +125,7 @@ class _ClassificationLoss(RunningStatistics):
 
     def _value(self, input: Tensor, target: Tensor, temperature: float,
                hook: CountsHook | None) -> Tensor:
-        return evaluate(self._fn_name, self._kind, input, target, temperature=temperature,
+        return evaluate(type(self).__name__, self._kind, input, target, temperature=temperature,
                         hook=hook, check=False, **self.formula, **self.options)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -115,9 +134,12 @@ class _ClassificationLoss(RunningStatistics):
             self.check_running_device(input)
         hook = self._hook if (self.sync_dist or self.momentum is not None) else None
         loss = 1.0 - self._value(input, target, self.temperature, hook)
-        if self.options["multidim_average"] == "samplewise":
-            # the mean over samples; an empty batch gives 0, not NaN
-            loss = loss.sum(0) / max(loss.shape[0], 1)
+        if self.options["multidim_average"] == "samplewise" and self.reduction != "none":
+            # the sum or mean over samples; the mean of an empty batch is 0, not NaN
+            samples = max(loss.shape[0], 1)
+            loss = loss.sum(0)
+            if self.reduction == "mean":
+                loss = loss / samples
         return loss
 
     @torch.no_grad()
@@ -126,7 +148,10 @@ class _ClassificationLoss(RunningStatistics):
         return self._value(input, target, 0.0, self._sync if self.sync_dist else None)
 
     def extra_repr(self) -> str:
-        return set_level_repr(self, {**self.options, **self.formula})
+        shown = {**self.options, **self.formula}
+        if self.reduction != "mean":
+            shown["reduction"] = self.reduction
+        return set_level_repr(self, shown)
 
 
 class SoftAccuracyLoss(_ClassificationLoss):
@@ -159,7 +184,7 @@ class _TverskyLoss(_ClassificationLoss):
 
     def __init__(self, *, task: str, **options: Any) -> None:
         alpha, beta = self._weights
-        super().__init__(task=task, alpha=alpha, beta=beta, **options)
+        super().__init__(dict(alpha=alpha, beta=beta), task=task, **options)
 
 
 class SoftPrecisionLoss(_TverskyLoss):
@@ -295,7 +320,7 @@ class SoftFBetaLoss(_ClassificationLoss):
     def __init__(self, *, task: str, beta: float = 1.0, **options: Any) -> None:
         alpha, weight = fbeta_weights(type(self).__name__, beta)
         self.beta = float(beta)
-        super().__init__(task=task, alpha=alpha, beta=weight, **options)
+        super().__init__(dict(alpha=alpha, beta=weight), task=task, **options)
 
 
 class SoftTverskyLoss(_ClassificationLoss):
@@ -321,7 +346,7 @@ class SoftTverskyLoss(_ClassificationLoss):
     def __init__(self, *, task: str, alpha: float = 0.5, beta: float = 0.5,
                  **options: Any) -> None:
         alpha, beta = tversky_weights(type(self).__name__, alpha, beta)
-        super().__init__(task=task, alpha=alpha, beta=beta, **options)
+        super().__init__(dict(alpha=alpha, beta=beta), task=task, **options)
 
 
 class SoftMCCLoss(_ClassificationLoss):
@@ -370,4 +395,4 @@ class SoftTopKAccuracyLoss(_ClassificationLoss):
         if "threshold" in options:
             _checks.fail(name, "threshold", "unset (top-k has no threshold)",
                          options["threshold"])
-        super().__init__(task=task, num_classes=num_classes, top_k=k, **options)
+        super().__init__(dict(top_k=k), task=task, num_classes=num_classes, **options)
