@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -77,7 +77,8 @@ class Counts(NamedTuple):
             total = total.expand_as(self.tp).sum(-1, keepdim=True)
         else:
             total = total * self.tp.shape[-1]
-        return Counts(*(t.sum(-1, keepdim=True) for t in self[:3]), total)
+        tp, pred, support = (t.sum(-1, keepdim=True) for t in self[:3])
+        return Counts(tp, pred, support, total)
 
     def stat_scores(self) -> StatScores:
         """The four counts TP, FP, FN, TN."""
@@ -387,7 +388,7 @@ Kind = Literal["tversky", "accuracy", "mcc"]
 
 def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float = 0.0,
              beta: float = 0.0, top_k: int | None = None, hook: CountsHook | None = None,
-             check: bool = True, **options) -> Tensor:
+             check: bool = True, **options: Any) -> Tensor:
     """The one pipeline: validate, count (optionally `hook` the counts), apply a formula.
 
     `kind` selects the formula: "tversky" (with `alpha`, `beta`), "accuracy" (top-k
@@ -404,7 +405,7 @@ def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float
     return _finish(value, prep.task, prep.samplewise, prep.out_dtype)
 
 
-def stat_scores(fn: str, input: Tensor, target: Tensor, **options) -> StatScores:
+def stat_scores(fn: str, input: Tensor, target: Tensor, **options: Any) -> StatScores:
     """The pipeline's counts as `StatScores` (no formula): `(C,)` each, or `(N, C)` for
     `multidim_average="samplewise"`. `options` are those of `evaluate`."""
     prep = _prepare(fn, input, target, average="none", zero_division=0.0, **options)
