@@ -320,57 +320,61 @@ def markdown(result: dict[str, Any]) -> str:
     for i, (n, lp, pt, b) in enumerate(zip(w["lengths"], w["log_probs"], w["per_token"],
                                            w["bleu"], strict=True), 1):
         lines.append(f"| {i} | {n} | {lp:g} | {pt:.3f} | {b:.3f} |")
-    lines += ["", "| scores | alpha | weights q | gradient of the risk wrt log p | risk | "
-              "effective candidates | gradient norm | candidates reached |",
-              "|---|---:|---|---|---:|---:|---:|---:|"]
-    for r in w["rows"]:
-        lines.append(f"| {r['scores']} | {r['alpha']:g} | {_vector(r['weights'])} | "
-                     f"{_vector(r['gradient'])} | {r['risk']:.3f} | "
-                     f"{r['effective_candidates']:.2f} | {r['gradient_norm']:.2e} | "
-                     f"{r['candidates_reached']:.2f} |")
+    rows = w["rows"]
+    lines += ["", "| | " + " | ".join(f"{r['scores']}, alpha = {r['alpha']:g}" for r in rows)
+              + " |", "|---|" + "---|" * len(rows)]
+    for label, cell in (
+            ("weights q", lambda r: _vector(r["weights"])),
+            ("gradient of the risk wrt log p", lambda r: _vector(r["gradient"])),
+            ("risk", lambda r: f"{r['risk']:.3f}"),
+            ("effective candidates", lambda r: f"{r['effective_candidates']:.2f}"),
+            ("gradient norm", lambda r: f"{r['gradient_norm']:.2e}"),
+            ("candidates reached", lambda r: f"{r['candidates_reached']:.2f}")):
+        lines.append(f"| {label} | " + " | ".join(cell(r) for r in rows) + " |")
     m = result["model"]
     one = result["documents"][0]
+    dropped = (f"{m['dropped']} sources with fewer distinct samples left out"
+               if m["dropped"] else "every source had that many")
     lines += ["", f"**Candidates of a model.** The network after "
               f"{m['settings']['pretrain_steps']} steps of token cross-entropy (seed "
               f"{st['seed']}); {st['draws']} samples for each of {st['sources']} test "
               f"sources, of which the first {st['samples']} distinct ones are the "
-              f"candidates ({m['dropped']} sources with fewer distinct samples left out). "
-              f"Single sentences: {one['documents']} sources, references of "
-              f"{one['mean_ref_length']:.1f} words on average; the sequence "
+              f"candidates ({dropped}). Single sentences: {one['documents']} sources, "
+              f"references of {one['mean_ref_length']:.1f} words on average; the sequence "
               f"log-probabilities of one source's candidates span "
               f"{one['median_log_prob_span']:.1f} nats (median over sources), "
-              f"{one['median_per_token_span']:.2f} nats per token. Means over sources:", "",
-              "| alpha | effective candidates, sequence | effective candidates, per token | "
-              "gradient norm, sequence | gradient norm, per token | candidates reached, "
-              "sequence | candidates reached, per token |",
-              "|---:|---:|---:|---:|---:|---:|---:|"]
+              f"{one['median_per_token_span']:.2f} nats per token. Means over sources, "
+              f"sequence scores / per-token scores:", "",
+              "| alpha | effective candidates | gradient norm | candidates reached |",
+              "|---:|---:|---:|---:|"]
     alphas = result["alphas"]
     c = result["curves"]
+
+    def pair(key: str, i: int, fmt: str) -> str:
+        return " / ".join(_g(c[mode][key][i], fmt) for mode in MODES)
+
     for a in st["table_alphas"]:
         i = alphas.index(a)
-        lines.append(
-            f"| {a:g} | {_g(c['sequence']['effective_candidates'][i], '.2f')} | "
-            f"{_g(c['per_token']['effective_candidates'][i], '.2f')} | "
-            f"{_g(c['sequence']['gradient_norm'][i], '.2e')} | "
-            f"{_g(c['per_token']['gradient_norm'][i], '.2e')} | "
-            f"{_g(c['sequence']['candidates_reached'][i], '.2f')} | "
-            f"{_g(c['per_token']['candidates_reached'][i], '.2f')} |")
+        lines.append(f"| {a:g} | {pair('effective_candidates', i, '.2f')} | "
+                     f"{pair('gradient_norm', i, '.2e')} | "
+                     f"{pair('candidates_reached', i, '.2f')} |")
     s = result["summary"]
     lines += ["", f"The mean gradient norm is largest at alpha = "
               f"{_g(s['sequence']['alpha_max_gradient'])} on sequence scores and "
               f"{_g(s['per_token']['alpha_max_gradient'])} per token.", "",
               f"**Longer sequences.** Documents of m consecutive sources, candidate k being "
-              f"candidate k of each sentence one after the other (log-probabilities summed). "
-              f"The alpha that leaves {st['samples'] / 2:g} effective candidates: median "
-              f"[quartiles] over documents:", "",
-              "| m | documents | reference length | span of log p | span of log p per token "
-              "| alpha at half spread, sequence | alpha at half spread, per token |",
-              "|---:|---:|---:|---:|---:|---:|---:|"]
+              f"candidate k of each sentence one after the other (log-probabilities summed); "
+              f"spans are medians over documents. The alpha that leaves "
+              f"{st['samples'] / 2:g} effective candidates: median [quartiles] over "
+              f"documents:", "",
+              "| m (documents) | reference length | span of log p (sequence / per token) | "
+              "alpha at half spread, sequence | alpha at half spread, per token |",
+              "|---:|---:|---:|---:|---:|"]
     for row in result["documents"]:
         seq, tok = row["alpha_half_spread_sequence"], row["alpha_half_spread_per_token"]
         lines.append(
-            f"| {row['sentences']} | {row['documents']} | {row['mean_ref_length']:.1f} | "
-            f"{row['median_log_prob_span']:.1f} | {row['median_per_token_span']:.2f} | "
+            f"| {row['sentences']} ({row['documents']}) | {row['mean_ref_length']:.1f} | "
+            f"{row['median_log_prob_span']:.1f} / {row['median_per_token_span']:.2f} | "
             f"{_g(seq[1])} [{_g(seq[0])}, {_g(seq[2])}] | "
             f"{_g(tok[1])} [{_g(tok[0])}, {_g(tok[2])}] |")
     return "\n".join(lines) + "\n"
@@ -385,6 +389,12 @@ def plot(result: dict[str, Any], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
+    with plt.rc_context({"font.size": 11}):
+        _draw(plt, result, path)
+    return True
+
+
+def _draw(plt: Any, result: dict[str, Any], path: Path) -> None:
     alphas, c, k = result["alphas"], result["curves"], result["settings"]["samples"]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.6))
     colour = {"sequence": "C0", "per_token": "C1"}
@@ -398,14 +408,14 @@ def plot(result: dict[str, Any], path: Path) -> bool:
             ax.semilogx(alphas, c[mode][key], color=colour[mode], label=name[mode])
         for a in (5e-3, 1.0):
             ax.axvline(a, color="black", lw=0.6, ls=":")
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("alpha (dotted: 0.005 and 1)")
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel("alpha (dotted lines: 0.005 and 1)")
         ax.grid(alpha=0.3)
     for ax in (axes[0, 0], axes[1, 1]):
         ax.axhline(1, color="grey", lw=0.7)
         ax.axhline(k, color="grey", lw=0.7)
     axes[1, 0].set_yscale("log")
-    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].legend(fontsize=10)
     ax = axes[0, 1]
     docs = result["documents"]
     x = [d["mean_ref_length"] for d in docs]
@@ -415,15 +425,14 @@ def plot(result: dict[str, Any], path: Path) -> bool:
         ax.fill_between(x, q[:, 0], q[:, 2], color=colour[mode], alpha=0.2)
     ax.set_xlabel("reference length (words): documents of 1, 2, 4, 8 sentences")
     ax.set_title(f"alpha leaving {k / 2:g} effective candidates (median, quartiles)",
-                 fontsize=10)
-    ax.legend(fontsize=8)
+                 fontsize=11)
+    ax.legend(fontsize=10)
     ax.grid(alpha=0.3, which="both")
     fig.suptitle(f"Expected BLEU: {k} distinct sampled candidates per source "
-                 f"(number-words task, early model)", fontsize=11)
+                 f"(number-words task, early model)", fontsize=12)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return True
 
 
 # ---------------------------------------------------------------------------------------
