@@ -273,31 +273,31 @@ def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: flo
 
     $$
     \mathbb{E}[\mathrm{BLEU}]_b = \sum_{k=1}^{K} q_k\, \mathrm{BLEU}(y_k, r_b), \qquad
-    q = \mathrm{softmax}_k\bigl(\alpha\, s_k\bigr), \qquad
-    s_k = \log p(y_k \mid x_b)
-    \ \text{or, with length normalisation,}\ \frac{\log p(y_k \mid x_b)}{|y_k|},
+    q = \mathrm{softmax}_k\bigl(\alpha\, s_k\bigr),
     $$
 
-    and the risk minimised by minimum risk training is $1 - \mathbb{E}[\mathrm{BLEU}]_b$
-    (Shen et al., 2016; Edunov et al., 2018). The BLEU values come from
-    [`bleu_score`][softmetrics.functional.bleu_score] (sentence BLEU, all $B K$ candidates
-    in one call, no gradient); the gradient flows into `log_probs`:
+    with $s_k = \log p(y_k \mid x_b)$, or $s_k = \log p(y_k \mid x_b) / |y_k|$ (per token)
+    with `length_normalize=True`; the risk minimised by minimum risk training is
+    $1 - \mathbb{E}[\mathrm{BLEU}]_b$ (Shen et al., 2016; Edunov et al., 2018). The BLEU
+    values come from [`bleu_score`][softmetrics.functional.bleu_score] (sentence BLEU, all
+    $B K$ candidates in one call, no gradient); the gradient flows into `log_probs`:
     $\partial / \partial \log p_k = \alpha\, q_k (\mathrm{BLEU}_k - \mathbb{E}[\mathrm{BLEU}])$,
     divided by $|y_k|$ with `length_normalize`.
 
     **Choosing `alpha`.** Sequence log-probabilities are sums over tokens, so those of the
     candidates of one source can differ by tens of nats; at the default $\alpha = 1$ the
     softmax then gives almost all weight to one candidate, and the gradient, which is
-    proportional to $q_k$, reaches only the most probable one or two. A small $\alpha$
-    spreads the weight (Shen et al. use $\alpha = 5 \cdot 10^{-3}$);
-    `length_normalize=True` scores each candidate by its mean log-probability per token,
-    $|y_k|$ being the length BLEU counts (the ids before the first `pad_id`; with
-    `padding_side="left"`, after the leading ones; an empty candidate counts as 1), so
-    that one $\alpha$ means the same for short and long sentences. See
-    [Choosing alpha](../text.md#choosing-alpha) for the weights and gradients as
-    functions of $\alpha$. When `log_probs` include a token that
-    `pad_id` cuts off (an end-of-sentence token), $|y_k|$ is one less than the number of
-    tokens they sum over; divide them yourself if the exact mean matters.
+    proportional to $q_k$, reaches only the most probable one or two. A smaller $\alpha$
+    spreads the weight, and scales the gradient down with it (Shen et al. use
+    $\alpha = 5 \cdot 10^{-3}$). `length_normalize=True` scores each candidate by its
+    mean log-probability per token, $|y_k|$ being the length BLEU counts (the ids before
+    the first `pad_id`; with `padding_side="left"`, after the leading ones; an empty
+    candidate counts as 1), so that $\alpha$ depends less on the sentence length and
+    short candidates lose the advantage of fewer tokens. See
+    [Choosing alpha](../text.md#choosing-alpha) for the weights and gradients as functions
+    of $\alpha$. When `log_probs` include a token that `pad_id` cuts off (an
+    end-of-sentence token), $|y_k|$ is one less than the number of tokens they sum over;
+    divide them yourself if the exact mean matters.
 
     Sequence-level losses work best mixed with token-level cross-entropy: Edunov et al.
     (2018) report on IWSLT'14 De-En 31.78 BLEU for token NLL, 32.84 for sequence risk
