@@ -21,6 +21,7 @@ from .text_references import (
     sacrebleu_corpus,
     sacrebleu_sentence,
     soft_matches_loop,
+    to_words,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -465,6 +466,103 @@ def test_expected_bleu_gradient_and_limits():
     torch.testing.assert_close(grad, expected_grad)
 
 
+@given(id_batches(max_batch=4, max_refs=2), st.integers(1, 4),
+       st.sampled_from([0.0, 0.5, 2.0, 30.0]), st.integers(0, 999), st.booleans())
+def test_length_normalized_expected_bleu_equals_loop(device, batch, k, alpha, seed, left):
+    _, ref, vocab = batch
+    g = torch.Generator().manual_seed(seed)
+    rows = ref.shape[0]
+    # pads (id 0) inside the candidates: lengths 0 to 7, empty candidates included
+    samples = torch.randint(0, vocab, (rows, k, 7), generator=g)
+    log_probs = -10.0 * torch.rand(rows, k, dtype=torch.float64, generator=g)
+    expected = []
+    for b in range(rows):
+        lengths = [len(to_words(samples[b, i], 0).split()) for i in range(k)]
+        per_token = [float(log_probs[b, i]) / max(lengths[i], 1) for i in range(k)]
+        q = torch.softmax(alpha * torch.tensor(per_token, dtype=torch.float64), 0)
+        scores = sacrebleu_sentence(samples[b], ref[b].expand(k, -1, -1))
+        expected.append(sum(float(q[i]) * scores[i] for i in range(k)))
+    expected = torch.tensor(expected, dtype=torch.float64)
+    if left:  # the same sentences, left-padded: the lengths are those of the sentences
+        samples = _left_pad(_cut_at_first_pad(samples), seed)
+        ref = _left_pad(_cut_at_first_pad(ref), seed + 1)
+    got = expected_bleu(samples.to(device), log_probs.to(device), ref.to(device),
+                        alpha=alpha, length_normalize=True, reduction="none",
+                        padding_side="left" if left else "right").cpu()
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-9)
+
+
+def test_length_normalized_equals_a_rescaled_alpha_when_lengths_are_equal():
+    g = torch.Generator().manual_seed(11)
+    samples = torch.randint(1, 5, (3, 4, 6), generator=g)  # no pad: every length is 6
+    ref = torch.randint(1, 5, (3, 6), generator=g)
+    log_probs = -20.0 * torch.rand(3, 4, dtype=torch.float64, generator=g)
+    for alpha in (0.0, 0.3, 1.0, 12.0):
+        got = expected_bleu(samples, log_probs, ref, alpha=alpha, length_normalize=True,
+                            reduction="none")
+        want = expected_bleu(samples, log_probs, ref, alpha=alpha / 6, reduction="none")
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    # candidates of different lengths: the two differ
+    cut = samples.clone()
+    cut[:, 0, 2:] = 0
+    assert not torch.allclose(
+        expected_bleu(cut, log_probs, ref, alpha=0.5, length_normalize=True, reduction="none"),
+        expected_bleu(cut, log_probs, ref, alpha=0.5 / 6, reduction="none"))
+
+
+def test_length_normalized_gradient():
+    g = torch.Generator().manual_seed(13)
+    samples = torch.randint(0, 5, (3, 4, 6), generator=g)  # pads inside: lengths vary
+    samples[0, 0] = 0  # an empty candidate (length counted as 1)
+    ref = torch.randint(1, 5, (3, 6), generator=g)
+    log_probs = -5.0 * torch.rand(3, 4, dtype=torch.float64, generator=g)
+    log_probs.requires_grad_()
+    for alpha in (0.5, 4.0):
+        assert torch.autograd.gradcheck(
+            lambda lp, a=alpha: expected_bleu(samples, lp, ref, alpha=a,
+                                              length_normalize=True), (log_probs,))
+    # the closed form: alpha / |y_k| * q_k * (BLEU_k - E[BLEU])
+    alpha = 2.0
+    value = expected_bleu(samples, log_probs, ref, alpha=alpha, length_normalize=True,
+                          reduction="sum")
+    (grad,) = torch.autograd.grad(value, log_probs)
+    scores = bleu_score(samples.reshape(12, 6), ref.repeat_interleave(4, 0)).view(3, 4)
+    lengths = _text_core.prefix_valid(samples, 0).sum(-1).clamp_min(1).double()
+    q = torch.softmax(alpha * log_probs.detach() / lengths, 1)
+    want = alpha / lengths * q * (scores - (q * scores).sum(1, keepdim=True))
+    torch.testing.assert_close(grad, want)
+    assert lengths[0, 0] == 1 and (lengths > 1).any()
+
+
+def test_length_normalized_extreme_inputs_are_finite():
+    g = torch.Generator().manual_seed(14)
+    samples = torch.randint(0, 5, (2, 3, 5), generator=g)
+    samples[1] = 0  # only empty candidates
+    ref = torch.randint(1, 5, (2, 5), generator=g)
+    log_probs = torch.tensor([[-1e4, 0.0, -3e4], [-1e4, -1e4, -1e4]], requires_grad=True)
+    for alpha in (0.0, 1e-3, 1.0, 1e3):
+        value = expected_bleu(samples, log_probs, ref, alpha=alpha, length_normalize=True)
+        (grad,) = torch.autograd.grad(value, log_probs)
+        assert torch.isfinite(value) and torch.isfinite(grad).all()
+    half = expected_bleu(samples, log_probs.detach().half(), ref, length_normalize=True)
+    assert half.dtype == torch.float32 and torch.isfinite(half)
+
+
+def test_length_normalized_module_equals_function():
+    g = torch.Generator().manual_seed(15)
+    samples = torch.randint(0, 5, (3, 4, 6), generator=g)
+    ref = torch.randint(1, 5, (3, 6), generator=g)
+    log_probs = -10.0 * torch.rand(3, 4, generator=g)
+    loss_fn = ExpectedBLEULoss(alpha=3.0, length_normalize=True, reduction="none")
+    value = expected_bleu(samples, log_probs, ref, alpha=3.0, length_normalize=True,
+                          reduction="none")
+    torch.testing.assert_close(loss_fn(samples, log_probs, ref), 1 - value)
+    torch.testing.assert_close(loss_fn.metric(samples, log_probs, ref), value)
+    assert "length_normalize=True" in repr(loss_fn)
+    assert not torch.allclose(ExpectedBLEULoss(alpha=3.0, reduction="none")(
+        samples, log_probs, ref), 1 - value)
+
+
 def test_expected_bleu_extreme_log_probs_are_finite():
     samples = torch.randint(1, 5, (2, 3, 5), generator=torch.Generator().manual_seed(8))
     ref = torch.randint(1, 5, (2, 5), generator=torch.Generator().manual_seed(9))
@@ -549,6 +647,14 @@ def test_hot_paths_capture_as_one_graph_without_host_synchronisation():
     soft = torch.compile(lambda x, r: soft_bleu_score(x, r, validate_args=False),
                          backend="aot_eager", fullgraph=True)
     torch.testing.assert_close(soft(z, ref), soft_bleu_score(z, ref))
+    samples = torch.randint(0, 50, (16, 4, 12), generator=g)
+    log_probs = -10.0 * torch.rand(16, 4, generator=g)
+    expected = torch.compile(
+        lambda s, lp, r: expected_bleu(s, lp, r, length_normalize=True, vocab_size=50,
+                                       validate_args=False),
+        backend="aot_eager", fullgraph=True)
+    torch.testing.assert_close(expected(samples, log_probs, ref),
+                               expected_bleu(samples, log_probs, ref, length_normalize=True))
 
 
 # --------------------------------------------------------------------------------------
@@ -604,6 +710,11 @@ REF = torch.tensor([[1, 2, 3]])
                            alpha=-1.0), ValueError, r"expected `alpha` to be >= 0"),
     (lambda: expected_bleu(torch.ones(1, 2, 3, dtype=torch.long), torch.zeros(1, 2), REF,
                            reduction="avg"), ValueError, r"expected `reduction` to be one of"),
+    (lambda: expected_bleu(torch.ones(1, 2, 3, dtype=torch.long), torch.zeros(1, 2), REF,
+                           length_normalize=1), TypeError,
+     r"expected_bleu: expected `length_normalize` to be True or False, got 1\."),
+    (lambda: ExpectedBLEULoss(length_normalize="length"), TypeError,
+     r"ExpectedBLEULoss: expected `length_normalize` to be True or False, got 'length'\."),
     (lambda: SoftBLEULoss(smooth="add-one"), ValueError,
      r"SoftBLEULoss: expected `smooth` to be one of"),
     (lambda: SoftBLEULoss(temperature=-1.0), ValueError,

@@ -33,6 +33,7 @@ from ._bleu_ngrams import ngram_groups, tag_counts
 __all__ = [
     "SMOOTH_DEFAULTS",
     "check_bleu_options",
+    "check_expected_bleu_options",
     "compute_bleu",
     "compute_expected_bleu",
     "compute_soft_bleu",
@@ -475,21 +476,33 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
     return out.to(dtype)
 
 
+def check_expected_bleu_options(fn: str, *, alpha: float, length_normalize: bool,
+                                reduction: str) -> float:
+    """Validate the options of expected BLEU that the other BLEU functions do not take;
+    return `alpha`. Reads no tensor data. The Module calls this once in `__init__`."""
+    alpha = check_number(fn, "alpha", alpha, low=0.0)
+    if not isinstance(length_normalize, bool):
+        fail(fn, "length_normalize", "True or False", length_normalize, error=TypeError)
+    check_option(fn, "reduction", reduction, REDUCTIONS)
+    return alpha
+
+
 def compute_expected_bleu(fn: str, samples: Tensor, log_probs: Tensor, ref: Tensor, *,
-                          alpha: float, pad_id: int, max_order: int, smooth: str,
-                          smooth_value: float | None, effective_order: bool | None,
-                          vocab_size: int | None, reduction: str, padding_side: str,
-                          validate_args: bool) -> Tensor:
+                          alpha: float, length_normalize: bool, pad_id: int, max_order: int,
+                          smooth: str, smooth_value: float | None,
+                          effective_order: bool | None, vocab_size: int | None,
+                          reduction: str, padding_side: str, validate_args: bool) -> Tensor:
     """`expected_bleu`: the sentence BLEU of the `(B, K)` candidates (exact, no gradient)
-    averaged under `softmax(alpha * log_probs)` over the candidates, then reduced."""
+    averaged under `softmax(alpha * log_probs)` over the candidates (with
+    `length_normalize`, `log_probs` divided by the candidates' lengths), then reduced."""
     smooth_value = check_bleu_options(fn, max_order=max_order, smooth=smooth,
                                       smooth_value=smooth_value,
                                       effective_order=effective_order,
                                       padding_side=padding_side)
     check_int(fn, "pad_id", pad_id)
     _check_vocab_size(fn, vocab_size)
-    alpha = check_number(fn, "alpha", alpha, low=0.0)
-    check_option(fn, "reduction", reduction, REDUCTIONS)
+    alpha = check_expected_bleu_options(fn, alpha=alpha, length_normalize=length_normalize,
+                                        reduction=reduction)
     check_index_tensor(fn, "samples", samples)
     check_ndim(fn, "samples", samples, 3, "of shape (B, K, T)")
     rows, k, t_hyp = samples.shape
@@ -514,5 +527,9 @@ def compute_expected_bleu(fn: str, samples: Tensor, log_probs: Tensor, ref: Tens
                             vocab_size)
         bleu = _score(*stats, torch.float64, corpus=False, smooth=smooth,
                       smooth_value=smooth_value, effective_order=effective_order)
-    q = torch.softmax(alpha * log_probs.to(dtype), dim=1)
+    scores = log_probs.to(dtype)
+    if length_normalize:
+        # per-token log-probabilities: the lengths BLEU counted (an empty candidate: 1)
+        scores = scores / stats[2].view(rows, k).clamp_min(1).to(dtype)
+    q = torch.softmax(alpha * scores, dim=1)
     return reduce_per_sample((q * bleu.view(rows, k).to(dtype)).sum(1), reduction)

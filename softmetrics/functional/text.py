@@ -260,10 +260,11 @@ def soft_bleu_score(input: Tensor, ref: Tensor, *, temperature: float | Tensor =
 
 
 def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: float = 1.0,
-                  pad_id: int = 0, max_order: int = 4, smooth: Smooth = "exp",
-                  smooth_value: float | None = None, effective_order: bool | None = None,
-                  vocab_size: int | None = None, reduction: Reduction = "mean",
-                  padding_side: PaddingSide = "right", validate_args: bool = True) -> Tensor:
+                  length_normalize: bool = False, pad_id: int = 0, max_order: int = 4,
+                  smooth: Smooth = "exp", smooth_value: float | None = None,
+                  effective_order: bool | None = None, vocab_size: int | None = None,
+                  reduction: Reduction = "mean", padding_side: PaddingSide = "right",
+                  validate_args: bool = True) -> Tensor:
     r"""Expected sentence BLEU of K candidates per source under their renormalised model
     probabilities: the minimum-risk-training objective.
 
@@ -272,26 +273,43 @@ def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: flo
 
     $$
     \mathbb{E}[\mathrm{BLEU}]_b = \sum_{k=1}^{K} q_k\, \mathrm{BLEU}(y_k, r_b), \qquad
-    q = \mathrm{softmax}_k\bigl(\alpha \log p(y_k \mid x_b)\bigr),
+    q = \mathrm{softmax}_k\bigl(\alpha\, s_k\bigr),
     $$
 
-    and the risk minimised by minimum risk training is $1 - \mathbb{E}[\mathrm{BLEU}]_b$
-    (Shen et al., 2016; Edunov et al., 2018). The BLEU values come from
-    [`bleu_score`][softmetrics.functional.bleu_score] (sentence BLEU, all $B K$ candidates
-    in one call, no gradient); the gradient flows into `log_probs`:
-    $\partial / \partial \log p_k = \alpha\, q_k (\mathrm{BLEU}_k - \mathbb{E}[\mathrm{BLEU}])$.
+    with $s_k = \log p(y_k \mid x_b)$, or $s_k = \log p(y_k \mid x_b) / |y_k|$ (per token)
+    with `length_normalize=True`; the risk minimised by minimum risk training is
+    $1 - \mathbb{E}[\mathrm{BLEU}]_b$ (Shen et al., 2016; Edunov et al., 2018). The BLEU
+    values come from [`bleu_score`][softmetrics.functional.bleu_score] (sentence BLEU, all
+    $B K$ candidates in one call, no gradient); the gradient flows into `log_probs`:
+    $\partial / \partial \log p_k = \alpha\, q_k (\mathrm{BLEU}_k - \mathbb{E}[\mathrm{BLEU}])$,
+    divided by $|y_k|$ with `length_normalize`.
+
+    **Choosing `alpha`.** Sequence log-probabilities are sums over tokens, so those of the
+    candidates of one source can differ by tens of nats; at the default $\alpha = 1$ the
+    softmax then gives almost all weight to one candidate, and the gradient, which is
+    proportional to $q_k$, reaches only the most probable one or two. A smaller $\alpha$
+    spreads the weight, and scales the gradient down with it (Shen et al. use
+    $\alpha = 5 \cdot 10^{-3}$). `length_normalize=True` scores each candidate by its
+    mean log-probability per token, $|y_k|$ being the length BLEU counts (the ids before
+    the first `pad_id`; with `padding_side="left"`, after the leading ones; an empty
+    candidate counts as 1), so that $\alpha$ depends less on the sentence length and
+    short candidates lose the advantage of fewer tokens. See
+    [Choosing alpha](../text.md#choosing-alpha) for the weights and gradients as functions
+    of $\alpha$. When `log_probs` include a token that `pad_id` cuts off (an
+    end-of-sentence token), $|y_k|$ is one less than the number of tokens they sum over;
+    divide them yourself if the exact mean matters.
 
     Sequence-level losses work best mixed with token-level cross-entropy: Edunov et al.
     (2018) report on IWSLT'14 De-En 31.78 BLEU for token NLL, 32.84 for sequence risk
     after NLL pre-training, and 32.93 for a weighted combination of both, e.g.
 
     ```python
-    risk = 1 - expected_bleu(samples, seq_log_probs, ref)
+    risk = 1 - expected_bleu(samples, seq_log_probs, ref, length_normalize=True)
     loss = 0.7 * risk + 0.3 * F.cross_entropy(logits.transpose(1, 2), ref, ignore_index=pad)
     ```
 
     **Hard limit:** this is an expectation of exact BLEU values; as $\alpha \to \infty$ it
-    tends to the BLEU of the most probable candidate (ties shared).
+    tends to the BLEU of the highest-scoring candidate (ties shared).
 
     The options `pad_id`, `max_order`, `smooth`, `smooth_value`, `vocab_size` and
     `padding_side` (for `samples` and `ref`: `"left"` for the left-padded output of a
@@ -303,6 +321,8 @@ def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: flo
         ref: `(B, T')` or `(B, R, T')` references of each source.
         alpha: the sharpness $\alpha \ge 0$ of the candidate distribution ($\alpha = 0$:
             the mean BLEU of the candidates).
+        length_normalize: divide each candidate's log-probability by its length before
+            the softmax (per-token scores).
         effective_order: average only over the orders with candidate n-grams; None means
             True (sentence BLEU).
         reduction: `"mean"` (default), `"sum"` or `"none"` (per source, shape `(B,)`).
@@ -317,7 +337,8 @@ def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: flo
         ValueError: for tensors of the wrong rank, mismatched `B` or `K`, a negative
             `alpha`, an unknown option, or (with `validate_args`) invalid ids or NaN or
             infinite `log_probs`.
-        TypeError: for non-integer samples or references, or non-floating `log_probs`.
+        TypeError: for non-integer samples or references, non-floating `log_probs`, or
+            a `length_normalize` that is not a bool.
 
     Examples:
         >>> import torch
@@ -332,6 +353,17 @@ def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: flo
         >>> log_probs.grad  # more mass on the better candidate
         tensor([[ 0.1521, -0.1296, -0.0225]])
 
+        A short candidate has the larger sequence probability, a long one the larger
+        probability per token:
+
+        >>> samples = torch.tensor([[[5, 6, 7, 8, 9, 10], [5, 6, 0, 0, 0, 0]]])
+        >>> log_probs = torch.tensor([[-9.0, -4.0]])  # per token: -1.5 and -2.0
+        >>> ref = torch.tensor([[5, 6, 7, 8, 9, 10]])
+        >>> expected_bleu(samples, log_probs, ref)  # almost all weight on the short one
+        tensor(0.1411)
+        >>> expected_bleu(samples, log_probs, ref, length_normalize=True)
+        tensor(0.6736)
+
     ??? cite "References"
         - S. Shen, Y. Cheng, Z. He, W. He, H. Wu, M. Sun, Y. Liu. *Minimum Risk Training
           for Neural Machine Translation*. ACL 2016, arXiv:1512.02433.
@@ -340,7 +372,8 @@ def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: flo
           arXiv:1711.04956.
     """
     return compute_expected_bleu("expected_bleu", samples, log_probs, ref, alpha=alpha,
-                                 pad_id=pad_id, max_order=max_order, smooth=smooth,
+                                 length_normalize=length_normalize, pad_id=pad_id,
+                                 max_order=max_order, smooth=smooth,
                                  smooth_value=smooth_value, effective_order=effective_order,
                                  vocab_size=vocab_size, reduction=reduction,
                                  padding_side=padding_side, validate_args=validate_args)

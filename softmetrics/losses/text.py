@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_int, check_number, check_option, check_temperature
+from .._checks import check_int, check_option, check_temperature
 from .._options import REDUCTIONS, PaddingSide, Reduction, Smooth
 from .._relax import reduce_per_sample
-from ..functional._text_core import check_bleu_options
+from ..functional._text_core import check_bleu_options, check_expected_bleu_options
 from ..functional.text import expected_bleu, soft_bleu_score
 
 
@@ -91,13 +91,17 @@ class ExpectedBLEULoss(nn.Module):
     """Minimum risk training: the expected `1 - BLEU` of K candidates per source, the
     Module of [`expected_bleu`][softmetrics.functional.expected_bleu].
 
-    Holds the options of `expected_bleu` (`alpha`, `reduction` over sources, `pad_id`,
-    `max_order`, `smooth`, `smooth_value`, `effective_order`, `vocab_size`,
-    `padding_side`, `validate_args`; see there). `forward(samples, log_probs, ref)` returns the risk
+    Holds the options of `expected_bleu` (`alpha`, `length_normalize`, `reduction` over
+    sources, `pad_id`, `max_order`, `smooth`, `smooth_value`, `effective_order`,
+    `vocab_size`, `padding_side`, `validate_args`; see there).
+    `forward(samples, log_probs, ref)` returns the risk
     $\\sum_k q_k (1 - \\mathrm{BLEU}_k)$ with $q = \\mathrm{softmax}(\\alpha \\log p)$ over the
-    candidates, reduced over sources; the gradient flows into `log_probs`. `metric` returns
-    the expected BLEU with the same reduction. Mix it with token cross-entropy: Edunov et
-    al. (2018) found sequence-level risk alone does worse than combined with token NLL.
+    candidates (with `length_normalize=True`, $\\log p$ per token), reduced over sources;
+    the gradient flows into `log_probs`. `metric` returns the expected BLEU with the same
+    reduction. The default `alpha=1` on sequence log-probabilities puts nearly all weight
+    on one candidate; see [Choosing alpha](../text.md#choosing-alpha). Mix it with token
+    cross-entropy: Edunov et al. (2018) found sequence-level risk alone does worse than
+    combined with token NLL.
 
     Examples:
         >>> import torch
@@ -110,10 +114,14 @@ class ExpectedBLEULoss(nn.Module):
         tensor(0.2298, grad_fn=<MeanBackward0>)
         >>> loss_fn.metric(samples, log_probs, ref)
         tensor(0.7702)
+        >>> per_token = ExpectedBLEULoss(max_order=2, length_normalize=True)
+        >>> per_token(samples, log_probs, ref)  # per token: -1/3, -1, -1
+        tensor(0.3980, grad_fn=<MeanBackward0>)
     """
 
-    def __init__(self, *, alpha: float = 1.0, reduction: Reduction = "mean", pad_id: int = 0,
-                 max_order: int = 4, smooth: Smooth = "exp", smooth_value: float | None = None,
+    def __init__(self, *, alpha: float = 1.0, length_normalize: bool = False,
+                 reduction: Reduction = "mean", pad_id: int = 0, max_order: int = 4,
+                 smooth: Smooth = "exp", smooth_value: float | None = None,
                  effective_order: bool | None = None, vocab_size: int | None = None,
                  padding_side: PaddingSide = "right", validate_args: bool = True) -> None:
         super().__init__()
@@ -122,16 +130,17 @@ class ExpectedBLEULoss(nn.Module):
                            smooth_value=smooth_value, effective_order=effective_order,
                            padding_side=padding_side)
         check_int(name, "pad_id", pad_id)
-        alpha = check_number(name, "alpha", alpha, low=0.0)
-        check_option(name, "reduction", reduction, REDUCTIONS)
+        alpha = check_expected_bleu_options(name, alpha=alpha,
+                                            length_normalize=length_normalize,
+                                            reduction=reduction)
         if vocab_size is not None:
             check_int(name, "vocab_size", vocab_size, low=1)
         self.alpha = alpha
         self.reduction = reduction
         self.options: dict[str, Any] = dict(
-            pad_id=pad_id, max_order=max_order, smooth=smooth, smooth_value=smooth_value,
-            effective_order=effective_order, vocab_size=vocab_size,
-            padding_side=padding_side, validate_args=validate_args)
+            length_normalize=length_normalize, pad_id=pad_id, max_order=max_order,
+            smooth=smooth, smooth_value=smooth_value, effective_order=effective_order,
+            vocab_size=vocab_size, padding_side=padding_side, validate_args=validate_args)
 
     def forward(self, samples: Tensor, log_probs: Tensor, ref: Tensor) -> Tensor:
         """The risk `1 - expected BLEU`, in [0, 1]."""
