@@ -63,8 +63,8 @@ class _ClassificationLoss(RunningStatistics):
                  num_classes: int | None = None, average: str | None = None,
                  temperature: float = 1.0, threshold: float = 0.5,
                  ignore_index: int | None = None, multidim_average: str = "global",
-                 zero_division: float = 0.0, validate_args: bool = True,
-                 sync_dist: bool = False, process_group: Any = None,
+                 zero_division: float = 0.0, absent_classes: str | None = None,
+                 validate_args: bool = True, sync_dist: bool = False, process_group: Any = None,
                  momentum: float | None = None, reduction: str = "mean",
                  **unexpected: Any) -> None:
         super().__init__()
@@ -75,7 +75,8 @@ class _ClassificationLoss(RunningStatistics):
                                      average=average, temperature=temperature,
                                      threshold=threshold, ignore_index=ignore_index,
                                      multidim_average=multidim_average,
-                                     zero_division=zero_division)
+                                     zero_division=zero_division,
+                                     absent_classes=absent_classes)
         _checks.check_option(name, "reduction", reduction, REDUCTIONS)
         if multidim_average == "global" and reduction != "mean":
             _checks.fail(name, "reduction", "'mean' with multidim_average='global' (the "
@@ -88,7 +89,8 @@ class _ClassificationLoss(RunningStatistics):
         self.options: dict[str, Any] = dict(
             task=task, num_classes=num_classes, average=average, threshold=threshold,
             ignore_index=ignore_index, multidim_average=multidim_average,
-            zero_division=zero_division, validate_args=validate_args)
+            zero_division=zero_division, absent_classes=absent_classes,
+            validate_args=validate_args)
         self.formula: dict[str, Any] = dict(formula or {})
         self.temperature = temperature
         self.sync_dist = bool(sync_dist)
