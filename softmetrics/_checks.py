@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, overload
 
 import torch
 from torch import Tensor
@@ -69,7 +69,7 @@ def check_option(fn: str, arg: str, value: Any, allowed: Iterable[Any]) -> None:
         fail(fn, arg, "one of " + ", ".join(repr(a) for a in allowed), value)
 
 
-def check_number(fn: str, arg: str, value: Any, *, low: float | None = None,
+def check_number(fn: str, arg: str, value: object, *, low: float | None = None,
                  high: float | None = None, low_open: bool = False,
                  high_open: bool = False) -> float:
     """`value` must be a real Python number (not bool) within the given bounds."""
@@ -102,7 +102,16 @@ def check_int(fn: str, arg: str, value: Any, *, low: int | None = None) -> int:
     return value
 
 
-def check_temperature(fn: str, value: Any, *, allow_zero: bool = True,
+@overload
+def check_temperature(fn: str, value: Tensor, *, allow_zero: bool = True,
+                      arg: str = "temperature") -> Tensor: ...
+@overload
+def check_temperature(fn: str, value: float, *, allow_zero: bool = True,
+                      arg: str = "temperature") -> float: ...
+@overload
+def check_temperature(fn: str, value: object, *, allow_zero: bool = True,
+                      arg: str = "temperature") -> float | Tensor: ...
+def check_temperature(fn: str, value: object, *, allow_zero: bool = True,
                       arg: str = "temperature") -> float | Tensor:
     """A temperature is a number >= 0 (> 0 when `allow_zero` is false) or a float tensor.
 
@@ -250,7 +259,7 @@ def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
         check_same_shape(fn, "target", target, expected,
                          "input's shape without the class axis 1")
         if validate_args:
-            check_values_in(fn, "target", target, 0, int(num_classes),  # type: ignore[arg-type]
+            check_values_in(fn, "target", target, 0, int(num_classes),
                             ignore=ignore_index)
         return
     check_index_tensor(fn, "target", target, allow_bool=True, allow_float=True)

@@ -52,7 +52,7 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
-def full_precision(device: torch.device) -> contextlib.AbstractContextManager:
+def full_precision(device: torch.device) -> contextlib.AbstractContextManager[None]:
     """A context with autocast off on `device`, so that matrix products of statistics run
     in the dtype chosen by `compute_dtype` (under autocast they would be cast back to half
     precision and round counts and sums)."""

@@ -15,6 +15,8 @@ single-process gradient. Outside an initialised process group both return their 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.distributed as dist
@@ -36,11 +38,11 @@ def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
-def _group(process_group):
+def _group(process_group: dist.ProcessGroup | None) -> dist.ProcessGroup | None:
     return dist.group.WORLD if process_group is None else process_group
 
 
-def all_reduce_sum(tensor: Tensor, process_group=None) -> Tensor:
+def all_reduce_sum(tensor: Tensor, process_group: dist.ProcessGroup | None = None) -> Tensor:
     """The sum of `tensor` over the processes of `process_group`, with gradient."""
     if not is_distributed():
         return tensor
@@ -50,10 +52,12 @@ def all_reduce_sum(tensor: Tensor, process_group=None) -> Tensor:
         # deprecated in favour of the private functional collectives in recent torch; it is
         # the public autograd-aware all-reduce across the versions softmetrics supports
         warnings.simplefilter("ignore", FutureWarning)
-        return dist_fn.all_reduce(tensor, op=dist.ReduceOp.SUM, group=_group(process_group))
+        return cast(Tensor, dist_fn.all_reduce(tensor, op=dist.ReduceOp.SUM,
+                                               group=_group(process_group)))
 
 
-def all_gather_cat(tensor: Tensor, process_group=None, dim: int = 0) -> Tensor:
+def all_gather_cat(tensor: Tensor, process_group: dist.ProcessGroup | None = None,
+                   dim: int = 0) -> Tensor:
     """`tensor` of every process concatenated along `dim` (in rank order), with gradient.
 
     Every process must pass a tensor of the same shape.
@@ -76,23 +80,25 @@ class _ContiguousGrad(torch.autograd.Function):
     gradient arriving transposed (e.g. through `.t()`) would be scrambled across rows.
     """
 
+    apply: ClassVar[Callable[[Tensor], Tensor]]
+
     @staticmethod
-    def forward(ctx, tensor: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:
         return tensor.view_as(tensor)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
         return grad.contiguous()
 
 
-def get_rank(process_group=None) -> int:
+def get_rank(process_group: dist.ProcessGroup | None = None) -> int:
     """The rank of this process in `process_group` (0 outside a process group)."""
     if not is_distributed():
         return 0
     return dist.get_rank(group=_group(process_group))
 
 
-def _handles_cpu_tensors(group) -> bool:
+def _handles_cpu_tensors(group: dist.ProcessGroup | None) -> bool:
     """True when the backend of `group` runs collectives on CPU tensors: "gloo", "mpi",
     or a device map such as "cpu:gloo,cuda:nccl" with a "cpu" entry."""
     backend = str(dist.get_backend(group)).lower()
@@ -103,7 +109,7 @@ def _handles_cpu_tensors(group) -> bool:
 
 
 def gather_sizes(size: int, *, device: torch.device | str | None = None,
-                 process_group=None) -> list[int]:
+                 process_group: dist.ProcessGroup | None = None) -> list[int]:
     """The `size` of every process of `process_group`, in rank order (`[size]` outside).
 
     One small all-gather; call it once per step, not per tensor. The sizes are needed on
@@ -125,7 +131,8 @@ def gather_sizes(size: int, *, device: torch.device | str | None = None,
     return torch.cat(parts).tolist()
 
 
-def all_gather_cat_uneven(tensor: Tensor, sizes: list[int], process_group=None) -> Tensor:
+def all_gather_cat_uneven(tensor: Tensor, sizes: list[int],
+                          process_group: dist.ProcessGroup | None = None) -> Tensor:
     """`tensor` of every process concatenated along dim 0, with gradient, for batches of
     different sizes.
 
@@ -145,7 +152,8 @@ def all_gather_cat_uneven(tensor: Tensor, sizes: list[int], process_group=None) 
     return torch.cat([gathered[r * longest:r * longest + n] for r, n in enumerate(sizes)])
 
 
-def all_gather_rows(*tensors: Tensor, process_group=None) -> tuple[tuple[Tensor, ...], list[int]]:
+def all_gather_rows(*tensors: Tensor, process_group: dist.ProcessGroup | None = None
+                    ) -> tuple[tuple[Tensor, ...], list[int]]:
     """The rows of every process, for tensors that share their dim-0 size within a process
     (scores and targets, queries and keys): each tensor concatenated over the processes in
     rank order, with gradient (`all_gather_cat_uneven`), and the dim-0 size of every

@@ -4,6 +4,8 @@ sort per order over the whole batch, counts by one scatter-add."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor
 
@@ -27,7 +29,7 @@ def sorted_runs(keys: Tensor, tag: Tensor | None, bits: int
     """
     rows, length = keys.shape
     row_sorted = tag is not None
-    if row_sorted:
+    if tag is not None:
         s, p = keys.sort(dim=1)
         offset = torch.arange(rows, device=keys.device).unsqueeze(1) * length
         perm = (p + offset).reshape(-1)
@@ -53,7 +55,7 @@ def segment_tags(lens: list[int], device: torch.device) -> Tensor:
 
 
 def ngram_groups(tokens: Tensor, valid: Tensor, lens: list[int], max_order: int,
-                  vocab_size: int | None):
+                  vocab_size: int | None) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
     """Group equal n-grams of each row, for n = 1, ..., max_order (a generator).
 
     `tokens` and `valid` (B, L) hold the concatenated segments of each row (hypothesis,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -74,18 +74,18 @@ class Counts(NamedTuple):
 
     def micro(self, keep: Tensor | None = None) -> Counts:
         """Counts pooled over the class axis (over the classes where `keep` is 1 only)."""
+        tp, pred, support = self.tp, self.pred, self.support
         total = self.total
-        if isinstance(total, Tensor):
-            total = total.expand_as(self.tp)
-        elif keep is not None:
-            total = torch.full_like(self.tp, total)
-        else:
-            total = total * self.tp.shape[-1]
-        parts = (*self[:3], total)
         if keep is not None:
-            parts = tuple(t * keep for t in parts)
-        pooled = [t.sum(-1, keepdim=True) if isinstance(t, Tensor) else t for t in parts]
-        return Counts(*pooled)
+            tp, pred, support = tp * keep, pred * keep, support * keep
+            whole = total.expand_as(tp) if isinstance(total, Tensor) else torch.full_like(tp, total)
+            total = whole * keep
+        if isinstance(total, Tensor):
+            total = total.expand_as(tp).sum(-1, keepdim=True)
+        else:
+            total = total * tp.shape[-1]
+        return Counts(tp.sum(-1, keepdim=True), pred.sum(-1, keepdim=True),
+                      support.sum(-1, keepdim=True), total)
 
     def stat_scores(self) -> StatScores:
         """The four counts TP, FP, FN, TN."""
@@ -473,7 +473,7 @@ Kind = Literal["tversky", "accuracy", "mcc"]
 
 def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float = 0.0,
              beta: float = 0.0, top_k: int | None = None, hook: CountsHook | None = None,
-             check: bool = True, **options) -> Tensor:
+             check: bool = True, **options: Any) -> Tensor:
     """The one pipeline: validate, count (optionally `hook` the counts), apply a formula.
 
     `kind` selects the formula: "tversky" (with `alpha`, `beta`), "accuracy" (top-k
@@ -492,7 +492,7 @@ def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float
     return _finish(value, prep.task, prep.samplewise, prep.out_dtype)
 
 
-def stat_scores(fn: str, input: Tensor, target: Tensor, **options) -> StatScores:
+def stat_scores(fn: str, input: Tensor, target: Tensor, **options: Any) -> StatScores:
     """The pipeline's counts as `StatScores` (no formula): `(C,)` each, or `(N, C)` for
     `multidim_average="samplewise"`. `options` are those of `evaluate`."""
     prep = _prepare(fn, input, target, average="none", zero_division=0.0, **options)

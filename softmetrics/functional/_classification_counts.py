@@ -13,6 +13,8 @@ sizes are in `softmetrics._tuning`, the measurements on the documentation's Spee
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import Tensor
@@ -156,8 +158,11 @@ class _SoftmaxCounts(torch.autograd.Function):
     the exact second derivative.
     """
 
+    apply: ClassVar[Callable[[Tensor, Tensor, Tensor | None, float, bool],
+                             tuple[Tensor, Tensor]]]
+
     @staticmethod
-    def forward(ctx, z: Tensor, y: Tensor, w: Tensor | None, inv_t: float,  # type: ignore[override]
+    def forward(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, inv_t: float,
                 samplewise: bool) -> tuple[Tensor, Tensor]:
         c = z.shape[1]
         p_full, mass = _softmax_rows(z, inv_t, w, mass=not samplewise)
@@ -171,7 +176,8 @@ class _SoftmaxCounts(torch.autograd.Function):
         return tp, pred
 
     @staticmethod
-    def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
+    def backward(ctx: Any, g_tp: Tensor, g_pred: Tensor
+                 ) -> tuple[Tensor, None, None, None, None]:
         z, y, w = ctx.saved_tensors
         if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
             p = torch.softmax(z.to(compute_dtype(z.dtype)) * ctx.inv_t, dim=1)
@@ -220,8 +226,11 @@ class _SigmoidCounts(torch.autograd.Function):
     The logits are kept as given (half precision is converted in the forward pass); when
     a graph is being built the backward differentiates the counts recomputed from them."""
 
+    apply: ClassVar[Callable[[Tensor, Tensor, Tensor | None, float, float, bool],
+                             tuple[Tensor, Tensor]]]
+
     @staticmethod
-    def forward(ctx, z: Tensor, y: Tensor, w: Tensor | None, shift: float,  # type: ignore[override]
+    def forward(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, shift: float,
                 inv_t: float, samplewise: bool) -> tuple[Tensor, Tensor]:
         x = z.to(compute_dtype(z.dtype))
         if shift == 0.0 and inv_t == 1.0:
@@ -233,7 +242,8 @@ class _SigmoidCounts(torch.autograd.Function):
         return _label_counts(p, y, w, samplewise)
 
     @staticmethod
-    def backward(ctx, g_tp: Tensor, g_pred: Tensor):  # type: ignore[override]
+    def backward(ctx: Any, g_tp: Tensor, g_pred: Tensor
+                 ) -> tuple[Tensor, None, None, None, None, None]:
         p, y, w, z = ctx.saved_tensors
         if torch.is_grad_enabled():  # a graph being built: differentiable
             x = (z.to(p.dtype) - ctx.shift) * ctx.inv_t
@@ -255,8 +265,10 @@ class _SoftTopKHits(torch.autograd.Function):
     with one fused backward pass over the saved pairwise sigmoids (when a graph is being
     built, the backward differentiates the hits recomputed from the logits instead)."""
 
+    apply: ClassVar[Callable[[Tensor, Tensor, int, float], Tensor]]
+
     @staticmethod
-    def forward(ctx, z: Tensor, y: Tensor, k: int, inv_t: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, z: Tensor, y: Tensor, k: int, inv_t: float) -> Tensor:
         yi = y.unsqueeze(1)
         s = torch.sub(z, z.gather(1, yi)).mul_(inv_t).sigmoid_()
         hit = torch.sigmoid((k - 0.5 - (s.sum(1) - 0.5)) * inv_t)
@@ -265,7 +277,7 @@ class _SoftTopKHits(torch.autograd.Function):
         return hit
 
     @staticmethod
-    def backward(ctx, g_hit: Tensor):  # type: ignore[override]
+    def backward(ctx: Any, g_hit: Tensor) -> tuple[Tensor, None, None, None]:
         s, y, hit, z = ctx.saved_tensors
         yi = y.unsqueeze(1)
         if torch.is_grad_enabled():  # a graph being built: differentiable
@@ -291,7 +303,7 @@ def _fused(z: Tensor, temperature: float | Tensor) -> bool:
 def top_k_hits(z: Tensor, y: Tensor, k: int, temperature: float | Tensor) -> Tensor:
     """Hard or soft hit `[rank of the true class < k]` per sample, shape (N, ...)."""
     if _fused(z, temperature):
-        return _SoftTopKHits.apply(z, y, k, 1.0 / temperature)
+        return _SoftTopKHits.apply(z, y, k, 1.0 / cast(float, temperature))
     true_score = z.gather(1, y.unsqueeze(1))
     rank = soft_step(z - true_score, temperature).sum(1) - 0.5
     return soft_step(k - 0.5 - rank, temperature)
@@ -305,9 +317,10 @@ def decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
     autograd (the reference the Functions are tested against)."""
     fused = _fused(z, temperature)
     if task == "multiclass" and fused:  # converts half precision block by block
-        return _SoftmaxCounts.apply(z, y, w, 1.0 / temperature, samplewise)
+        return _SoftmaxCounts.apply(z, y, w, 1.0 / cast(float, temperature), samplewise)
     if task != "multiclass" and fused:  # converts half precision, keeps the logits as given
-        return _SigmoidCounts.apply(z, y, w, logit(threshold), 1.0 / temperature, samplewise)
+        return _SigmoidCounts.apply(z, y, w, logit(threshold), 1.0 / cast(float, temperature),
+                                    samplewise)
     z = z.to(compute_dtype(z.dtype))
     if task == "multiclass":
         return _class_counts(soft_argmax(z, temperature, dim=1), y, w, samplewise)

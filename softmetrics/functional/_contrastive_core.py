@@ -11,7 +11,7 @@ autograd Function of `_infonce_tiles`.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -208,7 +208,8 @@ class Pairs(NamedTuple):
 
 
 def gather_pairs(query: Tensor, key: Tensor, *, gather_distributed: bool, in_batch: bool,
-                 query_negatives: bool, process_group: Any) -> Pairs | None:
+                 query_negatives: bool, process_group: torch.distributed.ProcessGroup | None
+                 ) -> Pairs | None:
     """The `Pairs` of every process when `gather_distributed` asks for them inside a
     process group and in-batch candidates (keys or queries) use them; None otherwise."""
     if not (gather_distributed and distributed.is_distributed()
@@ -219,7 +220,7 @@ def gather_pairs(query: Tensor, key: Tensor, *, gather_distributed: bool, in_bat
 
 
 def reduce_queries(values: Tensor, reduction: str, pairs: Pairs | None,
-                   process_group: Any) -> Tensor:
+                   process_group: torch.distributed.ProcessGroup | None) -> Tensor:
     """Reduce per-query values over this process's queries (`pairs` None) or over the
     queries of every process (a sum with gradient)."""
     if pairs is None:
@@ -241,8 +242,8 @@ def _candidate_lse(scaled: Tensor, cand: Tensor, offset: int, chunk_size: int | 
     chunk = auto_chunk(scaled.shape[0], cand.shape[0], chunk_size, scaled.device)
     if chunk is not None:
         one = torch.ones((), dtype=scaled.dtype, device=scaled.device)
-        rows = tile_rows(chunk, scaled.shape[1], scaled.device)
-        return tiled_info_nce(one, False, chunk, rows, scaled.dtype,
+        rows_per_tile = tile_rows(chunk, scaled.shape[1], scaled.device)
+        return tiled_info_nce(one, False, chunk, rows_per_tile, scaled.dtype,
                               ((0, (1,), offset, -1),), scaled, cand)
     logits = scaled @ cand.T
     rows = torch.arange(scaled.shape[0], device=scaled.device)
@@ -345,6 +346,7 @@ def info_nce_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
     if chunk is not None and in_batch and (negatives is None or shared):
         return _tiled_directions(query, key, negatives, temperature, symmetric,
                                  query_negatives, chunk, normalize, dtype, forward)
+    options: dict[str, Any]  # keyword arguments of _direction_loss, of several types
     options = dict(temperature=temperature, in_batch=in_batch,
                    query_negatives=query_negatives, chunk_size=chunk_size,
                    normalize=normalize, dtype=dtype)
@@ -392,7 +394,7 @@ def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
     unordered = torch.zeros(n, dtype=torch.bool, device=q.device)
     positive = (q * keys).sum(dim=1)
     for start, stop in tile_bounds(n, rows) if cand is not None else []:
-        logits = q[start:stop] @ cand.T
+        logits = q[start:stop] @ cast(Tensor, cand).T  # the loop runs only with candidates
         mask_self(logits, offset, start, 0, p)
         if in_batch:
             # the positive as computed in this very product: exact ties stay ties

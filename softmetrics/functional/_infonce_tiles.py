@@ -11,6 +11,8 @@ also serve the untiled InfoNCE and the retrieval accuracy in `_contrastive_core`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -75,6 +77,10 @@ def _inverse_norms(x: Tensor, dtype: torch.dtype, normalize: bool, rows: int) ->
     return out.clamp_min_(_NORM_EPS).reciprocal_()
 
 
+# a pass (a, blocks, self_col, pos) of `_TiledInfoNCE`
+Pass = tuple[int, tuple[int, ...], int, int]
+
+
 class _TiledInfoNCE(torch.autograd.Function):
     """InfoNCE over tiles, for one or more *passes* over shared embeddings.
 
@@ -102,9 +108,12 @@ class _TiledInfoNCE(torch.autograd.Function):
     exact second derivative, at the memory of the full similarity matrices.
     """
 
+    apply: ClassVar[Callable[..., Tensor]]
+
     @staticmethod
-    def forward(ctx, temperature: Tensor, normalize: bool, chunk: int,  # type: ignore[override]
-                rows: int, dtype: torch.dtype, passes: tuple, *tensors: Tensor) -> Tensor:
+    def forward(ctx: Any, temperature: Tensor, normalize: bool, chunk: int,
+                rows: int, dtype: torch.dtype, passes: tuple[Pass, ...], *tensors: Tensor
+                ) -> Tensor:
         inv_tau = temperature.to(dtype).reciprocal()
         scales = [_inverse_norms(t, dtype, normalize, rows) for t in tensors]
         out, lses = [], []
@@ -131,7 +140,7 @@ class _TiledInfoNCE(torch.autograd.Function):
         return torch.cat(out)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         normalize, chunk, rows, dtype, passes, count = ctx.options
         temperature, *saved = ctx.saved_tensors
         tensors, scales, lses = saved[:count], saved[count:2 * count], saved[2 * count:]
@@ -170,8 +179,8 @@ class _TiledInfoNCE(torch.autograd.Function):
                         tau_sum += torch.mul(weight, plain).sum()
                     if acc_a is not None:  # dL/d(u a) = W (v C) / tau
                         acc_a[r0:r1].addmm_(weight, cand * inv_tau)
-                    if acc[b] is not None:  # dL/d(v c) = W^T (u A / tau)
-                        acc[b][start:start + (c1 - c0)].addmm_(weight.T, a)
+                    if (acc_b := acc[b]) is not None:  # dL/d(v c) = W^T (u A / tau)
+                        acc_b[start:start + (c1 - c0)].addmm_(weight.T, a)
                     del logits, weight, plain
         grads = []
         for i, (t, u) in enumerate(zip(tensors, scales, strict=True)):
@@ -184,7 +193,7 @@ class _TiledInfoNCE(torch.autograd.Function):
         return (grad_tau, None, None, None, None, None, *grads)
 
 
-def _untiled(temperature: Tensor, normalize: bool, dtype: torch.dtype, passes: tuple,
+def _untiled(temperature: Tensor, normalize: bool, dtype: torch.dtype, passes: tuple[Pass, ...],
              tensors: tuple[Tensor, ...]) -> Tensor:
     """The losses of `_TiledInfoNCE` computed at once with autograd ops (the full
     similarity matrix of each pass): its differentiable reference."""
@@ -211,14 +220,15 @@ def _untiled(temperature: Tensor, normalize: bool, dtype: torch.dtype, passes: t
 
 
 def tiled_info_nce(temperature: Tensor, normalize: bool, chunk: int, rows: int,
-                   dtype: torch.dtype, passes: tuple, *tensors: Tensor) -> Tensor:
+                   dtype: torch.dtype, passes: tuple[Pass, ...], *tensors: Tensor) -> Tensor:
     """InfoNCE of one or more passes over `tensors` in tiles of `rows` anchors x `chunk`
     candidates (`_TiledInfoNCE`, which documents `passes`): the per-anchor losses of the
     passes, concatenated, differentiable in `temperature` and every tensor."""
     return _TiledInfoNCE.apply(temperature, normalize, chunk, rows, dtype, passes, *tensors)
 
 
-def _tiles(tensors, scales, blocks, chunk: int, dtype: torch.dtype):
+def _tiles(tensors: Sequence[Tensor], scales: Sequence[Tensor], blocks: tuple[int, ...],
+           chunk: int, dtype: torch.dtype) -> Iterator[tuple[int, int, int, int, Tensor]]:
     """`(start, stop, index, row, v * c)` per tile of the candidates `tensors[b] for b in
     blocks`: its columns `[start, stop)` in their concatenation, the tensor's `index` and
     the tile's first `row` in that tensor."""

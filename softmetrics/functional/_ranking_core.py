@@ -10,7 +10,7 @@ by a custom autograd Function that recomputes each tile in backward); the per-co
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -131,8 +131,10 @@ class NegativesAbove(torch.autograd.Function):
     (keeping every tile for the second backward).
     """
 
+    apply: ClassVar[Callable[[Tensor, Tensor, int], Tensor]]
+
     @staticmethod
-    def forward(ctx, u: Tensor, neg: Tensor, rows: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, u: Tensor, neg: Tensor, rows: int) -> Tensor:
         m = u.shape[-1]
         out = u.new_empty(u.shape)
         weight = neg.unsqueeze(-1)
@@ -145,7 +147,7 @@ class NegativesAbove(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None, None]:
         u, neg = ctx.saved_tensors
         rows, m = ctx.rows, u.shape[-1]
         if torch.is_grad_enabled():  # a graph being built: differentiable

@@ -8,6 +8,9 @@ and the pipelines of the three public functions (`bleu_score`, `soft_bleu_score`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, ClassVar
+
 import torch
 from torch import Tensor
 
@@ -100,7 +103,7 @@ def _id_bounds(fn: str, named: list[tuple[str, Tensor]], pad_id: int,
         t = t.long()
         stats.append(torch.stack([torch.where(keep, t, _INT64_MAX).amin(),
                                   torch.where(keep, t, -1).amax()]))
-    values = torch.stack(stats).tolist()
+    values: list[list[int]] = torch.stack(stats).tolist()
     for (name, _), (low, high) in zip(named, values, strict=True):
         if low < 0:
             fail(fn, name, f"token ids >= 0 (or pad_id = {pad_id})", f"an id {low}", raw=True)
@@ -261,7 +264,7 @@ def _bleu_formula(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Ten
 
 
 def _score(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Tensor, dtype: torch.dtype,
-           *, corpus: bool, **options) -> Tensor:
+           *, corpus: bool, **options: Any) -> Tensor:
     """Cast the statistics to `dtype`, sum them for `corpus`, apply the formula."""
     matches, totals = matches.to(dtype), totals.to(dtype)
     hyp_len, ref_len = hyp_len.to(dtype), ref_len.to(dtype)
@@ -283,8 +286,10 @@ class _GatheredLogSoftmax(torch.autograd.Function):
     the passes.
     """
 
+    apply: ClassVar[Callable[[Tensor, Tensor, float, torch.dtype], Tensor]]
+
     @staticmethod
-    def forward(ctx, z: Tensor, index: Tensor, tau: float, dtype: torch.dtype) -> Tensor:
+    def forward(ctx: Any, z: Tensor, index: Tensor, tau: float, dtype: torch.dtype) -> Tensor:
         lse = torch.logsumexp(z.to(dtype) / tau if tau != 1 else z.to(dtype), dim=-1,
                               keepdim=True)
         out = z.gather(-1, index).to(dtype) / tau - lse
@@ -293,7 +298,7 @@ class _GatheredLogSoftmax(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad: Tensor):
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
         z, index, lse = ctx.saved_tensors
         tau = ctx.tau
         if torch.is_grad_enabled():  # a graph being built: differentiable ops from `z`

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from .._options import AbsentClasses, Average, MultidimAverage, Task
 from ._classification_core import (
-    StatScores,
+    StatScores as StatScores,  # re-exported by softmetrics.functional
     evaluate,
     fbeta_weights,
     stat_scores,

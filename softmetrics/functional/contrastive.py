@@ -16,7 +16,6 @@ the machinery is in `_contrastive_core` and the tiled autograd Function in
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -58,7 +57,7 @@ def info_nce(
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
     gather_distributed: bool = False,
-    process_group: Any = None,
+    process_group: torch.distributed.ProcessGroup | None = None,
     validate_args: bool = True,
 ) -> Tensor:
     r"""InfoNCE: cross-entropy of picking each query's positive key among its candidates.
@@ -213,7 +212,7 @@ def retrieval_accuracy(
     normalize: bool = True,
     reduction: Reduction = "mean",
     gather_distributed: bool = False,
-    process_group: Any = None,
+    process_group: torch.distributed.ProcessGroup | None = None,
     validate_args: bool = True,
 ) -> Tensor:
     r"""Top-$k$ retrieval accuracy: is the positive key among the $k$ most similar candidates?
@@ -312,6 +311,7 @@ def mutual_information_bound(loss: Tensor | float, num_candidates: int | Tensor)
           of Mutual Information*. ICML 2019, arXiv:1905.06922.
     """
     fn = "mutual_information_bound"
+    log_n: Tensor | float
     if isinstance(num_candidates, Tensor):
         check_index_tensor(fn, "num_candidates", num_candidates)
         log_n = torch.log(num_candidates.to(torch.float64))

@@ -3,7 +3,7 @@ statistics (momentum) and the repr of set-level options."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -39,10 +39,10 @@ class Float32Buffers(nn.Module):
         return any(name.startswith(p) if p.endswith("_") else name == p
                    for p in self._float32_buffers)
 
-    def _apply(self, fn, recurse=True):  # type: ignore[override]
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Float32Buffers:
         kept = {name: buf for name, buf in self._buffers.items()
                 if self._kept(name) and buf is not None and buf.is_floating_point()}
-        super()._apply(fn, recurse)
+        super()._apply(fn, recurse)  # type: ignore[no-untyped-call]  # not annotated in torch
         for name, old in kept.items():
             new = self._buffers[name]
             if new is not None and new.dtype in (torch.float16, torch.bfloat16):
@@ -61,6 +61,7 @@ class RunningStatistics(Float32Buffers):
     """
 
     momentum: float | None
+    running_initialized: Tensor
     _running_fields: tuple[str, ...] = ()
 
     def register_running(self, fields: Sequence[str], shape: tuple[int, ...]) -> None:

@@ -6,13 +6,13 @@ counts of the whole batch."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
 
 from .. import _checks, distributed
-from .._options import REDUCTIONS
+from .._options import REDUCTIONS, AbsentClasses, Average, MultidimAverage, Reduction, Task
 from .._relax import as_tensor_on
 from ..functional._classification_core import (
     Counts,
@@ -57,15 +57,16 @@ class _ClassificationLoss(RunningStatistics):
 
     _fn_name: ClassVar[str]  # the functional twin, whose options the loss takes
     _kind: ClassVar[Kind]
-    _default_average: ClassVar[str] = "macro"
+    _default_average: ClassVar[Average] = "macro"
 
-    def __init__(self, formula: dict[str, Any] | None = None, /, *, task: str,
-                 num_classes: int | None = None, average: str | None = None,
+    def __init__(self, formula: dict[str, Any] | None = None, /, *, task: Task,
+                 num_classes: int | None = None, average: Average | None = None,
                  temperature: float = 1.0, threshold: float = 0.5,
-                 ignore_index: int | None = None, multidim_average: str = "global",
-                 zero_division: float = 0.0, absent_classes: str | None = None,
-                 validate_args: bool = True, sync_dist: bool = False, process_group: Any = None,
-                 momentum: float | None = None, reduction: str = "mean",
+                 ignore_index: int | None = None, multidim_average: MultidimAverage = "global",
+                 zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
+                 validate_args: bool = True, sync_dist: bool = False,
+                 process_group: torch.distributed.ProcessGroup | None = None,
+                 momentum: float | None = None, reduction: Reduction = "mean",
                  **unexpected: Any) -> None:
         super().__init__()
         average = self._default_average if average is None else average
@@ -144,6 +145,9 @@ class _ClassificationLoss(RunningStatistics):
                 loss = loss / samples
         return loss
 
+    if TYPE_CHECKING:  # calling the Module runs `forward`: its signature for type checkers
+        __call__ = forward
+
     @torch.no_grad()
     def metric(self, input: Tensor, target: Tensor) -> Tensor:
         """The exact metric (temperature 0) with this loss's options; no gradient."""
@@ -184,7 +188,7 @@ class _TverskyLoss(_ClassificationLoss):
     _kind = "tversky"
     _weights: ClassVar[tuple[float, float]]
 
-    def __init__(self, *, task: str, **options: Any) -> None:
+    def __init__(self, *, task: Task, **options: Any) -> None:
         alpha, beta = self._weights
         super().__init__(dict(alpha=alpha, beta=beta), task=task, **options)
 
@@ -319,7 +323,7 @@ class SoftFBetaLoss(_ClassificationLoss):
 
     _fn_name, _kind = "soft_fbeta_score", "tversky"
 
-    def __init__(self, *, task: str, beta: float = 1.0, **options: Any) -> None:
+    def __init__(self, *, task: Task, beta: float = 1.0, **options: Any) -> None:
         alpha, weight = fbeta_weights(type(self).__name__, beta)
         self.beta = float(beta)
         super().__init__(dict(alpha=alpha, beta=weight), task=task, **options)
@@ -345,7 +349,7 @@ class SoftTverskyLoss(_ClassificationLoss):
 
     _fn_name, _kind = "soft_tversky_index", "tversky"
 
-    def __init__(self, *, task: str, alpha: float = 0.5, beta: float = 0.5,
+    def __init__(self, *, task: Task, alpha: float = 0.5, beta: float = 0.5,
                  **options: Any) -> None:
         alpha, beta = tversky_weights(type(self).__name__, alpha, beta)
         super().__init__(dict(alpha=alpha, beta=beta), task=task, **options)
@@ -390,7 +394,7 @@ class SoftTopKAccuracyLoss(_ClassificationLoss):
 
     _fn_name, _kind, _default_average = "soft_top_k_accuracy", "accuracy", "micro"
 
-    def __init__(self, *, num_classes: int, k: int = 1, task: str = "multiclass",
+    def __init__(self, *, num_classes: int, k: int = 1, task: Literal["multiclass"] = "multiclass",
                  **options: Any) -> None:
         name = type(self).__name__
         check_top_k(name, task=task, k=k, num_classes=num_classes)

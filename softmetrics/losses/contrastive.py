@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -72,7 +72,8 @@ class InfoNCELoss(nn.Module):
                  in_batch_negatives: bool = True, query_negatives: bool = False,
                  symmetric: bool = False, normalize: bool = True, reduction: Reduction = "mean",
                  chunk_size: int | None = None, k: int = 1, min_temperature: float = 0.01,
-                 gather_distributed: bool = False, process_group: Any = None,
+                 gather_distributed: bool = False,
+                 process_group: torch.distributed.ProcessGroup | None = None,
                  validate_args: bool = True) -> None:
         super().__init__()
         name = type(self).__name__
@@ -116,6 +117,9 @@ class InfoNCELoss(nn.Module):
                         symmetric=self.symmetric, reduction=self.reduction,
                         chunk_size=self.chunk_size, **self.options)
 
+    if TYPE_CHECKING:  # calling the Module runs `forward`: its signature for type checkers
+        __call__ = forward
+
     @torch.no_grad()
     def metric(self, query: Tensor, key: Tensor, negatives: Tensor | None = None) -> Tensor:
         """Top-`k` retrieval accuracy with the same candidates; no gradient."""
@@ -125,11 +129,11 @@ class InfoNCELoss(nn.Module):
     def extra_repr(self) -> str:
         options = {k: v for k, v in self.options.items()
                    if k != "process_group" and (k != "gather_distributed" or v)}
-        temperature = self._temperature
-        if self.learn_temperature:
+        temperature = self.temperature
+        if isinstance(temperature, Tensor):  # learned
             # the current value at the precision it is stored in (float32: 0.07, not
             # 0.07000000029802322)
-            temperature = float(f"{float(self.temperature.detach()):.7g}")
+            temperature = float(f"{float(temperature.detach()):.7g}")
         shown = {"temperature": temperature, **options,
                  "symmetric": self.symmetric, "reduction": self.reduction}
         if self.learn_temperature:
@@ -195,6 +199,9 @@ class NCELoss(Float32Buffers):
                         noise_distribution=self.noise_distribution,
                         shared_noise=self.shared_noise, generator=generator,
                         reduction=self.reduction, validate_args=self.validate_args)
+
+    if TYPE_CHECKING:  # calling the Module runs `forward`: its signature for type checkers
+        __call__ = forward
 
     @torch.no_grad()
     def metric(self, input: Tensor, target: Tensor, weight: Tensor,

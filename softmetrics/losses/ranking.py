@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -55,7 +55,8 @@ class _RankingLoss(RunningStatistics):
     def __init__(self, *, task: Task, num_classes: int | None = None, average: Average = "macro",
                  temperature: float | Tensor = 1.0, ignore_index: int | None = None,
                  chunk_size: int | None = None, validate_args: bool = True,
-                 sync_dist: bool = False, process_group: Any = None,
+                 sync_dist: bool = False,
+                 process_group: torch.distributed.ProcessGroup | None = None,
                  momentum: float | None = None) -> None:
         super().__init__()
         name = type(self).__name__
@@ -101,6 +102,9 @@ class _RankingLoss(RunningStatistics):
             self.check_running_device(input)
             hook = self._hook
         return 1.0 - self._value(input, target, self.temperature, hook)
+
+    if TYPE_CHECKING:  # calling the Module runs `forward`: its signature for type checkers
+        __call__ = forward
 
     @torch.no_grad()
     def metric(self, input: Tensor, target: Tensor) -> Tensor:

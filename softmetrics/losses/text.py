@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -73,6 +73,9 @@ class SoftBLEULoss(nn.Module):
         loss = 1.0 - self._value(input, ref, hyp_lengths, self.temperature)
         return reduce_per_sample(loss, self.reduction)
 
+    if TYPE_CHECKING:  # calling the Module runs `forward`: its signature for type checkers
+        __call__ = forward
+
     @torch.no_grad()
     def metric(self, input: Tensor, ref: Tensor, hyp_lengths: Tensor | None = None) -> Tensor:
         """The exact BLEU of the argmax tokens (temperature 0), reduced; no gradient."""
@@ -135,6 +138,9 @@ class ExpectedBLEULoss(nn.Module):
         value = expected_bleu(samples, log_probs, ref, alpha=self.alpha, reduction="none",
                               **self.options)
         return reduce_per_sample(1.0 - value, self.reduction)
+
+    if TYPE_CHECKING:  # calling the Module runs `forward`: its signature for type checkers
+        __call__ = forward
 
     @torch.no_grad()
     def metric(self, samples: Tensor, log_probs: Tensor, ref: Tensor) -> Tensor:
