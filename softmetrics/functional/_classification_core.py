@@ -28,7 +28,7 @@ from torch import Tensor
 
 from .. import _checks
 from .._options import ABSENT_CLASSES, MULTIDIM_AVERAGES
-from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard
+from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard, soft_positive
 from ._classification_counts import decision_counts, group_sum, index_counts, top_k_hits
 
 __all__ = [
@@ -133,20 +133,24 @@ class Averaging(NamedTuple):
     `zero_division` when nothing predicts it, scikit-learn's `labels=range(C)`).
     `ignored_class` is the multiclass class equal to `ignore_index`, when it lies in
     [0, C): it leaves the micro sums and every average (torchmetrics' Jaccard rule).
+    Both rules read "is this count positive?", which `soft_positive` relaxes at the
+    decision's `temperature`.
     """
 
     average: str
     zero_division: float
     absent: str
     ignored_class: int | None
+    temperature: float | Tensor
 
     @staticmethod
     def of(task: str, average: str, zero_division: float, absent_classes: str | None,
-           ignore_index: int | None, num_classes: int) -> Averaging:
+           ignore_index: int | None, num_classes: int,
+           temperature: float | Tensor) -> Averaging:
         absent = absent_classes or ("skip" if task == "multiclass" else "include")
         ignored = (ignore_index if task == "multiclass" and ignore_index is not None
                    and 0 <= ignore_index < num_classes else None)
-        return Averaging(average, zero_division, absent, ignored)
+        return Averaging(average, zero_division, absent, ignored, temperature)
 
     def class_mask(self, like: Tensor) -> Tensor | None:
         """1 for the classes that count, 0 for the ignored class; None when all count."""
@@ -157,8 +161,8 @@ class Averaging(NamedTuple):
 
     @property
     def bridges_absent(self) -> bool:
-        """Whether a class absent from the target scores `zero_division * (1 - pred)^+`
-        (every result but a macro average that skips absent classes)."""
+        """Whether a class absent from the target scores `zero_division` relaxed (see
+        `_tversky`): every result but a macro average that skips absent classes."""
         return not (self.average == "macro" and self.absent == "skip")
 
 
@@ -308,19 +312,20 @@ def _divide(num: Tensor, den: Tensor, zero_division: float) -> Tensor:
 
 
 def _tversky(c: Counts, alpha: float, beta: float, zero_division: float,
-             bridge: bool = True) -> Tensor:
+             temperature: float | Tensor | None = None) -> Tensor:
     """TP / (TP + alpha FP + beta FN), with FP = pred - TP and FN = support - TP.
 
     A class absent from the target (support 0, so TP = 0) has the exact value
-    `zero_division` when nothing predicts it and 0 otherwise (for `alpha > 0`). With
-    `bridge`, its value is `zero_division * max(0, 1 - pred)`: the same at integer counts,
-    and at temperature > 0 a slope that lets predicting nothing reach `zero_division`
-    (without it, any soft prediction scores a constant 0: a floor with no gradient).
+    `zero_division` when nothing predicts it and 0 otherwise (for `alpha > 0`). Given the
+    decision's `temperature`, its value is `zero_division * (1 - soft_positive(FP))`
+    `= zero_division * t / (t + FP)`: exact at temperature 0, and at temperature
+    > 0 a slope that lets predicting nothing reach `zero_division` (the plain formula
+    scores any soft prediction 0: a floor with no gradient).
     """
     den = (1.0 - alpha - beta) * c.tp + alpha * c.pred + beta * c.support
     value = _divide(c.tp, den, zero_division)
-    if bridge and alpha > 0 and zero_division != 0:
-        absent = zero_division * (1.0 - c.pred).clamp_min(0.0)
+    if temperature is not None and alpha > 0 and zero_division != 0:
+        absent = zero_division * (1.0 - soft_positive(c.pred, temperature))
         value = torch.where(c.support == 0, absent, value)
     return value
 
@@ -355,9 +360,10 @@ def _average(score: Tensor, c: Counts, how: Averaging, seen: Tensor | None = Non
     """Reduce per-class scores (G, C) over classes: macro, weighted by support, or none.
 
     The macro average weighs each class by whether it counts: 0 for the ignored class;
-    with `absent="skip"`, `min(1, seen)` with `seen = TP + FP + FN` by default (exactly
-    "has a target or a prediction" at integer counts, and at temperature > 0 a weight that
-    predicting an absent class less lowers, with a gradient, instead of a constant term).
+    with `absent="skip"`, 1 for a class with a target and `soft_positive(seen)` for one
+    without (`seen` = its FP by default): exactly "has a target or a prediction" at
+    temperature 0, and at temperature > 0 a weight that predicting an absent class less
+    lowers, with a gradient at every count, instead of a constant term.
     """
     if how.average == "none":
         return score
@@ -369,8 +375,8 @@ def _average(score: Tensor, c: Counts, how: Averaging, seen: Tensor | None = Non
             return score.mean(-1)
         weight = keep.expand_as(score)
     else:
-        seen = c.support + c.pred - c.tp if seen is None else seen
-        weight = seen.clamp(0.0, 1.0)
+        seen = (c.pred - c.tp).clamp_min(0.0) if seen is None else seen
+        weight = torch.where(c.support > 0, 1.0, soft_positive(seen, how.temperature))
         if keep is not None:
             weight = weight * keep
     return _divide((score * weight).sum(-1), weight.sum(-1), how.zero_division)
@@ -432,8 +438,8 @@ def _tversky_value(c: Counts, task: str, how: Averaging, alpha: float,
     zd = how.zero_division
     if how.average == "micro" and task != "binary":
         micro = c.micro(how.class_mask(c.tp))
-        return _tversky(micro, alpha, beta, zd).squeeze(-1)
-    value = _tversky(c, alpha, beta, zd, bridge=how.bridges_absent)
+        return _tversky(micro, alpha, beta, zd, how.temperature).squeeze(-1)
+    value = _tversky(c, alpha, beta, zd, how.temperature if how.bridges_absent else None)
     return value if task == "binary" else _average(value, c, how)
 
 
@@ -457,7 +463,7 @@ def _accuracy_value(c: Counts, task: str, how: Averaging) -> Tensor:
     if task == "multiclass":
         if how.average in ("micro", "weighted"):
             return _divide(c.tp.sum(-1), c.support.sum(-1), zd)
-        return _average(_divide(c.tp, c.support, zd), c, how, seen=c.support)
+        return _average(_divide(c.tp, c.support, zd), c, how, seen=torch.zeros_like(c.tp))
     if task == "binary" or how.average == "micro":
         c = c.micro()
     total = as_tensor_on(c.total, c.tp)
@@ -482,7 +488,7 @@ def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float
     prep = _prepare(fn, input, target, top_k=top_k, hook=hook, check=check, **options)
     how = Averaging.of(prep.task, options["average"], options["zero_division"],
                        options.get("absent_classes"), options["ignore_index"],
-                       prep.num_classes)
+                       prep.num_classes, options["temperature"])
     if kind == "tversky":
         value = _tversky_value(prep.counts, prep.task, how, alpha, beta)
     elif kind == "accuracy":

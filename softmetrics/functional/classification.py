@@ -118,10 +118,19 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
             gradient).
         threshold: decision threshold on the probability for binary and multilabel.
         ignore_index: target value left out of every statistic (may lie outside [0, C),
-            e.g. 255 in segmentation masks).
+            e.g. 255 in segmentation masks). A multiclass `ignore_index` inside [0, C)
+            also takes its class out of the micro sums and the averages (torchmetrics'
+            Jaccard index); `average="none"` still reports it.
         multidim_average: "global" pools all positions of (N, C, d1, ...) inputs,
             "samplewise" gives one value per sample.
         zero_division: value of a class whose denominator is 0.
+        absent_classes: which classes a `"macro"` average counts. `"skip"` (the
+            multiclass default) leaves out a class with no target and no prediction, as
+            scikit-learn's default `labels` and torchmetrics do; `"include"` (the
+            multilabel default; scikit-learn's `labels=range(C)`) counts every class, an
+            absent one with `zero_division` when nothing predicts it. At temperature > 0
+            "nothing predicts it" is relaxed without a gradient-free floor (the
+            Classification page, "Which classes count"). None for binary.
         validate_args: check target values and that `input` is finite (reads data, one
             host synchronisation). Without it a NaN logit makes the value of its group
             (the batch, or its sample for "samplewise") NaN, soft or exact, never
@@ -243,7 +252,7 @@ def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int
         >>> soft_f1_score(logits, target, task="multiclass", num_classes=3, temperature=0)
         tensor(0.5556)
         >>> soft_f1_score(logits, target, task="multiclass", num_classes=3)
-        tensor(0.4883)
+        tensor(0.6050)
     """
     return evaluate("soft_f1_score", "tversky", input, target, alpha=0.5, beta=0.5, task=task,
                     num_classes=num_classes, average=average, temperature=temperature,
