@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Literal
 
 __all__ = [
+    "ABSENT_CLASSES",
     "AVERAGES",
     "MULTIDIM_AVERAGES",
     "PADDING_SIDES",
     "REDUCTIONS",
     "SMOOTHS",
     "TASKS",
+    "AbsentClasses",
     "Average",
     "MultidimAverage",
     "PaddingSide",
@@ -26,6 +28,7 @@ MultidimAverage = Literal["global", "samplewise"]
 Reduction = Literal["mean", "sum", "none"]
 Smooth = Literal["none", "floor", "add-k", "exp"]
 PaddingSide = Literal["right", "left"]
+AbsentClasses = Literal["skip", "include"]
 
 TASKS: tuple[Task, ...] = ("binary", "multiclass", "multilabel")
 AVERAGES: tuple[Average, ...] = ("micro", "macro", "weighted", "none")
@@ -33,3 +36,4 @@ MULTIDIM_AVERAGES: tuple[MultidimAverage, ...] = ("global", "samplewise")
 REDUCTIONS: tuple[Reduction, ...] = ("mean", "sum", "none")
 SMOOTHS: tuple[Smooth, ...] = ("none", "floor", "add-k", "exp")
 PADDING_SIDES: tuple[PaddingSide, ...] = ("right", "left")
+ABSENT_CLASSES: tuple[AbsentClasses, ...] = ("skip", "include")

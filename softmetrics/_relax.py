@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["as_tensor_on", "compute_dtype", "full_precision", "is_hard", "logit",
-           "reduce_per_sample", "soft_argmax", "soft_step",
+           "reduce_per_sample", "soft_argmax", "soft_positive", "soft_step",
            "soft_threshold"]
 
 
@@ -87,6 +87,16 @@ def soft_step(d: Tensor, temperature: float | Tensor) -> Tensor:
     if is_hard(temperature):
         return (d > 0).to(d.dtype) + 0.5 * (d == 0).to(d.dtype)
     return torch.sigmoid(d / _scale(temperature))
+
+
+def soft_positive(count: Tensor, temperature: float | Tensor) -> Tensor:
+    """Whether a count (>= 0) is positive: `count / (count + temperature)`, which tends to
+    `[count > 0]` as the temperature falls and has a gradient at every count; at
+    temperature 0 the exact indicator of integer counts, `count` clamped to [0, 1] (a NaN
+    count stays NaN)."""
+    if is_hard(temperature):
+        return count.clamp(0.0, 1.0)
+    return count / (count + _scale(temperature))
 
 
 def reduce_per_sample(values: Tensor, reduction: str) -> Tensor:

@@ -64,26 +64,49 @@ def _sk_mcc(yt: np.ndarray, yp: np.ndarray, zd: float) -> float:
     return skm.matthews_corrcoef(yt, yp)
 
 
-def _average(values: list[float], supports: list[float], average: str, zd: float):
+def _average(values: list[float], supports: list[float], average: str, zd: float,
+             counted: list[bool] | None = None):
+    """Per-class values reduced; `counted` says which classes a macro average includes."""
     values_a, supports_a = np.asarray(values, float), np.asarray(supports, float)
     if average == "none":
         return values_a
     if average == "macro":
-        return values_a.mean()
+        if counted is not None:
+            values_a = values_a[np.asarray(counted, bool)]
+        return values_a.mean() if len(values_a) else zd
     if average == "weighted":
         total = supports_a.sum()
         return (values_a * supports_a).sum() / total if total > 0 else zd
     raise ValueError(average)
 
 
+def multiclass_labels(yt: np.ndarray, yp: np.ndarray, num_classes: int, average: str,
+                      absent_classes: str | None, ignore_index: int | None) -> list[int]:
+    """The `labels` scikit-learn is given: its default (the classes in target or
+    prediction) when absent classes are skipped, else all C; all C for per-class results;
+    without the class equal to an in-range `ignore_index` (torchmetrics' Jaccard rule)."""
+    if average == "none":
+        return list(range(num_classes))
+    if (absent_classes or "skip") == "skip" and average == "macro":
+        labels = sorted(set(yt.tolist()) | set(yp.tolist()))
+    else:
+        labels = list(range(num_classes))
+    return [c for c in labels if c != ignore_index]
+
+
 def reference(name: str, pred: np.ndarray, target: np.ndarray, keep: np.ndarray, *, task: str,
               num_classes: int, average: str, zero_division: float = 0.0,
-              beta: float = 1.0) -> float | np.ndarray:
-    """The exact metric of hard predictions, via scikit-learn (global, one group)."""
+              beta: float = 1.0, absent_classes: str | None = None,
+              ignore_index: int | None = None) -> float | np.ndarray:
+    """The exact metric of hard predictions, via scikit-learn (global, one group).
+
+    `absent_classes` and an `ignore_index` inside [0, C) choose the `labels` of the
+    multiclass averages (`multiclass_labels`); for multilabel, "skip" leaves out of the
+    macro average the labels with no positive target and no positive prediction."""
     zd = zero_division
     if task == "multiclass":
         yt, yp = target[keep].ravel(), pred[keep].ravel()
-        labels = list(range(num_classes))
+        labels = multiclass_labels(yt, yp, num_classes, average, absent_classes, ignore_index)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if name == "accuracy":
@@ -91,17 +114,19 @@ def reference(name: str, pred: np.ndarray, target: np.ndarray, keep: np.ndarray,
                     return np.full(num_classes, zd) if average == "none" else zd
                 if average in ("micro", "weighted"):
                     return skm.accuracy_score(yt, yp)
-                if average == "macro":
+                if average == "macro" and (absent_classes or "skip") == "skip":
                     return skm.balanced_accuracy_score(yt, yp)
-                return skm.recall_score(yt, yp, labels=labels, average=None, zero_division=zd)
+                avg = None if average == "none" else average
+                return skm.recall_score(yt, yp, labels=labels, average=avg, zero_division=zd)
             if name == "mcc":
                 if average == "micro":
                     return _sk_mcc(yt, yp, zd)
                 per = [_sk_binary("mcc", (yt == c).astype(int), (yp == c).astype(int), zd, 1.0)
                        for c in range(num_classes)]
-                return _average(per, [(yt == c).sum() for c in labels], average, zd)
+                return _average(per, [(yt == c).sum() for c in range(num_classes)], average, zd,
+                                [c in labels for c in range(num_classes)])
             avg = None if average == "none" else average
-            if len(yt) == 0:
+            if len(yt) == 0 or not labels:
                 return np.full(num_classes, zd) if average == "none" else zd
             kwargs = dict(labels=labels, average=avg, zero_division=zd)
             if name == "precision":
@@ -124,13 +149,21 @@ def reference(name: str, pred: np.ndarray, target: np.ndarray, keep: np.ndarray,
         yp = np.concatenate([c[1] for c in cols])
         return _sk_binary(name, yt, yp, zd, beta)
     per = [_sk_binary(name, yt, yp, zd, beta) for yt, yp in cols]
-    return _average(per, [yt.sum() for yt, _ in cols], average, zd)
+    counted = None
+    if absent_classes == "skip":
+        counted = [bool(yt.any() or yp.any()) for yt, yp in cols]
+    return _average(per, [yt.sum() for yt, _ in cols], average, zd, counted)
 
 
 def reference_tversky(pred: np.ndarray, target: np.ndarray, keep: np.ndarray, *, task: str,
                       num_classes: int, alpha: float, beta: float, average: str,
-                      zero_division: float) -> float | np.ndarray:
-    """Tversky index by explicit loops over samples and classes."""
+                      zero_division: float, absent_classes: str | None = None,
+                      ignore_index: int | None = None) -> float | np.ndarray:
+    """Tversky index by explicit loops over samples and classes.
+
+    A macro average skips the classes with TP + FP + FN = 0 (multiclass by default, or
+    `absent_classes="skip"`); a multiclass `ignore_index` inside [0, C) leaves its class
+    out of the micro sums and the averages."""
     if task == "multiclass":
         classes = range(num_classes)
         pairs = []
@@ -157,14 +190,20 @@ def reference_tversky(pred: np.ndarray, target: np.ndarray, keep: np.ndarray, *,
 
     if task == "binary":
         return score(*pairs[0])
+    skip = (absent_classes or ("skip" if task == "multiclass" else "include")) == "skip"
+    counted = [(not skip or sum(p) > 0) and c != ignore_index for c, p in enumerate(pairs)]
+    if task != "multiclass":
+        counted = [not skip or sum(p) > 0 for p in pairs]
     if average == "micro":
-        return score(*np.sum(np.asarray(pairs, float), axis=0))
+        kept = [p for c, p in enumerate(pairs) if task != "multiclass" or c != ignore_index]
+        return score(*np.sum(np.asarray(kept, float).reshape(-1, 3), axis=0))
     per = [score(*p) for p in pairs]
-    return _average(per, [p[0] + p[2] for p in pairs], average, zero_division)
+    return _average(per, [p[0] + p[2] for p in pairs], average, zero_division, counted)
 
 
 def reference_top_k(logits: np.ndarray, target: np.ndarray, keep: np.ndarray, k: int,
-                    average: str, num_classes: int, zero_division: float):
+                    average: str, num_classes: int, zero_division: float,
+                    absent_classes: str | None = None, ignore_index: int | None = None):
     """Top-k hits by an explicit loop (ties count 1/2 per tied competitor at the boundary)."""
     hits = []
     ys = []
@@ -183,5 +222,6 @@ def reference_top_k(logits: np.ndarray, target: np.ndarray, keep: np.ndarray, k:
                     for c in range(num_classes)])
     if average == "none":
         return per
-    present = np.array([(ys_a == c).any() for c in range(num_classes)])
+    present = np.array([((ys_a == c).any() or absent_classes == "include")
+                        and c != ignore_index for c in range(num_classes)])
     return per[present].mean() if present.any() else zero_division

@@ -61,10 +61,15 @@ def problems(draw, tasks=("binary", "multiclass", "multilabel"), max_n=40, extra
     else:
         target = (rng.random(tshape) < rng.random()).astype(np.int64)
     use_ignore = draw(st.booleans())
+    ignore_index = None
     if use_ignore:
-        target = np.where(rng.random(tshape) < 0.2, IGNORE, target)
+        # a multiclass ignore_index may also be a class (0): it then leaves the averages
+        ignore_index = IGNORE if task != "multiclass" or draw(st.booleans()) else 0
+        if ignore_index == IGNORE:
+            target = np.where(rng.random(tshape) < 0.2, IGNORE, target)
+    absent = None if task == "binary" else draw(st.sampled_from([None, "skip", "include"]))
     return dict(task=task, num_classes=num_classes, logits=logits, target=target,
-                ignore_index=IGNORE if use_ignore else None,
+                ignore_index=ignore_index, absent_classes=absent,
                 threshold=draw(st.sampled_from([0.5, 0.3, 0.8])),
                 zero_division=draw(st.sampled_from([0.0, 1.0])))
 
@@ -73,6 +78,8 @@ def _call(fn, prob, device=None, **options):
     """Call `fn` on the problem's tensors (on `device`), returning the value on the CPU."""
     kwargs = dict(task=prob["task"], ignore_index=prob["ignore_index"],
                   threshold=prob["threshold"], zero_division=prob["zero_division"])
+    if prob.get("absent_classes") is not None:
+        kwargs["absent_classes"] = prob["absent_classes"]
     if prob["task"] != "binary":
         kwargs["num_classes"] = prob["num_classes"]
     kwargs.update(options)
@@ -82,11 +89,12 @@ def _call(fn, prob, device=None, **options):
 
 
 def _reference_value(name, prob, average, samplewise, **extra):
-    logits, target = prob["logits"], prob["target"]
-    keep = target != IGNORE if prob["ignore_index"] is not None else np.ones_like(target, bool)
+    logits, target, ignore = prob["logits"], prob["target"], prob["ignore_index"]
+    keep = target != ignore if ignore is not None else np.ones_like(target, bool)
     pred = hard_predictions(logits, prob["task"], prob["threshold"])
     target = np.where(keep, target, 0)
     task, c, zd = prob["task"], prob["num_classes"], prob["zero_division"]
+    extra = dict(extra, absent_classes=prob["absent_classes"], ignore_index=ignore)
 
     def one(p, t, k):
         if name == "tversky":
@@ -171,12 +179,12 @@ def test_top_k_with_ties_equals_loop(prob, k, average):
     got = F.soft_top_k_accuracy(
         torch.from_numpy(prob["logits"]), torch.from_numpy(prob["target"]), num_classes=c,
         k=k, average=average, temperature=0, ignore_index=prob["ignore_index"],
-        zero_division=prob["zero_division"])
+        zero_division=prob["zero_division"], absent_classes=prob["absent_classes"])
     logits = np.moveaxis(prob["logits"], 1, -1).reshape(-1, c)
     target = prob["target"].reshape(-1)
-    keep = target != IGNORE
+    keep = target != prob["ignore_index"]
     want = reference_top_k(logits, np.where(keep, target, 0), keep, k, average, c,
-                           prob["zero_division"])
+                           prob["zero_division"], prob["absent_classes"], prob["ignore_index"])
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-7)
 
 

@@ -10,7 +10,8 @@ Every metric runs one pipeline, `evaluate`:
    of counted entries; exact integers in float64 at temperature 0;
 4. an optional `CountsHook` (Modules: sum across processes, mix running statistics);
 5. one formula over the counts: Tversky (precision, recall, F-beta, Dice, Jaccard),
-   accuracy, or MCC, then the average over classes.
+   accuracy, or MCC, then the average over classes (`Averaging`: which classes a macro
+   average counts, and how a class absent from the target scores).
 
 The public functions (`softmetrics.functional.classification`) and the Modules
 (`softmetrics.losses.classification`) call `evaluate` (or `stat_scores`).
@@ -26,11 +27,12 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from .._options import MULTIDIM_AVERAGES
-from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard
+from .._options import ABSENT_CLASSES, MULTIDIM_AVERAGES
+from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard, soft_positive
 from ._classification_counts import decision_counts, group_sum, index_counts, top_k_hits
 
 __all__ = [
+    "Averaging",
     "Counts",
     "CountsHook",
     "Kind",
@@ -70,15 +72,20 @@ class Counts(NamedTuple):
     support: Tensor
     total: Tensor | float
 
-    def micro(self) -> Counts:
-        """Counts pooled over the class axis."""
+    def micro(self, keep: Tensor | None = None) -> Counts:
+        """Counts pooled over the class axis (over the classes where `keep` is 1 only)."""
+        tp, pred, support = self.tp, self.pred, self.support
         total = self.total
+        if keep is not None:
+            tp, pred, support = tp * keep, pred * keep, support * keep
+            whole = total.expand_as(tp) if isinstance(total, Tensor) else torch.full_like(tp, total)
+            total = whole * keep
         if isinstance(total, Tensor):
-            total = total.expand_as(self.tp).sum(-1, keepdim=True)
+            total = total.expand_as(tp).sum(-1, keepdim=True)
         else:
-            total = total * self.tp.shape[-1]
-        tp, pred, support = (t.sum(-1, keepdim=True) for t in self[:3])
-        return Counts(tp, pred, support, total)
+            total = total * tp.shape[-1]
+        return Counts(tp.sum(-1, keepdim=True), pred.sum(-1, keepdim=True),
+                      support.sum(-1, keepdim=True), total)
 
     def stat_scores(self) -> StatScores:
         """The four counts TP, FP, FN, TN."""
@@ -98,7 +105,8 @@ statistics)."""
 def check_classification_options(fn: str, *, task: str, num_classes: int | None,
                                  average: str, temperature: float | Tensor, threshold: float,
                                  ignore_index: int | None, multidim_average: str,
-                                 zero_division: float) -> None:
+                                 zero_division: float, absent_classes: str | None = None
+                                 ) -> None:
     """Validate the options shared by every classification function (no tensor data read).
 
     Modules call this once in `__init__`; the functions call it on every call.
@@ -109,6 +117,53 @@ def check_classification_options(fn: str, *, task: str, num_classes: int | None,
     _checks.check_number(fn, "threshold", threshold, low=0.0, high=1.0, low_open=True,
                          high_open=True)
     _checks.check_number(fn, "zero_division", zero_division, low=0.0, high=1.0)
+    if absent_classes is not None:
+        _checks.check_option(fn, "absent_classes", absent_classes, ABSENT_CLASSES)
+        if task == "binary":
+            _checks.fail(fn, "absent_classes", "None for task='binary' (one class, nothing "
+                         "to average)", absent_classes)
+
+
+class Averaging(NamedTuple):
+    """How per-class values become the result.
+
+    `absent` is "skip" (a class with no target and no prediction, TP + FP + FN = 0,
+    leaves the macro average: scikit-learn's default `labels`, torchmetrics' multiclass
+    rule) or "include" (every class counts; one absent from the target scores
+    `zero_division` when nothing predicts it, scikit-learn's `labels=range(C)`).
+    `ignored_class` is the multiclass class equal to `ignore_index`, when it lies in
+    [0, C): it leaves the micro sums and every average (torchmetrics' Jaccard rule).
+    Both rules read "is this count positive?", which `soft_positive` relaxes at the
+    decision's `temperature`.
+    """
+
+    average: str
+    zero_division: float
+    absent: str
+    ignored_class: int | None
+    temperature: float | Tensor
+
+    @staticmethod
+    def of(task: str, average: str, zero_division: float, absent_classes: str | None,
+           ignore_index: int | None, num_classes: int,
+           temperature: float | Tensor) -> Averaging:
+        absent = absent_classes or ("skip" if task == "multiclass" else "include")
+        ignored = (ignore_index if task == "multiclass" and ignore_index is not None
+                   and 0 <= ignore_index < num_classes else None)
+        return Averaging(average, zero_division, absent, ignored, temperature)
+
+    def class_mask(self, like: Tensor) -> Tensor | None:
+        """1 for the classes that count, 0 for the ignored class; None when all count."""
+        if self.ignored_class is None:
+            return None
+        classes = torch.arange(like.shape[-1], device=like.device)
+        return (classes != self.ignored_class).to(like.dtype)
+
+    @property
+    def bridges_absent(self) -> bool:
+        """Whether a class absent from the target scores `zero_division` relaxed (see
+        `_tversky`): every result but a macro average that skips absent classes."""
+        return not (self.average == "macro" and self.absent == "skip")
 
 
 def check_top_k(fn: str, *, task: str, k: int, num_classes: int | None) -> None:
@@ -256,10 +311,23 @@ def _divide(num: Tensor, den: Tensor, zero_division: float) -> Tensor:
     return torch.where(defined, num / den.clamp_min(tiny), zero_division)
 
 
-def _tversky(c: Counts, alpha: float, beta: float, zero_division: float) -> Tensor:
-    """TP / (TP + alpha FP + beta FN), with FP = pred - TP and FN = support - TP."""
+def _tversky(c: Counts, alpha: float, beta: float, zero_division: float,
+             temperature: float | Tensor | None = None) -> Tensor:
+    """TP / (TP + alpha FP + beta FN), with FP = pred - TP and FN = support - TP.
+
+    A class absent from the target (support 0, so TP = 0) has the exact value
+    `zero_division` when nothing predicts it and 0 otherwise (for `alpha > 0`). Given the
+    decision's `temperature`, its value is `zero_division * (1 - soft_positive(FP))`
+    `= zero_division * t / (t + FP)`: exact at temperature 0, and at temperature
+    > 0 a slope that lets predicting nothing reach `zero_division` (the plain formula
+    scores any soft prediction 0: a floor with no gradient).
+    """
     den = (1.0 - alpha - beta) * c.tp + alpha * c.pred + beta * c.support
-    return _divide(c.tp, den, zero_division)
+    value = _divide(c.tp, den, zero_division)
+    if temperature is not None and alpha > 0 and zero_division != 0:
+        absent = zero_division * (1.0 - soft_positive(c.pred, temperature))
+        value = torch.where(c.support == 0, absent, value)
+    return value
 
 
 def _mcc(trace: Tensor, total: Tensor | float, pred: Tensor, true: Tensor,
@@ -288,13 +356,30 @@ def _binary_mcc(c: Counts, zero_division: float) -> Tensor:
                 torch.stack([neg_true, c.support], -1), zero_division)
 
 
-def _average(score: Tensor, support: Tensor, average: str, zero_division: float) -> Tensor:
-    """Reduce per-class scores (G, C) over classes: macro, weighted by support, or none."""
-    if average == "macro":
-        return score.mean(-1)
-    if average == "weighted":
-        return _divide((score * support).sum(-1), support.sum(-1), zero_division)
-    return score
+def _average(score: Tensor, c: Counts, how: Averaging, seen: Tensor | None = None) -> Tensor:
+    """Reduce per-class scores (G, C) over classes: macro, weighted by support, or none.
+
+    The macro average weighs each class by whether it counts: 0 for the ignored class;
+    with `absent="skip"`, 1 for a class with a target and `soft_positive(seen)` for one
+    without (`seen` = its FP by default): exactly "has a target or a prediction" at
+    temperature 0, and at temperature > 0 a weight that predicting an absent class less
+    lowers, with a gradient at every count, instead of a constant term.
+    """
+    if how.average == "none":
+        return score
+    if how.average == "weighted":
+        return _divide((score * c.support).sum(-1), c.support.sum(-1), how.zero_division)
+    keep = how.class_mask(score)
+    if how.absent == "include":
+        if keep is None:
+            return score.mean(-1)
+        weight = keep.expand_as(score)
+    else:
+        seen = (c.pred - c.tp).clamp_min(0.0) if seen is None else seen
+        weight = torch.where(c.support > 0, 1.0, soft_positive(seen, how.temperature))
+        if keep is not None:
+            weight = weight * keep
+    return _divide((score * weight).sum(-1), weight.sum(-1), how.zero_division)
 
 
 def _finish(value: Tensor, task: str, samplewise: bool, out_dtype: torch.dtype) -> Tensor:
@@ -311,12 +396,13 @@ class _Prepared(NamedTuple):
     task: str
     samplewise: bool
     out_dtype: torch.dtype
+    num_classes: int
 
 
 def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: int | None,
              average: str, temperature: float | Tensor, threshold: float,
              ignore_index: int | None, multidim_average: str, zero_division: float,
-             validate_args: bool, top_k: int | None = None,
+             validate_args: bool, absent_classes: str | None = None, top_k: int | None = None,
              hook: CountsHook | None = None, check: bool = True) -> _Prepared:
     """Validate, format and count: the shared first half of every classification metric.
 
@@ -329,7 +415,8 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
         check_classification_options(
             fn, task=task, num_classes=num_classes, average=average,
             temperature=temperature, threshold=threshold, ignore_index=ignore_index,
-            multidim_average=multidim_average, zero_division=zero_division)
+            multidim_average=multidim_average, zero_division=zero_division,
+            absent_classes=absent_classes)
         if top_k is not None:
             check_top_k(fn, task=task, k=top_k, num_classes=num_classes)
     z, y, w, c = format_inputs(fn, input, target, task=task, num_classes=num_classes,
@@ -342,45 +429,49 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
         counts = _top_k_counts(z, y, w, c, top_k, temperature, samplewise)
     if hook is not None:
         counts = hook(counts)
-    return _Prepared(counts, task, samplewise, compute_dtype(z.dtype))
+    return _Prepared(counts, task, samplewise, compute_dtype(z.dtype), c)
 
 
-def _tversky_value(c: Counts, task: str, average: str, zero_division: float, alpha: float,
+def _tversky_value(c: Counts, task: str, how: Averaging, alpha: float,
                    beta: float) -> Tensor:
     """Every metric of the Tversky form: precision, recall, F-beta, Dice, Jaccard."""
-    if average == "micro" and task != "binary":
-        return _tversky(c.micro(), alpha, beta, zero_division).squeeze(-1)
-    value = _tversky(c, alpha, beta, zero_division)
-    return value if task == "binary" else _average(value, c.support, average, zero_division)
+    zd = how.zero_division
+    if how.average == "micro" and task != "binary":
+        micro = c.micro(how.class_mask(c.tp))
+        return _tversky(micro, alpha, beta, zd, how.temperature).squeeze(-1)
+    value = _tversky(c, alpha, beta, zd, how.temperature if how.bridges_absent else None)
+    return value if task == "binary" else _average(value, c, how)
 
 
-def _mcc_value(c: Counts, task: str, average: str, zero_division: float) -> Tensor:
-    if task == "multiclass" and average == "micro":
-        return _multiclass_mcc(c, zero_division)
-    if task == "multilabel" and average == "micro":
-        return _binary_mcc(c.micro(), zero_division).squeeze(-1)
-    value = _binary_mcc(c, zero_division)
-    return value if task == "binary" else _average(value, c.support, average, zero_division)
+def _mcc_value(c: Counts, task: str, how: Averaging) -> Tensor:
+    zd = how.zero_division
+    if task == "multiclass" and how.average == "micro":
+        return _multiclass_mcc(c, zd)
+    if task == "multilabel" and how.average == "micro":
+        return _binary_mcc(c.micro(), zd).squeeze(-1)
+    value = _binary_mcc(c, zd)
+    return value if task == "binary" else _average(value, c, how)
 
 
-def _accuracy_value(c: Counts, task: str, average: str, zero_division: float) -> Tensor:
-    """Accuracy over the counts: fraction correct (micro), balanced (macro), per class."""
+def _accuracy_value(c: Counts, task: str, how: Averaging) -> Tensor:
+    """Accuracy over the counts: fraction correct (micro), balanced (macro), per class.
+
+    Multiclass macro is the mean recall; skipping absent classes, it skips every class
+    absent from the target, predicted or not (scikit-learn's `balanced_accuracy_score`).
+    """
+    zd = how.zero_division
     if task == "multiclass":
-        if average in ("micro", "weighted"):
-            return _divide(c.tp.sum(-1), c.support.sum(-1), zero_division)
-        recall = _divide(c.tp, c.support, zero_division)
-        if average == "none":
-            return recall
-        present = (c.support > 0).to(recall.dtype)
-        return _divide((recall * present).sum(-1), present.sum(-1), zero_division)
-    if task == "binary" or average == "micro":
+        if how.average in ("micro", "weighted"):
+            return _divide(c.tp.sum(-1), c.support.sum(-1), zd)
+        return _average(_divide(c.tp, c.support, zd), c, how, seen=torch.zeros_like(c.tp))
+    if task == "binary" or how.average == "micro":
         c = c.micro()
     total = as_tensor_on(c.total, c.tp)
     correct = total - c.pred - c.support + 2 * c.tp
-    value = _divide(correct, total.expand_as(correct), zero_division)
-    if task == "binary" or average == "micro":
+    value = _divide(correct, total.expand_as(correct), zd)
+    if task == "binary" or how.average == "micro":
         return value.squeeze(-1)
-    return _average(value, c.support, average, zero_division)
+    return _average(value, c, how)
 
 
 Kind = Literal["tversky", "accuracy", "mcc"]
@@ -395,13 +486,15 @@ def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float
     accuracy with `top_k`) or "mcc". Public functions and Modules all call this.
     """
     prep = _prepare(fn, input, target, top_k=top_k, hook=hook, check=check, **options)
-    average, zd = options["average"], options["zero_division"]
+    how = Averaging.of(prep.task, options["average"], options["zero_division"],
+                       options.get("absent_classes"), options["ignore_index"],
+                       prep.num_classes, options["temperature"])
     if kind == "tversky":
-        value = _tversky_value(prep.counts, prep.task, average, zd, alpha, beta)
+        value = _tversky_value(prep.counts, prep.task, how, alpha, beta)
     elif kind == "accuracy":
-        value = _accuracy_value(prep.counts, prep.task, average, zd)
+        value = _accuracy_value(prep.counts, prep.task, how)
     else:
-        value = _mcc_value(prep.counts, prep.task, average, zd)
+        value = _mcc_value(prep.counts, prep.task, how)
     return _finish(value, prep.task, prep.samplewise, prep.out_dtype)
 
 

@@ -30,7 +30,7 @@ from typing import Literal
 
 from torch import Tensor
 
-from .._options import Average, MultidimAverage, Task
+from .._options import AbsentClasses, Average, MultidimAverage, Task
 from ._classification_core import (
     StatScores as StatScores,  # re-exported by softmetrics.functional
     evaluate,
@@ -84,7 +84,8 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
                        average: Average = "macro", temperature: float | Tensor = 1.0,
                        threshold: float = 0.5, ignore_index: int | None = None,
                        multidim_average: MultidimAverage = "global",
-                       zero_division: float = 0.0, validate_args: bool = True) -> Tensor:
+                       zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
+        validate_args: bool = True) -> Tensor:
     r"""Soft Tversky index, the one formula behind precision, recall, F-beta, Dice and IoU.
 
     $$
@@ -117,10 +118,19 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
             gradient).
         threshold: decision threshold on the probability for binary and multilabel.
         ignore_index: target value left out of every statistic (may lie outside [0, C),
-            e.g. 255 in segmentation masks).
+            e.g. 255 in segmentation masks). A multiclass `ignore_index` inside [0, C)
+            also takes its class out of the micro sums and the averages (torchmetrics'
+            Jaccard index); `average="none"` still reports it.
         multidim_average: "global" pools all positions of (N, C, d1, ...) inputs,
             "samplewise" gives one value per sample.
         zero_division: value of a class whose denominator is 0.
+        absent_classes: which classes a `"macro"` average counts. `"skip"` (the
+            multiclass default) leaves out a class with no target and no prediction, as
+            scikit-learn's default `labels` and torchmetrics do; `"include"` (the
+            multilabel default; scikit-learn's `labels=range(C)`) counts every class, an
+            absent one with `zero_division` when nothing predicts it. At temperature > 0
+            "nothing predicts it" is relaxed without a gradient-free floor (the
+            Classification page, "Which classes count"). None for binary.
         validate_args: check target values and that `input` is finite (reads data, one
             host synchronisation). Without it a NaN logit makes the value of its group
             (the batch, or its sample for "samplewise") NaN, soft or exact, never
@@ -158,7 +168,7 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    validate_args=validate_args)
+                    absent_classes=absent_classes, validate_args=validate_args)
 
 
 def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -166,7 +176,8 @@ def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: 
                      temperature: float | Tensor = 1.0, threshold: float = 0.5,
                      ignore_index: int | None = None,
                      multidim_average: MultidimAverage = "global",
-                     zero_division: float = 0.0, validate_args: bool = True) -> Tensor:
+                     zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
+        validate_args: bool = True) -> Tensor:
     r"""Soft F-beta score.
 
     $$
@@ -209,14 +220,15 @@ def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: 
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    validate_args=validate_args)
+                    absent_classes=absent_classes, validate_args=validate_args)
 
 
 def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
                   average: Average = "macro", temperature: float | Tensor = 1.0,
                   threshold: float = 0.5, ignore_index: int | None = None,
                   multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
-                  validate_args: bool = True) -> Tensor:
+                  absent_classes: AbsentClasses | None = None,
+        validate_args: bool = True) -> Tensor:
     r"""Soft F1 score (= soft Dice coefficient): the F-beta score with `beta=1`.
 
     $$
@@ -240,20 +252,21 @@ def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int
         >>> soft_f1_score(logits, target, task="multiclass", num_classes=3, temperature=0)
         tensor(0.5556)
         >>> soft_f1_score(logits, target, task="multiclass", num_classes=3)
-        tensor(0.4883)
+        tensor(0.6050)
     """
     return evaluate("soft_f1_score", "tversky", input, target, alpha=0.5, beta=0.5, task=task,
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    validate_args=validate_args)
+                    absent_classes=absent_classes, validate_args=validate_args)
 
 
 def soft_precision(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
                    average: Average = "macro", temperature: float | Tensor = 1.0,
                    threshold: float = 0.5, ignore_index: int | None = None,
                    multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
-                   validate_args: bool = True) -> Tensor:
+                   absent_classes: AbsentClasses | None = None,
+        validate_args: bool = True) -> Tensor:
     r"""Soft precision $TP / (TP + FP)$, the fraction of predictions that are right.
 
     The Tversky index with $\alpha = 1, \beta = 0$: missed positives do not enter, so as a
@@ -276,14 +289,15 @@ def soft_precision(input: Tensor, target: Tensor, *, task: Task, num_classes: in
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    validate_args=validate_args)
+                    absent_classes=absent_classes, validate_args=validate_args)
 
 
 def soft_recall(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
                 average: Average = "macro", temperature: float | Tensor = 1.0,
                 threshold: float = 0.5, ignore_index: int | None = None,
                 multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
-                validate_args: bool = True) -> Tensor:
+                absent_classes: AbsentClasses | None = None,
+        validate_args: bool = True) -> Tensor:
     r"""Soft recall $TP / (TP + FN)$, the fraction of positives found.
 
     The Tversky index with $\alpha = 0, \beta = 1$. Its denominator, the support, holds
@@ -309,7 +323,7 @@ def soft_recall(input: Tensor, target: Tensor, *, task: Task, num_classes: int |
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    validate_args=validate_args)
+                    absent_classes=absent_classes, validate_args=validate_args)
 
 
 def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
@@ -317,7 +331,8 @@ def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
                        temperature: float | Tensor = 1.0, threshold: float = 0.5,
                        ignore_index: int | None = None,
                        multidim_average: MultidimAverage = "global",
-                       zero_division: float = 0.0, validate_args: bool = True) -> Tensor:
+                       zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
+        validate_args: bool = True) -> Tensor:
     r"""Soft Jaccard index (intersection over union): the Tversky index with $\alpha=\beta=1$.
 
     $$
@@ -351,14 +366,15 @@ def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    validate_args=validate_args)
+                    absent_classes=absent_classes, validate_args=validate_args)
 
 
 def soft_accuracy(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
                   average: Average = "micro", temperature: float | Tensor = 1.0,
                   threshold: float = 0.5, ignore_index: int | None = None,
                   multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
-                  validate_args: bool = True) -> Tensor:
+                  absent_classes: AbsentClasses | None = None,
+        validate_args: bool = True) -> Tensor:
     r"""Soft accuracy: the expected fraction of correct decisions.
 
     Multiclass, `average="micro"`: $\frac{1}{N}\sum_n p_{n, y_n}$, the mean probability of
@@ -393,7 +409,8 @@ def soft_accuracy(input: Tensor, target: Tensor, *, task: Task, num_classes: int
     return evaluate("soft_accuracy", "accuracy", input, target, task=task, num_classes=num_classes,
                     average=average, temperature=temperature, threshold=threshold,
                     ignore_index=ignore_index, multidim_average=multidim_average,
-                    zero_division=zero_division, validate_args=validate_args)
+                    zero_division=zero_division, absent_classes=absent_classes,
+                    validate_args=validate_args)
 
 
 def soft_matthews_corrcoef(input: Tensor, target: Tensor, *, task: Task,
@@ -401,7 +418,8 @@ def soft_matthews_corrcoef(input: Tensor, target: Tensor, *, task: Task,
                            temperature: float | Tensor = 1.0, threshold: float = 0.5,
                            ignore_index: int | None = None,
                            multidim_average: MultidimAverage = "global",
-                           zero_division: float = 0.0, validate_args: bool = True) -> Tensor:
+                           zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
+        validate_args: bool = True) -> Tensor:
     r"""Soft Matthews correlation coefficient (Gorodkin's $R_K$ for K classes).
 
     From the (soft) confusion matrix with row sums $t_k$ (true counts), column sums $p_k$
@@ -453,14 +471,15 @@ def soft_matthews_corrcoef(input: Tensor, target: Tensor, *, task: Task,
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    validate_args=validate_args)
+                    absent_classes=absent_classes, validate_args=validate_args)
 
 
 def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: int = 1,
                         task: Literal["multiclass"] = "multiclass", average: Average = "micro",
                         temperature: float | Tensor = 1.0, ignore_index: int | None = None,
                         multidim_average: MultidimAverage = "global",
-                        zero_division: float = 0.0, validate_args: bool = True) -> Tensor:
+                        zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
+        validate_args: bool = True) -> Tensor:
     r"""Soft top-k accuracy: is the true class among the k highest scores?
 
     The rank of the true class $r_n = \#\{j \ne y_n : z_{nj} > z_{ny_n}\}$ is relaxed to
@@ -500,4 +519,5 @@ def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: i
     return evaluate("soft_top_k_accuracy", "accuracy", input, target, top_k=k, task=task,
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=0.5, ignore_index=ignore_index, multidim_average=multidim_average,
-                    zero_division=zero_division, validate_args=validate_args)
+                    zero_division=zero_division, absent_classes=absent_classes,
+                    validate_args=validate_args)
