@@ -37,11 +37,14 @@ __all__ = [
     "CountsHook",
     "Kind",
     "StatScores",
+    "check_class_weight_values",
+    "check_class_weights",
     "check_classification_options",
     "check_top_k",
     "evaluate",
     "fbeta_weights",
     "format_inputs",
+    "generalized_weights",
     "stat_scores",
     "tversky_weights",
 ]
@@ -134,7 +137,8 @@ class Averaging(NamedTuple):
     `ignored_class` is the multiclass class equal to `ignore_index`, when it lies in
     [0, C): it leaves the micro sums and every average (torchmetrics' Jaccard rule).
     Both rules read "is this count positive?", which `soft_positive` relaxes at the
-    decision's `temperature`.
+    decision's `temperature`. `class_weights` (a (C,) tensor, or "generalized") weighs
+    the classes of a macro average or the counts of a micro one (`class_mask`).
     """
 
     average: str
@@ -142,28 +146,79 @@ class Averaging(NamedTuple):
     absent: str
     ignored_class: int | None
     temperature: float | Tensor
+    class_weights: Tensor | str | None = None
 
     @staticmethod
     def of(task: str, average: str, zero_division: float, absent_classes: str | None,
-           ignore_index: int | None, num_classes: int,
-           temperature: float | Tensor) -> Averaging:
+           ignore_index: int | None, num_classes: int, temperature: float | Tensor,
+           class_weights: Tensor | str | None = None) -> Averaging:
         absent = absent_classes or ("skip" if task == "multiclass" else "include")
         ignored = (ignore_index if task == "multiclass" and ignore_index is not None
                    and 0 <= ignore_index < num_classes else None)
-        return Averaging(average, zero_division, absent, ignored, temperature)
+        return Averaging(average, zero_division, absent, ignored, temperature, class_weights)
 
-    def class_mask(self, like: Tensor) -> Tensor | None:
-        """1 for the classes that count, 0 for the ignored class; None when all count."""
-        if self.ignored_class is None:
-            return None
-        classes = torch.arange(like.shape[-1], device=like.device)
-        return (classes != self.ignored_class).to(like.dtype)
+    def class_mask(self, like: Tensor, support: Tensor | None = None) -> Tensor | None:
+        """The weight of each class: 0 for the ignored class, times `class_weights`
+        ("generalized" reads `support`); None when every class weighs 1."""
+        mask: Tensor | None = None
+        if self.ignored_class is not None:
+            classes = torch.arange(like.shape[-1], device=like.device)
+            mask = (classes != self.ignored_class).to(like.dtype)
+        weights = self.class_weights
+        if isinstance(weights, Tensor):
+            weights = weights.to(dtype=like.dtype, device=like.device)
+        elif weights == "generalized" and support is not None:
+            weights = generalized_weights(support.to(like.dtype))
+        else:
+            return mask
+        return weights if mask is None else weights * mask
 
     @property
     def bridges_absent(self) -> bool:
         """Whether a class absent from the target scores `zero_division` relaxed (see
         `_tversky`): every result but a macro average that skips absent classes."""
         return not (self.average == "macro" and self.absent == "skip")
+
+
+def generalized_weights(support: Tensor) -> Tensor:
+    """Sudre et al.'s class weights `1 / support^2` per group (G, C), for the generalized
+    Dice score; a class with no support gets the largest weight of its group instead of
+    infinity, as MONAI's `GeneralizedDiceLoss` does, so that predicting it still costs."""
+    w = 1.0 / (support * support)
+    finite = torch.isfinite(w)
+    w = torch.where(finite, w, 0.0)
+    return torch.where(finite, w, w.amax(-1, keepdim=True))
+
+
+def check_class_weights(fn: str, kind: str, class_weights: object, *, task: str,
+                        num_classes: int | None, average: str) -> None:
+    """`class_weights`: a (C,) floating tensor (a macro average's class weights, or the
+    micro pooling's for the Tversky family) or "generalized" (Tversky family only)."""
+    if class_weights is None:
+        return
+    if task == "binary":
+        _checks.fail(fn, "class_weights", "None for task='binary' (one class)", class_weights)
+    micro_ok = kind == "tversky"
+    allowed = ("macro", "micro") if micro_ok else ("macro",)
+    if average not in allowed:
+        _checks.fail(fn, "average", f"one of {allowed} with class_weights", average)
+    if isinstance(class_weights, str):
+        if class_weights != "generalized" or not micro_ok:
+            _checks.fail(fn, "class_weights", "a (C,) tensor" + (
+                " or 'generalized'" if micro_ok else ""), class_weights)
+        return
+    tensor = _checks.check_floating(fn, "class_weights", class_weights, what="class weights")
+    if tensor.shape != (num_classes,):
+        _checks.fail(fn, "class_weights", f"of shape ({num_classes},)", tuple(tensor.shape))
+
+
+def check_class_weight_values(fn: str, class_weights: object) -> None:
+    """The values of a weight tensor: finite and >= 0, not all 0 (reads data)."""
+    if isinstance(class_weights, Tensor):
+        w = class_weights.detach()
+        if not bool(torch.isfinite(w).all() and (w >= 0).all() and (w > 0).any()):
+            _checks.fail(fn, "class_weights", "finite, >= 0 and not all 0",
+                         "other values")
 
 
 def check_top_k(fn: str, *, task: str, k: int, num_classes: int | None) -> None:
@@ -369,7 +424,7 @@ def _average(score: Tensor, c: Counts, how: Averaging, seen: Tensor | None = Non
         return score
     if how.average == "weighted":
         return _divide((score * c.support).sum(-1), c.support.sum(-1), how.zero_division)
-    keep = how.class_mask(score)
+    keep = how.class_mask(score, c.support)
     if how.absent == "include":
         if keep is None:
             return score.mean(-1)
@@ -436,8 +491,8 @@ def _tversky_value(c: Counts, task: str, how: Averaging, alpha: float,
                    beta: float) -> Tensor:
     """Every metric of the Tversky form: precision, recall, F-beta, Dice, Jaccard."""
     zd = how.zero_division
-    if how.average == "micro" and task != "binary":
-        micro = c.micro(how.class_mask(c.tp))
+    if (how.average == "micro" or how.class_weights == "generalized") and task != "binary":
+        micro = c.micro(how.class_mask(c.tp, c.support))
         return _tversky(micro, alpha, beta, zd, how.temperature).squeeze(-1)
     value = _tversky(c, alpha, beta, zd, how.temperature if how.bridges_absent else None)
     return value if task == "binary" else _average(value, c, how)
@@ -485,10 +540,16 @@ def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float
     `kind` selects the formula: "tversky" (with `alpha`, `beta`), "accuracy" (top-k
     accuracy with `top_k`) or "mcc". Public functions and Modules all call this.
     """
+    class_weights = options.pop("class_weights", None)
+    if check and class_weights is not None:
+        check_class_weights(fn, kind, class_weights, task=options["task"],
+                            num_classes=options["num_classes"], average=options["average"])
+        if options["validate_args"]:
+            check_class_weight_values(fn, class_weights)
     prep = _prepare(fn, input, target, top_k=top_k, hook=hook, check=check, **options)
     how = Averaging.of(prep.task, options["average"], options["zero_division"],
                        options.get("absent_classes"), options["ignore_index"],
-                       prep.num_classes, options["temperature"])
+                       prep.num_classes, options["temperature"], class_weights)
     if kind == "tversky":
         value = _tversky_value(prep.counts, prep.task, how, alpha, beta)
     elif kind == "accuracy":

@@ -85,6 +85,7 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
                        threshold: float = 0.5, ignore_index: int | None = None,
                        multidim_average: MultidimAverage = "global",
                        zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
+        class_weights: Tensor | Literal["generalized"] | None = None,
         validate_args: bool = True) -> Tensor:
     r"""Soft Tversky index, the one formula behind precision, recall, F-beta, Dice and IoU.
 
@@ -168,7 +169,8 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    absent_classes=absent_classes, validate_args=validate_args)
+                    absent_classes=absent_classes, class_weights=class_weights,
+                    validate_args=validate_args)
 
 
 def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -177,6 +179,7 @@ def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: 
                      ignore_index: int | None = None,
                      multidim_average: MultidimAverage = "global",
                      zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
+        class_weights: Tensor | Literal["generalized"] | None = None,
         validate_args: bool = True) -> Tensor:
     r"""Soft F-beta score.
 
@@ -220,7 +223,8 @@ def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: 
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    absent_classes=absent_classes, validate_args=validate_args)
+                    absent_classes=absent_classes, class_weights=class_weights,
+                    validate_args=validate_args)
 
 
 def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -228,6 +232,7 @@ def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int
                   threshold: float = 0.5, ignore_index: int | None = None,
                   multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
                   absent_classes: AbsentClasses | None = None,
+        class_weights: Tensor | Literal["generalized"] | None = None,
         validate_args: bool = True) -> Tensor:
     r"""Soft F1 score (= soft Dice coefficient): the F-beta score with `beta=1`.
 
@@ -258,7 +263,8 @@ def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    absent_classes=absent_classes, validate_args=validate_args)
+                    absent_classes=absent_classes, class_weights=class_weights,
+                    validate_args=validate_args)
 
 
 def soft_precision(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -266,6 +272,7 @@ def soft_precision(input: Tensor, target: Tensor, *, task: Task, num_classes: in
                    threshold: float = 0.5, ignore_index: int | None = None,
                    multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
                    absent_classes: AbsentClasses | None = None,
+        class_weights: Tensor | Literal["generalized"] | None = None,
         validate_args: bool = True) -> Tensor:
     r"""Soft precision $TP / (TP + FP)$, the fraction of predictions that are right.
 
@@ -289,7 +296,8 @@ def soft_precision(input: Tensor, target: Tensor, *, task: Task, num_classes: in
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    absent_classes=absent_classes, validate_args=validate_args)
+                    absent_classes=absent_classes, class_weights=class_weights,
+                    validate_args=validate_args)
 
 
 def soft_recall(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -297,6 +305,7 @@ def soft_recall(input: Tensor, target: Tensor, *, task: Task, num_classes: int |
                 threshold: float = 0.5, ignore_index: int | None = None,
                 multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
                 absent_classes: AbsentClasses | None = None,
+        class_weights: Tensor | Literal["generalized"] | None = None,
         validate_args: bool = True) -> Tensor:
     r"""Soft recall $TP / (TP + FN)$, the fraction of positives found.
 
@@ -323,7 +332,8 @@ def soft_recall(input: Tensor, target: Tensor, *, task: Task, num_classes: int |
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    absent_classes=absent_classes, validate_args=validate_args)
+                    absent_classes=absent_classes, class_weights=class_weights,
+                    validate_args=validate_args)
 
 
 def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
@@ -332,6 +342,7 @@ def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
                        ignore_index: int | None = None,
                        multidim_average: MultidimAverage = "global",
                        zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
+        class_weights: Tensor | Literal["generalized"] | None = None,
         validate_args: bool = True) -> Tensor:
     r"""Soft Jaccard index (intersection over union): the Tversky index with $\alpha=\beta=1$.
 
@@ -366,7 +377,8 @@ def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    absent_classes=absent_classes, validate_args=validate_args)
+                    absent_classes=absent_classes, class_weights=class_weights,
+                    validate_args=validate_args)
 
 
 def soft_accuracy(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -374,6 +386,7 @@ def soft_accuracy(input: Tensor, target: Tensor, *, task: Task, num_classes: int
                   threshold: float = 0.5, ignore_index: int | None = None,
                   multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
                   absent_classes: AbsentClasses | None = None,
+        class_weights: Tensor | Literal["generalized"] | None = None,
         validate_args: bool = True) -> Tensor:
     r"""Soft accuracy: the expected fraction of correct decisions.
 
@@ -410,6 +423,7 @@ def soft_accuracy(input: Tensor, target: Tensor, *, task: Task, num_classes: int
                     average=average, temperature=temperature, threshold=threshold,
                     ignore_index=ignore_index, multidim_average=multidim_average,
                     zero_division=zero_division, absent_classes=absent_classes,
+                    class_weights=class_weights,
                     validate_args=validate_args)
 
 
@@ -419,6 +433,7 @@ def soft_matthews_corrcoef(input: Tensor, target: Tensor, *, task: Task,
                            ignore_index: int | None = None,
                            multidim_average: MultidimAverage = "global",
                            zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
+        class_weights: Tensor | Literal["generalized"] | None = None,
         validate_args: bool = True) -> Tensor:
     r"""Soft Matthews correlation coefficient (Gorodkin's $R_K$ for K classes).
 
@@ -471,7 +486,8 @@ def soft_matthews_corrcoef(input: Tensor, target: Tensor, *, task: Task,
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
-                    absent_classes=absent_classes, validate_args=validate_args)
+                    absent_classes=absent_classes, class_weights=class_weights,
+                    validate_args=validate_args)
 
 
 def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: int = 1,
@@ -479,6 +495,7 @@ def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: i
                         temperature: float | Tensor = 1.0, ignore_index: int | None = None,
                         multidim_average: MultidimAverage = "global",
                         zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
+        class_weights: Tensor | Literal["generalized"] | None = None,
         validate_args: bool = True) -> Tensor:
     r"""Soft top-k accuracy: is the true class among the k highest scores?
 
@@ -520,4 +537,5 @@ def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: i
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=0.5, ignore_index=ignore_index, multidim_average=multidim_average,
                     zero_division=zero_division, absent_classes=absent_classes,
+                    class_weights=class_weights,
                     validate_args=validate_args)

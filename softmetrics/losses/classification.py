@@ -18,6 +18,8 @@ from ..functional._classification_core import (
     Counts,
     CountsHook,
     Kind,
+    check_class_weight_values,
+    check_class_weights,
     check_classification_options,
     check_top_k,
     evaluate,
@@ -58,12 +60,14 @@ class _ClassificationLoss(RunningStatistics):
     _fn_name: ClassVar[str]  # the functional twin, whose options the loss takes
     _kind: ClassVar[Kind]
     _default_average: ClassVar[Average] = "macro"
+    _float32_buffers: ClassVar[tuple[str, ...]] = ("running_", "class_weights")
 
     def __init__(self, formula: dict[str, Any] | None = None, /, *, task: Task,
                  num_classes: int | None = None, average: Average | None = None,
                  temperature: float = 1.0, threshold: float = 0.5,
                  ignore_index: int | None = None, multidim_average: MultidimAverage = "global",
                  zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
+                 class_weights: Tensor | Literal["generalized"] | None = None,
                  validate_args: bool = True, sync_dist: bool = False,
                  process_group: torch.distributed.ProcessGroup | None = None,
                  momentum: float | None = None, reduction: Reduction = "mean",
@@ -78,6 +82,16 @@ class _ClassificationLoss(RunningStatistics):
                                      multidim_average=multidim_average,
                                      zero_division=zero_division,
                                      absent_classes=absent_classes)
+        check_class_weights(name, self._kind, class_weights, task=task,
+                            num_classes=num_classes, average=average)
+        check_class_weight_values(name, class_weights)
+        # a (C,) tensor follows the Module's device; not saved in the state_dict (an option)
+        self.class_weights: Tensor | str | None
+        if isinstance(class_weights, Tensor):
+            self.register_buffer("class_weights", class_weights.detach().float().clone(),
+                                 persistent=False)
+        else:
+            self.class_weights = class_weights
         _checks.check_option(name, "reduction", reduction, REDUCTIONS)
         if multidim_average == "global" and reduction != "mean":
             _checks.fail(name, "reduction", "'mean' with multidim_average='global' (the "
@@ -129,7 +143,8 @@ class _ClassificationLoss(RunningStatistics):
     def _value(self, input: Tensor, target: Tensor, temperature: float,
                hook: CountsHook | None) -> Tensor:
         return evaluate(type(self).__name__, self._kind, input, target, temperature=temperature,
-                        hook=hook, check=False, **self.formula, **self.options)
+                        hook=hook, check=False, class_weights=self.class_weights,
+                        **self.formula, **self.options)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """The loss `1 - soft metric` (for MCC: in [0, 2])."""
@@ -155,6 +170,10 @@ class _ClassificationLoss(RunningStatistics):
 
     def extra_repr(self) -> str:
         shown = {**self.options, **self.formula}
+        if isinstance(self.class_weights, str):
+            shown["class_weights"] = self.class_weights
+        elif self.class_weights is not None:
+            shown["class_weights"] = [round(w, 6) for w in self.class_weights.tolist()]
         if self.reduction != "mean":
             shown["reduction"] = self.reduction
         return set_level_repr(self, shown)
