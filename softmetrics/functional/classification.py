@@ -132,6 +132,11 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
             absent one with `zero_division` when nothing predicts it. At temperature > 0
             "nothing predicts it" is relaxed without a gradient-free floor (the
             Classification page, "Which classes count"). None for binary.
+        class_weights: a (C,) tensor of weights >= 0: a `"macro"` average becomes the
+            weighted mean of the classes that count, a `"micro"` one (Tversky family)
+            pools the weighted counts. `"generalized"` pools the counts with Sudre et
+            al.'s weights $1/\text{support}_c^2$ (the generalized Dice score; a class with no
+            support takes the largest weight of its group). None for binary.
         validate_args: check target values and that `input` is finite (reads data, one
             host synchronisation). Without it a NaN logit makes the value of its group
             (the batch, or its sample for "samplewise") NaN, soft or exact, never
