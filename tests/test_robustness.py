@@ -56,6 +56,10 @@ def fuzz_case(draw):
         ignore_index=draw(st.sampled_from([None, 255, -1, 0])),
         multidim_average=draw(st.sampled_from(["global", "samplewise"])),
         zero_division=pick([0.0, 1.0], [2.0]),
+        absent_classes=pick([None, None, "skip", "include"], ["drop"]),
+        class_weights=pick([None, None, None, "generalized", torch.rand(c, generator=g) + 0.1,
+                            torch.rand(c, generator=g).double()],
+                           [torch.ones(c + 1), -torch.ones(c)]),
     )
     return x, y, options
 
@@ -73,7 +77,8 @@ def test_fuzz_functions(case, index):
     if fn is F.soft_top_k_accuracy:
         options = {k: v for k, v in options.items() if k != "threshold"} | {"k": 2}
     if fn in (F.soft_stat_scores,):
-        options = {k: v for k, v in options.items() if k not in ("average", "zero_division")}
+        options = {k: v for k, v in options.items()
+                   if k not in ("average", "zero_division", "absent_classes", "class_weights")}
     if x.is_floating_point():
         x.requires_grad_()
     try:
