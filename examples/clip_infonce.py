@@ -8,7 +8,7 @@ learn_temperature=True)`. `.metric()` reports the exact top-1 retrieval accuracy
 held-out pairs (each `a` must find its own `b` among all of them), before and after
 training, and the script prints the temperature the loss has learned.
 
-    python examples/clip_infonce.py          # about half a minute on two CPU cores
+    python examples/clip_infonce.py          # under a minute on a CPU
     python examples/clip_infonce.py --tiny   # a few steps, to check that it runs
 """
 

@@ -7,7 +7,7 @@ With `--devices 2` it runs data-parallel on two CPU processes (gloo): the loss s
 soft counts over the processes (`sync_dist=True`), so both optimise the F1 of the global
 batch, and `.metric()` reports the exact F1 of the global batch.
 
-    python examples/lightning_module.py                # one process, about a minute
+    python examples/lightning_module.py                # one process, under a minute
     python examples/lightning_module.py --devices 2    # DDP on two CPU processes
     python examples/lightning_module.py --tiny         # a few steps, to check that it runs
 """

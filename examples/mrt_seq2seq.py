@@ -19,7 +19,7 @@ Token conventions, explicit everywhere below:
 - BLEU compares words only: EOS, and everything after it, becomes PAD (the pad_id at
   which `bleu_score` ends a sentence), in the references and in the candidates alike.
 
-    python examples/mrt_seq2seq.py          # about a minute on two CPU cores
+    python examples/mrt_seq2seq.py          # under a minute on a CPU
     python examples/mrt_seq2seq.py --tiny   # a few steps, to check that it runs
 """
 

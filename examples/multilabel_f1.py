@@ -7,7 +7,7 @@ MLP is trained twice from the same initialisation, once with
 `F.binary_cross_entropy_with_logits`; `.metric()` reports the exact macro F1 of both on
 held-out samples, at the decision threshold 0.5 that both are evaluated with.
 
-    python examples/multilabel_f1.py          # about half a minute on two CPU cores
+    python examples/multilabel_f1.py          # under a minute on a CPU
     python examples/multilabel_f1.py --tiny   # a few steps, to check that it runs
 """
 

@@ -8,7 +8,7 @@ those pixels count for neither the loss nor the metric. A small dilated conv net
 cross-entropy; `.metric()` reports the exact mean IoU and `SoftDiceLoss.metric()` the
 exact Dice, both on held-out images, before and after training.
 
-    python examples/segmentation.py           # about a minute on two CPU cores
+    python examples/segmentation.py           # under a minute on a CPU
     python examples/segmentation.py --tiny    # a few steps, to check that it runs
 """
 
