@@ -18,6 +18,7 @@ Skips when Chromium, Playwright or mkdocs is missing, unless `SOFTMETRICS_REQUIR
 from __future__ import annotations
 
 import functools
+import html
 import http.server
 import inspect
 import os
@@ -210,17 +211,34 @@ def test_site_has_only_nav_pages_and_snippets_are_included(site: Path) -> None:
     assert pages == nav, (sorted(pages - nav), sorted(nav - pages))
     includes = 0
     for md in (ROOT / "docs").rglob("*.md"):
-        for snippet in re.findall(r'^--8<-- "([^"]+)"', md.read_text(), flags=re.M):
+        for snippet in re.findall(r'^ *--8<-- "([^"]+)"', md.read_text(), flags=re.M):
             includes += 1
             page = md.relative_to(ROOT / "docs").as_posix().removesuffix(".md") + "/"
             built = (site / page / "index.html").read_text()
-            header = next(line for line in (ROOT / snippet).read_text().splitlines()
-                          if line.startswith("|"))
-            first_cell = header.strip("|").split("|")[0].strip()
             assert "--8<--" not in built, page
-            assert f"<th>{first_cell}</th>" in built or \
-                f">{first_cell}</th>" in built, (page, snippet, first_cell)
+            path, _, section = snippet.partition(":")
+            if path.endswith(".md"):  # a table
+                header = next(line for line in (ROOT / path).read_text().splitlines()
+                              if line.startswith("|"))
+                first_cell = header.strip("|").split("|")[0].strip()
+                assert f"<th>{first_cell}</th>" in built or \
+                    f">{first_cell}</th>" in built, (page, snippet, first_cell)
+            else:  # code, whole or a `# --8<-- [start:section]` part: its first line
+                first = _first_line((ROOT / path).read_text(), section)
+                text = html.unescape(re.sub(r"<[^>]+>", "", built))
+                assert first in text, (page, snippet, first)
     assert includes >= 3, includes
+
+
+def _first_line(source: str, section: str) -> str:
+    """The first line of `source`, or of its part after `# --8<-- [start:section]`, that
+    is neither blank nor a comment nor a docstring's opening line."""
+    lines = source.splitlines()
+    if section:
+        lines = lines[lines.index(next(line for line in lines
+                                       if line.strip() == f"# --8<-- [start:{section}]")):]
+    return next(line.strip() for line in lines
+                if line.strip() and not line.lstrip().startswith(("#", '"""')))
 
 
 def test_every_page_in_chromium(site: Path, server: str, browser, screenshots: Path,

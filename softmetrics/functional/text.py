@@ -304,8 +304,10 @@ def expected_bleu(samples: Tensor, log_probs: Tensor, ref: Tensor, *, alpha: flo
     after NLL pre-training, and 32.93 for a weighted combination of both, e.g.
 
     ```python
+    # logits: teacher-forced on the target shifted right (BOS first); `tgt` ends with EOS,
+    # `ref` is its words only (EOS and what follows -> pad), as in examples/mrt_seq2seq.py
     risk = 1 - expected_bleu(samples, seq_log_probs, ref, length_normalize=True)
-    loss = 0.7 * risk + 0.3 * F.cross_entropy(logits.transpose(1, 2), ref, ignore_index=pad)
+    loss = 0.7 * risk + 0.3 * F.cross_entropy(logits.transpose(1, 2), tgt, ignore_index=pad)
     ```
 
     **Hard limit:** this is an expectation of exact BLEU values; as $\alpha \to \infty$ it
