@@ -26,7 +26,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from .. import _checks
+from .. import _checks, _relax
 from .._options import ABSENT_CLASSES, MULTIDIM_AVERAGES
 from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard, soft_positive
 from ._classification_counts import decision_counts, group_sum, index_counts, top_k_hits
@@ -38,8 +38,10 @@ __all__ = [
     "Kind",
     "StatScores",
     "check_classification_options",
+    "check_exact_match_options",
     "check_top_k",
     "evaluate",
+    "exact_match",
     "fbeta_weights",
     "format_inputs",
     "stat_scores",
@@ -432,14 +434,36 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
     return _Prepared(counts, task, samplewise, compute_dtype(z.dtype), c)
 
 
+def _focal(value: Tensor, gamma: float) -> Tensor:
+    """`1 - (1 - value)^gamma`, whose loss is the focal loss `(1 - value)^gamma` (Abraham
+    and Khan's focal Tversky loss). For `gamma < 1` the slope at `1 - value = 0` (reached
+    by saturated soft values) is infinite: below the machine epsilon `eps` the power is
+    replaced by its chord, `(1 - value) eps^(gamma - 1)`, at most `eps^gamma` away; exact
+    values (float64 ratios of counts) never fall there. A NaN value stays NaN."""
+    if gamma == 1.0:
+        return value
+    miss = (1.0 - value).clamp_min(0.0)  # rounding may put a soft value a hair above 1
+    if gamma > 1.0:
+        return 1.0 - miss.pow(gamma)
+    eps = torch.finfo(miss.dtype).eps
+    small = miss < eps
+    power = torch.where(small, eps, miss).pow(gamma)  # no infinite slope at 0, not even masked
+    return 1.0 - torch.where(small, miss * eps ** (gamma - 1.0), power)
+
+
 def _tversky_value(c: Counts, task: str, how: Averaging, alpha: float,
-                   beta: float) -> Tensor:
-    """Every metric of the Tversky form: precision, recall, F-beta, Dice, Jaccard."""
+                   beta: float, gamma: float = 1.0) -> Tensor:
+    """Every metric of the Tversky form: precision, recall, F-beta, Dice, Jaccard.
+
+    `gamma` applies `_focal` to the value of each class (of the pooled counts for
+    "micro") before the average, which weighs the classes as it weighs the plain values.
+    """
     zd = how.zero_division
     if how.average == "micro" and task != "binary":
         micro = c.micro(how.class_mask(c.tp))
-        return _tversky(micro, alpha, beta, zd, how.temperature).squeeze(-1)
+        return _focal(_tversky(micro, alpha, beta, zd, how.temperature), gamma).squeeze(-1)
     value = _tversky(c, alpha, beta, zd, how.temperature if how.bridges_absent else None)
+    value = _focal(value, gamma)
     return value if task == "binary" else _average(value, c, how)
 
 
@@ -479,18 +503,19 @@ Kind = Literal["tversky", "accuracy", "mcc"]
 
 def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float = 0.0,
              beta: float = 0.0, top_k: int | None = None, hook: CountsHook | None = None,
-             check: bool = True, **options: Any) -> Tensor:
+             check: bool = True, gamma: float = 1.0, **options: Any) -> Tensor:
     """The one pipeline: validate, count (optionally `hook` the counts), apply a formula.
 
-    `kind` selects the formula: "tversky" (with `alpha`, `beta`), "accuracy" (top-k
-    accuracy with `top_k`) or "mcc". Public functions and Modules all call this.
+    `kind` selects the formula: "tversky" (with `alpha`, `beta`, and the focal exponent
+    `gamma`, checked by the caller: see `_focal`), "accuracy" (top-k accuracy with
+    `top_k`) or "mcc". Public functions and Modules all call this.
     """
     prep = _prepare(fn, input, target, top_k=top_k, hook=hook, check=check, **options)
     how = Averaging.of(prep.task, options["average"], options["zero_division"],
                        options.get("absent_classes"), options["ignore_index"],
                        prep.num_classes, options["temperature"])
     if kind == "tversky":
-        value = _tversky_value(prep.counts, prep.task, how, alpha, beta)
+        value = _tversky_value(prep.counts, prep.task, how, alpha, beta, gamma)
     elif kind == "accuracy":
         value = _accuracy_value(prep.counts, prep.task, how)
     else:
@@ -504,3 +529,69 @@ def stat_scores(fn: str, input: Tensor, target: Tensor, **options: Any) -> StatS
     prep = _prepare(fn, input, target, average="none", zero_division=0.0, **options)
     stats = prep.counts.stat_scores()
     return StatScores(*(t if prep.samplewise else t.squeeze(0) for t in stats))
+
+
+# ---------------------------------------------------------------------------------------
+# exact match: every entry of a unit right, a product over the entries, not counts
+
+
+def check_exact_match_options(fn: str, *, task: str, num_classes: int | None,
+                              temperature: float | Tensor, threshold: float,
+                              ignore_index: int | None, multidim_average: str,
+                              zero_division: float) -> None:
+    """Exact match: multiclass or multilabel, with the shared options (no `average`)."""
+    _checks.check_option(fn, "task", task, ("multiclass", "multilabel"))
+    check_classification_options(fn, task=task, num_classes=num_classes, average="micro",
+                                 temperature=temperature, threshold=threshold,
+                                 ignore_index=ignore_index, multidim_average=multidim_average,
+                                 zero_division=zero_division)
+
+
+def exact_match(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: int | None,
+                temperature: float | Tensor, threshold: float, ignore_index: int | None,
+                multidim_average: str, zero_division: float, validate_args: bool,
+                check: bool = True) -> Tensor:
+    """The fraction of units whose every non-ignored entry is right, a unit being one
+    position's labels (multilabel) or one sample's positions (multiclass); per sample
+    (N,) for "samplewise". Soft: the product over a unit's entries of the probability
+    that the entry is right, as a sum of logarithms (logsigmoid, log-softmax)."""
+    if check:
+        check_exact_match_options(fn, task=task, num_classes=num_classes,
+                                  temperature=temperature, threshold=threshold,
+                                  ignore_index=ignore_index, multidim_average=multidim_average,
+                                  zero_division=zero_division)
+    z, y, w, _ = format_inputs(fn, input, target, task=task, num_classes=num_classes,
+                               ignore_index=ignore_index, validate_args=validate_args)
+    dtype = compute_dtype(z.dtype)
+    hard = is_hard(temperature)
+    with full_precision(z.device):
+        if hard:  # log(right) as 0 (right) or -1 (wrong): a unit is right when its sum is 0
+            right = (z.argmax(1) == y if task == "multiclass"
+                     else _relax.soft_threshold(z, 0, threshold) == y)
+            exact = torch.float64 if z.device.type != "mps" else dtype
+            log_right = right.to(exact) - 1.0
+        else:
+            tau = temperature.reshape(()) if isinstance(temperature, Tensor) else temperature
+            if task == "multiclass":
+                log_p = torch.log_softmax(z.to(dtype) / tau, 1)
+                log_right = log_p.gather(1, y.unsqueeze(1)).squeeze(1)
+            else:
+                sign = 2.0 * y - 1.0
+                log_right = torch.nn.functional.logsigmoid(
+                    sign * (z.to(dtype) - _relax.logit(threshold)) / tau)
+        if w is not None:
+            log_right = log_right * (w if task == "multilabel" else w.to(log_right.dtype))
+        axes = (1,) if task == "multilabel" else tuple(range(1, log_right.ndim))
+        total = log_right.sum(axes) if axes else log_right
+        unit = (total == 0).to(total.dtype) if hard else total.exp()
+    if hard:  # the exact decision would turn a NaN logit into an ordinary prediction
+        nan = z.isnan().any(1) if task == "multilabel" else z.isnan().flatten(1).any(1)
+        unit = torch.where(nan, torch.nan, unit)
+    unit = unit.flatten(1) if unit.ndim > 1 else unit.unsqueeze(1)  # (N, units per sample)
+    if multidim_average == "samplewise":
+        count, value = unit.shape[1], unit.sum(1)
+    else:
+        count, value = unit.numel(), unit.sum()
+    if count == 0:  # a shape, not data: no entries give zero_division
+        return torch.full_like(value, zero_division, dtype=dtype)
+    return (value / count).to(dtype)
