@@ -9,6 +9,7 @@ from __future__ import annotations
 from .classification import (
     StatScores,
     soft_accuracy,
+    soft_exact_match,
     soft_f1_score,
     soft_fbeta_score,
     soft_jaccard_index,
@@ -36,6 +37,7 @@ __all__ = [
     "soft_average_precision",
     "soft_bleu_score",
     "soft_calibrated_average_precision",
+    "soft_exact_match",
     "soft_f1_score",
     "soft_fbeta_score",
     "soft_jaccard_index",
