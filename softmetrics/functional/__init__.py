@@ -20,6 +20,7 @@ from .classification import (
     soft_tversky_index,
 )
 from .contrastive import info_nce, mutual_information_bound, nce_loss, retrieval_accuracy
+from .exact_match import soft_exact_match
 from .ranking import soft_auroc, soft_average_precision, soft_calibrated_average_precision
 from .text import bleu_score, expected_bleu, soft_bleu_score
 
@@ -36,6 +37,7 @@ __all__ = [
     "soft_average_precision",
     "soft_bleu_score",
     "soft_calibrated_average_precision",
+    "soft_exact_match",
     "soft_f1_score",
     "soft_fbeta_score",
     "soft_jaccard_index",

@@ -487,14 +487,36 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
     return _Prepared(counts, task, samplewise, compute_dtype(z.dtype), c)
 
 
+def _focal(value: Tensor, gamma: float) -> Tensor:
+    """`1 - (1 - value)^gamma`, whose loss is the focal loss `(1 - value)^gamma` (Abraham
+    and Khan's focal Tversky loss). For `gamma < 1` the slope at `1 - value = 0` (reached
+    by saturated soft values) is infinite: below the machine epsilon `eps` the power is
+    replaced by its chord, `(1 - value) eps^(gamma - 1)`, at most `eps^gamma` away; exact
+    values (float64 ratios of counts) never fall there. A NaN value stays NaN."""
+    if gamma == 1.0:
+        return value
+    miss = (1.0 - value).clamp_min(0.0)  # rounding may put a soft value a hair above 1
+    if gamma > 1.0:
+        return 1.0 - miss.pow(gamma)
+    eps = torch.finfo(miss.dtype).eps
+    small = miss < eps
+    power = torch.where(small, eps, miss).pow(gamma)  # no infinite slope at 0, not even masked
+    return 1.0 - torch.where(small, miss * eps ** (gamma - 1.0), power)
+
+
 def _tversky_value(c: Counts, task: str, how: Averaging, alpha: float,
-                   beta: float) -> Tensor:
-    """Every metric of the Tversky form: precision, recall, F-beta, Dice, Jaccard."""
+                   beta: float, gamma: float = 1.0) -> Tensor:
+    """Every metric of the Tversky form: precision, recall, F-beta, Dice, Jaccard.
+
+    `gamma` applies `_focal` to the value of each class (of the pooled counts for
+    "micro") before the average, which weighs the classes as it weighs the plain values.
+    """
     zd = how.zero_division
     if (how.average == "micro" or how.class_weights == "generalized") and task != "binary":
         micro = c.micro(how.class_mask(c.tp, c.support))
-        return _tversky(micro, alpha, beta, zd, how.temperature).squeeze(-1)
+        return _focal(_tversky(micro, alpha, beta, zd, how.temperature), gamma).squeeze(-1)
     value = _tversky(c, alpha, beta, zd, how.temperature if how.bridges_absent else None)
+    value = _focal(value, gamma)
     return value if task == "binary" else _average(value, c, how)
 
 
@@ -534,11 +556,12 @@ Kind = Literal["tversky", "accuracy", "mcc"]
 
 def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float = 0.0,
              beta: float = 0.0, top_k: int | None = None, hook: CountsHook | None = None,
-             check: bool = True, **options: Any) -> Tensor:
+             check: bool = True, gamma: float = 1.0, **options: Any) -> Tensor:
     """The one pipeline: validate, count (optionally `hook` the counts), apply a formula.
 
-    `kind` selects the formula: "tversky" (with `alpha`, `beta`), "accuracy" (top-k
-    accuracy with `top_k`) or "mcc". Public functions and Modules all call this.
+    `kind` selects the formula: "tversky" (with `alpha`, `beta`, and the focal exponent
+    `gamma`, checked by the caller: see `_focal`), "accuracy" (top-k accuracy with
+    `top_k`) or "mcc". Public functions and Modules all call this.
     """
     class_weights = options.pop("class_weights", None)
     if check and class_weights is not None:
@@ -551,7 +574,7 @@ def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float
                        options.get("absent_classes"), options["ignore_index"],
                        prep.num_classes, options["temperature"], class_weights)
     if kind == "tversky":
-        value = _tversky_value(prep.counts, prep.task, how, alpha, beta)
+        value = _tversky_value(prep.counts, prep.task, how, alpha, beta, gamma)
     elif kind == "accuracy":
         value = _accuracy_value(prep.counts, prep.task, how)
     else:
@@ -565,3 +588,4 @@ def stat_scores(fn: str, input: Tensor, target: Tensor, **options: Any) -> StatS
     prep = _prepare(fn, input, target, average="none", zero_division=0.0, **options)
     stats = prep.counts.stat_scores()
     return StatScores(*(t if prep.samplewise else t.squeeze(0) for t in stats))
+

@@ -16,7 +16,8 @@ exact one at `temperature=0` (one-hot argmax, or a threshold) and a softmax or s
   recall ($0, 1$), F-beta ($\alpha = 1/(1+\beta^2)$, $\beta^2/(1+\beta^2)$), Dice = F1
   ($1/2, 1/2$) and Jaccard/IoU ($1, 1$);
 - **accuracy** (and top-k accuracy, whose decision is "the true class ranks in the top k");
-- **Matthews correlation** (Gorodkin's $R_K$), from the same counts.
+- **Matthews correlation** (Gorodkin's $R_K$), from the same counts;
+- **exact match** (subset accuracy), a product over each sample's entries, not counts.
 
 The arguments every function shares are described once, on `soft_tversky_index`, the
 general formula; the other functions say what differs and link to it. The machinery
@@ -544,3 +545,4 @@ def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: i
                     zero_division=zero_division, absent_classes=absent_classes,
                     class_weights=class_weights,
                     validate_args=validate_args)
+

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .classification import (
     SoftAccuracyLoss as SoftAccuracyLoss,
     SoftDiceLoss as SoftDiceLoss,
+    SoftExactMatchLoss as SoftExactMatchLoss,
     SoftF1Loss as SoftF1Loss,
     SoftFBetaLoss as SoftFBetaLoss,
     SoftIoULoss as SoftIoULoss,

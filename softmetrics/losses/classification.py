@@ -6,14 +6,15 @@ counts of the whole batch."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .. import _checks, distributed
 from .._options import REDUCTIONS, AbsentClasses, Average, MultidimAverage, Reduction, Task
-from .._relax import as_tensor_on
+from .._relax import as_tensor_on, reduce_per_sample
 from ..functional._classification_core import (
     Counts,
     CountsHook,
@@ -26,6 +27,7 @@ from ..functional._classification_core import (
     fbeta_weights,
     tversky_weights,
 )
+from ..functional._exact_match_core import check_exact_match_options, exact_match
 from ._base import RunningStatistics, set_level_repr
 
 
@@ -61,6 +63,7 @@ class _ClassificationLoss(RunningStatistics):
     _kind: ClassVar[Kind]
     _default_average: ClassVar[Average] = "macro"
     _float32_buffers: ClassVar[tuple[str, ...]] = ("running_", "class_weights")
+    gamma: float = 1.0  # the focal exponent of the loss (Tversky family; 1: `1 - metric`)
 
     def __init__(self, formula: dict[str, Any] | None = None, /, *, task: Task,
                  num_classes: int | None = None, average: Average | None = None,
@@ -141,17 +144,20 @@ class _ClassificationLoss(RunningStatistics):
         return Counts(*self.mix_running(batch))
 
     def _value(self, input: Tensor, target: Tensor, temperature: float,
-               hook: CountsHook | None) -> Tensor:
+               hook: CountsHook | None, focal: bool = False) -> Tensor:
+        formula = self.formula
+        if focal and self.gamma != 1.0:  # the loss's exponent, never the metric's
+            formula = {**formula, "gamma": self.gamma}
         return evaluate(type(self).__name__, self._kind, input, target, temperature=temperature,
                         hook=hook, check=False, class_weights=self.class_weights,
-                        **self.formula, **self.options)
+                        **formula, **self.options)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """The loss `1 - soft metric` (for MCC: in [0, 2])."""
         if self.momentum is not None:
             self.check_running_device(input)
         hook = self._hook if (self.sync_dist or self.momentum is not None) else None
-        loss = 1.0 - self._value(input, target, self.temperature, hook)
+        loss = 1.0 - self._value(input, target, self.temperature, hook, focal=True)
         if self.options["multidim_average"] == "samplewise" and self.reduction != "none":
             # the sum or mean over samples; the mean of an empty batch is 0, not NaN
             samples = max(loss.shape[0], 1)
@@ -174,6 +180,8 @@ class _ClassificationLoss(RunningStatistics):
             shown["class_weights"] = self.class_weights
         elif self.class_weights is not None:
             shown["class_weights"] = [round(w, 6) for w in self.class_weights.tolist()]
+        if self.gamma != 1.0:
+            shown["gamma"] = self.gamma
         if self.reduction != "mean":
             shown["reduction"] = self.reduction
         return set_level_repr(self, shown)
@@ -201,14 +209,22 @@ class SoftAccuracyLoss(_ClassificationLoss):
     _fn_name, _kind, _default_average = "soft_accuracy", "accuracy", "micro"
 
 
+def _focal_exponent(name: str, gamma: float) -> float:
+    """The focal exponent of a Tversky-family loss: a finite number > 0."""
+    return _checks.check_number(name, "gamma", gamma, low=0.0, low_open=True,
+                                high=math.inf, high_open=True)
+
+
 class _TverskyLoss(_ClassificationLoss):
-    """A loss of the Tversky family with the weights (alpha, beta) of its metric."""
+    """A loss of the Tversky family with the weights (alpha, beta) of its metric and the
+    focal exponent `gamma` (see `SoftTverskyLoss`)."""
 
     _kind = "tversky"
     _weights: ClassVar[tuple[float, float]]
 
-    def __init__(self, *, task: Task, **options: Any) -> None:
+    def __init__(self, *, task: Task, gamma: float = 1.0, **options: Any) -> None:
         alpha, beta = self._weights
+        self.gamma = _focal_exponent(type(self).__name__, gamma)
         super().__init__(dict(alpha=alpha, beta=beta), task=task, **options)
 
 
@@ -216,7 +232,9 @@ class SoftPrecisionLoss(_TverskyLoss):
     """`1 - soft_precision`: the loss of
     [soft_precision][softmetrics.functional.soft_precision].
 
-    Options: those of `soft_precision`, and the [set-level options](losses.md#set-level-options).
+    Options: those of `soft_precision`, `gamma`, the focal exponent (see
+    [SoftTverskyLoss][softmetrics.SoftTverskyLoss]), and the
+    [set-level options](losses.md#set-level-options).
 
     Examples:
         >>> import torch
@@ -234,7 +252,9 @@ class SoftPrecisionLoss(_TverskyLoss):
 class SoftRecallLoss(_TverskyLoss):
     """`1 - soft_recall`: the loss of [soft_recall][softmetrics.functional.soft_recall].
 
-    Options: those of `soft_recall`, and the [set-level options](losses.md#set-level-options).
+    Options: those of `soft_recall`, `gamma`, the focal exponent (see
+    [SoftTverskyLoss][softmetrics.SoftTverskyLoss]), and the
+    [set-level options](losses.md#set-level-options).
 
     Examples:
         >>> import torch
@@ -253,7 +273,9 @@ class SoftF1Loss(_TverskyLoss):
     [soft_f1_score][softmetrics.functional.soft_f1_score]; also named
     [SoftDiceLoss][softmetrics.SoftDiceLoss].
 
-    Options: those of `soft_f1_score`, and the [set-level options](losses.md#set-level-options).
+    Options: those of `soft_f1_score`, `gamma`, the focal exponent (see
+    [SoftTverskyLoss][softmetrics.SoftTverskyLoss]), and the
+    [set-level options](losses.md#set-level-options).
 
     Examples:
         >>> import torch
@@ -290,7 +312,8 @@ class SoftJaccardLoss(_TverskyLoss):
     for segmentation judged by mean IoU ([SoftIoULoss][softmetrics.SoftIoULoss] is its
     other name).
 
-    Options: those of `soft_jaccard_index`, and the
+    Options: those of `soft_jaccard_index`, `gamma`, the focal exponent (see
+    [SoftTverskyLoss][softmetrics.SoftTverskyLoss]), and the
     [set-level options](losses.md#set-level-options).
 
     Examples:
@@ -325,7 +348,9 @@ class SoftFBetaLoss(_ClassificationLoss):
     """`1 - soft_fbeta_score`: the loss of
     [soft_fbeta_score][softmetrics.functional.soft_fbeta_score] with the given `beta`.
 
-    Options: those of `soft_fbeta_score`, and the [set-level options](losses.md#set-level-options).
+    Options: those of `soft_fbeta_score`, `gamma`, the focal exponent (see
+    [SoftTverskyLoss][softmetrics.SoftTverskyLoss]), and the
+    [set-level options](losses.md#set-level-options).
 
     Examples:
         >>> import torch
@@ -342,19 +367,43 @@ class SoftFBetaLoss(_ClassificationLoss):
 
     _fn_name, _kind = "soft_fbeta_score", "tversky"
 
-    def __init__(self, *, task: Task, beta: float = 1.0, **options: Any) -> None:
+    def __init__(self, *, task: Task, beta: float = 1.0, gamma: float = 1.0,
+                 **options: Any) -> None:
         alpha, weight = fbeta_weights(type(self).__name__, beta)
         self.beta = float(beta)
+        self.gamma = _focal_exponent(type(self).__name__, gamma)
         super().__init__(dict(alpha=alpha, beta=weight), task=task, **options)
 
 
 class SoftTverskyLoss(_ClassificationLoss):
-    """`1 - soft_tversky_index`: the loss of
+    r"""`1 - soft_tversky_index`: the loss of
     [soft_tversky_index][softmetrics.functional.soft_tversky_index] with the given
     `alpha` (weight of false positives) and `beta` (weight of false negatives).
 
-    Options: those of `soft_tversky_index`, and the
+    Options: those of `soft_tversky_index`, `gamma` (below), and the
     [set-level options](losses.md#set-level-options).
+
+    **Focal Tversky loss.** `gamma` (a number > 0, default 1) raises the loss of each
+    class to that power before the classes are averaged (Abraham and Khan 2019):
+
+    $$
+    L = \operatorname{mean}_c \, (1 - T_c)^{\gamma}
+    $$
+
+    The mean is the one `average` takes of the index: "macro" weighs the classes as it
+    weighs their indices (the classes that count, with the weights of "Which classes
+    count" on the Classification page), "weighted" by support, "none" returns the
+    per-class losses; with "micro" the exponent applies to the index of the pooled
+    counts, and for binary tasks to the one index. `gamma=1` is the plain loss
+    $1 - T$. `gamma` is the exponent itself: the paper writes $(1 - T_c)^{1/\gamma'}$
+    with $\gamma' \in [1, 3]$ and recommends $\gamma' = 4/3$, which is `gamma=0.75`
+    here. A class's share of the gradient is scaled by $\gamma (1 - T_c)^{\gamma - 1}$:
+    `gamma < 1` weighs the classes that are nearly right more, `gamma > 1` the classes
+    that are far off. For `gamma < 1` the slope at $T_c = 1$ is infinite; where
+    $1 - T_c$ is below the machine epsilon the power is replaced by a straight line
+    (equal at both ends, at most $\epsilon^\gamma$ apart), so gradients stay finite.
+    `metric` still returns the exact index, not its focal loss; at temperature 0 the loss
+    is $\operatorname{mean}_c (1 - T_c)^\gamma$ of the exact indices.
 
     Examples:
         >>> import torch
@@ -364,13 +413,34 @@ class SoftTverskyLoss(_ClassificationLoss):
         >>> target = torch.tensor([1, 1, 1, 0, 1])
         >>> loss_fn(logits, target), loss_fn.metric(logits, target)
         (tensor(0.3401), tensor(0.8108))
+
+        The focal Tversky loss with the paper's exponent, the mean of the per-class
+        $(1 - T_c)^{0.75}$:
+
+        >>> from softmetrics.functional import soft_tversky_index
+        >>> logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 0.5], [0.3, 0.0, 2.0],
+        ...                        [1.0, 0.2, 0.0]])
+        >>> target = torch.tensor([0, 1, 2, 1])
+        >>> focal = SoftTverskyLoss(task="multiclass", num_classes=3, alpha=0.3, beta=0.7,
+        ...                         gamma=0.75)
+        >>> focal(logits, target)
+        tensor(0.4884)
+        >>> index = soft_tversky_index(logits, target, task="multiclass", num_classes=3,
+        ...                            alpha=0.3, beta=0.7, average="none")
+        >>> ((1 - index) ** 0.75).mean()
+        tensor(0.4884)
+
+    ??? cite "Reference"
+        Abraham and Khan, *A Novel Focal Tversky Loss Function with Improved Attention
+        U-Net for Lesion Segmentation*, ISBI 2019, arXiv:1810.07842.
     """
 
     _fn_name, _kind = "soft_tversky_index", "tversky"
 
     def __init__(self, *, task: Task, alpha: float = 0.5, beta: float = 0.5,
-                 **options: Any) -> None:
+                 gamma: float = 1.0, **options: Any) -> None:
         alpha, beta = tversky_weights(type(self).__name__, alpha, beta)
+        self.gamma = _focal_exponent(type(self).__name__, gamma)
         super().__init__(dict(alpha=alpha, beta=beta), task=task, **options)
 
 
@@ -421,3 +491,79 @@ class SoftTopKAccuracyLoss(_ClassificationLoss):
             _checks.fail(name, "threshold", "unset (top-k has no threshold)",
                          options["threshold"])
         super().__init__(dict(top_k=k), task=task, num_classes=num_classes, **options)
+
+
+class SoftExactMatchLoss(nn.Module):
+    """`1 - soft_exact_match`: the loss of
+    [soft_exact_match][softmetrics.functional.soft_exact_match] (subset accuracy).
+
+    Options: those of `soft_exact_match`, checked once here (an unknown keyword is a
+    `TypeError`), and `reduction` of the per-sample losses of
+    `multidim_average="samplewise"`: "mean" (default), "sum" or "none"; with "global" the
+    loss is one number and only "mean" is accepted. The metric is a mean over samples,
+    so there are no set-level options. `metric` returns the exact match with the same
+    options.
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SoftExactMatchLoss
+        >>> loss_fn = SoftExactMatchLoss(task="multilabel", num_classes=3, temperature=0.5)
+        >>> logits = torch.tensor([[2.0, -1.0, 0.5], [1.0, 1.5, -2.0]], requires_grad=True)
+        >>> labels = torch.tensor([[1, 0, 1], [1, 0, 0]])
+        >>> loss_fn(logits, labels), loss_fn.metric(logits, labels)
+        (tensor(0.6633, grad_fn=<RsubBackward1>), tensor(0.5000))
+    """
+
+    def __init__(self, *, task: Literal["multiclass", "multilabel"],
+                 num_classes: int | None = None, temperature: float = 1.0,
+                 threshold: float = 0.5, ignore_index: int | None = None,
+                 multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
+                 validate_args: bool = True, reduction: Reduction = "mean",
+                 **unexpected: Any) -> None:
+        super().__init__()
+        name = type(self).__name__
+        _checks.check_no_extra_options(name, unexpected)
+        if isinstance(temperature, Tensor):
+            _checks.fail(name, "temperature", "a number (use the functional API for a "
+                         "tensor temperature)", temperature, error=TypeError)
+        check_exact_match_options(name, task=task, num_classes=num_classes,
+                                  temperature=temperature, threshold=threshold,
+                                  ignore_index=ignore_index, multidim_average=multidim_average,
+                                  zero_division=zero_division)
+        _checks.check_option(name, "reduction", reduction, REDUCTIONS)
+        if multidim_average == "global" and reduction != "mean":
+            _checks.fail(name, "reduction", "'mean' with multidim_average='global' (the "
+                         "loss of the whole batch is one number; per-sample losses need "
+                         "multidim_average='samplewise')", reduction)
+        self.options: dict[str, Any] = dict(
+            task=task, num_classes=num_classes, threshold=threshold,
+            ignore_index=ignore_index, multidim_average=multidim_average,
+            zero_division=zero_division, validate_args=validate_args)
+        self.temperature = temperature
+        self.reduction = reduction
+
+    def _value(self, input: Tensor, target: Tensor, temperature: float) -> Tensor:
+        return exact_match(type(self).__name__, input, target, temperature=temperature,
+                           check=False, **self.options)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss `1 - soft exact match`, reduced over samples for "samplewise"."""
+        loss = 1.0 - self._value(input, target, self.temperature)
+        if self.options["multidim_average"] == "samplewise":
+            loss = reduce_per_sample(loss, self.reduction)
+        return loss
+
+    if TYPE_CHECKING:  # calling the Module runs `forward`: its signature for type checkers
+        __call__ = forward
+
+    @torch.no_grad()
+    def metric(self, input: Tensor, target: Tensor) -> Tensor:
+        """The exact match (temperature 0) with this loss's options; no gradient."""
+        return self._value(input, target, 0.0)
+
+    def extra_repr(self) -> str:
+        shown = {k: v for k, v in self.options.items() if v is not None}
+        shown["temperature"] = self.temperature
+        if self.reduction != "mean":
+            shown["reduction"] = self.reduction
+        return ", ".join(f"{k}={v!r}" for k, v in shown.items())
