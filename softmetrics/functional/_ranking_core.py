@@ -3,7 +3,8 @@ r"""The machinery of the ranking family, behind `softmetrics.functional.ranking`
 Option checks and formatting into columns of scores with positive and negative masks; the
 statistic $F_i$ (the negatives ranked above each sample: exact by one sort, soft in tiles
 by a custom autograd Function that recomputes each tile in backward); the per-column sums
-(`ColumnStats`) and the formulas of AUROC, AP and calibrated AP over them; and
+(`ColumnStats`) and the formulas of AUROC (full and partial), AP and calibrated AP over
+them; and
 `ranking_metric`, the one pipeline of the three public functions and their Modules.
 """
 
@@ -36,9 +37,9 @@ Metric = Literal["auroc", "ap", "cap"]
 
 def check_ranking_options(fn: str, *, task: str, num_classes: int | None, average: str,
                           temperature: float | Tensor, ignore_index: int | None,
-                          chunk_size: int | None) -> None:
+                          chunk_size: int | None, max_fpr: float | None = None) -> None:
     """Validate the options shared by every ranking function (no tensor data read): those
-    of classification (`_checks.check_task_options`) and `chunk_size`.
+    of classification (`_checks.check_task_options`), `chunk_size` and AUROC's `max_fpr`.
 
     Modules call this once in `__init__`; the functions call it on every call.
     """
@@ -46,6 +47,8 @@ def check_ranking_options(fn: str, *, task: str, num_classes: int | None, averag
                                temperature=temperature, ignore_index=ignore_index)
     if chunk_size is not None:
         _checks.check_int(fn, "chunk_size", chunk_size, low=1)
+    if max_fpr is not None:
+        _checks.check_number(fn, "max_fpr", max_fpr, low=0.0, low_open=True, high=1.0)
 
 
 def _format(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: int | None,
@@ -107,8 +110,12 @@ def _positive_rank(scores: Tensor, pos: Tensor, count_dtype: torch.dtype) -> Ten
     return torch.empty_like(at_or_above).scatter_(-1, order, at_or_above)
 
 
-def _negatives_above_exact(scores: Tensor, neg: Tensor, count_dtype: torch.dtype) -> Tensor:
-    """`F_i = sum_j neg_j step(s_j - s_i)` with `step(0) = 1/2`, by sorting: O(M log M)."""
+def _negatives_above_exact(scores: Tensor, neg: Tensor,
+                           count_dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """`F_i = sum_j neg_j step(s_j - s_i)` with `step(0) = 1/2`, by sorting: O(M log M).
+
+    Also returns the number of negatives tied with each sample (exactly equal scores).
+    """
     k, m = scores.shape
     sorted_scores, order = scores.sort(dim=-1)
     below = torch.zeros(k, m + 1, dtype=count_dtype, device=scores.device)
@@ -116,7 +123,8 @@ def _negatives_above_exact(scores: Tensor, neg: Tensor, count_dtype: torch.dtype
     left = torch.searchsorted(sorted_scores, scores, right=False)
     right = torch.searchsorted(sorted_scores, scores, right=True)
     total = below[:, -1:]
-    return total - 0.5 * (below.gather(-1, left) + below.gather(-1, right))
+    at_left, at_right = below.gather(-1, left), below.gather(-1, right)
+    return total - 0.5 * (at_left + at_right), at_right - at_left
 
 
 class NegativesAbove(torch.autograd.Function):
@@ -187,8 +195,14 @@ def _tile_rows(k: int, m: int, chunk_size: int | None, device: torch.device) -> 
 
 
 def _negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
-                     chunk_size: int | None, count_dtype: torch.dtype) -> Tensor:
-    """The statistic `F_i` of every sample: exact at temperature 0, else soft and tiled."""
+                     chunk_size: int | None,
+                     count_dtype: torch.dtype) -> tuple[Tensor, Tensor | None]:
+    """The statistic `F_i` of every sample: exact at temperature 0, else soft and tiled.
+
+    With it, at temperature 0, the number of negatives tied with each sample (the width of
+    its tied block on the ROC curve); `None` at temperature > 0, where a comparison is
+    never a tie but a sigmoid.
+    """
     if is_hard(temperature):
         return _negatives_above_exact(scores, neg, count_dtype)
     if isinstance(temperature, Tensor):
@@ -198,7 +212,26 @@ def _negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
     rows = _tile_rows(scores.shape[0], scores.shape[1], chunk_size, scores.device)
     with full_precision(scores.device):  # no half-precision tile sums under autocast
         above = NegativesAbove.apply(u.contiguous(), neg.contiguous(), rows)
-    return above.to(count_dtype)
+    return above.to(count_dtype), None
+
+
+def _capped_negatives_above(above: Tensor, cut: Tensor, ties: Tensor | None) -> Tensor:
+    """`min(F_i, cut)`: the negatives above each positive that lie within the first `cut`
+    negatives of the ranking (`cut = max_fpr * |N|`, one per column, (K, 1)).
+
+    A positive tied with `w > 0` negatives sits on a diagonal segment of the ROC curve that
+    spans the negatives `F_i - w/2 .. F_i + w/2`; where the cut falls inside it, the count
+    is averaged along the segment (the linear interpolation of the curve at `max_fpr`):
+    `cut - (cut - F_i + w/2)^2 / (2 w)`, which joins `F_i` and `cut` at the segment's ends.
+    """
+    capped = torch.minimum(above, cut)
+    if ties is None:
+        return capped
+    inside = ties > 0
+    width = torch.where(inside, ties, torch.ones_like(ties))
+    gap = cut - above + 0.5 * width
+    inside = inside & (gap > 0) & (gap < width)
+    return torch.where(inside, cut - gap * gap / (2 * width), capped)
 
 
 # ---------------------------------------------------------------------------------------
@@ -208,7 +241,8 @@ def _negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
 class ColumnStats(NamedTuple):
     """Per-column sums that every formula of this family reads, each (K,).
 
-    `num` is the sum of the per-positive terms ($\\sum_{i \\in P} F_i$ for AUROC, the sum
+    `num` is the sum of the per-positive terms ($\\sum_{i \\in P} F_i$ for AUROC,
+    $\\sum_{i \\in P} \\min(F_i, \\mathrm{max\\_fpr} \\cdot |N|)$ for partial AUROC, the sum
     of the per-positive precisions $\\sum_{i \\in P} k_i / (k_i + F_i)$ for AP, with
     $F_i / w$ for cAP), `den` what it is divided by ($|P|\\,|N|$ for AUROC, $|P|$ for AP
     and cAP) and `pos` the number of positives $|P|$ (the "weighted" average's weights).
@@ -225,14 +259,18 @@ StatsHook = Callable[[ColumnStats], ColumnStats]
 
 
 def _column_stats(metric: str, scores: Tensor, pos: Tensor, neg: Tensor,
-                  temperature: float | Tensor, chunk_size: int | None) -> ColumnStats:
-    """The statistics of each column (see `ColumnStats`)."""
+                  temperature: float | Tensor, chunk_size: int | None,
+                  max_fpr: float | None = None) -> ColumnStats:
+    """The statistics of each column (see `ColumnStats`); `max_fpr` < 1 (AUROC only)
+    caps each positive's negatives above at `max_fpr * |N|`."""
     count_dtype = _count_dtype(scores.device)
     n_pos = pos.to(count_dtype).sum(-1)
     n_neg = neg.to(count_dtype).sum(-1)
-    above = _negatives_above(scores, neg, temperature, chunk_size, count_dtype)
+    above, ties = _negatives_above(scores, neg, temperature, chunk_size, count_dtype)
     pos_w = pos.to(count_dtype)
     if metric == "auroc":
+        if max_fpr is not None:
+            above = _capped_negatives_above(above, max_fpr * n_neg.unsqueeze(-1), ties)
         return ColumnStats((pos_w * above).sum(-1), n_pos * n_neg, n_pos)
     if metric == "cap":
         above = above * (n_pos / n_neg.clamp_min(1)).unsqueeze(-1)
@@ -242,37 +280,51 @@ def _column_stats(metric: str, scores: Tensor, pos: Tensor, neg: Tensor,
     return ColumnStats((pos_w * (rank / (rank + above))).sum(-1), n_pos, n_pos)
 
 
-def _column_formula(metric: str, stats: ColumnStats) -> tuple[Tensor, Tensor]:
-    """Per-column metric and whether the column is defined, each (K,); 0 where undefined."""
+def _column_formula(metric: str, stats: ColumnStats,
+                    max_fpr: float | None = None) -> tuple[Tensor, Tensor]:
+    """Per-column metric and whether the column is defined, each (K,); 0 where undefined.
+
+    With `max_fpr` < 1 (AUROC only), the partial area `max_fpr - num / den` standardised
+    by McClish's correction to 1/2 for a random and 1 for a perfect ranking.
+    """
     defined = stats.den > 0
     ratio = stats.num / torch.where(defined, stats.den, torch.ones_like(stats.den))
-    value = 1 - ratio if metric == "auroc" else ratio
+    if metric != "auroc":
+        value = ratio
+    elif max_fpr is None:
+        value = 1 - ratio
+    else:
+        min_area, max_area = 0.5 * max_fpr * max_fpr, max_fpr
+        value = 0.5 * (1 + (max_fpr - ratio - min_area) / (max_area - min_area))
     return torch.where(defined, value, torch.zeros_like(value)), defined
 
 
 def ranking_metric(fn: str, metric: Metric, input: Tensor, target: Tensor, *, task: str,
                    num_classes: int | None, average: str, temperature: float | Tensor,
                    ignore_index: int | None, chunk_size: int | None,
-                   validate_args: bool, hook: StatsHook | None = None,
-                   check: bool = True) -> Tensor:
+                   validate_args: bool, max_fpr: float | None = None,
+                   hook: StatsHook | None = None, check: bool = True) -> Tensor:
     """Validate, format, compute per column, average: every function of this family.
 
+    `max_fpr` (AUROC only) gives the standardised partial AUROC; 1 is the full AUROC.
     `hook` maps the column statistics before the formula (Modules use it for running
     statistics); `check=False` skips the option checks, for Modules that ran them once.
     """
     if check:
         check_ranking_options(fn, task=task, num_classes=num_classes, average=average,
                               temperature=temperature, ignore_index=ignore_index,
-                              chunk_size=chunk_size)
+                              chunk_size=chunk_size, max_fpr=max_fpr)
+    if max_fpr is not None and (metric != "auroc" or max_fpr == 1):
+        max_fpr = None  # the whole curve: the plain AUROC, as scikit-learn
     scores, pos, neg = _format(fn, input, target, task=task, num_classes=num_classes,
                                ignore_index=ignore_index, validate_args=validate_args)
     out_dtype = scores.dtype
     if task != "binary" and average == "micro":
         scores, pos, neg = scores.reshape(1, -1), pos.reshape(1, -1), neg.reshape(1, -1)
-    stats = _column_stats(metric, scores, pos, neg, temperature, chunk_size)
+    stats = _column_stats(metric, scores, pos, neg, temperature, chunk_size, max_fpr)
     if hook is not None:
         stats = hook(stats)
-    value, defined = _column_formula(metric, stats)
+    value, defined = _column_formula(metric, stats, max_fpr)
     if task == "binary" or average == "micro":
         return value[0].to(out_dtype)
     if average == "none":

@@ -14,7 +14,8 @@ The decision $\operatorname{step}$ is that of `softmetrics._relax.soft_step`: th
 step with $\operatorname{step}(0) = 1/2$ at `temperature=0`, and $\sigma(d / \tau)$
 otherwise (computed here by a sort, or fused into tiles, and tested against it). Then
 
-- **AUROC** $= 1 - \frac{1}{|P|\,|N|} \sum_{i \in P} F_i$,
+- **AUROC** $= 1 - \frac{1}{|P|\,|N|} \sum_{i \in P} F_i$; the partial AUROC up to a
+  false positive rate $f$ caps each $F_i$ at $f\,|N|$ (then McClish's standardisation),
 - **AP** $= \frac{1}{|P|} \sum_{i \in P} \frac{k_i}{k_i + F_i}$,
 - **calibrated AP** $= \frac{1}{|P|} \sum_{i \in P} \frac{k_i}{k_i + F_i / w}$ with
   $w = |N| / |P|$.
@@ -43,9 +44,9 @@ from ._ranking_core import ranking_metric
 
 
 def soft_auroc(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
-               average: Average = "macro", temperature: float | Tensor = 1.0,
-               ignore_index: int | None = None, chunk_size: int | None = None,
-               validate_args: bool = True) -> Tensor:
+               average: Average = "macro", max_fpr: float | None = None,
+               temperature: float | Tensor = 1.0, ignore_index: int | None = None,
+               chunk_size: int | None = None, validate_args: bool = True) -> Tensor:
     r"""Soft area under the ROC curve: the fraction of (positive, negative) pairs in order.
 
     $$
@@ -63,6 +64,42 @@ def soft_auroc(input: Tensor, target: Tensor, *, task: Task, num_classes: int | 
     scikit-learn's `roc_auc_score`, ties included (multiclass: `multi_class="ovr"`,
     multilabel: the per-column scores averaged as below).
 
+    **Partial AUROC** (`max_fpr` $= f < 1$): the area under the ROC curve over false
+    positive rates in $[0, f]$, the high-specificity part of the curve. In pairwise terms
+    each positive counts only the negatives above it that lie among the first $f\,|N|$
+    negatives of the ranking:
+
+    $$
+    \mathrm{pAUC} = f - \frac{1}{|P|\,|N|} \sum_{i \in P} \min(F_i,\ f\,|N|),\qquad
+    F_i = \sum_{j \in N} \operatorname{step}_\tau(s_j - s_i),
+    $$
+
+    reported with McClish's standardisation, as scikit-learn does,
+
+    $$
+    \mathrm{AUROC}_{f} = \tfrac12 \Bigl(1 + \frac{\mathrm{pAUC} - f^2/2}{f - f^2/2}\Bigr),
+    $$
+
+    which maps the partial area of a random ranking ($f^2/2$) to 1/2 and that of a perfect
+    one ($f$) to 1. At `temperature > 0` only the comparisons are relaxed: the cap at
+    $f\,|N|$ is kept, so positives ranked below the first $f\,|N|$ negatives get no
+    gradient, as they take no part in the exact metric; raising a positive or lowering a
+    negative never lowers the value. `max_fpr=1` (or `None`) is the plain AUROC. Multiclass
+    and multilabel apply it per column (one-vs-rest), each column standardised on its
+    own, then average as below; "micro" takes the partial AUROC of the pooled column.
+
+    Hard limit: with `max_fpr`, at `temperature=0`, this equals scikit-learn's
+    `roc_auc_score(..., max_fpr=max_fpr)`, ties included: scikit-learn interpolates the
+    ROC curve linearly at $f$, and a positive tied with $w$ negatives sits on a diagonal
+    segment of width $w$, so where $f\,|N|$ falls inside that segment its capped count
+    is averaged along it ($f|N| - (f|N| - F_i + w/2)^2 / (2w)$). scikit-learn computes the
+    partial AUROC for binary and multilabel targets (per column, then averaged); for
+    multiclass, where it refuses `max_fpr`, this is the average of the per-class binary
+    values of `roc_auc_score(y == c, p[:, c], max_fpr=max_fpr)`. At `temperature > 0` a
+    comparison is never a tie, so for tied scores at the cut the soft value tends to
+    $\min(F_i, f|N|)$ rather than the interpolated count; for distinct scores it
+    converges to the exact value.
+
     Columns (classes) without a positive or without a negative have no AUROC: they are left
     out of "macro" and "weighted" averages and reported as 0 by "none"; when no column is
     defined the result is 0 (no warning, no NaN).
@@ -76,6 +113,8 @@ def soft_auroc(input: Tensor, target: Tensor, *, task: Task, num_classes: int | 
         average: "macro" averages per-column values, "weighted" weighs them by their number
             of positives, "micro" pools every (sample, class) entry into one column, "none"
             returns the per-column values. Ignored for binary.
+        max_fpr: in (0, 1]: the standardised partial AUROC over false positive rates up to
+            `max_fpr` (see above); `None` (default) or 1 is the full AUROC.
         temperature: at least 0, on the scale of score differences; 0 gives the exact metric (no
             gradient). A one-element tensor (e.g. a learnable temperature) is allowed.
         ignore_index: target value whose entries (multiclass: samples) take no part.
@@ -102,18 +141,29 @@ def soft_auroc(input: Tensor, target: Tensor, *, task: Task, num_classes: int | 
         tensor(0.7500)
         >>> soft_auroc(scores, target, task="binary", temperature=0.5)
         tensor(0.7587)
+        >>> soft_auroc(scores, target, task="binary", max_fpr=0.3, temperature=0)
+        tensor(0.7059)
+        >>> x = scores.clone().requires_grad_(True)
+        >>> partial = soft_auroc(x, target, task="binary", max_fpr=0.3, temperature=0.5)
+        >>> partial.backward()
+        >>> partial
+        tensor(0.6506, grad_fn=<ToCopyBackward0>)
+        >>> x.grad  # the positive at 0.5 lies beyond the cut: no gradient
+        tensor([ 0.0998,  0.0000, -0.0295, -0.0016, -0.0686])
 
     ??? cite "References"
         Hanley and McNeil, *The meaning and use of the area under a receiver operating
         characteristic (ROC) curve*, Radiology 143(1), 1982 (AUROC as the
         Wilcoxon-Mann-Whitney statistic). Yan, Dodier, Mozer and Wolniewicz, *Optimizing
         classifier performance via an approximation to the Wilcoxon-Mann-Whitney
-        statistic*, ICML 2003 (sigmoid relaxation).
+        statistic*, ICML 2003 (sigmoid relaxation). McClish, *Analyzing a portion of the
+        ROC curve*, Medical Decision Making 9(3), 1989 (partial AUROC and its
+        standardisation).
     """
     return ranking_metric("soft_auroc", "auroc", input, target, task=task,
                           num_classes=num_classes, average=average, temperature=temperature,
                           ignore_index=ignore_index, chunk_size=chunk_size,
-                          validate_args=validate_args)
+                          validate_args=validate_args, max_fpr=max_fpr)
 
 
 def soft_average_precision(input: Tensor, target: Tensor, *, task: Task,

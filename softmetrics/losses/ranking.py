@@ -122,9 +122,10 @@ class SoftAUROCLoss(_RankingLoss):
     """`1 - soft AUROC`, the Module of [`soft_auroc`][softmetrics.functional.soft_auroc]:
     a pairwise ranking loss for imbalanced binary or multilabel tasks.
 
-    Takes the options of `soft_auroc` (see there) and the set-level `sync_dist`,
-    `process_group` (the metric of the batch of every process) and `momentum` (running
-    statistics) of every ranking loss.
+    Takes the options of `soft_auroc` (see there), `max_fpr` included (the standardised
+    partial AUROC, checked here to lie in (0, 1]; with `momentum`, the running statistics
+    are the capped sums), and the set-level `sync_dist`, `process_group` (the metric of
+    the batch of every process) and `momentum` (running statistics) of every ranking loss.
 
     Examples:
         >>> import torch
@@ -136,9 +137,28 @@ class SoftAUROCLoss(_RankingLoss):
         tensor(0.2413, grad_fn=<RsubBackward1>)
         >>> loss_fn.metric(scores, target)
         tensor(0.7500)
+        >>> partial_fn = SoftAUROCLoss(task="binary", max_fpr=0.3, temperature=0.5)
+        >>> partial_fn(scores, target), partial_fn.metric(scores, target)
+        (tensor(0.3494, grad_fn=<RsubBackward1>), tensor(0.7059))
     """
 
     _fn_name, _metric = "soft_auroc", "auroc"
+
+    def __init__(self, *, task: Task, num_classes: int | None = None, average: Average = "macro",
+                 max_fpr: float | None = None, temperature: float | Tensor = 1.0,
+                 ignore_index: int | None = None, chunk_size: int | None = None,
+                 validate_args: bool = True, sync_dist: bool = False,
+                 process_group: torch.distributed.ProcessGroup | None = None,
+                 momentum: float | None = None) -> None:
+        super().__init__(task=task, num_classes=num_classes, average=average,
+                         temperature=temperature, ignore_index=ignore_index,
+                         chunk_size=chunk_size, validate_args=validate_args,
+                         sync_dist=sync_dist, process_group=process_group, momentum=momentum)
+        check_ranking_options(type(self).__name__, task=task, num_classes=num_classes,
+                              average=average, temperature=temperature,
+                              ignore_index=ignore_index, chunk_size=chunk_size,
+                              max_fpr=max_fpr)
+        self.options["max_fpr"] = max_fpr
 
 
 class SoftAveragePrecisionLoss(_RankingLoss):
