@@ -66,6 +66,17 @@ CLASSIFICATION = [
     ("f1-momentum", lambda: softmetrics.SoftF1Loss(task="multiclass", num_classes=7,
                                                    momentum=0.9, validate_args=False),
      "multiclass"),
+    ("dice-weights-ignored-class", lambda: softmetrics.SoftDiceLoss(
+        task="multiclass", num_classes=7, ignore_index=0, class_weights=torch.rand(7) + 0.5,
+        validate_args=False), "multiclass"),
+    ("dice-generalized-focal", lambda: softmetrics.SoftDiceLoss(
+        task="multiclass", num_classes=7, ignore_index=255, class_weights="generalized",
+        gamma=0.75, validate_args=False), "segmentation"),
+    ("f1-multilabel-include", lambda: softmetrics.SoftF1Loss(
+        task="multilabel", num_classes=7, zero_division=1.0, validate_args=False),
+     "multilabel"),
+    ("exact-match-multilabel", lambda: softmetrics.SoftExactMatchLoss(
+        task="multilabel", num_classes=7, validate_args=False), "multilabel"),
 ]
 
 
@@ -139,6 +150,9 @@ RANKING = [
         validate_args=False), "multilabel-ignore"),
     ("ap-tiled-momentum", lambda: softmetrics.SoftAveragePrecisionLoss(
         task="multilabel", num_classes=7, chunk_size=32, momentum=0.9,
+        validate_args=False), "multilabel"),
+    ("partial-auroc-multilabel", lambda: softmetrics.SoftAUROCLoss(
+        task="multilabel", num_classes=7, max_fpr=0.1, temperature=0.3,
         validate_args=False), "multilabel"),
 ]
 

@@ -340,32 +340,6 @@ def test_half_inputs_give_float32():
     assert value.item() == pytest.approx(ref.item(), abs=1e-6)
 
 
-def test_no_host_synchronisation_on_cuda(device):
-    if device.type != "cuda":
-        pytest.skip("a CUDA check: run with --device cuda")
-    g = torch.Generator().manual_seed(7)
-    x = torch.randn(256, 5, generator=g).to(device).requires_grad_(True)
-    y = torch.randint(0, 2, (256, 5), generator=g).to(device)
-    loss_fn = SoftAUROCLoss(task="multilabel", num_classes=5, max_fpr=0.1, temperature=0.3,
-                            validate_args=False)
-
-    def step() -> None:
-        loss_fn(x, y).backward()
-        loss_fn.metric(x, y)
-
-    step()
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        step()
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    torch.cuda.synchronize()
-
-
-# ---------------------------------------------------------------------------------------
-# the Module and bad input
-
 
 def test_module_equals_function():
     g = torch.Generator().manual_seed(8)
