@@ -7,7 +7,8 @@ Every error raised by softmetrics reads
 `ValueError` is used for values and shapes, `TypeError` for types and dtypes. Checks here
 look only at metadata (shapes, dtypes, option strings) unless their name says otherwise:
 the value checks (`check_values_in`, `check_finite`) read tensor data, need a host
-synchronisation and are therefore run only when the caller's `validate_args` is true.
+synchronisation and are therefore run only when `checks_data(validate_args)` is true: the
+caller's `validate_args`, except while `torch.compile` traces the code.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ import torch
 from torch import Tensor
 
 from ._options import AVERAGES, TASKS
+
+try:
+    from torch.compiler import is_compiling
+except ImportError:  # torch < 2.3
+    from torch._dynamo import is_compiling
 
 __all__ = [
     "binary_channel_squeezed",
@@ -37,6 +43,7 @@ __all__ = [
     "check_task_options",
     "check_temperature",
     "check_values_in",
+    "checks_data",
     "fail",
 ]
 
@@ -177,7 +184,7 @@ def check_values_in(fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
                     ignore: int | None = None) -> None:
     """Integer values of `tensor` must lie in [low, high) (entries equal `ignore` pass).
 
-    Reads data (host synchronisation): call only under `validate_args`.
+    Reads data (host synchronisation): call only under `checks_data(validate_args)`.
     """
     if tensor.numel() == 0:
         return
@@ -195,11 +202,24 @@ def check_values_in(fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
 
 
 def check_finite(fn: str, arg: str, tensor: Tensor) -> None:
-    """`tensor` must hold no NaN or infinity. Reads data: call only under `validate_args`."""
+    """`tensor` must hold no NaN or infinity. Reads data: call only under
+    `checks_data(validate_args)`."""
     # detached: isfinite is composed of differentiable ops, which would record a graph
     # that saves the tensor
     if tensor.numel() and not bool(torch.isfinite(tensor.detach()).all()):
         fail(fn, arg, "finite", "a tensor with NaN or infinite entries", raw=True)
+
+
+def checks_data(validate_args: bool) -> bool:
+    """Whether the checks that read tensor data run: when `validate_args` is true and the
+    code is not being traced by `torch.compile` (or `torch.export`).
+
+    Such a check ends in a Python `if` on a value computed on the device, which a graph
+    cannot hold: `fullgraph=True` would fail on it and a plain `torch.compile` would break
+    the graph at every check. Compiled code keeps the shape, dtype and option checks, which
+    are decided while tracing; the data is checked by running the same call eagerly.
+    """
+    return validate_args and not is_compiling()
 
 
 def check_no_extra_options(fn: str, options: dict[str, Any]) -> None:
@@ -241,10 +261,10 @@ def binary_channel_squeezed(input: Tensor, target: Tensor) -> bool:
 def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
                       num_classes: int | None, ignore_index: int | None,
                       validate_args: bool) -> None:
-    """Shapes, dtypes and (under `validate_args`) target values of a classification-style
-    pair: multiclass scores (N, C, ...) with labels (N, ...) in [0, C); binary scores
-    (N, ...) (or (N, 1, ...) with an (N, ...) target) and multilabel scores (N, C, ...)
-    with 0/1 targets of the same shape.
+    """Shapes, dtypes and (under `checks_data(validate_args)`) target values of a
+    classification-style pair: multiclass scores (N, C, ...) with labels (N, ...) in
+    [0, C); binary scores (N, ...) (or (N, 1, ...) with an (N, ...) target) and multilabel
+    scores (N, C, ...) with 0/1 targets of the same shape.
     Entries equal to `ignore_index` may hold any value."""
     check_floating(fn, "input", input)
     if task == "multiclass":
@@ -258,7 +278,7 @@ def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
         expected = (input.shape[0], *input.shape[2:])
         check_same_shape(fn, "target", target, expected,
                          "input's shape without the class axis 1")
-        if validate_args:
+        if checks_data(validate_args):
             check_values_in(fn, "target", target, 0, int(num_classes),
                             ignore=ignore_index)
         return
@@ -272,5 +292,5 @@ def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
     elif binary_channel_squeezed(input, target):
         input = input.squeeze(1)
     check_same_shape(fn, "target", target, tuple(input.shape), "input's shape")
-    if validate_args:
+    if checks_data(validate_args):
         check_values_in(fn, "target", target, 0, 2, ignore=ignore_index)

@@ -3,7 +3,8 @@
 The "default" profile is derandomized: every run draws the same examples (a seed derived
 from each test), so a pass or a failure does not depend on luck or on a local example
 database. The "thorough" profile (`SOFTMETRICS_PROFILE=thorough`) draws fresh random
-examples, more of them, for exploring.
+examples, more of them, for exploring; CI runs the hypothesis tests with it after the slow
+tests, from a seed it prints (`--hypothesis-seed`), so a failure there can be replayed.
 """
 
 from __future__ import annotations

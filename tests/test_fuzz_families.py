@@ -571,50 +571,48 @@ def test_autocast_bfloat16(name, device):
 
 
 # --------------------------------------------------------------------------------------
-# torch.compile: one graph for forward and backward (validate_args=False: the value
-# checks read data and so synchronise with the device by design)
+# torch.compile: one graph for forward and backward, with the default validate_args=True
+# (the checks that read data are skipped while compiling)
 # --------------------------------------------------------------------------------------
 
 
 def _compile_case(name: str, device: torch.device):
-    """(function of a differentiable input, the input): small sizes, every loss."""
+    """(function of a differentiable input, the input): small sizes, every loss, default
+    `validate_args`."""
     g = torch.Generator().manual_seed(0)
 
     def on(t):
         return t.to(device)
 
     if name == "auroc":
-        loss_fn = softmetrics.SoftAUROCLoss(task="binary", temperature=0.5, chunk_size=16,
-                                            validate_args=False)
+        loss_fn = softmetrics.SoftAUROCLoss(task="binary", temperature=0.5, chunk_size=16)
         y = on(torch.randint(0, 2, (64,), generator=g))
         return (lambda x: loss_fn(x, y)), on(torch.randn(64, generator=g))
     if name == "ap":
-        loss_fn = softmetrics.SoftAveragePrecisionLoss(task="multiclass", num_classes=4,
-                                                       validate_args=False)
+        loss_fn = softmetrics.SoftAveragePrecisionLoss(task="multiclass", num_classes=4)
         y = on(torch.randint(0, 4, (64,), generator=g))
         return (lambda x: loss_fn(x, y)), on(torch.randn(64, 4, generator=g))
     if name == "cap":
         loss_fn = softmetrics.SoftCalibratedAveragePrecisionLoss(
-            task="multilabel", num_classes=3, average="weighted", validate_args=False)
+            task="multilabel", num_classes=3, average="weighted")
         y = on(torch.randint(0, 2, (64, 3), generator=g))
         return (lambda x: loss_fn(x, y)), on(torch.randn(64, 3, generator=g))
     if name == "soft-bleu":
-        loss_fn = softmetrics.SoftBLEULoss(validate_args=False)
+        loss_fn = softmetrics.SoftBLEULoss()
         ref = on(torch.randint(1, 20, (4, 2, 10), generator=g))
         return (lambda x: loss_fn(x, ref)), on(torch.randn(4, 12, 20, generator=g))
     if name == "expected-bleu":
         # vocab_size given: the first n-gram order sorts without reading the ids
-        loss_fn = softmetrics.ExpectedBLEULoss(vocab_size=20, validate_args=False)
+        loss_fn = softmetrics.ExpectedBLEULoss(vocab_size=20)
         samples = on(torch.randint(1, 20, (4, 3, 9), generator=g))
         ref = on(torch.randint(1, 20, (4, 10), generator=g))
         return (lambda x: loss_fn(samples, x, ref)), on(torch.randn(4, 3, generator=g))
     if name == "info-nce":
         loss_fn = softmetrics.InfoNCELoss(chunk_size=16, query_negatives=True,
-                                          symmetric=True, validate_args=False)
+                                          symmetric=True)
         keys = on(torch.randn(64, 8, generator=g))
         return (lambda x: loss_fn(x, keys)), on(torch.randn(64, 8, generator=g))
-    loss_fn = softmetrics.NCELoss(30, 5, on(torch.softmax(torch.randn(30, generator=g), 0)),
-                                  validate_args=False)
+    loss_fn = softmetrics.NCELoss(30, 5, on(torch.softmax(torch.randn(30, generator=g), 0)))
     weight = on(torch.randn(30, 8, generator=g))
     target = on(torch.randint(0, 30, (16,), generator=g))
     return (lambda x: loss_fn(x, target, weight, None)), on(torch.randn(16, 8, generator=g))

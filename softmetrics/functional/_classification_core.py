@@ -260,7 +260,7 @@ def format_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
     """
     _checks.check_task_inputs(fn, input, target, task=task, num_classes=num_classes,
                               ignore_index=ignore_index, validate_args=validate_args)
-    if validate_args:
+    if _checks.checks_data(validate_args):
         _checks.check_finite(fn, "input", input)
     dtype = compute_dtype(input.dtype)
     z = input
@@ -567,7 +567,7 @@ def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float
     if check and class_weights is not None:
         check_class_weights(fn, kind, class_weights, task=options["task"],
                             num_classes=options["num_classes"], average=options["average"])
-        if options["validate_args"]:
+        if _checks.checks_data(options["validate_args"]):
             check_class_weight_values(fn, class_weights)
     prep = _prepare(fn, input, target, top_k=top_k, hook=hook, check=check, **options)
     how = Averaging.of(prep.task, options["average"], options["zero_division"],

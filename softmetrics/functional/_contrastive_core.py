@@ -24,6 +24,7 @@ from .._checks import (
     check_index_tensor,
     check_ndim,
     check_values_in,
+    checks_data,
     fail,
 )
 from .._relax import compute_dtype, full_precision, reduce_per_sample
@@ -52,7 +53,7 @@ def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
                 validate_args: bool) -> torch.dtype:
     """Check the embeddings of `info_nce` and `retrieval_accuracy`: `(N, D)` queries and
     keys of one shape, `(M, D)` shared or `(N, K, D)` per-query `negatives`, floating
-    dtypes, finite values under `validate_args`. Returns the dtype to compute in."""
+    dtypes, finite values under `checks_data(validate_args)`. Returns the dtype to compute in."""
     check_floating(fn, "query", query, "embeddings")
     check_floating(fn, "key", key, "embeddings")
     check_ndim(fn, "query", query, 2, "a 2-D tensor (N, D)")
@@ -78,7 +79,7 @@ def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
             fail(fn, "negatives", f"a 2-D (M, {d}) or 3-D ({n}, K, {d}) tensor",
                  f"shape {tuple(negatives.shape)}", raw=True)
         dtype = torch.promote_types(dtype, negatives.dtype)
-    if validate_args:
+    if checks_data(validate_args):
         check_finite(fn, "query", query)
         check_finite(fn, "key", key)
         if negatives is not None:
@@ -98,13 +99,14 @@ def check_candidates(fn: str, negatives: Tensor | None, in_batch: bool,
 
 def check_noise_distribution(fn: str, noise: Tensor, v: int, target: Tensor,
                              validate_args: bool) -> None:
-    """Check the `(V,)` noise distribution of `nce_loss`; under `validate_args` also that it
-    is finite, non-negative, sums to 1 and is positive at every `target` class."""
+    """Check the `(V,)` noise distribution of `nce_loss`; under `checks_data(validate_args)`
+    also that it is finite, non-negative, sums to 1 and is positive at every `target`
+    class."""
     check_floating(fn, "noise_distribution", noise, "class probabilities")
     if tuple(noise.shape) != (v,):
         fail(fn, "noise_distribution", f"of shape ({v},) (one probability per class)",
              f"shape {tuple(noise.shape)}", raw=True)
-    if validate_args:
+    if checks_data(validate_args):
         check_finite(fn, "noise_distribution", noise)
         if bool((noise < 0).any()):
             fail(fn, "noise_distribution", "non-negative",
@@ -133,7 +135,8 @@ def check_generator(fn: str, generator: torch.Generator | None, input: Tensor) -
 def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
                        bias: Tensor | None, validate_args: bool) -> None:
     """Check the hidden states, class ids and output layer of `nce_loss` (and of the exact
-    full-softmax counterpart): dtypes, shapes, and the ids under `validate_args`."""
+    full-softmax counterpart): dtypes, shapes, and the ids under
+    `checks_data(validate_args)`."""
     check_floating(fn, "input", input, "hidden states")
     check_index_tensor(fn, "target", target)
     check_floating(fn, "weight", weight, "the output layer's weights")
@@ -155,7 +158,7 @@ def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
     if v == 0:
         fail(fn, "weight", "at least one class (V >= 1)", f"shape {tuple(weight.shape)}",
              raw=True)
-    if validate_args:
+    if checks_data(validate_args):
         check_values_in(fn, "target", target, 0, weight.shape[0])
         check_finite(fn, "input", input)
         check_finite(fn, "weight", weight)

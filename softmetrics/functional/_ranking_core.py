@@ -61,7 +61,7 @@ def _format(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: i
     """
     _checks.check_task_inputs(fn, input, target, task=task, num_classes=num_classes,
                               ignore_index=ignore_index, validate_args=validate_args)
-    if validate_args:
+    if _checks.checks_data(validate_args):
         _checks.check_finite(fn, "input", input)
     dtype = compute_dtype(input.dtype)
     if task == "multiclass":

@@ -24,6 +24,7 @@ from .._checks import (
     check_number,
     check_option,
     check_temperature,
+    checks_data,
     fail,
 )
 from .._options import PADDING_SIDES, REDUCTIONS
@@ -93,7 +94,8 @@ def _id_bounds(fn: str, named: list[tuple[str, Tensor]], pad_id: int,
     """Check that every id other than `pad_id` is >= 0 (and < `vocab_size` when given);
     return 1 + the largest id (at least 1).
 
-    Reads the data (one host synchronisation): call only under `validate_args`.
+    Reads the data (one host synchronisation): call only under
+    `checks_data(validate_args)`.
     """
     named = [(name, t) for name, t in named if t.numel()]
     if not named:
@@ -368,7 +370,7 @@ def compute_bleu(fn: str, hyp: Tensor, ref: Tensor, *, pad_id: int, max_order: i
     check_index_tensor(fn, "hyp", hyp)
     check_ndim(fn, "hyp", hyp, 2, "of shape (B, T)")
     ref = _format_ref(fn, ref, hyp.shape[0])
-    if validate_args:
+    if checks_data(validate_args):
         top = _id_bounds(fn, [("hyp", hyp), ("ref", ref)], pad_id, vocab_size)
         vocab_size = top if vocab_size is None else vocab_size
     if effective_order is None:
@@ -403,7 +405,7 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
         if tuple(hyp_lengths.shape) != (rows,):
             fail(fn, "hyp_lengths", f"of shape ({rows},) (one length per hypothesis)",
                  f"shape {tuple(hyp_lengths.shape)}", raw=True)
-    if validate_args:
+    if checks_data(validate_args):
         check_finite(fn, "input", input)
         _id_bounds(fn, [("ref", ref)], pad_id, None)
         if hyp_lengths is not None and hyp_lengths.numel():
@@ -511,7 +513,7 @@ def compute_expected_bleu(fn: str, samples: Tensor, log_probs: Tensor, ref: Tens
         fail(fn, "log_probs", f"of shape ({rows}, {k}) (one log-probability per sample)",
              f"shape {tuple(log_probs.shape)}", raw=True)
     ref = _format_ref(fn, ref, rows)
-    if validate_args:
+    if checks_data(validate_args):
         check_finite(fn, "log_probs", log_probs)
         top = _id_bounds(fn, [("samples", samples), ("ref", ref)], pad_id, vocab_size)
         vocab_size = top if vocab_size is None else vocab_size

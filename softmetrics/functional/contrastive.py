@@ -26,6 +26,7 @@ from .._checks import (
     check_int,
     check_option,
     check_temperature,
+    checks_data,
     fail,
 )
 from .._options import REDUCTIONS, Reduction
@@ -188,7 +189,7 @@ def info_nce(
              "direction)", negatives)
     check_candidates(fn, negatives, in_batch_negatives, query_negatives)
     if isinstance(temperature, Tensor):
-        if validate_args and not bool((temperature > 0).all()):
+        if checks_data(validate_args) and not bool((temperature > 0).all()):
             fail(fn, "temperature", "> 0", temperature)
         temperature = temperature.to(dtype).reshape(())
     pairs = gather_pairs(query, key, gather_distributed=gather_distributed,

@@ -89,7 +89,8 @@ def bleu_score(hyp: Tensor, ref: Tensor, *, pad_id: int = 0, max_order: int = 4,
     sorted once per order and counted with one scatter-add: $O(B L \log(B L))$ time and
     $O(B L)$ memory for $B$ sentences of $L$ tokens (hypothesis plus references). The first
     order needs an upper bound on the ids for its 1-D sort: `vocab_size`, or the largest id
-    read under `validate_args`; without either it sorts row by row (slower, any ids).
+    read under `validate_args` (not under `torch.compile`, which skips the checks that read
+    data); without either it sorts row by row (slower, any ids).
 
     Args:
         hyp: `(B, T)` integer token ids, padded with `pad_id` (see `padding_side`).

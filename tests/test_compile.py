@@ -1,0 +1,135 @@
+"""torch.compile with the default `validate_args=True`, every family.
+
+The checks that read tensor data (target values, finiteness, token ids, a tensor
+temperature's sign, the noise distribution) end in a Python `if` on a device value, which
+a graph cannot hold: while compiling they are skipped and the shape, dtype and option
+checks remain. These tests trace with the "eager" backend (dynamo only: where a
+data-dependent branch fails `fullgraph=True`), a few seconds per case; the slow compile
+tests in test_robustness.py and test_fuzz_families.py run the default inductor backend
+with the same default `validate_args`.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import softmetrics
+from softmetrics import functional as F
+from softmetrics._checks import checks_data
+
+
+def _case(name: str):
+    """(function of one input, the input) with every option at its default, including
+    `validate_args=True`; the input is differentiable unless the function is exact."""
+    g = torch.Generator().manual_seed(0)
+    if name == "f1":
+        loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=4, ignore_index=-1)
+        y = torch.randint(-1, 4, (32,), generator=g)
+        return (lambda x: loss_fn(x, y)), torch.randn(32, 4, generator=g)
+    if name == "mcc-binary":
+        loss_fn = softmetrics.SoftMCCLoss(task="binary")
+        y = torch.randint(0, 2, (16, 5), generator=g)
+        return (lambda x: loss_fn(x, y)), torch.randn(16, 1, 5, generator=g)
+    if name == "top-k":
+        loss_fn = softmetrics.SoftTopKAccuracyLoss(k=2, num_classes=5)
+        y = torch.randint(0, 5, (24,), generator=g)
+        return (lambda x: loss_fn(x, y)), torch.randn(24, 5, generator=g)
+    if name == "jaccard-metric":
+        loss_fn = softmetrics.SoftJaccardLoss(task="multilabel", num_classes=3)
+        y = torch.randint(0, 2, (20, 3), generator=g)
+        return (lambda x: loss_fn.metric(x, y)), torch.randn(20, 3, generator=g)
+    if name == "auroc":
+        loss_fn = softmetrics.SoftAUROCLoss(task="binary")
+        y = torch.randint(0, 2, (32,), generator=g)
+        return (lambda x: loss_fn(x, y)), torch.randn(32, generator=g)
+    if name == "ap":
+        y = torch.randint(0, 4, (32,), generator=g)
+        return (lambda x: F.soft_average_precision(x, y, task="multiclass", num_classes=4)
+                ), torch.randn(32, 4, generator=g)
+    if name == "soft-bleu":
+        ref = torch.randint(1, 20, (4, 2, 10), generator=g)
+        lengths = torch.tensor([12, 7, 0, 3])
+        temperature = torch.tensor(0.5)
+        return (lambda x: F.soft_bleu_score(x, ref, temperature=temperature,
+                                            hyp_lengths=lengths)
+                ), torch.randn(4, 12, 20, generator=g)
+    if name == "expected-bleu":
+        loss_fn = softmetrics.ExpectedBLEULoss()
+        samples = torch.randint(1, 20, (4, 3, 9), generator=g)
+        ref = torch.randint(1, 20, (4, 10), generator=g)
+        return (lambda x: loss_fn(samples, x, ref)), torch.randn(4, 3, generator=g)
+    if name == "bleu":
+        ref = torch.randint(1, 30, (6, 2, 10), generator=g)
+        return (lambda h: F.bleu_score(h, ref)), torch.randint(1, 30, (6, 9), generator=g)
+    if name == "info-nce":
+        loss_fn = softmetrics.InfoNCELoss(learn_temperature=True)
+        keys = torch.randn(16, 8, generator=g)
+        return (lambda x: loss_fn(x, keys)), torch.randn(16, 8, generator=g)
+    if name == "retrieval":
+        keys = torch.randn(16, 8, generator=g)
+        negatives = torch.randn(16, 3, 8, generator=g)
+        return (lambda q: F.retrieval_accuracy(q, keys, k=2, negatives=negatives)
+                ), torch.randn(16, 8, generator=g)
+    # NCE draws its noise from the global generator: the same seed gives the same draws
+    loss_fn = softmetrics.NCELoss(30, 5, torch.softmax(torch.randn(30, generator=g), 0))
+    weight = torch.randn(30, 8, generator=g)
+    target = torch.randint(0, 30, (16,), generator=g)
+    return (lambda x: loss_fn(x, target, weight, None)), torch.randn(16, 8, generator=g)
+
+
+# the default run traces three families; BLEU's trace is by far the longest, so the text
+# family is traced in the slow run with the other cases
+FAST = ["f1", "auroc", "info-nce"]
+MORE = ["mcc-binary", "top-k", "jaccard-metric", "ap", "soft-bleu", "expected-bleu", "bleu",
+        "retrieval", "nce"]
+
+
+def _compiled_equals_eager(name: str) -> None:
+    torch._dynamo.reset()
+    fn, x = _case(name)
+    compiled = torch.compile(fn, fullgraph=True, backend="eager")
+    if not x.is_floating_point():
+        torch.testing.assert_close(compiled(x), fn(x), rtol=0, atol=0)
+        return
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    torch.manual_seed(1)
+    a = compiled(xa)
+    torch.manual_seed(1)
+    b = fn(xb)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    if a.requires_grad:
+        a.sum().backward()
+        b.sum().backward()
+        torch.testing.assert_close(xa.grad, xb.grad, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_fullgraph_with_default_validate_args(name):
+    """One graph with `validate_args=True` (the default), the value and gradient of eager
+    mode."""
+    _compiled_equals_eager(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MORE)
+def test_fullgraph_with_default_validate_args_more(name):
+    """The other cases: binary (N, 1, ...) logits, top-k, an exact `.metric`, soft BLEU
+    with a tensor temperature and hypothesis lengths, expected BLEU and exact BLEU (no
+    `vocab_size`: the ids are not read to bound it), retrieval with per-query negatives,
+    NCE's noise distribution."""
+    _compiled_equals_eager(name)
+
+
+def test_data_checks_are_skipped_only_while_compiling():
+    """Eagerly the data is checked; compiled, the value checks are left out and a NaN
+    reaches the result, as with `validate_args=False` (never a finite value)."""
+    torch._dynamo.reset()
+    flag = torch.compile(lambda x: x * checks_data(True), fullgraph=True, backend="eager")
+    assert flag(torch.ones(())) == 0 and checks_data(True) and not checks_data(False)
+    loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=3)
+    x = torch.tensor([[0.0, float("nan"), 1.0], [1.0, 0.0, 0.0]])
+    y = torch.tensor([2, 0])
+    with pytest.raises(ValueError, match="SoftF1Loss: expected `input` to be finite"):
+        loss_fn(x, y)
+    assert torch.isnan(torch.compile(loss_fn, fullgraph=True, backend="eager")(x, y))
