@@ -39,6 +39,25 @@ def _case(name: str):
         loss_fn = softmetrics.SoftJaccardLoss(task="multilabel", num_classes=3)
         y = torch.randint(0, 2, (20, 3), generator=g)
         return (lambda x: loss_fn.metric(x, y)), torch.randn(20, 3, generator=g)
+    if name == "dice-weights-focal":
+        loss_fn = softmetrics.SoftDiceLoss(task="multiclass", num_classes=4, ignore_index=0,
+                                           class_weights=torch.tensor([1.0, 2.0, 1.0, 0.5]),
+                                           gamma=0.75)
+        y = torch.randint(0, 3, (32,), generator=g)  # class 3 absent: its weight is relaxed
+        return (lambda x: loss_fn(x, y)), torch.randn(32, 4, generator=g)
+    if name == "generalized-dice":
+        loss_fn = softmetrics.SoftDiceLoss(task="multiclass", num_classes=4,
+                                           class_weights="generalized")
+        y = torch.randint(0, 3, (2, 6, 6), generator=g)
+        return (lambda x: loss_fn(x, y)), torch.randn(2, 4, 6, 6, generator=g)
+    if name == "exact-match":
+        loss_fn = softmetrics.SoftExactMatchLoss(task="multilabel", num_classes=3)
+        y = torch.randint(0, 2, (20, 3), generator=g)
+        return (lambda x: loss_fn(x, y)), torch.randn(20, 3, generator=g)
+    if name == "partial-auroc":
+        loss_fn = softmetrics.SoftAUROCLoss(task="binary", max_fpr=0.2)
+        y = torch.randint(0, 2, (32,), generator=g)
+        return (lambda x: loss_fn(x, y)), torch.randn(32, generator=g)
     if name == "auroc":
         loss_fn = softmetrics.SoftAUROCLoss(task="binary")
         y = torch.randint(0, 2, (32,), generator=g)
@@ -82,7 +101,8 @@ def _case(name: str):
 # family is traced in the slow run with the other cases
 FAST = ["f1", "auroc", "info-nce"]
 MORE = ["mcc-binary", "top-k", "jaccard-metric", "ap", "soft-bleu", "expected-bleu", "bleu",
-        "retrieval", "nce"]
+        "retrieval", "nce", "dice-weights-focal", "generalized-dice", "exact-match",
+        "partial-auroc"]
 
 
 def _compiled_equals_eager(name: str) -> None:
