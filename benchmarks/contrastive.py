@@ -76,7 +76,7 @@ from _machine import Budget, machine, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 TAU = 0.07
-TILE = 256  # candidates per tile for the "tiled" rows (the automatic size at N = 16384)
+TILE = 256  # candidates per tile of the "tiled" rows: a fixed size, below the automatic one
 
 INFONCE_METHODS = ["naive", "info_nce_pytorch", "softmetrics_full", "softmetrics_tiled",
                    "softmetrics_auto"]
@@ -508,10 +508,10 @@ def _refresh_docs(markdown: str) -> None:
         page.write_text(f"{head}{start}\n{markdown}\n{end}{tail}")
 
 
-def _report(result: dict, out: Path, d: int, refresh_docs: bool, plot: bool = True) -> str:
+def report_markdown(result: dict) -> str:
+    """The tables of a record (the block the Contrastive page shows between its markers)."""
     rows = result["rows"]
-    if plot:
-        memory_plot(rows, out / "contrastive_memory.png")
+    d = rows[0]["d"] if rows else 128
     m, run = result["machine"], result["run"]
     gpu = f"; GPU: {m['gpu']}" if m["gpu"] else ""
     where = (f"{provenance_line(run, m, run['seconds'])}; torch {m['torch']}{gpu}. "
@@ -531,6 +531,15 @@ def _report(result: dict, out: Path, d: int, refresh_docs: bool, plot: bool = Tr
                      + scale_table(result["scale"]))
     if result.get("stopped"):
         markdown += "\n\n" + result["stopped"]
+    return markdown
+
+
+def _report(result: dict, out: Path, refresh_docs: bool, plot: bool = True) -> str:
+    """Write the tables (and the plot) of `result` to `out`; with `refresh_docs` also into
+    docs/contrastive.md between its markers."""
+    if plot:
+        memory_plot(result["rows"], out / "contrastive_memory.png")
+    markdown = report_markdown(result)
     write_atomic(out / "contrastive_table.md", markdown + "\n")
     if refresh_docs:
         _refresh_docs(markdown)
@@ -598,7 +607,7 @@ def main(argv: list[str] | None = None) -> None:
     out = output_dir(args)
     if args.replot:
         result = json.loads((out / "contrastive.json").read_text())
-        print(_report(result, out, result["rows"][0]["d"], refresh_docs=args.record))
+        print(_report(result, out, refresh_docs=args.record))
         return
 
     sizes, nt_sizes, d = args.sizes, args.ntxent_sizes, args.d
@@ -628,7 +637,7 @@ def main(argv: list[str] | None = None) -> None:
         result["stopped"] = budget.stopped
         result["run"] = finish_record(started)
         write_atomic(out / "contrastive.json", json.dumps(result, indent=1))
-        _report(result, out, d, refresh_docs=False, plot=False)
+        _report(result, out, refresh_docs=False, plot=False)
 
     save()
     for methods, ns in ((args.methods, sizes), (NTXENT_METHODS, nt_sizes)):
@@ -641,7 +650,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_mi:
         result["mutual_information"] = mi_part(out, args.smoke)
     save()
-    print(_report(result, out, d, refresh_docs=args.record))
+    print(_report(result, out, refresh_docs=args.record))
     wrote(out, ["contrastive.json (the record)", "contrastive_table.md",
                 "contrastive_memory.png", *([] if args.skip_mi else ["contrastive_mi.png"])])
 
