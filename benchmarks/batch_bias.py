@@ -49,6 +49,7 @@ from _common import (
     command_line,
     finish_record,
     output_dir,
+    provenance_line,
     run_record,
     wrote,
 )
@@ -157,8 +158,12 @@ def _m(momentum: float | None) -> str:
     return "none" if momentum is None else f"{momentum:g}"
 
 
-def table(summary: list[dict], settings: dict) -> str:
-    lines = [
+def table(summary: list[dict], settings: dict, run: dict | None = None,
+          machine: dict | None = None) -> str:
+    """The summary table; with the record's `run` and `machine` it starts with its
+    provenance (command, commit, date, time taken, machine and load)."""
+    head = [provenance_line(run, machine, run["seconds"]) + ".\n"] if run and machine else []
+    lines = [*head,
         f"Mean ± standard deviation over {settings['seeds']} seeds; {settings['steps']} Adam "
         f"steps (lr {settings['lr']:g}) for every setting; the training split has "
         f"{settings['n_train']} samples ({100 * settings['positive_rate']:.1f}% positives).\n",
@@ -271,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     result = dict(run=finish_record(run), settings=settings, machine=machine,
                   summary=summary, rows=rows)
     (out / "batch_bias.json").write_text(json.dumps(result, indent=1) + "\n")
-    markdown = table(summary, settings)
+    markdown = table(summary, settings, result["run"], machine)
     (out / "batch_bias_table.md").write_text(markdown)
     plotted = plot(summary, out / "batch_bias.png")
     print(markdown)

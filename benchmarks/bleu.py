@@ -17,10 +17,13 @@ follow. The results are rewritten after every row, so a run that is stopped keep
 measured, and `--budget-s` stops it cleanly before the next row.
 
     python benchmarks/bleu.py              # B = 4096, lengths 32 and 128 (CUDA too if present)
+    python benchmarks/bleu.py --record     # the docs' record, docs/benchmarks/
     python benchmarks/bleu.py --smoke      # tiny sizes; checks the script
     python benchmarks/bleu.py --device cuda --gpu-batches 16384 4096 65536 --budget-s 50
 
-Writes `bleu.json`, `bleu_table.md` and `bleu.png` to `--out` (default `docs/benchmarks`).
+Writes `bleu.json` (the record: command, commit, date, machine and load, every row),
+`bleu_table.md` and `bleu.png` to `results/` (ignored by git) or `--out DIR`; `--record`
+writes them to `docs/benchmarks/`, where the Text page includes them.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import sys
 import time
@@ -40,9 +42,17 @@ from torch.utils.benchmark import Timer
 from softmetrics.functional import bleu_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    add_output_arguments,
+    command_line,
+    finish_record,
+    output_dir,
+    provenance_line,
+    run_record,
+    wrote,
+)
 from _machine import Budget, machine, write_atomic
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 VOCAB = 1000
 
 
@@ -93,6 +103,17 @@ def loop_methods(hyp: torch.Tensor, ref: torch.Tensor) -> dict:
                     for h, r in zip(h_words, r_words, strict=True)]
 
         methods["sacrebleu"] = run_sacrebleu
+
+        from sacrebleu import sentence_bleu as sacrebleu_sentence_bleu
+
+        # the convenience function builds a new BLEU object per call; with sacrebleu's
+        # default tokenizer (13a) it also tokenizes each sentence
+        def run_sentence_bleu(tokenize: str):
+            return lambda: [sacrebleu_sentence_bleu(h, [r], tokenize=tokenize).score / 100
+                            for h, r in zip(h_words, r_words, strict=True)]
+
+        methods["sacrebleu.sentence_bleu (tokenize none)"] = run_sentence_bleu("none")
+        methods["sacrebleu.sentence_bleu (tokenize 13a)"] = run_sentence_bleu("13a")
     except ImportError:
         pass
     try:
@@ -231,7 +252,11 @@ def _single_threaded(row: dict) -> bool:
 def table(result: dict) -> str:
     """Markdown: wall-clock rates for every row; CPU-time rates for single-threaded rows
     (for multi-threaded rows the CPU time also counts threads spinning for work)."""
-    lines = ["| device | B | length | method | sentences/s (wall) | x sacrebleu | "
+    head = []
+    if result.get("run"):
+        head = [provenance_line(result["run"], result["machine"], result["run"]["seconds"])
+                + ".", ""]
+    lines = [*head, "| device | B | length | method | sentences/s (wall) | x sacrebleu | "
              "sentences per CPU-second | x sacrebleu (CPU) |",
              "|---|---:|---:|---|---:|---:|---:|---:|"]
     base = {r["length"]: r["sentences_per_cpu_s"] for r in result["rows"]
@@ -287,7 +312,8 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, checks the script")
     parser.add_argument("--batch", type=int, default=4096)
@@ -306,8 +332,11 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=None,
                         help="stop before the next row once this many seconds have passed")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=DOCS)
-    args = parser.parse_args()
+    add_output_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.record and args.smoke:
+        parser.error("--record writes the docs' record; it cannot be combined with --smoke")
+    out = output_dir(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.smoke:
@@ -316,8 +345,8 @@ def main() -> None:
         args.check_sentences = 16
     gpu_lengths = args.gpu_lengths or args.lengths
     budget = Budget(args.budget_s)
-    load_before = os.getloadavg()
-    result = {"rows": [], "max_abs_diff_vs_sacrebleu": {}}
+    started = run_record(command_line("bleu.py", argv))
+    result = {"run": None, "rows": [], "max_abs_diff_vs_sacrebleu": {}}
     result["machine"] = machine({name: name for name in ("sacrebleu", "nltk", "torchmetrics")},
                                 device=args.device)
     result["settings"] = dict(batch=args.batch, lengths=args.lengths, vocab=VOCAB,
@@ -329,9 +358,9 @@ def main() -> None:
     def save() -> None:
         add_ratios(result)
         result["stopped"] = budget.stopped
-        result["machine"]["load_average_before_after"] = [load_before[0], os.getloadavg()[0]]
-        write_atomic(args.out / "bleu.json", json.dumps(result, indent=2) + "\n")
-        write_atomic(args.out / "bleu_table.md", table(result))
+        result["run"] = finish_record(started)
+        write_atomic(out / "bleu.json", json.dumps(result, indent=2) + "\n")
+        write_atomic(out / "bleu_table.md", table(result))
 
     save()
     if args.device:
@@ -340,10 +369,11 @@ def main() -> None:
     cpu_rows(result, args.batch, args.lengths, args.loop_sentences, args.min_run_time, budget,
              save)
     save()
-    plot(result, args.out / "bleu.png")
+    plot(result, out / "bleu.png")
     print(table(result))
     print("max |softmetrics - sacrebleu|:", result["max_abs_diff_vs_sacrebleu"])
     print("machine:", result["machine"])
+    wrote(out, ["bleu.json (the record)", "bleu_table.md", "bleu.png"])
 
 
 if __name__ == "__main__":

@@ -36,14 +36,16 @@ optimal critic (Poole et al. 2019) and plots it against the true value.
 Usage:
     python benchmarks/contrastive.py                 # N in {1024, 4096, 16384}
     python benchmarks/contrastive.py --large         # also N = 65536 (tiled only on CPU)
+    python benchmarks/contrastive.py --record --large --threads 2 --scale-sizes 16384 32768
     python benchmarks/contrastive.py --smoke --out /tmp/x   # seconds; keeps the script working
     python benchmarks/contrastive.py --device cuda --in-process --methods naive \
         softmetrics_auto --sizes 16384 65536 --d 512 --ntxent-sizes --skip-mi \
         --scale-sizes 262144 1048576 --scale-methods softmetrics_auto --scale-tf32
 
-Writes `<out>/contrastive.json`, `<out>/contrastive_memory.png`, `<out>/contrastive_mi.png`
-and `<out>/contrastive_table.md`; with the default `--out` it also refreshes the tables in
-`docs/contrastive.md` between its `bench` markers.
+Writes `contrastive.json` (the record: command, commit, date, machine and load, every
+row), `contrastive_table.md`, `contrastive_memory.png` and `contrastive_mi.png` to
+`results/` (ignored by git) or `--out DIR`; `--record` writes them to `docs/benchmarks/`
+and refreshes the tables in `docs/contrastive.md` between its `bench` markers.
 """
 
 from __future__ import annotations
@@ -61,11 +63,20 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    add_output_arguments,
+    command_line,
+    finish_record,
+    output_dir,
+    provenance_line,
+    run_record,
+    wrote,
+)
 from _machine import Budget, machine, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 TAU = 0.07
-TILE = 256  # candidates per tile for the "tiled" rows (the automatic size at N = 16384)
+TILE = 256  # candidates per tile of the "tiled" rows: a fixed size, below the automatic one
 
 INFONCE_METHODS = ["naive", "info_nce_pytorch", "softmetrics_full", "softmetrics_tiled",
                    "softmetrics_auto"]
@@ -497,15 +508,14 @@ def _refresh_docs(markdown: str) -> None:
         page.write_text(f"{head}{start}\n{markdown}\n{end}{tail}")
 
 
-def _report(result: dict, out: Path, d: int, smoke: bool, plot: bool = True) -> str:
+def report_markdown(result: dict) -> str:
+    """The tables of a record (the block the Contrastive page shows between its markers)."""
     rows = result["rows"]
-    if plot:
-        memory_plot(rows, out / "contrastive_memory.png")
-    m = result["machine"]
-    gpu = f", {m['gpu']}" if m["gpu"] else ""
-    where = (f"Measured on {m['platform']}, {m['cpu_count']} CPUs ({m['torch_threads']} "
-             f"threads), torch {m['torch']}{gpu}, {m['date']}; D = {d}, temperature {TAU}. "
-             f"Command: `{result['command']}`.")
+    d = rows[0]["d"] if rows else 128
+    m, run = result["machine"], result["run"]
+    gpu = f"; GPU: {m['gpu']}" if m["gpu"] else ""
+    where = (f"{provenance_line(run, m, run['seconds'])}; torch {m['torch']}{gpu}. "
+             f"D = {d}, temperature {TAU}.")
     parts = [where]
     if any(r.get("method") in INFONCE_METHODS for r in rows):
         parts += ["**InfoNCE** (N queries, N keys, in-batch negatives):",
@@ -521,13 +531,23 @@ def _report(result: dict, out: Path, d: int, smoke: bool, plot: bool = True) -> 
                      + scale_table(result["scale"]))
     if result.get("stopped"):
         markdown += "\n\n" + result["stopped"]
+    return markdown
+
+
+def _report(result: dict, out: Path, refresh_docs: bool, plot: bool = True) -> str:
+    """Write the tables (and the plot) of `result` to `out`; with `refresh_docs` also into
+    docs/contrastive.md between its markers."""
+    if plot:
+        memory_plot(result["rows"], out / "contrastive_memory.png")
+    markdown = report_markdown(result)
     write_atomic(out / "contrastive_table.md", markdown + "\n")
-    if out.resolve() == (ROOT / "docs" / "benchmarks").resolve() and not smoke:
+    if refresh_docs:
         _refresh_docs(markdown)
     return markdown
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1024, 4096, 16384])
     parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS,
@@ -558,13 +578,18 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--skip-mi", action="store_true")
     parser.add_argument("--replot", action="store_true",
-                        help="redraw the plot and tables from <out>/contrastive.json only")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
-    parser.add_argument("--child-memory", nargs=2, metavar=("METHOD", "N"))
-    parser.add_argument("--child-time", nargs=2, metavar=("METHODS", "N"))
+                        help="redraw the plot and tables from the output folder's "
+                        "contrastive.json only")
+    add_output_arguments(parser)
+    parser.add_argument("--child-memory", nargs=2, metavar=("METHOD", "N"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--child-time", nargs=2, metavar=("METHODS", "N"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--tf32", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.record and args.smoke:
+        parser.error("--record writes the docs' record; it cannot be combined with --smoke")
     torch.set_num_threads(args.threads)
 
     if args.child_memory:
@@ -579,9 +604,10 @@ def main() -> None:
                                     args.min_run_time)))
         return
 
+    out = output_dir(args)
     if args.replot:
-        result = json.loads((args.out / "contrastive.json").read_text())
-        print(_report(result, args.out, result["rows"][0]["d"], smoke=False))
+        result = json.loads((out / "contrastive.json").read_text())
+        print(_report(result, out, refresh_docs=args.record))
         return
 
     sizes, nt_sizes, d = args.sizes, args.ntxent_sizes, args.d
@@ -595,21 +621,23 @@ def main() -> None:
         mem_limit = 0.8 * torch.cuda.get_device_properties(0).total_memory
     else:
         mem_limit = 0.6 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    args.out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     budget = Budget(args.budget_s)
 
-    result = {"machine": {**machine({name: name for name in ("info_nce",
+    started = run_record(command_line("contrastive.py", argv))
+    result = {"run": finish_record(started),
+              "machine": {**machine({name: name for name in ("info_nce",
                                                               "pytorch_metric_learning")},
                                     device=args.device), "device": args.device},
               "temperature": TAU, "tile": TILE, "in_process": args.in_process,
               "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
-              "command": " ".join(["python", "benchmarks/contrastive.py", *sys.argv[1:]]),
               "rows": []}
 
     def save(row: dict | None = None) -> None:
         result["stopped"] = budget.stopped
-        write_atomic(args.out / "contrastive.json", json.dumps(result, indent=1))
-        _report(result, args.out, d, args.smoke, plot=False)
+        result["run"] = finish_record(started)
+        write_atomic(out / "contrastive.json", json.dumps(result, indent=1))
+        _report(result, out, refresh_docs=False, plot=False)
 
     save()
     for methods, ns in ((args.methods, sizes), (NTXENT_METHODS, nt_sizes)):
@@ -620,9 +648,11 @@ def main() -> None:
                   args.threads, tuple(args.scale_dtypes), args.in_process, args.scale_tf32,
                   budget, rows=result.setdefault("scale", []), on_row=save)
     if not args.skip_mi:
-        result["mutual_information"] = mi_part(args.out, args.smoke)
+        result["mutual_information"] = mi_part(out, args.smoke)
     save()
-    print(_report(result, args.out, d, args.smoke))
+    print(_report(result, out, refresh_docs=args.record))
+    wrote(out, ["contrastive.json (the record)", "contrastive_table.md",
+                "contrastive_memory.png", *([] if args.skip_mi else ["contrastive_mi.png"])])
 
 
 if __name__ == "__main__":

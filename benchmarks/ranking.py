@@ -19,14 +19,24 @@ inputs exist and after a small warm-up) minus the resident set at that reset. On
 is `torch.cuda.max_memory_allocated` minus the memory held before the step. A method is
 skipped ("-") where its estimated memory exceeds `--max-gib`.
 
+A third part, without timing: the exact AP and calibrated AP of a random ranking (scores
+independent of the labels, `--random-n` samples, seed 0) for 1%, 10% and 50% positives,
+the figures the Ranking page quotes for what a random detector scores.
+
 The devices run in the order of `--devices` (CUDA first by default when present);
 `--cuda-binary-sizes` and `--cuda-retrieval-sizes` add sizes on CUDA only. The CPU memory
 children run after the timings, several at once (`--memory-jobs`): each measures its own
 process. The results are rewritten after every row, so a run that is stopped keeps what
 it measured, and `--budget-s` stops it cleanly before the next row.
 
-    python benchmarks/ranking.py           # writes docs/benchmarks/ranking.{json,md,png}
+    python benchmarks/ranking.py           # writes results/ranking.{json,md,png}
+    python benchmarks/ranking.py --record  # the docs' record and page, docs/benchmarks/
     python benchmarks/ranking.py --smoke   # tiny sizes, to check the script
+
+Writes `ranking.json` (the record: command, commit, date, machine and load, every row),
+`ranking.md` (the benchmark page), `ranking_table.md` (the summary the Ranking page
+includes) and `ranking.png` to `results/` (ignored by git) or `--out DIR`; `--record`
+writes them to `docs/benchmarks/`.
 """
 
 from __future__ import annotations
@@ -45,13 +55,26 @@ from torch.utils.benchmark import Timer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from softmetrics.functional import soft_auroc, soft_average_precision  # noqa: E402
+from softmetrics.functional import (  # noqa: E402
+    soft_auroc,
+    soft_average_precision,
+    soft_calibrated_average_precision,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    add_output_arguments,
+    command_line,
+    finish_record,
+    output_dir,
+    provenance_line,
+    run_record,
+    wrote,
+)
 from _machine import Budget, machine, write_atomic  # noqa: E402
 
-DOCS = ROOT / "docs" / "benchmarks"
 TEMPERATURE = 0.1
+RANDOM_RATES = [0.01, 0.1, 0.5]
 
 
 # ---------------------------------------------------------------------------------------
@@ -134,7 +157,8 @@ def retrieval_step(method: str, b: int, device: str):
 
 
 def estimated_gib(setting: str, method: str, n: int) -> float:
-    """A rough upper estimate of the extra memory, to skip what does not fit."""
+    """A rough upper estimate of the extra memory, to skip what does not fit: the full
+    matrix keeps about four float32 N x N buffers under autograd (16 bytes per pair)."""
     if setting == "binary":
         if method == "full matrix":
             return 16 * n * n / 2**30
@@ -264,7 +288,9 @@ def measure(settings: dict[str, list[int]], devices: list[str], max_gib: float,
                     if budget.spent():
                         row["skipped"] = budget.stop(f"{device} {setting} {method} {n}")
                     elif estimated_gib(setting, method, n) > max_gib:
-                        row["skipped"] = f"estimated memory > {max_gib} GiB"
+                        row["estimated_gib"] = estimated_gib(setting, method, n)
+                        row["skipped"] = (f"needs about {row['estimated_gib']:.0f} GiB "
+                                          f"(limit {max_gib:g} GiB)")
                     else:
                         run = make(method, n, device)
                         row.update(time_step(run, device, min_run_time))
@@ -297,6 +323,21 @@ def measure(settings: dict[str, list[int]], devices: list[str], max_gib: float,
     return rows
 
 
+def random_ranking(n: int, rates: list[float], seed: int = 0) -> list[dict]:
+    """Exact AP and calibrated AP of scores drawn independently of the labels."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for rate in rates:
+        scores = torch.rand(n, generator=g, dtype=torch.float64)
+        target = (torch.rand(n, generator=g) < rate).long()
+        kw = dict(task="binary", temperature=0)
+        out.append({"n": n, "positive_rate": rate,
+                    "positives": int(target.sum()),
+                    "ap": float(soft_average_precision(scores, target, **kw)),
+                    "cap": float(soft_calibrated_average_precision(scores, target, **kw))})
+    return out
+
+
 # ---------------------------------------------------------------------------------------
 # reports
 
@@ -310,8 +351,38 @@ def _fmt_time(row: dict) -> str:
 
 def _fmt_mem(row: dict) -> str:
     if "peak_extra_mib" not in row:
+        if "estimated_gib" in row:
+            return f"not run (~{row['estimated_gib']:.0f} GiB)"
         return "-"
     return f"{row['peak_extra_mib']:.0f} MiB"
+
+
+def _provenance(result: dict) -> str:
+    run = result.get("run")
+    if not run:
+        return ""
+    return provenance_line(run, result["machine"], run["seconds"]) + "."
+
+
+def summary_table(result: dict) -> str:
+    """The Ranking page's table: binary soft AP on the CPU, tiled, full matrix and exact."""
+    rows = [r for r in result["rows"]
+            if r["device"] == "cpu" and r["setting"] == "binary"]
+    methods = ["softmetrics", "full matrix", "exact (temperature 0)"]
+    lines = [_provenance(result), "",
+             "| N | softmetrics (tiled) | full N x N matrix | exact, `temperature=0` |",
+             "|---:|---:|---:|---:|"]
+    for n in sorted({r["n"] for r in rows}):
+        cells = []
+        for method in methods:
+            row = next((r for r in rows if r["n"] == n and r["method"] == method), {})
+            if "median_s" in row:
+                mem = f", {_fmt_mem(row)}" if method != methods[-1] else ""
+                cells.append(_fmt_time(row) + mem)
+            else:
+                cells.append(_fmt_mem(row))
+        lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(result: dict) -> str:
@@ -319,13 +390,15 @@ def markdown(result: dict) -> str:
     lines = [
         "# Ranking: time and memory",
         "",
-        "Generated by `python benchmarks/ranking.py`. Forward + backward, median of "
+        "Generated by `python benchmarks/ranking.py --record` from its record "
+        "(`ranking.json`). Forward + backward, median of "
         "`torch.utils.benchmark` (time) and peak extra memory of one step measured in a "
         "fresh process (CPU: peak resident set, VmHWM; CUDA: `max_memory_allocated`). "
-        "\"-\": not run, the estimated memory exceeds the limit.",
+        "\"not run\": the estimated memory exceeds the limit.",
         "",
-        f"Machine: {m['platform']}, {m['cpu_count']} CPUs ({m['torch_threads']} torch "
-        f"threads), torch {m['torch']}, GPU: {m['gpu'] or 'none'}, "
+        _provenance(result),
+        "",
+        f"GPU: {m['gpu'] or 'none'}, "
         f"pytorch-metric-learning: {m['pytorch_metric_learning'] or 'not installed'}.",
         "",
     ]
@@ -352,6 +425,14 @@ def markdown(result: dict) -> str:
                     cells += [_fmt_time(row), _fmt_mem(row)]
                 lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
             lines.append("")
+    if result.get("random_ranking"):
+        rr = result["random_ranking"]
+        lines += [f"## A random ranking: exact AP and calibrated AP ({rr[0]['n']:,} scores)",
+                  "", "| positives | AP | calibrated AP |", "|---:|---:|---:|"]
+        lines += [f"| {r['positive_rate']:.0%} | {r['ap']:.3f} | {r['cap']:.3f} |" for r in rr]
+        lines.append("")
+    if result.get("stopped"):
+        lines += [result["stopped"], ""]
     lines += ["![time and memory](ranking.png)", ""]
     return "\n".join(lines)
 
@@ -387,10 +468,10 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, quick check")
-    parser.add_argument("--out", type=Path, default=DOCS, help="output directory")
     parser.add_argument("--max-gib", type=float, default=4.0,
                         help="skip a method whose estimated memory exceeds this")
     parser.add_argument("--binary-sizes", type=int, nargs="*",
@@ -406,10 +487,16 @@ def main() -> None:
     parser.add_argument("--min-run-time", type=float, default=1.0)
     parser.add_argument("--memory-jobs", type=int, default=1,
                         help="CPU memory measurements run at once (each in its own process)")
+    parser.add_argument("--random-n", type=int, default=20000,
+                        help="scores of the random ranking (0: skip that part)")
     parser.add_argument("--budget-s", type=float, default=None,
                         help="stop before the next row once this many seconds have passed")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    args = parser.parse_args()
+    add_output_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.record and args.smoke:
+        parser.error("--record writes the docs' record; it cannot be combined with --smoke")
+    out = output_dir(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.smoke:
@@ -420,25 +507,38 @@ def main() -> None:
         min_run_time = args.min_run_time
     cuda_settings = {"binary": args.cuda_binary_sizes, "retrieval": args.cuda_retrieval_sizes}
     devices = args.devices or (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
-    result = {"machine": machine({"pytorch_metric_learning": "pytorch_metric_learning"},
+    started = run_record(command_line("ranking.py", argv))
+    result = {"run": None,
+              "machine": machine({"pytorch_metric_learning": "pytorch_metric_learning"},
                                  device="cuda" if "cuda" in devices else "cpu"),
               "temperature": TEMPERATURE, "smoke": args.smoke, "rows": []}
 
     budget = Budget(args.budget_s)
 
+    def save() -> None:
+        result["stopped"] = budget.stopped
+        result["run"] = finish_record(started)
+        write_atomic(out / "ranking.json", json.dumps(result, indent=2) + "\n")
+        write_atomic(out / "ranking.md", markdown(result))
+        write_atomic(out / "ranking_table.md", summary_table(result))
+
     def log(row: dict) -> None:
         print(json.dumps(row), flush=True)
-        result["stopped"] = budget.stopped
-        write_atomic(args.out / "ranking.json", json.dumps(result, indent=2) + "\n")
-        write_atomic(args.out / "ranking.md", markdown(result))
+        save()
 
     measure(settings, devices, args.max_gib, min_run_time, log, memory=not args.smoke,
             cuda_settings=cuda_settings, budget=budget,
             memory_jobs=args.memory_jobs, rows=result["rows"])
-    result["stopped"] = budget.stopped
-    write_atomic(args.out / "ranking.json", json.dumps(result, indent=2) + "\n")
-    write_atomic(args.out / "ranking.md", markdown(result))
-    plot(result, args.out / "ranking.png")
+    if args.random_n:
+        if budget.spent():
+            budget.stop("the random ranking")
+        else:
+            result["random_ranking"] = random_ranking(200 if args.smoke else args.random_n,
+                                                      RANDOM_RATES)
+    save()
+    plot(result, out / "ranking.png")
+    wrote(out, ["ranking.json (the record)", "ranking.md", "ranking_table.md",
+                "ranking.png"])
 
 
 if __name__ == "__main__":

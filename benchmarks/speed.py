@@ -15,20 +15,44 @@ takes a millisecond or less, this keeps the whole run to seconds. The results (J
 the Markdown table) are rewritten after every row, so a run that is stopped still leaves
 every figure measured until then; `--budget-s` stops it cleanly before the next row.
 
-    python benchmarks/speed.py            # CPU (and CUDA when present), writes results
+On the CPU a second part (`--tuning`, on by default there; `--no-tuning` skips it) records
+the measurements behind the CPU constants of `softmetrics._tuning`: the time of ATen's row
+softmax and log-softmax for narrow widths (`CPU_SOFTMAX_MIN_WIDTH`), and the ratio of
+`SoftF1Loss` to cross-entropy at (4096, 1000) for several `CPU_BLOCK_ENTRIES` (0: one
+block), each with glibc's default allocator and with one told to keep freed memory
+(`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`), in a fresh process per allocator.
+
+    python benchmarks/speed.py            # CPU (and CUDA when present), writes results/
+    python benchmarks/speed.py --record   # the docs' record, docs/benchmarks/
     python benchmarks/speed.py --smoke    # a few milliseconds per size; checks the script
     python benchmarks/speed.py --device cuda --runs 20 --rounds 3 --budget-s 40
+
+Writes `speed.json` (the record: command, commit, date, machine and load, every row),
+`speed_table.md` and `speed_tuning_table.md` to `results/` (ignored by git) or `--out DIR`;
+`--record` writes them to `docs/benchmarks/`, where the Speed page includes them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _common import (
+    add_output_arguments,
+    command_line,
+    finish_record,
+    output_dir,
+    provenance_line,
+    run_record,
+    wrote,
+)
 from _machine import Budget, machine, write_atomic
 from torch.utils.benchmark import Timer
 
@@ -36,7 +60,13 @@ import softmetrics
 
 # the headline sizes first: a run stopped early still has them
 SIZES = [(65536, 1000), (4096, 1000), (65536, 10), (4096, 10)]
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+# the CPU tuning part: softmax widths around CPU_SOFTMAX_MIN_WIDTH, and block sizes
+TUNING_WIDTHS = [8, 10, 15, 16, 32]
+TUNING_BLOCKS = [1 << 17, 1 << 18, 1 << 19, 1 << 20, 0]
+TUNING_SIZE = (4096, 1000)
+# glibc keeps freed memory: buffers below 32 MiB (its largest mmap threshold) come from the
+# heap, and the heap is never trimmed, so no step maps fresh pages
+KEEP_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
 
 
 def naive_soft_f1(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -153,11 +183,14 @@ def run(device: torch.device, sizes, min_run_time: float, rounds: int,
     return rows
 
 
-def markdown(rows: list[dict], info: dict, stopped: str | None = None) -> str:
+def markdown(rows: list[dict], info: dict, stopped: str | None = None,
+             run: dict | None = None) -> str:
+    """The table of ratios; with `run` (the record's run) it starts with its provenance."""
     sizes = sorted({(r["n"], r["c"]) for r in rows})
+    head = [provenance_line(run, info, run["seconds"]) + ".\n"] if run else []
     if not rows:
-        return (stopped or "No row was measured.") + "\n"
-    out = []
+        return "\n".join([*head, (stopped or "No row was measured.") + "\n"])
+    out = head
     for device in sorted({r["device"] for r in rows}):
         where = info.get("gpu", "GPU") if device == "cuda" else (
             f"{info['cpu']}, {info['torch_threads']} thread(s) of {info['cpu_count']} cores")
@@ -187,12 +220,127 @@ def markdown(rows: list[dict], info: dict, stopped: str | None = None) -> str:
     return "\n".join(out)
 
 
+# ---------------------------------------------------------------------------------------
+# the CPU tuning part: the measurements behind softmetrics._tuning's CPU constants
+
+
+def softmax_widths(widths: list[int], n: int, min_run_time: float) -> list[dict]:
+    """Forward time of ATen's row softmax and log-softmax over (n, width) float32 rows."""
+    rows = []
+    for width in widths:
+        x = torch.randn(n, width, generator=torch.Generator().manual_seed(0))
+        row = {"n": n, "width": width}
+        for name, fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax)):
+            m = Timer("fn(x, 1)", globals={"fn": fn, "x": x}).blocked_autorange(
+                min_run_time=min_run_time)
+            row[f"{name}_us"] = m.median * 1e6
+        rows.append(row)
+        print(f"cpu softmax ({n}, {width:>3}): {row['softmax_us']:8.1f} us, log_softmax "
+              f"{row['log_softmax_us']:8.1f} us", flush=True)
+    return rows
+
+
+def block_sizes(entries: list[int], size: tuple[int, int], rounds: int,
+                min_run_time: float, allocator: str) -> list[dict]:
+    """`SoftF1Loss` over cross-entropy at `size` for each `CPU_BLOCK_ENTRIES` (0: one
+    block), with the allocator this process was started with (`allocator` names it)."""
+    from softmetrics import _tuning
+
+    n, c = size
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(n, c, generator=g).requires_grad_()
+    target = torch.randint(0, c, (n,), generator=g)
+    loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=c, validate_args=False)
+    cpu = torch.device("cpu")
+    rows = []
+    default = _tuning.CPU_BLOCK_ENTRIES
+    try:
+        for e in entries:
+            _tuning.CPU_BLOCK_ENTRIES = e
+            _step(loss_fn, logits, target)  # warm-up
+            base_t, loss_t, ratios, base_f, loss_f = [], [], [], [], []
+            for _ in range(rounds):
+                before, f0 = _time(F.cross_entropy, logits, target, min_run_time, cpu)
+                t, f1 = _time(loss_fn, logits, target, min_run_time, cpu)
+                after, f2 = _time(F.cross_entropy, logits, target, min_run_time, cpu)
+                base_t += [before, after]
+                base_f += [f0, f2]
+                loss_t.append(t)
+                loss_f.append(f1)
+                ratios.append(2 * t / (before + after))
+            q = statistics.quantiles(ratios, n=4) if rounds > 1 else ratios * 3
+            rows.append(dict(allocator=allocator, block_entries=e, n=n, c=c,
+                             loss="SoftF1Loss", rounds=rounds,
+                             baseline_ms=statistics.median(base_t) * 1e3,
+                             loss_ms=statistics.median(loss_t) * 1e3,
+                             ratio=statistics.median(ratios), ratio_q1=q[0], ratio_q3=q[2],
+                             baseline_faults=statistics.median(base_f),
+                             loss_faults=statistics.median(loss_f)))
+            r = rows[-1]
+            print(f"cpu {allocator:>7} allocator, CPU_BLOCK_ENTRIES={e:>7}: {r['ratio']:.2f}x "
+                  f"cross_entropy (page faults per step {r['loss_faults']:.0f} vs "
+                  f"{r['baseline_faults']:.0f})", flush=True)
+    finally:
+        _tuning.CPU_BLOCK_ENTRIES = default
+    return rows
+
+
+def _tuning_child(allocator: str, rounds: int, min_run_time: float, threads: int | None
+                  ) -> list[dict]:
+    """`block_sizes` in a fresh process started with `allocator`'s environment."""
+    env = {k: v for k, v in os.environ.items() if k not in KEEP_MEMORY}
+    if allocator == "keep":
+        env.update(KEEP_MEMORY)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--tuning-child", allocator,
+           "--rounds", str(rounds), "--min-run-time", str(min_run_time)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    print(done.stdout.rsplit("\n", 2)[0], flush=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def tuning_markdown(tuning: dict) -> str:
+    """The two tables of the tuning part."""
+    widths = tuning.get("softmax_widths", [])
+    out = []
+    if widths:
+        n = widths[0]["n"]
+        out += [f"ATen's CPU row softmax and log-softmax over ({n}, width) float32 logits, "
+                "forward only (median, microseconds):\n",
+                "| width | " + " | ".join(str(w["width"]) for w in widths) + " |",
+                "|---|" + "---:|" * len(widths),
+                "| softmax (us) | " + " | ".join(f"{w['softmax_us']:.0f}" for w in widths)
+                + " |",
+                "| log-softmax (us) | "
+                + " | ".join(f"{w['log_softmax_us']:.0f}" for w in widths) + " |", ""]
+    blocks = tuning.get("block_sizes", [])
+    if blocks:
+        r0 = blocks[0]
+        names = {"default": "glibc default", "keep": "glibc keeps freed memory"}
+        entries = list(dict.fromkeys(r["block_entries"] for r in blocks))
+        label = {e: ("one block" if e == 0 else f"2^{e.bit_length() - 1}") for e in entries}
+        out += [f"`{r0['loss']}` forward + backward at (N, C) = ({r0['n']}, {r0['c']}) as a "
+                f"multiple of `F.cross_entropy` for each `CPU_BLOCK_ENTRIES` (median of "
+                f"{r0['rounds']} paired rounds; page faults per step of the loss):\n",
+                "| allocator | " + " | ".join(label[e] for e in entries) + " |",
+                "|---|" + "---:|" * len(entries)]
+        for allocator in dict.fromkeys(r["allocator"] for r in blocks):
+            by = {r["block_entries"]: r for r in blocks if r["allocator"] == allocator}
+            cells = [f"{by[e]['ratio']:.2f}x ({by[e]['loss_faults']:.0f})" if e in by else ""
+                     for e in entries]
+            out.append(f"| {names.get(allocator, allocator)} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out) + ("\n" if out else "")
+
+
 def _size(text: str) -> tuple[int, int]:
     n, c = text.lower().split("x")
     return int(n), int(c)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and run time")
     parser.add_argument("--device", action="append", help="cpu and/or cuda (default: all)")
@@ -208,30 +356,73 @@ def main(argv: list[str] | None = None) -> int:
                         help="problem sizes (default: the four of the speed target)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's own choice)")
-    parser.add_argument("--out", type=Path, default=DOCS, help="folder for JSON and table")
+    parser.add_argument("--tuning", action=argparse.BooleanOptionalAction, default=None,
+                        help="the CPU tuning part (default: on when the CPU is timed, not "
+                        "with --smoke or --sizes)")
+    parser.add_argument("--tuning-child", choices=["default", "keep"], help=argparse.SUPPRESS)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
+    if args.record and args.smoke:
+        parser.error("--record writes the docs' record; it cannot be combined with --smoke")
     torch.manual_seed(0)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.tuning_child:
+        rows = block_sizes(TUNING_BLOCKS, TUNING_SIZE, args.rounds, args.min_run_time,
+                           args.tuning_child)
+        print(json.dumps(rows))
+        return 0
+    out = output_dir(args)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     sizes = [(256, 10), (256, 100)] if args.smoke else (args.sizes or SIZES)
     min_run_time = 0.01 if args.smoke else args.min_run_time
-    info = machine()
+    tuning = args.tuning
+    if tuning is None:
+        tuning = "cpu" in devices and not args.smoke and not args.sizes
+    info = machine(device="cuda" if "cuda" in devices else "cpu")
+    started = run_record(command_line("speed.py", argv))
     rows: list[dict] = []
+    result: dict = dict(machine=info, rows=rows)
     budget = Budget(args.budget_s)
 
     def save() -> None:
+        result["run"] = finish_record(started)
+        result["stopped"] = budget.stopped
         if not args.smoke:
-            write_atomic(args.out / "speed.json", json.dumps(
-                dict(machine=info, rows=rows, stopped=budget.stopped), indent=1))
-            write_atomic(args.out / "speed_table.md", markdown(rows, info, budget.stopped))
+            write_atomic(out / "speed.json", json.dumps(
+                {"run": result["run"], **{k: v for k, v in result.items() if k != "run"}},
+                indent=1))
+            write_atomic(out / "speed_table.md",
+                         markdown(rows, info, budget.stopped, result["run"]))
+            if "tuning" in result:
+                write_atomic(out / "speed_tuning_table.md", tuning_markdown(result["tuning"]))
 
     for device in devices:
         run(torch.device(device), sizes, min_run_time, 1 if args.smoke else args.rounds,
-            runs=args.runs, budget=budget, rows=rows, on_row=save)
+                   runs=args.runs, budget=budget, rows=rows, on_row=save)
+    if tuning:
+        result["tuning"] = part = {"size": list(TUNING_SIZE), "keep_memory_env": KEEP_MEMORY}
+        if budget.spent():
+            budget.stop("the CPU tuning part")
+        else:
+            part["softmax_widths"] = softmax_widths(TUNING_WIDTHS, 4096, min_run_time)
+            save()
+            part["block_sizes"] = []
+            for allocator in ("default", "keep"):
+                if budget.spent():
+                    budget.stop(f"the block sizes with the {allocator} allocator")
+                    break
+                part["block_sizes"] += _tuning_child(allocator, args.rounds, min_run_time,
+                                                     args.threads)
+                save()
     save()
     print()
     print(markdown(rows, info, budget.stopped))
+    if "tuning" in result:
+        print(tuning_markdown(result["tuning"]))
+    if not args.smoke:
+        wrote(out, ["speed.json (the record)", "speed_table.md",
+                    *(["speed_tuning_table.md"] if "tuning" in result else [])])
     return 0
 
 
