@@ -1,0 +1,621 @@
+"""The figures the documentation quotes are those of its records.
+
+Every benchmark page rests on a record, a JSON file under `docs/benchmarks/` that its script
+writes with `--record`. Three checks keep a page from drifting away from it:
+
+* every record names its command, commit, date, machine and load;
+* the tables a page includes are the record rendered by the current code of its script,
+  so a table cannot keep the numbers of an older run;
+* the prose that interprets a record quotes it: `CLAIMS` lists, per page, each sentence
+  that quotes a figure, as a template and the values the record gives for it, and the
+  page must contain the sentence with those values (rounded as the template says); and
+  `SECTIONS` lists the passages of each page that talk about measurements, in which every
+  number must belong to a listed claim or be one of the passage's few stated settings.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import re
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+RECORDS = DOCS / "benchmarks"
+BENCHMARKS = ROOT / "benchmarks"
+
+
+@functools.cache
+def _record(name: str) -> dict:
+    return json.loads((RECORDS / name).read_text())
+
+
+@functools.cache
+def _script(name: str):
+    """A benchmark script as a module (its folder on the path, as when it runs)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _text(path: Path) -> str:
+    """A page with its whitespace collapsed, so that a sentence may wrap anywhere."""
+    return " ".join(path.read_text().split())
+
+
+# ---------------------------------------------------------------------------------------
+# provenance
+
+
+# record -> the script that writes it
+SCRIPTS = {
+    "speed.json": "speed",
+    "bleu.json": "bleu",
+    "ranking.json": "ranking",
+    "contrastive.json": "contrastive",
+    "batch_bias.json": "batch_bias",
+    "compare_ce.json": "compare_ce",
+    "compare_ce_sequence.json": "compare_ce",
+}
+
+
+def test_every_record_is_listed():
+    assert {p.name for p in RECORDS.glob("*.json")} == set(SCRIPTS)
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_every_record_names_its_command_commit_date_machine_and_load(name):
+    record = _record(name)
+    run, machine = record["run"], record["machine"]
+    assert run["command"].startswith(f"python benchmarks/{SCRIPTS[name]}.py --record")
+    assert re.fullmatch(r"[0-9a-f]{40}", run["commit"]) and run["dirty"] is False
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}", run["started"])
+    assert run["seconds"] > 0
+    assert machine["date"] == run["started"][:10]
+    for key in ("platform", "cpu", "cpu_count", "torch_threads", "torch"):
+        assert machine[key], key
+    for load in (machine["load_average"], run["load_average_end"]):
+        assert isinstance(load, float) and load >= 0
+    assert not record.get("stopped"), "a record of the docs is a complete run"
+
+
+@pytest.mark.parametrize("script", ["speed", "bleu", "ranking", "contrastive", "batch_bias"])
+@pytest.mark.parametrize("argv", [["--record", "--smoke"], ["--record", "--out", "x"]])
+def test_only_a_complete_run_writes_a_record(script, argv, capsys):
+    """`--record` writes the docs' record: never from a smoke run, never elsewhere."""
+    pytest.importorskip("sklearn")
+    with pytest.raises(SystemExit):
+        _script(script).main(argv)
+    assert "--record" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------
+# the tables the pages include are their records rendered by the current code
+
+
+def _between(text: str, start: str, end: str) -> str:
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def test_generated_tables_are_their_records_rendered_by_the_current_code():
+    pytest.importorskip("sklearn")  # batch_bias.py reads its data with it
+    speed, rec = _script("speed"), _record("speed.json")
+    assert (RECORDS / "speed_table.md").read_text() == speed.markdown(
+        rec["rows"], rec["machine"], rec["stopped"], rec["run"])
+    assert (RECORDS / "speed_tuning_table.md").read_text() == speed.tuning_markdown(
+        rec["tuning"])
+
+    bleu = _script("bleu")
+    assert (RECORDS / "bleu_table.md").read_text() == bleu.table(_record("bleu.json"))
+
+    ranking, rec = _script("ranking"), _record("ranking.json")
+    assert (RECORDS / "ranking.md").read_text() == ranking.markdown(rec)
+    assert (RECORDS / "ranking_table.md").read_text() == ranking.summary_table(rec)
+
+    contrastive, rec = _script("contrastive"), _record("contrastive.json")
+    block = contrastive.report_markdown(rec)
+    assert (RECORDS / "contrastive_table.md").read_text() == block + "\n"
+    page = (DOCS / "contrastive.md").read_text()
+    assert _between(page, "<!-- bench:start -->\n", "\n<!-- bench:end -->") == block
+
+    batch_bias, rec = _script("batch_bias"), _record("batch_bias.json")
+    assert (RECORDS / "batch_bias_table.md").read_text() == batch_bias.table(
+        rec["summary"], rec["settings"], rec["run"], rec["machine"])
+
+
+@pytest.mark.parametrize("page, snippet", [
+    ("benchmarks/speed.md", "speed_table.md"),
+    ("benchmarks/speed.md", "speed_tuning_table.md"),
+    ("text.md", "bleu_table.md"),
+    ("ranking.md", "ranking_table.md"),
+    ("benchmarks/batch_bias.md", "batch_bias_table.md"),
+])
+def test_pages_include_their_generated_tables(page, snippet):
+    assert f'--8<-- "docs/benchmarks/{snippet}"' in (DOCS / page).read_text()
+
+
+# ---------------------------------------------------------------------------------------
+# the prose quotes its record
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A sentence of `page` that quotes `record`: `text` is the sentence as a `str.format`
+    template (whitespace free to wrap) and `values(record)` its figures, unrounded."""
+
+    page: str
+    record: str
+    text: str
+    values: Callable[[dict], tuple | dict]
+
+    def expected(self) -> str:
+        values = self.values(_record(self.record))
+        text = (self.text.format(**values) if isinstance(values, dict)
+                else self.text.format(*values))
+        return " ".join(text.split())
+
+
+def _summary(rec: dict, batch: str, momentum: float | None) -> dict:
+    return next(s for s in rec["summary"] if s["batch"] == batch and s["momentum"] == momentum)
+
+
+def _bb(key: str, *cells: tuple[str, float | None]) -> Callable[[dict], list[float]]:
+    return lambda rec: [_summary(rec, b, m)[key] for b, m in cells]
+
+
+def _bb_rows(rec: dict, batch: str, momentum: float | None) -> list[dict]:
+    return [r for r in rec["rows"] if r["batch_label"] == batch and r["momentum"] == momentum]
+
+
+BB = "benchmarks/batch_bias.md"
+BATCH_BIAS = [
+    Claim(BB, "batch_bias.json",
+          "On a set with {:.1%} positives, a batch of {} holds no positive with probability "
+          "${:.3f}^{{{}}} \\approx {:.2f}$",
+          lambda r: (r["settings"]["positive_rate"], r["settings"]["batch_sizes"][0],
+                     1 - r["settings"]["positive_rate"], r["settings"]["batch_sizes"][0],
+                     (1 - r["settings"]["positive_rate"]) ** r["settings"]["batch_sizes"][0])),
+    Claim(BB, "batch_bias.json",
+          "an MLP with two hidden layers of {} units, trained with "
+          "`SoftF1Loss(task=\"binary\", momentum=m)`, $m \\in$ {{none, {}, {}}}, batch sizes "
+          "{}, {}, {} and the whole training split ({:,}), for the same {:,} Adam steps "
+          "(learning rate {:g}) in every setting. At equal steps a batch of {} sees {:g} "
+          "epochs and a batch of {} sees {:g}",
+          lambda r: (lambda s: (s["hidden"], *s["momenta"][1:], *s["batch_sizes"][:3],
+                                s["n_train"], s["steps"], s["lr"],
+                                s["batch_sizes"][0],
+                                s["steps"] * s["batch_sizes"][0] / s["n_train"],
+                                s["batch_sizes"][2],
+                                s["steps"] * s["batch_sizes"][2] / s["n_train"]))(r["settings"])),
+    Claim(BB, "batch_bias.json", "ISLR `Default` (10,000 samples, {:.1%} positives",
+          lambda r: (r["settings"]["positive_rate"],)),
+    Claim(BB, "batch_bias.json", "- {} seeds; mean ± standard deviation over seeds.",
+          lambda r: (r["settings"]["seeds"],)),
+    Claim(BB, "batch_bias.json",
+          "bias shrinks with the batch: ${:.3f} \\pm {:.3f}$ at batch 16 (the dataset soft F1 "
+          "of these models is about {:.2f}), ${:.3f}$ at 64, ${:.3f}$ at 256.",
+          lambda r: (_summary(r, "16", None)["gap"], _summary(r, "16", None)["gap_sd"],
+                     statistics.mean(x["train_soft_f1"] for x in _bb_rows(r, "16", None)),
+                     _summary(r, "64", None)["gap"], _summary(r, "256", None)["gap"])),
+    Claim(BB, "batch_bias.json", "the RMS error is {:.2f}, {:.2f} and {:.2f}.",
+          _bb("rmse", ("16", None), ("64", None), ("256", None))),
+    Claim(BB, "batch_bias.json",
+          "With `momentum=0.9` the bias is at most {:.3f} in absolute value at every batch "
+          "size",
+          lambda r: (max(abs(_summary(r, b, 0.9)["gap"]) for b in ("16", "64", "256")),)),
+    Claim(BB, "batch_bias.json",
+          "the RMS error falls to {:.2f}, {:.2f} and {:.2f}; with `momentum=0.99` to {:.3f}, "
+          "{:.3f} and {:.3f}.",
+          lambda r: (*_bb("rmse", ("16", 0.9), ("64", 0.9), ("256", 0.9))(r),
+                     *_bb("rmse", ("16", 0.99), ("64", 0.99), ("256", 0.99))(r))),
+    Claim(BB, "batch_bias.json",
+          "momentum raised the test F1 from ${:.3f} \\pm {:.3f}$ to ${:.3f} \\pm {:.3f}$ (0.9) "
+          "and ${:.3f} \\pm {:.3f}$ (0.99); paired by seed the gain is ${:+.3f} \\pm {:.3f}$ "
+          "and ${:+.3f} \\pm {:.3f}$, positive on {} and {} of the {} seeds respectively",
+          lambda r: (*[v for m in (None, 0.9, 0.99)
+                       for v in _bb("test_f1", ("16", m))(r) + _bb("test_f1_sd", ("16", m))(r)],
+                     *[v for m in (0.9, 0.99) for v in
+                       _bb("test_f1_vs_none", ("16", m))(r) + _bb("test_f1_vs_none_sd",
+                                                                ("16", m))(r)],
+                     *[sum(x["test_f1_vs_none"] > 0 for x in _bb_rows(r, "16", m))
+                       for m in (0.9, 0.99)],
+                     r["settings"]["seeds"])),
+    Claim(BB, "batch_bias.json",
+          "batch 16 stays below batches of 64 to 256 ({:.3f} to {:.3f})",
+          lambda r: (lambda v: (min(v), max(v)))(
+              [s["test_f1"] for s in r["summary"] if s["batch"] in ("64", "256")])),
+    Claim(BB, "batch_bias.json", "the paired differences lie between ${:+.3f}$ and ${:+.3f}$",
+          lambda r: (lambda v: (min(v), max(v)))(
+              [s["test_f1_vs_none"] for s in r["summary"]
+               if s["batch"] != "16" and s["momentum"] is not None])),
+    Claim(BB, "batch_bias.json", "its test F1 was lower on average (${:+.3f} \\pm {:.3f}$)",
+          lambda r: (*_bb("test_f1_vs_none", ("full", 0.99))(r),
+                     *_bb("test_f1_vs_none_sd", ("full", 0.99))(r))),
+]
+
+def _sig(x: float, digits: int) -> float:
+    """`x` rounded to `digits` significant digits, as the prose writes large rates."""
+    return float(f"{x:.{digits - 1}e}")
+
+
+def _bleu(rec: dict, length: int, method: str) -> dict:
+    return next(r for r in rec["rows"] if r["length"] == length and r["method"] == method)
+
+
+def _bleu_rates(method: str, digits: int = 3) -> Callable[[dict], list[float]]:
+    return lambda rec: [_sig(_bleu(rec, n, method)["sentences_per_s"], digits)
+                        for n in rec["settings"]["lengths"]]
+
+
+def _bleu_ratio(method: str, over: str, key: str = "sentences_per_s", digits: int = 2
+                ) -> Callable[[dict], list[float]]:
+    return lambda rec: [_sig(_bleu(rec, n, method)[key] / _bleu(rec, n, over)[key], digits)
+                        for n in rec["settings"]["lengths"]]
+
+
+def _power_of_ten(x: float) -> tuple[int, int]:
+    mantissa, exponent = f"{x:.0e}".split("e")
+    return int(mantissa), int(exponent)
+
+
+TEXT = [
+    Claim("text.md", "bleu.json",
+          "`python benchmarks/bleu.py --record` times sentence BLEU for $B = {}$ random "
+          "sentences of {} and {} token ids (vocabulary {};",
+          lambda r: (r["settings"]["batch"], *r["settings"]["lengths"], r["settings"]["vocab"])),
+    Claim("text.md", "bleu.json", "in a Python loop over pre-built strings (on the first {} "
+          "sentences)", lambda r: (r["settings"]["loop_sentences"],)),
+    Claim("text.md", "bleu.json",
+          "In this record one `bleu_score` call scored {:,.0f} sentences of {} tokens per "
+          "second and {:,.0f} of {} tokens: {:.0f} and {:.0f} times sacrebleu, {:.0f} and "
+          "{:.0f} times NLTK and {:.0f} and {:.0f} times torchmetrics; without `vocab_size` "
+          "(which makes the first order sort row by row) {:,.0f} and {:,.0f}.",
+          lambda r: (_bleu_rates("softmetrics")(r)[0], r["settings"]["lengths"][0],
+                     _bleu_rates("softmetrics")(r)[1], r["settings"]["lengths"][1],
+                     *_bleu_ratio("softmetrics", "sacrebleu")(r),
+                     *_bleu_ratio("softmetrics", "nltk")(r),
+                     *_bleu_ratio("softmetrics", "torchmetrics")(r),
+                     *_bleu_rates("softmetrics (no vocab_size, no validation)")(r))),
+    Claim("text.md", "bleu.json",
+          "On one thread it scored {:,.0f} and {:,.0f} per second, and per CPU-second {:.1f} "
+          "and {:.1f} times sacrebleu.",
+          lambda r: (*_bleu_rates("softmetrics (1 thread)")(r),
+                     *_bleu_ratio("softmetrics (1 thread)", "sacrebleu",
+                                  "sentences_per_cpu_s", digits=3)(r))),
+    Claim("text.md", "bleu.json",
+          "`sacrebleu.sentence_bleu` ran at {:.2f} and {:.2f} of the rate of the reused "
+          "`BLEU` object with `tokenize=\"none\"`, and at {:.2f} and {:.2f} with its default "
+          "tokenizer.",
+          lambda r: (*_bleu_ratio("sacrebleu.sentence_bleu (tokenize none)", "sacrebleu")(r),
+                     *_bleu_ratio("sacrebleu.sentence_bleu (tokenize 13a)", "sacrebleu")(r))),
+    Claim("text.md", "bleu.json", "Results agree with sacrebleu to ${} \\times 10^{{{}}}$.",
+          lambda r: _power_of_ten(max(r["max_abs_diff_vs_sacrebleu"].values()))),
+]
+
+def _ranking(rec: dict, setting: str, method: str, n: int) -> dict:
+    return next(r for r in rec["rows"] if r["device"] == "cpu" and r["setting"] == setting
+                and r["method"] == method and r["n"] == n)
+
+
+def _ranking_memory(rec: dict) -> tuple[float, ...]:
+    out = []
+    for method in ("softmetrics", "softmetrics AUROC"):
+        mib = [r["peak_extra_mib"] for r in rec["rows"] if r["device"] == "cpu"
+               and r["setting"] == "binary" and r["method"] == method and r["n"] >= 4000]
+        out += [min(mib), max(mib)]
+    return tuple(out)
+
+
+def _retrieval(rec: dict) -> tuple:
+    fmt = _script("ranking")._fmt_time
+    b = max(r["n"] for r in rec["rows"] if r["setting"] == "retrieval")
+    ours = _ranking(rec, "retrieval", "softmetrics", b)
+    peer = _ranking(rec, "retrieval", "pytorch-metric-learning", b)
+    return (b, fmt(ours), ours["peak_extra_mib"], fmt(peer), peer["peak_extra_mib"])
+
+
+RANKING = [
+    Claim("ranking.md", "ranking.json",
+          "(in `benchmarks/ranking.py`'s record, {:,} random scores: AP {:.3f} / {:.3f} / "
+          "{:.3f} and cAP {:.3f} / {:.3f} / {:.3f} for {:.0%} / {:.0%} / {:.0%} positives)",
+          lambda r: (r["random_ranking"][0]["n"],
+                     *[x["ap"] for x in r["random_ranking"]],
+                     *[x["cap"] for x in r["random_ranking"]],
+                     *[x["positive_rate"] for x in r["random_ranking"]])),
+    Claim("ranking.md", "ranking.json",
+          "for the full matrix under autograd at that size the benchmark below estimates "
+          "{:.0f} GiB (16 bytes per pair) and does not run it.",
+          lambda r: (_ranking(r, "binary", "full matrix", 100000)["estimated_gib"],)),
+    Claim("ranking.md", "ranking.json",
+          "Measured on the CPU, the peak extra memory of one step stayed between {:.0f} and "
+          "{:.0f} MiB for soft AP and between {:.0f} and {:.0f} MiB for soft AUROC, for $N$ "
+          "from 4,000 to 100,000.", _ranking_memory),
+    Claim("ranking.md", "ranking.json",
+          "B = {} took {} and {:.0f} MiB here against {} and {:,.0f} MiB.", _retrieval),
+]
+
+# the multiclass losses of the Tversky family and MCC (top-k and the naive loss apart)
+MULTICLASS = ["SoftAccuracyLoss", "SoftPrecisionLoss", "SoftRecallLoss", "SoftF1Loss",
+              "SoftFBetaLoss", "SoftJaccardLoss", "SoftTverskyLoss", "SoftMCCLoss"]
+MULTILABEL = ["SoftF1Loss (multilabel)", "SoftMCCLoss (multilabel)",
+              "SoftAccuracyLoss (multilabel)"]
+
+
+def _speed(rec: dict, losses: list[str], key: str = "ratio", n: int | None = None,
+           c: int | None = None, exclude: tuple[int, int] | None = None) -> list[float]:
+    return [r[key] for r in rec["rows"] if r["device"] == "cpu" and r["loss"] in losses
+            and n in (None, r["n"]) and c in (None, r["c"]) and (r["n"], r["c"]) != exclude]
+
+
+def _span(values: list[float]) -> tuple[float, float]:
+    return min(values), max(values)
+
+
+def _ce_ms(rec: dict, n: int, c: int) -> float:
+    """The cross-entropy time the table prints for (n, c) (the last row timed against it)."""
+    return [r["baseline_ms"] for r in rec["rows"] if r["device"] == "cpu"
+            and r["baseline"] == "F.cross_entropy" and (r["n"], r["c"]) == (n, c)][-1]
+
+
+def _width(rec: dict, width: int, key: str) -> float:
+    return next(w[key] for w in rec["tuning"]["softmax_widths"] if w["width"] == width)
+
+
+def _block(rec: dict, allocator: str, entries: int, key: str = "ratio") -> float:
+    return next(b[key] for b in rec["tuning"]["block_sizes"]
+                if b["allocator"] == allocator and b["block_entries"] == entries)
+
+
+SP = "benchmarks/speed.md"
+SPEED = [
+    Claim(SP, "speed.json", "`python benchmarks/speed.py --record --threads {}` times forward "
+          "+ backward", lambda r: (r["machine"]["torch_threads"],)),
+    Claim(SP, "speed.json", "Each of {} rounds times the baseline, the loss and the baseline "
+          "again", lambda r: (r["rows"][0]["rounds"],)),
+    Claim(SP, "speed.json",
+          "The multiclass losses took {:.2f}x to {:.2f}x the time of cross-entropy at N = {} "
+          "and {:.2f}x to {:.2f}x at N = {}; top-k accuracy {:.2f}x and {:.2f}x, the naive "
+          "soft F1 {:.2f}x and {:.2f}x.",
+          lambda r: (*_span(_speed(r, MULTICLASS, n=4096, c=1000)), 4096,
+                     *_span(_speed(r, MULTICLASS, n=65536, c=1000)), 65536,
+                     *_speed(r, ["SoftTopKAccuracyLoss"], n=4096, c=1000),
+                     *_speed(r, ["SoftTopKAccuracyLoss"], n=65536, c=1000),
+                     *_speed(r, ["naive soft F1"], n=4096, c=1000),
+                     *_speed(r, ["naive soft F1"], n=65536, c=1000))),
+    Claim(SP, "speed.json",
+          "The multiclass losses took {:.2f}x to {:.2f}x the time of cross-entropy at N = 4096, "
+          "where cross-entropy itself takes {:.3f} ms, and {:.2f}x to {:.2f}x at N = 65536 "
+          "({:.3f} ms).",
+          lambda r: (*_span(_speed(r, MULTICLASS, n=4096, c=10)), _ce_ms(r, 4096, 10),
+                     *_span(_speed(r, MULTICLASS, n=65536, c=10)), _ce_ms(r, 65536, 10))),
+    Claim(SP, "speed.json",
+          "At that size the multiclass losses took {:.0f} to {:.0f} page faults per step and "
+          "cross-entropy {:.0f} to {:.0f}",
+          lambda r: (*_span(_speed(r, MULTICLASS, "loss_faults", 4096, 1000)),
+                     *_span(_speed(r, MULTICLASS, "baseline_faults", 4096, 1000)))),
+    Claim(SP, "speed.json", "**Top-k accuracy** took {:.2f}x to {:.2f}x:",
+          lambda r: _span(_speed(r, ["SoftTopKAccuracyLoss"]))),
+    Claim(SP, "speed.json",
+          "**Multilabel losses** took {:.2f}x to {:.2f}x of `binary_cross_entropy_with_logits`, "
+          "except at (4096, 10), where they took {:.2f}x to {:.2f}x of a {:.3f} ms to {:.3f} ms "
+          "baseline.",
+          lambda r: (*_span(_speed(r, MULTILABEL, exclude=(4096, 10))),
+                     *_span(_speed(r, MULTILABEL, n=4096, c=10)),
+                     *_span(_speed(r, MULTILABEL, "baseline_ms", 4096, 10)))),
+    Claim(SP, "speed.json",
+          "In this record the softmax over (4096, 10) took {:.0f} us and over (4096, 16) {:.0f} "
+          "us, {:.2f}x as long for fewer columns; the log-softmax, which the losses do not use, "
+          "took {:.0f} us and {:.0f} us.",
+          lambda r: (_width(r, 10, "softmax_us"), _width(r, 16, "softmax_us"),
+                     _width(r, 10, "softmax_us") / _width(r, 16, "softmax_us"),
+                     _width(r, 10, "log_softmax_us"), _width(r, 16, "log_softmax_us"))),
+    Claim(SP, "speed.json",
+          "`SoftF1Loss` took {:.2f}x to {:.2f}x of cross-entropy's time at (4096, 1000) over "
+          "the block sizes, {:.2f}x with blocks of 2^19. With glibc's default allocator one "
+          "block over the whole tensor took {:.2f}x: its (N, C) temporary was mapped afresh "
+          "at every step, {:.0f} page faults per step against {:.0f} with blocks of 2^19 "
+          "({:.2f}x).",
+          lambda r: (*_span([b["ratio"] for b in r["tuning"]["block_sizes"]
+                             if b["allocator"] == "keep"]),
+                     _block(r, "keep", 1 << 19), _block(r, "default", 0),
+                     _block(r, "default", 0, "loss_faults"),
+                     _block(r, "default", 1 << 19, "loss_faults"),
+                     _block(r, "default", 1 << 19))),
+]
+
+INDEX = [
+    Claim("index.md", "speed.json",
+          "the multiclass losses took {:.2f}x to {:.2f}x the time of `F.cross_entropy` with "
+          "{} classes, and {:.2f}x to {:.2f}x with {} classes, where a cross-entropy step "
+          "takes {:.3f} ms to {:.3f} ms.",
+          lambda r: (*_span(_speed(r, MULTICLASS, c=1000)), 1000,
+                     *_span(_speed(r, MULTICLASS, c=10)), 10,
+                     _ce_ms(r, 4096, 10), _ce_ms(r, 65536, 10))),
+]
+
+def _nce(rec: dict, method: str, n: int, key: str = "peak_extra_bytes") -> float:
+    return next(r[key] for r in rec["rows"] if r["method"] == method and r["n"] == n)
+
+
+def _bytes(x: float) -> str:
+    return _script("contrastive")._fmt_bytes(x)
+
+
+def _bytes_per_pair(rec: dict) -> float:
+    return _nce(rec, "naive", 16384) / 16384**2
+
+
+def _scale(rec: dict) -> dict:
+    """The automatic tiles at D = 512 (one direction): the growth per added N x D float32
+    buffer between the two sizes, the memory that does not grow, and the projection to
+    N = 2^20 (GiB: extra, with float32 embeddings, and with bfloat16 ones)."""
+    rows = sorted((r for r in rec["scale"] if r["method"] == "softmetrics_auto"),
+                  key=lambda r: r["n"])
+    (n1, p1), (n2, p2) = ((r["n"], r["peak_extra_bytes"]) for r in rows)
+    d = rows[0]["d"]
+    slope = (p2 - p1) / (4 * d * (n2 - n1))
+    fixed = p2 - slope * 4 * d * n2
+    extra = (slope * 4 * d * 2**20 + fixed) / 2**30
+    return dict(n1=n1, p1=p1, n2=n2, p2=p2, slope=slope, fixed=fixed, extra=extra)
+
+
+CN = "contrastive.md"
+CONTRASTIVE = [
+    Claim(CN, "contrastive.json",
+          "about {:.0f} bytes per pair in float32 ({} at $N = 16384$, measured below), so "
+          "about {:.0f} GiB at $N = 65536$.",
+          lambda r: (_bytes_per_pair(r), _bytes(_nce(r, "naive", 16384)),
+                     _bytes_per_pair(r) * 65536**2 / 2**30)),
+    Claim(CN, "contrastive.json",
+          "The naive loss needs about {:.0f} bytes per pair: {} at $N = 16384$. Tiled, the same "
+          "loss and gradients take {}, **{:.1%}** of that.",
+          lambda r: (_bytes_per_pair(r), _bytes(_nce(r, "naive", 16384)),
+                     _bytes(_nce(r, "softmetrics_tiled", 16384)),
+                     _nce(r, "softmetrics_tiled", 16384) / _nce(r, "naive", 16384))),
+    Claim(CN, "contrastive.json",
+          "the peak extra memory grows by {s[slope]:.2f} $N \\times D$ float32 buffers per "
+          "added $N \\times D$ (from {p1} at $N = {s[n1]}$ to {p2} at {s[n2]}), the two "
+          "gradient buffers, on top of about {mb:.0f} MB of tiles and workspace. At "
+          "$N = 1{{,}}048{{,}}576$, $D = 512$ one such buffer is 2 GiB, so that is "
+          "${s[slope]:.2f} \\times 2$ GiB $+$ {mb:.0f} MB $\\approx {s[extra]:.2f}$ GiB of "
+          "extra memory, and {f32:.2f} GiB with the float32 embeddings themselves. With "
+          "bfloat16 embeddings (2 GiB) the float32 gradient buffers are cast and released "
+          "one at a time, for an estimated peak of about {bf16:.2f} GiB extra and {bf16all:.2f} "
+          "GiB in all.",
+          lambda r: (lambda s: dict(s=s, p1=_bytes(s["p1"]), p2=_bytes(s["p2"]),
+                                    mb=s["fixed"] / 1e6, f32=s["extra"] + 4,
+                                    bf16=s["extra"] + 1, bf16all=s["extra"] + 3))(_scale(r))),
+    Claim(CN, "contrastive.json",
+          "Tiled is {:.2f}x the naive time at $N = 16384$ and {:.2f}x at 4096",
+          lambda r: tuple(_nce(r, "softmetrics_tiled", n, "median_s")
+                          / _nce(r, "naive", n, "median_s") for n in (16384, 4096))),
+    Claim(CN, "contrastive.json",
+          "batch: {} at 128 pairs and {} at 256 ({:.0f} times slower than the naive NT-Xent "
+          "there)",
+          lambda r: (_bytes(_nce(r, "pml_ntxent", 128)), _bytes(_nce(r, "pml_ntxent", 256)),
+                     _nce(r, "pml_ntxent", 256, "median_s")
+                     / _nce(r, "naive_ntxent", 256, "median_s"))),
+    Claim(CN, "contrastive.json",
+          "tiled takes {:.1%} of the naive memory at 4096 pairs and {:.2f}x its time.",
+          lambda r: (_nce(r, "softmetrics_ntxent_tiled", 4096) / _nce(r, "naive_ntxent", 4096),
+                     _nce(r, "softmetrics_ntxent_tiled", 4096, "median_s")
+                     / _nce(r, "naive_ntxent", 4096, "median_s"))),
+    Claim(CN, "contrastive.json", "Each point averages {} queries.",
+          lambda r: (r["mutual_information"]["queries_per_point"],)),
+]
+
+CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *INDEX, *CONTRASTIVE]
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: f"{c.page}: {c.text[:40]}")
+def test_the_page_quotes_its_record(claim):
+    expected = claim.expected()
+    assert expected in _text(DOCS / claim.page), (
+        f"{claim.page} should say, from {claim.record}:\n{expected}")
+
+
+# ---------------------------------------------------------------------------------------
+# no figure in a passage about measurements without a claim
+
+
+@dataclass(frozen=True)
+class Section:
+    """A passage of `page` that reports measurements, from the first `start` to the next
+    `end` after it (the page's end when `end` is None). Every number in it must lie inside a
+    claim of the page, or be one of `allowed`: settings and definitions that no run
+    measures (sizes, constants, the arithmetic of a stated formula)."""
+
+    page: str
+    start: str
+    end: str | None
+    allowed: frozenset[str]
+
+
+# a number as the pages write it: 2^{22}, 1,500, 0.058, 16; with a ratio's "x" after it
+NUMBER = re.compile(r"(?<![\w.^{-])(\d+\^\{-?\d+\}|\d+\^\d+|\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)"
+                    r"(?=x\b|[^\w]|$)(?!-D\b)")  # "1-D" names a shape, not a figure
+# parts of a page that hold no prose figure: code, link targets, generated blocks, includes
+UNQUOTED = re.compile(r"```.*?```|`[^`]*`|\]\([^)]*\)|<!-- bench:start -->.*?"
+                      r"<!-- bench:end -->|--8<-- \"[^\"]*\"")
+
+
+def unclaimed_numbers(section: Section, claims: list[Claim]) -> list[str]:
+    text = _text(DOCS / section.page)
+    begin = text.index(section.start)
+    stop = len(text) if section.end is None else text.index(section.end, begin)
+    covered = [m.span() for m in UNQUOTED.finditer(text)]
+    for claim in claims:
+        if claim.page == section.page:
+            expected = claim.expected()
+            covered += [(m.start(), m.start() + len(expected))
+                        for m in re.finditer(re.escape(expected), text)]
+    return [m.group(1) for m in NUMBER.finditer(text, begin, stop)
+            if not any(a <= m.start() < b for a, b in covered)
+            and m.group(1) not in section.allowed]
+
+
+SECTIONS = [
+    Section(BB, "# Mini-batch bias", None, frozenset({
+        "1",  # 1/(1-m), the momentum window
+        "4", "60", "20",  # features of the data set, and its split (the comparison's page)
+        "200",  # the estimate's stream of batches (a constant of the script)
+        "0.5",  # the decision threshold of the exact F1
+        "0",  # "the F1 of such a batch is 0", "gap 0"
+        "16", "64",  # batch sizes named in the text
+    })),
+    Section("text.md", "## Throughput", "![Sentence BLEU throughput]", frozenset({
+        "70",  # the share of tokens the references keep (a constant of the script)
+        "10^{-9}",  # the tolerance of the check against sacrebleu
+        "4096", "16384",  # the batch sizes of the CUDA rows (the script's defaults)
+    })),
+    Section("index.md", "**Timed against cross-entropy.**", "3. **Honest.**",
+            frozenset()),
+    Section(SP, "## Reading the table", None, frozenset({
+        "1000", "10", "4096",  # the sizes of the table (C and N)
+        "16",  # CPU_SOFTMAX_MIN_WIDTH, the padding width
+        "2^19", "2", "0",  # CPU_BLOCK_ENTRIES, its 2 MiB, and "0 gives one block"
+        "1",  # "below 1x"
+        "4",  # KiB per page
+    })),
+    Section(CN, "## Memory: InfoNCE without", "## The mutual-information bound", frozenset({
+        "2^{24}", "2^{22}", "64", "16",  # tile sizes (softmetrics._tuning) and their MiB
+        "4096", "65536",  # sizes named in the text
+        "2048",  # the automatic tile on a CPU, 2048 x 2048
+        "4", "3",  # matrix products per tile, tiled and naive
+        "10^{-5}",  # the test tolerance of tiled against untiled
+        "2410.17243", "2024",  # the Inf-CL citation
+        "128", "0.07", "256",  # D, the temperature and the fixed tile of the benchmark
+        "2^{20}", "512",  # the target size of the projection
+        "262144", "048", "576",  # the sizes gpu.sh measures ($1{,}048{,}576$)
+        "1",  # "1 runs"
+        "8",  # the 8 GB target
+    })),
+    Section("ranking.md", "A random ranking now scores", "Per-frame cAP is", frozenset({
+        "0.5",  # the value a random ranking approaches
+    })),
+    Section("ranking.md", "## Memory and speed", "## Data-parallel training", frozenset({
+        "40",  # GB: 4 bytes x 100,000^2, arithmetic
+        "100", "000",  # $M = 100{,}000$, the size of the example
+        "4", "16",  # bytes per pair of one matrix, and of the benchmark's estimate
+        "2^{22}", "2^{24}",  # pairs per tile (softmetrics._tuning)
+        "10", "0.1",  # the benchmark's share of positives and its temperature
+    })),
+]
+
+
+@pytest.mark.parametrize("section", SECTIONS, ids=lambda s: f"{s.page}: {s.start[:30]}")
+def test_every_figure_of_a_measurement_passage_is_a_claim(section):
+    numbers = unclaimed_numbers(section, CLAIMS)
+    assert not numbers, (f"{section.page} quotes figures that no claim of this test ties to "
+                         f"its record: {numbers}")
