@@ -49,6 +49,12 @@ def output_dir(args: argparse.Namespace, default: Path = RESULTS) -> Path:
     return args.out if args.out is not None else default
 
 
+def refuse_smoke_record(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`--record` writes the docs' record, which a `--smoke` run must never replace."""
+    if args.record and getattr(args, "smoke", False):
+        parser.error("--record writes the docs' record; it cannot be combined with --smoke")
+
+
 def git_commit() -> dict[str, Any]:
     """The checked-out commit (`None` outside a git checkout) and whether tracked files
     differ from it (`dirty`): the code a record's numbers come from."""

@@ -50,6 +50,7 @@ from _common import (
     finish_record,
     output_dir,
     provenance_line,
+    refuse_smoke_record,
     run_record,
     wrote,
 )
@@ -243,8 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = parser()
     args = p.parse_args(argv)
-    if args.record and args.smoke:
-        p.error("--record writes the docs' record; it cannot be combined with --smoke")
+    refuse_smoke_record(p, args)
     out = output_dir(args)
     if args.smoke:
         args.batch_sizes, args.momenta, args.seeds, args.steps = [16, FULL], [-1, 0.9], 2, 20

@@ -48,6 +48,7 @@ from _common import (
     finish_record,
     output_dir,
     provenance_line,
+    refuse_smoke_record,
     run_record,
     wrote,
 )
@@ -334,8 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None)
     add_output_arguments(parser)
     args = parser.parse_args(argv)
-    if args.record and args.smoke:
-        parser.error("--record writes the docs' record; it cannot be combined with --smoke")
+    refuse_smoke_record(parser, args)
     out = output_dir(args)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -69,6 +69,7 @@ from _common import (
     finish_record,
     output_dir,
     provenance_line,
+    refuse_smoke_record,
     run_record,
     wrote,
 )
@@ -588,8 +589,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--tf32", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.record and args.smoke:
-        parser.error("--record writes the docs' record; it cannot be combined with --smoke")
+    refuse_smoke_record(parser, args)
     torch.set_num_threads(args.threads)
 
     if args.child_memory:

@@ -60,6 +60,7 @@ from _common import (
     finish_record,
     output_dir,
     provenance_line,
+    refuse_smoke_record,
     run_record,
     wrote,
 )
@@ -461,8 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = parser()
     args = p.parse_args(argv)
-    if args.record and args.smoke:
-        p.error("--record writes the docs' record; it cannot be combined with --smoke")
+    refuse_smoke_record(p, args)
     if args.smoke:
         args.sources, args.samples, args.draws, args.pretrain_steps = 16, 3, 12, 3
         args.documents = [1, 2]

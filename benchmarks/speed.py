@@ -50,6 +50,7 @@ from _common import (
     finish_record,
     output_dir,
     provenance_line,
+    refuse_smoke_record,
     run_record,
     wrote,
 )
@@ -362,8 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tuning-child", choices=["default", "keep"], help=argparse.SUPPRESS)
     add_output_arguments(parser)
     args = parser.parse_args(argv)
-    if args.record and args.smoke:
-        parser.error("--record writes the docs' record; it cannot be combined with --smoke")
+    refuse_smoke_record(parser, args)
     torch.manual_seed(0)
     if args.threads:
         torch.set_num_threads(args.threads)
