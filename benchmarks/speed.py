@@ -120,6 +120,28 @@ def _minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
+def _interleaved(base_fn, loss_fn, logits, target, rounds: int, min_run_time: float,
+                 device: torch.device, runs: int | None = None) -> dict[str, float]:
+    """`rounds` of baseline, loss, baseline timings, so that drifting load hits both: the
+    medians (ms, page faults per step) and the median and quartiles of the loss's ratio to
+    the mean of the two baseline timings around it."""
+    base_t, loss_t, ratios, base_f, loss_f = [], [], [], [], []
+    for _ in range(rounds):
+        before, f0 = _time(base_fn, logits, target, min_run_time, device, runs)
+        t, f1 = _time(loss_fn, logits, target, min_run_time, device, runs)
+        after, f2 = _time(base_fn, logits, target, min_run_time, device, runs)
+        base_t += [before, after]
+        base_f += [f0, f2]
+        loss_t.append(t)
+        loss_f.append(f1)
+        ratios.append(2 * t / (before + after))
+    q = statistics.quantiles(ratios, n=4) if rounds > 1 else ratios * 3
+    return dict(baseline_ms=statistics.median(base_t) * 1e3,
+                loss_ms=statistics.median(loss_t) * 1e3,
+                ratio=statistics.median(ratios), ratio_q1=q[0], ratio_q3=q[2],
+                baseline_faults=statistics.median(base_f), loss_faults=statistics.median(loss_f))
+
+
 def _time(loss_fn, logits, target, min_run_time: float, device: torch.device,
           runs: int | None = None) -> tuple[float, float]:
     """Seconds per step (the median of `blocked_autorange`, or with `runs` the mean of
@@ -155,29 +177,16 @@ def run(device: torch.device, sizes, min_run_time: float, rounds: int,
                     budget.stop(f"{device.type} N={n}, C={c}, {name}")
                     return rows
                 _step(loss_fn, logits, tgt)  # warm-up
-                base_t, loss_t, ratios, base_f, loss_f = [], [], [], [], []
-                for _ in range(rounds):
-                    before, f0 = _time(base_fn, logits, tgt, min_run_time, device, runs)
-                    t, f1 = _time(loss_fn, logits, tgt, min_run_time, device, runs)
-                    after, f2 = _time(base_fn, logits, tgt, min_run_time, device, runs)
-                    base_t += [before, after]
-                    base_f += [f0, f2]
-                    loss_t.append(t)
-                    loss_f.append(f1)
-                    ratios.append(2 * t / (before + after))
-                q = statistics.quantiles(ratios, n=4) if rounds > 1 else ratios * 3
+                r = _interleaved(base_fn, loss_fn, logits, tgt, rounds, min_run_time, device,
+                                 runs)
                 rows.append(dict(device=device.type, n=n, c=c, loss=name, baseline=base_name,
-                                 baseline_ms=statistics.median(base_t) * 1e3,
-                                 loss_ms=statistics.median(loss_t) * 1e3,
-                                 ratio=statistics.median(ratios), ratio_q1=q[0],
-                                 ratio_q3=q[2], rounds=rounds,
+                                 **r, rounds=rounds,
                                  timing=f"mean of {runs} runs" if runs else
-                                 f"blocked_autorange median, {min_run_time} s",
-                                 baseline_faults=statistics.median(base_f),
-                                 loss_faults=statistics.median(loss_f)))
+                                 f"blocked_autorange median, {min_run_time} s"))
                 r = rows[-1]
                 print(f"{device.type:>4} N={n:>6} C={c:>5} {name:32s} {r['loss_ms']:9.3f} ms  "
-                      f"{r['ratio']:5.2f}x {base_name} (quartiles {q[0]:.2f}-{q[2]:.2f}; "
+                      f"{r['ratio']:5.2f}x {base_name} (quartiles {r['ratio_q1']:.2f}-"
+                      f"{r['ratio_q3']:.2f}; "
                       f"page faults per step {r['loss_faults']:.0f} vs "
                       f"{r['baseline_faults']:.0f})", flush=True)
                 on_row()
@@ -259,24 +268,10 @@ def block_sizes(entries: list[int], size: tuple[int, int], rounds: int,
         for e in entries:
             _tuning.CPU_BLOCK_ENTRIES = e
             _step(loss_fn, logits, target)  # warm-up
-            base_t, loss_t, ratios, base_f, loss_f = [], [], [], [], []
-            for _ in range(rounds):
-                before, f0 = _time(F.cross_entropy, logits, target, min_run_time, cpu)
-                t, f1 = _time(loss_fn, logits, target, min_run_time, cpu)
-                after, f2 = _time(F.cross_entropy, logits, target, min_run_time, cpu)
-                base_t += [before, after]
-                base_f += [f0, f2]
-                loss_t.append(t)
-                loss_f.append(f1)
-                ratios.append(2 * t / (before + after))
-            q = statistics.quantiles(ratios, n=4) if rounds > 1 else ratios * 3
+            r = _interleaved(F.cross_entropy, loss_fn, logits, target, rounds, min_run_time,
+                             cpu)
             rows.append(dict(allocator=allocator, block_entries=e, n=n, c=c,
-                             loss="SoftF1Loss", rounds=rounds,
-                             baseline_ms=statistics.median(base_t) * 1e3,
-                             loss_ms=statistics.median(loss_t) * 1e3,
-                             ratio=statistics.median(ratios), ratio_q1=q[0], ratio_q3=q[2],
-                             baseline_faults=statistics.median(base_f),
-                             loss_faults=statistics.median(loss_f)))
+                             loss="SoftF1Loss", rounds=rounds, **r))
             r = rows[-1]
             print(f"cpu {allocator:>7} allocator, CPU_BLOCK_ENTRIES={e:>7}: {r['ratio']:.2f}x "
                   f"cross_entropy (page faults per step {r['loss_faults']:.0f} vs "
