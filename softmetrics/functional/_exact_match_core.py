@@ -8,7 +8,8 @@ from torch import Tensor
 
 from .. import _checks, _relax
 from .._relax import compute_dtype, full_precision, is_hard
-from ._classification_core import check_classification_options, format_inputs
+from ._classification_core import format_inputs
+from ._classification_options import check_classification_options
 
 __all__ = ["check_exact_match_options", "exact_match"]
 

@@ -35,10 +35,9 @@ from .._options import AbsentClasses, Average, MultidimAverage, Task
 from ._classification_core import (
     StatScores as StatScores,  # re-exported by softmetrics.functional
     evaluate,
-    fbeta_weights,
     stat_scores,
-    tversky_weights,
 )
+from ._classification_options import fbeta_weights, tversky_weights
 
 
 def soft_stat_scores(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,

@@ -15,15 +15,12 @@ from torch import Tensor, nn
 from .. import _checks, distributed
 from .._options import REDUCTIONS, AbsentClasses, Average, MultidimAverage, Reduction, Task
 from .._relax import as_tensor_on, reduce_per_sample
-from ..functional._classification_core import (
-    Counts,
-    CountsHook,
-    Kind,
+from ..functional._classification_core import Counts, CountsHook, Kind, evaluate
+from ..functional._classification_options import (
     check_class_weight_values,
     check_class_weights,
     check_classification_options,
     check_top_k,
-    evaluate,
     fbeta_weights,
     tversky_weights,
 )
