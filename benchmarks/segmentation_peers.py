@@ -155,7 +155,9 @@ def cases(c: int) -> list[Case]:
     def ours(loss: torch.nn.Module) -> Fn:
         return lambda x, t: loss(x, t)
 
-    weights = torch.linspace(0.5, 1.5, c, dtype=torch.float64)  # sum C: MONAI's mean agrees
+    # (2k + 1) / C: they sum to C, so MONAI's mean over the classes of the weighted losses
+    # is the weighted mean; for C = 4 exact in float32, in which a Loss keeps them
+    weights = (2 * torch.arange(c, dtype=torch.float64) + 1) / c
     background = torch.ones(c, dtype=torch.float64)
     background[0] = 0
     present = torch.ones(c, dtype=torch.float64)
