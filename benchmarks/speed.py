@@ -7,7 +7,8 @@ the loss to the mean of the two baseline timings, so drift of the machine's spee
 alike; the table reports the median ratio over the rounds, the JSON also its quartiles. A
 "naive" soft F1 (softmax, one-hot, three full (N, C) products under autograd) is timed too,
 as the formulation the library improves on. Binary and multilabel losses are timed against
-`F.binary_cross_entropy_with_logits` on (N, C) multilabel logits.
+`F.binary_cross_entropy_with_logits` on (N, C) multilabel logits; the pairwise
+`SoftAUROCLoss` (N^2/4 pairs per label) only at the sizes up to (4096, 10).
 
 With `--runs R` each timing is instead the mean of R calls after two warm-up calls
 (`Timer.timeit(R)`), a fixed amount of work whatever the machine: on a GPU, where one call
@@ -26,6 +27,7 @@ block), each with glibc's default allocator and with one told to keep freed memo
     python benchmarks/speed.py --record   # the docs' record, docs/benchmarks/
     python benchmarks/speed.py --smoke    # a few milliseconds per size; checks the script
     python benchmarks/speed.py --device cuda --runs 20 --rounds 3 --budget-s 40
+    python benchmarks/speed.py --losses "SoftDiceLoss (generalized)"   # some rows only
 
 Writes `speed.json` (the record: command, commit, date, machine and load, every row),
 `speed_table.md` and `speed_tuning_table.md` to `results/` (ignored by git) or `--out DIR`;
@@ -65,6 +67,9 @@ SIZES = [(65536, 1000), (4096, 1000), (65536, 10), (4096, 10)]
 TUNING_WIDTHS = [8, 10, 15, 16, 32]
 TUNING_BLOCKS = [1 << 17, 1 << 18, 1 << 19, 1 << 20, 0]
 TUNING_SIZE = (4096, 1000)
+# pairwise (ranking) losses grow as N^2 C: timed only up to (4096, 10) here; the Ranking
+# benchmark times them at every size
+PAIRWISE_PAIRS = 4096 * 4096 * 10
 # glibc keeps freed memory: buffers below 32 MiB (its largest mmap threshold) come from the
 # heap, and the heap is never trimmed, so no step maps fresh pages
 KEEP_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
@@ -94,16 +99,28 @@ def multiclass_losses(c: int) -> dict[str, torch.nn.Module]:
         "SoftTopKAccuracyLoss": softmetrics.SoftTopKAccuracyLoss(num_classes=c, k=5,
                                                                  validate_args=False),
         "naive soft F1": naive_soft_f1,
+        # options: per-class weights, Sudre et al.'s generalized weights, the focal exponent
+        "SoftF1Loss (class_weights)": softmetrics.SoftF1Loss(
+            class_weights=torch.linspace(0.5, 1.5, c), **kw),
+        "SoftDiceLoss (generalized)": softmetrics.SoftDiceLoss(class_weights="generalized",
+                                                               **kw),
+        "SoftTverskyLoss (gamma=0.75)": softmetrics.SoftTverskyLoss(
+            alpha=0.3, beta=0.7, gamma=0.75, **kw),
     }
 
 
-def multilabel_losses(c: int) -> dict[str, torch.nn.Module]:
+def multilabel_losses(n: int, c: int) -> dict[str, torch.nn.Module]:
     kw = dict(task="multilabel", num_classes=c, validate_args=False)
-    return {
+    losses = {
         "SoftF1Loss (multilabel)": softmetrics.SoftF1Loss(**kw),
         "SoftMCCLoss (multilabel)": softmetrics.SoftMCCLoss(average="macro", **kw),
         "SoftAccuracyLoss (multilabel)": softmetrics.SoftAccuracyLoss(**kw),
+        "SoftExactMatchLoss (multilabel)": softmetrics.SoftExactMatchLoss(**kw),
     }
+    if n * n * c <= PAIRWISE_PAIRS:  # a pairwise loss: n^2/4 pairs per label
+        losses["SoftAUROCLoss (multilabel, max_fpr=0.1)"] = softmetrics.SoftAUROCLoss(
+            max_fpr=0.1, **kw)
+    return losses
 
 
 def _step(loss_fn, logits: torch.Tensor, target: torch.Tensor) -> None:
@@ -157,10 +174,11 @@ def _time(loss_fn, logits, target, min_run_time: float, device: torch.device,
 
 def run(device: torch.device, sizes, min_run_time: float, rounds: int,
         runs: int | None = None, budget: Budget | None = None,
-        rows: list[dict] | None = None, on_row=lambda: None) -> list[dict]:
+        rows: list[dict] | None = None, on_row=lambda: None,
+        only: list[str] | None = None) -> list[dict]:
     """One row per (size, loss), appended to `rows` (a new list by default), and
-    `on_row()` called after each. When `budget` is spent the remaining rows are left out
-    (`budget.stopped` says from where)."""
+    `on_row()` called after each; `only` names the losses to time (default: all). When
+    `budget` is spent the remaining rows are left out (`budget.stopped` says from where)."""
     rows = [] if rows is None else rows
     budget = budget or Budget(None)
     for n, c in sizes:
@@ -170,9 +188,13 @@ def run(device: torch.device, sizes, min_run_time: float, rounds: int,
         labels = torch.randint(0, 2, (n, c), generator=g).to(device).float()
         groups = [(F.cross_entropy, target, "F.cross_entropy", multiclass_losses(c)),
                   (F.binary_cross_entropy_with_logits, labels,
-                   "F.binary_cross_entropy_with_logits", multilabel_losses(c))]
+                   "F.binary_cross_entropy_with_logits", multilabel_losses(n, c))]
         for base_fn, tgt, base_name, losses in groups:
             for name, loss_fn in losses.items():
+                if only is not None and name not in only:
+                    continue
+                if isinstance(loss_fn, torch.nn.Module):
+                    loss_fn = loss_fn.to(device)  # buffers: class weights
                 if budget.spent():
                     budget.stop(f"{device.type} N={n}, C={c}, {name}")
                     return rows
@@ -350,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="paired (baseline, loss, baseline) rounds per loss and size")
     parser.add_argument("--sizes", type=_size, nargs="+", metavar="NxC",
                         help="problem sizes (default: the four of the speed target)")
+    parser.add_argument("--losses", nargs="+", metavar="NAME",
+                        help="time only these rows (names as in the table; not with --record, "
+                        "whose table has every row)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's own choice)")
     parser.add_argument("--tuning", action=argparse.BooleanOptionalAction, default=None,
@@ -359,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     add_output_arguments(parser)
     args = parser.parse_args(argv)
     refuse_smoke_record(parser, args)
+    if args.record and args.losses:
+        parser.error("--record writes the docs' record of every row; it cannot be combined "
+                     "with --losses")
     torch.manual_seed(0)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -373,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     min_run_time = 0.01 if args.smoke else args.min_run_time
     tuning = args.tuning
     if tuning is None:
-        tuning = "cpu" in devices and not args.smoke and not args.sizes
+        tuning = "cpu" in devices and not args.smoke and not args.sizes and not args.losses
     info = machine(device="cuda" if "cuda" in devices else "cpu")
     started = run_record(command_line("speed.py", argv))
     rows: list[dict] = []
@@ -394,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for device in devices:
         run(torch.device(device), sizes, min_run_time, 1 if args.smoke else args.rounds,
-                   runs=args.runs, budget=budget, rows=rows, on_row=save)
+                   runs=args.runs, budget=budget, rows=rows, on_row=save, only=args.losses)
     if tuning:
         result["tuning"] = part = {"size": list(TUNING_SIZE), "keep_memory_env": KEEP_MEMORY}
         if budget.spent():

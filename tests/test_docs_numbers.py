@@ -45,6 +45,7 @@ def _script(name: str):
         sys.path.insert(0, str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # a script's dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -69,6 +70,7 @@ SCRIPTS = {
     "compare_ce_sequence.json": "compare_ce",
     "absent_classes.json": "absent_classes",
     "expected_bleu_alpha.json": "expected_bleu_alpha",
+    "segmentation_peers.json": "segmentation_peers",
 }
 
 
@@ -92,7 +94,8 @@ def test_every_record_names_its_command_commit_date_machine_and_load(name):
     assert not record.get("stopped"), "a record of the docs is a complete run"
 
 
-@pytest.mark.parametrize("script", ["speed", "bleu", "ranking", "contrastive", "batch_bias"])
+@pytest.mark.parametrize("script", ["speed", "bleu", "ranking", "contrastive", "batch_bias",
+                                    "segmentation_peers"])
 @pytest.mark.parametrize("argv", [["--record", "--smoke"], ["--record", "--out", "x"]])
 def test_only_a_complete_run_writes_a_record(script, argv, capsys):
     """`--record` writes the docs' record: never from a smoke run, never elsewhere."""
@@ -136,7 +139,16 @@ def test_generated_tables_are_their_records_rendered_by_the_current_code():
         rec["summary"], rec["settings"], rec["run"], rec["machine"])
 
 
+def test_the_segmentation_tables_are_their_record_rendered_by_the_current_code():
+    pytest.importorskip("monai")
+    peers, rec = _script("segmentation_peers"), _record("segmentation_peers.json")
+    assert (RECORDS / "segmentation_peers_table.md").read_text() == peers.table(rec)
+    assert (RECORDS / "segmentation_peers_api_table.md").read_text() == peers.api_table(rec)
+
+
 @pytest.mark.parametrize("page, snippet", [
+    ("segmentation.md", "segmentation_peers_table.md"),
+    ("segmentation.md", "segmentation_peers_api_table.md"),
     ("benchmarks/speed.md", "speed_table.md"),
     ("benchmarks/speed.md", "speed_tuning_table.md"),
     ("text.md", "bleu_table.md"),
@@ -517,7 +529,43 @@ CONTRASTIVE = [
           lambda r: (r["mutual_information"]["queries_per_point"],)),
 ]
 
-CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *INDEX, *CONTRASTIVE]
+def _seg(rec: dict, key: str, batch: str) -> dict:
+    return next(r for r in rec["rows"] if r["key"] == key and r["batch"] == batch)
+
+
+# the losses whose matched calls compute everything in float64 on both sides
+SEG_FLOAT64 = {"dice", "dice_samplewise", "jaccard", "tversky", "focal_tversky_binary",
+               "class_weights", "no_background", "absent_include", "absent_present_only"}
+
+
+def _seg_float64_diff(rec: dict) -> float:
+    return max(r[k] for r in rec["rows"] if r["key"] in SEG_FLOAT64
+               for k in ("smp_abs_diff", "monai_abs_diff", "smp_grad_max_abs_diff",
+                         "monai_grad_max_abs_diff") if k in r)
+
+
+SEGMENTATION = [
+    Claim("segmentation.md", "segmentation_peers.json",
+          "the matched calls of smp and MONAI's Dice, Jaccard and Tversky losses agree with "
+          "softmetrics to ${} \\times 10^{{{}}}$ in value and gradient",
+          lambda r: _power_of_ten(_seg_float64_diff(r))),
+    Claim("segmentation.md", "segmentation_peers.json",
+          "Over all matched calls the largest difference is ${} \\times 10^{{{}}}$ in value "
+          "and ${} \\times 10^{{{}}}$ in gradient",
+          lambda r: (*_power_of_ten(r["max_matched_abs_diff"]["value"]),
+                     *_power_of_ten(r["max_matched_abs_diff"]["gradient"]))),
+    Claim("segmentation.md", "segmentation_peers.json",
+          "On the batch with an absent class softmetrics' default Dice loss is {:.4f}, "
+          "MONAI's default {:.4f} and smp's default {:.4f}; the exact per-image mean IoU is "
+          "{:.4f}, and MONAI's default `MeanIoU` reports {:.4f}.",
+          lambda r: (_seg(r, "absent_default", "absent")["softmetrics"],
+                     _seg(r, "absent_default", "absent")["monai_default"],
+                     _seg(r, "absent_default", "absent")["smp_default"],
+                     _seg(r, "miou_skip", "absent")["softmetrics"],
+                     _seg(r, "miou_skip", "absent")["monai_default"])),
+]
+
+CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *INDEX, *CONTRASTIVE, *SEGMENTATION]
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: f"{c.page}: {c.text[:40]}")
@@ -568,6 +616,9 @@ def unclaimed_numbers(section: Section, claims: list[Claim]) -> list[str]:
 
 
 SECTIONS = [
+    Section("segmentation.md", "## Compared with smp and MONAI", None, frozenset({
+        "0", "1",  # a loss of 0 for an absent class, "almost 1", "IoU 0", "one class"
+    })),
     Section(BB, "# Mini-batch bias", None, frozenset({
         "1",  # 1/(1-m), the momentum window
         "4", "60", "20",  # features of the data set, and its split (the comparison's page)

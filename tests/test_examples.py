@@ -69,6 +69,12 @@ def segmentation(out: str) -> tuple[float, float]:
     return before, after
 
 
+def quickstart(out: str) -> tuple[float, float]:
+    before, _ = values(rf"before training: mean IoU {NUMBER}, Dice {NUMBER}\n", out)
+    after, _ = values(rf"after \d+ steps: mean IoU {NUMBER}, Dice {NUMBER}\n", out)
+    return before, after
+
+
 def multilabel(out: str) -> tuple[float, float, float]:
     (before,) = values(rf"before training: macro F1 {NUMBER}\n", out)
     (f1,) = values(rf"with SoftF1Loss: macro F1 {NUMBER} \(per label \[", out)
@@ -96,6 +102,10 @@ def test_segmentation_tiny(capsys) -> None:
     segmentation(run_in_process("segmentation.py", "--tiny", capsys=capsys))
 
 
+def test_segmentation_quickstart_tiny(capsys) -> None:
+    quickstart(run_in_process("segmentation_quickstart.py", "--tiny", capsys=capsys))
+
+
 def test_multilabel_f1_tiny(capsys) -> None:
     multilabel(run_in_process("multilabel_f1.py", "--tiny", capsys=capsys))
 
@@ -113,6 +123,12 @@ def test_mrt_seq2seq_tiny(capsys) -> None:
 @pytest.mark.slow
 def test_segmentation_learns() -> None:
     before, after = segmentation(run_script("segmentation.py"))
+    assert after > max(0.8, before + 0.5)
+
+
+@pytest.mark.slow
+def test_segmentation_quickstart_learns() -> None:
+    before, after = quickstart(run_script("segmentation_quickstart.py"))
     assert after > max(0.8, before + 0.5)
 
 
@@ -138,3 +154,15 @@ def test_every_example_is_on_the_examples_page() -> None:
     page = (ROOT / "docs" / "examples.md").read_text()
     for script in sorted(EXAMPLES.glob("*.py")):
         assert f"examples/{script.name}" in page, script.name
+
+
+def test_the_code_of_the_segmentation_page_runs() -> None:
+    """The Segmentation page's own code blocks (those not included from an example) run,
+    in order, in one namespace; the included one is `segmentation_quickstart.py`."""
+    page = (ROOT / "docs" / "segmentation.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    own = [b for b in blocks if "--8<--" not in b]
+    assert own and len(own) < len(blocks)
+    namespace: dict[str, object] = {}
+    for block in own:
+        exec(compile(block, "docs/segmentation.md", "exec"), namespace)

@@ -1,0 +1,110 @@
+"""softmetrics' segmentation losses agree with smp's and MONAI's under matched arguments.
+
+The comparisons are those of `benchmarks/segmentation_peers.py` (whose record the
+Segmentation page shows): each peer call listed there as *matched* must give the same
+value and the same gradient with respect to the logits, in float64, on several seeded
+batches; the calls listed as differing must differ where the page says they do.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("monai")
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
+try:
+    from _peers import smp_losses
+
+    smp_losses()
+except ImportError:  # pragma: no cover - smp not installed
+    pytest.skip("segmentation_models_pytorch is not installed", allow_module_level=True)
+
+TOL = 1e-6
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("_bench_segmentation_peers",
+                                                  BENCHMARKS / "segmentation_peers.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+peers = _script()
+
+
+@pytest.fixture(scope="module", params=[((2, 3, 8, 8), 0), ((3, 4, 12, 10), 1),
+                                        ((2, 5, 16, 16), 2)], ids=lambda p: f"{p[0]}-{p[1]}")
+def rows(request):
+    size, seed = request.param
+    return peers.compare(size, seed)
+
+
+def test_matched_calls_agree_in_value_and_gradient(rows):
+    checked = 0
+    for row in rows:
+        for peer in ("smp", "monai"):
+            if peer not in row:
+                continue
+            checked += 1
+            where = f"{row['label']} on {row['batch']}: {row['calls'][peer]}"
+            assert row[f"{peer}_abs_diff"] <= TOL, where
+            if not row["exact"]:
+                assert row[f"{peer}_grad_max_abs_diff"] <= TOL, where
+    assert checked >= 30  # every family of the page has a matched peer
+
+
+def test_every_matched_loss_has_its_gradient_compared(rows):
+    for row in rows:
+        for peer in ("smp", "monai"):
+            if peer in row and not row["exact"]:
+                assert f"{peer}_grad_max_abs_diff" in row, row["label"]
+
+
+def _row(rows, key, batch):
+    return next(r for r in rows if r["key"] == key and r["batch"] == batch)
+
+
+def test_the_documented_differences_are_real(rows):
+    """What the page says differs does: smp's Dice masks an absent class to a loss of 0
+    and divides by all C classes; smp's focal exponent applies to the mean over classes;
+    MONAI's metrics leave out a class absent from an image's target even when predicted."""
+    absent = _row(rows, "absent_default", "absent")
+    assert absent["smp_default"] < absent["softmetrics"] - 0.05
+    focal = _row(rows, "focal_tversky", "plain")
+    assert abs(focal["smp_default"] - focal["softmetrics"]) > 1e-6
+    miou = _row(rows, "miou_skip", "absent")
+    assert miou["monai_default"] > miou["softmetrics"]
+
+
+def test_a_smoothed_default_moves_the_value_only_slightly(rows):
+    """MONAI's default smoothing (1e-5) changes a per-image Dice by far less than 1e-3."""
+    dice = _row(rows, "dice_samplewise", "plain")
+    assert 0 < abs(dice["monai_default"] - dice["softmetrics"]) < 1e-3
+
+
+def test_the_lovasz_rows_follow_the_relaxation_option(rows):
+    keys = {r["key"] for r in rows}
+    assert ("lovasz" in keys) == peers.has_lovasz()
+
+
+def test_smoke_run_prints_the_tables_and_writes_nothing(capsys, monkeypatch):
+    written = []
+    monkeypatch.setattr(peers, "write_atomic", lambda path, text: written.append(path))
+    assert peers.main(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "| loss | batch | softmetrics |" in out and "| loss | softmetrics | smp |" in out
+    assert not written
+
+
+def test_a_smoke_run_never_writes_the_record(capsys):
+    with pytest.raises(SystemExit):
+        peers.main(["--record", "--smoke"])
+    assert "--record" in capsys.readouterr().err
