@@ -60,9 +60,7 @@ def _size(name: str) -> tuple[dict[str, int], Budget]:
     """The words per split, the seeds used and the training budget of each run size.
 
     The training set is small on purpose: it keeps the network well below the ceiling (test
-    BLEU far from 100), where fine-tuning has room to show a difference. Pretraining stops
-    near the plateau of validation BLEU for this training set, so that what fine-tuning
-    adds is less a matter of more training.
+    BLEU far from 100), where fine-tuning has room to show a difference.
     """
     if name == "smoke":
         return ({"train": 64, "val": 32, "test": 32, "seeds": 2},
