@@ -322,9 +322,11 @@ def console(record: dict[str, Any]) -> str:
     """Each fine-tuning's test metrics next to cross-entropy fine-tuning's, with the
     paired difference, its interval and the verdict."""
     ce = record["variants"]["ce"]
-    lines = [f"G2P (CMU dictionary): test metrics over {len(record['seeds'])} seeds, each "
-             f"variant against cross-entropy fine-tuning (a): value, (a)'s value, difference,",
-             "paired bootstrap 95% interval, verdict (win: higher BLEU or lower error rate).",
+    lines = [f"Test metrics over {len(record['seeds'])} seeds: each fine-tuning against "
+             f"cross-entropy fine-tuning (a), its",
+             "value, (a)'s value, their paired difference, its bootstrap 95% interval and the "
+             "verdict",
+             "(win: higher BLEU or lower error rate).",
              "  pretrained: " + ", ".join(
                  f"{METRIC_LABELS[m]} {np.mean(record['pretrained'][m]):.2f}"
                  for m in METRICS), ""]
