@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -146,3 +147,19 @@ def test_a_lower_error_rate_is_a_win():
     assert better["mean_diff"] == pytest.approx(-10.0) and better["verdict"] == "win"
     assert _g2p._compare([20.0, 21.0, 22.0], [10.0, 11.0, 12.0], "wer", 200)["verdict"] == "loss"
     assert _g2p._compare([60.0, 61.0, 62.0], [50.0, 51.0, 52.0], "bleu", 200)["verdict"] == "win"
+
+
+def test_the_page_block_is_the_record_rendered_by_the_current_code():
+    """The docs' G2P block is what its record gives, and the record is a complete run of
+    the documented command at a committed state."""
+    import compare_ce
+
+    docs = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
+    record = json.loads((docs / "compare_ce_g2p.json").read_text())
+    begin, end = compare_ce.PAGE_MARKERS["g2p"]
+    block = (docs / "compare_ce.md").read_text().split(begin, 1)[1].split(end, 1)[0]
+    assert block.strip() == _g2p.markdown(record).strip()
+    assert (docs / "compare_ce_g2p.md").read_text().endswith(_g2p.markdown(record))
+    assert record["run"]["command"].startswith("python benchmarks/compare_ce.py --record")
+    assert record["run"]["commit"] and record["run"]["dirty"] is False
+    assert record["size"] == "default" and len(record["seeds"]) == 2
