@@ -312,9 +312,6 @@ def markdown(record: dict[str, Any]) -> str:
         f"{r['label']}: " + ", ".join(
             f"({c['lr']:.3g}" + (f", {c['weight']:.2f})" if "weight" in c else ")")
             for c in r["chosen"]) for r in record["variants"].values()) + "."]
-    if record.get("plots"):
-        lines += [""] + [f"![G2P: paired differences to cross-entropy]({p})"
-                         for p in record["plots"]]
     return "\n".join(lines) + "\n"
 
 
