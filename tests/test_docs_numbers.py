@@ -68,6 +68,7 @@ SCRIPTS = {
     "batch_bias.json": "batch_bias",
     "compare_ce.json": "compare_ce",
     "compare_ce_sequence.json": "compare_ce",
+    "compare_ce_g2p.json": "compare_ce",
     "absent_classes.json": "absent_classes",
     "expected_bleu_alpha.json": "expected_bleu_alpha",
     "segmentation_peers.json": "segmentation_peers",
@@ -565,7 +566,44 @@ SEGMENTATION = [
                      _seg(r, "miou_skip", "absent")["monai_default"])),
 ]
 
-CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *INDEX, *CONTRASTIVE, *SEGMENTATION]
+
+def _g2p_mean(rec: dict, variant: str, metric: str) -> float:
+    runs = rec["pretrained"] if variant == "pretrained" else rec["variants"][variant]
+    return statistics.mean(runs[metric])
+
+
+def _g2p_diff(rec: dict, variant: str, metric: str) -> float:
+    return rec["comparisons"][variant][metric]["mean_diff"]
+
+
+CE_PAGE = "benchmarks/compare_ce.md"
+G2P = [
+    Claim(CE_PAGE, "compare_ce_g2p.json",
+          "fine-tuning with cross-entropy alone took the pretrained networks from {:.2f} to "
+          "{:.2f} test BLEU (PER from {:.2f}% to {:.2f}%, WER from {:.2f}% to {:.2f}%).",
+          lambda r: tuple(_g2p_mean(r, v, m) for m in ("bleu", "per", "wer")
+                          for v in ("pretrained", "ce"))),
+    Claim(CE_PAGE, "compare_ce_g2p.json",
+          "Mixing in `ExpectedBLEULoss` moved test BLEU by {:+.2f} and WER by {:+.2f} points, "
+          "mixing in `SoftBLEULoss` by {:+.2f} BLEU and {:+.2f} WER points; neither moved PER "
+          "by more than {:.2f} points.",
+          lambda r: (_g2p_diff(r, "expected_bleu", "bleu"), _g2p_diff(r, "expected_bleu", "wer"),
+                     _g2p_diff(r, "soft_bleu", "bleu"), _g2p_diff(r, "soft_bleu", "wer"),
+                     max(abs(_g2p_diff(r, v, "per")) for v in ("expected_bleu", "soft_bleu")))),
+    Claim(CE_PAGE, "compare_ce_g2p.json",
+          "The record is the default size: {} seeds, {:,} training words, {} pretraining and "
+          "{} fine-tuning steps of batch {}",
+          lambda r: (len(r["seeds"]), r["settings"]["train"], r["settings"]["pretrain_steps"],
+                     r["settings"]["finetune_steps"], r["settings"]["batch"])),
+    Claim(CE_PAGE, "compare_ce_g2p.json",
+          "a WER difference of {:.2f} points is one word in {:,}",
+          lambda r: (100 / r["settings"]["test"], r["settings"]["test"])),
+    Claim(CE_PAGE, "compare_ce_g2p.json",
+          "the gain here is {:+.2f} BLEU",
+          lambda r: (_g2p_diff(r, "expected_bleu", "bleu"),)),
+]
+
+CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *INDEX, *CONTRASTIVE, *SEGMENTATION, *G2P]
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: f"{c.page}: {c.text[:40]}")
@@ -653,6 +691,20 @@ SECTIONS = [
         "262144", "048", "576",  # the sizes gpu.sh measures ($1{,}048{,}576$)
         "1",  # "1 runs"
         "8",  # the 8 GB target
+    })),
+    Section(CE_PAGE, "## Sequence task: grapheme-to-phoneme", "<!-- compare_ce g2p: begin",
+            frozenset({
+                "2",  # a 2-core machine; 2 configurations per variant (the design's budget)
+                "5",  # the seeds of the full size
+                "39",  # the phonemes of the dictionary
+                "4",  # candidates sampled per word
+                "2015", "2016",  # the citations
+            })),
+    Section(CE_PAGE, "<!-- compare_ce g2p: end -->", "### Number words", frozenset({
+        "2018", "14", "2015",  # the citations and IWSLT'14
+        "1", "31.8", "32.9",  # Edunov et al.'s figures (1 - BLEU: the risk's formula)
+        "7",  # Yao and Zweig's PER
+        "2",  # configurations per variant
     })),
     Section("ranking.md", "A random ranking now scores", "Per-frame cAP is", frozenset({
         "0.5",  # the value a random ranking approaches
