@@ -68,7 +68,13 @@ def _untiled(scale: Tensor, bias: Tensor, normalize: bool, dtype: torch.dtype, o
     logits = (q * scale.to(dtype)) @ k.T + bias.to(dtype)
     positive = logits.diagonal(offset)
     # every pair as a negative, then the positive's term swapped: softplus(l) -> softplus(-l)
-    return F.softplus(logits).sum(dim=1) - F.softplus(positive) + F.softplus(-positive)
+    return _softplus(logits).sum(dim=1) - _softplus(positive) + _softplus(-positive)
+
+
+def _softplus(x: Tensor) -> Tensor:
+    """`log(1 + exp(x))` as `-log sigmoid(-x)`, exact at any `x` with its gradient
+    `sigmoid(x)` (`F.softplus` returns `x` above 20, off by up to `exp(-20)`)."""
+    return F.logsigmoid(-x).neg_()
 
 
 def _key_tiles(key: Tensor, v: Tensor, chunk: int, dtype: torch.dtype
@@ -108,11 +114,14 @@ class _TiledSigmoid(torch.autograd.Function):
             a = query[r0:r1].to(dtype) * (u[r0:r1, None] * t)  # t u q: rows x D
             for c0, c1, cand in _key_tiles(key, v, chunk, dtype):
                 logits = torch.mm(a, cand.T).add_(b)
-                terms = F.softplus(logits)  # -log sigmoid(-l): every pair a negative
-                if (d := diagonal_entries(logits, offset + r0, c0, c1)) is not None:
-                    positive = d[1]
+                d = diagonal_entries(logits, offset + r0, c0, c1)
+                positive = None if d is None else d[1].clone()
+                # every pair a negative: softplus(l) = log1p(exp(-|l|)) + max(l, 0), in
+                # place, exact at any l
+                terms = logits.abs().neg_().exp_().log1p_().add_(logits.clamp_min_(0.0))
+                if d is not None and positive is not None:  # the positive: softplus(-l)
                     _, entries = diagonal_entries(terms, offset + r0, c0, c1) or d
-                    entries.copy_(F.softplus(-positive))  # -log sigmoid(l): the positive
+                    entries.copy_(_softplus(-positive))
                 out[r0:r1] += terms.sum(dim=1)
                 del logits, terms
         ctx.save_for_backward(scale, bias, query, key, u, v)
