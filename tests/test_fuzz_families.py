@@ -652,6 +652,10 @@ def _compile_case(name: str, device: torch.device):
                                           symmetric=True)
         keys = on(torch.randn(64, 8, generator=g))
         return (lambda x: loss_fn(x, keys)), on(torch.randn(64, 8, generator=g))
+    if name == "siglip":
+        loss_fn = softmetrics.SigLIPLoss(chunk_size=16).to(device)
+        keys = on(torch.randn(64, 8, generator=g))
+        return (lambda x: loss_fn(x, keys)), on(torch.randn(64, 8, generator=g))
     loss_fn = softmetrics.NCELoss(30, 5, on(torch.softmax(torch.randn(30, generator=g), 0)))
     weight = on(torch.randn(30, 8, generator=g))
     target = on(torch.randint(0, 30, (16,), generator=g))
@@ -660,7 +664,7 @@ def _compile_case(name: str, device: torch.device):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["auroc", "ap", "cap", "soft-bleu", "expected-bleu",
-                                  "info-nce", "nce"])
+                                  "info-nce", "siglip", "nce"])
 def test_compile_fullgraph(name, device):
     """Forward and backward compile with no graph break and agree with eager mode (NCE
     draws its noise from the global generator: the same seed, eager random kernels)."""
