@@ -517,6 +517,9 @@ def memory_plot(rows: list[dict], path: Path) -> None:
             ax.plot([p[0] for p in pts], [p[1] / 2**20 for p in pts], marker=marker,
                     markersize=size, mfc="none", ls="--" if "ntxent" in method else "-",
                     label=LABELS[method])
+    if not ax.lines:  # a run of other rows only (SigLIP): nothing to draw
+        plt.close(fig)
+        return
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("N (pairs)")
@@ -541,11 +544,12 @@ def _refresh_docs(markdown: str) -> None:
 def report_markdown(result: dict) -> str:
     """The tables of a record (the block the Contrastive page shows between its markers)."""
     rows = result["rows"]
-    d = rows[0]["d"] if rows else 128
+    d = next((r["d"] for r in rows if r.get("method") not in SIGLIP_METHODS), 128)
     m, run = result["machine"], result["run"]
     gpu = f"; GPU: {m['gpu']}" if m["gpu"] else ""
-    where = (f"{provenance_line(run, m, run['seconds'])}; torch {m['torch']}{gpu}. "
-             f"D = {d}, temperature {TAU}.")
+    where = f"{provenance_line(run, m, run['seconds'])}; torch {m['torch']}{gpu}."
+    if any(r.get("method") in INFONCE_METHODS + NTXENT_METHODS for r in rows):
+        where += f" D = {d}, temperature {TAU}."
     parts = [where]
     if any(r.get("method") in INFONCE_METHODS for r in rows):
         parts += ["**InfoNCE** (N queries, N keys, in-batch negatives):",
