@@ -1,6 +1,6 @@
-"""Speed and memory of InfoNCE: naive cross-entropy, peers, and softmetrics (tiled and not).
+"""Speed and memory of InfoNCE and SigLIP: naive losses, peers, and softmetrics (tiled and not).
 
-Two workloads, D = 128 by default, temperature 0.07, cosine similarity:
+Two workloads, D = 128 by default, temperature 0.07, cosine similarity, and a third on request:
 
 * **InfoNCE** (CLIP direction, CPC): N queries, N keys, in-batch negatives.
   naive `F.cross_entropy(q @ k.T / tau, arange(N))`, info-nce-pytorch `info_nce`,
@@ -9,6 +9,12 @@ Two workloads, D = 128 by default, temperature 0.07, cosine similarity:
   naive cross-entropy on the 2N x 2N matrix with the diagonal masked,
   pytorch-metric-learning `NTXentLoss`, softmetrics `info_nce(query_negatives=True,
   symmetric=True)` tiled.
+* **SigLIP** (`--siglip-sizes`, D = `--siglip-d`, 512 by default): N images, N texts, the
+  sigmoid loss with t = 10, b = -10. naive: the paper's formulation on the full matrix,
+  labels `2 I - 1` and `-logsigmoid(labels * logits).sum() / N`; softmetrics
+  `sigmoid_contrastive_loss` with the full matrix and with its automatic tiles.
+  `--siglip-memory-only` skips their timing (one forward + backward at N = 65536 and
+  D = 512 takes minutes on a CPU).
 
 Peak memory is measured in a fresh subprocess per (method, N): the peak resident set size
 (`VmHWM`, reset through `/proc/self/clear_refs`; on CUDA `max_memory_allocated`) of one
@@ -38,6 +44,8 @@ Usage:
     python benchmarks/contrastive.py --large         # also N = 65536 (tiled only on CPU)
     python benchmarks/contrastive.py --record --large --threads 2 --scale-sizes 16384 32768
     python benchmarks/contrastive.py --smoke --out /tmp/x   # seconds; keeps the script working
+    python benchmarks/contrastive.py --sizes --ntxent-sizes --skip-mi --out /tmp/siglip \
+        --siglip-sizes 16384 65536 --siglip-memory-only   # the SigLIP rows alone
     python benchmarks/contrastive.py --device cuda --in-process --methods naive \
         softmetrics_auto --sizes 16384 65536 --d 512 --ntxent-sizes --skip-mi \
         --scale-sizes 262144 1048576 --scale-methods softmetrics_auto --scale-tf32
@@ -78,6 +86,7 @@ from _machine import Budget, machine, write_atomic
 ROOT = Path(__file__).resolve().parents[1]
 TAU = 0.07
 TILE = 256  # candidates per tile of the "tiled" rows: a fixed size, below the automatic one
+SIGLIP_SCALE, SIGLIP_BIAS = 10.0, -10.0  # t and b at SigLIP's initialisation (Zhai et al. 2023)
 
 INFONCE_METHODS = ["naive", "info_nce_pytorch", "softmetrics_full", "softmetrics_tiled",
                    "softmetrics_auto"]
@@ -85,6 +94,7 @@ DEFAULT_METHODS = INFONCE_METHODS[:4]
 # the memory scaling of the automatic tiles (memory only): one direction and CLIP's two
 SCALE_METHODS = ["softmetrics_auto", "softmetrics_clip_auto"]
 NTXENT_METHODS = ["naive_ntxent", "pml_ntxent", "softmetrics_ntxent_tiled"]
+SIGLIP_METHODS = ["naive_siglip", "softmetrics_siglip_full", "softmetrics_siglip_auto"]
 LABELS = {
     "naive": "naive cross-entropy",
     "info_nce_pytorch": "info-nce-pytorch",
@@ -95,6 +105,9 @@ LABELS = {
     "softmetrics_ntxent_tiled": f"softmetrics NT-Xent, tiled ({TILE})",
     "softmetrics_auto": "softmetrics InfoNCE, automatic tiles",
     "softmetrics_clip_auto": "softmetrics CLIP (symmetric), automatic tiles",
+    "naive_siglip": "naive SigLIP (labels 2I - 1, logsigmoid)",
+    "softmetrics_siglip_full": "softmetrics SigLIP, full matrix",
+    "softmetrics_siglip_auto": "softmetrics SigLIP, automatic tiles",
 }
 
 
@@ -123,11 +136,13 @@ def _bytes_needed(method: str, n: int, d: int = 128) -> float:
         return 16.0 * (2 * n) ** 2
     if method == "pml_ntxent":
         return 17.0 * (2 * n) ** 3  # measured: 2.1 GiB at n = 256 pairs, cubic in n
+    if method in ("naive_siglip", "softmetrics_siglip_full"):
+        return 24.0 * n * n  # up to six N x N float32 buffers
     return 64.0 * n * d + 24.0 * n * TILE
 
 
 def make_step(method: str, n: int, d: int, device: str, dtype: torch.dtype = torch.float32):
-    from softmetrics.functional import info_nce
+    from softmetrics.functional import info_nce, sigmoid_contrastive_loss
 
     # on a GPU the embeddings are drawn there: 2^20 x 512 numbers take seconds on a CPU
     where = "cuda" if torch.device(device).type == "cuda" else "cpu"
@@ -153,6 +168,18 @@ def make_step(method: str, n: int, d: int, device: str, dtype: torch.dtype = tor
     if method == "softmetrics_tiled":
         return run(lambda: info_nce(q, k, temperature=TAU, chunk_size=TILE,
                                     validate_args=False))
+    if method == "naive_siglip":
+        def naive_siglip():
+            labels = 2 * torch.eye(n, device=device) - 1
+            logits = (SIGLIP_SCALE * F.normalize(q, dim=1) @ F.normalize(k, dim=1).T
+                      + SIGLIP_BIAS)
+            return -F.logsigmoid(labels * logits).sum() / n
+        return run(naive_siglip)
+    if method in ("softmetrics_siglip_full", "softmetrics_siglip_auto"):
+        chunk = n if method == "softmetrics_siglip_full" else None
+        return run(lambda: sigmoid_contrastive_loss(
+            q, k, logit_scale=SIGLIP_SCALE, logit_bias=SIGLIP_BIAS, chunk_size=chunk,
+            validate_args=False))
     if method in ("softmetrics_auto", "softmetrics_clip_auto"):
         return run(lambda: info_nce(q, k, temperature=TAU, validate_args=False,
                                     symmetric=method == "softmetrics_clip_auto"))
@@ -267,9 +294,10 @@ def _in_process(fn, *args) -> dict:
 def run_workload(methods: list[str], sizes: list[int], d: int, device: str,
                  min_run_time: float, mem_limit: float, threads: int,
                  in_process: bool = False, budget: Budget | None = None,
-                 rows: list[dict] | None = None, on_row=lambda row: None) -> list[dict]:
+                 rows: list[dict] | None = None, on_row=lambda row: None,
+                 time_it: bool = True) -> list[dict]:
     """One row per (N, method), appended to `rows` (a new list by default); `on_row` sees
-    each as soon as it is there."""
+    each as soon as it is there. `time_it=False` measures the memory only."""
     rows = [] if rows is None else rows
     budget = budget or Budget(None)
     for n in sizes:
@@ -293,7 +321,7 @@ def run_workload(methods: list[str], sizes: list[int], d: int, device: str,
                     skipped[m] = budget.stop(f"N = {n}, {m}")
                     continue
                 mem[m] = _in_process(child_memory, m, n, d, device)
-                if "error" not in mem[m]:
+                if "error" not in mem[m] and time_it:
                     timed = _in_process(child_time, [m], n, d, device, min_run_time)
                     mem[m].update(timed.get(m, timed))
         else:
@@ -302,7 +330,7 @@ def run_workload(methods: list[str], sizes: list[int], d: int, device: str,
                    for m in runnable}
             times = _spawn(["--child-time", ",".join(runnable), str(n), *common,
                             "--min-run-time", str(min_run_time)], timeout=7200
-                           ) if runnable else {}
+                           ) if runnable and time_it else {}
         for method in methods:
             row = {"method": method, "n": n, "d": d}
             if method in skipped:
@@ -462,7 +490,8 @@ def table(rows: list[dict], methods: list[str], naive: str) -> str:
             rel_mem = (f"{mem / base['peak_extra_bytes']:.1%}"
                        if base.get("peak_extra_bytes") and mem is not None else "")
             rel_t = f"{t / base['median_s']:.2f}x" if base.get("median_s") and t else ""
-            t_txt = f"{t * 1e3:.0f} ms ({r.get('runs', '?')} runs)" if t else ""
+            t_txt = (f"{t * 1e3:.0f} ms ({r.get('runs', '?')} runs)" if t
+                     else "not timed" if r.get("untimed") else "")
             lines.append(f"| {n} | {LABELS[method]} | {_fmt_bytes(mem)} | {rel_mem} | "
                          f"{t_txt} | {rel_t} |")
     return "\n".join(lines)
@@ -488,6 +517,9 @@ def memory_plot(rows: list[dict], path: Path) -> None:
             ax.plot([p[0] for p in pts], [p[1] / 2**20 for p in pts], marker=marker,
                     markersize=size, mfc="none", ls="--" if "ntxent" in method else "-",
                     label=LABELS[method])
+    if not ax.lines:  # a run of other rows only (SigLIP): nothing to draw
+        plt.close(fig)
+        return
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("N (pairs)")
@@ -512,11 +544,12 @@ def _refresh_docs(markdown: str) -> None:
 def report_markdown(result: dict) -> str:
     """The tables of a record (the block the Contrastive page shows between its markers)."""
     rows = result["rows"]
-    d = rows[0]["d"] if rows else 128
+    d = next((r["d"] for r in rows if r.get("method") not in SIGLIP_METHODS), 128)
     m, run = result["machine"], result["run"]
     gpu = f"; GPU: {m['gpu']}" if m["gpu"] else ""
-    where = (f"{provenance_line(run, m, run['seconds'])}; torch {m['torch']}{gpu}. "
-             f"D = {d}, temperature {TAU}.")
+    where = f"{provenance_line(run, m, run['seconds'])}; torch {m['torch']}{gpu}."
+    if any(r.get("method") in INFONCE_METHODS + NTXENT_METHODS for r in rows):
+        where += f" D = {d}, temperature {TAU}."
     parts = [where]
     if any(r.get("method") in INFONCE_METHODS for r in rows):
         parts += ["**InfoNCE** (N queries, N keys, in-batch negatives):",
@@ -524,6 +557,10 @@ def report_markdown(result: dict) -> str:
     if any(r.get("method") in NTXENT_METHODS for r in rows):
         parts += ["**NT-Xent** (N pairs = 2N views):",
                   table(rows, NTXENT_METHODS, "naive_ntxent")]
+    siglip = [r for r in rows if r.get("method") in SIGLIP_METHODS]
+    if siglip:
+        parts += [f"**SigLIP** (N images, N texts, D = {siglip[0]['d']}, t = {SIGLIP_SCALE:g}, "
+                  f"b = {SIGLIP_BIAS:g}):", table(siglip, SIGLIP_METHODS, "naive_siglip")]
     markdown = "\n\n".join(parts)
     if result.get("scale"):
         markdown += ("\n\n**Memory of the automatic tiles at large N** (peak extra memory; "
@@ -565,6 +602,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="dtypes of the embeddings in the memory scaling")
     parser.add_argument("--scale-tf32", action="store_true",
                         help="TF32 matrix products in the memory scaling (same memory, faster)")
+    parser.add_argument("--siglip-sizes", type=int, nargs="*", default=[],
+                        help="N for the SigLIP rows (none: skip)")
+    parser.add_argument("--siglip-d", type=int, default=512)
+    parser.add_argument("--siglip-methods", nargs="+", default=SIGLIP_METHODS,
+                        choices=SIGLIP_METHODS)
+    parser.add_argument("--siglip-memory-only", action="store_true",
+                        help="measure the memory of the SigLIP rows, not their time")
     parser.add_argument("--d", type=int, default=128)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1,
@@ -613,8 +657,10 @@ def main(argv: list[str] | None = None) -> None:
     sizes, nt_sizes, d = args.sizes, args.ntxent_sizes, args.d
     if args.large:
         sizes = [*sizes, 65536]
+    siglip_sizes, siglip_d = args.siglip_sizes, args.siglip_d
     if args.smoke:
         sizes, nt_sizes, d, args.min_run_time = [128], [32], 16, 0.05
+        siglip_sizes, siglip_d = ([128] if siglip_sizes else []), 16
     if args.mem_limit_gib is not None:
         mem_limit = args.mem_limit_gib * 2**30
     elif args.device == "cuda":
@@ -643,6 +689,13 @@ def main(argv: list[str] | None = None) -> None:
     for methods, ns in ((args.methods, sizes), (NTXENT_METHODS, nt_sizes)):
         run_workload(methods, ns, d, args.device, args.min_run_time, mem_limit, args.threads,
                      args.in_process, budget, rows=result["rows"], on_row=save)
+    if siglip_sizes:
+        siglip_rows: list[dict] = []
+        run_workload(args.siglip_methods, siglip_sizes, siglip_d, args.device,
+                     args.min_run_time, mem_limit, args.threads, args.in_process, budget,
+                     rows=siglip_rows, time_it=not args.siglip_memory_only,
+                     on_row=lambda row: (result["rows"].append(
+                         {**row, "untimed": args.siglip_memory_only}), save()))
     if args.scale_sizes:
         run_scale(args.scale_methods, args.scale_sizes, args.scale_d, args.device,
                   args.threads, tuple(args.scale_dtypes), args.in_process, args.scale_tf32,

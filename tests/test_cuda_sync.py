@@ -219,6 +219,9 @@ CONTRASTIVE = [
         learn_temperature=True, chunk_size=64, symmetric=True, validate_args=False)),
     ("info-nce-learned-full", lambda q: softmetrics.InfoNCELoss(
         learn_temperature=True, validate_args=False)),
+    ("siglip-learned-tiled", lambda q: softmetrics.SigLIPLoss(chunk_size=64,
+                                                              validate_args=False)),
+    ("siglip-learned-full", lambda q: softmetrics.SigLIPLoss(validate_args=False)),
 ]
 
 

@@ -1,4 +1,5 @@
-"""Ranking losses and InfoNCE across processes (gloo, spawned here); ranking running statistics.
+"""Ranking losses, InfoNCE and SigLIP across processes (gloo, spawned here); ranking
+running statistics.
 
 One worker per world size runs every case: each process takes its slice of a global batch
 (slices of different sizes where N is not a multiple of the world size), and the loss, the
@@ -20,6 +21,7 @@ from .spawn import (
     sliced_loss,
     spawn,
 )
+from .test_siglip import assert_siglip_equals_whole_batch, siglip_rank_results
 
 C, D = 3, 5
 
@@ -121,6 +123,7 @@ def _compute(rank: int, world: int) -> dict:
                                      gather_distributed=True)
     results["nce-module"] = dict(loss=module(q[rows], k[rows]),
                                  metric=module.metric(q[rows], k[rows]))
+    results.update(siglip_rank_results(rank, world))
     return results
 
 
@@ -168,6 +171,8 @@ def test_gathered_losses_equal_one_process_on_the_whole_batch(world):
         assert_close_to(r["nce-module"]["loss"], module(q, k), "InfoNCELoss")
         assert_close_to(r["nce-module"]["metric"], module.metric(q, k), "InfoNCELoss.metric",
                         atol=1e-12)
+
+    assert_siglip_equals_whole_batch(ranks, world)
 
 
 def test_gathering_is_identity_without_a_process_group():

@@ -384,9 +384,23 @@ def nce_case(draw, device):
     return to(x), target.to(device), to(w), to(bias), options
 
 
+@st.composite
+def siglip_options(draw, device):
+    scale = _pick(draw, [10.0, 1e-3, 100.0, "tensor"], [0.0, -1.0, "int-tensor"])
+    if scale == "tensor":
+        scale = torch.tensor(3.0, device=device)
+    elif scale == "int-tensor":
+        scale = torch.tensor(1, device=device)
+    return dict(logit_scale=scale, logit_bias=_pick(draw, [-10.0, 0.0, 1e4], [math.nan]),
+                normalize=draw(st.booleans()),
+                reduction=_pick(draw, ["mean", "sum", "none"], ["avg"]),
+                chunk_size=_pick(draw, [None, 1, 3, 1000], [0]))
+
+
 @settings(max_examples=FUZZ_EXAMPLES)
 @given(data=st.data(), name=st.sampled_from(["info_nce", "retrieval_accuracy",
-                                            "mutual_information_bound", "nce_loss"]))
+                                            "mutual_information_bound", "nce_loss",
+                                            "sigmoid_contrastive_loss"]))
 def test_fuzz_contrastive_functions(data, name, device):
     event(name)
     if name == "nce_loss":
@@ -394,6 +408,10 @@ def test_fuzz_contrastive_functions(data, name, device):
         _run(lambda t: F.nce_loss(t[0], target, t[1], t[2], **options), _leaves(x, w, bias))
         return
     q, k, negatives = data.draw(pair_case(device))
+    if name == "sigmoid_contrastive_loss":
+        options = data.draw(siglip_options(device))
+        _run(lambda t: F.sigmoid_contrastive_loss(t[0], t[1], **options), _leaves(q, k))
+        return
     options = data.draw(contrastive_options(device))
     if negatives is not None:  # extra negatives belong to one direction
         options["symmetric"] = _pick(data.draw, [False], [True])
@@ -417,9 +435,22 @@ def test_fuzz_contrastive_functions(data, name, device):
 
 
 @settings(max_examples=FUZZ_EXAMPLES // 2)
-@given(data=st.data(), name=st.sampled_from(["InfoNCELoss", "NCELoss"]))
+@given(data=st.data(), name=st.sampled_from(["InfoNCELoss", "NCELoss", "SigLIPLoss"]))
 def test_fuzz_contrastive_modules(data, name, device):
     event(name)
+    if name == "SigLIPLoss":
+        q, k, _ = data.draw(pair_case(device))
+        options = data.draw(siglip_options(device))
+        options.update(learnable=data.draw(st.booleans()), k=_pick(data.draw, [1, 3], [0]),
+                       max_logit_scale=_pick(data.draw, [100.0, 1e4], [0.0]))
+        try:
+            loss_fn = softmetrics.SigLIPLoss(**options).to(device)
+        except (ValueError, TypeError) as error:
+            _documented(error)
+            return
+        _run(lambda t: loss_fn(*t), _leaves(q, k))
+        _run(lambda t: loss_fn.metric(*t), [q.detach(), k.detach()])
+        return
     if name == "NCELoss":
         x, target, w, bias, options = data.draw(nce_case(device))
         generator = options.pop("generator", None)
@@ -459,7 +490,7 @@ def test_fuzz_contrastive_modules(data, name, device):
 # --------------------------------------------------------------------------------------
 
 LOSSES = ["auroc-binary", "ap-multilabel", "cap-multiclass", "soft-bleu", "expected-bleu",
-          "info-nce", "info-nce-tiled", "nce"]
+          "info-nce", "info-nce-tiled", "siglip", "siglip-tiled", "nce"]
 
 
 def _loss_case(name: str, device: torch.device):
@@ -508,6 +539,15 @@ def _loss_case(name: str, device: torch.device):
         loss_fn, out = softmetrics.InfoNCELoss(temperature=0.07, chunk_size=chunk), 32
         base = torch.randn(2048, 16, generator=g)
         features = torch.cat([base, base + 0.5 * torch.randn(2048, 16, generator=g)])
+
+        def call(embeddings):
+            return loss_fn(*embeddings.chunk(2))
+    elif name.startswith("siglip"):
+        # 1024 x 1024 pairs, logits in [-20, 0]: sums of 1024 softplus terms per row
+        chunk = 256 if name.endswith("tiled") else None
+        loss_fn, out = softmetrics.SigLIPLoss(chunk_size=chunk).to(device), 32
+        base = torch.randn(1024, 16, generator=g)
+        features = torch.cat([base, base + 0.5 * torch.randn(1024, 16, generator=g)])
 
         def call(embeddings):
             return loss_fn(*embeddings.chunk(2))
@@ -612,6 +652,10 @@ def _compile_case(name: str, device: torch.device):
                                           symmetric=True)
         keys = on(torch.randn(64, 8, generator=g))
         return (lambda x: loss_fn(x, keys)), on(torch.randn(64, 8, generator=g))
+    if name == "siglip":
+        loss_fn = softmetrics.SigLIPLoss(chunk_size=16).to(device)
+        keys = on(torch.randn(64, 8, generator=g))
+        return (lambda x: loss_fn(x, keys)), on(torch.randn(64, 8, generator=g))
     loss_fn = softmetrics.NCELoss(30, 5, on(torch.softmax(torch.randn(30, generator=g), 0)))
     weight = on(torch.randn(30, 8, generator=g))
     target = on(torch.randint(0, 30, (16,), generator=g))
@@ -620,7 +664,7 @@ def _compile_case(name: str, device: torch.device):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["auroc", "ap", "cap", "soft-bleu", "expected-bleu",
-                                  "info-nce", "nce"])
+                                  "info-nce", "siglip", "nce"])
 def test_compile_fullgraph(name, device):
     """Forward and backward compile with no graph break and agree with eager mode (NCE
     draws its noise from the global generator: the same seed, eager random kernels)."""

@@ -19,7 +19,13 @@ from .classification import (
     soft_top_k_accuracy,
     soft_tversky_index,
 )
-from .contrastive import info_nce, mutual_information_bound, nce_loss, retrieval_accuracy
+from .contrastive import (
+    info_nce,
+    mutual_information_bound,
+    nce_loss,
+    retrieval_accuracy,
+    sigmoid_contrastive_loss,
+)
 from .exact_match import soft_exact_match
 from .ranking import soft_auroc, soft_average_precision, soft_calibrated_average_precision
 from .text import bleu_score, expected_bleu, soft_bleu_score
@@ -32,6 +38,7 @@ __all__ = [
     "mutual_information_bound",
     "nce_loss",
     "retrieval_accuracy",
+    "sigmoid_contrastive_loss",
     "soft_accuracy",
     "soft_auroc",
     "soft_average_precision",

@@ -5,7 +5,9 @@ time: the forward pass of `tiled_info_nce` keeps a running log-sum-exp over tile
 candidates, and its backward pass recomputes each tile, so the extra memory is the
 gradients of the embeddings plus one tile instead of `O(N * P)`. `auto_chunk` and
 `tile_rows` choose the tile sizes; the tile helpers (`tile_bounds`, `mask_self`, `rowdot`)
-also serve the untiled InfoNCE and the retrieval accuracy in `_contrastive_core`.
+also serve the untiled InfoNCE and the retrieval accuracy in `_contrastive_core`, and with
+the normalisation helpers (`inverse_norms`, `normalize_grad_`, `diagonal_entries`) the
+tiled sigmoid loss in `_siglip_tiles`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ from torch import Tensor
 from .. import _tuning
 
 __all__ = [
+    "NORM_EPS",
     "auto_chunk",
+    "diagonal_entries",
+    "inverse_norms",
     "mask_self",
+    "normalize_grad_",
     "rowdot",
     "tile_bounds",
     "tile_rows",
@@ -29,7 +35,7 @@ __all__ = [
 ]
 
 
-def _diagonal(logits: Tensor, offset: int, start: int, stop: int
+def diagonal_entries(logits: Tensor, offset: int, start: int, stop: int
               ) -> tuple[int, Tensor] | None:
     """The entries `logits[i, i + offset - start]` of the rows whose column `i + offset` (in
     the full candidate matrix) lies in the tile `[start, stop)`: `(first, entries)`, the
@@ -47,7 +53,7 @@ def _diagonal(logits: Tensor, offset: int, start: int, stop: int
 def mask_self(logits: Tensor, self_col: int, row: int, start: int, stop: int) -> None:
     """Leave candidate `i + self_col` out of row `i` (the tile's rows are anchors `row,
     row + 1, ...`, its columns candidates `[start, stop)`); nothing when `self_col < 0`."""
-    if self_col >= 0 and (d := _diagonal(logits, self_col + row, start, stop)) is not None:
+    if self_col >= 0 and (d := diagonal_entries(logits, self_col + row, start, stop)) is not None:
         d[1].fill_(float("-inf"))
 
 
@@ -63,10 +69,10 @@ def _logsumexp_(logits: Tensor) -> Tensor:
 
 
 # F.normalize's floor on the norm: x / max(|x|, eps)
-_NORM_EPS = 1e-12
+NORM_EPS = 1e-12
 
 
-def _inverse_norms(x: Tensor, dtype: torch.dtype, normalize: bool, rows: int) -> Tensor:
+def inverse_norms(x: Tensor, dtype: torch.dtype, normalize: bool, rows: int) -> Tensor:
     """`1 / max(|x_i|, eps)` per row in `dtype` (ones without `normalize`), computed over
     blocks of rows so that a half-precision `x` is never converted whole."""
     if not normalize:
@@ -74,7 +80,7 @@ def _inverse_norms(x: Tensor, dtype: torch.dtype, normalize: bool, rows: int) ->
     out = torch.empty(x.shape[0], dtype=dtype, device=x.device)
     for start, stop in tile_bounds(x.shape[0], rows):
         torch.linalg.vector_norm(x[start:stop].to(dtype), dim=1, out=out[start:stop])
-    return out.clamp_min_(_NORM_EPS).reciprocal_()
+    return out.clamp_min_(NORM_EPS).reciprocal_()
 
 
 # a pass (a, blocks, self_col, pos) of `_TiledInfoNCE`
@@ -115,7 +121,7 @@ class _TiledInfoNCE(torch.autograd.Function):
                 rows: int, dtype: torch.dtype, passes: tuple[Pass, ...], *tensors: Tensor
                 ) -> Tensor:
         inv_tau = temperature.to(dtype).reciprocal()
-        scales = [_inverse_norms(t, dtype, normalize, rows) for t in tensors]
+        scales = [inverse_norms(t, dtype, normalize, rows) for t in tensors]
         out, lses = [], []
         for a_idx, blocks, self_col, pos in passes:
             anchor = tensors[a_idx]
@@ -127,7 +133,7 @@ class _TiledInfoNCE(torch.autograd.Function):
                 a = anchor[r0:r1].to(dtype) * r[r0:r1, None]  # u a / tau: rows x D
                 for c0, c1, _, _, cand in _tiles(tensors, scales, blocks, chunk, dtype):
                     logits = torch.mm(a, cand.T)
-                    if pos >= 0 and (d := _diagonal(logits, pos + r0, c0, c1)) is not None:
+                    if pos >= 0 and (d := diagonal_entries(logits, pos + r0, c0, c1)) is not None:
                         first, entries = d
                         positive[r0 + first:r0 + first + entries.shape[0]] = entries
                     mask_self(logits, self_col, r0, c0, c1)
@@ -172,7 +178,7 @@ class _TiledInfoNCE(torch.autograd.Function):
                     plain = logits.clone() if need_tau else None  # before the mask: finite
                     mask_self(logits, self_col, r0, c0, c1)
                     weight = logits.sub_(lse[r0:r1, None]).exp_().mul_(g)  # W = dL/ds
-                    if pos >= 0 and (d := _diagonal(weight, pos + r0, c0, c1)) is not None:
+                    if pos >= 0 and (d := diagonal_entries(weight, pos + r0, c0, c1)) is not None:
                         first, entries = d
                         entries.sub_(g_pass[r0 + first:r0 + first + entries.shape[0]])
                     if plain is not None:
@@ -186,7 +192,7 @@ class _TiledInfoNCE(torch.autograd.Function):
         for i, (t, u) in enumerate(zip(tensors, scales, strict=True)):
             buf, acc[i] = acc[i], None  # a half-precision copy replaces, not joins, it
             if buf is not None and normalize:
-                _normalize_grad_(buf, t, u, rows)
+                normalize_grad_(buf, t, u, rows)
             grads.append(None if buf is None else buf.to(t.dtype))
             del buf
         grad_tau = (-tau_sum * inv_tau).to(temperature.dtype) if need_tau else None
@@ -199,7 +205,7 @@ def _untiled(temperature: Tensor, normalize: bool, dtype: torch.dtype, passes: t
     similarity matrix of each pass): its differentiable reference."""
     embedded = [t.to(dtype) for t in tensors]
     if normalize:
-        embedded = [torch.nn.functional.normalize(t, dim=1, eps=_NORM_EPS) for t in embedded]
+        embedded = [torch.nn.functional.normalize(t, dim=1, eps=NORM_EPS) for t in embedded]
     out = []
     for a_idx, blocks, self_col, pos in passes:
         anchor = embedded[a_idx]
@@ -246,12 +252,12 @@ def rowdot(x: Tensor, y: Tensor) -> Tensor:
     return torch.bmm(x.unsqueeze(1), y.unsqueeze(2)).view(-1)
 
 
-def _normalize_grad_(acc: Tensor, x: Tensor, u: Tensor, rows: int) -> None:
+def normalize_grad_(acc: Tensor, x: Tensor, u: Tensor, rows: int) -> None:
     """Turn `acc = dL/d(u * x)`, `u = 1 / max(|x|, eps)`, into `dL/dx` in place:
     `u (acc - <x, acc> u^2 x)`, without the second term where the norm was floored."""
     for start, stop in tile_bounds(x.shape[0], rows):
         xs, out, us = x[start:stop].to(acc.dtype), acc[start:stop], u[start:stop, None]
-        floored = rowdot(xs, xs).unsqueeze(1) <= _NORM_EPS * _NORM_EPS
+        floored = rowdot(xs, xs).unsqueeze(1) <= NORM_EPS * NORM_EPS
         coef = torch.where(floored, 0.0, rowdot(xs, out).unsqueeze(1) * us * us)
         out.addcmul_(xs, coef, value=-1.0).mul_(us)
 

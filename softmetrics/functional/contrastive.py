@@ -1,4 +1,5 @@
-"""Contrastive family: InfoNCE (tiled, O(N * D) memory), NCE, retrieval accuracy, MI bound.
+"""Contrastive family: InfoNCE and the sigmoid (SigLIP) loss (tiled, O(N * D) memory), NCE,
+retrieval accuracy, MI bound.
 
 The decision of a contrastive model is *which candidate is the positive*: the argmax of the
 similarity logits over the candidates of a query. Its exact metric is retrieval accuracy;
@@ -10,7 +11,8 @@ time: the forward pass keeps a running log-sum-exp over tiles of candidates, and
 backward pass recomputes each tile, so the extra memory is the gradients of the
 embeddings plus one tile instead of `O(N * P)`. This module holds the public functions;
 the machinery is in `_contrastive_core` and the tiled autograd Function in
-`_infonce_tiles`.
+`_infonce_tiles`. The sigmoid loss scores every pair on its own, so its tiles need no running
+normaliser; they are in `_siglip_tiles`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import math
 import torch
 from torch import Tensor
 
+from .. import distributed
 from .._checks import (
     check_floating,
     check_index_tensor,
     check_int,
+    check_number,
     check_option,
     check_temperature,
     checks_data,
@@ -43,6 +47,7 @@ from ._contrastive_core import (
     reduce_queries,
     retrieval_per_query,
 )
+from ._siglip_tiles import gather_keys, sigmoid_per_query
 
 
 def info_nce(
@@ -200,6 +205,123 @@ def info_nce(
                               symmetric=symmetric, normalize=normalize,
                               chunk_size=chunk_size, dtype=dtype)
     return reduce_queries(loss, reduction, pairs, process_group)
+
+
+def sigmoid_contrastive_loss(
+    query: Tensor,
+    key: Tensor,
+    *,
+    logit_scale: float | Tensor = 10.0,
+    logit_bias: float | Tensor = -10.0,
+    normalize: bool = True,
+    reduction: Reduction = "mean",
+    chunk_size: int | None = None,
+    gather_distributed: bool = False,
+    process_group: torch.distributed.ProcessGroup | None = None,
+    validate_args: bool = True,
+) -> Tensor:
+    r"""The sigmoid contrastive loss of SigLIP: every (query, key) pair a binary problem.
+
+    With logits $l_{ij} = t \langle q_i, k_j\rangle + b$ (cosine similarities when
+    `normalize`), $t$ = `logit_scale` and $b$ = `logit_bias`, the pair $(q_i, k_i)$ a
+    positive ($z_{ii} = 1$) and every other pair a negative ($z_{ij} = -1$),
+
+    $$
+    \ell_i = -\sum_{j=1}^{N} \log \sigma\big(z_{ij}\, l_{ij}\big), \qquad
+    \mathcal{L} = \frac{1}{N} \sum_{i=1}^{N} \ell_i,
+    $$
+
+    normalised by the batch size $N$, not by the $N^2$ pairs, as in Zhai et al. (2023),
+    Eq. 1 and Algorithm 1. There is no softmax across candidates: each pair is scored on
+    its own, and $b$ (initialised at $-10$ in the paper, with $t = 10$) offsets the
+    imbalance of $N - 1$ negatives per positive. $t$ multiplies the similarities: it is
+    $1 / \tau$ of [`info_nce`][softmetrics.functional.info_nce].
+
+    **Hard limit:** as $t \to \infty$ with $-b / t = \theta$ fixed, $\sigma(z_{ij} l_{ij})$
+    tends to the decision $[z_{ij}(s_{ij} - \theta) > 0]$ of whether pair $(i, j)$ is
+    matched; [`SigLIPLoss.metric`][softmetrics.SigLIPLoss.metric] reports the retrieval
+    accuracy of the same embeddings, the family's exact metric.
+
+    **Memory:** with `chunk_size` (or `None` above $2^{24}$ pairs, as for `info_nce`) the
+    $N \times N$ logits are never stored: the forward pass sums the terms of tiles of
+    `chunk_size` keys and the backward pass recomputes each tile, with
+    $\partial \mathcal{L} / \partial l_{ij} = g_i\,(\sigma(l_{ij}) - [i = j])$. The extra
+    memory is two $N \times D$ float32 gradient buffers plus one tile. The embeddings are
+    used as given (normalisation and $t$ are applied per tile).
+
+    **Data parallelism:** with `gather_distributed=True` every process gathers the keys of
+    all processes with gradient (batches may differ in size) and scores its own queries
+    against all of them, its own key at its global row; "mean" and "sum" are summed over
+    processes with gradient and "mean" divides by the global batch size, so every process
+    returns the loss of one process on the whole batch, and the gradient of its
+    embeddings is `world_size` times the single-process one (which
+    `DistributedDataParallel` divides out). "none" gives this process's queries.
+
+    Args:
+        query: `(N, D)` embeddings, e.g. images, floating point.
+        key: `(N, D)` embeddings, e.g. texts; `key[i]` is the positive of `query[i]`.
+        logit_scale: $t > 0$, a number or a one-element tensor (learnable: see
+            [`SigLIPLoss`][softmetrics.SigLIPLoss]).
+        logit_bias: $b$, a number or a one-element tensor.
+        normalize: L2-normalize the embeddings (cosine similarity); else the dot product.
+        reduction: `"mean"` ($\mathcal{L}$), `"sum"` ($N \mathcal{L}$) or `"none"`
+            ($\ell_i$ per query, shape `(N,)`).
+        chunk_size: keys per tile; None chooses (the full matrix up to $2^{24}$ pairs).
+        gather_distributed: inside an initialised `torch.distributed` process group, score
+            this process's queries against the keys of every process of `process_group`.
+            No effect outside a process group.
+        process_group: the processes to gather from (default: the whole world).
+        validate_args: also check that the embeddings are finite and a tensor
+            `logit_scale` is positive (reads the data).
+
+    Returns:
+        The loss in nats, $\ge 0$: a scalar, or `(N,)` for `reduction="none"`. float32 for
+        half-precision inputs, else the promoted input dtype.
+
+    Raises:
+        ValueError: for shapes that do not match, an empty batch, `logit_scale` $\le 0$, a
+            NaN `logit_bias`, an unknown `reduction`, `chunk_size < 1`, or (with
+            `validate_args`) non-finite embeddings.
+        TypeError: for non-floating inputs or a non-numeric `logit_scale`/`logit_bias`.
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics.functional import sigmoid_contrastive_loss
+        >>> image = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+        >>> text = torch.tensor([[0.9, 0.1], [0.1, 0.9], [0.5, 0.6]])
+        >>> sigmoid_contrastive_loss(image, text)
+        tensor(0.8318)
+        >>> sigmoid_contrastive_loss(image, text, logit_bias=-5.0, reduction="none",
+        ...                          chunk_size=2)
+        tensor([1.6492, 2.7756, 5.7414])
+
+    ??? cite "References"
+        - X. Zhai, B. Mustafa, A. Kolesnikov, L. Beyer. *Sigmoid Loss for Language Image
+          Pre-Training* (SigLIP). ICCV 2023, arXiv:2303.15343.
+    """
+    fn = "sigmoid_contrastive_loss"
+    dtype = check_pairs(fn, query, key, None, validate_args)
+    logit_scale = check_temperature(fn, logit_scale, allow_zero=False, arg="logit_scale")
+    if isinstance(logit_bias, Tensor):
+        check_temperature(fn, logit_bias, arg="logit_bias")
+    else:
+        logit_bias = check_number(fn, "logit_bias", logit_bias)
+    check_option(fn, "reduction", reduction, REDUCTIONS)
+    if chunk_size is not None:
+        check_int(fn, "chunk_size", chunk_size, low=1)
+    if (isinstance(logit_scale, Tensor) and checks_data(validate_args)
+            and not bool((logit_scale > 0).all())):
+        fail(fn, "logit_scale", "> 0", logit_scale)
+    scale, bias = (x.reshape(()) if isinstance(x, Tensor)
+                   else torch.full((), x, dtype=dtype, device=query.device)
+                   for x in (logit_scale, logit_bias))
+    keys = gather_keys(key, gather_distributed=gather_distributed, process_group=process_group)
+    loss = sigmoid_per_query(query, key, keys, scale=scale, bias=bias, normalize=normalize,
+                             chunk_size=chunk_size, dtype=dtype)
+    if keys is None or reduction == "none":
+        return reduce_per_sample(loss, reduction)
+    total = distributed.all_reduce_sum(loss.sum(), process_group)
+    return total if reduction == "sum" else total / keys.total
 
 
 def retrieval_accuracy(

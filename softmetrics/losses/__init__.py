@@ -1,8 +1,8 @@
 """`torch.nn.Module` losses: each holds its options and makes one functional call.
 
 `forward(input, target)` returns the loss (`1 - soft metric` for metrics, the loss itself
-for InfoNCE and NCE); `.metric(input, target)` returns the exact metric with the same
-options (temperature 0, no gradient). One module per family, as in `functional`; the
+for InfoNCE, SigLIP and NCE); `.metric(input, target)` returns the exact metric with the
+same options (temperature 0, no gradient). One module per family, as in `functional`; the
 names below (`X as X`: an explicit re-export) are the public ones.
 """
 
@@ -22,7 +22,11 @@ from .classification import (
     SoftTopKAccuracyLoss as SoftTopKAccuracyLoss,
     SoftTverskyLoss as SoftTverskyLoss,
 )
-from .contrastive import InfoNCELoss as InfoNCELoss, NCELoss as NCELoss
+from .contrastive import (
+    InfoNCELoss as InfoNCELoss,
+    NCELoss as NCELoss,
+    SigLIPLoss as SigLIPLoss,
+)
 from .ranking import (
     SoftAUROCLoss as SoftAUROCLoss,
     SoftAveragePrecisionLoss as SoftAveragePrecisionLoss,

@@ -1,4 +1,5 @@
-"""Contrastive losses: InfoNCE (tiled) and noise-contrastive estimation."""
+"""Contrastive losses: InfoNCE and the sigmoid loss of SigLIP (tiled), and noise-contrastive
+estimation."""
 
 from __future__ import annotations
 
@@ -24,7 +25,12 @@ from ..functional._contrastive_core import (
     check_output_layer,
     softmax_nll,
 )
-from ..functional.contrastive import info_nce, nce_loss, retrieval_accuracy
+from ..functional.contrastive import (
+    info_nce,
+    nce_loss,
+    retrieval_accuracy,
+    sigmoid_contrastive_loss,
+)
 from ._base import Float32Buffers
 
 
@@ -139,6 +145,122 @@ class InfoNCELoss(nn.Module):
         if self.learn_temperature:
             shown.update(learn_temperature=True, min_temperature=self.min_temperature)
         return ", ".join(f"{k}={v!r}" for k, v in shown.items())
+
+
+class SigLIPLoss(nn.Module):
+    r"""The sigmoid loss of SigLIP
+    ([`sigmoid_contrastive_loss`][softmetrics.functional.sigmoid_contrastive_loss]) with
+    a learnable logit scale $t$ and bias $b$.
+
+    With `learnable=True` (the default, as in the paper) $t$ is a parameter stored on a
+    log scale (`log_logit_scale`, initialised at $\log 10$ by default) and $b$ a parameter
+    (`logit_bias`, initialised at $-10$), the initialisation of Zhai et al. (2023). The
+    learned scale is bounded above by `max_logit_scale` (default 100): the forward pass
+    uses $t = \exp(\min(\log t_\text{learned}, \log t_\text{max}))$, so at the bound the
+    parameter gets no gradient and the logits are never scaled by more than
+    $t_\text{max}$. This is CLIP's bound on its logit scale, as for the temperature of
+    [`InfoNCELoss`][softmetrics.InfoNCELoss]; the bias needs none (the loss is linear in
+    it for large $|b|$, never overflowing). With `learnable=False` both are constants,
+    used as given. `forward(query, key)` returns the loss, `.metric(query, key)` the
+    top-`k` retrieval accuracy of each query among the keys
+    ([`retrieval_accuracy`][softmetrics.functional.retrieval_accuracy]).
+
+    `gather_distributed=True` scores each process's queries against the keys of every
+    process of `process_group`, with gradient: the loss, and `.metric`, are those of one
+    process on the global batch (see the Data-parallel training page).
+
+    `logit_scale` and `logit_bias` are numbers (the initial values when learned),
+    `max_logit_scale` the bound of a learned scale (at least its initial value), `k` the
+    rank the positive must reach for `.metric`; the other options (`normalize`,
+    `reduction`, `chunk_size`, `gather_distributed`, `process_group`, `validate_args`) are
+    those of [`sigmoid_contrastive_loss`][softmetrics.functional.sigmoid_contrastive_loss].
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import SigLIPLoss
+        >>> loss_fn = SigLIPLoss()
+        >>> image = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+        >>> text = torch.tensor([[0.9, 0.1], [0.1, 0.9], [0.5, 0.6]])
+        >>> loss_fn(image, text)
+        tensor(0.8318, grad_fn=<MeanBackward0>)
+        >>> loss_fn.logit_scale, loss_fn.logit_bias
+        (tensor(10., grad_fn=<ExpBackward0>), Parameter containing:
+        tensor(-10., requires_grad=True))
+        >>> loss_fn.metric(image, text)
+        tensor(1.)
+    """
+
+    logit_bias: float | Tensor  # b: a Parameter when learned, else a number
+
+    def __init__(self, *, logit_scale: float = 10.0, logit_bias: float = -10.0,
+                 learnable: bool = True, max_logit_scale: float = 100.0,
+                 normalize: bool = True, reduction: Reduction = "mean",
+                 chunk_size: int | None = None, k: int = 1, gather_distributed: bool = False,
+                 process_group: torch.distributed.ProcessGroup | None = None,
+                 validate_args: bool = True) -> None:
+        super().__init__()
+        name = type(self).__name__
+        for arg, value in (("logit_scale", logit_scale), ("logit_bias", logit_bias)):
+            if isinstance(value, Tensor):
+                fail(name, arg, "a number (the initial value)", value, error=TypeError)
+        scale = check_number(name, "logit_scale", logit_scale, low=0.0, low_open=True)
+        bias = check_number(name, "logit_bias", logit_bias)
+        max_scale = check_number(name, "max_logit_scale", max_logit_scale, low=0.0,
+                                 low_open=True)
+        if learnable and scale > max_scale:
+            fail(name, "logit_scale", f"<= max_logit_scale = {max_scale:g} (the initial "
+                 "value of a learned scale)", scale)
+        check_option(name, "reduction", reduction, REDUCTIONS)
+        if chunk_size is not None:
+            check_int(name, "chunk_size", chunk_size, low=1)
+        check_int(name, "k", k, low=1)
+        self.options: dict[str, Any] = dict(
+            normalize=normalize, reduction=reduction, gather_distributed=bool(gather_distributed),
+            process_group=process_group, validate_args=validate_args)
+        self.chunk_size, self.k = chunk_size, k
+        self.learnable, self.max_logit_scale = learnable, max_scale
+        self._scale = scale
+        if learnable:
+            self.log_logit_scale = nn.Parameter(torch.tensor(scale).log())
+            self.logit_bias = nn.Parameter(torch.tensor(bias))
+        else:
+            self.logit_bias = bias
+
+    @property
+    def logit_scale(self) -> float | Tensor:
+        """$t$: a number, or `exp(min(log_logit_scale, log(max_logit_scale)))` when
+        learned (clamped as CLIP's logit scale: no gradient above the bound)."""
+        if self.learnable:
+            return self.log_logit_scale.clamp_max(math.log(self.max_logit_scale)).exp()
+        return self._scale
+
+    def forward(self, query: Tensor, key: Tensor) -> Tensor:
+        """The sigmoid loss of every (query, key) pair."""
+        return sigmoid_contrastive_loss(query, key, logit_scale=self.logit_scale,
+                                        logit_bias=self.logit_bias,
+                                        chunk_size=self.chunk_size, **self.options)
+
+    if TYPE_CHECKING:  # calling the Module runs `forward`: its signature for type checkers
+        __call__ = forward
+
+    @torch.no_grad()
+    def metric(self, query: Tensor, key: Tensor) -> Tensor:
+        """Top-`k` retrieval accuracy of each query among the keys; no gradient."""
+        return retrieval_accuracy(query, key, k=self.k, **self.options)
+
+    def extra_repr(self) -> str:
+        def shown(value: float | Tensor) -> float:
+            # the current value at the precision it is stored in
+            return (float(f"{float(value.detach()):.7g}") if isinstance(value, Tensor)
+                    else value)
+
+        options = {k: v for k, v in self.options.items()
+                   if k != "process_group" and (k != "gather_distributed" or v)}
+        values = {"logit_scale": shown(self.logit_scale),
+                  "logit_bias": shown(self.logit_bias), **options}
+        if self.learnable:
+            values.update(learnable=True, max_logit_scale=self.max_logit_scale)
+        return ", ".join(f"{k}={v!r}" for k, v in values.items())
 
 
 class NCELoss(Float32Buffers):

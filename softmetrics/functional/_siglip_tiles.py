@@ -1,0 +1,200 @@
+"""The sigmoid (SigLIP) contrastive loss per query: full matrix or tiles, one process or many.
+
+Every (query, key) pair is a binary problem: with logits `l_ij = t <q_i, k_j> + b` (cosine
+similarities when normalised), the pair of a query and its own key is a positive and every
+other pair a negative, and the loss of query `i` is
+
+    sum_j softplus(l_ij) - softplus(l_ii) + softplus(-l_ii)
+
+(`softplus(l) = -log sigmoid(-l)`, `softplus(-l) = -log sigmoid(l)`). Unlike InfoNCE there
+is no normalising sum across a row: the loss is a plain sum over pairs, so tiles add up
+without a running log-sum-exp, and its gradient `dL/dl_ij = g_i (sigmoid(l_ij) - [j = i])`
+is recomputed tile by tile in the backward pass of `_TiledSigmoid`. `sigmoid_per_query`
+chooses between the full matrix (plain autograd) and the tiles with the tile sizes of
+InfoNCE (`auto_chunk`, `tile_rows`); `gather_keys` takes the keys of every process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .. import distributed
+from .._relax import full_precision
+from ._infonce_tiles import (
+    NORM_EPS,
+    auto_chunk,
+    diagonal_entries,
+    inverse_norms,
+    normalize_grad_,
+    tile_bounds,
+    tile_rows,
+)
+
+__all__ = ["Keys", "gather_keys", "sigmoid_per_query"]
+
+
+class Keys(NamedTuple):
+    """The keys of every process (rank order, with gradient), the row `start` of this
+    process's first key among them and the global batch size `total`."""
+
+    keys: Tensor
+    start: int
+    total: int
+
+
+def gather_keys(key: Tensor, *, gather_distributed: bool,
+                process_group: torch.distributed.ProcessGroup | None) -> Keys | None:
+    """The `Keys` of every process when `gather_distributed` asks for them inside a process
+    group; None otherwise. Batches may differ in size across processes."""
+    if not (gather_distributed and distributed.is_distributed()):
+        return None
+    (keys,), sizes = distributed.all_gather_rows(key, process_group=process_group)
+    return Keys(keys, sum(sizes[:distributed.get_rank(process_group)]), sum(sizes))
+
+
+def _untiled(scale: Tensor, bias: Tensor, normalize: bool, dtype: torch.dtype, offset: int,
+             query: Tensor, key: Tensor) -> Tensor:
+    """The loss of each query with the whole `N x P` logit matrix and autograd ops: the
+    untiled path and the differentiable reference of `_TiledSigmoid`. Key `i + offset` is
+    the positive of query `i`."""
+    q, k = query.to(dtype), key.to(dtype)
+    if normalize:
+        q, k = F.normalize(q, dim=1, eps=NORM_EPS), F.normalize(k, dim=1, eps=NORM_EPS)
+    logits = (q * scale.to(dtype)) @ k.T + bias.to(dtype)
+    positive = logits.diagonal(offset)
+    # every pair as a negative, then the positive's term swapped: softplus(l) -> softplus(-l)
+    return _softplus(logits).sum(dim=1) - _softplus(positive) + _softplus(-positive)
+
+
+def _softplus(x: Tensor) -> Tensor:
+    """`log(1 + exp(x))` as `-log sigmoid(-x)`, exact at any `x` with its gradient
+    `sigmoid(x)` (`F.softplus` returns `x` above 20, off by up to `exp(-20)`)."""
+    return F.logsigmoid(-x).neg_()
+
+
+def _key_tiles(key: Tensor, v: Tensor, chunk: int, dtype: torch.dtype
+               ) -> Iterator[tuple[int, int, Tensor]]:
+    """`(start, stop, v * k)` per tile of `chunk` keys, in `dtype`."""
+    for start, stop in tile_bounds(key.shape[0], chunk):
+        yield start, stop, key[start:stop].to(dtype) * v[start:stop, None]
+
+
+class _TiledSigmoid(torch.autograd.Function):
+    """The sigmoid loss per query over tiles of `rows` queries x `chunk` keys.
+
+    With `u_i = 1 / |q_i|`, `v_j = 1 / |k_j|` (ones without `normalize`), similarities
+    `s_ij = u_i v_j <q_i, k_j>` and logits `l_ij = t s_ij + b`, it returns per query
+    `sum_j softplus(z_ij l_ij)` with `z = -1` except at the positive `j = i + offset`
+    (`z = 1`, the term being `softplus(-l_ii)`). Nothing of size `N x P` is kept: the
+    forward pass sums each tile's terms; the backward pass recomputes `s` tile by tile,
+    turns it into `W = dL/dl = g_i (sigmoid(l_ij) - [j = i + offset])` and accumulates
+    `dL/d(u q) = t W (v K)`, `dL/d(v k) = t W^T (u Q)`, `dL/dt = sum W s` and
+    `dL/db = sum W`; the normalisation's Jacobian is applied to the two gradient buffers
+    in place at the end. When a graph is being built (`create_graph=True`) the backward
+    differentiates `_untiled` instead: the exact second derivative, at the memory of the
+    full matrix.
+    """
+
+    apply: ClassVar[Callable[..., Tensor]]
+
+    @staticmethod
+    def forward(ctx: Any, scale: Tensor, bias: Tensor, normalize: bool, chunk: int, rows: int,
+                dtype: torch.dtype, offset: int, query: Tensor, key: Tensor) -> Tensor:
+        t, b = scale.to(dtype), bias.to(dtype)
+        u = inverse_norms(query, dtype, normalize, rows)
+        v = inverse_norms(key, dtype, normalize, rows)
+        n = query.shape[0]
+        out = torch.zeros(n, dtype=dtype, device=query.device)
+        for r0, r1 in tile_bounds(n, rows):
+            a = query[r0:r1].to(dtype) * (u[r0:r1, None] * t)  # t u q: rows x D
+            for c0, c1, cand in _key_tiles(key, v, chunk, dtype):
+                logits = torch.mm(a, cand.T).add_(b)
+                d = diagonal_entries(logits, offset + r0, c0, c1)
+                positive = None if d is None else d[1].clone()
+                # every pair a negative: softplus(l) = log1p(exp(-|l|)) + max(l, 0), in
+                # place, exact at any l
+                terms = logits.abs().neg_().exp_().log1p_().add_(logits.clamp_min_(0.0))
+                if d is not None and positive is not None:  # the positive: softplus(-l)
+                    _, entries = diagonal_entries(terms, offset + r0, c0, c1) or d
+                    entries.copy_(_softplus(-positive))
+                out[r0:r1] += terms.sum(dim=1)
+                del logits, terms
+        ctx.save_for_backward(scale, bias, query, key, u, v)
+        ctx.options = (normalize, chunk, rows, dtype, offset)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        normalize, chunk, rows, dtype, offset = ctx.options
+        scale, bias, query, key, u, v = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        need_t, need_b, need_q, need_k = need[0], need[1], need[7], need[8]
+        nothing = (None,) * 5  # normalize, chunk, rows, dtype, offset
+        if torch.is_grad_enabled():  # a graph being built: differentiable
+            inputs = (scale, bias, query, key)
+            wants = (need_t, need_b, need_q, need_k)
+            wanted = [x for x, want in zip(inputs, wants, strict=True) if want]
+            out = _untiled(scale, bias, normalize, dtype, offset, query, key)
+            found = iter(torch.autograd.grad(out, wanted, grad, create_graph=True))
+            g_t, g_b, g_q, g_k = (next(found) if want else None for want in wants)
+            return (g_t, g_b, *nothing, g_q, g_k)
+        t, b = scale.to(dtype), bias.to(dtype)
+        g = grad.to(dtype)
+        acc_q = torch.zeros(query.shape, dtype=dtype, device=query.device) if need_q else None
+        acc_k = torch.zeros(key.shape, dtype=dtype, device=key.device) if need_k else None
+        # on the device of the embeddings: scale and bias may be 0-d tensors elsewhere
+        sum_ws = torch.zeros((), dtype=dtype, device=grad.device)
+        sum_w = torch.zeros((), dtype=dtype, device=grad.device)
+        for r0, r1 in tile_bounds(query.shape[0], rows):
+            a = query[r0:r1].to(dtype) * u[r0:r1, None]  # u q: rows x D
+            g_rows = g[r0:r1, None]
+            for c0, c1, cand in _key_tiles(key, v, chunk, dtype):
+                s = torch.mm(a, cand.T)
+                weight = s.mul(t).add_(b).sigmoid_()  # d softplus(l) / dl
+                if (d := diagonal_entries(weight, offset + r0, c0, c1)) is not None:
+                    _, s_pos = diagonal_entries(s, offset + r0, c0, c1) or d
+                    # d softplus(-l) / dl = -sigmoid(-l), not sigmoid(l) - 1 (rounds to 0)
+                    d[1].copy_(torch.sigmoid(-(s_pos * t + b)).neg_())
+                weight.mul_(g_rows)  # W = dL/dl
+                if need_t:
+                    sum_ws += torch.dot(weight.view(-1), s.view(-1))
+                if need_b:
+                    sum_w += weight.sum()
+                if acc_q is not None:  # dL/d(u q) / t = W (v K)
+                    acc_q[r0:r1].addmm_(weight, cand)
+                if acc_k is not None:  # dL/d(v k) / t = W^T (u Q)
+                    acc_k[c0:c1].addmm_(weight.T, a)
+                del s, weight
+        grads = []
+        for acc, x, scales in ((acc_q, query, u), (acc_k, key, v)):
+            if acc is not None:
+                acc.mul_(t)
+                if normalize:
+                    normalize_grad_(acc, x, scales, rows)
+                acc = acc.to(x.dtype)
+            grads.append(acc)
+        g_t = sum_ws.to(scale.dtype) if need_t else None
+        g_b = sum_w.to(bias.dtype) if need_b else None
+        return (g_t, g_b, *nothing, *grads)
+
+
+def sigmoid_per_query(query: Tensor, key: Tensor, keys: Keys | None, *, scale: Tensor,
+                      bias: Tensor, normalize: bool, chunk_size: int | None,
+                      dtype: torch.dtype) -> Tensor:
+    """The sigmoid loss of each of this process's queries against every key (of every
+    process when `keys` are given, its own key at row `keys.start + i`): the full matrix
+    or, where `auto_chunk` asks for them, tiles. `scale` and `bias` are 0-d tensors."""
+    offset = 0 if keys is None else keys.start
+    every_key = key if keys is None else keys.keys
+    chunk = auto_chunk(query.shape[0], every_key.shape[0], chunk_size, query.device)
+    with full_precision(query.device):  # float32 logits and sums, also under autocast
+        if chunk is None:
+            return _untiled(scale, bias, normalize, dtype, offset, query, every_key)
+        rows = tile_rows(chunk, query.shape[1], query.device)
+        return _TiledSigmoid.apply(scale, bias, normalize, chunk, rows, dtype, offset, query,
+                                   every_key)
