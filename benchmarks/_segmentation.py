@@ -457,8 +457,9 @@ def _provenance(record: dict[str, Any]) -> list[str]:
     from _common import provenance_line
 
     mc, run = record["machine"], record["run"]
-    return [f"{provenance_line(run, mc, run['seconds'])}; torch {mc['torch']}, softmetrics "
-            f"{mc.get('softmetrics', '?')}.", ""]
+    versions = ", ".join(f"{k} {mc[k]}" for k in ("torch", "scikit-learn", "softmetrics")
+                         if k in mc)
+    return [f"{provenance_line(run, mc, run['seconds'])}; {versions}.", ""]
 
 
 def _tables(record: dict[str, Any], metrics: dict[str, str], bases: dict[str, str]
@@ -487,6 +488,13 @@ def _tables(record: dict[str, Any], metrics: dict[str, str], bases: dict[str, st
     return lines
 
 
+def class_iou(entry: dict[str, Any]) -> np.ndarray:
+    """Each class's test IoU, mean over the seeds where it is present (NaN: none)."""
+    iou = np.array(entry["class_iou"], dtype=np.float64)
+    seen = np.isfinite(iou).sum(0)
+    return np.where(seen > 0, np.nansum(iou, axis=0) / np.maximum(seen, 1), np.nan)
+
+
 def seg_markdown(record: dict[str, Any]) -> str:
     lines = [*_provenance(record), record["description"], ""]
     lines += _tables(record, SEG_METRICS, {"ce": "CE"})
@@ -498,7 +506,7 @@ def seg_markdown(record: dict[str, Any]) -> str:
                                       zip(names, record["class_fractions"], strict=True)) + " |",
               "|---|" + "---:|" * len(names)]
     for r in record["losses"].values():
-        iou = np.nanmean(np.array(r["class_iou"], dtype=np.float64), axis=0)
+        iou = class_iou(r)
         lines.append(f"| {r['label']} | " + " | ".join(f"{v:.3f}" for v in iou) + " |")
     return "\n".join(lines) + "\n"
 
@@ -599,7 +607,7 @@ def seg_plots(record: dict[str, Any], out: Path) -> list[str]:
     keys = list(losses)
     width = 0.8 / len(keys)
     for k, key in enumerate(keys):
-        iou = np.nanmean(np.array(losses[key]["class_iou"], dtype=np.float64), axis=0)
+        iou = class_iou(losses[key])
         ax.bar(np.arange(NUM_CLASSES) + (k - (len(keys) - 1) / 2) * width, iou, width,
                label=losses[key]["label"], color="0.3" if key == "ce" else f"C{k}")
     ax.set_xticks(range(NUM_CLASSES), ["bg", *[f"{d}*" if d + 1 in RARE else str(d)
