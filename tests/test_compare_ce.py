@@ -515,7 +515,16 @@ def test_page_blocks_are_the_record_rendered_by_the_current_code():
     assert (PAGE.parent / "compare_ce_results.md").read_text().endswith(block)
     seq = json.loads((PAGE.parent / "compare_ce_sequence.json").read_text())
     assert _block(page, "sequence") == cc.sequence_markdown(seq).strip()
-    for record in (results, seq):
+    records = [results, seq]
+    import _tasks
+
+    for name in _tasks.TASK_MODULES:  # the tasks of their own modules
+        record = json.loads((PAGE.parent / f"compare_ce_{name}.json").read_text())
+        block = _tasks.load(name).markdown(record)
+        assert _block(page, name) == block.strip()
+        assert (PAGE.parent / f"compare_ce_{name}.md").read_text().endswith(block)
+        records.append(record)
+    for record in records:
         assert record["run"]["commit"] and record["run"]["dirty"] is False
         assert record["run"]["command"].startswith("python benchmarks/compare_ce.py --record")
 
@@ -540,7 +549,7 @@ def test_every_figure_the_page_prose_quotes_is_in_the_record():
     """The hand-written prose may interpret the record, not restate an older one: every
     figure it quotes appears, as written, in the generated blocks (the record rendered)."""
     page = PAGE.read_text()
-    generated = _block(page, "results") + "\n" + _block(page, "sequence")
+    generated = "\n".join(_block(page, part) for part in cc.PAGE_MARKERS)
     known = {f.replace("−", "-") for f in FIGURE.findall(generated)}
     known |= {f.lstrip("+-") for f in known}
     quoted = [f.replace("−", "-") for f in FIGURE.findall(_prose(page))]
