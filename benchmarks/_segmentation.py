@@ -7,15 +7,16 @@ from disjoint digit images, fixed per seed.
 
 Segmentation: a small U-Net (`_nets.unet`) trained with cross-entropy, CE + w·SoftDice (the
 common practice), SoftJaccard, SoftDice, SoftTversky (alpha 0.3, beta 0.7) and, where
-`SoftJaccardLoss` has a `relaxation` option, the Lovász hinge of the Jaccard loss (Berman et
-al., 2018). Test metrics on the flattened pixels (scikit-learn's confusion matrix; the
+`SoftJaccardLoss` has a `relaxation` option, its Lovász extension (the Lovász-Softmax loss of
+Berman et al., 2018). Test metrics on the flattened pixels (scikit-learn's confusion matrix; the
 formulas are checked against its scores): mean IoU and macro Dice over the classes present
 in the target or the prediction, pixel accuracy, and the mean IoU of the rare digits.
 
 Multilabel: the digits present on a canvas (10 labels), a small CNN with global max pooling
-(`_nets.cnn`), trained with BCE, SoftF1 (macro), SoftF1 (micro) and BCE + w·SoftF1 (macro), the
-sigmoidF1 setting (Bénédict et al., 2021). Test macro and micro F1 by scikit-learn at
-probability 0.5, and for BCE also with one threshold per label tuned on validation.
+(`_nets.cnn`), trained with BCE, SoftF1 (macro; with its temperature, the sigmoidF1 loss of
+Bénédict et al., 2021), SoftF1 (micro) and BCE + w·SoftF1 (macro). Test macro and micro F1
+by scikit-learn at probability 0.5, and for BCE also with one threshold per label tuned on
+validation.
 
 The protocol is `compare_ce.py`'s, with a shared start as in its sequence task: per seed one
 network is pretrained with the baseline loss (cross-entropy, BCE), and every loss fine-tunes
@@ -140,6 +141,11 @@ def check_available() -> None:
         except ImportError as err:
             raise SystemExit(f"compare_ce: the canvas tasks need {name}: "
                              f"pip install -e \".[bench]\"") from err
+
+
+def check_segmentation() -> None:
+    """`check_available`, and a note when the Lovász entry is left out."""
+    check_available()
     if not has_lovasz():
         print("compare_ce: this softmetrics' SoftJaccardLoss has no `relaxation` option; the "
               "segmentation task runs without its Lovász entry", flush=True)
@@ -649,7 +655,7 @@ def ml_plots(record: dict[str, Any], out: Path) -> list[str]:
     return [name]
 
 
-SEGMENTATION = Task("segmentation", "Segmentation: digits on a canvas", check_available,
+SEGMENTATION = Task("segmentation", "Segmentation: digits on a canvas", check_segmentation,
                     run_segmentation, seg_markdown, seg_console, seg_plots)
 MULTILABEL = Task("multilabel", "Multilabel: which digits a canvas shows", check_available,
                   run_multilabel, ml_markdown, ml_console, ml_plots)
