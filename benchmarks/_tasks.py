@@ -43,6 +43,8 @@ class Task:
 # task name -> (module, attribute holding its Task); imported only when selected, so that
 # a task's optional packages are not needed by the others
 TASK_MODULES: dict[str, tuple[str, str]] = {
+    "segmentation": ("_segmentation", "SEGMENTATION"),
+    "multilabel": ("_segmentation", "MULTILABEL"),
     "g2p": ("_g2p", "TASK"),
 }
 

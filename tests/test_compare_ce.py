@@ -399,6 +399,13 @@ def test_smoke_run_writes_complete_results(tmp_path, capsys, monkeypatch):
     assert table.endswith(cc.markdown(saved))
     assert (tmp_path / "compare_ce_sequence.md").read_text().endswith(cc.sequence_markdown(seq))
     assert results["settings"]["seeds"] == [0, 1]
+    import _tasks
+
+    for name in ("segmentation", "multilabel"):  # the tasks of their own modules
+        rec = json.loads((tmp_path / f"compare_ce_{name}.json").read_text())
+        assert rec["size"] == "smoke" and rec["seeds"] == [0, 1]
+        assert (tmp_path / f"compare_ce_{name}.md").read_text().endswith(
+            _tasks.load(name).markdown(rec))
     captured = capsys.readouterr()
     # off a terminal: no bar, one line per task, on standard error
     assert "\r" not in captured.err + captured.out
@@ -508,7 +515,16 @@ def test_page_blocks_are_the_record_rendered_by_the_current_code():
     assert (PAGE.parent / "compare_ce_results.md").read_text().endswith(block)
     seq = json.loads((PAGE.parent / "compare_ce_sequence.json").read_text())
     assert _block(page, "sequence") == cc.sequence_markdown(seq).strip()
-    for record in (results, seq):
+    records = [results, seq]
+    import _tasks
+
+    for name in _tasks.TASK_MODULES:  # the tasks of their own modules
+        record = json.loads((PAGE.parent / f"compare_ce_{name}.json").read_text())
+        block = _tasks.load(name).markdown(record)
+        assert _block(page, name) == block.strip()
+        assert (PAGE.parent / f"compare_ce_{name}.md").read_text().endswith(block)
+        records.append(record)
+    for record in records:
         assert record["run"]["commit"] and record["run"]["dirty"] is False
         assert record["run"]["command"].startswith("python benchmarks/compare_ce.py --record")
 

@@ -69,6 +69,8 @@ SCRIPTS = {
     "compare_ce.json": "compare_ce",
     "compare_ce_sequence.json": "compare_ce",
     "compare_ce_g2p.json": "compare_ce",
+    "compare_ce_segmentation.json": "compare_ce",
+    "compare_ce_multilabel.json": "compare_ce",
     "absent_classes.json": "absent_classes",
     "expected_bleu_alpha.json": "expected_bleu_alpha",
     "segmentation_peers.json": "segmentation_peers",
@@ -603,7 +605,72 @@ G2P = [
           lambda r: (_g2p_diff(r, "expected_bleu", "bleu"),)),
 ]
 
-CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *INDEX, *CONTRASTIVE, *SEGMENTATION, *G2P]
+
+def _mean(rec: dict, key: str, metric: str) -> float:
+    return statistics.mean(rec["losses"][key]["metrics"][metric])
+
+
+def _vs(rec: dict, key: str, metric: str, base: str) -> tuple:
+    """A paired comparison as the pages write it: difference, interval, verdict."""
+    c = rec["comparisons"][base][key][metric]
+    return c["mean_diff"], c["ci_low"], c["ci_high"], c["verdict"]
+
+
+CE = "benchmarks/compare_ce.md"
+SEG, ML = "compare_ce_segmentation.json", "compare_ce_multilabel.json"
+PURE = ("jaccard", "dice", "tversky")
+CANVAS = [
+    Claim(CE, SEG,
+          "Fine-tuned for {} steps from the same cross-entropy network (test mIoU {:.3f} "
+          "before fine-tuning), cross-entropy reached a test mIoU of {:.3f}, and no soft loss "
+          "moved it by more than {:.3f} over {} seeds:",
+          lambda r: (r["settings"]["steps"], statistics.mean(r["pretrained"]["miou"]),
+                     _mean(r, "ce", "miou"),
+                     max(abs(c["miou"]["mean_diff"]) for c in r["comparisons"]["ce"].values()),
+                     len(r["seeds"]))),
+    Claim(CE, SEG,
+          "CE + w · SoftDice {:+.3f} [{:+.3f}, {:+.3f}] ({}), SoftJaccard {:+.3f} [{:+.3f}, "
+          "{:+.3f}] ({}), SoftDice {:+.3f} [{:+.3f}, {:+.3f}] ({}) and SoftTversky {:+.3f} "
+          "[{:+.3f}, {:+.3f}] ({}).",
+          lambda r: tuple(v for k in ("ce_dice", *PURE) for v in _vs(r, k, "miou", "ce"))),
+    Claim(CE, SEG,
+          "On its own metric pure SoftDice gained {:+.3f} macro Dice [{:+.3f}, {:+.3f}] (a "
+          "{}), and CE + w · SoftDice {:+.3f} [{:+.3f}, {:+.3f}] (a {}); every pure soft loss "
+          "cost pixel accuracy ({:+.3f} to {:+.3f}).",
+          lambda r: (*_vs(r, "dice", "dice", "ce"), *_vs(r, "ce_dice", "dice", "ce"),
+                     min(_vs(r, k, "pixel_acc", "ce")[0] for k in PURE),
+                     max(_vs(r, k, "pixel_acc", "ce")[0] for k in PURE))),
+    Claim(CE, SEG,
+          "their test IoU is {:.3f} for every loss, cross-entropy included",
+          lambda r: (max(_mean(r, k, "rare_iou") for k in r["losses"]),)),
+    Claim(CE, SEG, "trains small networks briefly: {} seeds, {} configurations, {} "
+          "fine-tuning steps",
+          lambda r: (len(r["seeds"]), r["settings"]["configs"], r["settings"]["steps"])),
+    Claim(CE, ML,
+          "`SoftF1Loss` (macro) raised test macro F1 from BCE's {:.3f} to {:.3f} ({:+.3f} "
+          "[{:+.3f}, {:+.3f}], a {} over {} seeds), but BCE with one threshold per label tuned "
+          "on validation reached {:.3f}, and against it `SoftF1Loss` (macro) is a {} "
+          "({:+.3f} [{:+.3f}, {:+.3f}]).",
+          lambda r: (_mean(r, "bce", "macro_f1"), _mean(r, "f1_macro", "macro_f1"),
+                     *_vs(r, "f1_macro", "macro_f1", "bce"), len(r["seeds"]),
+                     _mean(r, "bce_thr", "macro_f1"),
+                     _vs(r, "f1_macro", "macro_f1", "bce_thr")[3],
+                     *_vs(r, "f1_macro", "macro_f1", "bce_thr")[:3])),
+    Claim(CE, ML,
+          "BCE + w · `SoftF1Loss` gained only {:+.3f} macro F1 over BCE and is a {} against "
+          "the tuned thresholds ({:+.3f} [{:+.3f}, {:+.3f}]); `SoftF1Loss` (micro) is a {} "
+          "with BCE on micro F1 ({:+.3f} [{:+.3f}, {:+.3f}]).",
+          lambda r: (_vs(r, "bce_f1", "macro_f1", "bce")[0],
+                     _vs(r, "bce_f1", "macro_f1", "bce_thr")[3],
+                     *_vs(r, "bce_f1", "macro_f1", "bce_thr")[:3],
+                     _vs(r, "f1_micro", "micro_f1", "bce")[3],
+                     *_vs(r, "f1_micro", "micro_f1", "bce")[:3])),
+    Claim(CE, ML, "(test macro F1 {:.3f} after pretraining)",
+          lambda r: (statistics.mean(r["pretrained"]["macro_f1"]),)),
+]
+
+CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *INDEX, *CONTRASTIVE, *SEGMENTATION, *G2P,
+          *CANVAS]
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: f"{c.page}: {c.text[:40]}")
@@ -716,6 +783,19 @@ SECTIONS = [
         "2^{22}", "2^{24}",  # pairs per tile (softmetrics._tuning)
         "10", "0.1",  # the benchmark's share of positives and its temperature
     })),
+]
+
+
+# the canvas tasks' settings, as their method paragraphs state them
+CANVAS_SETTINGS = frozenset({"0", "1", "2", "4", "5", "8", "10", "11", "15", "18", "30", "48",
+                             "0.3", "0.7", "0.5", "2018", "2021"})
+SECTIONS += [
+    Section(CE, "## Segmentation task", "<!-- compare_ce segmentation: begin",
+            CANVAS_SETTINGS),
+    Section(CE, "<!-- compare_ce segmentation: end -->", "<!-- compare_ce multilabel: begin",
+            CANVAS_SETTINGS),
+    Section(CE, "<!-- compare_ce multilabel: end -->", "## Limits of this benchmark",
+            CANVAS_SETTINGS),
 ]
 
 

