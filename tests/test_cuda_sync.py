@@ -77,6 +77,10 @@ CLASSIFICATION = [
      "multilabel"),
     ("exact-match-multilabel", lambda: softmetrics.SoftExactMatchLoss(
         task="multilabel", num_classes=7, validate_args=False), "multilabel"),
+    ("dice-soft-targets", lambda: softmetrics.SoftDiceLoss(
+        task="multiclass", num_classes=7, validate_args=False), "soft-multiclass"),
+    ("jaccard-soft-masks", lambda: softmetrics.SoftJaccardLoss(
+        task="multilabel", num_classes=7, validate_args=False), "soft-multilabel"),
 ]
 
 
@@ -91,6 +95,10 @@ def test_classification_losses_do_not_synchronise(make, kind, cuda):
         y[:, :4] = 255
     elif kind == "binary":
         x, y = _randn(256, device=cuda), _randint(2, 256, device=cuda)
+    elif kind == "soft-multiclass":
+        x, y = _randn(256, 7, device=cuda), _randn(256, 7, device=cuda, seed=3).softmax(1)
+    elif kind == "soft-multilabel":
+        x, y = _randn(256, 7, device=cuda), _randn(256, 7, device=cuda, seed=3).sigmoid()
     else:
         x, y = _randn(256, 7, device=cuda), _randint(2, 256, 7, device=cuda)
     x.requires_grad_()

@@ -43,6 +43,10 @@ def fuzz_case(draw):
     y = torch.randint(0, max(high, 1), t_shape, generator=g)
     if draw(st.integers(0, 3)) == 0:
         y = y.float()
+    if draw(st.integers(0, 3)) == 0:  # soft targets: probabilities of the input's shape
+        y = torch.rand(in_shape, generator=g) * draw(st.sampled_from([1.0, 1.0, 2.0]))
+        if task == "multiclass" and len(in_shape) > 1 and draw(st.booleans()):
+            y = y / y.sum(1, keepdim=True).clamp_min(1e-6)
     def pick(valid, bad):
         """Mostly valid values, a bad one about one time in ten."""
         return draw(st.sampled_from(list(valid) * (3 * len(bad)) + list(bad)))

@@ -106,8 +106,8 @@ statistics)."""
 
 
 def format_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
-                  num_classes: int | None, ignore_index: int | None, validate_args: bool
-                  ) -> tuple[Tensor, Tensor, Tensor | None, int]:
+                  num_classes: int | None, ignore_index: int | None, validate_args: bool,
+                  soft_targets: bool = False) -> tuple[Tensor, Tensor, Tensor | None, int]:
     """Check shapes and dtypes; return `(z, y, w, C)` with a class axis 1 everywhere.
 
     `z` is the input as (N, C, ...) (binary: C = 1) in its own dtype: the statistics
@@ -115,23 +115,27 @@ def format_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
     copy of half-precision logits is kept for backward); `y` is the target: class indices
     (N, ...) for multiclass, 0/1 floats (compute dtype) shaped like `z` otherwise, with
     ignored entries set to 0; `w` is the 0/1 weight of each entry (`None` when nothing is
-    ignored) shaped like `y`, in the compute dtype.
+    ignored) shaped like `y`, in the compute dtype. With `soft_targets`, a floating target
+    of the input's shape holds probabilities (`_checks.is_soft_target`): `y` is that
+    target, detached, in the compute dtype and shaped like `z` (multiclass included).
     """
     _checks.check_task_inputs(fn, input, target, task=task, num_classes=num_classes,
-                              ignore_index=ignore_index, validate_args=validate_args)
+                              ignore_index=ignore_index, validate_args=validate_args,
+                              soft_targets=soft_targets)
     if _checks.checks_data(validate_args):
         _checks.check_finite(fn, "input", input)
+    soft = soft_targets and _checks.is_soft_target(task, input, target)
     dtype = compute_dtype(input.dtype)
     z = input
     if task == "binary" and _checks.binary_channel_squeezed(input, target):
         z = input.squeeze(1)
     w = None
-    y = target
+    y = target.detach() if soft else target
     if ignore_index is not None:
-        keep = target != ignore_index
+        keep = y != ignore_index
         w = keep.to(dtype)
-        y = torch.where(keep, target, torch.zeros((), dtype=target.dtype, device=target.device))
-    if task == "multiclass":
+        y = torch.where(keep, y, torch.zeros((), dtype=y.dtype, device=y.device))
+    if task == "multiclass" and not soft:
         y = y.long()
     else:
         y = y.to(dtype)
@@ -175,17 +179,20 @@ def _top_k_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, k: i
 
 
 def _statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task: str,
-                temperature: float | Tensor, threshold: float, samplewise: bool) -> Counts:
+                temperature: float | Tensor, threshold: float, samplewise: bool,
+                soft: bool = False) -> Counts:
     """The counts of the decision on `z` against `y`, each (G, C).
 
     At temperature 0 they are exact integers, returned in float64 so that the formulas of
     the exact metric round like scikit-learn's; soft counts stay in the compute dtype.
+    With soft targets (`soft`) the support is the target mass, and TP sums
+    `min(decision, target)` (see `_classification_counts._label_counts`).
     """
     with full_precision(z.device):  # autocast would round the weighted sums to half
         tp, pred = decision_counts(z, y, w, task=task, temperature=temperature,
-                                   threshold=threshold, samplewise=samplewise)
+                                   threshold=threshold, samplewise=samplewise, soft=soft)
     with torch.no_grad():
-        if task == "multiclass":
+        if task == "multiclass" and not soft:
             support = _class_support(y, w, num_classes, samplewise, tp.dtype)
             if w is None:
                 total: Tensor | float = float(math.prod(y.shape[1:]) if samplewise
@@ -333,12 +340,14 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
             absent_classes=absent_classes)
         if top_k is not None:
             check_top_k(fn, task=task, k=top_k, num_classes=num_classes)
+    soft = top_k is None and _checks.is_soft_target(task, input, target)
     z, y, w, c = format_inputs(fn, input, target, task=task, num_classes=num_classes,
-                               ignore_index=ignore_index, validate_args=validate_args)
+                               ignore_index=ignore_index, validate_args=validate_args,
+                               soft_targets=top_k is None)
     samplewise = multidim_average == "samplewise"
     if top_k is None:
         counts = _statistics(z, y, w, c, task=task, temperature=temperature,
-                             threshold=threshold, samplewise=samplewise)
+                             threshold=threshold, samplewise=samplewise, soft=soft)
     else:
         counts = _top_k_counts(z, y, w, c, top_k, temperature, samplewise)
     if hook is not None:

@@ -8,7 +8,9 @@ TP_c = \sum_n w_n p_{nc} y_{nc},\quad FP_c = \sum_n w_n p_{nc}(1 - y_{nc}),\quad
 FN_c = \sum_n w_n (1 - p_{nc}) y_{nc},\quad TN_c = \sum_n w_n (1 - p_{nc})(1 - y_{nc}),
 $$
 
-with $w_n = 0$ for entries whose target equals `ignore_index`. The decision $p$ is the
+with $w_n = 0$ for entries whose target equals `ignore_index`; for soft targets
+(probabilities $y_{nc} \in [0, 1]$) $TP_c = \sum_n \min(p_{nc}, y_{nc})$, the same for 0/1
+targets (see `soft_tversky_index`). The decision $p$ is the
 exact one at `temperature=0` (one-hot argmax, or a threshold) and a softmax or sigmoid at
 `temperature > 0` (see `softmetrics._relax`). The formulas:
 
@@ -108,6 +110,15 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
             otherwise. Binary scores may also carry a singleton channel, (N, 1, ...)
             with an (N, ...) target, as segmentation models output them.
         target: (N, ...) class indices for multiclass; 0/1 of the input's shape otherwise.
+            A floating target of the input's shape holds probabilities (soft targets:
+            label smoothing, mixup, distillation, soft masks): multiclass (N, C, ...)
+            class probabilities summing to 1 over axis 1, binary/multilabel values in
+            [0, 1]. Then $TP_c = \sum_n \min(p_{nc}, y_{nc}) = \tfrac12 \sum_n (p_{nc} +
+            y_{nc} - |p_{nc} - y_{nc}|)$ (Wang and Blaschko), FP and FN the rest of each
+            mass: equal to the label counts for 0/1 targets, and every metric is best
+            where $p = y$. No gradient flows to the target; its mass is the support; a
+            multiclass soft target takes no `ignore_index` (the Classification page,
+            "Soft targets"). A floating multiclass target of the label shape is an error.
         task: "binary", "multiclass" or "multilabel".
         num_classes: C; required unless binary.
         alpha: weight of false positives, >= 0.
@@ -151,7 +162,9 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
     Raises:
         ValueError: on an option out of range, shapes that do not match the task, or
             (with `validate_args`) target values outside [0, C) (multiclass) or {0, 1}
-            other than `ignore_index`, or a NaN or infinite `input`.
+            other than `ignore_index`, soft targets outside [0, 1] or (multiclass) whose
+            sum over the classes is off 1 by more than max(1e-3, C eps), or a NaN or
+            infinite `input`.
         TypeError: on a non-floating `input`, a non-integer multiclass `target`, or an
             option of the wrong type.
 
@@ -164,9 +177,11 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
         ...                    alpha=0.3, beta=0.7, temperature=0)
         tensor(0.6787)
 
-    ??? cite "Reference"
+    ??? cite "References"
         Salehi, Erdogmus and Gholipour, *Tversky loss function for image segmentation using
         3D fully convolutional deep networks*, MLMI 2017, arXiv:1706.05721.
+        Wang and Blaschko, *Jaccard Metric Losses: Optimizing the Jaccard Index with Soft
+        Labels*, NeurIPS 2023, arXiv:2302.05666 (the counts of soft targets).
     """
     fn = "soft_tversky_index"
     alpha, beta = tversky_weights(fn, alpha, beta)
@@ -263,6 +278,16 @@ def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int
         tensor(0.5556)
         >>> soft_f1_score(logits, target, task="multiclass", num_classes=3)
         tensor(0.6050)
+
+        Soft targets (here label smoothing) are probabilities of the input's shape; the
+        score reaches 1 where the softmax equals them:
+
+        >>> smooth = torch.tensor([[0.9, 0.1], [0.1, 0.9], [0.1, 0.9]])
+        >>> logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0]])
+        >>> soft_f1_score(logits, smooth, task="multiclass", num_classes=2, temperature=0)
+        tensor(0.6329)
+        >>> soft_f1_score(smooth.log(), smooth, task="multiclass", num_classes=2)
+        tensor(1.)
     """
     return evaluate("soft_f1_score", "tversky", input, target, alpha=0.5, beta=0.5, task=task,
                     num_classes=num_classes, average=average, temperature=temperature,
