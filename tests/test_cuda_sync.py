@@ -77,6 +77,9 @@ CLASSIFICATION = [
      "multilabel"),
     ("exact-match-multilabel", lambda: softmetrics.SoftExactMatchLoss(
         task="multilabel", num_classes=7, validate_args=False), "multilabel"),
+    ("precision-top-k", lambda: softmetrics.SoftPrecisionLoss(
+        task="multiclass", num_classes=7, top_k=2, ignore_index=255, validate_args=False),
+     "multiclass"),
     ("dice-soft-targets", lambda: softmetrics.SoftDiceLoss(
         task="multiclass", num_classes=7, validate_args=False), "soft-multiclass"),
     ("jaccard-soft-masks", lambda: softmetrics.SoftJaccardLoss(

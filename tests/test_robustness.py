@@ -74,10 +74,13 @@ def _finite(value) -> bool:
 
 
 @settings(max_examples=FUZZ_EXAMPLES)
-@given(case=fuzz_case(), index=st.integers(0, len(FUNCTIONS) - 1))
-def test_fuzz_functions(case, index):
+@given(case=fuzz_case(), index=st.integers(0, len(FUNCTIONS) - 1),
+       top_k=st.sampled_from([1, 1, 2, 3]))
+def test_fuzz_functions(case, index, top_k):
     x, y, options = case
     fn = FUNCTIONS[index]
+    if fn in (F.soft_precision, F.soft_recall, F.soft_f1_score, F.soft_fbeta_score):
+        options = options | {"top_k": top_k}
     if fn is F.soft_top_k_accuracy:
         options = {k: v for k, v in options.items() if k != "threshold"} | {"k": 2}
     if fn in (F.soft_stat_scores,):
