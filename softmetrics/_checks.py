@@ -38,6 +38,7 @@ __all__ = [
     "check_num_classes",
     "check_number",
     "check_option",
+    "check_probabilities",
     "check_same_shape",
     "check_task_inputs",
     "check_task_options",
@@ -45,6 +46,7 @@ __all__ = [
     "check_values_in",
     "checks_data",
     "fail",
+    "is_soft_target",
 ]
 
 
@@ -201,6 +203,44 @@ def check_values_in(fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
         fail(fn, arg, f"integer values {span}{extra}", f"a value {first!r}", raw=True)
 
 
+def check_probabilities(fn: str, arg: str, tensor: Tensor, *, ignore: int | None = None,
+                        class_axis: int | None = None) -> None:
+    """Soft targets: values in [0, 1] (entries equal to `ignore` pass) and, with a
+    `class_axis`, summing to 1 along it within `max(1e-3, C * eps)` of the tensor's dtype
+    (C its length; the sums of half-precision probabilities round by more than 1e-3).
+
+    Reads data (host synchronisation): call only under `checks_data(validate_args)`.
+    """
+    if tensor.numel() == 0:
+        return
+    t = tensor.detach()
+    inside = (t >= 0) & (t <= 1)
+    if ignore is not None:
+        inside |= t == ignore
+    if not bool(inside.all()):
+        first = t[~inside][0].item()
+        extra = f" or {ignore} (ignore_index)" if ignore is not None else ""
+        fail(fn, arg, f"probabilities in [0, 1]{extra}", f"a value {first!r}", raw=True)
+    if class_axis is not None:
+        size = t.shape[class_axis]
+        tol = max(1e-3, size * torch.finfo(t.dtype).eps)
+        sums = t.sum(class_axis, dtype=torch.float64)
+        off = (sums - 1).abs() > tol
+        if bool(off.any()):
+            fail(fn, arg, f"class probabilities summing to 1 over axis {class_axis} "
+                 f"(within {tol:.3g})", f"a sum of {sums[off][0].item():.6g}", raw=True)
+
+
+def is_soft_target(task: str, input: Tensor, target: Tensor) -> bool:
+    """Whether `target` holds probabilities (soft targets) rather than labels: a floating
+    target of the input's shape (multiclass: class probabilities (N, C, ...)); for binary
+    and multilabel tasks every floating target, whose 0/1 values are the labels' special
+    case."""
+    if not (isinstance(target, Tensor) and target.is_floating_point()):
+        return False
+    return task != "multiclass" or target.shape == input.shape
+
+
 def check_finite(fn: str, arg: str, tensor: Tensor) -> None:
     """`tensor` must hold no NaN or infinity. Reads data: call only under
     `checks_data(validate_args)`."""
@@ -260,21 +300,34 @@ def binary_channel_squeezed(input: Tensor, target: Tensor) -> bool:
 
 def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
                       num_classes: int | None, ignore_index: int | None,
-                      validate_args: bool) -> None:
+                      validate_args: bool, soft_targets: bool = False) -> None:
     """Shapes, dtypes and (under `checks_data(validate_args)`) target values of a
     classification-style pair: multiclass scores (N, C, ...) with labels (N, ...) in
     [0, C); binary scores (N, ...) (or (N, 1, ...) with an (N, ...) target) and multilabel
     scores (N, C, ...) with 0/1 targets of the same shape.
-    Entries equal to `ignore_index` may hold any value."""
+    Entries equal to `ignore_index` may hold any value.
+
+    With `soft_targets`, a target that `is_soft_target` holds probabilities: in [0, 1],
+    and for multiclass of the input's shape, summing to 1 over the classes, with no
+    `ignore_index` (no entry of a probability vector marks it as ignored)."""
     check_floating(fn, "input", input)
     if task == "multiclass":
-        check_index_tensor(fn, "target", target)
+        soft = soft_targets and is_soft_target(task, input, target)
+        if not soft:
+            check_index_tensor(fn, "target", target)
         if input.ndim < 2:
             fail(fn, "input", "of shape (N, C, ...) with C = num_classes for "
                  "task='multiclass'", f"shape {tuple(input.shape)}", raw=True)
         if input.shape[1] != num_classes:
             fail(fn, "input", f"of shape (N, {num_classes}, ...) (num_classes="
                  f"{num_classes} along axis 1)", f"shape {tuple(input.shape)}", raw=True)
+        if soft:
+            if ignore_index is not None:
+                fail(fn, "ignore_index", "None with class probabilities as the target (no "
+                     "entry of a probability vector marks it as ignored)", ignore_index)
+            if checks_data(validate_args):
+                check_probabilities(fn, "target", target, class_axis=1)
+            return
         expected = (input.shape[0], *input.shape[2:])
         check_same_shape(fn, "target", target, expected,
                          "input's shape without the class axis 1")
@@ -293,4 +346,7 @@ def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
         input = input.squeeze(1)
     check_same_shape(fn, "target", target, tuple(input.shape), "input's shape")
     if checks_data(validate_args):
-        check_values_in(fn, "target", target, 0, 2, ignore=ignore_index)
+        if soft_targets and target.is_floating_point():
+            check_probabilities(fn, "target", target, ignore=ignore_index)
+        else:
+            check_values_in(fn, "target", target, 0, 2, ignore=ignore_index)

@@ -77,6 +77,13 @@ CLASSIFICATION = [
      "multilabel"),
     ("exact-match-multilabel", lambda: softmetrics.SoftExactMatchLoss(
         task="multilabel", num_classes=7, validate_args=False), "multilabel"),
+    ("precision-top-k", lambda: softmetrics.SoftPrecisionLoss(
+        task="multiclass", num_classes=7, top_k=2, ignore_index=255, validate_args=False),
+     "multiclass"),
+    ("dice-soft-targets", lambda: softmetrics.SoftDiceLoss(
+        task="multiclass", num_classes=7, validate_args=False), "soft-multiclass"),
+    ("jaccard-soft-masks", lambda: softmetrics.SoftJaccardLoss(
+        task="multilabel", num_classes=7, validate_args=False), "soft-multilabel"),
 ]
 
 
@@ -91,6 +98,10 @@ def test_classification_losses_do_not_synchronise(make, kind, cuda):
         y[:, :4] = 255
     elif kind == "binary":
         x, y = _randn(256, device=cuda), _randint(2, 256, device=cuda)
+    elif kind == "soft-multiclass":
+        x, y = _randn(256, 7, device=cuda), _randn(256, 7, device=cuda, seed=3).softmax(1)
+    elif kind == "soft-multilabel":
+        x, y = _randn(256, 7, device=cuda), _randn(256, 7, device=cuda, seed=3).sigmoid()
     else:
         x, y = _randn(256, 7, device=cuda), _randint(2, 256, 7, device=cuda)
     x.requires_grad_()

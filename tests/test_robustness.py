@@ -43,6 +43,10 @@ def fuzz_case(draw):
     y = torch.randint(0, max(high, 1), t_shape, generator=g)
     if draw(st.integers(0, 3)) == 0:
         y = y.float()
+    if draw(st.integers(0, 3)) == 0:  # soft targets: probabilities of the input's shape
+        y = torch.rand(in_shape, generator=g) * draw(st.sampled_from([1.0, 1.0, 2.0]))
+        if task == "multiclass" and len(in_shape) > 1 and draw(st.booleans()):
+            y = y / y.sum(1, keepdim=True).clamp_min(1e-6)
     def pick(valid, bad):
         """Mostly valid values, a bad one about one time in ten."""
         return draw(st.sampled_from(list(valid) * (3 * len(bad)) + list(bad)))
@@ -70,10 +74,13 @@ def _finite(value) -> bool:
 
 
 @settings(max_examples=FUZZ_EXAMPLES)
-@given(case=fuzz_case(), index=st.integers(0, len(FUNCTIONS) - 1))
-def test_fuzz_functions(case, index):
+@given(case=fuzz_case(), index=st.integers(0, len(FUNCTIONS) - 1),
+       top_k=st.sampled_from([1, 1, 2, 3]))
+def test_fuzz_functions(case, index, top_k):
     x, y, options = case
     fn = FUNCTIONS[index]
+    if fn in (F.soft_precision, F.soft_recall, F.soft_f1_score, F.soft_fbeta_score):
+        options = options | {"top_k": top_k}
     if fn is F.soft_top_k_accuracy:
         options = {k: v for k, v in options.items() if k != "threshold"} | {"k": 2}
     if fn in (F.soft_stat_scores,):

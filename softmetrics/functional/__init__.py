@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
+from .accuracy import soft_accuracy, soft_top_k_accuracy
 from .classification import (
     StatScores,
-    soft_accuracy,
     soft_f1_score,
     soft_fbeta_score,
     soft_jaccard_index,
@@ -16,7 +16,6 @@ from .classification import (
     soft_precision,
     soft_recall,
     soft_stat_scores,
-    soft_top_k_accuracy,
     soft_tversky_index,
 )
 from .contrastive import (

@@ -29,7 +29,14 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard, soft_positive
+from .._relax import (
+    as_tensor_on,
+    compute_dtype,
+    full_precision,
+    is_hard,
+    soft_argmax,
+    soft_positive,
+)
 from ._classification_counts import decision_counts, group_sum, index_counts, top_k_hits
 from ._classification_options import (
     Averaging,
@@ -106,8 +113,8 @@ statistics)."""
 
 
 def format_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
-                  num_classes: int | None, ignore_index: int | None, validate_args: bool
-                  ) -> tuple[Tensor, Tensor, Tensor | None, int]:
+                  num_classes: int | None, ignore_index: int | None, validate_args: bool,
+                  soft_targets: bool = False) -> tuple[Tensor, Tensor, Tensor | None, int]:
     """Check shapes and dtypes; return `(z, y, w, C)` with a class axis 1 everywhere.
 
     `z` is the input as (N, C, ...) (binary: C = 1) in its own dtype: the statistics
@@ -115,23 +122,27 @@ def format_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
     copy of half-precision logits is kept for backward); `y` is the target: class indices
     (N, ...) for multiclass, 0/1 floats (compute dtype) shaped like `z` otherwise, with
     ignored entries set to 0; `w` is the 0/1 weight of each entry (`None` when nothing is
-    ignored) shaped like `y`, in the compute dtype.
+    ignored) shaped like `y`, in the compute dtype. With `soft_targets`, a floating target
+    of the input's shape holds probabilities (`_checks.is_soft_target`): `y` is that
+    target, detached, in the compute dtype and shaped like `z` (multiclass included).
     """
     _checks.check_task_inputs(fn, input, target, task=task, num_classes=num_classes,
-                              ignore_index=ignore_index, validate_args=validate_args)
+                              ignore_index=ignore_index, validate_args=validate_args,
+                              soft_targets=soft_targets)
     if _checks.checks_data(validate_args):
         _checks.check_finite(fn, "input", input)
+    soft = soft_targets and _checks.is_soft_target(task, input, target)
     dtype = compute_dtype(input.dtype)
     z = input
     if task == "binary" and _checks.binary_channel_squeezed(input, target):
         z = input.squeeze(1)
     w = None
-    y = target
+    y = target.detach() if soft else target
     if ignore_index is not None:
-        keep = target != ignore_index
+        keep = y != ignore_index
         w = keep.to(dtype)
-        y = torch.where(keep, target, torch.zeros((), dtype=target.dtype, device=target.device))
-    if task == "multiclass":
+        y = torch.where(keep, y, torch.zeros((), dtype=y.dtype, device=y.device))
+    if task == "multiclass" and not soft:
         y = y.long()
     else:
         y = y.to(dtype)
@@ -174,18 +185,53 @@ def _top_k_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, k: i
     return Counts(tp, tp, support, 0.0)
 
 
+def _top_k_decision_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, k: int,
+                           temperature: float | Tensor, samplewise: bool) -> Counts:
+    """Counts of the top-k decision of precision, recall and F-beta (torchmetrics'
+    `top_k`): each entry predicts its true class when that ranks in the top k (the hit
+    `h` of `top_k_hits`), else its argmax `a` (soft: the softmax), so its decision is
+    `h e_y + (1 - h) a`: one unit of predicted mass per entry, as for the argmax."""
+    dtype = compute_dtype(z.dtype)
+    with full_precision(z.device):
+        hit = top_k_hits(z.to(dtype), y, k, temperature)
+        a = soft_argmax(z.to(dtype), temperature, dim=1)
+        miss = 1.0 - hit
+        if w is not None:
+            hit, miss = hit * w, miss * w
+        true = hit + miss * a.gather(1, y.unsqueeze(1)).squeeze(1)
+        tp = index_counts(true, y, num_classes, samplewise)
+        pred = group_sum(a * miss.unsqueeze(1), samplewise) + index_counts(
+            hit, y, num_classes, samplewise)
+    with torch.no_grad():
+        support = _class_support(y, w, num_classes, samplewise, tp.dtype)
+        if w is None:
+            total: Tensor | float = float(math.prod(y.shape[1:]) if samplewise else y.numel())
+        else:
+            total = group_sum(w.unsqueeze(1), samplewise)
+    if is_hard(temperature):
+        bad = _nan_groups(z, samplewise)
+        tp = torch.where(bad, torch.nan, tp.double())
+        pred = torch.where(bad, torch.nan, pred.double())
+        support = support.double()
+        total = total.double() if isinstance(total, Tensor) else total
+    return Counts(tp, pred, support, total)
+
+
 def _statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task: str,
-                temperature: float | Tensor, threshold: float, samplewise: bool) -> Counts:
+                temperature: float | Tensor, threshold: float, samplewise: bool,
+                soft: bool = False) -> Counts:
     """The counts of the decision on `z` against `y`, each (G, C).
 
     At temperature 0 they are exact integers, returned in float64 so that the formulas of
     the exact metric round like scikit-learn's; soft counts stay in the compute dtype.
+    With soft targets (`soft`) the support is the target mass, and TP sums
+    `min(decision, target)` (see `_classification_counts._label_counts`).
     """
     with full_precision(z.device):  # autocast would round the weighted sums to half
         tp, pred = decision_counts(z, y, w, task=task, temperature=temperature,
-                                   threshold=threshold, samplewise=samplewise)
+                                   threshold=threshold, samplewise=samplewise, soft=soft)
     with torch.no_grad():
-        if task == "multiclass":
+        if task == "multiclass" and not soft:
             support = _class_support(y, w, num_classes, samplewise, tp.dtype)
             if w is None:
                 total: Tensor | float = float(math.prod(y.shape[1:]) if samplewise
@@ -317,10 +363,13 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
              average: str, temperature: float | Tensor, threshold: float,
              ignore_index: int | None, multidim_average: str, zero_division: float,
              validate_args: bool, absent_classes: str | None = None, top_k: int | None = None,
-             hook: CountsHook | None = None, check: bool = True) -> _Prepared:
+             top_k_hits_only: bool = True, hook: CountsHook | None = None,
+             check: bool = True) -> _Prepared:
     """Validate, format and count: the shared first half of every classification metric.
 
-    `top_k` counts top-k hits as the true positives instead of the argmax decision;
+    `top_k` counts top-k hits as the true positives instead of the argmax decision
+    (`top_k_hits_only`: top-k accuracy) or decides by the top k (`_top_k_decision_counts`:
+    precision, recall, F-beta);
     `hook` maps the counts before any formula sees them (Modules use it to sum counts
     across processes and to mix in running statistics). `check=False` skips the option
     checks, for Modules that ran them once in `__init__`.
@@ -333,14 +382,18 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
             absent_classes=absent_classes)
         if top_k is not None:
             check_top_k(fn, task=task, k=top_k, num_classes=num_classes)
+    soft = top_k is None and _checks.is_soft_target(task, input, target)
     z, y, w, c = format_inputs(fn, input, target, task=task, num_classes=num_classes,
-                               ignore_index=ignore_index, validate_args=validate_args)
+                               ignore_index=ignore_index, validate_args=validate_args,
+                               soft_targets=top_k is None)
     samplewise = multidim_average == "samplewise"
     if top_k is None:
         counts = _statistics(z, y, w, c, task=task, temperature=temperature,
-                             threshold=threshold, samplewise=samplewise)
-    else:
+                             threshold=threshold, samplewise=samplewise, soft=soft)
+    elif top_k_hits_only:
         counts = _top_k_counts(z, y, w, c, top_k, temperature, samplewise)
+    else:
+        counts = _top_k_decision_counts(z, y, w, c, top_k, temperature, samplewise)
     if hook is not None:
         counts = hook(counts)
     return _Prepared(counts, task, samplewise, compute_dtype(z.dtype), c)
@@ -364,11 +417,14 @@ def _focal(value: Tensor, gamma: float) -> Tensor:
 
 
 def _tversky_value(c: Counts, task: str, how: Averaging, alpha: float,
-                   beta: float, gamma: float = 1.0) -> Tensor:
+                   beta: float, gamma: float = 1.0, skip_unsupported: bool = False) -> Tensor:
     """Every metric of the Tversky form: precision, recall, F-beta, Dice, Jaccard.
 
     `gamma` applies `_focal` to the value of each class (of the pooled counts for
     "micro") before the average, which weighs the classes as it weighs the plain values.
+    `skip_unsupported`: a macro average that skips absent classes skips every class
+    absent from the target, predicted or not (torchmetrics' precision and recall with
+    `top_k > 1`).
     """
     zd = how.zero_division
     if (how.average == "micro" or how.class_weights == "generalized") and task != "binary":
@@ -376,7 +432,9 @@ def _tversky_value(c: Counts, task: str, how: Averaging, alpha: float,
         return _focal(_tversky(micro, alpha, beta, zd, how.temperature), gamma).squeeze(-1)
     value = _tversky(c, alpha, beta, zd, how.temperature if how.bridges_absent else None)
     value = _focal(value, gamma)
-    return value if task == "binary" else _average(value, c, how)
+    if task == "binary":
+        return value
+    return _average(value, c, how, seen=torch.zeros_like(c.tp) if skip_unsupported else None)
 
 
 def _mcc_value(c: Counts, task: str, how: Averaging) -> Tensor:
@@ -415,12 +473,14 @@ Kind = Literal["tversky", "accuracy", "mcc"]
 
 def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float = 0.0,
              beta: float = 0.0, top_k: int | None = None, hook: CountsHook | None = None,
-             check: bool = True, gamma: float = 1.0, **options: Any) -> Tensor:
+             check: bool = True, gamma: float = 1.0, skip_unsupported: bool = False,
+             **options: Any) -> Tensor:
     """The one pipeline: validate, count (optionally `hook` the counts), apply a formula.
 
-    `kind` selects the formula: "tversky" (with `alpha`, `beta`, and the focal exponent
-    `gamma`, checked by the caller: see `_focal`), "accuracy" (top-k accuracy with
-    `top_k`) or "mcc". Public functions and Modules all call this.
+    `kind` selects the formula: "tversky" (with `alpha`, `beta`, the focal exponent
+    `gamma`, checked by the caller: see `_focal`, and the top-k decision with `top_k`),
+    "accuracy" (top-k accuracy with `top_k`) or "mcc". Public functions and Modules all
+    call this.
     """
     class_weights = options.pop("class_weights", None)
     if check and class_weights is not None:
@@ -428,12 +488,14 @@ def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float
                             num_classes=options["num_classes"], average=options["average"])
         if _checks.checks_data(options["validate_args"]):
             check_class_weight_values(fn, class_weights)
-    prep = _prepare(fn, input, target, top_k=top_k, hook=hook, check=check, **options)
+    prep = _prepare(fn, input, target, top_k=top_k, top_k_hits_only=kind == "accuracy",
+                    hook=hook, check=check, **options)
     how = Averaging.of(prep.task, options["average"], options["zero_division"],
                        options.get("absent_classes"), options["ignore_index"],
                        prep.num_classes, options["temperature"], class_weights)
     if kind == "tversky":
-        value = _tversky_value(prep.counts, prep.task, how, alpha, beta, gamma)
+        value = _tversky_value(prep.counts, prep.task, how, alpha, beta, gamma,
+                               skip_unsupported)
     elif kind == "accuracy":
         value = _accuracy_value(prep.counts, prep.task, how)
     else:

@@ -65,12 +65,22 @@ def _class_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool,
     return index_counts(p_true, y, p.shape[1], samplewise), pred
 
 
-def _label_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool
-                  ) -> tuple[Tensor, Tensor]:
-    """`(TP, predicted mass)` per (group, class) of a binary/multilabel decision `p`."""
+def _label_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool,
+                  soft: bool = False) -> tuple[Tensor, Tensor]:
+    """`(TP, predicted mass)` per (group, class) of a decision `p` against a target `y` of
+    its shape: binary/multilabel labels, or (`soft`) probabilities, whose true positives
+    are Wang and Blaschko's $(p + y - |p - y|)/2 = \\min(p, y)$ per entry (for 0/1 `y`
+    exactly `p * y`, bit for bit, since `p` lies in [0, 1])."""
     if w is not None:
         p = p * w
-    return group_sum(p * y, samplewise), group_sum(p, samplewise)
+    tp = torch.minimum(p, y) if soft else p * y
+    return group_sum(tp, samplewise), group_sum(p, samplewise)
+
+
+def _min_slope(p: Tensor, y: Tensor) -> Tensor:
+    """The derivative of `min(p, y)` in `p` that autograd takes: 1 below `y`, 1/2 at a
+    tie, 0 above (so that the gradient of a Dice or Jaccard loss vanishes at `p = y`)."""
+    return (p < y).to(p.dtype) + 0.5 * (p == y).to(p.dtype)
 
 
 def softmax_width(z: Tensor) -> int:
@@ -226,38 +236,40 @@ class _SigmoidCounts(torch.autograd.Function):
     The logits are kept as given (half precision is converted in the forward pass); when
     a graph is being built the backward differentiates the counts recomputed from them."""
 
-    apply: ClassVar[Callable[[Tensor, Tensor, Tensor | None, float, float, bool],
+    apply: ClassVar[Callable[[Tensor, Tensor, Tensor | None, float, float, bool, bool],
                              tuple[Tensor, Tensor]]]
 
     @staticmethod
     def forward(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, shift: float,
-                inv_t: float, samplewise: bool) -> tuple[Tensor, Tensor]:
+                inv_t: float, samplewise: bool, soft: bool) -> tuple[Tensor, Tensor]:
         x = z.to(compute_dtype(z.dtype))
         if shift == 0.0 and inv_t == 1.0:
             p = torch.sigmoid(x) if x is z else x.sigmoid_()
         else:
             p = (torch.sub(x, shift) if x is z else x.sub_(shift)).mul_(inv_t).sigmoid_()
         ctx.save_for_backward(p, y, w, z)
-        ctx.shift, ctx.inv_t, ctx.samplewise = shift, inv_t, samplewise
-        return _label_counts(p, y, w, samplewise)
+        ctx.shift, ctx.inv_t, ctx.samplewise, ctx.soft = shift, inv_t, samplewise, soft
+        return _label_counts(p, y, w, samplewise, soft)
 
     @staticmethod
     def backward(ctx: Any, g_tp: Tensor, g_pred: Tensor
-                 ) -> tuple[Tensor, None, None, None, None, None]:
+                 ) -> tuple[Tensor, None, None, None, None, None, None]:
         p, y, w, z = ctx.saved_tensors
         if torch.is_grad_enabled():  # a graph being built: differentiable
             x = (z.to(p.dtype) - ctx.shift) * ctx.inv_t
-            counts = _label_counts(torch.sigmoid(x), y, w, ctx.samplewise)
+            counts = _label_counts(torch.sigmoid(x), y, w, ctx.samplewise, ctx.soft)
             (grad,) = torch.autograd.grad(counts, z, (g_tp, g_pred), create_graph=True)
-            return grad, None, None, None, None, None
+            return grad, None, None, None, None, None, None
         shape = (g_tp.shape[0], p.shape[1], *(1,) * (p.ndim - 2))
         scale = ctx.inv_t
-        g = torch.addcmul(g_pred.view(shape) * scale, y, g_tp.view(shape) * scale)
+        # d TP / d p: y for labels; for soft targets the slope of min(p w, y)
+        slope = _min_slope(p if w is None else p * w, y) if ctx.soft else y
+        g = torch.addcmul(g_pred.view(shape) * scale, slope, g_tp.view(shape) * scale)
         if w is not None:
             g.mul_(w)
         # in place: g * p * (1 - p) over the fresh buffer g
         grad = torch.ops.aten.sigmoid_backward.grad_input(g, p, grad_input=g)
-        return grad.to(z.dtype), None, None, None, None, None
+        return grad.to(z.dtype), None, None, None, None, None, None
 
 
 class _SoftTopKHits(torch.autograd.Function):
@@ -310,18 +322,22 @@ def top_k_hits(z: Tensor, y: Tensor, k: int, temperature: float | Tensor) -> Ten
 
 
 def decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
-                    temperature: float | Tensor, threshold: float, samplewise: bool
-                    ) -> tuple[Tensor, Tensor]:
+                    temperature: float | Tensor, threshold: float, samplewise: bool,
+                    soft: bool = False) -> tuple[Tensor, Tensor]:
     """`(TP, predicted mass)` of the (hard or soft) decision on `z`, each (G, C): through
     the fused autograd Functions where `_fused` says so, else the same counting code under
-    autograd (the reference the Functions are tested against)."""
+    autograd (the reference the Functions are tested against). `soft`: `y` holds target
+    probabilities of `z`'s shape (multiclass: no fused Function; the softmax and the
+    entrywise minimum run under autograd)."""
     fused = _fused(z, temperature)
-    if task == "multiclass" and fused:  # converts half precision block by block
+    if task == "multiclass" and fused and not soft:  # converts half precision by blocks
         return _SoftmaxCounts.apply(z, y, w, 1.0 / cast(float, temperature), samplewise)
     if task != "multiclass" and fused:  # converts half precision, keeps the logits as given
         return _SigmoidCounts.apply(z, y, w, logit(threshold), 1.0 / cast(float, temperature),
-                                    samplewise)
+                                    samplewise, soft)
     z = z.to(compute_dtype(z.dtype))
-    if task == "multiclass":
+    if task == "multiclass" and not soft:
         return _class_counts(soft_argmax(z, temperature, dim=1), y, w, samplewise)
-    return _label_counts(soft_threshold(z, temperature, threshold), y, w, samplewise)
+    p = soft_argmax(z, temperature, dim=1) if task == "multiclass" else soft_threshold(
+        z, temperature, threshold)
+    return _label_counts(p, y, w, samplewise, soft)

@@ -9,7 +9,7 @@ No tensor data is read here except by `check_class_weight_values` (run under
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -25,6 +25,7 @@ __all__ = [
     "check_top_k",
     "fbeta_weights",
     "generalized_weights",
+    "top_k_options",
     "tversky_weights",
 ]
 
@@ -151,6 +152,22 @@ def check_top_k(fn: str, *, task: str, k: int, num_classes: int | None) -> None:
     _checks.check_int(fn, "k", k, low=1)
     if num_classes is not None and k > num_classes:
         _checks.fail(fn, "k", f"<= num_classes = {num_classes}", k)
+
+
+def top_k_options(fn: str, top_k: int, *, task: str, num_classes: int | None,
+                  by_support: bool) -> dict[str, Any]:
+    """The `top_k` of precision, recall and F-beta, checked: an int >= 1, above 1 only for
+    multiclass and at most `num_classes`. Returns what `evaluate` takes for it: nothing
+    for 1 (the argmax), else `top_k` and, for precision and recall (`by_support`),
+    torchmetrics' rule that a macro average skips every class absent from the target."""
+    _checks.check_int(fn, "top_k", top_k, low=1)
+    if top_k == 1:
+        return {}
+    if task != "multiclass":
+        _checks.fail(fn, "top_k", "1 unless task='multiclass'", top_k)
+    if num_classes is not None and top_k > num_classes:
+        _checks.fail(fn, "top_k", f"<= num_classes = {num_classes}", top_k)
+    return {"top_k": top_k, "skip_unsupported": by_support}
 
 
 def tversky_weights(fn: str, alpha: float, beta: float) -> tuple[float, float]:

@@ -8,14 +8,17 @@ TP_c = \sum_n w_n p_{nc} y_{nc},\quad FP_c = \sum_n w_n p_{nc}(1 - y_{nc}),\quad
 FN_c = \sum_n w_n (1 - p_{nc}) y_{nc},\quad TN_c = \sum_n w_n (1 - p_{nc})(1 - y_{nc}),
 $$
 
-with $w_n = 0$ for entries whose target equals `ignore_index`. The decision $p$ is the
+with $w_n = 0$ for entries whose target equals `ignore_index`; for soft targets
+(probabilities $y_{nc} \in [0, 1]$) $TP_c = \sum_n \min(p_{nc}, y_{nc})$, the same for 0/1
+targets (see `soft_tversky_index`). The decision $p$ is the
 exact one at `temperature=0` (one-hot argmax, or a threshold) and a softmax or sigmoid at
 `temperature > 0` (see `softmetrics._relax`). The formulas:
 
 - **Tversky** $TP / (TP + \alpha FP + \beta FN)$ covers precision ($\alpha=1,\beta=0$),
   recall ($0, 1$), F-beta ($\alpha = 1/(1+\beta^2)$, $\beta^2/(1+\beta^2)$), Dice = F1
   ($1/2, 1/2$) and Jaccard/IoU ($1, 1$);
-- **accuracy** (and top-k accuracy, whose decision is "the true class ranks in the top k");
+- **accuracy** (and top-k accuracy, whose decision is "the true class ranks in the top k"),
+  in `softmetrics.functional.accuracy`;
 - **Matthews correlation** (Gorodkin's $R_K$), from the same counts;
 - **exact match** (subset accuracy), a product over each sample's entries, not counts.
 
@@ -37,7 +40,7 @@ from ._classification_core import (
     evaluate,
     stat_scores,
 )
-from ._classification_options import fbeta_weights, tversky_weights
+from ._classification_options import fbeta_weights, top_k_options, tversky_weights
 
 
 def soft_stat_scores(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -108,6 +111,15 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
             otherwise. Binary scores may also carry a singleton channel, (N, 1, ...)
             with an (N, ...) target, as segmentation models output them.
         target: (N, ...) class indices for multiclass; 0/1 of the input's shape otherwise.
+            A floating target of the input's shape holds probabilities (soft targets:
+            label smoothing, mixup, distillation, soft masks): multiclass (N, C, ...)
+            class probabilities summing to 1 over axis 1, binary/multilabel values in
+            [0, 1]. Then $TP_c = \sum_n \min(p_{nc}, y_{nc}) = \tfrac12 \sum_n (p_{nc} +
+            y_{nc} - |p_{nc} - y_{nc}|)$ (Wang and Blaschko), FP and FN the rest of each
+            mass: equal to the label counts for 0/1 targets, and every metric is best
+            where $p = y$. No gradient flows to the target; its mass is the support; a
+            multiclass soft target takes no `ignore_index` (the Classification page,
+            "Soft targets"). A floating multiclass target of the label shape is an error.
         task: "binary", "multiclass" or "multilabel".
         num_classes: C; required unless binary.
         alpha: weight of false positives, >= 0.
@@ -151,7 +163,9 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
     Raises:
         ValueError: on an option out of range, shapes that do not match the task, or
             (with `validate_args`) target values outside [0, C) (multiclass) or {0, 1}
-            other than `ignore_index`, or a NaN or infinite `input`.
+            other than `ignore_index`, soft targets outside [0, 1] or (multiclass) whose
+            sum over the classes is off 1 by more than max(1e-3, C eps), or a NaN or
+            infinite `input`.
         TypeError: on a non-floating `input`, a non-integer multiclass `target`, or an
             option of the wrong type.
 
@@ -164,9 +178,11 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
         ...                    alpha=0.3, beta=0.7, temperature=0)
         tensor(0.6787)
 
-    ??? cite "Reference"
+    ??? cite "References"
         Salehi, Erdogmus and Gholipour, *Tversky loss function for image segmentation using
         3D fully convolutional deep networks*, MLMI 2017, arXiv:1706.05721.
+        Wang and Blaschko, *Jaccard Metric Losses: Optimizing the Jaccard Index with Soft
+        Labels*, NeurIPS 2023, arXiv:2302.05666 (the counts of soft targets).
     """
     fn = "soft_tversky_index"
     alpha, beta = tversky_weights(fn, alpha, beta)
@@ -185,7 +201,7 @@ def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: 
                      multidim_average: MultidimAverage = "global",
                      zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
         class_weights: Tensor | Literal["generalized"] | None = None,
-        validate_args: bool = True) -> Tensor:
+        top_k: int = 1, validate_args: bool = True) -> Tensor:
     r"""Soft F-beta score.
 
     $$
@@ -207,6 +223,9 @@ def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: 
             Tversky weights `alpha`, `beta`). `beta=inf` (or any `beta` whose square
             overflows) gives recall, as in scikit-learn.
         zero_division: value where $(1+\beta^2) TP + \beta^2 FN + FP = 0$.
+        top_k: the top-k decision of [soft_precision][softmetrics.functional.soft_precision];
+            unlike there, a macro average keeps its usual rule (it skips only a class with
+            no target and no prediction), as torchmetrics' F-beta does.
 
     Examples:
         >>> import torch
@@ -229,7 +248,9 @@ def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: 
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
                     absent_classes=absent_classes, class_weights=class_weights,
-                    validate_args=validate_args)
+                    validate_args=validate_args,
+                    **top_k_options(fn, top_k, task=task, num_classes=num_classes,
+                                    by_support=False))
 
 
 def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -238,7 +259,7 @@ def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int
                   multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
                   absent_classes: AbsentClasses | None = None,
         class_weights: Tensor | Literal["generalized"] | None = None,
-        validate_args: bool = True) -> Tensor:
+        top_k: int = 1, validate_args: bool = True) -> Tensor:
     r"""Soft F1 score (= soft Dice coefficient): the F-beta score with `beta=1`.
 
     $$
@@ -252,7 +273,8 @@ def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int
 
     Arguments, result and errors are those of
     [soft_tversky_index][softmetrics.functional.soft_tversky_index] without `alpha` and
-    `beta`; `zero_division` is the value where $2TP + FN + FP = 0$.
+    `beta`; `zero_division` is the value where $2TP + FN + FP = 0$; `top_k` is that of
+    [soft_fbeta_score][softmetrics.functional.soft_fbeta_score].
 
     Examples:
         >>> import torch
@@ -263,13 +285,25 @@ def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int
         tensor(0.5556)
         >>> soft_f1_score(logits, target, task="multiclass", num_classes=3)
         tensor(0.6050)
+
+        Soft targets (here label smoothing) are probabilities of the input's shape; the
+        score reaches 1 where the softmax equals them:
+
+        >>> smooth = torch.tensor([[0.9, 0.1], [0.1, 0.9], [0.1, 0.9]])
+        >>> logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0]])
+        >>> soft_f1_score(logits, smooth, task="multiclass", num_classes=2, temperature=0)
+        tensor(0.6329)
+        >>> soft_f1_score(smooth.log(), smooth, task="multiclass", num_classes=2)
+        tensor(1.)
     """
     return evaluate("soft_f1_score", "tversky", input, target, alpha=0.5, beta=0.5, task=task,
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
                     absent_classes=absent_classes, class_weights=class_weights,
-                    validate_args=validate_args)
+                    validate_args=validate_args,
+                    **top_k_options("soft_f1_score", top_k, task=task, num_classes=num_classes,
+                                    by_support=False))
 
 
 def soft_precision(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -278,7 +312,7 @@ def soft_precision(input: Tensor, target: Tensor, *, task: Task, num_classes: in
                    multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
                    absent_classes: AbsentClasses | None = None,
         class_weights: Tensor | Literal["generalized"] | None = None,
-        validate_args: bool = True) -> Tensor:
+        top_k: int = 1, validate_args: bool = True) -> Tensor:
     r"""Soft precision $TP / (TP + FP)$, the fraction of predictions that are right.
 
     The Tversky index with $\alpha = 1, \beta = 0$: missed positives do not enter, so as a
@@ -286,23 +320,53 @@ def soft_precision(input: Tensor, target: Tensor, *, task: Task, num_classes: in
 
     Hard limit: at `temperature=0` equals scikit-learn's `precision_score`.
 
-    Arguments, result and errors are those of
-    [soft_tversky_index][softmetrics.functional.soft_tversky_index] with `alpha=1, beta=0`;
-    `zero_division` is the value of a class that nothing is assigned to ($TP + FP = 0$).
+    Arguments not listed below, the result and the errors are those of
+    [soft_tversky_index][softmetrics.functional.soft_tversky_index] with `alpha=1, beta=0`.
+
+    Args:
+        zero_division: value of a class that nothing is assigned to ($TP + FP = 0$).
+        top_k: multiclass only, an int in [1, C] (torchmetrics' `top_k`): an entry
+            predicts its true class when that class is among its `top_k` highest scores,
+            and its argmax otherwise, so a miss is a false positive of the argmax class
+            only. Soft: the decision $h\,e_y + (1 - h)\operatorname{softmax}(z/\tau)$,
+            with $h$ the soft hit of
+            [soft_top_k_accuracy][softmetrics.functional.soft_top_k_accuracy]. With
+            `top_k > 1` a macro average that skips absent classes (the multiclass
+            default) skips every class absent from the target, as torchmetrics' precision
+            and recall do. Integer targets only. At temperature 0 equal to torchmetrics'
+            `multiclass_precision(..., top_k=k)` for distinct scores; a tie at the k-th
+            place is half a hit (torchmetrics takes whichever class `torch.topk` lists
+            first).
 
     Examples:
         >>> import torch
-        >>> from softmetrics.functional import soft_precision
+        >>> from softmetrics.functional import soft_precision, soft_recall
         >>> logits = torch.tensor([2.0, -1.0, 0.5, -3.0])
         >>> soft_precision(logits, torch.tensor([1, 1, 0, 0]), task="binary", temperature=0)
         tensor(0.5000)
+
+        Top-2 decisions: the first and last samples' classes rank second, the middle
+        one's last, so that sample predicts its argmax, class 0 (a false positive of a
+        class absent from the target, which the macro average skips):
+
+        >>> logits = torch.tensor([[0.1, 2.0, 1.0, -1.0], [1.5, 0.2, 0.1, 0.0],
+        ...                        [0.0, 0.3, 2.0, 1.0]])
+        >>> target = torch.tensor([2, 3, 3])
+        >>> soft_precision(logits, target, task="multiclass", num_classes=4, top_k=2,
+        ...                average="none", temperature=0)
+        tensor([0., 0., 1., 1.])
+        >>> soft_recall(logits, target, task="multiclass", num_classes=4, top_k=2,
+        ...             temperature=0)
+        tensor(0.7500)
     """
     return evaluate("soft_precision", "tversky", input, target, alpha=1.0, beta=0.0, task=task,
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
                     absent_classes=absent_classes, class_weights=class_weights,
-                    validate_args=validate_args)
+                    validate_args=validate_args,
+                    **top_k_options("soft_precision", top_k, task=task, num_classes=num_classes,
+                                    by_support=True))
 
 
 def soft_recall(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
@@ -311,7 +375,7 @@ def soft_recall(input: Tensor, target: Tensor, *, task: Task, num_classes: int |
                 multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
                 absent_classes: AbsentClasses | None = None,
         class_weights: Tensor | Literal["generalized"] | None = None,
-        validate_args: bool = True) -> Tensor:
+        top_k: int = 1, validate_args: bool = True) -> Tensor:
     r"""Soft recall $TP / (TP + FN)$, the fraction of positives found.
 
     The Tversky index with $\alpha = 0, \beta = 1$. Its denominator, the support, holds
@@ -322,7 +386,9 @@ def soft_recall(input: Tensor, target: Tensor, *, task: Task, num_classes: int |
 
     Arguments, result and errors are those of
     [soft_tversky_index][softmetrics.functional.soft_tversky_index] with `alpha=0, beta=1`;
-    `zero_division` is the value of a class absent from the target ($TP + FN = 0$).
+    `zero_division` is the value of a class absent from the target ($TP + FN = 0$);
+    `top_k` is that of [soft_precision][softmetrics.functional.soft_precision] (micro
+    recall with `top_k` is top-k accuracy).
 
     Examples:
         >>> import torch
@@ -338,7 +404,9 @@ def soft_recall(input: Tensor, target: Tensor, *, task: Task, num_classes: int |
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
                     absent_classes=absent_classes, class_weights=class_weights,
-                    validate_args=validate_args)
+                    validate_args=validate_args,
+                    **top_k_options("soft_recall", top_k, task=task, num_classes=num_classes,
+                                    by_support=True))
 
 
 def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
@@ -383,52 +451,6 @@ def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
                     absent_classes=absent_classes, class_weights=class_weights,
-                    validate_args=validate_args)
-
-
-def soft_accuracy(input: Tensor, target: Tensor, *, task: Task, num_classes: int | None = None,
-                  average: Average = "micro", temperature: float | Tensor = 1.0,
-                  threshold: float = 0.5, ignore_index: int | None = None,
-                  multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
-                  absent_classes: AbsentClasses | None = None,
-        class_weights: Tensor | Literal["generalized"] | None = None,
-        validate_args: bool = True) -> Tensor:
-    r"""Soft accuracy: the expected fraction of correct decisions.
-
-    Multiclass, `average="micro"`: $\frac{1}{N}\sum_n p_{n, y_n}$, the mean probability of
-    the true class; `"macro"` is balanced accuracy, the mean recall over the classes
-    present in the target; `"none"` gives per-class recall. Binary: $(TP + TN) / N$.
-    Multilabel: `"micro"` is one minus the Hamming loss, the other averages are per-label accuracy.
-
-    Hard limit: at `temperature=0` equals scikit-learn's `accuracy_score` (multiclass
-    micro, binary), `balanced_accuracy_score` (multiclass macro) and `1 - hamming_loss`
-    (multilabel micro).
-
-    Arguments not listed below, the result and the errors are those of
-    [soft_tversky_index][softmetrics.functional.soft_tversky_index].
-
-    Args:
-        average: "micro" (default), "macro", "weighted" or "none", as above.
-        zero_division: value when there is nothing to count.
-
-    Examples:
-        >>> import torch
-        >>> from softmetrics.functional import soft_accuracy
-        >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
-        >>> target = torch.tensor([0, 2, 2])
-        >>> soft_accuracy(logits, target, task="multiclass", num_classes=3, temperature=0)
-        tensor(0.6667)
-        >>> soft_accuracy(logits, target, task="multiclass", num_classes=3, average="macro",
-        ...               temperature=0)
-        tensor(0.7500)
-        >>> soft_accuracy(logits, target, task="multiclass", num_classes=3)
-        tensor(0.6361)
-    """
-    return evaluate("soft_accuracy", "accuracy", input, target, task=task, num_classes=num_classes,
-                    average=average, temperature=temperature, threshold=threshold,
-                    ignore_index=ignore_index, multidim_average=multidim_average,
-                    zero_division=zero_division, absent_classes=absent_classes,
-                    class_weights=class_weights,
                     validate_args=validate_args)
 
 
@@ -493,55 +515,3 @@ def soft_matthews_corrcoef(input: Tensor, target: Tensor, *, task: Task,
                     multidim_average=multidim_average, zero_division=zero_division,
                     absent_classes=absent_classes, class_weights=class_weights,
                     validate_args=validate_args)
-
-
-def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: int = 1,
-                        task: Literal["multiclass"] = "multiclass", average: Average = "micro",
-                        temperature: float | Tensor = 1.0, ignore_index: int | None = None,
-                        multidim_average: MultidimAverage = "global",
-                        zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
-        class_weights: Tensor | Literal["generalized"] | None = None,
-        validate_args: bool = True) -> Tensor:
-    r"""Soft top-k accuracy: is the true class among the k highest scores?
-
-    The rank of the true class $r_n = \#\{j \ne y_n : z_{nj} > z_{ny_n}\}$ is relaxed to
-    $\tilde r_n = \sum_{j \ne y_n} \sigma((z_{nj} - z_{ny_n}) / \tau)$ and the hit
-    $[r_n < k]$ to $\sigma((k - \tfrac12 - \tilde r_n) / \tau)$; the hits are then the
-    true positives of the accuracy formula (`average` as in `soft_accuracy`).
-
-    Hard limit: at `temperature=0` the rank counts each tie as 1/2 (the comparison step of
-    `softmetrics._relax`), so for distinct scores it equals scikit-learn's
-    `top_k_accuracy_score`; a tie at the k-th place counts as half a hit.
-
-    Multiclass only, with no threshold. Arguments not listed below, the result and the
-    errors are those of [soft_tversky_index][softmetrics.functional.soft_tversky_index].
-
-    Args:
-        input: raw scores (logits) of shape (N, C, ...).
-        target: class indices of shape (N, ...).
-        num_classes: C (required).
-        k: number of top-ranked classes that count as a hit, 1 <= k <= C.
-        task: only "multiclass".
-        average: "micro" (default; fraction of hits), "macro" (mean per-class hit rate),
-            "weighted" or "none".
-        zero_division: value when there is nothing to count.
-
-    Examples:
-        >>> import torch
-        >>> from softmetrics.functional import soft_top_k_accuracy
-        >>> logits = torch.tensor([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1], [0.2, 0.3, 0.5]])
-        >>> soft_top_k_accuracy(logits, torch.tensor([2, 1, 0]), num_classes=3, k=2,
-        ...                     temperature=0)
-        tensor(0.6667)
-
-    ??? cite "Reference"
-        Petersen et al., *Differentiable Top-k Classification Learning*, ICML 2022,
-        arXiv:2206.07290 (a differentiable sorting approach to the same objective).
-    """
-    return evaluate("soft_top_k_accuracy", "accuracy", input, target, top_k=k, task=task,
-                    num_classes=num_classes, average=average, temperature=temperature,
-                    threshold=0.5, ignore_index=ignore_index, multidim_average=multidim_average,
-                    zero_division=zero_division, absent_classes=absent_classes,
-                    class_weights=class_weights,
-                    validate_args=validate_args)
-

@@ -22,6 +22,7 @@ from ..functional._classification_options import (
     check_classification_options,
     check_top_k,
     fbeta_weights,
+    top_k_options,
     tversky_weights,
 )
 from ..functional._exact_match_core import check_exact_match_options, exact_match
@@ -173,6 +174,7 @@ class _ClassificationLoss(RunningStatistics):
 
     def extra_repr(self) -> str:
         shown = {**self.options, **self.formula}
+        shown.pop("skip_unsupported", None)  # follows from the class and `top_k`
         if isinstance(self.class_weights, str):
             shown["class_weights"] = self.class_weights
         elif self.class_weights is not None:
@@ -214,15 +216,24 @@ def _focal_exponent(name: str, gamma: float) -> float:
 
 class _TverskyLoss(_ClassificationLoss):
     """A loss of the Tversky family with the weights (alpha, beta) of its metric and the
-    focal exponent `gamma` (see `SoftTverskyLoss`)."""
+    focal exponent `gamma` (see `SoftTverskyLoss`); precision, recall and F1 also take
+    `top_k` (`_top_k`: None where the metric has no `top_k`, else whether a macro
+    average skips every class absent from the target, as for precision and recall)."""
 
     _kind = "tversky"
     _weights: ClassVar[tuple[float, float]]
+    _top_k: ClassVar[bool | None] = None
 
     def __init__(self, *, task: Task, gamma: float = 1.0, **options: Any) -> None:
         alpha, beta = self._weights
-        self.gamma = _focal_exponent(type(self).__name__, gamma)
-        super().__init__(dict(alpha=alpha, beta=beta), task=task, **options)
+        name = type(self).__name__
+        self.gamma = _focal_exponent(name, gamma)
+        formula: dict[str, Any] = dict(alpha=alpha, beta=beta)
+        if self._top_k is not None:
+            formula.update(top_k_options(name, options.pop("top_k", 1), task=task,
+                                         num_classes=options.get("num_classes"),
+                                         by_support=self._top_k))
+        super().__init__(formula, task=task, **options)
 
 
 class SoftPrecisionLoss(_TverskyLoss):
@@ -243,7 +254,7 @@ class SoftPrecisionLoss(_TverskyLoss):
         (tensor(0.2827), tensor(0.7500))
     """
 
-    _fn_name, _weights = "soft_precision", (1.0, 0.0)
+    _fn_name, _weights, _top_k = "soft_precision", (1.0, 0.0), True
 
 
 class SoftRecallLoss(_TverskyLoss):
@@ -262,7 +273,7 @@ class SoftRecallLoss(_TverskyLoss):
         tensor(0.1387)
     """
 
-    _fn_name, _weights = "soft_recall", (0.0, 1.0)
+    _fn_name, _weights, _top_k = "soft_recall", (0.0, 1.0), True
 
 
 class SoftF1Loss(_TverskyLoss):
@@ -285,7 +296,7 @@ class SoftF1Loss(_TverskyLoss):
         (tensor(0.3980, grad_fn=<RsubBackward1>), tensor([-0.0384, -0.0720,  0.0370,  0.0071]))
     """
 
-    _fn_name, _weights = "soft_f1_score", (0.5, 0.5)
+    _fn_name, _weights, _top_k = "soft_f1_score", (0.5, 0.5), False
 
 
 class SoftDiceLoss(SoftF1Loss):
@@ -364,12 +375,15 @@ class SoftFBetaLoss(_ClassificationLoss):
 
     _fn_name, _kind = "soft_fbeta_score", "tversky"
 
-    def __init__(self, *, task: Task, beta: float = 1.0, gamma: float = 1.0,
+    def __init__(self, *, task: Task, beta: float = 1.0, gamma: float = 1.0, top_k: int = 1,
                  **options: Any) -> None:
-        alpha, weight = fbeta_weights(type(self).__name__, beta)
+        name = type(self).__name__
+        alpha, weight = fbeta_weights(name, beta)
         self.beta = float(beta)
-        self.gamma = _focal_exponent(type(self).__name__, gamma)
-        super().__init__(dict(alpha=alpha, beta=weight), task=task, **options)
+        self.gamma = _focal_exponent(name, gamma)
+        top = top_k_options(name, top_k, task=task, num_classes=options.get("num_classes"),
+                            by_support=False)
+        super().__init__(dict(alpha=alpha, beta=weight, **top), task=task, **options)
 
 
 class SoftTverskyLoss(_ClassificationLoss):
