@@ -40,7 +40,9 @@ class Task:
 
 # task name -> (module, attribute holding its Task); imported only when selected, so that
 # a task's optional packages are not needed by the others
-TASK_MODULES: dict[str, tuple[str, str]] = {}
+TASK_MODULES: dict[str, tuple[str, str]] = {
+    "pretraining": ("_pretraining", "TASK"),
+}
 
 
 def load(name: str) -> Task:
