@@ -10,7 +10,9 @@ Each task lives in its own module and exposes a `TASK` (or several, see `TASK_MO
   command: the task's share of about ten minutes on 2 cores, using the run's first seeds
   only if it must, and saying so in its description) or "full" (`--full`); the task shows
   its own progress (`_common.Progress`, one bar per task);
-- `markdown(record)`: the docs' tables; `console(record)`: the end-of-run summary, each
+- `markdown(record)`: the docs' tables, after the line `_common.provenance_line` makes of
+  the record's "run" and "machine", which `compare_ce.run_task` adds to the body `run`
+  returns (with "size"); `console(record)`: the end-of-run summary, each
   loss's own metric next to cross-entropy's with the difference, its interval and verdict;
 - `plots(record, out)`: writes its PNGs into `out` (names start with
   `compare_ce_<name>`) and returns their file names.

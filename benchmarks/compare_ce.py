@@ -5,6 +5,7 @@
     python benchmarks/compare_ce.py --full   # 10 seeds and the sequence (BLEU) task
     python benchmarks/compare_ce.py --datasets Default,digits --losses ce,f1 --seeds 3
     python benchmarks/compare_ce.py --sequence --datasets none   # the sequence task only
+    python benchmarks/compare_ce.py --tasks tabular    # select tasks (see `_tasks`)
     python benchmarks/compare_ce.py --record # rewrite the docs' record (docs/benchmarks/)
 
 Every loss trains the same small MLP (one hidden layer of 64 ReLU units) with the same
@@ -51,6 +52,7 @@ from torch import Tensor
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _machine
+import _tasks
 from _common import (
     DOCS,
     RESULTS,
@@ -67,6 +69,7 @@ from _common import (
     wrote,
 )
 from _datasets import DATASETS, TASKS, Dataset, load, split
+from _tasks import TASK_MODULES
 
 PAGE = DOCS / "compare_ce.md"
 # the docs page's generated blocks: everything between these markers is rewritten by a
@@ -74,8 +77,10 @@ PAGE = DOCS / "compare_ce.md"
 PAGE_MARKERS = {
     part: (f"<!-- compare_ce {part}: begin (written by benchmarks/compare_ce.py) -->",
            f"<!-- compare_ce {part}: end -->")
-    for part in ("results", "sequence")
+    for part in ("results", "sequence", *TASK_MODULES)
 }
+# `--tasks`: the tabular datasets, then the tasks of their own modules (`_tasks`)
+TASK_NAMES = ("tabular", *TASK_MODULES)
 
 METRICS = ("accuracy", "f1", "mcc", "auroc", "ap", "jaccard")
 METRIC_LABELS = {
@@ -446,6 +451,8 @@ class Settings:
     sequence: bool = False
     sequence_settings: dict[str, Any] = field(default_factory=dict)
     plots: bool = True
+    tasks: list[str] = field(default_factory=list)  # the selected tasks of `_tasks`
+    size: str = "default"  # their size: "smoke", "default" or "full"
 
 
 def machine() -> dict[str, Any]:
@@ -801,6 +808,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, bool]:
                    help="a tiny run (2 small datasets, 2 seeds, a few steps) to keep the "
                         f"script working; writes to {RESULTS.name}/smoke/ unless --out says "
                         f"otherwise")
+    p.add_argument("--tasks", help=f"comma-separated subset of {', '.join(TASK_NAMES)} "
+                   f"(default: all; 'tabular' is the {len(DATASETS)} datasets)")
     p.add_argument("--datasets", help=f"comma-separated subset of {', '.join(DATASETS)}, "
                    f"or 'none' (e.g. to run only the sequence task)")
     p.add_argument("--losses", help=f"comma-separated subset of {', '.join(LOSSES)}")
@@ -819,21 +828,30 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, bool]:
         # `--datasets none`, the sequence task alone), at the default settings or --full
         changed = [f"--{k.replace('_', '-')}" for k in ("smoke", "losses", "seeds", "configs",
                                                         "steps", "no_plots") if getattr(a, k)]
-        if a.datasets and a.datasets.strip() != "none":
+        tabular = a.tasks is None or "tabular" in _names(a.tasks, TASK_NAMES, "task")
+        if tabular and a.datasets and a.datasets.strip() != "none":
             changed.append("--datasets")
+
         if changed:
             p.error(f"--record writes the docs' record of the full protocol; it cannot be "
                     f"combined with {', '.join(changed)} (use --out DIR for such a run)")
     s = Settings(datasets=list(DATASETS), losses=list(LOSSES), seeds=list(range(5)),
-                 threads=a.threads)
+                 threads=a.threads, tasks=list(TASK_MODULES))
     default_out = RESULTS
     if a.full:
-        s.seeds, s.sequence = list(range(10)), True
+        s.seeds, s.sequence, s.size = list(range(10)), True, "full"
     if a.smoke:
         s.datasets, s.seeds = ["breast_cancer", "digits"], [0, 1]
         s.configs, s.steps, s.hidden, s.resamples = 2, 4, 8, 200
-        s.sequence_settings = {"smoke": True}
+        s.sequence_settings, s.size = {"smoke": True}, "smoke"
         default_out = RESULTS / "smoke"
+    if a.tasks is not None:
+        chosen = _names(a.tasks, TASK_NAMES, "task")
+        s.tasks = [t for t in chosen if t != "tabular"]
+        if "tabular" not in chosen:
+            if a.datasets and a.datasets.strip() != "none":
+                p.error("--datasets selects tabular datasets: add 'tabular' to --tasks")
+            s.datasets = []
     if a.datasets:
         s.datasets = _names(a.datasets, list(DATASETS), "dataset")
     if a.losses:
@@ -849,9 +867,18 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, bool]:
     return s, output_dir(a, default_out), a.record
 
 
+def run_task(task: _tasks.Task, settings: Settings, command: str,
+             code: dict[str, Any]) -> dict[str, Any]:
+    """One task of its own module: its record, with the run's provenance (`code`: the
+    commit the run started from) and the machine."""
+    run, info = run_record(command, code=code), machine()
+    body = task.run(list(settings.seeds), settings.size, settings.resamples)
+    return {"run": finish_record(run), "size": settings.size, "machine": info, **body}
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
-    settings, out, record = parse(argv)
+    settings, out, record_docs = parse(argv)
     command = command_line("compare_ce.py", argv)
     torch.set_num_threads(settings.threads)
     # resolve every selected loss first: a missing one stops the run before any training
@@ -861,6 +888,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         import _sequence
 
         _sequence.check_available()
+    own = [_tasks.load(name) for name in settings.tasks]
+    for task in own:  # a missing package stops the run before any training
+        task.check_available()
 
     out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
@@ -881,7 +911,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         (out / "compare_ce_results.md").write_text(
             "# Surrogates vs cross-entropy: results\n\n" + block)
         written[:0] = ["compare_ce.json (the record)", "compare_ce_results.md (every table)"]
-        if record and update_page(PAGE, block, "results"):
+        if record_docs and update_page(PAGE, block, "results"):
             written.append(f"{PAGE.name}: its generated results block")
         print(console_table(results), flush=True)
     if settings.sequence:
@@ -897,9 +927,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         (out / "compare_ce_sequence.md").write_text(
             "# Surrogates vs cross-entropy: sequence task\n\n" + block)
         written += ["compare_ce_sequence.json (the record)", "compare_ce_sequence.md"]
-        if record and update_page(PAGE, block, "sequence"):
+        if record_docs and update_page(PAGE, block, "sequence"):
             written.append(f"{PAGE.name}: its generated sequence block")
         print("\n" + sequence_console(seq), flush=True)
+    consoles = []
+    for task in own:
+        record = run_task(task, settings, command, results["run"])
+        results[task.name] = record
+        name = f"compare_ce_{task.name}"
+        block = task.markdown(record)
+        (out / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+        (out / f"{name}.md").write_text(f"# Surrogates vs cross-entropy: {task.title}\n\n"
+                                        + block)
+        written += [f"{name}.json (the record)", f"{name}.md"]
+        if settings.plots:
+            written += task.plots(record, out)
+        if record_docs and update_page(PAGE, block, task.name):
+            written.append(f"{PAGE.name}: its generated {task.name} block")
+        consoles.append(f"{task.title}\n{'=' * len(task.title)}\n{task.console(record)}")
+    if consoles:  # after every task's progress, so that the tables stay together
+        print("\n" + "\n\n".join(consoles), flush=True)
     wrote(out, written)
     return results
 

@@ -411,6 +411,82 @@ def test_smoke_run_writes_complete_results(tmp_path, capsys, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------
+# the tasks of their own modules (`_tasks`): selection and wiring
+
+
+def _toy_task(calls):
+    """A task of the `_tasks` interface whose "losses" are fixed per-seed numbers."""
+    import _tasks
+
+    def run(seeds, size, resamples):
+        calls.append((list(seeds), size, resamples))
+        loss = [0.5 + 0.1 * s for s in seeds]
+        ce = [0.4 + 0.1 * s for s in seeds]
+        return {"description": "toy", "settings": {"n": 1}, "seeds": list(seeds),
+                "seconds": 0.0, "values": {"loss": loss, "ce": ce},
+                "comparisons": {"loss": _common.paired(loss, ce, resamples=resamples)}}
+
+    def plots(record, out):
+        (out / "compare_ce_toy.png").write_bytes(b"png")
+        return ["compare_ce_toy.png"]
+
+    return _tasks.Task(
+        name="toy", title="Toy task", check_available=lambda: calls.append("checked"),
+        run=run, markdown=lambda r: f"toy table {r['comparisons']['loss']['mean_diff']:.3f}\n",
+        console=lambda r: f"toy console {r['comparisons']['loss']['verdict']}", plots=plots)
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    import _tasks
+
+    calls = []
+    task = _toy_task(calls)
+    monkeypatch.setattr(cc, "TASK_NAMES", ("tabular", "toy"))
+    monkeypatch.setattr(_tasks, "TASK_MODULES", {"toy": ("unused", "TASK")})
+    monkeypatch.setattr(_tasks, "load", lambda name: task)
+    markers = dict(cc.PAGE_MARKERS, toy=("<!-- toy: begin -->", "<!-- toy: end -->"))
+    monkeypatch.setattr(cc, "PAGE_MARKERS", markers)
+    return calls
+
+
+def test_tasks_select_the_tabular_datasets_and_the_own_module_tasks(toy, capsys):
+    s = cc.parse(["--tasks", "toy"])[0]
+    assert (s.tasks, s.datasets, s.size) == (["toy"], [], "default")
+    s = cc.parse(["--tasks", "tabular", "--full"])[0]
+    assert (s.tasks, s.datasets, s.size) == ([], list(_datasets.DATASETS), "full")
+    s = cc.parse(["--smoke"])[0]
+    assert s.size == "smoke"
+    for bad in (["--tasks", "nope"], ["--tasks", "toy", "--datasets", "digits"]):
+        with pytest.raises(SystemExit):
+            cc.parse(bad)
+    capsys.readouterr()
+
+
+def test_an_own_module_task_writes_its_record_tables_plots_and_page_block(
+        toy, tmp_path, capsys, monkeypatch):
+    page = tmp_path / "page.md"
+    page.write_text("head\n<!-- toy: begin -->\nold\n<!-- toy: end -->\ntail\n")
+    monkeypatch.setattr(cc, "PAGE", page)
+    monkeypatch.setattr(cc, "parse", lambda argv: (cc.Settings(
+        datasets=[], losses=[], seeds=[0, 1, 2], resamples=100, tasks=["toy"]), tmp_path, True))
+    results = cc.main(["--tasks", "toy"])
+    assert toy == ["checked", ([0, 1, 2], "default", 100)]  # checked before it ran
+    record = json.loads((tmp_path / "compare_ce_toy.json").read_text())
+    assert record == json.loads(json.dumps(results["toy"]))
+    assert record["size"] == "default" and record["values"]["loss"] == [0.5, 0.6, 0.7]
+    assert record["run"]["command"] == "python benchmarks/compare_ce.py --tasks toy"
+    assert {"seconds", "commit"} <= set(record["run"]) and "cpu" in record["machine"]
+    assert (tmp_path / "compare_ce_toy.md").read_text() == (
+        "# Surrogates vs cross-entropy: Toy task\n\ntoy table 0.100\n")
+    assert page.read_text() == ("head\n<!-- toy: begin -->\n\ntoy table 0.100\n\n"
+                                "<!-- toy: end -->\ntail\n")
+    out = capsys.readouterr().out
+    assert "Toy task\n========\ntoy console win" in out
+    assert "compare_ce_toy.png" in out and "compare_ce_toy.json" in out
+
+
+# ---------------------------------------------------------------------------------------
 # the docs' record and its page
 
 
