@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import Progress, configurations, mean_ci, paired
+from _common import Progress, configurations, mean_ci, paired, provenance_line
 from _tasks import Task
 from torch import Tensor, nn
 
@@ -438,11 +438,15 @@ VERDICT_MARK = {"win": "**win**", "tie": "tie", "loss": "*loss*"}
 
 
 def markdown(record: dict[str, Any]) -> str:
-    """The docs' tables: test accuracy per method and label fraction, the paired differences
-    to CE from scratch, and the MI bound."""
+    """The docs' tables: the run's provenance (the "run" and "machine" that `compare_ce`
+    adds to the record), test accuracy per method and label fraction, the paired
+    differences to CE from scratch, and the MI bound."""
     fr = [str(f) for f in record["fractions"]]
     lab = record["labels"]
-    lines = [record["description"], "",
+    mc, run = record["machine"], record["run"]
+    lines = [f"{provenance_line(run, mc, run['seconds'])}; torch {mc['torch']}, scikit-learn "
+             f"{mc['scikit-learn']}, softmetrics {mc['softmetrics']}.", "",
+             record["description"], "",
              "| method | " + " | ".join(f"{float(f):.0%} labels ({lab[f]})" for f in fr) + " |",
              "|---|" + "---:|" * len(fr)]
     for m, label in METHODS.items():

@@ -533,7 +533,7 @@ def test_every_figure_the_page_prose_quotes_is_in_the_record():
     """The hand-written prose may interpret the record, not restate an older one: every
     figure it quotes appears, as written, in the generated blocks (the record rendered)."""
     page = PAGE.read_text()
-    generated = _block(page, "results") + "\n" + _block(page, "sequence")
+    generated = "\n".join(_block(page, part) for part in cc.PAGE_MARKERS)
     known = {f.replace("−", "-") for f in FIGURE.findall(generated)}
     known |= {f.lstrip("+-") for f in known}
     quoted = [f.replace("−", "-") for f in FIGURE.findall(_prose(page))]
