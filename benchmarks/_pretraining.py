@@ -71,7 +71,7 @@ class Settings:
             return cls(pretrain_steps=3, batch=32, ce_steps=3, ce_batch=16, configs=2,
                        width=8, features=8, mi_points=2, seeds=2)
         if size == "full":
-            return cls(pretrain_steps=1000, ce_steps=300, seeds=5)
+            return cls(pretrain_steps=600, ce_steps=200, seeds=5)
         return cls()
 
 
