@@ -113,14 +113,14 @@ def test_task_is_registered():
 
 
 def test_smoke_run_end_to_end(tmp_path, capsys):
-    torch.set_num_threads(1)
-    task = _tasks.load("pretraining")
-    task.check_available()
-    record = task.run([0, 1, 2], "smoke", 200)
-    json.dumps(record)
-    assert record["seeds"] == [0, 1]  # the smoke size uses the first two
-    for key in ("description", "settings", "seeds", "seconds", "comparisons"):
-        assert key in record
+    """`compare_ce.py --tasks pretraining --smoke`: the record, tables, plot and summary."""
+    import compare_ce
+
+    results = compare_ce.main(["--tasks", "pretraining", "--smoke", "--out", str(tmp_path)])
+    record = results["pretraining"]
+    assert json.loads((tmp_path / "compare_ce_pretraining.json").read_text()) == json.loads(
+        json.dumps(record))
+    assert record["size"] == "smoke" and record["seeds"] == [0, 1]
     fractions = [str(f) for f in pt.FRACTIONS]
     assert set(record["comparisons"]) == {"pretrained", "random"}
     for method in pt.METHODS:
@@ -136,10 +136,28 @@ def test_smoke_run_end_to_end(tmp_path, capsys):
         steps = [s for s, _ in seed["mi_curve"]]
         assert steps[0] == 0 and steps[-1] == record["settings"]["pretrain_steps"]
         assert all(v <= seed["log_n"] + 1e-6 for _, v in seed["mi_curve"])
-    md = task.markdown(record)
+    md = (tmp_path / "compare_ce_pretraining.md").read_text()
+    assert md.endswith(pt.markdown(record)) and "Produced by `python benchmarks/compare_ce.py" in md
     assert "| InfoNCE + probe |" in md and "CE from scratch" in md
-    console = task.console(record)
-    assert "InfoNCE + probe" in console and "verdict" in console
-    names = task.plots(record, tmp_path)
-    assert names == ["compare_ce_pretraining.png"]
-    assert all((tmp_path / n).stat().st_size > 0 for n in names)
+    out = capsys.readouterr().out
+    assert "Contrastive pre-training\n" in out and pt.console(record) in out
+    assert (tmp_path / "compare_ce_pretraining.png").stat().st_size > 0
+
+
+def test_the_page_block_is_the_record_rendered_by_the_current_code():
+    """The docs' block and tables come from the record, which names a complete run of the
+    documented command at the default size."""
+    import compare_ce
+
+    docs = BENCHMARKS.parent / "docs" / "benchmarks"
+    record = json.loads((docs / "compare_ce_pretraining.json").read_text())
+    block = pt.markdown(record)
+    begin, end = compare_ce.PAGE_MARKERS["pretraining"]
+    page = (docs / "compare_ce.md").read_text()
+    assert page.split(begin, 1)[1].split(end, 1)[0].strip() == block.strip()
+    assert (docs / "compare_ce_pretraining.md").read_text().endswith(block)
+    assert (docs / "compare_ce_pretraining.png").exists()
+    assert "compare_ce_pretraining.png" in page
+    assert record["size"] == "default" and record["run"]["dirty"] is False
+    assert record["run"]["command"] == (
+        "python benchmarks/compare_ce.py --tasks pretraining --record")
