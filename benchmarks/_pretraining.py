@@ -11,8 +11,8 @@ One small CNN encoder architecture, one initialisation per seed, shared by
 - **InfoNCE + probe**: the encoder (with a projection head, as in SimCLR) is pre-trained
   with `InfoNCELoss(query_negatives=True, symmetric=True)` (NT-Xent: two augmented views
   of each unlabeled training image, every other view a negative), then frozen; a linear
-  probe (scikit-learn's logistic regression) is fitted on its features of the labeled
-  images;
+  probe (multinomial logistic regression with scikit-learn's objective, `fit_logistic`) is
+  fitted on its features of the labeled images;
 - **CE from scratch**: the same encoder and a linear layer trained end to end with
   cross-entropy on the labeled images alone, with the same augmentation;
 - **random encoder + probe** (a control): the probe on the encoder at its initialisation.
