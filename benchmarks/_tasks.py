@@ -46,6 +46,7 @@ TASK_MODULES: dict[str, tuple[str, str]] = {
     "segmentation": ("_segmentation", "SEGMENTATION"),
     "multilabel": ("_segmentation", "MULTILABEL"),
     "g2p": ("_g2p", "TASK"),
+    "pretraining": ("_pretraining", "TASK"),
 }
 
 

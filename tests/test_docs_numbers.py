@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import math
 import re
 import statistics
 import sys
@@ -71,6 +72,7 @@ SCRIPTS = {
     "compare_ce_g2p.json": "compare_ce",
     "compare_ce_segmentation.json": "compare_ce",
     "compare_ce_multilabel.json": "compare_ce",
+    "compare_ce_pretraining.json": "compare_ce",
     "absent_classes.json": "absent_classes",
     "expected_bleu_alpha.json": "expected_bleu_alpha",
     "segmentation_peers.json": "segmentation_peers",
@@ -85,7 +87,8 @@ def test_every_record_is_listed():
 def test_every_record_names_its_command_commit_date_machine_and_load(name):
     record = _record(name)
     run, machine = record["run"], record["machine"]
-    assert run["command"].startswith(f"python benchmarks/{SCRIPTS[name]}.py --record")
+    command = run["command"].split()
+    assert command[:2] == ["python", f"benchmarks/{SCRIPTS[name]}.py"] and "--record" in command
     assert re.fullmatch(r"[0-9a-f]{40}", run["commit"]) and run["dirty"] is False
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}", run["started"])
     assert run["seconds"] > 0
@@ -669,8 +672,52 @@ CANVAS = [
           lambda r: (statistics.mean(r["pretrained"]["macro_f1"]),)),
 ]
 
+def _acc(method: str, fraction: str) -> Callable[[dict], float]:
+    return lambda rec: statistics.mean(rec["accuracy"][method][fraction])
+
+
+def _vs_ce(method: str, fraction: str) -> Callable[[dict], tuple]:
+    """The paired difference to CE from scratch, its interval and verdict."""
+    return lambda rec: (lambda c: (c["mean_diff"], c["ci_low"], c["ci_high"],
+                                   c["verdict"]))(rec["comparisons"][method][fraction])
+
+
+CC = "benchmarks/compare_ce.md"
+PT = "compare_ce_pretraining.json"
+PRETRAINING = [
+    Claim(CC, PT,
+          "In the recorded run ({} seeds) a linear probe on the encoder pre-trained with "
+          "NT-Xent reached a test accuracy of {:.3f} with {} labels and {:.3f} with {}; the "
+          "same encoder trained from scratch with cross-entropy on the same labels reached "
+          "{:.3f} and {:.3f}.",
+          lambda r: (len(r["seeds"]), _acc("pretrained", "0.01")(r), r["labels"]["0.01"],
+                     _acc("pretrained", "0.1")(r), r["labels"]["0.1"],
+                     _acc("ce", "0.01")(r), _acc("ce", "0.1")(r))),
+    Claim(CC, PT,
+          "Paired by seed, pre-training minus cross-entropy is {:+.3f} (bootstrap 95% "
+          "interval [{:+.3f}, {:+.3f}]: {}) with 1% of the labels and {:+.3f} ([{:+.3f}, "
+          "{:+.3f}]: {}) with 10%.",
+          lambda r: (*_vs_ce("pretrained", "0.01")(r), *_vs_ce("pretrained", "0.1")(r))),
+    Claim(CC, PT,
+          "The probe on the encoder at its random initialisation reached {:.3f} and {:.3f} "
+          "({:+.3f} and {:+.3f} against cross-entropy: {} and {})",
+          lambda r: (_acc("random", "0.01")(r), _acc("random", "0.1")(r),
+                     r["comparisons"]["random"]["0.01"]["mean_diff"],
+                     r["comparisons"]["random"]["0.1"]["mean_diff"],
+                     r["comparisons"]["random"]["0.01"]["verdict"],
+                     r["comparisons"]["random"]["0.1"]["verdict"])),
+    Claim(CC, PT,
+          "The InfoNCE bound on the mutual information between two views of a held-out "
+          "digit, $\\log N - \\mathcal{{L}}$ with $N = {}$, rose from {:.3f} nats at "
+          "initialisation to {:.3f} nats after pre-training, far below its ceiling "
+          "$\\log N = {:.2f}$",
+          lambda r: (round(math.exp(r["log_n"])),
+                     statistics.mean(r["mi_bound_random"]), statistics.mean(r["mi_bound"]),
+                     r["log_n"])),
+]
+
 CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *INDEX, *CONTRASTIVE, *SEGMENTATION, *G2P,
-          *CANVAS]
+          *CANVAS, *PRETRAINING]
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: f"{c.page}: {c.text[:40]}")
@@ -772,6 +819,17 @@ SECTIONS = [
         "1", "31.8", "32.9",  # Edunov et al.'s figures (1 - BLEU: the risk's formula)
         "7",  # Yao and Zweig's PER
         "2",  # configurations per variant
+    })),
+    Section(CC, "## Contrastive pre-training",
+            "<!-- compare_ce pretraining: begin", frozenset({
+                "2018", "2020",  # the citations' years
+                "1", "10",  # the label fractions (%), settings
+                "30", "300",  # the labeled images of those fractions, settings
+            })),
+    Section(CC, "**Against the published claims.**", "## Limits of this benchmark", frozenset({
+        "2018", "2020",  # the citations' years
+        "76.5", "4", "50", "85.8", "1", "10", "100", "2", "5",  # the cited papers' figures
+        "14",  # the image side, a setting
     })),
     Section("ranking.md", "A random ranking now scores", "Per-frame cAP is", frozenset({
         "0.5",  # the value a random ranking approaches
