@@ -826,7 +826,8 @@ SECTIONS = [
                 "1", "10",  # the label fractions (%), settings
                 "30", "300",  # the labeled images of those fractions, settings
             })),
-    Section(CC, "**Against the published claims.**", "## Limits of this benchmark", frozenset({
+    Section(CC, "**Against the published claims.** SimCLR", "## Limits of this benchmark",
+            frozenset({
         "2018", "2020",  # the citations' years
         "76.5", "4", "50", "85.8", "1", "10", "100", "2", "5",  # the cited papers' figures
         "14",  # the image side, a setting
@@ -852,7 +853,7 @@ SECTIONS += [
             CANVAS_SETTINGS),
     Section(CE, "<!-- compare_ce segmentation: end -->", "<!-- compare_ce multilabel: begin",
             CANVAS_SETTINGS),
-    Section(CE, "<!-- compare_ce multilabel: end -->", "## Limits of this benchmark",
+    Section(CE, "<!-- compare_ce multilabel: end -->", "## Contrastive pre-training",
             CANVAS_SETTINGS),
 ]
 
