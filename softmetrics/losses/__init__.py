@@ -11,7 +11,6 @@ from __future__ import annotations
 from .classification import (
     SoftAccuracyLoss as SoftAccuracyLoss,
     SoftDiceLoss as SoftDiceLoss,
-    SoftExactMatchLoss as SoftExactMatchLoss,
     SoftF1Loss as SoftF1Loss,
     SoftFBetaLoss as SoftFBetaLoss,
     SoftIoULoss as SoftIoULoss,
@@ -23,6 +22,7 @@ from .classification import (
     SoftTverskyLoss as SoftTverskyLoss,
 )
 from .contrastive import InfoNCELoss as InfoNCELoss, NCELoss as NCELoss
+from .exact_match import SoftExactMatchLoss as SoftExactMatchLoss
 from .ranking import (
     SoftAUROCLoss as SoftAUROCLoss,
     SoftAveragePrecisionLoss as SoftAveragePrecisionLoss,
