@@ -9,6 +9,7 @@ names below (`X as X`: an explicit re-export) are the public ones.
 from __future__ import annotations
 
 from .classification import (
+    LovaszLoss as LovaszLoss,
     SoftAccuracyLoss as SoftAccuracyLoss,
     SoftDiceLoss as SoftDiceLoss,
     SoftF1Loss as SoftF1Loss,

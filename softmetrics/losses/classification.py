@@ -13,7 +13,15 @@ import torch
 from torch import Tensor
 
 from .. import _checks, distributed
-from .._options import REDUCTIONS, AbsentClasses, Average, MultidimAverage, Reduction, Task
+from .._options import (
+    REDUCTIONS,
+    AbsentClasses,
+    Average,
+    MultidimAverage,
+    Reduction,
+    Relaxation,
+    Task,
+)
 from .._relax import as_tensor_on
 from ..functional._classification_core import Counts, CountsHook, Kind, evaluate
 from ..functional._classification_options import (
@@ -24,6 +32,7 @@ from ..functional._classification_options import (
     fbeta_weights,
     tversky_weights,
 )
+from ..functional._lovasz import check_lovasz_options
 from ._base import RunningStatistics, set_level_repr
 
 
@@ -308,9 +317,11 @@ class SoftJaccardLoss(_TverskyLoss):
     for segmentation judged by mean IoU ([SoftIoULoss][softmetrics.SoftIoULoss] is its
     other name).
 
-    Options: those of `soft_jaccard_index`, `gamma`, the focal exponent (see
-    [SoftTverskyLoss][softmetrics.SoftTverskyLoss]), and the
-    [set-level options](losses.md#set-level-options).
+    Options: those of `soft_jaccard_index` (among them `relaxation`: `"lovasz"` is the
+    Lovász-softmax / Lovász hinge loss, also named [LovaszLoss][softmetrics.LovaszLoss]),
+    `gamma`, the focal exponent (see [SoftTverskyLoss][softmetrics.SoftTverskyLoss]), and
+    the [set-level options](losses.md#set-level-options), which the Lovász relaxation
+    does not take: it sorts the entries of the batch, not counts that can be summed.
 
     Examples:
         >>> import torch
@@ -323,6 +334,59 @@ class SoftJaccardLoss(_TverskyLoss):
     """
 
     _fn_name, _weights = "soft_jaccard_index", (1.0, 1.0)
+
+    def __init__(self, *, task: Task, relaxation: Relaxation = "softmax",
+                 **options: Any) -> None:
+        name = type(self).__name__
+        check_lovasz_options(name, relaxation, average=options.get("average") or "macro",
+                             class_weights=options.get("class_weights"))
+        super().__init__(task=task, **options)
+        self.relaxation = relaxation
+        if relaxation == "lovasz":
+            self.formula["relaxation"] = relaxation
+            for option, off in (("sync_dist", False), ("momentum", None)):
+                if getattr(self, option) != off:
+                    _checks.fail(name, option, f"{off} with relaxation='lovasz' (the "
+                                 "extension sorts the batch's entries; it has no counts to "
+                                 "sum or to keep)", getattr(self, option))
+
+
+class LovaszLoss(SoftJaccardLoss):
+    r"""The Lovász-softmax loss (multiclass) and Lovász hinge loss (binary, multilabel) of
+    Berman, Rannen Triki and Blaschko: [SoftJaccardLoss][softmetrics.SoftJaccardLoss]
+    with `relaxation="lovasz"`, the convex Lovász extension of each class's Jaccard loss
+    $1 - J_c$ (the formula on
+    [soft_jaccard_index][softmetrics.functional.soft_jaccard_index]).
+
+    Options: those of `SoftJaccardLoss` but `relaxation`, `sync_dist` and `momentum`.
+    The paper's per-image loss is `multidim_average="samplewise"`, its "present" classes
+    `absent_classes="skip"`; `.metric` returns the exact Jaccard index.
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import LovaszLoss
+        >>> logits = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0),
+        ...                      requires_grad=True)
+        >>> mask = torch.zeros(2, 4, 4, dtype=torch.long); mask[:, :2] = 1; mask[0, 0, 0] = 255
+        >>> loss_fn = LovaszLoss(task="multiclass", num_classes=3, ignore_index=255,
+        ...                      multidim_average="samplewise")
+        >>> loss = loss_fn(logits, mask)
+        >>> loss.backward()
+        >>> loss, loss_fn.metric(logits, mask), logits.grad.abs().sum()
+        (tensor(0.6987, grad_fn=<DivBackward0>), tensor([0.2444, 0.2583]), tensor(0.2855))
+
+    ??? cite "Reference"
+        Berman, Rannen Triki and Blaschko, *The Lovász-Softmax loss: A tractable
+        surrogate for the optimization of the intersection-over-union measure in neural
+        networks*, CVPR 2018, arXiv:1705.08790.
+    """
+
+    def __init__(self, *, task: Task, **options: Any) -> None:
+        if "relaxation" in options:
+            _checks.fail(type(self).__name__, "relaxation", "unset (LovaszLoss is "
+                         "SoftJaccardLoss with relaxation='lovasz')", options["relaxation"],
+                         error=TypeError)
+        super().__init__(task=task, relaxation="lovasz", **options)
 
 
 class SoftIoULoss(SoftJaccardLoss):
