@@ -77,6 +77,11 @@ CLASSIFICATION = [
      "multilabel"),
     ("exact-match-multilabel", lambda: softmetrics.SoftExactMatchLoss(
         task="multilabel", num_classes=7, validate_args=False), "multilabel"),
+    ("lovasz-segmentation", lambda: softmetrics.LovaszLoss(
+        task="multiclass", num_classes=7, ignore_index=255, multidim_average="samplewise",
+        validate_args=False), "segmentation"),
+    ("lovasz-hinge-multilabel", lambda: softmetrics.LovaszLoss(
+        task="multilabel", num_classes=7, validate_args=False), "multilabel"),
 ]
 
 
