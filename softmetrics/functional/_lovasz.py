@@ -114,13 +114,14 @@ def lovasz_columns(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
     m, gt = _columns(m, samplewise, pooled), _columns(gt, samplewise, pooled)
     length = m.shape[-1]
     index_dtype = torch.int32 if length < 2**31 else torch.int64
-    key = m.detach()
     pos = gt.to(index_dtype)
     if valid is not None:
         valid = _columns(valid, samplewise, pooled)
-        key = torch.where(valid, key, -1.0)  # errors are >= 0: ignored entries sort last
+        m = torch.where(valid, m, -1.0)  # errors are >= 0: ignored entries sort last
         pos = pos * valid
-    order = torch.sort(key, dim=-1, descending=True).indices
+    # sorted with autograd: the loss is linear in the sorted errors, whose gradient the
+    # sort's backward sends back to the entries
+    ordered, order = torch.sort(m, dim=-1, descending=True)
     cum_pos = pos.gather(-1, order).cumsum(-1, dtype=index_dtype)
     if valid is None:
         cum_all = torch.arange(1, length + 1, device=m.device, dtype=index_dtype)
@@ -128,9 +129,9 @@ def lovasz_columns(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
         cum_all = valid.to(index_dtype).gather(-1, order).cumsum(-1, dtype=index_dtype)
     support = pos.sum(-1, keepdim=True, dtype=index_dtype)
     union = (support - cum_pos + cum_all).to(m.dtype)
-    jaccard = cum_all.to(m.dtype) / union.clamp_min(1.0)  # union 0: nothing counted yet
-    grad = torch.diff(jaccard, dim=-1, prepend=jaccard.new_zeros(()).expand(
-        *jaccard.shape[:-1], 1))
-    # back to the entries' own order: the loss is linear in m with these coefficients
-    coefficients = torch.empty_like(grad).scatter_(-1, order, grad)
-    return LovaszColumns((m * coefficients).sum(-1), support.squeeze(-1).to(m.dtype))
+    # Jaccard loss of the first k entries; 0 while nothing is counted (union 0), and
+    # constant over ignored entries, whose coefficient (and -1 "error") is then 0
+    jaccard = cum_all.to(m.dtype) / union.clamp_min_(1.0)
+    coefficients = jaccard.clone()
+    coefficients[..., 1:] -= jaccard[..., :-1]
+    return LovaszColumns((ordered * coefficients).sum(-1), support.squeeze(-1).to(m.dtype))
