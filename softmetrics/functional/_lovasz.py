@@ -90,7 +90,8 @@ def _columns(x: Tensor, samplewise: bool, pooled: bool) -> Tensor:
     x = x.reshape(n, k, length)
     if not samplewise:
         n, length = 1, n * length
-        x = x.transpose(0, 1).reshape(n, k, length)
+        # contiguous along the entries: a strided sort is about twice as slow
+        x = x.transpose(0, 1).reshape(n, k, length).contiguous()
     return x.reshape(n, 1, k * length) if pooled else x
 
 
