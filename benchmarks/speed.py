@@ -26,6 +26,7 @@ block), each with glibc's default allocator and with one told to keep freed memo
     python benchmarks/speed.py --record   # the docs' record, docs/benchmarks/
     python benchmarks/speed.py --smoke    # a few milliseconds per size; checks the script
     python benchmarks/speed.py --device cuda --runs 20 --rounds 3 --budget-s 40
+    python benchmarks/speed.py --sizes 65536x21 --losses LovaszLoss "smp LovaszLoss"
 
 Writes `speed.json` (the record: command, commit, date, machine and load, every row),
 `speed_table.md` and `speed_tuning_table.md` to `results/` (ignored by git) or `--out DIR`;
@@ -94,7 +95,20 @@ def multiclass_losses(c: int) -> dict[str, torch.nn.Module]:
         "SoftTopKAccuracyLoss": softmetrics.SoftTopKAccuracyLoss(num_classes=c, k=5,
                                                                  validate_args=False),
         "naive soft F1": naive_soft_f1,
+        "LovaszLoss": softmetrics.LovaszLoss(**kw),
+        **smp_lovasz(),
     }
+
+
+def smp_lovasz() -> dict[str, torch.nn.Module]:
+    """segmentation_models_pytorch's Lovász-softmax at the same size, when installed (it
+    loops over the classes in Python); nothing otherwise."""
+    try:
+        from _peers import smp_losses
+
+        return {"smp LovaszLoss": smp_losses().LovaszLoss("multiclass")}
+    except ImportError:
+        return {}
 
 
 def multilabel_losses(c: int) -> dict[str, torch.nn.Module]:
@@ -157,10 +171,11 @@ def _time(loss_fn, logits, target, min_run_time: float, device: torch.device,
 
 def run(device: torch.device, sizes, min_run_time: float, rounds: int,
         runs: int | None = None, budget: Budget | None = None,
-        rows: list[dict] | None = None, on_row=lambda: None) -> list[dict]:
+        rows: list[dict] | None = None, on_row=lambda: None,
+        names: list[str] | None = None) -> list[dict]:
     """One row per (size, loss), appended to `rows` (a new list by default), and
-    `on_row()` called after each. When `budget` is spent the remaining rows are left out
-    (`budget.stopped` says from where)."""
+    `on_row()` called after each; only the losses in `names` when given. When `budget` is
+    spent the remaining rows are left out (`budget.stopped` says from where)."""
     rows = [] if rows is None else rows
     budget = budget or Budget(None)
     for n, c in sizes:
@@ -173,6 +188,8 @@ def run(device: torch.device, sizes, min_run_time: float, rounds: int,
                    "F.binary_cross_entropy_with_logits", multilabel_losses(c))]
         for base_fn, tgt, base_name, losses in groups:
             for name, loss_fn in losses.items():
+                if names and name not in names:
+                    continue
                 if budget.spent():
                     budget.stop(f"{device.type} N={n}, C={c}, {name}")
                     return rows
@@ -350,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="paired (baseline, loss, baseline) rounds per loss and size")
     parser.add_argument("--sizes", type=_size, nargs="+", metavar="NxC",
                         help="problem sizes (default: the four of the speed target)")
+    parser.add_argument("--losses", nargs="+", metavar="NAME",
+                        help="time only these losses (the names of the table's rows)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's own choice)")
     parser.add_argument("--tuning", action=argparse.BooleanOptionalAction, default=None,
@@ -373,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     min_run_time = 0.01 if args.smoke else args.min_run_time
     tuning = args.tuning
     if tuning is None:
-        tuning = "cpu" in devices and not args.smoke and not args.sizes
+        tuning = "cpu" in devices and not (args.smoke or args.sizes or args.losses)
     info = machine(device="cuda" if "cuda" in devices else "cpu")
     started = run_record(command_line("speed.py", argv))
     rows: list[dict] = []
@@ -394,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for device in devices:
         run(torch.device(device), sizes, min_run_time, 1 if args.smoke else args.rounds,
-                   runs=args.runs, budget=budget, rows=rows, on_row=save)
+                   runs=args.runs, budget=budget, rows=rows, on_row=save, names=args.losses)
     if tuning:
         result["tuning"] = part = {"size": list(TUNING_SIZE), "keep_memory_env": KEEP_MEMORY}
         if budget.spent():
