@@ -28,6 +28,7 @@ block), each with glibc's default allocator and with one told to keep freed memo
     python benchmarks/speed.py --smoke    # a few milliseconds per size; checks the script
     python benchmarks/speed.py --device cuda --runs 20 --rounds 3 --budget-s 40
     python benchmarks/speed.py --losses "SoftDiceLoss (generalized)"   # some rows only
+    python benchmarks/speed.py --sizes 65536x21 --losses LovaszLoss "smp LovaszLoss"
 
 Writes `speed.json` (the record: command, commit, date, machine and load, every row),
 `speed_table.md` and `speed_tuning_table.md` to `results/` (ignored by git) or `--out DIR`;
@@ -106,7 +107,20 @@ def multiclass_losses(c: int) -> dict[str, torch.nn.Module]:
                                                                **kw),
         "SoftTverskyLoss (gamma=0.75)": softmetrics.SoftTverskyLoss(
             alpha=0.3, beta=0.7, gamma=0.75, **kw),
+        "LovaszLoss": softmetrics.LovaszLoss(**kw),
+        **smp_lovasz(),
     }
+
+
+def smp_lovasz() -> dict[str, torch.nn.Module]:
+    """segmentation_models_pytorch's Lovász-softmax at the same size, when installed (it
+    loops over the classes in Python); nothing otherwise."""
+    try:
+        from _peers import smp_losses
+
+        return {"smp LovaszLoss": smp_losses().LovaszLoss("multiclass")}
+    except ImportError:
+        return {}
 
 
 def multilabel_losses(n: int, c: int) -> dict[str, torch.nn.Module]:

@@ -10,6 +10,7 @@ from . import functional
 from .losses import (
     ExpectedBLEULoss,
     InfoNCELoss,
+    LovaszLoss,
     NCELoss,
     SigLIPLoss,
     SoftAccuracyLoss,
@@ -35,6 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ExpectedBLEULoss",
     "InfoNCELoss",
+    "LovaszLoss",
     "NCELoss",
     "SigLIPLoss",
     "SoftAUROCLoss",

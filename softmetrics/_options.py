@@ -11,6 +11,7 @@ __all__ = [
     "MULTIDIM_AVERAGES",
     "PADDING_SIDES",
     "REDUCTIONS",
+    "RELAXATIONS",
     "SMOOTHS",
     "TASKS",
     "AbsentClasses",
@@ -18,6 +19,7 @@ __all__ = [
     "MultidimAverage",
     "PaddingSide",
     "Reduction",
+    "Relaxation",
     "Smooth",
     "Task",
 ]
@@ -29,6 +31,7 @@ Reduction = Literal["mean", "sum", "none"]
 Smooth = Literal["none", "floor", "add-k", "exp"]
 PaddingSide = Literal["right", "left"]
 AbsentClasses = Literal["skip", "include"]
+Relaxation = Literal["softmax", "lovasz"]
 
 TASKS: tuple[Task, ...] = ("binary", "multiclass", "multilabel")
 AVERAGES: tuple[Average, ...] = ("micro", "macro", "weighted", "none")
@@ -37,3 +40,4 @@ REDUCTIONS: tuple[Reduction, ...] = ("mean", "sum", "none")
 SMOOTHS: tuple[Smooth, ...] = ("none", "floor", "add-k", "exp")
 PADDING_SIDES: tuple[PaddingSide, ...] = ("right", "left")
 ABSENT_CLASSES: tuple[AbsentClasses, ...] = ("skip", "include")
+RELAXATIONS: tuple[Relaxation, ...] = ("softmax", "lovasz")

@@ -84,6 +84,11 @@ CLASSIFICATION = [
         task="multiclass", num_classes=7, validate_args=False), "soft-multiclass"),
     ("jaccard-soft-masks", lambda: softmetrics.SoftJaccardLoss(
         task="multilabel", num_classes=7, validate_args=False), "soft-multilabel"),
+    ("lovasz-segmentation", lambda: softmetrics.LovaszLoss(
+        task="multiclass", num_classes=7, ignore_index=255, multidim_average="samplewise",
+        validate_args=False), "segmentation"),
+    ("lovasz-hinge-multilabel", lambda: softmetrics.LovaszLoss(
+        task="multilabel", num_classes=7, validate_args=False), "multilabel"),
 ]
 
 

@@ -150,6 +150,10 @@ def _classification_steps(device: torch.device) -> dict[str, Callable[[], None]]
             cls(task="multilabel", num_classes=5)(x, (x > 0).long()).backward()
         steps[name] = step
     steps["top-k"] = lambda: softmetrics.SoftTopKAccuracyLoss(num_classes=5, k=2)(x, y).backward()
+    steps["lovasz"] = lambda: (
+        softmetrics.LovaszLoss(task="multiclass", num_classes=5, ignore_index=0)(seg, seg_y)
+        .backward(),
+        softmetrics.LovaszLoss(task="multilabel", num_classes=5)(x, (x > 0).long()).backward())
     return steps
 
 

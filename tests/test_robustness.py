@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
@@ -15,11 +16,12 @@ FUZZ_EXAMPLES = int(os.environ.get("SOFTMETRICS_FUZZ_EXAMPLES", "300"))
 
 FUNCTIONS = [F.soft_accuracy, F.soft_precision, F.soft_recall, F.soft_f1_score,
              F.soft_fbeta_score, F.soft_jaccard_index, F.soft_tversky_index,
-             F.soft_matthews_corrcoef, F.soft_top_k_accuracy, F.soft_stat_scores]
+             F.soft_matthews_corrcoef, F.soft_top_k_accuracy, F.soft_stat_scores,
+             functools.partial(F.soft_jaccard_index, relaxation="lovasz")]
 MODULES = [softmetrics.SoftAccuracyLoss, softmetrics.SoftPrecisionLoss,
            softmetrics.SoftRecallLoss, softmetrics.SoftF1Loss, softmetrics.SoftFBetaLoss,
            softmetrics.SoftJaccardLoss, softmetrics.SoftTverskyLoss, softmetrics.SoftMCCLoss,
-           softmetrics.SoftTopKAccuracyLoss]
+           softmetrics.SoftTopKAccuracyLoss, softmetrics.LovaszLoss]
 
 
 @st.composite

@@ -45,6 +45,7 @@ from ._classification_options import (
     check_classification_options,
     check_top_k,
 )
+from ._lovasz import check_lovasz_options, lovasz_columns
 
 __all__ = [
     "Counts",
@@ -480,14 +481,21 @@ def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float
     `kind` selects the formula: "tversky" (with `alpha`, `beta`, the focal exponent
     `gamma`, checked by the caller: see `_focal`, and the top-k decision with `top_k`),
     "accuracy" (top-k accuracy with `top_k`) or "mcc". Public functions and Modules all
-    call this.
+    call this. `relaxation="lovasz"` (Jaccard only) evaluates `_lovasz_value` instead.
     """
     class_weights = options.pop("class_weights", None)
+    relaxation = options.pop("relaxation", "softmax")
+    if check:
+        check_lovasz_options(fn, relaxation, average=options["average"],
+                             class_weights=class_weights)
     if check and class_weights is not None:
         check_class_weights(fn, kind, class_weights, task=options["task"],
                             num_classes=options["num_classes"], average=options["average"])
         if _checks.checks_data(options["validate_args"]):
             check_class_weight_values(fn, class_weights)
+    if relaxation == "lovasz":
+        return _lovasz_value(fn, input, target, gamma=gamma, check=check,
+                             class_weights=class_weights, **options)
     prep = _prepare(fn, input, target, top_k=top_k, top_k_hits_only=kind == "accuracy",
                     hook=hook, check=check, **options)
     how = Averaging.of(prep.task, options["average"], options["zero_division"],
@@ -501,6 +509,48 @@ def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float
     else:
         value = _mcc_value(prep.counts, prep.task, how)
     return _finish(value, prep.task, prep.samplewise, prep.out_dtype)
+
+
+def _lovasz_value(fn: str, input: Tensor, target: Tensor, *, gamma: float, check: bool,
+                  class_weights: Tensor | str | None, **options: Any) -> Tensor:
+    """The Jaccard index under the Lovász relaxation (`_lovasz`), averaged as the other
+    formulas are.
+
+    A column with a target scores `1 - loss`; one without scores `zero_division *
+    (1 - loss)`, the Lovász extension of its exact value (`zero_division` unless
+    something is predicted: its loss is then the largest error). For
+    `absent_classes="skip"` that loss is also the "is it predicted?" that weighs an
+    absent class (`_average`'s `seen`). `"micro"` is the extension of the pooled loss,
+    one column of every (class, entry) pair.
+    """
+    if check:
+        check_classification_options(fn, **{k: v for k, v in options.items()
+                                            if k != "validate_args"})
+    task, average = options["task"], options["average"]
+    z, y, w, c = format_inputs(fn, input, target, task=task,
+                               num_classes=options["num_classes"],
+                               ignore_index=options["ignore_index"],
+                               validate_args=options["validate_args"])
+    samplewise = options["multidim_average"] == "samplewise"
+    temperature = options["temperature"]
+    how = Averaging.of(task, average, options["zero_division"], options.get("absent_classes"),
+                       options["ignore_index"], c, temperature, class_weights)
+    pooled = average == "micro" and task != "binary"
+    with full_precision(z.device):
+        columns = lovasz_columns(z, y, w, task=task, temperature=temperature,
+                                 threshold=options["threshold"], samplewise=samplewise,
+                                 pooled=pooled,
+                                 keep=how.class_mask(z.new_empty(c)) if pooled else None)
+    loss, support = columns
+    if is_hard(temperature):
+        loss = torch.where(_nan_groups(z, samplewise), torch.nan, loss)
+    value = _focal(torch.where(support > 0, 1.0 - loss, how.zero_division * (1.0 - loss)),
+                   gamma)
+    if pooled:
+        value = value.squeeze(-1)
+    elif task != "binary":  # the average reads the support only (and `seen`)
+        value = _average(value, Counts(support, support, support, 0.0), how, seen=loss)
+    return _finish(value, task, samplewise, compute_dtype(z.dtype))
 
 
 def stat_scores(fn: str, input: Tensor, target: Tensor, **options: Any) -> StatScores:

@@ -34,7 +34,7 @@ from typing import Literal
 
 from torch import Tensor
 
-from .._options import AbsentClasses, Average, MultidimAverage, Task
+from .._options import AbsentClasses, Average, MultidimAverage, Relaxation, Task
 from ._classification_core import (
     StatScores as StatScores,  # re-exported by softmetrics.functional
     evaluate,
@@ -416,7 +416,7 @@ def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
                        multidim_average: MultidimAverage = "global",
                        zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
         class_weights: Tensor | Literal["generalized"] | None = None,
-        validate_args: bool = True) -> Tensor:
+        relaxation: Relaxation = "softmax", validate_args: bool = True) -> Tensor:
     r"""Soft Jaccard index (intersection over union): the Tversky index with $\alpha=\beta=1$.
 
     $$
@@ -425,13 +425,40 @@ def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
 
     With the softmax as decision this is the soft IoU used for segmentation (Rahman and
     Wang 2016); macro-averaged over classes it is the mean IoU of a segmentation map.
+    `relaxation="lovasz"` relaxes the same index by the Lovász extension of each class's
+    $1 - J_c$ instead (Berman et al. 2018): convex and piecewise linear in the errors
+    $m$, sorted decreasingly per class,
 
-    Hard limit: at `temperature=0` equals scikit-learn's `jaccard_score`.
+    $$
+    J^{\text{Lovász}}_c = 1 - \sum_k m_{(k)} \left(\Delta_k - \Delta_{k-1}\right),
+    \qquad \Delta_k = 1 - \frac{G_c - \sum_{j \le k} y_{(j)}}{G_c + \sum_{j \le k} (1 - y_{(j)})},
+    $$
 
-    Arguments, result and errors are those of
+    with $G_c$ the class's support; the Classification page's "The Lovász relaxation"
+    says more.
+
+    Hard limit: at `temperature=0` equals scikit-learn's `jaccard_score`, under either
+    relaxation.
+
+    Arguments not listed below, the result and the errors are those of
     [soft_tversky_index][softmetrics.functional.soft_tversky_index] with
     `alpha=1, beta=1`; `zero_division` is the value of a class absent from target and
     prediction.
+
+    Args:
+        relaxation: `"softmax"` (default): the counts of $\operatorname{softmax}(z/\tau)$,
+            or of $\sigma((z - \operatorname{logit}(t))/\tau)$ for binary and multilabel
+            tasks. `"lovasz"`: the Lovász extension per class (per group for
+            `"samplewise"`), with the errors $m = |y - \operatorname{softmax}(z/\tau)|$
+            (Lovász-softmax, multiclass) or the hinge
+            $m = \max(0, 1 - (2y - 1)(z - \operatorname{logit}(t))/\tau)$ (Lovász
+            hinge, binary and each label of a multilabel task). Hinge errors are not
+            bounded by 1, so a Lovász-hinge value can be below 0. `"micro"` sorts every
+            (class, entry) pair as one column. A class with no target has the value
+            `zero_division * (1 - its loss)` (its loss is its largest error); with
+            `absent_classes="skip"` it counts in the macro mean with the weight
+            $\ell / (\ell + \tau)$ of that loss $\ell$, exactly "is it predicted?" at
+            temperature 0. `class_weights` must be a tensor, with `average="macro"`.
 
     Examples:
         >>> import torch
@@ -441,17 +468,27 @@ def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
         >>> soft_jaccard_index(logits, mask, task="multiclass", num_classes=3,
         ...                    ignore_index=255, temperature=0)
         tensor(0.2524)
+        >>> soft_jaccard_index(logits, mask, task="multiclass", num_classes=3,
+        ...                    ignore_index=255, relaxation="lovasz", temperature=0)
+        tensor(0.2524)
+        >>> soft_jaccard_index(logits, mask, task="multiclass", num_classes=3,
+        ...                    ignore_index=255, relaxation="lovasz")
+        tensor(0.3001)
 
-    ??? cite "Reference"
+    ??? cite "References"
         Rahman and Wang, *Optimizing Intersection-Over-Union in Deep Neural Networks for
         Image Segmentation*, ISVC 2016.
+
+        Berman, Rannen Triki and Blaschko, *The Lovász-Softmax loss: A tractable
+        surrogate for the optimization of the intersection-over-union measure in neural
+        networks*, CVPR 2018, arXiv:1705.08790.
     """
     return evaluate("soft_jaccard_index", "tversky", input, target, alpha=1.0, beta=1.0, task=task,
                     num_classes=num_classes, average=average, temperature=temperature,
                     threshold=threshold, ignore_index=ignore_index,
                     multidim_average=multidim_average, zero_division=zero_division,
                     absent_classes=absent_classes, class_weights=class_weights,
-                    validate_args=validate_args)
+                    relaxation=relaxation, validate_args=validate_args)
 
 
 def soft_matthews_corrcoef(input: Tensor, target: Tensor, *, task: Task,

@@ -9,9 +9,9 @@ names below (`X as X`: an explicit re-export) are the public ones.
 from __future__ import annotations
 
 from .classification import (
+    LovaszLoss as LovaszLoss,
     SoftAccuracyLoss as SoftAccuracyLoss,
     SoftDiceLoss as SoftDiceLoss,
-    SoftExactMatchLoss as SoftExactMatchLoss,
     SoftF1Loss as SoftF1Loss,
     SoftFBetaLoss as SoftFBetaLoss,
     SoftIoULoss as SoftIoULoss,
@@ -27,6 +27,7 @@ from .contrastive import (
     NCELoss as NCELoss,
     SigLIPLoss as SigLIPLoss,
 )
+from .exact_match import SoftExactMatchLoss as SoftExactMatchLoss
 from .ranking import (
     SoftAUROCLoss as SoftAUROCLoss,
     SoftAveragePrecisionLoss as SoftAveragePrecisionLoss,

@@ -10,11 +10,19 @@ import math
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import _checks, distributed
-from .._options import REDUCTIONS, AbsentClasses, Average, MultidimAverage, Reduction, Task
-from .._relax import as_tensor_on, reduce_per_sample
+from .._options import (
+    REDUCTIONS,
+    AbsentClasses,
+    Average,
+    MultidimAverage,
+    Reduction,
+    Relaxation,
+    Task,
+)
+from .._relax import as_tensor_on
 from ..functional._classification_core import Counts, CountsHook, Kind, evaluate
 from ..functional._classification_options import (
     check_class_weight_values,
@@ -25,7 +33,7 @@ from ..functional._classification_options import (
     top_k_options,
     tversky_weights,
 )
-from ..functional._exact_match_core import check_exact_match_options, exact_match
+from ..functional._lovasz import check_lovasz_options
 from ._base import RunningStatistics, set_level_repr
 
 
@@ -320,9 +328,11 @@ class SoftJaccardLoss(_TverskyLoss):
     for segmentation judged by mean IoU ([SoftIoULoss][softmetrics.SoftIoULoss] is its
     other name).
 
-    Options: those of `soft_jaccard_index`, `gamma`, the focal exponent (see
-    [SoftTverskyLoss][softmetrics.SoftTverskyLoss]), and the
-    [set-level options](losses.md#set-level-options).
+    Options: those of `soft_jaccard_index` (among them `relaxation`: `"lovasz"` is the
+    Lovász-softmax / Lovász hinge loss, also named [LovaszLoss][softmetrics.LovaszLoss]),
+    `gamma`, the focal exponent (see [SoftTverskyLoss][softmetrics.SoftTverskyLoss]), and
+    the [set-level options](losses.md#set-level-options), which the Lovász relaxation
+    does not take: it sorts the entries of the batch, not counts that can be summed.
 
     Examples:
         >>> import torch
@@ -335,6 +345,59 @@ class SoftJaccardLoss(_TverskyLoss):
     """
 
     _fn_name, _weights = "soft_jaccard_index", (1.0, 1.0)
+
+    def __init__(self, *, task: Task, relaxation: Relaxation = "softmax",
+                 **options: Any) -> None:
+        name = type(self).__name__
+        check_lovasz_options(name, relaxation, average=options.get("average") or "macro",
+                             class_weights=options.get("class_weights"))
+        super().__init__(task=task, **options)
+        self.relaxation = relaxation
+        if relaxation == "lovasz":
+            self.formula["relaxation"] = relaxation
+            for option, off in (("sync_dist", False), ("momentum", None)):
+                if getattr(self, option) != off:
+                    _checks.fail(name, option, f"{off} with relaxation='lovasz' (the "
+                                 "extension sorts the batch's entries; it has no counts to "
+                                 "sum or to keep)", getattr(self, option))
+
+
+class LovaszLoss(SoftJaccardLoss):
+    r"""The Lovász-softmax loss (multiclass) and Lovász hinge loss (binary, multilabel) of
+    Berman, Rannen Triki and Blaschko: [SoftJaccardLoss][softmetrics.SoftJaccardLoss]
+    with `relaxation="lovasz"`, the convex Lovász extension of each class's Jaccard loss
+    $1 - J_c$ (the formula on
+    [soft_jaccard_index][softmetrics.functional.soft_jaccard_index]).
+
+    Options: those of `SoftJaccardLoss` but `relaxation`, `sync_dist` and `momentum`.
+    The paper's per-image loss is `multidim_average="samplewise"`, its "present" classes
+    `absent_classes="skip"`; `.metric` returns the exact Jaccard index.
+
+    Examples:
+        >>> import torch
+        >>> from softmetrics import LovaszLoss
+        >>> logits = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0),
+        ...                      requires_grad=True)
+        >>> mask = torch.zeros(2, 4, 4, dtype=torch.long); mask[:, :2] = 1; mask[0, 0, 0] = 255
+        >>> loss_fn = LovaszLoss(task="multiclass", num_classes=3, ignore_index=255,
+        ...                      multidim_average="samplewise")
+        >>> loss = loss_fn(logits, mask)
+        >>> loss.backward()
+        >>> loss, loss_fn.metric(logits, mask), logits.grad.abs().sum()
+        (tensor(0.6987, grad_fn=<DivBackward0>), tensor([0.2444, 0.2583]), tensor(0.2855))
+
+    ??? cite "Reference"
+        Berman, Rannen Triki and Blaschko, *The Lovász-Softmax loss: A tractable
+        surrogate for the optimization of the intersection-over-union measure in neural
+        networks*, CVPR 2018, arXiv:1705.08790.
+    """
+
+    def __init__(self, *, task: Task, **options: Any) -> None:
+        if "relaxation" in options:
+            _checks.fail(type(self).__name__, "relaxation", "unset (LovaszLoss is "
+                         "SoftJaccardLoss with relaxation='lovasz')", options["relaxation"],
+                         error=TypeError)
+        super().__init__(task=task, relaxation="lovasz", **options)
 
 
 class SoftIoULoss(SoftJaccardLoss):
@@ -502,79 +565,3 @@ class SoftTopKAccuracyLoss(_ClassificationLoss):
             _checks.fail(name, "threshold", "unset (top-k has no threshold)",
                          options["threshold"])
         super().__init__(dict(top_k=k), task=task, num_classes=num_classes, **options)
-
-
-class SoftExactMatchLoss(nn.Module):
-    """`1 - soft_exact_match`: the loss of
-    [soft_exact_match][softmetrics.functional.soft_exact_match] (subset accuracy).
-
-    Options: those of `soft_exact_match`, checked once here (an unknown keyword is a
-    `TypeError`), and `reduction` of the per-sample losses of
-    `multidim_average="samplewise"`: "mean" (default), "sum" or "none"; with "global" the
-    loss is one number and only "mean" is accepted. The metric is a mean over samples,
-    so there are no set-level options. `metric` returns the exact match with the same
-    options.
-
-    Examples:
-        >>> import torch
-        >>> from softmetrics import SoftExactMatchLoss
-        >>> loss_fn = SoftExactMatchLoss(task="multilabel", num_classes=3, temperature=0.5)
-        >>> logits = torch.tensor([[2.0, -1.0, 0.5], [1.0, 1.5, -2.0]], requires_grad=True)
-        >>> labels = torch.tensor([[1, 0, 1], [1, 0, 0]])
-        >>> loss_fn(logits, labels), loss_fn.metric(logits, labels)
-        (tensor(0.6633, grad_fn=<RsubBackward1>), tensor(0.5000))
-    """
-
-    def __init__(self, *, task: Literal["multiclass", "multilabel"],
-                 num_classes: int | None = None, temperature: float = 1.0,
-                 threshold: float = 0.5, ignore_index: int | None = None,
-                 multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
-                 validate_args: bool = True, reduction: Reduction = "mean",
-                 **unexpected: Any) -> None:
-        super().__init__()
-        name = type(self).__name__
-        _checks.check_no_extra_options(name, unexpected)
-        if isinstance(temperature, Tensor):
-            _checks.fail(name, "temperature", "a number (use the functional API for a "
-                         "tensor temperature)", temperature, error=TypeError)
-        check_exact_match_options(name, task=task, num_classes=num_classes,
-                                  temperature=temperature, threshold=threshold,
-                                  ignore_index=ignore_index, multidim_average=multidim_average,
-                                  zero_division=zero_division)
-        _checks.check_option(name, "reduction", reduction, REDUCTIONS)
-        if multidim_average == "global" and reduction != "mean":
-            _checks.fail(name, "reduction", "'mean' with multidim_average='global' (the "
-                         "loss of the whole batch is one number; per-sample losses need "
-                         "multidim_average='samplewise')", reduction)
-        self.options: dict[str, Any] = dict(
-            task=task, num_classes=num_classes, threshold=threshold,
-            ignore_index=ignore_index, multidim_average=multidim_average,
-            zero_division=zero_division, validate_args=validate_args)
-        self.temperature = temperature
-        self.reduction = reduction
-
-    def _value(self, input: Tensor, target: Tensor, temperature: float) -> Tensor:
-        return exact_match(type(self).__name__, input, target, temperature=temperature,
-                           check=False, **self.options)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        """The loss `1 - soft exact match`, reduced over samples for "samplewise"."""
-        loss = 1.0 - self._value(input, target, self.temperature)
-        if self.options["multidim_average"] == "samplewise":
-            loss = reduce_per_sample(loss, self.reduction)
-        return loss
-
-    if TYPE_CHECKING:  # calling the Module runs `forward`: its signature for type checkers
-        __call__ = forward
-
-    @torch.no_grad()
-    def metric(self, input: Tensor, target: Tensor) -> Tensor:
-        """The exact match (temperature 0) with this loss's options; no gradient."""
-        return self._value(input, target, 0.0)
-
-    def extra_repr(self) -> str:
-        shown = {k: v for k, v in self.options.items() if v is not None}
-        shown["temperature"] = self.temperature
-        if self.reduction != "mean":
-            shown["reduction"] = self.reduction
-        return ", ".join(f"{k}={v!r}" for k, v in shown.items())

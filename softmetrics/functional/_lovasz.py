@@ -1,0 +1,138 @@
+r"""The Lovász relaxation of the Jaccard index: per-column Lovász extensions of `1 - IoU`.
+
+Berman, Rannen Triki and Blaschko (CVPR 2018) relax the Jaccard loss of one class, a set
+function of the mispredicted entries, by its Lovász extension: for errors $m_i \ge 0$
+sorted decreasingly, $\bar\Delta(m) = \sum_k m_{(k)} g_k$, where $g_k = J_k - J_{k-1}$ is
+the discrete derivative of the Jaccard loss along the sorted order,
+
+$$
+J_k = 1 - \frac{G - \sum_{j \le k} y_{(j)}}{G + \sum_{j \le k} (1 - y_{(j)})}
+    = \frac{k}{G + \sum_{j \le k} (1 - y_{(j)})}, \qquad G = \sum_i y_i .
+$$
+
+The extension is convex and piecewise linear in $m$ and equals the Jaccard loss where
+$m$ is a 0/1 vector (a hard prediction). The errors are $|y - p|$ of the softmax
+probabilities (Lovász-softmax, multiclass) or the hinge $\max(0, 1 - s\,x)$ of the
+margins $x$ with signs $s = 2y - 1$ (Lovász hinge, binary and multilabel); at
+temperature 0 both are the 0/1 errors of the exact decision.
+
+Every column (a class, or all (class, entry) pairs pooled for `"micro"`) of every group
+(the batch, or each sample) is sorted in one `torch.sort` call along the entry axis. The
+cumulative sums run over 0/1 integers: exact, and deterministic on CUDA, where a
+floating-point `cumsum` has no deterministic kernel. Ignored entries sort last and count
+neither as positives nor as negatives, so they change no $J_k$ of a counted entry and get
+$g_k = 0$.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .. import _checks
+from .._options import RELAXATIONS
+from .._relax import compute_dtype, is_hard, logit, soft_argmax
+
+__all__ = ["LovaszColumns", "check_lovasz_options", "lovasz_columns"]
+
+
+def check_lovasz_options(fn: str, relaxation: str, *, average: str,
+                         class_weights: object) -> None:
+    """`relaxation` is known; with "lovasz", class weights only weigh a macro average
+    (pooled counts, "micro" or "generalized", are not what the extension sorts)."""
+    _checks.check_option(fn, "relaxation", relaxation, RELAXATIONS)
+    if relaxation != "lovasz" or class_weights is None:
+        return
+    if isinstance(class_weights, str):
+        _checks.fail(fn, "class_weights", "a (C,) tensor with relaxation='lovasz' (the "
+                     "generalized weights pool counts)", class_weights)
+    if average != "macro":
+        _checks.fail(fn, "average", "'macro' with class_weights and relaxation='lovasz'",
+                     average)
+
+
+class LovaszColumns(NamedTuple):
+    """The Lovász loss (the extension of `1 - IoU`) and the support of each column, both
+    (G, K): G groups (1, or N for samplewise), K columns (the classes, or 1 pooled)."""
+
+    loss: Tensor
+    support: Tensor
+
+
+def _errors(z: Tensor, y: Tensor, *, task: str, temperature: float | Tensor,
+            threshold: float) -> tuple[Tensor, Tensor]:
+    """Errors (N, C, ...) in the compute dtype (float64 for the exact decision, whose
+    counts the Jaccard differences then sum exactly) and the 0/1 target (bool)."""
+    hard = is_hard(temperature)
+    dtype = torch.float64 if hard and z.device.type != "mps" else compute_dtype(z.dtype)
+    x = z.to(dtype)
+    if task == "multiclass":
+        classes = torch.arange(x.shape[1], device=x.device).view(1, -1, *(1,) * (x.ndim - 2))
+        gt = y.unsqueeze(1) == classes
+        p = soft_argmax(x, temperature, dim=1)
+        return torch.where(gt, 1.0 - p, p), gt
+    gt = y > 0.5
+    x = x - logit(threshold)
+    if hard:
+        return ((x > 0) != gt).to(dtype), gt
+    sign = gt.to(dtype) * 2.0 - 1.0
+    scale = temperature.reshape(()) if isinstance(temperature, Tensor) else temperature
+    return torch.relu(1.0 - sign * x / scale), gt
+
+
+def _columns(x: Tensor, samplewise: bool, pooled: bool) -> Tensor:
+    """(N, K, ...) as (G, K, L): per sample, or every sample's entries in one group; with
+    `pooled` the K columns of a group become one, (G, 1, K L)."""
+    n, k, length = x.shape[0], x.shape[1], math.prod(x.shape[2:])
+    x = x.reshape(n, k, length)
+    if not samplewise:
+        n, length = 1, n * length
+        # contiguous along the entries: a strided sort is about twice as slow
+        x = x.transpose(0, 1).reshape(n, k, length).contiguous()
+    return x.reshape(n, 1, k * length) if pooled else x
+
+
+def lovasz_columns(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
+                   temperature: float | Tensor, threshold: float, samplewise: bool,
+                   pooled: bool, keep: Tensor | None = None) -> LovaszColumns:
+    """The Lovász loss of every column, from formatted inputs (`format_inputs`: logits
+    (N, C, ...), target indices or 0/1 floats, 0/1 weights or None).
+
+    `pooled` sorts all (class, entry) pairs of a group as one column (the extension of
+    the micro-averaged loss); `keep` (C,) 0/1 takes classes out of the pooled column.
+    """
+    m, gt = _errors(z, y, task=task, temperature=temperature, threshold=threshold)
+    valid = None
+    if w is not None:
+        valid = (w.unsqueeze(1) if task == "multiclass" else w) > 0
+        valid = valid.expand_as(m)
+    if keep is not None and pooled:
+        kept = (keep > 0).view(1, -1, *(1,) * (m.ndim - 2))
+        valid = kept.expand_as(m) if valid is None else valid & kept
+    m, gt = _columns(m, samplewise, pooled), _columns(gt, samplewise, pooled)
+    length = m.shape[-1]
+    index_dtype = torch.int32 if length < 2**31 else torch.int64
+    pos = gt.to(index_dtype)
+    if valid is not None:
+        valid = _columns(valid, samplewise, pooled)
+        m = torch.where(valid, m, -1.0)  # errors are >= 0: ignored entries sort last
+        pos = pos * valid
+    # sorted with autograd: the loss is linear in the sorted errors, whose gradient the
+    # sort's backward sends back to the entries
+    ordered, order = torch.sort(m, dim=-1, descending=True)
+    cum_pos = pos.gather(-1, order).cumsum(-1, dtype=index_dtype)
+    if valid is None:
+        cum_all = torch.arange(1, length + 1, device=m.device, dtype=index_dtype)
+    else:
+        cum_all = valid.to(index_dtype).gather(-1, order).cumsum(-1, dtype=index_dtype)
+    support = pos.sum(-1, keepdim=True, dtype=index_dtype)
+    union = (support - cum_pos + cum_all).to(m.dtype)
+    # Jaccard loss of the first k entries; 0 while nothing is counted (union 0), and
+    # constant over ignored entries, whose coefficient (and -1 "error") is then 0
+    jaccard = cum_all.to(m.dtype) / union.clamp_min_(1.0)
+    coefficients = jaccard.clone()
+    coefficients[..., 1:] -= jaccard[..., :-1]
+    return LovaszColumns((ordered * coefficients).sum(-1), support.squeeze(-1).to(m.dtype))
