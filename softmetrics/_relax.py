@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 __all__ = ["as_tensor_on", "compute_dtype", "full_precision", "is_hard", "logit",
            "reduce_per_sample", "soft_argmax", "soft_positive", "soft_step",
-           "soft_threshold"]
+           "soft_threshold", "tie_averaged"]
 
 
 def is_hard(temperature: float | Tensor) -> bool:
@@ -87,6 +88,23 @@ def soft_step(d: Tensor, temperature: float | Tensor) -> Tensor:
     if is_hard(temperature):
         return (d > 0).to(d.dtype) + 0.5 * (d == 0).to(d.dtype)
     return torch.sigmoid(d / _scale(temperature))
+
+
+def tie_averaged(cumulative: Callable[[Tensor], Tensor], greater: Tensor,
+                 ties: Tensor) -> Tensor:
+    """The hard decision of a position-based metric at ties: the mean over every order of
+    the tied items.
+
+    An item with `greater` items strictly above it and `ties` items of equal score (itself
+    included) takes each of the positions `greater + 1 .. greater + ties` with equal
+    chance under a random order of the tied items, so a per-position value `v(p)` has the
+    mean `(C(greater + ties) - C(greater)) / ties`, where `cumulative` is
+    `C(n) = v(1) + ... + v(n)` (a function of a count tensor). With `C(n) = min(n, k)`
+    this is the chance of making the top k (retrieval accuracy, recall@k); with a
+    cumulative discount it is scikit-learn's tie-averaged DCG.
+    """
+    ties = ties.clamp_min(1)
+    return (cumulative(greater + ties) - cumulative(greater)) / ties
 
 
 def soft_positive(count: Tensor, temperature: float | Tensor) -> Tensor:
