@@ -189,6 +189,14 @@ def _safe(den: Tensor) -> Tensor:
     return torch.where(den > 0, den, torch.ones_like(den))
 
 
+def _over_k_or_relevant(hits: Tensor, metric: str, k: int | None, n_rel: Tensor) -> Tensor:
+    """Recall (`hits / |P|`) or precision (`hits / k`, at most 1: the soft top k can hold
+    the mass of more than k relevant items, never the exact one)."""
+    if metric == "recall":
+        return hits / n_rel.clamp_min(1)
+    return (hits / float(k or 1)).clamp(max=1.0)
+
+
 def _hard_reciprocal_rank(scores: Tensor, rel: Tensor, keep: Tensor, k: int | None
                           ) -> Tensor:
     """Reciprocal rank of the first relevant item, averaged over every order of tied
@@ -230,14 +238,12 @@ def per_query(metric: Metric, input: Tensor, target: Tensor, *, fn: str,
     relevant = (rel > 0).to(rel.dtype) * keep
     n_rel = relevant.sum(-1)
     defined = n_rel > 0
+    hard = is_hard(temperature)
     if metric == "ap":
         stats = column_stats("ap", scores, relevant.to(scores.dtype),
                              ((1 - relevant) * keep).to(scores.dtype), temperature, chunk_size)
         value = stats.num / stats.den.clamp_min(1)
-        return PerQuery(torch.where(defined, value, torch.zeros_like(value)), defined), \
-            out_dtype
-    hard = is_hard(temperature)
-    if metric == "rr" and hard:
+    elif metric == "rr" and hard:
         value = _hard_reciprocal_rank(scores, rel, keep, k)
     elif hard:
         above, ties = _exact_counts(scores, keep)
@@ -247,7 +253,7 @@ def per_query(metric: Metric, input: Tensor, target: Tensor, *, fn: str,
             value = (weight * share).sum(-1) / _safe(_ideal_dcg(weight, k))
         else:
             hits = (relevant * tie_averaged(_cutoff(k), above, ties)).sum(-1)
-            value = hits / (n_rel.clamp_min(1) if metric == "recall" else float(k or 1))
+            value = _over_k_or_relevant(hits, metric, k, n_rel)
     else:
         rank = _soft_ranks(scores, rel, keep, graded, temperature, chunk_size)
         tau = temperature if cutoff_temperature is None else cutoff_temperature
@@ -263,7 +269,7 @@ def per_query(metric: Metric, input: Tensor, target: Tensor, *, fn: str,
             value = (weight * cut / torch.log2(rank + 1)).sum(-1) / _safe(_ideal_dcg(weight, k))
         else:
             hits = (relevant * cut).sum(-1)
-            value = hits / (n_rel.clamp_min(1) if metric == "recall" else float(k or 1))
+            value = _over_k_or_relevant(hits, metric, k, n_rel)
     if hard:  # a NaN score leaves its row no order: NaN, not a value from failed comparisons
         unordered = (scores.isnan() & (keep > 0)).any(-1)
         value = torch.where(unordered, torch.full_like(value, float("nan")), value)
