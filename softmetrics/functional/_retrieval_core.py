@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._checks import (
@@ -206,7 +207,8 @@ def _hard_reciprocal_rank(scores: Tensor, rel: Tensor, keep: Tensor, k: int | No
     m = scores.shape[-1]
     dtype = rel.dtype
     s = scores.to(dtype)
-    best = torch.where(rel > 0, s, torch.full_like(s, float("-inf"))).amax(-1, keepdim=True)
+    best = torch.where(rel > 0, s, torch.full_like(s, float("-inf")))
+    best = F.pad(best, (0, 1), value=float("-inf")).amax(-1, keepdim=True)  # G may be 0
     g = (keep * (s > best).to(dtype)).sum(-1, keepdim=True)
     tied = (s == best).to(dtype)
     t = (keep * tied).sum(-1, keepdim=True).clamp_min(1)
@@ -259,7 +261,7 @@ def per_query(metric: Metric, input: Tensor, target: Tensor, *, fn: str,
         tau = temperature if cutoff_temperature is None else cutoff_temperature
         if metric == "rr":  # the best relevant item: 1 + the soft count of others above
             rank = torch.where(relevant > 0, rank, torch.full_like(rank, float("inf")))
-            rank = rank.amin(-1)
+            rank = F.pad(rank, (0, 1), value=float("inf")).amin(-1)  # G may be 0
             rank = torch.where(defined, rank, torch.ones_like(rank))
         cut = torch.ones_like(rank) if k is None else soft_step(k + 0.5 - rank, tau)
         if metric == "rr":
