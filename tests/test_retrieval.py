@@ -480,3 +480,83 @@ def test_nan_reaches_the_result_without_validation():
             value = _call(name, s, y, temperature=temperature, reduction="none",
                           validate_args=False)
             assert value[0].isnan() and value[1].isfinite(), (name, temperature)
+
+
+# ---------------------------------------------------------------------------------------
+# the Retrieval page's training example (included there), and the benchmark script
+
+
+def test_the_pages_embedding_example_learns():
+    torch.manual_seed(0)
+    centres = torch.randn(8, 16) * 0.6
+    labels_all = torch.arange(8).repeat_interleave(64)
+    features = centres[labels_all] + torch.randn(len(labels_all), 16)
+    # --8<-- [start:train]
+    import torch.nn.functional as F
+
+    from softmetrics import SoftPrecisionAtKLoss, SoftRetrievalAPLoss
+
+    model = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.ReLU(),
+                                torch.nn.Linear(64, 32))
+    loss_fn = SoftRetrievalAPLoss(temperature=0.05, ignore_index=-1)  # 1 - mAP
+    precision_fn = SoftPrecisionAtKLoss(k=4, temperature=0.05, cutoff_temperature=1.0,
+                                        ignore_index=-1)  # 1 - precision@4
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def relevance(labels):
+        """Items of the query's class are relevant; the query itself is ignored."""
+        same = (labels[:, None] == labels[None, :]).long()
+        return same.fill_diagonal_(-1)
+
+    for step in range(60):
+        batch = torch.randint(0, len(features), (128,))
+        x, labels = features[batch], labels_all[batch]
+        emb = F.normalize(model(x), dim=1)
+        sims = emb @ emb.T  # (Q, G): every embedding queries the batch
+        loss = loss_fn(sims, relevance(labels)) + precision_fn(sims, relevance(labels))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    with torch.no_grad():  # the exact metrics of the whole set
+        emb = F.normalize(model(features), dim=1)
+        sims, target = emb @ emb.T, relevance(labels_all)
+        print("mAP", loss_fn.metric(sims, target).item(),
+              "precision@4", precision_fn.metric(sims, target).item())
+    # --8<-- [end:train]
+    before = F.normalize(features, dim=1)
+    start = loss_fn.metric(before @ before.T, target).item()
+    assert loss_fn.metric(sims, target).item() > start + 0.1
+
+
+def test_benchmark_smoke(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    subprocess.run([sys.executable, str(root / "benchmarks" / "retrieval.py"), "--smoke",
+                    "--sizes", "16", "--out", str(tmp_path)], check=True, cwd=root, env=env,
+                   capture_output=True, text=True, timeout=300)
+    result = json.loads((tmp_path / "retrieval.json").read_text())
+    assert result["machine"]["torch"] == torch.__version__
+    assert {row["method"] for row in result["rows"]} >= {"softmetrics AP",
+                                                         "naive AP (B x B x B)"}
+
+
+def test_benchmarks_naive_ap_is_the_same_soft_ap():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import retrieval
+
+    emb, _, target = retrieval.inputs(40, "cpu")
+    x = torch.nn.functional.normalize(emb.detach().double(), dim=1)
+    sims = x @ x.T
+    expected = SoftRetrievalAPLoss(temperature=0.01, ignore_index=-1)(sims, target)
+    assert retrieval.naive_ap(sims, target, 0.01).item() == pytest.approx(expected.item(),
+                                                                           abs=1e-12)

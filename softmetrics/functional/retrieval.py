@@ -146,8 +146,9 @@ def soft_recall_at_k(input: Tensor, target: Tensor, *, k: int,
     $$
 
     with $P$ and $N$ the relevant and non-relevant items of the query and $k_i$ the exact
-    rank of $i$ among the relevant ones (the soft rank of the module docs). This is the
-    smooth recall@k of Patel et al. with the order among relevant items kept exact.
+    rank of $i$ among the relevant ones (the soft rank of the module docs). The two
+    sigmoids, on score differences and on the rank at the cut, are those of Patel et
+    al.'s recall@k surrogate (which normalises by $\min(k, |P|)$ instead of $|P|$).
 
     Hard limit: at `temperature=0` this is the textbook recall@k, $|\{i \in P : r_i \le
     k\}| / |P|$, with each relevant item's chance of making the top k under a random order
