@@ -10,6 +10,9 @@ relaxations by a temperature `tau`:
 | threshold at probability `t` | `z > logit(t)` | `sigmoid((z - logit(t)) / tau)` |
 | comparison `d = s_i - s_j` | `1` if `d > 0`, `1/2` if `d == 0`, else `0` | `sigmoid(d / tau)` |
 
+At ties, a hard decision that places items (top k, a discounted position) takes the mean
+over every order of the tied items (`tie_averaged`).
+
 A temperature may be a Python number or a one-element tensor (a learnable temperature);
 only the number `0` selects the hard decision, so no branch here reads tensor data.
 """

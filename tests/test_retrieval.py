@@ -508,7 +508,7 @@ def test_the_pages_embedding_example_learns():
         same = (labels[:, None] == labels[None, :]).long()
         return same.fill_diagonal_(-1)
 
-    for step in range(60):
+    for _ in range(60):
         batch = torch.randint(0, len(features), (128,))
         x, labels = features[batch], labels_all[batch]
         emb = F.normalize(model(x), dim=1)
