@@ -10,6 +10,9 @@ relaxations by a temperature `tau`:
 | threshold at probability `t` | `z > logit(t)` | `sigmoid((z - logit(t)) / tau)` |
 | comparison `d = s_i - s_j` | `1` if `d > 0`, `1/2` if `d == 0`, else `0` | `sigmoid(d / tau)` |
 
+At ties, a hard decision that places items (top k, a discounted position) takes the mean
+over every order of the tied items (`tie_averaged`).
+
 A temperature may be a Python number or a one-element tensor (a learnable temperature);
 only the number `0` selects the hard decision, so no branch here reads tensor data.
 """
@@ -18,13 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 __all__ = ["as_tensor_on", "compute_dtype", "full_precision", "is_hard", "logit",
            "reduce_per_sample", "soft_argmax", "soft_positive", "soft_step",
-           "soft_threshold"]
+           "soft_threshold", "tie_averaged"]
 
 
 def is_hard(temperature: float | Tensor) -> bool:
@@ -87,6 +91,23 @@ def soft_step(d: Tensor, temperature: float | Tensor) -> Tensor:
     if is_hard(temperature):
         return (d > 0).to(d.dtype) + 0.5 * (d == 0).to(d.dtype)
     return torch.sigmoid(d / _scale(temperature))
+
+
+def tie_averaged(cumulative: Callable[[Tensor], Tensor], greater: Tensor,
+                 ties: Tensor) -> Tensor:
+    """The hard decision of a position-based metric at ties: the mean over every order of
+    the tied items.
+
+    An item with `greater` items strictly above it and `ties` items of equal score (itself
+    included) takes each of the positions `greater + 1 .. greater + ties` with equal
+    chance under a random order of the tied items, so a per-position value `v(p)` has the
+    mean `(C(greater + ties) - C(greater)) / ties`, where `cumulative` is
+    `C(n) = v(1) + ... + v(n)` (a function of a count tensor). With `C(n) = min(n, k)`
+    this is the chance of making the top k (retrieval accuracy, recall@k); with a
+    cumulative discount it is scikit-learn's tie-averaged DCG.
+    """
+    ties = ties.clamp_min(1)
+    return (cumulative(greater + ties) - cumulative(greater)) / ties
 
 
 def soft_positive(count: Tensor, temperature: float | Tensor) -> Tensor:

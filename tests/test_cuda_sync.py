@@ -192,6 +192,32 @@ def _ranking_step(make, kind: str, device: torch.device) -> Step:
     return step
 
 
+RETRIEVAL = [
+    ("ndcg-graded", lambda: softmetrics.SoftNDCGLoss(k=10, temperature=0.1,
+                                                     validate_args=False), 4),
+    ("recall-at-k-ignore", lambda: softmetrics.SoftRecallAtKLoss(
+        k=5, temperature=0.1, cutoff_temperature=1.0, ignore_index=-1, chunk_size=16,
+        validate_args=False), 2),
+    ("precision-at-k", lambda: softmetrics.SoftPrecisionAtKLoss(k=5, validate_args=False), 2),
+    ("mrr", lambda: softmetrics.SoftMRRLoss(temperature=0.1, validate_args=False), 2),
+    ("retrieval-ap", lambda: softmetrics.SoftRetrievalAPLoss(temperature=0.1,
+                                                             validate_args=False), 2),
+]
+
+
+def _retrieval_step(make, grades: int, device: torch.device) -> Step:
+    loss_fn = make().to(device)
+    x = _randn(48, 64, device=device).requires_grad_()
+    y = _randint(grades, 48, 64, device=device)
+    y[:, :48].fill_diagonal_(-1)  # the self-matches of a gallery made of the queries
+
+    def step() -> None:
+        x.grad = None
+        loss_fn(x, y).backward()
+
+    return step
+
+
 TEXT = [
     ("soft-bleu", lambda: softmetrics.SoftBLEULoss(validate_args=False), "soft"),
     ("soft-bleu-corpus-floor", lambda: softmetrics.SoftBLEULoss(
@@ -271,6 +297,12 @@ def test_ranking_losses_do_not_synchronise(make, kind, cuda):
     _assert_no_sync(_ranking_step(make, kind, cuda))
 
 
+@pytest.mark.parametrize("make, grades", [c[1:] for c in RETRIEVAL],
+                         ids=[c[0] for c in RETRIEVAL])
+def test_retrieval_losses_do_not_synchronise(make, grades, cuda):
+    _assert_no_sync(_retrieval_step(make, grades, cuda))
+
+
 @pytest.mark.parametrize("make, kind", [c[1:] for c in TEXT], ids=[c[0] for c in TEXT])
 def test_bleu_losses_do_not_synchronise(make, kind, cuda):
     _assert_no_sync(_text_step(make, kind, cuda))
@@ -284,6 +316,8 @@ def test_nce_and_learned_temperature_do_not_synchronise(make, cuda):
 SMOKE: dict[str, Callable[[torch.device], Step]] = {
     **{f"ranking-{name}": (lambda d, m=make, k=kind: _ranking_step(m, k, d))
        for name, make, kind in RANKING},
+    **{f"retrieval-{name}": (lambda d, m=make, k=grades: _retrieval_step(m, k, d))
+       for name, make, grades in RETRIEVAL},
     **{f"text-{name}": (lambda d, m=make, k=kind: _text_step(m, k, d))
        for name, make, kind in TEXT},
     **{f"contrastive-{name}": (lambda d, m=make: _contrastive_step(m, d))

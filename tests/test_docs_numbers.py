@@ -65,6 +65,7 @@ SCRIPTS = {
     "speed.json": "speed",
     "bleu.json": "bleu",
     "ranking.json": "ranking",
+    "retrieval.json": "retrieval",
     "contrastive.json": "contrastive",
     "batch_bias.json": "batch_bias",
     "compare_ce.json": "compare_ce",
@@ -101,7 +102,7 @@ def test_every_record_names_its_command_commit_date_machine_and_load(name):
 
 
 @pytest.mark.parametrize("script", ["speed", "bleu", "ranking", "contrastive", "batch_bias",
-                                    "segmentation_peers"])
+                                    "segmentation_peers", "retrieval"])
 @pytest.mark.parametrize("argv", [["--record", "--smoke"], ["--record", "--out", "x"]])
 def test_only_a_complete_run_writes_a_record(script, argv, capsys):
     """`--record` writes the docs' record: never from a smoke run, never elsewhere."""
@@ -134,6 +135,10 @@ def test_generated_tables_are_their_records_rendered_by_the_current_code():
     assert (RECORDS / "ranking.md").read_text() == ranking.markdown(rec)
     assert (RECORDS / "ranking_table.md").read_text() == ranking.summary_table(rec)
 
+    retrieval = _script("retrieval")
+    assert (RECORDS / "retrieval_table.md").read_text() == retrieval.table(
+        _record("retrieval.json"))
+
     contrastive, rec = _script("contrastive"), _record("contrastive.json")
     block = contrastive.report_markdown(rec)
     assert (RECORDS / "contrastive_table.md").read_text() == block + "\n"
@@ -159,6 +164,7 @@ def test_the_segmentation_tables_are_their_record_rendered_by_the_current_code()
     ("benchmarks/speed.md", "speed_tuning_table.md"),
     ("text.md", "bleu_table.md"),
     ("ranking.md", "ranking_table.md"),
+    ("retrieval.md", "retrieval_table.md"),
     ("benchmarks/batch_bias.md", "batch_bias_table.md"),
 ])
 def test_pages_include_their_generated_tables(page, snippet):

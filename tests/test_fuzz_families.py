@@ -179,6 +179,63 @@ def test_fuzz_ranking_modules(data, index, device):
     _run(lambda t: loss_fn.metric(t[0], y), [x.detach()])
 
 
+RETRIEVAL_FUNCTIONS = [F.soft_ndcg, F.soft_recall_at_k, F.soft_precision_at_k,
+                       F.soft_reciprocal_rank, F.soft_retrieval_average_precision]
+RETRIEVAL_MODULES = [softmetrics.SoftNDCGLoss, softmetrics.SoftRecallAtKLoss,
+                     softmetrics.SoftPrecisionAtKLoss, softmetrics.SoftMRRLoss,
+                     softmetrics.SoftRetrievalAPLoss]
+
+
+@st.composite
+def retrieval_case(draw, device, index):
+    """(Q, G) scores and relevance (graded for NDCG), options of the retrieval metrics."""
+    q, gallery = draw(st.sampled_from([0, 1, 3, 7])), draw(st.sampled_from([0, 1, 2, 5, 17]))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
+    shape = _pick(draw, [(q, gallery)], [(gallery,), (q, gallery, 2)])
+    x = _floats(draw, shape, g)
+    high = (4 if index == 0 else 2) + _pick(draw, [0], [1])
+    y = torch.randint(0, high, (q, gallery), generator=g) - _pick(draw, [0], [1])
+    ignore_index = draw(st.sampled_from([None, None, -1]))
+    if ignore_index is not None:
+        y = torch.where(torch.rand(q, gallery, generator=g) < 0.2, ignore_index, y)
+    y = y.to(_pick(draw, [torch.int64, torch.float32, torch.int32], [torch.float16]))
+    temperature = _pick(draw, [0, 1e-3, 0.5, 10.0, "tensor"], [-1.0])
+    if temperature == "tensor":
+        temperature = torch.tensor(0.5, device=device)
+    options = dict(temperature=temperature, ignore_index=ignore_index,
+                   reduction=_pick(draw, ["mean", "sum", "none"], ["max"]),
+                   chunk_size=_pick(draw, [None, 1, 3, 64], [0]))
+    if index in (1, 2):
+        options["k"] = _pick(draw, [1, 2, 5, 30], [0])
+    elif index in (0, 3):
+        options["k"] = _pick(draw, [None, 1, 5], [0])
+    if index < 4:
+        options["cutoff_temperature"] = _pick(draw, [None, 0.1, 1.0], [-1.0])
+    return x.to(device), y.to(device), options
+
+
+@settings(max_examples=FUZZ_EXAMPLES)
+@given(data=st.data(), index=st.integers(0, len(RETRIEVAL_FUNCTIONS) - 1))
+def test_fuzz_retrieval_functions(data, index, device):
+    x, y, options = data.draw(retrieval_case(device, index))
+    out = _run(lambda t: RETRIEVAL_FUNCTIONS[index](t[0], y, **options), _leaves(x))
+    if out is not None and options["reduction"] != "sum":
+        assert ((out >= 0) & (out <= 1)).all()
+
+
+@settings(max_examples=FUZZ_EXAMPLES // 2)
+@given(data=st.data(), index=st.integers(0, len(RETRIEVAL_MODULES) - 1))
+def test_fuzz_retrieval_modules(data, index, device):
+    x, y, options = data.draw(retrieval_case(device, index))
+    try:
+        loss_fn = RETRIEVAL_MODULES[index](**options)
+    except (ValueError, TypeError) as error:
+        _documented(error)
+        return
+    _run(lambda t: loss_fn(t[0], y), _leaves(x))
+    _run(lambda t: loss_fn.metric(t[0], y), [x.detach()])
+
+
 # --------------------------------------------------------------------------------------
 # text (BLEU)
 # --------------------------------------------------------------------------------------

@@ -511,9 +511,9 @@ def test_tiled_function_equals_full_matrix_autograd(rows, device):
 
 def test_automatic_tile_size_depends_on_the_device():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert _ranking_core._tile_rows(1, 4096, None, cpu) == (1 << 22) // 4096
-    assert _ranking_core._tile_rows(1, 4096, None, cuda) == 4096  # one tile
-    assert _ranking_core._tile_rows(3, 4096, 7, cuda) == 7
+    assert _ranking_core.tile_rows(1, 4096, None, cpu) == (1 << 22) // 4096
+    assert _ranking_core.tile_rows(1, 4096, None, cuda) == 4096  # one tile
+    assert _ranking_core.tile_rows(3, 4096, 7, cuda) == 7
 
 
 def test_automatic_tiling_covers_large_inputs(monkeypatch, device):

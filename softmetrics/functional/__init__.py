@@ -27,6 +27,13 @@ from .contrastive import (
 )
 from .exact_match import soft_exact_match
 from .ranking import soft_auroc, soft_average_precision, soft_calibrated_average_precision
+from .retrieval import (
+    soft_ndcg,
+    soft_precision_at_k,
+    soft_recall_at_k,
+    soft_reciprocal_rank,
+    soft_retrieval_average_precision,
+)
 from .text import bleu_score, expected_bleu, soft_bleu_score
 
 __all__ = [
@@ -48,8 +55,13 @@ __all__ = [
     "soft_fbeta_score",
     "soft_jaccard_index",
     "soft_matthews_corrcoef",
+    "soft_ndcg",
     "soft_precision",
+    "soft_precision_at_k",
     "soft_recall",
+    "soft_recall_at_k",
+    "soft_reciprocal_rank",
+    "soft_retrieval_average_precision",
     "soft_stat_scores",
     "soft_top_k_accuracy",
     "soft_tversky_index",

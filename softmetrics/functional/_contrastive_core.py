@@ -27,7 +27,7 @@ from .._checks import (
     checks_data,
     fail,
 )
-from .._relax import compute_dtype, full_precision, reduce_per_sample
+from .._relax import compute_dtype, full_precision, reduce_per_sample, tie_averaged
 from ._infonce_tiles import auto_chunk, mask_self, rowdot, tile_bounds, tile_rows, tiled_info_nce
 
 __all__ = [
@@ -414,8 +414,7 @@ def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
         greater += g
         equal += t
         unordered |= u
-    ties = (equal + 1).to(dtype)
-    acc = (k - greater).clamp(min=0).to(dtype).minimum(ties) / ties
+    acc = tie_averaged(lambda n: n.clamp(max=k), greater.to(dtype), (equal + 1).to(dtype))
     # a NaN embedding leaves no rank: NaN, not an accuracy from comparisons that all fail
     return torch.where(unordered | positive.isnan(), float("nan"), acc)
 

@@ -25,7 +25,11 @@ __all__ = [
     "NegativesAbove",
     "StatsHook",
     "check_ranking_options",
+    "column_stats",
+    "negatives_above",
+    "negatives_above_exact",
     "ranking_metric",
+    "tile_rows",
 ]
 
 Metric = Literal["auroc", "ap", "cap"]
@@ -110,7 +114,7 @@ def _positive_rank(scores: Tensor, pos: Tensor, count_dtype: torch.dtype) -> Ten
     return torch.empty_like(at_or_above).scatter_(-1, order, at_or_above)
 
 
-def _negatives_above_exact(scores: Tensor, neg: Tensor,
+def negatives_above_exact(scores: Tensor, neg: Tensor,
                            count_dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """`F_i = sum_j neg_j step(s_j - s_i)` with `step(0) = 1/2`, by sorting: O(M log M).
 
@@ -127,6 +131,16 @@ def _negatives_above_exact(scores: Tensor, neg: Tensor,
     return total - 0.5 * (at_left + at_right), at_right - at_left
 
 
+def _pair_weight(neg: Tensor, level: Tensor | None, start: int, stop: int) -> Tensor | None:
+    """The weights of the pairs of tile rows `start:stop`, (K, rows, M): `neg_j` where the
+    levels of `i` and `j` differ; None without levels (the weight is then `neg_j` alone,
+    applied by a matrix product)."""
+    if level is None:
+        return None
+    differ = level.unsqueeze(1) != level[:, start:stop].unsqueeze(2)
+    return neg.unsqueeze(1) * differ.to(neg.dtype)
+
+
 class NegativesAbove(torch.autograd.Function):
     """`F_i = sum_j neg_j sigmoid(u_j - u_i)` for every row `i`, in tiles of `rows` rows.
 
@@ -137,29 +151,39 @@ class NegativesAbove(torch.autograd.Function):
     $O(K \\cdot rows \\cdot M)$. When a graph is being built (`create_graph=True`) the
     same tiles are computed with out-of-place ops, which autograd differentiates again
     (keeping every tile for the second backward).
+
+    With `level` (K, M) a pair counts only where the levels of `i` and `j` differ (graded
+    relevance: the pairs whose order changes a retrieval metric); `neg_j` then weighs `j`
+    as before.
     """
 
-    apply: ClassVar[Callable[[Tensor, Tensor, int], Tensor]]
+    apply: ClassVar[Callable[..., Tensor]]
 
     @staticmethod
-    def forward(ctx: Any, u: Tensor, neg: Tensor, rows: int) -> Tensor:
+    def forward(ctx: Any, u: Tensor, neg: Tensor, rows: int,
+                level: Tensor | None = None) -> Tensor:
         m = u.shape[-1]
         out = u.new_empty(u.shape)
         weight = neg.unsqueeze(-1)
         for start in range(0, m, rows):
             stop = min(start + rows, m)
             tile = (u.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid_()
-            out[:, start:stop] = torch.matmul(tile, weight).squeeze(-1)
-        ctx.save_for_backward(u, neg)
+            pair = _pair_weight(neg, level, start, stop)
+            if pair is None:
+                out[:, start:stop] = torch.matmul(tile, weight).squeeze(-1)
+            else:
+                out[:, start:stop] = (tile * pair).sum(-1)
+        ctx.save_for_backward(u, neg, level)
         ctx.rows = rows
         return out
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None, None]:
-        u, neg = ctx.saved_tensors
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None, None, None]:
+        u, neg, level = ctx.saved_tensors
         rows, m = ctx.rows, u.shape[-1]
         if torch.is_grad_enabled():  # a graph being built: differentiable
-            return NegativesAbove._differentiable_grad(u, neg, grad_out, rows), None, None
+            grad = NegativesAbove._differentiable_grad(u, neg, level, grad_out, rows)
+            return grad, None, None, None
         grad = torch.zeros_like(u)
         weight = neg.unsqueeze(-1)
         for start in range(0, m, rows):
@@ -167,12 +191,19 @@ class NegativesAbove(torch.autograd.Function):
             tile = (u.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid_()
             tile.sub_(tile * tile)
             g = grad_out[:, start:stop]
-            grad.addcmul_(torch.matmul(g.unsqueeze(1), tile).squeeze(1), neg)
-            grad[:, start:stop] -= g * torch.matmul(tile, weight).squeeze(-1)
-        return grad, None, None
+            pair = _pair_weight(neg, level, start, stop)
+            if pair is None:
+                grad.addcmul_(torch.matmul(g.unsqueeze(1), tile).squeeze(1), neg)
+                grad[:, start:stop] -= g * torch.matmul(tile, weight).squeeze(-1)
+            else:
+                tile.mul_(pair)
+                grad.add_(torch.matmul(g.unsqueeze(1), tile).squeeze(1))
+                grad[:, start:stop] -= g * tile.sum(-1)
+        return grad, None, None, None
 
     @staticmethod
-    def _differentiable_grad(u: Tensor, neg: Tensor, grad_out: Tensor, rows: int) -> Tensor:
+    def _differentiable_grad(u: Tensor, neg: Tensor, level: Tensor | None, grad_out: Tensor,
+                             rows: int) -> Tensor:
         """The backward's gradient of `u` by out-of-place ops, tile by tile."""
         m = u.shape[-1]
         to_j, to_i = torch.zeros_like(u), []
@@ -180,13 +211,15 @@ class NegativesAbove(torch.autograd.Function):
             stop = min(start + rows, m)
             tile = (u.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid()
             tile = tile - tile * tile
+            pair = _pair_weight(neg, level, start, stop)
+            tile = tile * (neg.unsqueeze(1) if pair is None else pair)
             g = grad_out[:, start:stop]
-            to_j = to_j + torch.matmul(g.unsqueeze(1), tile).squeeze(1) * neg
-            to_i.append(g * torch.matmul(tile, neg.unsqueeze(-1)).squeeze(-1))
+            to_j = to_j + torch.matmul(g.unsqueeze(1), tile).squeeze(1)
+            to_i.append(g * tile.sum(-1))
         return to_j - torch.cat(to_i, dim=-1)
 
 
-def _tile_rows(k: int, m: int, chunk_size: int | None, device: torch.device) -> int:
+def tile_rows(k: int, m: int, chunk_size: int | None, device: torch.device) -> int:
     """Rows per tile: `chunk_size`, else about `_tuning.ranking_tile_elements(device)`
     pairs."""
     if chunk_size is not None:
@@ -194,24 +227,26 @@ def _tile_rows(k: int, m: int, chunk_size: int | None, device: torch.device) -> 
     return max(1, _tuning.ranking_tile_elements(device) // max(k * m, 1))
 
 
-def _negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
-                     chunk_size: int | None,
-                     count_dtype: torch.dtype) -> tuple[Tensor, Tensor | None]:
+def negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
+                    chunk_size: int | None, count_dtype: torch.dtype,
+                    level: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
     """The statistic `F_i` of every sample: exact at temperature 0, else soft and tiled.
 
     With it, at temperature 0, the number of negatives tied with each sample (the width of
     its tied block on the ROC curve); `None` at temperature > 0, where a comparison is
-    never a tie but a sigmoid.
+    never a tie but a sigmoid. `level` (temperature > 0 only) counts only the pairs whose
+    levels differ (see `NegativesAbove`).
     """
     if is_hard(temperature):
-        return _negatives_above_exact(scores, neg, count_dtype)
+        return negatives_above_exact(scores, neg, count_dtype)
     if isinstance(temperature, Tensor):
         u = scores / temperature.to(scores.dtype).reshape(())
     else:
         u = scores / temperature
-    rows = _tile_rows(scores.shape[0], scores.shape[1], chunk_size, scores.device)
+    rows = tile_rows(scores.shape[0], scores.shape[1], chunk_size, scores.device)
     with full_precision(scores.device):  # no half-precision tile sums under autocast
-        above = NegativesAbove.apply(u.contiguous(), neg.contiguous(), rows)
+        above = NegativesAbove.apply(u.contiguous(), neg.contiguous(), rows,
+                                     None if level is None else level.contiguous())
     return above.to(count_dtype), None
 
 
@@ -258,7 +293,7 @@ class ColumnStats(NamedTuple):
 StatsHook = Callable[[ColumnStats], ColumnStats]
 
 
-def _column_stats(metric: str, scores: Tensor, pos: Tensor, neg: Tensor,
+def column_stats(metric: str, scores: Tensor, pos: Tensor, neg: Tensor,
                   temperature: float | Tensor, chunk_size: int | None,
                   max_fpr: float | None = None) -> ColumnStats:
     """The statistics of each column (see `ColumnStats`); `max_fpr` < 1 (AUROC only)
@@ -266,7 +301,7 @@ def _column_stats(metric: str, scores: Tensor, pos: Tensor, neg: Tensor,
     count_dtype = _count_dtype(scores.device)
     n_pos = pos.to(count_dtype).sum(-1)
     n_neg = neg.to(count_dtype).sum(-1)
-    above, ties = _negatives_above(scores, neg, temperature, chunk_size, count_dtype)
+    above, ties = negatives_above(scores, neg, temperature, chunk_size, count_dtype)
     pos_w = pos.to(count_dtype)
     if metric == "auroc":
         if max_fpr is not None:
@@ -321,7 +356,7 @@ def ranking_metric(fn: str, metric: Metric, input: Tensor, target: Tensor, *, ta
     out_dtype = scores.dtype
     if task != "binary" and average == "micro":
         scores, pos, neg = scores.reshape(1, -1), pos.reshape(1, -1), neg.reshape(1, -1)
-    stats = _column_stats(metric, scores, pos, neg, temperature, chunk_size, max_fpr)
+    stats = column_stats(metric, scores, pos, neg, temperature, chunk_size, max_fpr)
     if hook is not None:
         stats = hook(stats)
     value, defined = _column_formula(metric, stats, max_fpr)

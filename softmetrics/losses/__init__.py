@@ -33,4 +33,11 @@ from .ranking import (
     SoftAveragePrecisionLoss as SoftAveragePrecisionLoss,
     SoftCalibratedAveragePrecisionLoss as SoftCalibratedAveragePrecisionLoss,
 )
+from .retrieval import (
+    SoftMRRLoss as SoftMRRLoss,
+    SoftNDCGLoss as SoftNDCGLoss,
+    SoftPrecisionAtKLoss as SoftPrecisionAtKLoss,
+    SoftRecallAtKLoss as SoftRecallAtKLoss,
+    SoftRetrievalAPLoss as SoftRetrievalAPLoss,
+)
 from .text import ExpectedBLEULoss as ExpectedBLEULoss, SoftBLEULoss as SoftBLEULoss
