@@ -39,6 +39,8 @@
 #                                 65536 in float32); peak memory of the automatic tiles at
 #                                 N = 2^18 and 2^20, D = 512, float32 and bfloat16
 #                                 embeddings (one step each, TF32 products: 4.5 PFLOP at 2^20)
+#                                 and SigLIP's sigmoid loss, tiled against naive, at
+#                                 N = 16384 and 65536, D = 512
 #   ranking       60 s    40 s    soft AP and AUROC time and memory, CUDA then CPU
 #   total        480 s   255 s    (the total of the limits is the most the script can take)
 #
@@ -127,7 +129,7 @@ if [ "$MODE" = cpu ]; then
                --methods naive softmetrics_auto --sizes 128 256 --d 16 --ntxent-sizes
                --skip-mi --min-run-time 0.01 --scale-sizes 4096 --scale-d 16
                --scale-methods softmetrics_auto --scale-dtypes float32 bfloat16 --scale-tf32
-               --budget-s 95 --out "$RES/contrastive")
+               --siglip-sizes 128 --siglip-d 16 --budget-s 95 --out "$RES/contrastive")
   RANKING=(benchmarks/ranking.py --devices cpu --binary-sizes 200 --cuda-binary-sizes 1000
            --retrieval-sizes 16 --cuda-retrieval-sizes 32 --min-run-time 0.01 --max-gib 4
            --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
@@ -143,7 +145,7 @@ else
                --methods naive softmetrics_auto --sizes 16384 65536 --d 512 --ntxent-sizes
                --skip-mi --min-run-time 0.3 --scale-sizes 262144 1048576 --scale-d 512
                --scale-methods softmetrics_auto --scale-dtypes float32 bfloat16 --scale-tf32
-               --budget-s 95 --out "$RES/contrastive")
+               --siglip-sizes 16384 65536 --budget-s 95 --out "$RES/contrastive")
   RANKING=(benchmarks/ranking.py --devices cuda cpu --binary-sizes 4000 16000
            --cuda-binary-sizes 100000 --retrieval-sizes 128 256 --cuda-retrieval-sizes 512
            --min-run-time 0.2 --max-gib 4 --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
