@@ -67,7 +67,6 @@ SCRIPTS = {
     "contrastive.json": "contrastive",
     "batch_bias.json": "batch_bias",
     "compare_ce.json": "compare_ce",
-    "compare_ce_sequence.json": "compare_ce",
     "compare_ce_g2p.json": "compare_ce",
     "absent_classes.json": "absent_classes",
     "expected_bleu_alpha.json": "expected_bleu_alpha",
