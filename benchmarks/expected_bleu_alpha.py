@@ -340,7 +340,8 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {label} | " + " | ".join(cell(r) for r in rows) + " |")
     m = result["model"]
     one = result["documents"][0]
-    dropped = (f"{m['dropped']} sources with fewer distinct samples left out"
+    dropped = (f"{m['dropped']} source{'s' * (m['dropped'] != 1)} with fewer distinct "
+               f"samples left out"
                if m["dropped"] else "every source had that many")
     lines += ["", f"**Candidates of a model.** The network after "
               f"{m['settings']['pretrain_steps']} steps of token cross-entropy on "

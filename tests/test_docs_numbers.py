@@ -317,6 +317,58 @@ TEXT = [
           lambda r: _power_of_ten(max(r["max_abs_diff_vs_sacrebleu"].values()))),
 ]
 
+def _sci(x: float) -> str:
+    """`x` with two significant digits as the page's TeX writes it: `6.4 \\cdot 10^{-4}`."""
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa} \\cdot 10^{{{int(exponent)}}}"
+
+
+def _worked(rec: dict, scores: str, alpha: float) -> dict:
+    return next(r for r in rec["worked_example"]["rows"]
+                if r["scores"] == scores and r["alpha"] == alpha)
+
+
+def _alpha_curve(rec: dict, mode: str, key: str, alpha: float) -> float:
+    return rec["curves"][mode][key][rec["alphas"].index(alpha)]
+
+
+def _alpha_doc(rec: dict, i: int, key: str) -> float:
+    return rec["documents"][i][key]
+
+
+ALPHA = "expected_bleu_alpha.json"
+EXPECTED_BLEU_ALPHA = [
+    Claim("text.md", ALPHA,
+          "At $\\alpha = 1$ on sequence scores the weights are {:.3f} and {:.3f} on the two "
+          "shortest candidates and below $10^{{-6}}$ on the others ({:.2f} effective "
+          "candidates): the risk, {:.3f}, is nearly that of the shortest candidate, and the "
+          "gradient (norm ${}$) reaches {:.2f} candidates, not the two with the best BLEU "
+          "({:.3f} and {:.3f}), which get ${}$ and ${}$.",
+          lambda r: (*_worked(r, "sequence", 1.0)["weights"][:2],
+                     _worked(r, "sequence", 1.0)["effective_candidates"],
+                     _worked(r, "sequence", 1.0)["risk"],
+                     _sci(_worked(r, "sequence", 1.0)["gradient_norm"]),
+                     _worked(r, "sequence", 1.0)["candidates_reached"],
+                     *r["worked_example"]["bleu"][2:],
+                     *(_sci(g) for g in _worked(r, "sequence", 1.0)["gradient"][2:]))),
+    Claim("text.md", ALPHA,
+          "At $\\alpha = 0.005$ the weights are nearly uniform ({:.3f} to {:.3f}; {:.2f} "
+          "effective) and the gradient pushes the two best candidates up, but its norm is "
+          "${}$.",
+          lambda r: (_worked(r, "sequence", 0.005)["weights"][0],
+                     _worked(r, "sequence", 0.005)["weights"][-1],
+                     _worked(r, "sequence", 0.005)["effective_candidates"],
+                     _sci(_worked(r, "sequence", 0.005)["gradient_norm"]))),
+    Claim("text.md", ALPHA,
+          "Per token at $\\alpha = 1$ the weights are {:.3f}, {:.3f}, {:.3f} and {:.3f} "
+          "({:.2f} effective), and the gradient (norm ${}$) raises the two best candidates "
+          "and lowers the two others.",
+          lambda r: (*_worked(r, "per token", 1.0)["weights"],
+                     _worked(r, "per token", 1.0)["effective_candidates"],
+                     _sci(_worked(r, "per token", 1.0)["gradient_norm"]))),
+]
+
+
 def _ranking(rec: dict, setting: str, method: str, n: int) -> dict:
     return next(r for r in rec["rows"] if r["device"] == "cpu" and r["setting"] == setting
                 and r["method"] == method and r["n"] == n)
@@ -602,7 +654,8 @@ G2P = [
           lambda r: (_g2p_diff(r, "expected_bleu", "bleu"),)),
 ]
 
-CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *INDEX, *CONTRASTIVE, *SEGMENTATION, *G2P]
+CLAIMS = [*BATCH_BIAS, *TEXT, *EXPECTED_BLEU_ALPHA, *RANKING, *SPEED, *INDEX, *CONTRASTIVE,
+          *SEGMENTATION, *G2P]
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: f"{c.page}: {c.text[:40]}")
@@ -699,7 +752,7 @@ SECTIONS = [
                 "4",  # candidates sampled per word
                 "2015", "2016",  # the citations
             })),
-    Section(CE_PAGE, "<!-- compare_ce g2p: end -->", "### Number words", frozenset({
+    Section(CE_PAGE, "<!-- compare_ce g2p: end -->", "## Limits of this benchmark", frozenset({
         "2018", "14", "2015",  # the citations and IWSLT'14
         "1", "31.8", "32.9",  # Edunov et al.'s figures (1 - BLEU: the risk's formula)
         "7",  # Yao and Zweig's PER
