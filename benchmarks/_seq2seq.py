@@ -1,4 +1,4 @@
-"""The sequence-to-sequence machinery of `compare_ce.py`'s sequence task, independent of its data.
+"""The sequence-to-sequence machinery of `_g2p.py` and `expected_bleu_alpha.py`, data apart.
 
 A bidirectional GRU encoder over source symbols and a GRU decoder with dot-product attention
 over target symbols (`Seq2Seq`); `pretrain` trains it with token cross-entropy, and

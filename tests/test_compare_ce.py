@@ -225,12 +225,12 @@ def test_a_missing_loss_stops_the_run_loudly():
 
 def test_page_blocks_are_replaced_between_their_markers(tmp_path):
     page = tmp_path / "compare_ce.md"
-    (b1, e1), (b2, e2) = cc.PAGE_MARKERS["results"], cc.PAGE_MARKERS["sequence"]
+    (b1, e1), (b2, e2) = cc.PAGE_MARKERS["results"], cc.PAGE_MARKERS["g2p"]
     page.write_text(f"intro\n{b1}\nold\n{e1}\nmiddle\n{b2}\nold seq\n{e2}\noutro\n")
     assert cc.update_page(page, "new table\n", "results")
     text = page.read_text()
     assert "\nold\n" not in text and "new table" in text and "old seq" in text
-    assert cc.update_page(page, "new seq\n", "sequence")
+    assert cc.update_page(page, "new seq\n", "g2p")
     text = page.read_text()
     assert "old seq" not in text and "new seq" in text and "new table" in text
     assert text.startswith("intro\n") and text.endswith("outro\n") and "middle" in text
@@ -247,7 +247,8 @@ def test_a_plain_run_writes_to_results_and_only_record_writes_the_docs(tmp_path)
     assert cc.parse(["--out", str(tmp_path)])[1] == tmp_path
     assert cc.parse(["--record"])[1:] == (_common.DOCS, True)
     assert cc.parse(["--record", "--full"])[1:] == (_common.DOCS, True)
-    assert cc.parse(["--record", "--sequence", "--datasets", "none"])[1:] == (_common.DOCS, True)
+    assert cc.parse(["--record", "--tasks", "g2p"])[1:] == (_common.DOCS, True)
+    assert cc.parse(["--record", "--datasets", "none"])[1:] == (_common.DOCS, True)
     assert _common.RESULTS == ROOT / "results" and _common.DOCS == ROOT / "docs" / "benchmarks"
     # the output folder is ignored by git, the docs are not
     ignored = [line.strip() for line in (ROOT / ".gitignore").read_text().splitlines()]
@@ -360,15 +361,16 @@ def test_smoke_run_writes_complete_results(tmp_path, capsys, monkeypatch):
     # run's own files would otherwise make its later part look uncommitted
     states = iter([{"commit": "c0", "dirty": False}, {"commit": "c1", "dirty": True}])
     monkeypatch.setattr(_common, "git_commit", lambda: next(states))
-    results = cc.main(["--smoke", "--sequence", "--out", str(tmp_path)])
+    results = cc.main(["--smoke", "--tasks", "tabular", "--out", str(tmp_path)])
     saved = json.loads((tmp_path / "compare_ce.json").read_text())
-    for record in (saved, json.loads((tmp_path / "compare_ce_sequence.json").read_text())):
-        run, machine = record["run"], record["machine"]
-        assert run["command"] == (f"python benchmarks/compare_ce.py --smoke --sequence "
-                                  f"--out {tmp_path}")
-        assert {"started", "seconds", "load_average_end"} <= set(run)
-        assert (run["commit"], run["dirty"]) == ("c0", False)
-        assert {"date", "load_average", "cpu", "cpu_count", "platform", "torch"} <= set(machine)
+    run, machine = saved["run"], saved["machine"]
+    assert run["command"] == (f"python benchmarks/compare_ce.py --smoke --tasks tabular "
+                              f"--out {tmp_path}")
+    assert {"started", "seconds", "load_average_end"} <= set(run)
+    assert (run["commit"], run["dirty"]) == ("c0", False)
+    assert {"date", "load_average", "cpu", "cpu_count", "platform", "torch"} <= set(machine)
+    # only the selected task ran: no other task's record
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["compare_ce.json"]
     assert set(saved["datasets"]) == {"breast_cancer", "digits"}
     for name, res in saved["datasets"].items():
         task = res["info"]["task"]
@@ -385,11 +387,6 @@ def test_smoke_run_writes_complete_results(tmp_path, capsys, monkeypatch):
         assert all(c["verdict"] in ("win", "tie", "loss") for c in comps.values())
     assert set(saved["datasets"]["breast_cancer"]["comparisons"]["ce_thr"]) == {
         "f1", "ce_f1", "mcc", "accuracy", "jaccard"}
-    seq = json.loads((tmp_path / "compare_ce_sequence.json").read_text())
-    assert set(seq["variants"]) == {"ce", "expected_bleu", "soft_bleu"}
-    assert all(len(v["bleu"]) == 2 for v in seq["variants"].values())
-    assert all(0 <= b <= 100 for v in seq["variants"].values() for b in v["bleu"])
-    assert "ExpectedBLEU" in (tmp_path / "compare_ce_sequence.md").read_text()
     for m in cc.METRICS:
         assert (tmp_path / f"compare_ce_{m}.png").stat().st_size > 1000
     table = (tmp_path / "compare_ce_results.md").read_text()
@@ -397,7 +394,6 @@ def test_smoke_run_writes_complete_results(tmp_path, capsys, monkeypatch):
     assert "#### digits" in table
     # the Markdown is a function of the record alone
     assert table.endswith(cc.markdown(saved))
-    assert (tmp_path / "compare_ce_sequence.md").read_text().endswith(cc.sequence_markdown(seq))
     assert results["settings"]["seeds"] == [0, 1]
     import _tasks
 
@@ -412,7 +408,6 @@ def test_smoke_run_writes_complete_results(tmp_path, capsys, monkeypatch):
     tasks = [line for line in captured.err.splitlines() if line.startswith("compare_ce [")]
     assert len(tasks) == 9 + 8  # losses on the binary set + on the multiclass set
     assert tasks[0].startswith("compare_ce [ 1/17] breast_cancer: CE: ")
-    assert sum(line.startswith("sequence [") for line in captured.err.splitlines()) == 2 * 7
     assert re.search(r"^  SoftF1 +F1 +\d\.\d{3} +\d\.\d{3} ", captured.out, re.M)
     assert f"wrote to {tmp_path.resolve()}/:" in captured.out
 
@@ -513,9 +508,7 @@ def test_page_blocks_are_the_record_rendered_by_the_current_code():
     block = cc.markdown(results)
     assert _block(page, "results") == block.strip()
     assert (PAGE.parent / "compare_ce_results.md").read_text().endswith(block)
-    seq = json.loads((PAGE.parent / "compare_ce_sequence.json").read_text())
-    assert _block(page, "sequence") == cc.sequence_markdown(seq).strip()
-    records = [results, seq]
+    records = [results]
     import _tasks
 
     for name in _tasks.TASK_MODULES:  # the tasks of their own modules

@@ -69,7 +69,6 @@ SCRIPTS = {
     "contrastive.json": "contrastive",
     "batch_bias.json": "batch_bias",
     "compare_ce.json": "compare_ce",
-    "compare_ce_sequence.json": "compare_ce",
     "compare_ce_g2p.json": "compare_ce",
     "compare_ce_segmentation.json": "compare_ce",
     "compare_ce_multilabel.json": "compare_ce",
@@ -328,6 +327,107 @@ TEXT = [
     Claim("text.md", "bleu.json", "Results agree with sacrebleu to ${} \\times 10^{{{}}}$.",
           lambda r: _power_of_ten(max(r["max_abs_diff_vs_sacrebleu"].values()))),
 ]
+
+def _sci(x: float) -> str:
+    """`x` with two significant digits as the page's TeX writes it: `6.4 \\cdot 10^{-4}`."""
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa} \\cdot 10^{{{int(exponent)}}}"
+
+
+def _worked(rec: dict, scores: str, alpha: float) -> dict:
+    return next(r for r in rec["worked_example"]["rows"]
+                if r["scores"] == scores and r["alpha"] == alpha)
+
+
+def _alpha_curve(rec: dict, mode: str, key: str, alpha: float) -> float:
+    return rec["curves"][mode][key][rec["alphas"].index(alpha)]
+
+
+def _alpha_doc(rec: dict, i: int, key: str) -> float:
+    return rec["documents"][i][key]
+
+
+ALPHA = "expected_bleu_alpha.json"
+EXPECTED_BLEU_ALPHA = [
+    Claim("text.md", ALPHA,
+          "At $\\alpha = 1$ on sequence scores the weights are {:.3f} and {:.3f} on the two "
+          "shortest candidates and below $10^{{-6}}$ on the others ({:.2f} effective "
+          "candidates): the risk, {:.3f}, is nearly that of the shortest candidate, and the "
+          "gradient (norm ${}$) reaches {:.2f} candidates, not the two with the best BLEU "
+          "({:.3f} and {:.3f}), which get ${}$ and ${}$.",
+          lambda r: (*_worked(r, "sequence", 1.0)["weights"][:2],
+                     _worked(r, "sequence", 1.0)["effective_candidates"],
+                     _worked(r, "sequence", 1.0)["risk"],
+                     _sci(_worked(r, "sequence", 1.0)["gradient_norm"]),
+                     _worked(r, "sequence", 1.0)["candidates_reached"],
+                     *r["worked_example"]["bleu"][2:],
+                     *(_sci(g) for g in _worked(r, "sequence", 1.0)["gradient"][2:]))),
+    Claim("text.md", ALPHA,
+          "At $\\alpha = 0.005$ the weights are nearly uniform ({:.3f} to {:.3f}; {:.2f} "
+          "effective) and the gradient pushes the two best candidates up, but its norm is "
+          "${}$.",
+          lambda r: (_worked(r, "sequence", 0.005)["weights"][0],
+                     _worked(r, "sequence", 0.005)["weights"][-1],
+                     _worked(r, "sequence", 0.005)["effective_candidates"],
+                     _sci(_worked(r, "sequence", 0.005)["gradient_norm"]))),
+    Claim("text.md", ALPHA,
+          "Per token at $\\alpha = 1$ the weights are {:.3f}, {:.3f}, {:.3f} and {:.3f} "
+          "({:.2f} effective), and the gradient (norm ${}$) raises the two best candidates "
+          "and lowers the two others.",
+          lambda r: (*_worked(r, "per token", 1.0)["weights"],
+                     _worked(r, "per token", 1.0)["effective_candidates"],
+                     _sci(_worked(r, "per token", 1.0)["gradient_norm"]))),
+    Claim("text.md", ALPHA,
+          "then on $K = {}$ distinct candidates sampled for each of {} test words from an "
+          "early model of the grapheme-to-phoneme task",
+          lambda r: (r["settings"]["samples"], r["settings"]["sources"])),
+    Claim("text.md", ALPHA,
+          "The sequence log-probabilities of one word's candidates span {:.1f} nats (median), "
+          "{:.2f} nats per token. At $\\alpha = 0.005$ the weights are uniform under both "
+          "scores ({:.2f} effective candidates), and the sequence gradient norm is ${}$, "
+          "against ${}$ at $\\alpha = 1$ ({:.2f} effective candidates); per token, "
+          "$\\alpha = 1$ leaves {:.2f} effective candidates.",
+          lambda r: (_alpha_doc(r, 0, "median_log_prob_span"),
+                     _alpha_doc(r, 0, "median_per_token_span"),
+                     min(_alpha_curve(r, m, "effective_candidates", 0.005)
+                         for m in ("sequence", "per_token")),
+                     _sci(_alpha_curve(r, "sequence", "gradient_norm", 0.005)),
+                     _sci(_alpha_curve(r, "sequence", "gradient_norm", 1.0)),
+                     _alpha_curve(r, "sequence", "effective_candidates", 1.0),
+                     _alpha_curve(r, "per_token", "effective_candidates", 1.0))),
+    Claim("text.md", ALPHA,
+          "on sequence scores it is largest at $\\alpha = {:g}$, the end of the grid, where "
+          "the weights sit on one candidate ({:.2f} effective), and per token at "
+          "$\\alpha = {:g}$ ({:.2f} effective).",
+          lambda r: (r["summary"]["sequence"]["alpha_max_gradient"],
+                     _alpha_curve(r, "sequence", "effective_candidates",
+                                  r["summary"]["sequence"]["alpha_max_gradient"]),
+                     r["summary"]["per_token"]["alpha_max_gradient"],
+                     _alpha_curve(r, "per_token", "effective_candidates",
+                                  r["summary"]["per_token"]["alpha_max_gradient"]))),
+    Claim("text.md", ALPHA,
+          "Over documents of {:.1f} to {:.1f} phonemes, the span of the sequence "
+          "log-probabilities grows from {:.1f} to {:.1f} nats, more slowly than the length "
+          "(the words' scores are independent of each other), and the span per token falls "
+          "from {:.2f} to {:.2f}. The $\\alpha$ that leaves {:g} of the {} candidates "
+          "effective falls from {:.2f} to {:.2f} on sequence scores and rises from {:.1f} to "
+          "{:.1f} per token",
+          lambda r: (_alpha_doc(r, 0, "mean_ref_length"), _alpha_doc(r, -1, "mean_ref_length"),
+                     _alpha_doc(r, 0, "median_log_prob_span"),
+                     _alpha_doc(r, -1, "median_log_prob_span"),
+                     _alpha_doc(r, 0, "median_per_token_span"),
+                     _alpha_doc(r, -1, "median_per_token_span"),
+                     r["settings"]["samples"] / 2, r["settings"]["samples"],
+                     _alpha_doc(r, 0, "alpha_half_spread_sequence")[1],
+                     _alpha_doc(r, -1, "alpha_half_spread_sequence")[1],
+                     _alpha_doc(r, 0, "alpha_half_spread_per_token")[1],
+                     _alpha_doc(r, -1, "alpha_half_spread_per_token")[1])),
+    Claim("text.md", ALPHA,
+          "and $\\alpha = 1$ on sequence scores leaves {:.2f} of the {} effective.",
+          lambda r: (_alpha_curve(r, "sequence", "effective_candidates", 1.0),
+                     r["settings"]["samples"])),
+]
+
 
 def _ranking(rec: dict, setting: str, method: str, n: int) -> dict:
     return next(r for r in rec["rows"] if r["device"] == "cpu" and r["setting"] == setting
@@ -602,16 +702,21 @@ G2P = [
                      _g2p_diff(r, "soft_bleu", "bleu"), _g2p_diff(r, "soft_bleu", "wer"),
                      max(abs(_g2p_diff(r, v, "per")) for v in ("expected_bleu", "soft_bleu")))),
     Claim(CE_PAGE, "compare_ce_g2p.json",
-          "The record is the default size: {} seeds, {:,} training words, {} pretraining and "
-          "{} fine-tuning steps of batch {}",
+          "The record is the full size (`--full`): {} seeds, {:,} training words, {} "
+          "pretraining and {} fine-tuning steps of batch {}",
           lambda r: (len(r["seeds"]), r["settings"]["train"], r["settings"]["pretrain_steps"],
                      r["settings"]["finetune_steps"], r["settings"]["batch"])),
     Claim(CE_PAGE, "compare_ce_g2p.json",
-          "a WER difference of {:.2f} points is one word in {:,}",
-          lambda r: (100 / r["settings"]["test"], r["settings"]["test"])),
+          "`ExpectedBLEULoss` raised PER by {:+.2f} points [{:+.2f}, {:+.2f}]",
+          lambda r: tuple(r["comparisons"]["expected_bleu"]["per"][k]
+                          for k in ("mean_diff", "ci_low", "ci_high"))),
     Claim(CE_PAGE, "compare_ce_g2p.json",
-          "the gain here is {:+.2f} BLEU",
-          lambda r: (_g2p_diff(r, "expected_bleu", "bleu"),)),
+          "one word of the {:,} test words moves WER by {:.1f} points",
+          lambda r: (r["settings"]["test"], 100 / r["settings"]["test"])),
+    Claim(CE_PAGE, "compare_ce_g2p.json",
+          "the difference here is {:+.2f} BLEU [{:+.2f}, {:+.2f}]",
+          lambda r: tuple(r["comparisons"]["expected_bleu"]["bleu"][k]
+                          for k in ("mean_diff", "ci_low", "ci_high"))),
 ]
 
 
@@ -722,8 +827,10 @@ PRETRAINING = [
                      r["log_n"])),
 ]
 
-CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *INDEX, *CONTRASTIVE, *SEGMENTATION, *G2P,
-          *CANVAS, *PRETRAINING]
+
+
+CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *INDEX, *CONTRASTIVE, *SEGMENTATION, *G2P, *CANVAS,
+          *PRETRAINING, *EXPECTED_BLEU_ALPHA]
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: f"{c.page}: {c.text[:40]}")
@@ -790,6 +897,11 @@ SECTIONS = [
         "10^{-9}",  # the tolerance of the check against sacrebleu
         "4096", "16384",  # the batch sizes of the CUDA rows (the script's defaults)
     })),
+    Section("text.md", "**What the record shows.**", "**Guidance.**", frozenset({
+        "1", "0.005",  # the alphas the table shows
+        "10^{-6}",  # a bound on the worked example's weights
+        "2",  # "the two shortest candidates"
+    })),
     Section("index.md", "**Timed against cross-entropy.**", "3. **Honest.**",
             frozenset()),
     Section(SP, "## Reading the table", None, frozenset({
@@ -816,11 +928,12 @@ SECTIONS = [
             frozenset({
                 "2",  # a 2-core machine; 2 configurations per variant (the design's budget)
                 "5",  # the seeds of the full size
+                "150", "20",  # the default size's pretraining and fine-tuning steps
                 "39",  # the phonemes of the dictionary
                 "4",  # candidates sampled per word
                 "2015", "2016",  # the citations
             })),
-    Section(CE_PAGE, "<!-- compare_ce g2p: end -->", "### Number words", frozenset({
+    Section(CE_PAGE, "<!-- compare_ce g2p: end -->", "## Limits of this benchmark", frozenset({
         "2018", "14", "2015",  # the citations and IWSLT'14
         "1", "31.8", "32.9",  # Edunov et al.'s figures (1 - BLEU: the risk's formula)
         "7",  # Yao and Zweig's PER

