@@ -933,7 +933,7 @@ SECTIONS = [
                 "4",  # candidates sampled per word
                 "2015", "2016",  # the citations
             })),
-    Section(CE_PAGE, "<!-- compare_ce g2p: end -->", "## Limits of this benchmark", frozenset({
+    Section(CE_PAGE, "<!-- compare_ce g2p: end -->", "## Segmentation task", frozenset({
         "2018", "14", "2015",  # the citations and IWSLT'14
         "1", "31.8", "32.9",  # Edunov et al.'s figures (1 - BLEU: the risk's formula)
         "7",  # Yao and Zweig's PER
