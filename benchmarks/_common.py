@@ -256,3 +256,38 @@ def paired(a: Sequence[float], b: Sequence[float], *, resamples: int, seed: int 
     verdict = "win" if lo > 0 else "loss" if hi < 0 else "tie"
     return {"mean_diff": float(d.mean()), "ci_low": lo, "ci_high": hi, "wilcoxon_p": p,
             "verdict": verdict, "diffs": d.tolist()}
+
+
+# ---------------------------------------------------------------------------------------
+# training many independent networks at once
+
+
+class BatchedAdam:
+    """Adam (Kingma & Ba, 2015) over parameters that stack independent networks, with one
+    learning rate per network along the parameters' axis `axis` (every parameter has the
+    networks on that axis). Gradients that are not finite count as 0."""
+
+    def __init__(self, params: Sequence[Any], lr: Sequence[float], *, axis: int = 0,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        import torch
+
+        self.params = list(params)
+        self.lr = torch.tensor(lr, dtype=self.params[0].dtype)
+        self.axis = axis
+        self.b1, self.b2, self.eps, self.t = betas[0], betas[1], eps, 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    def step(self, grads: Sequence[Any]) -> None:
+        import torch
+
+        self.t += 1
+        c1, c2 = 1 - self.b1**self.t, 1 - self.b2**self.t
+        with torch.no_grad():
+            for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+                g = torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
+                m.mul_(self.b1).add_(g, alpha=1 - self.b1)
+                v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+                shape = [1] * p.dim()
+                shape[self.axis] = -1
+                p.sub_(self.lr.view(shape) * (m / c1) / ((v / c2).sqrt_().add_(self.eps)))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+from _common import BatchedAdam
 from torch import Tensor
 
 # a layer: (output channels, input channels, kernel side)
@@ -101,29 +102,6 @@ def expand(params: Sequence[Tensor], configs: int) -> list[Tensor]:
     return [p.detach().repeat_interleave(configs, 0).requires_grad_() for p in params]
 
 
-class Adam:
-    """Adam (Kingma & Ba, 2015) with one learning rate per network (the leading axis)."""
-
-    def __init__(self, params: Sequence[Tensor], lr: Sequence[float],
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
-        self.params = list(params)
-        self.lr = torch.tensor(lr, dtype=self.params[0].dtype)
-        self.b1, self.b2, self.eps, self.t = betas[0], betas[1], eps, 0
-        self.m = [torch.zeros_like(p) for p in self.params]
-        self.v = [torch.zeros_like(p) for p in self.params]
-
-    @torch.no_grad()
-    def step(self, grads: Sequence[Tensor]) -> None:
-        self.t += 1
-        c1, c2 = 1 - self.b1**self.t, 1 - self.b2**self.t
-        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
-            g = torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
-            m.mul_(self.b1).add_(g, alpha=1 - self.b1)
-            v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
-            lr = self.lr.view(-1, *[1] * (p.dim() - 1))
-            p.sub_(lr * (m / c1) / ((v / c2).sqrt_().add_(self.eps)))
-
-
 TICKS = 10  # progress-bar steps per training run
 
 
@@ -159,7 +137,7 @@ def train(net: Callable[[Sequence[Tensor], Tensor], Tensor], params: list[Tensor
     batch order (pretraining and fine-tuning see different ones); `tick(n)` advances a
     progress bar by `TICKS` over the run.
     """
-    adam = Adam(params, [lr for _ in seeds for lr in lrs])
+    adam = BatchedAdam(params, [lr for _ in seeds for lr in lrs])
     order = batch_order(seeds, images.shape[1], batch, steps, stage)
     rows = torch.arange(len(seeds))[:, None]
     for step in range(steps):

@@ -55,6 +55,7 @@ import _tasks
 from _common import (
     DOCS,
     RESULTS,
+    BatchedAdam,
     Progress,
     add_output_arguments,
     command_line,
@@ -257,28 +258,6 @@ def mlp(params: Sequence[Tensor], x: Tensor) -> Tensor:
     return torch.matmul(hidden, w2) + b2
 
 
-class BatchedAdam:
-    """Adam (Kingma & Ba, 2015) with one learning rate per configuration (axis 1)."""
-
-    def __init__(self, params: Sequence[Tensor], lr: Sequence[float],
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
-        self.params = list(params)
-        self.lr = torch.tensor(lr, dtype=self.params[0].dtype).view(1, -1, 1, 1)
-        self.b1, self.b2, self.eps, self.t = betas[0], betas[1], eps, 0
-        self.m = [torch.zeros_like(p) for p in self.params]
-        self.v = [torch.zeros_like(p) for p in self.params]
-
-    @torch.no_grad()
-    def step(self, grads: Sequence[Tensor]) -> None:
-        self.t += 1
-        c1, c2 = 1 - self.b1**self.t, 1 - self.b2**self.t
-        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
-            g = torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
-            m.mul_(self.b1).add_(g, alpha=1 - self.b1)
-            v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
-            p.sub_(self.lr * (m / c1) / ((v / c2).sqrt_().add_(self.eps)))
-
-
 def batch_indices(seeds: Sequence[int], n: int, batch: int, steps: int) -> Tensor:
     """(steps, S, B) training-row indices: epochs of a permutation fixed per seed."""
     if batch >= n:
@@ -302,7 +281,7 @@ def train(objective: Objective, configs: list[dict[str, float]], data: dict[str,
     x, y = data["x_train"], data["y_train"]
     out = 1 if objective.task == "binary" else objective.num_classes
     params = init_mlp(seeds, len(configs), x.shape[-1], hidden, out)
-    adam = BatchedAdam(params, [c["lr"] for c in configs])
+    adam = BatchedAdam(params, [c["lr"] for c in configs], axis=1)  # (S, configs, ...)
     index = batch_indices(seeds, x.shape[1], batch, steps)
     rows = torch.arange(len(seeds))[:, None]
     for step in range(steps):

@@ -97,7 +97,7 @@ def test_batched_adam_matches_torch_adam_per_configuration():
     w = torch.randn(2, 3, 4, 5)
     lrs = [1e-3, 1e-2, 3e-2]
     ours = w.clone().requires_grad_()
-    adam = cc.BatchedAdam([ours], lrs)
+    adam = cc.BatchedAdam([ours], lrs, axis=1)
     refs = [[w[s, h].clone().requires_grad_() for h in range(3)] for s in range(2)]
     opts = [[torch.optim.Adam([refs[s][h]], lr=lrs[h]) for h in range(3)] for s in range(2)]
     for step in range(4):
