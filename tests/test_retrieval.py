@@ -487,14 +487,16 @@ def test_nan_reaches_the_result_without_validation():
 
 
 def test_the_pages_embedding_example_learns():
-    torch.manual_seed(0)
-    centres = torch.randn(8, 16) * 0.6
-    labels_all = torch.arange(8).repeat_interleave(64)
-    features = centres[labels_all] + torch.randn(len(labels_all), 16)
     # --8<-- [start:train]
+    import torch
     import torch.nn.functional as F
 
     from softmetrics import SoftPrecisionAtKLoss, SoftRetrievalAPLoss
+
+    torch.manual_seed(0)  # data: 8 Gaussian classes of 64 points in 16 dimensions
+    centres = torch.randn(8, 16) * 0.6
+    labels_all = torch.arange(8).repeat_interleave(64)
+    features = centres[labels_all] + torch.randn(len(labels_all), 16)
 
     model = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.ReLU(),
                                 torch.nn.Linear(64, 32))
