@@ -26,23 +26,17 @@ from softmetrics.functional import (
     retrieval_accuracy,
 )
 
+from .seeded import seeded_randn
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the tensors here are tiny; a second intra-op thread only adds synchronisation, which
-    # stalls badly when the cores are busy with other work
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors
 
 
 def _randn(*shape: int, seed: int, dtype: torch.dtype = torch.float32,
            requires_grad: bool = False) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=g, dtype=dtype).requires_grad_(requires_grad)
+    return seeded_randn(*shape, seed=seed, dtype=dtype, requires_grad=requires_grad)
 
 
 def assert_grads_close(got, want, inputs, **tol):

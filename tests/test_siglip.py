@@ -16,21 +16,15 @@ from hypothesis import given, strategies as st
 from softmetrics import SigLIPLoss
 from softmetrics.functional import _siglip_tiles, sigmoid_contrastive_loss
 
+from .seeded import seeded_randn
 from .spawn import assert_close_to, rank_rows
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors
 
 
 def _randn(*shape: int, seed: int, dtype: torch.dtype = torch.float64,
            requires_grad: bool = False) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=g, dtype=dtype).requires_grad_(requires_grad)
+    return seeded_randn(*shape, seed=seed, dtype=dtype, requires_grad=requires_grad)
 
 
 # --------------------------------------------------------------------------------------
