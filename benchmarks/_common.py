@@ -259,6 +259,29 @@ def paired(a: Sequence[float], b: Sequence[float], *, resamples: int, seed: int 
 
 
 # ---------------------------------------------------------------------------------------
+# plots
+
+
+def finish_time_memory_plot(fig: Any, axes: Sequence[Any], path: Path, *, xlabel: str,
+                            xbase: int = 10) -> None:
+    """Label the two log-log panels of a time / memory plot (forward + backward time, peak
+    extra memory) over a size axis, and save the figure to `path`."""
+    import matplotlib.pyplot as plt
+
+    for ax, ylabel in zip(axes, ("forward + backward time (s)", "peak extra memory (MiB)"),
+                          strict=True):
+        ax.set_xscale("log", base=xbase)
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------
 # training many independent networks at once
 
 

@@ -66,6 +66,7 @@ from _common import (  # noqa: E402
     add_output_arguments,
     command_line,
     finish_record,
+    finish_time_memory_plot,
     output_dir,
     provenance_line,
     refuse_smoke_record,
@@ -456,17 +457,7 @@ def plot(result: dict, path: Path) -> None:
                              label=label)
                 axes[1].plot([p[0] for p in pts], [max(p[2], 1.0) for p in pts], style,
                              marker="o", label=label)
-    for ax, ylabel in zip(axes, ("forward + backward time (s)", "peak extra memory (MiB)"),
-                          strict=True):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("N (binary) or B (retrieval)")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_time_memory_plot(fig, axes, path, xlabel="N (binary) or B (retrieval)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -51,6 +51,7 @@ from _common import (  # noqa: E402
     add_output_arguments,
     command_line,
     finish_record,
+    finish_time_memory_plot,
     output_dir,
     provenance_line,
     refuse_smoke_record,
@@ -219,17 +220,7 @@ def plot(result: dict, path: Path) -> None:
         for ax, i in zip(axes, (1, 2), strict=True):
             ax.plot([p[0] for p in pts], [max(p[i], 1e-3) for p in pts], style, marker="o",
                     label=method)
-    for ax, ylabel in zip(axes, ("forward + backward time (s)", "peak extra memory (MiB)"),
-                          strict=True):
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("B (queries = gallery items)")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_time_memory_plot(fig, axes, path, xlabel="B (queries = gallery items)", xbase=2)
 
 
 def main(argv: list[str] | None = None) -> None:
