@@ -69,8 +69,8 @@ class Sizes:
 
 SEG_SIZES = {
     "smoke": Sizes(48, 16, 8, 8, 3, 2, 4, 2, 2, 2),
-    "default": Sizes(48, 400, 100, 200, 600, 100, 8, 2, 8, 2),
-    "full": Sizes(48, 1000, 250, 500, 800, 100, 8, 4, 8, 5),
+    "default": Sizes(48, 400, 100, 200, 500, 120, 16, 2, 8, 2),
+    "full": Sizes(48, 1500, 300, 600, 1000, 250, 16, 3, 8, 5),
 }
 ML_SIZES = {
     "smoke": Sizes(48, 16, 8, 8, 3, 2, 4, 2, 2, 2),
@@ -333,7 +333,7 @@ def run_segmentation(seeds: list[int], size: str, resamples: int) -> dict[str, A
         f"{_canvas.RARE_WEIGHT:g} times as often) and small ({_canvas.RARE_SIZE[0]} to "
         f"{_canvas.RARE_SIZE[1]} pixels against {_canvas.SIZE[0]} to {_canvas.SIZE[1]}); the "
         f"background is {record['class_fractions'][0]:.1%} of the test pixels. A 4-level U-Net "
-        f"({sizes.width} to {4 * sizes.width} channels) on the 2x2-pooled canvas is "
+        f"({sizes.width} to {4 * sizes.width} channels, on the full-resolution canvas) is "
         f"pretrained per seed with cross-entropy ({sizes.pretrain} Adam steps of batch "
         f"{sizes.batch}, learning rate {PRETRAIN_LR:g}; test mIoU "
         f"{np.mean(record['pretrained']['miou']):.3f}); every loss fine-tunes that network "
@@ -411,8 +411,8 @@ def run_multilabel(seeds: list[int], size: str, resamples: int) -> dict[str, Any
         f"{sizes.train} / {sizes.val} / {sizes.test} train / validation / test canvases per "
         f"seed; {len(seeds)} seeds"
         + (f" (the run's first {sizes.seeds})" if sizes.seeds is not None else "")
-        + f". A CNN (four 3x3 convolutions of {sizes.width} to {4 * sizes.width} channels on "
-        f"the 2x2-pooled canvas, global max pooling, a linear layer) is pretrained per seed "
+        + f". A CNN (four 3x3 convolutions of {sizes.width} to {4 * sizes.width} channels with "
+        f"2x2 max pooling between them, global max pooling, a linear layer) is pretrained per seed "
         f"with BCE ({sizes.pretrain} Adam steps of batch {sizes.batch}, learning rate "
         f"{PRETRAIN_LR:g}; test macro F1 {np.mean(record['pretrained']['macro_f1']):.3f}); "
         f"every loss fine-tunes it for {sizes.steps} steps, with {h} configurations chosen "
