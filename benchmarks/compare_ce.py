@@ -857,6 +857,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             written.append(f"{PAGE.name}: its generated {task.name} block")
         consoles.append(f"{task.title}\n{'=' * len(task.title)}\n{task.console(record)}")
     if consoles:  # after every task's progress, so that the tables stay together
+        if settings.size != "full":
+            consoles.insert(0, f"The tasks below ran at their {settings.size} size (fewer "
+                            "examples, steps and seeds than `--full`, which runs each at its "
+                            "full size with at least 5 seeds); each table says how many seeds.")
         print("\n" + "\n\n".join(consoles), flush=True)
     wrote(out, written)
     return results

@@ -479,6 +479,16 @@ def test_an_own_module_task_writes_its_record_tables_plots_and_page_block(
     out = capsys.readouterr().out
     assert "Toy task\n========\ntoy console win" in out
     assert "compare_ce_toy.png" in out and "compare_ce_toy.json" in out
+    assert "ran at their default size" in out  # the summary says the run was not --full
+
+
+def test_a_full_run_does_not_call_itself_reduced(toy, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cc, "parse", lambda argv: (cc.Settings(
+        datasets=[], losses=[], seeds=[0, 1], resamples=100, tasks=["toy"], size="full"),
+        tmp_path, False))
+    cc.main(["--tasks", "toy", "--full"])
+    out = capsys.readouterr().out
+    assert "toy console" in out and "ran at their" not in out
 
 
 # ---------------------------------------------------------------------------------------
