@@ -161,3 +161,34 @@ def test_the_page_block_is_the_record_rendered_by_the_current_code():
     assert record["size"] == "default" and record["run"]["dirty"] is False
     assert record["run"]["command"] == (
         "python benchmarks/compare_ce.py --tasks pretraining --record")
+
+
+def test_ce_trains_one_copy_per_learning_rate_as_separate_adam_runs_would():
+    """The stacked training of `train_ce` (one copy per learning rate, all at once) gives
+    each copy the network that torch's Adam would give it alone, on the same batches."""
+    import copy
+
+    import torch.nn.functional as F
+    from torch import nn
+
+    cfg = pt.Settings(width=8, features=8, ce_steps=4, ce_batch=8)
+    x, y = _images(24, seed=1), torch.arange(24) % 10
+    init = pt.init_encoder(0, cfg)
+    lrs = [1e-3, 3e-2]
+    models = pt.train_ce(init, x, y, lrs, cfg, 0, background=-0.4)
+    assert len(models) == 2
+    for lr, model in zip(lrs, models, strict=True):
+        torch.manual_seed(1_000_003 * 0 + 37)
+        ref = nn.Sequential(copy.deepcopy(init), nn.Linear(cfg.features, 10))
+        opt = torch.optim.Adam(ref.parameters(), lr=lr)
+        g = torch.Generator().manual_seed(90_000)
+        for _ in range(cfg.ce_steps):
+            idx = torch.randint(len(x), (cfg.ce_batch,), generator=g)
+            loss = F.cross_entropy(ref(pt.view(x[idx], g, -0.4, cfg.ce_augment)), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        for (name, p), q in zip(model.named_parameters(), ref.parameters(), strict=True):
+            torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4, msg=name)
+    # the two learning rates gave different networks
+    assert not torch.allclose(models[0][1].weight, models[1][1].weight)
