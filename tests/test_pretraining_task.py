@@ -192,3 +192,13 @@ def test_ce_trains_one_copy_per_learning_rate_as_separate_adam_runs_would():
             torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4, msg=name)
     # the two learning rates gave different networks
     assert not torch.allclose(models[0][1].weight, models[1][1].weight)
+
+
+@pytest.mark.parametrize("projection_head", [False, True])
+def test_pretraining_trains_the_encoder_with_or_without_a_projection_head(projection_head):
+    cfg = pt.Settings(pretrain_steps=2, batch=8, width=8, features=8, mi_points=2,
+                      projection_head=projection_head)
+    init = pt.init_encoder(0, cfg)
+    encoder, curve = pt.pretrain(init, _images(16), _images(16, seed=1), cfg, 0, -0.4)
+    assert [s for s, _ in curve] == [0, 2]
+    assert not torch.equal(encoder.net[0].weight, init.net[0].weight)
