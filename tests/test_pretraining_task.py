@@ -146,7 +146,7 @@ def test_smoke_run_end_to_end(tmp_path, capsys):
 
 def test_the_page_block_is_the_record_rendered_by_the_current_code():
     """The docs' block and tables come from the record, which names a complete run of the
-    documented command at the default size."""
+    documented command at the full size (the page says so)."""
     import compare_ce
 
     docs = BENCHMARKS.parent / "docs" / "benchmarks"
@@ -158,9 +158,10 @@ def test_the_page_block_is_the_record_rendered_by_the_current_code():
     assert (docs / "compare_ce_pretraining.md").read_text().endswith(block)
     assert (docs / "compare_ce_pretraining.png").exists()
     assert "compare_ce_pretraining.png" in page
-    assert record["size"] == "default" and record["run"]["dirty"] is False
+    assert record["size"] == "full" and len(record["seeds"]) == 5
+    assert record["run"]["commit"] and record["run"]["dirty"] is False
     assert record["run"]["command"] == (
-        "python benchmarks/compare_ce.py --tasks pretraining --record")
+        "python benchmarks/compare_ce.py --tasks pretraining --full --record")
 
 
 def test_ce_trains_one_copy_per_learning_rate_as_separate_adam_runs_would():
