@@ -146,7 +146,7 @@ def test_smoke_run_end_to_end(tmp_path, capsys):
 
 def test_the_page_block_is_the_record_rendered_by_the_current_code():
     """The docs' block and tables come from the record, which names a complete run of the
-    documented command at the default size."""
+    documented command at the full size (the page says so)."""
     import compare_ce
 
     docs = BENCHMARKS.parent / "docs" / "benchmarks"
@@ -158,6 +158,48 @@ def test_the_page_block_is_the_record_rendered_by_the_current_code():
     assert (docs / "compare_ce_pretraining.md").read_text().endswith(block)
     assert (docs / "compare_ce_pretraining.png").exists()
     assert "compare_ce_pretraining.png" in page
-    assert record["size"] == "default" and record["run"]["dirty"] is False
+    assert record["size"] == "full" and len(record["seeds"]) == 5
+    assert record["run"]["commit"] and record["run"]["dirty"] is False
     assert record["run"]["command"] == (
-        "python benchmarks/compare_ce.py --tasks pretraining --record")
+        "python benchmarks/compare_ce.py --tasks pretraining --full --record")
+
+
+def test_ce_trains_one_copy_per_learning_rate_as_separate_adam_runs_would():
+    """The stacked training of `train_ce` (one copy per learning rate, all at once) gives
+    each copy the network that torch's Adam would give it alone, on the same batches."""
+    import copy
+
+    import torch.nn.functional as F
+    from torch import nn
+
+    cfg = pt.Settings(width=8, features=8, ce_steps=4, ce_batch=8)
+    x, y = _images(24, seed=1), torch.arange(24) % 10
+    init = pt.init_encoder(0, cfg)
+    lrs = [1e-3, 3e-2]
+    models = pt.train_ce(init, x, y, lrs, cfg, 0, background=-0.4)
+    assert len(models) == 2
+    for lr, model in zip(lrs, models, strict=True):
+        torch.manual_seed(1_000_003 * 0 + 37)
+        ref = nn.Sequential(copy.deepcopy(init), nn.Linear(cfg.features, 10))
+        opt = torch.optim.Adam(ref.parameters(), lr=lr)
+        g = torch.Generator().manual_seed(90_000)
+        for _ in range(cfg.ce_steps):
+            idx = torch.randint(len(x), (cfg.ce_batch,), generator=g)
+            loss = F.cross_entropy(ref(pt.view(x[idx], g, -0.4, cfg.ce_augment)), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        for (name, p), q in zip(model.named_parameters(), ref.parameters(), strict=True):
+            torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4, msg=name)
+    # the two learning rates gave different networks
+    assert not torch.allclose(models[0][1].weight, models[1][1].weight)
+
+
+@pytest.mark.parametrize("projection_head", [False, True])
+def test_pretraining_trains_the_encoder_with_or_without_a_projection_head(projection_head):
+    cfg = pt.Settings(pretrain_steps=2, batch=8, width=8, features=8, mi_points=2,
+                      projection_head=projection_head)
+    init = pt.init_encoder(0, cfg)
+    encoder, curve = pt.pretrain(init, _images(16), _images(16, seed=1), cfg, 0, -0.4)
+    assert [s for s, _ in curve] == [0, 2]
+    assert not torch.equal(encoder.net[0].weight, init.net[0].weight)
