@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import Progress, configurations, mean_ci, paired, provenance_line
+from _common import BatchedAdam, Progress, configurations, mean_ci, paired, provenance_line
 from _tasks import Task
 from torch import Tensor, nn
 
@@ -352,8 +352,8 @@ def train_ce(encoder: Encoder, x: Tensor, y: Tensor, lrs: list[float], cfg: Sett
     """Copies of `encoder` and a linear layer trained with cross-entropy on augmented views
     of the labeled images (`x`, `y`) for `cfg.ce_steps` Adam steps, one per learning rate of
     `lrs`, all at once: one network with its parameters stacked over the learning rates
-    (`torch.func.vmap`), every copy seeing the same batches and views, and Adam (torch's
-    defaults) written out so that each copy steps with its own learning rate."""
+    (`torch.func.vmap`), every copy seeing the same batches and views, and stepped by
+    `_common.BatchedAdam` (torch's Adam defaults) with its own learning rate."""
     import copy
 
     from torch.func import functional_call, vmap
@@ -363,29 +363,20 @@ def train_ce(encoder: Encoder, x: Tensor, y: Tensor, lrs: list[float], cfg: Sett
     k = len(lrs)
     params = {n: p.detach().expand(k, *p.shape).clone().requires_grad_()
               for n, p in model.named_parameters()}
-    lr = torch.tensor(lrs, dtype=torch.float32)
-    moments = {n: (torch.zeros_like(p), torch.zeros_like(p)) for n, p in params.items()}
-    (beta1, beta2), eps = (0.9, 0.999), 1e-8
+    adam = BatchedAdam(list(params.values()), lrs)
     g = torch.Generator().manual_seed(90_000 + seed)
     batch = min(cfg.ce_batch, len(x))
 
     def logits(p: dict[str, Tensor], xb: Tensor) -> Tensor:
         return functional_call(model, p, (xb,))
 
-    for step in range(1, cfg.ce_steps + 1):
+    for _ in range(cfg.ce_steps):
         idx = torch.randint(len(x), (batch,), generator=g)
         xb = view(x[idx], g, background, cfg.ce_augment)
         out = vmap(logits, in_dims=(0, None))(params, xb)  # (K, batch, 10)
         # the sum over copies of each copy's mean loss: each gets its own gradient
         loss = F.cross_entropy(out.flatten(0, 1), y[idx].repeat(k), reduction="sum") / batch
-        grads = torch.autograd.grad(loss, list(params.values()))
-        with torch.no_grad():
-            for (n, p), grad in zip(params.items(), grads, strict=True):
-                m, v = moments[n]
-                m.mul_(beta1).add_(grad, alpha=1 - beta1)
-                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                size = (lr / (1 - beta1**step)).view(k, *[1] * (p.dim() - 1))
-                p.sub_(size * m / ((v / (1 - beta2**step)).sqrt() + eps))
+        adam.step(torch.autograd.grad(loss, list(params.values())))
     models = []
     for i in range(k):
         copy_ = copy.deepcopy(model)
