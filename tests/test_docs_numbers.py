@@ -760,11 +760,12 @@ CANVAS = [
           lambda r: (*_vs(r, "lovasz", "rare_iou", "ce"), _vs(r, "lovasz", "miou", "ce")[3],
                      *_vs(r, "lovasz", "miou", "ce")[:3])),
     Claim(CE, SEG,
-          "SoftJaccard, SoftDice and SoftTversky are a {}, a {} and a {} with cross-entropy "
-          "on their own metric ({:+.3f}, {:+.3f} and {:+.3f}), all three {} pixel accuracy, "
-          "and SoftJaccard and SoftDice *lower* the rare digits' IoU ({:+.3f} [{:+.3f}, "
-          "{:+.3f}] and {:+.3f} [{:+.3f}, {:+.3f}]),",
-          lambda r: (*(_vs(r, k, r["losses"][k]["metric"], "ce")[3] for k in PURE),
+          "SoftJaccard, SoftDice and SoftTversky each {} cross-entropy on their own metric "
+          "({:+.3f}, {:+.3f} and {:+.3f}), all three {} pixel accuracy, and SoftJaccard and "
+          "SoftDice *lower* the rare digits' IoU ({:+.3f} [{:+.3f}, {:+.3f}] and {:+.3f} "
+          "[{:+.3f}, {:+.3f}]),",
+          lambda r: ("tie with" if all(_vs(r, k, r["losses"][k]["metric"], "ce")[3] == "tie"
+                                       for k in PURE) else "do not all tie with",
                      *(_vs(r, k, r["losses"][k]["metric"], "ce")[0] for k in PURE),
                      "lose" if all(_vs(r, k, "pixel_acc", "ce")[3] == "loss" for k in PURE)
                      else "do not all lose",
