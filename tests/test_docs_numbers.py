@@ -984,7 +984,7 @@ SECTIONS = [
                 "2018", "2020",  # the citations' years
                 "1", "10",  # the label fractions (%), settings
                 "30", "300",  # the labeled images of those fractions, settings
-                "3", "600",  # the default size: seeds, pre-training (and 300 CE) steps
+                "2", "600",  # the default size: seeds, pre-training (and 300 CE) steps
                 "25", "0.2", "0.5", "15", "0.15", "0.3",  # the two sides' views, settings
                 "0.05", "0.025", "0.1",  # the temperatures tried on validation
                 "8",  # SimCLR's Figure 8
