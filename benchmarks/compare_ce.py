@@ -1,8 +1,8 @@
 """Does training on a soft metric beat cross-entropy? One command, on real data.
 
     pip install -e ".[bench]"
-    python benchmarks/compare_ce.py          # 9 datasets, 9 losses, 5 seeds: a few minutes
-    python benchmarks/compare_ce.py --full   # 10 seeds; the other tasks at full size
+    python benchmarks/compare_ce.py          # 9 datasets (5 seeds), 4 smaller tasks: ~12 min
+    python benchmarks/compare_ce.py --full   # 10 seeds; the other tasks at full size: ~1 h
     python benchmarks/compare_ce.py --datasets Default,digits --losses ce,f1 --seeds 3
     python benchmarks/compare_ce.py --tasks tabular    # select tasks (see `_tasks`)
     python benchmarks/compare_ce.py --record # rewrite the docs' record (docs/benchmarks/)
@@ -28,7 +28,7 @@ and rewrites the generated blocks of the docs page `docs/benchmarks/compare_ce.m
 
 All the networks of one loss (seeds x configurations) train at once as a batch of
 independent networks (batched matrix products and a batched Adam), which is what keeps the
-default run within a few minutes on a 2-core CPU.
+datasets of the default run within about five minutes on a 2-core CPU.
 """
 
 from __future__ import annotations
