@@ -724,14 +724,6 @@ def _mean(rec: dict, key: str, metric: str) -> float:
     return statistics.mean(rec["losses"][key]["metrics"][metric])
 
 
-def _mean_t_interval(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of the 95% Student-t interval, as the generated tables write it."""
-    from scipy import stats
-
-    return (statistics.mean(values), stats.t.ppf(0.975, len(values) - 1)
-            * statistics.stdev(values) / math.sqrt(len(values)))
-
-
 def _vs(rec: dict, key: str, metric: str, base: str) -> tuple:
     """A paired comparison as the pages write it: difference, interval, verdict."""
     c = rec["comparisons"][base][key][metric]
@@ -774,7 +766,8 @@ CANVAS = [
     Claim(CE, SEG,
           "The rare digits' IoU varies widely between seeds ({:.3f} ± {:.3f} for "
           "cross-entropy)",
-          lambda r: _mean_t_interval(r["losses"]["ce"]["metrics"]["rare_iou"])),
+          # the generated tables' own mean and t-interval
+          lambda r: _script("_common").mean_ci(r["losses"]["ce"]["metrics"]["rare_iou"])),
     Claim(CE, ML,
           "`SoftF1Loss` (macro) raised test macro F1 from BCE's {:.3f} to {:.3f} ({:+.3f} "
           "[{:+.3f}, {:+.3f}], a {} over {} seeds), but BCE with one threshold per label tuned "
