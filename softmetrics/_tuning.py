@@ -44,9 +44,10 @@ DEVICE_BLOCK_ENTRIES = 1 << 24
 BLEU_CPU_TILE_ELEMENTS = 1 << 17
 
 # Ranking: pairwise elements (columns x rows x samples) per tile when `chunk_size` is not
-# given: 2^22 float32 values, 16 MiB per buffer, on the CPU; elsewhere, where each tile
+# given: 2^18 float32 values, 1 MiB per buffer, on the CPU, so that a tile's passes stay
+# in cache (`benchmarks/ranking.py` times the sizes around it); elsewhere, where each tile
 # costs a few kernel launches whatever its size, 2^24 (64 MiB; a column of 4096 samples).
-RANKING_TILE_ELEMENTS = 1 << 22
+RANKING_TILE_ELEMENTS = 1 << 18
 RANKING_DEVICE_TILE_ELEMENTS = 1 << 24
 
 # InfoNCE: above this many logits (N * P) `chunk_size=None` tiles (2^24 float32: 64 MiB).

@@ -509,9 +509,87 @@ def test_tiled_function_equals_full_matrix_autograd(rows, device):
     torch.testing.assert_close(grad_tiled, grad_full, atol=1e-12, rtol=0)
 
 
+def _naive_positives_above(u, neg, cols, idx):
+    """Full-matrix autograd version of the statistic of listed entries."""
+    return (torch.sigmoid(u[cols] - u[cols, idx].unsqueeze(1)) * neg[cols]).sum(-1)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("rows", [1, 7, 64])
+def test_listed_entries_function_equals_full_matrix_autograd(k, rows, device):
+    g = torch.Generator().manual_seed(11)
+    m = 40
+    u = torch.randn(k, m, generator=g, dtype=torch.float64).requires_grad_(True)
+    neg = (torch.rand(k, m, generator=g) < 0.6).double()
+    flat = torch.randperm(k * m, generator=g)[:23]  # distinct entries, unsorted
+    cols, idx = flat // m, flat % m
+    up = torch.randn(23, generator=g, dtype=torch.float64)
+    ud = u.detach().to(device).requires_grad_(True)
+    tiled = _ranking_core.PositivesAbove.apply(ud, neg.to(device), cols.to(device),
+                                               idx.to(device), rows)
+    (grad_tiled,) = torch.autograd.grad(tiled, ud, up.to(device))
+    full = _naive_positives_above(u, neg, cols, idx)
+    (grad_full,) = torch.autograd.grad(full, u, up)
+    torch.testing.assert_close(tiled.cpu(), full, atol=1e-12, rtol=0)
+    torch.testing.assert_close(grad_tiled.cpu(), grad_full, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_listed_entries_function_has_second_derivatives(k):
+    g = torch.Generator().manual_seed(12)
+    u = torch.randn(k, 9, generator=g, dtype=torch.float64).requires_grad_(True)
+    neg = (torch.rand(k, 9, generator=g) < 0.6).double()
+    flat = torch.randperm(k * 9, generator=g)[:6]
+    cols, idx = flat // 9, flat % 9
+    assert torch.autograd.gradgradcheck(
+        lambda x: _ranking_core.PositivesAbove.apply(x, neg, cols, idx, 4), (u,))
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@pytest.mark.parametrize("average", ["macro", "weighted", "none", "micro"])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_multiclass_soft_path_equals_one_vs_rest_multilabel(name, average, ignore, device):
+    """Multiclass scores only the positive of each sample against its class's negatives;
+    the multilabel path on the log-probabilities and one-hot targets scores every pair.
+    Both are the same one-vs-rest metric, values and gradients."""
+    g = torch.Generator().manual_seed(13)
+    n, c = 37, 4
+    x = torch.randn(n, c, generator=g, dtype=torch.float64).to(device).requires_grad_(True)
+    y = torch.randint(0, c, (n,), generator=g)
+    y[:c] = torch.arange(c)
+    kw: dict = dict(num_classes=c, average=average, temperature=0.3, chunk_size=5)
+    if name == "auroc" and average != "micro":
+        kw["max_fpr"] = 0.4 if ignore else None
+    multilabel_target = torch.nn.functional.one_hot(y, c)
+    if ignore:
+        y[7:12] = -100
+        multilabel_target[7:12] = -100
+        kw["ignore_index"] = -100
+    fn = FUNCTIONS[name]
+    got = fn(x, y.to(device), task="multiclass", **kw)
+    (grad_got,) = torch.autograd.grad(got.sum(), x)
+    ref = fn(torch.log_softmax(x, dim=1), multilabel_target.to(device), task="multilabel",
+             **kw)
+    (grad_ref,) = torch.autograd.grad(ref.sum(), x)
+    torch.testing.assert_close(got, ref, atol=1e-12, rtol=0)
+    torch.testing.assert_close(grad_got, grad_ref, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("average", ["macro", "micro"])
+def test_multiclass_soft_path_gradgradcheck(average):
+    g = torch.Generator().manual_seed(14)
+    x = torch.randn(9, 3, generator=g, dtype=torch.float64).requires_grad_(True)
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2])
+    assert torch.autograd.gradgradcheck(
+        lambda z: soft_average_precision(z, y, task="multiclass", num_classes=3,
+                                         average=average, temperature=0.5, chunk_size=2),
+        (x,))
+
+
 def test_automatic_tile_size_depends_on_the_device():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert _ranking_core.tile_rows(1, 4096, None, cpu) == (1 << 22) // 4096
+    assert _ranking_core.tile_rows(1, 4096, None, cpu) == (
+        _tuning.RANKING_TILE_ELEMENTS // 4096)
     assert _ranking_core.tile_rows(1, 4096, None, cuda) == 4096  # one tile
     assert _ranking_core.tile_rows(3, 4096, 7, cuda) == 7
 

@@ -23,6 +23,8 @@ __all__ = [
     "ColumnStats",
     "Metric",
     "NegativesAbove",
+    "Positives",
+    "PositivesAbove",
     "StatsHook",
     "check_ranking_options",
     "column_stats",
@@ -55,9 +57,25 @@ def check_ranking_options(fn: str, *, task: str, num_classes: int | None, averag
         _checks.check_number(fn, "max_fpr", max_fpr, low=0.0, low_open=True, high=1.0)
 
 
+class Positives(NamedTuple):
+    """Entries `(cols[p], idx[p])` of the (K, M) columns that hold every positive, (P,)
+    each (long). Multiclass targets have one per sample, at its class (an ignored sample's
+    entry is at column 0 and is no positive); `micro` puts them in one row of K x M."""
+
+    cols: Tensor
+    idx: Tensor
+
+    def pooled(self, m: int) -> Positives:
+        """The same entries once the (K, M) columns are reshaped to one row."""
+        return Positives(torch.zeros_like(self.cols), self.cols * m + self.idx)
+
+
 def _format(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: int | None,
-            ignore_index: int | None, validate_args: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """Check shapes and dtypes; return `(scores, pos, neg)`, each (K, M), one row per column.
+            ignore_index: int | None,
+            validate_args: bool) -> tuple[Tensor, Tensor, Tensor, Positives | None]:
+    """Check shapes and dtypes; return `(scores, pos, neg, positives)`: the first three
+    (K, M), one row per column, and the entries of the positives where they are known
+    without reading the data (multiclass), else None.
 
     `scores` are in the compute dtype (multiclass: log-softmax probabilities); `pos` and
     `neg` are 0/1 masks of the positives and negatives of each column (ignored entries are
@@ -76,7 +94,11 @@ def _format(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: i
         classes = torch.arange(c, device=target.device).unsqueeze(1)
         y = (labels == classes).to(dtype)
         keep = None if ignore_index is None else (labels != ignore_index).to(dtype)
+        flat = labels.reshape(-1)
+        cols = flat if ignore_index is None else flat.masked_fill(flat == ignore_index, 0)
+        positives = Positives(cols.long(), torch.arange(flat.shape[0], device=flat.device))
     else:
+        positives = None
         if task == "multilabel":
             c = input.shape[1]
             scores = input.to(dtype).movedim(1, -1).reshape(-1, c).t()
@@ -88,7 +110,7 @@ def _format(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: i
         keep = None if ignore_index is None else (labels != ignore_index).to(dtype)
     pos = y if keep is None else y * keep
     neg = 1 - y if keep is None else (1 - y) * keep
-    return scores.contiguous(), pos.expand_as(scores), neg.expand_as(scores)
+    return scores.contiguous(), pos.expand_as(scores), neg.expand_as(scores), positives
 
 
 def _count_dtype(device: torch.device) -> torch.dtype:
@@ -219,6 +241,78 @@ class NegativesAbove(torch.autograd.Function):
         return to_j - torch.cat(to_i, dim=-1)
 
 
+class PositivesAbove(torch.autograd.Function):
+    """`F_p = sum_j neg[c_p, j] sigmoid(u[c_p, j] - u[c_p, i_p])` for listed entries only.
+
+    The entries are `(cols[p], idx[p])` of `u` (K, M'), P of them, in tiles of `rows`
+    entries. Multiclass targets give exactly one positive per sample, at known places, so
+    the statistic of the positives alone costs P x M' pairs where `NegativesAbove` costs
+    K x M' x M' (a C-fold saving for C classes; without a host synchronisation, since P is
+    the number of samples). Forward keeps only the (P,) result; backward recomputes each
+    tile and adds its rows into the rows `cols` of the gradient. With one row (`K == 1`,
+    micro averaging) the row is broadcast and the sums are matrix products. Under
+    `create_graph=True` the tiles are computed out of place, which autograd
+    differentiates again.
+    """
+
+    apply: ClassVar[Callable[..., Tensor]]
+
+    @staticmethod
+    def forward(ctx: Any, u: Tensor, neg: Tensor, cols: Tensor, idx: Tensor,
+                rows: int) -> Tensor:
+        p = cols.shape[0]
+        out = u.new_empty(p)
+        for start in range(0, p, rows):
+            tile, weight = _positive_tile(u, neg, cols, idx, start, min(start + rows, p))
+            tile.sigmoid_()
+            if u.shape[0] == 1:
+                out[start:start + tile.shape[0]] = torch.mv(tile, weight[0])
+            else:
+                out[start:start + tile.shape[0]] = tile.mul_(weight).sum(-1)
+        ctx.save_for_backward(u, neg, cols, idx)
+        ctx.rows = rows
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None, None, None, None]:
+        u, neg, cols, idx = ctx.saved_tensors
+        rows, p, m = ctx.rows, cols.shape[0], u.shape[-1]
+        differentiable = torch.is_grad_enabled()  # a graph being built
+        grad = torch.zeros_like(u)
+        own = torch.zeros_like(u).view(-1)  # the gradient through u[c_p, i_p]
+        for start in range(0, p, rows):
+            stop = min(start + rows, p)
+            tile, weight = _positive_tile(u, neg, cols, idx, start, stop)
+            tile = tile.sigmoid() if differentiable else tile.sigmoid_()
+            tile = tile - tile * tile if differentiable else tile.sub_(tile * tile)
+            g = grad_out[start:stop]
+            if u.shape[0] == 1:
+                to_j = torch.mv(tile.t(), g) * weight[0]
+                to_i = g * torch.mv(tile, weight[0])
+                grad = grad + to_j if differentiable else grad.add_(to_j)
+            else:
+                tile = tile * weight * g.unsqueeze(1) if differentiable else (
+                    tile.mul_(weight).mul_(g.unsqueeze(1)))
+                to_i = tile.sum(-1)
+                grad = (grad.index_add(0, cols[start:stop], tile) if differentiable
+                        else grad.index_add_(0, cols[start:stop], tile))
+            flat = cols[start:stop] * m + idx[start:stop]
+            own = own.index_add(0, flat, to_i) if differentiable else own.index_add_(
+                0, flat, to_i)
+        return grad - own.view_as(u), None, None, None, None
+
+
+def _positive_tile(u: Tensor, neg: Tensor, cols: Tensor, idx: Tensor, start: int,
+                   stop: int) -> tuple[Tensor, Tensor]:
+    """The differences `u[c_p, j] - u[c_p, i_p]` of entries `start:stop` (a new tensor,
+    (rows, M')) and the weights `neg[c_p, j]` ((rows, M'); (1, M') for one row)."""
+    c, i = cols[start:stop], idx[start:stop]
+    own = u[c, i].unsqueeze(1)
+    if u.shape[0] == 1:
+        return u - own, neg
+    return u.index_select(0, c) - own, neg.index_select(0, c)
+
+
 def tile_rows(k: int, m: int, chunk_size: int | None, device: torch.device) -> int:
     """Rows per tile: `chunk_size`, else about `_tuning.ranking_tile_elements(device)`
     pairs."""
@@ -229,13 +323,15 @@ def tile_rows(k: int, m: int, chunk_size: int | None, device: torch.device) -> i
 
 def negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
                     chunk_size: int | None, count_dtype: torch.dtype,
-                    level: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+                    level: Tensor | None = None,
+                    positives: Positives | None = None) -> tuple[Tensor, Tensor | None]:
     """The statistic `F_i` of every sample: exact at temperature 0, else soft and tiled.
 
     With it, at temperature 0, the number of negatives tied with each sample (the width of
     its tied block on the ROC curve); `None` at temperature > 0, where a comparison is
     never a tie but a sigmoid. `level` (temperature > 0 only) counts only the pairs whose
-    levels differ (see `NegativesAbove`).
+    levels differ (see `NegativesAbove`). `positives` (temperature > 0 only) lists every
+    entry whose `F_i` is read: the others are left 0 (see `PositivesAbove`).
     """
     if is_hard(temperature):
         return negatives_above_exact(scores, neg, count_dtype)
@@ -243,6 +339,15 @@ def negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
         u = scores / temperature.to(scores.dtype).reshape(())
     else:
         u = scores / temperature
+    if positives is not None:
+        k, m = scores.shape
+        rows = tile_rows(1, m, chunk_size, scores.device)
+        with full_precision(scores.device):
+            listed = PositivesAbove.apply(u.contiguous(), neg.contiguous(), positives.cols,
+                                          positives.idx, rows)
+        flat = positives.cols * m + positives.idx
+        above = listed.new_zeros(k * m).scatter(0, flat, listed).view(k, m)
+        return above.to(count_dtype), None
     rows = tile_rows(scores.shape[0], scores.shape[1], chunk_size, scores.device)
     with full_precision(scores.device):  # no half-precision tile sums under autocast
         above = NegativesAbove.apply(u.contiguous(), neg.contiguous(), rows,
@@ -295,13 +400,16 @@ StatsHook = Callable[[ColumnStats], ColumnStats]
 
 def column_stats(metric: str, scores: Tensor, pos: Tensor, neg: Tensor,
                   temperature: float | Tensor, chunk_size: int | None,
-                  max_fpr: float | None = None) -> ColumnStats:
+                  max_fpr: float | None = None,
+                  positives: Positives | None = None) -> ColumnStats:
     """The statistics of each column (see `ColumnStats`); `max_fpr` < 1 (AUROC only)
-    caps each positive's negatives above at `max_fpr * |N|`."""
+    caps each positive's negatives above at `max_fpr * |N|`; `positives`, where known,
+    limits the soft statistic to them (the formulas read no other)."""
     count_dtype = _count_dtype(scores.device)
     n_pos = pos.to(count_dtype).sum(-1)
     n_neg = neg.to(count_dtype).sum(-1)
-    above, ties = negatives_above(scores, neg, temperature, chunk_size, count_dtype)
+    above, ties = negatives_above(scores, neg, temperature, chunk_size, count_dtype,
+                                  positives=positives)
     pos_w = pos.to(count_dtype)
     if metric == "auroc":
         if max_fpr is not None:
@@ -351,12 +459,16 @@ def ranking_metric(fn: str, metric: Metric, input: Tensor, target: Tensor, *, ta
                               chunk_size=chunk_size, max_fpr=max_fpr)
     if max_fpr is not None and (metric != "auroc" or max_fpr == 1):
         max_fpr = None  # the whole curve: the plain AUROC, as scikit-learn
-    scores, pos, neg = _format(fn, input, target, task=task, num_classes=num_classes,
-                               ignore_index=ignore_index, validate_args=validate_args)
+    scores, pos, neg, positives = _format(fn, input, target, task=task,
+                                          num_classes=num_classes, ignore_index=ignore_index,
+                                          validate_args=validate_args)
     out_dtype = scores.dtype
     if task != "binary" and average == "micro":
+        if positives is not None:
+            positives = positives.pooled(scores.shape[1])
         scores, pos, neg = scores.reshape(1, -1), pos.reshape(1, -1), neg.reshape(1, -1)
-    stats = column_stats(metric, scores, pos, neg, temperature, chunk_size, max_fpr)
+    stats = column_stats(metric, scores, pos, neg, temperature, chunk_size, max_fpr,
+                         positives)
     if hook is not None:
         stats = hook(stats)
     value, defined = _column_formula(metric, stats, max_fpr)

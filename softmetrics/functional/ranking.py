@@ -31,8 +31,10 @@ the order in which they are counted does not matter).
 Cost: the $F_i$ of a column are $O(M^2)$ pairs for $M$ samples. At `temperature > 0` they
 are computed in tiles of `chunk_size` rows by a custom autograd Function that recomputes
 each tile in backward, so the extra memory is $O(C\,M\,\text{chunk})$, never the full
-matrix. At `temperature=0` the exact statistics come from one sort per column
-($O(M \log M)$ time, $O(M)$ memory).
+matrix. Only the positives' $F_i$ enter the formulas; multiclass targets say where the
+positives are (one per sample, at its class), so there only those are computed: $M^2$
+pairs in all rather than $C\,M^2$. At `temperature=0` the exact statistics come from one
+sort per column ($O(M \log M)$ time, $O(M)$ memory).
 """
 
 from __future__ import annotations
@@ -119,9 +121,10 @@ def soft_auroc(input: Tensor, target: Tensor, *, task: Task, num_classes: int | 
             gradient). A one-element tensor (e.g. a learnable temperature) is allowed.
         ignore_index: target value whose entries (multiclass: samples) take no part.
         chunk_size: rows of the pairwise matrix per tile at `temperature > 0`; extra
-            memory is a few tiles of `C * N * chunk_size` values (C = 1 for binary and
-            micro). Default: tiles of about $2^{22}$ pairs on a CPU and $2^{24}$ on other
-            devices (a single tile for small inputs).
+            memory is a few tiles of `C * M * chunk_size` values for M entries per
+            column (C = 1 for binary, micro and multiclass, whose rows are the samples'
+            own classes). Default: tiles of about $2^{18}$ pairs on a CPU and $2^{24}$ on
+            other devices (a single tile for small inputs).
         validate_args: check target values and finite scores (reads data, one host
             synchronisation).
 
