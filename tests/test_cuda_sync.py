@@ -161,6 +161,9 @@ RANKING = [
     ("cap-multiclass", lambda: softmetrics.SoftCalibratedAveragePrecisionLoss(
         task="multiclass", num_classes=7, average="weighted", validate_args=False),
      "multiclass"),
+    ("ap-multiclass-micro-ignore", lambda: softmetrics.SoftAveragePrecisionLoss(
+        task="multiclass", num_classes=7, average="micro", ignore_index=255, chunk_size=50,
+        validate_args=False), "multiclass-ignore"),
     ("auroc-micro-ignore", lambda: softmetrics.SoftAUROCLoss(
         task="multilabel", num_classes=7, average="micro", ignore_index=-1,
         validate_args=False), "multilabel-ignore"),
@@ -177,8 +180,10 @@ def _ranking_step(make, kind: str, device: torch.device) -> Step:
     loss_fn = make().to(device)
     if kind == "binary":
         x, y = _randn(256, device=device), _randint(2, 256, device=device)
-    elif kind == "multiclass":
+    elif kind.startswith("multiclass"):
         x, y = _randn(256, 7, device=device), _randint(7, 256, device=device)
+        if kind == "multiclass-ignore":
+            y[:8] = 255
     else:
         x, y = _randn(256, 7, device=device), _randint(2, 256, 7, device=device)
         if kind == "multilabel-ignore":
