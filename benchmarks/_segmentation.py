@@ -244,6 +244,17 @@ def _pretrain(net: Callable[..., Tensor], layers: list[_nets.Layer], baseline: L
                        steps=sizes.pretrain, batch=sizes.batch, stage=1, tick=tick)
 
 
+def _fine_tune(net: Callable[..., Tensor], pre: list[Tensor], loss: Loss,
+               configs: list[dict[str, float]], task: str, seeds: list[int], sizes: Sizes,
+               images: Tensor, targets: Tensor, tick: Callable[[int], object]) -> list[Tensor]:
+    """The pretrained networks, one copy per configuration, fine-tuned with `loss`."""
+    params = _nets.expand(pre, sizes.configs)
+    _nets.train(net, params, [c["lr"] for c in configs], images, targets,
+                objective(loss, configs, task), seeds=seeds, configs=sizes.configs,
+                steps=sizes.steps, batch=sizes.batch, stage=2, tick=tick)
+    return params
+
+
 # ---------------------------------------------------------------------------------------
 # the runs
 
@@ -301,10 +312,8 @@ def run_segmentation(seeds: list[int], size: str, resamples: int) -> dict[str, A
         for loss in losses:
             configs = _configs(loss, h)
             with progress.task(loss.label) as tick:
-                params = _nets.expand(pre, h)
-                _nets.train(_nets.unet, params, [c["lr"] for c in configs], x_train, y_train,
-                            objective(loss, configs, "segmentation"), seeds=seeds, configs=h,
-                            steps=sizes.steps, batch=sizes.batch, stage=2, tick=tick)
+                params = _fine_tune(_nets.unet, pre, loss, configs, "segmentation", seeds,
+                                    sizes, x_train, y_train, tick)
             scores = {}
             for part in ("val", "test"):
                 pred = _nets.predict(_nets.unet, params, _stack(data, part, "images"), h,
@@ -371,10 +380,8 @@ def run_multilabel(seeds: list[int], size: str, resamples: int) -> dict[str, Any
         for loss in trained:
             configs = _configs(loss, h)
             with progress.task(loss.label) as tick:
-                params = _nets.expand(pre, h)
-                _nets.train(_nets.cnn, params, [c["lr"] for c in configs], x_train, y_train,
-                            objective(loss, configs, "multilabel"), seeds=seeds, configs=h,
-                            steps=sizes.steps, batch=sizes.batch, stage=2, tick=tick)
+                params = _fine_tune(_nets.cnn, pre, loss, configs, "multilabel", seeds, sizes,
+                                    x_train, y_train, tick)
             probs[loss.key] = {part: _nets.predict(_nets.cnn, params,
                                                    _stack(data, part, "images"), h,
                                                    torch.sigmoid).double().numpy()
