@@ -276,10 +276,12 @@ class PositivesAbove(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None, None, None, None]:
         u, neg, cols, idx = ctx.saved_tensors
-        rows, p, m = ctx.rows, cols.shape[0], u.shape[-1]
+        rows, p = ctx.rows, cols.shape[0]
         differentiable = torch.is_grad_enabled()  # a graph being built
-        grad = torch.zeros_like(u)
-        own = torch.zeros_like(u).view(-1)  # the gradient through u[c_p, i_p]
+        # a new contiguous buffer (`zeros_like` would copy the strides of `u`, which a
+        # compiled graph may choose freely)
+        grad = u.new_zeros(u.shape)
+        own = []  # the gradient through u[c_p, i_p], one value per listed entry
         for start in range(0, p, rows):
             stop = min(start + rows, p)
             tile, weight = _positive_tile(u, neg, cols, idx, start, stop)
@@ -294,12 +296,15 @@ class PositivesAbove(torch.autograd.Function):
                 tile = tile * weight * g.unsqueeze(1) if differentiable else (
                     tile.mul_(weight).mul_(g.unsqueeze(1)))
                 to_i = tile.sum(-1)
-                grad = (grad.index_add(0, cols[start:stop], tile) if differentiable
-                        else grad.index_add_(0, cols[start:stop], tile))
-            flat = cols[start:stop] * m + idx[start:stop]
-            own = own.index_add(0, flat, to_i) if differentiable else own.index_add_(
-                0, flat, to_i)
-        return grad - own.view_as(u), None, None, None, None
+                # into the rows of the entries' columns (a scatter, not `index_add_`, whose
+                # compiled CPU kernel in torch 2.13 writes outside the rows it adds to)
+                rows_of = cols[start:stop].unsqueeze(1).expand_as(tile)
+                grad = (grad.scatter_add(0, rows_of, tile) if differentiable
+                        else grad.scatter_add_(0, rows_of, tile))
+            own.append(to_i)
+        # the entries are distinct: written, not accumulated (deterministic on every device)
+        own_entries = u.new_zeros(u.shape).index_put((cols, idx), torch.cat(own))
+        return grad - own_entries, None, None, None, None
 
 
 def _positive_tile(u: Tensor, neg: Tensor, cols: Tensor, idx: Tensor, start: int,
@@ -345,8 +350,7 @@ def negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
         with full_precision(scores.device):
             listed = PositivesAbove.apply(u.contiguous(), neg.contiguous(), positives.cols,
                                           positives.idx, rows)
-        flat = positives.cols * m + positives.idx
-        above = listed.new_zeros(k * m).scatter(0, flat, listed).view(k, m)
+        above = listed.new_zeros(k, m).index_put((positives.cols, positives.idx), listed)
         return above.to(count_dtype), None
     rows = tile_rows(scores.shape[0], scores.shape[1], chunk_size, scores.device)
     with full_precision(scores.device):  # no half-precision tile sums under autocast
