@@ -120,7 +120,7 @@ def _ranking_steps(device: torch.device) -> dict[str, Callable[[], None]]:
             def step(fn=fn, temperature=temperature) -> None:
                 value = fn(scores, labels, task="multilabel", num_classes=3,
                            temperature=temperature)
-                # multiclass adds its tiles' gradients into the classes' rows (index_add_)
+                # multiclass scatters its tiles' gradients into the classes' rows (scatter_add_)
                 value = value + fn(scores, classes, task="multiclass", num_classes=3,
                                    temperature=temperature)
                 fn(scores[:, 0], labels[:, 0], task="binary", temperature=temperature)
