@@ -45,8 +45,8 @@ class _RingSigmoid(torch.autograd.Function):
     in the forward pass; in the backward pass two key blocks, two key-gradient
     accumulators (held and in flight) and the query gradient. When a graph is being built
     (`create_graph=True`) the backward pass gathers the keys with gradient and
-    differentiates `untiled_per_query` instead: the exact second derivative, at the memory of the
-    gather and of the full matrix."""
+    differentiates `untiled_per_query` instead: the exact second derivative, at the memory
+    of the gather and of the full matrix."""
 
     apply: ClassVar[Callable[..., Tensor]]
 
@@ -97,7 +97,7 @@ class _RingSigmoid(torch.autograd.Function):
             v = inverse_norms(held, dtype, normalize, rows)
             acc = own._replace(key=held_acc)
             add_block_grads_(g, query, u, t, b, held, v, tiles, 0 if step == 0 else None, acc)
-            if held_acc is not None:  # the accumulator moves on with this process's share
+            if held_acc is not None and ring.world > 1:  # on, with this process's share
                 (held_acc,) = ring.shift([held_acc], [((incoming, dim), dtype)])()
             if pending is not None:
                 (held,) = pending()
