@@ -10,6 +10,10 @@ gradient that reaches a process's inputs is `world_size` times the gradient a si
 process would compute on the concatenated batch; `DistributedDataParallel` averages
 parameter gradients over the `world_size` processes, which gives back exactly the
 single-process gradient. Outside an initialised process group both return their input.
+
+`Ring` is not differentiable: it passes tensors between neighbouring processes
+(point-to-point) for an autograd Function that passes their gradients back itself, as the
+SigLIP loss does with its blocks of keys.
 """
 
 from __future__ import annotations
