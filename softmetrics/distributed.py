@@ -205,20 +205,21 @@ class Ring:
         self.device = device
         self._on = _p2p_device(device, group)
 
-    def shift(self, send: list[Tensor], receive: list[tuple[tuple[int, ...], torch.dtype]]
-              ) -> Callable[[], list[Tensor]]:
+    def shift(self, send: list[Tensor], receive: list[tuple[tuple[int, ...], torch.dtype]],
+              *, tag: int = 0) -> Callable[[], list[Tensor]]:
         """Post the sending of each tensor of `send` to the next process and the receiving
         of tensors of the given `(shape, dtype)` from the previous one (the `i`-th received
         is the previous process's `i`-th sent); return the function that waits for all of
-        them and returns the received tensors on `device`."""
+        them and returns the received tensors on `device`. Shifts in flight at the same
+        time take different `tag`s (`tag + i` for the `i`-th tensor)."""
         outgoing = [t.to(self._on).contiguous() for t in send]
         incoming = [torch.empty(shape, dtype=dtype, device=self._on) for shape, dtype in receive]
-        # a tag per position keeps the messages of one step apart on backends that match
-        # by tag (gloo); backends that match in posting order (NCCL) get the same order
-        ops = [dist.P2POp(dist.isend, t, self._next, self.group, tag)
-               for tag, t in enumerate(outgoing)]
-        ops += [dist.P2POp(dist.irecv, t, self._prev, self.group, tag)
-                for tag, t in enumerate(incoming)]
+        # a tag per message keeps the messages in flight apart on backends that match by
+        # tag (gloo); backends that match in posting order (NCCL) get the same order
+        ops = [dist.P2POp(dist.isend, t, self._next, self.group, tag + i)
+               for i, t in enumerate(outgoing)]
+        ops += [dist.P2POp(dist.irecv, t, self._prev, self.group, tag + i)
+                for i, t in enumerate(incoming)]
         works = dist.batch_isend_irecv(ops) if ops else []
 
         def wait() -> list[Tensor]:

@@ -98,7 +98,7 @@ class _RingSigmoid(torch.autograd.Function):
             acc = own._replace(key=held_acc)
             add_block_grads_(g, query, u, t, b, held, v, tiles, 0 if step == 0 else None, acc)
             if held_acc is not None and ring.world > 1:  # on, with this process's share
-                (held_acc,) = ring.shift([held_acc], [((incoming, dim), dtype)])()
+                (held_acc,) = ring.shift([held_acc], [((incoming, dim), dtype)], tag=1)()
             if pending is not None:
                 (held,) = pending()
         # after world_size steps the accumulator held is this process's own block's
