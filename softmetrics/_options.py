@@ -8,6 +8,7 @@ from typing import Literal
 __all__ = [
     "ABSENT_CLASSES",
     "AVERAGES",
+    "GATHERS",
     "MULTIDIM_AVERAGES",
     "PADDING_SIDES",
     "REDUCTIONS",
@@ -16,6 +17,7 @@ __all__ = [
     "TASKS",
     "AbsentClasses",
     "Average",
+    "Gather",
     "MultidimAverage",
     "PaddingSide",
     "Reduction",
@@ -32,6 +34,8 @@ Smooth = Literal["none", "floor", "add-k", "exp"]
 PaddingSide = Literal["right", "left"]
 AbsentClasses = Literal["skip", "include"]
 Relaxation = Literal["softmax", "lovasz"]
+# the keys of every process: False (none), True (all-gathered), "ring" (passed around)
+Gather = bool | Literal["ring"]
 
 TASKS: tuple[Task, ...] = ("binary", "multiclass", "multilabel")
 AVERAGES: tuple[Average, ...] = ("micro", "macro", "weighted", "none")
@@ -41,3 +45,4 @@ SMOOTHS: tuple[Smooth, ...] = ("none", "floor", "add-k", "exp")
 PADDING_SIDES: tuple[PaddingSide, ...] = ("right", "left")
 ABSENT_CLASSES: tuple[AbsentClasses, ...] = ("skip", "include")
 RELAXATIONS: tuple[Relaxation, ...] = ("softmax", "lovasz")
+GATHERS: tuple[Gather, ...] = (False, True, "ring")

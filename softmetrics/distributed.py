@@ -10,6 +10,10 @@ gradient that reaches a process's inputs is `world_size` times the gradient a si
 process would compute on the concatenated batch; `DistributedDataParallel` averages
 parameter gradients over the `world_size` processes, which gives back exactly the
 single-process gradient. Outside an initialised process group both return their input.
+
+`Ring` is not differentiable: it passes tensors between neighbouring processes
+(point-to-point) for an autograd Function that passes their gradients back itself, as the
+SigLIP loss does with its blocks of keys.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 __all__ = [
+    "Ring",
     "all_gather_cat",
     "all_gather_cat_uneven",
     "all_gather_rows",
@@ -162,3 +167,65 @@ def all_gather_rows(*tensors: Tensor, process_group: dist.ProcessGroup | None = 
     first = tensors[0]
     sizes = gather_sizes(first.shape[0], device=first.device, process_group=process_group)
     return tuple(all_gather_cat_uneven(t, sizes, process_group) for t in tensors), sizes
+
+
+def _p2p_device(device: torch.device, group: dist.ProcessGroup | None) -> torch.device:
+    """Where point-to-point messages of tensors on `device` travel: `device` itself where
+    the backend sends its tensors (NCCL for CUDA, a device map with an entry for its
+    type), else host memory (gloo and MPI send and receive CPU tensors only)."""
+    if device.type == "cpu":
+        return device
+    backend = str(dist.get_backend(group)).lower()
+    if ":" in backend:
+        types = {pair.split(":")[0].strip() for pair in backend.split(",")}
+        return device if device.type in types else torch.device("cpu")
+    return torch.device("cpu") if backend in ("gloo", "mpi") else device
+
+
+class Ring:
+    """The ring of the processes of `process_group` in rank order, seen from this process:
+    each process sends to the next rank and receives from the previous one (the last
+    rank's next is rank 0). `shift` posts the messages of one step without waiting, so
+    that computation can run while they travel.
+
+    Tensors on `device` travel on it where the backend sends device tensors (NCCL), else
+    through host memory (gloo, MPI), which copies them to the host and back.
+    """
+
+    def __init__(self, device: torch.device,
+                 process_group: dist.ProcessGroup | None = None) -> None:
+        # the world group is set once a process group is initialised
+        group = cast(dist.ProcessGroup, _group(process_group))
+        self.group = group
+        self.rank = dist.get_rank(group=group)
+        self.world = dist.get_world_size(group=group)
+        # point-to-point calls name global ranks
+        self._next = dist.get_global_rank(group, (self.rank + 1) % self.world)
+        self._prev = dist.get_global_rank(group, (self.rank - 1) % self.world)
+        self.device = device
+        self._on = _p2p_device(device, group)
+
+    def shift(self, send: list[Tensor], receive: list[tuple[tuple[int, ...], torch.dtype]],
+              *, tag: int = 0) -> Callable[[], list[Tensor]]:
+        """Post the sending of each tensor of `send` to the next process and the receiving
+        of tensors of the given `(shape, dtype)` from the previous one (the `i`-th received
+        is the previous process's `i`-th sent); return the function that waits for all of
+        them and returns the received tensors on `device`. Shifts in flight at the same
+        time take different `tag`s (`tag + i` for the `i`-th tensor)."""
+        outgoing = [t.to(self._on).contiguous() for t in send]
+        incoming = [torch.empty(shape, dtype=dtype, device=self._on) for shape, dtype in receive]
+        # a tag per message keeps the messages in flight apart on backends that match by
+        # tag (gloo); backends that match in posting order (NCCL) get the same order
+        ops = [dist.P2POp(dist.isend, t, self._next, self.group, tag + i)
+               for i, t in enumerate(outgoing)]
+        ops += [dist.P2POp(dist.irecv, t, self._prev, self.group, tag + i)
+                for i, t in enumerate(incoming)]
+        works = dist.batch_isend_irecv(ops) if ops else []
+
+        def wait() -> list[Tensor]:
+            for work in works:
+                work.wait()
+            del outgoing[:]  # the sent buffers are free once the messages are out
+            return [t.to(self.device) for t in incoming]
+
+        return wait

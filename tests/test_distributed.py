@@ -104,6 +104,19 @@ def test_backends_that_exchange_cpu_tensors(backend, cpu, monkeypatch):
     assert distributed._handles_cpu_tensors(None) is cpu
 
 
+@pytest.mark.parametrize("backend, device, travels_on", [
+    ("gloo", "cuda", "cpu"), ("mpi", "cuda", "cpu"), ("nccl", "cuda", "cuda"),
+    ("cpu:gloo,cuda:nccl", "cuda", "cuda"), ("cpu:gloo", "cuda", "cpu"),
+    ("gloo", "cpu", "cpu"), ("xccl", "xpu", "xpu"),
+])
+def test_point_to_point_messages_travel_where_the_backend_sends(backend, device, travels_on,
+                                                                monkeypatch):
+    # gloo and MPI send CPU tensors only: the ring of SigLIP passes CUDA tensors through
+    # host memory there, and sends them as they are with NCCL
+    monkeypatch.setattr(distributed.dist, "get_backend", lambda group=None: backend)
+    assert distributed._p2p_device(torch.device(device), None) == torch.device(travels_on)
+
+
 # ---------------------------------------------------------------------------------------
 # running statistics
 

@@ -257,6 +257,12 @@ def test_module_metric_is_the_retrieval_accuracy():
                                                             r"number or a one-element"),
     (dict(reduction="avg"), ValueError, r"expected `reduction` to be one of"),
     (dict(chunk_size=0), ValueError, r"expected `chunk_size` to be an int >= 1"),
+    (dict(gather_distributed="all"), ValueError,
+     r"expected `gather_distributed` to be one of False, True, 'ring', got 'all'"),
+    (dict(gather_distributed="Ring"), ValueError,
+     r"expected `gather_distributed` to be one of False, True, 'ring', got 'Ring'"),
+    (dict(gather_distributed=None), ValueError,
+     r"expected `gather_distributed` to be one of False, True, 'ring', got None"),
 ])
 def test_errors(kwargs, error, match):
     q = torch.randn(3, 2)
@@ -273,6 +279,9 @@ def test_input_errors():
         SigLIPLoss(logit_scale=torch.tensor(10.0))
     with pytest.raises(TypeError, match=r"SigLIPLoss: expected `chunk_size`"):
         SigLIPLoss(chunk_size=2.5)
+    with pytest.raises(ValueError, match=r"SigLIPLoss: expected `gather_distributed` to be "
+                                         r"one of False, True, 'ring', got 'rings'"):
+        SigLIPLoss(gather_distributed="rings")
     nan = torch.tensor([[float("nan"), 1.0], [0.0, 1.0]])
     assert sigmoid_contrastive_loss(nan, torch.ones(2, 2), validate_args=False).isnan()
 
@@ -282,17 +291,50 @@ def test_input_errors():
 # --------------------------------------------------------------------------------------
 
 N_DIST, D_DIST = 23, 5
+# every case runs with the keys all-gathered (True) and passed around the ring ("ring"), a
+# learned scale and bias; the tiles of 3, 4 and 5 keys split the blocks of 11 and 12 (2
+# processes) or 5 and 6 keys (4 processes) unevenly
 DIST_CASES = [
     ("plain", dict()),
     ("tiled-sum", dict(chunk_size=4, reduction="sum", logit_bias=-2.0)),
     ("tiled-none-unnormalised", dict(chunk_size=3, reduction="none", normalize=False,
                                      logit_scale=0.5)),
+    ("tiled-mean", dict(chunk_size=5, logit_scale=3.0, logit_bias=-1.0)),
 ]
+GATHERS = (True, "ring")
 
 
 def _dist_data():
     q = _randn(N_DIST, D_DIST, seed=30)
     return q, q + 0.8 * _randn(N_DIST, D_DIST, seed=31)
+
+
+def _learned(options: dict) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """`options` with the scale and bias as leaf tensors that require grad."""
+    t, b = (torch.tensor(float(options.get(name, default)), dtype=torch.float64,
+                         requires_grad=True)
+            for name, default in (("logit_scale", 10.0), ("logit_bias", -10.0)))
+    return dict(options, logit_scale=t, logit_bias=b), t, b
+
+
+def _second_order(q, k, **kw):
+    """The gradient of `|dL/dq|^2 + <dL/dk, k>` (L the sum of the per-query losses), so
+    that a backward pass which builds a graph is checked too."""
+    loss = sigmoid_contrastive_loss(q, k, reduction="none", chunk_size=4, **kw)
+    g_q, g_k = torch.autograd.grad(loss.sum(), (q, k), create_graph=True)
+    return torch.autograd.grad(g_q.pow(2).sum() + (g_k * k).sum(), (q, k))
+
+
+def _with_saved_rows(fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` and the most rows of a tensor autograd saves for its backward."""
+    rows = [0]
+
+    def pack(x: torch.Tensor) -> torch.Tensor:
+        rows.append(x.shape[0] if x.ndim else 0)
+        return x
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+        return fn(*args, **kwargs), max(rows)
 
 
 def siglip_rank_results(rank: int, world: int) -> dict:
@@ -303,52 +345,87 @@ def siglip_rank_results(rank: int, world: int) -> dict:
     rows = rank_rows(rank, world, N_DIST)
     results = {}
     for name, options in DIST_CASES:
+        for gather in GATHERS:
+            ql, kl = q[rows].clone().requires_grad_(), k[rows].clone().requires_grad_()
+            learned, t, b = _learned(options)
+            loss, saved_rows = _with_saved_rows(sigmoid_contrastive_loss, ql, kl,
+                                                gather_distributed=gather, **learned)
+            loss.sum().backward()
+            results[f"siglip-{name}-{gather}"] = dict(
+                loss=loss.detach(), grad_q=ql.grad, grad_k=kl.grad, grad_t=t.grad,
+                grad_b=b.grad, rows=rows, saved_rows=saved_rows)
+    for gather in GATHERS:
         ql, kl = q[rows].clone().requires_grad_(), k[rows].clone().requires_grad_()
-        loss = sigmoid_contrastive_loss(ql, kl, gather_distributed=True, **options)
-        loss.sum().backward()
-        results[f"siglip-{name}"] = dict(loss=loss.detach(), grad_q=ql.grad, grad_k=kl.grad,
-                                         rows=rows)
-    loss_fn = SigLIPLoss(logit_scale=4.0, logit_bias=-3.0, chunk_size=5, k=2,
-                         gather_distributed=True).double()
-    loss = loss_fn(q[rows], k[rows])
-    loss.backward()
-    results["siglip-module"] = dict(loss=loss.detach(), metric=loss_fn.metric(q[rows], k[rows]),
-                                    grad_t=loss_fn.log_logit_scale.grad,
-                                    grad_b=loss_fn.logit_bias.grad)
+        results[f"siglip-second-order-{gather}"] = dict(
+            grads=_second_order(ql, kl, gather_distributed=gather), rows=rows)
+        loss_fn = SigLIPLoss(logit_scale=4.0, logit_bias=-3.0, chunk_size=5, k=2,
+                             gather_distributed=gather).double()
+        loss = loss_fn(q[rows], k[rows])
+        loss.backward()
+        results[f"siglip-module-{gather}"] = dict(
+            loss=loss.detach(), metric=loss_fn.metric(q[rows], k[rows]),
+            grad_t=loss_fn.log_logit_scale.grad, grad_b=loss_fn.logit_bias.grad)
     return results
 
 
 def assert_siglip_equals_whole_batch(ranks: list[dict], world: int) -> None:
-    """Every rank's `siglip_rank_results` equal one process on the whole batch, to 1e-6."""
+    """Every rank's `siglip_rank_results` equal one process on the whole batch, to 1e-6,
+    with the keys all-gathered and passed around the ring; the ring keeps no other
+    process's keys for the backward pass."""
     q, k = _dist_data()
     for name, options in DIST_CASES:
         qa, ka = q.clone().requires_grad_(), k.clone().requires_grad_()
-        loss = sigmoid_contrastive_loss(qa, ka, **options)
-        grad_q, grad_k = torch.autograd.grad(loss.sum(), (qa, ka))
+        learned, t, b = _learned(options)
+        loss = sigmoid_contrastive_loss(qa, ka, **learned)
+        grad_q, grad_k, grad_t, grad_b = torch.autograd.grad(loss.sum(), (qa, ka, t, b))
         # "mean"/"sum": one global value on every process, the gradient world_size times
         # the single-process one; "none": each process's own queries, no factor
         factor = 1 if options.get("reduction") == "none" else world
-        for r in ranks:
-            res = r[f"siglip-{name}"]
-            want = loss.detach()[res["rows"]] if loss.ndim else loss.detach()
-            assert_close_to(res["loss"], want, name)
-            assert_close_to(res["grad_q"] / factor, grad_q[res["rows"]], name)
-            assert_close_to(res["grad_k"] / factor, grad_k[res["rows"]], name)
+        for gather in GATHERS:
+            case = f"{name}, gather_distributed={gather!r}"
+            results = [r[f"siglip-{name}-{gather}"] for r in ranks]
+            for res in results:
+                want = loss.detach()[res["rows"]] if loss.ndim else loss.detach()
+                assert_close_to(res["loss"], want, case)
+                assert_close_to(res["grad_q"] / factor, grad_q[res["rows"]], case)
+                assert_close_to(res["grad_k"] / factor, grad_k[res["rows"]], case)
+            # each process's scale and bias get its own queries' share (times world_size
+            # for "mean"/"sum"): summed over the processes, the whole batch's gradient
+            for key, want in (("grad_t", grad_t), ("grad_b", grad_b)):
+                got = sum(res[key] for res in results) / factor
+                assert_close_to(got, want, f"{case} {key}")
+        for gathered, ring in zip(*(
+                [r[f"siglip-{name}-{gather}"] for r in ranks] for gather in GATHERS),
+                strict=True):
+            for key in ("loss", "grad_q", "grad_k", "grad_t", "grad_b"):
+                assert_close_to(ring[key], gathered[key], f"{name}: ring and gather {key}")
+            # the ring saves this process's rows only, the gather every process's keys
+            assert ring["saved_rows"] == ring["rows"].stop - ring["rows"].start
+            assert gathered["saved_rows"] == N_DIST
+    want = _second_order(q.clone().requires_grad_(), k.clone().requires_grad_())
     loss_fn = SigLIPLoss(logit_scale=4.0, logit_bias=-3.0, chunk_size=5, k=2).double()
     loss = loss_fn(q, k)
     loss.backward()
-    for r in ranks:
-        assert_close_to(r["siglip-module"]["loss"], loss.detach(), "SigLIPLoss")
-        assert_close_to(r["siglip-module"]["metric"], loss_fn.metric(q, k), "SigLIPLoss.metric")
-    # each process's parameter gradient is world_size times its own rows' share:
-    # DistributedDataParallel's average over processes gives the single-process gradient
-    for param, key in ((loss_fn.log_logit_scale, "grad_t"), (loss_fn.logit_bias, "grad_b")):
-        averaged = sum(r["siglip-module"][key] for r in ranks) / world
-        assert_close_to(averaged, param.grad, f"SigLIPLoss {key}")
+    for gather in GATHERS:
+        for r in ranks:
+            res = r[f"siglip-second-order-{gather}"]
+            for got, whole in zip(res["grads"], want, strict=True):
+                assert_close_to(got, whole[res["rows"]], f"second order, {gather!r}")
+            res = r[f"siglip-module-{gather}"]
+            assert_close_to(res["loss"], loss.detach(), f"SigLIPLoss {gather!r}")
+            assert_close_to(res["metric"], loss_fn.metric(q, k), f"SigLIPLoss {gather!r}")
+        # each process's parameter gradient is world_size times its own rows' share:
+        # DistributedDataParallel's average over processes gives the single-process
+        # gradient
+        for param, key in ((loss_fn.log_logit_scale, "grad_t"), (loss_fn.logit_bias, "grad_b")):
+            averaged = sum(r[f"siglip-module-{gather}"][key] for r in ranks) / world
+            assert_close_to(averaged, param.grad, f"SigLIPLoss {gather!r} {key}")
 
 
 def test_gathering_is_identity_without_a_process_group():
     q, k = _dist_data()
     assert _siglip_tiles.gather_keys(k, gather_distributed=True, process_group=None) is None
     torch.testing.assert_close(sigmoid_contrastive_loss(q, k, gather_distributed=True),
+                               sigmoid_contrastive_loss(q, k), atol=0, rtol=0)
+    torch.testing.assert_close(sigmoid_contrastive_loss(q, k, gather_distributed="ring"),
                                sigmoid_contrastive_loss(q, k), atol=0, rtol=0)

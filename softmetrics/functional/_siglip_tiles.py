@@ -9,9 +9,11 @@ other pair a negative, and the loss of query `i` is
 (`softplus(l) = -log sigmoid(-l)`, `softplus(-l) = -log sigmoid(l)`). Unlike InfoNCE there
 is no normalising sum across a row: the loss is a plain sum over pairs, so tiles add up
 without a running log-sum-exp, and its gradient `dL/dl_ij = g_i (sigmoid(l_ij) - [j = i])`
-is recomputed tile by tile in the backward pass of `_TiledSigmoid`. `sigmoid_per_query`
-chooses between the full matrix (plain autograd) and the tiles with the tile sizes of
-InfoNCE (`auto_chunk`, `tile_rows`); `gather_keys` takes the keys of every process.
+is recomputed tile by tile in the backward pass of `_TiledSigmoid`. The tiles of one block
+of keys (`add_block_terms_`, `add_block_grads_`) are shared with the ring across processes
+of `_siglip_ring`. `sigmoid_per_query` chooses between the full matrix (plain autograd) and
+the tiles with the tile sizes of InfoNCE (`auto_chunk`, `tile_rows`); `gather_keys` takes
+the keys of every process.
 """
 
 from __future__ import annotations
@@ -35,7 +37,26 @@ from ._infonce_tiles import (
     tile_rows,
 )
 
-__all__ = ["Keys", "gather_keys", "sigmoid_per_query"]
+__all__ = [
+    "Grads",
+    "Keys",
+    "Tiles",
+    "add_block_grads_",
+    "add_block_terms_",
+    "embedding_grad",
+    "gather_keys",
+    "new_grads",
+    "sigmoid_per_query",
+    "untiled_per_query",
+]
+
+
+class Tiles(NamedTuple):
+    """Keys per tile, queries per tile and the dtype of the tiles' arithmetic."""
+
+    chunk: int
+    rows: int
+    dtype: torch.dtype
 
 
 class Keys(NamedTuple):
@@ -57,7 +78,7 @@ def gather_keys(key: Tensor, *, gather_distributed: bool,
     return Keys(keys, sum(sizes[:distributed.get_rank(process_group)]), sum(sizes))
 
 
-def _untiled(scale: Tensor, bias: Tensor, normalize: bool, dtype: torch.dtype, offset: int,
+def untiled_per_query(scale: Tensor, bias: Tensor, normalize: bool, dtype: torch.dtype, offset: int,
              query: Tensor, key: Tensor) -> Tensor:
     """The loss of each query with the whole `N x P` logit matrix and autograd ops: the
     untiled path and the differentiable reference of `_TiledSigmoid`. Key `i + offset` is
@@ -84,6 +105,98 @@ def _key_tiles(key: Tensor, v: Tensor, chunk: int, dtype: torch.dtype
         yield start, stop, key[start:stop].to(dtype) * v[start:stop, None]
 
 
+def add_block_terms_(out: Tensor, query: Tensor, u: Tensor, t: Tensor, b: Tensor, key: Tensor,
+                     v: Tensor, tiles: Tiles, offset: int | None) -> None:
+    """Add to `out[i]` the terms `softplus(z_ij l_ij)` of query `i` against every key of
+    `key` (one block of keys), over tiles; the positive of query `i` is key `i + offset`,
+    none when `offset` is None. `u`, `v` are the inverse norms (ones without
+    normalisation), `t`, `b` the scale and bias in `tiles.dtype`."""
+    chunk, rows, dtype = tiles
+    for r0, r1 in tile_bounds(query.shape[0], rows):
+        a = query[r0:r1].to(dtype) * (u[r0:r1, None] * t)  # t u q: rows x D
+        for c0, c1, cand in _key_tiles(key, v, chunk, dtype):
+            logits = torch.mm(a, cand.T).add_(b)
+            d = None if offset is None else diagonal_entries(logits, offset + r0, c0, c1)
+            positive = None if d is None else d[1].clone()
+            # every pair a negative: softplus(l) = log1p(exp(-|l|)) + max(l, 0), in
+            # place, exact at any l
+            terms = logits.abs().neg_().exp_().log1p_().add_(logits.clamp_min_(0.0))
+            if d is not None and positive is not None and offset is not None:
+                # the positive: softplus(-l)
+                _, entries = diagonal_entries(terms, offset + r0, c0, c1) or d
+                entries.copy_(_softplus(-positive))
+            out[r0:r1] += terms.sum(dim=1)
+            del logits, terms
+
+
+class Grads(NamedTuple):
+    """Gradient accumulators of `add_block_grads_`, each None when not wanted:
+    `query` `dL/d(u q)` and `key` `dL/d(v k)` (`N x D` and `P x D`, in the tiles' dtype),
+    `scale` `dL/dt` and `bias` `dL/db` (0-d)."""
+
+    query: Tensor | None
+    key: Tensor | None
+    scale: Tensor | None
+    bias: Tensor | None
+
+
+def add_block_grads_(g: Tensor, query: Tensor, u: Tensor, t: Tensor, b: Tensor, key: Tensor,
+                     v: Tensor, tiles: Tiles, offset: int | None, acc: Grads) -> None:
+    """Add to `acc` the gradients of `sum_i g_i loss_i` over the pairs of `query` and one
+    block `key` of keys (positives as in `add_block_terms_`), recomputing each tile:
+    `W = dL/dl = g_i (sigmoid(l_ij) - [j = i + offset])`, then `dL/dt += sum W s`,
+    `dL/db += sum W`, `dL/d(u q) += t W (v K)` and `dL/d(v k) += t W^T (u Q)`. Each
+    contribution carries this call's `t`, so a key block's accumulator can collect the
+    contributions of several processes."""
+    chunk, rows, dtype = tiles
+    for r0, r1 in tile_bounds(query.shape[0], rows):
+        a = query[r0:r1].to(dtype) * u[r0:r1, None]  # u q: rows x D
+        g_rows = g[r0:r1, None]
+        for c0, c1, cand in _key_tiles(key, v, chunk, dtype):
+            s = torch.mm(a, cand.T)
+            weight = s.mul(t).add_(b).sigmoid_()  # d softplus(l) / dl
+            d = None if offset is None else diagonal_entries(weight, offset + r0, c0, c1)
+            if d is not None and offset is not None:
+                _, s_pos = diagonal_entries(s, offset + r0, c0, c1) or d
+                # d softplus(-l) / dl = -sigmoid(-l), not sigmoid(l) - 1 (rounds to 0)
+                d[1].copy_(torch.sigmoid(-(s_pos * t + b)).neg_())
+            weight.mul_(g_rows)  # W = dL/dl
+            if acc.scale is not None:
+                acc.scale.add_(torch.dot(weight.view(-1), s.view(-1)))
+            if acc.bias is not None:
+                acc.bias.add_(weight.sum())
+            if acc.query is not None or acc.key is not None:
+                weight.mul_(t)  # dL/ds
+            if acc.query is not None:  # dL/d(u q) = t W (v K)
+                acc.query[r0:r1].addmm_(weight, cand)
+            if acc.key is not None:  # dL/d(v k) = t W^T (u Q)
+                acc.key[c0:c1].addmm_(weight.T, a)
+            del s, weight
+
+
+def new_grads(query: Tensor, key_rows: int, dtype: torch.dtype, need: tuple[bool, ...]
+              ) -> Grads:
+    """Zero accumulators for `need = (scale, bias, query, key)`: the key's of `key_rows`
+    rows, all on the device of `query`."""
+    need_t, need_b, need_q, need_k = need
+    dev, dim = query.device, query.shape[1]
+    return Grads(torch.zeros(query.shape, dtype=dtype, device=dev) if need_q else None,
+                 torch.zeros((key_rows, dim), dtype=dtype, device=dev) if need_k else None,
+                 torch.zeros((), dtype=dtype, device=dev) if need_t else None,
+                 torch.zeros((), dtype=dtype, device=dev) if need_b else None)
+
+
+def embedding_grad(acc: Tensor | None, x: Tensor, scales: Tensor, normalize: bool, rows: int
+                   ) -> Tensor | None:
+    """`dL/dx` from `acc = dL/d(u x)` (the normalisation's Jacobian applied in place), in
+    the dtype of `x`; None for None."""
+    if acc is None:
+        return None
+    if normalize:
+        normalize_grad_(acc, x, scales, rows)
+    return acc.to(x.dtype)
+
+
 class _TiledSigmoid(torch.autograd.Function):
     """The sigmoid loss per query over tiles of `rows` queries x `chunk` keys.
 
@@ -91,13 +204,11 @@ class _TiledSigmoid(torch.autograd.Function):
     `s_ij = u_i v_j <q_i, k_j>` and logits `l_ij = t s_ij + b`, it returns per query
     `sum_j softplus(z_ij l_ij)` with `z = -1` except at the positive `j = i + offset`
     (`z = 1`, the term being `softplus(-l_ii)`). Nothing of size `N x P` is kept: the
-    forward pass sums each tile's terms; the backward pass recomputes `s` tile by tile,
-    turns it into `W = dL/dl = g_i (sigmoid(l_ij) - [j = i + offset])` and accumulates
-    `dL/d(u q) = t W (v K)`, `dL/d(v k) = t W^T (u Q)`, `dL/dt = sum W s` and
-    `dL/db = sum W`; the normalisation's Jacobian is applied to the two gradient buffers
-    in place at the end. When a graph is being built (`create_graph=True`) the backward
-    differentiates `_untiled` instead: the exact second derivative, at the memory of the
-    full matrix.
+    forward pass sums each tile's terms (`add_block_terms_`); the backward pass recomputes
+    the tiles (`add_block_grads_`) and applies the normalisation's Jacobian to the two
+    gradient buffers in place at the end. When a graph is being built
+    (`create_graph=True`) the backward differentiates `untiled_per_query` instead: the exact
+    second derivative, at the memory of the full matrix.
     """
 
     apply: ClassVar[Callable[..., Tensor]]
@@ -105,82 +216,40 @@ class _TiledSigmoid(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, scale: Tensor, bias: Tensor, normalize: bool, chunk: int, rows: int,
                 dtype: torch.dtype, offset: int, query: Tensor, key: Tensor) -> Tensor:
-        t, b = scale.to(dtype), bias.to(dtype)
+        tiles = Tiles(chunk, rows, dtype)
         u = inverse_norms(query, dtype, normalize, rows)
         v = inverse_norms(key, dtype, normalize, rows)
-        n = query.shape[0]
-        out = torch.zeros(n, dtype=dtype, device=query.device)
-        for r0, r1 in tile_bounds(n, rows):
-            a = query[r0:r1].to(dtype) * (u[r0:r1, None] * t)  # t u q: rows x D
-            for c0, c1, cand in _key_tiles(key, v, chunk, dtype):
-                logits = torch.mm(a, cand.T).add_(b)
-                d = diagonal_entries(logits, offset + r0, c0, c1)
-                positive = None if d is None else d[1].clone()
-                # every pair a negative: softplus(l) = log1p(exp(-|l|)) + max(l, 0), in
-                # place, exact at any l
-                terms = logits.abs().neg_().exp_().log1p_().add_(logits.clamp_min_(0.0))
-                if d is not None and positive is not None:  # the positive: softplus(-l)
-                    _, entries = diagonal_entries(terms, offset + r0, c0, c1) or d
-                    entries.copy_(_softplus(-positive))
-                out[r0:r1] += terms.sum(dim=1)
-                del logits, terms
+        out = torch.zeros(query.shape[0], dtype=dtype, device=query.device)
+        add_block_terms_(out, query, u, scale.to(dtype), bias.to(dtype), key, v, tiles,
+                         offset)
         ctx.save_for_backward(scale, bias, query, key, u, v)
-        ctx.options = (normalize, chunk, rows, dtype, offset)
+        ctx.options = (normalize, tiles, offset)
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        normalize, chunk, rows, dtype, offset = ctx.options
+        normalize, tiles, offset = ctx.options
         scale, bias, query, key, u, v = ctx.saved_tensors
         need = ctx.needs_input_grad
-        need_t, need_b, need_q, need_k = need[0], need[1], need[7], need[8]
+        wants = (need[0], need[1], need[7], need[8])  # scale, bias, query, key
         nothing = (None,) * 5  # normalize, chunk, rows, dtype, offset
         if torch.is_grad_enabled():  # a graph being built: differentiable
             inputs = (scale, bias, query, key)
-            wants = (need_t, need_b, need_q, need_k)
             wanted = [x for x, want in zip(inputs, wants, strict=True) if want]
-            out = _untiled(scale, bias, normalize, dtype, offset, query, key)
+            out = untiled_per_query(scale, bias, normalize, tiles.dtype, offset, query, key)
             found = iter(torch.autograd.grad(out, wanted, grad, create_graph=True))
             g_t, g_b, g_q, g_k = (next(found) if want else None for want in wants)
             return (g_t, g_b, *nothing, g_q, g_k)
-        t, b = scale.to(dtype), bias.to(dtype)
-        g = grad.to(dtype)
-        acc_q = torch.zeros(query.shape, dtype=dtype, device=query.device) if need_q else None
-        acc_k = torch.zeros(key.shape, dtype=dtype, device=key.device) if need_k else None
+        dtype = tiles.dtype
         # on the device of the embeddings: scale and bias may be 0-d tensors elsewhere
-        sum_ws = torch.zeros((), dtype=dtype, device=grad.device)
-        sum_w = torch.zeros((), dtype=dtype, device=grad.device)
-        for r0, r1 in tile_bounds(query.shape[0], rows):
-            a = query[r0:r1].to(dtype) * u[r0:r1, None]  # u q: rows x D
-            g_rows = g[r0:r1, None]
-            for c0, c1, cand in _key_tiles(key, v, chunk, dtype):
-                s = torch.mm(a, cand.T)
-                weight = s.mul(t).add_(b).sigmoid_()  # d softplus(l) / dl
-                if (d := diagonal_entries(weight, offset + r0, c0, c1)) is not None:
-                    _, s_pos = diagonal_entries(s, offset + r0, c0, c1) or d
-                    # d softplus(-l) / dl = -sigmoid(-l), not sigmoid(l) - 1 (rounds to 0)
-                    d[1].copy_(torch.sigmoid(-(s_pos * t + b)).neg_())
-                weight.mul_(g_rows)  # W = dL/dl
-                if need_t:
-                    sum_ws += torch.dot(weight.view(-1), s.view(-1))
-                if need_b:
-                    sum_w += weight.sum()
-                if acc_q is not None:  # dL/d(u q) / t = W (v K)
-                    acc_q[r0:r1].addmm_(weight, cand)
-                if acc_k is not None:  # dL/d(v k) / t = W^T (u Q)
-                    acc_k[c0:c1].addmm_(weight.T, a)
-                del s, weight
-        grads = []
-        for acc, x, scales in ((acc_q, query, u), (acc_k, key, v)):
-            if acc is not None:
-                acc.mul_(t)
-                if normalize:
-                    normalize_grad_(acc, x, scales, rows)
-                acc = acc.to(x.dtype)
-            grads.append(acc)
-        g_t = sum_ws.to(scale.dtype) if need_t else None
-        g_b = sum_w.to(bias.dtype) if need_b else None
-        return (g_t, g_b, *nothing, *grads)
+        acc = new_grads(query, key.shape[0], dtype, wants)
+        add_block_grads_(grad.to(dtype), query, u, scale.to(dtype), bias.to(dtype), key, v,
+                         tiles, offset, acc)
+        g_q = embedding_grad(acc.query, query, u, normalize, tiles.rows)
+        g_k = embedding_grad(acc.key, key, v, normalize, tiles.rows)
+        g_t = None if acc.scale is None else acc.scale.to(scale.dtype)
+        g_b = None if acc.bias is None else acc.bias.to(bias.dtype)
+        return (g_t, g_b, *nothing, g_q, g_k)
 
 
 def sigmoid_per_query(query: Tensor, key: Tensor, keys: Keys | None, *, scale: Tensor,
@@ -194,7 +263,7 @@ def sigmoid_per_query(query: Tensor, key: Tensor, keys: Keys | None, *, scale: T
     chunk = auto_chunk(query.shape[0], every_key.shape[0], chunk_size, query.device)
     with full_precision(query.device):  # float32 logits and sums, also under autocast
         if chunk is None:
-            return _untiled(scale, bias, normalize, dtype, offset, query, every_key)
+            return untiled_per_query(scale, bias, normalize, dtype, offset, query, every_key)
         rows = tile_rows(chunk, query.shape[1], query.device)
         return _TiledSigmoid.apply(scale, bias, normalize, chunk, rows, dtype, offset, query,
                                    every_key)

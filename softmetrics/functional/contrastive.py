@@ -12,7 +12,8 @@ backward pass recomputes each tile, so the extra memory is the gradients of the
 embeddings plus one tile instead of `O(N * P)`. This module holds the public functions;
 the machinery is in `_contrastive_core` and the tiled autograd Function in
 `_infonce_tiles`. The sigmoid loss scores every pair on its own, so its tiles need no running
-normaliser; they are in `_siglip_tiles`.
+normaliser; they are in `_siglip_tiles`, and its keys passed around the ring of processes in
+`_siglip_ring`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .._checks import (
     checks_data,
     fail,
 )
-from .._options import REDUCTIONS, Reduction
+from .._options import GATHERS, REDUCTIONS, Gather, Reduction
 from .._relax import reduce_per_sample
 from ._contrastive_core import (
     check_candidates,
@@ -47,6 +48,7 @@ from ._contrastive_core import (
     reduce_queries,
     retrieval_per_query,
 )
+from ._siglip_ring import ring_sigmoid_per_query
 from ._siglip_tiles import gather_keys, sigmoid_per_query
 
 
@@ -216,7 +218,7 @@ def sigmoid_contrastive_loss(
     normalize: bool = True,
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
-    gather_distributed: bool = False,
+    gather_distributed: Gather = False,
     process_group: torch.distributed.ProcessGroup | None = None,
     validate_args: bool = True,
 ) -> Tensor:
@@ -255,7 +257,11 @@ def sigmoid_contrastive_loss(
     processes with gradient and "mean" divides by the global batch size, so every process
     returns the loss of one process on the whole batch, and the gradient of its
     embeddings is `world_size` times the single-process one (which
-    `DistributedDataParallel` divides out). "none" gives this process's queries.
+    `DistributedDataParallel` divides out). "none" gives this process's queries. With
+    `gather_distributed="ring"` the same loss and gradients come from the chunked scheme
+    of Zhai et al. (2023, Sec. 3.3): the blocks of keys are passed around the ring of
+    processes (each process holds its own block and the one in flight, never all keys),
+    in `world_size` steps forward and again, with their gradients, backward.
 
     Args:
         query: `(N, D)` embeddings, e.g. images, floating point.
@@ -268,8 +274,9 @@ def sigmoid_contrastive_loss(
             ($\ell_i$ per query, shape `(N,)`).
         chunk_size: keys per tile; None chooses (the full matrix up to $2^{24}$ pairs).
         gather_distributed: inside an initialised `torch.distributed` process group, score
-            this process's queries against the keys of every process of `process_group`.
-            No effect outside a process group.
+            this process's queries against the keys of every process of `process_group`:
+            `True` all-gathers the keys, `"ring"` passes blocks of keys around the ring
+            of processes (see Data-parallel training). No effect outside a process group.
         process_group: the processes to gather from (default: the whole world).
         validate_args: also check that the embeddings are finite and a tensor
             `logit_scale` is positive (reads the data).
@@ -280,7 +287,8 @@ def sigmoid_contrastive_loss(
 
     Raises:
         ValueError: for shapes that do not match, an empty batch, `logit_scale` $\le 0$, a
-            NaN `logit_bias`, an unknown `reduction`, `chunk_size < 1`, or (with
+            NaN `logit_bias`, an unknown `reduction`, `chunk_size < 1`, a
+            `gather_distributed` other than `False`, `True` or `"ring"`, or (with
             `validate_args`) non-finite embeddings.
         TypeError: for non-floating inputs or a non-numeric `logit_scale`/`logit_bias`.
 
@@ -307,6 +315,7 @@ def sigmoid_contrastive_loss(
     else:
         logit_bias = check_number(fn, "logit_bias", logit_bias)
     check_option(fn, "reduction", reduction, REDUCTIONS)
+    check_option(fn, "gather_distributed", gather_distributed, GATHERS)
     if chunk_size is not None:
         check_int(fn, "chunk_size", chunk_size, low=1)
     if (isinstance(logit_scale, Tensor) and checks_data(validate_args)
@@ -315,13 +324,22 @@ def sigmoid_contrastive_loss(
     scale, bias = (x.reshape(()) if isinstance(x, Tensor)
                    else torch.full((), x, dtype=dtype, device=query.device)
                    for x in (logit_scale, logit_bias))
-    keys = gather_keys(key, gather_distributed=gather_distributed, process_group=process_group)
-    loss = sigmoid_per_query(query, key, keys, scale=scale, bias=bias, normalize=normalize,
-                             chunk_size=chunk_size, dtype=dtype)
-    if keys is None or reduction == "none":
-        return reduce_per_sample(loss, reduction)
-    total = distributed.all_reduce_sum(loss.sum(), process_group)
-    return total if reduction == "sum" else total / keys.total
+    if gather_distributed == "ring" and distributed.is_distributed():
+        loss, total = ring_sigmoid_per_query(query, key, scale=scale, bias=bias,
+                                             normalize=normalize, chunk_size=chunk_size,
+                                             dtype=dtype, process_group=process_group)
+    else:
+        keys = gather_keys(key, gather_distributed=bool(gather_distributed),
+                           process_group=process_group)
+        loss = sigmoid_per_query(query, key, keys, scale=scale, bias=bias,
+                                 normalize=normalize, chunk_size=chunk_size, dtype=dtype)
+        if keys is None or reduction == "none":
+            return reduce_per_sample(loss, reduction)
+        total = keys.total
+    if reduction == "none":
+        return loss
+    summed = distributed.all_reduce_sum(loss.sum(), process_group)
+    return summed if reduction == "sum" else summed / total
 
 
 def retrieval_accuracy(

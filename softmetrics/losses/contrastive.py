@@ -17,7 +17,7 @@ from .._checks import (
     check_temperature,
     fail,
 )
-from .._options import REDUCTIONS, Reduction
+from .._options import GATHERS, REDUCTIONS, Gather, Reduction
 from .._relax import reduce_per_sample
 from ..functional._contrastive_core import (
     check_candidates,
@@ -168,6 +168,9 @@ class SigLIPLoss(nn.Module):
     `gather_distributed=True` scores each process's queries against the keys of every
     process of `process_group`, with gradient: the loss, and `.metric`, are those of one
     process on the global batch (see the Data-parallel training page).
+    `gather_distributed="ring"` gives the same loss and gradients with the keys passed
+    around the ring of processes instead of gathered; `.metric` then gathers the keys
+    (without gradient) to rank them.
 
     `logit_scale` and `logit_bias` are numbers (the initial values when learned),
     `max_logit_scale` the bound of a learned scale (at least its initial value), `k` the
@@ -195,7 +198,7 @@ class SigLIPLoss(nn.Module):
     def __init__(self, *, logit_scale: float = 10.0, logit_bias: float = -10.0,
                  learnable: bool = True, max_logit_scale: float = 100.0,
                  normalize: bool = True, reduction: Reduction = "mean",
-                 chunk_size: int | None = None, k: int = 1, gather_distributed: bool = False,
+                 chunk_size: int | None = None, k: int = 1, gather_distributed: Gather = False,
                  process_group: torch.distributed.ProcessGroup | None = None,
                  validate_args: bool = True) -> None:
         super().__init__()
@@ -214,8 +217,9 @@ class SigLIPLoss(nn.Module):
         if chunk_size is not None:
             check_int(name, "chunk_size", chunk_size, low=1)
         check_int(name, "k", k, low=1)
+        check_option(name, "gather_distributed", gather_distributed, GATHERS)
         self.options: dict[str, Any] = dict(
-            normalize=normalize, reduction=reduction, gather_distributed=bool(gather_distributed),
+            normalize=normalize, reduction=reduction, gather_distributed=gather_distributed,
             process_group=process_group, validate_args=validate_args)
         self.chunk_size, self.k = chunk_size, k
         self.learnable, self.max_logit_scale = learnable, max_scale
@@ -246,7 +250,9 @@ class SigLIPLoss(nn.Module):
     @torch.no_grad()
     def metric(self, query: Tensor, key: Tensor) -> Tensor:
         """Top-`k` retrieval accuracy of each query among the keys; no gradient."""
-        return retrieval_accuracy(query, key, k=self.k, **self.options)
+        # the ring too ranks among the gathered keys: without gradient, N_global x D once
+        options = dict(self.options, gather_distributed=bool(self.options["gather_distributed"]))
+        return retrieval_accuracy(query, key, k=self.k, **options)
 
     def extra_repr(self) -> str:
         def shown(value: float | Tensor) -> float:
