@@ -130,7 +130,7 @@ def test_generated_tables_are_their_records_rendered_by_the_current_code():
     bleu = _script("bleu")
     assert (RECORDS / "bleu_table.md").read_text() == bleu.table(_record("bleu.json"))
 
-    ranking, rec = _script("ranking"), _record("ranking.json")
+    ranking, rec = _script("_ranking_report"), _record("ranking.json")
     assert (RECORDS / "ranking.md").read_text() == ranking.markdown(rec)
     assert (RECORDS / "ranking_table.md").read_text() == ranking.summary_table(rec)
 
@@ -444,7 +444,7 @@ def _ranking_memory(rec: dict) -> tuple[float, ...]:
 
 
 def _retrieval(rec: dict) -> tuple:
-    fmt = _script("ranking")._fmt_time
+    fmt = _script("_ranking_report")._fmt_time
     b = max(r["n"] for r in rec["rows"] if r["setting"] == "retrieval")
     ours = _ranking(rec, "retrieval", "softmetrics", b)
     peer = _ranking(rec, "retrieval", "pytorch-metric-learning", b)
