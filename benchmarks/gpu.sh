@@ -42,6 +42,7 @@
 #                                 and SigLIP's sigmoid loss, tiled against naive, at
 #                                 N = 16384 and 65536, D = 512
 #   ranking       60 s    40 s    soft AP and AUROC time and memory, CUDA then CPU
+#                                 (binary, retrieval, multiclass; no tile-size part)
 #   total        480 s   255 s    (the total of the limits is the most the script can take)
 #
 # Output: only a few files in OUT_DIR: gpu_results.tar.gz (everything, below),
@@ -131,8 +132,8 @@ if [ "$MODE" = cpu ]; then
                --scale-methods softmetrics_auto --scale-dtypes float32 bfloat16 --scale-tf32
                --siglip-sizes 128 --siglip-d 16 --budget-s 95 --out "$RES/contrastive")
   RANKING=(benchmarks/ranking.py --devices cpu --binary-sizes 200 --cuda-binary-sizes 1000
-           --retrieval-sizes 16 --cuda-retrieval-sizes 32 --min-run-time 0.01 --max-gib 4
-           --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
+           --retrieval-sizes 16 --cuda-retrieval-sizes 32 --multiclass-sizes 100x10 --no-tiles
+           --min-run-time 0.01 --max-gib 4 --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
 else
   DEVICE=cuda
   PYTEST_EXTRA=()
@@ -148,7 +149,7 @@ else
                --siglip-sizes 16384 65536 --budget-s 95 --out "$RES/contrastive")
   RANKING=(benchmarks/ranking.py --devices cuda cpu --binary-sizes 4000 16000
            --cuda-binary-sizes 100000 --retrieval-sizes 128 256 --cuda-retrieval-sizes 512
-           --min-run-time 0.2 --max-gib 4 --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
+           --multiclass-sizes 4000x10 1000x100 --no-tiles --min-run-time 0.2 --max-gib 4 --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
 fi
 
 PYTEST=(-m pytest -p no:cacheprovider)

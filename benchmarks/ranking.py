@@ -11,6 +11,12 @@ Two settings, forward + backward each:
    and the query itself ignored, against pytorch-metric-learning's `SmoothAPLoss` (which
    builds B x B x B tensors) when that package is installed. Both cost B^3 pairs; the
    values differ (see docs/ranking.md), only time and memory are compared.
+3. **Multiclass macro soft AP, N samples x C classes** (uniform random classes,
+   temperature 0.1): `soft_average_precision(task="multiclass")`, which computes the
+   statistic of each sample's one positive only (N^2 pairs), against the same metric
+   through the every-pair path (`task="multilabel"` on `log_softmax` of the logits with
+   one-hot targets: C N^2 pairs; the same value, see tests/test_ranking.py). A method is
+   skipped where its pairs exceed `--multiclass-max-pairs`.
 
 Times are medians of `torch.utils.benchmark.Timer.blocked_autorange` in one process, with
 the interquartile range. Peak memory on CPU is measured in a fresh subprocess per (method,
@@ -19,7 +25,11 @@ inputs exist and after a small warm-up) minus the resident set at that reset. On
 is `torch.cuda.max_memory_allocated` minus the memory held before the step. A method is
 skipped ("-") where its estimated memory exceeds `--max-gib`.
 
-A third part, without timing: the exact AP and calibrated AP of a random ranking (scores
+A CPU tile-size part (`--tiles`, on by default when the CPU is timed; `--no-tiles`
+skips it; see `_ranking_tiles.py`) times soft AP on one torch thread for each
+`softmetrics._tuning.RANKING_TILE_ELEMENTS` in 2^16, 2^18, 2^20 and 2^22.
+
+A last part, without timing: the exact AP and calibrated AP of a random ranking (scores
 independent of the labels, `--random-n` samples, seed 0) for 1%, 10% and 50% positives,
 the figures the Ranking page quotes for what a random detector scores.
 
@@ -35,8 +45,9 @@ it measured, and `--budget-s` stops it cleanly before the next row.
 
 Writes `ranking.json` (the record: command, commit, date, machine and load, every row),
 `ranking.md` (the benchmark page), `ranking_table.md` (the summary the Ranking page
-includes) and `ranking.png` to `results/` (ignored by git) or `--out DIR`; `--record`
-writes them to `docs/benchmarks/`.
+includes), `ranking_tiles_table.md` (the tile sizes) and `ranking.png` to `results/`
+(ignored by git) or `--out DIR`; `--record` writes them to `docs/benchmarks/`. The
+reports are made in `_ranking_report.py`.
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ from torch.utils.benchmark import Timer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from softmetrics import _tuning  # noqa: E402
 from softmetrics.functional import (  # noqa: E402
     soft_auroc,
     soft_average_precision,
@@ -66,14 +78,21 @@ from _common import (  # noqa: E402
     add_output_arguments,
     command_line,
     finish_record,
-    finish_time_memory_plot,
     output_dir,
-    provenance_line,
     refuse_smoke_record,
     run_record,
     wrote,
 )
 from _machine import Budget, machine, write_atomic  # noqa: E402
+from _ranking_report import markdown, plot, summary_table  # noqa: E402
+from _ranking_tiles import (  # noqa: E402
+    SMOKE_TILE_PROBLEMS,
+    SMOKE_TILE_SIZES,
+    TILE_PROBLEMS,
+    TILE_SIZES,
+    tile_sizes,
+    tiles_table,
+)
 
 TEMPERATURE = 0.1
 RANDOM_RATES = [0.01, 0.1, 0.5]
@@ -158,9 +177,44 @@ def retrieval_step(method: str, b: int, device: str):
     return run
 
 
-def estimated_gib(setting: str, method: str, n: int) -> float:
+def multiclass_step(method: str, n: int, c: int, device: str):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(n, c, generator=g).to(device).requires_grad_(True)
+    target = torch.randint(0, c, (n,), generator=g).to(device)
+    one_hot = torch.nn.functional.one_hot(target, c)
+    kw = dict(num_classes=c, average="macro", temperature=TEMPERATURE, validate_args=False)
+
+    def run():
+        logits.grad = None
+        if method == "softmetrics":
+            value = soft_average_precision(logits, target, task="multiclass", **kw)
+        elif method == "every pair":
+            value = soft_average_precision(torch.log_softmax(logits, 1), one_hot,
+                                           task="multilabel", **kw)
+        else:
+            raise ValueError(method)
+        value.backward()
+        return value.detach()
+    return run
+
+
+def make_step(setting: str, method: str, n: int, device: str, classes: int = 0):
+    if setting == "multiclass":
+        return multiclass_step(method, n, classes, device)
+    return (binary_step if setting == "binary" else retrieval_step)(method, n, device)
+
+
+def multiclass_pairs(method: str, n: int, c: int) -> int:
+    """Sigmoid pairs of one forward: each sample's positive against its class's column,
+    or every entry against its column."""
+    return n * n if method == "softmetrics" else c * n * n
+
+
+def estimated_gib(setting: str, method: str, n: int, classes: int = 0) -> float:
     """A rough upper estimate of the extra memory, to skip what does not fit: the full
     matrix keeps about four float32 N x N buffers under autograd (16 bytes per pair)."""
+    if setting == "multiclass":
+        return (3 * 2**22 * 4 + 64 * n * classes) / 2**30
     if setting == "binary":
         if method == "full matrix":
             return 16 * n * n / 2**30
@@ -230,11 +284,11 @@ import json, sys
 import torch
 sys.path.insert(0, sys.argv[1])
 torch.set_num_threads(int(sys.argv[5]))
-from benchmarks.ranking import binary_step, peak_tracker, retrieval_step
-setting, method, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
-make = binary_step if setting == "binary" else retrieval_step
-make(method, 64 if setting == "binary" else 8, "cpu")()  # warm-up: kernels, allocator
-run = make(method, n, "cpu")
+from benchmarks.ranking import make_step, peak_tracker
+setting, method, n, c = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[6])
+small = 8 if setting == "retrieval" else 64
+make_step(setting, method, small, "cpu", c)()  # warm-up: kernels, allocator
+run = make_step(setting, method, n, "cpu", c)
 reset, peak = peak_tracker()
 base = reset()
 run()
@@ -242,11 +296,13 @@ print(json.dumps({"peak_extra_mib": (peak() - base) / 1024}))
 """
 
 
-def cpu_peak_mib(setting: str, method: str, n: int, threads: int) -> float:
+def cpu_peak_mib(setting: str, method: str, n: int, threads: int, classes: int = 0
+                 ) -> float:
     """Peak extra memory of one step in a fresh process (one retry if the child fails)."""
     for attempt in range(2):
         out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(ROOT), setting,
-                              method, str(n), str(threads)], capture_output=True, text=True)
+                              method, str(n), str(threads), str(classes)],
+                             capture_output=True, text=True)
         if out.returncode == 0:
             return json.loads(out.stdout.strip().splitlines()[-1])["peak_extra_mib"]
         if attempt:
@@ -264,37 +320,43 @@ def cuda_peak_mib(run) -> float:
     return (torch.cuda.max_memory_allocated() - before) / 2**20
 
 
-def measure(settings: dict[str, list[int]], devices: list[str], max_gib: float,
+def measure(settings: dict[str, list], devices: list[str], max_gib: float,
             min_run_time: float, log, memory: bool = True,
-            cuda_settings: dict[str, list[int]] | None = None,
+            cuda_settings: dict[str, list] | None = None,
             budget: Budget | None = None, memory_jobs: int = 1,
-            rows: list[dict] | None = None) -> list[dict]:
+            rows: list[dict] | None = None, max_pairs: float = float("inf")) -> list[dict]:
     """Time every (device, setting, size, method), appending to `rows` and calling
     `log(row)` after each; the CPU memory afterwards, in subprocesses, `memory_jobs` at
     once (with `memory=False` only for the first CPU row, which keeps the smoke run
-    short). `cuda_settings` adds sizes on CUDA only."""
+    short). `cuda_settings` adds sizes on CUDA only. A size is N, or (N, C) for the
+    multiclass setting, whose methods are skipped above `max_pairs` pairs."""
     rows = [] if rows is None else rows
     budget = budget or Budget(None)
     methods = {
         "binary": ["softmetrics", "softmetrics AUROC", "full matrix", "exact (temperature 0)"],
         "retrieval": ["softmetrics"] + (["pytorch-metric-learning"] if pml_available() else []),
+        "multiclass": ["softmetrics", "every pair"],
     }
     cpu_memory = []
     for device in devices:
         for setting, sizes in settings.items():
-            make = binary_step if setting == "binary" else retrieval_step
             extra = (cuda_settings or {}).get(setting, []) if device == "cuda" else []
-            for n in [*sizes, *(x for x in extra if x not in sizes)]:
+            for size in [*sizes, *(x for x in extra if x not in sizes)]:
+                n, c = size if setting == "multiclass" else (size, 0)
                 for method in methods[setting]:
                     row = {"device": device, "setting": setting, "method": method, "n": n}
+                    if setting == "multiclass":
+                        row.update(classes=c, pairs=multiclass_pairs(method, n, c))
+                    gib = estimated_gib(setting, method, n, c)
                     if budget.spent():
-                        row["skipped"] = budget.stop(f"{device} {setting} {method} {n}")
-                    elif estimated_gib(setting, method, n) > max_gib:
-                        row["estimated_gib"] = estimated_gib(setting, method, n)
-                        row["skipped"] = (f"needs about {row['estimated_gib']:.0f} GiB "
-                                          f"(limit {max_gib:g} GiB)")
+                        row["skipped"] = budget.stop(f"{device} {setting} {method} {size}")
+                    elif gib > max_gib:
+                        row["estimated_gib"] = gib
+                        row["skipped"] = f"needs about {gib:.0f} GiB (limit {max_gib:g} GiB)"
+                    elif row.get("pairs", 0) > max_pairs:
+                        row["skipped"] = f"{row['pairs']:.1e} pairs (limit {max_pairs:.1e})"
                     else:
-                        run = make(method, n, device)
+                        run = make_step(setting, method, n, device, c)
                         row.update(time_step(run, device, min_run_time))
                         if device == "cuda":
                             row["peak_extra_mib"] = cuda_peak_mib(run)
@@ -313,7 +375,8 @@ def measure(settings: dict[str, list[int]], devices: list[str], max_gib: float,
         def peak(row: dict) -> None:
             try:
                 value = {"peak_extra_mib": cpu_peak_mib(row["setting"], row["method"],
-                                                        row["n"], threads)}
+                                                        row["n"], threads,
+                                                        row.get("classes", 0))}
             except RuntimeError as err:
                 value = {"memory_error": str(err).splitlines()[0]}
             with lock:  # one writer of the rows and the result files at a time
@@ -340,124 +403,9 @@ def random_ranking(n: int, rates: list[float], seed: int = 0) -> list[dict]:
     return out
 
 
-# ---------------------------------------------------------------------------------------
-# reports
-
-
-def _fmt_time(row: dict) -> str:
-    if "median_s" not in row:
-        return "stopped" if "time budget" in row.get("skipped", "") else "-"
-    t = row["median_s"]
-    return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
-
-
-def _fmt_mem(row: dict) -> str:
-    if "peak_extra_mib" not in row:
-        if "estimated_gib" in row:
-            return f"not run (~{row['estimated_gib']:.0f} GiB)"
-        return "-"
-    return f"{row['peak_extra_mib']:.0f} MiB"
-
-
-def _provenance(result: dict) -> str:
-    run = result.get("run")
-    if not run:
-        return ""
-    return provenance_line(run, result["machine"], run["seconds"]) + "."
-
-
-def summary_table(result: dict) -> str:
-    """The Ranking page's table: binary soft AP on the CPU, tiled, full matrix and exact."""
-    rows = [r for r in result["rows"]
-            if r["device"] == "cpu" and r["setting"] == "binary"]
-    methods = ["softmetrics", "full matrix", "exact (temperature 0)"]
-    lines = [_provenance(result), "",
-             "| N | softmetrics (tiled) | full N x N matrix | exact, `temperature=0` |",
-             "|---:|---:|---:|---:|"]
-    for n in sorted({r["n"] for r in rows}):
-        cells = []
-        for method in methods:
-            row = next((r for r in rows if r["n"] == n and r["method"] == method), {})
-            if "median_s" in row:
-                mem = f", {_fmt_mem(row)}" if method != methods[-1] else ""
-                cells.append(_fmt_time(row) + mem)
-            else:
-                cells.append(_fmt_mem(row))
-        lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def markdown(result: dict) -> str:
-    m = result["machine"]
-    lines = [
-        "# Ranking: time and memory",
-        "",
-        "Generated by `python benchmarks/ranking.py --record` from its record "
-        "(`ranking.json`). Forward + backward, median of "
-        "`torch.utils.benchmark` (time) and peak extra memory of one step measured in a "
-        "fresh process (CPU: peak resident set, VmHWM; CUDA: `max_memory_allocated`). "
-        "\"not run\": the estimated memory exceeds the limit.",
-        "",
-        _provenance(result),
-        "",
-        f"GPU: {m['gpu'] or 'none'}, "
-        f"pytorch-metric-learning: {m['pytorch_metric_learning'] or 'not installed'}.",
-        "",
-    ]
-    titles = {
-        "binary": "Binary soft AP and AUROC, N samples (10% positive), temperature 0.1",
-        "retrieval": "Retrieval: B queries x B items, mean soft AP (B^3 pairs)",
-    }
-    for device in dict.fromkeys(r["device"] for r in result["rows"]):
-        for setting in ("binary", "retrieval"):
-            rows = [r for r in result["rows"]
-                    if r["device"] == device and r["setting"] == setting]
-            if not rows:
-                continue
-            methods = list(dict.fromkeys(r["method"] for r in rows))
-            sizes = sorted({r["n"] for r in rows})
-            lines += [f"## {titles[setting]} ({device})", ""]
-            lines.append("| " + ("N" if setting == "binary" else "B") + " | "
-                         + " | ".join(f"{me} time | {me} memory" for me in methods) + " |")
-            lines.append("|---:|" + "---:|---:|" * len(methods))
-            for n in sizes:
-                cells = []
-                for me in methods:
-                    row = next((r for r in rows if r["n"] == n and r["method"] == me), {})
-                    cells += [_fmt_time(row), _fmt_mem(row)]
-                lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
-            lines.append("")
-    if result.get("random_ranking"):
-        rr = result["random_ranking"]
-        lines += [f"## A random ranking: exact AP and calibrated AP ({rr[0]['n']:,} scores)",
-                  "", "| positives | AP | calibrated AP |", "|---:|---:|---:|"]
-        lines += [f"| {r['positive_rate']:.0%} | {r['ap']:.3f} | {r['cap']:.3f} |" for r in rr]
-        lines.append("")
-    if result.get("stopped"):
-        lines += [result["stopped"], ""]
-    lines += ["![time and memory](ranking.png)", ""]
-    return "\n".join(lines)
-
-
-def plot(result: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for device in sorted({r["device"] for r in result["rows"]}):
-        for setting, style in (("binary", "-"), ("retrieval", "--")):
-            rows = [r for r in result["rows"] if r["device"] == device
-                    and r["setting"] == setting and "median_s" in r]
-            for method in dict.fromkeys(r["method"] for r in rows):
-                pts = sorted((r["n"], r["median_s"], r.get("peak_extra_mib", 0.0))
-                             for r in rows if r["method"] == method)
-                label = f"{setting}: {method} ({device})"
-                axes[0].plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o",
-                             label=label)
-                axes[1].plot([p[0] for p in pts], [max(p[2], 1.0) for p in pts], style,
-                             marker="o", label=label)
-    finish_time_memory_plot(fig, axes, path, xlabel="N (binary) or B (retrieval)")
+def _size(text: str) -> tuple[int, int]:
+    n, c = text.lower().split("x")
+    return int(n), int(c)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -470,6 +418,11 @@ def main(argv: list[str] | None = None) -> None:
                         default=[1000, 4000, 8000, 16000, 100000])
     parser.add_argument("--retrieval-sizes", type=int, nargs="*",
                         default=[64, 128, 256, 512])
+    parser.add_argument("--multiclass-sizes", type=_size, nargs="*", metavar="NxC",
+                        default=[(1000, 10), (4000, 10), (16000, 10), (500, 100),
+                                 (2000, 100), (8000, 100)])
+    parser.add_argument("--multiclass-max-pairs", type=float, default=5e8,
+                        help="skip a multiclass method with more sigmoid pairs than this")
     parser.add_argument("--cuda-binary-sizes", type=int, nargs="*", default=[],
                         help="binary sizes run on CUDA only")
     parser.add_argument("--cuda-retrieval-sizes", type=int, nargs="*", default=[],
@@ -479,6 +432,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-run-time", type=float, default=1.0)
     parser.add_argument("--memory-jobs", type=int, default=1,
                         help="CPU memory measurements run at once (each in its own process)")
+    parser.add_argument("--tiles", action=argparse.BooleanOptionalAction, default=None,
+                        help="the CPU tile-size part (default: on when the CPU is timed)")
+    parser.add_argument("--tile-rounds", type=int, default=5,
+                        help="rounds of the tile-size part (each times every tile size)")
+    parser.add_argument("--tile-min-run-time", type=float, default=0.5)
     parser.add_argument("--random-n", type=int, default=20000,
                         help="scores of the random ranking (0: skip that part)")
     parser.add_argument("--budget-s", type=float, default=None,
@@ -490,14 +448,17 @@ def main(argv: list[str] | None = None) -> None:
     out = output_dir(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.smoke:
-        settings = {"binary": [200, 500], "retrieval": [16]}
-        min_run_time = 0.01
+    if args.smoke:  # every pair is skipped at the second multiclass size
+        settings = {"binary": [200, 500], "retrieval": [16],
+                    "multiclass": [(100, 4), (200, 4)]}
+        min_run_time, max_pairs = 0.01, 1e5
     else:
-        settings = {"binary": args.binary_sizes, "retrieval": args.retrieval_sizes}
-        min_run_time = args.min_run_time
+        settings = {"binary": args.binary_sizes, "retrieval": args.retrieval_sizes,
+                    "multiclass": args.multiclass_sizes}
+        min_run_time, max_pairs = args.min_run_time, args.multiclass_max_pairs
     cuda_settings = {"binary": args.cuda_binary_sizes, "retrieval": args.cuda_retrieval_sizes}
     devices = args.devices or (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
+    tiles = "cpu" in devices if args.tiles is None else args.tiles
     started = run_record(command_line("ranking.py", argv))
     result = {"run": None,
               "machine": machine({"pytorch_metric_learning": "pytorch_metric_learning"},
@@ -512,6 +473,8 @@ def main(argv: list[str] | None = None) -> None:
         write_atomic(out / "ranking.json", json.dumps(result, indent=2) + "\n")
         write_atomic(out / "ranking.md", markdown(result))
         write_atomic(out / "ranking_table.md", summary_table(result))
+        if "tiles" in result:
+            write_atomic(out / "ranking_tiles_table.md", tiles_table(result["tiles"]))
 
     def log(row: dict) -> None:
         print(json.dumps(row), flush=True)
@@ -519,7 +482,16 @@ def main(argv: list[str] | None = None) -> None:
 
     measure(settings, devices, args.max_gib, min_run_time, log, memory=not args.smoke,
             cuda_settings=cuda_settings, budget=budget,
-            memory_jobs=args.memory_jobs, rows=result["rows"])
+            memory_jobs=args.memory_jobs, rows=result["rows"], max_pairs=max_pairs)
+    if tiles:
+        result["tiles"] = {"threads": 1, "default": _tuning.RANKING_TILE_ELEMENTS,
+                           "temperature": TEMPERATURE, "rows": []}
+        result["tiles"]["rows"] = tile_sizes(
+            SMOKE_TILE_PROBLEMS if args.smoke else TILE_PROBLEMS,
+            SMOKE_TILE_SIZES if args.smoke else TILE_SIZES,
+            1 if args.smoke else args.tile_rounds,
+            0.01 if args.smoke else args.tile_min_run_time, TEMPERATURE, budget)
+        save()
     if args.random_n:
         if budget.spent():
             budget.stop("the random ranking")
@@ -529,7 +501,7 @@ def main(argv: list[str] | None = None) -> None:
     save()
     plot(result, out / "ranking.png")
     wrote(out, ["ranking.json (the record)", "ranking.md", "ranking_table.md",
-                "ranking.png"])
+                *(["ranking_tiles_table.md"] if tiles else []), "ranking.png"])
 
 
 if __name__ == "__main__":

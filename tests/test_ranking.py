@@ -725,3 +725,41 @@ def test_benchmark_smoke(tmp_path):
     result = json.loads((tmp_path / "ranking.json").read_text())
     assert result["machine"]["torch"] == torch.__version__
     assert {row["method"] for row in result["rows"]} >= {"softmetrics", "full matrix"}
+    multiclass = {(r["method"], r["n"]): r for r in result["rows"]
+                  if r["setting"] == "multiclass"}
+    assert multiclass[("softmetrics", 200)]["pairs"] == 200**2
+    assert multiclass[("every pair", 200)]["pairs"] == 4 * 200**2
+    assert "median_s" in multiclass[("every pair", 100)]
+    assert "limit" in multiclass[("every pair", 200)]["skipped"]  # above the smoke's pairs
+    tiles = result["tiles"]["rows"]
+    assert len(tiles) == 3 * 2 and all(r["median_s"] > 0 for r in tiles)
+    assert [r["ratio"] for r in tiles if r["tile_elements"] == 2**12] == [1.0] * 3
+    page = (tmp_path / "ranking.md").read_text()
+    assert "## Multiclass macro soft AP, C = 4 classes" in page
+    assert (tmp_path / "ranking_tiles_table.md").read_text() in page
+
+
+def test_benchmark_multiclass_methods_are_the_same_metric():
+    """The benchmark's two multiclass methods time the same value."""
+    from benchmarks.ranking import multiclass_step
+    torch.testing.assert_close(multiclass_step("softmetrics", 50, 5, "cpu")(),
+                               multiclass_step("every pair", 50, 5, "cpu")())
+
+
+def test_benchmark_tile_sizes_restore_the_constant_and_threads(monkeypatch):
+    """The tile-size part times each size on one thread, then restores both."""
+    import benchmarks._ranking_tiles as tiles
+    from softmetrics import _tuning
+    default, threads = _tuning.RANKING_TILE_ELEMENTS, torch.get_num_threads()
+    seen = []
+    original = tiles.soft_average_precision
+
+    def spy(*args, **kwargs):
+        seen.append((_tuning.RANKING_TILE_ELEMENTS, torch.get_num_threads()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tiles, "soft_average_precision", spy)
+    rows = tiles.tile_sizes([("multiclass", 32, 3)], [2**8, 2**10], 2, 0.001, 0.1, log=str)
+    assert {t for t, _ in seen} == {2**8, 2**10} and {n for _, n in seen} == {1}
+    assert (_tuning.RANKING_TILE_ELEMENTS, torch.get_num_threads()) == (default, threads)
+    assert [r["tile_elements"] for r in rows] == [2**8, 2**10]
