@@ -45,10 +45,12 @@ DEVICE_BLOCK_ENTRIES = 1 << 24
 BLEU_CPU_TILE_ELEMENTS = 1 << 17
 
 # Ranking: pairwise elements (columns x rows x samples) per tile when `chunk_size` is not
-# given: 2^18 float32 values, 1 MiB per buffer, on the CPU, so that a tile's passes stay
-# in cache (`benchmarks/ranking.py` times the sizes around it); elsewhere, where each tile
-# costs a few kernel launches whatever its size, 2^24 (64 MiB; a column of 4096 samples).
-RANKING_TILE_ELEMENTS = 1 << 18
+# given: 2^20 float32 values, 4 MiB per buffer, on the CPU, so that a tile's passes stay
+# in cache while a tile still holds several rows of a wide (many-column) input; the sizes
+# around it are timed by `benchmarks/ranking.py` (2^18 was faster on narrow inputs but
+# slower where a tile held one row of 512 x 512). Elsewhere, where each tile costs a few
+# kernel launches whatever its size, 2^24 (64 MiB; a column of 4096 samples).
+RANKING_TILE_ELEMENTS = 1 << 20
 RANKING_DEVICE_TILE_ELEMENTS = 1 << 24
 
 # InfoNCE: above this many logits (N * P) `chunk_size=None` tiles (2^24 float32: 64 MiB).

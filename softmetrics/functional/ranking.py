@@ -123,7 +123,7 @@ def soft_auroc(input: Tensor, target: Tensor, *, task: Task, num_classes: int | 
         chunk_size: rows of the pairwise matrix per tile at `temperature > 0`; extra
             memory is a few tiles of `C * M * chunk_size` values for M entries per
             column (C = 1 for binary, micro and multiclass, whose rows are the samples'
-            own classes). Default: tiles of about $2^{18}$ pairs on a CPU and $2^{24}$ on
+            own classes). Default: tiles of about $2^{20}$ pairs on a CPU and $2^{24}$ on
             other devices (a single tile for small inputs).
         validate_args: check target values and finite scores (reads data, one host
             synchronisation).

@@ -93,7 +93,7 @@ def soft_ndcg(input: Tensor, target: Tensor, *, k: int | None = None,
             (Q,) values (0 for undefined queries).
         chunk_size: gallery items per tile of the pairwise comparisons at `temperature > 0`;
             extra memory is a few tiles of `Q * G * chunk_size` values. Default: tiles of
-            about $2^{18}$ pairs on a CPU and $2^{24}$ on other devices.
+            about $2^{20}$ pairs on a CPU and $2^{24}$ on other devices.
         validate_args: check that `input` is finite and the grades are non-negative
             (reads data, one host synchronisation).
 
