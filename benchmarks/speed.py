@@ -179,11 +179,18 @@ def _time(loss_fn, logits, target, min_run_time: float, device: torch.device,
     that many calls) and minor page faults per step (fresh pages the allocator had to
     map: on CPU a large share of a step's time when buffers are not reused)."""
     sync = "torch.cuda.synchronize()" if device.type == "cuda" else ""
+    calls = [0]
+
+    def step(loss_fn, logits, target) -> None:
+        calls[0] += 1
+        _step(loss_fn, logits, target)
+
     timer = Timer(stmt=f"step(loss_fn, logits, target); {sync}",
-                  globals=dict(step=_step, loss_fn=loss_fn, logits=logits, target=target))
+                  globals=dict(step=step, loss_fn=loss_fn, logits=logits, target=target))
     before = _minor_faults()
     m = timer.timeit(runs) if runs else timer.blocked_autorange(min_run_time=min_run_time)
-    return m.median, (_minor_faults() - before) / max(1, m.number_per_run * len(m.times))
+    # every call the timer made, those that sized its blocks or warmed up included
+    return m.median, (_minor_faults() - before) / max(1, calls[0])
 
 
 def run(device: torch.device, sizes, min_run_time: float, rounds: int,

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -78,3 +80,37 @@ def test_headline_sizes_come_first():
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
     assert speed.SIZES[:2] == [(65536, 1000), (4096, 1000)]
+
+
+def _speed_module():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import speed
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return speed
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.03])
+def test_page_faults_are_counted_per_call_made(monkeypatch, seconds):
+    """`blocked_autorange` makes calls of its own to size its blocks (one whole call when a
+    call takes longer than the run time); the faults of those calls are divided among
+    them too, not among the measured calls alone."""
+    import torch
+
+    speed = _speed_module()
+    faults = [0]
+    monkeypatch.setattr(speed, "_minor_faults", lambda: faults[0])
+
+    def one_fault_per_call(logits, target):
+        faults[0] += 1
+        time.sleep(seconds)
+        return logits.sum()
+
+    logits = torch.zeros(4, 3, requires_grad=True)
+    _, per_step = speed._time(one_fault_per_call, logits, torch.zeros(4), 0.01,
+                              torch.device("cpu"))
+    assert per_step == 1.0
+    _, per_step = speed._time(one_fault_per_call, logits, torch.zeros(4), 0.01,
+                              torch.device("cpu"), runs=3)
+    assert per_step == 1.0
