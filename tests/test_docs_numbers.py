@@ -123,7 +123,8 @@ def test_generated_tables_are_their_records_rendered_by_the_current_code():
     pytest.importorskip("sklearn")  # batch_bias.py reads its data with it
     speed, rec = _script("speed"), _record("speed.json")
     assert (RECORDS / "speed_table.md").read_text() == speed.markdown(
-        rec["rows"], rec["machine"], rec["stopped"], rec["run"])
+        rec["rows"], rec["machine"], rec["stopped"], rec["run"], rec.get("not_run"),
+        rec.get("max_call_s"))
     assert (RECORDS / "speed_tuning_table.md").read_text() == speed.tuning_markdown(
         rec["tuning"])
 

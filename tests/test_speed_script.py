@@ -114,3 +114,29 @@ def test_page_faults_are_counted_per_call_made(monkeypatch, seconds):
     _, per_step = speed._time(one_fault_per_call, logits, torch.zeros(4), 0.01,
                               torch.device("cpu"), runs=3)
     assert per_step == 1.0
+
+
+def test_a_row_estimated_too_slow_is_not_run(capsys):
+    """A row whose one call is estimated above the limit is left out with its estimate (one
+    call on the first 4096 samples, scaled to N); the table says so in its cell."""
+    import torch
+
+    speed = _speed_module()
+    rows, not_run = [], []
+    speed.run(torch.device("cpu"), [(8192, 10)], 0.01, 1, runs=1, rows=rows,
+              only=["SoftF1Loss", "SoftF1Loss (multilabel)"], max_call_s=1e-9,
+              not_run=not_run)
+    assert rows == [] and [r["loss"] for r in not_run] == ["SoftF1Loss",
+                                                           "SoftF1Loss (multilabel)"]
+    for r in not_run:
+        assert r["probe_rows"] == 4096 and r["estimated_s"] == r["probe_s"] * 2 > 0
+    table = speed.markdown(rows, speed.machine(), not_run=not_run, max_call_s=1e-9)
+    assert "| SoftF1Loss | cross_entropy | not run (about " in table
+    assert "first 4096 samples, times N / 4096" in table
+    # with the limit as it is, the same rows run
+    speed.run(torch.device("cpu"), [(8192, 10)], 0.01, 1, runs=1, rows=rows,
+              only=["SoftF1Loss"], not_run=not_run)
+    assert [r["loss"] for r in rows] == ["SoftF1Loss"] and rows[0]["ratio"] > 0
+    assert rows[0]["estimated_s"] > 0
+    table = speed.markdown(rows, speed.machine(), not_run=not_run[1:], max_call_s=1e-9)
+    assert table.index("| SoftF1Loss |") < table.index("| SoftF1Loss (multilabel) |")
