@@ -10,6 +10,15 @@ as the formulation the library improves on. Binary and multilabel losses are tim
 `F.binary_cross_entropy_with_logits` on (N, C) multilabel logits; the pairwise
 `SoftAUROCLoss` (N^2/4 pairs per label) only at the sizes up to (4096, 10).
 
+A row whose one call is estimated above `--max-call-s` seconds (30 by default; 0: no
+limit) is not run, and its cell says "not run (about X s per call)". The estimate, which
+every row records, is the second of two calls on the first 4096 samples, times N / 4096:
+the time of one call at N = 4096, and short of it at N = 65536 for a loss whose work
+outgrows the cache. The rule keeps a loss that loops over the classes in Python from
+taking over the run, such as segmentation_models_pytorch's Lovász-softmax, whose backward
+adds one (N, C) gradient per class (work that grows as N C^2); every row that runs is
+timed alike.
+
 With `--runs R` each timing is instead the mean of R calls after two warm-up calls
 (`Timer.timeit(R)`), a fixed amount of work whatever the machine: on a GPU, where one call
 takes a millisecond or less, this keeps the whole run to seconds. The results (JSON and
@@ -43,6 +52,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -71,6 +81,11 @@ TUNING_SIZE = (4096, 1000)
 # pairwise (ranking) losses grow as N^2 C: timed only up to (4096, 10) here; the Ranking
 # benchmark times them at every size
 PAIRWISE_PAIRS = 4096 * 4096 * 10
+# a row whose one call is estimated above MAX_CALL_S seconds is not run: the estimate is one
+# call on the first PROBE_ROWS samples times N / PROBE_ROWS (every row but the pairwise one
+# is linear in N, up to the cache)
+PROBE_ROWS = 4096
+MAX_CALL_S = 30.0
 # glibc keeps freed memory: buffers below 32 MiB (its largest mmap threshold) come from the
 # heap, and the heap is never trimmed, so no step maps fresh pages
 KEEP_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
@@ -142,6 +157,23 @@ def _step(loss_fn, logits: torch.Tensor, target: torch.Tensor) -> None:
     loss_fn(logits, target).sum().backward()
 
 
+def _estimate(loss_fn, logits: torch.Tensor, target: torch.Tensor,
+              device: torch.device) -> tuple[float, int, float]:
+    """One call's seconds at the full batch, estimated from the second of two calls on its
+    first PROBE_ROWS samples (the first warms up); with the samples probed and their time."""
+    m = min(PROBE_ROWS, logits.shape[0])
+    part = logits[:m].detach().requires_grad_()
+    _step(loss_fn, part, target[:m])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t = time.perf_counter()
+    _step(loss_fn, part, target[:m])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - t
+    return seconds * logits.shape[0] / m, m, seconds
+
+
 def _minor_faults() -> int:
     """Minor page faults of this process so far (0 where the count is not available)."""
     try:
@@ -179,21 +211,32 @@ def _time(loss_fn, logits, target, min_run_time: float, device: torch.device,
     that many calls) and minor page faults per step (fresh pages the allocator had to
     map: on CPU a large share of a step's time when buffers are not reused)."""
     sync = "torch.cuda.synchronize()" if device.type == "cuda" else ""
+    calls = [0]
+
+    def step(loss_fn, logits, target) -> None:
+        calls[0] += 1
+        _step(loss_fn, logits, target)
+
     timer = Timer(stmt=f"step(loss_fn, logits, target); {sync}",
-                  globals=dict(step=_step, loss_fn=loss_fn, logits=logits, target=target))
+                  globals=dict(step=step, loss_fn=loss_fn, logits=logits, target=target))
     before = _minor_faults()
     m = timer.timeit(runs) if runs else timer.blocked_autorange(min_run_time=min_run_time)
-    return m.median, (_minor_faults() - before) / max(1, m.number_per_run * len(m.times))
+    # every call the timer made, those that sized its blocks or warmed up included
+    return m.median, (_minor_faults() - before) / max(1, calls[0])
 
 
 def run(device: torch.device, sizes, min_run_time: float, rounds: int,
         runs: int | None = None, budget: Budget | None = None,
         rows: list[dict] | None = None, on_row=lambda: None,
-        only: list[str] | None = None) -> list[dict]:
+        only: list[str] | None = None, max_call_s: float | None = MAX_CALL_S,
+        not_run: list[dict] | None = None) -> list[dict]:
     """One row per (size, loss), appended to `rows` (a new list by default), and
-    `on_row()` called after each; `only` names the losses to time (default: all). When
-    `budget` is spent the remaining rows are left out (`budget.stopped` says from where)."""
+    `on_row()` called after each; `only` names the losses to time (default: all). A row
+    whose one call `_estimate` puts above `max_call_s` seconds goes to `not_run` instead
+    (None: every row runs). When `budget` is spent the remaining rows are left out
+    (`budget.stopped` says from where)."""
     rows = [] if rows is None else rows
+    not_run = [] if not_run is None else not_run
     budget = budget or Budget(None)
     for n, c in sizes:
         g = torch.Generator(device="cpu").manual_seed(0)
@@ -212,11 +255,21 @@ def run(device: torch.device, sizes, min_run_time: float, rounds: int,
                 if budget.spent():
                     budget.stop(f"{device.type} N={n}, C={c}, {name}")
                     return rows
+                estimate, probe_rows, probe_s = _estimate(loss_fn, logits, tgt, device)
+                if max_call_s is not None and estimate > max_call_s:
+                    not_run.append(dict(device=device.type, n=n, c=c, loss=name,
+                                        baseline=base_name, estimated_s=estimate,
+                                        probe_rows=probe_rows, probe_s=probe_s))
+                    print(f"{device.type:>4} N={n:>6} C={c:>5} {name:32s} not run: one "
+                          f"call estimated at {estimate:.3g} s (> {max_call_s:g} s)",
+                          flush=True)
+                    on_row()
+                    continue
                 _step(loss_fn, logits, tgt)  # warm-up
                 r = _interleaved(base_fn, loss_fn, logits, tgt, rounds, min_run_time, device,
                                  runs)
                 rows.append(dict(device=device.type, n=n, c=c, loss=name, baseline=base_name,
-                                 **r, rounds=rounds,
+                                 **r, rounds=rounds, estimated_s=estimate,
                                  timing=f"mean of {runs} runs" if runs else
                                  f"blocked_autorange median, {min_run_time} s"))
                 r = rows[-1]
@@ -229,15 +282,23 @@ def run(device: torch.device, sizes, min_run_time: float, rounds: int,
     return rows
 
 
+def _about(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.2g} s"
+
+
 def markdown(rows: list[dict], info: dict, stopped: str | None = None,
-             run: dict | None = None) -> str:
-    """The table of ratios; with `run` (the record's run) it starts with its provenance."""
-    sizes = sorted({(r["n"], r["c"]) for r in rows})
+             run: dict | None = None, not_run: list[dict] | None = None,
+             max_call_s: float | None = None) -> str:
+    """The table of ratios; with `run` (the record's run) it starts with its provenance;
+    the rows of `not_run` (left out above `max_call_s` seconds per call) give their
+    estimate."""
+    not_run = not_run or []
+    sizes = sorted({(r["n"], r["c"]) for r in rows + not_run})
     head = [provenance_line(run, info, run["seconds"]) + ".\n"] if run else []
-    if not rows:
+    if not rows and not not_run:
         return "\n".join([*head, (stopped or "No row was measured.") + "\n"])
     out = head
-    for device in sorted({r["device"] for r in rows}):
+    for device in sorted({r["device"] for r in rows + not_run}):
         where = info.get("gpu", "GPU") if device == "cuda" else (
             f"{info['cpu']}, {info['torch_threads']} thread(s) of {info['cpu_count']} cores")
         out.append(f"**{device.upper()}** ({where}; torch {info['torch']}): forward + backward "
@@ -245,14 +306,17 @@ def markdown(rows: list[dict], info: dict, stopped: str | None = None,
                    "paired rounds, lower is better).\n")
         header = "| loss | baseline | " + " | ".join(f"N={n}, C={c}" for n, c in sizes) + " |"
         out += [header, "|" + "---|" * (2 + len(sizes))]
-        names = list(dict.fromkeys(r["loss"] for r in rows if r["device"] == device))
+        # the multiclass rows first (a row not run at the first size keeps its place)
+        entries = sorted((r for r in rows + not_run if r["device"] == device),
+                         key=lambda r: r["baseline"] != "F.cross_entropy")
+        names = list(dict.fromkeys(r["loss"] for r in entries))
         for name in names:
             cells = []
             base = ""
             for n, c in sizes:
-                r = [x for x in rows if x["device"] == device and x["loss"] == name
-                     and (x["n"], x["c"]) == (n, c)]
-                cells.append(f"{r[0]['ratio']:.2f}x" if r else "")
+                r = [x for x in entries if x["loss"] == name and (x["n"], x["c"]) == (n, c)]
+                cells.append("" if not r else f"{r[0]['ratio']:.2f}x" if "ratio" in r[0] else
+                             f"not run (about {_about(r[0]['estimated_s'])} per call)")
                 base = r[0]["baseline"].replace("F.", "") if r else base
             out.append(f"| {name} | {base} | " + " | ".join(cells) + " |")
         base_ms = {(r["n"], r["c"]): r["baseline_ms"] for r in rows
@@ -261,6 +325,11 @@ def markdown(rows: list[dict], info: dict, stopped: str | None = None,
                    " | ".join(f"{base_ms[s]:.3f}" if s in base_ms else "" for s in sizes)
                    + " |")
         out.append("")
+    if not_run:
+        probe = not_run[0]["probe_rows"]
+        limit = f" above {max_call_s:g} s" if max_call_s is not None else ""
+        out.append(f"Not run: rows whose one call was estimated{limit} from one call on the "
+                   f"first {probe} samples, times N / {probe}.\n")
     if stopped:
         out.append(stopped + "\n")
     return "\n".join(out)
@@ -389,6 +458,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--losses", nargs="+", metavar="NAME",
                         help="time only these rows (names as in the table; not with --record, "
                         "whose table has every row)")
+    parser.add_argument("--max-call-s", type=float, default=MAX_CALL_S,
+                        help="leave out a row whose one call is estimated above this many "
+                        f"seconds (from one call on {PROBE_ROWS} samples; default "
+                        f"{MAX_CALL_S:g}; 0: no limit)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's own choice)")
     parser.add_argument("--tuning", action=argparse.BooleanOptionalAction, default=None,
@@ -419,7 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     info = machine(device="cuda" if "cuda" in devices else "cpu")
     started = run_record(command_line("speed.py", argv))
     rows: list[dict] = []
-    result: dict = dict(machine=info, rows=rows)
+    not_run: list[dict] = []
+    max_call_s = args.max_call_s or None
+    result: dict = dict(machine=info, rows=rows, max_call_s=max_call_s, not_run=not_run)
     budget = Budget(args.budget_s)
 
     def save() -> None:
@@ -430,13 +505,15 @@ def main(argv: list[str] | None = None) -> int:
                 {"run": result["run"], **{k: v for k, v in result.items() if k != "run"}},
                 indent=1))
             write_atomic(out / "speed_table.md",
-                         markdown(rows, info, budget.stopped, result["run"]))
+                         markdown(rows, info, budget.stopped, result["run"], not_run,
+                                  max_call_s))
             if "tuning" in result:
                 write_atomic(out / "speed_tuning_table.md", tuning_markdown(result["tuning"]))
 
     for device in devices:
         run(torch.device(device), sizes, min_run_time, 1 if args.smoke else args.rounds,
-                   runs=args.runs, budget=budget, rows=rows, on_row=save, only=args.losses)
+                   runs=args.runs, budget=budget, rows=rows, on_row=save, only=args.losses,
+                   max_call_s=max_call_s, not_run=not_run)
     if tuning:
         result["tuning"] = part = {"size": list(TUNING_SIZE), "keep_memory_env": KEEP_MEMORY}
         if budget.spent():
@@ -454,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
                 save()
     save()
     print()
-    print(markdown(rows, info, budget.stopped))
+    print(markdown(rows, info, budget.stopped, not_run=not_run, max_call_s=max_call_s))
     if "tuning" in result:
         print(tuning_markdown(result["tuning"]))
     if not args.smoke:

@@ -123,7 +123,8 @@ def test_generated_tables_are_their_records_rendered_by_the_current_code():
     pytest.importorskip("sklearn")  # batch_bias.py reads its data with it
     speed, rec = _script("speed"), _record("speed.json")
     assert (RECORDS / "speed_table.md").read_text() == speed.markdown(
-        rec["rows"], rec["machine"], rec["stopped"], rec["run"])
+        rec["rows"], rec["machine"], rec["stopped"], rec["run"], rec.get("not_run"),
+        rec.get("max_call_s"))
     assert (RECORDS / "speed_tuning_table.md").read_text() == speed.tuning_markdown(
         rec["tuning"])
 
@@ -523,6 +524,29 @@ def _span(values: list[float]) -> tuple[float, float]:
     return min(values), max(values)
 
 
+def _one(rec: dict, loss: str, n: int, c: int, key: str = "ratio") -> float:
+    (value,) = _speed(rec, [loss], key, n, c)
+    return value
+
+
+def _faults(values: list[float]) -> str:
+    """A span of page-fault counts as the page writes it: one number when they agree."""
+    low, high = _span(values)
+    return f"{low:.0f}" if low == high else f"{low:.0f} to {high:.0f}"
+
+
+def _not_run(rec: dict, loss: str, n: int, c: int) -> float:
+    return next(r["estimated_s"] for r in rec["not_run"]
+                if (r["loss"], r["n"], r["c"]) == (loss, n, c))
+
+
+# the four sizes of the record, headline first; the rows with an option and the same
+# loss without it
+SPEED_SIZES = [(65536, 1000), (4096, 1000), (65536, 10), (4096, 10)]
+OPTIONS = ["SoftF1Loss (class_weights)", "SoftDiceLoss (generalized)",
+           "SoftTverskyLoss (gamma=0.75)"]
+
+
 def _ce_ms(rec: dict, n: int, c: int) -> float:
     """The cross-entropy time the table prints for (n, c) (the last row timed against it)."""
     return [r["baseline_ms"] for r in rec["rows"] if r["device"] == "cpu"
@@ -545,6 +569,21 @@ SPEED = [
     Claim(SP, "speed.json", "Each of {} rounds times the baseline, the loss and the baseline "
           "again", lambda r: (r["rows"][0]["rounds"],)),
     Claim(SP, "speed.json",
+          "This record ran beside another benchmark (load average {:.1f} at the start and "
+          "{:.1f} at the end, on {} cores) and took {:.1f} minutes;",
+          lambda r: (r["machine"]["load_average"], r["run"]["load_average_end"],
+                     r["machine"]["cpu_count"], r["run"]["seconds"] / 60)),
+    Claim(SP, "speed.json",
+          "A row whose one call is estimated above {:g} s is not run, and its cell gives the "
+          "estimate: the second of two calls on the first {} samples, times N / {}",
+          lambda r: (r["max_call_s"], r["not_run"][0]["probe_rows"],
+                     r["not_run"][0]["probe_rows"])),
+    Claim(SP, "speed.json",
+          "at N = 65536 it falls short for a loss whose work outgrows the cache (`LovaszLoss` "
+          "was estimated at {:.1f} s and took {:.1f} s)",
+          lambda r: (_one(r, "LovaszLoss", 65536, 1000, "estimated_s"),
+                     _one(r, "LovaszLoss", 65536, 1000, "loss_ms") / 1e3)),
+    Claim(SP, "speed.json",
           "The multiclass losses took {:.2f}x to {:.2f}x the time of cross-entropy at N = {} "
           "and {:.2f}x to {:.2f}x at N = {}; top-k accuracy {:.2f}x and {:.2f}x, the naive "
           "soft F1 {:.2f}x and {:.2f}x.",
@@ -561,10 +600,61 @@ SPEED = [
           lambda r: (*_span(_speed(r, MULTICLASS, n=4096, c=10)), _ce_ms(r, 4096, 10),
                      *_span(_speed(r, MULTICLASS, n=65536, c=10)), _ce_ms(r, 65536, 10))),
     Claim(SP, "speed.json",
-          "At that size the multiclass losses took {:.0f} to {:.0f} page faults per step and "
-          "cross-entropy {:.0f} to {:.0f}",
-          lambda r: (*_span(_speed(r, MULTICLASS, "loss_faults", 4096, 1000)),
-                     *_span(_speed(r, MULTICLASS, "baseline_faults", 4096, 1000)))),
+          "At (65536, 1000), where an (N, C) buffer is 256 MiB, 65536 pages of 4 KiB, the "
+          "multiclass losses took {} page faults per step and cross-entropy {}.",
+          lambda r: (_faults(_speed(r, MULTICLASS, "loss_faults", 65536, 1000)),
+                     _faults(_speed(r, MULTICLASS, "baseline_faults", 65536, 1000)))),
+    Claim(SP, "speed.json",
+          "At that size the multiclass losses took {} page faults per step (the median over "
+          "the rounds) and cross-entropy {}",
+          lambda r: ("no" if max(_speed(r, MULTICLASS, "loss_faults", 4096, 1000)) == 0 else
+                     _faults(_speed(r, MULTICLASS, "loss_faults", 4096, 1000)),
+                     _faults(_speed(r, MULTICLASS, "baseline_faults", 4096, 1000)))),
+    Claim(SP, "speed.json",
+          "At C = 1000 they took {:.2f}x to {:.2f}x, as the losses without them. At (65536, "
+          "10) they took {:.2f}x to {:.2f}x against {:.2f}x for `SoftF1Loss` and {:.2f}x for "
+          "`SoftTverskyLoss`, but the cross-entropy steps around them took {:.2f} to {:.2f} "
+          "ms against {:.2f} ms in the `SoftF1Loss` row",
+          lambda r: (*_span(_speed(r, OPTIONS, c=1000)),
+                     *_span(_speed(r, OPTIONS, n=65536, c=10)),
+                     _one(r, "SoftF1Loss", 65536, 10), _one(r, "SoftTverskyLoss", 65536, 10),
+                     *_span(_speed(r, OPTIONS, "baseline_ms", 65536, 10)),
+                     _one(r, "SoftF1Loss", 65536, 10, "baseline_ms"))),
+    Claim(SP, "speed.json",
+          "At (4096, 10) they took {:.2f}x to {:.2f}x, within the {:.2f}x to {:.2f}x of the "
+          "losses without them.",
+          lambda r: (*_span(_speed(r, OPTIONS, n=4096, c=10)),
+                     *_span(_speed(r, MULTICLASS, n=4096, c=10)))),
+    Claim(SP, "speed.json",
+          "`LovaszLoss` took {:.2f}x the time of cross-entropy at (65536, 1000), {:.2f}x at "
+          "(4096, 1000), {:.2f}x at (65536, 10) and {:.2f}x at (4096, 10):",
+          lambda r: [_one(r, "LovaszLoss", n, c) for n, c in SPEED_SIZES]),
+    Claim(SP, "speed.json",
+          "smp's Lovász-softmax took {:.2f}x at (4096, 1000), {:.1f} times the ratio of "
+          "`LovaszLoss`, and {:.2f}x and {:.2f}x at (65536, 10) and (4096, 10), {:.2f} and "
+          "{:.2f} times;",
+          lambda r: (_one(r, "smp LovaszLoss", 4096, 1000),
+                     _one(r, "smp LovaszLoss", 4096, 1000) / _one(r, "LovaszLoss", 4096, 1000),
+                     _one(r, "smp LovaszLoss", 65536, 10), _one(r, "smp LovaszLoss", 4096, 10),
+                     *[_one(r, "smp LovaszLoss", n, c) / _one(r, "LovaszLoss", n, c)
+                       for n, c in SPEED_SIZES[2:]])),
+    Claim(SP, "speed.json",
+          "At (65536, 1000) it was not run: one call was estimated at {:.0f} s.",
+          lambda r: (_not_run(r, "smp LovaszLoss", 65536, 1000),)),
+    Claim(SP, "speed.json",
+          "at (65536, 1000) {} page faults per step against the baseline's {}.",
+          lambda r: (_faults(_speed(r, MULTILABEL, "loss_faults", 65536, 1000)),
+                     _faults(_speed(r, MULTILABEL, "baseline_faults", 65536, 1000)))),
+    Claim(SP, "speed.json",
+          "summed as log-sigmoids) took {:.2f}x to {:.2f}x of "
+          "`binary_cross_entropy_with_logits`.",
+          lambda r: _span(_speed(r, ["SoftExactMatchLoss (multilabel)"]))),
+    Claim(SP, "speed.json",
+          "took {:.2f}x of `binary_cross_entropy_with_logits` at (4096, 10), {:.0f} ms per "
+          "step: it compares the N^2/4 pairs of each label ({:.0f} million here)",
+          lambda r: (_one(r, "SoftAUROCLoss (multilabel, max_fpr=0.1)", 4096, 10),
+                     _one(r, "SoftAUROCLoss (multilabel, max_fpr=0.1)", 4096, 10, "loss_ms"),
+                     4096 * 4096 / 4 * 10 / 1e6)),
     Claim(SP, "speed.json", "**Top-k accuracy** took {:.2f}x to {:.2f}x:",
           lambda r: _span(_speed(r, ["SoftTopKAccuracyLoss"]))),
     Claim(SP, "speed.json",
@@ -593,6 +683,12 @@ SPEED = [
                      _block(r, "default", 0, "loss_faults"),
                      _block(r, "default", 1 << 19, "loss_faults"),
                      _block(r, "default", 1 << 19))),
+    Claim(SP, "speed.json",
+          "In this record, on a loaded machine, the smaller blocks of 2^17 and 2^18 took "
+          "{:.2f}x and {:.2f}x with the default allocator and {:.2f}x and {:.2f}x with the "
+          "one that keeps memory.",
+          lambda r: (_block(r, "default", 1 << 17), _block(r, "default", 1 << 18),
+                     _block(r, "keep", 1 << 17), _block(r, "keep", 1 << 18))),
 ]
 
 INDEX = [
@@ -604,6 +700,15 @@ INDEX = [
                      *_span(_speed(r, MULTICLASS, c=10)), 10,
                      _ce_ms(r, 4096, 10), _ce_ms(r, 65536, 10))),
 ]
+
+INDEX += [
+    Claim("classification.md", "speed.json",
+          "which the soft counts do not: in the [Speed](benchmarks/speed.md) record "
+          "`LovaszLoss` took {:.2f}x to {:.2f}x the time of cross-entropy on the CPU, where "
+          "the soft counts took {:.2f}x to {:.2f}x.",
+          lambda r: (*_span(_speed(r, ["LovaszLoss"])), *_span(_speed(r, MULTICLASS)))),
+]
+
 
 def _nce(rec: dict, method: str, n: int, key: str = "peak_extra_bytes") -> float:
     return next(r[key] for r in rec["rows"] if r["method"] == method and r["n"] == n)

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -78,3 +80,63 @@ def test_headline_sizes_come_first():
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
     assert speed.SIZES[:2] == [(65536, 1000), (4096, 1000)]
+
+
+def _speed_module():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import speed
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return speed
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.03])
+def test_page_faults_are_counted_per_call_made(monkeypatch, seconds):
+    """`blocked_autorange` makes calls of its own to size its blocks (one whole call when a
+    call takes longer than the run time); the faults of those calls are divided among
+    them too, not among the measured calls alone."""
+    import torch
+
+    speed = _speed_module()
+    faults = [0]
+    monkeypatch.setattr(speed, "_minor_faults", lambda: faults[0])
+
+    def one_fault_per_call(logits, target):
+        faults[0] += 1
+        time.sleep(seconds)
+        return logits.sum()
+
+    logits = torch.zeros(4, 3, requires_grad=True)
+    _, per_step = speed._time(one_fault_per_call, logits, torch.zeros(4), 0.01,
+                              torch.device("cpu"))
+    assert per_step == 1.0
+    _, per_step = speed._time(one_fault_per_call, logits, torch.zeros(4), 0.01,
+                              torch.device("cpu"), runs=3)
+    assert per_step == 1.0
+
+
+def test_a_row_estimated_too_slow_is_not_run(capsys):
+    """A row whose one call is estimated above the limit is left out with its estimate (one
+    call on the first 4096 samples, scaled to N); the table says so in its cell."""
+    import torch
+
+    speed = _speed_module()
+    rows, not_run = [], []
+    speed.run(torch.device("cpu"), [(8192, 10)], 0.01, 1, runs=1, rows=rows,
+              only=["SoftF1Loss", "SoftF1Loss (multilabel)"], max_call_s=1e-9,
+              not_run=not_run)
+    assert rows == [] and [r["loss"] for r in not_run] == ["SoftF1Loss",
+                                                           "SoftF1Loss (multilabel)"]
+    for r in not_run:
+        assert r["probe_rows"] == 4096 and r["estimated_s"] == r["probe_s"] * 2 > 0
+    table = speed.markdown(rows, speed.machine(), not_run=not_run, max_call_s=1e-9)
+    assert "| SoftF1Loss | cross_entropy | not run (about " in table
+    assert "first 4096 samples, times N / 4096" in table
+    # with the limit as it is, the same rows run
+    speed.run(torch.device("cpu"), [(8192, 10)], 0.01, 1, runs=1, rows=rows,
+              only=["SoftF1Loss"], not_run=not_run)
+    assert [r["loss"] for r in rows] == ["SoftF1Loss"] and rows[0]["ratio"] > 0
+    assert rows[0]["estimated_s"] > 0
+    table = speed.markdown(rows, speed.machine(), not_run=not_run[1:], max_call_s=1e-9)
+    assert table.index("| SoftF1Loss |") < table.index("| SoftF1Loss (multilabel) |")
