@@ -1138,8 +1138,8 @@ SECTIONS = [
     Section("ranking.md", "## Memory and speed", "## Data-parallel training", frozenset({
         "40",  # GB: 4 bytes x 100,000^2, arithmetic
         "100", "000",  # $M = 100{,}000$, the size of the example
-        "4", "16",  # bytes per pair of one matrix, and of the benchmark's estimate
-        "2^{20}", "2^{24}", "4",  # pairs per tile (softmetrics._tuning), 4 MiB
+        "4", "16",  # bytes per pair of one matrix, and of the benchmark's estimate; 4 MiB tiles
+        "2^{20}", "2^{24}",  # pairs per tile (softmetrics._tuning)
         "2",  # the M^2 pairs
         "10", "0.1",  # the benchmark's share of positives and its temperature
     })),
