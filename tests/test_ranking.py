@@ -575,6 +575,18 @@ def test_multiclass_soft_path_equals_one_vs_rest_multilabel(name, average, ignor
     torch.testing.assert_close(grad_got, grad_ref, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@pytest.mark.parametrize("average", ["macro", "micro"])
+def test_multiclass_soft_path_on_an_empty_batch(name, average):
+    """No samples: no tiles, a zero value and an empty gradient (the backward pass once
+    concatenated an empty list)."""
+    x = torch.empty(0, 3, requires_grad=True)
+    value = FUNCTIONS[name](x, torch.empty(0, dtype=torch.long), task="multiclass",
+                            num_classes=3, average=average, temperature=0.5)
+    value.backward()
+    assert value.item() == 0 and x.grad is not None and x.grad.shape == (0, 3)
+
+
 @pytest.mark.parametrize("average", ["macro", "micro"])
 def test_multiclass_soft_path_gradgradcheck(average):
     g = torch.Generator().manual_seed(14)

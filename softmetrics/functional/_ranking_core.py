@@ -309,7 +309,8 @@ class PositivesAbove(torch.autograd.Function):
                         else grad.scatter_add_(0, rows_of, tile))
             own.append(to_i)
         # the entries are distinct: written, not accumulated (deterministic on every device)
-        own_entries = u.new_zeros(u.shape).index_put((cols, idx), torch.cat(own))
+        values = torch.cat(own) if own else u.new_zeros(0)  # no entries: no tiles
+        own_entries = u.new_zeros(u.shape).index_put((cols, idx), values)
         return grad - own_entries, None, None, None, None
 
 
