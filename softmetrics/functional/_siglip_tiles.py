@@ -78,8 +78,8 @@ def gather_keys(key: Tensor, *, gather_distributed: bool,
     return Keys(keys, sum(sizes[:distributed.get_rank(process_group)]), sum(sizes))
 
 
-def untiled_per_query(scale: Tensor, bias: Tensor, normalize: bool, dtype: torch.dtype, offset: int,
-             query: Tensor, key: Tensor) -> Tensor:
+def untiled_per_query(scale: Tensor, bias: Tensor, normalize: bool, dtype: torch.dtype,
+                      offset: int, query: Tensor, key: Tensor) -> Tensor:
     """The loss of each query with the whole `N x P` logit matrix and autograd ops: the
     untiled path and the differentiable reference of `_TiledSigmoid`. Key `i + offset` is
     the positive of query `i`."""

@@ -333,10 +333,10 @@ def sigmoid_contrastive_loss(
                            process_group=process_group)
         loss = sigmoid_per_query(query, key, keys, scale=scale, bias=bias,
                                  normalize=normalize, chunk_size=chunk_size, dtype=dtype)
-        if keys is None or reduction == "none":
+        if keys is None:  # one process
             return reduce_per_sample(loss, reduction)
         total = keys.total
-    if reduction == "none":
+    if reduction == "none":  # this process's queries
         return loss
     summed = distributed.all_reduce_sum(loss.sum(), process_group)
     return summed if reduction == "sum" else summed / total
