@@ -210,18 +210,22 @@ def multiclass_pairs(method: str, n: int, c: int) -> int:
     return n * n if method == "softmetrics" else c * n * n
 
 
+# three float32 tile buffers of at most 2^22 pairs: a bound on any tiled path's tiles
+TILE_BYTES = 3 * 2**22 * 4
+
+
 def estimated_gib(setting: str, method: str, n: int, classes: int = 0) -> float:
     """A rough upper estimate of the extra memory, to skip what does not fit: the full
     matrix keeps about four float32 N x N buffers under autograd (16 bytes per pair)."""
     if setting == "multiclass":
-        return (3 * 2**22 * 4 + 64 * n * classes) / 2**30
+        return (TILE_BYTES + 64 * n * classes) / 2**30
     if setting == "binary":
         if method == "full matrix":
             return 16 * n * n / 2**30
-        return (3 * 2**22 * 4 + 64 * n) / 2**30
+        return (TILE_BYTES + 64 * n) / 2**30
     if method == "pytorch-metric-learning":
         return 24 * n**3 / 2**30
-    return (3 * 2**22 * 4 + 64 * n * n) / 2**30
+    return (TILE_BYTES + 64 * n * n) / 2**30
 
 
 def pml_available() -> bool:
