@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import assume, given, strategies as st
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import softmetrics
 from softmetrics import _tuning, functional as F
 from softmetrics.functional._classification_counts import decision_counts
 
+from .allocations import Allocations
 from .references import hard_predictions, reference, reference_top_k, reference_tversky
 
 METRICS = {
@@ -441,25 +441,6 @@ def test_softmax_backward_through_retained_graph(samplewise, c, device):
     torch.testing.assert_close((tp.detach(), pred.detach()), before)
 
 
-class _Allocations(TorchDispatchMode):
-    """The sizes (entries) of the tensors that operations return in fresh memory: neither
-    one of their arguments (in place, `out=`) nor a view."""
-
-    def __init__(self):
-        super().__init__()
-        self.sizes: list[int] = [0]
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        given = [t for t in torch.utils._pytree.tree_leaves((args, kwargs))
-                 if isinstance(t, torch.Tensor)]
-        for t in torch.utils._pytree.tree_leaves(out):
-            if (isinstance(t, torch.Tensor) and not t._is_view()
-                    and not any(t is a for a in given)):
-                self.sizes.append(t.numel())
-        return out
-
-
 @pytest.mark.parametrize("samplewise, extra", [(False, ()), (False, (4,)), (True, (4,))])
 def test_softmax_backward_on_devices_needs_no_second_full_buffer(samplewise, extra):
     """On devices other than the CPU (here meta: shapes without data), the forward pass
@@ -472,10 +453,29 @@ def test_softmax_backward_on_devices_needs_no_second_full_buffer(samplewise, ext
     tp, pred = decision_counts(x, y, None, task="multiclass", temperature=0.5,
                                threshold=0.5, samplewise=samplewise)
     loss = tp.sum() - pred.pow(2).sum()
-    with _Allocations() as allocations:
+    with Allocations() as allocations:
         (grad,) = torch.autograd.grad(loss, x)
     assert grad.shape == x.shape
     assert max(allocations.sizes) <= max(1 << 24, tp.numel()) < x.numel()
+
+
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("samplewise, extra", [(False, ()), (True, (4,))])
+def test_sigmoid_backward_needs_one_buffer_of_the_logits_size(soft, samplewise, extra):
+    """The multilabel backward, for labels and for soft targets alike, allocates one
+    buffer of the size of the logits (their gradient, written in place): the slope of
+    min(p, y) for soft targets is no chain of comparisons and conversions."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(64, 5, *extra, generator=g).requires_grad_()
+    y = torch.randint(0, 2, x.shape, generator=g)
+    tp, pred = decision_counts(x, y.float() if soft else y, None, task="multilabel",
+                               temperature=0.5, threshold=0.5, samplewise=samplewise,
+                               soft=soft)
+    loss = tp.sum() - pred.pow(2).sum()
+    with Allocations() as allocations:
+        (grad,) = torch.autograd.grad(loss, x)
+    assert grad.shape == x.shape
+    assert allocations.sizes.count(x.numel()) == 1
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

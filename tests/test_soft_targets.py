@@ -18,6 +18,8 @@ import softmetrics
 from softmetrics import functional as F
 from softmetrics.functional._classification_counts import decision_counts
 
+from .allocations import Allocations
+
 METRICS = [F.soft_accuracy, F.soft_precision, F.soft_recall, F.soft_f1_score,
            F.soft_jaccard_index, F.soft_matthews_corrcoef]
 AVERAGES = ["micro", "macro", "weighted", "none"]
@@ -268,6 +270,69 @@ def test_fused_backward_equals_autograd(task):
             out.append((tp.detach(), pred.detach(), z.grad))
         for a, b in zip(*out, strict=True):
             torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("c, extra", [(3, ()), (20, ()), (4, (3,))])
+@pytest.mark.parametrize("samplewise", [False, True])
+@pytest.mark.parametrize("block", [None, 0, 1, 70])
+def test_fused_multiclass_equals_autograd(c, extra, samplewise, block, monkeypatch):
+    """The fused softmax counts against soft targets (`_SoftmaxSoftCounts`) against the same
+    code under autograd: padded narrow rows (C = 3 on the CPU), wide rows, extra axes;
+    `block` sets the entries per block of the forward sums and of the in-place backward
+    (0: one block; 70 leaves a short last block); ignored entries and exact ties between
+    decision and target (the slope 1/2) included."""
+    from softmetrics import _tuning
+
+    if block is not None:
+        monkeypatch.setattr(_tuning, "CPU_BLOCK_ENTRIES", block)
+        monkeypatch.setattr(_tuning, "DEVICE_BLOCK_ENTRIES", block)
+    g = torch.Generator().manual_seed(c)
+    shape = (9, c, *extra)
+    x = torch.randn(*shape, generator=g, dtype=torch.float64)
+    y = torch.softmax(torch.randn(*shape, generator=g, dtype=torch.float64), 1)
+    y[0] = torch.softmax(x[0] / 0.5, 0)  # exact ties at temperature 0.5
+    w = (torch.rand(*shape, generator=g) > 0.2).double()
+    up = torch.randn(2, 9 if samplewise else 1, c, generator=g, dtype=torch.float64)
+    for temperature in (0.5, 2.0):
+        out = []
+        for t in (temperature, torch.tensor(temperature, dtype=torch.float64)):
+            for weights in (None, w):
+                z = x.clone().requires_grad_()
+                tp, pred = decision_counts(z, y, weights, task="multiclass", temperature=t,
+                                           threshold=0.5, samplewise=samplewise, soft=True)
+                (grad,) = torch.autograd.grad((tp * up[0]).sum() + (pred * up[1]).sum(), z)
+                out.append((tp, pred, grad))
+        for a, b in zip(out[:2], out[2:], strict=True):
+            torch.testing.assert_close(a, b)
+
+
+def test_fused_multiclass_backward_through_retained_graph():
+    """The first backward writes the gradient over the saved probabilities; a second
+    backward through the retained graph recomputes them and gives the same gradient."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(7, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.softmax(torch.randn(7, 5, generator=g, dtype=torch.float64), 1)
+    loss = 1 - F.soft_f1_score(x, y, task="multiclass", num_classes=5, temperature=0.5)
+    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (second,) = torch.autograd.grad(loss, x)
+    torch.testing.assert_close(first, second)
+
+
+@pytest.mark.parametrize("samplewise, extra", [(False, ()), (False, (4,)), (True, (4,))])
+def test_fused_multiclass_backward_needs_no_second_full_buffer(samplewise, extra):
+    """On devices other than the CPU (meta: shapes without data) the backward writes the
+    gradient over the probabilities: besides gradients of the size of the counts it
+    allocates only its two temporaries of one block (2^24 entries each)."""
+    n, c = 1 << 14, 1 << 12  # 2^26 logits (2^28 with the extra axis)
+    x = torch.zeros(n, c, *extra, device="meta", requires_grad=True)
+    y = torch.zeros(n, c, *extra, device="meta")
+    tp, pred = decision_counts(x, y, None, task="multiclass", temperature=0.5,
+                               threshold=0.5, samplewise=samplewise, soft=True)
+    loss = tp.sum() - pred.pow(2).sum()
+    with Allocations() as allocations:
+        (grad,) = torch.autograd.grad(loss, x)
+    assert grad.shape == x.shape
+    assert max(allocations.sizes) <= max(2 << 24, tp.numel()) < x.numel()
 
 
 def test_soft_supports_in_averages_and_generalized_weights():

@@ -4,10 +4,11 @@ r"""The decision's counts: true positives and predicted mass per (group, class).
 mass)`, for the argmax/softmax decision (multiclass) or the threshold/sigmoid decision
 (binary, multilabel); `top_k_hits` gives the top-k decision per sample. For a number as
 the temperature under autograd they run through fused autograd Functions with
-hand-written backwards (`_SoftmaxCounts`, `_SigmoidCounts`, `_SoftTopKHits`); otherwise
-the same counting code runs under autograd, the reference those Functions are tested
-against. On the CPU the softmax runs block by block of samples and pads narrow rows (the
-sizes are in `softmetrics._tuning`, the measurements on the documentation's Speed page).
+hand-written backwards (`_SoftmaxCounts`, `_SoftmaxSoftCounts`, `_SigmoidCounts`,
+`_SoftTopKHits`); otherwise the same counting code runs under autograd, the reference
+those Functions are tested against. On the CPU the softmax runs block by block of
+samples and pads narrow rows (the sizes are in `softmetrics._tuning`, the measurements on
+the documentation's Speed page).
 """
 
 from __future__ import annotations
@@ -77,10 +78,12 @@ def _label_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool,
     return group_sum(tp, samplewise), group_sum(p, samplewise)
 
 
-def _min_slope(p: Tensor, y: Tensor) -> Tensor:
-    """The derivative of `min(p, y)` in `p` that autograd takes: 1 below `y`, 1/2 at a
-    tie, 0 above (so that the gradient of a Dice or Jaccard loss vanishes at `p = y`)."""
-    return (p < y).to(p.dtype) + 0.5 * (p == y).to(p.dtype)
+def _min_sign(p: Tensor, y: Tensor) -> Tensor:
+    """`sign(y - p)` in a fresh buffer: the derivative of `min(p, y)` in `p` that autograd
+    takes is `(1 + sign(y - p)) / 2`, 1 below `y`, 1/2 at a tie and 0 above (so that the
+    gradient of a Dice or Jaccard loss vanishes at `p = y`)."""
+    sign = torch.sub(y, p).sign_()  # in the promoted dtype, so a tie is a tie of y and p
+    return sign if sign.dtype == p.dtype else sign.to(p.dtype)
 
 
 def softmax_width(z: Tensor) -> int:
@@ -121,14 +124,14 @@ def _scaled(x: Tensor, scale: float, dtype: torch.dtype) -> Tensor:
     return x.to(dtype, copy=True).mul_(scale)
 
 
-def _softmax_rows(z: Tensor, inv_t: float, w: Tensor | None = None, *, mass: bool = False
-                  ) -> tuple[Tensor, Tensor | None]:
+def _softmax_rows(z: Tensor, inv_t: float,
+                  each: Callable[[Tensor, int, int], object] | None = None) -> Tensor:
     """`softmax(z * inv_t)` over axis 1 in the compute dtype of `z`, run at the width
-    `softmax_width` gives.
+    `softmax_width` gives (so the result may have padding columns after the first C).
 
-    With `mass=True` and 2-D logits it also returns the column sums of the probabilities
-    (weighted by `w`), taken block by block while each block is in cache; otherwise the
-    second result is `None`. Half-precision `z` is converted block by block.
+    With `each`, the softmax runs block by block of samples (`_block_rows`) and
+    `each(block, start, stop)` sees each block's probabilities (its first C columns) while
+    the block is in cache, to sum them. Half-precision `z` is converted block by block.
     """
     c, width = z.shape[1], softmax_width(z)
     dtype = compute_dtype(z.dtype)
@@ -139,16 +142,15 @@ def _softmax_rows(z: Tensor, inv_t: float, w: Tensor | None = None, *, mass: boo
         if inv_t != 1.0:
             src[:, :c] *= inv_t
         scale = 1.0
-    if not (mass and z.ndim == 2):
-        return torch.softmax(_scaled(src, scale, dtype), dim=1), None
+    if each is None:
+        return torch.softmax(_scaled(src, scale, dtype), dim=1)
     p = torch.empty(src.shape, dtype=dtype, device=src.device)
-    total = p.new_zeros(width)
     n, step = src.shape[0], _block_rows(src)
     for start in range(0, n, step):
         block = p[start:start + step]
         torch._softmax(_scaled(src[start:start + step], scale, dtype), 1, False, out=block)
-        total.add_(block.sum(0) if w is None else w[start:start + step] @ block)
-    return p, total
+        each(block[:, :c] if width != c else block, start, min(n, start + step))
+    return p
 
 
 class _SoftmaxCounts(torch.autograd.Function):
@@ -175,12 +177,18 @@ class _SoftmaxCounts(torch.autograd.Function):
     def forward(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, inv_t: float,
                 samplewise: bool) -> tuple[Tensor, Tensor]:
         c = z.shape[1]
-        p_full, mass = _softmax_rows(z, inv_t, w, mass=not samplewise)
+        mass = None
+        if samplewise or z.ndim != 2:
+            p_full = _softmax_rows(z, inv_t)
+        else:  # the column sums of the probabilities, block by block while in cache
+            mass = z.new_zeros(c, dtype=compute_dtype(z.dtype))
+            p_full = _softmax_rows(z, inv_t, lambda block, start, stop: mass.add_(
+                block.sum(0) if w is None else w[start:stop] @ block))
         ctx.save_for_backward(z, y, w)
         ctx.probabilities = p_full  # not saved as a tensor: the first backward writes over it
         ctx.inv_t, ctx.samplewise = inv_t, samplewise
         p = p_full[:, :c] if p_full.shape[1] != c else p_full
-        tp, pred = _class_counts(p, y, w, samplewise, None if mass is None else mass[:c])
+        tp, pred = _class_counts(p, y, w, samplewise, mass)
         if samplewise and z.ndim == 2 and w is None:
             pred = pred.clone()  # these (N, C) counts are the probabilities themselves
         return tp, pred
@@ -196,7 +204,7 @@ class _SoftmaxCounts(torch.autograd.Function):
             return grad, None, None, None, None
         p, ctx.probabilities = ctx.probabilities, None
         if p is None:
-            p, _ = _softmax_rows(z, ctx.inv_t)
+            p = _softmax_rows(z, ctx.inv_t)
         c, width = z.shape[1], p.shape[1]
         if ctx.inv_t != 1.0:
             g_tp, g_pred = g_tp * ctx.inv_t, g_pred * ctx.inv_t
@@ -228,6 +236,86 @@ class _SoftmaxCounts(torch.autograd.Function):
             p.mul_(w.unsqueeze(1))
         grad = p[:, :c] if width != c else p
         return grad.to(z.dtype), None, None, None, None
+
+
+class _SoftmaxSoftCounts(torch.autograd.Function):
+    """`_label_counts(softmax(z / tau), y, soft=True)` with a hand-written backward: the
+    counts of a multiclass decision against target probabilities `y` (N, C, ...),
+    $TP_c = \\sum_n \\min(w_{nc} p_{nc}, y_{nc})$ and the predicted mass $\\sum_n w_{nc} p_{nc}$.
+
+    Backward: $g_{nc} = w_{nc} (g^P_c + g^T_c (1 + \\mathrm{sign}(y_{nc} - w_{nc} p_{nc})) / 2)$
+    (autograd's slope of the minimum, 1/2 at a tie) and the softmax Jacobian give
+    $\\partial L/\\partial z_{nc} = p_{nc}(g_{nc} - \\sum_d p_{nd} g_{nd}) / \\tau$, written over
+    the saved probabilities block by block of samples as in `_SoftmaxCounts`: one (N, C)
+    buffer in all and two temporaries of one block. A second backward through a retained
+    graph recomputes the probabilities; when a graph is being built the backward
+    differentiates the counts recomputed with autograd.
+    """
+
+    apply: ClassVar[Callable[[Tensor, Tensor, Tensor | None, float, bool],
+                             tuple[Tensor, Tensor]]]
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, inv_t: float,
+                samplewise: bool) -> tuple[Tensor, Tensor]:
+        c = z.shape[1]
+        if samplewise:
+            p_full = _softmax_rows(z, inv_t)
+            p = p_full[:, :c] if p_full.shape[1] != c else p_full
+            tp, pred = _label_counts(p, y, w, samplewise, soft=True)
+        else:  # both sums block by block, while each block is in cache
+            tp, pred = z.new_zeros((2, 1, c), dtype=compute_dtype(z.dtype))
+            tmp = tp.new_empty(0)
+
+            def add(block: Tensor, start: int, stop: int) -> None:
+                t = tmp.resize_(block.shape)
+                pw = block if w is None else torch.mul(block, w[start:stop], out=t)
+                pred.add_(group_sum(pw, False))
+                tp.add_(group_sum(torch.minimum(pw, y[start:stop], out=t), False))
+
+            p_full = _softmax_rows(z, inv_t, add)
+        ctx.save_for_backward(z, y, w)
+        ctx.probabilities = p_full  # not saved as a tensor: the first backward writes over it
+        ctx.inv_t, ctx.samplewise = inv_t, samplewise
+        if samplewise and z.ndim == 2 and w is None:
+            pred = pred.clone()  # these (N, C) counts are the probabilities themselves
+        return tp, pred
+
+    @staticmethod
+    def backward(ctx: Any, g_tp: Tensor, g_pred: Tensor
+                 ) -> tuple[Tensor, None, None, None, None]:
+        z, y, w = ctx.saved_tensors
+        if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
+            p = torch.softmax(z.to(compute_dtype(z.dtype)) * ctx.inv_t, dim=1)
+            counts = _label_counts(p, y, w, ctx.samplewise, soft=True)
+            (grad,) = torch.autograd.grad(counts, z, (g_tp, g_pred), create_graph=True)
+            return grad, None, None, None, None
+        p_full, ctx.probabilities = ctx.probabilities, None
+        if p_full is None:
+            p_full = _softmax_rows(z, ctx.inv_t)
+        c = z.shape[1]
+        # the padding columns (narrow rows on the CPU) have probability 0 and gradient 0
+        p = p_full[:, :c] if p_full.shape[1] != c else p_full
+        shape = (g_tp.shape[0], c, *(1,) * (p.ndim - 2))
+        half = g_tp.view(shape) * (0.5 * ctx.inv_t)
+        base = g_pred.view(shape) * ctx.inv_t + half
+        n, step = p.shape[0], _backward_block_rows(p)
+        tmp = p.new_empty((2, min(step, n), *p.shape[1:]))
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            block, t, u = p[start:stop], tmp[0, :stop - start], tmp[1, :stop - start]
+            yb, wb = y[start:stop], None if w is None else w[start:stop]
+            pw = block if wb is None else torch.mul(block, wb, out=t)
+            g = torch.sub(yb, pw, out=t).sign_()  # the slope of min(p w, y), as a sign
+            if ctx.samplewise:
+                g.mul_(half[start:stop]).add_(base[start:stop])
+            else:
+                g.mul_(half).add_(base)
+            if wb is not None:
+                g.mul_(wb)
+            row = torch.mul(block, g, out=u).sum(1, keepdim=True)
+            block.mul_(g.sub_(row))
+        return p.to(z.dtype), None, None, None, None
 
 
 class _SigmoidCounts(torch.autograd.Function):
@@ -262,9 +350,12 @@ class _SigmoidCounts(torch.autograd.Function):
             return grad, None, None, None, None, None, None
         shape = (g_tp.shape[0], p.shape[1], *(1,) * (p.ndim - 2))
         scale = ctx.inv_t
-        # d TP / d p: y for labels; for soft targets the slope of min(p w, y)
-        slope = _min_slope(p if w is None else p * w, y) if ctx.soft else y
-        g = torch.addcmul(g_pred.view(shape) * scale, slope, g_tp.view(shape) * scale)
+        if ctx.soft:  # d TP / d p = (1 + sign(y - p w)) / 2, the slope of min(p w, y)
+            half = g_tp.view(shape) * (0.5 * scale)
+            g = _min_sign(p if w is None else p * w, y)
+            g.mul_(half).add_(g_pred.view(shape) * scale + half)
+        else:  # d TP / d p = y for labels
+            g = torch.addcmul(g_pred.view(shape) * scale, y, g_tp.view(shape) * scale)
         if w is not None:
             g.mul_(w)
         # in place: g * p * (1 - p) over the fresh buffer g
@@ -327,11 +418,11 @@ def decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
     """`(TP, predicted mass)` of the (hard or soft) decision on `z`, each (G, C): through
     the fused autograd Functions where `_fused` says so, else the same counting code under
     autograd (the reference the Functions are tested against). `soft`: `y` holds target
-    probabilities of `z`'s shape (multiclass: no fused Function; the softmax and the
-    entrywise minimum run under autograd)."""
+    probabilities of `z`'s shape."""
     fused = _fused(z, temperature)
-    if task == "multiclass" and fused and not soft:  # converts half precision by blocks
-        return _SoftmaxCounts.apply(z, y, w, 1.0 / cast(float, temperature), samplewise)
+    if task == "multiclass" and fused:  # converts half precision by blocks
+        counts = _SoftmaxSoftCounts if soft else _SoftmaxCounts
+        return counts.apply(z, y, w, 1.0 / cast(float, temperature), samplewise)
     if task != "multiclass" and fused:  # converts half precision, keeps the logits as given
         return _SigmoidCounts.apply(z, y, w, logit(threshold), 1.0 / cast(float, temperature),
                                     samplewise, soft)
