@@ -6,7 +6,9 @@ one process. Every round times the baseline, the loss and the baseline again
 the loss to the mean of the two baseline timings, so drift of the machine's speed hits both
 alike; the table reports the median ratio over the rounds, the JSON also its quartiles. A
 "naive" soft F1 (softmax, one-hot, three full (N, C) products under autograd) is timed too,
-as the formulation the library improves on. Binary and multilabel losses are timed against
+as the formulation the library improves on. Three multiclass losses are timed against
+target probabilities too (label smoothing 0.1), with `F.cross_entropy` on the same
+probabilities as the baseline. Binary and multilabel losses are timed against
 `F.binary_cross_entropy_with_logits` on (N, C) multilabel logits; the pairwise
 `SoftAUROCLoss` (N^2/4 pairs per label) only at the sizes up to (4096, 10).
 
@@ -81,6 +83,8 @@ TUNING_SIZE = (4096, 1000)
 # pairwise (ranking) losses grow as N^2 C: timed only up to (4096, 10) here; the Ranking
 # benchmark times them at every size
 PAIRWISE_PAIRS = 4096 * 4096 * 10
+# the soft targets' rows: label smoothing of this strength
+SMOOTHING = 0.1
 # a row whose one call is estimated above MAX_CALL_S seconds is not run: the estimate is one
 # call on the first PROBE_ROWS samples times N / PROBE_ROWS (every row but the pairwise one
 # is linear in N, up to the cache)
@@ -124,6 +128,18 @@ def multiclass_losses(c: int) -> dict[str, torch.nn.Module]:
             alpha=0.3, beta=0.7, gamma=0.75, **kw),
         "LovaszLoss": softmetrics.LovaszLoss(**kw),
         **smp_lovasz(),
+    }
+
+
+def soft_target_losses(c: int) -> dict[str, torch.nn.Module]:
+    """Multiclass losses against target probabilities (label smoothing here), timed against
+    `F.cross_entropy` on the same probabilities: the soft targets' own path (the counts of
+    `min(p, y)`, see the Classification page)."""
+    kw = dict(task="multiclass", num_classes=c, validate_args=False)
+    return {
+        "SoftF1Loss (soft targets)": softmetrics.SoftF1Loss(**kw),
+        "SoftMCCLoss (soft targets)": softmetrics.SoftMCCLoss(**kw),
+        "SoftAccuracyLoss (soft targets)": softmetrics.SoftAccuracyLoss(**kw),
     }
 
 
@@ -243,7 +259,10 @@ def run(device: torch.device, sizes, min_run_time: float, rounds: int,
         logits = torch.randn(n, c, generator=g).to(device).requires_grad_()
         target = torch.randint(0, c, (n,), generator=g).to(device)
         labels = torch.randint(0, 2, (n, c), generator=g).to(device).float()
+        smoothed = F.one_hot(target, c).float().mul_(1 - SMOOTHING).add_(SMOOTHING / c)
         groups = [(F.cross_entropy, target, "F.cross_entropy", multiclass_losses(c)),
+                  (F.cross_entropy, smoothed, "F.cross_entropy (soft targets)",
+                   soft_target_losses(c)),
                   (F.binary_cross_entropy_with_logits, labels,
                    "F.binary_cross_entropy_with_logits", multilabel_losses(n, c))]
         for base_fn, tgt, base_name, losses in groups:

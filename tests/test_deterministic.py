@@ -150,6 +150,9 @@ def _classification_steps(device: torch.device) -> dict[str, Callable[[], None]]
             loss_fn.metric(x, y)
             cls(task="multiclass", num_classes=5, ignore_index=0)(seg, seg_y).backward()
             cls(task="multilabel", num_classes=5)(x, (x > 0).long()).backward()
+            # soft targets: the fused multiclass and sigmoid counts against probabilities
+            cls(task="multiclass", num_classes=5)(x, x.detach().softmax(1)).backward()
+            cls(task="multilabel", num_classes=5)(x, x.detach().sigmoid()).backward()
         steps[name] = step
     steps["top-k"] = lambda: softmetrics.SoftTopKAccuracyLoss(num_classes=5, k=2)(x, y).backward()
     steps["lovasz"] = lambda: (
