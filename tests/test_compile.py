@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import softmetrics
-from softmetrics import functional as F
+from softmetrics import _tuning, functional as F
 from softmetrics._checks import checks_data
 
 
@@ -54,6 +54,10 @@ def _case(name: str):
         loss_fn = softmetrics.SoftExactMatchLoss(task="multilabel", num_classes=3)
         y = torch.randint(0, 2, (20, 3), generator=g)
         return (lambda x: loss_fn(x, y)), torch.randn(20, 3, generator=g)
+    if name == "soft-targets":
+        loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=4)
+        y = torch.softmax(torch.randn(40, 4, generator=g), 1)  # 40 rows: blocks of 16 below
+        return (lambda x: loss_fn(x, y)), torch.randn(40, 4, generator=g)
     if name == "partial-auroc":
         loss_fn = softmetrics.SoftAUROCLoss(task="binary", max_fpr=0.2)
         y = torch.randint(0, 2, (32,), generator=g)
@@ -102,7 +106,7 @@ def _case(name: str):
 FAST = ["f1", "auroc", "info-nce"]
 MORE = ["mcc-binary", "top-k", "jaccard-metric", "ap", "soft-bleu", "expected-bleu", "bleu",
         "retrieval", "nce", "dice-weights-focal", "generalized-dice", "exact-match",
-        "partial-auroc"]
+        "partial-auroc", "soft-targets"]
 
 
 def _compiled_equals_eager(name: str) -> None:
@@ -133,11 +137,13 @@ def test_fullgraph_with_default_validate_args(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MORE)
-def test_fullgraph_with_default_validate_args_more(name):
+def test_fullgraph_with_default_validate_args_more(name, monkeypatch):
     """The other cases: binary (N, 1, ...) logits, top-k, an exact `.metric`, soft BLEU
     with a tensor temperature and hypothesis lengths, expected BLEU and exact BLEU (no
     `vocab_size`: the ids are not read to bound it), retrieval with per-query negatives,
-    NCE's noise distribution."""
+    NCE's noise distribution, multiclass soft targets over several blocks."""
+    if name == "soft-targets":
+        monkeypatch.setattr(_tuning, "CPU_BLOCK_ENTRIES", 16 * 16)  # 16 padded rows a block
     _compiled_equals_eager(name)
 
 

@@ -265,13 +265,11 @@ class _SoftmaxSoftCounts(torch.autograd.Function):
             tp, pred = _label_counts(p, y, w, samplewise, soft=True)
         else:  # both sums block by block, while each block is in cache
             tp, pred = z.new_zeros((2, 1, c), dtype=compute_dtype(z.dtype))
-            tmp = tp.new_empty(0)
 
             def add(block: Tensor, start: int, stop: int) -> None:
-                t = tmp.resize_(block.shape)
-                pw = block if w is None else torch.mul(block, w[start:stop], out=t)
+                pw = block if w is None else block * w[start:stop]
                 pred.add_(group_sum(pw, False))
-                tp.add_(group_sum(torch.minimum(pw, y[start:stop], out=t), False))
+                tp.add_(group_sum(torch.minimum(pw, y[start:stop]), False))
 
             p_full = _softmax_rows(z, inv_t, add)
         ctx.save_for_backward(z, y, w)
