@@ -78,6 +78,11 @@ def _label_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool,
     return group_sum(tp, samplewise), group_sum(p, samplewise)
 
 
+def _soft_label_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool
+                       ) -> tuple[Tensor, Tensor]:
+    return _label_counts(p, y, w, samplewise, soft=True)
+
+
 def _min_sign(p: Tensor, y: Tensor) -> Tensor:
     """`sign(y - p)` in a fresh buffer: the derivative of `min(p, y)` in `p` that autograd
     takes is `(1 + sign(y - p)) / 2`, 1 below `y`, 1/2 at a tie and 0 above (so that the
@@ -153,6 +158,36 @@ def _softmax_rows(z: Tensor, inv_t: float,
     return p
 
 
+def _keep(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, p_full: Tensor, inv_t: float,
+          samplewise: bool, pred: Tensor) -> Tensor:
+    """Keep what the softmax Functions' backward needs, and return the predicted mass as
+    it may leave the forward pass: 2-D samplewise counts without weights are the
+    probabilities themselves, which the first backward writes over, so they are copied."""
+    ctx.save_for_backward(z, y, w)
+    ctx.probabilities = p_full  # not saved as a tensor: the first backward writes over it
+    ctx.inv_t, ctx.samplewise = inv_t, samplewise
+    return pred.clone() if samplewise and z.ndim == 2 and w is None else pred
+
+
+def _spend(ctx: Any, z: Tensor) -> Tensor:
+    """The probabilities the forward pass kept, for the backward to write the gradient
+    over (once: a second backward through a retained graph recomputes them)."""
+    p, ctx.probabilities = ctx.probabilities, None
+    return _softmax_rows(z, ctx.inv_t) if p is None else p
+
+
+def _regrad(ctx: Any, count: Callable[..., tuple[Tensor, Tensor]], g_tp: Tensor,
+            g_pred: Tensor) -> tuple[Tensor, None, None, None, None]:
+    """The backward of a softmax Function while a graph is being built: `count` (the
+    Function's counting code) differentiated under autograd from the logits, which gives
+    the exact second derivative and leaves the saved probabilities intact."""
+    z, y, w = ctx.saved_tensors
+    p = torch.softmax(z.to(compute_dtype(z.dtype)) * ctx.inv_t, dim=1)
+    counts = count(p, y, w, ctx.samplewise)
+    (grad,) = torch.autograd.grad(counts, z, (g_tp, g_pred), create_graph=True)
+    return grad, None, None, None, None
+
+
 class _SoftmaxCounts(torch.autograd.Function):
     """`_class_counts(softmax(z / tau))` with a hand-written backward.
 
@@ -184,27 +219,17 @@ class _SoftmaxCounts(torch.autograd.Function):
             mass = z.new_zeros(c, dtype=compute_dtype(z.dtype))
             p_full = _softmax_rows(z, inv_t, lambda block, start, stop: mass.add_(
                 block.sum(0) if w is None else w[start:stop] @ block))
-        ctx.save_for_backward(z, y, w)
-        ctx.probabilities = p_full  # not saved as a tensor: the first backward writes over it
-        ctx.inv_t, ctx.samplewise = inv_t, samplewise
         p = p_full[:, :c] if p_full.shape[1] != c else p_full
         tp, pred = _class_counts(p, y, w, samplewise, mass)
-        if samplewise and z.ndim == 2 and w is None:
-            pred = pred.clone()  # these (N, C) counts are the probabilities themselves
-        return tp, pred
+        return tp, _keep(ctx, z, y, w, p_full, inv_t, samplewise, pred)
 
     @staticmethod
     def backward(ctx: Any, g_tp: Tensor, g_pred: Tensor
                  ) -> tuple[Tensor, None, None, None, None]:
-        z, y, w = ctx.saved_tensors
         if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
-            p = torch.softmax(z.to(compute_dtype(z.dtype)) * ctx.inv_t, dim=1)
-            counts = _class_counts(p, y, w, ctx.samplewise)
-            (grad,) = torch.autograd.grad(counts, z, (g_tp, g_pred), create_graph=True)
-            return grad, None, None, None, None
-        p, ctx.probabilities = ctx.probabilities, None
-        if p is None:
-            p = _softmax_rows(z, ctx.inv_t)
+            return _regrad(ctx, _class_counts, g_tp, g_pred)
+        z, y, w = ctx.saved_tensors
+        p = _spend(ctx, z)
         c, width = z.shape[1], p.shape[1]
         if ctx.inv_t != 1.0:
             g_tp, g_pred = g_tp * ctx.inv_t, g_pred * ctx.inv_t
@@ -272,26 +297,15 @@ class _SoftmaxSoftCounts(torch.autograd.Function):
                 tp.add_(group_sum(torch.minimum(pw, y[start:stop]), False))
 
             p_full = _softmax_rows(z, inv_t, add)
-        ctx.save_for_backward(z, y, w)
-        ctx.probabilities = p_full  # not saved as a tensor: the first backward writes over it
-        ctx.inv_t, ctx.samplewise = inv_t, samplewise
-        if samplewise and z.ndim == 2 and w is None:
-            pred = pred.clone()  # these (N, C) counts are the probabilities themselves
-        return tp, pred
+        return tp, _keep(ctx, z, y, w, p_full, inv_t, samplewise, pred)
 
     @staticmethod
     def backward(ctx: Any, g_tp: Tensor, g_pred: Tensor
                  ) -> tuple[Tensor, None, None, None, None]:
-        z, y, w = ctx.saved_tensors
         if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
-            p = torch.softmax(z.to(compute_dtype(z.dtype)) * ctx.inv_t, dim=1)
-            counts = _label_counts(p, y, w, ctx.samplewise, soft=True)
-            (grad,) = torch.autograd.grad(counts, z, (g_tp, g_pred), create_graph=True)
-            return grad, None, None, None, None
-        p_full, ctx.probabilities = ctx.probabilities, None
-        if p_full is None:
-            p_full = _softmax_rows(z, ctx.inv_t)
-        c = z.shape[1]
+            return _regrad(ctx, _soft_label_counts, g_tp, g_pred)
+        z, y, w = ctx.saved_tensors
+        p_full, c = _spend(ctx, z), z.shape[1]
         # the padding columns (narrow rows on the CPU) have probability 0 and gradient 0
         p = p_full[:, :c] if p_full.shape[1] != c else p_full
         shape = (g_tp.shape[0], c, *(1,) * (p.ndim - 2))
