@@ -509,6 +509,8 @@ MULTICLASS = ["SoftAccuracyLoss", "SoftPrecisionLoss", "SoftRecallLoss", "SoftF1
               "SoftFBetaLoss", "SoftJaccardLoss", "SoftTverskyLoss", "SoftMCCLoss"]
 MULTILABEL = ["SoftF1Loss (multilabel)", "SoftMCCLoss (multilabel)",
               "SoftAccuracyLoss (multilabel)"]
+SOFT_TARGETS = ["SoftF1Loss (soft targets)", "SoftMCCLoss (soft targets)",
+                "SoftAccuracyLoss (soft targets)"]
 
 
 def _speed(rec: dict, losses: list[str], key: str = "ratio", n: int | None = None,
@@ -566,8 +568,8 @@ SPEED = [
     Claim(SP, "speed.json", "Each of {} rounds times the baseline, the loss and the baseline "
           "again", lambda r: (r["rows"][0]["rounds"],)),
     Claim(SP, "speed.json",
-          "This record ran beside another benchmark (load average {:.1f} at the start and "
-          "{:.1f} at the end, on {} cores) and took {:.1f} minutes;",
+          "This record ran beside other work (load average {:.1f} at the start and {:.1f} at "
+          "the end, on {} cores) and took {:.1f} minutes;",
           lambda r: (r["machine"]["load_average"], r["run"]["load_average_end"],
                      r["machine"]["cpu_count"], r["run"]["seconds"] / 60)),
     Claim(SP, "speed.json",
@@ -610,7 +612,7 @@ SPEED = [
     Claim(SP, "speed.json",
           "At C = 1000 they took {:.2f}x to {:.2f}x, as the losses without them. At (65536, "
           "10) they took {:.2f}x to {:.2f}x against {:.2f}x for `SoftF1Loss` and {:.2f}x for "
-          "`SoftTverskyLoss`, but the cross-entropy steps around them took {:.2f} to {:.2f} "
+          "`SoftTverskyLoss`, and the cross-entropy steps around them took {:.2f} to {:.2f} "
           "ms against {:.2f} ms in the `SoftF1Loss` row",
           lambda r: (*_span(_speed(r, OPTIONS, c=1000)),
                      *_span(_speed(r, OPTIONS, n=65536, c=10)),
@@ -618,7 +620,7 @@ SPEED = [
                      *_span(_speed(r, OPTIONS, "baseline_ms", 65536, 10)),
                      _one(r, "SoftF1Loss", 65536, 10, "baseline_ms"))),
     Claim(SP, "speed.json",
-          "At (4096, 10) they took {:.2f}x to {:.2f}x, within the {:.2f}x to {:.2f}x of the "
+          "At (4096, 10) they took {:.2f}x to {:.2f}x, against the {:.2f}x to {:.2f}x of the "
           "losses without them.",
           lambda r: (*_span(_speed(r, OPTIONS, n=4096, c=10)),
                      *_span(_speed(r, MULTICLASS, n=4096, c=10)))),
@@ -652,6 +654,11 @@ SPEED = [
           lambda r: (_one(r, "SoftAUROCLoss (multilabel, max_fpr=0.1)", 4096, 10),
                      _one(r, "SoftAUROCLoss (multilabel, max_fpr=0.1)", 4096, 10, "loss_ms"),
                      4096 * 4096 / 4 * 10 / 1e6)),
+    Claim(SP, "speed.json",
+          "`SoftF1Loss`, `SoftMCCLoss` and `SoftAccuracyLoss` took {:.2f}x to {:.2f}x at "
+          "C = 1000 and {:.2f}x to {:.2f}x at C = 10.",
+          lambda r: (*_span(_speed(r, SOFT_TARGETS, c=1000)),
+                     *_span(_speed(r, SOFT_TARGETS, c=10)))),
     Claim(SP, "speed.json", "**Top-k accuracy** took {:.2f}x to {:.2f}x:",
           lambda r: _span(_speed(r, ["SoftTopKAccuracyLoss"]))),
     Claim(SP, "speed.json",
@@ -699,6 +706,13 @@ INDEX = [
 ]
 
 INDEX += [
+    Claim("classification.md", "speed.json",
+          "multiclass losses on label-smoothed targets took {:.2f}x to {:.2f}x the time of "
+          "cross-entropy on the same probabilities with 1000 classes, and the multilabel "
+          "losses on float 0/1 labels {:.2f}x to {:.2f}x of "
+          "`binary_cross_entropy_with_logits`.",
+          lambda r: (*_span(_speed(r, SOFT_TARGETS, c=1000)),
+                     *_span(_speed(r, MULTILABEL, c=1000)))),
     Claim("classification.md", "speed.json",
           "which the soft counts do not: in the [Speed](benchmarks/speed.md) record "
           "`LovaszLoss` took {:.2f}x to {:.2f}x the time of cross-entropy on the CPU, where "
@@ -1080,6 +1094,7 @@ SECTIONS = [
         "2^19", "2", "0",  # CPU_BLOCK_ENTRIES, its 2 MiB, and "0 gives one block"
         "1",  # "below 1x"
         "4",  # KiB per page
+        "0.1",  # the label smoothing of the soft targets' rows (speed.SMOOTHING)
     })),
     Section(CN, "## Memory: InfoNCE without", "## The mutual-information bound", frozenset({
         "2^{24}", "2^{22}", "64", "16",  # tile sizes (softmetrics._tuning) and their MiB

@@ -69,17 +69,36 @@ def test_one_hot_soft_targets_equal_labels(case, temperature, samplewise):
                 torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
 
 
-def test_one_hot_soft_targets_equal_labels_in_gradient():
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("extra", [(), (3,)])
+def test_one_hot_soft_targets_equal_labels_in_gradient(task, extra):
+    """Through the fused Functions (a graph being built) too: float 0/1 targets give the
+    labels' value (bit for bit for binary and multilabel) and, to rounding, their
+    gradient, also where the sigmoid saturates to exactly 0 or 1 (a tie of the minimum)."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(16, 4, 3, generator=g)
-    y = torch.randint(0, 4, (16, 3), generator=g)
-    soft = torch.nn.functional.one_hot(y, 4).movedim(-1, 1).float()
-    for fn in (F.soft_f1_score, F.soft_matthews_corrcoef):
-        grads = []
+    shape = (16, *extra) if task == "binary" else (16, 4, *extra)
+    x = torch.randn(*shape, generator=g)
+    x.view(-1)[:4] = torch.tensor([40.0, -40.0, 200.0, -200.0])  # p = 1 or 0 exactly
+    if task == "multiclass":
+        y = torch.randint(0, 4, (16, *extra), generator=g)
+        soft = torch.nn.functional.one_hot(y, 4).movedim(-1, 1).float()
+    else:
+        y = torch.randint(0, 2, shape, generator=g)
+        y.view(-1)[:4] = torch.tensor([1, 0, 0, 1])
+        soft = y.float()
+    kw = dict(task=task) if task == "binary" else dict(task=task, num_classes=4)
+    for fn in (F.soft_f1_score, F.soft_matthews_corrcoef, F.soft_accuracy):
+        values, grads = [], []
         for target in (y, soft):
             z = x.clone().requires_grad_()
-            fn(z, target, task="multiclass", num_classes=4, temperature=0.5).backward()
+            value = fn(z, target, temperature=0.5, **kw)
+            value.backward()
+            values.append(value.detach())
             grads.append(z.grad)
+        if task == "multiclass":
+            torch.testing.assert_close(values[0], values[1], atol=1e-6, rtol=0)
+        else:
+            assert torch.equal(values[0], values[1]), fn.__name__
         torch.testing.assert_close(grads[0], grads[1], atol=1e-7, rtol=1e-5)
 
 
