@@ -3,7 +3,8 @@
 Builds the site with `mkdocs build --strict` into a temporary folder, serves it on
 localhost and opens every page in Debian's `chromium` (driven by Playwright), checking that
 the page logs no console error, that every formula was typeset by the bundled MathJax (no
-raw `$$` or `\\(` left in the text) and is visible (nonzero width, every character drawn),
+raw `$$` or `\\(` left in the text) and is visible (nonzero width, every character drawn,
+no display formula wider than the text column),
 that every image loaded, that the doctest examples of the API reference sit in code blocks,
 and that no request leaves localhost (the site must work offline).
 
@@ -156,9 +157,13 @@ _VISIBLE_MATH = """() => {
       c.textContent.trim() !== '';
   };
   const undrawn = chars.filter(c => !drawn(c));
+  // a display formula wider than its column is cut off (or hidden behind a scroll bar)
+  const clipped = containers.filter(c => c.getAttribute('display') === 'true' &&
+                                         c.scrollWidth > c.clientWidth + 1);
   return {shown: containers.length, chars: chars.length,
           blank: blank.length, blank_at: blank.slice(0, 3).map(around),
-          undrawn: undrawn.length, undrawn_at: undrawn.slice(0, 3).map(around)};
+          undrawn: undrawn.length, undrawn_at: undrawn.slice(0, 3).map(around),
+          clipped: clipped.length, clipped_at: clipped.slice(0, 3).map(around)};
 }"""
 
 _INSPECT = """() => {
@@ -277,6 +282,9 @@ def test_every_page_in_chromium(site: Path, server: str, browser, screenshots: P
         if shown["blank"]:
             problems.append(f"{where}: {shown['blank']} of {shown['shown']} formulas have no "
                             f"width (blank), e.g. in {shown['blank_at']}")
+        if shown["clipped"]:
+            problems.append(f"{where}: {shown['clipped']} display formulas are wider than the "
+                            f"text column (cut off), e.g. {shown['clipped_at']}")
         if shown["undrawn"]:
             problems.append(f"{where}: {shown['undrawn']} of {shown['chars']} formula "
                             f"characters have no glyph, e.g. in {shown['undrawn_at']}")

@@ -76,7 +76,9 @@ def info_nce(
 
     $$
     \ell_i = -\log \frac{\exp s(q_i, k_i)}{\sum_{c \in \mathcal{C}_i} \exp s(q_i, c)},
-    \qquad
+    $$
+
+    $$
     \mathcal{C}_i = \underbrace{\{k_1, \dots, k_N\}}_{\texttt{in\_batch\_negatives}}
     \cup \underbrace{\{q_j : j \ne i\}}_{\texttt{query\_negatives}}
     \cup \underbrace{\{n_1, \dots, n_M\}}_{\texttt{negatives}}
@@ -492,7 +494,10 @@ def nce_loss(
     $$
     \ell_n = -\log \sigma\big(\Delta_n(y_n)\big)
              - \sum_{j=1}^{K} \log\big(1 - \sigma(\Delta_n(w_{nj}))\big),
-    \qquad \Delta_n(w) = s_n(w) - \log\big(K q(w)\big),
+    $$
+
+    $$
+    \Delta_n(w) = s_n(w) - \log\big(K q(w)\big),
     $$
 
     i.e. $P(D = 1 \mid w) = \sigma(s(w) - \log(K q(w)))$. At its optimum the scores are

@@ -59,7 +59,10 @@ def bleu_score(hyp: Tensor, ref: Tensor, *, pad_id: int = 0, max_order: int = 4,
 
     $$
     \mathrm{BLEU} = \mathrm{BP}\,\exp\Bigl(\frac{1}{N'} \sum_{n=1}^{N'} \log p_n\Bigr),
-    \qquad p_n = \frac{m_n}{t_n}, \qquad
+    \qquad p_n = \frac{m_n}{t_n},
+    $$
+
+    $$
     \mathrm{BP} = \begin{cases} 1 & |h| \ge r \\ e^{1 - r/|h|} & 0 < |h| < r \\ 0 & |h| = 0
     \end{cases}
     $$
