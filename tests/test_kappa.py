@@ -15,6 +15,8 @@ from sklearn.metrics import cohen_kappa_score
 import softmetrics
 from softmetrics import functional as F
 
+from .test_robustness import fuzz_case
+
 WEIGHTS = [None, "linear", "quadratic"]
 
 
@@ -325,6 +327,66 @@ def test_nan_logits():
             value = F.soft_cohen_kappa(x, y, temperature=t, validate_args=False,
                                        zero_division=1.0, **kw)
             assert value.isnan()
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=fuzz_case(), weights=st.sampled_from([*WEIGHTS, "cubic"]))
+def test_fuzz(case, weights):
+    """Every shape and dtype: a documented error, or finite values and gradients."""
+    x, y, options = case
+    keep = ("task", "num_classes", "temperature", "threshold", "ignore_index", "zero_division")
+    options = {k: v for k, v in options.items() if k in keep} | {"weights": weights}
+    if x.is_floating_point():
+        x.requires_grad_()
+    try:
+        value = F.soft_cohen_kappa(x, y, **options)
+    except (ValueError, TypeError):
+        return
+    assert torch.isfinite(value) and -1.0 <= value.item() <= 1.0
+    if value.requires_grad:
+        (grad,) = torch.autograd.grad(value, x)
+        assert torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("weights", WEIGHTS)
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_compiles_without_graph_breaks(weights, task):
+    """Forward and backward trace as one graph (dynamo, the eager backend), with the
+    default `validate_args=True`, and give the eager values."""
+    torch._dynamo.reset()
+    g = torch.Generator().manual_seed(0)
+    if task == "binary":
+        x, y, kw = torch.randn(32, generator=g), torch.randint(0, 2, (32,), generator=g), {}
+    else:
+        x, y = torch.randn(2, 4, 3, 3, generator=g), torch.randint(0, 4, (2, 3, 3), generator=g)
+        kw = dict(num_classes=4, ignore_index=0)
+    loss_fn = softmetrics.SoftCohenKappaLoss(task=task, weights=weights, **kw)
+    compiled = torch.compile(loss_fn, backend="eager", fullgraph=True)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    a, b = compiled(xa, y), loss_fn(xb, y)
+    a.backward()
+    b.backward()
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(xa.grad, xb.grad)
+
+
+@pytest.mark.parametrize("weights", WEIGHTS)
+def test_autocast_bfloat16_on_cpu(weights):
+    """Under CPU autocast a bf16 matmul feeds the loss: the statistics stay in float32."""
+    g = torch.Generator().manual_seed(0)
+    layer = torch.nn.Linear(16, 5)
+    x = torch.randn(256, 16, generator=g)
+    y = torch.randint(0, 5, (256,), generator=g)
+    y[::7] = -1
+    loss_fn = softmetrics.SoftCohenKappaLoss(task="multiclass", num_classes=5, weights=weights,
+                                             ignore_index=-1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = layer(x)
+        loss = loss_fn(logits, y)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, loss_fn(logits.detach().float(), y), atol=1e-6, rtol=0)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
 
 
 # ---------------------------------------------------------------------------------------
