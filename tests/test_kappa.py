@@ -389,6 +389,26 @@ def test_autocast_bfloat16_on_cpu(weights):
     assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
 
 
+@pytest.mark.parametrize("weights", WEIGHTS)
+def test_runs_on_the_device_under_test(weights, device):
+    """`pytest --device cuda`: the values and gradients of the CPU, on the device."""
+    g = torch.Generator().manual_seed(12)
+    x = torch.randn(3, 4, 6, 6, generator=g)
+    y = torch.randint(0, 4, (3, 6, 6), generator=g)
+    y[0, :2] = 255
+    kw = dict(task="multiclass", num_classes=4, weights=weights, ignore_index=255)
+    grads = []
+    for dev in (torch.device("cpu"), device):
+        xd = x.to(dev).requires_grad_()
+        value = F.soft_cohen_kappa(xd, y.to(dev), temperature=0.5, **kw)
+        value.backward()
+        exact = F.soft_cohen_kappa(xd, y.to(dev), temperature=0, **kw)
+        assert value.device == exact.device == xd.device
+        grads.append((value.detach().cpu(), exact.cpu(), xd.grad.cpu()))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
 # ---------------------------------------------------------------------------------------
 # the Module
 
