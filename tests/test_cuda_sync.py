@@ -89,6 +89,13 @@ CLASSIFICATION = [
         validate_args=False), "segmentation"),
     ("lovasz-hinge-multilabel", lambda: softmetrics.LovaszLoss(
         task="multilabel", num_classes=7, validate_args=False), "multilabel"),
+    ("kappa-quadratic-momentum", lambda: softmetrics.SoftCohenKappaLoss(
+        task="multiclass", num_classes=7, weights="quadratic", ignore_index=255,
+        momentum=0.9, validate_args=False), "segmentation"),
+    ("kappa-multiclass", lambda: softmetrics.SoftCohenKappaLoss(
+        task="multiclass", num_classes=7, validate_args=False), "multiclass"),
+    ("kappa-binary", lambda: softmetrics.SoftCohenKappaLoss(task="binary",
+                                                            validate_args=False), "binary"),
 ]
 
 

@@ -159,6 +159,14 @@ def _classification_steps(device: torch.device) -> dict[str, Callable[[], None]]
         softmetrics.LovaszLoss(task="multiclass", num_classes=5, ignore_index=0)(seg, seg_y)
         .backward(),
         softmetrics.LovaszLoss(task="multilabel", num_classes=5)(x, (x > 0).long()).backward())
+    for weights in (None, "linear", "quadratic"):
+        def kappa_step(weights=weights) -> None:
+            loss_fn = softmetrics.SoftCohenKappaLoss(task="multiclass", num_classes=5,
+                                                     weights=weights, ignore_index=0)
+            loss_fn(seg, seg_y).backward()
+            loss_fn.metric(seg, seg_y)
+            softmetrics.SoftCohenKappaLoss(task="binary")(x[:, 0], y % 2).backward()
+        steps[f"kappa-{weights or 'unweighted'}"] = kappa_step
     return steps
 
 

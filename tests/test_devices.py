@@ -25,7 +25,10 @@ META = torch.device("meta")
                                        validate_args=False), (8, 3), (8, 3)),
     (lambda: softmetrics.SoftAveragePrecisionLoss(task="binary", momentum=0.9,
                                                   validate_args=False), (8,), (8,)),
-], ids=["f1", "mcc", "auroc", "ap"])
+    (lambda: softmetrics.SoftCohenKappaLoss(task="multiclass", num_classes=3,
+                                            weights="quadratic", momentum=0.9,
+                                            validate_args=False), (8, 3), (8,)),
+], ids=["f1", "mcc", "auroc", "ap", "kappa"])
 def test_running_statistics_on_another_device_are_a_clear_error(make, shape, target_shape):
     loss_fn = make()  # buffers on the CPU
     input = torch.zeros(shape, device=META)

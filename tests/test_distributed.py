@@ -33,6 +33,13 @@ def _configs():
             task="multilabel", num_classes=C, average="macro", **kw), "multilabel"),
         ("multilabel-mcc-micro", lambda **kw: softmetrics.SoftMCCLoss(
             task="multilabel", num_classes=C, **kw), "multilabel"),
+        ("kappa-quadratic", lambda **kw: softmetrics.SoftCohenKappaLoss(
+            task="multiclass", num_classes=C, weights="quadratic", ignore_index=-1, **kw),
+         "multiclass"),
+        ("kappa", lambda **kw: softmetrics.SoftCohenKappaLoss(
+            task="multiclass", num_classes=C, ignore_index=-1, **kw), "multiclass"),
+        ("kappa-binary", lambda **kw: softmetrics.SoftCohenKappaLoss(task="binary", **kw),
+         "binary"),
     ]
 
 

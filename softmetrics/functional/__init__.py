@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from .accuracy import soft_accuracy, soft_top_k_accuracy
+from .agreement import soft_cohen_kappa
 from .classification import (
     StatScores,
     soft_f1_score,
@@ -50,6 +51,7 @@ __all__ = [
     "soft_average_precision",
     "soft_bleu_score",
     "soft_calibrated_average_precision",
+    "soft_cohen_kappa",
     "soft_exact_match",
     "soft_f1_score",
     "soft_fbeta_score",

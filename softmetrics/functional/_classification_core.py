@@ -6,7 +6,8 @@ Every metric runs one pipeline, `evaluate`:
    `__init__`);
 2. `format_inputs`: a class axis 1 everywhere, the compute dtype, a 0/1 weight per entry
    for `ignore_index`;
-3. `Counts`: the decision's true positives and predicted mass per (group, class), from
+3. `Counts` (`statistics`, also read by Cohen's kappa in `_agreement_core`): the
+   decision's true positives and predicted mass per (group, class), from
    `_classification_counts` (argmax/threshold, or top-k), with the support and the number
    of counted entries; exact integers in float64 at temperature 0;
 4. an optional `CountsHook` (Modules: sum across processes, mix running statistics);
@@ -55,6 +56,7 @@ __all__ = [
     "evaluate",
     "format_inputs",
     "stat_scores",
+    "statistics",
 ]
 
 
@@ -218,7 +220,7 @@ def _top_k_decision_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: 
     return Counts(tp, pred, support, total)
 
 
-def _statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task: str,
+def statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task: str,
                 temperature: float | Tensor, threshold: float, samplewise: bool,
                 soft: bool = False) -> Counts:
     """The counts of the decision on `z` against `y`, each (G, C).
@@ -389,7 +391,7 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
                                soft_targets=top_k is None)
     samplewise = multidim_average == "samplewise"
     if top_k is None:
-        counts = _statistics(z, y, w, c, task=task, temperature=temperature,
+        counts = statistics(z, y, w, c, task=task, temperature=temperature,
                              threshold=threshold, samplewise=samplewise, soft=soft)
     elif top_k_hits_only:
         counts = _top_k_counts(z, y, w, c, top_k, temperature, samplewise)

@@ -8,6 +8,7 @@ names below (`X as X`: an explicit re-export) are the public ones.
 
 from __future__ import annotations
 
+from .agreement import SoftCohenKappaLoss as SoftCohenKappaLoss
 from .classification import (
     LovaszLoss as LovaszLoss,
     SoftAccuracyLoss as SoftAccuracyLoss,

@@ -1,0 +1,188 @@
+r"""Cohen's kappa: the statistics of a soft confusion matrix and its one formula.
+
+For the confusion matrix $O_{ij} = \sum_n w_n [y_n = i]\, p_{nj}$ (rows: the target,
+columns: the decision $p$), kappa reads only four sums over the samples
+(`KappaCounts`): the weighted disagreement $D = \sum_{ij} W_{ij} O_{ij}$, the predicted
+mass $q_j$ (column sums), the support $t_i$ (row sums) and the number of entries $N$:
+
+$$
+\kappa = 1 - \frac{D}{\sum_{ij} W_{ij} t_i q_j / N}.
+$$
+
+Without weights ($W_{ij} = [i \ne j]$) and for binary tasks these come from the counts of
+every classification metric (`_classification_core.statistics`): $D = N - \sum_c TP_c$,
+through the fused softmax Function. Linear and quadratic weights scatter the decision's
+rows into the $(C, C)$ matrix $O$ by target class (an `index_add`, O(N C) work), and read
+$D$, $q$ from it. Being sums over samples, the statistics can be summed across processes
+and mixed with running ones (`KappaHook`), as the classification Modules do with `Counts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+from .. import _checks
+from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard, soft_argmax
+from ._classification_core import format_inputs, statistics
+from ._classification_counts import index_counts
+from ._classification_options import check_classification_options
+
+__all__ = [
+    "KAPPA_WEIGHTS",
+    "KappaCounts",
+    "KappaHook",
+    "KappaWeights",
+    "check_kappa_options",
+    "cohen_kappa",
+    "kappa_value",
+    "kappa_weight_matrix",
+]
+
+KappaWeights = Literal["linear", "quadratic"] | None
+KAPPA_WEIGHTS: tuple[KappaWeights, ...] = (None, "linear", "quadratic")
+
+
+class KappaCounts(NamedTuple):
+    """The statistics of kappa, per group (one group: the batch): the weighted
+    disagreement $\\sum_{ij} W_{ij} O_{ij}$ (G, 1), the predicted mass per class (G, C),
+    the support per class (G, C; no gradient) and the number of entries (G, 1)."""
+
+    disagreement: Tensor
+    pred: Tensor
+    support: Tensor
+    total: Tensor
+
+
+KappaHook = Callable[[KappaCounts], KappaCounts]
+"""Maps the statistics before the formula reads them (Modules: sums across processes,
+running statistics)."""
+
+
+def check_kappa_options(fn: str, *, task: str, num_classes: int | None, weights: object,
+                        temperature: float | Tensor, threshold: float,
+                        ignore_index: int | None, zero_division: float) -> None:
+    """Kappa: binary or multiclass, `weights` None, "linear" or "quadratic", and the
+    options every classification function shares (no `average`, no `multidim_average`)."""
+    _checks.check_option(fn, "task", task, ("binary", "multiclass"))
+    check_classification_options(fn, task=task, num_classes=num_classes, average="micro",
+                                 temperature=temperature, threshold=threshold,
+                                 ignore_index=ignore_index, multidim_average="global",
+                                 zero_division=zero_division)
+    _checks.check_option(fn, "weights", weights, KAPPA_WEIGHTS)
+
+
+def kappa_weight_matrix(num_classes: int, weights: KappaWeights, like: Tensor) -> Tensor:
+    """The disagreement weights $W_{ij}$ (C, C): $[i \\ne j]$, $|i - j|$ or $(i - j)^2$,
+    built on `like`'s device in its dtype (no copy from the host)."""
+    classes = torch.arange(num_classes, device=like.device, dtype=like.dtype)
+    diff = classes.unsqueeze(1) - classes
+    if weights == "linear":
+        return diff.abs()
+    if weights == "quadratic":
+        return diff * diff
+    return (diff != 0).to(like.dtype)
+
+
+def _confusion(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int,
+               temperature: float | Tensor) -> Tensor:
+    """The (soft) confusion matrix $O$ (C, C), rows the target: the decision's rows
+    scattered by target class. Exact integers in float64 at temperature 0."""
+    c = num_classes
+    rows = y.reshape(-1)
+    if is_hard(temperature):
+        exact = torch.float64 if z.device.type != "mps" else compute_dtype(z.dtype)
+        cells = rows * c + z.argmax(1).reshape(-1)
+        ones = (torch.ones((), dtype=exact, device=z.device).expand(cells.shape)
+                if w is None else w.reshape(-1).to(exact))
+        o = ones.new_zeros(c * c).index_add(0, cells, ones).view(c, c)
+        return torch.where(z.isnan().any(), torch.nan, o)  # NaN logits: a NaN, not a label
+    p = soft_argmax(z.to(compute_dtype(z.dtype)), temperature, dim=1)
+    p = p.movedim(1, -1).reshape(-1, c)
+    if w is not None:
+        p = p * w.reshape(-1, 1)
+    return p.new_zeros(c, c).index_add(0, rows, p)
+
+
+def _kappa_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task: str,
+                  weights: KappaWeights, temperature: float | Tensor,
+                  threshold: float) -> KappaCounts:
+    if task == "multiclass" and weights is not None:
+        with full_precision(z.device):
+            o = _confusion(z, y, w, num_classes, temperature)
+            # by rows, then over them: the order `kappa_value` sums the chance term in
+            disagreement = (kappa_weight_matrix(num_classes, weights, o) * o).sum(-1).sum()
+            pred = o.sum(0, keepdim=True)
+        with torch.no_grad():
+            ones = torch.ones((), dtype=o.dtype, device=o.device).expand(y.shape)
+            support = index_counts(ones if w is None else w.to(o.dtype), y, num_classes,
+                                   False)
+            total = support.sum(-1, keepdim=True)
+        return KappaCounts(disagreement.reshape(1, 1), pred, support, total)
+    c = statistics(z, y, w, num_classes, task=task, temperature=temperature,
+                   threshold=threshold, samplewise=False)
+    total = as_tensor_on(c.total, c.tp).reshape(1, 1)
+    if task == "multiclass":  # unweighted: everything off the diagonal disagrees
+        return KappaCounts(total - c.tp.sum(-1, keepdim=True), c.pred, c.support, total)
+    # binary: the 2 x 2 table (negatives, positives); FP + FN disagree
+    return KappaCounts(c.pred + c.support - 2.0 * c.tp, torch.cat([total - c.pred, c.pred], -1),
+                       torch.cat([total - c.support, c.support], -1), total)
+
+
+def kappa_value(k: KappaCounts, weights: KappaWeights, zero_division: float) -> Tensor:
+    r"""$(E - N D) / E$ per group, with the chance disagreement $E = \sum_{ij} W_{ij} t_i q_j$.
+
+    $E = 0$ when every entry of the target and of the decision falls in one and the same
+    class (then $D = 0$ too): the value is `zero_division`. So it is when $E$ is 0 up to
+    the rounding of its scale, $E \le \epsilon N^2$ ($\epsilon$ the dtype's machine
+    epsilon; a nonzero exact $E$ is at least $N$): only a target of one class, where kappa
+    is 0 whatever the decision, gets there, with a decision whose other classes hold less
+    than about $\epsilon$ per entry; dividing by such an $E$ would give rounding noise and
+    gradients of order $1/E$. A NaN reaches the result.
+
+    $E$ is written so that its rounding follows that of $D$: unweighted as
+    $N^2 - \sum_c t_c q_c$ (the counts give $D = N - \sum_c TP_c$), weighted as the rows
+    $\sum_j W_{ij} q_j$ summed as $D$'s rows are (for a target of one class the two are
+    then equal, bit for bit). The value is clamped to [-1, 1], the range of kappa,
+    against the remaining rounding.
+    """
+    n = k.total[..., 0].to(k.pred.dtype)
+    support = k.support.to(k.pred.dtype)
+    if weights is None:
+        chance = n * n - (support * k.pred).sum(-1)
+    else:
+        weight = kappa_weight_matrix(k.pred.shape[-1], weights, k.pred)
+        chance = (support * (weight * k.pred.unsqueeze(-2)).sum(-1)).sum(-1)
+    observed = n * k.disagreement[..., 0]
+    defined = (chance > torch.finfo(chance.dtype).eps * n * n) | chance.isnan()
+    safe = torch.where(defined, chance, 1.0)  # no 1/0 in the branch `where` drops
+    value = torch.where(defined, (chance - observed) / safe, zero_division)
+    return value.clamp(-1.0, 1.0)
+
+
+def cohen_kappa(fn: str, input: Tensor, target: Tensor, *, task: str,
+                num_classes: int | None, weights: KappaWeights, temperature: float | Tensor,
+                threshold: float, ignore_index: int | None, zero_division: float,
+                validate_args: bool, hook: KappaHook | None = None,
+                check: bool = True) -> Tensor:
+    """Validate, count (optionally `hook` the statistics) and apply kappa's formula; a
+    scalar in the compute dtype. `check=False` skips the option checks (Modules ran them
+    once)."""
+    if check:
+        check_kappa_options(fn, task=task, num_classes=num_classes, weights=weights,
+                            temperature=temperature, threshold=threshold,
+                            ignore_index=ignore_index, zero_division=zero_division)
+    if task == "multiclass" and _checks.is_soft_target(task, input, target):
+        _checks.fail(fn, "target", "class indices of shape (N, ...) (kappa takes no class "
+                     "probabilities as the target)", target, error=TypeError)
+    z, y, w, c = format_inputs(fn, input, target, task=task, num_classes=num_classes,
+                               ignore_index=ignore_index, validate_args=validate_args)
+    weights = weights if task == "multiclass" else None  # 2 classes: W = [[0, 1], [1, 0]]
+    counts = _kappa_counts(z, y, w, c, task=task, weights=weights, temperature=temperature,
+                           threshold=threshold)
+    if hook is not None:
+        counts = hook(counts)
+    return kappa_value(counts, weights, zero_division)[0].to(compute_dtype(z.dtype))
