@@ -27,7 +27,7 @@
 #                                 classification losses and InfoNCE (about 60 s, mostly
 #                                 Triton compilation)
 #   speed         45 s    30 s    classification losses vs F.cross_entropy at (65536, 1000),
-#                                 (4096, 1000), (65536, 10), (4096, 10): 22 rows (23 at
+#                                 (4096, 1000), (65536, 10), (4096, 10): 24 rows (25 at
 #                                 (4096, 10), with the pairwise AUROC) x 3 rounds x 3 timings
 #                                 of 20 calls, a few milliseconds per call at most; a row
 #                                 whose one call is estimated above 0.1 s is not run (smp's
