@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from .._checks import fail
+from .._checks import check_number, fail
 
 __all__ = ["Float32Buffers", "RunningStatistics", "set_level_repr"]
 
@@ -50,6 +50,14 @@ class Float32Buffers(nn.Module):
         return self
 
 
+def check_number_temperature(name: str, temperature: object) -> None:
+    """The losses whose fused Functions take the temperature as a number refuse a tensor
+    (the functional API takes one)."""
+    if isinstance(temperature, Tensor):
+        fail(name, "temperature", "a number (use the functional API for a tensor "
+             "temperature)", temperature, error=TypeError)
+
+
 class RunningStatistics(Float32Buffers):
     """A loss that can mix its batch statistics with running ones (`momentum`).
 
@@ -63,6 +71,18 @@ class RunningStatistics(Float32Buffers):
     momentum: float | None
     running_initialized: Tensor
     _running_fields: tuple[str, ...] = ()
+
+    def keep_set_level_options(self, sync_dist: bool,
+                               process_group: torch.distributed.ProcessGroup | None,
+                               momentum: float | None) -> None:
+        """Keep the set-level options: `sync_dist`, `process_group` and `momentum`
+        (checked to lie in [0, 1); the Module registers its running statistics)."""
+        self.sync_dist = bool(sync_dist)
+        self.process_group = process_group
+        self.momentum = momentum
+        if momentum is not None:
+            check_number(type(self).__name__, "momentum", momentum, low=0.0, high=1.0,
+                         high_open=True)
 
     def register_running(self, fields: Sequence[str], shape: tuple[int, ...]) -> None:
         self._running_fields = tuple(fields)

@@ -17,7 +17,7 @@ from ..functional._agreement_core import (
     check_kappa_options,
     cohen_kappa,
 )
-from ._base import RunningStatistics, set_level_repr
+from ._base import RunningStatistics, check_number_temperature, set_level_repr
 
 
 class SoftCohenKappaLoss(RunningStatistics):
@@ -57,9 +57,7 @@ class SoftCohenKappaLoss(RunningStatistics):
         super().__init__()
         name = type(self).__name__
         _checks.check_no_extra_options(name, unexpected)
-        if isinstance(temperature, Tensor):
-            _checks.fail(name, "temperature", "a number (use the functional API for a "
-                         "tensor temperature)", temperature, error=TypeError)
+        check_number_temperature(name, temperature)
         check_kappa_options(name, task=task, num_classes=num_classes, weights=weights,
                             temperature=temperature, threshold=threshold,
                             ignore_index=ignore_index, zero_division=zero_division)
@@ -68,11 +66,8 @@ class SoftCohenKappaLoss(RunningStatistics):
             ignore_index=ignore_index, zero_division=zero_division,
             validate_args=validate_args)
         self.temperature = temperature
-        self.sync_dist = bool(sync_dist)
-        self.process_group = process_group
-        self.momentum = momentum
+        self.keep_set_level_options(sync_dist, process_group, momentum)
         if momentum is not None:
-            _checks.check_number(name, "momentum", momentum, low=0.0, high=1.0, high_open=True)
             # (1, C) buffers; the two (1, 1) statistics are stored broadcast along the row
             columns = 2 if task == "binary" else int(num_classes or 2)
             self.register_running(KappaCounts._fields, (1, columns))

@@ -34,7 +34,7 @@ from ..functional._classification_options import (
     tversky_weights,
 )
 from ..functional._lovasz import check_lovasz_options
-from ._base import RunningStatistics, set_level_repr
+from ._base import RunningStatistics, check_number_temperature, set_level_repr
 
 
 class _ClassificationLoss(RunningStatistics):
@@ -107,9 +107,7 @@ class _ClassificationLoss(RunningStatistics):
                          "loss of the whole batch is one number; per-sample losses need "
                          "multidim_average='samplewise')", reduction)
         self.reduction = reduction
-        if isinstance(temperature, Tensor):
-            _checks.fail(name, "temperature", "a number (use the functional API for a "
-                         "tensor temperature)", temperature, error=TypeError)
+        check_number_temperature(name, temperature)
         self.options: dict[str, Any] = dict(
             task=task, num_classes=num_classes, average=average, threshold=threshold,
             ignore_index=ignore_index, multidim_average=multidim_average,
@@ -117,15 +115,12 @@ class _ClassificationLoss(RunningStatistics):
             validate_args=validate_args)
         self.formula: dict[str, Any] = dict(formula or {})
         self.temperature = temperature
-        self.sync_dist = bool(sync_dist)
-        self.process_group = process_group
-        self.momentum = momentum
-        if self.sync_dist and multidim_average == "samplewise":
+        if sync_dist and multidim_average == "samplewise":
             _checks.fail(name, "sync_dist", "False with multidim_average='samplewise' "
                          "(per-sample values are averaged by data parallelism already)",
                          sync_dist)
+        self.keep_set_level_options(sync_dist, process_group, momentum)
         if momentum is not None:
-            _checks.check_number(name, "momentum", momentum, low=0.0, high=1.0, high_open=True)
             if multidim_average == "samplewise":
                 _checks.fail(name, "momentum", "None with multidim_average='samplewise' "
                              "(running statistics pool samples)", momentum)

@@ -12,6 +12,7 @@ from .. import _checks
 from .._options import REDUCTIONS, MultidimAverage, Reduction
 from .._relax import reduce_per_sample
 from ..functional._exact_match_core import check_exact_match_options, exact_match
+from ._base import check_number_temperature
 
 
 class SoftExactMatchLoss(nn.Module):
@@ -44,9 +45,7 @@ class SoftExactMatchLoss(nn.Module):
         super().__init__()
         name = type(self).__name__
         _checks.check_no_extra_options(name, unexpected)
-        if isinstance(temperature, Tensor):
-            _checks.fail(name, "temperature", "a number (use the functional API for a "
-                         "tensor temperature)", temperature, error=TypeError)
+        check_number_temperature(name, temperature)
         check_exact_match_options(name, task=task, num_classes=num_classes,
                                   temperature=temperature, threshold=threshold,
                                   ignore_index=ignore_index, multidim_average=multidim_average,

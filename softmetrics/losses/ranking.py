@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from .. import _checks, distributed
+from .. import distributed
 from .._options import Average, Task
 from ..functional._ranking_core import (
     ColumnStats,
@@ -70,11 +70,8 @@ class _RankingLoss(RunningStatistics):
             self.register_buffer("temperature", temperature)
         else:
             self.temperature = temperature
-        self.sync_dist = bool(sync_dist)
-        self.process_group = process_group
-        self.momentum = momentum
+        self.keep_set_level_options(sync_dist, process_group, momentum)
         if momentum is not None:
-            _checks.check_number(name, "momentum", momentum, low=0.0, high=1.0, high_open=True)
             columns = 1 if task == "binary" or average == "micro" else int(num_classes or 1)
             self.register_running(ColumnStats._fields, (columns,))
 
