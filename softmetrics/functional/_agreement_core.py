@@ -27,8 +27,7 @@ from torch import Tensor
 
 from .. import _checks
 from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard, soft_argmax
-from ._classification_core import format_inputs, statistics
-from ._classification_counts import index_counts
+from ._classification_core import class_support, format_inputs, statistics
 from ._classification_options import check_classification_options
 
 __all__ = [
@@ -117,9 +116,7 @@ def _kappa_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, t
             disagreement = (kappa_weight_matrix(num_classes, weights, o) * o).sum(-1).sum()
             pred = o.sum(0, keepdim=True)
         with torch.no_grad():
-            ones = torch.ones((), dtype=o.dtype, device=o.device).expand(y.shape)
-            support = index_counts(ones if w is None else w.to(o.dtype), y, num_classes,
-                                   False)
+            support = class_support(y, w, num_classes, False, o.dtype)
             total = support.sum(-1, keepdim=True)
         return KappaCounts(disagreement.reshape(1, 1), pred, support, total)
     c = statistics(z, y, w, num_classes, task=task, temperature=temperature,

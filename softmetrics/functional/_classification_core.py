@@ -53,6 +53,7 @@ __all__ = [
     "CountsHook",
     "Kind",
     "StatScores",
+    "class_support",
     "evaluate",
     "format_inputs",
     "stat_scores",
@@ -159,11 +160,12 @@ def format_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
 # statistics: the counts of every metric
 
 
-def _class_support(y: Tensor, w: Tensor | None, num_classes: int, samplewise: bool,
-                   dtype: torch.dtype) -> Tensor:
-    """Support (G, C) of multiclass labels `y`: the (weighted) number of entries per class."""
+def class_support(y: Tensor, w: Tensor | None, num_classes: int, samplewise: bool,
+                  dtype: torch.dtype) -> Tensor:
+    """Support (G, C) of multiclass labels `y`: the (weighted) number of entries per
+    class, summed in `dtype`."""
     ones = torch.ones((), dtype=dtype, device=y.device).expand(y.shape)
-    return index_counts(ones if w is None else w, y, num_classes, samplewise)
+    return index_counts(ones if w is None else w.to(dtype), y, num_classes, samplewise)
 
 
 def _nan_groups(z: Tensor, samplewise: bool) -> Tensor:
@@ -181,7 +183,7 @@ def _top_k_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, k: i
         hit = hit * w
     tp = index_counts(hit, y, num_classes, samplewise)
     with torch.no_grad():
-        support = _class_support(y, w, num_classes, samplewise, hit.dtype)
+        support = class_support(y, w, num_classes, samplewise, hit.dtype)
     if is_hard(temperature):
         tp = torch.where(_nan_groups(z, samplewise), torch.nan, tp.double())
         support = support.double()
@@ -206,7 +208,7 @@ def _top_k_decision_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: 
         pred = group_sum(a * miss.unsqueeze(1), samplewise) + index_counts(
             hit, y, num_classes, samplewise)
     with torch.no_grad():
-        support = _class_support(y, w, num_classes, samplewise, tp.dtype)
+        support = class_support(y, w, num_classes, samplewise, tp.dtype)
         if w is None:
             total: Tensor | float = float(math.prod(y.shape[1:]) if samplewise else y.numel())
         else:
@@ -235,7 +237,7 @@ def statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task
                                    threshold=threshold, samplewise=samplewise, soft=soft)
     with torch.no_grad():
         if task == "multiclass" and not soft:
-            support = _class_support(y, w, num_classes, samplewise, tp.dtype)
+            support = class_support(y, w, num_classes, samplewise, tp.dtype)
             if w is None:
                 total: Tensor | float = float(math.prod(y.shape[1:]) if samplewise
                                               else y.numel())

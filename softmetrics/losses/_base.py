@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from .._checks import check_number, fail
 
-__all__ = ["Float32Buffers", "RunningStatistics", "set_level_repr"]
+__all__ = ["Float32Buffers", "RunningStatistics", "check_number_temperature", "set_level_repr"]
 
 
 def set_level_repr(module: nn.Module, options: dict[str, Any]) -> str:
