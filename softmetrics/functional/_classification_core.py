@@ -271,9 +271,26 @@ def _divide(num: Tensor, den: Tensor, zero_division: float) -> Tensor:
     touches the 0/0 entries that `zero_division` replaces. A NaN (from a NaN or infinite
     logit) is divided, not replaced: it reaches the result.
     """
-    tiny = torch.finfo(den.dtype).tiny
-    defined = (den > 0) | den.isnan()
-    return torch.where(defined, num / den.clamp_min(tiny), zero_division)
+    tiny = torch.finfo(den.dtype).tiny  # `den <= 0` is False for NaN: one comparison
+    return torch.where(den <= 0, zero_division, num / den.clamp_min(tiny))
+
+
+def _weighted_sum(terms: tuple[tuple[float, Tensor], ...]) -> Tensor:
+    """`sum(a * x for a, x in terms)` in as few operations as the coefficients allow (at
+    least one is not 0): a term with coefficient 0 is left out, a coefficient +-1 adds or
+    subtracts, and terms of equal coefficients are added before one product (F1:
+    `(pred + support) / 2`). The products left out are exact, so only the order of the
+    additions may differ from the plain sum's (not at all for counts that are integers)."""
+    groups: dict[float, Tensor] = {}
+    for a, x in terms:
+        if a != 0.0:
+            groups[a] = groups[a] + x if a in groups else x
+    ordered = sorted(groups.items(), key=lambda item: item[0] < 0)  # negatives last
+    a, x = ordered[0]
+    total = x if a == 1.0 else a * x
+    for a, x in ordered[1:]:
+        total = total + x if a == 1.0 else total - x if a == -1.0 else total + a * x
+    return total
 
 
 def _tversky(c: Counts, alpha: float, beta: float, zero_division: float,
@@ -287,7 +304,7 @@ def _tversky(c: Counts, alpha: float, beta: float, zero_division: float,
     > 0 a slope that lets predicting nothing reach `zero_division` (the plain formula
     scores any soft prediction 0: a floor with no gradient).
     """
-    den = (1.0 - alpha - beta) * c.tp + alpha * c.pred + beta * c.support
+    den = _weighted_sum(((1.0 - alpha - beta, c.tp), (alpha, c.pred), (beta, c.support)))
     value = _divide(c.tp, den, zero_division)
     if temperature is not None and alpha > 0 and zero_division != 0:
         absent = zero_division * (1.0 - soft_positive(c.pred, temperature))
@@ -304,8 +321,8 @@ def _mcc(trace: Tensor, total: Tensor | float, pred: Tensor, true: Tensor,
     cov_tt = total * total - (true * true).sum(-1)
     den = cov_pp * cov_tt
     tiny = torch.finfo(den.dtype).tiny
-    defined = (den > 0) | den.isnan()  # NaN counts give a NaN value, not zero_division
-    return torch.where(defined, cov_pt * torch.rsqrt(den.clamp_min(tiny)), zero_division)
+    # NaN counts give a NaN value, not zero_division: `NaN <= 0` is False
+    return torch.where(den <= 0, zero_division, cov_pt * torch.rsqrt(den.clamp_min(tiny)))
 
 
 def _multiclass_mcc(c: Counts, zero_division: float) -> Tensor:
