@@ -26,6 +26,7 @@ __all__ = [
     "INFONCE_MIN_CHUNK",
     "RANKING_DEVICE_TILE_ELEMENTS",
     "RANKING_TILE_ELEMENTS",
+    "SMALL_COUNTS_ENTRIES",
     "infonce_tile_elements",
     "ranking_tile_elements",
     "rows_per_block",
@@ -37,6 +38,10 @@ CPU_SOFTMAX_MIN_WIDTH = 16
 # Entries per block of samples on the CPU (2 MiB of float32: the softmax, its column sums
 # and the backward's passes over a block stay in cache); 0: one block.
 CPU_BLOCK_ENTRIES = 1 << 19
+# Logits of at most this many entries (256 KiB of float32) take the plain path on every
+# device: no padding, no blocks, the fewest operations, since there the fixed cost of each
+# operation outweighs what padding and blocks save (0: never).
+SMALL_COUNTS_ENTRIES = 1 << 16
 # Elsewhere the forward is one block, and the backward runs over blocks of at most this
 # many entries (64 MiB of float32), so its temporary is never a second (N, C) buffer.
 DEVICE_BLOCK_ENTRIES = 1 << 24

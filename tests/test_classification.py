@@ -391,7 +391,8 @@ def test_fused_backward_equals_autograd(task, extra, samplewise, block, device, 
     """The fused autograd Functions against the same counting code under autograd; `block`
     sets the entries per block of the in-place softmax backward, on the CPU and on other
     devices (0: one block; 70 gives a short last block for both the padded 2-D rows and
-    the (3, 2, 2) samples)."""
+    the (3, 2, 2) samples), with the small-input path off; None keeps the defaults, under
+    which these inputs take the small-input path."""
     from softmetrics.functional._classification_core import format_inputs
 
     if block is not None:
@@ -399,6 +400,7 @@ def test_fused_backward_equals_autograd(task, extra, samplewise, block, device, 
             pytest.skip("blocks are a property of the softmax backward")
         monkeypatch.setattr(_tuning, "CPU_BLOCK_ENTRIES", block)
         monkeypatch.setattr(_tuning, "DEVICE_BLOCK_ENTRIES", block)
+        monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 0)
     x, y, kw = _gradcheck_case(task, extra, samplewise, ignore=True, seed=5, device=device)
 
     z, yy, w, _ = format_inputs("t", x, y, task=task, num_classes=kw.get("num_classes"),
@@ -768,8 +770,9 @@ def test_fused_top_k_equals_autograd(extra):
 @pytest.mark.parametrize("c", [2, 10, 15])
 @pytest.mark.parametrize("ignore", [False, True])
 def test_cpu_softmax_padding_equals_plain_softmax(c, ignore, monkeypatch):
-    """Rows of fewer than 16 classes run through a -inf-padded softmax on CPU; the result
-    and the gradient equal the unpadded path."""
+    """Rows of fewer than 16 classes run through a -inf-padded softmax on CPU unless the
+    input is small; the result and the gradient equal the unpadded path's and the small
+    path's."""
     from softmetrics.functional._classification_counts import softmax_width
 
     g = torch.Generator().manual_seed(c)
@@ -779,15 +782,18 @@ def test_cpu_softmax_padding_equals_plain_softmax(c, ignore, monkeypatch):
         y[::5] = -1
     kw = dict(task="multiclass", num_classes=c, ignore_index=-1 if ignore else None,
               temperature=0.7)
+    assert softmax_width(x) == c
+    monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 0)
     assert softmax_width(x) == 16
     results = []
-    for width in (16, 0):
+    for width, small in ((16, 0), (0, 0), (16, 1 << 16)):
         monkeypatch.setattr(_tuning, "CPU_SOFTMAX_MIN_WIDTH", width)
+        monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", small)
         xi = x.clone().requires_grad_()
         value = F.soft_f1_score(xi, y, **kw) + F.soft_matthews_corrcoef(xi, y, **kw)
         (grad,) = torch.autograd.grad(value, xi)
         results.append((value, grad))
-        if width:
-            assert torch.autograd.gradcheck(lambda z: F.soft_f1_score(z, y, **kw),
-                                            (x.clone().requires_grad_(),))
+        assert torch.autograd.gradcheck(lambda z: F.soft_f1_score(z, y, **kw),
+                                        (x.clone().requires_grad_(),))
     torch.testing.assert_close(results[0], results[1])
+    torch.testing.assert_close(results[0], results[2])

@@ -298,13 +298,15 @@ def test_fused_multiclass_equals_autograd(c, extra, samplewise, block, monkeypat
     """The fused softmax counts against soft targets (`_SoftmaxSoftCounts`) against the same
     code under autograd: padded narrow rows (C = 3 on the CPU), wide rows, extra axes;
     `block` sets the entries per block of the forward sums and of the in-place backward
-    (0: one block; 70 leaves a short last block); ignored entries and exact ties between
+    (0: one block; 70 leaves a short last block) with the small-input path off (None: the
+    defaults, under which these inputs take it); ignored entries and exact ties between
     decision and target (the slope 1/2) included."""
     from softmetrics import _tuning
 
     if block is not None:
         monkeypatch.setattr(_tuning, "CPU_BLOCK_ENTRIES", block)
         monkeypatch.setattr(_tuning, "DEVICE_BLOCK_ENTRIES", block)
+        monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 0)
     g = torch.Generator().manual_seed(c)
     shape = (9, c, *extra)
     x = torch.randn(*shape, generator=g, dtype=torch.float64)

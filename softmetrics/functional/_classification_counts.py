@@ -24,7 +24,8 @@ from .. import _tuning
 from .._relax import compute_dtype, is_hard, logit, soft_argmax, soft_step, soft_threshold
 from .._tuning import rows_per_block
 
-__all__ = ["decision_counts", "group_sum", "index_counts", "softmax_width", "top_k_hits"]
+__all__ = ["decision_counts", "group_sum", "index_counts", "small", "softmax_width",
+           "top_k_hits"]
 
 
 def group_sum(x: Tensor, samplewise: bool) -> Tensor:
@@ -91,13 +92,21 @@ def _min_sign(p: Tensor, y: Tensor) -> Tensor:
     return sign if sign.dtype == p.dtype else sign.to(p.dtype)
 
 
+def small(z: Tensor) -> bool:
+    """Whether the softmax counts of logits `z` take the plain path: at most
+    `_tuning.SMALL_COUNTS_ENTRIES` entries, where the fixed cost of each operation
+    outweighs what padding and blocks save (one softmax, no padding, no blocks)."""
+    return z.numel() <= _tuning.SMALL_COUNTS_ENTRIES
+
+
 def softmax_width(z: Tensor) -> int:
     """The row width the softmax of logits `z` runs at: on the CPU, 2-D rows narrower
     than `_tuning.CPU_SOFTMAX_MIN_WIDTH` are padded with -inf columns up to it (the same
     probabilities, since exp(-inf) = 0, through ATen's vectorised kernel rather than its
-    scalar loop for narrow rows; see the Speed page); other logits keep their width."""
+    scalar loop for narrow rows; see the Speed page), unless the logits are `small`;
+    other logits keep their width."""
     c, width = z.shape[1], _tuning.CPU_SOFTMAX_MIN_WIDTH
-    if z.ndim == 2 and z.device.type == "cpu" and 0 < c < width:
+    if z.ndim == 2 and z.device.type == "cpu" and 0 < c < width and not small(z):
         return width
     return c
 
@@ -188,6 +197,27 @@ def _regrad(ctx: Any, count: Callable[..., tuple[Tensor, Tensor]], g_tp: Tensor,
     return grad, None, None, None, None
 
 
+def _softmax_backward_blocks(p: Tensor, direct: Tensor, g_pred: Tensor,
+                             samplewise: bool) -> None:
+    """`p <- p (g_pred - sum_c p_c g_c)` over (N, width, ...) probabilities, block by
+    block of samples (`_backward_block_rows`) with one temporary of a block, where the
+    row sums `sum_c p_c g_c` take `direct` (N, 1, ...), each sample's true-class term."""
+    width = p.shape[1]
+    g_b = g_pred.view(g_pred.shape[0], width, *(1,) * (p.ndim - 2))
+    flat = p.ndim == 2 and not samplewise
+    n, step = p.shape[0], _backward_block_rows(p)
+    tmp = p.new_empty((min(step, n), *p.shape[1:]))
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        block, t = p[start:stop], tmp[:stop - start]
+        gb = g_b[start:stop] if samplewise else g_b
+        if flat:
+            row = torch.addmv(direct[start:stop, 0], block, g_pred[0]).unsqueeze(1)
+        else:
+            row = torch.mul(block, gb, out=t).sum(1, keepdim=True).add_(direct[start:stop])
+        block.mul_(torch.sub(gb, row, out=t))
+
+
 class _SoftmaxCounts(torch.autograd.Function):
     """`_class_counts(softmax(z / tau))` with a hand-written backward.
 
@@ -213,7 +243,7 @@ class _SoftmaxCounts(torch.autograd.Function):
                 samplewise: bool) -> tuple[Tensor, Tensor]:
         c = z.shape[1]
         mass = None
-        if samplewise or z.ndim != 2:
+        if samplewise or z.ndim != 2 or small(z):
             p_full = _softmax_rows(z, inv_t)
         else:  # the column sums of the probabilities, block by block while in cache
             mass = z.new_zeros(c, dtype=compute_dtype(z.dtype))
@@ -238,24 +268,16 @@ class _SoftmaxCounts(torch.autograd.Function):
         yi = y.unsqueeze(1)
         if ctx.samplewise:
             g_true = g_tp.gather(1, _rows(y)).view_as(yi)
-        else:
-            g_true = g_tp[0][yi]
+        else:  # g_tp is (1, C): the flat index of class y is y
+            g_true = torch.take(g_tp, yi)
         # dL/dz = p * (g - sum_c g_c p_c) with g = g_pred + [c = y] g_true
         direct = p.gather(1, yi).mul_(g_true)
-        g_b = g_pred.view(g_pred.shape[0], width, *(1,) * (p.ndim - 2))
-        flat = p.ndim == 2 and not ctx.samplewise
-        n, step = p.shape[0], _backward_block_rows(p)
-        tmp = p.new_empty((min(step, n), *p.shape[1:]))
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            block, t = p[start:stop], tmp[:stop - start]
-            gb = g_b[start:stop] if ctx.samplewise else g_b
-            if flat:
-                row = torch.addmv(direct[start:stop, 0], block, g_pred[0]).unsqueeze(1)
-            else:
-                row = torch.mul(block, gb, out=t).sum(1, keepdim=True).add_(
-                    direct[start:stop])
-            block.mul_(torch.sub(gb, row, out=t))
+        if p.ndim == 2 and not ctx.samplewise and (
+                small(z) or _backward_block_rows(p) >= p.shape[0]):  # one block of rows
+            row = torch.addmv(direct.view(-1), p, g_pred.view(-1)).unsqueeze(1)
+            p.mul_(torch.sub(g_pred, row))
+        else:
+            _softmax_backward_blocks(p, direct, g_pred, ctx.samplewise)
         p.scatter_add_(1, yi, direct)
         if w is not None:
             p.mul_(w.unsqueeze(1))
@@ -284,7 +306,7 @@ class _SoftmaxSoftCounts(torch.autograd.Function):
     def forward(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, inv_t: float,
                 samplewise: bool) -> tuple[Tensor, Tensor]:
         c = z.shape[1]
-        if samplewise:
+        if samplewise or small(z):
             p_full = _softmax_rows(z, inv_t)
             p = p_full[:, :c] if p_full.shape[1] != c else p_full
             tp, pred = _label_counts(p, y, w, samplewise, soft=True)
