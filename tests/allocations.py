@@ -24,3 +24,17 @@ class Allocations(TorchDispatchMode):
                     and not any(t is a for a in given)):
                 self.sizes.append(t.numel())
         return out
+
+
+class Operations(TorchDispatchMode):
+    """The operations run, by name, views left out: what a step costs in dispatches (and
+    on a GPU in kernel launches), whatever the size of its tensors."""
+
+    def __init__(self):
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not func.is_view:
+            self.names.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
