@@ -298,6 +298,71 @@ def test_gradcheck_and_gradgradcheck(weights, ignore):
     assert torch.autograd.gradgradcheck(binary, (xb,))
 
 
+@pytest.mark.parametrize("c, extra", [(5, ()), (20, ()), (4, (3,))])
+@pytest.mark.parametrize("block", [None, 0, 1, 70])
+def test_fused_confusion_equals_autograd(c, extra, block, monkeypatch):
+    """The weighted path's fused soft confusion matrix (`_SoftmaxConfusion`) against the
+    same code under autograd (a tensor temperature), in value and gradient: padded narrow
+    rows (C = 5 on the CPU), wide rows, extra axes laid out as rows, ignored entries;
+    `block` sets the entries per block of the forward sums and of the in-place backward
+    with the small-input path off (0: one block; 70 leaves a short last block), None
+    keeps the defaults."""
+    from softmetrics import _tuning
+    from softmetrics.functional._classification_counts import soft_confusion
+
+    if block is not None:
+        monkeypatch.setattr(_tuning, "CPU_BLOCK_ENTRIES", block)
+        monkeypatch.setattr(_tuning, "DEVICE_BLOCK_ENTRIES", block)
+        monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 0)
+    g = torch.Generator().manual_seed(c)
+    x = torch.randn(23, c, *extra, generator=g, dtype=torch.float64)
+    y = torch.randint(0, c, (23, *extra), generator=g)
+    w = (torch.rand(y.shape, generator=g) > 0.2).double()
+    up = torch.randn(c, c, generator=g, dtype=torch.float64)
+    for temperature in (0.5, 2.0):
+        for weights in (None, w):
+            out = []
+            for t in (temperature, torch.tensor(temperature, dtype=torch.float64)):
+                z = x.clone().requires_grad_()
+                o = soft_confusion(z, y, weights, t)
+                (grad,) = torch.autograd.grad((o * up).sum(), z)
+                out.append((o, grad))
+            torch.testing.assert_close(out[0], out[1])
+    assert torch.autograd.gradgradcheck(
+        lambda z: soft_confusion(z, y, w, 0.5), (x.clone().requires_grad_(),))
+
+
+def test_fused_confusion_backward_through_retained_graph():
+    """The first backward writes the gradient over the saved probabilities; a second
+    backward through the retained graph recomputes them and gives the same gradient."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(9, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 4, (9,), generator=g)
+    loss = 1 - F.soft_cohen_kappa(x, y, task="multiclass", num_classes=4,
+                                  weights="quadratic", temperature=0.5)
+    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (second,) = torch.autograd.grad(loss, x)
+    torch.testing.assert_close(first, second)
+
+
+def test_fused_confusion_backward_needs_no_second_full_buffer():
+    """On devices other than the CPU (meta: shapes without data) the weighted path's
+    backward writes the gradient over the probabilities: besides the (C, C) matrices it
+    allocates only its two temporaries of one block (2^24 entries each)."""
+    from softmetrics.functional._classification_counts import soft_confusion
+
+    from .allocations import Allocations
+
+    n, c = 1 << 15, 1 << 11  # 2^26 logits
+    x = torch.zeros(n, c, device="meta", requires_grad=True)
+    y = torch.zeros(n, dtype=torch.long, device="meta")
+    o = soft_confusion(x, y, None, 0.5)
+    with Allocations() as allocations:
+        (grad,) = torch.autograd.grad(o.pow(2).sum(), x)
+    assert grad.shape == x.shape
+    assert max(allocations.sizes) <= 2 << 24 < x.numel()
+
+
 def test_tensor_temperature_and_half_precision():
     g = torch.Generator().manual_seed(8)
     x = torch.randn(10, 4, generator=g)

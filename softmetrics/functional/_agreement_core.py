@@ -26,8 +26,9 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard, soft_argmax
+from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard
 from ._classification_core import class_support, format_inputs, statistics
+from ._classification_counts import soft_confusion
 from ._classification_options import check_classification_options
 
 __all__ = [
@@ -99,11 +100,7 @@ def _confusion(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int,
                 if w is None else w.reshape(-1).to(exact))
         o = ones.new_zeros(c * c).index_add(0, cells, ones).view(c, c)
         return torch.where(z.isnan().any(), torch.nan, o)  # NaN logits: a NaN, not a label
-    p = soft_argmax(z.to(compute_dtype(z.dtype)), temperature, dim=1)
-    p = p.movedim(1, -1).reshape(-1, c)
-    if w is not None:
-        p = p * w.reshape(-1, 1)
-    return p.new_zeros(c, c).index_add(0, rows, p)
+    return soft_confusion(z, y, w, temperature)
 
 
 def _kappa_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task: str,

@@ -24,8 +24,8 @@ from .. import _tuning
 from .._relax import compute_dtype, is_hard, logit, soft_argmax, soft_step, soft_threshold
 from .._tuning import rows_per_block
 
-__all__ = ["decision_counts", "group_sum", "index_counts", "small", "softmax_width",
-           "top_k_hits"]
+__all__ = ["decision_counts", "group_sum", "index_counts", "small", "soft_confusion",
+           "softmax_width", "top_k_hits"]
 
 
 def group_sum(x: Tensor, samplewise: bool) -> Tensor:
@@ -350,6 +350,89 @@ class _SoftmaxSoftCounts(torch.autograd.Function):
             row = torch.mul(block, g, out=u).sum(1, keepdim=True)
             block.mul_(g.sub_(row))
         return p.to(z.dtype), None, None, None, None
+
+
+def _confusion_rows(p: Tensor, y: Tensor, w: Tensor | None, out: Tensor | None = None
+                    ) -> Tensor:
+    """The confusion matrix (C, C) of 2-D decisions `p` (N, C): row `i` sums the rows of
+    `p` (weighted by `w`) whose target `y` is `i`; added to `out` when given."""
+    rows = p if w is None else p * w.unsqueeze(1)
+    if out is None:
+        out = rows.new_zeros(p.shape[1], p.shape[1])
+    return out.index_add_(0, y, rows)
+
+
+class _SoftmaxConfusion(torch.autograd.Function):
+    """`_confusion_rows(softmax(z / tau), y, w)` for 2-D logits, with a hand-written
+    backward: the soft confusion matrix $O_{ij} = \\sum_n w_n [y_n = i] p_{nj}$ that
+    weighted kappa reads, summed block by block of samples while each block is in cache.
+
+    Backward: $\\partial L/\\partial p_{nj} = w_n g_{y_n j}$ (row $y_n$ of the upstream
+    gradient $g$, (C, C)) and the softmax Jacobian give
+    $\\partial L/\\partial z_{nj} = w_n p_{nj}(g_{y_n j} - \\sum_d p_{nd} g_{y_n d}) / \\tau$,
+    written over the saved probabilities block by block (`_backward_block_rows`) with two
+    temporaries of one block, as in `_SoftmaxSoftCounts`. A second backward through a
+    retained graph recomputes the probabilities; when a graph is being built the backward
+    differentiates the confusion matrix recomputed with autograd.
+    """
+
+    apply: ClassVar[Callable[[Tensor, Tensor, Tensor | None, float], Tensor]]
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, inv_t: float) -> Tensor:
+        c = z.shape[1]
+        if small(z):
+            p_full = _softmax_rows(z, inv_t)
+            o = _confusion_rows(p_full, y, w)
+        else:  # the rows by target class, block by block while each block is in cache
+            o = z.new_zeros((c, c), dtype=compute_dtype(z.dtype))
+
+            def add(block: Tensor, start: int, stop: int) -> None:
+                _confusion_rows(block, y[start:stop], None if w is None else w[start:stop], o)
+
+            p_full = _softmax_rows(z, inv_t, add)
+        return _keep(ctx, z, y, w, p_full, inv_t, False, o)
+
+    @staticmethod
+    def backward(ctx: Any, g_o: Tensor) -> tuple[Tensor, None, None, None]:
+        if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
+            z, y, w = ctx.saved_tensors
+            p = torch.softmax(z.to(compute_dtype(z.dtype)) * ctx.inv_t, dim=1)
+            (grad,) = torch.autograd.grad(_confusion_rows(p, y, w), z, g_o,
+                                          create_graph=True)
+            return grad, None, None, None
+        z, y, w = ctx.saved_tensors
+        p_full, c = _spend(ctx, z), z.shape[1]
+        # the padding columns (narrow rows on the CPU) have probability 0 and gradient 0
+        p = p_full[:, :c] if p_full.shape[1] != c else p_full
+        g_o = g_o * ctx.inv_t if ctx.inv_t != 1.0 else g_o
+        n, step = p.shape[0], _backward_block_rows(p)
+        step = n if small(z) else step
+        tmp = p.new_empty((2, min(step, n), c))
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            block, t, u = p[start:stop], tmp[0, :stop - start], tmp[1, :stop - start]
+            g = torch.index_select(g_o, 0, y[start:stop], out=t)  # row y_n of g, per sample
+            block.copy_(torch.ops.aten._softmax_backward_data.out(g, block, 1, block.dtype,
+                                                                   grad_input=u))
+            if w is not None:
+                block.mul_(w[start:stop].unsqueeze(1))
+        return p.to(z.dtype), None, None, None
+
+
+def soft_confusion(z: Tensor, y: Tensor, w: Tensor | None,
+                   temperature: float | Tensor) -> Tensor:
+    """The soft confusion matrix (C, C) of the softmax decision on logits `z` (N, C, ...)
+    against class indices `y` (N, ...), rows the target, weighted by `w` (N, ...): through
+    the fused `_SoftmaxConfusion` where `_fused` says so (logits with extra axes are first
+    laid out as rows), else the same code under autograd."""
+    c = z.shape[1]
+    if z.ndim != 2:
+        z, y = z.movedim(1, -1).reshape(-1, c), y.reshape(-1)
+        w = None if w is None else w.reshape(-1)
+    if _fused(z, temperature):
+        return _SoftmaxConfusion.apply(z, y, w, 1.0 / cast(float, temperature))
+    return _confusion_rows(soft_argmax(z.to(compute_dtype(z.dtype)), temperature, dim=1), y, w)
 
 
 class _SigmoidCounts(torch.autograd.Function):
