@@ -29,7 +29,9 @@ every figure measured until then; `--budget-s` stops it cleanly before the next 
 
 On the CPU a second part (`--tuning`, on by default there; `--no-tuning` skips it) records
 the measurements behind the CPU constants of `softmetrics._tuning`: the time of ATen's row
-softmax and log-softmax for narrow widths (`CPU_SOFTMAX_MIN_WIDTH`), and the ratio of
+softmax and log-softmax for narrow widths (`CPU_SOFTMAX_MIN_WIDTH`), the ratio of
+`SoftF1Loss` to cross-entropy on the plain and on the padded, blocked path for sizes around
+`SMALL_COUNTS_ENTRIES`, and the ratio of
 `SoftF1Loss` to cross-entropy at (4096, 1000) for several `CPU_BLOCK_ENTRIES` (0: one
 block), each with glibc's default allocator and with one told to keep freed memory
 (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`), in a fresh process per allocator.
@@ -80,6 +82,9 @@ SIZES = [(65536, 1000), (4096, 1000), (65536, 10), (4096, 10)]
 TUNING_WIDTHS = [8, 10, 15, 16, 32]
 TUNING_BLOCKS = [1 << 17, 1 << 18, 1 << 19, 1 << 20, 0]
 TUNING_SIZE = (4096, 1000)
+# SMALL_COUNTS_ENTRIES: sizes at and below 2^16 logits, where the plain path runs, and above
+TUNING_SMALL_SIZES = [(64, 10), (4096, 10), (64, 1000), (16384, 4), (16384, 10), (65536, 4),
+                      (4096, 100)]
 # pairwise (ranking) losses grow as N^2 C: timed only up to (4096, 10) here; the Ranking
 # benchmark times them at every size
 PAIRWISE_PAIRS = 4096 * 4096 * 10
@@ -409,6 +414,40 @@ def block_sizes(entries: list[int], size: tuple[int, int], rounds: int,
     return rows
 
 
+def small_inputs(sizes: list[tuple[int, int]], rounds: int, min_run_time: float
+                 ) -> list[dict]:
+    """`SoftF1Loss` over cross-entropy at each size on the plain path (one softmax, no
+    padding, no blocks) and on the padded, blocked path, whatever `SMALL_COUNTS_ENTRIES`
+    would choose: the measurement behind that constant."""
+    from softmetrics import _tuning
+
+    default = _tuning.SMALL_COUNTS_ENTRIES
+    cpu = torch.device("cpu")
+    rows = []
+    try:
+        for n, c in sizes:
+            g = torch.Generator().manual_seed(0)
+            logits = torch.randn(n, c, generator=g).requires_grad_()
+            target = torch.randint(0, c, (n,), generator=g)
+            loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=c,
+                                             validate_args=False)
+            row: dict = dict(n=n, c=c, loss="SoftF1Loss", rounds=rounds,
+                             plain_by_default=n * c <= default)
+            for path, entries in (("plain", 1 << 62), ("blocked", 0)):
+                _tuning.SMALL_COUNTS_ENTRIES = entries
+                _step(loss_fn, logits, target)  # warm-up
+                r = _interleaved(F.cross_entropy, loss_fn, logits, target, rounds,
+                                 min_run_time, cpu)
+                row[path] = r
+            rows.append(row)
+            print(f"cpu ({n}, {c}): plain path {row['plain']['ratio']:.2f}x, padded and "
+                  f"blocked {row['blocked']['ratio']:.2f}x cross_entropy "
+                  f"({row['plain']['baseline_ms']:.3f} ms)", flush=True)
+    finally:
+        _tuning.SMALL_COUNTS_ENTRIES = default
+    return rows
+
+
 def _tuning_child(allocator: str, rounds: int, min_run_time: float, threads: int | None
                   ) -> list[dict]:
     """`block_sizes` in a fresh process started with `allocator`'s environment."""
@@ -438,6 +477,21 @@ def tuning_markdown(tuning: dict) -> str:
                 + " |",
                 "| log-softmax (us) | "
                 + " | ".join(f"{w['log_softmax_us']:.0f}" for w in widths) + " |", ""]
+    small = tuning.get("small_inputs", [])
+    if small:
+        out += [f"`{small[0]['loss']}` forward + backward as a multiple of `F.cross_entropy` "
+                "on the plain path and on the padded, blocked one (median of "
+                f"{small[0]['rounds']} paired rounds; * the path `SMALL_COUNTS_ENTRIES` "
+                "chooses):\n",
+                "| (N, C) | N C | plain | padded, blocked | cross-entropy (ms) |",
+                "|---|---:|---:|---:|---:|"]
+        for r in small:
+            mark = ("*", "") if r["plain_by_default"] else ("", "*")
+            out.append(f"| ({r['n']}, {r['c']}) | {r['n'] * r['c']} | "
+                       f"{r['plain']['ratio']:.2f}x{mark[0]} | "
+                       f"{r['blocked']['ratio']:.2f}x{mark[1]} | "
+                       f"{r['plain']['baseline_ms']:.3f} |")
+        out.append("")
     blocks = tuning.get("block_sizes", [])
     if blocks:
         r0 = blocks[0]
@@ -543,6 +597,9 @@ def main(argv: list[str] | None = None) -> int:
             budget.stop("the CPU tuning part")
         else:
             part["softmax_widths"] = softmax_widths(TUNING_WIDTHS, 4096, min_run_time)
+            save()
+            part["small_inputs"] = small_inputs(
+                TUNING_SMALL_SIZES, args.rounds, min_run_time)
             save()
             part["block_sizes"] = []
             for allocator in ("default", "keep"):

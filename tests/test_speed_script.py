@@ -140,3 +140,23 @@ def test_a_row_estimated_too_slow_is_not_run(capsys):
     assert rows[0]["estimated_s"] > 0
     table = speed.markdown(rows, speed.machine(), not_run=not_run[1:], max_call_s=1e-9)
     assert table.index("| SoftF1Loss |") < table.index("| SoftF1Loss (multilabel) |")
+
+
+def test_small_inputs_time_both_paths_and_restore_the_constant():
+    """The tuning part's small-input measurement times the plain and the padded, blocked
+    path at each size, marks the one `SMALL_COUNTS_ENTRIES` chooses, and leaves the
+    constant as it found it."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import speed
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from softmetrics import _tuning
+
+    default = _tuning.SMALL_COUNTS_ENTRIES
+    rows = speed.small_inputs([(8, 4), (default, 2)], rounds=1, min_run_time=0.001)
+    assert _tuning.SMALL_COUNTS_ENTRIES == default
+    assert [r["plain_by_default"] for r in rows] == [True, False]
+    assert all(r[path]["ratio"] > 0 for r in rows for path in ("plain", "blocked"))
+    table = speed.tuning_markdown({"small_inputs": rows})
+    assert "| (8, 4) | 32 |" in table and table.count("*") == 3  # the legend and two marks
