@@ -12,8 +12,9 @@ $$
 Without weights ($W_{ij} = [i \ne j]$) and for binary tasks these come from the counts of
 every classification metric (`_classification_core.statistics`): $D = N - \sum_c TP_c$,
 through the fused softmax Function. Linear and quadratic weights scatter the decision's
-rows into the $(C, C)$ matrix $O$ by target class (an `index_add`, O(N C) work), and read
-$D$, $q$ from it. Being sums over samples, the statistics can be summed across processes
+rows into the $(C, C)$ matrix $O$ by target class (an `index_add`, O(N C) work, through
+the fused `_classification_counts.soft_confusion` for soft decisions), and read $D$, $q$
+from it. Being sums over samples, the statistics can be summed across processes
 and mixed with running ones (`KappaHook`), as the classification Modules do with `Counts`.
 """
 
