@@ -3,13 +3,14 @@
 Each size trades memory against the number of kernel calls. On the CPU a block should
 stay in cache between the passes over it; on a GPU every piece costs kernel launches
 whatever its size, so pieces there are as large as memory allows. The three classification
-constants measured on the CPU (the padding width, the block size, and the size below which
+constants measured on the CPU (the padding width, the block size, and the size up to which
 the counts take the plain path) rest on measurements that `benchmarks/speed.py` records
-(the documentation's Speed page), and the ranking CPU tile on those of `benchmarks/ranking.py` (its benchmark
-page); the other sizes are reasoned from cache and memory sizes, and the values for GPUs
-from kernel-launch costs: none of those has a recorded measurement, and none of this has
-been measured on a GPU. Code reads these as attributes of this module at call time
-(`_tuning.CPU_BLOCK_ENTRIES`), so a test can change them.
+(the documentation's Speed page), and the ranking CPU tile on those of
+`benchmarks/ranking.py` (its benchmark page); the other sizes are reasoned from cache and
+memory sizes, and the values for GPUs from kernel-launch costs: none of those has a
+recorded measurement, and none of this has been measured on a GPU. Code reads these as
+attributes of this module at call time (`_tuning.CPU_BLOCK_ENTRIES`), so a test can change
+them.
 """
 
 from __future__ import annotations
