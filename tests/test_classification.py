@@ -424,12 +424,16 @@ def test_fused_backward_equals_autograd(task, extra, samplewise, block, device, 
         torch.testing.assert_close(ga, gb)
 
 
+@pytest.mark.parametrize("small", [True, False])
 @pytest.mark.parametrize("samplewise", [False, True])
 @pytest.mark.parametrize("c", [3, 20])
-def test_softmax_backward_through_retained_graph(samplewise, c, device):
+def test_softmax_backward_through_retained_graph(samplewise, c, small, device, monkeypatch):
     """The first backward writes the gradient over the saved probabilities; a second
     backward through the retained graph recomputes them and gives the same gradient, and
-    the counts returned by the forward pass are not touched."""
+    the counts returned by the forward pass are not touched (on the small inputs' plain
+    path and on the padded, blocked one)."""
+    if not small:
+        monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 0)
     g = torch.Generator().manual_seed(c)
     x = torch.randn(9, c, generator=g, dtype=torch.float64).to(device).requires_grad_()
     y = torch.randint(0, c, (9,), generator=g).to(device)
@@ -483,10 +487,15 @@ def test_sigmoid_backward_needs_one_buffer_of_the_logits_size(soft, samplewise, 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("c, extra, samplewise", [
     (5, (), False), (5, (3,), True), (40, (), False), (40, (3,), False), (40, (3,), True)])
-def test_half_precision_logits_are_saved_as_given(dtype, c, extra, samplewise, device):
+@pytest.mark.parametrize("small", [True, False])
+def test_half_precision_logits_are_saved_as_given(dtype, c, extra, samplewise, small, device,
+                                                  monkeypatch):
     """For backward the softmax counts keep the half-precision logits, not a float32
     copy (twice their size); values and gradients are those of the float32 logits of the
-    same values (the gradient rounded to the input's dtype)."""
+    same values (the gradient rounded to the input's dtype), on the small inputs' plain
+    path and on the padded, blocked one."""
+    if not small:
+        monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 0)
     g = torch.Generator().manual_seed(c)
     x = torch.randn(64, c, *extra, generator=g).to(device=device, dtype=dtype)
     x.requires_grad_()
