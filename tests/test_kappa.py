@@ -300,7 +300,7 @@ def test_gradcheck_and_gradgradcheck(weights, ignore):
 
 @pytest.mark.parametrize("c, extra", [(5, ()), (20, ()), (4, (3,))])
 @pytest.mark.parametrize("block", [None, 0, 1, 70])
-def test_fused_confusion_equals_autograd(c, extra, block, monkeypatch):
+def test_fused_confusion_equals_autograd(c, extra, block, device, monkeypatch):
     """The weighted path's fused soft confusion matrix (`_SoftmaxConfusion`) against the
     same code under autograd (a tensor temperature), in value and gradient: padded narrow
     rows (C = 5 on the CPU), wide rows, extra axes laid out as rows, ignored entries;
@@ -315,14 +315,15 @@ def test_fused_confusion_equals_autograd(c, extra, block, monkeypatch):
         monkeypatch.setattr(_tuning, "DEVICE_BLOCK_ENTRIES", block)
         monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 0)
     g = torch.Generator().manual_seed(c)
-    x = torch.randn(23, c, *extra, generator=g, dtype=torch.float64)
-    y = torch.randint(0, c, (23, *extra), generator=g)
-    w = (torch.rand(y.shape, generator=g) > 0.2).double()
-    up = torch.randn(c, c, generator=g, dtype=torch.float64)
+    x = torch.randn(23, c, *extra, generator=g, dtype=torch.float64).to(device)
+    y = torch.randint(0, c, (23, *extra), generator=g).to(device)
+    w = (torch.rand(y.shape, generator=g) > 0.2).double().to(device)
+    up = torch.randn(c, c, generator=g, dtype=torch.float64).to(device)
     for temperature in (0.5, 2.0):
         for weights in (None, w):
             out = []
-            for t in (temperature, torch.tensor(temperature, dtype=torch.float64)):
+            for t in (temperature,
+                      torch.tensor(temperature, dtype=torch.float64, device=device)):
                 z = x.clone().requires_grad_()
                 o = soft_confusion(z, y, weights, t)
                 (grad,) = torch.autograd.grad((o * up).sum(), z)
