@@ -302,8 +302,9 @@ def test_gradcheck_and_gradgradcheck(weights, ignore):
 @pytest.mark.parametrize("block", [None, 0, 1, 70])
 def test_fused_confusion_equals_autograd(c, extra, block, device, monkeypatch):
     """The weighted path's fused soft confusion matrix (`_SoftmaxConfusion`) against the
-    same code under autograd (a tensor temperature), in value and gradient: padded narrow
-    rows (C = 5 on the CPU), wide rows, extra axes laid out as rows, ignored entries;
+    same code under autograd (a tensor temperature), in value and gradient: narrow rows
+    (C = 5, which the counts would pad on the CPU), wide rows, extra axes laid out as rows,
+    ignored entries;
     `block` sets the entries per block of the forward sums and of the in-place backward
     with the small-input path off (0: one block; 70 leaves a short last block), None
     keeps the defaults."""
