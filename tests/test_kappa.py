@@ -334,25 +334,6 @@ def test_fused_confusion_equals_autograd(c, extra, block, device, monkeypatch):
         lambda z: soft_confusion(z, y, w, 0.5), (x.clone().requires_grad_(),))
 
 
-@pytest.mark.parametrize("small", [True, False])
-def test_fused_confusion_backward_through_retained_graph(small, monkeypatch):
-    """The first backward writes the gradient over the saved probabilities; a second
-    backward through the retained graph recomputes them and gives the same gradient (on
-    the small inputs' plain path and on the padded, blocked one)."""
-    from softmetrics import _tuning
-
-    if not small:
-        monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 0)
-    g = torch.Generator().manual_seed(3)
-    x = torch.randn(9, 4, generator=g, dtype=torch.float64, requires_grad=True)
-    y = torch.randint(0, 4, (9,), generator=g)
-    loss = 1 - F.soft_cohen_kappa(x, y, task="multiclass", num_classes=4,
-                                  weights="quadratic", temperature=0.5)
-    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
-    (second,) = torch.autograd.grad(loss, x)
-    torch.testing.assert_close(first, second)
-
-
 def test_fused_confusion_backward_needs_no_second_full_buffer():
     """On devices other than the CPU (meta: shapes without data) the weighted path's
     backward writes the gradient over the probabilities: besides the (C, C) matrices it

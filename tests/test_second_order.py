@@ -69,6 +69,36 @@ def test_softmax_counts_create_graph_then_retained_backwards(samplewise):
     torch.testing.assert_close(first, second)
 
 
+RETAINED = {
+    "soft-targets": lambda x: 1 - F.soft_f1_score(
+        x, torch.softmax(_logits(7, 5, seed=2).detach(), 1), task="multiclass",
+        num_classes=5, temperature=0.5),
+    "kappa-quadratic": lambda x: 1 - F.soft_cohen_kappa(
+        x, _labels(5, 7), task="multiclass", num_classes=5, weights="quadratic",
+        temperature=0.5),
+}
+
+
+@pytest.mark.parametrize("small", [True, False])
+@pytest.mark.parametrize("case", sorted(RETAINED))
+def test_fused_softmax_functions_through_retained_graph(case, small, monkeypatch):
+    """The first ordinary backward writes the gradient over the saved probabilities; a
+    differentiable backward before it leaves them intact, and a second ordinary backward
+    through the retained graph recomputes them: all three give the same gradient, on the
+    small inputs' plain path and on the padded, blocked one."""
+    from softmetrics import _tuning
+
+    if not small:
+        monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 0)
+    x = _logits(7, 5)
+    loss = RETAINED[case](x)
+    (graph,) = torch.autograd.grad(loss, x, create_graph=True, retain_graph=True)
+    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
+    (second,) = torch.autograd.grad(loss, x)
+    torch.testing.assert_close(graph.detach(), first)
+    torch.testing.assert_close(first, second)
+
+
 def test_info_nce_tiled_gradgradcheck():
     g = torch.Generator().manual_seed(0)
     q = torch.randn(5, 3, generator=g, dtype=torch.float64, requires_grad=True)

@@ -327,24 +327,6 @@ def test_fused_multiclass_equals_autograd(c, extra, samplewise, block, monkeypat
             torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("small", [True, False])
-def test_fused_multiclass_backward_through_retained_graph(small, monkeypatch):
-    """The first backward writes the gradient over the saved probabilities; a second
-    backward through the retained graph recomputes them and gives the same gradient (on
-    the small inputs' plain path and on the padded, blocked one)."""
-    from softmetrics import _tuning
-
-    if not small:
-        monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 0)
-    g = torch.Generator().manual_seed(3)
-    x = torch.randn(7, 5, generator=g, dtype=torch.float64, requires_grad=True)
-    y = torch.softmax(torch.randn(7, 5, generator=g, dtype=torch.float64), 1)
-    loss = 1 - F.soft_f1_score(x, y, task="multiclass", num_classes=5, temperature=0.5)
-    (first,) = torch.autograd.grad(loss, x, retain_graph=True)
-    (second,) = torch.autograd.grad(loss, x)
-    torch.testing.assert_close(first, second)
-
-
 @pytest.mark.parametrize("samplewise, extra", [(False, ()), (False, (4,)), (True, (4,))])
 def test_fused_multiclass_backward_needs_no_second_full_buffer(samplewise, extra):
     """On devices other than the CPU (meta: shapes without data) the backward writes the
