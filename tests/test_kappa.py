@@ -162,6 +162,20 @@ def test_one_class_everywhere_is_zero_division(weights, zero_division):
     assert ignored.item() == zero_division
 
 
+@pytest.mark.parametrize("weights", WEIGHTS)
+@pytest.mark.parametrize("extra", [(), (2,)])
+def test_empty_batch_has_a_zero_gradient(weights, extra):
+    """No samples: the soft value is `zero_division` and the backward pass runs, with
+    a gradient of the input's (empty) shape."""
+    x = torch.zeros(0, 4, *extra, requires_grad=True)
+    y = torch.zeros(0, *extra, dtype=torch.long)
+    value = F.soft_cohen_kappa(x, y, task="multiclass", num_classes=4, weights=weights,
+                               temperature=0.5, zero_division=0.5)
+    assert value.item() == 0.5
+    (grad,) = torch.autograd.grad(value, x)
+    assert grad.shape == x.shape
+
+
 # ---------------------------------------------------------------------------------------
 # soft value
 

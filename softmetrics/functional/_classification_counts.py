@@ -412,7 +412,7 @@ class _SoftmaxConfusion(torch.autograd.Function):
         p, c = _spend(ctx, z), z.shape[1]
         g_o = g_o * ctx.inv_t if ctx.inv_t != 1.0 else g_o
         n, step = p.shape[0], _backward_block_rows(p)
-        step = n if small(z) else step
+        step = max(1, n) if small(z) else step  # one block (a range step of at least 1)
         tmp = p.new_empty((2, min(step, n), c))
         for start in range(0, n, step):
             stop = min(n, start + step)
