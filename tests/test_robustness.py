@@ -180,3 +180,19 @@ def test_compile_fullgraph(cls, task):
     b.backward()
     torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(xa.grad, xb.grad, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("fn", [F.soft_precision, F.soft_f1_score, F.soft_jaccard_index])
+def test_subnormal_predicted_mass_has_finite_gradients(fn, dtype):
+    """At temperature 1e-3 a class can keep a subnormal predicted mass (here e^-89 in
+    float32, e^-710 in float64); a ratio over it had a slope of order 1 / tiny, which the
+    softmax backward's factor 1 / tau took to inf (found by the random-example run, soft
+    precision on label-smoothed targets). Ratios over denominators below the square root
+    of `tiny` now go continuously to 0 as the denominator does."""
+    shift = 0.0893 if dtype == torch.float32 else 0.71
+    x = torch.tensor([[0.0, -shift], [0.0, -2.4]], dtype=dtype, requires_grad=True)
+    for y in (torch.tensor([0, 0]), torch.tensor([[0.9, 0.1], [0.8, 0.2]], dtype=dtype)):
+        value = fn(x, y, task="multiclass", num_classes=2, temperature=1e-3)
+        (grad,) = torch.autograd.grad(value, x)
+        assert torch.isfinite(value) and torch.isfinite(grad).all()

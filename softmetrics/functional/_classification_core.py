@@ -267,12 +267,18 @@ def statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task
 def _divide(num: Tensor, den: Tensor, zero_division: float) -> Tensor:
     """`num / den`, with `zero_division` where `den == 0` (no NaN in values or gradients).
 
-    Every formula here has `0 <= num <= den` where it divides, so the clamp only ever
-    touches the 0/0 entries that `zero_division` replaces. A NaN (from a NaN or infinite
-    logit) is divided, not replaced: it reaches the result.
+    Every formula here has `0 <= num <= den` where it divides. The denominator is clamped
+    at the square root of the dtype's smallest normal number (about 1e-19 in float32):
+    below it `num / den` would have a slope of order `1 / den`, up to `1 / tiny`, which a
+    small temperature's factor `1 / tau` in the softmax backward takes to inf. Such soft
+    counts (a class whose predicted mass underflows) hold no mass worth the name; the
+    clamp takes their ratio continuously to 0 as `den` falls to 0, where `zero_division`
+    takes over (exact counts are integers, never in between). A NaN (from a NaN or
+    infinite logit) is divided, not replaced: it reaches the result.
     """
-    tiny = torch.finfo(den.dtype).tiny  # `den <= 0` is False for NaN: one comparison
-    return torch.where(den <= 0, zero_division, num / den.clamp_min(tiny))
+    floor = torch.finfo(den.dtype).tiny ** 0.5
+    # `den <= 0` is False for NaN: one comparison
+    return torch.where(den <= 0, zero_division, num / den.clamp_min(floor))
 
 
 def _weighted_sum(terms: tuple[tuple[float, Tensor], ...]) -> Tensor:
