@@ -266,9 +266,11 @@ def per_query(metric: Metric, input: Tensor, target: Tensor, *, fn: str,
         cut = torch.ones_like(rank) if k is None else soft_step(k + 0.5 - rank, tau)
         if metric == "rr":
             value = cut / rank
-        elif metric == "ndcg":
+        elif metric == "ndcg":  # at most 1: soft ranks and a soft cut can give more items
+            # high positions than an order can (precision@k's cap), never the exact ones
             weight = rel if gain == "linear" else torch.exp2(rel) - 1
-            value = (weight * cut / torch.log2(rank + 1)).sum(-1) / _safe(_ideal_dcg(weight, k))
+            dcg = (weight * cut / torch.log2(rank + 1)).sum(-1)
+            value = (dcg / _safe(_ideal_dcg(weight, k))).clamp(max=1.0)
         else:
             hits = (relevant * cut).sum(-1)
             value = _over_k_or_relevant(hits, metric, k, n_rel)

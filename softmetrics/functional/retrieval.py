@@ -68,7 +68,10 @@ def soft_ndcg(input: Tensor, target: Tensor, *, k: int | None = None,
     k=k)` per query, ties included: both average the gain of tied items over the
     positions they share (the mean over every order of the tied items). For distinct
     scores the soft value converges to it as the temperatures fall; at tied scores the soft
-    rank counts each tied pair of different relevance as half (mid-ranks).
+    rank counts each tied pair of different relevance as half (mid-ranks). At high
+    temperatures the soft ranks and the soft cut can give more items high positions than
+    any order can (every item a share of the top `k`), and the soft DCG can exceed the
+    ideal one: the value is capped at 1, as `soft_precision_at_k`'s.
 
     Queries without a relevant item (all grades 0 or ignored) have no NDCG: they are left
     out of the mean (scikit-learn counts them as 0; torchmetrics' default counts them as
