@@ -123,7 +123,10 @@ def _block_rows(p: Tensor) -> int:
 def _backward_block_rows(p: Tensor) -> int:
     """Samples per block of the softmax backward: as `_block_rows` on the CPU, blocks of
     at most `_tuning.DEVICE_BLOCK_ENTRIES` entries elsewhere, so that the backward's
-    temporary is never a second (N, C) buffer while each block still fills the device."""
+    temporary is never a second (N, C) buffer while each block still fills the device;
+    `small` probabilities are one block everywhere."""
+    if small(p):
+        return max(1, p.shape[0])
     if p.device.type == "cpu":
         return _block_rows(p)
     if _tuning.DEVICE_BLOCK_ENTRIES <= 0:
@@ -276,8 +279,8 @@ class _SoftmaxCounts(torch.autograd.Function):
             g_true = torch.take(g_tp, yi)
         # dL/dz = p * (g - sum_c g_c p_c) with g = g_pred + [c = y] g_true
         direct = p.gather(1, yi).mul_(g_true)
-        if p.ndim == 2 and not ctx.samplewise and (
-                small(z) or _backward_block_rows(p) >= p.shape[0]):  # one block of rows
+        if p.ndim == 2 and not ctx.samplewise and _backward_block_rows(p) >= p.shape[0]:
+            # one block of rows: the fewest operations
             row = torch.addmv(direct.view(-1), p, g_pred.view(-1)).unsqueeze(1)
             p.mul_(torch.sub(g_pred, row))
         else:
@@ -412,7 +415,6 @@ class _SoftmaxConfusion(torch.autograd.Function):
         p, c = _spend(ctx, z), z.shape[1]
         g_o = g_o * ctx.inv_t if ctx.inv_t != 1.0 else g_o
         n, step = p.shape[0], _backward_block_rows(p)
-        step = max(1, n) if small(z) else step  # one block (a range step of at least 1)
         tmp = p.new_empty((2, min(step, n), c))
         for start in range(0, n, step):
             stop = min(n, start + step)
