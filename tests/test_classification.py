@@ -816,9 +816,9 @@ SMALL_STEP_OPERATIONS = {"SoftF1Loss": 78, "SoftAccuracyLoss": 30, "SoftMCCLoss"
 @pytest.mark.parametrize("name", sorted(SMALL_STEP_OPERATIONS))
 def test_small_inputs_take_the_plain_path_with_fewer_operations(name, monkeypatch):
     """A step on small logits, whose time is the fixed cost of its operations, runs the
-    plain path: fewer operations than the padded, blocked path (six fewer: the padding,
-    its copy, the blocked column sums and the backward's padding) and no more than
-    recorded here."""
+    plain path: fewer operations than the padded, blocked path (six or seven fewer: the
+    padding, its copy, the blocked column sums and the backward's padding) and no more
+    than recorded here."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 10, generator=g).requires_grad_()
     y = torch.randint(0, 10, (64,), generator=g)

@@ -318,10 +318,9 @@ def test_fused_confusion_equals_autograd(c, extra, block, device, monkeypatch):
     """The weighted path's fused soft confusion matrix (`_SoftmaxConfusion`) against the
     same code under autograd (a tensor temperature), in value and gradient: narrow rows
     (C = 5, which the counts would pad on the CPU), wide rows, extra axes laid out as rows,
-    ignored entries;
-    `block` sets the entries per block of the forward sums and of the in-place backward
-    with the small-input path off (0: one block; 70 leaves a short last block), None
-    keeps the defaults."""
+    ignored entries; `block` sets the entries per block of the forward sums and of the
+    in-place backward with the small-input path off (0: one block; 70 leaves a short last
+    block), None keeps the defaults."""
     from softmetrics import _tuning
     from softmetrics.functional._classification_counts import soft_confusion
 
