@@ -46,6 +46,7 @@ __all__ = [
     "check_values_in",
     "checks_data",
     "fail",
+    "is_compiling",  # torch.compiler's, or torch._dynamo's before torch 2.3
     "is_soft_target",
 ]
 

@@ -56,7 +56,7 @@ def _case(name: str):
         return (lambda x: loss_fn(x, y)), torch.randn(20, 3, generator=g)
     if name == "soft-targets":
         loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=4)
-        y = torch.softmax(torch.randn(40, 4, generator=g), 1)  # 40 rows: blocks of 16 below
+        y = torch.softmax(torch.randn(40, 4, generator=g), 1)
         return (lambda x: loss_fn(x, y)), torch.randn(40, 4, generator=g)
     if name == "partial-auroc":
         loss_fn = softmetrics.SoftAUROCLoss(task="binary", max_fpr=0.2)
@@ -137,15 +137,52 @@ def test_fullgraph_with_default_validate_args(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MORE)
-def test_fullgraph_with_default_validate_args_more(name, monkeypatch):
+def test_fullgraph_with_default_validate_args_more(name):
     """The other cases: binary (N, 1, ...) logits, top-k, an exact `.metric`, soft BLEU
     with a tensor temperature and hypothesis lengths, expected BLEU and exact BLEU (no
     `vocab_size`: the ids are not read to bound it), retrieval with per-query negatives,
-    NCE's noise distribution, multiclass soft targets over several blocks."""
-    if name == "soft-targets":
-        monkeypatch.setattr(_tuning, "CPU_BLOCK_ENTRIES", 16 * 16)  # 16 padded rows a block
-        monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 0)
+    NCE's noise distribution, multiclass soft targets (compiled, on the plain path:
+    `test_compiled_counts_take_the_plain_path`)."""
     _compiled_equals_eager(name)
+
+
+def _softmax_nodes(graphs) -> int:
+    """The row softmaxes (forward) and their backwards in dynamo's graphs and subgraphs."""
+    return sum(1 for g in graphs for m in g.modules() if isinstance(m, torch.fx.GraphModule)
+               for node in m.graph.nodes
+               if node.op == "call_function" and "softmax" in str(node.target))
+
+
+@pytest.mark.parametrize("soft_targets", [False, True], ids=["labels", "soft-targets"])
+def test_compiled_counts_take_the_plain_path(soft_targets, monkeypatch):
+    """Inside torch.compile the softmax counts are one softmax and one backward whatever
+    the size: the CPU's blocks would be unrolled into the graph, one softmax per block
+    (at (65536, 1000) 62 blocks, minutes of compilation, and a compiled step four to
+    five times slower than eager mode's), and the compiler fuses and tiles by itself."""
+    torch._dynamo.reset()
+    monkeypatch.setattr(_tuning, "CPU_BLOCK_ENTRIES", 1 << 13)  # 82 rows of 100 a block
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1024, 100, generator=g)
+    y = torch.randint(0, 100, (1024,), generator=g)
+    if soft_targets:
+        y = torch.nn.functional.one_hot(y, 100).float() * 0.9 + 0.001
+    assert not F._classification_counts.small(x)  # eagerly: 13 blocks
+    loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=100, validate_args=False)
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    compiled = torch.compile(loss_fn, fullgraph=True, backend=backend)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    a = compiled(xa, y)
+    a.backward()
+    b = loss_fn(xb, y)
+    b.backward()
+    assert _softmax_nodes(graphs) <= 2  # the forward's softmax and the backward's
+    torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-9)
 
 
 def test_data_checks_are_skipped_only_while_compiling():

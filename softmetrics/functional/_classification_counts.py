@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from .. import _tuning
+from .._checks import is_compiling
 from .._relax import compute_dtype, is_hard, logit, soft_argmax, soft_step, soft_threshold
 from .._tuning import rows_per_block
 
@@ -93,10 +94,12 @@ def _min_sign(p: Tensor, y: Tensor) -> Tensor:
 
 
 def small(z: Tensor) -> bool:
-    """Whether the softmax counts of logits `z` take the plain path: at most
-    `_tuning.SMALL_COUNTS_ENTRIES` entries, where the fixed cost of each operation
-    outweighs what padding and blocks save (one softmax, no padding, no blocks)."""
-    return z.numel() <= _tuning.SMALL_COUNTS_ENTRIES
+    """Whether the softmax counts of logits `z` take the plain path (one softmax, no
+    padding, no blocks): at most `_tuning.SMALL_COUNTS_ENTRIES` entries, where the fixed
+    cost of each operation outweighs what padding and blocks save, and every size inside
+    `torch.compile`, which would unroll the blocks into its graph (minutes of compilation
+    at (65536, 1000), and a step slower than eager mode's) and fuses and tiles by itself."""
+    return z.numel() <= _tuning.SMALL_COUNTS_ENTRIES or is_compiling()
 
 
 def softmax_width(z: Tensor) -> int:
