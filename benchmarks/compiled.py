@@ -3,10 +3,12 @@ eager `F.cross_entropy`.
 
 The Speed page's table times every loss in eager mode; this one asks what compiling
 gives. Each row compiles one loss (`torch.compile(loss, fullgraph=True, dynamic=False)`,
-after `torch._dynamo.reset()`, so every row pays its own compilation and none falls back
-to eager mode at the recompilation limit) and records:
+after `torch._dynamo.reset()`, so that none falls back to eager mode at the recompilation
+limit, and with a fresh, empty compile cache, so that every row pays a cold compilation)
+and records:
 
-- the seconds of its first forward + backward (the compilation, mostly);
+- the seconds of its first forward + backward (the compilation, mostly; the first row of
+  a run also starts the compiler's worker processes);
 - the compiled loss's time as a multiple of eager `F.cross_entropy` on the same logits,
   and, in the same process, the eager loss's: median over paired rounds of baseline, loss,
   baseline, as in `speed.py` (whose timing code this uses);
@@ -32,6 +34,7 @@ DIR`; `--record` writes them to `docs/benchmarks/`, where the Speed page include
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -62,6 +65,16 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _fresh_cache():
+    """A new, empty on-disk cache for the compiler's output (Inductor's and Triton's),
+    deleted afterwards, so that a compile time is a cold one: torch's own helper, under
+    either of its names; where torch has neither, the cache as it is."""
+    from torch._inductor import utils
+
+    fresh = getattr(utils, "fresh_cache", None) or getattr(utils, "fresh_inductor_cache", None)
+    return fresh() if fresh is not None else contextlib.nullcontext()
+
+
 def _loss(name: str, c: int, device: torch.device):
     if name == BASELINE:
         return F.cross_entropy
@@ -89,18 +102,19 @@ def run(device: torch.device, sizes, names: list[str], modes: list[str],
                 torch._dynamo.reset()
                 compiled = torch.compile(loss_fn, fullgraph=True, dynamic=False,
                                          mode=None if mode == "default" else mode)
-                _sync(device)
-                start = time.perf_counter()
-                _step(compiled, logits, target)
-                _sync(device)
-                compile_s = time.perf_counter() - start
-                _step(compiled, logits, target)  # CUDA graphs record on a later call
+                with _fresh_cache():
+                    _sync(device)
+                    start = time.perf_counter()
+                    _step(compiled, logits, target)
+                    _sync(device)
+                    compile_s = time.perf_counter() - start
+                    _step(compiled, logits, target)  # CUDA graphs record on a later call
+                    timed = _interleaved(F.cross_entropy, compiled, logits, target, rounds,
+                                         min_run_time, device, runs)
                 row = dict(device=device.type, n=n, c=c, loss=name, mode=mode,
-                           compile_s=compile_s, rounds=rounds,
+                           compile_s=compile_s, cache="fresh", rounds=rounds,
                            timing=f"mean of {runs} runs" if runs else
-                           f"blocked_autorange median, {min_run_time} s",
-                           compiled=_interleaved(F.cross_entropy, compiled, logits, target,
-                                                 rounds, min_run_time, device, runs))
+                           f"blocked_autorange median, {min_run_time} s", compiled=timed)
                 if name != BASELINE:
                     _step(loss_fn, logits, target)  # warm-up
                     row["eager"] = _interleaved(F.cross_entropy, loss_fn, logits, target,

@@ -46,7 +46,12 @@
 #                                 N = 16384 and 65536, D = 512
 #   ranking       60 s    40 s    soft AP and AUROC time and memory, CUDA then CPU
 #                                 (binary, retrieval, multiclass; no tile-size part)
-#   total        480 s   260 s    (the total of the limits is the most the script can take)
+#   compiled      90 s    70 s    torch.compile of SoftF1Loss, SoftMCCLoss, SoftAccuracyLoss
+#                                 and F.cross_entropy (modes default, then
+#                                 reduce-overhead: CUDA graphs) against eager cross-entropy
+#                                 at (4096, 10) and (65536, 10), where eager mode is bound
+#                                 by kernel launches; each row compiles anew (10-25 s)
+#   total        570 s   330 s    (the total of the limits is the most the script can take)
 #
 # Output: only a few files in OUT_DIR: gpu_results.tar.gz (everything, below),
 # summary.md (each step's exit status, seconds, limit and estimate; the failures) and
@@ -54,8 +59,8 @@
 # new temporary folder) and packed again after each step and every 20 seconds, so a run
 # that is stopped still leaves its latest figures. The archive holds gpu_results/ with
 # summary.md, environment.txt, logs/<step>.log, tests/<step>.xml (JUnit) and speed/,
-# bleu/, contrastive/, ranking/: each benchmark's JSON and Markdown table, rewritten by
-# the benchmark after every row.
+# bleu/, contrastive/, ranking/, compiled/: each benchmark's JSON and Markdown table,
+# rewritten by the benchmark after every row.
 set -uo pipefail
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -85,11 +90,12 @@ NPROC=$(nproc 2>/dev/null || echo 2)
 JOBS=${GPU_SH_JOBS:-$(( NPROC / 2 > 8 ? 8 : (NPROC / 2 < 1 ? 1 : NPROC / 2) ))}
 
 # ---------------------------------------------------------------- steps and their limits
-STEPS=(environment cuda_sync tests speed bleu contrastive ranking)
+BENCHMARKS=(speed bleu contrastive ranking compiled)
+STEPS=(environment cuda_sync tests "${BENCHMARKS[@]}")
 declare -A LIMIT=([environment]=20 [cuda_sync]=40 [tests]=150 [speed]=45 [bleu]=55
-                  [contrastive]=110 [ranking]=60)
+                  [contrastive]=110 [ranking]=60 [compiled]=90)
 declare -A ESTIMATE=([environment]=5 [cuda_sync]=15 [tests]=75 [speed]=30 [bleu]=35
-                     [contrastive]=60 [ranking]=40)
+                     [contrastive]=60 [ranking]=40 [compiled]=70)
 COLLECT_LIMIT=45  # the collection of the test node ids, within the tests step
 wanted() { [ -z "$ONLY" ] || [ "$1" = environment ] || [[ $ONLY == *",$1,"* ]]; }
 for s in ${ONLY//,/ }; do
@@ -137,6 +143,8 @@ if [ "$MODE" = cpu ]; then
   RANKING=(benchmarks/ranking.py --devices cpu --binary-sizes 200 --cuda-binary-sizes 1000
            --retrieval-sizes 16 --cuda-retrieval-sizes 32 --multiclass-sizes 100x10 --no-tiles
            --min-run-time 0.01 --max-gib 4 --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
+  COMPILED=(benchmarks/compiled.py --device cpu --sizes 256x10 --losses SoftF1Loss
+            --runs 2 --rounds 1 --budget-s 50 --out "$RES/compiled")
 else
   DEVICE=cuda
   PYTEST_EXTRA=()
@@ -153,6 +161,11 @@ else
   RANKING=(benchmarks/ranking.py --devices cuda cpu --binary-sizes 4000 16000
            --cuda-binary-sizes 100000 --retrieval-sizes 128 256 --cuda-retrieval-sizes 512
            --multiclass-sizes 4000x10 1000x100 --no-tiles --min-run-time 0.2 --max-gib 4 --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
+  # a row may start just before the budget ends and then compile for up to half a minute
+  COMPILED=(benchmarks/compiled.py --device cuda --sizes 4096x10 65536x10
+            --losses SoftF1Loss SoftMCCLoss SoftAccuracyLoss F.cross_entropy
+            --modes default reduce-overhead --runs 20 --rounds 3 --budget-s 50
+            --out "$RES/compiled")
 fi
 
 PYTEST=(-m pytest -p no:cacheprovider)
@@ -196,7 +209,7 @@ if [ "$DRY" = 1 ]; then
     echo "python ${a[*]@Q}"
     echo "python ${COMPILE[*]@Q}"
   fi
-  for name in speed bleu contrastive ranking; do
+  for name in "${BENCHMARKS[@]}"; do
     wanted "$name" || continue
     step_head "$name"
     declare -n c=${name^^}
@@ -438,8 +451,8 @@ if wanted tests; then
   pack
 fi
 
-# ---------------------------------------------------------------- (3-6) benchmarks, one at a time
-for name in speed bleu contrastive ranking; do
+# ---------------------------------------------------------------- (3-7) benchmarks, one at a time
+for name in "${BENCHMARKS[@]}"; do
   wanted "$name" || continue
   declare -n c=${name^^}
   run_bg "$name" "${LIMIT[$name]}" "${c[@]}"

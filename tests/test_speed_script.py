@@ -160,3 +160,40 @@ def test_small_inputs_time_both_paths_and_restore_the_constant():
     assert all(r[path]["ratio"] > 0 for r in rows for path in ("plain", "blocked"))
     table = speed.tuning_markdown({"small_inputs": rows})
     assert "| (8, 4) | 32 |" in table and table.count("*") == 3  # the legend and two marks
+
+
+# --------------------------------------------------------------------------------------
+# benchmarks/compiled.py: the same losses under torch.compile
+
+
+def _compiled(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compiled.py"),
+                           "--device", "cpu", "--threads", "1", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_compiled_budget_stops_before_the_first_compilation(tmp_path):
+    done = _compiled("--sizes", "64x10", "--budget-s", "0", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "compiled.json").read_text())
+    assert result["rows"] == []
+    assert result["stopped"].startswith("time budget of 0 s spent")
+    assert "cpu N=64, C=10, SoftF1Loss (default)" in result["stopped"]
+    assert result["stopped"] in (tmp_path / "compiled_table.md").read_text()
+
+
+@pytest.mark.slow
+def test_compiled_rows_compile_each_loss_and_time_it_against_eager(tmp_path):
+    """One row per loss and size, each compiled anew: its compile time, the compiled
+    loss's ratio to eager cross-entropy and, for a soft loss, its eager ratio (about 30 s:
+    two compilations)."""
+    done = _compiled("--sizes", "128x10", "--losses", "SoftMCCLoss", "F.cross_entropy",
+                     "--runs", "2", "--rounds", "1", "--out", str(tmp_path), timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads((tmp_path / "compiled.json").read_text())["rows"]
+    assert [(r["loss"], r["mode"], r["n"], r["c"]) for r in rows] == [
+        ("SoftMCCLoss", "default", 128, 10), ("F.cross_entropy", "default", 128, 10)]
+    assert all(r["compile_s"] > 0 and r["compiled"]["ratio"] > 0 for r in rows)
+    assert rows[0]["eager"]["ratio"] > 0 and "eager" not in rows[1]
+    table = (tmp_path / "compiled_table.md").read_text()
+    assert "| SoftMCCLoss | default | " in table and "| cross_entropy | default | " in table
