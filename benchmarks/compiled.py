@@ -156,7 +156,7 @@ def markdown(rows: list[dict], info: dict, stopped: str | None = None,
                     continue
                 eager = f" ({r[0]['eager']['ratio']:.2f}x)" if "eager" in r[0] else ""
                 cells.append(f"{r[0]['compiled']['ratio']:.2f}x{eager}, "
-                             f"{r[0]['compile_s']:.0f} s")
+                             f"{r[0]['compile_s']:.0f}&nbsp;s")
             out.append(f"| {name.replace('F.', '')} | {mode} | " + " | ".join(cells) + " |")
         base = {(r["n"], r["c"]): r["compiled"]["baseline_ms"] for r in mine}
         out.append("| *eager cross_entropy itself (ms)* | | " +

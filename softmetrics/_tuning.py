@@ -42,7 +42,8 @@ CPU_SOFTMAX_MIN_WIDTH = 16
 CPU_BLOCK_ENTRIES = 1 << 19
 # Logits of at most this many entries (256 KiB of float32) take the plain path on every
 # device: no padding, no blocks, the fewest operations, since there the fixed cost of each
-# operation outweighs what padding and blocks save (0: never).
+# operation outweighs what padding and blocks save (0: never). Inside torch.compile every
+# size takes it: the compiler fuses and tiles by itself, and would unroll the blocks.
 SMALL_COUNTS_ENTRIES = 1 << 16
 # Elsewhere the forward is one block, and the backward runs over blocks of at most this
 # many entries (64 MiB of float32), so its temporary is never a second (N, C) buffer.

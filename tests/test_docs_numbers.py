@@ -63,6 +63,7 @@ def _text(path: Path) -> str:
 # record -> the script that writes it
 SCRIPTS = {
     "speed.json": "speed",
+    "compiled.json": "compiled",
     "bleu.json": "bleu",
     "ranking.json": "ranking",
     "retrieval.json": "retrieval",
@@ -100,8 +101,8 @@ def test_every_record_names_its_command_commit_date_machine_and_load(name):
     assert not record.get("stopped"), "a record of the docs is a complete run"
 
 
-@pytest.mark.parametrize("script", ["speed", "bleu", "ranking", "contrastive", "batch_bias",
-                                    "segmentation_peers", "retrieval"])
+@pytest.mark.parametrize("script", ["speed", "compiled", "bleu", "ranking", "contrastive",
+                                    "batch_bias", "segmentation_peers", "retrieval"])
 @pytest.mark.parametrize("argv", [["--record", "--smoke"], ["--record", "--out", "x"]])
 def test_only_a_complete_run_writes_a_record(script, argv, capsys):
     """`--record` writes the docs' record: never from a smoke run, never elsewhere."""
@@ -1041,8 +1042,61 @@ PRETRAINING = [
 
 
 
-CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *INDEX, *CONTRASTIVE, *SEGMENTATION, *G2P, *CANVAS,
-          *PRETRAINING, *EXPECTED_BLEU_ALPHA]
+CD = "compiled.json"
+COMPILED_SOFT = ["SoftF1Loss", "SoftAccuracyLoss", "SoftMCCLoss", "SoftJaccardLoss",
+                 "SoftCohenKappaLoss"]
+
+
+def _compiled(rec: dict, names: list[str], key: str = "compiled", c: int | None = None,
+              n: int | None = None) -> list[float]:
+    """The ratios to eager cross-entropy of `names` compiled (`key="eager"`: eagerly)."""
+    return [r[key]["ratio"] for r in rec["rows"] if r["loss"] in names
+            and r["mode"] == "default" and c in (None, r["c"]) and n in (None, r["n"])]
+
+
+def _over_compiled_ce(rec: dict, n: int, c: int) -> list[float]:
+    (ce,) = _compiled(rec, ["F.cross_entropy"], c=c, n=n)
+    return [x / ce for x in _compiled(rec, COMPILED_SOFT, c=c, n=n)]
+
+
+COMPILED = [
+    Claim(SP, CD, "`python benchmarks/compiled.py --record --threads {}` asks what",
+          lambda r: (r["machine"]["torch_threads"],)),
+    Claim(SP, CD, "as a multiple of **eager** `F.cross_entropy` on the same logits in {} "
+          "paired rounds", lambda r: (r["rows"][0]["rounds"],)),
+    Claim(SP, CD,
+          "At (4096, 10) the five soft losses took {:.2f}x to {:.2f}x of eager cross-entropy "
+          "compiled, against {:.2f}x to {:.2f}x eager; at (65536, 10) {:.2f}x to {:.2f}x, "
+          "against {:.2f}x to {:.2f}x. Compiled cross-entropy itself took {:.2f}x of its "
+          "eager self at (4096, 10):",
+          lambda r: (*_span(_compiled(r, COMPILED_SOFT, c=10, n=4096)),
+                     *_span(_compiled(r, COMPILED_SOFT, "eager", c=10, n=4096)),
+                     *_span(_compiled(r, COMPILED_SOFT, c=10, n=65536)),
+                     *_span(_compiled(r, COMPILED_SOFT, "eager", c=10, n=65536)),
+                     *_compiled(r, ["F.cross_entropy"], c=10, n=4096))),
+    Claim(SP, CD, "the compiled soft losses are within {:.2f}x to {:.2f}x of compiled "
+          "cross-entropy.", lambda r: _span(_over_compiled_ce(r, 4096, 10))),
+    Claim(SP, CD,
+          "At C = 1000 the compiled losses took {:.2f}x to {:.2f}x of cross-entropy, where "
+          "eager mode's hand-written backwards, blocked so that each block stays in cache, "
+          "took {:.2f}x to {:.2f}x.",
+          lambda r: (*_span(_compiled(r, COMPILED_SOFT, c=1000)),
+                     *_span(_compiled(r, COMPILED_SOFT, "eager", c=1000)))),
+    Claim(SP, CD, "**Compiling took {:.0f} to {:.0f} s per row**",
+          lambda r: _span([x["compile_s"] for x in r["rows"]])),
+    Claim("benchmarks/gpu.md", CD,
+          "compiling brought `SoftF1Loss` from {:.2f}x to {:.2f}x of eager cross-entropy at "
+          "(4096, 10), and left every soft loss slower than eager mode at C = 1000",
+          lambda r: (*_compiled(r, ["SoftF1Loss"], "eager", c=10, n=4096),
+                     *_compiled(r, ["SoftF1Loss"], c=10, n=4096))),
+    Claim("benchmarks/gpu.md", CD,
+          "Compiling one loss's forward and backward took {:.0f} to {:.0f} s per row on the "
+          "2-core CPU", lambda r: _span([x["compile_s"] for x in r["rows"]])),
+]
+
+
+CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *COMPILED, *INDEX, *CONTRASTIVE,
+          *SEGMENTATION, *G2P, *CANVAS, *PRETRAINING, *EXPECTED_BLEU_ALPHA]
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: f"{c.page}: {c.text[:40]}")
@@ -1125,6 +1179,7 @@ SECTIONS = [
         "1",  # "below 1x"
         "4",  # KiB per page
         "0.1",  # the label smoothing of the soft targets' rows (speed.SMOOTHING)
+        "126",  # CPU blocks of (65536, 1000) logits: 65536 / (2^19 // 1000) rows
     })),
     Section(CN, "## Memory: InfoNCE without", "## The mutual-information bound", frozenset({
         "2^{24}", "2^{22}", "64", "16",  # tile sizes (softmetrics._tuning) and their MiB

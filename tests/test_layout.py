@@ -72,6 +72,8 @@ def test_validation_is_imported_from_checks_only() -> None:
     checks = set(_checks.__all__)
     problems = []
     for path in MODULES:
+        if path.name == "_checks.py":  # where they are defined (or taken from torch)
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module is not None:
                 source = _resolve(path, node)
