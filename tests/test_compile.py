@@ -198,3 +198,122 @@ def test_data_checks_are_skipped_only_while_compiling():
     with pytest.raises(ValueError, match="SoftF1Loss: expected `input` to be finite"):
         loss_fn(x, y)
     assert torch.isnan(torch.compile(loss_fn, fullgraph=True, backend="eager")(x, y))
+
+
+# --------------------------------------------------------------------------------------
+# the tiled InfoNCE inside torch.compile: one operator, not unrolled tile loops
+
+tiles = pytest.importorskip("softmetrics.functional._infonce_tiles")
+needs_operator = pytest.mark.skipif(tiles._OPERATOR is None,
+                                    reason="torch.library.custom_op needs torch >= 2.4")
+
+
+def _graph_targets(graphs) -> list:
+    return [node.target for g in graphs for m in g.modules()
+            if isinstance(m, torch.fx.GraphModule) for node in m.graph.nodes
+            if node.op == "call_function"]
+
+
+@needs_operator
+@pytest.mark.parametrize("options", [
+    dict(symmetric=True),
+    dict(query_negatives=True, normalize=False),
+    dict(learn_temperature=True),
+], ids=["symmetric", "query-negatives", "learned-temperature"])
+def test_compiled_tiled_info_nce_is_one_operator(options):
+    """Compiled, the tiled InfoNCE is one `softmetrics::info_nce_tiles` call in the graph
+    whatever its number of tiles (here 16 x 16 per direction), with eager mode's value and
+    gradients, for the embeddings and a learned temperature."""
+    torch._dynamo.reset()
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(256, 8, generator=g), torch.randn(256, 8, generator=g)
+    loss_fn = softmetrics.InfoNCELoss(temperature=0.1, chunk_size=16, validate_args=False,
+                                      **options)
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    compiled = torch.compile(loss_fn, fullgraph=True, backend=backend)
+    qa, qb = q.clone().requires_grad_(), q.clone().requires_grad_()
+    a = compiled(qa, k)
+    a.backward()
+    grads_a = [p.grad.clone() for p in loss_fn.parameters()]
+    loss_fn.zero_grad()
+    b = loss_fn(qb, k)
+    b.backward()
+    targets = _graph_targets(graphs)
+    assert targets.count(torch.ops.softmetrics.info_nce_tiles.default) == 1
+    assert torch.mm not in targets and torch.ops.aten.mm.default not in targets
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(qa.grad, qb.grad, rtol=0, atol=0)
+    for p, grad in zip(loss_fn.parameters(), grads_a, strict=True):
+        torch.testing.assert_close(grad, p.grad, rtol=0, atol=0)
+
+
+@needs_operator
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("passes", [
+    ((0, (1,), -1, 0),),  # one direction
+    ((0, (1, 0), 40, 0), (1, (0, 1), 40, 0)),  # both, the queries as negatives (self left out)
+    ((0, (1, 2), -1, -1),),  # no positive column: the log-sum-exp alone
+], ids=["one-way", "symmetric-self", "no-positive"])
+def test_the_operators_pass_torch_opcheck(passes, normalize):
+    """torch.library.opcheck: schema, fake tensors, autograd registration and tracing of
+    both operators (float64, a temperature and one of the tensors without gradient)."""
+    g = torch.Generator().manual_seed(0)
+    tensors = [torch.randn(40, 6, generator=g, dtype=torch.float64) for _ in range(3)]
+    tensors[0].requires_grad_()
+    tau = torch.tensor(0.2, dtype=torch.float64, requires_grad=True)
+    flat = tiles.flat_passes(passes)
+    assert tiles.unflat_passes(flat) == passes
+    args = (tau, tensors, normalize, 16, 8, torch.float64, flat)
+    torch.library.opcheck(torch.ops.softmetrics.info_nce_tiles.default, args)
+    out, scales, lses = torch.ops.softmetrics.info_nce_tiles(*args)
+    grad = torch.randn(out.shape, generator=g, dtype=torch.float64)
+    need = [True, True, False, True]
+    # the backward operator is not differentiated itself (a graph being built takes the
+    # untiled reference instead): its inputs without gradient
+    plain = [t.detach() for t in tensors]
+    torch.library.opcheck(torch.ops.softmetrics.info_nce_tiles_backward.default,
+                          (grad, tau.detach(), plain, [t.detach() for t in scales],
+                           [t.detach() for t in lses], need, normalize, 16, 8,
+                           torch.float64, flat))
+    # the operator's gradients are the Function's
+    x = [t.detach().clone().requires_grad_(want) for t, want in zip(tensors, need[1:])]
+    y = [t.detach().clone().requires_grad_(want) for t, want in zip(tensors, need[1:])]
+    ta, tb = (tau.detach().clone().requires_grad_() for _ in range(2))
+    torch.ops.softmetrics.info_nce_tiles(ta, x, normalize, 16, 8, torch.float64,
+                                         flat)[0].backward(grad)
+    tiles.tiled_info_nce(tb, normalize, 16, 8, torch.float64, passes, *y).backward(grad)
+    torch.testing.assert_close(ta.grad, tb.grad, rtol=0, atol=0)
+    for u, v in zip(x, y):
+        assert (u.grad is None) == (v.grad is None)
+        if u.grad is not None:
+            torch.testing.assert_close(u.grad, v.grad, rtol=0, atol=0)
+
+
+def test_without_the_operator_the_function_is_traced(monkeypatch):
+    """Before torch 2.4 (no custom operators) the compiler traces the autograd Function,
+    tile loops unrolled, to the same value and gradients."""
+    monkeypatch.setattr(tiles, "_OPERATOR", None)
+    _compiled_equals_eager("info-nce")
+
+
+@needs_operator
+def test_the_operator_has_first_and_second_derivatives():
+    """gradcheck through the backward operator; gradgradcheck through the untiled
+    reference that a graph being built takes (float64, 3 x 3 tiles, symmetric)."""
+    g = torch.Generator().manual_seed(1)
+    q = torch.randn(12, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(12, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    tau = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    flat = tiles.flat_passes(((0, (1,), -1, 0), (1, (0,), -1, 0)))
+
+    def loss(tau, q, k):
+        return torch.ops.softmetrics.info_nce_tiles(tau, [q, k], True, 4, 4, torch.float64,
+                                                    flat)[0]
+
+    assert torch.autograd.gradcheck(loss, (tau, q, k))
+    assert torch.autograd.gradgradcheck(loss, (tau, q, k))

@@ -1195,6 +1195,7 @@ SECTIONS = [
         "262144", "048", "576",  # the sizes gpu.sh measures ($1{,}048{,}576$)
         "1",  # "1 runs"
         "8",  # the 8 GB target
+        "2.4",  # the torch version with custom operators
     })),
     Section(CE_PAGE, "## Sequence task: grapheme-to-phoneme", "<!-- compare_ce g2p: begin",
             frozenset({

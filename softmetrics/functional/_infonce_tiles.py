@@ -4,27 +4,31 @@ InfoNCE over `N` anchors and `P` candidates needs the `N x P` logits only one ti
 time: the forward pass of `tiled_info_nce` keeps a running log-sum-exp over tiles of
 candidates, and its backward pass recomputes each tile, so the extra memory is the
 gradients of the embeddings plus one tile instead of `O(N * P)`. `auto_chunk` and
-`tile_rows` choose the tile sizes; the tile helpers (`tile_bounds`, `mask_self`, `rowdot`)
-also serve the untiled InfoNCE and the retrieval accuracy in `_contrastive_core`, and with
-the normalisation helpers (`inverse_norms`, `normalize_grad_`, `diagonal_entries`) the
-tiled sigmoid loss in `_siglip_tiles`.
+`tile_rows` choose the tile sizes. Inside `torch.compile` the same code runs as one
+operator of its own (`softmetrics::info_nce_tiles`), so the compiler does not unroll the
+tile loops. The tile helpers (`tile_bounds`, `mask_self`, `rowdot`) also serve the
+untiled InfoNCE and the retrieval accuracy in `_contrastive_core`, and with the
+normalisation helpers (`inverse_norms`, `normalize_grad_`, `diagonal_entries`) the tiled
+sigmoid loss in `_siglip_tiles`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import Tensor
 
 from .. import _tuning
+from .._checks import is_compiling
 
 __all__ = [
     "NORM_EPS",
     "auto_chunk",
     "diagonal_entries",
+    "flat_passes",
     "inverse_norms",
     "mask_self",
     "normalize_grad_",
@@ -32,6 +36,7 @@ __all__ = [
     "tile_bounds",
     "tile_rows",
     "tiled_info_nce",
+    "unflat_passes",
 ]
 
 
@@ -120,30 +125,11 @@ class _TiledInfoNCE(torch.autograd.Function):
     def forward(ctx: Any, temperature: Tensor, normalize: bool, chunk: int,
                 rows: int, dtype: torch.dtype, passes: tuple[Pass, ...], *tensors: Tensor
                 ) -> Tensor:
-        inv_tau = temperature.to(dtype).reciprocal()
-        scales = [inverse_norms(t, dtype, normalize, rows) for t in tensors]
-        out, lses = [], []
-        for a_idx, blocks, self_col, pos in passes:
-            anchor = tensors[a_idx]
-            r = scales[a_idx] * inv_tau
-            n = anchor.shape[0]
-            lse = torch.full((n,), float("-inf"), dtype=dtype, device=anchor.device)
-            positive = torch.zeros(n, dtype=dtype, device=anchor.device)
-            for r0, r1 in tile_bounds(n, rows):
-                a = anchor[r0:r1].to(dtype) * r[r0:r1, None]  # u a / tau: rows x D
-                for c0, c1, _, _, cand in _tiles(tensors, scales, blocks, chunk, dtype):
-                    logits = torch.mm(a, cand.T)
-                    if pos >= 0 and (d := diagonal_entries(logits, pos + r0, c0, c1)) is not None:
-                        first, entries = d
-                        positive[r0 + first:r0 + first + entries.shape[0]] = entries
-                    mask_self(logits, self_col, r0, c0, c1)
-                    lse[r0:r1] = torch.logaddexp(lse[r0:r1], _logsumexp_(logits))
-                    del logits
-            lses.append(lse)
-            out.append(lse - positive if pos >= 0 else lse.clone())
+        out, scales, lses = _forward(temperature, normalize, chunk, rows, dtype, passes,
+                                     tensors)
         ctx.save_for_backward(temperature, *tensors, *scales, *lses)
         ctx.options = (normalize, chunk, rows, dtype, passes, len(tensors))
-        return torch.cat(out)
+        return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -151,52 +137,93 @@ class _TiledInfoNCE(torch.autograd.Function):
         temperature, *saved = ctx.saved_tensors
         tensors, scales, lses = saved[:count], saved[count:2 * count], saved[2 * count:]
         need_tau, need = ctx.needs_input_grad[0], ctx.needs_input_grad[6:]
-        if torch.is_grad_enabled():  # a graph being built: differentiable
-            wanted = [x for x, want in zip((temperature, *tensors), (need_tau, *need),
-                                           strict=True) if want]
-            out = _untiled(temperature, normalize, dtype, passes, tensors)
-            found = iter(torch.autograd.grad(out, wanted, grad, create_graph=True))
-            grad_tau, *grads = (next(found) if want else None for want in (need_tau, *need))
-            return (grad_tau, None, None, None, None, None, *grads)
-        inv_tau = temperature.to(dtype).reciprocal()
-        acc = [torch.zeros(t.shape, dtype=dtype, device=t.device) if want else None
-               for t, want in zip(tensors, need, strict=True)]
-        # on the device of the embeddings: a temperature may live elsewhere (a 0-d CPU
-        # tensor takes part in device kernels as a number; autograd moves its gradient)
-        tau_sum = torch.zeros((), dtype=dtype, device=grad.device)
-        grad = grad.to(dtype).split([lse.shape[0] for lse in lses])
-        for (a_idx, blocks, self_col, pos), lse, g_pass in zip(passes, lses, grad, strict=True):
-            anchor, u_a, acc_a = tensors[a_idx], scales[a_idx], acc[a_idx]
-            r = u_a * inv_tau
-            # a row without any candidate has lse = -inf and no gradient; keep exp() finite
-            lse = torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse))
-            for r0, r1 in tile_bounds(anchor.shape[0], rows):
-                a = anchor[r0:r1].to(dtype) * r[r0:r1, None]  # u a / tau: rows x D
-                g = g_pass[r0:r1, None]
-                for c0, c1, b, start, cand in _tiles(tensors, scales, blocks, chunk, dtype):
-                    logits = torch.mm(a, cand.T)
-                    plain = logits.clone() if need_tau else None  # before the mask: finite
-                    mask_self(logits, self_col, r0, c0, c1)
-                    weight = logits.sub_(lse[r0:r1, None]).exp_().mul_(g)  # W = dL/ds
-                    if pos >= 0 and (d := diagonal_entries(weight, pos + r0, c0, c1)) is not None:
-                        first, entries = d
-                        entries.sub_(g_pass[r0 + first:r0 + first + entries.shape[0]])
-                    if plain is not None:
-                        tau_sum += torch.mul(weight, plain).sum()
-                    if acc_a is not None:  # dL/d(u a) = W (v C) / tau
-                        acc_a[r0:r1].addmm_(weight, cand * inv_tau)
-                    if (acc_b := acc[b]) is not None:  # dL/d(v c) = W^T (u A / tau)
-                        acc_b[start:start + (c1 - c0)].addmm_(weight.T, a)
-                    del logits, weight, plain
-        grads = []
-        for i, (t, u) in enumerate(zip(tensors, scales, strict=True)):
-            buf, acc[i] = acc[i], None  # a half-precision copy replaces, not joins, it
-            if buf is not None and normalize:
-                normalize_grad_(buf, t, u, rows)
-            grads.append(None if buf is None else buf.to(t.dtype))
-            del buf
-        grad_tau = (-tau_sum * inv_tau).to(temperature.dtype) if need_tau else None
+        grad_tau, grads = _backward(grad, temperature, tensors, scales, lses, need_tau, need,
+                                    normalize, chunk, rows, dtype, passes)
         return (grad_tau, None, None, None, None, None, *grads)
+
+
+def _forward(temperature: Tensor, normalize: bool, chunk: int, rows: int, dtype: torch.dtype,
+             passes: tuple[Pass, ...], tensors: Sequence[Tensor]
+             ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """`_TiledInfoNCE`'s forward pass: the losses, the inverse norms of the tensors and
+    the log-sum-exp of each pass (which the backward pass needs)."""
+    inv_tau = temperature.to(dtype).reciprocal()
+    scales = [inverse_norms(t, dtype, normalize, rows) for t in tensors]
+    out, lses = [], []
+    for a_idx, blocks, self_col, pos in passes:
+        anchor = tensors[a_idx]
+        r = scales[a_idx] * inv_tau
+        n = anchor.shape[0]
+        lse = torch.full((n,), float("-inf"), dtype=dtype, device=anchor.device)
+        positive = torch.zeros(n, dtype=dtype, device=anchor.device)
+        for r0, r1 in tile_bounds(n, rows):
+            a = anchor[r0:r1].to(dtype) * r[r0:r1, None]  # u a / tau: rows x D
+            for c0, c1, _, _, cand in _tiles(tensors, scales, blocks, chunk, dtype):
+                logits = torch.mm(a, cand.T)
+                if pos >= 0 and (d := diagonal_entries(logits, pos + r0, c0, c1)) is not None:
+                    first, entries = d
+                    positive[r0 + first:r0 + first + entries.shape[0]] = entries
+                mask_self(logits, self_col, r0, c0, c1)
+                lse[r0:r1] = torch.logaddexp(lse[r0:r1], _logsumexp_(logits))
+                del logits
+        lses.append(lse)
+        out.append(lse - positive if pos >= 0 else lse.clone())
+    return torch.cat(out), scales, lses
+
+
+def _backward(grad: Tensor, temperature: Tensor, tensors: Sequence[Tensor],
+              scales: Sequence[Tensor], lses: Sequence[Tensor], need_tau: bool,
+              need: Sequence[bool], normalize: bool, chunk: int, rows: int,
+              dtype: torch.dtype, passes: tuple[Pass, ...]
+              ) -> tuple[Tensor | None, list[Tensor | None]]:
+    """`_TiledInfoNCE`'s backward pass: the gradients of the temperature (with
+    `need_tau`) and of the tensors (where `need`), None for the others."""
+    if torch.is_grad_enabled():  # a graph being built: differentiable
+        wanted = [x for x, want in zip((temperature, *tensors), (need_tau, *need),
+                                       strict=True) if want]
+        out = _untiled(temperature, normalize, dtype, passes, tuple(tensors))
+        found = iter(torch.autograd.grad(out, wanted, grad, create_graph=True))
+        grad_tau, *second = (next(found) if want else None for want in (need_tau, *need))
+        return grad_tau, second
+    inv_tau = temperature.to(dtype).reciprocal()
+    acc = [torch.zeros(t.shape, dtype=dtype, device=t.device) if want else None
+           for t, want in zip(tensors, need, strict=True)]
+    # on the device of the embeddings: a temperature may live elsewhere (a 0-d CPU
+    # tensor takes part in device kernels as a number; autograd moves its gradient)
+    tau_sum = torch.zeros((), dtype=dtype, device=grad.device)
+    grad = grad.to(dtype).split([lse.shape[0] for lse in lses])
+    for (a_idx, blocks, self_col, pos), lse, g_pass in zip(passes, lses, grad, strict=True):
+        anchor, u_a, acc_a = tensors[a_idx], scales[a_idx], acc[a_idx]
+        r = u_a * inv_tau
+        # a row without any candidate has lse = -inf and no gradient; keep exp() finite
+        lse = torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse))
+        for r0, r1 in tile_bounds(anchor.shape[0], rows):
+            a = anchor[r0:r1].to(dtype) * r[r0:r1, None]  # u a / tau: rows x D
+            g = g_pass[r0:r1, None]
+            for c0, c1, b, start, cand in _tiles(tensors, scales, blocks, chunk, dtype):
+                logits = torch.mm(a, cand.T)
+                plain = logits.clone() if need_tau else None  # before the mask: finite
+                mask_self(logits, self_col, r0, c0, c1)
+                weight = logits.sub_(lse[r0:r1, None]).exp_().mul_(g)  # W = dL/ds
+                if pos >= 0 and (d := diagonal_entries(weight, pos + r0, c0, c1)) is not None:
+                    first, entries = d
+                    entries.sub_(g_pass[r0 + first:r0 + first + entries.shape[0]])
+                if plain is not None:
+                    tau_sum += torch.mul(weight, plain).sum()
+                if acc_a is not None:  # dL/d(u a) = W (v C) / tau
+                    acc_a[r0:r1].addmm_(weight, cand * inv_tau)
+                if (acc_b := acc[b]) is not None:  # dL/d(v c) = W^T (u A / tau)
+                    acc_b[start:start + (c1 - c0)].addmm_(weight.T, a)
+                del logits, weight, plain
+    grads: list[Tensor | None] = []
+    for i, (t, u) in enumerate(zip(tensors, scales, strict=True)):
+        buf, acc[i] = acc[i], None  # a half-precision copy replaces, not joins, it
+        if buf is not None and normalize:
+            normalize_grad_(buf, t, u, rows)
+        grads.append(None if buf is None else buf.to(t.dtype))
+        del buf
+    grad_tau = (-tau_sum * inv_tau).to(temperature.dtype) if need_tau else None
+    return grad_tau, grads
 
 
 def _untiled(temperature: Tensor, normalize: bool, dtype: torch.dtype, passes: tuple[Pass, ...],
@@ -229,8 +256,111 @@ def tiled_info_nce(temperature: Tensor, normalize: bool, chunk: int, rows: int,
                    dtype: torch.dtype, passes: tuple[Pass, ...], *tensors: Tensor) -> Tensor:
     """InfoNCE of one or more passes over `tensors` in tiles of `rows` anchors x `chunk`
     candidates (`_TiledInfoNCE`, which documents `passes`): the per-anchor losses of the
-    passes, concatenated, differentiable in `temperature` and every tensor."""
+    passes, concatenated, differentiable in `temperature` and every tensor. Inside
+    `torch.compile` the same passes run as one operator of their own
+    (`softmetrics::info_nce_tiles`, where torch has `torch.library.custom_op`), so the
+    compiler does not unroll the tile loops into its graph."""
+    if is_compiling() and _OPERATOR is not None:
+        return _OPERATOR(temperature, list(tensors), normalize, chunk, rows, dtype,
+                         flat_passes(passes))[0]
     return _TiledInfoNCE.apply(temperature, normalize, chunk, rows, dtype, passes, *tensors)
+
+
+def flat_passes(passes: tuple[Pass, ...]) -> list[int]:
+    """`passes` as one list of ints, an operator's argument: `a, self_col, pos,
+    len(blocks), *blocks` per pass."""
+    out: list[int] = []
+    for a, blocks, self_col, pos in passes:
+        out += [a, self_col, pos, len(blocks), *blocks]
+    return out
+
+
+def unflat_passes(flat: Sequence[int]) -> tuple[Pass, ...]:
+    """The passes of `flat_passes(passes)`."""
+    passes, i = [], 0
+    while i < len(flat):
+        a, self_col, pos, k = flat[i:i + 4]
+        passes.append((a, tuple(flat[i + 4:i + 4 + k]), self_col, pos))
+        i += 4 + k
+    return tuple(passes)
+
+
+def _define_operator() -> Callable[..., tuple[Tensor, list[Tensor], list[Tensor]]] | None:
+    """`softmetrics::info_nce_tiles`: `_forward` as an operator, differentiated by
+    `softmetrics::info_nce_tiles_backward` (`_backward`); both run eagerly, opaque to the
+    compiler, whatever the number of tiles. None before torch 2.4 (no
+    `torch.library.custom_op`): there the compiler traces `_TiledInfoNCE`."""
+    if not hasattr(torch.library, "custom_op"):
+        return None
+    custom_op = torch.library.custom_op
+
+    @custom_op("softmetrics::info_nce_tiles", mutates_args=())
+    def forward(temperature: Tensor, tensors: list[Tensor], normalize: bool, chunk: int,
+                rows: int, dtype: torch.dtype, passes: list[int]
+                ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+        return _forward(temperature, normalize, chunk, rows, dtype, unflat_passes(passes),
+                        tensors)
+
+    @forward.register_fake
+    def _(temperature: Tensor, tensors: list[Tensor], normalize: bool, chunk: int,
+          rows: int, dtype: torch.dtype, passes: list[int]
+          ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+        anchors = [tensors[p[0]] for p in unflat_passes(passes)]
+        return (tensors[0].new_empty(sum(a.shape[0] for a in anchors), dtype=dtype),
+                [t.new_empty(t.shape[0], dtype=dtype) for t in tensors],
+                [a.new_empty(a.shape[0], dtype=dtype) for a in anchors])
+
+    @custom_op("softmetrics::info_nce_tiles_backward", mutates_args=())
+    def backward(grad: Tensor, temperature: Tensor, tensors: list[Tensor],
+                 scales: list[Tensor], lses: list[Tensor], need: list[bool],
+                 normalize: bool, chunk: int, rows: int, dtype: torch.dtype,
+                 passes: list[int]) -> tuple[Tensor, list[Tensor]]:
+        with torch.no_grad():  # the tiles (a graph being built does not come here)
+            grad_tau, grads = _backward(grad, temperature, tensors, scales, lses, need[0],
+                                        need[1:], normalize, chunk, rows, dtype,
+                                        unflat_passes(passes))
+        # an operator returns a tensor for every output: zeros and empty tensors where
+        # no gradient is wanted (left out again below)
+        return (torch.zeros_like(temperature) if grad_tau is None
+                else grad_tau.to(temperature.device),
+                [t.new_empty(0) if g is None else g for t, g in zip(tensors, grads, strict=True)])
+
+    @backward.register_fake
+    def _(grad: Tensor, temperature: Tensor, tensors: list[Tensor], scales: list[Tensor],
+          lses: list[Tensor], need: list[bool], normalize: bool, chunk: int, rows: int,
+          dtype: torch.dtype, passes: list[int]) -> tuple[Tensor, list[Tensor]]:
+        return (torch.empty_like(temperature),
+                [torch.empty_like(t) if want else t.new_empty(0)
+                 for t, want in zip(tensors, need[1:], strict=True)])
+
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
+        temperature, tensors, normalize, chunk, rows, dtype, passes = inputs
+        _, scales, lses = output
+        ctx.save_for_backward(temperature, *tensors, *scales, *lses)
+        ctx.options = (normalize, chunk, rows, dtype, passes, len(tensors))
+        ctx.need = [temperature.requires_grad, *(t.requires_grad for t in tensors)]
+
+    def differentiate(ctx: Any, grad: Tensor, *_: Any) -> tuple[Any, ...]:
+        normalize, chunk, rows, dtype, passes, count = ctx.options
+        temperature, *saved = ctx.saved_tensors
+        tensors, scales, lses = saved[:count], saved[count:2 * count], saved[2 * count:]
+        need = ctx.need
+        if torch.is_grad_enabled():  # a graph being built: the untiled reference
+            grad_tau, grads = _backward(grad, temperature, tensors, scales, lses, need[0],
+                                        need[1:], normalize, chunk, rows, dtype,
+                                        unflat_passes(passes))
+        else:
+            tau, found = backward(grad, temperature, tensors, scales, lses, need, normalize,
+                                  chunk, rows, dtype, passes)
+            grad_tau = tau if need[0] else None
+            grads = [g if want else None for g, want in zip(found, need[1:], strict=True)]
+        return grad_tau, grads, None, None, None, None, None
+
+    forward.register_autograd(differentiate, setup_context=setup_context)
+    return cast(Callable[..., tuple[Tensor, list[Tensor], list[Tensor]]], forward)
+
+
+_OPERATOR = _define_operator()
 
 
 def _tiles(tensors: Sequence[Tensor], scales: Sequence[Tensor], blocks: tuple[int, ...],
