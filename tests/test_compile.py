@@ -281,14 +281,14 @@ def test_the_operators_pass_torch_opcheck(passes, normalize):
                            [t.detach() for t in lses], need, normalize, 16, 8,
                            torch.float64, flat))
     # the operator's gradients are the Function's
-    x = [t.detach().clone().requires_grad_(want) for t, want in zip(tensors, need[1:])]
-    y = [t.detach().clone().requires_grad_(want) for t, want in zip(tensors, need[1:])]
+    x, y = ([t.detach().clone().requires_grad_(want)
+             for t, want in zip(tensors, need[1:], strict=True)] for _ in range(2))
     ta, tb = (tau.detach().clone().requires_grad_() for _ in range(2))
     torch.ops.softmetrics.info_nce_tiles(ta, x, normalize, 16, 8, torch.float64,
                                          flat)[0].backward(grad)
     tiles.tiled_info_nce(tb, normalize, 16, 8, torch.float64, passes, *y).backward(grad)
     torch.testing.assert_close(ta.grad, tb.grad, rtol=0, atol=0)
-    for u, v in zip(x, y):
+    for u, v in zip(x, y, strict=True):
         assert (u.grad is None) == (v.grad is None)
         if u.grad is not None:
             torch.testing.assert_close(u.grad, v.grad, rtol=0, atol=0)
