@@ -201,9 +201,11 @@ def test_data_checks_are_skipped_only_while_compiling():
 
 
 # --------------------------------------------------------------------------------------
-# the tiled InfoNCE inside torch.compile: one operator, not unrolled tile loops
+# the tiled InfoNCE and sigmoid losses inside torch.compile: one operator each, not
+# unrolled tile loops
 
 tiles = pytest.importorskip("softmetrics.functional._infonce_tiles")
+siglip = pytest.importorskip("softmetrics.functional._siglip_tiles")
 needs_operator = pytest.mark.skipif(tiles._OPERATOR is None,
                                     reason="torch.library.custom_op needs torch >= 2.4")
 
@@ -214,21 +216,13 @@ def _graph_targets(graphs) -> list:
             if node.op == "call_function"]
 
 
-@needs_operator
-@pytest.mark.parametrize("options", [
-    dict(symmetric=True),
-    dict(query_negatives=True, normalize=False),
-    dict(learn_temperature=True),
-], ids=["symmetric", "query-negatives", "learned-temperature"])
-def test_compiled_tiled_info_nce_is_one_operator(options):
-    """Compiled, the tiled InfoNCE is one `softmetrics::info_nce_tiles` call in the graph
-    whatever its number of tiles (here 16 x 16 per direction), with eager mode's value and
-    gradients, for the embeddings and a learned temperature."""
+def _one_operator(loss_fn, operator) -> None:
+    """Compiled, `loss_fn` on (256, 8) embeddings in 16 x 16 tiles per direction is one
+    call of `operator` in the graph, with eager mode's value and gradients (of the
+    embeddings, and of the loss's parameters)."""
     torch._dynamo.reset()
     g = torch.Generator().manual_seed(0)
     q, k = torch.randn(256, 8, generator=g), torch.randn(256, 8, generator=g)
-    loss_fn = softmetrics.InfoNCELoss(temperature=0.1, chunk_size=16, validate_args=False,
-                                      **options)
     graphs = []
 
     def backend(gm, example_inputs):
@@ -236,20 +230,41 @@ def test_compiled_tiled_info_nce_is_one_operator(options):
         return gm.forward
 
     compiled = torch.compile(loss_fn, fullgraph=True, backend=backend)
-    qa, qb = q.clone().requires_grad_(), q.clone().requires_grad_()
-    a = compiled(qa, k)
+    qa, qb, ka, kb = (x.clone().requires_grad_() for x in (q, q, k, k))
+    a = compiled(qa, ka)
     a.backward()
     grads_a = [p.grad.clone() for p in loss_fn.parameters()]
     loss_fn.zero_grad()
-    b = loss_fn(qb, k)
+    b = loss_fn(qb, kb)
     b.backward()
     targets = _graph_targets(graphs)
-    assert targets.count(torch.ops.softmetrics.info_nce_tiles.default) == 1
+    assert targets.count(operator) == 1
     assert torch.mm not in targets and torch.ops.aten.mm.default not in targets
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     torch.testing.assert_close(qa.grad, qb.grad, rtol=0, atol=0)
+    torch.testing.assert_close(ka.grad, kb.grad, rtol=0, atol=0)
     for p, grad in zip(loss_fn.parameters(), grads_a, strict=True):
         torch.testing.assert_close(grad, p.grad, rtol=0, atol=0)
+
+
+@needs_operator
+@pytest.mark.parametrize("options", [
+    dict(symmetric=True),
+    dict(query_negatives=True, normalize=False),
+    dict(learn_temperature=True),
+], ids=["symmetric", "query-negatives", "learned-temperature"])
+def test_compiled_tiled_info_nce_is_one_operator(options):
+    _one_operator(softmetrics.InfoNCELoss(temperature=0.1, chunk_size=16,
+                                          validate_args=False, **options),
+                  torch.ops.softmetrics.info_nce_tiles.default)
+
+
+@needs_operator
+@pytest.mark.parametrize("learnable", [True, False], ids=["learned", "fixed"])
+def test_compiled_tiled_siglip_is_one_operator(learnable):
+    _one_operator(softmetrics.SigLIPLoss(chunk_size=16, learnable=learnable,
+                                         validate_args=False),
+                  torch.ops.softmetrics.siglip_tiles.default)
 
 
 @needs_operator
@@ -294,11 +309,23 @@ def test_the_operators_pass_torch_opcheck(passes, normalize):
             torch.testing.assert_close(u.grad, v.grad, rtol=0, atol=0)
 
 
-def test_without_the_operator_the_function_is_traced(monkeypatch):
-    """Before torch 2.4 (no custom operators) the compiler traces the autograd Function,
-    tile loops unrolled, to the same value and gradients."""
+def test_without_the_operators_the_functions_are_traced(monkeypatch):
+    """Before torch 2.4 (no custom operators) the compiler traces the autograd Functions,
+    tile loops unrolled, to the same values and gradients."""
     monkeypatch.setattr(tiles, "_OPERATOR", None)
+    monkeypatch.setattr(siglip, "_OPERATOR", None)
     _compiled_equals_eager("info-nce")
+    torch._dynamo.reset()
+    loss_fn = softmetrics.SigLIPLoss(chunk_size=32, validate_args=False)
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(64, 8, generator=g), torch.randn(64, 8, generator=g)
+    qa, qb = q.clone().requires_grad_(), q.clone().requires_grad_()
+    a = torch.compile(loss_fn, fullgraph=True, backend="eager")(qa, k)
+    a.backward()
+    b = loss_fn(qb, k)
+    b.backward()
+    torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(qa.grad, qb.grad, rtol=1e-5, atol=1e-8)
 
 
 @needs_operator
@@ -317,3 +344,34 @@ def test_the_operator_has_first_and_second_derivatives():
 
     assert torch.autograd.gradcheck(loss, (tau, q, k))
     assert torch.autograd.gradgradcheck(loss, (tau, q, k))
+
+
+@needs_operator
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("offset", [0, 5])
+def test_the_siglip_operators_pass_opcheck_and_have_derivatives(normalize, offset):
+    """The sigmoid loss's operators: opcheck of both (float64, the bias without
+    gradient), gradcheck through the backward operator and gradgradcheck through the
+    untiled reference (3 x 3 tiles; with `offset` the positive of query i is key i + 5,
+    as for one process of several)."""
+    g = torch.Generator().manual_seed(2)
+    q = torch.randn(12, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(17, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(-1.0, dtype=torch.float64)
+    op, op_backward = (torch.ops.softmetrics.siglip_tiles,
+                       torch.ops.softmetrics.siglip_tiles_backward)
+    args = (t, b, q, k, normalize, 4, 4, torch.float64, offset)
+    torch.library.opcheck(op.default, args)
+    out, u, v = op(*args)
+    grad = torch.randn(out.shape, generator=g, dtype=torch.float64)
+    torch.library.opcheck(op_backward.default,
+                          (grad, t.detach(), b, q.detach(), k.detach(), u.detach(),
+                           v.detach(), [True, False, True, True], normalize, 4, 4,
+                           torch.float64, offset))
+
+    def loss(t, q, k):
+        return op(t, b, q, k, normalize, 4, 4, torch.float64, offset)[0]
+
+    assert torch.autograd.gradcheck(loss, (t, q, k))
+    assert torch.autograd.gradgradcheck(loss, (t, q, k))

@@ -9,7 +9,8 @@ other pair a negative, and the loss of query `i` is
 (`softplus(l) = -log sigmoid(-l)`, `softplus(-l) = -log sigmoid(l)`). Unlike InfoNCE there
 is no normalising sum across a row: the loss is a plain sum over pairs, so tiles add up
 without a running log-sum-exp, and its gradient `dL/dl_ij = g_i (sigmoid(l_ij) - [j = i])`
-is recomputed tile by tile in the backward pass of `_TiledSigmoid`. The tiles of one block
+is recomputed tile by tile in the backward pass of `_TiledSigmoid` (inside `torch.compile`
+the same code as one operator, `softmetrics::siglip_tiles`). The tiles of one block
 of keys (`add_block_terms_`, `add_block_grads_`) are shared with the ring across processes
 of `_siglip_ring`. `sigmoid_per_query` chooses between the full matrix (plain autograd) and
 the tiles with the tile sizes of InfoNCE (`auto_chunk`, `tile_rows`); `gather_keys` takes
@@ -19,13 +20,14 @@ the keys of every process.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .. import distributed
+from .._checks import is_compiling
 from .._relax import full_precision
 from ._infonce_tiles import (
     NORM_EPS,
@@ -217,11 +219,7 @@ class _TiledSigmoid(torch.autograd.Function):
     def forward(ctx: Any, scale: Tensor, bias: Tensor, normalize: bool, chunk: int, rows: int,
                 dtype: torch.dtype, offset: int, query: Tensor, key: Tensor) -> Tensor:
         tiles = Tiles(chunk, rows, dtype)
-        u = inverse_norms(query, dtype, normalize, rows)
-        v = inverse_norms(key, dtype, normalize, rows)
-        out = torch.zeros(query.shape[0], dtype=dtype, device=query.device)
-        add_block_terms_(out, query, u, scale.to(dtype), bias.to(dtype), key, v, tiles,
-                         offset)
+        out, u, v = _forward(scale, bias, query, key, normalize, tiles, offset)
         ctx.save_for_backward(scale, bias, query, key, u, v)
         ctx.options = (normalize, tiles, offset)
         return out
@@ -229,27 +227,113 @@ class _TiledSigmoid(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         normalize, tiles, offset = ctx.options
-        scale, bias, query, key, u, v = ctx.saved_tensors
         need = ctx.needs_input_grad
         wants = (need[0], need[1], need[7], need[8])  # scale, bias, query, key
-        nothing = (None,) * 5  # normalize, chunk, rows, dtype, offset
-        if torch.is_grad_enabled():  # a graph being built: differentiable
-            inputs = (scale, bias, query, key)
-            wanted = [x for x, want in zip(inputs, wants, strict=True) if want]
-            out = untiled_per_query(scale, bias, normalize, tiles.dtype, offset, query, key)
-            found = iter(torch.autograd.grad(out, wanted, grad, create_graph=True))
-            g_t, g_b, g_q, g_k = (next(found) if want else None for want in wants)
-            return (g_t, g_b, *nothing, g_q, g_k)
-        dtype = tiles.dtype
-        # on the device of the embeddings: scale and bias may be 0-d tensors elsewhere
-        acc = new_grads(query, key.shape[0], dtype, wants)
-        add_block_grads_(grad.to(dtype), query, u, scale.to(dtype), bias.to(dtype), key, v,
-                         tiles, offset, acc)
-        g_q = embedding_grad(acc.query, query, u, normalize, tiles.rows)
-        g_k = embedding_grad(acc.key, key, v, normalize, tiles.rows)
-        g_t = None if acc.scale is None else acc.scale.to(scale.dtype)
-        g_b = None if acc.bias is None else acc.bias.to(bias.dtype)
-        return (g_t, g_b, *nothing, g_q, g_k)
+        scale, bias, query, key, u, v = ctx.saved_tensors
+        g_t, g_b, g_q, g_k = _backward(grad, scale, bias, query, key, u, v, wants, normalize,
+                                       tiles, offset)
+        return (g_t, g_b, None, None, None, None, None, g_q, g_k)
+
+
+def _forward(scale: Tensor, bias: Tensor, query: Tensor, key: Tensor, normalize: bool,
+             tiles: Tiles, offset: int) -> tuple[Tensor, Tensor, Tensor]:
+    """`_TiledSigmoid`'s forward pass: the losses and the inverse norms `u`, `v` of the
+    queries and keys (which the backward pass needs)."""
+    dtype, rows = tiles.dtype, tiles.rows
+    u = inverse_norms(query, dtype, normalize, rows)
+    v = inverse_norms(key, dtype, normalize, rows)
+    out = torch.zeros(query.shape[0], dtype=dtype, device=query.device)
+    add_block_terms_(out, query, u, scale.to(dtype), bias.to(dtype), key, v, tiles, offset)
+    return out, u, v
+
+
+def _backward(grad: Tensor, scale: Tensor, bias: Tensor, query: Tensor, key: Tensor,
+              u: Tensor, v: Tensor, wants: tuple[bool, ...], normalize: bool, tiles: Tiles,
+              offset: int) -> tuple[Tensor | None, ...]:
+    """`_TiledSigmoid`'s backward pass: the gradients of the scale, bias, queries and keys
+    where `wants` asks for them, None for the others."""
+    if torch.is_grad_enabled():  # a graph being built: differentiable
+        inputs = (scale, bias, query, key)
+        wanted = [x for x, want in zip(inputs, wants, strict=True) if want]
+        out = untiled_per_query(scale, bias, normalize, tiles.dtype, offset, query, key)
+        found = iter(torch.autograd.grad(out, wanted, grad, create_graph=True))
+        return tuple(next(found) if want else None for want in wants)
+    dtype = tiles.dtype
+    # on the device of the embeddings: scale and bias may be 0-d tensors elsewhere
+    acc = new_grads(query, key.shape[0], dtype, wants)
+    add_block_grads_(grad.to(dtype), query, u, scale.to(dtype), bias.to(dtype), key, v,
+                     tiles, offset, acc)
+    g_q = embedding_grad(acc.query, query, u, normalize, tiles.rows)
+    g_k = embedding_grad(acc.key, key, v, normalize, tiles.rows)
+    g_t = None if acc.scale is None else acc.scale.to(scale.dtype)
+    g_b = None if acc.bias is None else acc.bias.to(bias.dtype)
+    return g_t, g_b, g_q, g_k
+
+
+def _define_operator() -> Callable[..., tuple[Tensor, Tensor, Tensor]] | None:
+    """`softmetrics::siglip_tiles` (`_forward`) and `softmetrics::siglip_tiles_backward`
+    (`_backward`), defined as InfoNCE's operators are; None before torch 2.4, where the
+    compiler traces `_TiledSigmoid`."""
+    if not hasattr(torch.library, "custom_op"):
+        return None
+    custom_op = torch.library.custom_op
+
+    @custom_op("softmetrics::siglip_tiles", mutates_args=())
+    def forward(scale: Tensor, bias: Tensor, query: Tensor, key: Tensor, normalize: bool,
+                chunk: int, rows: int, dtype: torch.dtype, offset: int
+                ) -> tuple[Tensor, Tensor, Tensor]:
+        return _forward(scale, bias, query, key, normalize, Tiles(chunk, rows, dtype), offset)
+
+    @forward.register_fake
+    def _(scale: Tensor, bias: Tensor, query: Tensor, key: Tensor, normalize: bool,
+          chunk: int, rows: int, dtype: torch.dtype, offset: int
+          ) -> tuple[Tensor, Tensor, Tensor]:
+        return (query.new_empty(query.shape[0], dtype=dtype),
+                query.new_empty(query.shape[0], dtype=dtype),
+                key.new_empty(key.shape[0], dtype=dtype))
+
+    @custom_op("softmetrics::siglip_tiles_backward", mutates_args=())
+    def backward(grad: Tensor, scale: Tensor, bias: Tensor, query: Tensor, key: Tensor,
+                 u: Tensor, v: Tensor, wants: list[bool], normalize: bool, chunk: int,
+                 rows: int, dtype: torch.dtype, offset: int) -> list[Tensor]:
+        with torch.no_grad():  # the tiles (a graph being built does not come here)
+            found = _backward(grad, scale, bias, query, key, u, v, tuple(wants), normalize,
+                              Tiles(chunk, rows, dtype), offset)
+        # an operator returns a tensor for every output: empty where no gradient is wanted
+        # (left out again below), each on the device of its input
+        return [x.new_empty(0) if g is None else g.to(x.device)
+                for x, g in zip((scale, bias, query, key), found, strict=True)]
+
+    @backward.register_fake
+    def _(grad: Tensor, scale: Tensor, bias: Tensor, query: Tensor, key: Tensor, u: Tensor,
+          v: Tensor, wants: list[bool], normalize: bool, chunk: int, rows: int,
+          dtype: torch.dtype, offset: int) -> list[Tensor]:
+        return [torch.empty_like(x) if want else x.new_empty(0)
+                for x, want in zip((scale, bias, query, key), wants, strict=True)]
+
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
+        scale, bias, query, key, normalize, chunk, rows, dtype, offset = inputs
+        ctx.save_for_backward(scale, bias, query, key, *output[1:])
+        ctx.options = (normalize, chunk, rows, dtype, offset)
+        ctx.wants = [x.requires_grad for x in (scale, bias, query, key)]
+
+    def differentiate(ctx: Any, grad: Tensor, *_: Any) -> tuple[Any, ...]:
+        normalize, chunk, rows, dtype, offset = ctx.options
+        scale, bias, query, key, u, v = ctx.saved_tensors
+        if torch.is_grad_enabled():  # a graph being built: the untiled reference
+            found = _backward(grad, scale, bias, query, key, u, v, tuple(ctx.wants),
+                              normalize, Tiles(chunk, rows, dtype), offset)
+        else:
+            found = tuple(g if want else None for g, want in zip(
+                backward(grad, scale, bias, query, key, u, v, ctx.wants, normalize, chunk,
+                         rows, dtype, offset), ctx.wants, strict=True))
+        return (*found, None, None, None, None, None)
+
+    forward.register_autograd(differentiate, setup_context=setup_context)
+    return cast(Callable[..., tuple[Tensor, Tensor, Tensor]], forward)
+
+
+_OPERATOR = _define_operator()
 
 
 def sigmoid_per_query(query: Tensor, key: Tensor, keys: Keys | None, *, scale: Tensor,
@@ -265,5 +349,8 @@ def sigmoid_per_query(query: Tensor, key: Tensor, keys: Keys | None, *, scale: T
         if chunk is None:
             return untiled_per_query(scale, bias, normalize, dtype, offset, query, every_key)
         rows = tile_rows(chunk, query.shape[1], query.device)
+        if is_compiling() and _OPERATOR is not None:  # one operator, not unrolled tiles
+            return _OPERATOR(scale, bias, query, every_key, normalize, chunk, rows, dtype,
+                             offset)[0]
         return _TiledSigmoid.apply(scale, bias, normalize, chunk, rows, dtype, offset, query,
                                    every_key)
