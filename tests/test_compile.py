@@ -186,6 +186,26 @@ def test_compiled_counts_take_the_plain_path(soft_targets, monkeypatch):
     torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-9)
 
 
+def test_dynamic_batch_sizes_compile_once_across_the_plain_path_limit():
+    """With `dynamic=True` one graph serves batches on both sides of
+    `SMALL_COUNTS_ENTRIES`: asking the size before the compiler would put a guard on it,
+    and a second compilation."""
+    torch._dynamo.reset()
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=10, validate_args=False)
+    compiled = torch.compile(loss_fn, backend=backend, dynamic=True)
+    limit = _tuning.SMALL_COUNTS_ENTRIES // 10
+    for n in (64, 100, limit + 100, 2 * limit):
+        x = torch.randn(n, 10, requires_grad=True)
+        compiled(x, torch.randint(0, 10, (n,))).backward()
+    assert len(graphs) == 1
+
+
 def test_data_checks_are_skipped_only_while_compiling():
     """Eagerly the data is checked; compiled, the value checks are left out and a NaN
     reaches the result, as with `validate_args=False` (never a finite value)."""

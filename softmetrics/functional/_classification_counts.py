@@ -99,7 +99,7 @@ def small(z: Tensor) -> bool:
     cost of each operation outweighs what padding and blocks save, and every size inside
     `torch.compile`, which would unroll the blocks into its graph (minutes of compilation
     at (65536, 1000), and a step slower than eager mode's) and fuses and tiles by itself."""
-    return z.numel() <= _tuning.SMALL_COUNTS_ENTRIES or is_compiling()
+    return is_compiling() or z.numel() <= _tuning.SMALL_COUNTS_ENTRIES
 
 
 def softmax_width(z: Tensor) -> int:
