@@ -280,6 +280,36 @@ def test_compiled_tiled_info_nce_is_one_operator(options):
 
 
 @needs_operator
+def test_compiled_shared_negatives_without_in_batch_ones_are_one_operator():
+    """Shared negatives without in-batch negatives take the other tiled route (the
+    log-sum-exp over the candidates alone, the positive added outside): one operator call,
+    eager mode's value and gradients."""
+    torch._dynamo.reset()
+    g = torch.Generator().manual_seed(0)
+    q, k, neg = (torch.randn(n, 8, generator=g) for n in (96, 96, 200))
+
+    def loss(q, neg):
+        return F.info_nce(q, k, negatives=neg, in_batch_negatives=False, chunk_size=16,
+                          temperature=0.2, validate_args=False)
+
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    qa, qb, na, nb = (x.clone().requires_grad_() for x in (q, q, neg, neg))
+    a = torch.compile(loss, fullgraph=True, backend=backend)(qa, na)
+    a.backward()
+    b = loss(qb, nb)
+    b.backward()
+    assert _graph_targets(graphs).count(torch.ops.softmetrics.info_nce_tiles.default) == 1
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(qa.grad, qb.grad, rtol=0, atol=0)
+    torch.testing.assert_close(na.grad, nb.grad, rtol=0, atol=0)
+
+
+@needs_operator
 @pytest.mark.parametrize("learnable", [True, False], ids=["learned", "fixed"])
 def test_compiled_tiled_siglip_is_one_operator(learnable):
     _one_operator(softmetrics.SigLIPLoss(chunk_size=16, learnable=learnable,
