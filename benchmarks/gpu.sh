@@ -56,8 +56,9 @@
 # Output: only a few files in OUT_DIR: gpu_results.tar.gz (everything, below),
 # summary.md (each step's exit status, seconds, limit and estimate; the failures) and
 # environment.txt. The results are written to a scratch folder (GPU_SH_SCRATCH, default a
-# new temporary folder) and packed again after each step and every 20 seconds, so a run
-# that is stopped still leaves its latest figures. The archive holds gpu_results/ with
+# new temporary folder) and packed again after each step and every 20 seconds
+# (GPU_SH_PACK_S), so a run that is stopped still leaves its latest figures. The archive
+# holds gpu_results/ with
 # summary.md, environment.txt, logs/<step>.log, tests/<step>.xml (JUnit) and speed/,
 # bleu/, contrastive/, ranking/, compiled/: each benchmark's JSON and Markdown table,
 # rewritten by the benchmark after every row.
@@ -409,7 +410,19 @@ cat "$RES/environment.txt"
 } > "$RES/summary.md"
 record environment "${LIMIT[environment]}" "${ESTIMATE[environment]}"
 pack
-( while sleep 20; do pack; done ) &
+# packed every GPU_SH_PACK_S seconds (default 20); told to stop (TERM), the packer ends its
+# copy in progress, rename included, before it exits, so no temporary file is left behind
+(
+  stop=0 nap=
+  trap 'stop=1; [ -n "$nap" ] && kill "$nap" 2>/dev/null' TERM
+  while [ "$stop" = 0 ]; do
+    sleep "${GPU_SH_PACK_S:-20}" &
+    nap=$!
+    wait "$nap"
+    nap=
+    [ "$stop" = 0 ] && pack
+  done
+) &
 PACKER=$!
 
 # ---------------------------------------------------------------- (1) no host synchronisation

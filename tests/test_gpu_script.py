@@ -240,6 +240,27 @@ def test_a_failing_step_does_not_stop_the_others(tmp_path: Path) -> None:
     assert members["gpu_results/summary.md"] == (out / "summary.md").read_bytes()
 
 
+def test_the_periodic_packing_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """The packing every `GPU_SH_PACK_S` seconds copies into the output folder through a
+    temporary file and a rename; stopping it at the end must let a copy in progress
+    finish its rename. Here the copies are slow (a `cp` that waits 0.3 s) and the packing
+    runs every 0.05 s, so the end of the run nearly always meets a copy in progress (an
+    earlier version left `.summary.md.<pid>` behind)."""
+    out, scratch, bin_dir = tmp_path / "out", tmp_path / "scratch", tmp_path / "bin"
+    bin_dir.mkdir()
+    slow_cp = bin_dir / "cp"
+    slow_cp.write_text(f"#!/usr/bin/env bash\nsleep 0.3\nexec {shutil.which('cp')} \"$@\"\n")
+    slow_cp.chmod(0o755)
+    proc = _run("--cpu", str(out), env={
+        "PYTHON": str(_fake_python(tmp_path)), "GPU_SH_SCRATCH": str(scratch),
+        "GPU_SH_JOBS": "1", "FAKE_WAIT": "none", "FAKE_FLAG": "/dev/null",
+        "GPU_SH_PACK_S": "0.05", "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the fake bleu step fails
+    time.sleep(0.5)  # a copy that outlived the script would land by now
+    assert sorted(p.name for p in out.iterdir()) == ["environment.txt", "gpu_results.tar.gz",
+                                                     "summary.md"]
+
+
 def test_stopped_from_outside_keeps_the_archive(tmp_path: Path) -> None:
     """SIGTERM in the middle of a step: the step is stopped, the archive and the summary
     say so, and the script exits at once with 143."""
