@@ -51,7 +51,7 @@ from _common import (
     wrote,
 )
 from _machine import Budget, machine, write_atomic
-from speed import SIZES, _interleaved, _size, _step, multiclass_losses
+from speed import SIZES, _interleaved, _size, _step, device_label, multiclass_losses
 
 BASELINE = "F.cross_entropy"
 # the losses whose counts share the softmax Functions, and cross-entropy itself
@@ -137,8 +137,7 @@ def markdown(rows: list[dict], info: dict, stopped: str | None = None,
     out = head
     sizes = list(dict.fromkeys((r["n"], r["c"]) for r in rows))
     for device in dict.fromkeys(r["device"] for r in rows):
-        where = info.get("gpu", "GPU") if device == "cuda" else (
-            f"{info['cpu']}, {info['torch_threads']} thread(s) of {info['cpu_count']} cores")
+        where = device_label(device, info)
         mine = [r for r in rows if r["device"] == device]
         out.append(f"**{device.upper()}** ({where}; torch {info['torch']}): forward + backward "
                    "time as a multiple of eager `F.cross_entropy` on the same logits, "

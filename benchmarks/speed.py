@@ -314,6 +314,12 @@ def _about(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.2g} s"
 
 
+def device_label(device: str, info: dict) -> str:
+    """The machine a table's rows ran on: the GPU's name, or the CPU and its threads."""
+    return info.get("gpu", "GPU") if device == "cuda" else (
+        f"{info['cpu']}, {info['torch_threads']} thread(s) of {info['cpu_count']} cores")
+
+
 def markdown(rows: list[dict], info: dict, stopped: str | None = None,
              run: dict | None = None, not_run: list[dict] | None = None,
              max_call_s: float | None = None) -> str:
@@ -327,8 +333,7 @@ def markdown(rows: list[dict], info: dict, stopped: str | None = None,
         return "\n".join([*head, (stopped or "No row was measured.") + "\n"])
     out = head
     for device in sorted({r["device"] for r in rows + not_run}):
-        where = info.get("gpu", "GPU") if device == "cuda" else (
-            f"{info['cpu']}, {info['torch_threads']} thread(s) of {info['cpu_count']} cores")
+        where = device_label(device, info)
         out.append(f"**{device.upper()}** ({where}; torch {info['torch']}): forward + backward "
                    "time as a multiple of the baseline on the same logits (median over "
                    "paired rounds, lower is better).\n")
