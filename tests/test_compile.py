@@ -425,3 +425,155 @@ def test_the_siglip_operators_pass_opcheck_and_have_derivatives(normalize, offse
 
     assert torch.autograd.gradcheck(loss, (t, q, k))
     assert torch.autograd.gradgradcheck(loss, (t, q, k))
+
+
+# the ranking and retrieval losses' pairwise tiles inside torch.compile: one operator per
+# statistic, not unrolled tile loops
+
+ranking = pytest.importorskip("softmetrics.functional._ranking_tiles")
+needs_ranking_operators = pytest.mark.skipif(
+    ranking._OPERATORS is None, reason="torch.library.custom_op needs torch >= 2.4")
+
+
+def _ranking_case(name: str, chunk: int = 16):
+    """(loss of one input, the input, the operator it runs): 256 samples a column, in
+    tiles of `chunk` rows."""
+    g = torch.Generator().manual_seed(3)
+    negatives = torch.ops.softmetrics.negatives_above.default
+    positives = torch.ops.softmetrics.positives_above.default
+    if name == "binary-ap":
+        y = torch.randint(0, 2, (256,), generator=g)
+        loss_fn = softmetrics.SoftAveragePrecisionLoss(task="binary", chunk_size=chunk)
+        return (lambda x: loss_fn(x, y)), torch.randn(256, generator=g), negatives
+    if name == "partial-auroc":
+        y = torch.randint(0, 2, (256, 2), generator=g)
+        loss_fn = softmetrics.SoftAUROCLoss(task="multilabel", num_classes=2, max_fpr=0.3,
+                                            chunk_size=chunk)
+        return (lambda x: loss_fn(x, y)), torch.randn(256, 2, generator=g), negatives
+    if name in ("multiclass-ap", "micro-cap"):
+        y = torch.randint(-1, 4, (256,), generator=g)
+        loss_fn = (softmetrics.SoftAveragePrecisionLoss if name == "multiclass-ap"
+                   else softmetrics.SoftCalibratedAveragePrecisionLoss)(
+            task="multiclass", num_classes=4, ignore_index=-1, chunk_size=chunk,
+            average="macro" if name == "multiclass-ap" else "micro")
+        return (lambda x: loss_fn(x, y)), torch.randn(256, 4, generator=g), positives
+    # graded relevance: only the pairs of different levels count
+    rel = torch.randint(0, 3, (2, 256), generator=g)
+    return (lambda x: F.soft_ndcg(x, rel, k=10, temperature=0.5, chunk_size=chunk)
+            ), torch.randn(2, 256, generator=g), negatives
+
+
+@needs_ranking_operators
+@pytest.mark.parametrize("name", ["binary-ap", "partial-auroc", "multiclass-ap", "micro-cap",
+                                  "ndcg-graded"])
+def test_compiled_ranking_losses_are_one_operator(name):
+    """Compiled, a ranking or retrieval loss is one call of its statistic's operator, in a
+    graph that does not grow with the number of tiles (16 tiles or 4), with eager mode's
+    value and gradient. Traced instead, the tile loops were unrolled: for a binary
+    column of 16384 samples, 256 tiles, whose compilation took over two minutes on the
+    CPU."""
+    sizes = []
+    for chunk in (16, 64):
+        torch._dynamo.reset()
+        fn, x, operator = _ranking_case(name, chunk)
+        graphs = []
+
+        def backend(gm, example_inputs, graphs=graphs):
+            graphs.append(gm)
+            return gm.forward
+
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        a = torch.compile(fn, fullgraph=True, backend=backend)(xa)
+        a.backward()
+        b = fn(xb)
+        b.backward()
+        targets = _graph_targets(graphs)
+        assert targets.count(operator) == 1
+        sizes.append(len(targets))
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(xa.grad, xb.grad, rtol=0, atol=0)
+    assert sizes[0] == sizes[1]
+
+
+def _ranking_operands(rows_k: int, level: bool):
+    """float64 scores (K, 24) and 0/1 negatives; levels in {0, 1, 2} when asked."""
+    g = torch.Generator().manual_seed(4)
+    u = torch.randn(rows_k, 24, generator=g, dtype=torch.float64, requires_grad=True)
+    neg = torch.randint(0, 2, (rows_k, 24), generator=g).double()
+    lv = torch.randint(0, 3, (rows_k, 24), generator=g).double() if level else None
+    return g, u, neg, lv
+
+
+@needs_ranking_operators
+@pytest.mark.parametrize("rows_k", [1, 3])
+@pytest.mark.parametrize("level", [False, True], ids=["binary", "levels"])
+def test_the_negatives_above_operators_pass_opcheck_and_have_derivatives(rows_k, level):
+    """`softmetrics::negatives_above` and its backward: opcheck (float64, tiles of 5
+    rows, the last one short), the Function's value and gradient, gradcheck through the
+    backward operator and gradgradcheck through the out-of-place tiles."""
+    g, u, neg, lv = _ranking_operands(rows_k, level)
+    op = torch.ops.softmetrics.negatives_above
+    torch.library.opcheck(op.default, (u, neg, 5, lv))
+    out = op(u, neg, 5, lv)
+    grad = torch.randn(out.shape, generator=g, dtype=torch.float64)
+    torch.library.opcheck(torch.ops.softmetrics.negatives_above_backward.default,
+                          (grad, u.detach(), neg, lv, 5))
+    v = u.detach().clone().requires_grad_()
+    torch.testing.assert_close(out, ranking.NegativesAbove.apply(v, neg, 5, lv),
+                               rtol=0, atol=0)
+    (g_op,) = torch.autograd.grad(out, u, grad)
+    torch.testing.assert_close(
+        g_op, torch.autograd.grad(ranking.NegativesAbove.apply(v, neg, 5, lv), v, grad)[0],
+        rtol=0, atol=0)
+    assert torch.autograd.gradcheck(lambda u: op(u, neg, 5, lv), (u,))
+    assert torch.autograd.gradgradcheck(lambda u: op(u, neg, 5, lv), (u,))
+
+
+@needs_ranking_operators
+@pytest.mark.parametrize("rows_k", [1, 3])
+def test_the_positives_above_operators_pass_opcheck_and_have_derivatives(rows_k):
+    """`softmetrics::positives_above` and its backward, over listed entries (one per
+    sample, in a random column of K = 3, or in the one row of K = 1), as above."""
+    g, u, neg, _ = _ranking_operands(rows_k, False)
+    idx = torch.arange(24)
+    cols = torch.randint(0, rows_k, (24,), generator=g)
+    op = torch.ops.softmetrics.positives_above
+    torch.library.opcheck(op.default, (u, neg, cols, idx, 5))
+    out = op(u, neg, cols, idx, 5)
+    grad = torch.randn(out.shape, generator=g, dtype=torch.float64)
+    torch.library.opcheck(torch.ops.softmetrics.positives_above_backward.default,
+                          (grad, u.detach(), neg, cols, idx, 5))
+    v = u.detach().clone().requires_grad_()
+    ref = ranking.PositivesAbove.apply(v, neg, cols, idx, 5)
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    torch.testing.assert_close(torch.autograd.grad(out, u, grad)[0],
+                               torch.autograd.grad(ref, v, grad)[0], rtol=0, atol=0)
+    assert torch.autograd.gradcheck(lambda u: op(u, neg, cols, idx, 5), (u,))
+    assert torch.autograd.gradgradcheck(lambda u: op(u, neg, cols, idx, 5), (u,))
+
+
+def test_without_the_ranking_operators_the_functions_are_traced(monkeypatch):
+    """Before torch 2.4 the compiler traces `NegativesAbove` and `PositivesAbove`, tile
+    loops unrolled (a graph that grows with the tiles), to eager mode's values and
+    gradients."""
+    monkeypatch.setattr(ranking, "_OPERATORS", None)
+    for name in ("binary-ap", "multiclass-ap"):
+        sizes = []
+        for chunk in (16, 64):
+            torch._dynamo.reset()
+            fn, x, _ = _ranking_case(name, chunk)
+            graphs = []
+
+            def backend(gm, example_inputs, graphs=graphs):
+                graphs.append(gm)
+                return gm.forward
+
+            xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+            a = torch.compile(fn, fullgraph=True, backend=backend)(xa)
+            a.backward()
+            b = fn(xb)
+            b.backward()
+            sizes.append(len(_graph_targets(graphs)))
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+            torch.testing.assert_close(xa.grad, xb.grad, rtol=0, atol=0)
+        assert sizes[0] > sizes[1]

@@ -26,7 +26,7 @@ from softmetrics import (
 )
 from softmetrics._relax import soft_step
 from softmetrics.functional import (
-    _ranking_core,
+    _ranking_tiles,
     soft_auroc,
     soft_average_precision,
     soft_calibrated_average_precision,
@@ -500,7 +500,7 @@ def test_tiled_function_equals_full_matrix_autograd(rows, device):
     neg = (torch.rand(3, 40, generator=g) < 0.6).double()
     up = torch.randn(3, 40, generator=g, dtype=torch.float64)
     ud = u.detach().to(device).requires_grad_(True)
-    tiled = _ranking_core.NegativesAbove.apply(ud, neg.to(device), rows)
+    tiled = _ranking_tiles.NegativesAbove.apply(ud, neg.to(device), rows)
     (grad_tiled,) = torch.autograd.grad(tiled, ud, up.to(device))
     tiled, grad_tiled = tiled.cpu(), grad_tiled.cpu()
     full = _naive_negatives_above(u, neg)
@@ -525,7 +525,7 @@ def test_listed_entries_function_equals_full_matrix_autograd(k, rows, device):
     cols, idx = flat // m, flat % m
     up = torch.randn(23, generator=g, dtype=torch.float64)
     ud = u.detach().to(device).requires_grad_(True)
-    tiled = _ranking_core.PositivesAbove.apply(ud, neg.to(device), cols.to(device),
+    tiled = _ranking_tiles.PositivesAbove.apply(ud, neg.to(device), cols.to(device),
                                                idx.to(device), rows)
     (grad_tiled,) = torch.autograd.grad(tiled, ud, up.to(device))
     full = _naive_positives_above(u, neg, cols, idx)
@@ -542,7 +542,7 @@ def test_listed_entries_function_has_second_derivatives(k):
     flat = torch.randperm(k * 9, generator=g)[:6]
     cols, idx = flat // 9, flat % 9
     assert torch.autograd.gradgradcheck(
-        lambda x: _ranking_core.PositivesAbove.apply(x, neg, cols, idx, 4), (u,))
+        lambda x: _ranking_tiles.PositivesAbove.apply(x, neg, cols, idx, 4), (u,))
 
 
 @pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
@@ -600,10 +600,10 @@ def test_multiclass_soft_path_gradgradcheck(average):
 
 def test_automatic_tile_size_depends_on_the_device():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert _ranking_core.tile_rows(1, 4096, None, cpu) == (
+    assert _ranking_tiles.tile_rows(1, 4096, None, cpu) == (
         _tuning.RANKING_TILE_ELEMENTS // 4096)
-    assert _ranking_core.tile_rows(1, 4096, None, cuda) == 4096  # one tile
-    assert _ranking_core.tile_rows(3, 4096, 7, cuda) == 7
+    assert _ranking_tiles.tile_rows(1, 4096, None, cuda) == 4096  # one tile
+    assert _ranking_tiles.tile_rows(3, 4096, 7, cuda) == 7
 
 
 def test_automatic_tiling_covers_large_inputs(monkeypatch, device):

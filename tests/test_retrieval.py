@@ -20,7 +20,7 @@ from softmetrics import (
     SoftRetrievalAPLoss,
 )
 from softmetrics.functional import (
-    _ranking_core,
+    _ranking_tiles,
     retrieval_accuracy,
     soft_average_precision,
     soft_ndcg,
@@ -409,7 +409,7 @@ def test_tiled_function_with_levels_equals_full_matrix_autograd(device):
     (grad_full,) = torch.autograd.grad(full, u, up)
     for rows in (1, 4, 64):
         ud = u.detach().to(device).requires_grad_(True)
-        tiled = _ranking_core.NegativesAbove.apply(ud, keep.to(device), rows,
+        tiled = _ranking_tiles.NegativesAbove.apply(ud, keep.to(device), rows,
                                                    level.to(device))
         (grad_tiled,) = torch.autograd.grad(tiled, ud, up.to(device))
         torch.testing.assert_close(tiled.cpu(), full, atol=1e-12, rtol=0)

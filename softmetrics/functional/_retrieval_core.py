@@ -2,7 +2,7 @@
 (exact, with ties averaged, or soft and tiled) and the per-query formulas.
 
 Each query (row) ranks its gallery (columns). The soft rank of an item is the pairwise
-relaxation of the ranking family (`NegativesAbove` of `_ranking_core`, tiled over the
+relaxation of the ranking family (`NegativesAbove` of `_ranking_tiles`, tiled over the
 gallery), the exact one comes from one sort per row; the formulas of NDCG, recall,
 precision, reciprocal rank and AP are written once over them, and the public functions
 of `functional/retrieval.py` and the Modules reduce their per-query values.
