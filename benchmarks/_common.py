@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -113,6 +113,16 @@ def provenance_line(run: dict[str, Any], machine: dict[str, Any], seconds: float
     return (f"Produced by `{run['command']}` {at} on {machine['date']}, in "
             f"{seconds / 60:.1f} minutes on {machine['cpu']} ({machine['cpu_count']} CPUs"
             f"{load_text}; torch threads: {machine['torch_threads']}), {machine['platform']}")
+
+
+def fresh_compile_cache() -> Any:
+    """A new, empty on-disk cache for the compiler's output (Inductor's and Triton's),
+    deleted afterwards, so that a compile time is a cold one: torch's own helper, under
+    either of its names; where torch has neither, the cache as it is."""
+    from torch._inductor import utils
+
+    fresh = getattr(utils, "fresh_cache", None) or getattr(utils, "fresh_inductor_cache", None)
+    return fresh() if fresh is not None else nullcontext()
 
 
 def wrote(out: Path, names: Sequence[str], stream: TextIO | None = None) -> None:

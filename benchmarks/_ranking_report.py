@@ -8,6 +8,9 @@ from pathlib import Path
 from _common import finish_time_memory_plot, provenance_line
 from _ranking_tiles import tiles_table
 
+# the method of `ranking.py` that times soft AP under torch.compile
+COMPILED = "softmetrics, compiled"
+
 
 def _fmt_time(row: dict) -> str:
     if "median_s" not in row:
@@ -99,6 +102,11 @@ def markdown(result: dict) -> str:
                     cells += [_fmt_time(row), _fmt_mem(row)]
                 lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
             lines.append("")
+            first = [r for r in rows if r["method"] == COMPILED and "first_s" in r]
+            if first:
+                lines += ["Compiling (the first forward + backward of the compiled soft AP): "
+                          + ", ".join(f"{r['first_s']:.1f} s at N = {r['n']:,}"
+                                      for r in first) + ".", ""]
         lines += multiclass_markdown(result, device)
     if result.get("tiles", {}).get("rows"):
         lines += ["## CPU tile size", "", tiles_table(result["tiles"])]

@@ -34,7 +34,6 @@ DIR`; `--record` writes them to `docs/benchmarks/`, where the Speed page include
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -45,6 +44,7 @@ from _common import (
     add_output_arguments,
     command_line,
     finish_record,
+    fresh_compile_cache,
     output_dir,
     provenance_line,
     run_record,
@@ -63,16 +63,6 @@ MODES = ["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagrap
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _fresh_cache():
-    """A new, empty on-disk cache for the compiler's output (Inductor's and Triton's),
-    deleted afterwards, so that a compile time is a cold one: torch's own helper, under
-    either of its names; where torch has neither, the cache as it is."""
-    from torch._inductor import utils
-
-    fresh = getattr(utils, "fresh_cache", None) or getattr(utils, "fresh_inductor_cache", None)
-    return fresh() if fresh is not None else contextlib.nullcontext()
 
 
 def _loss(name: str, c: int, device: torch.device):
@@ -102,7 +92,7 @@ def run(device: torch.device, sizes, names: list[str], modes: list[str],
                 torch._dynamo.reset()
                 compiled = torch.compile(loss_fn, fullgraph=True, dynamic=False,
                                          mode=None if mode == "default" else mode)
-                with _fresh_cache():
+                with fresh_compile_cache():
                     _sync(device)
                     start = time.perf_counter()
                     _step(compiled, logits, target)

@@ -142,8 +142,8 @@ if [ "$MODE" = cpu ]; then
                --scale-methods softmetrics_auto --scale-dtypes float32 bfloat16 --scale-tf32
                --siglip-sizes 128 --siglip-d 16 --budget-s 95 --out "$RES/contrastive")
   RANKING=(benchmarks/ranking.py --devices cpu --binary-sizes 200 --cuda-binary-sizes 1000
-           --retrieval-sizes 16 --cuda-retrieval-sizes 32 --multiclass-sizes 100x10 --no-tiles
-           --min-run-time 0.01 --max-gib 4 --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
+           --retrieval-sizes 16 --cuda-retrieval-sizes 32 --multiclass-sizes 100x10
+           --no-tiles --no-compiled --min-run-time 0.01 --max-gib 4 --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
   COMPILED=(benchmarks/compiled.py --device cpu --sizes 256x10 --losses SoftF1Loss
             --runs 2 --rounds 1 --budget-s 50 --out "$RES/compiled")
 else
@@ -161,7 +161,8 @@ else
                --siglip-sizes 16384 65536 --budget-s 95 --out "$RES/contrastive")
   RANKING=(benchmarks/ranking.py --devices cuda cpu --binary-sizes 4000 16000
            --cuda-binary-sizes 100000 --retrieval-sizes 128 256 --cuda-retrieval-sizes 512
-           --multiclass-sizes 4000x10 1000x100 --no-tiles --min-run-time 0.2 --max-gib 4 --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
+           --multiclass-sizes 4000x10 1000x100 --no-tiles --no-compiled --min-run-time 0.2
+           --max-gib 4 --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
   # a row may start just before the budget ends and then compile for up to half a minute
   COMPILED=(benchmarks/compiled.py --device cuda --sizes 4096x10 65536x10
             --losses SoftF1Loss SoftMCCLoss SoftAccuracyLoss F.cross_entropy

@@ -5,7 +5,10 @@ Two settings, forward + backward each:
 1. **Binary AP and AUROC vs N** (one ranking of N scores, 10% positives, temperature
    0.1): `soft_average_precision` (tiled custom autograd Function) against the same
    formula on the full N x N matrix under autograd ("full matrix"), the exact metric
-   (temperature 0, one sort), and `soft_auroc` ("softmetrics AUROC", tiled too).
+   (temperature 0, one sort), `soft_auroc` ("softmetrics AUROC", tiled too), and soft AP
+   under `torch.compile` ("softmetrics, compiled": `fullgraph=True, dynamic=False`,
+   after `torch._dynamo.reset()`; its first forward + backward, the compilation mostly,
+   is recorded as `compile_s`; `--no-compiled` leaves it out).
 2. **Retrieval, B queries x B items** (B embeddings in classes of 4, cosine
    similarities): `soft_average_precision(task="multilabel")` with one column per query
    and the query itself ignored, against pytorch-metric-learning's `SmoothAPLoss` (which
@@ -57,7 +60,9 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -78,13 +83,14 @@ from _common import (  # noqa: E402
     add_output_arguments,
     command_line,
     finish_record,
+    fresh_compile_cache,
     output_dir,
     refuse_smoke_record,
     run_record,
     wrote,
 )
 from _machine import Budget, machine, write_atomic  # noqa: E402
-from _ranking_report import markdown, plot, summary_table  # noqa: E402
+from _ranking_report import COMPILED, markdown, plot, summary_table  # noqa: E402
 from _ranking_tiles import (  # noqa: E402
     SMOKE_TILE_PROBLEMS,
     SMOKE_TILE_SIZES,
@@ -122,15 +128,27 @@ def binary_inputs(n: int, device: str):
     return scores, target
 
 
+def _soft_ap(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return soft_average_precision(scores, target, task="binary", temperature=TEMPERATURE,
+                                  validate_args=False)
+
+
 def binary_step(method: str, n: int, device: str):
     scores, target = binary_inputs(n, device)
+    compiled, first = None, [True]
+    if method == COMPILED:
+        torch._dynamo.reset()
+        compiled = torch.compile(_soft_ap, fullgraph=True, dynamic=False)
 
     def run():
         scores.grad = None
-        if method == "softmetrics":
-            value = soft_average_precision(scores, target, task="binary",
-                                           temperature=TEMPERATURE, validate_args=False)
-            value.backward()
+        if compiled is not None:
+            # the first call compiles, with an empty compile cache: a cold compilation
+            with fresh_compile_cache() if first else nullcontext():
+                compiled(scores, target).backward()
+            first.clear()
+        elif method == "softmetrics":
+            _soft_ap(scores, target).backward()
         elif method == "softmetrics AUROC":
             soft_auroc(scores, target, task="binary", temperature=TEMPERATURE,
                        validate_args=False).backward()
@@ -241,11 +259,17 @@ def pml_available() -> bool:
 
 
 def time_step(run, device: str, min_run_time: float) -> dict:
+    """Median and interquartile range of `run` after one warm-up call, whose seconds are
+    kept too (`first_s`: a compiled step's compilation)."""
+    start = time.perf_counter()
     run()  # warm-up
+    if device == "cuda":
+        torch.cuda.synchronize()
+    first = time.perf_counter() - start
     stmt = "run(); torch.cuda.synchronize()" if device == "cuda" else "run()"
     m = Timer(stmt=stmt, globals={"run": run, "torch": torch}).blocked_autorange(
         min_run_time=min_run_time)
-    return {"median_s": m.median, "iqr_s": m.iqr, "runs": len(m.times)}
+    return {"median_s": m.median, "iqr_s": m.iqr, "runs": len(m.times), "first_s": first}
 
 
 def peak_tracker():
@@ -288,11 +312,13 @@ import json, sys
 import torch
 sys.path.insert(0, sys.argv[1])
 torch.set_num_threads(int(sys.argv[5]))
-from benchmarks.ranking import make_step, peak_tracker
+from benchmarks.ranking import COMPILED, make_step, peak_tracker
 setting, method, n, c = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[6])
 small = 8 if setting == "retrieval" else 64
 make_step(setting, method, small, "cpu", c)()  # warm-up: kernels, allocator
 run = make_step(setting, method, n, "cpu", c)
+if method == COMPILED:
+    run()  # the compilation, at this size
 reset, peak = peak_tracker()
 base = reset()
 run()
@@ -328,16 +354,19 @@ def measure(settings: dict[str, list], devices: list[str], max_gib: float,
             min_run_time: float, log, memory: bool = True,
             cuda_settings: dict[str, list] | None = None,
             budget: Budget | None = None, memory_jobs: int = 1,
-            rows: list[dict] | None = None, max_pairs: float = float("inf")) -> list[dict]:
+            rows: list[dict] | None = None, max_pairs: float = float("inf"),
+            compiled: bool = True) -> list[dict]:
     """Time every (device, setting, size, method), appending to `rows` and calling
     `log(row)` after each; the CPU memory afterwards, in subprocesses, `memory_jobs` at
     once (with `memory=False` only for the first CPU row, which keeps the smoke run
     short). `cuda_settings` adds sizes on CUDA only. A size is N, or (N, C) for the
-    multiclass setting, whose methods are skipped above `max_pairs` pairs."""
+    multiclass setting, whose methods are skipped above `max_pairs` pairs; `compiled`
+    adds the compiled soft AP to the binary setting."""
     rows = [] if rows is None else rows
     budget = budget or Budget(None)
     methods = {
-        "binary": ["softmetrics", "softmetrics AUROC", "full matrix", "exact (temperature 0)"],
+        "binary": ["softmetrics", "softmetrics AUROC", "full matrix", "exact (temperature 0)",
+                   *([COMPILED] if compiled else [])],
         "retrieval": ["softmetrics"] + (["pytorch-metric-learning"] if pml_available() else []),
         "multiclass": ["softmetrics", "every pair"],
     }
@@ -436,6 +465,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-run-time", type=float, default=1.0)
     parser.add_argument("--memory-jobs", type=int, default=1,
                         help="CPU memory measurements run at once (each in its own process)")
+    parser.add_argument("--compiled", action=argparse.BooleanOptionalAction, default=True,
+                        help="binary soft AP under torch.compile too")
     parser.add_argument("--tiles", action=argparse.BooleanOptionalAction, default=None,
                         help="the CPU tile-size part (default: on when the CPU is timed)")
     parser.add_argument("--tile-rounds", type=int, default=5,
@@ -486,7 +517,8 @@ def main(argv: list[str] | None = None) -> None:
 
     measure(settings, devices, args.max_gib, min_run_time, log, memory=not args.smoke,
             cuda_settings=cuda_settings, budget=budget,
-            memory_jobs=args.memory_jobs, rows=result["rows"], max_pairs=max_pairs)
+            memory_jobs=args.memory_jobs, rows=result["rows"], max_pairs=max_pairs,
+            compiled=args.compiled)
     if tiles:
         result["tiles"] = {"threads": 1, "default": _tuning.RANKING_TILE_ELEMENTS,
                            "temperature": TEMPERATURE, "rows": []}
