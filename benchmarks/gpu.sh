@@ -22,8 +22,8 @@
 #                                 --device cuda, their node ids dealt round-robin to
 #                                 GPU_SH_JOBS processes (default: half the cores, <= 8);
 #                                 beside them `compile`: torch.compile of a classification
-#                                 loss and of tiled InfoNCE against eager mode (value and
-#                                 gradient) and float16/bfloat16 autocast of the
+#                                 loss, of tiled InfoNCE and of tiled soft AP against eager
+#                                 mode (value and gradient) and float16/bfloat16 autocast of the
 #                                 classification losses and InfoNCE (about 60 s, mostly
 #                                 Triton compilation)
 #   speed         45 s    30 s    classification losses vs F.cross_entropy at (65536, 1000),

@@ -474,25 +474,31 @@ def test_compiled_ranking_losses_are_one_operator(name):
     CPU."""
     sizes = []
     for chunk in (16, 64):
-        torch._dynamo.reset()
-        fn, x, operator = _ranking_case(name, chunk)
-        graphs = []
-
-        def backend(gm, example_inputs, graphs=graphs):
-            graphs.append(gm)
-            return gm.forward
-
-        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-        a = torch.compile(fn, fullgraph=True, backend=backend)(xa)
-        a.backward()
-        b = fn(xb)
-        b.backward()
-        targets = _graph_targets(graphs)
-        assert targets.count(operator) == 1
+        targets = _compiled_ranking_graph(name, chunk)
+        assert targets.count(_ranking_case(name)[2]) == 1
         sizes.append(len(targets))
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-        torch.testing.assert_close(xa.grad, xb.grad, rtol=0, atol=0)
     assert sizes[0] == sizes[1]
+
+
+def _compiled_ranking_graph(name: str, chunk: int) -> list:
+    """The calls in dynamo's graph of the compiled case, once its value and gradient are
+    found equal to eager mode's."""
+    torch._dynamo.reset()
+    fn, x, _ = _ranking_case(name, chunk)
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    a = torch.compile(fn, fullgraph=True, backend=backend)(xa)
+    a.backward()
+    b = fn(xb)
+    b.backward()
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=0, atol=0)
+    return _graph_targets(graphs)
 
 
 def _ranking_operands(rows_k: int, level: bool):
@@ -558,22 +564,5 @@ def test_without_the_ranking_operators_the_functions_are_traced(monkeypatch):
     gradients."""
     monkeypatch.setattr(ranking, "_OPERATORS", None)
     for name in ("binary-ap", "multiclass-ap"):
-        sizes = []
-        for chunk in (16, 64):
-            torch._dynamo.reset()
-            fn, x, _ = _ranking_case(name, chunk)
-            graphs = []
-
-            def backend(gm, example_inputs, graphs=graphs):
-                graphs.append(gm)
-                return gm.forward
-
-            xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-            a = torch.compile(fn, fullgraph=True, backend=backend)(xa)
-            a.backward()
-            b = fn(xb)
-            b.backward()
-            sizes.append(len(_graph_targets(graphs)))
-            torch.testing.assert_close(a, b, rtol=0, atol=0)
-            torch.testing.assert_close(xa.grad, xb.grad, rtol=0, atol=0)
-        assert sizes[0] > sizes[1]
+        unrolled, fewer = (len(_compiled_ranking_graph(name, chunk)) for chunk in (16, 64))
+        assert unrolled > fewer

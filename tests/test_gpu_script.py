@@ -340,9 +340,12 @@ def _loss_case(name: str, device: torch.device):
     target[::9] = -1  # ignored entries
     target = target.to(device)
     kw = dict(num_classes=10, ignore_index=-1, validate_args=False)
-    loss_fn = {"f1": softmetrics.SoftF1Loss(task="multiclass", **kw),
-               "mcc": softmetrics.SoftMCCLoss(task="multiclass", **kw),
-               "topk": softmetrics.SoftTopKAccuracyLoss(k=3, **kw)}[name]
+    loss_fn = {"f1": lambda: softmetrics.SoftF1Loss(task="multiclass", **kw),
+               "mcc": lambda: softmetrics.SoftMCCLoss(task="multiclass", **kw),
+               "topk": lambda: softmetrics.SoftTopKAccuracyLoss(k=3, **kw),
+               # tiles of 64 positives: the pairwise statistic's operator
+               "ap": lambda: softmetrics.SoftAveragePrecisionLoss(
+                   task="multiclass", chunk_size=64, **kw)}[name]()
     layer = torch.nn.Linear(16, 10).to(device)
     return (lambda x: loss_fn(x, target)), features, layer
 
@@ -367,13 +370,13 @@ def test_autocast_gives_float32_loss_and_finite_gradients(name, dtype, device):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["f1", "infonce"])
+@pytest.mark.parametrize("name", ["f1", "infonce", "ap"])
 def test_compiled_loss_equals_eager(name, device):
     """Forward and backward compile as one graph and give eager mode's value and
     gradients (gpu.sh runs this with --device cuda, where Triton kernels are generated).
     The tiled InfoNCE is one operator of its own in the graph, `softmetrics::info_nce_tiles`:
     a cold compilation took 5 s on the CPU, where tracing its 8 x 8 tiles per direction one
-    by one took 55 s."""
+    by one took 55 s; multiclass soft AP's tiles are `softmetrics::positives_above`."""
     torch._dynamo.reset()
     loss_fn, features, layer = _loss_case(name, device)
     with torch.no_grad():
