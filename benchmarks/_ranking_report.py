@@ -104,9 +104,12 @@ def markdown(result: dict) -> str:
             lines.append("")
             first = [r for r in rows if r["method"] == COMPILED and "first_s" in r]
             if first:
-                lines += ["Compiling (the first forward + backward of the compiled soft AP): "
+                lines += ["The compiled soft AP's first forward + backward (its compilation "
+                          "and one step) took "
                           + ", ".join(f"{r['first_s']:.1f} s at N = {r['n']:,}"
-                                      for r in first) + ".", ""]
+                                      for r in first)
+                          + "; the run's first compilation also starts the compiler's "
+                          "worker processes.", ""]
         lines += multiclass_markdown(result, device)
     if result.get("tiles", {}).get("rows"):
         lines += ["## CPU tile size", "", tiles_table(result["tiles"])]

@@ -566,3 +566,21 @@ def test_without_the_ranking_operators_the_functions_are_traced(monkeypatch):
     for name in ("binary-ap", "multiclass-ap"):
         unrolled, fewer = (len(_compiled_ranking_graph(name, chunk)) for chunk in (16, 64))
         assert unrolled > fewer
+
+
+@needs_ranking_operators
+def test_dynamic_sizes_compile_the_ranking_operator_once():
+    """With `dynamic=True` one graph serves every number of samples, the operator taking
+    the number of tiles at run time: eager mode's value at each."""
+    from torch._dynamo.testing import CompileCounter
+
+    torch._dynamo.reset()
+    counter = CompileCounter()
+    loss_fn = softmetrics.SoftAveragePrecisionLoss(task="binary", chunk_size=64,
+                                                   validate_args=False)
+    compiled = torch.compile(loss_fn, backend=counter, dynamic=True, fullgraph=True)
+    g = torch.Generator().manual_seed(5)
+    for n in (300, 500, 900):
+        x, y = torch.randn(n, generator=g), torch.randint(0, 2, (n,), generator=g)
+        torch.testing.assert_close(compiled(x, y), loss_fn(x, y), rtol=0, atol=0)
+    assert counter.frame_count == 1
