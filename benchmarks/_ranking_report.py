@@ -21,6 +21,8 @@ def _fmt_time(row: dict) -> str:
 
 def _fmt_mem(row: dict) -> str:
     if "peak_extra_mib" not in row:
+        if "memory" in row:  # why it was not measured
+            return row["memory"]
         if "estimated_gib" in row:
             return f"not run (~{row['estimated_gib']:.0f} GiB)"
         if "pairs" in row and "limit" in row.get("skipped", ""):

@@ -396,7 +396,7 @@ def measure(settings: dict[str, list], devices: list[str], max_gib: float,
                         elif method == COMPILED:
                             # compiled at this size, the allocator is warm where the
                             # others' is not (the operator runs eager mode's code)
-                            row["memory"] = "not measured on the CPU"
+                            row["memory"] = "not measured"
                         elif memory or not cpu_memory:
                             cpu_memory.append(row)
                         del run
