@@ -584,3 +584,34 @@ def test_dynamic_sizes_compile_the_ranking_operator_once():
         x, y = torch.randn(n, generator=g), torch.randint(0, 2, (n,), generator=g)
         torch.testing.assert_close(compiled(x, y), loss_fn(x, y), rtol=0, atol=0)
     assert counter.frame_count == 1
+
+
+@pytest.mark.parametrize("name", ["f1", "mcc-binary", "auroc", "ap"])
+def test_compiled_running_statistics_give_eager_gradients_from_the_first_step(name):
+    """With `momentum`, three compiled training steps give eager mode's losses, gradients
+    and running statistics. The first step reads the running statistics' flag (not yet
+    initialised: the batch alone, the full gradient) and then sets it; AOTAutograd's
+    partitioner recomputed that read in the backward pass, after the write, and scaled
+    the first step's gradient by `1 - momentum`."""
+    torch._dynamo.reset()
+    cls, options, shape, classes = {
+        "f1": (softmetrics.SoftF1Loss, dict(task="multiclass", num_classes=4), (64, 4), 4),
+        "mcc-binary": (softmetrics.SoftMCCLoss, dict(task="binary"), (64,), 2),
+        "auroc": (softmetrics.SoftAUROCLoss, dict(task="binary", chunk_size=16), (64,), 2),
+        "ap": (softmetrics.SoftAveragePrecisionLoss,
+               dict(task="multiclass", num_classes=4, chunk_size=16), (64, 4), 4),
+    }[name]
+    eager, module = (cls(momentum=0.9, validate_args=False, **options) for _ in range(2))
+    compiled = torch.compile(module, fullgraph=True, backend="aot_eager")
+    g = torch.Generator().manual_seed(6)
+    for _ in range(3):
+        x = torch.randn(shape, generator=g)
+        y = torch.randint(0, classes, shape[:1], generator=g)
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        a, b = compiled(xa, y), eager(xb, y)
+        a.backward()
+        b.backward()
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(xa.grad, xb.grad, rtol=0, atol=0)
+    for key, value in eager.state_dict().items():
+        torch.testing.assert_close(module.state_dict()[key], value, rtol=0, atol=0)

@@ -4,12 +4,12 @@ statistics (momentum) and the repr of set-level options."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_number, fail
+from .._checks import check_number, fail, is_compiling
 
 __all__ = ["Float32Buffers", "RunningStatistics", "check_number_temperature", "set_level_repr"]
 
@@ -58,6 +58,38 @@ def check_number_temperature(name: str, temperature: object) -> None:
              "temperature)", temperature, error=TypeError)
 
 
+def _define_snapshot() -> Callable[[Tensor], Tensor] | None:
+    """`softmetrics::snapshot`, a copy as an operator of its own; None before torch 2.4
+    (no `torch.library.custom_op`)."""
+    if not hasattr(torch.library, "custom_op"):
+        return None
+
+    @torch.library.custom_op("softmetrics::snapshot", mutates_args=())
+    def snapshot(x: Tensor) -> Tensor:
+        return x.clone()
+
+    @snapshot.register_fake
+    def _(x: Tensor) -> Tensor:
+        return torch.empty_like(x)
+
+    return cast(Callable[[Tensor], Tensor], snapshot)
+
+
+_SNAPSHOT = _define_snapshot()
+
+
+def snapshot(x: Tensor) -> Tensor:
+    """A copy of `x` as it is now, for a value the backward pass may need after the step
+    has written `x` in place. Inside `torch.compile` the copy is `softmetrics::snapshot`:
+    AOTAutograd's partitioner recomputes cheap operations such as `clone` in the backward
+    pass instead of saving their results, and a recomputed read of a buffer sees what the
+    forward pass wrote into it afterwards (a copy reads the value it had); an operator
+    outside its allowlist of recomputable operations is saved."""
+    if is_compiling() and _SNAPSHOT is not None:
+        return _SNAPSHOT(x)
+    return x.clone()
+
+
 class RunningStatistics(Float32Buffers):
     """A loss that can mix its batch statistics with running ones (`momentum`).
 
@@ -102,10 +134,12 @@ class RunningStatistics(Float32Buffers):
 
     def mix_running(self, batch: Sequence[Tensor]) -> list[Tensor]:
         m = float(self.momentum or 0.0)  # set whenever running buffers are registered
-        init = self.running_initialized.clone()
+        # copies of what is read here and written below: under torch.compile a read of
+        # the buffers recomputed in the backward pass would see the new values
+        init = snapshot(self.running_initialized)
         mixed = []
         for key, value in zip(self._running_fields, batch, strict=True):
-            running = getattr(self, f"running_{key}").to(value.dtype)
+            running = snapshot(getattr(self, f"running_{key}")).to(value.dtype)
             mixed.append(torch.where(init, m * running + (1.0 - m) * value, value))
         if self.training:
             with torch.no_grad():
