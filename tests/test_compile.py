@@ -615,3 +615,47 @@ def test_compiled_running_statistics_give_eager_gradients_from_the_first_step(na
         torch.testing.assert_close(xa.grad, xb.grad, rtol=0, atol=0)
     for key, value in eager.state_dict().items():
         torch.testing.assert_close(module.state_dict()[key], value, rtol=0, atol=0)
+
+
+@needs_operator
+@pytest.mark.parametrize("negatives", [None, "shared"])
+def test_compiled_retrieval_accuracy_is_one_operator(negatives, monkeypatch):
+    """Compiled, the exact retrieval accuracy's tiles of queries are one call of
+    `softmetrics::retrieval_tiles`, no matrix product in the graph, which does not grow
+    with the number of tiles (16 or 4), and eager mode's value."""
+    g = torch.Generator().manual_seed(7)
+    q, k = torch.randn(256, 8, generator=g), torch.randn(256, 8, generator=g)
+    neg = None if negatives is None else torch.randn(64, 8, generator=g)
+    q[3] = q[5]  # a query tied with another: ties are shared
+
+    def fn(q):
+        return F.retrieval_accuracy(q, k, k=3, negatives=neg, query_negatives=True)
+
+    sizes = []
+    for rows in (16, 64):
+        candidates = 2 * 256 + (0 if neg is None else 64)
+        monkeypatch.setattr(_tuning, "INFONCE_CPU_TILE_ELEMENTS", rows * candidates)
+        torch._dynamo.reset()
+        graphs = []
+
+        def backend(gm, example_inputs, graphs=graphs):
+            graphs.append(gm)
+            return gm.forward
+
+        torch.testing.assert_close(torch.compile(fn, fullgraph=True, backend=backend)(q),
+                                   fn(q), rtol=0, atol=0)
+        targets = _graph_targets(graphs)
+        assert targets.count(torch.ops.softmetrics.retrieval_tiles.default) == 1
+        assert not any("matmul" in str(t) for t in targets)
+        sizes.append(len(targets))
+    assert sizes[0] == sizes[1]
+
+
+@needs_operator
+def test_the_retrieval_operator_passes_opcheck():
+    """`softmetrics::retrieval_tiles` (no gradient): schema, fake tensors and tracing."""
+    g = torch.Generator().manual_seed(8)
+    q, cand = torch.randn(20, 4, generator=g), torch.randn(45, 4, generator=g)
+    positive = torch.randn(20, generator=g)
+    torch.library.opcheck(torch.ops.softmetrics.retrieval_tiles.default,
+                          (q, cand, positive, 25, 5, True, 6))
