@@ -92,26 +92,35 @@ def markdown(result: dict) -> str:
             if not rows:
                 continue
             methods = list(dict.fromkeys(r["method"] for r in rows))
+            # a method whose memory was left out on purpose everywhere has no memory column
+            memory = {me: any(r["method"] == me and "memory" not in r for r in rows)
+                      for me in methods}
             sizes = sorted({r["n"] for r in rows})
             lines += [f"## {titles[setting]} ({device})", ""]
             lines.append("| " + ("N" if setting == "binary" else "B") + " | "
-                         + " | ".join(f"{me} time | {me} memory" for me in methods) + " |")
-            lines.append("|---:|" + "---:|---:|" * len(methods))
+                         + " | ".join(f"{me} time" + (f" | {me} memory" if memory[me] else "")
+                                      for me in methods) + " |")
+            lines.append("|---:|" + "".join("---:|---:|" if memory[me] else "---:|"
+                                            for me in methods))
             for n in sizes:
                 cells = []
                 for me in methods:
                     row = next((r for r in rows if r["n"] == n and r["method"] == me), {})
-                    cells += [_fmt_time(row), _fmt_mem(row)]
+                    cells += [_fmt_time(row), _fmt_mem(row)] if memory[me] else [_fmt_time(row)]
                 lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
             lines.append("")
             first = [r for r in rows if r["method"] == COMPILED and "first_s" in r]
             if first:
+                unmeasured = ("" if memory[COMPILED] else
+                              " Its memory is not measured on the CPU: a first call at full "
+                              "size would leave its allocator warm where the others' is cold "
+                              "(and the operator runs eager mode's code).")
                 lines += ["The compiled soft AP's first forward + backward (its compilation "
                           "and one step) took "
                           + ", ".join(f"{r['first_s']:.1f} s at N = {r['n']:,}"
                                       for r in first)
                           + "; the run's first compilation also starts the compiler's "
-                          "worker processes.", ""]
+                          "worker processes." + unmeasured, ""]
         lines += multiclass_markdown(result, device)
     if result.get("tiles", {}).get("rows"):
         lines += ["## CPU tile size", "", tiles_table(result["tiles"])]
