@@ -9,7 +9,7 @@ and the pipelines of the three public functions (`bleu_score`, `soft_bleu_score`
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import Tensor
@@ -26,6 +26,7 @@ from .._checks import (
     check_temperature,
     checks_data,
     fail,
+    is_compiling,
 )
 from .._options import PADDING_SIDES, REDUCTIONS
 from .._relax import compute_dtype, full_precision, is_hard, reduce_per_sample
@@ -154,6 +155,39 @@ def _closest_ref_len(hyp_len: Tensor, ref_lens: Tensor) -> Tensor:
 
 def _hard_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
                 vocab_size: int | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Exact BLEU statistics (`_tiled_stats`); inside `torch.compile` one operator,
+    `softmetrics::bleu_stats`, so that the compiler neither unrolls the CPU's tiles into
+    its graph nor traces the n-gram sorts and counts of each (where torch has
+    `torch.library.custom_op`)."""
+    if is_compiling() and _STATS_OPERATOR is not None:
+        return _STATS_OPERATOR(hyp, ref, pad_id, max_order, vocab_size)
+    return _tiled_stats(hyp, ref, pad_id, max_order, vocab_size)
+
+
+def _define_stats_operator() -> Callable[..., tuple[Tensor, Tensor, Tensor, Tensor]] | None:
+    """`softmetrics::bleu_stats`: `_tiled_stats` as an operator (integer statistics, no
+    gradient); None before torch 2.4."""
+    if not hasattr(torch.library, "custom_op"):
+        return None
+
+    @torch.library.custom_op("softmetrics::bleu_stats", mutates_args=())
+    def stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
+              vocab_size: int | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        return _tiled_stats(hyp, ref, pad_id, max_order, vocab_size)
+
+    @stats.register_fake
+    def _(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
+          vocab_size: int | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        rows = hyp.shape[0]
+        return (hyp.new_empty(rows, max_order, dtype=torch.long),
+                hyp.new_empty(rows, max_order, dtype=torch.long),
+                hyp.new_empty(rows, dtype=torch.long), hyp.new_empty(rows, dtype=torch.long))
+
+    return cast(Callable[..., tuple[Tensor, Tensor, Tensor, Tensor]], stats)
+
+
+def _tiled_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
+                 vocab_size: int | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Exact BLEU statistics: `(matches (B, N), totals (B, N), hyp_len (B,), ref_len (B,))`,
     all int64.
 
@@ -175,7 +209,7 @@ def _hard_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
 
 def _tile_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
                 vocab_size: int | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """`_hard_stats` of one tile of sentences."""
+    """`_tiled_stats` of one tile of sentences."""
     rows, t_hyp = hyp.shape
     n_refs, t_ref = ref.shape[1:]
     device = hyp.device
@@ -202,6 +236,9 @@ def _tile_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
         end = torch.cat([first[1:], run[-1:] + 1])
         matches[:, n] = cum[end] - cum[first]
     return matches, totals, hyp_len, ref_len
+
+
+_STATS_OPERATOR = _define_stats_operator()
 
 
 # ---------------------------------------------------------------------------------------
