@@ -730,3 +730,97 @@ def test_without_the_exact_operators_the_tiles_are_traced(monkeypatch):
     monkeypatch.setattr(contrastive, "_RETRIEVAL_OPERATOR", None)
     for name in ("bleu", "retrieval"):
         _compiled_equals_eager(name)
+
+
+# --------------------------------------------------------------------------------------
+# no loss unrolls a loop whose length grows with the batch into the compiled graph
+
+
+def _sized_case(name: str, n: int):
+    """(function of one input, the input) of `n` samples (sentences, queries)."""
+    g = torch.Generator().manual_seed(11)
+    kw = dict(validate_args=False)
+    if name in ("f1", "kappa", "lovasz", "top-k", "mcc-multilabel", "exact-match", "auroc",
+                "ap", "cap-micro"):
+        multilabel = name in ("mcc-multilabel", "exact-match", "auroc")
+        loss_fn = {
+            "f1": lambda: softmetrics.SoftF1Loss(task="multiclass", num_classes=5, **kw),
+            "kappa": lambda: softmetrics.SoftCohenKappaLoss(task="multiclass", num_classes=5,
+                                                            weights="quadratic",
+                                                            **kw),
+            "lovasz": lambda: softmetrics.LovaszLoss(task="multiclass", num_classes=5, **kw),
+            "top-k": lambda: softmetrics.SoftTopKAccuracyLoss(k=2, num_classes=5, **kw),
+            "mcc-multilabel": lambda: softmetrics.SoftMCCLoss(task="multilabel",
+                                                              num_classes=5, **kw),
+            "exact-match": lambda: softmetrics.SoftExactMatchLoss(task="multilabel",
+                                                                  num_classes=5, **kw),
+            "auroc": lambda: softmetrics.SoftAUROCLoss(task="multilabel", num_classes=5, **kw),
+            "ap": lambda: softmetrics.SoftAveragePrecisionLoss(task="multiclass",
+                                                               num_classes=5, **kw),
+            "cap-micro": lambda: softmetrics.SoftCalibratedAveragePrecisionLoss(
+                task="multiclass", num_classes=5, average="micro", **kw),
+        }[name]()
+        y = (torch.randint(0, 2, (n, 5), generator=g) if multilabel
+             else torch.randint(0, 5, (n,), generator=g))
+        return (lambda x: loss_fn(x, y)), torch.randn(n, 5, generator=g)
+    if name == "ndcg":
+        rel = torch.randint(0, 3, (4, n), generator=g)
+        loss_fn = softmetrics.SoftNDCGLoss(k=5, **kw)
+        return (lambda x: loss_fn(x, rel)), torch.randn(4, n, generator=g)
+    if name in ("info-nce", "siglip", "retrieval"):
+        keys = torch.randn(n, 8, generator=g)
+        if name == "retrieval":
+            return (lambda q: F.retrieval_accuracy(q, keys, k=2, **kw)
+                    ), torch.randn(n, 8, generator=g)
+        loss_fn = (softmetrics.InfoNCELoss(symmetric=True, **kw) if name == "info-nce"
+                   else softmetrics.SigLIPLoss(**kw))
+        return (lambda q: loss_fn(q, keys)), torch.randn(n, 8, generator=g)
+    if name == "nce":
+        loss_fn = softmetrics.NCELoss(30, 5, **kw)
+        weight = torch.randn(30, 8, generator=g)
+        target = torch.randint(0, 30, (n,), generator=g)
+        return (lambda x: loss_fn(x, target, weight, None)), torch.randn(n, 8, generator=g)
+    ref = torch.randint(1, 20, (n, 2, 10), generator=g)
+    if name == "soft-bleu":
+        loss_fn = softmetrics.SoftBLEULoss(**kw)
+        return (lambda x: loss_fn(x, ref)), torch.randn(n, 9, 20, generator=g)
+    if name == "expected-bleu":
+        loss_fn = softmetrics.ExpectedBLEULoss(**kw)
+        samples = torch.randint(1, 20, (n, 3, 9), generator=g)
+        return (lambda x: loss_fn(samples, x, ref[:, 0])), torch.randn(n, 3, generator=g)
+    return (lambda h: F.bleu_score(h, ref, **kw)), torch.randint(1, 20, (n, 9), generator=g)
+
+
+@pytest.mark.parametrize("name", [
+    "f1", "kappa", "lovasz", "top-k", "mcc-multilabel", "exact-match", "auroc", "ap",
+    "cap-micro", "ndcg", "info-nce", "siglip", "retrieval", "nce", "soft-bleu",
+    "expected-bleu", "bleu"])
+def test_no_compiled_graph_grows_with_the_batch(name, monkeypatch):
+    """With every block and tile size of `_tuning` made tiny, so that eager mode works in
+    many pieces, one loss of each kind compiles to a graph of the same size for 32 and
+    128 samples: whatever runs piece by piece is inside an operator (or one piece under
+    the compiler), never a loop unrolled into the graph, which makes compilation take
+    minutes at real sizes."""
+    for constant, value in [("CPU_BLOCK_ENTRIES", 16), ("DEVICE_BLOCK_ENTRIES", 16),
+                            ("SMALL_COUNTS_ENTRIES", 0), ("BLEU_CPU_TILE_ELEMENTS", 64),
+                            ("RANKING_TILE_ELEMENTS", 256), ("INFONCE_AUTO_TILE_ELEMENTS", 64),
+                            ("INFONCE_CPU_TILE_ELEMENTS", 256), ("INFONCE_MIN_CHUNK", 8)]:
+        monkeypatch.setattr(_tuning, constant, value)
+    sizes = []
+    for n in (32, 128):
+        torch._dynamo.reset()
+        fn, x = _sized_case(name, n)
+        graphs = []
+
+        def backend(gm, example_inputs, graphs=graphs):
+            graphs.append(gm)
+            return gm.forward
+
+        if x.is_floating_point():
+            x.requires_grad_()
+        torch.manual_seed(0)
+        a = torch.compile(fn, fullgraph=True, backend=backend, dynamic=False)(x)
+        torch.manual_seed(0)
+        torch.testing.assert_close(a, fn(x), rtol=1e-6, atol=1e-6)
+        sizes.append(len(_graph_targets(graphs)))
+    assert sizes[0] == sizes[1], sizes
