@@ -652,13 +652,19 @@ def test_compiled_retrieval_accuracy_is_one_operator(negatives, monkeypatch):
 
 
 @needs_operator
-def test_the_retrieval_operator_passes_opcheck():
-    """`softmetrics::retrieval_tiles` (no gradient): schema, fake tensors and tracing."""
+@pytest.mark.parametrize("candidates", [True, False])
+def test_the_retrieval_operator_passes_opcheck(candidates):
+    """`softmetrics::retrieval_tiles` (no gradient): schema, fake tensors and tracing,
+    with candidates and without (per-query negatives only: no tiles, counts of 0)."""
     g = torch.Generator().manual_seed(8)
     q, cand = torch.randn(20, 4, generator=g), torch.randn(45, 4, generator=g)
     positive = torch.randn(20, generator=g)
-    torch.library.opcheck(torch.ops.softmetrics.retrieval_tiles.default,
-                          (q, cand, positive, 25, 5, True, 6))
+    args = (q, cand if candidates else None, positive, 25, 5, candidates, 6)
+    torch.library.opcheck(torch.ops.softmetrics.retrieval_tiles.default, args)
+    if not candidates:
+        greater, equal, unordered, same = torch.ops.softmetrics.retrieval_tiles(*args)
+        assert not greater.any() and not equal.any() and not unordered.any()
+        torch.testing.assert_close(same, positive, rtol=0, atol=0)
 
 
 @needs_operator

@@ -377,19 +377,20 @@ def _count_ties(logits: Tensor, positive: Tensor) -> tuple[Tensor, Tensor, Tenso
             (logits == p).sum(dim=1, dtype=torch.int32), logits.isnan().any(dim=1))
 
 
-def _retrieval_tiles(q: Tensor, cand: Tensor, positive: Tensor, offset: int, base: int,
+def _retrieval_tiles(q: Tensor, cand: Tensor | None, positive: Tensor, offset: int, base: int,
                      in_batch: bool, rows: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per query, over tiles of `rows` queries x every candidate: the candidates above its
     positive, those equal to it and whether any logit is NaN, and the positive itself
     (with in-batch candidates as computed in the tile's product, so that exact ties stay
-    ties; else `positive` as given)."""
-    n, p = q.shape[0], cand.shape[0]
+    ties; else `positive` as given). No candidates: no tiles, and counts of 0."""
+    n = q.shape[0]
     greater = torch.zeros(n, dtype=torch.long, device=q.device)
     equal = torch.zeros(n, dtype=torch.long, device=q.device)
     unordered = torch.zeros(n, dtype=torch.bool, device=q.device)
     positive = positive.clone()
-    for start, stop in tile_bounds(n, rows):
-        logits = q[start:stop] @ cand.T
+    for start, stop in tile_bounds(n, rows) if cand is not None else []:
+        logits = q[start:stop] @ cast(Tensor, cand).T  # the loop runs only with candidates
+        p = logits.shape[1]
         mask_self(logits, offset, start, 0, p)
         if in_batch:
             own = logits[:, base + start:base + stop].diagonal()
@@ -410,12 +411,12 @@ def _define_retrieval_operator() -> Callable[..., tuple[Tensor, ...]] | None:
         return None
 
     @torch.library.custom_op("softmetrics::retrieval_tiles", mutates_args=())
-    def tiles(q: Tensor, cand: Tensor, positive: Tensor, offset: int, base: int,
+    def tiles(q: Tensor, cand: Tensor | None, positive: Tensor, offset: int, base: int,
               in_batch: bool, rows: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return _retrieval_tiles(q, cand, positive, offset, base, in_batch, rows)
 
     @tiles.register_fake
-    def _(q: Tensor, cand: Tensor, positive: Tensor, offset: int, base: int,
+    def _(q: Tensor, cand: Tensor | None, positive: Tensor, offset: int, base: int,
           in_batch: bool, rows: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         n = q.shape[0]
         return (q.new_empty(n, dtype=torch.long), q.new_empty(n, dtype=torch.long),
@@ -446,16 +447,12 @@ def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
     else:
         cand, offset = _candidates(q, keys, shared, in_batch, query_negatives)
     positive = (q * keys).sum(dim=1)
-    if cand is None:
-        greater = torch.zeros(n, dtype=torch.long, device=q.device)
-        equal = torch.zeros(n, dtype=torch.long, device=q.device)
-        unordered = torch.zeros(n, dtype=torch.bool, device=q.device)
-    else:
-        rows = max(1, min(n, _tuning.infonce_tile_elements(q.device) // cand.shape[0]))
-        tiles = (_RETRIEVAL_OPERATOR if is_compiling() and _RETRIEVAL_OPERATOR is not None
-                 else _retrieval_tiles)
-        greater, equal, unordered, positive = tiles(q, cand, positive, offset, base,
-                                                    in_batch, rows)
+    p = 0 if cand is None else cand.shape[0]
+    rows = max(1, min(n, _tuning.infonce_tile_elements(q.device) // max(p, 1)))
+    tiles = (_RETRIEVAL_OPERATOR if is_compiling() and _RETRIEVAL_OPERATOR is not None
+             else _retrieval_tiles)
+    greater, equal, unordered, positive = tiles(q, cand, positive, offset, base, in_batch,
+                                                rows)
     if neg is not None and neg.ndim == 3:
         g, t, u = _count_ties(torch.einsum("nd,nkd->nk", q, neg), positive)
         greater += g

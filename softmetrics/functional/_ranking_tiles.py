@@ -283,9 +283,9 @@ def _define_operators() -> tuple[Callable[..., Tensor], Callable[..., Tensor]] |
 
     def differentiate_negatives(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
         u, neg, level = ctx.saved_tensors
-        if torch.is_grad_enabled():  # a graph being built: out-of-place tiles
-            return _negatives_backward(grad, u, neg, level, ctx.rows), None, None, None
-        return negatives_backward(grad, u, neg, level, ctx.rows), None, None, None
+        # a graph being built: the out-of-place tiles, which autograd differentiates again
+        backward = _negatives_backward if torch.is_grad_enabled() else negatives_backward
+        return backward(grad, u, neg, level, ctx.rows), None, None, None
 
     negatives.register_autograd(differentiate_negatives, setup_context=setup_negatives)
 

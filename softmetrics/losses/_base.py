@@ -58,36 +58,37 @@ def check_number_temperature(name: str, temperature: object) -> None:
              "temperature)", temperature, error=TypeError)
 
 
-def _define_snapshot() -> Callable[[Tensor], Tensor] | None:
-    """`softmetrics::snapshot`, a copy as an operator of its own; None before torch 2.4
+def _define_snapshot() -> Callable[[Tensor, torch.dtype], Tensor] | None:
+    """`softmetrics::snapshot`, a copy in a given dtype as an operator of its own; None
+    before torch 2.4
     (no `torch.library.custom_op`)."""
     if not hasattr(torch.library, "custom_op"):
         return None
 
     @torch.library.custom_op("softmetrics::snapshot", mutates_args=())
-    def snapshot(x: Tensor) -> Tensor:
-        return x.clone()
+    def snapshot(x: Tensor, dtype: torch.dtype) -> Tensor:
+        return x.to(dtype, copy=True)
 
     @snapshot.register_fake
-    def _(x: Tensor) -> Tensor:
-        return torch.empty_like(x)
+    def _(x: Tensor, dtype: torch.dtype) -> Tensor:
+        return torch.empty_like(x, dtype=dtype)
 
-    return cast(Callable[[Tensor], Tensor], snapshot)
+    return cast(Callable[[Tensor, torch.dtype], Tensor], snapshot)
 
 
 _SNAPSHOT = _define_snapshot()
 
 
-def snapshot(x: Tensor) -> Tensor:
-    """A copy of `x` as it is now, for a value the backward pass may need after the step
-    has written `x` in place. Inside `torch.compile` the copy is `softmetrics::snapshot`:
+def snapshot(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """A copy of `x` in `dtype` as it is now, for a value the backward pass may need after
+    the step has written `x` in place. Inside `torch.compile` the copy is `softmetrics::snapshot`:
     AOTAutograd's partitioner recomputes cheap operations such as `clone` in the backward
     pass instead of saving their results, and a recomputed read of a buffer sees what the
     forward pass wrote into it afterwards (a copy reads the value it had); an operator
     outside its allowlist of recomputable operations is saved."""
     if is_compiling() and _SNAPSHOT is not None:
-        return _SNAPSHOT(x)
-    return x.clone()
+        return _SNAPSHOT(x, dtype)
+    return x.to(dtype, copy=True)
 
 
 class RunningStatistics(Float32Buffers):
@@ -136,10 +137,10 @@ class RunningStatistics(Float32Buffers):
         m = float(self.momentum or 0.0)  # set whenever running buffers are registered
         # copies of what is read here and written below: under torch.compile a read of
         # the buffers recomputed in the backward pass would see the new values
-        init = snapshot(self.running_initialized)
+        init = snapshot(self.running_initialized, torch.bool)
         mixed = []
         for key, value in zip(self._running_fields, batch, strict=True):
-            running = snapshot(getattr(self, f"running_{key}")).to(value.dtype)
+            running = snapshot(getattr(self, f"running_{key}"), value.dtype)
             mixed.append(torch.where(init, m * running + (1.0 - m) * value, value))
         if self.training:
             with torch.no_grad():
