@@ -29,8 +29,11 @@ every figure measured until then; `--budget-s` stops it cleanly before the next 
 
 On the CPU a second part (`--tuning`, on by default there; `--no-tuning` skips it) records
 the measurements behind the CPU constants of `softmetrics._tuning`: the time of ATen's row
-softmax and log-softmax for narrow widths (`CPU_SOFTMAX_MIN_WIDTH`), the ratio of
-`SoftF1Loss` to cross-entropy on the plain and on the padded, blocked path for sizes around
+softmax and log-softmax for narrow widths, the ratio of `SoftF1Loss` to cross-entropy with
+narrow rows padded to one vector and without (`CPU_SOFTMAX_PAD_ROWS`,
+`CPU_SOFTMAX_MAX_PADDING`), both with this CPU's kernels and, on a CPU with AVX-512, again
+in a fresh process with the AVX2 kernels (`ATEN_CPU_CAPABILITY=avx2`), the ratio of
+`SoftF1Loss` to cross-entropy on the plain and on the blocked path for sizes around
 `SMALL_COUNTS_ENTRIES`, and the ratio of
 `SoftF1Loss` to cross-entropy at (4096, 1000) for several `CPU_BLOCK_ENTRIES` (0: one
 block), each with glibc's default allocator and with one told to keep freed memory
@@ -78,8 +81,14 @@ import softmetrics
 
 # the headline sizes first: a run stopped early still has them
 SIZES = [(65536, 1000), (4096, 1000), (65536, 10), (4096, 10)]
-# the CPU tuning part: softmax widths around CPU_SOFTMAX_MIN_WIDTH, and block sizes
-TUNING_WIDTHS = [8, 10, 15, 16, 32]
+# the CPU tuning part: softmax widths around one vector (8 or 16 float32 lanes), padding,
+# and block sizes
+TUNING_WIDTHS = [2, 4, 8, 10, 15, 16, 32]
+# CPU_SOFTMAX_PAD_ROWS and CPU_SOFTMAX_MAX_PADDING: SoftF1Loss with and without padding
+TUNING_PADDING_SIZES = [(512, 10), (1024, 10), (4096, 10), (65536, 10), (1024, 4), (4096, 4),
+                        (65536, 4), (4096, 2), (65536, 2)]
+# the kernels of a CPU without AVX-512, run on one with it (ATen's own switch)
+AVX2 = {"ATEN_CPU_CAPABILITY": "avx2"}
 TUNING_BLOCKS = [1 << 17, 1 << 18, 1 << 19, 1 << 20, 0]
 TUNING_SIZE = (4096, 1000)
 # SMALL_COUNTS_ENTRIES: sizes at and below 2^16 logits, where the plain path runs, and above
@@ -373,19 +382,78 @@ def markdown(rows: list[dict], info: dict, stopped: str | None = None,
 
 
 def softmax_widths(widths: list[int], n: int, min_run_time: float) -> list[dict]:
-    """Forward time of ATen's row softmax and log-softmax over (n, width) float32 rows."""
+    """Forward time of ATen's row softmax and log-softmax over (n, width) float32 rows,
+    with the kernels of this process's CPU capability."""
     rows = []
     for width in widths:
         x = torch.randn(n, width, generator=torch.Generator().manual_seed(0))
-        row = {"n": n, "width": width}
+        row = {"n": n, "width": width, "capability": _capability()}
         for name, fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax)):
             m = Timer("fn(x, 1)", globals={"fn": fn, "x": x}).blocked_autorange(
                 min_run_time=min_run_time)
             row[f"{name}_us"] = m.median * 1e6
         rows.append(row)
-        print(f"cpu softmax ({n}, {width:>3}): {row['softmax_us']:8.1f} us, log_softmax "
-              f"{row['log_softmax_us']:8.1f} us", flush=True)
+        print(f"cpu softmax {row['capability']} ({n}, {width:>3}): {row['softmax_us']:8.1f} us, "
+              f"log_softmax {row['log_softmax_us']:8.1f} us", flush=True)
     return rows
+
+
+def _capability() -> str:
+    return str(getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")())
+
+
+def padding(sizes: list[tuple[int, int]], rounds: int, min_run_time: float) -> list[dict]:
+    """`SoftF1Loss` over cross-entropy at each size with narrow rows padded to one vector
+    of this process's float32 kernels and without padding, whatever
+    `CPU_SOFTMAX_PAD_ROWS` and `CPU_SOFTMAX_MAX_PADDING` would choose: the measurement
+    behind those constants."""
+    from softmetrics import _tuning
+    from softmetrics.functional._classification_counts import softmax_width
+
+    names = ("CPU_SOFTMAX_MIN_WIDTH", "CPU_SOFTMAX_PAD_ROWS", "CPU_SOFTMAX_MAX_PADDING")
+    default = {name: getattr(_tuning, name) for name in names}
+    lanes = _tuning.cpu_softmax_width(torch.float32)
+    cpu = torch.device("cpu")
+    rows = []
+    try:
+        for n, c in sizes:
+            g = torch.Generator().manual_seed(0)
+            logits = torch.randn(n, c, generator=g).requires_grad_()
+            target = torch.randint(0, c, (n,), generator=g)
+            loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=c,
+                                             validate_args=False)
+            row: dict = dict(n=n, c=c, loss="SoftF1Loss", rounds=rounds, lanes=lanes,
+                             capability=_capability(),
+                             padded_by_default=softmax_width(logits.detach()) != c)
+            for path, width in (("padded", lanes), ("unpadded", 0)):
+                _tuning.CPU_SOFTMAX_MIN_WIDTH = width
+                _tuning.CPU_SOFTMAX_PAD_ROWS, _tuning.CPU_SOFTMAX_MAX_PADDING = 0, 1 << 20
+                _step(loss_fn, logits, target)  # warm-up
+                row[path] = _interleaved(F.cross_entropy, loss_fn, logits, target, rounds,
+                                         min_run_time, cpu)
+            for name, value in default.items():
+                setattr(_tuning, name, value)
+            rows.append(row)
+            print(f"cpu {row['capability']} ({n}, {c}): padded to {lanes} "
+                  f"{row['padded']['ratio']:.2f}x, unpadded {row['unpadded']['ratio']:.2f}x "
+                  f"cross_entropy ({row['unpadded']['baseline_ms']:.3f} ms)", flush=True)
+    finally:
+        for name, value in default.items():
+            setattr(_tuning, name, value)
+    return rows
+
+
+def _kernels_child(rounds: int, min_run_time: float, threads: int | None) -> dict:
+    """The softmax widths and the padding measured in a fresh process with the AVX2
+    kernels (`ATEN_CPU_CAPABILITY=avx2`): those of a CPU without AVX-512."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--kernels-child",
+           "--rounds", str(rounds), "--min-run-time", str(min_run_time)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    done = subprocess.run(cmd, env={**os.environ, **AVX2}, capture_output=True, text=True,
+                          check=True)
+    print(done.stdout.rsplit("\n", 2)[0], flush=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def block_sizes(entries: list[int], size: tuple[int, int], rounds: int,
@@ -422,8 +490,8 @@ def block_sizes(entries: list[int], size: tuple[int, int], rounds: int,
 def small_inputs(sizes: list[tuple[int, int]], rounds: int, min_run_time: float
                  ) -> list[dict]:
     """`SoftF1Loss` over cross-entropy at each size on the plain path (one softmax, no
-    padding, no blocks) and on the padded, blocked path, whatever `SMALL_COUNTS_ENTRIES`
-    would choose: the measurement behind that constant."""
+    blocks) and on the blocked path, whatever `SMALL_COUNTS_ENTRIES` would choose (both
+    padded as `softmax_width` says): the measurement behind that constant."""
     from softmetrics import _tuning
 
     default = _tuning.SMALL_COUNTS_ENTRIES
@@ -445,8 +513,8 @@ def small_inputs(sizes: list[tuple[int, int]], rounds: int, min_run_time: float
                                  min_run_time, cpu)
                 row[path] = r
             rows.append(row)
-            print(f"cpu ({n}, {c}): plain path {row['plain']['ratio']:.2f}x, padded and "
-                  f"blocked {row['blocked']['ratio']:.2f}x cross_entropy "
+            print(f"cpu ({n}, {c}): plain path {row['plain']['ratio']:.2f}x, blocked "
+                  f"{row['blocked']['ratio']:.2f}x cross_entropy "
                   f"({row['plain']['baseline_ms']:.3f} ms)", flush=True)
     finally:
         _tuning.SMALL_COUNTS_ENTRIES = default
@@ -474,21 +542,40 @@ def tuning_markdown(tuning: dict) -> str:
     out = []
     if widths:
         n = widths[0]["n"]
+        columns = list(dict.fromkeys(w["width"] for w in widths))
         out += [f"ATen's CPU row softmax and log-softmax over ({n}, width) float32 logits, "
-                "forward only (median, microseconds):\n",
-                "| width | " + " | ".join(str(w["width"]) for w in widths) + " |",
-                "|---|" + "---:|" * len(widths),
-                "| softmax (us) | " + " | ".join(f"{w['softmax_us']:.0f}" for w in widths)
-                + " |",
-                "| log-softmax (us) | "
-                + " | ".join(f"{w['log_softmax_us']:.0f}" for w in widths) + " |", ""]
+                "forward only, with the kernels of each CPU capability (median, "
+                "microseconds):\n",
+                "| kernels | function | " + " | ".join(map(str, columns)) + " |",
+                "|---|---|" + "---:|" * len(columns)]
+        for capability in dict.fromkeys(w.get("capability", "") for w in widths):
+            by = {w["width"]: w for w in widths if w.get("capability", "") == capability}
+            for name, key in (("softmax", "softmax_us"), ("log-softmax", "log_softmax_us")):
+                cells = [f"{by[c][key]:.0f}" if c in by else "" for c in columns]
+                out.append(f"| {capability} | {name} | " + " | ".join(cells) + " |")
+        out.append("")
+    pads = tuning.get("padding", [])
+    if pads:
+        out += [f"`{pads[0]['loss']}` forward + backward as a multiple of `F.cross_entropy` "
+                "with narrow rows padded to one vector of the kernels (16 float32 lanes for "
+                "AVX-512, 8 for AVX2) and without padding (median of "
+                f"{pads[0]['rounds']} paired rounds; * the width `softmax_width` chooses):\n",
+                "| kernels | (N, C) | padded to | padded | unpadded | cross-entropy (ms) |",
+                "|---|---|---:|---:|---:|---:|"]
+        for r in pads:
+            mark = ("*", "") if r["padded_by_default"] else ("", "*")
+            out.append(f"| {r['capability']} | ({r['n']}, {r['c']}) | {r['lanes']} | "
+                       f"{r['padded']['ratio']:.2f}x{mark[0]} | "
+                       f"{r['unpadded']['ratio']:.2f}x{mark[1]} | "
+                       f"{r['unpadded']['baseline_ms']:.3f} |")
+        out.append("")
     small = tuning.get("small_inputs", [])
     if small:
         out += [f"`{small[0]['loss']}` forward + backward as a multiple of `F.cross_entropy` "
-                "on the plain path and on the padded, blocked one (median of "
+                "on the plain path and on the blocked one (median of "
                 f"{small[0]['rounds']} paired rounds; * the path `SMALL_COUNTS_ENTRIES` "
                 "chooses):\n",
-                "| (N, C) | N C | plain | padded, blocked | cross-entropy (ms) |",
+                "| (N, C) | N C | plain | blocked | cross-entropy (ms) |",
                 "|---|---:|---:|---:|---:|"]
         for r in small:
             mark = ("*", "") if r["plain_by_default"] else ("", "*")
@@ -550,6 +637,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the CPU tuning part (default: on when the CPU is timed, not "
                         "with --smoke or --sizes)")
     parser.add_argument("--tuning-child", choices=["default", "keep"], help=argparse.SUPPRESS)
+    parser.add_argument("--kernels-child", action="store_true", help=argparse.SUPPRESS)
     add_output_arguments(parser)
     args = parser.parse_args(argv)
     refuse_smoke_record(parser, args)
@@ -563,6 +651,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = block_sizes(TUNING_BLOCKS, TUNING_SIZE, args.rounds, args.min_run_time,
                            args.tuning_child)
         print(json.dumps(rows))
+        return 0
+    if args.kernels_child:
+        kernels = dict(softmax_widths=softmax_widths(TUNING_WIDTHS, 4096, args.min_run_time),
+                       padding=padding(TUNING_PADDING_SIZES, args.rounds, args.min_run_time))
+        print(json.dumps(kernels))
         return 0
     out = output_dir(args)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
@@ -602,7 +695,13 @@ def main(argv: list[str] | None = None) -> int:
             budget.stop("the CPU tuning part")
         else:
             part["softmax_widths"] = softmax_widths(TUNING_WIDTHS, 4096, min_run_time)
+            part["padding"] = padding(TUNING_PADDING_SIZES, args.rounds, min_run_time)
             save()
+            if "512" in _capability():  # and the kernels of CPUs without AVX-512
+                kernels = _kernels_child(args.rounds, min_run_time, args.threads)
+                part["softmax_widths"] += kernels["softmax_widths"]
+                part["padding"] += kernels["padding"]
+                save()
             part["small_inputs"] = small_inputs(
                 TUNING_SMALL_SIZES, args.rounds, min_run_time)
             save()

@@ -20,7 +20,9 @@ import torch
 __all__ = [
     "BLEU_CPU_TILE_ELEMENTS",
     "CPU_BLOCK_ENTRIES",
+    "CPU_SOFTMAX_MAX_PADDING",
     "CPU_SOFTMAX_MIN_WIDTH",
+    "CPU_SOFTMAX_PAD_ROWS",
     "DEVICE_BLOCK_ENTRIES",
     "INFONCE_AUTO_TILE_ELEMENTS",
     "INFONCE_CPU_TILE_ELEMENTS",
@@ -29,14 +31,24 @@ __all__ = [
     "RANKING_DEVICE_TILE_ELEMENTS",
     "RANKING_TILE_ELEMENTS",
     "SMALL_COUNTS_ENTRIES",
+    "cpu_softmax_width",
     "infonce_tile_elements",
     "ranking_tile_elements",
     "rows_per_block",
 ]
 
-# Classification, the softmax counts. ATen's CPU row softmax runs a scalar loop below 16
-# classes: narrower rows are padded with -inf columns up to this width (0: never).
-CPU_SOFTMAX_MIN_WIDTH = 16
+# Classification, the softmax counts. ATen's CPU row softmax vectorises float32 rows of at
+# least one vector, 16 lanes with AVX-512 and 8 with AVX2 (or NEON); a narrower row takes
+# a slow loop whose cost grows with its width (4096 rows of 10 classes with AVX-512: 616 us,
+# against 73 us padded to 16). Such rows are padded with -inf columns up to this width
+# (None: one vector of this CPU's float32 kernels, `cpu_softmax_width`; 0: never), when
+# the padding at most multiplies the row by CPU_SOFTMAX_MAX_PADDING (two classes padded to
+# 16 made every other pass over the probabilities eight times longer: slower) and the
+# logits have at least CPU_SOFTMAX_PAD_ROWS rows (below it the copy costs more than the
+# loop). float64 rows are not padded: their softmax takes the slow loop at every width.
+CPU_SOFTMAX_MIN_WIDTH: int | None = None
+CPU_SOFTMAX_MAX_PADDING = 6
+CPU_SOFTMAX_PAD_ROWS = 1024
 # Entries per block of samples on the CPU (2 MiB of float32: the softmax, its column sums
 # and the backward's passes over a block stay in cache); 0: one block.
 CPU_BLOCK_ENTRIES = 1 << 19
@@ -69,6 +81,24 @@ INFONCE_CPU_TILE_ELEMENTS = 1 << 22
 INFONCE_DEVICE_TILE_ELEMENTS = 1 << 24
 # Fewest candidates per tile, so that each matrix product stays efficient.
 INFONCE_MIN_CHUNK = 64
+
+
+_vector_width: list[int] = []
+
+
+def cpu_softmax_width(dtype: torch.dtype) -> int:
+    """The width narrow CPU softmax rows of `dtype` are padded to: `CPU_SOFTMAX_MIN_WIDTH`,
+    or when that is None the float32 lanes of the kernels ATen runs on this CPU (16 for
+    AVX-512, else 8; `ATEN_CPU_CAPABILITY` can lower them) and 0 (no padding) for other
+    dtypes."""
+    if CPU_SOFTMAX_MIN_WIDTH is not None:
+        return CPU_SOFTMAX_MIN_WIDTH
+    if dtype != torch.float32:
+        return 0
+    if not _vector_width:
+        capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()
+        _vector_width.append(16 if "512" in capability else 8)
+    return _vector_width[0]
 
 
 def infonce_tile_elements(device: torch.device) -> int:

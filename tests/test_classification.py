@@ -776,12 +776,40 @@ def test_fused_top_k_equals_autograd(extra):
                                         (x,))
 
 
+def test_cpu_softmax_pads_narrow_float32_rows_to_one_vector(monkeypatch):
+    """Narrow float32 rows are padded to one vector of the CPU's kernels (16 lanes with
+    AVX-512, 8 otherwise), when the padding at most multiplies a row by
+    `CPU_SOFTMAX_MAX_PADDING` and there are `CPU_SOFTMAX_PAD_ROWS` rows or more; float64
+    rows, and rows on other devices, keep their width."""
+    from softmetrics.functional._classification_counts import softmax_width
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    lanes = _tuning.cpu_softmax_width(torch.float32)
+    assert lanes == (16 if "512" in capability else 8)
+    assert _tuning.cpu_softmax_width(torch.float64) == 0
+    rows = _tuning.CPU_SOFTMAX_PAD_ROWS
+    for lanes in (16, 8):
+        monkeypatch.setattr(_tuning, "_vector_width", [lanes])
+        for c in range(1, 20):
+            x = torch.zeros(rows, c)
+            padded = c < lanes and lanes <= _tuning.CPU_SOFTMAX_MAX_PADDING * c
+            assert softmax_width(x) == (lanes if padded else c)
+            assert softmax_width(x.half()) == softmax_width(x)  # converted to float32
+            assert softmax_width(x[:rows - 1]) == c
+            assert softmax_width(x.double()) == c
+            assert softmax_width(torch.zeros(rows, c, device="meta")) == c
+        # two classes: padded to 8 (4 times the row), left narrow under 16 lanes (8 times)
+        assert softmax_width(torch.zeros(rows, 2)) == (2 if lanes == 16 else 8)
+    monkeypatch.setattr(_tuning, "CPU_SOFTMAX_MIN_WIDTH", 0)
+    assert softmax_width(torch.zeros(rows, 10)) == 10
+
+
 @pytest.mark.parametrize("c", [2, 10, 15])
 @pytest.mark.parametrize("ignore", [False, True])
 def test_cpu_softmax_padding_equals_plain_softmax(c, ignore, monkeypatch):
-    """Rows of fewer than 16 classes run through a -inf-padded softmax on CPU unless the
-    input is small; the result and the gradient equal the unpadded path's and the small
-    path's."""
+    """Rows padded with -inf columns (here forced on float64 rows, for gradcheck), on the
+    plain path and on the blocked one, give the values and gradients of the unpadded
+    softmax."""
     from softmetrics.functional._classification_counts import softmax_width
 
     g = torch.Generator().manual_seed(c)
@@ -792,12 +820,13 @@ def test_cpu_softmax_padding_equals_plain_softmax(c, ignore, monkeypatch):
     kw = dict(task="multiclass", num_classes=c, ignore_index=-1 if ignore else None,
               temperature=0.7)
     assert softmax_width(x) == c
-    monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 0)
-    assert softmax_width(x) == 16
+    monkeypatch.setattr(_tuning, "CPU_SOFTMAX_PAD_ROWS", 0)
+    monkeypatch.setattr(_tuning, "CPU_SOFTMAX_MAX_PADDING", 16)
     results = []
     for width, small in ((16, 0), (0, 0), (16, 1 << 16)):
         monkeypatch.setattr(_tuning, "CPU_SOFTMAX_MIN_WIDTH", width)
         monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", small)
+        assert softmax_width(x) == (16 if width else c)
         xi = x.clone().requires_grad_()
         value = F.soft_f1_score(xi, y, **kw) + F.soft_matthews_corrcoef(xi, y, **kw)
         (grad,) = torch.autograd.grad(value, xi)

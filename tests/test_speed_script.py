@@ -4,6 +4,7 @@ full run writes its results after every row and stops at its time budget."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -143,8 +144,8 @@ def test_a_row_estimated_too_slow_is_not_run(capsys):
 
 
 def test_small_inputs_time_both_paths_and_restore_the_constant():
-    """The tuning part's small-input measurement times the plain and the padded, blocked
-    path at each size, marks the one `SMALL_COUNTS_ENTRIES` chooses, and leaves the
+    """The tuning part's small-input measurement times the plain and the blocked path at
+    each size, marks the one `SMALL_COUNTS_ENTRIES` chooses, and leaves the
     constant as it found it."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
@@ -160,6 +161,38 @@ def test_small_inputs_time_both_paths_and_restore_the_constant():
     assert all(r[path]["ratio"] > 0 for r in rows for path in ("plain", "blocked"))
     table = speed.tuning_markdown({"small_inputs": rows})
     assert "| (8, 4) | 32 |" in table and table.count("*") == 3  # the legend and two marks
+
+
+def test_padding_times_both_widths_and_restores_the_constants():
+    """The tuning part's padding measurement times each size padded to one vector and
+    unpadded, marks the width `softmax_width` chooses, and leaves the constants as it
+    found them; in a fresh process with `ATEN_CPU_CAPABILITY=avx2` it reports the AVX2
+    kernels' 8 lanes."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import speed
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from softmetrics import _tuning
+
+    names = ("CPU_SOFTMAX_MIN_WIDTH", "CPU_SOFTMAX_PAD_ROWS", "CPU_SOFTMAX_MAX_PADDING")
+    default = [getattr(_tuning, name) for name in names]
+    rows = speed.padding([(8, 4), (_tuning.CPU_SOFTMAX_PAD_ROWS, 6)], rounds=1,
+                         min_run_time=0.001)
+    assert [getattr(_tuning, name) for name in names] == default
+    assert [r["padded_by_default"] for r in rows] == [False, True]
+    assert all(r[path]["ratio"] > 0 for r in rows for path in ("padded", "unpadded"))
+    table = speed.tuning_markdown({"padding": rows})
+    assert "| (8, 4) |" in table and table.count("*") == 3  # the legend and two marks
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"),
+                           "--kernels-child", "--rounds", "1", "--min-run-time", "0.001",
+                           "--threads", "1"],
+                          env={**os.environ, **speed.AVX2}, capture_output=True, text=True,
+                          timeout=600, check=True)
+    kernels = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {r["capability"] for r in kernels["softmax_widths"]} == {"AVX2"}
+    assert {r["lanes"] for r in kernels["padding"]} == {8}
+    assert len(kernels["padding"]) == len(speed.TUNING_PADDING_SIZES)
 
 
 # --------------------------------------------------------------------------------------

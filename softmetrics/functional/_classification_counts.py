@@ -94,9 +94,9 @@ def _min_sign(p: Tensor, y: Tensor) -> Tensor:
 
 
 def small(z: Tensor) -> bool:
-    """Whether the softmax counts of logits `z` take the plain path (one softmax, no
-    padding, no blocks): at most `_tuning.SMALL_COUNTS_ENTRIES` entries, where the fixed
-    cost of each operation outweighs what padding and blocks save, and every size inside
+    """Whether the softmax counts of logits `z` take the plain path (one softmax, padded
+    as `softmax_width` says, no blocks): at most `_tuning.SMALL_COUNTS_ENTRIES` entries,
+    where the fixed cost of each operation outweighs what blocks save, and every size inside
     `torch.compile`, which would unroll the blocks into its graph (minutes of compilation
     at (65536, 1000), and a step slower than eager mode's) and fuses and tiles by itself."""
     return is_compiling() or z.numel() <= _tuning.SMALL_COUNTS_ENTRIES
@@ -104,12 +104,20 @@ def small(z: Tensor) -> bool:
 
 def softmax_width(z: Tensor) -> int:
     """The row width the softmax of logits `z` runs at: on the CPU, 2-D rows narrower
-    than `_tuning.CPU_SOFTMAX_MIN_WIDTH` are padded with -inf columns up to it (the same
-    probabilities, since exp(-inf) = 0, through ATen's vectorised kernel rather than its
-    scalar loop for narrow rows; see the Speed page), unless the logits are `small`;
-    other logits keep their width."""
-    c, width = z.shape[1], _tuning.CPU_SOFTMAX_MIN_WIDTH
-    if z.ndim == 2 and z.device.type == "cpu" and 0 < c < width and not small(z):
+    than `_tuning.cpu_softmax_width` (one vector of the CPU's float32 kernels) are padded
+    with -inf columns up to it (the same probabilities, since exp(-inf) = 0, through
+    ATen's vectorised kernel rather than its slow loop for narrow rows; see the Speed
+    page), unless that would multiply the row by more than
+    `_tuning.CPU_SOFTMAX_MAX_PADDING`, the logits have fewer than
+    `_tuning.CPU_SOFTMAX_PAD_ROWS` rows, or `torch.compile` is tracing; other logits keep
+    their width."""
+    c = z.shape[1]
+    # the compiler first: a question about the size would put a guard on it
+    if is_compiling() or z.ndim != 2 or z.device.type != "cpu":
+        return c
+    width = _tuning.cpu_softmax_width(compute_dtype(z.dtype))
+    if (0 < c < width and width <= _tuning.CPU_SOFTMAX_MAX_PADDING * c
+            and z.shape[0] >= _tuning.CPU_SOFTMAX_PAD_ROWS):
         return width
     return c
 
