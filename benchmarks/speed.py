@@ -406,7 +406,7 @@ def padding(sizes: list[tuple[int, int]], rounds: int, min_run_time: float) -> l
     """`SoftF1Loss` over cross-entropy at each size with narrow rows padded to one vector
     of this process's float32 kernels and without padding, whatever
     `CPU_SOFTMAX_PAD_ROWS` and `CPU_SOFTMAX_MAX_PADDING` would choose: the measurement
-    behind those constants."""
+    behind those constants. Sizes whose rows are a vector wide or wider are left out."""
     from softmetrics import _tuning
     from softmetrics.functional._classification_counts import softmax_width
 
@@ -416,7 +416,7 @@ def padding(sizes: list[tuple[int, int]], rounds: int, min_run_time: float) -> l
     cpu = torch.device("cpu")
     rows = []
     try:
-        for n, c in sizes:
+        for n, c in [(n, c) for n, c in sizes if c < lanes]:
             g = torch.Generator().manual_seed(0)
             logits = torch.randn(n, c, generator=g).requires_grad_()
             target = torch.randint(0, c, (n,), generator=g)

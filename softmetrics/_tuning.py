@@ -2,13 +2,13 @@
 
 Each size trades memory against the number of kernel calls. On the CPU a block should
 stay in cache between the passes over it; on a GPU every piece costs kernel launches
-whatever its size, so pieces there are as large as memory allows. The three classification
-constants measured on the CPU (the padding width, the block size, and the size up to which
-the counts take the plain path) rest on measurements that `benchmarks/speed.py` records
-(the documentation's Speed page), and the ranking CPU tile on those of
-`benchmarks/ranking.py` (its benchmark page); the other sizes are reasoned from cache and
-memory sizes, and the values for GPUs from kernel-launch costs: none of those has a
-recorded measurement, and none of this has been measured on a GPU. Code reads these as
+whatever its size, so pieces there are as large as memory allows. The classification
+constants measured on the CPU (the padding of narrow softmax rows, the block size, and the
+size up to which the counts take the plain path) rest on measurements that
+`benchmarks/speed.py` records (the documentation's Speed page), and the ranking CPU tile on
+those of `benchmarks/ranking.py` (its benchmark page); the other sizes are reasoned from
+cache and memory sizes, and the values for GPUs from kernel-launch costs: none of those
+has a recorded measurement, and none of this has been measured on a GPU. Code reads these as
 attributes of this module at call time (`_tuning.CPU_BLOCK_ENTRIES`), so a test can change
 them.
 """
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 # Classification, the softmax counts. ATen's CPU row softmax vectorises float32 rows of at
-# least one vector, 16 lanes with AVX-512 and 8 with AVX2 (or NEON); a narrower row takes
+# least one vector, 16 lanes with AVX-512 and 8 with AVX2; a narrower row takes
 # a slow loop whose cost grows with its width (4096 rows of 10 classes with AVX-512: 616 us,
 # against 73 us padded to 16). Such rows are padded with -inf columns up to this width
 # (None: one vector of this CPU's float32 kernels, `cpu_softmax_width`; 0: never), when
@@ -53,9 +53,10 @@ CPU_SOFTMAX_PAD_ROWS = 1024
 # and the backward's passes over a block stay in cache); 0: one block.
 CPU_BLOCK_ENTRIES = 1 << 19
 # Logits of at most this many entries (256 KiB of float32) take the plain path on every
-# device: no padding, no blocks, the fewest operations, since there the fixed cost of each
-# operation outweighs what padding and blocks save (0: never). Inside torch.compile every
-# size takes it: the compiler fuses and tiles by itself, and would unroll the blocks.
+# device: no blocks, the fewest operations, since there the fixed cost of each operation
+# outweighs what blocks save (0: never); its rows are padded as above. Inside torch.compile
+# every size takes it, unpadded: the compiler fuses and tiles by itself, and would unroll
+# the blocks.
 SMALL_COUNTS_ENTRIES = 1 << 16
 # Elsewhere the forward is one block, and the backward runs over blocks of at most this
 # many entries (64 MiB of float32), so its temporary is never a second (N, C) buffer.

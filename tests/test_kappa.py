@@ -314,16 +314,23 @@ def test_gradcheck_and_gradgradcheck(weights, ignore):
 
 @pytest.mark.parametrize("c, extra", [(5, ()), (20, ()), (4, (3,))])
 @pytest.mark.parametrize("block", [None, 0, 1, 70])
-def test_fused_confusion_equals_autograd(c, extra, block, device, monkeypatch):
+@pytest.mark.parametrize("pad", [False, True])
+def test_fused_confusion_equals_autograd(c, extra, block, pad, device, monkeypatch):
     """The weighted path's fused soft confusion matrix (`_SoftmaxConfusion`) against the
-    same code under autograd (a tensor temperature), in value and gradient: narrow rows
-    (C = 5, which the counts would pad on the CPU), wide rows, extra axes laid out as rows,
-    ignored entries; `block` sets the entries per block of the forward sums and of the
-    in-place backward with the small-input path off (0: one block; 70 leaves a short last
-    block), None keeps the defaults."""
+    same code under autograd (a tensor temperature), in value and gradient: narrow rows,
+    with `pad` padded to 16 columns on the CPU (forced here, on float64 rows of any
+    number), wide rows, extra axes laid out as rows, ignored entries; `block` sets the
+    entries per block of the forward sums and of the in-place backward with the
+    small-input path off (0: one block; 70 leaves a short last block), None keeps the
+    defaults."""
     from softmetrics import _tuning
-    from softmetrics.functional._classification_counts import soft_confusion
+    from softmetrics.functional._classification_counts import soft_confusion, softmax_width
 
+    if pad:
+        monkeypatch.setattr(_tuning, "CPU_SOFTMAX_MIN_WIDTH", 16)
+        monkeypatch.setattr(_tuning, "CPU_SOFTMAX_PAD_ROWS", 0)
+        rows = torch.zeros(23, c, dtype=torch.float64, device=device)
+        assert softmax_width(rows) == (16 if device.type == "cpu" and c < 16 else c)
     if block is not None:
         monkeypatch.setattr(_tuning, "CPU_BLOCK_ENTRIES", block)
         monkeypatch.setattr(_tuning, "DEVICE_BLOCK_ENTRIES", block)

@@ -153,18 +153,16 @@ def _scaled(x: Tensor, scale: float, dtype: torch.dtype) -> Tensor:
 
 
 def _softmax_rows(z: Tensor, inv_t: float,
-                  each: Callable[[Tensor, int, int], object] | None = None,
-                  pad: bool = True) -> Tensor:
+                  each: Callable[[Tensor, int, int], object] | None = None) -> Tensor:
     """`softmax(z * inv_t)` over axis 1 in the compute dtype of `z`, run at the width
-    `softmax_width` gives (so the result may have padding columns after the first C), or
-    at its own width without `pad`.
+    `softmax_width` gives (so the result may have padding columns after the first C).
 
     With `each`, the softmax runs block by block of samples (`_block_rows`) and
     `each(block, start, stop)` sees each block's probabilities (its first C columns) while
     the block is in cache, to sum them. Half-precision `z` is converted block by block.
     """
     c = z.shape[1]
-    width = softmax_width(z) if pad else c
+    width = softmax_width(z)
     dtype = compute_dtype(z.dtype)
     src, scale = z, inv_t
     if width != c:
@@ -185,14 +183,13 @@ def _softmax_rows(z: Tensor, inv_t: float,
 
 
 def _keep(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, p_full: Tensor, inv_t: float,
-          samplewise: bool, pred: Tensor, pad: bool = True) -> Tensor:
+          samplewise: bool, pred: Tensor) -> Tensor:
     """Keep what the softmax Functions' backward needs, and return the predicted mass as
     it may leave the forward pass: 2-D samplewise counts without weights are the
-    probabilities themselves, which the first backward writes over, so they are copied.
-    `pad`: whether the probabilities were padded as `_softmax_rows` pads them."""
+    probabilities themselves, which the first backward writes over, so they are copied."""
     ctx.save_for_backward(z, y, w)
     ctx.probabilities = p_full  # not saved as a tensor: the first backward writes over it
-    ctx.inv_t, ctx.samplewise, ctx.pad = inv_t, samplewise, pad
+    ctx.inv_t, ctx.samplewise = inv_t, samplewise
     return pred.clone() if samplewise and z.ndim == 2 and w is None else pred
 
 
@@ -200,7 +197,7 @@ def _spend(ctx: Any, z: Tensor) -> Tensor:
     """The probabilities the forward pass kept, for the backward to write the gradient
     over (once: a second backward through a retained graph recomputes them)."""
     p, ctx.probabilities = ctx.probabilities, None
-    return _softmax_rows(z, ctx.inv_t, pad=ctx.pad) if p is None else p
+    return _softmax_rows(z, ctx.inv_t) if p is None else p
 
 
 def _regrad(ctx: Any, count: Callable[..., tuple[Tensor, Tensor]], g_tp: Tensor,
@@ -384,9 +381,10 @@ class _SoftmaxConfusion(torch.autograd.Function):
     """`_confusion_rows(softmax(z / tau), y, w)` for 2-D logits, with a hand-written
     backward: the soft confusion matrix $O_{ij} = \\sum_n w_n [y_n = i] p_{nj}$ that
     weighted kappa reads, summed block by block of samples while each block is in cache.
-    Narrow rows are not padded: the confusion rows and softmax's own backward kernel run
-    on contiguous rows of the probabilities (padding them made a step at (65536, 10) about
-    a fifth slower on the CPU).
+    Narrow rows are padded as `softmax_width` says: ATen's softmax backward kernel, which
+    the backward pass calls, loops slowly over narrow rows as its forward does (4096 rows
+    of 10 classes with AVX-512 kernels: 236 us, 17 us padded to 16), so it runs at the
+    padded width too, on an upstream gradient padded with zero columns.
 
     Backward: $\\partial L/\\partial p_{nj} = w_n g_{y_n j}$ (row $y_n$ of the upstream
     gradient $g$, (C, C)) and the softmax Jacobian give
@@ -403,16 +401,16 @@ class _SoftmaxConfusion(torch.autograd.Function):
     def forward(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, inv_t: float) -> Tensor:
         c = z.shape[1]
         if small(z):
-            p_full = _softmax_rows(z, inv_t, pad=False)
-            o = _confusion_rows(p_full, y, w)
+            p_full = _softmax_rows(z, inv_t)
+            o = _confusion_rows(p_full[:, :c] if p_full.shape[1] != c else p_full, y, w)
         else:  # the rows by target class, block by block while each block is in cache
             o = z.new_zeros((c, c), dtype=compute_dtype(z.dtype))
 
             def add(block: Tensor, start: int, stop: int) -> None:
                 _confusion_rows(block, y[start:stop], None if w is None else w[start:stop], o)
 
-            p_full = _softmax_rows(z, inv_t, add, pad=False)
-        return _keep(ctx, z, y, w, p_full, inv_t, False, o, pad=False)
+            p_full = _softmax_rows(z, inv_t, add)
+        return _keep(ctx, z, y, w, p_full, inv_t, False, o)
 
     @staticmethod
     def backward(ctx: Any, g_o: Tensor) -> tuple[Tensor, None, None, None]:
@@ -424,9 +422,12 @@ class _SoftmaxConfusion(torch.autograd.Function):
             return grad, None, None, None
         z, y, w = ctx.saved_tensors
         p, c = _spend(ctx, z), z.shape[1]
+        width = p.shape[1]
         g_o = g_o * ctx.inv_t if ctx.inv_t != 1.0 else g_o
+        if width != c:  # the padding columns have probability 0 and gradient 0
+            g_o = torch.nn.functional.pad(g_o, (0, width - c))
         n, step = p.shape[0], _backward_block_rows(p)
-        tmp = p.new_empty((2, min(step, n), c))
+        tmp = p.new_empty((2, min(step, n), width))
         for start in range(0, n, step):
             stop = min(n, start + step)
             block, t, u = p[start:stop], tmp[0, :stop - start], tmp[1, :stop - start]
@@ -435,7 +436,8 @@ class _SoftmaxConfusion(torch.autograd.Function):
                                                                    grad_input=u))
             if w is not None:
                 block.mul_(w[start:stop].unsqueeze(1))
-        return p.to(z.dtype), None, None, None
+        grad = p[:, :c] if width != c else p
+        return grad.to(z.dtype), None, None, None
 
 
 def soft_confusion(z: Tensor, y: Tensor, w: Tensor | None,
