@@ -406,7 +406,9 @@ def padding(sizes: list[tuple[int, int]], rounds: int, min_run_time: float) -> l
     """`SoftF1Loss` over cross-entropy at each size with narrow rows padded to one vector
     of this process's float32 kernels and without padding, whatever
     `CPU_SOFTMAX_PAD_ROWS` and `CPU_SOFTMAX_MAX_PADDING` would choose: the measurement
-    behind those constants. Sizes whose rows are a vector wide or wider are left out."""
+    behind those constants. Sizes whose rows are a vector wide or wider have nothing to
+    pad: they are timed unpadded only (`padded` None), which says how the losses fare
+    against cross-entropy where neither takes the slow loop."""
     from softmetrics import _tuning
     from softmetrics.functional._classification_counts import softmax_width
 
@@ -416,7 +418,7 @@ def padding(sizes: list[tuple[int, int]], rounds: int, min_run_time: float) -> l
     cpu = torch.device("cpu")
     rows = []
     try:
-        for n, c in [(n, c) for n, c in sizes if c < lanes]:
+        for n, c in sizes:
             g = torch.Generator().manual_seed(0)
             logits = torch.randn(n, c, generator=g).requires_grad_()
             target = torch.randint(0, c, (n,), generator=g)
@@ -425,7 +427,10 @@ def padding(sizes: list[tuple[int, int]], rounds: int, min_run_time: float) -> l
             row: dict = dict(n=n, c=c, loss="SoftF1Loss", rounds=rounds, lanes=lanes,
                              capability=_capability(),
                              padded_by_default=softmax_width(logits.detach()) != c)
+            row["padded"] = None
             for path, width in (("padded", lanes), ("unpadded", 0)):
+                if path == "padded" and c >= lanes:
+                    continue
                 _tuning.CPU_SOFTMAX_MIN_WIDTH = width
                 _tuning.CPU_SOFTMAX_PAD_ROWS, _tuning.CPU_SOFTMAX_MAX_PADDING = 0, 1 << 20
                 _step(loss_fn, logits, target)  # warm-up
@@ -434,9 +439,11 @@ def padding(sizes: list[tuple[int, int]], rounds: int, min_run_time: float) -> l
             for name, value in default.items():
                 setattr(_tuning, name, value)
             rows.append(row)
-            print(f"cpu {row['capability']} ({n}, {c}): padded to {lanes} "
-                  f"{row['padded']['ratio']:.2f}x, unpadded {row['unpadded']['ratio']:.2f}x "
-                  f"cross_entropy ({row['unpadded']['baseline_ms']:.3f} ms)", flush=True)
+            padded = (f"padded to {lanes} {row['padded']['ratio']:.2f}x, " if row["padded"]
+                      else f"rows a vector of {lanes} wide or wider, ")
+            print(f"cpu {row['capability']} ({n}, {c}): {padded}unpadded "
+                  f"{row['unpadded']['ratio']:.2f}x cross_entropy "
+                  f"({row['unpadded']['baseline_ms']:.3f} ms)", flush=True)
     finally:
         for name, value in default.items():
             setattr(_tuning, name, value)
@@ -559,13 +566,15 @@ def tuning_markdown(tuning: dict) -> str:
         out += [f"`{pads[0]['loss']}` forward + backward as a multiple of `F.cross_entropy` "
                 "with narrow rows padded to one vector of the kernels (16 float32 lanes for "
                 "AVX-512, 8 for AVX2) and without padding (median of "
-                f"{pads[0]['rounds']} paired rounds; * the width `softmax_width` chooses):\n",
+                f"{pads[0]['rounds']} paired rounds; * the width `softmax_width` chooses; "
+                "rows a vector wide or wider run unpadded only):\n",
                 "| kernels | (N, C) | padded to | padded | unpadded | cross-entropy (ms) |",
                 "|---|---|---:|---:|---:|---:|"]
         for r in pads:
             mark = ("*", "") if r["padded_by_default"] else ("", "*")
-            out.append(f"| {r['capability']} | ({r['n']}, {r['c']}) | {r['lanes']} | "
-                       f"{r['padded']['ratio']:.2f}x{mark[0]} | "
+            lanes, padded = ((r["lanes"], f"{r['padded']['ratio']:.2f}x{mark[0]}")
+                             if r["padded"] else ("", ""))
+            out.append(f"| {r['capability']} | ({r['n']}, {r['c']}) | {lanes} | {padded} | "
                        f"{r['unpadded']['ratio']:.2f}x{mark[1]} | "
                        f"{r['unpadded']['baseline_ms']:.3f} |")
         out.append("")

@@ -49,9 +49,11 @@ __all__ = [
 CPU_SOFTMAX_MIN_WIDTH: int | None = None
 CPU_SOFTMAX_MAX_PADDING = 6
 CPU_SOFTMAX_PAD_ROWS = 1024
-# Entries per block of samples on the CPU (2 MiB of float32: the softmax, its column sums
-# and the backward's passes over a block stay in cache); 0: one block.
-CPU_BLOCK_ENTRIES = 1 << 19
+# Entries per block of samples on the CPU (512 KiB of float32: the softmax, its column
+# sums and the backward's passes over a block and a temporary of its size stay in a core's
+# cache; blocks of 2^19 were 5 to 14% slower on an Intel Xeon and 7% on an AMD EPYC, see
+# the Speed page); 0: one block.
+CPU_BLOCK_ENTRIES = 1 << 17
 # Logits of at most this many entries (256 KiB of float32) take the plain path on every
 # device: no blocks, the fewest operations, since there the fixed cost of each operation
 # outweighs what blocks save (0: never); its rows are padded as above. Inside torch.compile

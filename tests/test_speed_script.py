@@ -164,9 +164,9 @@ def test_small_inputs_time_both_paths_and_restore_the_constant():
 
 
 def test_padding_times_both_widths_and_restores_the_constants():
-    """The tuning part's padding measurement times each size of rows narrower than a
-    vector padded to one vector and unpadded, marks the width `softmax_width` chooses, and
-    leaves the constants as it found them; in a fresh process with
+    """The tuning part's padding measurement times each size padded to one vector and
+    unpadded (rows a vector wide or wider: unpadded only), marks the width
+    `softmax_width` chooses, and leaves the constants as it found them; in a fresh process with
     `ATEN_CPU_CAPABILITY=avx2` it reports the AVX2 kernels' 8 lanes."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
@@ -178,12 +178,14 @@ def test_padding_times_both_widths_and_restores_the_constants():
     names = ("CPU_SOFTMAX_MIN_WIDTH", "CPU_SOFTMAX_PAD_ROWS", "CPU_SOFTMAX_MAX_PADDING")
     default = [getattr(_tuning, name) for name in names]
     rows = speed.padding([(8, 4), (_tuning.CPU_SOFTMAX_PAD_ROWS, 6), (64, 16)], rounds=1,
-                         min_run_time=0.001)  # 16 classes: a vector wide, left out
+                         min_run_time=0.001)  # 16 classes: a vector wide, unpadded only
     assert [getattr(_tuning, name) for name in names] == default
-    assert [r["padded_by_default"] for r in rows] == [False, True]
-    assert all(r[path]["ratio"] > 0 for r in rows for path in ("padded", "unpadded"))
+    assert [r["padded_by_default"] for r in rows] == [False, True, False]
+    assert all(r[path]["ratio"] > 0 for r in rows[:2] for path in ("padded", "unpadded"))
+    assert rows[2]["padded"] is None and rows[2]["unpadded"]["ratio"] > 0
     table = speed.tuning_markdown({"padding": rows})
-    assert "| (8, 4) |" in table and table.count("*") == 3  # the legend and two marks
+    assert "| (8, 4) |" in table and table.count("*") == 4  # the legend and three marks
+    assert "| (64, 16) |  |  | " in table
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"),
                            "--kernels-child", "--rounds", "1", "--min-run-time", "0.001",
                            "--threads", "1"],
@@ -192,7 +194,9 @@ def test_padding_times_both_widths_and_restores_the_constants():
     kernels = json.loads(done.stdout.strip().splitlines()[-1])
     assert {r["capability"] for r in kernels["softmax_widths"]} == {"AVX2"}
     assert {r["lanes"] for r in kernels["padding"]} == {8}
-    assert len(kernels["padding"]) == sum(c < 8 for _, c in speed.TUNING_PADDING_SIZES) > 0
+    assert len(kernels["padding"]) == len(speed.TUNING_PADDING_SIZES)
+    assert [r["padded"] is None for r in kernels["padding"]] == [
+        c >= 8 for _, c in speed.TUNING_PADDING_SIZES]
 
 
 # --------------------------------------------------------------------------------------
