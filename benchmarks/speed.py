@@ -549,17 +549,18 @@ def tuning_markdown(tuning: dict) -> str:
     out = []
     if widths:
         n = widths[0]["n"]
-        columns = list(dict.fromkeys(w["width"] for w in widths))
+        kernels = list(dict.fromkeys(w.get("capability", "") for w in widths))
+        by = {(w.get("capability", ""), w["width"]): w for w in widths}
+        heads = [f"{k} {name}".strip() for k in kernels for name in ("softmax", "log-softmax")]
         out += [f"ATen's CPU row softmax and log-softmax over ({n}, width) float32 logits, "
                 "forward only, with the kernels of each CPU capability (median, "
                 "microseconds):\n",
-                "| kernels | function | " + " | ".join(map(str, columns)) + " |",
-                "|---|---|" + "---:|" * len(columns)]
-        for capability in dict.fromkeys(w.get("capability", "") for w in widths):
-            by = {w["width"]: w for w in widths if w.get("capability", "") == capability}
-            for name, key in (("softmax", "softmax_us"), ("log-softmax", "log_softmax_us")):
-                cells = [f"{by[c][key]:.0f}" if c in by else "" for c in columns]
-                out.append(f"| {capability} | {name} | " + " | ".join(cells) + " |")
+                "| width | " + " | ".join(heads) + " |",
+                "|---:|" + "---:|" * len(heads)]
+        for width in dict.fromkeys(w["width"] for w in widths):
+            cells = [f"{by[k, width][key]:.0f}" if (k, width) in by else ""
+                     for k in kernels for key in ("softmax_us", "log_softmax_us")]
+            out.append(f"| {width} | " + " | ".join(cells) + " |")
         out.append("")
     pads = tuning.get("padding", [])
     if pads:

@@ -548,8 +548,8 @@ def _one(rec: dict, loss: str, n: int, c: int, key: str = "ratio") -> float:
 
 def _faults(values: list[float]) -> str:
     """A span of page-fault counts as the page writes it: one number when they agree."""
-    low, high = _span(values)
-    return f"{low:.0f}" if low == high else f"{low:.0f} to {high:.0f}"
+    low, high = (f"{v:.0f}" for v in _span(values))
+    return low if low == high else f"{low} to {high}"
 
 
 def _not_run(rec: dict, loss: str, n: int, c: int) -> float:
@@ -570,13 +570,24 @@ def _ce_ms(rec: dict, n: int, c: int) -> float:
             and r["baseline"] == "F.cross_entropy" and (r["n"], r["c"]) == (n, c)][-1]
 
 
-def _width(rec: dict, width: int, key: str) -> float:
-    return next(w[key] for w in rec["tuning"]["softmax_widths"] if w["width"] == width)
+def _width(rec: dict, width: int, key: str, kernels: str = "AVX512") -> float:
+    return next(w[key] for w in rec["tuning"]["softmax_widths"]
+                if w["width"] == width and w["capability"] == kernels)
+
+
+def _pad(rec: dict, kernels: str, n: int, c: int, path: str, key: str = "ratio") -> float:
+    """`SoftF1Loss`'s ratio (or `key`) at (n, c) padded or unpadded with `kernels`, asserting which
+    of them `softmax_width` chose when the record was made: padding to the kernels' lanes
+    from 1024 rows, where it at most multiplies the row by 6."""
+    row = next(r for r in rec["tuning"]["padding"]
+               if r["capability"] == kernels and (r["n"], r["c"]) == (n, c))
+    assert row["padded_by_default"] == (n >= 1024 and c < row["lanes"] <= 6 * c)
+    return row[path][key]
 
 
 def _small(rec: dict, n: int, c: int, path: str) -> float:
-    """`SoftF1Loss`'s ratio at (n, c) on the plain or the padded, blocked path, asserting
-    which of them `SMALL_COUNTS_ENTRIES` chose when the record was made."""
+    """`SoftF1Loss`'s ratio at (n, c) on the plain or the blocked path, asserting which of
+    them `SMALL_COUNTS_ENTRIES` chose when the record was made."""
     row = next(r for r in rec["tuning"]["small_inputs"] if (r["n"], r["c"]) == (n, c))
     assert row["plain_by_default"] == (n * c <= 1 << 16)
     return row[path]["ratio"]
@@ -703,38 +714,59 @@ SPEED = [
                      *_span(_speed(r, MULTILABEL, n=4096, c=10)),
                      *_span(_speed(r, MULTILABEL, "baseline_ms", 4096, 10)))),
     Claim(SP, "speed.json",
-          "In this record the softmax over (4096, 10) took {:.0f} us and over (4096, 16) {:.0f} "
-          "us, {:.2f}x as long for fewer columns; the log-softmax, which the losses do not use, "
-          "took {:.0f} us and {:.0f} us.",
+          "In this record the softmax over (4096, 10) took {:.0f} us with the AVX-512 kernels "
+          "and over (4096, 16) {:.0f} us, {:.2f}x as long for fewer columns; the log-softmax "
+          "took {:.0f} us and {:.0f} us. With the AVX2 kernels (4096, 4) took {:.0f} us and "
+          "(4096, 8) {:.0f} us.",
           lambda r: (_width(r, 10, "softmax_us"), _width(r, 16, "softmax_us"),
                      _width(r, 10, "softmax_us") / _width(r, 16, "softmax_us"),
-                     _width(r, 10, "log_softmax_us"), _width(r, 16, "log_softmax_us"))),
+                     _width(r, 10, "log_softmax_us"), _width(r, 16, "log_softmax_us"),
+                     _width(r, 4, "softmax_us", "AVX2"), _width(r, 8, "softmax_us", "AVX2"))),
+    Claim(SP, "speed.json",
+          "there `SoftF1Loss` took {:.2f}x of a {:.3f} ms cross-entropy at (4096, 10) and "
+          "{:.2f}x of {:.3f} ms at (65536, 10) (the padding table, below).",
+          lambda r: [x for n in (4096, 65536)
+                     for x in (_pad(r, "AVX2", n, 10, "unpadded"),
+                               _pad(r, "AVX2", n, 10, "unpadded", "baseline_ms"))]),
+    Claim(SP, "speed.json",
+          "in this record it took {:.2f}x and {:.2f}x at (4096, 10) and (65536, 10));",
+          lambda r: (_one(r, "SoftCohenKappaLoss (quadratic)", 4096, 10),
+                     _one(r, "SoftCohenKappaLoss (quadratic)", 65536, 10))),
+    Claim(SP, "speed.json",
+          "With the AVX-512 kernels `SoftF1Loss` took {:.2f}x of cross-entropy at (4096, 10) "
+          "padded against {:.2f}x unpadded, and {:.2f}x against {:.2f}x at (65536, 10); at "
+          "(1024, 10) {:.2f}x against {:.2f}x, at (512, 10) {:.2f}x against {:.2f}x, and at "
+          "(1024, 4) {:.2f}x against {:.2f}x: from about a thousand rows the padding pays. "
+          "Two classes padded to 16, eight times the row, took {:.2f}x against {:.2f}x at "
+          "(4096, 2) and {:.2f}x against {:.2f}x at (65536, 2): the padding paid at 65536 rows "
+          "but cost at 4096, so they stay narrow; padded to 8 by the AVX2 kernels, four times "
+          "the row, they took {:.2f}x against {:.2f}x at (65536, 2).",
+          lambda r: (*[_pad(r, "AVX512", n, c, path)
+                       for n, c in [(4096, 10), (65536, 10), (1024, 10), (512, 10), (1024, 4),
+                                    (4096, 2), (65536, 2)]
+                       for path in ("padded", "unpadded")],
+                     *[_pad(r, "AVX2", 65536, 2, path) for path in ("padded", "unpadded")])),
     Claim(SP, "speed.json",
           "`SoftF1Loss` took {:.2f}x to {:.2f}x of cross-entropy's time at (4096, 1000) over "
-          "the block sizes, {:.2f}x with blocks of 2^19. With glibc's default allocator one "
+          "the block sizes, {:.2f}x with blocks of 2^17. With glibc's default allocator one "
           "block over the whole tensor took {:.2f}x: its (N, C) temporary was mapped afresh "
-          "at every step, {:.0f} page faults per step against {:.0f} with blocks of 2^19 "
-          "({:.2f}x).",
+          "at every step, {:.0f} page faults per step against {:.0f} with blocks of 2^17 "
+          "({:.2f}x). The larger blocks of 2^18, 2^19 and 2^20 took {:.2f}x, {:.2f}x and "
+          "{:.2f}x with the default allocator and {:.2f}x, {:.2f}x and {:.2f}x with the one "
+          "that keeps memory.",
           lambda r: (*_span([b["ratio"] for b in r["tuning"]["block_sizes"]
                              if b["allocator"] == "keep"]),
-                     _block(r, "keep", 1 << 19), _block(r, "default", 0),
+                     _block(r, "keep", 1 << 17), _block(r, "default", 0),
                      _block(r, "default", 0, "loss_faults"),
-                     _block(r, "default", 1 << 19, "loss_faults"),
-                     _block(r, "default", 1 << 19))),
-    Claim(SP, "speed.json",
-          "In this record the smaller blocks of 2^17 and 2^18 took "
-          "{:.2f}x and {:.2f}x with the default allocator and {:.2f}x and {:.2f}x with the "
-          "one that keeps memory, and the larger 2^20 {:.2f}x and {:.2f}x:",
-          lambda r: (_block(r, "default", 1 << 17), _block(r, "default", 1 << 18),
-                     _block(r, "keep", 1 << 17), _block(r, "keep", 1 << 18),
-                     _block(r, "default", 1 << 20), _block(r, "keep", 1 << 20))),
+                     _block(r, "default", 1 << 17, "loss_faults"),
+                     _block(r, "default", 1 << 17),
+                     *[_block(r, a, 1 << e) for a in ("default", "keep") for e in (18, 19, 20)])),
     Claim(SP, "speed.json",
           "`SoftF1Loss` took {:.2f}x of cross-entropy at (64, 10) on the plain path against "
-          "{:.2f}x on the padded, blocked one, and {:.2f}x against {:.2f}x at (4096, 10); at "
-          "(64, 1000) and (16384, 4) the two were close ({:.2f}x and {:.2f}x, {:.2f}x and "
-          "{:.2f}x). Above the constant the plain path was faster at (16384, 10) and (4096, "
-          "100) ({:.2f}x against {:.2f}x, {:.2f}x against {:.2f}x) but slower at (65536, 4) "
-          "({:.2f}x against {:.2f}x),",
+          "{:.2f}x on the blocked one, and {:.2f}x against {:.2f}x at (4096, 10); at (64, 1000) "
+          "and (16384, 4) {:.2f}x against {:.2f}x and {:.2f}x against {:.2f}x. Above the "
+          "constant the two paths were as close: {:.2f}x against {:.2f}x at (16384, 10), "
+          "{:.2f}x against {:.2f}x at (4096, 100) and {:.2f}x against {:.2f}x at (65536, 4);",
           lambda r: [_small(r, n, c, path) for n, c in [(64, 10), (4096, 10), (64, 1000),
                                                         (16384, 4), (16384, 10), (4096, 100),
                                                         (65536, 4)]
@@ -752,6 +784,11 @@ INDEX = [
 ]
 
 INDEX += [
+    Claim("index.md", "speed.json",
+          "on a CPU without AVX-512 they took {:.2f}x of cross-entropy at (4096, 10) and "
+          "{:.2f}x at (65536, 10)",
+          lambda r: (_pad(r, "AVX2", 4096, 10, "unpadded"),
+                     _pad(r, "AVX2", 65536, 10, "unpadded"))),
     Claim("classification.md", "speed.json",
           "multiclass losses on label-smoothed targets took {:.2f}x to {:.2f}x the time of "
           "cross-entropy on the same probabilities with 1000 classes, and the multilabel "
@@ -1194,11 +1231,13 @@ SECTIONS = [
         "16",  # CPU_SOFTMAX_MIN_WIDTH, the padding width
         "2^16", "256",  # SMALL_COUNTS_ENTRIES and its KiB of float32
         "65536",  # the table's other N
-        "2^19", "2", "0",  # CPU_BLOCK_ENTRIES, its 2 MiB, and "0 gives one block"
+        "2^17", "512", "0",  # CPU_BLOCK_ENTRIES, its KiB, and "0 gives one block"
         "1",  # "below 1x"
         "4",  # KiB per page
         "0.1",  # the label smoothing of the soft targets' rows (speed.SMOOTHING)
-        "126",  # CPU blocks of (65536, 1000) logits: 65536 / (2^19 // 1000) rows
+        "501",  # CPU blocks of (65536, 1000) logits: 65536 / (2^17 // 1000) rows
+        "8", "1024", "6",  # AVX2's float32 lanes, CPU_SOFTMAX_PAD_ROWS, _MAX_PADDING
+        "2", "2^19",  # a core's 2 MiB of L2 cache; the block size before this record
     })),
     Section(CN, "## Memory: InfoNCE without", "## The mutual-information bound", frozenset({
         "2^{24}", "2^{22}", "64", "16",  # tile sizes (softmetrics._tuning) and their MiB
