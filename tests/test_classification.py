@@ -804,6 +804,40 @@ def test_cpu_softmax_pads_narrow_float32_rows_to_one_vector(monkeypatch):
     assert softmax_width(torch.zeros(rows, 10)) == 10
 
 
+@pytest.mark.parametrize("name, options", [
+    ("SoftF1Loss", {}), ("SoftMCCLoss", {}),
+    ("SoftCohenKappaLoss", {"weights": "quadratic"}),  # the soft confusion matrix
+])
+@pytest.mark.parametrize("soft", [False, True])
+def test_steps_on_narrow_rows_run_at_the_padded_width(name, options, soft, monkeypatch):
+    """A training step on 1024 float32 rows of 10 classes, small enough for the plain
+    path, runs its softmax at the padded width of a CPU with 16 lanes (its (N, 16)
+    buffers are allocated), and at 10 columns with the padding turned off, with the same
+    loss and gradient."""
+    from .allocations import Allocations
+
+    if soft and name == "SoftCohenKappaLoss":
+        pytest.skip("kappa reads class indices")
+    monkeypatch.setattr(_tuning, "_vector_width", [16])
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1024, 10, generator=g)
+    y = torch.randint(0, 10, (1024,), generator=g)
+    if soft:
+        y = torch.nn.functional.one_hot(y, 10).float() * 0.9 + 0.01
+    loss_fn = getattr(softmetrics, name)(task="multiclass", num_classes=10,
+                                         validate_args=False, **options)
+    results = []
+    for width in (None, 0):
+        monkeypatch.setattr(_tuning, "CPU_SOFTMAX_MIN_WIDTH", width)
+        xi = x.clone().requires_grad_()
+        with Allocations() as allocations:
+            loss = loss_fn(xi, y)
+            loss.backward()
+        assert (1024 * 16 in allocations.sizes) == (width is None)
+        results.append((loss, xi.grad))
+    torch.testing.assert_close(results[0], results[1])
+
+
 @pytest.mark.parametrize("c", [2, 10, 15])
 @pytest.mark.parametrize("ignore", [False, True])
 def test_cpu_softmax_padding_equals_plain_softmax(c, ignore, monkeypatch):
