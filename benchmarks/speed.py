@@ -381,6 +381,16 @@ def markdown(rows: list[dict], info: dict, stopped: str | None = None,
 # the CPU tuning part: the measurements behind softmetrics._tuning's CPU constants
 
 
+def _f1_problem(n: int, c: int) -> tuple[torch.Tensor, torch.Tensor, torch.nn.Module]:
+    """The tuning measurements' problem: seeded (n, c) logits, class indices, and
+    `SoftF1Loss` for them."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(n, c, generator=g).requires_grad_()
+    target = torch.randint(0, c, (n,), generator=g)
+    return logits, target, softmetrics.SoftF1Loss(task="multiclass", num_classes=c,
+                                                  validate_args=False)
+
+
 def softmax_widths(widths: list[int], n: int, min_run_time: float) -> list[dict]:
     """Forward time of ATen's row softmax and log-softmax over (n, width) float32 rows,
     with the kernels of this process's CPU capability."""
@@ -419,11 +429,7 @@ def padding(sizes: list[tuple[int, int]], rounds: int, min_run_time: float) -> l
     rows = []
     try:
         for n, c in sizes:
-            g = torch.Generator().manual_seed(0)
-            logits = torch.randn(n, c, generator=g).requires_grad_()
-            target = torch.randint(0, c, (n,), generator=g)
-            loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=c,
-                                             validate_args=False)
+            logits, target, loss_fn = _f1_problem(n, c)
             row: dict = dict(n=n, c=c, loss="SoftF1Loss", rounds=rounds, lanes=lanes,
                              capability=_capability(),
                              padded_by_default=softmax_width(logits.detach()) != c)
@@ -470,10 +476,7 @@ def block_sizes(entries: list[int], size: tuple[int, int], rounds: int,
     from softmetrics import _tuning
 
     n, c = size
-    g = torch.Generator().manual_seed(0)
-    logits = torch.randn(n, c, generator=g).requires_grad_()
-    target = torch.randint(0, c, (n,), generator=g)
-    loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=c, validate_args=False)
+    logits, target, loss_fn = _f1_problem(n, c)
     cpu = torch.device("cpu")
     rows = []
     default = _tuning.CPU_BLOCK_ENTRIES
@@ -506,11 +509,7 @@ def small_inputs(sizes: list[tuple[int, int]], rounds: int, min_run_time: float
     rows = []
     try:
         for n, c in sizes:
-            g = torch.Generator().manual_seed(0)
-            logits = torch.randn(n, c, generator=g).requires_grad_()
-            target = torch.randint(0, c, (n,), generator=g)
-            loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=c,
-                                             validate_args=False)
+            logits, target, loss_fn = _f1_problem(n, c)
             row: dict = dict(n=n, c=c, loss="SoftF1Loss", rounds=rounds,
                              plain_by_default=n * c <= default)
             for path, entries in (("plain", 1 << 62), ("blocked", 0)):
