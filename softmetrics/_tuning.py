@@ -38,9 +38,9 @@ __all__ = [
 ]
 
 # Classification, the softmax counts. ATen's CPU row softmax vectorises float32 rows of at
-# least one vector, 16 lanes with AVX-512 and 8 with AVX2; a narrower row takes
-# a slow loop whose cost grows with its width (4096 rows of 10 classes with AVX-512: 616 us,
-# against 73 us padded to 16). Such rows are padded with -inf columns up to this width
+# least one vector, 16 lanes with AVX-512 and 8 with AVX2; a narrower row takes a slow
+# loop whose cost grows with its width (4096 rows of 10 classes with AVX-512: 651 us,
+# against 64 us at 16 columns). Such rows are padded with -inf columns up to this width
 # (None: one vector of this CPU's float32 kernels, `cpu_softmax_width`; 0: never), when
 # the padding at most multiplies the row by CPU_SOFTMAX_MAX_PADDING (two classes padded to
 # 16 made every other pass over the probabilities eight times longer: slower) and the
