@@ -11,7 +11,6 @@ autograd Function of `_infonce_tiles`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any, NamedTuple, cast
 
 import torch
@@ -29,6 +28,7 @@ from .._checks import (
     fail,
     is_compiling,
 )
+from .._operators import operator
 from .._relax import compute_dtype, full_precision, reduce_per_sample, tie_averaged
 from ._infonce_tiles import auto_chunk, mask_self, rowdot, tile_bounds, tile_rows, tiled_info_nce
 
@@ -403,29 +403,19 @@ def _retrieval_tiles(q: Tensor, cand: Tensor | None, positive: Tensor, offset: i
     return greater, equal, unordered, positive
 
 
-def _define_retrieval_operator() -> Callable[..., tuple[Tensor, ...]] | None:
-    """`softmetrics::retrieval_tiles`: `_retrieval_tiles` as an operator (no gradient: the
-    metric is exact), so that inside `torch.compile` its tile loop is one call rather
-    than unrolled into the graph; None before torch 2.4."""
-    if not hasattr(torch.library, "custom_op"):
-        return None
-
-    @torch.library.custom_op("softmetrics::retrieval_tiles", mutates_args=())
-    def tiles(q: Tensor, cand: Tensor | None, positive: Tensor, offset: int, base: int,
-              in_batch: bool, rows: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        return _retrieval_tiles(q, cand, positive, offset, base, in_batch, rows)
-
-    @tiles.register_fake
-    def _(q: Tensor, cand: Tensor | None, positive: Tensor, offset: int, base: int,
-          in_batch: bool, rows: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        n = q.shape[0]
-        return (q.new_empty(n, dtype=torch.long), q.new_empty(n, dtype=torch.long),
-                q.new_empty(n, dtype=torch.bool), torch.empty_like(positive))
-
-    return cast(Callable[..., tuple[Tensor, ...]], tiles)
+def _fake_retrieval_tiles(q: Tensor, cand: Tensor | None, positive: Tensor, offset: int,
+                          base: int, in_batch: bool, rows: int
+                          ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The shapes and dtypes of `_retrieval_tiles`' results, for the compiler."""
+    n = q.shape[0]
+    return (q.new_empty(n, dtype=torch.long), q.new_empty(n, dtype=torch.long),
+            q.new_empty(n, dtype=torch.bool), torch.empty_like(positive))
 
 
-_RETRIEVAL_OPERATOR = _define_retrieval_operator()
+# `softmetrics::retrieval_tiles`: `_retrieval_tiles` as an operator (no gradient: the metric
+# is exact), so that inside `torch.compile` its tile loop is one call rather than unrolled
+# into the graph
+_RETRIEVAL_OPERATOR = operator("retrieval_tiles", _retrieval_tiles, _fake_retrieval_tiles)
 
 
 def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,

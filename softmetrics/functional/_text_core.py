@@ -9,7 +9,7 @@ and the pipelines of the three public functions (`bleu_score`, `soft_bleu_score`
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -28,6 +28,7 @@ from .._checks import (
     fail,
     is_compiling,
 )
+from .._operators import operator
 from .._options import PADDING_SIDES, REDUCTIONS
 from .._relax import compute_dtype, full_precision, is_hard, reduce_per_sample
 from ._bleu_ngrams import ngram_groups, tag_counts
@@ -164,26 +165,13 @@ def _hard_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
     return _tiled_stats(hyp, ref, pad_id, max_order, vocab_size)
 
 
-def _define_stats_operator() -> Callable[..., tuple[Tensor, Tensor, Tensor, Tensor]] | None:
-    """`softmetrics::bleu_stats`: `_tiled_stats` as an operator (integer statistics, no
-    gradient); None before torch 2.4."""
-    if not hasattr(torch.library, "custom_op"):
-        return None
-
-    @torch.library.custom_op("softmetrics::bleu_stats", mutates_args=())
-    def stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
-              vocab_size: int | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        return _tiled_stats(hyp, ref, pad_id, max_order, vocab_size)
-
-    @stats.register_fake
-    def _(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
-          vocab_size: int | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        rows = hyp.shape[0]
-        return (hyp.new_empty(rows, max_order, dtype=torch.long),
-                hyp.new_empty(rows, max_order, dtype=torch.long),
-                hyp.new_empty(rows, dtype=torch.long), hyp.new_empty(rows, dtype=torch.long))
-
-    return cast(Callable[..., tuple[Tensor, Tensor, Tensor, Tensor]], stats)
+def _fake_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
+                vocab_size: int | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The shapes and dtypes of `_tiled_stats`' results, for the compiler."""
+    rows = hyp.shape[0]
+    return (hyp.new_empty(rows, max_order, dtype=torch.long),
+            hyp.new_empty(rows, max_order, dtype=torch.long),
+            hyp.new_empty(rows, dtype=torch.long), hyp.new_empty(rows, dtype=torch.long))
 
 
 def _tiled_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
@@ -238,7 +226,8 @@ def _tile_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
     return matches, totals, hyp_len, ref_len
 
 
-_STATS_OPERATOR = _define_stats_operator()
+# `softmetrics::bleu_stats`: `_tiled_stats` as an operator (integer statistics, no gradient)
+_STATS_OPERATOR = operator("bleu_stats", _tiled_stats, _fake_stats)
 
 
 # ---------------------------------------------------------------------------------------

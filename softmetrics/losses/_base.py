@@ -4,12 +4,13 @@ statistics (momentum) and the repr of set-level options."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from .._checks import check_number, fail, is_compiling
+from .._operators import operator
 
 __all__ = ["Float32Buffers", "RunningStatistics", "check_number_temperature", "set_level_repr"]
 
@@ -58,25 +59,16 @@ def check_number_temperature(name: str, temperature: object) -> None:
              "temperature)", temperature, error=TypeError)
 
 
-def _define_snapshot() -> Callable[[Tensor, torch.dtype], Tensor] | None:
-    """`softmetrics::snapshot`, a copy in a given dtype as an operator of its own; None
-    before torch 2.4
-    (no `torch.library.custom_op`)."""
-    if not hasattr(torch.library, "custom_op"):
-        return None
-
-    @torch.library.custom_op("softmetrics::snapshot", mutates_args=())
-    def snapshot(x: Tensor, dtype: torch.dtype) -> Tensor:
-        return x.to(dtype, copy=True)
-
-    @snapshot.register_fake
-    def _(x: Tensor, dtype: torch.dtype) -> Tensor:
-        return torch.empty_like(x, dtype=dtype)
-
-    return cast(Callable[[Tensor, torch.dtype], Tensor], snapshot)
+def _copy(x: Tensor, dtype: torch.dtype) -> Tensor:
+    return x.to(dtype, copy=True)
 
 
-_SNAPSHOT = _define_snapshot()
+def _fake_copy(x: Tensor, dtype: torch.dtype) -> Tensor:
+    return torch.empty_like(x, dtype=dtype)
+
+
+# `softmetrics::snapshot`, a copy in a given dtype as an operator of its own
+_SNAPSHOT = operator("snapshot", _copy, _fake_copy)
 
 
 def snapshot(x: Tensor, dtype: torch.dtype) -> Tensor:
@@ -88,7 +80,7 @@ def snapshot(x: Tensor, dtype: torch.dtype) -> Tensor:
     outside its allowlist of recomputable operations is saved."""
     if is_compiling() and _SNAPSHOT is not None:
         return _SNAPSHOT(x, dtype)
-    return x.to(dtype, copy=True)
+    return _copy(x, dtype)
 
 
 class RunningStatistics(Float32Buffers):
