@@ -256,6 +256,42 @@ def test_soft_converges_to_hard(name, average):
     assert errors[-1] <= errors[0]
 
 
+def _nothing_predicts_the_last_class(task: str):
+    """Logits under which no sample predicts the last class (multilabel: label 1), which two
+    samples have as their target; its least unlikely prediction is a sample of that class,
+    so the soft precision alone, TP / predicted, tends to 1 as the temperature falls."""
+    if task == "binary":
+        return (torch.tensor([-1.0, -2.0, -3.0, -4.0], dtype=torch.float64),
+                torch.tensor([1, 1, 0, 0]), {})
+    if task == "multilabel":
+        logits = torch.tensor([[2.0, -1.0], [-2.0, -2.0], [2.0, -3.0], [-2.0, -4.0]],
+                              dtype=torch.float64)
+        return logits, torch.tensor([[1, 1], [0, 1], [1, 0], [0, 0]]), dict(num_classes=2)
+    logits = torch.tensor([[3.0, 0.0, 1.0], [3.0, 0.0, -1.0], [0.0, 3.0, -1.0],
+                           [3.0, 0.0, -2.0], [0.0, 3.0, -3.0]], dtype=torch.float64)
+    return logits, torch.tensor([2, 2, 1, 0, 0]), dict(num_classes=3)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("average", ["none", "macro", "micro"])
+@pytest.mark.parametrize("zero_division", [0.0, 1.0])
+def test_precision_of_a_class_nothing_predicts_converges(task, average, zero_division):
+    """Precision's denominator is the predicted count alone: a class with a target that
+    nothing predicts has the exact precision `zero_division`, while its soft TP and
+    predicted count both vanish as the temperature falls. Their ratio must not decide the
+    limit: the soft precision converges to the exact one (also pooled, for multilabel
+    micro), and so does every Tversky index without a false negative term."""
+    logits, target, kw = _nothing_predicts_the_last_class(task)
+    kw = dict(kw, task=task, average=average, zero_division=zero_division)
+    for fn, extra in ((F.soft_precision, {}), (F.soft_tversky_index, dict(alpha=0.3, beta=0.0))):
+        hard = fn(logits, target, temperature=0, **kw, **extra)
+        if average == "none" and task != "binary":
+            assert hard[-1].item() == zero_division
+        for temperature in (0.1, 1e-2, 1e-3):
+            soft = fn(logits, target, temperature=temperature, **kw, **extra)
+            torch.testing.assert_close(soft, hard, atol=1e-3, rtol=0)
+
+
 @pytest.mark.parametrize("task", ["binary", "multilabel"])
 @pytest.mark.parametrize("name", sorted(METRICS))
 def test_soft_converges_to_hard_sigmoid(task, name):

@@ -69,6 +69,11 @@ def test_tie_at_the_kth_place_is_half_a_hit():
     # class 2 is predicted half the time and never right
     torch.testing.assert_close(F.soft_precision(x, torch.tensor([0]), **kw).float(),
                                torch.tensor([1.0, 0.0, 0.0]))
+    # half a hit is a prediction of class 0: near temperature 0 its soft precision (half a
+    # sample's mass, all of it right) tends to the same 1
+    kw["temperature"] = 1e-3
+    torch.testing.assert_close(F.soft_precision(x.double(), torch.tensor([0]), **kw),
+                               torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
 
 
 @st.composite
