@@ -648,6 +648,39 @@ def test_module_equals_function(name):
     assert "task='binary'" in repr(buffered)
 
 
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@pytest.mark.parametrize("task, max_fpr", [("binary", None), ("multilabel", None),
+                                           ("multiclass", None), ("binary", 0.4)])
+def test_tensor_temperature_equals_the_number(name, task, max_fpr):
+    """A tensor temperature (a Module's buffer, or a learned Parameter) gives the value and
+    the score gradient of the same number, at a temperature other than 1 (where dividing
+    and multiplying by it would agree); its own gradient is exact (gradcheck)."""
+    if max_fpr is not None and name != "auroc":
+        pytest.skip("max_fpr is an option of the AUROC")
+    g = torch.Generator().manual_seed(11)
+    shape = (12,) if task == "binary" else (12, 3)
+    s = torch.randn(shape, generator=g, dtype=torch.float64)
+    if task == "binary":
+        y, options = torch.tensor([0, 1] * 6), dict(task="binary")
+    elif task == "multilabel":
+        y, options = torch.randint(0, 2, shape, generator=g), dict(task=task, num_classes=3)
+        y[:2] = torch.tensor([[0, 0, 0], [1, 1, 1]])
+    else:
+        y, options = torch.arange(12) % 3, dict(task=task, num_classes=3)
+    if max_fpr is not None:
+        options["max_fpr"] = max_fpr
+    fn = FUNCTIONS[name]
+    results = []
+    for tau in (0.3, torch.tensor(0.3, dtype=torch.float64)):
+        x = s.clone().requires_grad_()
+        value = fn(x, y, temperature=tau, **options)
+        (grad,) = torch.autograd.grad(value, x)
+        results.append((value, grad))
+    torch.testing.assert_close(results[1], results[0], rtol=1e-12, atol=1e-12)
+    tau = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: fn(s, y, temperature=t, **options), (tau,))
+
+
 # ---------------------------------------------------------------------------------------
 # bad input
 
