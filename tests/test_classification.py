@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -122,6 +123,48 @@ def test_hard_equals_sklearn(prob, name, average, samplewise, device):
     if prob["task"] == "binary":
         assert got.shape == ((len(prob["logits"]),) if samplewise else ())
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-7)
+
+
+def _grid_problem(task: str, ignore_index: int | None, absent: str | None,
+                  zero_division: float, seed: int) -> dict:
+    """One fixed problem of `problems`' form: 4 classes of which the last never is a
+    target, logits on a coarse grid (ties), an extra axis of 3 positions."""
+    rng = np.random.default_rng(seed)
+    c = 1 if task == "binary" else 4
+    shape = (6, 3) if task == "binary" else (6, c, 3)
+    tshape = (6, 3) if task != "multilabel" else shape
+    logits = rng.integers(-12, 13, size=shape).astype(np.float32) / 4
+    if task == "multiclass":
+        target = rng.integers(0, c - 1, size=tshape)
+    else:
+        target = (rng.random(tshape) < 0.4).astype(np.int64)
+        if task == "multilabel":
+            target[:, -1] = 0
+    if ignore_index == IGNORE:
+        target = np.where(rng.random(tshape) < 0.2, IGNORE, target)
+    return dict(task=task, num_classes=c, logits=logits, target=target,
+                ignore_index=ignore_index, absent_classes=absent, threshold=0.5,
+                zero_division=zero_division)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_hard_equals_sklearn_for_every_option(task, name):
+    """`test_hard_equals_sklearn` draws a few dozen problems; this walks every combination
+    of the options that choose a formula or an average (average, samplewise, absent
+    classes, ignore_index inside and outside the classes, zero_division) on fixed
+    problems, so that none is left to chance."""
+    ignores = [None, IGNORE] + ([0] if task == "multiclass" else [])
+    absents = [None] if task == "binary" else [None, "skip", "include"]
+    extra = {"beta": 2.0} if name == "fbeta" else {}
+    grid = itertools.product(AVERAGES, [False, True], absents, ignores, [0.0, 1.0])
+    for seed, (average, samplewise, absent, ignore, zd) in enumerate(grid):
+        prob = _grid_problem(task, ignore, absent, zd, seed)
+        got = _call(METRICS[name], prob, temperature=0, average=average,
+                    multidim_average="samplewise" if samplewise else "global", **extra)
+        want = _reference_value(name, prob, average, samplewise, **extra)
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-7, err_msg=str(
+            dict(average=average, samplewise=samplewise, absent=absent, ignore=ignore, zd=zd)))
 
 
 @given(prob=problems(), average=st.sampled_from(AVERAGES),
