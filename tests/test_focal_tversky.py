@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import softmetrics
 from softmetrics import functional as F
+from softmetrics.functional._classification_core import _focal
 
 TVERSKY_LOSSES = [softmetrics.SoftTverskyLoss, softmetrics.SoftDiceLoss,
                   softmetrics.SoftF1Loss, softmetrics.SoftJaccardLoss,
@@ -137,6 +138,27 @@ def test_finite_gradients_at_a_perfect_index(task, gamma):
         assert loss.item() == 0.0  # the index is exactly 1
         loss.backward()
         assert torch.isfinite(xr.grad).all()
+
+
+@pytest.mark.parametrize("gamma", [0.25, 0.5, 0.75])
+def test_power_below_machine_epsilon_is_its_chord(gamma):
+    """Below the machine epsilon `eps` of `1 - T` the power `(1 - T)^gamma` (gamma < 1) is
+    replaced by its chord from 0 to `eps`, `(1 - T) eps^(gamma - 1)`: the same values at 0
+    and at `eps`, and the chord's finite slope instead of an infinite one; from `eps` on,
+    the power itself and its slope."""
+    eps = torch.finfo(torch.float64).eps
+    miss = torch.arange(6, dtype=torch.float64) * eps / 2  # 1 - T exact just below 1
+    t = (1.0 - miss).requires_grad_()
+    value = _focal(t, gamma)
+    (slope,) = torch.autograd.grad(value.sum(), t)
+    below = miss < eps
+    chord = eps ** (gamma - 1.0)
+    expected = torch.where(below, 1.0 - miss * chord, 1.0 - miss ** gamma)
+    expected_slope = torch.where(below, chord, gamma * miss.clamp_min(eps) ** (gamma - 1.0))
+    torch.testing.assert_close(value, expected, rtol=0, atol=1e-15)
+    torch.testing.assert_close(slope, expected_slope, rtol=1e-12, atol=0)
+    # the chord meets the power at eps
+    assert 1.0 - eps * chord == pytest.approx(1.0 - eps ** gamma, abs=1e-15)
 
 
 def test_finite_gradients_near_a_perfect_index():
