@@ -310,20 +310,16 @@ def _tversky(c: Counts, alpha: float, beta: float, zero_division: float,
     > 0 a slope that lets predicting nothing reach `zero_division` (the plain formula
     scores any soft prediction 0: a floor with no gradient).
 
-    Without a false negative term (`beta = 0`: precision) the denominator is the predicted
-    count alone, so a class that nothing predicts has the exact value `zero_division`
-    (0/0), while its soft TP and predicted count both vanish as the temperature falls and
-    their ratio tends to whatever the least unlikely prediction is. So the value is
-    `m * TP / pred + (1 - m) * zero_division` with `m = min(2 pred, 1)`: exact counts are
-    multiples of one half (a top-k tie is half a hit), so `m = [pred > 0]` on them, and a
-    class given at least half a sample's worth of mass keeps its ratio. (A class absent
-    from the target then takes the rule above, where it applies.)
+    With `beta = 0` (precision) a class that nothing predicts has the exact value
+    `zero_division` (0/0), while the ratio of its vanishing soft TP and predicted count
+    tends to whatever the least unlikely prediction is: so the value is `m TP / pred +
+    (1 - m) zero_division`, `m = min(2 pred, 1)`, which is `[pred > 0]` on exact counts
+    (multiples of 1/2: a top-k tie is half a hit).
     """
     den = _weighted_sum(((1.0 - alpha - beta, c.tp), (alpha, c.pred), (beta, c.support)))
     value = _divide(c.tp, den, zero_division)
     if beta == 0 and alpha > 0:
-        predicted = (2.0 * c.pred).clamp(0.0, 1.0)
-        # products, not `zd + m * (value - zd)`: exact counts give `value` or `zd` unrounded
+        predicted = (2.0 * c.pred).clamp(0.0, 1.0)  # products: `value` or `zd` unrounded
         value = predicted * value
         if zero_division != 0:
             value = value + (1.0 - predicted) * zero_division
