@@ -649,6 +649,20 @@ def test_module_equals_function(name):
 
 
 @pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@pytest.mark.parametrize("temperature", [0, 0.5])
+def test_binary_result_is_one_number_for_every_average(name, temperature):
+    """A binary target has one column: every `average` gives the same 0-d value, `"none"`
+    included (not a one-element vector), defined or not."""
+    fn = FUNCTIONS[name]
+    s = torch.tensor([0.3, -1.0, 2.0, 0.1, -0.4], dtype=torch.float64)
+    for y in (torch.tensor([0, 1, 1, 0, 1]), torch.zeros(5, dtype=torch.long)):
+        values = [fn(s, y, task="binary", average=a, temperature=temperature)
+                  for a in ("micro", "macro", "weighted", "none")]
+        for v in values:
+            assert v.shape == () and v.item() == values[0].item()
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
 @pytest.mark.parametrize("task, max_fpr", [("binary", None), ("multilabel", None),
                                            ("multiclass", None), ("binary", 0.4)])
 def test_tensor_temperature_equals_the_number(name, task, max_fpr):
