@@ -253,6 +253,25 @@ def test_queries_without_relevant_items_are_left_out(name):
 
 
 @pytest.mark.parametrize("name", list(FUNCTIONS))
+@pytest.mark.parametrize("temperature", [0, 0.5])
+def test_a_query_of_one_item_is_scored(name, temperature):
+    """A single relevant item is at the top: every metric is 1 (precision@k of k = 1), where
+    scikit-learn's `ndcg_score` refuses a one-item query. Soft NDCG, RR and AP stay 1; the
+    soft cutoff of recall@k and precision@k places the item within the top 1 with the
+    probability sigmoid((k - 1/2 - 0) / tau). A single irrelevant item is a query without a
+    relevant item (no value)."""
+    s = torch.tensor([[0.3], [-2.0]], dtype=torch.float64)
+    y = torch.tensor([[1], [0]])
+    kw = {"k": 1} if name in ("recall", "precision") else {}
+    one = 1.0
+    if temperature and name in ("recall", "precision"):
+        one = torch.sigmoid(torch.tensor(0.5 / temperature, dtype=torch.float64)).item()
+    per_query = _call(name, s, y, temperature=temperature, reduction="none", **kw)
+    assert per_query.tolist() == pytest.approx([one, 0.0], abs=1e-15)
+    assert _call(name, s, y, temperature=temperature, **kw).item() == pytest.approx(one)
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
 @pytest.mark.parametrize("temperature", [0, 0.4])
 def test_ignore_index_equals_dropping_the_items(name, temperature):
     g = torch.Generator().manual_seed(1)
