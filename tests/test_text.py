@@ -20,6 +20,7 @@ from .text_references import (
     bleu_from_stats,
     sacrebleu_corpus,
     sacrebleu_sentence,
+    soft_bleu_from_stats,
     soft_matches_loop,
     to_words,
 )
@@ -320,6 +321,32 @@ def test_soft_matches_equal_explicit_loops(batch, seed, tau):
         logits = 50.0 * torch.nn.functional.one_hot(full, vocab).double()
         torch.testing.assert_close(soft_bleu_score(logits, full),
                                    torch.ones(full.shape[0], dtype=torch.float64))
+
+
+@given(id_batches(max_batch=3, max_len=6, max_refs=2, max_vocab=5), st.integers(0, 999),
+       OPTIONS, st.sampled_from([1.0, 3.0]))
+def test_soft_bleu_equals_the_formula_over_loop_statistics(batch, seed, options, tau):
+    """Soft BLEU is sacrebleu's formula over the soft statistics, with its tests "no match"
+    made continuous: checked against the formula written out order by order
+    (`soft_bleu_from_stats`) on the statistics of explicit loops, at temperatures where
+    soft unigram matches often fall below 1."""
+    _, ref, vocab = batch
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(ref.shape[0], 4, vocab, dtype=torch.float64, generator=g)
+    lengths = torch.randint(0, 5, (ref.shape[0],), generator=g)
+    got = soft_bleu_score(z, ref, temperature=tau, hyp_lengths=lengths, **options)
+    probs = torch.softmax(z / tau, -1)
+    rv = _text_core.prefix_valid(ref, 0)
+    for b in range(ref.shape[0]):
+        h = int(lengths[b])
+        matches = soft_matches_loop(probs[b], ref[b], h, 0, options["max_order"])
+        totals = [max(h - n, 0) for n in range(options["max_order"])]
+        ref_lens = [int(x) for x in rv[b].sum(-1).tolist() if x > 0] or [0]
+        r = min(ref_lens, key=lambda x: (abs(x - h), x))
+        expected = soft_bleu_from_stats(matches, totals, h, r, smooth=options["smooth"],
+                                        smooth_value=options["smooth_value"],
+                                        effective_order=options["effective_order"])
+        assert got[b].item() == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.parametrize("smooth", SMOOTHS)

@@ -102,3 +102,43 @@ def bleu_from_stats(matches: list[float], totals: list[int], hyp_len: int, ref_l
     logs = [math.log(matches[n] / totals[n]) for n in used]
     bp = 1.0 if hyp_len >= ref_len else math.exp(1 - ref_len / hyp_len)
     return bp * math.exp(sum(logs) / len(used))
+
+
+def soft_bleu_from_stats(matches: list[float], totals: list[int], hyp_len: int, ref_len: int,
+                         *, smooth: str, smooth_value: float | None,
+                         effective_order: bool) -> float:
+    """BLEU of (soft) statistics, order by order as sacrebleu's `compute_bleu` reads them,
+    with its tests "no match" made continuous as documented: `z(m) = max(1 - m, 0)`, a
+    precision `(m_n + z(m_n) s_n) / t_n` ("floor": `s_n = smooth_value`; "exp": `s_n =
+    2^-(z(m_1) + ... + z(m_n))`), and the score times `min(m_1, 1)`."""
+    order = len(matches)
+    value = {"floor": 0.1, "add-k": 1.0}.get(smooth, 0.0) if smooth_value is None \
+        else smooth_value
+    m = [min(a, float(t)) for a, t in zip(matches, totals, strict=True)]
+    t = [float(x) for x in totals]
+    first = m[0]
+    if smooth == "add-k":
+        m = [m[0]] + [a + value for a in m[1:]]
+        t = [t[0]] + [x + value for x in t[1:]]
+    logs, running = [], 0.0
+    for n in range(order):
+        if t[n] <= 0:
+            if not effective_order:
+                return 0.0
+            break
+        z = max(1.0 - m[n], 0.0)
+        running += z
+        if smooth == "floor":
+            p = (m[n] + z * value) / t[n]
+        elif smooth == "exp":
+            p = (m[n] + z * 2.0 ** -running) / t[n]
+        else:
+            p = m[n] / t[n]
+        if p <= 0:
+            return 0.0
+        logs.append(math.log(p))
+    if first <= 0 or not logs:
+        return 0.0
+    bp = 1.0 if hyp_len >= ref_len else (math.exp(1 - ref_len / hyp_len) if hyp_len else 0.0)
+    return min(first, 1.0) * bp * math.exp(sum(logs) / (len(logs) if effective_order
+                                                            else order))
