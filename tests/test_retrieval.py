@@ -273,6 +273,39 @@ def test_a_query_of_one_item_is_scored(name, temperature):
 
 @pytest.mark.parametrize("name", list(FUNCTIONS))
 @pytest.mark.parametrize("temperature", [0, 0.4])
+@pytest.mark.parametrize("fill", [float("-inf"), float("inf"), float("nan")])
+def test_ignored_items_are_padding_whose_scores_are_never_read(name, temperature, fill):
+    """Galleries of different lengths are padded to one width and the padding marked with
+    `ignore_index`; a padded slot's score is often `-inf` (a masked fill) or garbage. Its
+    score is never read: any value gives the values and gradients of a finite one, with
+    or without validation (which checks the kept scores only)."""
+    g = torch.Generator().manual_seed(4)
+    s = torch.randn(3, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 2 if name != "ndcg" else 3, (3, 6), generator=g)
+    y[:, 0] = 1
+    y[0, 4:] = -1
+    y[2, 2:] = -1
+    results = []
+    for pad in (0.0, fill):
+        x = torch.where(y == -1, pad, s).requires_grad_()
+        for validate in (True, False):
+            value = _call(name, x, y, temperature=temperature, ignore_index=-1,
+                          reduction="none", validate_args=validate)
+            (grad,) = torch.autograd.grad(value.sum(), x) if temperature else (None,)
+            results.append((value, grad))
+    for value, grad in results[1:]:
+        torch.testing.assert_close(value, results[0][0], rtol=0, atol=1e-12)
+        if grad is not None:
+            torch.testing.assert_close(grad, results[0][1], rtol=0, atol=1e-12)
+    # a non-finite score that counts is still refused, or reaches the result
+    x = torch.where(y == -1, 0.0, s)
+    x[1, 1] = fill
+    with pytest.raises(ValueError, match="finite"):
+        _call(name, x, y, temperature=temperature, ignore_index=-1)
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+@pytest.mark.parametrize("temperature", [0, 0.4])
 def test_ignore_index_equals_dropping_the_items(name, temperature):
     g = torch.Generator().manual_seed(1)
     s = torch.randn(4, 8, generator=g, dtype=torch.float64)

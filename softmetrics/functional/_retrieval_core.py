@@ -90,13 +90,15 @@ def _format(fn: str, input: Tensor, target: Tensor, *, graded: bool,
             ignore_index: int | None, validate_args: bool) -> tuple[Tensor, Tensor, Tensor]:
     """Check shapes, dtypes and (under `checks_data`) values; return `(scores, rel, keep)`,
     each (Q, G): scores in the compute dtype, relevance and the kept mask in the count
-    dtype (ignored entries have relevance 0 and keep 0)."""
+    dtype (ignored entries have relevance 0 and keep 0). An ignored entry is padding: its
+    score is neither checked nor read (it becomes 0), so `-inf` or NaN may fill it."""
     check_floating(fn, "input", input, "the (Q, G) scores of the gallery for each query")
     check_ndim(fn, "input", input, 2, "a 2-D tensor (Q, G): queries x gallery items")
     check_index_tensor(fn, "target", target, allow_bool=True, allow_float=True)
     check_same_shape(fn, "target", target, tuple(input.shape), "the shape of `input`")
     if checks_data(validate_args):
-        check_finite(fn, "input", input)
+        check_finite(fn, "input", input if ignore_index is None
+                     else input[target != ignore_index])
         if not graded:
             check_values_in(fn, "target", target, 0, 2, ignore=ignore_index)
         else:
@@ -113,8 +115,10 @@ def _format(fn: str, input: Tensor, target: Tensor, *, graded: bool,
     if ignore_index is None:
         keep = torch.ones_like(rel)
     else:
-        keep = (target != ignore_index).to(count)
+        kept = target != ignore_index
+        keep = kept.to(count)
         rel = rel * keep
+        scores = torch.where(kept, scores, 0.0)
     return scores, rel, keep
 
 
