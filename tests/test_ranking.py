@@ -650,6 +650,29 @@ def test_module_equals_function(name):
 
 @pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
 @pytest.mark.parametrize("temperature", [0, 0.5])
+@pytest.mark.parametrize("where", ["positive", "negative", "ignored"])
+def test_nan_reaches_the_result_without_validation(name, temperature, where):
+    """Without validation a NaN score is never hidden: its column is NaN, and so is every
+    average that reads the column, at temperature 0 too (where the sort and the
+    comparisons would otherwise place it somewhere and give a finite value)."""
+    fn = FUNCTIONS[name]
+    y = torch.tensor([[1, 0], [0, 1], [1, 1], [0, 0], [1, 0], [0, 1]])
+    at = {"positive": (0, 0), "negative": (1, 0), "ignored": (3, 0)}[where]
+    if where == "ignored":
+        y[at] = -1
+    s = torch.linspace(-1.0, 1.0, 12, dtype=torch.float64).reshape(6, 2)
+    s[at] = float("nan")
+    kw = dict(temperature=temperature, ignore_index=-1, validate_args=False)
+    per_column = fn(s, y, task="multilabel", num_classes=2, average="none", **kw)
+    assert per_column[0].isnan() and per_column[1].isfinite()
+    for average in ("macro", "weighted", "micro"):
+        assert fn(s, y, task="multilabel", num_classes=2, average=average, **kw).isnan()
+    assert fn(s[:, 0], y[:, 0], task="binary", **kw).isnan()
+    assert fn(s[:, 1], y[:, 1], task="binary", **kw).isfinite()
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
+@pytest.mark.parametrize("temperature", [0, 0.5])
 def test_binary_result_is_one_number_for_every_average(name, temperature):
     """A binary target has one column: every `average` gives the same 0-d value, `"none"`
     included (not a one-element vector), defined or not."""

@@ -300,6 +300,9 @@ def ranking_metric(fn: str, metric: Metric, input: Tensor, target: Tensor, *, ta
     if hook is not None:
         stats = hook(stats)
     value, defined = _column_formula(metric, stats, max_fpr)
+    if is_hard(temperature):  # a NaN score leaves its column no order: NaN, not a value
+        value = torch.where(scores.isnan().any(-1), torch.full_like(value, float("nan")),
+                            value)
     if task == "binary" or average == "micro":
         return value[0].to(out_dtype)
     if average == "none":
