@@ -346,6 +346,20 @@ def test_soft_tends_to_hard(case, name):
     assert errors[1] < 1e-2
 
 
+@pytest.mark.parametrize("k, gain", [(2, "linear"), (None, "exponential"),
+                                     (3, "exponential")])
+@given(case=matrix_case(distinct=True, graded=True))
+def test_soft_ndcg_at_k_and_exponential_gain_tend_to_hard(case, k, gain):
+    """The soft cut at k and the exponential gain converge too (`test_soft_tends_to_hard`
+    takes the plain NDCG)."""
+    s, y = case
+    hard = soft_ndcg(s, y, k=k, gain=gain, temperature=0, reduction="none")
+    errors = [(soft_ndcg(s, y, k=k, gain=gain, temperature=t, reduction="none") - hard)
+              .abs().max().item() for t in (1e-1, 1e-3, 1e-5)]
+    assert errors[-1] < 1e-9
+    assert errors[1] < 1e-2
+
+
 @pytest.mark.parametrize("name", list(FUNCTIONS))
 @given(case=matrix_case(distinct=False, graded=True), temperature=st.floats(1e-3, 100.0),
        chunk=st.integers(1, 7), cutoff=st.sampled_from([None, 0.5, 3.0]))
