@@ -96,26 +96,25 @@ def _format(fn: str, input: Tensor, target: Tensor, *, graded: bool,
     check_ndim(fn, "input", input, 2, "a 2-D tensor (Q, G): queries x gallery items")
     check_index_tensor(fn, "target", target, allow_bool=True, allow_float=True)
     check_same_shape(fn, "target", target, tuple(input.shape), "the shape of `input`")
+    kept = None if ignore_index is None else target != ignore_index
     if checks_data(validate_args):
-        check_finite(fn, "input", input if ignore_index is None
-                     else input[target != ignore_index])
+        check_finite(fn, "input", input if kept is None else input[kept])
         if not graded:
             check_values_in(fn, "target", target, 0, 2, ignore=ignore_index)
         else:
-            kept = target if ignore_index is None else target[target != ignore_index]
+            grades = target if kept is None else target[kept]
             if target.is_floating_point():
-                check_finite(fn, "target", kept)
-            if kept.numel() and bool((kept < 0).any()):
+                check_finite(fn, "target", grades)
+            if grades.numel() and bool((grades < 0).any()):
                 fail(fn, "target", "non-negative relevance grades"
                      + ("" if ignore_index is None else f" or {ignore_index} (ignore_index)"),
-                     f"a value {kept[kept < 0][0].item()!r}", raw=True)
+                     f"a value {grades[grades < 0][0].item()!r}", raw=True)
     count = _count_dtype(input.device)
     scores = input.to(compute_dtype(input.dtype)).contiguous()
     rel = target.to(count)
-    if ignore_index is None:
+    if kept is None:
         keep = torch.ones_like(rel)
     else:
-        kept = target != ignore_index
         keep = kept.to(count)
         rel = rel * keep
         scores = torch.where(kept, scores, 0.0)
@@ -279,7 +278,7 @@ def per_query(metric: Metric, input: Tensor, target: Tensor, *, fn: str,
             hits = (relevant * cut).sum(-1)
             value = _over_k_or_relevant(hits, metric, k, n_rel)
     if hard:  # a NaN score leaves its row no order: NaN, not a value from failed comparisons
-        unordered = (scores.isnan() & (keep > 0)).any(-1)
+        unordered = scores.isnan().any(-1)  # ignored scores are 0
         value = torch.where(unordered, torch.full_like(value, float("nan")), value)
     return PerQuery(torch.where(defined, value, torch.zeros_like(value)), defined), out_dtype
 
