@@ -627,6 +627,19 @@ def test_noise_drawn_by_inversion_follows_the_distribution(device):
     assert torch.equal(draw(0), noise) and not torch.equal(draw(1), noise)
 
 
+def test_noise_inversion_maps_each_integer_draw_to_its_class(monkeypatch):
+    """The integer CDF's boundaries, which frequencies cannot see at a resolution of 2^-52:
+    the draw d belongs to the class i with cdf[i - 1] <= d < cdf[i], so the first draw (u =
+    0) never lands in a leading class of probability 0 and a boundary belongs to the class
+    above it."""
+    q = torch.tensor([0.0, 0.5, 0.0, 0.5], dtype=torch.float64)
+    scale = _contrastive_core._NOISE_WEIGHT_SCALE
+    u = torch.tensor([0.0, 0.5 - 1 / scale, 0.5, 1 - 1 / scale], dtype=torch.float64)
+    monkeypatch.setattr(torch, "rand", lambda *args, **kwargs: u.clone())
+    draws = _contrastive_core._draw_by_inversion(q, 4, None)
+    assert draws.tolist() == [1, 1, 3, 3]
+
+
 def test_nce_gradcheck():
     x = _randn(3, 2, seed=38, dtype=torch.float64, requires_grad=True)
     w = _randn(4, 2, seed=39, dtype=torch.float64, requires_grad=True)
