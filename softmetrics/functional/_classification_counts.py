@@ -152,6 +152,12 @@ def _scaled(x: Tensor, scale: float, dtype: torch.dtype) -> Tensor:
     return x.to(dtype, copy=True).mul_(scale)
 
 
+def _first_columns(p: Tensor, c: int) -> Tensor:
+    """The first `c` columns of probabilities `p` that `_softmax_rows` may have padded:
+    `p` itself when it has no padding (no view to dispatch)."""
+    return p[:, :c] if p.shape[1] != c else p
+
+
 def _softmax_rows(z: Tensor, inv_t: float,
                   each: Callable[[Tensor, int, int], object] | None = None) -> Tensor:
     """`softmax(z * inv_t)` over axis 1 in the compute dtype of `z`, run at the width
@@ -178,7 +184,7 @@ def _softmax_rows(z: Tensor, inv_t: float,
     for start in range(0, n, step):
         block = p[start:start + step]
         torch._softmax(_scaled(src[start:start + step], scale, dtype), 1, False, out=block)
-        each(block[:, :c] if width != c else block, start, min(n, start + step))
+        each(_first_columns(block, c), start, min(n, start + step))
     return p
 
 
@@ -264,7 +270,7 @@ class _SoftmaxCounts(torch.autograd.Function):
             mass = z.new_zeros(c, dtype=compute_dtype(z.dtype))
             p_full = _softmax_rows(z, inv_t, lambda block, start, stop: mass.add_(
                 block.sum(0) if w is None else w[start:stop] @ block))
-        p = p_full[:, :c] if p_full.shape[1] != c else p_full
+        p = _first_columns(p_full, c)
         tp, pred = _class_counts(p, y, w, samplewise, mass)
         return tp, _keep(ctx, z, y, w, p_full, inv_t, samplewise, pred)
 
@@ -296,7 +302,7 @@ class _SoftmaxCounts(torch.autograd.Function):
         p.scatter_add_(1, yi, direct)
         if w is not None:
             p.mul_(w.unsqueeze(1))
-        grad = p[:, :c] if width != c else p
+        grad = _first_columns(p, c)
         return grad.to(z.dtype), None, None, None, None
 
 
@@ -323,7 +329,7 @@ class _SoftmaxSoftCounts(torch.autograd.Function):
         c = z.shape[1]
         if samplewise or small(z):
             p_full = _softmax_rows(z, inv_t)
-            p = p_full[:, :c] if p_full.shape[1] != c else p_full
+            p = _first_columns(p_full, c)
             tp, pred = _label_counts(p, y, w, samplewise, soft=True)
         else:  # both sums block by block, while each block is in cache
             tp, pred = z.new_zeros((2, 1, c), dtype=compute_dtype(z.dtype))
@@ -344,7 +350,7 @@ class _SoftmaxSoftCounts(torch.autograd.Function):
         z, y, w = ctx.saved_tensors
         p_full, c = _spend(ctx, z), z.shape[1]
         # the padding columns (narrow rows on the CPU) have probability 0 and gradient 0
-        p = p_full[:, :c] if p_full.shape[1] != c else p_full
+        p = _first_columns(p_full, c)
         shape = (g_tp.shape[0], c, *(1,) * (p.ndim - 2))
         half = g_tp.view(shape) * (0.5 * ctx.inv_t)
         base = g_pred.view(shape) * ctx.inv_t + half
@@ -402,7 +408,7 @@ class _SoftmaxConfusion(torch.autograd.Function):
         c = z.shape[1]
         if small(z):
             p_full = _softmax_rows(z, inv_t)
-            o = _confusion_rows(p_full[:, :c] if p_full.shape[1] != c else p_full, y, w)
+            o = _confusion_rows(_first_columns(p_full, c), y, w)
         else:  # the rows by target class, block by block while each block is in cache
             o = z.new_zeros((c, c), dtype=compute_dtype(z.dtype))
 
@@ -436,7 +442,7 @@ class _SoftmaxConfusion(torch.autograd.Function):
                                                                    grad_input=u))
             if w is not None:
                 block.mul_(w[start:stop].unsqueeze(1))
-        grad = p[:, :c] if width != c else p
+        grad = _first_columns(p, c)
         return grad.to(z.dtype), None, None, None
 
 
