@@ -18,7 +18,7 @@
 #                                 a CUDA GPU)
 #   cuda_sync     40 s    15 s    tests/test_cuda_sync.py --device cuda: no host
 #                                 synchronisation in forward and backward
-#   tests        150 s    75 s    the non-slow tests of the device-aware files with
+#   tests        150 s    75 s    the non-slow tests that take the `device` fixture, with
 #                                 --device cuda, their node ids dealt round-robin to
 #                                 GPU_SH_JOBS processes (default: half the cores, <= 8);
 #                                 beside them `compile`: torch.compile of a classification
@@ -174,11 +174,13 @@ PYTEST=(-m pytest -p no:cacheprovider)
 SELECT=(-m "not slow and not browser")
 CUDA_SYNC=("${PYTEST[@]}" "${SELECT[@]}" tests/test_cuda_sync.py --device "$DEVICE"
            --junitxml="$RES/tests/cuda_sync.xml" "${PYTEST_EXTRA[@]}")
-# the files with device-aware tests (the `device` fixture as an argument); the others
-# run on the CPU whatever the device, and CI runs them
+# the files with device-aware tests (the `device` fixture as an argument), and of them
+# only the tests that take it (`--device-tests-only`): the others run on the CPU whatever
+# the device, and CI runs them
 mapfile -t DEVICE_FILES < <(grep -lE '[(, ]device[,)]' tests/test_*.py |
                             grep -vxE 'tests/test_(cuda_sync|gpu_script)\.py')
-COLLECT=("${PYTEST[@]}" "${SELECT[@]}" --collect-only "${DEVICE_FILES[@]}" --device "$DEVICE")
+COLLECT=("${PYTEST[@]}" "${SELECT[@]}" --collect-only --device-tests-only "${DEVICE_FILES[@]}"
+         --device "$DEVICE")
 shard_line() {  # shard_line K NODE_IDS... : the pytest arguments of shard K
   local k=$1
   shift

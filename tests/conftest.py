@@ -39,6 +39,22 @@ torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 def pytest_addoption(parser):
     parser.addoption("--device", action="store", default="cpu",
                      help="device the tests run on: cpu (default), cuda, cuda:1, ...")
+    parser.addoption("--device-tests-only", action="store_true", default=False,
+                     help="keep only the tests that take the `device` fixture (the others "
+                          "run on the CPU whatever --device says)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """`--device-tests-only`: deselect every test that does not take the `device` fixture,
+    so that a GPU run spends its time on the tests that use the GPU."""
+    if not config.getoption("--device-tests-only"):
+        return
+    kept, dropped = [], []
+    for item in items:
+        (kept if "device" in getattr(item, "fixturenames", ()) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,7 @@ def test_dry_run_orders_the_steps_and_fits_the_window() -> None:
     # (2) the device-aware files, non-slow, on CUDA; the compile and autocast checks
     collect, shard, compile_ = commands["tests"]
     assert "--collect-only" in collect and "not slow and not browser" in collect
+    assert "--device-tests-only" in collect
     files = {a for a in collect if a.startswith("tests/")}
     assert {"tests/test_classification.py", "tests/test_contrastive.py",
             "tests/test_ranking.py", "tests/test_text.py",
@@ -120,6 +121,26 @@ def test_only_reruns_the_named_steps() -> None:
     assert "# total of the limits: 115 s" in proc.stdout
     proc = _run("--dry-run", "--only=nothing")
     assert proc.returncode == 2 and "unknown step nothing" in proc.stderr
+
+
+def _collected(*args: str) -> list[str]:
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                           "--collect-only", "-m", "not slow", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return [line for line in proc.stdout.splitlines() if "::" in line]
+
+
+def test_device_tests_only_keeps_the_tests_that_take_the_device() -> None:
+    # the GPU run collects with this option: the tests that do not take the `device`
+    # fixture run on the CPU whatever the device, so they would spend the GPU's time
+    every = _collected("tests/test_kappa.py")
+    kept = _collected("--device-tests-only", "tests/test_kappa.py")
+    functions = {node.split("::")[1].split("[")[0] for node in kept}
+    assert functions == {"test_fused_confusion_equals_autograd",
+                         "test_runs_on_the_device_under_test"}
+    assert kept == [node for node in every if node.split("::")[1].split("[")[0] in functions]
+    assert 0 < len(kept) < len(every)
 
 
 @pytest.mark.slow
