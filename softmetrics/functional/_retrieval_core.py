@@ -253,7 +253,7 @@ def per_query(metric: Metric, input: Tensor, target: Tensor, *, fn: str,
     elif hard:
         above, ties = _exact_counts(scores, keep)
         if metric == "ndcg":
-            weight = rel if gain == "linear" else torch.exp2(rel) - 1
+            weight = _gains(rel, gain)
             share = tie_averaged(_discount_sum(k, scores.shape[-1], rel), above, ties)
             value = (weight * share).sum(-1) / _safe(_ideal_dcg(weight, k))
         else:
@@ -271,7 +271,7 @@ def per_query(metric: Metric, input: Tensor, target: Tensor, *, fn: str,
             value = cut / rank
         elif metric == "ndcg":  # at most 1: soft ranks and a soft cut can give more items
             # high positions than an order can (precision@k's cap), never the exact ones
-            weight = rel if gain == "linear" else torch.exp2(rel) - 1
+            weight = _gains(rel, gain)
             dcg = (weight * cut / torch.log2(rank + 1)).sum(-1)
             value = (dcg / _safe(_ideal_dcg(weight, k))).clamp(max=1.0)
         else:
@@ -281,6 +281,12 @@ def per_query(metric: Metric, input: Tensor, target: Tensor, *, fn: str,
         unordered = scores.isnan().any(-1)  # ignored scores are 0
         value = torch.where(unordered, torch.full_like(value, float("nan")), value)
     return PerQuery(torch.where(defined, value, torch.zeros_like(value)), defined), out_dtype
+
+
+def _gains(rel: Tensor, gain: str) -> Tensor:
+    """NDCG's gain of each relevance: the relevance itself ("linear", scikit-learn's) or
+    `2^rel - 1` ("exponential")."""
+    return rel if gain == "linear" else torch.exp2(rel) - 1
 
 
 def reduce_metric(values: Tensor, defined: Tensor, reduction: str) -> Tensor:
