@@ -160,3 +160,66 @@ def test_soft_f1_loss_gradient_penalty_matches_finite_differences():
     finite = (penalty(torch.tensor(1.0 + h, dtype=torch.float64)).detach()
               - penalty(torch.tensor(1.0 - h, dtype=torch.float64)).detach()) / (2 * h)
     torch.testing.assert_close(second, finite, rtol=1e-6, atol=1e-10)
+
+
+def _graph_cases():
+    """(name, function, inputs): a loss through each hand-written backward, on inputs
+    that take it (tiles, fused counts) and have every pass of it (self masks, positives,
+    negatives, a learnable temperature, scale and bias)."""
+    q, k, neg = _logits(5, 3, seed=0), _logits(5, 3, seed=1), _logits(3, 3, seed=2)
+    tau = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    scale = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    bias = torch.tensor(-1.0, dtype=torch.float64, requires_grad=True)
+    mix = _logits(3, 3, seed=5)
+    x, y = _logits(7, 3, seed=3), _labels(2, 7, 3)
+    yc = _labels(3, 7)
+    ref = torch.tensor([[1, 2, 3, 4], [2, 2, 5, 0]])
+    return [
+        ("info_nce negatives", lambda q, k, n, t: F.info_nce(
+            q, k, negatives=n, temperature=t, chunk_size=2, query_negatives=True),
+         (q, k, neg, tau)),
+        ("info_nce symmetric", lambda q, k, t: F.info_nce(
+            q, k, temperature=t, chunk_size=2, symmetric=True, query_negatives=True,
+            reduction="sum"), (q, k, tau)),
+        ("info_nce own block first", lambda q, k, t: F.info_nce(
+            q, k, temperature=t, chunk_size=2, in_batch_negatives=False,
+            query_negatives=True), (q, k, tau)),
+        ("info_nce unnormalized", lambda q, k: F.info_nce(
+            q, k, temperature=0.5, chunk_size=2, normalize=False), (q, k)),
+        ("siglip", lambda q, k, s, b: F.sigmoid_contrastive_loss(
+            q, k, logit_scale=s, logit_bias=b, chunk_size=2, reduction="none"),
+         (q, k, scale, bias)),
+        # keys computed from the queries: each input's own partial derivative counts
+        ("info_nce keys from queries", lambda q, m, t: F.info_nce(
+            q, q @ m, temperature=t, chunk_size=2, symmetric=True), (q, mix, tau)),
+        ("siglip keys from queries", lambda q, m, s: F.sigmoid_contrastive_loss(
+            q, q @ m, logit_scale=s, logit_bias=-1.0, chunk_size=2), (q, mix, scale)),
+        ("soft AP tiles", lambda z: F.soft_average_precision(
+            z, y, task="multilabel", num_classes=3, temperature=0.4, chunk_size=2), (x,)),
+        ("soft AUROC tiles", lambda z: F.soft_auroc(
+            z, y, task="multilabel", num_classes=3, temperature=0.4, chunk_size=2), (x,)),
+        ("soft BLEU", lambda z: F.soft_bleu_score(z, ref, temperature=0.8, max_order=2),
+         (_logits(2, 4, 6, seed=4),)),
+        ("soft F1 counts", lambda z: F.soft_f1_score(
+            z, yc, task="multiclass", num_classes=3, temperature=0.5, average="macro"), (x,)),
+        ("soft MCC multilabel", lambda z: F.soft_matthews_corrcoef(
+            z, y, task="multilabel", num_classes=3, temperature=0.5), (x,)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_graph_cases())),
+                         ids=[name for name, _, _ in _graph_cases()])
+def test_building_a_graph_gives_the_same_first_derivative(case):
+    """With `create_graph=True` a hand-written backward differentiates a reference formula
+    instead of running its own code: that first derivative must be the same one.
+    `gradgradcheck` alone would not see a wrong reference, only that its second derivative
+    is consistent with it."""
+    _, fn, inputs = _graph_cases()[case]
+    g = torch.Generator().manual_seed(case)
+    out = fn(*inputs)
+    weights = torch.rand(out.shape, generator=g, dtype=out.dtype) + 0.5
+    plain = torch.autograd.grad((fn(*inputs) * weights).sum(), inputs)
+    built = torch.autograd.grad((fn(*inputs) * weights).sum(), inputs, create_graph=True)
+    assert all(b.requires_grad for b in built)
+    for a, b in zip(plain, built, strict=True):
+        torch.testing.assert_close(a, b.detach(), atol=1e-12, rtol=1e-10)

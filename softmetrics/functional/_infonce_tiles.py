@@ -32,6 +32,7 @@ __all__ = [
     "inverse_norms",
     "mask_self",
     "normalize_grad_",
+    "partial_derivatives",
     "rowdot",
     "tile_bounds",
     "tile_rows",
@@ -179,11 +180,9 @@ def _backward(grad: Tensor, temperature: Tensor, tensors: Sequence[Tensor],
     """`_TiledInfoNCE`'s backward pass: the gradients of the temperature (with
     `need_tau`) and of the tensors (where `need`), None for the others."""
     if torch.is_grad_enabled():  # a graph being built: differentiable
-        wanted = [x for x, want in zip((temperature, *tensors), (need_tau, *need),
-                                       strict=True) if want]
-        out = _untiled(temperature, normalize, dtype, passes, tuple(tensors))
-        found = iter(torch.autograd.grad(out, wanted, grad, create_graph=True))
-        grad_tau, *second = (next(found) if want else None for want in (need_tau, *need))
+        grad_tau, *second = partial_derivatives(
+            lambda t, *xs: _untiled(t, normalize, dtype, passes, xs), grad,
+            (temperature, *tensors), (need_tau, *need))
         return grad_tau, second
     inv_tau = temperature.to(dtype).reciprocal()
     acc = [torch.zeros(t.shape, dtype=dtype, device=t.device) if want else None
@@ -224,6 +223,23 @@ def _backward(grad: Tensor, temperature: Tensor, tensors: Sequence[Tensor],
         del buf
     grad_tau = (-tau_sum * inv_tau).to(temperature.dtype) if need_tau else None
     return grad_tau, grads
+
+
+def partial_derivatives(fn: Callable[..., Tensor], grad: Tensor, inputs: Sequence[Tensor],
+                        wants: Sequence[bool]) -> list[Tensor | None]:
+    """The partial derivatives of `<fn(*inputs), grad>` in the inputs where `wants` asks,
+    None for the others, as differentiable functions (`create_graph=True`): the backward
+    of a tiled Function while a graph is being built.
+
+    Each input enters `fn` through an alias of its own: `torch.autograd.grad` in an input
+    would otherwise give its total derivative, through every other input computed from it
+    (keys computed from the queries, scaled anchors and their own block of candidates),
+    and autograd would then add those paths a second time on its way back to it."""
+    aliases = [x.view_as(x) if want else x for x, want in zip(inputs, wants, strict=True)]
+    out = fn(*aliases)
+    wanted = [a for a, want in zip(aliases, wants, strict=True) if want]
+    found = iter(torch.autograd.grad(out, wanted, grad, create_graph=True))
+    return [next(found) if want else None for want in wants]
 
 
 def _untiled(temperature: Tensor, normalize: bool, dtype: torch.dtype, passes: tuple[Pass, ...],

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from .. import distributed
 from .._relax import full_precision
-from ._infonce_tiles import auto_chunk, inverse_norms, tile_rows
+from ._infonce_tiles import auto_chunk, inverse_norms, partial_derivatives, tile_rows
 from ._siglip_tiles import (
     Tiles,
     add_block_grads_,
@@ -117,12 +117,11 @@ def _gathered_grads(scale: Tensor, bias: Tensor, query: Tensor, key: Tensor, gra
     functions: the keys of every process gathered with gradient and the full `N x P`
     matrix of `untiled_per_query`, whose gradient of the gathered keys is summed back at their
     owners by the gather's backward pass."""
-    (keys,), sizes = distributed.all_gather_rows(key, process_group=ring.group)
-    out = untiled_per_query(scale, bias, normalize, dtype, sum(sizes[:ring.rank]), query, keys)
-    inputs = (scale, bias, query, key)
-    wanted = [x for x, want in zip(inputs, wants, strict=True) if want]
-    found = iter(torch.autograd.grad(out, wanted, grad, create_graph=True))
-    return tuple(next(found) if want else None for want in wants)
+    def per_query(t: Tensor, b: Tensor, q: Tensor, k: Tensor) -> Tensor:
+        (keys,), sizes = distributed.all_gather_rows(k, process_group=ring.group)
+        return untiled_per_query(t, b, normalize, dtype, sum(sizes[:ring.rank]), q, keys)
+
+    return tuple(partial_derivatives(per_query, grad, (scale, bias, query, key), wants))
 
 
 def ring_sigmoid_per_query(query: Tensor, key: Tensor, *, scale: Tensor, bias: Tensor,

@@ -35,6 +35,7 @@ from ._infonce_tiles import (
     diagonal_entries,
     inverse_norms,
     normalize_grad_,
+    partial_derivatives,
     tile_bounds,
     tile_rows,
 )
@@ -253,11 +254,9 @@ def _backward(grad: Tensor, scale: Tensor, bias: Tensor, query: Tensor, key: Ten
     """`_TiledSigmoid`'s backward pass: the gradients of the scale, bias, queries and keys
     where `wants` asks for them, None for the others."""
     if torch.is_grad_enabled():  # a graph being built: differentiable
-        inputs = (scale, bias, query, key)
-        wanted = [x for x, want in zip(inputs, wants, strict=True) if want]
-        out = untiled_per_query(scale, bias, normalize, tiles.dtype, offset, query, key)
-        found = iter(torch.autograd.grad(out, wanted, grad, create_graph=True))
-        return tuple(next(found) if want else None for want in wants)
+        return tuple(partial_derivatives(
+            lambda t, b, q, k: untiled_per_query(t, b, normalize, tiles.dtype, offset, q, k),
+            grad, (scale, bias, query, key), wants))
     dtype = tiles.dtype
     # on the device of the embeddings: scale and bias may be 0-d tensors elsewhere
     acc = new_grads(query, key.shape[0], dtype, wants)
