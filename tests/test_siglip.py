@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, strategies as st
 
-from softmetrics import SigLIPLoss
+from softmetrics import SigLIPLoss, _tuning
 from softmetrics.functional import _siglip_tiles, sigmoid_contrastive_loss
 
 from .seeded import seeded_randn
@@ -92,6 +92,25 @@ def test_values_and_gradients_match_the_naive_loss(chunk, normalize, reduction):
     want = naive_siglip(q, k, t, b, normalize, reduction)
     torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-10)
     weights = torch.linspace(0.5, 1.5, 13, dtype=torch.float64) if reduction == "none" else 1
+    for a, c in zip(torch.autograd.grad((got * weights).sum(), (q, k, t, b)),
+                    torch.autograd.grad((want * weights).sum(), (q, k, t, b)), strict=True):
+        torch.testing.assert_close(a, c, atol=1e-12, rtol=1e-10)
+
+
+@pytest.mark.parametrize("chunk", [2, 5, 12])
+def test_tiles_of_a_few_queries_match_the_naive_loss(chunk, monkeypatch):
+    """Tiles of 4 queries (13 = 4 + 4 + 4 + 1) by `chunk` keys: a positive pair lies in a
+    later row tile too, and its logit must be found at the tile's own offset."""
+    monkeypatch.setattr(_tuning, "INFONCE_CPU_TILE_ELEMENTS", 4 * 6)  # 4 rows of D = 6
+    q = _randn(13, 6, seed=2, requires_grad=True)
+    k = (q.detach() + 0.7 * _randn(13, 6, seed=3)).requires_grad_()
+    t = torch.tensor(4.0, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(-2.5, dtype=torch.float64, requires_grad=True)
+    got = sigmoid_contrastive_loss(q, k, logit_scale=t, logit_bias=b, chunk_size=chunk,
+                                   reduction="none")
+    want = naive_siglip(q, k, t, b, True, "none")
+    torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-10)
+    weights = torch.linspace(0.5, 1.5, 13, dtype=torch.float64)
     for a, c in zip(torch.autograd.grad((got * weights).sum(), (q, k, t, b)),
                     torch.autograd.grad((want * weights).sum(), (q, k, t, b)), strict=True):
         torch.testing.assert_close(a, c, atol=1e-12, rtol=1e-10)
