@@ -264,6 +264,9 @@ def test_automatic_tiling_uses_the_tiled_function(monkeypatch):
     cpu = torch.device("cpu")
     assert _infonce_tiles.auto_chunk(40, 40, None, cpu) == 20  # square tiles: 20 x 20
     assert _infonce_tiles.auto_chunk(10, 50, None, cpu) == 40  # all 10 anchors, 40 candidates
+    # a tile as wide as the candidates is the full matrix: no tiles (plain autograd)
+    assert _infonce_tiles.auto_chunk(10, 40, None, cpu) is None
+    assert [_infonce_tiles.auto_chunk(9, 7, c, cpu) for c in (6, 7, 8)] == [6, None, None]
     got = info_nce(q, k)
     assert "_TiledInfoNCEBackward" in _graph_names(got.grad_fn)
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
