@@ -196,6 +196,8 @@ def _graph_cases():
             q, q @ m, logit_scale=s, logit_bias=-1.0, chunk_size=2), (q, mix, scale)),
         ("soft AP tiles", lambda z: F.soft_average_precision(
             z, y, task="multilabel", num_classes=3, temperature=0.4, chunk_size=2), (x,)),
+        ("multiclass soft AP tiles", lambda z: F.soft_average_precision(
+            z, yc, task="multiclass", num_classes=3, temperature=0.4, chunk_size=2), (x,)),
         ("soft AUROC tiles", lambda z: F.soft_auroc(
             z, y, task="multilabel", num_classes=3, temperature=0.4, chunk_size=2), (x,)),
         ("soft BLEU", lambda z: F.soft_bleu_score(z, ref, temperature=0.8, max_order=2),
@@ -204,6 +206,14 @@ def _graph_cases():
             z, yc, task="multiclass", num_classes=3, temperature=0.5, average="macro"), (x,)),
         ("soft MCC multilabel", lambda z: F.soft_matthews_corrcoef(
             z, y, task="multilabel", num_classes=3, temperature=0.5), (x,)),
+        ("soft F1 soft targets", lambda z: F.soft_f1_score(
+            z, torch.softmax(_logits(7, 3, seed=6).detach(), 1), task="multiclass",
+            num_classes=3, temperature=0.5, average="macro"), (x,)),
+        ("soft kappa", lambda z: F.soft_cohen_kappa(
+            z, yc, task="multiclass", num_classes=3, temperature=0.5, weights="quadratic"),
+         (x,)),
+        ("soft top-2 accuracy", lambda z: F.soft_top_k_accuracy(
+            z, yc, k=2, num_classes=3, temperature=0.5), (x,)),
     ]
 
 
