@@ -205,7 +205,7 @@ def _graph_cases():
         ("soft F1 counts", lambda z: F.soft_f1_score(
             z, yc, task="multiclass", num_classes=3, temperature=0.5, average="macro"), (x,)),
         ("soft MCC multilabel", lambda z: F.soft_matthews_corrcoef(
-            z, y, task="multilabel", num_classes=3, temperature=0.5), (x,)),
+            z, y, task="multilabel", num_classes=3, temperature=0.5, threshold=0.3), (x,)),
         ("soft F1 soft targets", lambda z: F.soft_f1_score(
             z, torch.softmax(_logits(7, 3, seed=6).detach(), 1), task="multiclass",
             num_classes=3, temperature=0.5, average="macro"), (x,)),
