@@ -198,6 +198,9 @@ def _graph_cases():
             z, y, task="multilabel", num_classes=3, temperature=0.4, chunk_size=2), (x,)),
         ("multiclass soft AP tiles", lambda z: F.soft_average_precision(
             z, yc, task="multiclass", num_classes=3, temperature=0.4, chunk_size=2), (x,)),
+        ("multiclass soft AP one row", lambda z: F.soft_average_precision(
+            z, yc, task="multiclass", num_classes=3, temperature=0.4, chunk_size=2,
+            average="micro"), (x,)),
         ("soft AUROC tiles", lambda z: F.soft_auroc(
             z, y, task="multilabel", num_classes=3, temperature=0.4, chunk_size=2), (x,)),
         ("soft BLEU", lambda z: F.soft_bleu_score(z, ref, temperature=0.8, max_order=2),
