@@ -3,6 +3,8 @@ temperature 0; the soft value converges to it, is finite, and passes gradcheck."
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
@@ -120,6 +122,12 @@ def test_soft_value_is_the_product_of_per_label_probabilities():
     expected = torch.where(y == 1, p, 1 - p).prod(1).mean()
     value = F.soft_exact_match(x, y, task="multilabel", num_classes=4, temperature=t)
     torch.testing.assert_close(value, expected)
+    # a threshold other than 1/2 shifts the logits by its logit
+    p = torch.sigmoid((x - math.log(0.3 / 0.7)) / t)
+    expected = torch.where(y == 1, p, 1 - p).prod(1).mean()
+    value = F.soft_exact_match(x, y, task="multilabel", num_classes=4, temperature=t,
+                               threshold=0.3)
+    torch.testing.assert_close(value, expected)
     # multiclass: the probability of the true class at every position of a sample
     xm = torch.randn(3, 4, 5, generator=g, dtype=torch.float64)
     ym = torch.randint(0, 4, (3, 5), generator=g)
@@ -189,6 +197,14 @@ def test_empty_batch_and_nan():
         F.soft_exact_match(x, y, task="multilabel", num_classes=3)
     for t in (0, 1.0):
         value = F.soft_exact_match(x, y, task="multilabel", num_classes=3, temperature=t,
+                                   validate_args=False, multidim_average="samplewise")
+        assert value[1].isnan() and not value[[0, 2]].isnan().any()
+    # multiclass with extra axes: one NaN logit at one position of a sample
+    xm = torch.randn(3, 4, 5)
+    xm[1, 2, 3] = torch.nan
+    ym = torch.randint(0, 4, (3, 5))
+    for t in (0, 1.0):
+        value = F.soft_exact_match(xm, ym, task="multiclass", num_classes=4, temperature=t,
                                    validate_args=False, multidim_average="samplewise")
         assert value[1].isnan() and not value[[0, 2]].isnan().any()
 
