@@ -162,6 +162,19 @@ def test_one_class_everywhere_is_zero_division(weights, zero_division):
     assert ignored.item() == zero_division
 
 
+@pytest.mark.parametrize("weights", ["linear", "quadratic"])
+def test_chance_within_rounding_of_zero_is_zero_division(weights):
+    """A one-class target and a decision that leaves the other classes e^-38, about
+    3e-17, per entry: the weighted chance term E is about 1e-15 to 3e-15, above the
+    machine epsilon but below eps N^2 (3.6e-15 for N = 4), the rounding of its scale, so
+    the value is `zero_division`, not the ratio of two rounding-sized numbers."""
+    x = torch.tensor([[38.0, 0.0, 0.0]] * 4, dtype=torch.float64)
+    y = torch.zeros(4, dtype=torch.long)
+    value = F.soft_cohen_kappa(x, y, task="multiclass", num_classes=3, weights=weights,
+                               temperature=1.0, zero_division=0.5)
+    assert value.item() == 0.5
+
+
 @pytest.mark.parametrize("weights", WEIGHTS)
 @pytest.mark.parametrize("extra", [(), (2,)])
 def test_empty_batch_has_a_zero_gradient(weights, extra):
