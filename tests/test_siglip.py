@@ -344,6 +344,15 @@ def _second_order(q, k, **kw):
     return torch.autograd.grad(g_q.pow(2).sum() + (g_k * k).sum(), (q, k))
 
 
+def _second_order_dependent(q, **kw):
+    """`_second_order` with keys computed from the queries (`q @ M`): the graph-building
+    backward must give each input its partial derivative, not its total one."""
+    mix = _randn(D_DIST, D_DIST, seed=32)
+    loss = sigmoid_contrastive_loss(q, q @ mix, reduction="none", chunk_size=4, **kw)
+    (g_q,) = torch.autograd.grad(loss.sum(), (q,), create_graph=True)
+    return torch.autograd.grad(g_q.pow(2).sum(), (q,))
+
+
 def _with_saved_rows(fn, *args, **kwargs):
     """`fn(*args, **kwargs)` and the most rows of a tensor autograd saves for its backward."""
     rows = [0]
@@ -377,6 +386,9 @@ def siglip_rank_results(rank: int, world: int) -> dict:
         ql, kl = q[rows].clone().requires_grad_(), k[rows].clone().requires_grad_()
         results[f"siglip-second-order-{gather}"] = dict(
             grads=_second_order(ql, kl, gather_distributed=gather), rows=rows)
+        results[f"siglip-second-order-dependent-{gather}"] = dict(
+            grads=_second_order_dependent(q[rows].clone().requires_grad_(),
+                                          gather_distributed=gather), rows=rows)
         loss_fn = SigLIPLoss(logit_scale=4.0, logit_bias=-3.0, chunk_size=5, k=2,
                              gather_distributed=gather).double()
         loss = loss_fn(q[rows], k[rows])
@@ -422,6 +434,7 @@ def assert_siglip_equals_whole_batch(ranks: list[dict], world: int) -> None:
             assert ring["saved_rows"] == ring["rows"].stop - ring["rows"].start
             assert gathered["saved_rows"] == N_DIST
     want = _second_order(q.clone().requires_grad_(), k.clone().requires_grad_())
+    want_dependent = _second_order_dependent(q.clone().requires_grad_())
     loss_fn = SigLIPLoss(logit_scale=4.0, logit_bias=-3.0, chunk_size=5, k=2).double()
     loss = loss_fn(q, k)
     loss.backward()
@@ -430,6 +443,10 @@ def assert_siglip_equals_whole_batch(ranks: list[dict], world: int) -> None:
             res = r[f"siglip-second-order-{gather}"]
             for got, whole in zip(res["grads"], want, strict=True):
                 assert_close_to(got, whole[res["rows"]], f"second order, {gather!r}")
+            res = r[f"siglip-second-order-dependent-{gather}"]
+            for got, whole in zip(res["grads"], want_dependent, strict=True):
+                assert_close_to(got, whole[res["rows"]],
+                                f"second order, keys from queries, {gather!r}")
             res = r[f"siglip-module-{gather}"]
             assert_close_to(res["loss"], loss.detach(), f"SigLIPLoss {gather!r}")
             assert_close_to(res["metric"], loss_fn.metric(q, k), f"SigLIPLoss {gather!r}")
