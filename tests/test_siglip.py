@@ -81,8 +81,14 @@ def test_matches_the_explicit_loop():
 @pytest.mark.parametrize("chunk", [None, 1, 2, 3, 5, 12, 13, 100])
 @pytest.mark.parametrize("normalize", [True, False])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_values_and_gradients_match_the_naive_loss(chunk, normalize, reduction):
-    # N = 13 is split unevenly by every chunk in 2..12
+@pytest.mark.parametrize("rows", [None, 4])
+def test_values_and_gradients_match_the_naive_loss(chunk, normalize, reduction, rows,
+                                                   monkeypatch):
+    """N = 13 is split unevenly by every chunk in 2..12. `rows=4` makes tiles of 4 queries
+    (13 = 4 + 4 + 4 + 1): a positive pair then lies in a later row tile too, and its logit
+    must be found at the tile's own offset (by default all 13 queries are one tile)."""
+    if rows is not None:
+        monkeypatch.setattr(_tuning, "INFONCE_CPU_TILE_ELEMENTS", rows * 6)  # D = 6
     q = _randn(13, 6, seed=2, requires_grad=True)
     k = (q.detach() + 0.7 * _randn(13, 6, seed=3)).requires_grad_()
     t = torch.tensor(4.0, dtype=torch.float64, requires_grad=True)
@@ -92,25 +98,6 @@ def test_values_and_gradients_match_the_naive_loss(chunk, normalize, reduction):
     want = naive_siglip(q, k, t, b, normalize, reduction)
     torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-10)
     weights = torch.linspace(0.5, 1.5, 13, dtype=torch.float64) if reduction == "none" else 1
-    for a, c in zip(torch.autograd.grad((got * weights).sum(), (q, k, t, b)),
-                    torch.autograd.grad((want * weights).sum(), (q, k, t, b)), strict=True):
-        torch.testing.assert_close(a, c, atol=1e-12, rtol=1e-10)
-
-
-@pytest.mark.parametrize("chunk", [2, 5, 12])
-def test_tiles_of_a_few_queries_match_the_naive_loss(chunk, monkeypatch):
-    """Tiles of 4 queries (13 = 4 + 4 + 4 + 1) by `chunk` keys: a positive pair lies in a
-    later row tile too, and its logit must be found at the tile's own offset."""
-    monkeypatch.setattr(_tuning, "INFONCE_CPU_TILE_ELEMENTS", 4 * 6)  # 4 rows of D = 6
-    q = _randn(13, 6, seed=2, requires_grad=True)
-    k = (q.detach() + 0.7 * _randn(13, 6, seed=3)).requires_grad_()
-    t = torch.tensor(4.0, dtype=torch.float64, requires_grad=True)
-    b = torch.tensor(-2.5, dtype=torch.float64, requires_grad=True)
-    got = sigmoid_contrastive_loss(q, k, logit_scale=t, logit_bias=b, chunk_size=chunk,
-                                   reduction="none")
-    want = naive_siglip(q, k, t, b, True, "none")
-    torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-10)
-    weights = torch.linspace(0.5, 1.5, 13, dtype=torch.float64)
     for a, c in zip(torch.autograd.grad((got * weights).sum(), (q, k, t, b)),
                     torch.autograd.grad((want * weights).sum(), (q, k, t, b)), strict=True):
         torch.testing.assert_close(a, c, atol=1e-12, rtol=1e-10)
