@@ -68,6 +68,13 @@ FLOOR_ABOVE_ONE = dict(
     batch=(torch.tensor([[1, 2]]), torch.tensor([[[2]]]), 3),
     options=dict(smooth="floor", smooth_value=2.0, max_order=2, effective_order=False))
 
+# the ids of the first row are all distinct, which gives its n-grams the largest keys; a
+# key collision there would add a bigram match that exists in no reference, which shows
+# only in a corpus, where the other row's unigram matches keep the score above 0
+DISTINCT_ROW = dict(
+    batch=(torch.tensor([[2, 9, 5], [4, 6, 8]]), torch.tensor([[[3, 1, 7]], [[4, 6, 5]]]), 10),
+    options=dict(smooth="exp", smooth_value=None, max_order=2, effective_order=False))
+
 
 def _sacre_kwargs(options):
     return dict(smooth=options["smooth"], smooth_value=options["smooth_value"],
@@ -95,6 +102,7 @@ def test_sentence_bleu_equals_sacrebleu(device, batch, options):
 
 @given(id_batches(max_batch=6), OPTIONS)
 @example(**FLOOR_ABOVE_ONE)
+@example(**DISTINCT_ROW)
 def test_corpus_bleu_equals_sacrebleu(device, batch, options):
     hyp, ref, _ = batch
     expected = sacrebleu_corpus(hyp, ref, **_sacre_kwargs(options))
