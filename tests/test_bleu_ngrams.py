@@ -120,3 +120,25 @@ def test_distinct_tokens_do_not_collide_at_the_largest_keys(device, vocab_size):
     _, _, run, tag = list(ngram_groups(tokens, valid, [3, 3], 2, vocab_size))[1]
     counts = tag_counts(run, tag, 2).cpu()
     assert int(torch.minimum(counts[:, 1], counts[:, 2]).sum()) == 0
+
+
+def test_keys_past_the_int32_limit_keep_the_rows_in_order(device):
+    # 3249 rows of 203 + 203 distinct ids: 1319094 unigram runs, and the bigram keys
+    # (prefix run * 407 + dense id) << 2 | segment reach past 2^31 - 1 by a few hundred
+    # widths, so they must be int64; a bound a few widths short would pick int32, and the
+    # largest keys would wrap around to negative and sort before the first row
+    rows, half = 3249, 203
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.rand(rows, 1000, generator=g).argsort(1)[:, :2 * half] + 1
+    last = tokens[-1]
+    top = int(last.argmax())
+    last[[0, top]] = last[[top, 0]]  # the last run of all starts a bigram
+    valid = torch.ones_like(tokens, dtype=torch.bool)
+    (_, _, run1, _), (perm, _, run, tag) = ngram_groups(
+        tokens.to(device), valid.to(device), [half, half], 2, None)
+    assert int(run1[-1]) == rows * 2 * half
+    width = 2 * (half - 1)
+    assert torch.equal(perm.cpu() // width, torch.arange(rows).repeat_interleave(width))
+    assert int(run[-1]) == rows * width  # distinct ids, distinct bigrams
+    per_segment = rows * (half - 1)
+    assert torch.equal(tag.cpu().bincount(), torch.tensor([0, per_segment, per_segment]))
