@@ -76,16 +76,14 @@ def check_kappa_options(fn: str, *, task: str, num_classes: int | None, weights:
     _checks.check_option(fn, "weights", weights, KAPPA_WEIGHTS)
 
 
-def kappa_weight_matrix(num_classes: int, weights: KappaWeights, like: Tensor) -> Tensor:
-    """The disagreement weights $W_{ij}$ (C, C): $[i \\ne j]$, $|i - j|$ or $(i - j)^2$,
-    built on `like`'s device in its dtype (no copy from the host)."""
+def kappa_weight_matrix(num_classes: int, weights: Literal["linear", "quadratic"],
+                        like: Tensor) -> Tensor:
+    """The disagreement weights $W_{ij}$ (C, C) of weighted kappa, $|i - j|$ or
+    $(i - j)^2$, built on `like`'s device in its dtype (no copy from the host). Unweighted
+    kappa needs no matrix: its disagreement is $N - \\sum_c TP_c$."""
     classes = torch.arange(num_classes, device=like.device, dtype=like.dtype)
     diff = classes.unsqueeze(1) - classes
-    if weights == "linear":
-        return diff.abs()
-    if weights == "quadratic":
-        return diff * diff
-    return (diff != 0).to(like.dtype)
+    return diff.abs() if weights == "linear" else diff * diff
 
 
 def _confusion(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int,
