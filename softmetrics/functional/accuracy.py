@@ -20,8 +20,8 @@ def soft_accuracy(input: Tensor, target: Tensor, *, task: Task, num_classes: int
                   threshold: float = 0.5, ignore_index: int | None = None,
                   multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
                   absent_classes: AbsentClasses | None = None,
-        class_weights: Tensor | Literal["generalized"] | None = None,
-        validate_args: bool = True) -> Tensor:
+                  class_weights: Tensor | Literal["generalized"] | None = None,
+                  validate_args: bool = True) -> Tensor:
     r"""Soft accuracy: the expected fraction of correct decisions.
 
     Multiclass, `average="micro"`: $\frac{1}{N}\sum_n p_{n, y_n}$, the mean probability of
@@ -66,8 +66,8 @@ def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: i
                         temperature: float | Tensor = 1.0, ignore_index: int | None = None,
                         multidim_average: MultidimAverage = "global",
                         zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
-        class_weights: Tensor | Literal["generalized"] | None = None,
-        validate_args: bool = True) -> Tensor:
+                        class_weights: Tensor | Literal["generalized"] | None = None,
+                        validate_args: bool = True) -> Tensor:
     r"""Soft top-k accuracy: is the true class among the k highest scores?
 
     The rank of the true class $r_n = \#\{j \ne y_n : z_{nj} > z_{ny_n}\}$ is relaxed to

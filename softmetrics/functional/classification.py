@@ -88,8 +88,8 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
                        threshold: float = 0.5, ignore_index: int | None = None,
                        multidim_average: MultidimAverage = "global",
                        zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
-        class_weights: Tensor | Literal["generalized"] | None = None,
-        validate_args: bool = True) -> Tensor:
+                       class_weights: Tensor | Literal["generalized"] | None = None,
+                       validate_args: bool = True) -> Tensor:
     r"""Soft Tversky index, the one formula behind precision, recall, F-beta, Dice and IoU.
 
     $$
@@ -200,8 +200,8 @@ def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: 
                      ignore_index: int | None = None,
                      multidim_average: MultidimAverage = "global",
                      zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
-        class_weights: Tensor | Literal["generalized"] | None = None,
-        top_k: int = 1, validate_args: bool = True) -> Tensor:
+                     class_weights: Tensor | Literal["generalized"] | None = None,
+                     top_k: int = 1, validate_args: bool = True) -> Tensor:
     r"""Soft F-beta score.
 
     $$
@@ -258,8 +258,8 @@ def soft_f1_score(input: Tensor, target: Tensor, *, task: Task, num_classes: int
                   threshold: float = 0.5, ignore_index: int | None = None,
                   multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
                   absent_classes: AbsentClasses | None = None,
-        class_weights: Tensor | Literal["generalized"] | None = None,
-        top_k: int = 1, validate_args: bool = True) -> Tensor:
+                  class_weights: Tensor | Literal["generalized"] | None = None,
+                  top_k: int = 1, validate_args: bool = True) -> Tensor:
     r"""Soft F1 score (= soft Dice coefficient): the F-beta score with `beta=1`.
 
     $$
@@ -311,8 +311,8 @@ def soft_precision(input: Tensor, target: Tensor, *, task: Task, num_classes: in
                    threshold: float = 0.5, ignore_index: int | None = None,
                    multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
                    absent_classes: AbsentClasses | None = None,
-        class_weights: Tensor | Literal["generalized"] | None = None,
-        top_k: int = 1, validate_args: bool = True) -> Tensor:
+                   class_weights: Tensor | Literal["generalized"] | None = None,
+                   top_k: int = 1, validate_args: bool = True) -> Tensor:
     r"""Soft precision $TP / (TP + FP)$, the fraction of predictions that are right.
 
     The Tversky index with $\alpha = 1, \beta = 0$: missed positives do not enter, so as a
@@ -374,8 +374,8 @@ def soft_recall(input: Tensor, target: Tensor, *, task: Task, num_classes: int |
                 threshold: float = 0.5, ignore_index: int | None = None,
                 multidim_average: MultidimAverage = "global", zero_division: float = 0.0,
                 absent_classes: AbsentClasses | None = None,
-        class_weights: Tensor | Literal["generalized"] | None = None,
-        top_k: int = 1, validate_args: bool = True) -> Tensor:
+                class_weights: Tensor | Literal["generalized"] | None = None,
+                top_k: int = 1, validate_args: bool = True) -> Tensor:
     r"""Soft recall $TP / (TP + FN)$, the fraction of positives found.
 
     The Tversky index with $\alpha = 0, \beta = 1$. Its denominator, the support, holds
@@ -415,8 +415,8 @@ def soft_jaccard_index(input: Tensor, target: Tensor, *, task: Task,
                        ignore_index: int | None = None,
                        multidim_average: MultidimAverage = "global",
                        zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
-        class_weights: Tensor | Literal["generalized"] | None = None,
-        relaxation: Relaxation = "softmax", validate_args: bool = True) -> Tensor:
+                       class_weights: Tensor | Literal["generalized"] | None = None,
+                       relaxation: Relaxation = "softmax", validate_args: bool = True) -> Tensor:
     r"""Soft Jaccard index (intersection over union): the Tversky index with $\alpha=\beta=1$.
 
     $$
@@ -497,8 +497,8 @@ def soft_matthews_corrcoef(input: Tensor, target: Tensor, *, task: Task,
                            ignore_index: int | None = None,
                            multidim_average: MultidimAverage = "global",
                            zero_division: float = 0.0, absent_classes: AbsentClasses | None = None,
-        class_weights: Tensor | Literal["generalized"] | None = None,
-        validate_args: bool = True) -> Tensor:
+                           class_weights: Tensor | Literal["generalized"] | None = None,
+                           validate_args: bool = True) -> Tensor:
     r"""Soft Matthews correlation coefficient (Gorodkin's $R_K$ for K classes).
 
     From the (soft) confusion matrix with row sums $t_k$ (true counts), column sums $p_k$
