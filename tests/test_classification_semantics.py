@@ -318,3 +318,16 @@ def test_nan_propagates_through_top_k():
         per = F.soft_top_k_accuracy(x, y, num_classes=4, k=2, temperature=temperature,
                                     multidim_average="samplewise", validate_args=False)
         assert bool(per[1].isnan()) and bool(per[[0, 2]].isfinite().all())
+
+
+@pytest.mark.parametrize("factory", [
+    lambda **kw: softmetrics.SoftF1Loss(**MC3, **kw),
+    lambda **kw: softmetrics.SoftCohenKappaLoss(**MC3, **kw),
+    lambda **kw: softmetrics.SoftAUROCLoss(task="binary", **kw),
+], ids=["F1", "kappa", "AUROC"])
+def test_repr_shows_the_set_level_options_that_are_set(factory):
+    plain = repr(factory())
+    assert "sync_dist" not in plain and "momentum" not in plain
+    assert "temperature=1.0" in plain
+    both = repr(factory(sync_dist=True, momentum=0.5, temperature=0.3))
+    assert "sync_dist=True" in both and "momentum=0.5" in both and "temperature=0.3" in both
