@@ -172,6 +172,21 @@ def test_momentum_mixes_running_statistics():
     assert bool(fresh.running_initialized)
 
 
+def test_momentum_zero_is_the_batch_alone():
+    """`momentum=0` keeps running statistics (they save and load) but every step's loss
+    and gradient are those of its batch alone."""
+    g = torch.Generator().manual_seed(1)
+    loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=C, momentum=0.0)
+    plain = softmetrics.SoftF1Loss(task="multiclass", num_classes=C)
+    for _ in range(3):
+        x = torch.randn(16, C, generator=g, dtype=torch.float64, requires_grad=True)
+        y = torch.randint(0, C, (16,), generator=g)
+        got, want = loss_fn(x, y), plain(x, y)
+        torch.testing.assert_close(got, want)
+        torch.testing.assert_close(*(torch.autograd.grad(v, x) for v in (got, want)))
+    assert bool(loss_fn.running_initialized)
+
+
 def test_momentum_eval_mode_does_not_update():
     loss_fn = softmetrics.SoftMCCLoss(task="binary", momentum=0.5).eval()
     x, y = torch.randn(8), torch.randint(0, 2, (8,))
@@ -196,12 +211,14 @@ def test_momentum_errors():
 
 @pytest.mark.parametrize("make", [
     lambda: softmetrics.SoftF1Loss(task="multiclass", num_classes=3, momentum=0.5),
-    lambda: softmetrics.SoftAUROCLoss(task="binary", momentum=0.5),
+    lambda: softmetrics.SoftAUROCLoss(task="binary", momentum=0.5,
+                                      temperature=torch.tensor(1.0)),
 ], ids=["SoftF1Loss", "SoftAUROCLoss"])
 def test_running_statistics_stay_float32_under_half(make):
     """`.half()` / `.bfloat16()` on a model with the loss inside keep the running buffers in
     float32 with their values (counts above float16's largest, 65504); `.double()` widens
-    them; the loss then runs on half-precision inputs."""
+    them; the loss then runs on half-precision inputs. A buffer that is not a statistic
+    (a tensor temperature) is converted as usual."""
     g = torch.Generator().manual_seed(0)
     loss_fn = make()
     if isinstance(loss_fn, softmetrics.SoftAUROCLoss):
@@ -219,6 +236,8 @@ def test_running_statistics_stay_float32_under_half(make):
             buffer = loss_fn.state_dict()[key]
             assert buffer.dtype == value.dtype
             torch.testing.assert_close(buffer, value, rtol=0, atol=0)
+        others = [v for k, v in loss_fn.state_dict().items() if not k.startswith("running_")]
+        assert all(v.dtype in (torch.float16, torch.bfloat16) for v in others)
     out = loss_fn(x[:1000].half(), y[:1000])
     assert torch.isfinite(out)
     loss_fn.double()
