@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, strategies as st
 
-from softmetrics import InfoNCELoss, NCELoss, _tuning
+from softmetrics import InfoNCELoss, NCELoss, SigLIPLoss, _tuning
 from softmetrics.functional import (
     _contrastive_core,
     _infonce_tiles,
@@ -928,6 +928,33 @@ def test_learned_temperature_is_bounded_below_and_reprs_show_it_as_given():
     with pytest.raises(ValueError, match=r"InfoNCELoss: expected `temperature` to be >= "
                                          r"min_temperature = 0.1"):
         InfoNCELoss(temperature=0.05, learn_temperature=True, min_temperature=0.1)
+
+
+def test_contrastive_module_reprs_show_their_options():
+    """The repr names every option that changes the loss, the gather only when it is on
+    and never the process group; a learned value is shown as it is now."""
+    assert repr(InfoNCELoss()) == (
+        "InfoNCELoss(temperature=0.07, in_batch_negatives=True, query_negatives=False, "
+        "normalize=True, validate_args=True, symmetric=False, reduction='mean')")
+    assert repr(InfoNCELoss(learn_temperature=True, gather_distributed=True)) == (
+        "InfoNCELoss(temperature=0.07, in_batch_negatives=True, query_negatives=False, "
+        "normalize=True, gather_distributed=True, validate_args=True, symmetric=False, "
+        "reduction='mean', learn_temperature=True, min_temperature=0.01)")
+    assert repr(SigLIPLoss()) == (
+        "SigLIPLoss(logit_scale=10.0, logit_bias=-10.0, normalize=True, reduction='mean', "
+        "validate_args=True, learnable=True, max_logit_scale=100.0)")
+    assert repr(SigLIPLoss(learnable=False, gather_distributed="ring")) == (
+        "SigLIPLoss(logit_scale=10.0, logit_bias=-10.0, normalize=True, reduction='mean', "
+        "gather_distributed='ring', validate_args=True)")
+
+
+def test_initial_values_at_their_bounds_are_accepted():
+    # a learned temperature may start at its floor, a logit scale anywhere above 0
+    mod = InfoNCELoss(temperature=0.05, learn_temperature=True, min_temperature=0.05)
+    assert mod.temperature.item() == pytest.approx(0.05)
+    assert SigLIPLoss(logit_scale=0.5).logit_scale.item() == pytest.approx(0.5)
+    assert SigLIPLoss(logit_scale=0.5, learnable=False).logit_scale == 0.5
+    assert SigLIPLoss(logit_scale=100.0).logit_scale.item() == pytest.approx(100.0)
 
 
 def test_no_candidate_besides_the_positive_raises():
