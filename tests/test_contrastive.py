@@ -955,6 +955,12 @@ def test_initial_values_at_their_bounds_are_accepted():
     assert SigLIPLoss(logit_scale=0.5).logit_scale.item() == pytest.approx(0.5)
     assert SigLIPLoss(logit_scale=0.5, learnable=False).logit_scale == 0.5
     assert SigLIPLoss(logit_scale=100.0).logit_scale.item() == pytest.approx(100.0)
+    small = SigLIPLoss(logit_scale=0.25, max_logit_scale=0.5)
+    assert small.logit_scale.item() == pytest.approx(0.25)
+    for kw, name in ((dict(logit_scale=0.0), "logit_scale"),
+                     (dict(max_logit_scale=0.0, learnable=False), "max_logit_scale")):
+        with pytest.raises(ValueError, match=rf"SigLIPLoss: expected `{name}` to be > 0"):
+            SigLIPLoss(**kw)
 
 
 def test_no_candidate_besides_the_positive_raises():
