@@ -867,6 +867,13 @@ def test_nce_errors():
         mod.metric(x, t, torch.randn(5, 3), b)
     with pytest.raises(ValueError, match=r"NCELoss: expected `bias` to be of shape \(5,\)"):
         mod.metric(x, t, w, torch.zeros(4))
+    # the Module holds num_classes: the noise distribution and the output layer must match
+    with pytest.raises(ValueError, match=r"^NCELoss: expected `noise_distribution` to be of "
+                                         r"shape \(5,\) \(num_classes\), got shape \(4,\)\.$"):
+        NCELoss(5, 2, torch.full((4,), 0.25))
+    with pytest.raises(ValueError, match=r"^NCELoss: expected `weight` to be 5 rows "
+                                         r"\(num_classes\), got shape \(6, 2\)\.$"):
+        mod(x, t, torch.randn(6, 2), torch.zeros(6))
 
 
 # --------------------------------------------------------------------------------------
