@@ -102,6 +102,27 @@ def test_sizes_are_exchanged_in_host_memory_where_the_backend_allows():
     assert [r["sizes"] for r in ranks] == [[3, 4], [3, 4]]
 
 
+def _ring_shifts(rank: int, world: int) -> dict:
+    # two shifts in flight at once, of two tensors each (different shapes and dtypes)
+    ring = distributed.Ring(torch.device("cpu"))
+    first = ring.shift([torch.full((2,), float(rank)), torch.full((3, 1), 10 + rank)],
+                       [((2,), torch.float32), ((3, 1), torch.int64)])
+    second = ring.shift([torch.full((1,), 100.0 + rank, dtype=torch.float64)],
+                        [((1,), torch.float64)], tag=2)
+    return dict(first=first(), second=second())
+
+
+def test_ring_shift_passes_each_tensor_to_the_next_process():
+    world = 3
+    for rank, got in enumerate(spawn(_ring_shifts, world)):
+        prev = (rank - 1) % world
+        a, b = got["first"]
+        assert torch.equal(a, torch.full((2,), float(prev)))
+        assert torch.equal(b, torch.full((3, 1), 10 + prev))
+        (c,) = got["second"]
+        assert torch.equal(c, torch.full((1,), 100.0 + prev, dtype=torch.float64))
+
+
 @pytest.mark.parametrize("backend, cpu", [
     ("gloo", True), ("nccl", False), ("cpu:gloo,cuda:nccl", True), ("cuda:nccl", False),
     ("mpi", True),
