@@ -331,3 +331,10 @@ def test_repr_shows_the_set_level_options_that_are_set(factory):
     assert "temperature=1.0" in plain
     both = repr(factory(sync_dist=True, momentum=0.5, temperature=0.3))
     assert "sync_dist=True" in both and "momentum=0.5" in both and "temperature=0.3" in both
+
+
+def test_repr_shows_a_focal_exponent_only_where_one_is_set():
+    assert "gamma" not in repr(softmetrics.SoftAccuracyLoss(**MC3))
+    assert "gamma" not in repr(softmetrics.SoftMCCLoss(**MC3))
+    assert "gamma" not in repr(softmetrics.SoftF1Loss(**MC3))
+    assert "gamma=0.75" in repr(softmetrics.SoftTverskyLoss(**MC3, gamma=0.75))
