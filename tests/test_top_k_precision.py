@@ -155,6 +155,30 @@ def test_gradcheck(samplewise):
         assert torch.autograd.gradgradcheck(lambda z, fn=fn: fn(z, y, **kw), (x,))
 
 
+@pytest.mark.parametrize("name, make", [
+    ("precision", lambda **kw: softmetrics.SoftPrecisionLoss(**kw)),
+    ("recall", lambda **kw: softmetrics.SoftRecallLoss(**kw)),
+    ("f1", lambda **kw: softmetrics.SoftF1Loss(**kw)),
+    ("f2", lambda **kw: softmetrics.SoftFBetaLoss(beta=2.0, **kw)),
+])
+def test_modules_with_top_k_are_their_functions(name, make):
+    """The Modules take the macro average's rule for `top_k > 1` from their function: a
+    class absent from the target (3 here) is predicted by a miss, and precision and recall
+    skip it where F-beta keeps it."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(12, 4, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (12,), generator=g)
+    x[0] = torch.tensor([0.0, -1.0, -2.0, 3.0])
+    y[0] = 2  # ranks third: a miss, predicted as class 3
+    kw = dict(task="multiclass", num_classes=4, top_k=2)
+    loss_fn = make(**kw, temperature=0.5)
+    torch.testing.assert_close(loss_fn(x, y), 1 - OURS[name](x, y, **kw, temperature=0.5))
+    exact = loss_fn.metric(x, y)
+    torch.testing.assert_close(exact, OURS[name](x, y, **kw, temperature=0))
+    theirs = THEIRS[name](x, y, num_classes=4, top_k=2, average="macro")
+    assert float(exact) == pytest.approx(float(theirs), abs=1e-6)
+
+
 def test_soft_decision_is_one_unit_per_sample():
     """Soft counts: each sample spreads one unit of predicted mass over the classes, and
     the gradient flows to every logit."""
