@@ -331,6 +331,8 @@ def test_repr_shows_the_set_level_options_that_are_set(factory):
     assert "temperature=1.0" in plain
     both = repr(factory(sync_dist=True, momentum=0.5, temperature=0.3))
     assert "sync_dist=True" in both and "momentum=0.5" in both and "temperature=0.3" in both
+    assert repr(softmetrics.SoftAUROCLoss(task="binary")) == (
+        "SoftAUROCLoss(task='binary', average='macro', validate_args=True, temperature=1.0)")
 
 
 def test_repr_shows_a_focal_exponent_only_where_one_is_set():

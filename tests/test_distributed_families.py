@@ -123,6 +123,11 @@ def _compute(rank: int, world: int) -> dict:
                                      gather_distributed=True)
     results["nce-module"] = dict(loss=module(q[rows], k[rows]),
                                  metric=module.metric(q[rows], k[rows]))
+    # without sync_dist a ranking loss sees this process's rows only, also inside a group
+    x, y = _ranking_data("binary", 21)
+    rows = rank_rows(rank, world, 21)
+    local = softmetrics.SoftAUROCLoss(task="binary", temperature=0.7, ignore_index=-1)
+    results["local-auroc"] = dict(loss=local(x[rows], y[rows]), rows=rows)
     results.update(siglip_rank_results(rank, world))
     return results
 
@@ -171,6 +176,12 @@ def test_gathered_losses_equal_one_process_on_the_whole_batch(world):
         assert_close_to(r["nce-module"]["loss"], module(q, k), "InfoNCELoss")
         assert_close_to(r["nce-module"]["metric"], module.metric(q, k), "InfoNCELoss.metric",
                         atol=1e-12)
+
+    x, y = _ranking_data("binary", 21)
+    local = softmetrics.SoftAUROCLoss(task="binary", temperature=0.7, ignore_index=-1)
+    for r in ranks:
+        rows = r["local-auroc"]["rows"]
+        assert_close_to(r["local-auroc"]["loss"], local(x[rows], y[rows]), "local AUROC")
 
     assert_siglip_equals_whole_batch(ranks, world)
 
