@@ -512,6 +512,19 @@ def test_module_equals_function(name, reduction):
     assert "reduction=" in repr(buffered)
 
 
+def test_module_reprs_and_checks():
+    """The reprs name the options that change the loss (the gain for NDCG only, never
+    validate_args); the Modules check their data unless told not to."""
+    assert repr(SoftNDCGLoss()) == "SoftNDCGLoss(gain='linear', temperature=1.0, reduction='mean')"
+    assert repr(SoftMRRLoss()) == "SoftMRRLoss(temperature=1.0, reduction='mean')"
+    assert repr(SoftRecallAtKLoss(k=3, reduction="sum")) == (
+        "SoftRecallAtKLoss(k=3, temperature=1.0, reduction='sum')")
+    s, y = torch.tensor([[float("nan"), 0.0]]), torch.tensor([[1, 0]])
+    with pytest.raises(ValueError, match=r"^SoftNDCGLoss: expected `input` to be finite"):
+        SoftNDCGLoss()(s, y)
+    assert SoftNDCGLoss(validate_args=False)(s, y).isnan()
+
+
 @pytest.mark.parametrize("name", list(FUNCTIONS))
 def test_errors(name):
     fn = FUNCTIONS[name]

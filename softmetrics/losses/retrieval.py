@@ -30,7 +30,6 @@ class _RetrievalLoss(nn.Module):
 
     _fn_name: ClassVar[str]
     _metric: ClassVar[Metric]
-    _has_k: ClassVar[bool] = True
 
     def __init__(self, *, k: int | None = None, temperature: float | Tensor = 1.0,
                  cutoff_temperature: float | None = None, ignore_index: int | None = None,
