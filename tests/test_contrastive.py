@@ -808,7 +808,7 @@ def test_info_nce_errors():
         info_nce(q, k, negatives=torch.randn(5, 2))
     with pytest.raises(ValueError, match=r"expected `negatives` to be of shape \(4, K, 3\)"):
         info_nce(q, k, negatives=torch.randn(3, 5, 3))
-    with pytest.raises(ValueError, match=r"expected `negatives` to be None when `symmetric"):
+    with pytest.raises(ValueError, match=r"expected `negatives` to be None when `symmetric=True`"):
         info_nce(q, k, negatives=torch.randn(5, 3), symmetric=True)
     with pytest.raises(ValueError, match=r"expected `reduction` to be one of 'mean', 'sum', "
                                          r"'none', got 'avg'"):

@@ -128,6 +128,10 @@ def _compute(rank: int, world: int) -> dict:
     rows = rank_rows(rank, world, 21)
     local = softmetrics.SoftAUROCLoss(task="binary", temperature=0.7, ignore_index=-1)
     results["local-auroc"] = dict(loss=local(x[rows], y[rows]), rows=rows)
+    # and InfoNCE, unless asked to gather, takes this process's keys only
+    q, k, _ = _nce_data(22)
+    rows = rank_rows(rank, world, 22)
+    results["local-nce"] = dict(loss=F.info_nce(q[rows], k[rows], temperature=0.5), rows=rows)
     results.update(siglip_rank_results(rank, world))
     return results
 
@@ -182,6 +186,11 @@ def test_gathered_losses_equal_one_process_on_the_whole_batch(world):
     for r in ranks:
         rows = r["local-auroc"]["rows"]
         assert_close_to(r["local-auroc"]["loss"], local(x[rows], y[rows]), "local AUROC")
+    q, k, _ = _nce_data(22)
+    for r in ranks:
+        rows = r["local-nce"]["rows"]
+        assert_close_to(r["local-nce"]["loss"], F.info_nce(q[rows], k[rows], temperature=0.5),
+                        "local InfoNCE")
 
     assert_siglip_equals_whole_batch(ranks, world)
 

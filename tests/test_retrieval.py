@@ -519,10 +519,13 @@ def test_module_reprs_and_checks():
     assert repr(SoftMRRLoss()) == "SoftMRRLoss(temperature=1.0, reduction='mean')"
     assert repr(SoftRecallAtKLoss(k=3, reduction="sum")) == (
         "SoftRecallAtKLoss(k=3, temperature=1.0, reduction='sum')")
-    s, y = torch.tensor([[float("nan"), 0.0]]), torch.tensor([[1, 0]])
-    with pytest.raises(ValueError, match=r"^SoftNDCGLoss: expected `input` to be finite"):
-        SoftNDCGLoss()(s, y)
-    assert SoftNDCGLoss(validate_args=False)(s, y).isnan()
+    s, y = torch.tensor([[float("nan"), 0.0, 1.0]]), torch.tensor([[1, 0, 0]])
+    for name, cls in LOSSES.items():
+        kw = {} if AT_K[name] is None else dict(k=AT_K[name])
+        with pytest.raises(ValueError, match=rf"^{cls.__name__}: expected `input` to be "
+                                             r"finite"):
+            cls(**kw)(s, y)
+        assert cls(**kw, validate_args=False)(s, y).isnan()
 
 
 @pytest.mark.parametrize("name", list(FUNCTIONS))
