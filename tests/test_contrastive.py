@@ -24,6 +24,7 @@ from softmetrics.functional import (
     mutual_information_bound,
     nce_loss,
     retrieval_accuracy,
+    sigmoid_contrastive_loss,
 )
 
 from .seeded import seeded_randn
@@ -1062,3 +1063,46 @@ def test_dtype_messages_name_what_each_tensor_is():
     with pytest.raises(TypeError, match=r"mutual_information_bound: expected `loss` to be a "
                                         r"floating-point tensor \(the InfoNCE loss in nats\)"):
         mutual_information_bound(torch.tensor(1), 4)
+
+
+def test_mutual_information_bound_of_numbers_and_per_query_counts():
+    """log N - L for a number or a tensor loss, and for a tensor of candidate counts (one
+    per query); a result in the loss's dtype, or the default dtype for a number."""
+    got = mutual_information_bound(1.5, 128)
+    assert got.dtype == torch.get_default_dtype()
+    assert float(got) == pytest.approx(math.log(128) - 1.5)
+    loss = torch.tensor([0.5, 2.0], dtype=torch.float64)
+    counts = torch.tensor([4, 64])
+    torch.testing.assert_close(mutual_information_bound(loss, counts),
+                               torch.log(counts.double()) - loss)
+    half = mutual_information_bound(loss.half(), counts)
+    assert half.dtype == torch.float16
+    torch.testing.assert_close(mutual_information_bound(1.0, counts),
+                               torch.log(counts.float()) - 1.0)
+    for bad in (True, "1.0", None):
+        with pytest.raises(TypeError, match=r"^mutual_information_bound: expected `loss` to "
+                                            rf"be a tensor or a real number, got "
+                                            rf"{type(bad).__name__}\.$"):
+            mutual_information_bound(bad, 4)
+
+
+def test_tensor_temperatures_and_scales_must_be_positive():
+    q, k = _randn(4, 3, seed=70), _randn(4, 3, seed=71)
+    for value in (0.0, -0.5):
+        with pytest.raises(ValueError, match=r"^info_nce: expected `temperature` to be > 0"):
+            info_nce(q, k, temperature=torch.tensor(value))
+        with pytest.raises(ValueError, match=r"^sigmoid_contrastive_loss: expected "
+                                             r"`logit_scale` to be > 0"):
+            sigmoid_contrastive_loss(q, k, logit_scale=torch.tensor(value))
+    assert torch.isfinite(info_nce(q, k, temperature=torch.tensor(0.5)))
+
+
+def test_retrieval_accuracy_compares_directions_by_default():
+    # the first query's positive has the closer direction, the other key the larger dot
+    # product: cosine similarity (the default) finds it, the plain dot product does not
+    q = torch.tensor([[1.0, 0.2], [0.0, 1.0]])
+    k = torch.tensor([[1.0, 0.0], [0.5, 10.0]])
+    torch.testing.assert_close(retrieval_accuracy(q, k, reduction="none"),
+                               torch.tensor([1.0, 1.0]))
+    torch.testing.assert_close(retrieval_accuracy(q, k, normalize=False, reduction="none"),
+                               torch.tensor([0.0, 1.0]))

@@ -128,10 +128,13 @@ def _compute(rank: int, world: int) -> dict:
     rows = rank_rows(rank, world, 21)
     local = softmetrics.SoftAUROCLoss(task="binary", temperature=0.7, ignore_index=-1)
     results["local-auroc"] = dict(loss=local(x[rows], y[rows]), rows=rows)
-    # and InfoNCE, unless asked to gather, takes this process's keys only
+    # and the contrastive functions, unless asked to gather, take this process's keys only
     q, k, _ = _nce_data(22)
     rows = rank_rows(rank, world, 22)
-    results["local-nce"] = dict(loss=F.info_nce(q[rows], k[rows], temperature=0.5), rows=rows)
+    results["local-nce"] = dict(loss=F.info_nce(q[rows], k[rows], temperature=0.5),
+                                siglip=F.sigmoid_contrastive_loss(q[rows], k[rows]),
+                                accuracy=F.retrieval_accuracy(q[rows], k[rows], k=2),
+                                rows=rows)
     results.update(siglip_rank_results(rank, world))
     return results
 
@@ -191,6 +194,10 @@ def test_gathered_losses_equal_one_process_on_the_whole_batch(world):
         rows = r["local-nce"]["rows"]
         assert_close_to(r["local-nce"]["loss"], F.info_nce(q[rows], k[rows], temperature=0.5),
                         "local InfoNCE")
+        assert_close_to(r["local-nce"]["siglip"], F.sigmoid_contrastive_loss(q[rows], k[rows]),
+                        "local SigLIP")
+        assert_close_to(r["local-nce"]["accuracy"], F.retrieval_accuracy(q[rows], k[rows], k=2),
+                        "local retrieval accuracy")
 
     assert_siglip_equals_whole_batch(ranks, world)
 
