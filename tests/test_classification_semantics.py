@@ -331,8 +331,22 @@ def test_repr_shows_the_set_level_options_that_are_set(factory):
     assert "temperature=1.0" in plain
     both = repr(factory(sync_dist=True, momentum=0.5, temperature=0.3))
     assert "sync_dist=True" in both and "momentum=0.5" in both and "temperature=0.3" in both
+
+
+def test_default_reprs_in_full():
+    """Every default that changes a value is in the repr, so a changed default shows."""
     assert repr(softmetrics.SoftAUROCLoss(task="binary")) == (
         "SoftAUROCLoss(task='binary', average='macro', validate_args=True, temperature=1.0)")
+    assert repr(softmetrics.SoftF1Loss(**MC3)) == (
+        "SoftF1Loss(task='multiclass', num_classes=3, average='macro', threshold=0.5, "
+        "multidim_average='global', zero_division=0.0, validate_args=True, alpha=0.5, "
+        "beta=0.5, temperature=1.0)")
+    assert repr(softmetrics.SoftCohenKappaLoss(**MC3)) == (
+        "SoftCohenKappaLoss(task='multiclass', num_classes=3, threshold=0.5, "
+        "zero_division=0.0, validate_args=True, temperature=1.0)")
+    assert repr(softmetrics.SoftExactMatchLoss(task="multilabel", num_classes=3)) == (
+        "SoftExactMatchLoss(task='multilabel', num_classes=3, threshold=0.5, "
+        "multidim_average='global', zero_division=0.0, validate_args=True, temperature=1.0)")
 
 
 def test_repr_shows_a_focal_exponent_only_where_one_is_set():
