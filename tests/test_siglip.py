@@ -383,13 +383,41 @@ def siglip_rank_results(rank: int, world: int) -> dict:
         results[f"siglip-module-{gather}"] = dict(
             loss=loss.detach(), metric=loss_fn.metric(q[rows], k[rows]),
             grad_t=loss_fn.log_logit_scale.grad, grad_b=loss_fn.logit_bias.grad)
+    results["siglip-ring-messages"] = _ring_messages(q[rows], k[rows])
     return results
+
+
+def _ring_messages(q: torch.Tensor, k: torch.Tensor) -> dict:
+    """How many shifts (one block each) the ring makes in a forward and a backward pass."""
+    from softmetrics import distributed
+
+    calls: list[int] = []
+    original = distributed.Ring.shift
+
+    def counted(self, send, receive, *, tag=0):
+        calls.append(len(send))
+        return original(self, send, receive, tag=tag)
+
+    distributed.Ring.shift = counted
+    try:
+        q, k = q.clone().requires_grad_(), k.clone().requires_grad_()
+        loss = sigmoid_contrastive_loss(q, k, gather_distributed="ring")
+        forward = list(calls)
+        loss.backward()
+    finally:
+        distributed.Ring.shift = original
+    return dict(forward=forward, backward=calls[len(forward):])
 
 
 def assert_siglip_equals_whole_batch(ranks: list[dict], world: int) -> None:
     """Every rank's `siglip_rank_results` equal one process on the whole batch, to 1e-6,
     with the keys all-gathered and passed around the ring; the ring keeps no other
     process's keys for the backward pass."""
+    # the forward pass passes the key blocks on world - 1 times; the backward pass too,
+    # and the key-gradient accumulators world times (the last brings back the own block's)
+    for r in ranks:
+        assert r["siglip-ring-messages"] == dict(forward=[1] * (world - 1),
+                                                backward=[1] * (2 * world - 1))
     q, k = _dist_data()
     for name, options in DIST_CASES:
         qa, ka = q.clone().requires_grad_(), k.clone().requires_grad_()
