@@ -84,3 +84,23 @@ def test_validation_is_imported_from_checks_only() -> None:
                     isinstance(node.value, ast.Name) and node.value.id == "_checks"):
                 problems.append(f"{path.name}:{node.lineno}: .{node.attr}")
     assert not problems, "\n".join(problems)
+
+
+def test_functional_surrogates_follow_the_api_conventions() -> None:
+    """`soft_<metric>(input, target, *, temperature=1.0, ..., validate_args=True)`: two
+    positional tensors, then keyword-only options, the same defaults everywhere (the design
+    notes' API conventions); the Modules' defaults, `SoftAUROCLoss(temperature=1.0)` and so
+    on, are checked through their reprs."""
+    import inspect
+
+    from softmetrics import functional
+
+    names = [n for n in functional.__all__ if n.startswith("soft_")]
+    assert len(names) >= 20
+    for name in names:
+        params = inspect.signature(getattr(functional, name)).parameters
+        positional = [p.name for p in params.values() if p.kind is not p.KEYWORD_ONLY]
+        assert positional[:1] == ["input"] and len(positional) == 2, name
+        assert params["temperature"].default == 1.0, name
+        assert params["validate_args"].default is True, name
+        assert all(p.kind is p.KEYWORD_ONLY for p in list(params.values())[2:]), name
