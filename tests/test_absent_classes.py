@@ -177,6 +177,37 @@ def test_soft_value_converges_to_the_exact_one(task, absent_classes, zero_divisi
     assert all(b <= a / 5 or b < 1e-12 for a, b in itertools.pairwise(errors))
 
 
+@pytest.mark.parametrize("zero_division", [0.0, 1.0])
+@pytest.mark.parametrize("average, absent_classes", [
+    ("none", None), ("macro", None), ("macro", "skip"), ("macro", "include")])
+def test_soft_f1_with_an_absent_class_is_the_documented_formula(average, absent_classes,
+                                                                zero_division):
+    """At temperature t a class with a target scores its soft F1; one without scores
+    `zero_division * t / (t + FP)`, which predicting it less raises. The macro average
+    that skips absent classes (the multiclass default) instead weighs such a class by
+    `FP / (FP + t)`, the others by 1, and scores it as predicted (0): predicting it less
+    lowers its weight, which it has only while it is predicted."""
+    t = 0.7
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(12, 4, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (12,), generator=g)  # class 3 absent
+    kw = dict(task="multiclass", num_classes=4, temperature=t)
+    s = F.soft_stat_scores(x, y, **kw)
+    present = s.tp + s.fn > 0
+    score = torch.where(present, s.tp / (s.tp + 0.5 * s.fp + 0.5 * s.fn),
+                        zero_division * t / (t + s.fp))
+    if average == "none":
+        want = score
+    elif absent_classes == "include":
+        want = score.mean()
+    else:
+        weight = torch.where(present, 1.0, s.fp / (s.fp + t))
+        want = (weight * torch.where(present, score, 0.0)).sum() / weight.sum()
+    got = F.soft_f1_score(x, y, **kw, average=average, absent_classes=absent_classes,
+                          zero_division=zero_division)
+    torch.testing.assert_close(got, want)
+
+
 def test_never_present_label_reaches_zero_division_by_predicting_nothing():
     """Multilabel, zero_division=1: a label that never occurs scores 1 when nothing
     predicts it; the soft loss gets there along a gradient instead of sitting on a floor."""

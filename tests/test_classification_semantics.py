@@ -354,3 +354,13 @@ def test_repr_shows_a_focal_exponent_only_where_one_is_set():
     assert "gamma" not in repr(softmetrics.SoftMCCLoss(**MC3))
     assert "gamma" not in repr(softmetrics.SoftF1Loss(**MC3))
     assert "gamma=0.75" in repr(softmetrics.SoftTverskyLoss(**MC3, gamma=0.75))
+
+
+@pytest.mark.parametrize("value", [-0.5, 1.5])
+def test_zero_division_lies_in_the_unit_interval(value):
+    with pytest.raises(ValueError, match=r"^soft_f1_score: expected `zero_division` to be "
+                                         rf">= 0 and <= 1, got {value}\.$"):
+        softmetrics.functional.soft_f1_score(torch.randn(3, 3), torch.tensor([0, 1, 0]),
+                                             **MC3, zero_division=value)
+    assert softmetrics.SoftF1Loss(**MC3, zero_division=1.0).metric(
+        torch.randn(3, 3), torch.tensor([0, 1, 2])) >= 0
