@@ -75,6 +75,22 @@ def test_ignore_index_that_is_a_class_leaves_the_averages(average, want):
     assert sk == pytest.approx(want)
 
 
+@pytest.mark.parametrize("average", ["micro", "macro", "none"])
+def test_multilabel_ignore_index_is_a_target_value_not_a_label(average):
+    """For multilabel targets `ignore_index` marks entries to ignore (torchmetrics): a value
+    inside [0, C), here 2 of 4 labels, takes no label out of the averages."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(20, 4, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 2, (20, 4), generator=g)
+    y[::3, 1] = 2
+    y[1::4, 2] = 2
+    got = F.soft_f1_score(x, y, task="multilabel", num_classes=4, ignore_index=2,
+                          temperature=0, average=average)
+    tm = tmf.multilabel_f1_score(torch.sigmoid(x), y, num_labels=4, ignore_index=2,
+                                 average=average)
+    torch.testing.assert_close(got.float(), tm)
+
+
 def test_ignored_class_keeps_its_per_class_value():
     target, pred = torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1])
     got = F.soft_jaccard_index(_one_hot_logits(pred.tolist(), 3), target, task="multiclass",
