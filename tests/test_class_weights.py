@@ -151,6 +151,8 @@ def test_module_keeps_weights_as_an_option_that_follows_the_device_and_dtype():
     (dict(class_weights=torch.ones(4)), r"shape \(3,\)"),
     (dict(class_weights=torch.tensor([1.0, -1.0, 1.0])), "finite, >= 0"),
     (dict(class_weights=torch.zeros(3)), "not all 0"),
+    (dict(class_weights=torch.tensor([1.0, float("inf"), 1.0])), "finite, >= 0"),
+    (dict(class_weights=torch.tensor([1.0, float("nan"), 1.0])), "finite, >= 0"),
     (dict(class_weights=torch.ones(3, dtype=torch.long)), "floating-point"),
     (dict(class_weights="sudre"), "generalized"),
     (dict(class_weights=torch.ones(3), average="weighted"), "average"),
@@ -159,6 +161,17 @@ def test_bad_weights_raise_at_construction(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match) as info:
         softmetrics.SoftDiceLoss(task="multiclass", num_classes=3, **kwargs)
     assert "SoftDiceLoss" in str(info.value)
+
+
+def test_a_class_of_weight_zero_leaves_the_macro_average():
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(16, 3, generator=g, dtype=torch.float64)
+    target = torch.randint(0, 3, (16,), generator=g)
+    kw = dict(task="multiclass", num_classes=3, average="none")
+    per_class = F.soft_f1_score(logits, target, **kw)
+    loss_fn = softmetrics.SoftDiceLoss(task="multiclass", num_classes=3,
+                                       class_weights=torch.tensor([1.0, 0.0, 1.0]))
+    torch.testing.assert_close(loss_fn(logits, target), 1 - per_class[[0, 2]].mean())
 
 
 def test_weights_where_they_have_no_meaning_raise():
