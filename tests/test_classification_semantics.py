@@ -335,8 +335,11 @@ def test_repr_shows_the_set_level_options_that_are_set(factory):
 
 def test_default_reprs_in_full():
     """Every default that changes a value is in the repr, so a changed default shows."""
-    assert repr(softmetrics.SoftAUROCLoss(task="binary")) == (
-        "SoftAUROCLoss(task='binary', average='macro', validate_args=True, temperature=1.0)")
+    for cls in (softmetrics.SoftAUROCLoss, softmetrics.SoftAveragePrecisionLoss,
+                softmetrics.SoftCalibratedAveragePrecisionLoss):
+        assert repr(cls(task="binary")) == (
+            f"{cls.__name__}(task='binary', average='macro', validate_args=True, "
+            "temperature=1.0)")
     assert repr(softmetrics.SoftF1Loss(**MC3)) == (
         "SoftF1Loss(task='multiclass', num_classes=3, average='macro', threshold=0.5, "
         "multidim_average='global', zero_division=0.0, validate_args=True, alpha=0.5, "
