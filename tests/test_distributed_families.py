@@ -123,20 +123,23 @@ def _compute(rank: int, world: int) -> dict:
                                      gather_distributed=True)
     results["nce-module"] = dict(loss=module(q[rows], k[rows]),
                                  metric=module.metric(q[rows], k[rows]))
-    # without sync_dist a ranking loss sees this process's rows only, also inside a group
-    x, y = _ranking_data("binary", 21)
-    rows = rank_rows(rank, world, 21)
-    local = softmetrics.SoftAUROCLoss(task="binary", temperature=0.7, ignore_index=-1)
-    results["local-auroc"] = dict(loss=local(x[rows], y[rows]), rows=rows)
-    # and the contrastive functions, unless asked to gather, take this process's keys only
-    q, k, _ = _nce_data(22)
-    rows = rank_rows(rank, world, 22)
-    results["local-nce"] = dict(loss=F.info_nce(q[rows], k[rows], temperature=0.5),
-                                siglip=F.sigmoid_contrastive_loss(q[rows], k[rows]),
-                                accuracy=F.retrieval_accuracy(q[rows], k[rows], k=2),
-                                rows=rows)
+    results["local"] = _local_losses(rank, world)
     results.update(siglip_rank_results(rank, world))
     return results
+
+
+def _local_losses(rank: int, world: int) -> dict:
+    """Losses of this rank's rows that are not asked to sync or gather: a ranking loss
+    without sync_dist, and the contrastive functions without gather_distributed. Inside a
+    process group they must equal the same call outside one."""
+    x, y = _ranking_data("binary", 21)
+    q, k, _ = _nce_data(22)
+    a, b = rank_rows(rank, world, 21), rank_rows(rank, world, 22)
+    auroc = softmetrics.SoftAUROCLoss(task="binary", temperature=0.7, ignore_index=-1)
+    return {"AUROC": auroc(x[a], y[a]),
+            "InfoNCE": F.info_nce(q[b], k[b], temperature=0.5),
+            "SigLIP": F.sigmoid_contrastive_loss(q[b], k[b]),
+            "retrieval accuracy": F.retrieval_accuracy(q[b], k[b], k=2)}
 
 
 @pytest.mark.parametrize("world", [2, 4])
@@ -184,20 +187,9 @@ def test_gathered_losses_equal_one_process_on_the_whole_batch(world):
         assert_close_to(r["nce-module"]["metric"], module.metric(q, k), "InfoNCELoss.metric",
                         atol=1e-12)
 
-    x, y = _ranking_data("binary", 21)
-    local = softmetrics.SoftAUROCLoss(task="binary", temperature=0.7, ignore_index=-1)
-    for r in ranks:
-        rows = r["local-auroc"]["rows"]
-        assert_close_to(r["local-auroc"]["loss"], local(x[rows], y[rows]), "local AUROC")
-    q, k, _ = _nce_data(22)
-    for r in ranks:
-        rows = r["local-nce"]["rows"]
-        assert_close_to(r["local-nce"]["loss"], F.info_nce(q[rows], k[rows], temperature=0.5),
-                        "local InfoNCE")
-        assert_close_to(r["local-nce"]["siglip"], F.sigmoid_contrastive_loss(q[rows], k[rows]),
-                        "local SigLIP")
-        assert_close_to(r["local-nce"]["accuracy"], F.retrieval_accuracy(q[rows], k[rows], k=2),
-                        "local retrieval accuracy")
+    for rank, r in enumerate(ranks):
+        for name, want in _local_losses(rank, world).items():
+            assert_close_to(r["local"][name], want, f"local {name}")
 
     assert_siglip_equals_whole_batch(ranks, world)
 
