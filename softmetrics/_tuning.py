@@ -28,6 +28,7 @@ __all__ = [
     "INFONCE_CPU_TILE_ELEMENTS",
     "INFONCE_DEVICE_TILE_ELEMENTS",
     "INFONCE_MIN_CHUNK",
+    "RANKING_CPU_LISTS_POSITIVES",
     "RANKING_DEVICE_TILE_ELEMENTS",
     "RANKING_TILE_ELEMENTS",
     "SMALL_COUNTS_ENTRIES",
@@ -75,6 +76,11 @@ BLEU_CPU_TILE_ELEMENTS = 1 << 17
 # kernel launches whatever its size, 2^24 (64 MiB; a column of 4096 samples).
 RANKING_TILE_ELEMENTS = 1 << 20
 RANKING_DEVICE_TILE_ELEMENTS = 1 << 24
+# Ranking on the CPU, where reading the labels costs no synchronisation: the tiles cover
+# only the pairs of a positive and a negative (`NegativesAbove`), not every pair of a
+# column (False: every pair, as on other devices, where listing the positives would wait
+# for the device).
+RANKING_CPU_LISTS_POSITIVES = True
 
 # InfoNCE: above this many logits (N * P) `chunk_size=None` tiles (2^24 float32: 64 MiB).
 INFONCE_AUTO_TILE_ELEMENTS = 1 << 24

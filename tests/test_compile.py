@@ -513,26 +513,35 @@ def _ranking_operands(rows_k: int, level: bool):
 @needs_ranking_operators
 @pytest.mark.parametrize("rows_k", [1, 3])
 @pytest.mark.parametrize("level", [False, True], ids=["binary", "levels"])
-def test_the_negatives_above_operators_pass_opcheck_and_have_derivatives(rows_k, level):
+@pytest.mark.parametrize("listed", [False, True], ids=["every-row", "positives"])
+def test_the_negatives_above_operators_pass_opcheck_and_have_derivatives(rows_k, level,
+                                                                         listed):
     """`softmetrics::negatives_above` and its backward: opcheck (float64, tiles of 5
     rows, the last one short), the Function's value and gradient, gradcheck through the
-    backward operator and gradgradcheck through the out-of-place tiles."""
+    backward operator and gradgradcheck through the out-of-place tiles; for every row,
+    and for the positives only (a few entries of each row neither positive nor
+    negative)."""
     g, u, neg, lv = _ranking_operands(rows_k, level)
+    pos = None
+    if listed:
+        pos = 1 - neg
+        pos[torch.rand(pos.shape, generator=g) < 0.2] = 0
     op = torch.ops.softmetrics.negatives_above
-    torch.library.opcheck(op.default, (u, neg, 5, lv))
-    out = op(u, neg, 5, lv)
+    torch.library.opcheck(op.default, (u, neg, 5, lv, pos))
+    out = op(u, neg, 5, lv, pos)
     grad = torch.randn(out.shape, generator=g, dtype=torch.float64)
     torch.library.opcheck(torch.ops.softmetrics.negatives_above_backward.default,
-                          (grad, u.detach(), neg, lv, 5))
+                          (grad, u.detach(), neg, lv, 5, pos))
     v = u.detach().clone().requires_grad_()
-    torch.testing.assert_close(out, ranking.NegativesAbove.apply(v, neg, 5, lv),
+    torch.testing.assert_close(out, ranking.NegativesAbove.apply(v, neg, 5, lv, pos),
                                rtol=0, atol=0)
     (g_op,) = torch.autograd.grad(out, u, grad)
     torch.testing.assert_close(
-        g_op, torch.autograd.grad(ranking.NegativesAbove.apply(v, neg, 5, lv), v, grad)[0],
+        g_op, torch.autograd.grad(ranking.NegativesAbove.apply(v, neg, 5, lv, pos), v,
+                                  grad)[0],
         rtol=0, atol=0)
-    assert torch.autograd.gradcheck(lambda u: op(u, neg, 5, lv), (u,))
-    assert torch.autograd.gradgradcheck(lambda u: op(u, neg, 5, lv), (u,))
+    assert torch.autograd.gradcheck(lambda u: op(u, neg, 5, lv, pos), (u,))
+    assert torch.autograd.gradgradcheck(lambda u: op(u, neg, 5, lv, pos), (u,))
 
 
 @needs_ranking_operators
@@ -563,6 +572,9 @@ def test_without_the_ranking_operators_the_functions_are_traced(monkeypatch):
     loops unrolled (a graph that grows with the tiles), to eager mode's values and
     gradients."""
     monkeypatch.setattr(ranking, "_OPERATORS", None)
+    # traced, `NegativesAbove` computes every row (the listing's sizes would be data),
+    # which eager mode then must too, for the same sums
+    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", False)
     for name in ("binary-ap", "multiclass-ap"):
         unrolled, fewer = (len(_compiled_ranking_graph(name, chunk)) for chunk in (16, 64))
         assert unrolled > fewer

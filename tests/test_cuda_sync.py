@@ -17,6 +17,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import softmetrics
+from softmetrics import _tuning
 from softmetrics.functional import bleu_score, info_nce
 
 Step = Callable[[], None]
@@ -355,10 +356,12 @@ class _FlagDataReads(TorchDispatchMode):
 
 
 @pytest.mark.parametrize("name", sorted(SMOKE))
-def test_the_steps_run_on_the_cpu(name):
+def test_the_steps_run_on_the_cpu(name, monkeypatch):
     """The steps checked on CUDA above, twice on the CPU (as `_assert_no_sync` runs them),
     so that they stay valid calls where no GPU is at hand; the second one may not read
-    tensor data on the host."""
+    tensor data on the host. The ranking tiles read the labels on the CPU only, where it
+    costs nothing (`RANKING_CPU_LISTS_POSITIVES`): here they run as on CUDA."""
+    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", False)
     step = SMOKE[name](torch.device("cpu"))
     step()
     with _FlagDataReads():

@@ -545,6 +545,113 @@ def test_listed_entries_function_has_second_derivatives(k):
         lambda x: _ranking_tiles.PositivesAbove.apply(x, neg, cols, idx, 4), (u,))
 
 
+def _marked_columns(k: int, m: int, seed: int):
+    """float64 scores (K, M) and 0/1 masks of positives and negatives, some entries
+    neither (ignored); with three or more rows, row 1 has no positive and row 2 no
+    negative."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(k, m, generator=g, dtype=torch.float64)
+    label = torch.randint(0, 3, (k, m), generator=g)  # 0 negative, 1 positive, 2 ignored
+    if k >= 3:
+        label[1] = torch.where(label[1] == 1, 0, label[1])
+        label[2] = torch.where(label[2] == 0, 1, label[2])
+    return g, u, (label == 1).double(), (label == 0).double()
+
+
+@pytest.mark.parametrize("listed", [True, False], ids=["positives", "every-row"])
+@pytest.mark.parametrize("level", [False, True], ids=["binary", "levels"])
+@pytest.mark.parametrize("k, rows", [(1, 1), (1, 64), (4, 3), (4, 7)])
+def test_tiles_of_the_positives_equal_the_full_matrix(k, rows, level, listed, device,
+                                                      monkeypatch):
+    """`NegativesAbove` given the positives: their statistic as the full matrix gives it,
+    0 at every other entry, and the full matrix's gradient; with the positives listed (on
+    the CPU) and with every row computed and masked (as on other devices)."""
+    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+    g, u, pos, neg = _marked_columns(k, 40, seed=21 + k)
+    lv = torch.randint(0, 3, (k, 40), generator=g).double() if level else None
+    up = torch.randn(k, 40, generator=g, dtype=torch.float64)
+    ud = u.to(device).requires_grad_(True)
+    tiled = _ranking_tiles.NegativesAbove.apply(
+        ud, neg.to(device), rows, None if lv is None else lv.to(device), pos.to(device))
+    (grad_tiled,) = torch.autograd.grad(tiled, ud, up.to(device))
+    u.requires_grad_(True)
+    pairs = torch.sigmoid(u.unsqueeze(1) - u.unsqueeze(2)) * neg.unsqueeze(1)
+    if lv is not None:
+        pairs = pairs * (lv.unsqueeze(1) != lv.unsqueeze(2))
+    full = pairs.sum(-1) * pos
+    (grad_full,) = torch.autograd.grad(full, u, up)
+    torch.testing.assert_close(tiled.cpu(), full, atol=1e-12, rtol=0)
+    torch.testing.assert_close(grad_tiled.cpu(), grad_full, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("listed", [True, False], ids=["positives", "every-row"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_tiles_of_the_positives_have_second_derivatives(k, listed, monkeypatch):
+    """gradcheck and gradgradcheck of `NegativesAbove` given the positives, listed or
+    not; also where no row has a positive (no tile at all, and still a graph)."""
+    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+    _, u, pos, neg = _marked_columns(k, 11, seed=31)
+    for p in (pos, torch.zeros_like(pos)):
+        def fn(x, p=p):
+            return _ranking_tiles.NegativesAbove.apply(x, neg, 4, None, p)
+
+        x = u.clone().requires_grad_()
+        assert fn(x).requires_grad
+        assert torch.autograd.gradcheck(fn, (x,))
+        assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+def test_listed_tiles_cover_the_pairs_of_a_positive_and_a_negative(monkeypatch):
+    """On the CPU the tiles run over the first rows up to the largest number of positives
+    of a column and the columns from the smallest start of its negatives on, positives
+    first and negatives last: 10 rows and 80 columns of a column of 100 samples with 10
+    positives, 80 negatives and 10 ignored, rather than 100 x 100."""
+    seen = []
+    tiles = _ranking_tiles._tiles_forward
+
+    def spy(u, neg, rows, level, count, skip):
+        seen.append((count, skip))
+        assert not neg[:, :skip].any()  # every negative among the columns read
+        return tiles(u, neg, rows, level, count, skip)
+
+    monkeypatch.setattr(_ranking_tiles, "_tiles_forward", spy)
+    g = torch.Generator().manual_seed(5)
+    y = torch.tensor([1] * 10 + [0] * 80 + [-1] * 10)[torch.randperm(100, generator=g)]
+    x = torch.randn(100, generator=g)
+    soft_auroc(x, y, task="binary", ignore_index=-1)
+    # two columns: the larger count of positives, the smaller start of the negatives
+    y2 = torch.stack([y, torch.where(y == 0, 1, y)], 1)  # 90 positives, no negative
+    soft_average_precision(torch.randn(100, 2, generator=g), y2, task="multilabel",
+                           num_classes=2, ignore_index=-1, average="none")
+    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", False)
+    soft_auroc(x, y, task="binary", ignore_index=-1)
+    assert seen == [(10, 20), (90, 20), (100, 0)]
+
+
+@pytest.mark.parametrize("name", ["auroc", "ap", "cap", "partial"])
+@pytest.mark.parametrize("average", ["macro", "micro"])
+def test_listing_the_positives_changes_no_value_or_gradient(name, average, monkeypatch):
+    """Multilabel soft AUROC (full and partial), AP and cAP with an ignored label, values
+    and gradients: the same with the positives listed and with every pair computed."""
+    g = torch.Generator().manual_seed(17)
+    x = torch.randn(300, 3, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 2, (300, 3), generator=g)
+    y[torch.rand(300, 3, generator=g) < 0.1] = -1
+    y[:, 2] = torch.where(torch.rand(300, generator=g) < 0.9, 0, y[:, 2])  # few positives
+    fn = FUNCTIONS["auroc" if name == "partial" else name]
+    kw: dict = dict(task="multilabel", num_classes=3, average=average, ignore_index=-1,
+                    temperature=0.4, chunk_size=32)
+    if name == "partial":
+        kw["max_fpr"] = 0.2
+    results = []
+    for listed in (True, False):
+        monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+        xi = x.clone().requires_grad_()
+        value = fn(xi, y, **kw)
+        results.append((value, *torch.autograd.grad(value, xi)))
+    torch.testing.assert_close(results[0], results[1], atol=1e-12, rtol=0)
+
+
 @pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
 @pytest.mark.parametrize("average", ["macro", "weighted", "none", "micro"])
 @pytest.mark.parametrize("ignore", [False, True])

@@ -153,14 +153,16 @@ def negatives_above_exact(scores: Tensor, neg: Tensor,
 def negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
                     chunk_size: int | None, count_dtype: torch.dtype,
                     level: Tensor | None = None,
-                    positives: Positives | None = None) -> tuple[Tensor, Tensor | None]:
+                    positives: Positives | None = None,
+                    pos: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
     """The statistic `F_i` of every sample: exact at temperature 0, else soft and tiled.
 
     With it, at temperature 0, the number of negatives tied with each sample (the width of
     its tied block on the ROC curve); `None` at temperature > 0, where a comparison is
     never a tie but a sigmoid. `level` (temperature > 0 only) counts only the pairs whose
     levels differ (see `NegativesAbove`). `positives` (temperature > 0 only) lists every
-    entry whose `F_i` is read: the others are left 0 (see `PositivesAbove`).
+    entry whose `F_i` is read: the others are left 0 (see `PositivesAbove`); `pos` marks
+    them instead, where they are not listed (see `NegativesAbove`).
     """
     if is_hard(temperature):
         return negatives_above_exact(scores, neg, count_dtype)
@@ -179,7 +181,8 @@ def negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
     rows = tile_rows(scores.shape[0], scores.shape[1], chunk_size, scores.device)
     with full_precision(scores.device):  # no half-precision tile sums under autocast
         above = negatives_above_tiles(u.contiguous(), neg.contiguous(), rows,
-                                       None if level is None else level.contiguous())
+                                       None if level is None else level.contiguous(),
+                                       None if pos is None else pos.contiguous())
     return above.to(count_dtype), None
 
 
@@ -237,7 +240,7 @@ def column_stats(metric: str, scores: Tensor, pos: Tensor, neg: Tensor,
     n_pos = pos.to(count_dtype).sum(-1)
     n_neg = neg.to(count_dtype).sum(-1)
     above, ties = negatives_above(scores, neg, temperature, chunk_size, count_dtype,
-                                  positives=positives)
+                                  positives=positives, pos=pos)
     pos_w = pos.to(count_dtype)
     if metric == "auroc":
         if max_fpr is not None:
@@ -300,9 +303,9 @@ def ranking_metric(fn: str, metric: Metric, input: Tensor, target: Tensor, *, ta
     if hook is not None:
         stats = hook(stats)
     value, defined = _column_formula(metric, stats, max_fpr)
-    if is_hard(temperature):  # a NaN score leaves its column no order: NaN, not a value
-        value = torch.where(scores.isnan().any(-1), torch.full_like(value, float("nan")),
-                            value)
+    # a NaN score leaves its column no order: NaN, not a value (also where the NaN is
+    # ignored, and at temperature > 0, where the tiles may not read an ignored entry)
+    value = torch.where(scores.isnan().any(-1), torch.full_like(value, float("nan")), value)
     if task == "binary" or average == "micro":
         return value[0].to(out_dtype)
     if average == "none":

@@ -28,13 +28,15 @@ __all__ = [
 ]
 
 
-def _pair_weight(neg: Tensor, level: Tensor | None, start: int, stop: int) -> Tensor | None:
-    """The weights of the pairs of tile rows `start:stop`, (K, rows, M): `neg_j` where the
-    levels of `i` and `j` differ; None without levels (the weight is then `neg_j` alone,
-    applied by a matrix product)."""
+def _pair_weight(neg: Tensor, level: Tensor | None, start: int, stop: int,
+                 skip: int = 0) -> Tensor | None:
+    """The weights of the pairs of tile rows `start:stop` and of the columns from `skip`
+    on (`neg`: those columns), (K, rows, M - skip): `neg_j` where the levels of `i` and `j`
+    differ; None without levels (the weight is then `neg_j` alone, applied by a matrix
+    product)."""
     if level is None:
         return None
-    differ = level.unsqueeze(1) != level[:, start:stop].unsqueeze(2)
+    differ = level[:, skip:].unsqueeze(1) != level[:, start:stop].unsqueeze(2)
     return neg.unsqueeze(1) * differ.to(neg.dtype)
 
 
@@ -52,32 +54,92 @@ class NegativesAbove(torch.autograd.Function):
     With `level` (K, M) a pair counts only where the levels of `i` and `j` differ (graded
     relevance: the pairs whose order changes a retrieval metric); `neg_j` then weighs `j`
     as before.
+
+    With `pos` (K, M), nonzero at the entries whose `F_i` is read (the positives), the
+    other entries are 0, and on the CPU, where reading `pos` and `neg` costs no
+    synchronisation, only the pairs of such an entry and a negative are computed: each
+    row is put in the order positives, ignored entries, negatives (`_Listing`), and the
+    tiles cover the first rows up to the largest number of positives of a row and the
+    columns from the smallest start of the negatives on. For one column of 8192 samples
+    that is a quarter of the pairs when half are positives, a twentieth when 5% are.
+    Elsewhere (and on the CPU with `_tuning.RANKING_CPU_LISTS_POSITIVES` off) every row
+    is computed and the others masked.
     """
 
     apply: ClassVar[Callable[..., Tensor]]
 
     @staticmethod
-    def forward(ctx: Any, u: Tensor, neg: Tensor, rows: int,
-                level: Tensor | None = None) -> Tensor:
-        ctx.save_for_backward(u, neg, level)
+    def forward(ctx: Any, u: Tensor, neg: Tensor, rows: int, level: Tensor | None = None,
+                pos: Tensor | None = None) -> Tensor:
+        ctx.save_for_backward(u, neg, level, pos)
         ctx.rows = rows
-        return _negatives_forward(u, neg, rows, level)
+        return _negatives_forward(u, neg, rows, level, pos)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None, None, None]:
-        u, neg, level = ctx.saved_tensors
-        return _negatives_backward(grad_out, u, neg, level, ctx.rows), None, None, None
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None, None, None, None]:
+        u, neg, level, pos = ctx.saved_tensors
+        return _negatives_backward(grad_out, u, neg, level, ctx.rows, pos), None, None, None, None
 
 
-def _negatives_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None) -> Tensor:
+class _Listing:
+    """The order that puts each row's positives first and its negatives last (ignored
+    entries between them: stable, so ties keep their places), `count` the leading entries
+    that hold every row's positives (`is_pos` marks them) and `skip` the entry from which
+    on every row's negatives lie. Reads `pos` and `neg`: the CPU only, where that costs no
+    synchronisation."""
+
+    def __init__(self, pos: Tensor, neg: Tensor) -> None:
+        is_pos, is_neg = pos != 0, neg != 0
+        key = is_pos.to(torch.int8) - is_neg.to(torch.int8)
+        self.order = key.argsort(dim=-1, descending=True, stable=True)
+        m = pos.shape[-1]
+        self.count = int(is_pos.sum(-1).max()) if pos.numel() else 0
+        self.skip = m - int(is_neg.sum(-1).max()) if pos.numel() else m
+        # which of the first `count` entries are positives (a row with fewer has others)
+        self.is_pos = is_pos.gather(-1, self.order[:, :self.count])
+
+    def take(self, t: Tensor | None) -> Tensor | None:
+        """`t` (K, M) in the listing's order."""
+        return None if t is None else t.gather(-1, self.order)
+
+    def put(self, values: Tensor, m: int) -> Tensor:
+        """(K, count) or (K, M) values in the listing's order, back in place in a (K, M)
+        tensor (0 beyond `count`), by an out-of-place scatter that autograd can follow."""
+        index = self.order[:, :values.shape[-1]]
+        return values.new_zeros(values.shape[0], m).scatter(-1, index, values)
+
+
+def _lists_positives(u: Tensor, pos: Tensor | None) -> bool:
+    """Whether `NegativesAbove` lists the positives: on the CPU, run eagerly (as the
+    operator's body inside `torch.compile`; traced, the listing's sizes would be data)."""
+    return (pos is not None and u.device.type == "cpu" and not is_compiling()
+            and _tuning.RANKING_CPU_LISTS_POSITIVES)
+
+
+def _negatives_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,
+                       pos: Tensor | None = None) -> Tensor:
     """`NegativesAbove`'s forward pass."""
     m = u.shape[-1]
-    out = u.new_empty(u.shape)
+    if not _lists_positives(u, pos):
+        out = _tiles_forward(u, neg, rows, level, m, 0)
+        return out if pos is None else out.mul_(pos != 0)
+    listing = _Listing(cast(Tensor, pos), neg)
+    part = _tiles_forward(cast(Tensor, listing.take(u)), cast(Tensor, listing.take(neg)), rows,
+                          listing.take(level), listing.count, listing.skip)
+    return listing.put(part.mul_(listing.is_pos), m)
+
+
+def _tiles_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None, count: int,
+                   skip: int) -> Tensor:
+    """`F_i` of the first `count` rows over the columns from `skip` on, (K, count)."""
+    out = u.new_empty(u.shape[0], count)
+    cols = u[:, skip:].contiguous()
+    neg = neg[:, skip:].contiguous()
     weight = neg.unsqueeze(-1)
-    for start in range(0, m, rows):
-        stop = min(start + rows, m)
-        tile = (u.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid_()
-        pair = _pair_weight(neg, level, start, stop)
+    for start in range(0, count, rows):
+        stop = min(start + rows, count)
+        tile = (cols.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid_()
+        pair = _pair_weight(neg, level, start, stop, skip)
         if pair is None:
             out[:, start:stop] = torch.matmul(tile, weight).squeeze(-1)
         else:
@@ -86,45 +148,65 @@ def _negatives_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None) 
 
 
 def _negatives_backward(grad_out: Tensor, u: Tensor, neg: Tensor, level: Tensor | None,
-                        rows: int) -> Tensor:
+                        rows: int, pos: Tensor | None = None) -> Tensor:
     """`NegativesAbove`'s backward pass: the gradient of `u`, in place over tiles, or by
     out-of-place ops that autograd differentiates again when a graph is being built."""
     m = u.shape[-1]
-    if torch.is_grad_enabled():  # a graph being built: differentiable
-        return _differentiable_negatives_grad(grad_out, u, neg, level, rows)
+    differentiable = torch.is_grad_enabled()  # a graph being built
+    backward = _differentiable_tiles_grad if differentiable else _tiles_backward
+    if not _lists_positives(u, pos):
+        if pos is not None:
+            grad_out = grad_out * (pos != 0)
+        return backward(grad_out, u, neg, level, rows, m, 0)
+    listing = _Listing(cast(Tensor, pos), neg)
+    g = cast(Tensor, listing.take(grad_out))[:, :listing.count] * listing.is_pos
+    grad = backward(g, cast(Tensor, listing.take(u)), cast(Tensor, listing.take(neg)),
+                    listing.take(level), rows, listing.count, listing.skip)
+    return listing.put(grad, m)
+
+
+def _tiles_backward(grad_out: Tensor, u: Tensor, neg: Tensor, level: Tensor | None,
+                    rows: int, count: int, skip: int) -> Tensor:
+    """The gradient of `u` (K, M) from that of `_tiles_forward`'s (K, count) result, in
+    place over tiles."""
     grad = u.new_zeros(u.shape)
+    to_cols = grad[:, skip:]
+    cols = u[:, skip:].contiguous()
+    neg = neg[:, skip:].contiguous()
     weight = neg.unsqueeze(-1)
-    for start in range(0, m, rows):
-        stop = min(start + rows, m)
-        tile = (u.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid_()
+    for start in range(0, count, rows):
+        stop = min(start + rows, count)
+        tile = (cols.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid_()
         tile.sub_(tile * tile)
         g = grad_out[:, start:stop]
-        pair = _pair_weight(neg, level, start, stop)
+        pair = _pair_weight(neg, level, start, stop, skip)
         if pair is None:
-            grad.addcmul_(torch.matmul(g.unsqueeze(1), tile).squeeze(1), neg)
+            to_cols.addcmul_(torch.matmul(g.unsqueeze(1), tile).squeeze(1), neg)
             grad[:, start:stop] -= g * torch.matmul(tile, weight).squeeze(-1)
         else:
             tile.mul_(pair)
-            grad.add_(torch.matmul(g.unsqueeze(1), tile).squeeze(1))
+            to_cols.add_(torch.matmul(g.unsqueeze(1), tile).squeeze(1))
             grad[:, start:stop] -= g * tile.sum(-1)
     return grad
 
 
-def _differentiable_negatives_grad(grad_out: Tensor, u: Tensor, neg: Tensor,
-                                   level: Tensor | None, rows: int) -> Tensor:
-    """The backward's gradient of `u` by out-of-place ops, tile by tile."""
+def _differentiable_tiles_grad(grad_out: Tensor, u: Tensor, neg: Tensor,
+                               level: Tensor | None, rows: int, count: int,
+                               skip: int) -> Tensor:
+    """`_tiles_backward` by out-of-place ops, tile by tile."""
     m = u.shape[-1]
-    to_j, to_i = torch.zeros_like(u), []
-    for start in range(0, m, rows):
-        stop = min(start + rows, m)
-        tile = (u.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid()
+    cols, neg = u[:, skip:], neg[:, skip:]
+    to_j, to_i = torch.zeros_like(cols), [u.new_zeros(u.shape[0], m - count)]
+    for start in range(0, count, rows):
+        stop = min(start + rows, count)
+        tile = (cols.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid()
         tile = tile - tile * tile
-        pair = _pair_weight(neg, level, start, stop)
+        pair = _pair_weight(neg, level, start, stop, skip)
         tile = tile * (neg.unsqueeze(1) if pair is None else pair)
         g = grad_out[:, start:stop]
         to_j = to_j + torch.matmul(g.unsqueeze(1), tile).squeeze(1)
-        to_i.append(g * tile.sum(-1))
-    return to_j - torch.cat(to_i, dim=-1)
+        to_i.insert(-1, g * tile.sum(-1))
+    return torch.nn.functional.pad(to_j, (skip, 0)) - torch.cat(to_i, dim=-1)
 
 
 class PositivesAbove(torch.autograd.Function):
@@ -259,33 +341,37 @@ def _define_operators() -> tuple[Callable[..., Tensor], Callable[..., Tensor]] |
     custom_op = torch.library.custom_op
 
     @custom_op("softmetrics::negatives_above", mutates_args=())
-    def negatives(u: Tensor, neg: Tensor, rows: int, level: Tensor | None) -> Tensor:
-        return _negatives_forward(u, neg, rows, level)
+    def negatives(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,
+                  pos: Tensor | None) -> Tensor:
+        return _negatives_forward(u, neg, rows, level, pos)
 
     @negatives.register_fake
-    def _(u: Tensor, neg: Tensor, rows: int, level: Tensor | None) -> Tensor:
+    def _(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,
+          pos: Tensor | None) -> Tensor:
         return u.new_empty(u.shape)
 
     @custom_op("softmetrics::negatives_above_backward", mutates_args=())
     def negatives_backward(grad: Tensor, u: Tensor, neg: Tensor, level: Tensor | None,
-                           rows: int) -> Tensor:
+                           rows: int, pos: Tensor | None) -> Tensor:
         with torch.no_grad():  # the tiles in place (a graph being built does not come here)
-            return _negatives_backward(grad, u, neg, level, rows)
+            return _negatives_backward(grad, u, neg, level, rows, pos)
 
     @negatives_backward.register_fake
-    def _(grad: Tensor, u: Tensor, neg: Tensor, level: Tensor | None, rows: int) -> Tensor:
+    def _(grad: Tensor, u: Tensor, neg: Tensor, level: Tensor | None, rows: int,
+          pos: Tensor | None) -> Tensor:
         return u.new_empty(u.shape)
 
     def setup_negatives(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        u, neg, rows, level = inputs
-        ctx.save_for_backward(u, neg, level)
+        u, neg, rows, level, pos = inputs
+        ctx.save_for_backward(u, neg, level, pos)
         ctx.rows = rows
 
-    def differentiate_negatives(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
-        u, neg, level = ctx.saved_tensors
+    def differentiate_negatives(ctx: Any, grad: Tensor
+                                ) -> tuple[Tensor, None, None, None, None]:
+        u, neg, level, pos = ctx.saved_tensors
         # a graph being built: the out-of-place tiles, which autograd differentiates again
         backward = _negatives_backward if torch.is_grad_enabled() else negatives_backward
-        return backward(grad, u, neg, level, ctx.rows), None, None, None
+        return backward(grad, u, neg, level, ctx.rows, pos), None, None, None, None
 
     negatives.register_autograd(differentiate_negatives, setup_context=setup_negatives)
 
@@ -326,11 +412,12 @@ def _define_operators() -> tuple[Callable[..., Tensor], Callable[..., Tensor]] |
 _OPERATORS = _define_operators()
 
 
-def negatives_above_tiles(u: Tensor, neg: Tensor, rows: int, level: Tensor | None) -> Tensor:
+def negatives_above_tiles(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,
+                          pos: Tensor | None = None) -> Tensor:
     """`NegativesAbove`, as its operator inside `torch.compile` where there is one."""
     if is_compiling() and _OPERATORS is not None:
-        return _OPERATORS[0](u, neg, rows, level)
-    return NegativesAbove.apply(u, neg, rows, level)
+        return _OPERATORS[0](u, neg, rows, level, pos)
+    return NegativesAbove.apply(u, neg, rows, level, pos)
 
 
 def positives_above_tiles(u: Tensor, neg: Tensor, cols: Tensor, idx: Tensor,
