@@ -83,7 +83,7 @@ def markdown(result: dict) -> str:
     ]
     titles = {
         "binary": "Binary soft AP and AUROC, N samples (10% positive), temperature 0.1",
-        "retrieval": "Retrieval: B queries x B items, mean soft AP (B^3 pairs)",
+        "retrieval": "Retrieval: B queries x B items, mean soft AP",
     }
     for device in dict.fromkeys(r["device"] for r in result["rows"]):
         for setting in ("binary", "retrieval"):
@@ -97,6 +97,12 @@ def markdown(result: dict) -> str:
                       for me in methods}
             sizes = sorted({r["n"] for r in rows})
             lines += [f"## {titles[setting]} ({device})", ""]
+            if setting == "retrieval":
+                lines += [("Sigmoid pairs per step: softmetrics "
+                           + ("3 B (B - 4), each query's 3 relevant items against its "
+                              "B - 4 others (the CPU takes the positive x negative pairs "
+                              "only)" if device == "cpu" else "B^3")
+                           + "; pytorch-metric-learning B^3."), ""]
             lines.append("| " + ("N" if setting == "binary" else "B") + " | "
                          + " | ".join(f"{me} time" + (f" | {me} memory" if memory[me] else "")
                                       for me in methods) + " |")

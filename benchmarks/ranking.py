@@ -3,7 +3,8 @@
 Two settings, forward + backward each:
 
 1. **Binary AP and AUROC vs N** (one ranking of N scores, 10% positives, temperature
-   0.1): `soft_average_precision` (tiled custom autograd Function) against the same
+   0.1): `soft_average_precision` (tiled custom autograd Function; on the CPU the tiles
+   cover the positive x negative pairs only, 9% of the N^2) against the same
    formula on the full N x N matrix under autograd ("full matrix"), the exact metric
    (temperature 0, one sort), `soft_auroc` ("softmetrics AUROC", tiled too), and soft AP
    under `torch.compile` ("softmetrics, compiled": `fullgraph=True, dynamic=False`,
@@ -14,14 +15,18 @@ Two settings, forward + backward each:
 2. **Retrieval, B queries x B items** (B embeddings in classes of 4, cosine
    similarities): `soft_average_precision(task="multilabel")` with one column per query
    and the query itself ignored, against pytorch-metric-learning's `SmoothAPLoss` (which
-   builds B x B x B tensors) when that package is installed. Both cost B^3 pairs; the
-   values differ (see docs/ranking.md), only time and memory are compared.
+   builds B x B x B tensors) when that package is installed. That one costs B^3 pairs;
+   softmetrics on the CPU 3 B (B - 4), each query's 3 relevant items against its B - 4
+   others, and B^3 on other devices, where the tiles cover every pair. The values differ
+   (see docs/ranking.md), only time and memory are compared.
 3. **Multiclass macro soft AP, N samples x C classes** (uniform random classes,
    temperature 0.1): `soft_average_precision(task="multiclass")`, which computes the
    statistic of each sample's one positive only (N^2 pairs), against the same metric
    through the every-pair path (`task="multilabel"` on `log_softmax` of the logits with
-   one-hot targets: C N^2 pairs; the same value, see tests/test_ranking.py). A method is
-   skipped where its pairs exceed `--multiclass-max-pairs`.
+   one-hot targets: C N^2 pairs; the same value, see tests/test_ranking.py), the path
+   multilabel targets take on other devices (on the CPU, where they take the positive x
+   negative pairs only, it runs with `_tuning.RANKING_CPU_LISTS_POSITIVES` off). A method
+   is skipped where its pairs exceed `--multiclass-max-pairs`.
 
 Times are medians of `torch.utils.benchmark.Timer.blocked_autorange` in one process, with
 the interquartile range. Peak memory on CPU is measured in a fresh subprocess per (method,
@@ -208,9 +213,14 @@ def multiclass_step(method: str, n: int, c: int, device: str):
         logits.grad = None
         if method == "softmetrics":
             value = soft_average_precision(logits, target, task="multiclass", **kw)
-        elif method == "every pair":
-            value = soft_average_precision(torch.log_softmax(logits, 1), one_hot,
-                                           task="multilabel", **kw)
+        elif method == "every pair":  # as on other devices: no listing of the positives
+            listing, _tuning.RANKING_CPU_LISTS_POSITIVES = (
+                _tuning.RANKING_CPU_LISTS_POSITIVES, False)
+            try:
+                value = soft_average_precision(torch.log_softmax(logits, 1), one_hot,
+                                               task="multilabel", **kw)
+            finally:
+                _tuning.RANKING_CPU_LISTS_POSITIVES = listing
         else:
             raise ValueError(method)
         value.backward()
