@@ -213,17 +213,19 @@ def multiclass_step(method: str, n: int, c: int, device: str):
         logits.grad = None
         if method == "softmetrics":
             value = soft_average_precision(logits, target, task="multiclass", **kw)
-        elif method == "every pair":  # as on other devices: no listing of the positives
+            value.backward()
+        elif method == "every pair":
+            # as on other devices: no listing of the positives, forward and backward
             listing, _tuning.RANKING_CPU_LISTS_POSITIVES = (
                 _tuning.RANKING_CPU_LISTS_POSITIVES, False)
             try:
                 value = soft_average_precision(torch.log_softmax(logits, 1), one_hot,
                                                task="multilabel", **kw)
+                value.backward()
             finally:
                 _tuning.RANKING_CPU_LISTS_POSITIVES = listing
         else:
             raise ValueError(method)
-        value.backward()
         return value.detach()
     return run
 

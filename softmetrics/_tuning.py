@@ -79,7 +79,7 @@ RANKING_DEVICE_TILE_ELEMENTS = 1 << 24
 # Ranking on the CPU, where reading the labels costs no synchronisation: the tiles cover
 # only the pairs of a positive and a negative (`NegativesAbove`), not every pair of a
 # column (False: every pair, as on other devices, where listing the positives would wait
-# for the device).
+# for the device). Both passes read it: set it for a whole step.
 RANKING_CPU_LISTS_POSITIVES = True
 
 # InfoNCE: above this many logits (N * P) `chunk_size=None` tiles (2^24 float32: 64 MiB).

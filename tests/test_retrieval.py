@@ -18,6 +18,7 @@ from softmetrics import (
     SoftPrecisionAtKLoss,
     SoftRecallAtKLoss,
     SoftRetrievalAPLoss,
+    _tuning,
 )
 from softmetrics.functional import (
     _ranking_tiles,
@@ -480,6 +481,51 @@ def test_tiled_function_with_levels_equals_full_matrix_autograd(device):
         (grad_tiled,) = torch.autograd.grad(tiled, ud, up.to(device))
         torch.testing.assert_close(tiled.cpu(), full, atol=1e-12, rtol=0)
         torch.testing.assert_close(grad_tiled.cpu(), grad_full, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("listed", [True, False], ids=["positives", "every-row"])
+def test_tiled_function_with_levels_for_the_relevant_items(listed, device, monkeypatch):
+    """Graded relevance weighs every kept item, relevant ones too, and reads the ranks of
+    the relevant items only: `NegativesAbove` given them equals the full matrix there
+    (0 elsewhere), with its gradient, the relevant items listed (on the CPU) or not."""
+    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+    g = torch.Generator().manual_seed(9)
+    u = torch.randn(4, 30, generator=g, dtype=torch.float64).requires_grad_(True)
+    keep = (torch.rand(4, 30, generator=g) < 0.8).double()
+    level = torch.randint(0, 3, (4, 30), generator=g).double()
+    level[1] = 0  # a query with no relevant item
+    relevant = (level > 0).double() * keep
+    up = torch.randn(4, 30, generator=g, dtype=torch.float64)
+    full = (torch.sigmoid(u.unsqueeze(1) - u.unsqueeze(2)) * keep.unsqueeze(1)
+            * (level.unsqueeze(1) != level.unsqueeze(2))).sum(-1) * relevant
+    (grad_full,) = torch.autograd.grad(full, u, up)
+    for rows in (1, 4, 64):
+        ud = u.detach().to(device).requires_grad_(True)
+        tiled = _ranking_tiles.NegativesAbove.apply(ud, keep.to(device), rows,
+                                                   level.to(device), relevant.to(device))
+        (grad_tiled,) = torch.autograd.grad(tiled, ud, up.to(device))
+        torch.testing.assert_close(tiled.cpu(), full, atol=1e-12, rtol=0)
+        torch.testing.assert_close(grad_tiled.cpu(), grad_full, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_listing_the_relevant_items_changes_no_value_or_gradient(name, monkeypatch):
+    """Every soft retrieval metric, graded targets for NDCG, with ignored items and a cut
+    at k: the same values and gradients with the relevant items listed (the CPU's path)
+    and with every pair computed (other devices')."""
+    g = torch.Generator().manual_seed(10)
+    s = torch.randn(5, 60, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3 if name == "ndcg" else 2, (5, 60), generator=g)
+    y[2] = torch.where(torch.rand(60, generator=g) < 0.95, 0, y[2])  # few relevant
+    y[torch.rand(5, 60, generator=g) < 0.1] = -1
+    results = []
+    for listed in (True, False):
+        monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+        x = s.clone().requires_grad_()
+        value = _call(name, x, y, k=None if name in ("ap", "rr") else 7, temperature=0.3,
+                      ignore_index=-1, chunk_size=8, reduction="none")
+        results.append((value, *torch.autograd.grad(value.sum(), x)))
+    torch.testing.assert_close(results[0], results[1], atol=1e-12, rtol=0)
 
 
 # ---------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ class NegativesAbove(torch.autograd.Function):
     synchronisation, only the pairs of such an entry and a negative are computed: each
     row is put in the order positives, ignored entries, negatives (`_Listing`), and the
     tiles cover the first rows up to the largest number of positives of a row and the
-    columns from the smallest start of the negatives on. For one column of 8192 samples
+    columns from the earliest first negative of a row on. For one column of 8192 samples
     that is a quarter of the pairs when half are positives, a twentieth when 5% are.
     Elsewhere (and on the CPU with `_tuning.RANKING_CPU_LISTS_POSITIVES` off) every row
     is computed and the others masked.
@@ -82,19 +82,26 @@ class NegativesAbove(torch.autograd.Function):
 
 
 class _Listing:
-    """The order that puts each row's positives first and its negatives last (ignored
-    entries between them: stable, so ties keep their places), `count` the leading entries
-    that hold every row's positives (`is_pos` marks them) and `skip` the entry from which
-    on every row's negatives lie. Reads `pos` and `neg`: the CPU only, where that costs no
-    synchronisation."""
+    """The order that puts each row's positives first and its negatives last: positives
+    that are no negative, positives that are (graded relevance weighs every item), entries
+    that are neither (ignored), then the other negatives; stable, so ties keep their
+    places. `count` is the number of leading entries that hold every row's positives
+    (`is_pos` marks them) and `skip` the entry from which on every row's negatives lie.
+    Reads `pos` and `neg`: the CPU only, where that costs no synchronisation."""
 
     def __init__(self, pos: Tensor, neg: Tensor) -> None:
         is_pos, is_neg = pos != 0, neg != 0
-        key = is_pos.to(torch.int8) - is_neg.to(torch.int8)
+        key = 2 * is_pos.to(torch.int8) - is_neg.to(torch.int8)
         self.order = key.argsort(dim=-1, descending=True, stable=True)
         m = pos.shape[-1]
-        self.count = int(is_pos.sum(-1).max()) if pos.numel() else 0
-        self.skip = m - int(is_neg.sum(-1).max()) if pos.numel() else m
+        self.count, self.skip = 0, m
+        if pos.numel():
+            self.count = int(is_pos.sum(-1).max())
+            # each row's first negative in this order (none: m)
+            listed_neg = is_neg.gather(-1, self.order)
+            first = torch.where(listed_neg.any(-1), listed_neg.to(torch.uint8).argmax(-1),
+                                torch.full_like(listed_neg[:, 0], m, dtype=torch.long))
+            self.skip = int(first.min())
         # which of the first `count` entries are positives (a row with fewer has others)
         self.is_pos = is_pos.gather(-1, self.order[:, :self.count])
 

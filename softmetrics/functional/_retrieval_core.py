@@ -153,8 +153,9 @@ def _soft_ranks(scores: Tensor, rel: Tensor, keep: Tensor, graded: bool,
     level = torch.where(keep > 0, rel, torch.full_like(rel, -1.0))  # ignored: a level apart
     same = _level_rank(scores, level)
     weight = (keep if graded else (1 - rel) * keep).to(scores.dtype)
+    relevant = ((rel > 0) & (keep > 0)).to(scores.dtype)  # the ranks that are read
     other, _ = negatives_above(scores, weight, temperature, chunk_size, rel.dtype,
-                               level if graded else None)
+                               level if graded else None, pos=relevant)
     return same + other
 
 

@@ -33,8 +33,12 @@ are computed in tiles of `chunk_size` rows by a custom autograd Function that re
 each tile in backward, so the extra memory is $O(C\,M\,\text{chunk})$, never the full
 matrix. Only the positives' $F_i$ enter the formulas; multiclass targets say where the
 positives are (one per sample, at its class), so there only those are computed: $M^2$
-pairs in all rather than $C\,M^2$. At `temperature=0` the exact statistics come from one
-sort per column ($O(M \log M)$ time, $O(M)$ memory).
+pairs in all rather than $C\,M^2$. With binary and multilabel targets on the CPU, where
+reading the labels costs nothing, the tiles cover only the pairs of a positive and a
+negative: $|P|\,|N|$ per column, a quarter of $M^2$ when half the samples are positive
+(other devices compute every pair: there, counting the positives would wait for the
+device). At `temperature=0` the exact statistics come from one sort per column
+($O(M \log M)$ time, $O(M)$ memory).
 """
 
 from __future__ import annotations
