@@ -5,7 +5,8 @@ itself ignored (`ignore_index` on the diagonal). Forward + backward of:
 
 - softmetrics `SoftRetrievalAPLoss`, `SoftRecallAtKLoss` (k = 4), `SoftNDCGLoss` and
   `SoftMRRLoss` (soft ranks tiled over the gallery, temperature 0.01, the cut at k with
-  `cutoff_temperature=1`),
+  `cutoff_temperature=1`; on the CPU the tiles hold the rows of each query's 3 relevant
+  items only, 3 B^2 pairs in all, and B^3 on other devices),
 - the same soft AP on the full B x B x B tensor under autograd ("naive AP"),
 - pytorch-metric-learning's `SmoothAPLoss` (temperature 0.01; it builds B x B x B
   tensors) and `NTXentLoss` (temperature 0.07, the classes as positives; a contrastive
