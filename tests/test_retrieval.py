@@ -465,44 +465,32 @@ def test_gradcheck_and_gradgradcheck_float64(name, chunk, device):
     assert torch.autograd.gradcheck(fn, (s, t))
 
 
-def test_tiled_function_with_levels_equals_full_matrix_autograd(device):
+@pytest.mark.parametrize("listed", [None, True, False],
+                         ids=["every-item", "relevant-listed", "relevant-every-row"])
+def test_tiled_function_with_levels_equals_full_matrix_autograd(listed, device, monkeypatch):
+    """`NegativesAbove` with levels equals the full matrix, with its gradient: for every
+    item, and given the relevant items, whose ranks alone are read, 0 elsewhere (graded
+    relevance weighs every kept item, relevant ones too), with them listed (the CPU's
+    path) or not."""
     g = torch.Generator().manual_seed(8)
-    u = torch.randn(3, 30, generator=g, dtype=torch.float64).requires_grad_(True)
-    keep = (torch.rand(3, 30, generator=g) < 0.8).double()
-    level = torch.randint(0, 3, (3, 30), generator=g).double()
-    up = torch.randn(3, 30, generator=g, dtype=torch.float64)
-    full = (torch.sigmoid(u.unsqueeze(1) - u.unsqueeze(2)) * keep.unsqueeze(1)
-            * (level.unsqueeze(1) != level.unsqueeze(2))).sum(-1)
-    (grad_full,) = torch.autograd.grad(full, u, up)
-    for rows in (1, 4, 64):
-        ud = u.detach().to(device).requires_grad_(True)
-        tiled = _ranking_tiles.NegativesAbove.apply(ud, keep.to(device), rows,
-                                                   level.to(device))
-        (grad_tiled,) = torch.autograd.grad(tiled, ud, up.to(device))
-        torch.testing.assert_close(tiled.cpu(), full, atol=1e-12, rtol=0)
-        torch.testing.assert_close(grad_tiled.cpu(), grad_full, atol=1e-12, rtol=0)
-
-
-@pytest.mark.parametrize("listed", [True, False], ids=["positives", "every-row"])
-def test_tiled_function_with_levels_for_the_relevant_items(listed, device, monkeypatch):
-    """Graded relevance weighs every kept item, relevant ones too, and reads the ranks of
-    the relevant items only: `NegativesAbove` given them equals the full matrix there
-    (0 elsewhere), with its gradient, the relevant items listed (on the CPU) or not."""
-    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
-    g = torch.Generator().manual_seed(9)
     u = torch.randn(4, 30, generator=g, dtype=torch.float64).requires_grad_(True)
     keep = (torch.rand(4, 30, generator=g) < 0.8).double()
     level = torch.randint(0, 3, (4, 30), generator=g).double()
     level[1] = 0  # a query with no relevant item
-    relevant = (level > 0).double() * keep
     up = torch.randn(4, 30, generator=g, dtype=torch.float64)
     full = (torch.sigmoid(u.unsqueeze(1) - u.unsqueeze(2)) * keep.unsqueeze(1)
-            * (level.unsqueeze(1) != level.unsqueeze(2))).sum(-1) * relevant
+            * (level.unsqueeze(1) != level.unsqueeze(2))).sum(-1)
+    relevant = None
+    if listed is not None:
+        monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+        relevant = (level > 0).double() * keep
+        full = full * relevant
     (grad_full,) = torch.autograd.grad(full, u, up)
     for rows in (1, 4, 64):
         ud = u.detach().to(device).requires_grad_(True)
-        tiled = _ranking_tiles.NegativesAbove.apply(ud, keep.to(device), rows,
-                                                   level.to(device), relevant.to(device))
+        tiled = _ranking_tiles.NegativesAbove.apply(
+            ud, keep.to(device), rows, level.to(device),
+            None if relevant is None else relevant.to(device))
         (grad_tiled,) = torch.autograd.grad(tiled, ud, up.to(device))
         torch.testing.assert_close(tiled.cpu(), full, atol=1e-12, rtol=0)
         torch.testing.assert_close(grad_tiled.cpu(), grad_full, atol=1e-12, rtol=0)
