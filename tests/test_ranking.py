@@ -652,6 +652,48 @@ def test_listing_the_positives_changes_no_value_or_gradient(name, average, monke
     torch.testing.assert_close(results[0], results[1], atol=1e-12, rtol=0)
 
 
+class _Listing:
+    """Sets `_tuning.RANKING_CPU_LISTS_POSITIVES` for a block (hypothesis runs many
+    examples in one test call, so a monkeypatch fixture would not reset it)."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+
+    def __enter__(self) -> None:
+        self.saved = _tuning.RANKING_CPU_LISTS_POSITIVES
+        _tuning.RANKING_CPU_LISTS_POSITIVES = self.on
+
+    def __exit__(self, *exc: object) -> None:
+        _tuning.RANKING_CPU_LISTS_POSITIVES = self.saved
+
+
+@given(data=st.data(), name=st.sampled_from(["auroc", "ap", "cap", "partial"]),
+       average=st.sampled_from(["macro", "weighted", "none", "micro"]),
+       chunk=st.integers(1, 9), temperature=st.sampled_from([0.05, 0.5, 2.0]))
+def test_listing_the_positives_is_exact_on_any_labels(data, name, average, chunk,
+                                                       temperature):
+    """Any multilabel target with ignored entries (columns without a positive, without
+    a negative, wholly ignored; one sample or none), tied scores: the same values and
+    gradients with the positives listed and with every pair computed."""
+    n = data.draw(st.integers(0, 14), label="n")
+    c = data.draw(st.integers(1, 4), label="c")
+    scores = data.draw(arrays(np.float64, (n, c), elements=st.sampled_from(
+        [-3.0, -0.5, 0.0, 0.5, 1.0, 4.0])), label="scores")
+    labels = data.draw(arrays(np.int64, (n, c), elements=st.integers(-1, 1)), label="labels")
+    x, y = torch.from_numpy(scores), torch.from_numpy(labels)
+    kw: dict = dict(task="multilabel", num_classes=c, average=average, ignore_index=-1,
+                    temperature=temperature, chunk_size=chunk)
+    if name == "partial":
+        kw["max_fpr"] = 0.3
+    results = []
+    for listed in (True, False):
+        with _Listing(listed):
+            xi = x.clone().requires_grad_()
+            value = FUNCTIONS["auroc" if name == "partial" else name](xi, y, **kw)
+            results.append((value, *torch.autograd.grad(value.sum(), xi)))
+    torch.testing.assert_close(results[0], results[1], atol=1e-12, rtol=0)
+
+
 @pytest.mark.parametrize("name", ["auroc", "ap", "cap"])
 @pytest.mark.parametrize("average", ["macro", "weighted", "none", "micro"])
 @pytest.mark.parametrize("ignore", [False, True])
