@@ -749,9 +749,9 @@ SPEED = [
     Claim(SP, "speed.json",
           "`SoftF1Loss` took {:.2f}x to {:.2f}x of cross-entropy's time at (4096, 1000) over "
           "the block sizes, {:.2f}x with blocks of 2^17. With glibc's default allocator one "
-          "block over the whole tensor took {:.2f}x: its (N, C) temporary was mapped afresh "
-          "at every step, {:.0f} page faults per step against {:.0f} with blocks of 2^17 "
-          "({:.2f}x). The larger blocks of 2^18, 2^19 and 2^20 took {:.2f}x, {:.2f}x and "
+          "block over the whole tensor took {:.2f}x, with {:.0f} page faults per step against "
+          "{:.0f} with blocks of 2^17 ({:.2f}x). The larger blocks of 2^18, 2^19 and 2^20 "
+          "took {:.2f}x, {:.2f}x and "
           "{:.2f}x with the default allocator and {:.2f}x, {:.2f}x and {:.2f}x with the one "
           "that keeps memory.",
           lambda r: (*_span([b["ratio"] for b in r["tuning"]["block_sizes"]
