@@ -497,6 +497,27 @@ def test_tiled_function_with_levels_equals_full_matrix_autograd(listed, device, 
 
 
 @pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_listed_tiles_cover_the_rows_of_the_relevant_items(name, monkeypatch):
+    """On the CPU each query's tiles run over the rows of its relevant items only: 3 rows
+    for queries of 20 items with at most 3 relevant (binary or graded, some ignored),
+    rather than 20."""
+    seen = []
+    tiles = _ranking_tiles._tiles_forward
+
+    def spy(u, neg, rows, level, count, skip):
+        seen.append(count)
+        return tiles(u, neg, rows, level, count, skip)
+
+    monkeypatch.setattr(_ranking_tiles, "_tiles_forward", spy)
+    y = torch.zeros(2, 20, dtype=torch.long)
+    y[0, [2, 7, 11]] = 2 if name == "ndcg" else 1
+    y[1, 5], y[1, [0, 9]] = 1, -1
+    _call(name, torch.randn(2, 20, dtype=torch.float64), y, k=None if name in ("ap", "rr")
+          else 4, temperature=0.5, ignore_index=-1)
+    assert seen == [3]
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
 def test_listing_the_relevant_items_changes_no_value_or_gradient(name, monkeypatch):
     """Every soft retrieval metric, graded targets for NDCG, with ignored items and a cut
     at k: the same values and gradients with the relevant items listed (the CPU's path)
