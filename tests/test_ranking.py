@@ -585,6 +585,18 @@ def test_tiles_of_the_positives_equal_the_full_matrix(k, rows, level, listed, de
 
 
 @pytest.mark.parametrize("listed", [True, False], ids=["positives", "every-row"])
+def test_tiles_of_the_positives_are_zero_elsewhere_even_beside_a_nan(listed, monkeypatch):
+    """A NaN score at an ignored entry reaches the positives' statistic (where the tiles
+    read that entry) but never the other entries, which stay 0 on either path."""
+    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+    _, u, pos, neg = _marked_columns(3, 12, seed=41)
+    ignored = (pos == 0) & (neg == 0)
+    u[ignored.nonzero()[0].tolist()] = float("nan")
+    out = _ranking_tiles.NegativesAbove.apply(u, neg, 5, None, pos)
+    assert (out[pos == 0] == 0).all()
+
+
+@pytest.mark.parametrize("listed", [True, False], ids=["positives", "every-row"])
 @pytest.mark.parametrize("k", [1, 3])
 def test_tiles_of_the_positives_have_second_derivatives(k, listed, monkeypatch):
     """gradcheck and gradgradcheck of `NegativesAbove` given the positives, listed or

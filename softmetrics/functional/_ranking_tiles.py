@@ -61,7 +61,7 @@ class NegativesAbove(torch.autograd.Function):
     row is put in the order positives, ignored entries, negatives (`_Listing`), and the
     tiles cover the first rows up to the largest number of positives of a row and the
     columns from the earliest first negative of a row on. For one column of 8192 samples
-    that is a quarter of the pairs when half are positives, a twentieth when 5% are.
+    that is a quarter of the pairs when half are positives, about a twentieth when 5% are.
     Elsewhere (and on the CPU with `_tuning.RANKING_CPU_LISTS_POSITIVES` off) every row
     is computed and the others masked.
     """
@@ -129,11 +129,12 @@ def _negatives_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,
     m = u.shape[-1]
     if not _lists_positives(u, pos):
         out = _tiles_forward(u, neg, rows, level, m, 0)
-        return out if pos is None else out.mul_(pos != 0)
+        # 0, not a product with 0, which would keep a NaN of an ignored entry's row
+        return out if pos is None else torch.where(pos != 0, out, torch.zeros_like(out))
     listing = _Listing(cast(Tensor, pos), neg)
     part = _tiles_forward(cast(Tensor, listing.take(u)), cast(Tensor, listing.take(neg)), rows,
                           listing.take(level), listing.count, listing.skip)
-    return listing.put(part.mul_(listing.is_pos), m)
+    return listing.put(torch.where(listing.is_pos, part, torch.zeros_like(part)), m)
 
 
 def _tiles_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None, count: int,
@@ -163,7 +164,7 @@ def _negatives_backward(grad_out: Tensor, u: Tensor, neg: Tensor, level: Tensor 
     backward = _differentiable_tiles_grad if differentiable else _tiles_backward
     if not _lists_positives(u, pos):
         if pos is not None:
-            grad_out = grad_out * (pos != 0)
+            grad_out = torch.where(pos != 0, grad_out, torch.zeros_like(grad_out))
         return backward(grad_out, u, neg, level, rows, m, 0)
     listing = _Listing(cast(Tensor, pos), neg)
     g = cast(Tensor, listing.take(grad_out))[:, :listing.count] * listing.is_pos
