@@ -20,7 +20,9 @@ of the tied items (scikit-learn's rule for NDCG, and `retrieval_accuracy`'s): on
 query, no pairs. At `temperature > 0` the soft ranks are computed in tiles of `chunk_size`
 items by the ranking family's autograd Function, which recomputes each tile in backward:
 the extra memory is $O(Q \cdot G \cdot \text{chunk})$, never the $Q \times G \times G$
-tensor. The machinery is in `_retrieval_core`.
+tensor. Only the relevant items' ranks are read, and on the CPU only their rows of the
+tiles are computed ($Q \cdot R \cdot G$ pairs for at most $R$ relevant items per query;
+other devices compute all $Q \cdot G^2$). The machinery is in `_retrieval_core`.
 """
 
 from __future__ import annotations
