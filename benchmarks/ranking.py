@@ -71,6 +71,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
+from unittest import mock
 
 import torch
 from torch.utils.benchmark import Timer
@@ -216,14 +217,10 @@ def multiclass_step(method: str, n: int, c: int, device: str):
             value.backward()
         elif method == "every pair":
             # as on other devices: no listing of the positives, forward and backward
-            listing, _tuning.RANKING_CPU_LISTS_POSITIVES = (
-                _tuning.RANKING_CPU_LISTS_POSITIVES, False)
-            try:
+            with mock.patch.object(_tuning, "RANKING_CPU_LISTS_POSITIVES", False):
                 value = soft_average_precision(torch.log_softmax(logits, 1), one_hot,
                                                task="multilabel", **kw)
                 value.backward()
-            finally:
-                _tuning.RANKING_CPU_LISTS_POSITIVES = listing
         else:
             raise ValueError(method)
         return value.detach()

@@ -664,21 +664,6 @@ def test_listing_the_positives_changes_no_value_or_gradient(name, average, monke
     torch.testing.assert_close(results[0], results[1], atol=1e-12, rtol=0)
 
 
-class _Listing:
-    """Sets `_tuning.RANKING_CPU_LISTS_POSITIVES` for a block (hypothesis runs many
-    examples in one test call, so a monkeypatch fixture would not reset it)."""
-
-    def __init__(self, on: bool) -> None:
-        self.on = on
-
-    def __enter__(self) -> None:
-        self.saved = _tuning.RANKING_CPU_LISTS_POSITIVES
-        _tuning.RANKING_CPU_LISTS_POSITIVES = self.on
-
-    def __exit__(self, *exc: object) -> None:
-        _tuning.RANKING_CPU_LISTS_POSITIVES = self.saved
-
-
 @given(data=st.data(), name=st.sampled_from(["auroc", "ap", "cap", "partial"]),
        average=st.sampled_from(["macro", "weighted", "none", "micro"]),
        chunk=st.integers(1, 9), temperature=st.sampled_from([0.05, 0.5, 2.0]))
@@ -699,7 +684,9 @@ def test_listing_the_positives_is_exact_on_any_labels(data, name, average, chunk
         kw["max_fpr"] = 0.3
     results = []
     for listed in (True, False):
-        with _Listing(listed):
+        # hypothesis runs many examples in one call: a fixture's patch would outlive each
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
             xi = x.clone().requires_grad_()
             value = FUNCTIONS["auroc" if name == "partial" else name](xi, y, **kw)
             results.append((value, *torch.autograd.grad(value.sum(), xi)))
