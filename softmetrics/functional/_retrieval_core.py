@@ -144,16 +144,17 @@ def _exact_counts(scores: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:
     return above - 0.5 * ties, ties
 
 
-def _soft_ranks(scores: Tensor, rel: Tensor, keep: Tensor, graded: bool,
+def _soft_ranks(scores: Tensor, rel: Tensor, keep: Tensor, relevant: Tensor, graded: bool,
                 temperature: float | Tensor, chunk_size: int | None) -> Tensor:
     """The soft 1-based rank of every relevant item: 1 + the exact number of items of the
     same relevance above it + the soft number of kept items of another relevance above it
     (`sigmoid((s_j - s_i) / tau)` each, tiled). Entries of non-relevant items are
-    meaningless (binary targets count only the non-relevant items above)."""
+    meaningless (binary targets count only the non-relevant items above): `relevant`
+    (0/1, the kept relevant items) marks the ranks that are read, whose rows alone the
+    tiles need."""
     level = torch.where(keep > 0, rel, torch.full_like(rel, -1.0))  # ignored: a level apart
     same = _level_rank(scores, level)
     weight = (keep if graded else (1 - rel) * keep).to(scores.dtype)
-    relevant = ((rel > 0) & (keep > 0)).to(scores.dtype)  # the ranks that are read
     other, _ = negatives_above(scores, weight, temperature, chunk_size, rel.dtype,
                                level if graded else None, pos=relevant)
     return same + other
@@ -261,7 +262,7 @@ def per_query(metric: Metric, input: Tensor, target: Tensor, *, fn: str,
             hits = (relevant * tie_averaged(_cutoff(k), above, ties)).sum(-1)
             value = _over_k_or_relevant(hits, metric, k, n_rel)
     else:
-        rank = _soft_ranks(scores, rel, keep, graded, temperature, chunk_size)
+        rank = _soft_ranks(scores, rel, keep, relevant, graded, temperature, chunk_size)
         tau = temperature if cutoff_temperature is None else cutoff_temperature
         if metric == "rr":  # the best relevant item: 1 + the soft count of others above
             rank = torch.where(relevant > 0, rank, torch.full_like(rank, float("inf")))
