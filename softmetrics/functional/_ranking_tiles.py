@@ -123,18 +123,23 @@ def _lists_positives(u: Tensor, pos: Tensor | None) -> bool:
             and _tuning.RANKING_CPU_LISTS_POSITIVES)
 
 
+def _only(t: Tensor, keep: Tensor) -> Tensor:
+    """`t` where `keep`, else 0: selected, not a product with 0, which would keep a NaN
+    that an ignored entry's score spreads over the rows that read it."""
+    return torch.where(keep, t, torch.zeros_like(t))
+
+
 def _negatives_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,
                        pos: Tensor | None = None) -> Tensor:
     """`NegativesAbove`'s forward pass."""
     m = u.shape[-1]
     if not _lists_positives(u, pos):
         out = _tiles_forward(u, neg, rows, level, m, 0)
-        # 0, not a product with 0, which would keep a NaN of an ignored entry's row
-        return out if pos is None else torch.where(pos != 0, out, torch.zeros_like(out))
+        return out if pos is None else _only(out, pos != 0)
     listing = _Listing(cast(Tensor, pos), neg)
     part = _tiles_forward(cast(Tensor, listing.take(u)), cast(Tensor, listing.take(neg)), rows,
                           listing.take(level), listing.count, listing.skip)
-    return listing.put(torch.where(listing.is_pos, part, torch.zeros_like(part)), m)
+    return listing.put(_only(part, listing.is_pos), m)
 
 
 def _tiles_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None, count: int,
@@ -164,10 +169,10 @@ def _negatives_backward(grad_out: Tensor, u: Tensor, neg: Tensor, level: Tensor 
     backward = _differentiable_tiles_grad if differentiable else _tiles_backward
     if not _lists_positives(u, pos):
         if pos is not None:
-            grad_out = torch.where(pos != 0, grad_out, torch.zeros_like(grad_out))
+            grad_out = _only(grad_out, pos != 0)
         return backward(grad_out, u, neg, level, rows, m, 0)
     listing = _Listing(cast(Tensor, pos), neg)
-    g = cast(Tensor, listing.take(grad_out))[:, :listing.count] * listing.is_pos
+    g = _only(cast(Tensor, listing.take(grad_out))[:, :listing.count], listing.is_pos)
     grad = backward(g, cast(Tensor, listing.take(u)), cast(Tensor, listing.take(neg)),
                     listing.take(level), rows, listing.count, listing.skip)
     return listing.put(grad, m)
@@ -204,7 +209,7 @@ def _differentiable_tiles_grad(grad_out: Tensor, u: Tensor, neg: Tensor,
     """`_tiles_backward` by out-of-place ops, tile by tile."""
     m = u.shape[-1]
     cols, neg = u[:, skip:], neg[:, skip:]
-    to_j, to_i = torch.zeros_like(cols), [u.new_zeros(u.shape[0], m - count)]
+    to_j, to_i = torch.zeros_like(cols), []
     for start in range(0, count, rows):
         stop = min(start + rows, count)
         tile = (cols.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid()
@@ -213,7 +218,9 @@ def _differentiable_tiles_grad(grad_out: Tensor, u: Tensor, neg: Tensor,
         tile = tile * (neg.unsqueeze(1) if pair is None else pair)
         g = grad_out[:, start:stop]
         to_j = to_j + torch.matmul(g.unsqueeze(1), tile).squeeze(1)
-        to_i.insert(-1, g * tile.sum(-1))
+        to_i.append(g * tile.sum(-1))
+    # columns from `skip` on, rows up to `count`: each padded to the (K, M) gradient
+    to_i.append(u.new_zeros(u.shape[0], m - count))
     return torch.nn.functional.pad(to_j, (skip, 0)) - torch.cat(to_i, dim=-1)
 
 
