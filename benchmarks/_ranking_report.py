@@ -10,6 +10,8 @@ from _ranking_tiles import tiles_table
 
 # the method of `ranking.py` that times soft AP under torch.compile
 COMPILED = "softmetrics, compiled"
+# the method that lists the positives off the CPU too, at one synchronisation per pass
+LISTED = "softmetrics, listed"
 
 
 def _fmt_time(row: dict) -> str:
@@ -98,10 +100,13 @@ def markdown(result: dict) -> str:
             sizes = sorted({r["n"] for r in rows})
             lines += [f"## {titles[setting]} ({device})", ""]
             if setting == "retrieval":
+                relevant = ("3 B (B - 4), each query's 3 relevant items against its "
+                            "B - 4 others")
                 lines += [("Sigmoid pairs per step: softmetrics "
-                           + ("3 B (B - 4), each query's 3 relevant items against its "
-                              "B - 4 others (the CPU takes the positive x negative pairs "
-                              "only)" if device == "cpu" else "B^3")
+                           + (relevant + " (the CPU takes the positive x negative pairs "
+                              "only)" if device == "cpu" else
+                              f"B^3, every pair; {LISTED} {relevant}, after reading two "
+                              "numbers back from the device in each pass")
                            + "; pytorch-metric-learning B^3."), ""]
             lines.append("| " + ("N" if setting == "binary" else "B") + " | "
                          + " | ".join(f"{me} time" + (f" | {me} memory" if memory[me] else "")

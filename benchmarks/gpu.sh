@@ -45,7 +45,9 @@
 #                                 and SigLIP's sigmoid loss, tiled against naive, at
 #                                 N = 16384 and 65536, D = 512
 #   ranking       60 s    40 s    soft AP and AUROC time and memory, CUDA then CPU
-#                                 (binary, retrieval, multiclass; no tile-size part)
+#                                 (binary, retrieval, multiclass; no tile-size part); on
+#                                 CUDA also with the positives listed, at a
+#                                 synchronisation per pass
 #   compiled      90 s    70 s    torch.compile of SoftF1Loss, SoftMCCLoss, SoftAccuracyLoss
 #                                 and F.cross_entropy (modes default, then
 #                                 reduce-overhead: CUDA graphs) against eager cross-entropy

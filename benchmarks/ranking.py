@@ -19,6 +19,11 @@ Two settings, forward + backward each:
    softmetrics on the CPU 3 B (B - 4), each query's 3 relevant items against its B - 4
    others, and B^3 on other devices, where the tiles cover every pair. The values differ
    (see docs/ranking.md), only time and memory are compared.
+
+On other devices than the CPU, binary soft AP and retrieval are also timed as
+"softmetrics, listed": the tiles list the positives there too
+(`_tuning.RANKING_DEVICE_LISTS_POSITIVES` on, off by default), which reads two numbers
+back from the device in each pass, a synchronisation, and then computes the CPU's pairs.
 3. **Multiclass macro soft AP, N samples x C classes** (uniform random classes,
    temperature 0.1): `soft_average_precision(task="multiclass")`, which computes the
    statistic of each sample's one positive only (N^2 pairs), against the same metric
@@ -98,7 +103,7 @@ from _common import (  # noqa: E402
     wrote,
 )
 from _machine import Budget, machine, write_atomic  # noqa: E402
-from _ranking_report import COMPILED, markdown, plot, summary_table  # noqa: E402
+from _ranking_report import COMPILED, LISTED, markdown, plot, summary_table  # noqa: E402
 from _ranking_tiles import (  # noqa: E402
     SMOKE_TILE_PROBLEMS,
     SMOKE_TILE_SIZES,
@@ -129,6 +134,13 @@ def full_matrix_ap(scores: torch.Tensor, target: torch.Tensor, temperature: floa
     return (pos * rank / (rank + above)).sum() / pos.sum().clamp_min(1)
 
 
+def listing_everywhere():
+    """The tiles list the positives on every device (on the CPU they do by default;
+    elsewhere at one synchronisation per pass), for a whole forward and backward."""
+    return mock.patch.multiple(_tuning, RANKING_CPU_LISTS_POSITIVES=True,
+                               RANKING_DEVICE_LISTS_POSITIVES=True)
+
+
 def binary_inputs(n: int, device: str):
     g = torch.Generator().manual_seed(0)
     scores = torch.randn(n, generator=g).to(device).requires_grad_(True)
@@ -157,6 +169,9 @@ def binary_step(method: str, n: int, device: str):
             first.clear()
         elif method == "softmetrics":
             _soft_ap(scores, target).backward()
+        elif method == LISTED:
+            with listing_everywhere():
+                _soft_ap(scores, target).backward()
         elif method == "softmetrics AUROC":
             soft_auroc(scores, target, task="binary", temperature=TEMPERATURE,
                        validate_args=False).backward()
@@ -189,13 +204,14 @@ def retrieval_step(method: str, b: int, device: str):
 
     def run():
         emb.grad = None
-        if method == "softmetrics":
-            x = torch.nn.functional.normalize(emb, dim=1)
-            sims = x @ x.t()
-            value = soft_average_precision(sims, target, task="multilabel", num_classes=b,
-                                           temperature=0.01, ignore_index=-1,
-                                           validate_args=False)
-            (1 - value).backward()
+        if method in ("softmetrics", LISTED):
+            with listing_everywhere() if method == LISTED else nullcontext():
+                x = torch.nn.functional.normalize(emb, dim=1)
+                sims = x @ x.t()
+                value = soft_average_precision(sims, target, task="multilabel",
+                                               num_classes=b, temperature=0.01,
+                                               ignore_index=-1, validate_args=False)
+                (1 - value).backward()
         elif method == "pytorch-metric-learning":
             loss_fn(emb, labels).backward()
         else:
@@ -385,7 +401,11 @@ def measure(settings: dict[str, list], devices: list[str], max_gib: float,
             extra = (cuda_settings or {}).get(setting, []) if device == "cuda" else []
             for size in [*sizes, *(x for x in extra if x not in sizes)]:
                 n, c = size if setting == "multiclass" else (size, 0)
-                for method in methods[setting]:
+                names = list(methods[setting])
+                if device != "cpu" and setting != "multiclass":
+                    # there the tiles compute every pair unless allowed to synchronise
+                    names.insert(1, LISTED)
+                for method in names:
                     row = {"device": device, "setting": setting, "method": method, "n": n}
                     if setting == "multiclass":
                         row.update(classes=c, pairs=multiclass_pairs(method, n, c))

@@ -29,6 +29,7 @@ __all__ = [
     "INFONCE_DEVICE_TILE_ELEMENTS",
     "INFONCE_MIN_CHUNK",
     "RANKING_CPU_LISTS_POSITIVES",
+    "RANKING_DEVICE_LISTS_POSITIVES",
     "RANKING_DEVICE_TILE_ELEMENTS",
     "RANKING_TILE_ELEMENTS",
     "SMALL_COUNTS_ENTRIES",
@@ -81,6 +82,13 @@ RANKING_DEVICE_TILE_ELEMENTS = 1 << 24
 # column (False: every pair, as on other devices, where listing the positives would wait
 # for the device). Both passes read it: set it for a whole step.
 RANKING_CPU_LISTS_POSITIVES = True
+# On other devices listing the positives reads two numbers back from the device in each
+# pass (the most positives of a column and the earliest first negative): one host
+# synchronisation per pass, which stalls the launch queue and breaks CUDA graphs. Off,
+# every pair is computed; on, the pairs of a positive and a negative only. Off until a
+# GPU run of `benchmarks/ranking.py` (its "softmetrics, listed" rows) measures the trade.
+# As above, both passes read it.
+RANKING_DEVICE_LISTS_POSITIVES = False
 
 # InfoNCE: above this many logits (N * P) `chunk_size=None` tiles (2^24 float32: 64 MiB).
 INFONCE_AUTO_TILE_ELEMENTS = 1 << 24

@@ -32,6 +32,7 @@ from softmetrics.functional import (
     soft_calibrated_average_precision,
 )
 
+from .listing import list_positives
 from .ranking_references import (
     calibrated_ap_reference,
     column_average,
@@ -564,9 +565,10 @@ def _marked_columns(k: int, m: int, seed: int):
 def test_tiles_of_the_positives_equal_the_full_matrix(k, rows, level, listed, device,
                                                       monkeypatch):
     """`NegativesAbove` given the positives: their statistic as the full matrix gives it,
-    0 at every other entry, and the full matrix's gradient; with the positives listed (on
-    the CPU) and with every row computed and masked (as on other devices)."""
-    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+    0 at every other entry, and the full matrix's gradient; with the positives listed
+    (the CPU's default; elsewhere with its synchronisation allowed) and with every row
+    computed and masked (other devices' default)."""
+    list_positives(monkeypatch, listed)
     g, u, pos, neg = _marked_columns(k, 40, seed=21 + k)
     lv = torch.randint(0, 3, (k, 40), generator=g).double() if level else None
     up = torch.randn(k, 40, generator=g, dtype=torch.float64)
@@ -584,11 +586,31 @@ def test_tiles_of_the_positives_equal_the_full_matrix(k, rows, level, listed, de
     torch.testing.assert_close(grad_tiled.cpu(), grad_full, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("device_type, cpu_switch, device_switch, listed", [
+    ("cpu", True, False, True), ("cpu", False, True, False),
+    ("meta", True, False, False), ("meta", False, True, True)])
+def test_each_device_type_reads_its_own_listing_switch(device_type, cpu_switch,
+                                                       device_switch, listed, monkeypatch):
+    """The CPU lists the positives by `RANKING_CPU_LISTS_POSITIVES` (on by default); any
+    other device (a `meta` tensor stands for one) by `RANKING_DEVICE_LISTS_POSITIVES`
+    (off by default, since there the listing synchronises); never without positives."""
+    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", cpu_switch)
+    monkeypatch.setattr(_tuning, "RANKING_DEVICE_LISTS_POSITIVES", device_switch)
+    u = torch.zeros(2, 5, device=device_type)
+    assert _ranking_tiles._lists_positives(u, torch.ones_like(u)) is listed
+    assert not _ranking_tiles._lists_positives(u, None)
+
+
+def test_listing_switches_default_to_the_cpu_only():
+    assert _tuning.RANKING_CPU_LISTS_POSITIVES is True
+    assert _tuning.RANKING_DEVICE_LISTS_POSITIVES is False
+
+
 @pytest.mark.parametrize("listed", [True, False], ids=["positives", "every-row"])
 def test_tiles_of_the_positives_are_zero_elsewhere_even_beside_a_nan(listed, monkeypatch):
     """A NaN score at an ignored entry reaches the positives' statistic (where the tiles
     read that entry) but never the other entries, which stay 0 on either path."""
-    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+    list_positives(monkeypatch, listed)
     _, u, pos, neg = _marked_columns(3, 12, seed=41)
     ignored = (pos == 0) & (neg == 0)
     u[ignored.nonzero()[0].tolist()] = float("nan")
@@ -601,7 +623,7 @@ def test_tiles_of_the_positives_are_zero_elsewhere_even_beside_a_nan(listed, mon
 def test_tiles_of_the_positives_have_second_derivatives(k, listed, monkeypatch):
     """gradcheck and gradgradcheck of `NegativesAbove` given the positives, listed or
     not; also where no row has a positive (no tile at all, and still a graph)."""
-    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+    list_positives(monkeypatch, listed)
     _, u, pos, neg = _marked_columns(k, 11, seed=31)
     for p in (pos, torch.zeros_like(pos)):
         def fn(x, p=p):
@@ -635,7 +657,7 @@ def test_listed_tiles_cover_the_pairs_of_a_positive_and_a_negative(monkeypatch):
     y2 = torch.stack([y, torch.where(y == 0, 1, y)], 1)  # 90 positives, no negative
     soft_average_precision(torch.randn(100, 2, generator=g), y2, task="multilabel",
                            num_classes=2, ignore_index=-1, average="none")
-    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", False)
+    list_positives(monkeypatch, False)
     soft_auroc(x, y, task="binary", ignore_index=-1)
     assert seen == [(10, 20), (90, 20), (100, 0)]
 
@@ -657,7 +679,7 @@ def test_listing_the_positives_changes_no_value_or_gradient(name, average, monke
         kw["max_fpr"] = 0.2
     results = []
     for listed in (True, False):
-        monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+        list_positives(monkeypatch, listed)
         xi = x.clone().requires_grad_()
         value = fn(xi, y, **kw)
         results.append((value, *torch.autograd.grad(value, xi)))
@@ -686,7 +708,7 @@ def test_listing_the_positives_is_exact_on_any_labels(data, name, average, chunk
     for listed in (True, False):
         # hypothesis runs many examples in one call: a fixture's patch would outlive each
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+            list_positives(mp, listed)
             xi = x.clone().requires_grad_()
             value = FUNCTIONS["auroc" if name == "partial" else name](xi, y, **kw)
             results.append((value, *torch.autograd.grad(value.sum(), xi)))
@@ -1011,6 +1033,37 @@ def test_benchmark_multiclass_methods_are_the_same_metric():
     from benchmarks.ranking import multiclass_step
     torch.testing.assert_close(multiclass_step("softmetrics", 50, 5, "cpu")(),
                                multiclass_step("every pair", 50, 5, "cpu")())
+
+
+def test_benchmark_times_the_listing_off_the_cpu_only(monkeypatch):
+    """Off the CPU (a `meta` device stands for one here) the benchmark also times binary
+    soft AP and retrieval with the positives listed, beside its default every-pair path;
+    on the CPU, which lists by default, it does not. The listed step switches the
+    listing on for its forward and backward, and restores the switches after."""
+    import benchmarks.ranking as bench
+    monkeypatch.setattr(bench, "make_step", lambda *args: lambda: None)
+    monkeypatch.setattr(bench, "time_step", lambda run, device, t: {"median_s": 1.0})
+    rows = bench.measure({"binary": [8], "retrieval": [8], "multiclass": [(8, 2)]},
+                         ["meta", "cpu"], max_gib=1, min_run_time=0, log=str,
+                         memory=False, compiled=False)
+    listed = {(r["device"], r["setting"]) for r in rows if r["method"] == bench.LISTED}
+    assert listed == {("meta", "binary"), ("meta", "retrieval")}
+    monkeypatch.undo()
+
+    seen = []
+    original = bench.soft_average_precision
+
+    def spy(*args, **kwargs):
+        seen.append((_tuning.RANKING_CPU_LISTS_POSITIVES, _tuning.RANKING_DEVICE_LISTS_POSITIVES))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "soft_average_precision", spy)
+    bench.binary_step(bench.LISTED, 50, "cpu")()
+    bench.retrieval_step(bench.LISTED, 8, "cpu")()
+    bench.binary_step("softmetrics", 50, "cpu")()
+    assert seen == [(True, True), (True, True), (True, False)]
+    assert (_tuning.RANKING_CPU_LISTS_POSITIVES, _tuning.RANKING_DEVICE_LISTS_POSITIVES) == (
+        True, False)
 
 
 def test_benchmark_tile_sizes_restore_the_constant_and_threads(monkeypatch):

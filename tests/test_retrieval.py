@@ -18,7 +18,6 @@ from softmetrics import (
     SoftPrecisionAtKLoss,
     SoftRecallAtKLoss,
     SoftRetrievalAPLoss,
-    _tuning,
 )
 from softmetrics.functional import (
     _ranking_tiles,
@@ -31,6 +30,7 @@ from softmetrics.functional import (
     soft_retrieval_average_precision,
 )
 
+from .listing import list_positives
 from .retrieval_references import mean_over_tie_orders, per_row, textbook
 
 FUNCTIONS = {
@@ -471,7 +471,7 @@ def test_tiled_function_with_levels_equals_full_matrix_autograd(listed, device, 
     """`NegativesAbove` with levels equals the full matrix, with its gradient: for every
     item, and given the relevant items, whose ranks alone are read, 0 elsewhere (graded
     relevance weighs every kept item, relevant ones too), with them listed (the CPU's
-    path) or not."""
+    default path; elsewhere with its synchronisation allowed) or not."""
     g = torch.Generator().manual_seed(8)
     u = torch.randn(4, 30, generator=g, dtype=torch.float64).requires_grad_(True)
     keep = (torch.rand(4, 30, generator=g) < 0.8).double()
@@ -482,7 +482,7 @@ def test_tiled_function_with_levels_equals_full_matrix_autograd(listed, device, 
             * (level.unsqueeze(1) != level.unsqueeze(2))).sum(-1)
     relevant = None
     if listed is not None:
-        monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+        list_positives(monkeypatch, listed)
         relevant = (level > 0).double() * keep
         full = full * relevant
     (grad_full,) = torch.autograd.grad(full, u, up)
@@ -529,7 +529,7 @@ def test_listing_the_relevant_items_changes_no_value_or_gradient(name, monkeypat
     y[torch.rand(5, 60, generator=g) < 0.1] = -1
     results = []
     for listed in (True, False):
-        monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", listed)
+        list_positives(monkeypatch, listed)
         x = s.clone().requires_grad_()
         value = _call(name, x, y, k=None if name in ("ap", "rr") else 7, temperature=0.3,
                       ignore_index=-1, chunk_size=8, reduction="none")

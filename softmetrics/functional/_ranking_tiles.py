@@ -62,8 +62,9 @@ class NegativesAbove(torch.autograd.Function):
     tiles cover the first rows up to the largest number of positives of a row and the
     columns from the earliest first negative of a row on. For one column of 8192 samples
     that is a quarter of the pairs when half are positives, about a twentieth when 5% are.
-    Elsewhere (and on the CPU with `_tuning.RANKING_CPU_LISTS_POSITIVES` off) every row
-    is computed and the others masked.
+    Elsewhere every row is computed and the others masked, unless
+    `_tuning.RANKING_DEVICE_LISTS_POSITIVES` accepts the synchronisation of a listing
+    there (`_tuning.RANKING_CPU_LISTS_POSITIVES` off puts the CPU on the masked path).
     """
 
     apply: ClassVar[Callable[..., Tensor]]
@@ -87,7 +88,7 @@ class _Listing:
     that are neither (ignored), then the other negatives; stable, so ties keep their
     places. `count` is the number of leading entries that hold every row's positives
     (`is_pos` marks them) and `skip` the entry from which on every row's negatives lie.
-    Reads `pos` and `neg`: the CPU only, where that costs no synchronisation."""
+    Reads `pos` and `neg` on the host: free on the CPU, a synchronisation elsewhere."""
 
     def __init__(self, pos: Tensor, neg: Tensor) -> None:
         is_pos, is_neg = pos != 0, neg != 0
@@ -96,12 +97,12 @@ class _Listing:
         m = pos.shape[-1]
         self.count, self.skip = 0, m
         if pos.numel():
-            self.count = int(is_pos.sum(-1).max())
             # each row's first negative in this order (none: m)
             listed_neg = is_neg.gather(-1, self.order)
             first = torch.where(listed_neg.any(-1), listed_neg.to(torch.uint8).argmax(-1),
                                 torch.full_like(listed_neg[:, 0], m, dtype=torch.long))
-            self.skip = int(first.min())
+            # both read in one transfer: off the CPU, one synchronisation
+            self.count, self.skip = torch.stack([is_pos.sum(-1).max(), first.min()]).tolist()
         # which of the first `count` entries are positives (a row with fewer has others)
         self.is_pos = is_pos.gather(-1, self.order[:, :self.count])
 
@@ -117,10 +118,15 @@ class _Listing:
 
 
 def _lists_positives(u: Tensor, pos: Tensor | None) -> bool:
-    """Whether `NegativesAbove` lists the positives: on the CPU, run eagerly (as the
-    operator's body inside `torch.compile`; traced, the listing's sizes would be data)."""
-    return (pos is not None and u.device.type == "cpu" and not is_compiling()
-            and _tuning.RANKING_CPU_LISTS_POSITIVES)
+    """Whether `NegativesAbove` lists the positives: run eagerly (as the operator's body
+    inside `torch.compile`; traced, the listing's sizes would be data), on the CPU by
+    default, on other devices where `_tuning.RANKING_DEVICE_LISTS_POSITIVES` allows its
+    synchronisation."""
+    if pos is None or is_compiling():
+        return False
+    if u.device.type == "cpu":
+        return _tuning.RANKING_CPU_LISTS_POSITIVES
+    return _tuning.RANKING_DEVICE_LISTS_POSITIVES
 
 
 def _only(t: Tensor, keep: Tensor) -> Tensor:
