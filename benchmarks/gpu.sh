@@ -45,9 +45,9 @@
 #                                 and SigLIP's sigmoid loss, tiled against naive, at
 #                                 N = 16384 and 65536, D = 512
 #   ranking       60 s    40 s    soft AP and AUROC time and memory, CUDA then CPU
-#                                 (binary, retrieval, multiclass; no tile-size part); on
-#                                 CUDA also with the positives listed, at a
-#                                 synchronisation per pass
+#                                 (binary, retrieval, multiclass, multilabel; no
+#                                 tile-size part); on CUDA also with the positives
+#                                 listed, at a synchronisation per pass
 #   compiled      90 s    70 s    torch.compile of SoftF1Loss, SoftMCCLoss, SoftAccuracyLoss
 #                                 and F.cross_entropy (modes default, then
 #                                 reduce-overhead: CUDA graphs) against eager cross-entropy
@@ -145,7 +145,7 @@ if [ "$MODE" = cpu ]; then
                --siglip-sizes 128 --siglip-d 16 --budget-s 95 --out "$RES/contrastive")
   RANKING=(benchmarks/ranking.py --devices cpu --binary-sizes 200 --cuda-binary-sizes 1000
            --retrieval-sizes 16 --cuda-retrieval-sizes 32 --multiclass-sizes 100x10
-           --no-tiles --no-compiled --min-run-time 0.01 --max-gib 4 --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
+           --multilabel-sizes 100x5 --no-tiles --no-compiled --min-run-time 0.01 --max-gib 4 --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
   COMPILED=(benchmarks/compiled.py --device cpu --sizes 256x10 --losses SoftF1Loss
             --runs 2 --rounds 1 --budget-s 50 --out "$RES/compiled")
 else
@@ -163,7 +163,8 @@ else
                --siglip-sizes 16384 65536 --budget-s 95 --out "$RES/contrastive")
   RANKING=(benchmarks/ranking.py --devices cuda cpu --binary-sizes 4000 16000
            --cuda-binary-sizes 100000 --retrieval-sizes 128 256 --cuda-retrieval-sizes 512
-           --multiclass-sizes 4000x10 1000x100 --no-tiles --no-compiled --min-run-time 0.2
+           --multiclass-sizes 4000x10 1000x100 --multilabel-sizes 4000x20 --no-tiles
+           --no-compiled --min-run-time 0.2
            --max-gib 4 --memory-jobs 8 --budget-s 45 --out "$RES/ranking")
   # a row may start just before the budget ends and then compile for up to half a minute
   COMPILED=(benchmarks/compiled.py --device cuda --sizes 4096x10 65536x10

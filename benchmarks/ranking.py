@@ -1,6 +1,6 @@
 """Time and peak memory of the soft ranking metrics vs the number of samples.
 
-Two settings, forward + backward each:
+Four settings, forward + backward each:
 
 1. **Binary AP and AUROC vs N** (one ranking of N scores, 10% positives, temperature
    0.1): `soft_average_precision` (tiled custom autograd Function; on the CPU the tiles
@@ -32,6 +32,15 @@ back from the device in each pass, a synchronisation, and then computes the CPU'
    multilabel targets take on other devices (on the CPU, where they take the positive x
    negative pairs only, it runs with `_tuning.RANKING_CPU_LISTS_POSITIVES` off). A method
    is skipped where its pairs exceed `--multiclass-max-pairs`.
+4. **Multilabel macro soft AP with long-tailed labels, N samples x C labels** (label c
+   positive with probability 0.5 (0.01 / 0.5)^(c / (C - 1)), from 50% down to 1%;
+   temperature 0.1): `soft_average_precision(task="multilabel")`, which on the CPU
+   computes the positive x negative pairs of each label, sum_c |P_c| |N_c|, against
+   every pair of each label (C N^2, `_tuning.RANKING_CPU_LISTS_POSITIVES` off, the path
+   of other devices). Its pairs are those the tiles computed in one pass, counted; a
+   tile's rows run over the labels with a positive among them, from the earliest first
+   negative of those labels, so more than sum_c |P_c| |N_c|. Skipped above
+   `--multiclass-max-pairs` (with sum_c |P_c| |N_c| for the listed paths) too.
 
 Times are medians of `torch.utils.benchmark.Timer.blocked_autorange` in one process, with
 the interquartile range. Peak memory on CPU is measured in a fresh subprocess per (method,
@@ -86,6 +95,7 @@ sys.path.insert(0, str(ROOT))
 
 from softmetrics import _tuning  # noqa: E402
 from softmetrics.functional import (  # noqa: E402
+    _ranking_tiles,
     soft_auroc,
     soft_average_precision,
     soft_calibrated_average_precision,
@@ -243,16 +253,70 @@ def multiclass_step(method: str, n: int, c: int, device: str):
     return run
 
 
+def multilabel_target(n: int, c: int) -> torch.Tensor:
+    """(n, c) 0/1 labels, label j positive with probability 0.5 (0.02)^(j / (c - 1))."""
+    g = torch.Generator().manual_seed(0)
+    rates = 0.5 * 0.02 ** (torch.arange(c) / max(c - 1, 1))
+    return (torch.rand(n, c, generator=g) < rates).long()
+
+
+def multilabel_step(method: str, n: int, c: int, device: str):
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(n, c, generator=g).to(device).requires_grad_(True)
+    target = multilabel_target(n, c).to(device)
+    kw = dict(task="multilabel", num_classes=c, average="macro", temperature=TEMPERATURE,
+              validate_args=False)
+    switch = {"softmetrics": nullcontext, LISTED: listing_everywhere,
+              "every pair": lambda: mock.patch.multiple(
+                  _tuning, RANKING_CPU_LISTS_POSITIVES=False,
+                  RANKING_DEVICE_LISTS_POSITIVES=False)}[method]
+
+    def run():
+        logits.grad = None
+        with switch():
+            value = soft_average_precision(logits, target, **kw)
+            value.backward()
+        return value.detach()
+    return run
+
+
 def make_step(setting: str, method: str, n: int, device: str, classes: int = 0):
     if setting == "multiclass":
         return multiclass_step(method, n, classes, device)
+    if setting == "multilabel":
+        return multilabel_step(method, n, classes, device)
     return (binary_step if setting == "binary" else retrieval_step)(method, n, device)
 
 
-def multiclass_pairs(method: str, n: int, c: int) -> int:
-    """Sigmoid pairs of one forward: each sample's positive against its class's column,
-    or every entry against its column."""
-    return n * n if method == "softmetrics" else c * n * n
+def pairs_of(setting: str, method: str, n: int, c: int, device: str) -> int:
+    """Sigmoid pairs of one forward. Multiclass: each sample's positive against its
+    class's column, or every entry against its column. Multilabel: each label's
+    positives against its negatives where they are listed (the least a listing computes;
+    `tile_pairs` counts what the tiles do), else every pair."""
+    if setting == "multiclass":
+        return n * n if method == "softmetrics" else c * n * n
+    listed = method == LISTED or (method == "softmetrics" and device == "cpu")
+    if not listed:
+        return c * n * n
+    positives = multilabel_target(n, c).sum(0)
+    return int((positives * (n - positives)).sum())
+
+
+def tile_pairs(run) -> int:
+    """The sigmoid pairs that the tiles of `NegativesAbove` compute in one pass of `run`
+    (forward and backward run the same tiles), counted by a wrapper of its tile loop."""
+    counted = []
+    tiles = _ranking_tiles._tiles
+
+    def counting(*args):
+        for tile in tiles(*args):
+            start, stop, k, _, cols = tile[:5]
+            counted.append(k * (stop - start) * cols.shape[-1])
+            yield tile
+
+    with mock.patch.object(_ranking_tiles, "_tiles", counting):
+        run()
+    return sum(counted) // 2
 
 
 # three float32 tile buffers of at most 2^22 pairs: a bound on any tiled path's tiles
@@ -262,7 +326,7 @@ TILE_BYTES = 3 * 2**22 * 4
 def estimated_gib(setting: str, method: str, n: int, classes: int = 0) -> float:
     """A rough upper estimate of the extra memory, to skip what does not fit: the full
     matrix keeps about four float32 N x N buffers under autograd (16 bytes per pair)."""
-    if setting == "multiclass":
+    if setting in ("multiclass", "multilabel"):
         return (TILE_BYTES + 64 * n * classes) / 2**30
     if setting == "binary":
         if method == "full matrix":
@@ -394,21 +458,24 @@ def measure(settings: dict[str, list], devices: list[str], max_gib: float,
                    *([COMPILED] if compiled else [])],
         "retrieval": ["softmetrics"] + (["pytorch-metric-learning"] if pml_available() else []),
         "multiclass": ["softmetrics", "every pair"],
+        "multilabel": ["softmetrics", "every pair"],
     }
     cpu_memory = []
     for device in devices:
         for setting, sizes in settings.items():
             extra = (cuda_settings or {}).get(setting, []) if device == "cuda" else []
             for size in [*sizes, *(x for x in extra if x not in sizes)]:
-                n, c = size if setting == "multiclass" else (size, 0)
+                n, c = size if setting in ("multiclass", "multilabel") else (size, 0)
                 names = list(methods[setting])
                 if device != "cpu" and setting != "multiclass":
                     # there the tiles compute every pair unless allowed to synchronise
                     names.insert(1, LISTED)
+                    if setting == "multilabel":  # every pair: the default path there
+                        names.remove("every pair")
                 for method in names:
                     row = {"device": device, "setting": setting, "method": method, "n": n}
-                    if setting == "multiclass":
-                        row.update(classes=c, pairs=multiclass_pairs(method, n, c))
+                    if setting in ("multiclass", "multilabel"):
+                        row.update(classes=c, pairs=pairs_of(setting, method, n, c, device))
                     gib = estimated_gib(setting, method, n, c)
                     if budget.spent():
                         row["skipped"] = budget.stop(f"{device} {setting} {method} {size}")
@@ -420,6 +487,8 @@ def measure(settings: dict[str, list], devices: list[str], max_gib: float,
                     else:
                         run = make_step(setting, method, n, device, c)
                         row.update(time_step(run, device, min_run_time))
+                        if setting == "multilabel":
+                            row["pairs"] = tile_pairs(run)
                         if device == "cuda":
                             row["peak_extra_mib"] = cuda_peak_mib(run)
                         elif method == COMPILED:
@@ -487,8 +556,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--multiclass-sizes", type=_size, nargs="*", metavar="NxC",
                         default=[(1000, 10), (4000, 10), (16000, 10), (500, 100),
                                  (2000, 100), (8000, 100)])
+    parser.add_argument("--multilabel-sizes", type=_size, nargs="*", metavar="NxC",
+                        default=[(1000, 20), (4000, 20), (16000, 20)])
     parser.add_argument("--multiclass-max-pairs", type=float, default=5e8,
-                        help="skip a multiclass method with more sigmoid pairs than this")
+                        help="skip a multiclass or multilabel method with more sigmoid "
+                        "pairs than this")
     parser.add_argument("--cuda-binary-sizes", type=int, nargs="*", default=[],
                         help="binary sizes run on CUDA only")
     parser.add_argument("--cuda-retrieval-sizes", type=int, nargs="*", default=[],
@@ -518,11 +590,12 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     if args.smoke:  # every pair is skipped at the second multiclass size
         settings = {"binary": [200, 500], "retrieval": [16],
-                    "multiclass": [(100, 4), (200, 4)]}
+                    "multiclass": [(100, 4), (200, 4)], "multilabel": [(100, 5)]}
         min_run_time, max_pairs = 0.01, 1e5
     else:
         settings = {"binary": args.binary_sizes, "retrieval": args.retrieval_sizes,
-                    "multiclass": args.multiclass_sizes}
+                    "multiclass": args.multiclass_sizes,
+                    "multilabel": args.multilabel_sizes}
         min_run_time, max_pairs = args.min_run_time, args.multiclass_max_pairs
     cuda_settings = {"binary": args.cuda_binary_sizes, "retrieval": args.cuda_retrieval_sizes}
     devices = args.devices or (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]

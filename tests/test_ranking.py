@@ -635,31 +635,62 @@ def test_tiles_of_the_positives_have_second_derivatives(k, listed, monkeypatch):
         assert torch.autograd.gradgradcheck(fn, (x,))
 
 
+def _spy_tiles(monkeypatch) -> list[tuple[int, int, int, int]]:
+    """Record `(start, stop, k, skip)` of every tile the forward and backward passes run,
+    checking that the columns left out (before `skip`) hold no negative of the rows read
+    and that the rows left out (from `k` on) have no positive from `start` on."""
+    seen = []
+    tiles = _ranking_tiles._tiles
+
+    def spy(u, neg, level, rows, count, extent):
+        for tile in tiles(u, neg, level, rows, count, extent):
+            start, stop, k, skip = tile[:4]
+            assert not neg[:k, :skip].any()
+            if getattr(extent, "__self__", None) is not None:  # a listing
+                listing = extent.__self__
+                assert not listing.is_pos[k:, start:].any()
+            seen.append((start, stop, k, skip))
+            yield tile
+
+    monkeypatch.setattr(_ranking_tiles, "_tiles", spy)
+    return seen
+
+
 def test_listed_tiles_cover_the_pairs_of_a_positive_and_a_negative(monkeypatch):
     """On the CPU the tiles run over the first rows up to the largest number of positives
     of a column and the columns from the smallest start of its negatives on, positives
     first and negatives last: 10 rows and 80 columns of a column of 100 samples with 10
-    positives, 80 negatives and 10 ignored, rather than 100 x 100."""
-    seen = []
-    tiles = _ranking_tiles._tiles_forward
-
-    def spy(u, neg, rows, level, count, skip):
-        seen.append((count, skip))
-        assert not neg[:, :skip].any()  # every negative among the columns read
-        return tiles(u, neg, rows, level, count, skip)
-
-    monkeypatch.setattr(_ranking_tiles, "_tiles_forward", spy)
+    positives, 80 negatives and 10 ignored, rather than 100 x 100 (forward and
+    backward)."""
+    seen = _spy_tiles(monkeypatch)
     g = torch.Generator().manual_seed(5)
     y = torch.tensor([1] * 10 + [0] * 80 + [-1] * 10)[torch.randperm(100, generator=g)]
-    x = torch.randn(100, generator=g)
-    soft_auroc(x, y, task="binary", ignore_index=-1)
-    # two columns: the larger count of positives, the smaller start of the negatives
-    y2 = torch.stack([y, torch.where(y == 0, 1, y)], 1)  # 90 positives, no negative
-    soft_average_precision(torch.randn(100, 2, generator=g), y2, task="multilabel",
-                           num_classes=2, ignore_index=-1, average="none")
+    x = torch.randn(100, generator=g, requires_grad=True)
+    soft_auroc(x, y, task="binary", ignore_index=-1).backward()
+    assert seen == [(0, 10, 1, 20)] * 2
+    seen.clear()
     list_positives(monkeypatch, False)
-    soft_auroc(x, y, task="binary", ignore_index=-1)
-    assert seen == [(10, 20), (90, 20), (100, 0)]
+    soft_auroc(x, y, task="binary", ignore_index=-1).backward()
+    assert seen == [(0, 100, 1, 0)] * 2
+
+
+def test_listed_tiles_leave_out_the_columns_past_their_positives(monkeypatch):
+    """Columns are listed by their numbers of positives, most first, and a tile runs over
+    the columns with a positive among its rows only, against the samples from the
+    earliest first negative of those columns on: with tiles of 10 rows, a column of 90
+    positives (and 10 ignored samples) and one of 10 positives and 80 negatives, the
+    first tile takes both columns from sample 20 on, the other eight the first column
+    alone, which has no negative: no pair at all. Before, every tile took both columns:
+    90 rows x 80 samples of each."""
+    seen = _spy_tiles(monkeypatch)
+    g = torch.Generator().manual_seed(5)
+    y = torch.tensor([1] * 10 + [0] * 80 + [-1] * 10)[torch.randperm(100, generator=g)]
+    y2 = torch.stack([y, torch.where(y == 0, 1, y)], 1)  # 90 positives, no negative
+    x = torch.randn(100, 2, generator=g, requires_grad=True)
+    soft_average_precision(x, y2, task="multilabel", num_classes=2, ignore_index=-1,
+                           average="none", chunk_size=10).sum().backward()
+    tiles = [(0, 10, 2, 20)] + [(start, start + 10, 1, 100) for start in range(10, 90, 10)]
+    assert seen == tiles * 2
 
 
 @pytest.mark.parametrize("name", ["auroc", "ap", "cap", "partial"])
@@ -1035,6 +1066,41 @@ def test_benchmark_multiclass_methods_are_the_same_metric():
                                multiclass_step("every pair", 50, 5, "cpu")())
 
 
+def test_benchmark_multilabel_methods_are_the_same_metric_over_counted_pairs(monkeypatch):
+    """The benchmark's multilabel methods time the same value; the pairs it records are
+    those the tiles compute in a pass: C N^2 for every pair, at least the labels' pairs
+    of a positive and a negative with the positives listed, and with these long-tailed
+    labels in tiles of a few rows fewer than a quarter of every pair."""
+    import benchmarks.ranking as bench
+    target = bench.multilabel_target(400, 6)
+    rates = target.double().mean(0)
+    assert rates[0] > 0.4 and rates[-1] < 0.03 and (rates.diff() < 0).all()
+    pairs = []
+    tiles = _ranking_tiles._tiles
+
+    def spy(*args):
+        for tile in tiles(*args):
+            start, stop, k, _, cols = tile[:5]
+            pairs.append(k * (stop - start) * cols.shape[-1])
+            yield tile
+
+    monkeypatch.setattr(_ranking_tiles, "_tiles", spy)
+    monkeypatch.setattr(_tuning, "RANKING_TILE_ELEMENTS", 2**14)  # tiles of 6 rows
+    values, counted = {}, {}
+    for method in ("softmetrics", bench.LISTED, "every pair"):
+        run = bench.multilabel_step(method, 400, 6, "cpu")
+        values[method] = run()
+        pairs.clear()
+        counted[method] = bench.tile_pairs(run)
+        # forward and backward, each over the same tiles
+        assert sum(pairs) == 2 * counted[method]
+    assert counted["every pair"] == bench.pairs_of("multilabel", "every pair", 400, 6, "cpu")
+    assert (bench.pairs_of("multilabel", "softmetrics", 400, 6, "cpu") <= counted["softmetrics"]
+            == counted[bench.LISTED] < counted["every pair"] / 4)
+    torch.testing.assert_close(values["softmetrics"], values["every pair"])
+    torch.testing.assert_close(values[bench.LISTED], values["every pair"])
+
+
 def test_benchmark_times_the_listing_off_the_cpu_only(monkeypatch):
     """Off the CPU (a `meta` device stands for one here) the benchmark also times binary
     soft AP and retrieval with the positives listed, beside its default every-pair path;
@@ -1043,11 +1109,16 @@ def test_benchmark_times_the_listing_off_the_cpu_only(monkeypatch):
     import benchmarks.ranking as bench
     monkeypatch.setattr(bench, "make_step", lambda *args: lambda: None)
     monkeypatch.setattr(bench, "time_step", lambda run, device, t: {"median_s": 1.0})
-    rows = bench.measure({"binary": [8], "retrieval": [8], "multiclass": [(8, 2)]},
+    rows = bench.measure({"binary": [8], "retrieval": [8], "multiclass": [(8, 2)],
+                          "multilabel": [(8, 2)]},
                          ["meta", "cpu"], max_gib=1, min_run_time=0, log=str,
                          memory=False, compiled=False)
     listed = {(r["device"], r["setting"]) for r in rows if r["method"] == bench.LISTED}
-    assert listed == {("meta", "binary"), ("meta", "retrieval")}
+    assert listed == {("meta", "binary"), ("meta", "retrieval"), ("meta", "multilabel")}
+    multilabel = {(r["device"], r["method"]) for r in rows if r["setting"] == "multilabel"}
+    # off the CPU the default path is every pair already
+    assert multilabel == {("meta", "softmetrics"), ("meta", bench.LISTED),
+                          ("cpu", "softmetrics"), ("cpu", "every pair")}
     monkeypatch.undo()
 
     seen = []

@@ -10,7 +10,10 @@ so that the tile loops are not unrolled into its graph. `tile_rows` chooses the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+import itertools
+import operator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, cast
 
 import torch
@@ -58,10 +61,13 @@ class NegativesAbove(torch.autograd.Function):
     With `pos` (K, M), nonzero at the entries whose `F_i` is read (the positives), the
     other entries are 0, and on the CPU, where reading `pos` and `neg` costs no
     synchronisation, only the pairs of such an entry and a negative are computed: each
-    row is put in the order positives, ignored entries, negatives (`_Listing`), and the
-    tiles cover the first rows up to the largest number of positives of a row and the
-    columns from the earliest first negative of a row on. For one column of 8192 samples
-    that is a quarter of the pairs when half are positives, about a twentieth when 5% are.
+    row is put in the order positives, ignored entries, negatives (`_Listing`), the rows
+    in the order of their numbers of positives, most first, and each tile covers the rows
+    with a positive among its entries and, of those, the columns from the earliest first
+    negative on. For one row of 8192 samples that is a quarter of the pairs when half are
+    positives, about a twentieth when 5% are; rows of unequal numbers of positives (the
+    labels of a multilabel task, the queries of a retrieval batch) each cost about their
+    own positives times their negatives, not the most positives of any row.
     Elsewhere every row is computed and the others masked, unless
     `_tuning.RANKING_DEVICE_LISTS_POSITIVES` accepts the synchronisation of a listing
     there (`_tuning.RANKING_CPU_LISTS_POSITIVES` off puts the CPU on the masked path).
@@ -86,35 +92,57 @@ class _Listing:
     """The order that puts each row's positives first and its negatives last: positives
     that are no negative, positives that are (graded relevance weighs every item), entries
     that are neither (ignored), then the other negatives; stable, so ties keep their
-    places. `count` is the number of leading entries that hold every row's positives
-    (`is_pos` marks them) and `skip` the entry from which on every row's negatives lie.
-    Reads `pos` and `neg` on the host: free on the CPU, a synchronisation elsewhere."""
+    places. The rows themselves are put in the order of their numbers of positives, most
+    first (stable), so that the tiles past a row's positives can leave it out: `extent`.
+    `count` is the most positives of a row (`is_pos` marks the positives among the first
+    `count` entries). Reads `pos` and `neg` on the host: free on the CPU, a
+    synchronisation elsewhere."""
 
     def __init__(self, pos: Tensor, neg: Tensor) -> None:
         is_pos, is_neg = pos != 0, neg != 0
         key = 2 * is_pos.to(torch.int8) - is_neg.to(torch.int8)
-        self.order = key.argsort(dim=-1, descending=True, stable=True)
-        m = pos.shape[-1]
-        self.count, self.skip = 0, m
+        order = key.argsort(dim=-1, descending=True, stable=True)
+        k, m = pos.shape
+        counts = is_pos.sum(-1)
+        self.by_count = counts.argsort(descending=True, stable=True)
+        self.order = order.index_select(0, self.by_count)
+        self.count, self._counts, self._skips = 0, [0] * k, [m] * k
         if pos.numel():
             # each row's first negative in this order (none: m)
-            listed_neg = is_neg.gather(-1, self.order)
+            listed_neg = is_neg.index_select(0, self.by_count).gather(-1, self.order)
             first = torch.where(listed_neg.any(-1), listed_neg.to(torch.uint8).argmax(-1),
                                 torch.full_like(listed_neg[:, 0], m, dtype=torch.long))
-            # both read in one transfer: off the CPU, one synchronisation
-            self.count, self.skip = torch.stack([is_pos.sum(-1).max(), first.min()]).tolist()
+            # read in one transfer: off the CPU, one synchronisation
+            self._counts, firsts = torch.stack([counts[self.by_count], first]).tolist()
+            self.count = self._counts[0]
+            # the earliest first negative of the rows up to each one
+            self._skips = list(itertools.accumulate(firsts, min))
         # which of the first `count` entries are positives (a row with fewer has others)
-        self.is_pos = is_pos.gather(-1, self.order[:, :self.count])
+        self.is_pos = is_pos.index_select(0, self.by_count).gather(
+            -1, self.order[:, :self.count])
+
+    def extent(self, start: int) -> tuple[int, int]:
+        """The rows that a tile from entry `start` on needs, the first ones (those with a
+        positive there), and the entry from which on their negatives lie."""
+        rows = bisect.bisect_left(self._counts, -start, key=operator.neg)
+        return rows, self._skips[rows - 1]
 
     def take(self, t: Tensor | None) -> Tensor | None:
         """`t` (K, M) in the listing's order."""
-        return None if t is None else t.gather(-1, self.order)
+        return None if t is None else t.index_select(0, self.by_count).gather(-1, self.order)
 
     def put(self, values: Tensor, m: int) -> Tensor:
         """(K, count) or (K, M) values in the listing's order, back in place in a (K, M)
-        tensor (0 beyond `count`), by an out-of-place scatter that autograd can follow."""
+        tensor (0 beyond `count`), by out-of-place ops that autograd can follow."""
         index = self.order[:, :values.shape[-1]]
-        return values.new_zeros(values.shape[0], m).scatter(-1, index, values)
+        listed = values.new_zeros(values.shape[0], m).scatter(-1, index, values)
+        return torch.zeros_like(listed).index_copy(0, self.by_count, listed)
+
+
+def _whole(u: Tensor) -> Callable[[int], tuple[int, int]]:
+    """The extent of every tile without a listing: every row, every entry."""
+    rows = u.shape[0]
+    return lambda start: (rows, 0)
 
 
 def _lists_positives(u: Tensor, pos: Tensor | None) -> bool:
@@ -140,29 +168,43 @@ def _negatives_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,
     """`NegativesAbove`'s forward pass."""
     m = u.shape[-1]
     if not _lists_positives(u, pos):
-        out = _tiles_forward(u, neg, rows, level, m, 0)
+        out = _tiles_forward(u, neg, rows, level, m, _whole(u))
         return out if pos is None else _only(out, pos != 0)
     listing = _Listing(cast(Tensor, pos), neg)
     part = _tiles_forward(cast(Tensor, listing.take(u)), cast(Tensor, listing.take(neg)), rows,
-                          listing.take(level), listing.count, listing.skip)
+                          listing.take(level), listing.count, listing.extent)
     return listing.put(_only(part, listing.is_pos), m)
 
 
-def _tiles_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None, count: int,
-                   skip: int) -> Tensor:
-    """`F_i` of the first `count` rows over the columns from `skip` on, (K, count)."""
-    out = u.new_empty(u.shape[0], count)
-    cols = u[:, skip:].contiguous()
-    neg = neg[:, skip:].contiguous()
-    weight = neg.unsqueeze(-1)
+def _tiles(u: Tensor, neg: Tensor, level: Tensor | None, rows: int, count: int,
+           extent: Callable[[int], tuple[int, int]]
+           ) -> Iterator[tuple[int, int, int, int, Tensor, Tensor, Tensor | None]]:
+    """The tiles of the first `count` entries, `rows` at a time: for each, `(start, stop,
+    k, skip, cols, neg, pair)`: its entries `start:stop` of the first `k` rows, against
+    the columns from `skip` on (`cols`, and their weights `neg`), and the weights of its
+    pairs where there are levels (`_pair_weight`; None without)."""
+    last = None
     for start in range(0, count, rows):
         stop = min(start + rows, count)
-        tile = (cols.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid_()
-        pair = _pair_weight(neg, level, start, stop, skip)
+        k, skip = extent(start)
+        if (k, skip) != last:  # the same for most tiles: copied once
+            last = (k, skip)
+            cols, weight = u[:k, skip:].contiguous(), neg[:k, skip:].contiguous()
+            lv = None if level is None else level[:k]
+        yield start, stop, k, skip, cols, weight, _pair_weight(weight, lv, start, stop, skip)
+
+
+def _tiles_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None, count: int,
+                   extent: Callable[[int], tuple[int, int]]) -> Tensor:
+    """`F_i` of the first `count` entries over the tiles of `_tiles`, (K, count); 0 where
+    no tile reaches."""
+    out = u.new_zeros(u.shape[0], count)
+    for start, stop, k, _, cols, weight, pair in _tiles(u, neg, level, rows, count, extent):
+        tile = (cols.unsqueeze(1) - u[:k, start:stop].unsqueeze(2)).sigmoid_()
         if pair is None:
-            out[:, start:stop] = torch.matmul(tile, weight).squeeze(-1)
+            out[:k, start:stop] = torch.matmul(tile, weight.unsqueeze(-1)).squeeze(-1)
         else:
-            out[:, start:stop] = (tile * pair).sum(-1)
+            out[:k, start:stop] = (tile * pair).sum(-1)
     return out
 
 
@@ -176,58 +218,55 @@ def _negatives_backward(grad_out: Tensor, u: Tensor, neg: Tensor, level: Tensor 
     if not _lists_positives(u, pos):
         if pos is not None:
             grad_out = _only(grad_out, pos != 0)
-        return backward(grad_out, u, neg, level, rows, m, 0)
+        return backward(grad_out, u, neg, level, rows, m, _whole(u))
     listing = _Listing(cast(Tensor, pos), neg)
     g = _only(cast(Tensor, listing.take(grad_out))[:, :listing.count], listing.is_pos)
     grad = backward(g, cast(Tensor, listing.take(u)), cast(Tensor, listing.take(neg)),
-                    listing.take(level), rows, listing.count, listing.skip)
+                    listing.take(level), rows, listing.count, listing.extent)
     return listing.put(grad, m)
 
 
 def _tiles_backward(grad_out: Tensor, u: Tensor, neg: Tensor, level: Tensor | None,
-                    rows: int, count: int, skip: int) -> Tensor:
+                    rows: int, count: int, extent: Callable[[int], tuple[int, int]]
+                    ) -> Tensor:
     """The gradient of `u` (K, M) from that of `_tiles_forward`'s (K, count) result, in
-    place over tiles."""
+    place over the same tiles."""
     grad = u.new_zeros(u.shape)
-    to_cols = grad[:, skip:]
-    cols = u[:, skip:].contiguous()
-    neg = neg[:, skip:].contiguous()
-    weight = neg.unsqueeze(-1)
-    for start in range(0, count, rows):
-        stop = min(start + rows, count)
-        tile = (cols.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid_()
+    for start, stop, k, skip, cols, weight, pair in _tiles(u, neg, level, rows, count,
+                                                           extent):
+        tile = (cols.unsqueeze(1) - u[:k, start:stop].unsqueeze(2)).sigmoid_()
         tile.sub_(tile * tile)
-        g = grad_out[:, start:stop]
-        pair = _pair_weight(neg, level, start, stop, skip)
+        g = grad_out[:k, start:stop]
         if pair is None:
-            to_cols.addcmul_(torch.matmul(g.unsqueeze(1), tile).squeeze(1), neg)
-            grad[:, start:stop] -= g * torch.matmul(tile, weight).squeeze(-1)
+            grad[:k, skip:].addcmul_(torch.matmul(g.unsqueeze(1), tile).squeeze(1), weight)
+            grad[:k, start:stop].sub_(g * torch.matmul(tile, weight.unsqueeze(-1)).squeeze(-1))
         else:
             tile.mul_(pair)
-            to_cols.add_(torch.matmul(g.unsqueeze(1), tile).squeeze(1))
-            grad[:, start:stop] -= g * tile.sum(-1)
+            grad[:k, skip:].add_(torch.matmul(g.unsqueeze(1), tile).squeeze(1))
+            grad[:k, start:stop].sub_(g * tile.sum(-1))
     return grad
 
 
 def _differentiable_tiles_grad(grad_out: Tensor, u: Tensor, neg: Tensor,
                                level: Tensor | None, rows: int, count: int,
-                               skip: int) -> Tensor:
+                               extent: Callable[[int], tuple[int, int]]) -> Tensor:
     """`_tiles_backward` by out-of-place ops, tile by tile."""
-    m = u.shape[-1]
-    cols, neg = u[:, skip:], neg[:, skip:]
-    to_j, to_i = torch.zeros_like(cols), []
-    for start in range(0, count, rows):
-        stop = min(start + rows, count)
-        tile = (cols.unsqueeze(1) - u[:, start:stop].unsqueeze(2)).sigmoid()
+    pad = torch.nn.functional.pad
+    k_all, m = u.shape
+    to_j, to_i = torch.zeros_like(u), []
+    for start, stop, k, skip, cols, weight, pair in _tiles(u, neg, level, rows, count,
+                                                           extent):
+        tile = (cols.unsqueeze(1) - u[:k, start:stop].unsqueeze(2)).sigmoid()
         tile = tile - tile * tile
-        pair = _pair_weight(neg, level, start, stop, skip)
-        tile = tile * (neg.unsqueeze(1) if pair is None else pair)
-        g = grad_out[:, start:stop]
-        to_j = to_j + torch.matmul(g.unsqueeze(1), tile).squeeze(1)
-        to_i.append(g * tile.sum(-1))
-    # columns from `skip` on, rows up to `count`: each padded to the (K, M) gradient
-    to_i.append(u.new_zeros(u.shape[0], m - count))
-    return torch.nn.functional.pad(to_j, (skip, 0)) - torch.cat(to_i, dim=-1)
+        tile = tile * (weight.unsqueeze(1) if pair is None else pair)
+        g = grad_out[:k, start:stop]
+        # each tile's part padded to the rows it left out and the columns before `skip`
+        to_j = to_j + pad(torch.matmul(g.unsqueeze(1), tile).squeeze(1),
+                          (skip, 0, 0, k_all - k))
+        to_i.append(pad(g * tile.sum(-1), (0, 0, 0, k_all - k)))
+    # entries up to `count`: padded to the (K, M) gradient
+    to_i.append(u.new_zeros(k_all, m - count))
+    return to_j - torch.cat(to_i, dim=-1)
 
 
 class PositivesAbove(torch.autograd.Function):
