@@ -103,23 +103,27 @@ class _Listing:
         key = 2 * is_pos.to(torch.int8) - is_neg.to(torch.int8)
         order = key.argsort(dim=-1, descending=True, stable=True)
         k, m = pos.shape
-        counts = is_pos.sum(-1)
-        self.by_count = counts.argsort(descending=True, stable=True)
-        self.order = order.index_select(0, self.by_count)
+        # the rows, most positives first, where that is not their order (else None)
+        self.by_count: Tensor | None = None
         self.count, self._counts, self._skips = 0, [0] * k, [m] * k
         if pos.numel():
             # each row's first negative in this order (none: m)
-            listed_neg = is_neg.index_select(0, self.by_count).gather(-1, self.order)
+            listed_neg = is_neg.gather(-1, order)
             first = torch.where(listed_neg.any(-1), listed_neg.to(torch.uint8).argmax(-1),
                                 torch.full_like(listed_neg[:, 0], m, dtype=torch.long))
             # read in one transfer: off the CPU, one synchronisation
-            self._counts, firsts = torch.stack([counts[self.by_count], first]).tolist()
+            counts, firsts = torch.stack([is_pos.sum(-1), first]).tolist()
+            rows = sorted(range(k), key=lambda row: -counts[row])  # stable
+            if rows != list(range(k)):
+                self.by_count = torch.tensor(rows, device=pos.device)
+                order, is_pos = order[self.by_count], is_pos[self.by_count]
+            self._counts = [counts[row] for row in rows]
             self.count = self._counts[0]
             # the earliest first negative of the rows up to each one
-            self._skips = list(itertools.accumulate(firsts, min))
+            self._skips = list(itertools.accumulate((firsts[row] for row in rows), min))
+        self.order = order
         # which of the first `count` entries are positives (a row with fewer has others)
-        self.is_pos = is_pos.index_select(0, self.by_count).gather(
-            -1, self.order[:, :self.count])
+        self.is_pos = is_pos.gather(-1, order[:, :self.count])
 
     def extent(self, start: int) -> tuple[int, int]:
         """The rows that a tile from entry `start` on needs, the first ones (those with a
@@ -129,13 +133,17 @@ class _Listing:
 
     def take(self, t: Tensor | None) -> Tensor | None:
         """`t` (K, M) in the listing's order."""
-        return None if t is None else t.index_select(0, self.by_count).gather(-1, self.order)
+        if t is None:
+            return None
+        return (t if self.by_count is None else t[self.by_count]).gather(-1, self.order)
 
     def put(self, values: Tensor, m: int) -> Tensor:
         """(K, count) or (K, M) values in the listing's order, back in place in a (K, M)
         tensor (0 beyond `count`), by out-of-place ops that autograd can follow."""
         index = self.order[:, :values.shape[-1]]
         listed = values.new_zeros(values.shape[0], m).scatter(-1, index, values)
+        if self.by_count is None:
+            return listed
         return torch.zeros_like(listed).index_copy(0, self.by_count, listed)
 
 
@@ -196,9 +204,9 @@ def _tiles(u: Tensor, neg: Tensor, level: Tensor | None, rows: int, count: int,
 
 def _tiles_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None, count: int,
                    extent: Callable[[int], tuple[int, int]]) -> Tensor:
-    """`F_i` of the first `count` entries over the tiles of `_tiles`, (K, count); 0 where
-    no tile reaches."""
-    out = u.new_zeros(u.shape[0], count)
+    """`F_i` of the first `count` entries over the tiles of `_tiles`, (K, count); unset
+    where no tile reaches (past a row's positives: the listing's `is_pos` drops them)."""
+    out = u.new_empty(u.shape[0], count)
     for start, stop, k, _, cols, weight, pair in _tiles(u, neg, level, rows, count, extent):
         tile = (cols.unsqueeze(1) - u[:k, start:stop].unsqueeze(2)).sigmoid_()
         if pair is None:
