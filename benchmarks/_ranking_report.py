@@ -174,18 +174,17 @@ def classes_markdown(result: dict, device: str) -> list[str]:
                         "negative of those labels on, so somewhat more than the labels' "
                         "pairs of a positive and a negative, `sum_c |P_c| |N_c|`.")
             lines += [f"## {title}, temperature {result['temperature']:g} ({device})", "",
-                      text, "",
-                      f"| N | {ours} pairs | {ours} time | {ours} memory | {other} pairs "
-                      f"| {other} time | {other} memory | {other} / {ours} time |",
-                      "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                      text, f"Each cell: {ours} / {other}.", "",
+                      f"| N | pairs | time | peak extra memory | {other} / {ours} time |",
+                      "|---:|---:|---:|---:|---:|"]
             for n in sorted({r["n"] for r in rows_at}):
                 by = {r["method"]: r for r in rows_at if r["n"] == n}
                 a, b = by.get(ours, {}), by.get(other, {})
                 ratio = (f"{b['median_s'] / a['median_s']:.1f}x"
                          if "median_s" in a and "median_s" in b else "-")
-                lines.append(f"| {n:,} | {_pairs(a.get('pairs', 0))} | {_fmt_time(a)} | "
-                             f"{_fmt_mem(a)} | {_pairs(b.get('pairs', 0))} | {_fmt_time(b)} "
-                             f"| {_fmt_mem(b)} | {ratio} |")
+                pairs = f"{_pairs(a.get('pairs', 0))} / {_pairs(b.get('pairs', 0))}"
+                lines.append(f"| {n:,} | {pairs} | {_fmt_time(a)} / {_fmt_time(b)} | "
+                             f"{_fmt_mem(a)} / {_fmt_mem(b)} | {ratio} |")
             lines.append("")
     return lines
 
