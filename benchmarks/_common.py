@@ -273,9 +273,11 @@ def paired(a: Sequence[float], b: Sequence[float], *, resamples: int, seed: int 
 
 
 def finish_time_memory_plot(fig: Any, axes: Sequence[Any], path: Path, *, xlabel: str,
-                            xbase: int = 10) -> None:
+                            xbase: int = 10, legend_rows: int = 0) -> None:
     """Label the two log-log panels of a time / memory plot (forward + backward time, peak
-    extra memory) over a size axis, and save the figure to `path`."""
+    extra memory) over a size axis, and save the figure to `path`. The legend goes inside
+    the time panel, or with `legend_rows` below both panels, in columns of that many
+    rows (for many lines, which would hide the time panel's)."""
     import matplotlib.pyplot as plt
 
     for ax, ylabel in zip(axes, ("forward + backward time (s)", "peak extra memory (MiB)"),
@@ -285,8 +287,17 @@ def finish_time_memory_plot(fig: Any, axes: Sequence[Any], path: Path, *, xlabel
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    if not legend_rows:
+        axes[0].legend(fontsize=7)
+        fig.tight_layout()
+    else:
+        handles, labels = axes[0].get_legend_handles_labels()
+        columns = -(-len(labels) // legend_rows)
+        fig.legend(handles, labels, loc="lower center", ncol=columns, fontsize=7,
+                   frameon=False)
+        # the legend's height: about a fifth of an inch a row, of the figure's height
+        fig.tight_layout(rect=(0, min(0.5, 0.2 * (legend_rows + 1) / fig.get_figheight()),
+                               1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

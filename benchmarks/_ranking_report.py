@@ -194,7 +194,9 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.5))
+    # a color of its own for each line (more lines than the default cycle's ten colors)
+    colors = iter(plt.get_cmap("tab20").colors * 4)
     for device in sorted({r["device"] for r in result["rows"]}):
         for setting, style in (("binary", "-"), ("retrieval", "--"), ("multiclass", ":"),
                                ("multilabel", "-.")):
@@ -206,9 +208,10 @@ def plot(result: dict, path: Path) -> None:
                              and r.get("classes") == c)
                 name = setting if c is None else f"{setting} C={c}"
                 label = f"{name}: {method} ({device})"
+                color = next(colors)
                 axes[0].plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o",
-                             label=label)
+                             label=label, color=color)
                 axes[1].plot([p[0] for p in pts], [max(p[2], 1.0) for p in pts], style,
-                             marker="o", label=label)
-    finish_time_memory_plot(fig, axes, path,
+                             marker="o", label=label, color=color)
+    finish_time_memory_plot(fig, axes, path, legend_rows=5,
                             xlabel="N (binary, multiclass, multilabel) or B (retrieval)")
