@@ -80,12 +80,15 @@ class NegativesAbove(torch.autograd.Function):
                 pos: Tensor | None = None) -> Tensor:
         ctx.save_for_backward(u, neg, level, pos)
         ctx.rows = rows
-        return _negatives_forward(u, neg, rows, level, pos)
+        # the backward pass reads the same listing (off the CPU: no second synchronisation)
+        ctx.listing = listing = _listing_for(u, neg, pos)
+        return _negatives_forward(u, neg, rows, level, pos, listing)
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None, None, None, None]:
         u, neg, level, pos = ctx.saved_tensors
-        return _negatives_backward(grad_out, u, neg, level, ctx.rows, pos), None, None, None, None
+        grad = _negatives_backward(grad_out, u, neg, level, ctx.rows, pos, ctx.listing)
+        return grad, None, None, None, None
 
 
 class _Listing:
@@ -165,6 +168,11 @@ def _lists_positives(u: Tensor, pos: Tensor | None) -> bool:
     return _tuning.RANKING_DEVICE_LISTS_POSITIVES
 
 
+def _listing_for(u: Tensor, neg: Tensor, pos: Tensor | None) -> _Listing | None:
+    """The listing of the positives where `NegativesAbove` lists them, else None."""
+    return _Listing(cast(Tensor, pos), neg) if _lists_positives(u, pos) else None
+
+
 def _only(t: Tensor, keep: Tensor) -> Tensor:
     """`t` where `keep`, else 0: selected, not a product with 0, which would keep a NaN
     that an ignored entry's score spreads over the rows that read it."""
@@ -172,13 +180,13 @@ def _only(t: Tensor, keep: Tensor) -> Tensor:
 
 
 def _negatives_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,
-                       pos: Tensor | None = None) -> Tensor:
-    """`NegativesAbove`'s forward pass."""
+                       pos: Tensor | None, listing: _Listing | None) -> Tensor:
+    """`NegativesAbove`'s forward pass, over the positives of `listing` where there is
+    one (`_listing_for`)."""
     m = u.shape[-1]
-    if not _lists_positives(u, pos):
+    if listing is None:
         out = _tiles_forward(u, neg, rows, level, m, _whole(u))
         return out if pos is None else _only(out, pos != 0)
-    listing = _Listing(cast(Tensor, pos), neg)
     part = _tiles_forward(cast(Tensor, listing.take(u)), cast(Tensor, listing.take(neg)), rows,
                           listing.take(level), listing.count, listing.extent)
     return listing.put(_only(part, listing.is_pos), m)
@@ -217,17 +225,17 @@ def _tiles_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None, coun
 
 
 def _negatives_backward(grad_out: Tensor, u: Tensor, neg: Tensor, level: Tensor | None,
-                        rows: int, pos: Tensor | None = None) -> Tensor:
-    """`NegativesAbove`'s backward pass: the gradient of `u`, in place over tiles, or by
-    out-of-place ops that autograd differentiates again when a graph is being built."""
+                        rows: int, pos: Tensor | None, listing: _Listing | None) -> Tensor:
+    """`NegativesAbove`'s backward pass (over the forward pass's `listing`): the gradient
+    of `u`, in place over tiles, or by out-of-place ops that autograd differentiates
+    again when a graph is being built."""
     m = u.shape[-1]
     differentiable = torch.is_grad_enabled()  # a graph being built
     backward = _differentiable_tiles_grad if differentiable else _tiles_backward
-    if not _lists_positives(u, pos):
+    if listing is None:
         if pos is not None:
             grad_out = _only(grad_out, pos != 0)
         return backward(grad_out, u, neg, level, rows, m, _whole(u))
-    listing = _Listing(cast(Tensor, pos), neg)
     g = _only(cast(Tensor, listing.take(grad_out))[:, :listing.count], listing.is_pos)
     grad = backward(g, cast(Tensor, listing.take(u)), cast(Tensor, listing.take(neg)),
                     listing.take(level), rows, listing.count, listing.extent)
@@ -411,7 +419,7 @@ def _define_operators() -> tuple[Callable[..., Tensor], Callable[..., Tensor]] |
     @custom_op("softmetrics::negatives_above", mutates_args=())
     def negatives(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,
                   pos: Tensor | None) -> Tensor:
-        return _negatives_forward(u, neg, rows, level, pos)
+        return _negatives_forward(u, neg, rows, level, pos, _listing_for(u, neg, pos))
 
     @negatives.register_fake
     def _(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,
@@ -422,7 +430,8 @@ def _define_operators() -> tuple[Callable[..., Tensor], Callable[..., Tensor]] |
     def negatives_backward(grad: Tensor, u: Tensor, neg: Tensor, level: Tensor | None,
                            rows: int, pos: Tensor | None) -> Tensor:
         with torch.no_grad():  # the tiles in place (a graph being built does not come here)
-            return _negatives_backward(grad, u, neg, level, rows, pos)
+            return _negatives_backward(grad, u, neg, level, rows, pos,
+                                       _listing_for(u, neg, pos))
 
     @negatives_backward.register_fake
     def _(grad: Tensor, u: Tensor, neg: Tensor, level: Tensor | None, rows: int,
@@ -437,9 +446,12 @@ def _define_operators() -> tuple[Callable[..., Tensor], Callable[..., Tensor]] |
     def differentiate_negatives(ctx: Any, grad: Tensor
                                 ) -> tuple[Tensor, None, None, None, None]:
         u, neg, level, pos = ctx.saved_tensors
-        # a graph being built: the out-of-place tiles, which autograd differentiates again
-        backward = _negatives_backward if torch.is_grad_enabled() else negatives_backward
-        return backward(grad, u, neg, level, ctx.rows, pos), None, None, None, None
+        if torch.is_grad_enabled():
+            # a graph being built: the out-of-place tiles, which autograd differentiates
+            # again (each operator lists anew: its passes are separate calls)
+            return (_negatives_backward(grad, u, neg, level, ctx.rows, pos,
+                                        _listing_for(u, neg, pos)), None, None, None, None)
+        return negatives_backward(grad, u, neg, level, ctx.rows, pos), None, None, None, None
 
     negatives.register_autograd(differentiate_negatives, setup_context=setup_negatives)
 
