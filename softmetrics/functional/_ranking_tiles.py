@@ -47,7 +47,8 @@ class NegativesAbove(torch.autograd.Function):
     """`F_i = sum_j neg_j sigmoid(u_j - u_i)` for every row `i`, in tiles of `rows` rows.
 
     `u` (K, M) are the scores divided by the temperature. Forward keeps only the (K, M)
-    result; backward recomputes each tile: with upstream gradient $g$ and
+    result (and the listing below, (K, M) indices, where it lists the positives);
+    backward recomputes each tile: with upstream gradient $g$ and
     $D_{ij} = \\sigma'(u_j - u_i)$, $\\partial / \\partial u_j = \\sum_i g_i\\, neg_j D_{ij}$
     and $\\partial / \\partial u_i = -g_i \\sum_j neg_j D_{ij}$. Extra memory is two tiles,
     $O(K \\cdot rows \\cdot M)$. When a graph is being built (`create_graph=True`) the
