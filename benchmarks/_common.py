@@ -287,11 +287,13 @@ def finish_time_memory_plot(fig: Any, axes: Sequence[Any], path: Path, *, xlabel
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
     if not legend_rows:
         axes[0].legend(fontsize=7)
         fig.tight_layout()
+    elif not labels:  # nothing measured (a run stopped before its first row)
+        fig.tight_layout()
     else:
-        handles, labels = axes[0].get_legend_handles_labels()
         columns = -(-len(labels) // legend_rows)
         fig.legend(handles, labels, loc="lower center", ncol=columns, fontsize=7,
                    frameon=False)

@@ -1110,6 +1110,15 @@ def test_benchmark_multilabel_methods_are_the_same_metric_over_counted_pairs(mon
     torch.testing.assert_close(values[bench.LISTED], values["every pair"])
 
 
+def test_benchmark_plot_of_a_run_stopped_before_its_first_row(tmp_path):
+    """A run stopped by its budget before any row is measured still draws its (empty)
+    plot: a legend below the panels with no line to list is left out."""
+    from benchmarks.ranking import plot
+    plot({"rows": [{"device": "cpu", "setting": "binary", "method": "softmetrics",
+                    "n": 8, "skipped": "time budget of 0 s spent"}]}, tmp_path / "r.png")
+    assert (tmp_path / "r.png").stat().st_size > 0
+
+
 def test_benchmark_tile_sizes_restore_the_constant_and_threads(monkeypatch):
     """The tile-size part times each size on one thread, then restores both."""
     import benchmarks._ranking_tiles as tiles
