@@ -19,11 +19,6 @@ Four settings, forward + backward each:
    softmetrics on the CPU 3 B (B - 4), each query's 3 relevant items against its B - 4
    others, and B^3 on other devices, where the tiles cover every pair. The values differ
    (see docs/ranking.md), only time and memory are compared.
-
-On other devices than the CPU, binary soft AP and retrieval are also timed as
-"softmetrics, listed": the tiles list the positives there too
-(`_tuning.RANKING_DEVICE_LISTS_POSITIVES` on, off by default), which reads two numbers
-back from the device in each pass, a synchronisation, and then computes the CPU's pairs.
 3. **Multiclass macro soft AP, N samples x C classes** (uniform random classes,
    temperature 0.1): `soft_average_precision(task="multiclass")`, which computes the
    statistic of each sample's one positive only (N^2 pairs), against the same metric
@@ -41,6 +36,11 @@ back from the device in each pass, a synchronisation, and then computes the CPU'
    tile's rows run over the labels with a positive among them, from the earliest first
    negative of those labels, so more than sum_c |P_c| |N_c|. Skipped above
    `--multiclass-max-pairs` (with sum_c |P_c| |N_c| for the listed paths) too.
+
+On other devices than the CPU, binary soft AP, retrieval and the multilabel setting are
+also timed as "softmetrics, listed": the tiles list the positives there too
+(`_tuning.RANKING_DEVICE_LISTS_POSITIVES` on, off by default), which reads numbers back
+from the device in each pass, a synchronisation, and then computes the CPU's pairs.
 
 Times are medians of `torch.utils.benchmark.Timer.blocked_autorange` in one process, with
 the interquartile range. Peak memory on CPU is measured in a fresh subprocess per (method,
@@ -144,11 +144,12 @@ def full_matrix_ap(scores: torch.Tensor, target: torch.Tensor, temperature: floa
     return (pos * rank / (rank + above)).sum() / pos.sum().clamp_min(1)
 
 
-def listing_everywhere():
-    """The tiles list the positives on every device (on the CPU they do by default;
-    elsewhere at one synchronisation per pass), for a whole forward and backward."""
-    return mock.patch.multiple(_tuning, RANKING_CPU_LISTS_POSITIVES=True,
-                               RANKING_DEVICE_LISTS_POSITIVES=True)
+def listing(on: bool):
+    """The tiles list the positives on every device (`on`: on the CPU they do by default,
+    elsewhere at one synchronisation per pass) or on none (every pair, as by default off
+    the CPU), for a whole forward and backward."""
+    return mock.patch.multiple(_tuning, RANKING_CPU_LISTS_POSITIVES=on,
+                               RANKING_DEVICE_LISTS_POSITIVES=on)
 
 
 def binary_inputs(n: int, device: str):
@@ -180,7 +181,7 @@ def binary_step(method: str, n: int, device: str):
         elif method == "softmetrics":
             _soft_ap(scores, target).backward()
         elif method == LISTED:
-            with listing_everywhere():
+            with listing(True):
                 _soft_ap(scores, target).backward()
         elif method == "softmetrics AUROC":
             soft_auroc(scores, target, task="binary", temperature=TEMPERATURE,
@@ -215,7 +216,7 @@ def retrieval_step(method: str, b: int, device: str):
     def run():
         emb.grad = None
         if method in ("softmetrics", LISTED):
-            with listing_everywhere() if method == LISTED else nullcontext():
+            with listing(True) if method == LISTED else nullcontext():
                 x = torch.nn.functional.normalize(emb, dim=1)
                 sims = x @ x.t()
                 value = soft_average_precision(sims, target, task="multilabel",
@@ -243,7 +244,7 @@ def multiclass_step(method: str, n: int, c: int, device: str):
             value.backward()
         elif method == "every pair":
             # as on other devices: no listing of the positives, forward and backward
-            with mock.patch.object(_tuning, "RANKING_CPU_LISTS_POSITIVES", False):
+            with listing(False):
                 value = soft_average_precision(torch.log_softmax(logits, 1), one_hot,
                                                task="multilabel", **kw)
                 value.backward()
@@ -266,14 +267,11 @@ def multilabel_step(method: str, n: int, c: int, device: str):
     target = multilabel_target(n, c).to(device)
     kw = dict(task="multilabel", num_classes=c, average="macro", temperature=TEMPERATURE,
               validate_args=False)
-    switch = {"softmetrics": nullcontext, LISTED: listing_everywhere,
-              "every pair": lambda: mock.patch.multiple(
-                  _tuning, RANKING_CPU_LISTS_POSITIVES=False,
-                  RANKING_DEVICE_LISTS_POSITIVES=False)}[method]
+    listed = {"softmetrics": None, LISTED: True, "every pair": False}[method]
 
     def run():
         logits.grad = None
-        with switch():
+        with nullcontext() if listed is None else listing(listed):
             value = soft_average_precision(logits, target, **kw)
             value.backward()
         return value.detach()

@@ -18,6 +18,8 @@ import softmetrics
 from softmetrics import _tuning, functional as F
 from softmetrics._checks import checks_data
 
+from .listing import list_positives
+
 
 def _case(name: str):
     """(function of one input, the input) with every option at its default, including
@@ -574,7 +576,7 @@ def test_without_the_ranking_operators_the_functions_are_traced(monkeypatch):
     monkeypatch.setattr(ranking, "_OPERATORS", None)
     # traced, `NegativesAbove` computes every row (the listing's sizes would be data),
     # which eager mode then must too, for the same sums
-    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", False)
+    list_positives(monkeypatch, False)
     for name in ("binary-ap", "multiclass-ap"):
         unrolled, fewer = (len(_compiled_ranking_graph(name, chunk)) for chunk in (16, 64))
         assert unrolled > fewer

@@ -17,8 +17,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import softmetrics
-from softmetrics import _tuning
 from softmetrics.functional import bleu_score, info_nce
+
+from .listing import list_positives
 
 Step = Callable[[], None]
 aten = torch.ops.aten
@@ -361,7 +362,7 @@ def test_the_steps_run_on_the_cpu(name, monkeypatch):
     so that they stay valid calls where no GPU is at hand; the second one may not read
     tensor data on the host. The ranking tiles read the labels on the CPU only, where it
     costs nothing (`RANKING_CPU_LISTS_POSITIVES`): here they run as on CUDA."""
-    monkeypatch.setattr(_tuning, "RANKING_CPU_LISTS_POSITIVES", False)
+    list_positives(monkeypatch, False)
     step = SMOKE[name](torch.device("cpu"))
     step()
     with _FlagDataReads():

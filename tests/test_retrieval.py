@@ -504,9 +504,9 @@ def test_listed_tiles_cover_the_rows_of_the_relevant_items(name, monkeypatch):
     seen = []
     tiles = _ranking_tiles._tiles_forward
 
-    def spy(u, neg, rows, level, count, skip):
+    def spy(u, neg, rows, level, count, extent):
         seen.append(count)
-        return tiles(u, neg, rows, level, count, skip)
+        return tiles(u, neg, rows, level, count, extent)
 
     monkeypatch.setattr(_ranking_tiles, "_tiles_forward", spy)
     y = torch.zeros(2, 20, dtype=torch.long)
