@@ -6,16 +6,18 @@ Every error raised by softmetrics reads
 
 `ValueError` is used for values and shapes, `TypeError` for types and dtypes. Checks here
 look only at metadata (shapes, dtypes, option strings) unless their name says otherwise:
-the value checks (`check_values_in`, `check_finite`) read tensor data, need a host
-synchronisation and are therefore run only when `checks_data(validate_args)` is true: the
-caller's `validate_args`, except while `torch.compile` traces the code.
+the value checks (`DataChecks`, and `check_values_in`, `check_finite`,
+`check_probabilities` for one tensor) read tensor data, need a host synchronisation and
+are therefore run only when `checks_data(validate_args)` is true: the caller's
+`validate_args`, except while `torch.compile` traces the code. `DataChecks` settles all
+the value checks of a call with one synchronisation.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import Any, NoReturn, overload
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn, cast, overload
 
 import torch
 from torch import Tensor
@@ -28,6 +30,7 @@ except ImportError:  # torch < 2.3
     from torch._dynamo import is_compiling
 
 __all__ = [
+    "DataChecks",
     "binary_channel_squeezed",
     "check_finite",
     "check_floating",
@@ -40,6 +43,7 @@ __all__ = [
     "check_option",
     "check_probabilities",
     "check_same_shape",
+    "check_task_data",
     "check_task_inputs",
     "check_task_options",
     "check_temperature",
@@ -183,14 +187,9 @@ def check_same_shape(fn: str, arg: str, tensor: Tensor, shape: tuple[int, ...],
              raw=True)
 
 
-def check_values_in(fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
-                    ignore: int | None = None) -> None:
-    """Integer values of `tensor` must lie in [low, high) (entries equal `ignore` pass).
-
-    Reads data (host synchronisation): call only under `checks_data(validate_args)`.
-    """
-    if tensor.numel() == 0:
-        return
+def _values_in_exact(fn: str, arg: str, tensor: Tensor, low: int, high: int,
+                     ignore: int | None) -> None:
+    """The exact value check, which names the first value out of place."""
     values = tensor if ignore is None else tensor[tensor != ignore]
     if values.numel() == 0:
         return
@@ -204,17 +203,7 @@ def check_values_in(fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
         fail(fn, arg, f"integer values {span}{extra}", f"a value {first!r}", raw=True)
 
 
-def check_probabilities(fn: str, arg: str, tensor: Tensor, *, ignore: int | None = None,
-                        class_axis: int | None = None) -> None:
-    """Soft targets: values in [0, 1] (entries equal to `ignore` pass) and, with a
-    `class_axis`, summing to 1 along it within `max(1e-3, C * eps)` of the tensor's dtype
-    (C its length; the sums of half-precision probabilities round by more than 1e-3).
-
-    Reads data (host synchronisation): call only under `checks_data(validate_args)`.
-    """
-    if tensor.numel() == 0:
-        return
-    t = tensor.detach()
+def _probabilities_exact(fn: str, arg: str, t: Tensor, ignore: int | None) -> None:
     inside = (t >= 0) & (t <= 1)
     if ignore is not None:
         inside |= t == ignore
@@ -222,14 +211,157 @@ def check_probabilities(fn: str, arg: str, tensor: Tensor, *, ignore: int | None
         first = t[~inside][0].item()
         extra = f" or {ignore} (ignore_index)" if ignore is not None else ""
         fail(fn, arg, f"probabilities in [0, 1]{extra}", f"a value {first!r}", raw=True)
-    if class_axis is not None:
-        size = t.shape[class_axis]
-        tol = max(1e-3, size * torch.finfo(t.dtype).eps)
-        sums = t.sum(class_axis, dtype=torch.float64)
-        off = (sums - 1).abs() > tol
-        if bool(off.any()):
-            fail(fn, arg, f"class probabilities summing to 1 over axis {class_axis} "
-                 f"(within {tol:.3g})", f"a sum of {sums[off][0].item():.6g}", raw=True)
+
+
+def _sums_exact(fn: str, arg: str, sums: Tensor, class_axis: int, tol: float) -> None:
+    off = (sums - 1).abs() > tol
+    if bool(off.any()):
+        fail(fn, arg, f"class probabilities summing to 1 over axis {class_axis} "
+             f"(within {tol:.3g})", f"a sum of {sums[off][0].item():.6g}", raw=True)
+
+
+def _finite_exact(fn: str, arg: str, tensor: Tensor) -> None:
+    if not bool(torch.isfinite(tensor).all()):
+        fail(fn, arg, "finite", "a tensor with NaN or infinite entries", raw=True)
+
+
+def _in_range(t: Tensor, low: float, high: float, *, closed: bool = False) -> Tensor:
+    """Whether every entry lies in [low, high) ([low, high] if `closed`), as a 0-d boolean
+    on `t`'s device: one `aminmax` pass, no temporary of `t`'s size; False for a NaN."""
+    lo, hi = torch.aminmax(t)
+    return (lo >= low) & ((hi <= high) if closed else (hi < high))
+
+
+class DataChecks:
+    """The value checks of one call, settled together with one host synchronisation.
+
+    Each check first computes a quick test on the tensor's device, without a
+    synchronisation: a 0-d boolean, true when the data pass, from one reduction over the
+    tensor (`torch.aminmax`: one pass, no temporary of the tensor's size, and a NaN
+    anywhere makes both extremes NaN). `settle` reads all of them at once; only when one
+    is false does it run the exact checks, in the order the checks were made, the first
+    that fails raising its error. A quick test may fail where its exact check passes (the
+    range of finite numbers can overflow): the exact check decides.
+    """
+
+    def __init__(self) -> None:
+        self._quick: list[Tensor] = []
+        self._exact: list[Callable[[], None]] = []
+
+    def add(self, quick: Tensor, exact: Callable[[], None]) -> None:
+        """A check of the caller's own: `quick` a 0-d boolean tensor (true: the data pass),
+        `exact` the check that raises the error."""
+        self._quick.append(quick)
+        self._exact.append(exact)
+
+    def finite(self, fn: str, arg: str, tensor: Tensor) -> None:
+        """`tensor` must hold no NaN or infinity."""
+        if not tensor.is_floating_point() or tensor.numel() == 0:
+            return
+        t = tensor.detach()
+        lo, hi = torch.aminmax(t)
+        # a difference below inf: both extremes finite (NaN compares False); a finite range
+        # that overflows fails here and passes the exact check
+        self.add(hi - lo < math.inf, lambda: _finite_exact(fn, arg, t))
+
+    def values_in(self, fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
+                  ignore: int | None = None, masked: Tensor | None = None) -> None:
+        """Integer values of `tensor` must lie in [low, high) (entries equal to `ignore`
+        pass). `masked`: an integer `tensor`'s values with the ignored ones replaced by
+        values in range, in a dtype that holds them exactly, where the caller has made it
+        anyway; otherwise an `ignore` outside the range costs the quick test one masked
+        copy of the tensor."""
+        if tensor.numel() == 0 or (tensor.dtype == torch.bool and low <= 0 and high >= 2):
+            return
+        t = tensor.detach()
+        if t.is_floating_point():
+            quick = (t == t.round()) & (t >= low) & (t < high)
+            if ignore is not None:
+                quick |= t == ignore
+            quick = quick.all()
+        elif masked is not None:  # integers in [low, high - 1], maybe as floats
+            quick = _in_range(masked.detach(), low, high - 1, closed=True)
+        else:
+            if ignore is not None and not low <= ignore < high:
+                t = t.masked_fill(t == ignore, low)
+            quick = _in_range(t, low, high)
+        self.add(quick, lambda: _values_in_exact(fn, arg, tensor.detach(), low, high, ignore))
+
+    def probabilities(self, fn: str, arg: str, tensor: Tensor, *, ignore: int | None = None,
+                      class_axis: int | None = None) -> None:
+        """Soft targets: values in [0, 1] (entries equal to `ignore` pass) and, with a
+        `class_axis`, summing to 1 along it within `max(1e-3, C * eps)` of the tensor's
+        dtype (C its length; the sums of half-precision probabilities round by more than
+        1e-3)."""
+        if tensor.numel() == 0:
+            return
+        t = tensor.detach()
+        inside = t if ignore is None or 0 <= ignore <= 1 else t.masked_fill(t == ignore, 0)
+        self.add(_in_range(inside, 0, 1, closed=True),
+                 lambda: _probabilities_exact(fn, arg, t, ignore))
+        if class_axis is not None:
+            tol = max(1e-3, t.shape[class_axis] * torch.finfo(t.dtype).eps)
+            sums = t.sum(class_axis, dtype=torch.float64)
+            if sums.numel():
+                self.add(_in_range(sums, 1 - tol, 1 + tol, closed=True),
+                         lambda: _sums_exact(fn, arg, sums, class_axis, tol))
+
+    def settle(self, read: Tensor | None = None) -> list[Any]:
+        """Read every quick test (one host synchronisation); if one failed, run the exact
+        checks in order. The checks are then spent.
+
+        `read`: integer values the caller needs on the host as well (1-D, on the device of
+        the checks), read in the same synchronisation and returned as a list; after the
+        checks, so that values of data that fail a check are never returned."""
+        quick, exact = self._quick, self._exact
+        self._quick, self._exact = [], []
+        devices = {q.device for q in quick} | ({read.device} if read is not None else set())
+        values: list[Any] = []
+        if len(devices) > 1:  # tensors on several devices: one read each
+            passed = all(bool(q) for q in quick)
+            values = [] if read is None else read.tolist()
+        elif read is not None:
+            flags = [q.reshape(1).to(read.dtype) for q in quick]
+            both = torch.cat([*flags, read]).tolist()
+            passed, values = all(both[:len(flags)]), both[len(flags):]
+        elif quick:
+            passed = bool(torch.stack(quick).all()) if len(quick) > 1 else bool(quick[0])
+        else:
+            passed = True
+        if not passed:
+            for check in exact:
+                check()
+        return values
+
+
+def check_values_in(fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
+                    ignore: int | None = None) -> None:
+    """Integer values of `tensor` must lie in [low, high) (entries equal `ignore` pass).
+
+    Reads data (host synchronisation): call only under `checks_data(validate_args)`.
+    """
+    checks = DataChecks()
+    checks.values_in(fn, arg, tensor, low, high, ignore=ignore)
+    checks.settle()
+
+
+def check_probabilities(fn: str, arg: str, tensor: Tensor, *, ignore: int | None = None,
+                        class_axis: int | None = None) -> None:
+    """Soft targets (see `DataChecks.probabilities`).
+
+    Reads data (host synchronisation): call only under `checks_data(validate_args)`.
+    """
+    checks = DataChecks()
+    checks.probabilities(fn, arg, tensor, ignore=ignore, class_axis=class_axis)
+    checks.settle()
+
+
+def check_finite(fn: str, arg: str, tensor: Tensor) -> None:
+    """`tensor` must hold no NaN or infinity. Reads data: call only under
+    `checks_data(validate_args)`."""
+    checks = DataChecks()
+    checks.finite(fn, arg, tensor)
+    checks.settle()
 
 
 def is_soft_target(task: str, input: Tensor, target: Tensor) -> bool:
@@ -240,15 +372,6 @@ def is_soft_target(task: str, input: Tensor, target: Tensor) -> bool:
     if not (isinstance(target, Tensor) and target.is_floating_point()):
         return False
     return task != "multiclass" or target.shape == input.shape
-
-
-def check_finite(fn: str, arg: str, tensor: Tensor) -> None:
-    """`tensor` must hold no NaN or infinity. Reads data: call only under
-    `checks_data(validate_args)`."""
-    # detached: isfinite is composed of differentiable ops, which would record a graph
-    # that saves the tensor
-    if tensor.numel() and not bool(torch.isfinite(tensor.detach()).all()):
-        fail(fn, arg, "finite", "a tensor with NaN or infinite entries", raw=True)
 
 
 def checks_data(validate_args: bool) -> bool:
@@ -301,16 +424,14 @@ def binary_channel_squeezed(input: Tensor, target: Tensor) -> bool:
 
 def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
                       num_classes: int | None, ignore_index: int | None,
-                      validate_args: bool, soft_targets: bool = False) -> None:
-    """Shapes, dtypes and (under `checks_data(validate_args)`) target values of a
-    classification-style pair: multiclass scores (N, C, ...) with labels (N, ...) in
-    [0, C); binary scores (N, ...) (or (N, 1, ...) with an (N, ...) target) and multilabel
-    scores (N, C, ...) with 0/1 targets of the same shape.
-    Entries equal to `ignore_index` may hold any value.
+                      soft_targets: bool = False) -> None:
+    """Shapes and dtypes of a classification-style pair: multiclass scores (N, C, ...)
+    with labels (N, ...); binary scores (N, ...) (or (N, 1, ...) with an (N, ...) target)
+    and multilabel scores (N, C, ...) with targets of the same shape. `check_task_data`
+    checks their values.
 
-    With `soft_targets`, a target that `is_soft_target` holds probabilities: in [0, 1],
-    and for multiclass of the input's shape, summing to 1 over the classes, with no
-    `ignore_index` (no entry of a probability vector marks it as ignored)."""
+    With `soft_targets`, a target that `is_soft_target` holds probabilities, with no
+    `ignore_index` for multiclass (no entry of a probability vector marks it as ignored)."""
     check_floating(fn, "input", input)
     if task == "multiclass":
         soft = soft_targets and is_soft_target(task, input, target)
@@ -326,15 +447,10 @@ def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
             if ignore_index is not None:
                 fail(fn, "ignore_index", "None with class probabilities as the target (no "
                      "entry of a probability vector marks it as ignored)", ignore_index)
-            if checks_data(validate_args):
-                check_probabilities(fn, "target", target, class_axis=1)
             return
         expected = (input.shape[0], *input.shape[2:])
         check_same_shape(fn, "target", target, expected,
                          "input's shape without the class axis 1")
-        if checks_data(validate_args):
-            check_values_in(fn, "target", target, 0, int(num_classes),
-                            ignore=ignore_index)
         return
     check_index_tensor(fn, "target", target, allow_bool=True, allow_float=True)
     if task == "multilabel":
@@ -346,8 +462,27 @@ def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
     elif binary_channel_squeezed(input, target):
         input = input.squeeze(1)
     check_same_shape(fn, "target", target, tuple(input.shape), "input's shape")
-    if checks_data(validate_args):
-        if soft_targets and target.is_floating_point():
-            check_probabilities(fn, "target", target, ignore=ignore_index)
+
+
+def check_task_data(fn: str, input: Tensor, target: Tensor, *, task: str,
+                    num_classes: int | None, ignore_index: int | None,
+                    soft_targets: bool = False, masked: Tensor | None = None) -> None:
+    """The value checks of a pair that passed `check_task_inputs`, settled with one host
+    synchronisation: the target's values (multiclass labels in [0, C), binary and
+    multilabel labels 0/1, entries equal to `ignore_index` passing; with `soft_targets`
+    probabilities, multiclass ones summing to 1 over the classes), then that `input` is
+    finite. `masked`: the labels with their ignored entries set to 0, where the caller
+    has them. Call only under `checks_data(validate_args)`."""
+    checks = DataChecks()
+    if task == "multiclass":
+        if soft_targets and is_soft_target(task, input, target):
+            checks.probabilities(fn, "target", target, class_axis=1)
         else:
-            check_values_in(fn, "target", target, 0, 2, ignore=ignore_index)
+            checks.values_in(fn, "target", target, 0, int(cast(int, num_classes)),
+                             ignore=ignore_index, masked=masked)
+    elif soft_targets and target.is_floating_point():
+        checks.probabilities(fn, "target", target, ignore=ignore_index)
+    else:
+        checks.values_in(fn, "target", target, 0, 2, ignore=ignore_index, masked=masked)
+    checks.finite(fn, "input", input)
+    checks.settle()

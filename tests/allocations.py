@@ -3,13 +3,24 @@ how many buffers of a given size a backward pass needs."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 
+def _address(t: torch.Tensor) -> int | None:
+    """Where a tensor's memory lies (None for a tensor without memory, or none yet)."""
+    try:
+        return t.untyped_storage().data_ptr() or None
+    except RuntimeError:  # no storage (e.g. a sparse tensor)
+        return None
+
+
 class Allocations(TorchDispatchMode):
     """The sizes (entries) of the tensors that operations return in fresh memory: neither
-    one of their arguments (in place, `out=`) nor a view."""
+    one of their arguments (in place, `out=`), a view nor another alias of an argument's
+    memory (`detach`)."""
 
     def __init__(self):
         super().__init__()
@@ -19,9 +30,10 @@ class Allocations(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         given = [t for t in torch.utils._pytree.tree_leaves((args, kwargs))
                  if isinstance(t, torch.Tensor)]
+        memory = {_address(a) for a in given}
         for t in torch.utils._pytree.tree_leaves(out):
             if (isinstance(t, torch.Tensor) and not t._is_view()
-                    and not any(t is a for a in given)):
+                    and not any(t is a for a in given) and _address(t) not in memory):
                 self.sizes.append(t.numel())
         return out
 
@@ -38,3 +50,37 @@ class Operations(TorchDispatchMode):
         if not func.is_view:
             self.names.append(func.overloadpacket.__name__)
         return func(*args, **(kwargs or {}))
+
+
+class Synchronisations(TorchDispatchMode):
+    """The operations that read tensor data on the host, by name: on a GPU each one waits
+    for the device (`.item()`, `bool(tensor)`, a boolean mask's `nonzero`). `Tensor.tolist`
+    reads the data without a dispatch: `count_tolist` counts its calls too."""
+
+    READS: ClassVar[frozenset[str]] = frozenset({
+        "_local_scalar_dense", "nonzero", "masked_select", "unique_dim", "_unique2",
+        "repeat_interleave"})
+
+    def __init__(self):
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        boolean_index = name in ("index", "index_put", "index_put_") and any(
+            isinstance(t, torch.Tensor) and t.dtype == torch.bool
+            for t in torch.utils._pytree.tree_leaves(args[1:]))
+        if name in self.READS or boolean_index:
+            self.names.append(name)
+        return func(*args, **(kwargs or {}))
+
+    def count_tolist(self, monkeypatch):
+        """Count `Tensor.tolist` calls (made while this mode is active) as reads too."""
+        original = torch.Tensor.tolist
+
+        def tolist(tensor):
+            self.names.append("tolist")
+            return original(tensor)
+
+        monkeypatch.setattr(torch.Tensor, "tolist", tolist)
+        return self

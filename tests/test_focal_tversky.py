@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import softmetrics
 from softmetrics import functional as F
-from softmetrics.functional._classification_core import _focal
+from softmetrics.functional._classification_formulas import focal
 
 TVERSKY_LOSSES = [softmetrics.SoftTverskyLoss, softmetrics.SoftDiceLoss,
                   softmetrics.SoftF1Loss, softmetrics.SoftJaccardLoss,
@@ -149,7 +149,7 @@ def test_power_below_machine_epsilon_is_its_chord(gamma):
     eps = torch.finfo(torch.float64).eps
     miss = torch.arange(6, dtype=torch.float64) * eps / 2  # 1 - T exact just below 1
     t = (1.0 - miss).requires_grad_()
-    value = _focal(t, gamma)
+    value = focal(t, gamma)
     (slope,) = torch.autograd.grad(value.sum(), t)
     below = miss < eps
     chord = eps ** (gamma - 1.0)

@@ -1,4 +1,4 @@
-r"""The machinery behind the classification metrics: formatting, counts, formulas.
+r"""The machinery behind the classification metrics: formatting, counts, the pipeline.
 
 Every metric runs one pipeline, `evaluate`:
 
@@ -11,8 +11,8 @@ Every metric runs one pipeline, `evaluate`:
    `_classification_counts` (argmax/threshold, or top-k), with the support and the number
    of counted entries; exact integers in float64 at temperature 0;
 4. an optional `CountsHook` (Modules: sum across processes, mix running statistics);
-5. one formula over the counts: Tversky (precision, recall, F-beta, Dice, Jaccard),
-   accuracy, or MCC, then the average over classes (`Averaging`, in
+5. one formula over the counts (`_classification_formulas`): Tversky (precision, recall,
+   F-beta, Dice, Jaccard), accuracy, or MCC, then the average over classes (`Averaging`, in
    `_classification_options`: which classes a macro average counts, and how a class absent
    from the target scores).
 
@@ -31,14 +31,21 @@ from torch import Tensor
 
 from .. import _checks
 from .._relax import (
-    as_tensor_on,
     compute_dtype,
     full_precision,
     is_hard,
     soft_argmax,
-    soft_positive,
 )
 from ._classification_counts import decision_counts, group_sum, index_counts, top_k_hits
+from ._classification_formulas import (
+    Counts,
+    StatScores,
+    accuracy_value,
+    class_average,
+    focal,
+    mcc_value,
+    tversky_value,
+)
 from ._classification_options import (
     Averaging,
     check_class_weight_values,
@@ -59,52 +66,6 @@ __all__ = [
     "stat_scores",
     "statistics",
 ]
-
-
-class StatScores(NamedTuple):
-    """Soft (or, at temperature 0, exact) per-class counts, each of shape `(C,)` for
-    `multidim_average="global"` or `(N, C)` for `"samplewise"` (`C = 1` for binary)."""
-
-    tp: Tensor
-    fp: Tensor
-    fn: Tensor
-    tn: Tensor
-
-    @property
-    def support(self) -> Tensor:
-        """Number of (non-ignored) entries whose target is the class: `tp + fn`."""
-        return self.tp + self.fn
-
-
-class Counts(NamedTuple):
-    """The statistics every formula reads, per (group, class): soft true positives, soft
-    predicted mass (TP + FP), support (TP + FN, no gradient) and the number of counted
-    entries (TP + FP + FN + TN: a (G, 1) or (G, C) tensor, or a number)."""
-
-    tp: Tensor
-    pred: Tensor
-    support: Tensor
-    total: Tensor | float
-
-    def micro(self, keep: Tensor | None = None) -> Counts:
-        """Counts pooled over the class axis (over the classes where `keep` is 1 only)."""
-        tp, pred, support = self.tp, self.pred, self.support
-        total = self.total
-        if keep is not None:
-            tp, pred, support = tp * keep, pred * keep, support * keep
-            whole = total.expand_as(tp) if isinstance(total, Tensor) else torch.full_like(tp, total)
-            total = whole * keep
-        if isinstance(total, Tensor):
-            total = total.expand_as(tp).sum(-1, keepdim=True)
-        else:
-            total = total * tp.shape[-1]
-        return Counts(tp.sum(-1, keepdim=True), pred.sum(-1, keepdim=True),
-                      support.sum(-1, keepdim=True), total)
-
-    def stat_scores(self) -> StatScores:
-        """The four counts TP, FP, FN, TN."""
-        fn = self.support - self.tp
-        return StatScores(self.tp, self.pred - self.tp, fn, self.total - self.pred - fn)
 
 
 CountsHook = Callable[[Counts], Counts]
@@ -131,10 +92,7 @@ def format_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
     target, detached, in the compute dtype and shaped like `z` (multiclass included).
     """
     _checks.check_task_inputs(fn, input, target, task=task, num_classes=num_classes,
-                              ignore_index=ignore_index, validate_args=validate_args,
-                              soft_targets=soft_targets)
-    if _checks.checks_data(validate_args):
-        _checks.check_finite(fn, "input", input)
+                              ignore_index=ignore_index, soft_targets=soft_targets)
     soft = soft_targets and _checks.is_soft_target(task, input, target)
     dtype = compute_dtype(input.dtype)
     z = input
@@ -146,6 +104,10 @@ def format_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
         keep = y != ignore_index
         w = keep.to(dtype)
         y = torch.where(keep, y, torch.zeros((), dtype=y.dtype, device=y.device))
+    if _checks.checks_data(validate_args):
+        _checks.check_task_data(fn, input, target, task=task, num_classes=num_classes,
+                                ignore_index=ignore_index, soft_targets=soft_targets,
+                                masked=None if ignore_index is None else y)
     if task == "multiclass" and not soft:
         y = y.long()
     else:
@@ -260,127 +222,6 @@ def statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task
     return Counts(tp, pred, support, total)
 
 
-# ---------------------------------------------------------------------------------------
-# formulas: each written once, over the statistics
-
-
-def _divide(num: Tensor, den: Tensor, zero_division: float) -> Tensor:
-    """`num / den`, with `zero_division` where `den == 0` (no NaN in values or gradients).
-
-    Every formula here has `0 <= num <= den` where it divides. The denominator is clamped
-    at the square root of the dtype's smallest normal number (about 1e-19 in float32):
-    below it `num / den` would have a slope of order `1 / den`, up to `1 / tiny`, which a
-    small temperature's factor `1 / tau` in the softmax backward takes to inf. Such soft
-    counts (a class whose predicted mass underflows) hold no mass worth the name; the
-    clamp takes their ratio continuously to 0 as `den` falls to 0, where `zero_division`
-    takes over (exact counts are integers, never in between). A NaN (from a NaN or
-    infinite logit) is divided, not replaced: it reaches the result.
-    """
-    floor = torch.finfo(den.dtype).tiny ** 0.5
-    # `den <= 0` is False for NaN: one comparison
-    return torch.where(den <= 0, zero_division, num / den.clamp_min(floor))
-
-
-def _weighted_sum(terms: tuple[tuple[float, Tensor], ...]) -> Tensor:
-    """`sum(a * x for a, x in terms)` in as few operations as the coefficients allow (at
-    least one is not 0): a term with coefficient 0 is left out, a coefficient +-1 adds or
-    subtracts, and terms of equal coefficients are added before one product (F1:
-    `(pred + support) / 2`). The products left out are exact, so only the order of the
-    additions may differ from the plain sum's (not at all for counts that are integers)."""
-    groups: dict[float, Tensor] = {}
-    for a, x in terms:
-        if a != 0.0:
-            groups[a] = groups[a] + x if a in groups else x
-    ordered = sorted(groups.items(), key=lambda item: item[0] < 0)  # negatives last
-    a, x = ordered[0]
-    total = x if a == 1.0 else a * x
-    for a, x in ordered[1:]:
-        total = total + x if a == 1.0 else total - x if a == -1.0 else total + a * x
-    return total
-
-
-def _tversky(c: Counts, alpha: float, beta: float, zero_division: float,
-             temperature: float | Tensor | None = None) -> Tensor:
-    """TP / (TP + alpha FP + beta FN), with FP = pred - TP and FN = support - TP.
-
-    A class absent from the target (support 0, so TP = 0) has the exact value
-    `zero_division` when nothing predicts it and 0 otherwise (for `alpha > 0`). Given the
-    decision's `temperature`, its value is `zero_division * (1 - soft_positive(FP))`
-    `= zero_division * t / (t + FP)`: exact at temperature 0, and at temperature
-    > 0 a slope that lets predicting nothing reach `zero_division` (the plain formula
-    scores any soft prediction 0: a floor with no gradient).
-
-    With `beta = 0` (precision) a class that nothing predicts has the exact value
-    `zero_division` (0/0), while the ratio of its vanishing soft TP and predicted count
-    tends to whatever the least unlikely prediction is: so the value is `m TP / pred +
-    (1 - m) zero_division`, `m = min(2 pred, 1)`, which is `[pred > 0]` on exact counts
-    (multiples of 1/2: a top-k tie is half a hit).
-    """
-    den = _weighted_sum(((1.0 - alpha - beta, c.tp), (alpha, c.pred), (beta, c.support)))
-    value = _divide(c.tp, den, zero_division)
-    if beta == 0 and alpha > 0:
-        predicted = (2.0 * c.pred).clamp(0.0, 1.0)  # products: `value` or `zd` unrounded
-        value = predicted * value
-        if zero_division != 0:
-            value = value + (1.0 - predicted) * zero_division
-    if temperature is not None and alpha > 0 and zero_division != 0:
-        absent = zero_division * (1.0 - soft_positive(c.pred, temperature))
-        value = torch.where(c.support == 0, absent, value)
-    return value
-
-
-def _mcc(trace: Tensor, total: Tensor | float, pred: Tensor, true: Tensor,
-         zero_division: float) -> Tensor:
-    """Gorodkin's R_K from the trace, total, and column (`pred`) and row (`true`) sums of a
-    confusion matrix whose class axis is the last one; one value per group."""
-    cov_pt = trace * total - (pred * true).sum(-1)
-    cov_pp = total * total - (pred * pred).sum(-1)
-    cov_tt = total * total - (true * true).sum(-1)
-    den = cov_pp * cov_tt
-    tiny = torch.finfo(den.dtype).tiny
-    # NaN counts give a NaN value, not zero_division: `NaN <= 0` is False
-    return torch.where(den <= 0, zero_division, cov_pt * torch.rsqrt(den.clamp_min(tiny)))
-
-
-def _multiclass_mcc(c: Counts, zero_division: float) -> Tensor:
-    total = c.total if not isinstance(c.total, Tensor) else c.total[..., 0]
-    return _mcc(c.tp.sum(-1), total, c.pred, c.support, zero_division)
-
-
-def _binary_mcc(c: Counts, zero_division: float) -> Tensor:
-    """Per-class one-vs-rest MCC: R_K of the 2 x 2 table (negatives, positives)."""
-    tn = c.total - c.pred - c.support + c.tp
-    neg_pred, neg_true = c.total - c.pred, c.total - c.support
-    return _mcc(c.tp + tn, c.total, torch.stack([neg_pred, c.pred], -1),
-                torch.stack([neg_true, c.support], -1), zero_division)
-
-
-def _average(score: Tensor, c: Counts, how: Averaging, seen: Tensor | None = None) -> Tensor:
-    """Reduce per-class scores (G, C) over classes: macro, weighted by support, or none.
-
-    The macro average weighs each class by whether it counts: 0 for the ignored class;
-    with `absent="skip"`, 1 for a class with a target and `soft_positive(seen)` for one
-    without (`seen` = its FP by default): exactly "has a target or a prediction" at
-    temperature 0, and at temperature > 0 a weight that predicting an absent class less
-    lowers, with a gradient at every count, instead of a constant term.
-    """
-    if how.average == "none":
-        return score
-    if how.average == "weighted":
-        return _divide((score * c.support).sum(-1), c.support.sum(-1), how.zero_division)
-    keep = how.class_mask(score, c.support)
-    if how.absent == "include":
-        if keep is None:
-            return score.mean(-1)
-        weight = keep.expand_as(score)
-    else:
-        seen = (c.pred - c.tp).clamp_min(0.0) if seen is None else seen
-        weight = torch.where(c.support > 0, 1.0, soft_positive(seen, how.temperature))
-        if keep is not None:
-            weight = weight * keep
-    return _divide((score * weight).sum(-1), weight.sum(-1), how.zero_division)
-
-
 def _finish(value: Tensor, task: str, samplewise: bool, out_dtype: torch.dtype) -> Tensor:
     """Drop the group axis for global results and the class axis for binary ones."""
     if task == "binary" and value.ndim == 2:
@@ -438,75 +279,6 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
     return _Prepared(counts, task, samplewise, compute_dtype(z.dtype), c)
 
 
-def _focal(value: Tensor, gamma: float) -> Tensor:
-    """`1 - (1 - value)^gamma`, whose loss is the focal loss `(1 - value)^gamma` (Abraham
-    and Khan's focal Tversky loss). For `gamma < 1` the slope at `1 - value = 0` (reached
-    by saturated soft values) is infinite: below the machine epsilon `eps` the power is
-    replaced by its chord, `(1 - value) eps^(gamma - 1)`, at most `eps^gamma` away; exact
-    values (float64 ratios of counts) never fall there. A NaN value stays NaN."""
-    if gamma == 1.0:
-        return value
-    miss = (1.0 - value).clamp_min(0.0)  # rounding may put a soft value a hair above 1
-    if gamma > 1.0:
-        return 1.0 - miss.pow(gamma)
-    eps = torch.finfo(miss.dtype).eps
-    small = miss < eps
-    power = torch.where(small, eps, miss).pow(gamma)  # no infinite slope at 0, not even masked
-    return 1.0 - torch.where(small, miss * eps ** (gamma - 1.0), power)
-
-
-def _tversky_value(c: Counts, task: str, how: Averaging, alpha: float,
-                   beta: float, gamma: float = 1.0, skip_unsupported: bool = False) -> Tensor:
-    """Every metric of the Tversky form: precision, recall, F-beta, Dice, Jaccard.
-
-    `gamma` applies `_focal` to the value of each class (of the pooled counts for
-    "micro") before the average, which weighs the classes as it weighs the plain values.
-    `skip_unsupported`: a macro average that skips absent classes skips every class
-    absent from the target, predicted or not (torchmetrics' precision and recall with
-    `top_k > 1`).
-    """
-    zd = how.zero_division
-    if (how.average == "micro" or how.class_weights == "generalized") and task != "binary":
-        micro = c.micro(how.class_mask(c.tp, c.support))
-        return _focal(_tversky(micro, alpha, beta, zd, how.temperature), gamma).squeeze(-1)
-    value = _tversky(c, alpha, beta, zd, how.temperature if how.bridges_absent else None)
-    value = _focal(value, gamma)
-    if task == "binary":
-        return value
-    return _average(value, c, how, seen=torch.zeros_like(c.tp) if skip_unsupported else None)
-
-
-def _mcc_value(c: Counts, task: str, how: Averaging) -> Tensor:
-    zd = how.zero_division
-    if task == "multiclass" and how.average == "micro":
-        return _multiclass_mcc(c, zd)
-    if task == "multilabel" and how.average == "micro":
-        return _binary_mcc(c.micro(), zd).squeeze(-1)
-    value = _binary_mcc(c, zd)
-    return value if task == "binary" else _average(value, c, how)
-
-
-def _accuracy_value(c: Counts, task: str, how: Averaging) -> Tensor:
-    """Accuracy over the counts: fraction correct (micro), balanced (macro), per class.
-
-    Multiclass macro is the mean recall; skipping absent classes, it skips every class
-    absent from the target, predicted or not (scikit-learn's `balanced_accuracy_score`).
-    """
-    zd = how.zero_division
-    if task == "multiclass":
-        if how.average in ("micro", "weighted"):
-            return _divide(c.tp.sum(-1), c.support.sum(-1), zd)
-        return _average(_divide(c.tp, c.support, zd), c, how, seen=torch.zeros_like(c.tp))
-    if task == "binary" or how.average == "micro":
-        c = c.micro()
-    total = as_tensor_on(c.total, c.tp)
-    correct = total - c.pred - c.support + 2 * c.tp
-    value = _divide(correct, total.expand_as(correct), zd)
-    if task == "binary" or how.average == "micro":
-        return value.squeeze(-1)
-    return _average(value, c, how)
-
-
 Kind = Literal["tversky", "accuracy", "mcc"]
 
 
@@ -517,7 +289,7 @@ def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float
     """The one pipeline: validate, count (optionally `hook` the counts), apply a formula.
 
     `kind` selects the formula: "tversky" (with `alpha`, `beta`, the focal exponent
-    `gamma`, checked by the caller: see `_focal`, and the top-k decision with `top_k`),
+    `gamma`, checked by the caller: see `focal`, and the top-k decision with `top_k`),
     "accuracy" (top-k accuracy with `top_k`) or "mcc". Public functions and Modules all
     call this. `relaxation="lovasz"` (Jaccard only) evaluates `_lovasz_value` instead.
     """
@@ -540,12 +312,12 @@ def evaluate(fn: str, kind: Kind, input: Tensor, target: Tensor, *, alpha: float
                        options.get("absent_classes"), options["ignore_index"],
                        prep.num_classes, options["temperature"], class_weights)
     if kind == "tversky":
-        value = _tversky_value(prep.counts, prep.task, how, alpha, beta, gamma,
+        value = tversky_value(prep.counts, prep.task, how, alpha, beta, gamma,
                                skip_unsupported)
     elif kind == "accuracy":
-        value = _accuracy_value(prep.counts, prep.task, how)
+        value = accuracy_value(prep.counts, prep.task, how)
     else:
-        value = _mcc_value(prep.counts, prep.task, how)
+        value = mcc_value(prep.counts, prep.task, how)
     return _finish(value, prep.task, prep.samplewise, prep.out_dtype)
 
 
@@ -558,7 +330,7 @@ def _lovasz_value(fn: str, input: Tensor, target: Tensor, *, gamma: float, check
     (1 - loss)`, the Lovász extension of its exact value (`zero_division` unless
     something is predicted: its loss is then the largest error). For
     `absent_classes="skip"` that loss is also the "is it predicted?" that weighs an
-    absent class (`_average`'s `seen`). `"micro"` is the extension of the pooled loss,
+    absent class (`class_average`'s `seen`). `"micro"` is the extension of the pooled loss,
     one column of every (class, entry) pair.
     """
     if check:
@@ -582,12 +354,12 @@ def _lovasz_value(fn: str, input: Tensor, target: Tensor, *, gamma: float, check
     loss, support = columns
     if is_hard(temperature):
         loss = torch.where(_nan_groups(z, samplewise), torch.nan, loss)
-    value = _focal(torch.where(support > 0, 1.0 - loss, how.zero_division * (1.0 - loss)),
+    value = focal(torch.where(support > 0, 1.0 - loss, how.zero_division * (1.0 - loss)),
                    gamma)
     if pooled:
         value = value.squeeze(-1)
     elif task != "binary":  # the average reads the support only (and `seen`)
-        value = _average(value, Counts(support, support, support, 0.0), how, seen=loss)
+        value = class_average(value, Counts(support, support, support, 0.0), how, seen=loss)
     return _finish(value, task, samplewise, compute_dtype(z.dtype))
 
 

@@ -19,11 +19,10 @@ from torch import Tensor
 
 from .. import _tuning, distributed
 from .._checks import (
-    check_finite,
+    DataChecks,
     check_floating,
     check_index_tensor,
     check_ndim,
-    check_values_in,
     checks_data,
     fail,
     is_compiling,
@@ -38,6 +37,7 @@ __all__ = [
     "check_noise_distribution",
     "check_output_layer",
     "check_pairs",
+    "check_positive",
     "gather_pairs",
     "info_nce_per_query",
     "nce_per_example",
@@ -52,10 +52,11 @@ __all__ = [
 
 
 def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
-                validate_args: bool) -> torch.dtype:
+                validate_args: bool, checks: DataChecks | None = None) -> torch.dtype:
     """Check the embeddings of `info_nce` and `retrieval_accuracy`: `(N, D)` queries and
     keys of one shape, `(M, D)` shared or `(N, K, D)` per-query `negatives`, floating
-    dtypes, finite values under `checks_data(validate_args)`. Returns the dtype to compute in."""
+    dtypes, and finite values under `checks_data(validate_args)`, in `checks` if given
+    (the caller settles them), else settled here. Returns the dtype to compute in."""
     check_floating(fn, "query", query, "embeddings")
     check_floating(fn, "key", key, "embeddings")
     check_ndim(fn, "query", query, 2, "a 2-D tensor (N, D)")
@@ -81,12 +82,29 @@ def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
             fail(fn, "negatives", f"a 2-D (M, {d}) or 3-D ({n}, K, {d}) tensor",
                  f"shape {tuple(negatives.shape)}", raw=True)
         dtype = torch.promote_types(dtype, negatives.dtype)
-    if checks_data(validate_args):
-        check_finite(fn, "query", query)
-        check_finite(fn, "key", key)
+    if checks_data(validate_args):  # one host synchronisation for all the checks
+        data = DataChecks() if checks is None else checks
+        data.finite(fn, "query", query)
+        data.finite(fn, "key", key)
         if negatives is not None:
-            check_finite(fn, "negatives", negatives)
+            data.finite(fn, "negatives", negatives)
+        if checks is None:
+            data.settle()
     return compute_dtype(dtype)
+
+
+def check_positive(checks: DataChecks, fn: str, arg: str, value: Tensor,
+                   validate_args: bool) -> None:
+    """A tensor option (a learned temperature or scale) must be > 0: in `checks`, under
+    `checks_data(validate_args)`."""
+    if checks_data(validate_args):
+        v = value.detach()
+
+        def exact() -> None:
+            if not bool((v > 0).all()):
+                fail(fn, arg, "> 0", value)
+
+        checks.add((v > 0).all(), exact)
 
 
 def check_candidates(fn: str, negatives: Tensor | None, in_batch: bool,
@@ -100,28 +118,42 @@ def check_candidates(fn: str, negatives: Tensor | None, in_batch: bool,
 
 
 def check_noise_distribution(fn: str, noise: Tensor, v: int, target: Tensor,
-                             validate_args: bool) -> None:
+                             validate_args: bool, checks: DataChecks) -> None:
     """Check the `(V,)` noise distribution of `nce_loss`; under `checks_data(validate_args)`
-    also that it is finite, non-negative, sums to 1 and is positive at every `target`
-    class."""
+    also, in `checks` (after the target's own check), that it is finite, non-negative,
+    sums to 1 and is positive at every `target` class."""
     check_floating(fn, "noise_distribution", noise, "class probabilities")
     if tuple(noise.shape) != (v,):
         fail(fn, "noise_distribution", f"of shape ({v},) (one probability per class)",
              f"shape {tuple(noise.shape)}", raw=True)
-    if checks_data(validate_args):
-        check_finite(fn, "noise_distribution", noise)
-        if bool((noise < 0).any()):
-            fail(fn, "noise_distribution", "non-negative",
-                 f"a minimum of {noise.min().item():g}", raw=True)
-        total = noise.double().sum().item()
+    if not checks_data(validate_args):
+        return
+    q = noise.detach()
+    checks.finite(fn, "noise_distribution", q)
+
+    def non_negative() -> None:
+        if bool((q < 0).any()):
+            fail(fn, "noise_distribution", "non-negative", f"a minimum of {q.min().item():g}",
+                 raw=True)
+
+    def sums_to_one() -> None:
+        total = q.double().sum().item()
         if abs(total - 1.0) > 1e-4:
             fail(fn, "noise_distribution", "a distribution summing to 1",
                  f"a sum of {total:g}", raw=True)
-        at_target = noise[target]
-        if target.numel() and bool((at_target <= 0).any()):
+
+    def positive_at_targets() -> None:
+        at_target = q[target]
+        if bool((at_target <= 0).any()):
             bad = target[at_target <= 0][0].item()
             fail(fn, "noise_distribution", "> 0 at every target class (NCE scores "
                  "log(num_noise * q(target)))", f"q({bad}) = 0", raw=True)
+
+    checks.add(q.amin() >= 0, non_negative)
+    checks.add((q.sum(dtype=torch.float64) - 1.0).abs() <= 1e-4, sums_to_one)
+    if target.numel():
+        # clamped: a target out of range fails its own check, which comes first
+        checks.add((q[target.clamp(0, v - 1)] > 0).all(), positive_at_targets)
 
 
 def check_generator(fn: str, generator: torch.Generator | None, input: Tensor) -> None:
@@ -135,10 +167,12 @@ def check_generator(fn: str, generator: torch.Generator | None, input: Tensor) -
 
 
 def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
-                       bias: Tensor | None, validate_args: bool) -> None:
+                       bias: Tensor | None, validate_args: bool,
+                       checks: DataChecks | None = None) -> None:
     """Check the hidden states, class ids and output layer of `nce_loss` (and of the exact
-    full-softmax counterpart): dtypes, shapes, and the ids under
-    `checks_data(validate_args)`."""
+    full-softmax counterpart): dtypes, shapes, and under `checks_data(validate_args)` the
+    ids and that the tensors are finite, in `checks` if given (the caller settles them),
+    else settled here."""
     check_floating(fn, "input", input, "hidden states")
     check_index_tensor(fn, "target", target)
     check_floating(fn, "weight", weight, "the output layer's weights")
@@ -161,11 +195,14 @@ def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
         fail(fn, "weight", "at least one class (V >= 1)", f"shape {tuple(weight.shape)}",
              raw=True)
     if checks_data(validate_args):
-        check_values_in(fn, "target", target, 0, weight.shape[0])
-        check_finite(fn, "input", input)
-        check_finite(fn, "weight", weight)
+        data = DataChecks() if checks is None else checks
+        data.values_in(fn, "target", target, 0, weight.shape[0])
+        data.finite(fn, "input", input)
+        data.finite(fn, "weight", weight)
         if bias is not None:
-            check_finite(fn, "bias", bias)
+            data.finite(fn, "bias", bias)
+        if checks is None:
+            data.settle()
 
 
 # --------------------------------------------------------------------------------------

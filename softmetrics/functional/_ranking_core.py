@@ -79,9 +79,10 @@ def _format(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: i
     0 in both).
     """
     _checks.check_task_inputs(fn, input, target, task=task, num_classes=num_classes,
-                              ignore_index=ignore_index, validate_args=validate_args)
+                              ignore_index=ignore_index)
     if _checks.checks_data(validate_args):
-        _checks.check_finite(fn, "input", input)
+        _checks.check_task_data(fn, input, target, task=task, num_classes=num_classes,
+                                ignore_index=ignore_index)
     dtype = compute_dtype(input.dtype)
     if task == "multiclass":
         c = input.shape[1]

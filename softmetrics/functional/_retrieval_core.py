@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._checks import (
-    check_finite,
+    DataChecks,
     check_floating,
     check_index_tensor,
     check_int,
@@ -26,7 +26,6 @@ from .._checks import (
     check_option,
     check_same_shape,
     check_temperature,
-    check_values_in,
     checks_data,
     fail,
 )
@@ -86,6 +85,31 @@ def _count_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
+def _check_data(fn: str, scores: Tensor, target: Tensor, rel: Tensor, graded: bool,
+                ignore_index: int | None) -> None:
+    """The value checks of `_format`, on the scores and relevance it made (ignored
+    entries 0 in both): finite scores; 0/1 relevance, or finite non-negative grades."""
+    checks = DataChecks()
+    checks.finite(fn, "input", scores)
+    if not graded:
+        checks.values_in(fn, "target", target, 0, 2, ignore=ignore_index,
+                         masked=None if target.is_floating_point() else rel)
+    else:
+        if target.is_floating_point():
+            checks.finite(fn, "target", rel)
+
+        def non_negative() -> None:
+            grades = target if ignore_index is None else target[target != ignore_index]
+            if bool((grades < 0).any()):
+                fail(fn, "target", "non-negative relevance grades"
+                     + ("" if ignore_index is None else f" or {ignore_index} (ignore_index)"),
+                     f"a value {grades[grades < 0][0].item()!r}", raw=True)
+
+        if rel.numel():
+            checks.add(rel.amin() >= 0, non_negative)
+    checks.settle()
+
+
 def _format(fn: str, input: Tensor, target: Tensor, *, graded: bool,
             ignore_index: int | None, validate_args: bool) -> tuple[Tensor, Tensor, Tensor]:
     """Check shapes, dtypes and (under `checks_data`) values; return `(scores, rel, keep)`,
@@ -97,18 +121,6 @@ def _format(fn: str, input: Tensor, target: Tensor, *, graded: bool,
     check_index_tensor(fn, "target", target, allow_bool=True, allow_float=True)
     check_same_shape(fn, "target", target, tuple(input.shape), "the shape of `input`")
     kept = None if ignore_index is None else target != ignore_index
-    if checks_data(validate_args):
-        check_finite(fn, "input", input if kept is None else input[kept])
-        if not graded:
-            check_values_in(fn, "target", target, 0, 2, ignore=ignore_index)
-        else:
-            grades = target if kept is None else target[kept]
-            if target.is_floating_point():
-                check_finite(fn, "target", grades)
-            if grades.numel() and bool((grades < 0).any()):
-                fail(fn, "target", "non-negative relevance grades"
-                     + ("" if ignore_index is None else f" or {ignore_index} (ignore_index)"),
-                     f"a value {grades[grades < 0][0].item()!r}", raw=True)
     count = _count_dtype(input.device)
     scores = input.to(compute_dtype(input.dtype)).contiguous()
     rel = target.to(count)
@@ -118,6 +130,8 @@ def _format(fn: str, input: Tensor, target: Tensor, *, graded: bool,
         keep = kept.to(count)
         rel = rel * keep
         scores = torch.where(kept, scores, 0.0)
+    if checks_data(validate_args):  # one host synchronisation for all the checks
+        _check_data(fn, scores, target, rel, graded, ignore_index)
     return scores, rel, keep
 
 

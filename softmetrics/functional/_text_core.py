@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .. import _tuning
 from .._checks import (
-    check_finite,
+    DataChecks,
     check_floating,
     check_index_tensor,
     check_int,
@@ -92,29 +92,28 @@ def _format_ref(fn: str, ref: Tensor, batch: int) -> Tensor:
 
 
 def _id_bounds(fn: str, named: list[tuple[str, Tensor]], pad_id: int,
-               vocab_size: int | None) -> int:
+               vocab_size: int | None, checks: DataChecks) -> int:
     """Check that every id other than `pad_id` is >= 0 (and < `vocab_size` when given);
     return 1 + the largest id (at least 1).
 
-    Reads the data (one host synchronisation): call only under
-    `checks_data(validate_args)`.
+    Reads the data, with the call's other data `checks`, in one host synchronisation:
+    call only under `checks_data(validate_args)`.
     """
     named = [(name, t) for name, t in named if t.numel()]
-    if not named:
-        return 1
     stats = []
     for _, t in named:
         keep = t != pad_id
         t = t.long()
         stats.append(torch.stack([torch.where(keep, t, _INT64_MAX).amin(),
                                   torch.where(keep, t, -1).amax()]))
-    values: list[list[int]] = torch.stack(stats).tolist()
+    flat = checks.settle(read=torch.cat(stats) if stats else None)
+    values = [flat[i:i + 2] for i in range(0, len(flat), 2)]
     for (name, _), (low, high) in zip(named, values, strict=True):
         if low < 0:
             fail(fn, name, f"token ids >= 0 (or pad_id = {pad_id})", f"an id {low}", raw=True)
         if vocab_size is not None and high >= vocab_size:
             fail(fn, name, f"token ids < vocab_size = {vocab_size}", f"an id {high}", raw=True)
-    return max(1, max(high for _, high in values) + 1)
+    return max(1, max((high for _, high in values), default=0) + 1)
 
 
 def prefix_valid(tokens: Tensor, pad_id: int) -> Tensor:
@@ -397,7 +396,7 @@ def compute_bleu(fn: str, hyp: Tensor, ref: Tensor, *, pad_id: int, max_order: i
     check_ndim(fn, "hyp", hyp, 2, "of shape (B, T)")
     ref = _format_ref(fn, ref, hyp.shape[0])
     if checks_data(validate_args):
-        top = _id_bounds(fn, [("hyp", hyp), ("ref", ref)], pad_id, vocab_size)
+        top = _id_bounds(fn, [("hyp", hyp), ("ref", ref)], pad_id, vocab_size, DataChecks())
         vocab_size = top if vocab_size is None else vocab_size
     if effective_order is None:
         effective_order = not corpus
@@ -407,6 +406,37 @@ def compute_bleu(fn: str, hyp: Tensor, ref: Tensor, *, pad_id: int, max_order: i
         stats = _hard_stats(hyp, ref, pad_id, max_order, vocab_size)
         return _score(*stats, torch.float64, corpus=corpus, smooth=smooth,
                       smooth_value=smooth_value, effective_order=effective_order)
+
+
+def _check_soft_bleu_data(fn: str, input: Tensor, ref: Tensor, temperature: float | Tensor,
+                          pad_id: int, hyp_lengths: Tensor | None) -> None:
+    """The value checks of `compute_soft_bleu`: a finite `input`, `hyp_lengths` in
+    [0, T], a tensor `temperature` > 0 and the reference ids (`_id_bounds`)."""
+    checks = DataChecks()
+    checks.finite(fn, "input", input)
+    t_hyp = input.shape[1]
+    if hyp_lengths is not None and hyp_lengths.numel():
+        lengths = hyp_lengths.detach()
+
+        def lengths_in_range() -> None:
+            low, high = torch.stack([lengths.amin(), lengths.amax()]).tolist()
+            if low < 0 or high > t_hyp:
+                bad = low if low < 0 else high
+                fail(fn, "hyp_lengths", f"lengths in [0, {t_hyp}]", f"a length {bad}",
+                     raw=True)
+
+        low, high = torch.aminmax(lengths)
+        checks.add((low >= 0) & (high <= t_hyp), lengths_in_range)
+    if isinstance(temperature, Tensor):
+        tau = temperature.detach()
+
+        def positive() -> None:
+            if not bool((tau > 0).all()):
+                fail(fn, "temperature", "> 0 when a tensor (only the number 0 is exact)",
+                     temperature)
+
+        checks.add((tau > 0).all(), positive)
+    _id_bounds(fn, [("ref", ref)], pad_id, None, checks)
 
 
 def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float | Tensor,
@@ -431,18 +461,8 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
         if tuple(hyp_lengths.shape) != (rows,):
             fail(fn, "hyp_lengths", f"of shape ({rows},) (one length per hypothesis)",
                  f"shape {tuple(hyp_lengths.shape)}", raw=True)
-    if checks_data(validate_args):
-        check_finite(fn, "input", input)
-        _id_bounds(fn, [("ref", ref)], pad_id, None)
-        if hyp_lengths is not None and hyp_lengths.numel():
-            low, high = torch.stack([hyp_lengths.amin(), hyp_lengths.amax()]).tolist()
-            if low < 0 or high > t_hyp:
-                bad = low if low < 0 else high
-                fail(fn, "hyp_lengths", f"lengths in [0, {t_hyp}]", f"a length {bad}",
-                     raw=True)
-        if isinstance(temperature, Tensor) and not bool((temperature > 0).all()):
-            fail(fn, "temperature", "> 0 when a tensor (only the number 0 is exact)",
-                 temperature)
+    if checks_data(validate_args):  # one host synchronisation for all the checks
+        _check_soft_bleu_data(fn, input, ref, temperature, pad_id, hyp_lengths)
     if effective_order is None:
         effective_order = not corpus
     hard = is_hard(temperature)
@@ -539,9 +559,11 @@ def compute_expected_bleu(fn: str, samples: Tensor, log_probs: Tensor, ref: Tens
         fail(fn, "log_probs", f"of shape ({rows}, {k}) (one log-probability per sample)",
              f"shape {tuple(log_probs.shape)}", raw=True)
     ref = _format_ref(fn, ref, rows)
-    if checks_data(validate_args):
-        check_finite(fn, "log_probs", log_probs)
-        top = _id_bounds(fn, [("samples", samples), ("ref", ref)], pad_id, vocab_size)
+    if checks_data(validate_args):  # one host synchronisation for all the checks
+        checks = DataChecks()
+        checks.finite(fn, "log_probs", log_probs)
+        top = _id_bounds(fn, [("samples", samples), ("ref", ref)], pad_id, vocab_size,
+                         checks)
         vocab_size = top if vocab_size is None else vocab_size
     if effective_order is None:
         effective_order = True

@@ -25,13 +25,13 @@ from torch import Tensor
 
 from .. import distributed
 from .._checks import (
+    DataChecks,
     check_floating,
     check_index_tensor,
     check_int,
     check_number,
     check_option,
     check_temperature,
-    checks_data,
     fail,
 )
 from .._options import GATHERS, REDUCTIONS, Gather, Reduction
@@ -42,6 +42,7 @@ from ._contrastive_core import (
     check_noise_distribution,
     check_output_layer,
     check_pairs,
+    check_positive,
     gather_pairs,
     info_nce_per_query,
     nce_per_example,
@@ -188,7 +189,8 @@ def info_nce(
           for Contrastive Loss* (Inf-CL). arXiv:2410.17243, 2024.
     """
     fn = "info_nce"
-    dtype = check_pairs(fn, query, key, negatives, validate_args)
+    checks = DataChecks()  # the data of every argument, read with one synchronisation
+    dtype = check_pairs(fn, query, key, negatives, validate_args, checks)
     temperature = check_temperature(fn, temperature, allow_zero=False)
     check_option(fn, "reduction", reduction, REDUCTIONS)
     if chunk_size is not None:
@@ -198,8 +200,9 @@ def info_nce(
              "direction)", negatives)
     check_candidates(fn, negatives, in_batch_negatives, query_negatives)
     if isinstance(temperature, Tensor):
-        if checks_data(validate_args) and not bool((temperature > 0).all()):
-            fail(fn, "temperature", "> 0", temperature)
+        check_positive(checks, fn, "temperature", temperature, validate_args)
+    checks.settle()
+    if isinstance(temperature, Tensor):
         temperature = temperature.to(dtype).reshape(())
     pairs = gather_pairs(query, key, gather_distributed=gather_distributed,
                          in_batch=in_batch_negatives, query_negatives=query_negatives,
@@ -310,7 +313,8 @@ def sigmoid_contrastive_loss(
           Pre-Training* (SigLIP). ICCV 2023, arXiv:2303.15343.
     """
     fn = "sigmoid_contrastive_loss"
-    dtype = check_pairs(fn, query, key, None, validate_args)
+    checks = DataChecks()  # the data of every argument, read with one synchronisation
+    dtype = check_pairs(fn, query, key, None, validate_args, checks)
     logit_scale = check_temperature(fn, logit_scale, allow_zero=False, arg="logit_scale")
     if isinstance(logit_bias, Tensor):
         check_temperature(fn, logit_bias, arg="logit_bias")
@@ -320,9 +324,9 @@ def sigmoid_contrastive_loss(
     check_option(fn, "gather_distributed", gather_distributed, GATHERS)
     if chunk_size is not None:
         check_int(fn, "chunk_size", chunk_size, low=1)
-    if (isinstance(logit_scale, Tensor) and checks_data(validate_args)
-            and not bool((logit_scale > 0).all())):
-        fail(fn, "logit_scale", "> 0", logit_scale)
+    if isinstance(logit_scale, Tensor):
+        check_positive(checks, fn, "logit_scale", logit_scale, validate_args)
+    checks.settle()
     scale, bias = (x.reshape(()) if isinstance(x, Tensor)
                    else torch.full((), x, dtype=dtype, device=query.device)
                    for x in (logit_scale, logit_bias))
@@ -558,13 +562,15 @@ def nce_loss(
         - TensorFlow, `tf.nn.nce_loss`.
     """
     fn = "nce_loss"
-    check_output_layer(fn, input, target, weight, bias, validate_args)
+    checks = DataChecks()  # the data of every argument, read with one synchronisation
+    check_output_layer(fn, input, target, weight, bias, validate_args, checks)
     check_int(fn, "num_noise", num_noise, low=1)
     check_option(fn, "reduction", reduction, REDUCTIONS)
     check_generator(fn, generator, input)
     if noise_distribution is not None:
         check_noise_distribution(fn, noise_distribution, weight.shape[0], target,
-                                 validate_args)
+                                 validate_args, checks)
+    checks.settle()
     loss = nce_per_example(input, target, weight, bias, num_noise=num_noise,
                            noise_distribution=noise_distribution,
                            shared_noise=shared_noise, generator=generator)
