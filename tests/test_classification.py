@@ -507,17 +507,17 @@ def test_backward_blocks_off_the_cpu(monkeypatch):
     """Off the CPU (a `meta` tensor stands in for a GPU's) the softmax backward runs over
     blocks of at most `DEVICE_BLOCK_ENTRIES` entries, and over one block when it is 0 or
     when the input is small; on the CPU the CPU's block size decides."""
-    from softmetrics.functional._classification_counts import _backward_block_rows
+    from softmetrics.functional._classification_counts import backward_block_rows
 
     p = torch.empty(1000, 7, device="meta")
     monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 0)
     for entries, rows in [(70, 10), (69, 9), (6, 1), (0, 1000), (1 << 24, (1 << 24) // 7)]:
         monkeypatch.setattr(_tuning, "DEVICE_BLOCK_ENTRIES", entries)
-        assert _backward_block_rows(p) == rows, entries
+        assert backward_block_rows(p) == rows, entries
     monkeypatch.setattr(_tuning, "CPU_BLOCK_ENTRIES", 70)
-    assert _backward_block_rows(torch.empty(1000, 7)) == 10
+    assert backward_block_rows(torch.empty(1000, 7)) == 10
     monkeypatch.setattr(_tuning, "SMALL_COUNTS_ENTRIES", 7000)
-    assert _backward_block_rows(p) == 1000
+    assert backward_block_rows(p) == 1000
 
 
 @pytest.mark.parametrize("small", [True, False])

@@ -337,7 +337,8 @@ def test_fused_confusion_equals_autograd(c, extra, block, pad, device, monkeypat
     small-input path off (0: one block; 70 leaves a short last block), None keeps the
     defaults."""
     from softmetrics import _tuning
-    from softmetrics.functional._classification_counts import soft_confusion, softmax_width
+    from softmetrics.functional._classification_counts import softmax_width
+    from softmetrics.functional._confusion_counts import soft_confusion
 
     if pad:
         monkeypatch.setattr(_tuning, "CPU_SOFTMAX_MIN_WIDTH", 16)
@@ -371,7 +372,7 @@ def test_fused_confusion_backward_needs_no_second_full_buffer():
     """On devices other than the CPU (meta: shapes without data) the weighted path's
     backward writes the gradient over the probabilities: besides the (C, C) matrices it
     allocates only its two temporaries of one block (2^24 entries each)."""
-    from softmetrics.functional._classification_counts import soft_confusion
+    from softmetrics.functional._confusion_counts import soft_confusion
 
     from .allocations import Allocations
 

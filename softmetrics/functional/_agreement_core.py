@@ -13,7 +13,7 @@ Without weights ($W_{ij} = [i \ne j]$) and for binary tasks these come from the 
 every classification metric (`_classification_core.statistics`): $D = N - \sum_c TP_c$,
 through the fused softmax Function. Linear and quadratic weights scatter the decision's
 rows into the $(C, C)$ matrix $O$ by target class (an `index_add`, O(N C) work, through
-the fused `_classification_counts.soft_confusion` for soft decisions), and read $D$, $q$
+the fused `_confusion_counts.soft_confusion` for soft decisions), and read $D$, $q$
 from it. Being sums over samples, the statistics can be summed across processes
 and mixed with running ones (`KappaHook`), as the classification Modules do with `Counts`.
 """
@@ -29,8 +29,8 @@ from torch import Tensor
 from .. import _checks
 from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard
 from ._classification_core import class_support, format_inputs, statistics
-from ._classification_counts import soft_confusion
 from ._classification_options import check_classification_options
+from ._confusion_counts import soft_confusion
 
 __all__ = [
     "KAPPA_WEIGHTS",

@@ -36,7 +36,13 @@ from .._relax import (
     is_hard,
     soft_argmax,
 )
-from ._classification_counts import decision_counts, group_sum, index_counts, top_k_hits
+from ._classification_counts import (
+    decision_counts,
+    group_sum,
+    index_counts,
+    sum_dtype,
+    top_k_hits,
+)
 from ._classification_formulas import (
     Counts,
     StatScores,
@@ -143,9 +149,10 @@ def _top_k_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, k: i
     hit = top_k_hits(z.to(compute_dtype(z.dtype)), y, k, temperature)
     if w is not None:
         hit = hit * w
-    tp = index_counts(hit, y, num_classes, samplewise)
+    exact = sum_dtype(z.device) if is_hard(temperature) else None  # halves, summed exactly
+    tp = index_counts(hit, y, num_classes, samplewise, exact)
     with torch.no_grad():
-        support = class_support(y, w, num_classes, samplewise, hit.dtype)
+        support = class_support(y, w, num_classes, samplewise, tp.dtype)
     if is_hard(temperature):
         tp = torch.where(_nan_groups(z, samplewise), torch.nan, tp.double())
         support = support.double()
@@ -166,15 +173,16 @@ def _top_k_decision_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: 
         if w is not None:
             hit, miss = hit * w, miss * w
         true = hit + miss * a.gather(1, y.unsqueeze(1)).squeeze(1)
-        tp = index_counts(true, y, num_classes, samplewise)
-        pred = group_sum(a * miss.unsqueeze(1), samplewise) + index_counts(
-            hit, y, num_classes, samplewise)
+        exact = sum_dtype(z.device) if is_hard(temperature) else None  # summed exactly
+        tp = index_counts(true, y, num_classes, samplewise, exact)
+        pred = group_sum(a * miss.unsqueeze(1), samplewise, exact) + index_counts(
+            hit, y, num_classes, samplewise, exact)
     with torch.no_grad():
         support = class_support(y, w, num_classes, samplewise, tp.dtype)
         if w is None:
             total: Tensor | float = float(math.prod(y.shape[1:]) if samplewise else y.numel())
         else:
-            total = group_sum(w.unsqueeze(1), samplewise)
+            total = group_sum(w.unsqueeze(1), samplewise, tp.dtype)
     if is_hard(temperature):
         bad = _nan_groups(z, samplewise)
         tp = torch.where(bad, torch.nan, tp.double())
@@ -204,14 +212,14 @@ def statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task
                 total: Tensor | float = float(math.prod(y.shape[1:]) if samplewise
                                               else y.numel())
             else:
-                total = group_sum(w.unsqueeze(1), samplewise)
+                total = group_sum(w.unsqueeze(1), samplewise, tp.dtype)
         else:
-            support = group_sum(y if w is None else y * w, samplewise)
+            support = group_sum(y if w is None else y * w, samplewise, tp.dtype)
             if w is None:
                 per_sample = math.prod(y.shape[2:])
                 total = float(per_sample if samplewise else y.shape[0] * per_sample)
             else:
-                total = group_sum(w.expand_as(y), samplewise)
+                total = group_sum(w.expand_as(y), samplewise, tp.dtype)
     if is_hard(temperature):
         if tp.device.type != "mps":
             tp, pred, support = tp.double(), pred.double(), support.double()

@@ -25,15 +25,27 @@ from .._checks import is_compiling
 from .._relax import compute_dtype, is_hard, logit, soft_argmax, soft_step, soft_threshold
 from .._tuning import rows_per_block
 
-__all__ = ["decision_counts", "group_sum", "index_counts", "small", "soft_confusion",
-           "softmax_width", "top_k_hits"]
+__all__ = ["backward_block_rows", "decision_counts", "first_columns", "group_sum",
+           "index_counts", "is_fused", "keep_probabilities", "small", "softmax_rows",
+           "softmax_width", "spend_probabilities", "sum_dtype", "top_k_hits"]
 
 
-def group_sum(x: Tensor, samplewise: bool) -> Tensor:
-    """Sum an (N, C, ...) tensor into (G, C): G = 1 for global, N for samplewise."""
+def sum_dtype(device: torch.device) -> torch.dtype:
+    """The dtype counts over many entries are summed in: float64 (float32 on MPS, which
+    has no float64). A float32 running sum stops growing at 2^24 = 16,777,216 when its
+    terms are about 1 (a 3-D scan has that many voxels of one class), and float32 holds
+    no odd integer above 2^24."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+def group_sum(x: Tensor, samplewise: bool, dtype: torch.dtype | None = None) -> Tensor:
+    """Sum an (N, C, ...) tensor into (G, C): G = 1 for global, N for samplewise; in
+    `dtype` when given (exact counts: `sum_dtype`)."""
     if samplewise:
-        return x.sum(tuple(range(2, x.ndim))) if x.ndim > 2 else x
-    return x.sum((0, *range(2, x.ndim))).unsqueeze(0)
+        if x.ndim > 2:
+            return x.sum(tuple(range(2, x.ndim)), dtype=dtype)
+        return x if dtype is None else x.to(dtype)
+    return x.sum((0, *range(2, x.ndim)), dtype=dtype).unsqueeze(0)
 
 
 def _rows(t: Tensor) -> Tensor:
@@ -41,35 +53,48 @@ def _rows(t: Tensor) -> Tensor:
     return t.reshape(t.shape[0], math.prod(t.shape[1:]))
 
 
-def index_counts(values: Tensor, y: Tensor, num_classes: int, samplewise: bool) -> Tensor:
-    """Scatter-add `values` (N, ...) into (G, C) by the class index `y` (N, ...)."""
+def index_counts(values: Tensor, y: Tensor, num_classes: int, samplewise: bool,
+                 dtype: torch.dtype | None = None) -> Tensor:
+    """Scatter-add `values` (N, ...) into (G, C) by the class index `y` (N, ...), returned
+    in `dtype` (default: the dtype of `values`). The sums run one entry at a time: in
+    `sum_dtype`, unless `values` are in `dtype` already and are at most
+    `_tuning.SMALL_COUNTS_ENTRIES` terms (far below float32's 2^24, where a running sum of
+    terms about 1 stops growing), which spares a small step two conversions."""
     n = y.shape[0]
     groups = n if samplewise else 1
     index = _rows(y)
     if samplewise:
         index = index + torch.arange(n, device=y.device).unsqueeze(1) * num_classes
-    out = values.new_zeros(groups * num_classes)
-    return out.index_add(0, index.reshape(-1), values.reshape(-1)).view(groups, num_classes)
+    dtype = values.dtype if dtype is None else dtype
+    # compiled as in eager mode, bit for bit (a guard on the size)
+    few = values.numel() <= _tuning.SMALL_COUNTS_ENTRIES
+    acc = dtype if dtype == values.dtype and few else sum_dtype(values.device)
+    out = values.new_zeros(groups * num_classes, dtype=acc)
+    out = out.index_add(0, index.reshape(-1), values.reshape(-1).to(acc))
+    return out.view(groups, num_classes).to(dtype)
 
 
 def _class_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool,
-                  mass: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                  mass: Tensor | None = None, dtype: torch.dtype | None = None
+                  ) -> tuple[Tensor, Tensor]:
     """`(TP, predicted mass)` per (group, class) of a multiclass decision `p` (N, C, ...);
-    `mass` is the predicted mass (C,) of 2-D global counts where it is already known."""
+    `mass` is the predicted mass (C,) of 2-D global counts where it is already known.
+    `dtype`: sum (and return) the counts in it (exact counts: `sum_dtype`)."""
     p_true = p.gather(1, y.unsqueeze(1)).squeeze(1)
     if w is not None:
         p_true = p_true * w
     if mass is not None:
         pred = mass.unsqueeze(0)
-    elif p.ndim == 2 and not samplewise:
+    elif p.ndim == 2 and not samplewise and dtype is None:
         pred = (p.sum(0) if w is None else w @ p).unsqueeze(0)
     else:
-        pred = group_sum(p if w is None else p * w.unsqueeze(1), samplewise)
-    return index_counts(p_true, y, p.shape[1], samplewise), pred
+        pred = group_sum(p if w is None else p * w.unsqueeze(1), samplewise, dtype)
+    return index_counts(p_true, y, p.shape[1], samplewise, dtype), pred
 
 
 def _label_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool,
-                  soft: bool = False) -> tuple[Tensor, Tensor]:
+                  soft: bool = False, dtype: torch.dtype | None = None
+                  ) -> tuple[Tensor, Tensor]:
     """`(TP, predicted mass)` per (group, class) of a decision `p` against a target `y` of
     its shape: binary/multilabel labels, or (`soft`) probabilities, whose true positives
     are Wang and Blaschko's $(p + y - |p - y|)/2 = \\min(p, y)$ per entry (for 0/1 `y`
@@ -77,7 +102,7 @@ def _label_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool,
     if w is not None:
         p = p * w
     tp = torch.minimum(p, y) if soft else p * y
-    return group_sum(tp, samplewise), group_sum(p, samplewise)
+    return group_sum(tp, samplewise, dtype), group_sum(p, samplewise, dtype)
 
 
 def _soft_label_counts(p: Tensor, y: Tensor, w: Tensor | None, samplewise: bool
@@ -131,7 +156,7 @@ def _block_rows(p: Tensor) -> int:
                           _tuning.CPU_BLOCK_ENTRIES)
 
 
-def _backward_block_rows(p: Tensor) -> int:
+def backward_block_rows(p: Tensor) -> int:
     """Samples per block of the softmax backward: as `_block_rows` on the CPU, blocks of
     at most `_tuning.DEVICE_BLOCK_ENTRIES` entries elsewhere, so that the backward's
     temporary is never a second (N, C) buffer while each block still fills the device;
@@ -152,13 +177,13 @@ def _scaled(x: Tensor, scale: float, dtype: torch.dtype) -> Tensor:
     return x.to(dtype, copy=True).mul_(scale)
 
 
-def _first_columns(p: Tensor, c: int) -> Tensor:
-    """The first `c` columns of probabilities `p` that `_softmax_rows` may have padded:
+def first_columns(p: Tensor, c: int) -> Tensor:
+    """The first `c` columns of probabilities `p` that `softmax_rows` may have padded:
     `p` itself when it has no padding (no view to dispatch)."""
     return p[:, :c] if p.shape[1] != c else p
 
 
-def _softmax_rows(z: Tensor, inv_t: float,
+def softmax_rows(z: Tensor, inv_t: float,
                   each: Callable[[Tensor, int, int], object] | None = None) -> Tensor:
     """`softmax(z * inv_t)` over axis 1 in the compute dtype of `z`, run at the width
     `softmax_width` gives (so the result may have padding columns after the first C).
@@ -184,12 +209,12 @@ def _softmax_rows(z: Tensor, inv_t: float,
     for start in range(0, n, step):
         block = p[start:start + step]
         torch._softmax(_scaled(src[start:start + step], scale, dtype), 1, False, out=block)
-        each(_first_columns(block, c), start, min(n, start + step))
+        each(first_columns(block, c), start, min(n, start + step))
     return p
 
 
-def _keep(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, p_full: Tensor, inv_t: float,
-          samplewise: bool, pred: Tensor) -> Tensor:
+def keep_probabilities(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, p_full: Tensor,
+                       inv_t: float, samplewise: bool, pred: Tensor) -> Tensor:
     """Keep what the softmax Functions' backward needs, and return the predicted mass as
     it may leave the forward pass: 2-D samplewise counts without weights are the
     probabilities themselves, which the first backward writes over, so they are copied."""
@@ -199,11 +224,11 @@ def _keep(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, p_full: Tensor, inv_
     return pred.clone() if samplewise and z.ndim == 2 and w is None else pred
 
 
-def _spend(ctx: Any, z: Tensor) -> Tensor:
+def spend_probabilities(ctx: Any, z: Tensor) -> Tensor:
     """The probabilities the forward pass kept, for the backward to write the gradient
     over (once: a second backward through a retained graph recomputes them)."""
     p, ctx.probabilities = ctx.probabilities, None
-    return _softmax_rows(z, ctx.inv_t) if p is None else p
+    return softmax_rows(z, ctx.inv_t) if p is None else p
 
 
 def _regrad(ctx: Any, count: Callable[..., tuple[Tensor, Tensor]], g_tp: Tensor,
@@ -221,12 +246,12 @@ def _regrad(ctx: Any, count: Callable[..., tuple[Tensor, Tensor]], g_tp: Tensor,
 def _softmax_backward_blocks(p: Tensor, direct: Tensor, g_pred: Tensor,
                              samplewise: bool) -> None:
     """`p <- p (g_pred - sum_c p_c g_c)` over (N, width, ...) probabilities, block by
-    block of samples (`_backward_block_rows`) with one temporary of a block, where the
+    block of samples (`backward_block_rows`) with one temporary of a block, where the
     row sums `sum_c p_c g_c` take `direct` (N, 1, ...), each sample's true-class term."""
     width = p.shape[1]
     g_b = g_pred.view(g_pred.shape[0], width, *(1,) * (p.ndim - 2))
     flat = p.ndim == 2 and not samplewise
-    n, step = p.shape[0], _backward_block_rows(p)
+    n, step = p.shape[0], backward_block_rows(p)
     tmp = p.new_empty((min(step, n), *p.shape[1:]))
     for start in range(0, n, step):
         stop = min(n, start + step)
@@ -246,7 +271,7 @@ class _SoftmaxCounts(torch.autograd.Function):
     $\\partial L/\\partial p_{nc} = w_n (g^P_c + [c = y_n] g^T_c)$ and the softmax Jacobian give
     $\\partial L/\\partial z_{nc} = w_n p_{nc}(g_{nc} - \\sum_d p_{nd} g_{nd}) / \\tau$.
     The gradient is written over the probabilities saved by the forward pass, block by
-    block of samples (`_backward_block_rows`), so a training step allocates one (N, C)
+    block of samples (`backward_block_rows`), so a training step allocates one (N, C)
     buffer in all, the probabilities, which become the gradient, and a temporary of one
     block. A second backward through a retained graph finds them spent and recomputes
     them from the logits, which are kept as given (half-precision logits are converted
@@ -265,14 +290,15 @@ class _SoftmaxCounts(torch.autograd.Function):
         c = z.shape[1]
         mass = None
         if samplewise or z.ndim != 2 or small(z):
-            p_full = _softmax_rows(z, inv_t)
+            p_full = softmax_rows(z, inv_t)
         else:  # the column sums of the probabilities, block by block while in cache
-            mass = z.new_zeros(c, dtype=compute_dtype(z.dtype))
-            p_full = _softmax_rows(z, inv_t, lambda block, start, stop: mass.add_(
+            total = z.new_zeros(c, dtype=sum_dtype(z.device))  # block sums add up exactly
+            p_full = softmax_rows(z, inv_t, lambda block, start, stop: total.add_(
                 block.sum(0) if w is None else w[start:stop] @ block))
-        p = _first_columns(p_full, c)
+            mass = total.to(compute_dtype(z.dtype))
+        p = first_columns(p_full, c)
         tp, pred = _class_counts(p, y, w, samplewise, mass)
-        return tp, _keep(ctx, z, y, w, p_full, inv_t, samplewise, pred)
+        return tp, keep_probabilities(ctx, z, y, w, p_full, inv_t, samplewise, pred)
 
     @staticmethod
     def backward(ctx: Any, g_tp: Tensor, g_pred: Tensor
@@ -280,7 +306,7 @@ class _SoftmaxCounts(torch.autograd.Function):
         if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
             return _regrad(ctx, _class_counts, g_tp, g_pred)
         z, y, w = ctx.saved_tensors
-        p = _spend(ctx, z)
+        p = spend_probabilities(ctx, z)
         c, width = z.shape[1], p.shape[1]
         if ctx.inv_t != 1.0:
             g_tp, g_pred = g_tp * ctx.inv_t, g_pred * ctx.inv_t
@@ -293,7 +319,7 @@ class _SoftmaxCounts(torch.autograd.Function):
             g_true = torch.take(g_tp, yi)
         # dL/dz = p * (g - sum_c g_c p_c) with g = g_pred + [c = y] g_true
         direct = p.gather(1, yi).mul_(g_true)
-        if p.ndim == 2 and not ctx.samplewise and _backward_block_rows(p) >= p.shape[0]:
+        if p.ndim == 2 and not ctx.samplewise and backward_block_rows(p) >= p.shape[0]:
             # one block of rows: the fewest operations
             row = torch.addmv(direct.view(-1), p, g_pred.view(-1)).unsqueeze(1)
             p.mul_(torch.sub(g_pred, row))
@@ -302,7 +328,7 @@ class _SoftmaxCounts(torch.autograd.Function):
         p.scatter_add_(1, yi, direct)
         if w is not None:
             p.mul_(w.unsqueeze(1))
-        grad = _first_columns(p, c)
+        grad = first_columns(p, c)
         return grad.to(z.dtype), None, None, None, None
 
 
@@ -328,19 +354,20 @@ class _SoftmaxSoftCounts(torch.autograd.Function):
                 samplewise: bool) -> tuple[Tensor, Tensor]:
         c = z.shape[1]
         if samplewise or small(z):
-            p_full = _softmax_rows(z, inv_t)
-            p = _first_columns(p_full, c)
+            p_full = softmax_rows(z, inv_t)
+            p = first_columns(p_full, c)
             tp, pred = _label_counts(p, y, w, samplewise, soft=True)
         else:  # both sums block by block, while each block is in cache
-            tp, pred = z.new_zeros((2, 1, c), dtype=compute_dtype(z.dtype))
+            sums = z.new_zeros((2, 1, c), dtype=sum_dtype(z.device))
 
             def add(block: Tensor, start: int, stop: int) -> None:
                 pw = block if w is None else block * w[start:stop]
-                pred.add_(group_sum(pw, False))
-                tp.add_(group_sum(torch.minimum(pw, y[start:stop]), False))
+                sums[1].add_(group_sum(pw, False))
+                sums[0].add_(group_sum(torch.minimum(pw, y[start:stop]), False))
 
-            p_full = _softmax_rows(z, inv_t, add)
-        return tp, _keep(ctx, z, y, w, p_full, inv_t, samplewise, pred)
+            p_full = softmax_rows(z, inv_t, add)
+            tp, pred = sums.to(compute_dtype(z.dtype))
+        return tp, keep_probabilities(ctx, z, y, w, p_full, inv_t, samplewise, pred)
 
     @staticmethod
     def backward(ctx: Any, g_tp: Tensor, g_pred: Tensor
@@ -348,13 +375,13 @@ class _SoftmaxSoftCounts(torch.autograd.Function):
         if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
             return _regrad(ctx, _soft_label_counts, g_tp, g_pred)
         z, y, w = ctx.saved_tensors
-        p_full, c = _spend(ctx, z), z.shape[1]
+        p_full, c = spend_probabilities(ctx, z), z.shape[1]
         # the padding columns (narrow rows on the CPU) have probability 0 and gradient 0
-        p = _first_columns(p_full, c)
+        p = first_columns(p_full, c)
         shape = (g_tp.shape[0], c, *(1,) * (p.ndim - 2))
         half = g_tp.view(shape) * (0.5 * ctx.inv_t)
         base = g_pred.view(shape) * ctx.inv_t + half
-        n, step = p.shape[0], _backward_block_rows(p)
+        n, step = p.shape[0], backward_block_rows(p)
         tmp = p.new_empty((2, min(step, n), *p.shape[1:]))
         for start in range(0, n, step):
             stop = min(n, start + step)
@@ -371,94 +398,6 @@ class _SoftmaxSoftCounts(torch.autograd.Function):
             row = torch.mul(block, g, out=u).sum(1, keepdim=True)
             block.mul_(g.sub_(row))
         return p.to(z.dtype), None, None, None, None
-
-
-def _confusion_rows(p: Tensor, y: Tensor, w: Tensor | None, out: Tensor | None = None
-                    ) -> Tensor:
-    """The confusion matrix (C, C) of 2-D decisions `p` (N, C): row `i` sums the rows of
-    `p` (weighted by `w`) whose target `y` is `i`; added to `out` when given."""
-    rows = p if w is None else p * w.unsqueeze(1)
-    if out is None:
-        out = rows.new_zeros(p.shape[1], p.shape[1])
-    return out.index_add_(0, y, rows)
-
-
-class _SoftmaxConfusion(torch.autograd.Function):
-    """`_confusion_rows(softmax(z / tau), y, w)` for 2-D logits, with a hand-written
-    backward: the soft confusion matrix $O_{ij} = \\sum_n w_n [y_n = i] p_{nj}$ that
-    weighted kappa reads, summed block by block of samples while each block is in cache.
-    Narrow rows are padded as `softmax_width` says: ATen's softmax backward kernel, which
-    the backward pass calls, loops slowly over narrow rows as its forward does (4096 rows
-    of 10 classes with AVX-512 kernels: 236 us, 17 us padded to 16), so it runs at the
-    padded width too, on an upstream gradient padded with zero columns.
-
-    Backward: $\\partial L/\\partial p_{nj} = w_n g_{y_n j}$ (row $y_n$ of the upstream
-    gradient $g$, (C, C)) and the softmax Jacobian give
-    $\\partial L/\\partial z_{nj} = w_n p_{nj}(g_{y_n j} - \\sum_d p_{nd} g_{y_n d}) / \\tau$,
-    written over the saved probabilities block by block (`_backward_block_rows`) with two
-    temporaries of one block, as in `_SoftmaxSoftCounts`. A second backward through a
-    retained graph recomputes the probabilities; when a graph is being built the backward
-    differentiates the confusion matrix recomputed with autograd.
-    """
-
-    apply: ClassVar[Callable[[Tensor, Tensor, Tensor | None, float], Tensor]]
-
-    @staticmethod
-    def forward(ctx: Any, z: Tensor, y: Tensor, w: Tensor | None, inv_t: float) -> Tensor:
-        c = z.shape[1]
-        if small(z):
-            p_full = _softmax_rows(z, inv_t)
-            o = _confusion_rows(_first_columns(p_full, c), y, w)
-        else:  # the rows by target class, block by block while each block is in cache
-            o = z.new_zeros((c, c), dtype=compute_dtype(z.dtype))
-
-            def add(block: Tensor, start: int, stop: int) -> None:
-                _confusion_rows(block, y[start:stop], None if w is None else w[start:stop], o)
-
-            p_full = _softmax_rows(z, inv_t, add)
-        return _keep(ctx, z, y, w, p_full, inv_t, False, o)
-
-    @staticmethod
-    def backward(ctx: Any, g_o: Tensor) -> tuple[Tensor, None, None, None]:
-        if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
-            z, y, w = ctx.saved_tensors
-            p = torch.softmax(z.to(compute_dtype(z.dtype)) * ctx.inv_t, dim=1)
-            (grad,) = torch.autograd.grad(_confusion_rows(p, y, w), z, g_o,
-                                          create_graph=True)
-            return grad, None, None, None
-        z, y, w = ctx.saved_tensors
-        p, c = _spend(ctx, z), z.shape[1]
-        width = p.shape[1]
-        g_o = g_o * ctx.inv_t if ctx.inv_t != 1.0 else g_o
-        if width != c:  # the padding columns have probability 0 and gradient 0
-            g_o = torch.nn.functional.pad(g_o, (0, width - c))
-        n, step = p.shape[0], _backward_block_rows(p)
-        tmp = p.new_empty((2, min(step, n), width))
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            block, t, u = p[start:stop], tmp[0, :stop - start], tmp[1, :stop - start]
-            g = torch.index_select(g_o, 0, y[start:stop], out=t)  # row y_n of g, per sample
-            block.copy_(torch.ops.aten._softmax_backward_data.out(g, block, 1, block.dtype,
-                                                                   grad_input=u))
-            if w is not None:
-                block.mul_(w[start:stop].unsqueeze(1))
-        grad = _first_columns(p, c)
-        return grad.to(z.dtype), None, None, None
-
-
-def soft_confusion(z: Tensor, y: Tensor, w: Tensor | None,
-                   temperature: float | Tensor) -> Tensor:
-    """The soft confusion matrix (C, C) of the softmax decision on logits `z` (N, C, ...)
-    against class indices `y` (N, ...), rows the target, weighted by `w` (N, ...): through
-    the fused `_SoftmaxConfusion` where `_fused` says so (logits with extra axes are first
-    laid out as rows), else the same code under autograd."""
-    c = z.shape[1]
-    if z.ndim != 2:
-        z, y = z.movedim(1, -1).reshape(-1, c), y.reshape(-1)
-        w = None if w is None else w.reshape(-1)
-    if _fused(z, temperature):
-        return _SoftmaxConfusion.apply(z, y, w, 1.0 / cast(float, temperature))
-    return _confusion_rows(soft_argmax(z.to(compute_dtype(z.dtype)), temperature, dim=1), y, w)
 
 
 class _SigmoidCounts(torch.autograd.Function):
@@ -538,7 +477,7 @@ class _SoftTopKHits(torch.autograd.Function):
         return grad.scatter_(1, yi, at_true), None, None, None
 
 
-def _fused(z: Tensor, temperature: float | Tensor) -> bool:
+def is_fused(z: Tensor, temperature: float | Tensor) -> bool:
     """Whether the soft counts run through a fused autograd Function: a number as the
     temperature (> 0) and a graph being built to `z`. A tensor temperature, and the hard
     decision, compose the same counting code with autograd instead."""
@@ -548,7 +487,7 @@ def _fused(z: Tensor, temperature: float | Tensor) -> bool:
 
 def top_k_hits(z: Tensor, y: Tensor, k: int, temperature: float | Tensor) -> Tensor:
     """Hard or soft hit `[rank of the true class < k]` per sample, shape (N, ...)."""
-    if _fused(z, temperature):
+    if is_fused(z, temperature):
         return _SoftTopKHits.apply(z, y, k, 1.0 / cast(float, temperature))
     true_score = z.gather(1, y.unsqueeze(1))
     rank = soft_step(z - true_score, temperature).sum(1) - 0.5
@@ -559,10 +498,10 @@ def decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
                     temperature: float | Tensor, threshold: float, samplewise: bool,
                     soft: bool = False) -> tuple[Tensor, Tensor]:
     """`(TP, predicted mass)` of the (hard or soft) decision on `z`, each (G, C): through
-    the fused autograd Functions where `_fused` says so, else the same counting code under
+    the fused autograd Functions where `is_fused` says so, else the same counting code under
     autograd (the reference the Functions are tested against). `soft`: `y` holds target
     probabilities of `z`'s shape."""
-    fused = _fused(z, temperature)
+    fused = is_fused(z, temperature)
     if task == "multiclass" and fused:  # converts half precision by blocks
         counts = _SoftmaxSoftCounts if soft else _SoftmaxCounts
         return counts.apply(z, y, w, 1.0 / cast(float, temperature), samplewise)
@@ -570,8 +509,10 @@ def decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
         return _SigmoidCounts.apply(z, y, w, logit(threshold), 1.0 / cast(float, temperature),
                                     samplewise, soft)
     z = z.to(compute_dtype(z.dtype))
+    exact = sum_dtype(z.device) if is_hard(temperature) else None  # integers, summed exactly
     if task == "multiclass" and not soft:
-        return _class_counts(soft_argmax(z, temperature, dim=1), y, w, samplewise)
+        return _class_counts(soft_argmax(z, temperature, dim=1), y, w, samplewise,
+                             dtype=exact)
     p = soft_argmax(z, temperature, dim=1) if task == "multiclass" else soft_threshold(
         z, temperature, threshold)
-    return _label_counts(p, y, w, samplewise, soft)
+    return _label_counts(p, y, w, samplewise, soft, dtype=exact)
