@@ -62,6 +62,53 @@ def test_weighted_micro_pools_weighted_counts(name, temperature):
     assert got.item() == pytest.approx(want.item(), rel=1e-12)
 
 
+@pytest.mark.parametrize("name", sorted(TVERSKY))
+@pytest.mark.parametrize("temperature", [0.0, 0.7])
+@pytest.mark.parametrize("task", ["multiclass", "multilabel"])
+@pytest.mark.parametrize("zero_division", [0.0, 1.0])
+def test_weighted_micro_does_not_depend_on_the_scale_of_the_weights(name, temperature, task,
+                                                                   zero_division):
+    """The pooled value `sum w TP / sum w (TP + alpha FP + beta FN)` is the same for the
+    weights `w` and `s w`, also where it takes its rule for "nothing predicted" (precision)
+    or "no target" (`zero_division`): those ask whether the classes of positive weight
+    predict or hold anything, whatever their weights."""
+    fn = TVERSKY[name][0]
+    gen = torch.Generator().manual_seed(5)
+    n, c = 6, 3
+    logits = torch.randn(n, c, generator=gen, dtype=torch.float64) * 3
+    if task == "multiclass":
+        target = torch.randint(0, c, (n,), generator=gen)
+    else:  # few positives: classes without a target, predictions without a positive
+        target = (torch.rand(n, c, generator=gen) < 0.15).long()
+    weights = torch.tensor([0.5, 2.0, 1.0], dtype=torch.float64)
+    kw = dict(task=task, num_classes=c, temperature=temperature, average="micro",
+              zero_division=zero_division)
+    want = fn(logits, target, class_weights=weights, **kw)
+    for scale in (1e-4, 1e-2, 1e3):
+        got = fn(logits, target, class_weights=scale * weights, **kw)
+        assert got.item() == pytest.approx(want.item(), rel=1e-9, abs=1e-12), scale
+    # no target at all, one false positive: F1 is 0, whatever the weights
+    none = torch.zeros(1, c, dtype=torch.long)
+    one = torch.tensor([[5.0, -5.0, -5.0]], dtype=torch.float64)
+    ml = dict(task="multilabel", num_classes=c, average="micro", temperature=0,
+              zero_division=zero_division)
+    if name in ("f1", "jaccard"):
+        for w in (weights, 0.01 * weights):
+            assert fn(one, none, class_weights=w, **ml).item() == 0.0
+
+
+@pytest.mark.parametrize("average", ["micro", "macro"])
+def test_generalized_weights_score_a_perfect_prediction_one(average):
+    """Sudre et al.'s weights (1 / support^2) are small numbers: a perfect prediction's
+    precision, recall, F1 and Jaccard are still 1."""
+    y = torch.arange(1000) % 4
+    z = torch.nn.functional.one_hot(y, 4).float() * 10
+    for fn, _, _ in TVERSKY.values():
+        value = fn(z, y, task="multiclass", num_classes=4, average=average,
+                   class_weights="generalized", temperature=0)
+        assert value.item() == 1.0, fn.__name__
+
+
 def _generalized_dice(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Sudre et al. (2017), eq. 2, per the loop over classes; an empty class takes the
     largest finite weight (MONAI's handling of the infinite weight)."""

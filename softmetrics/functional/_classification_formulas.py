@@ -107,7 +107,8 @@ def _weighted_sum(terms: tuple[tuple[float, Tensor], ...]) -> Tensor:
 
 
 def _tversky(c: Counts, alpha: float, beta: float, zero_division: float,
-             temperature: float | Tensor | None = None) -> Tensor:
+             temperature: float | Tensor | None = None, seen: Counts | None = None
+             ) -> Tensor:
     """TP / (TP + alpha FP + beta FN), with FP = pred - TP and FN = support - TP.
 
     A class absent from the target (support 0, so TP = 0) has the exact value
@@ -122,17 +123,22 @@ def _tversky(c: Counts, alpha: float, beta: float, zero_division: float,
     tends to whatever the least unlikely prediction is: so the value is `m TP / pred +
     (1 - m) zero_division`, `m = min(2 pred, 1)`, which is `[pred > 0]` on exact counts
     (multiples of 1/2: a top-k tie is half a hit).
+
+    `seen`: the counts these rules read, where `c` are weighted (pooled with class
+    weights): the same counts unweighted, over the classes of positive weight. Whether
+    anything is predicted or has a target does not depend on the weights.
     """
+    seen = c if seen is None else seen
     den = _weighted_sum(((1.0 - alpha - beta, c.tp), (alpha, c.pred), (beta, c.support)))
     value = divide(c.tp, den, zero_division)
     if beta == 0 and alpha > 0:
-        predicted = (2.0 * c.pred).clamp(0.0, 1.0)  # products: `value` or `zd` unrounded
+        predicted = (2.0 * seen.pred).clamp(0.0, 1.0)  # products: `value` or `zd` unrounded
         value = predicted * value
         if zero_division != 0:
             value = value + (1.0 - predicted) * zero_division
     if temperature is not None and alpha > 0 and zero_division != 0:
-        absent = zero_division * (1.0 - soft_positive(c.pred, temperature))
-        value = torch.where(c.support == 0, absent, value)
+        absent = zero_division * (1.0 - soft_positive(seen.pred, temperature))
+        value = torch.where(seen.support == 0, absent, value)
     return value
 
 
@@ -217,8 +223,11 @@ def tversky_value(c: Counts, task: str, how: Averaging, alpha: float,
     """
     zd = how.zero_division
     if (how.average == "micro" or how.class_weights == "generalized") and task != "binary":
-        micro = c.micro(how.class_mask(c.tp, c.support))
-        return focal(_tversky(micro, alpha, beta, zd, how.temperature), gamma).squeeze(-1)
+        weights = how.class_mask(c.tp, c.support)
+        micro = c.micro(weights)
+        seen = None if weights is None else c.micro((weights > 0).to(weights.dtype))
+        value = _tversky(micro, alpha, beta, zd, how.temperature, seen)
+        return focal(value, gamma).squeeze(-1)
     value = _tversky(c, alpha, beta, zd, how.temperature if how.bridges_absent else None)
     value = focal(value, gamma)
     if task == "binary":
