@@ -672,13 +672,16 @@ def test_the_retrieval_operator_passes_opcheck(candidates):
     with candidates and without (per-query negatives only: no tiles, counts of 0)."""
     g = torch.Generator().manual_seed(8)
     q, cand = torch.randn(20, 4, generator=g), torch.randn(45, 4, generator=g)
-    positive = torch.randn(20, generator=g)
-    args = (q, cand if candidates else None, positive, 25, 5, candidates, 6)
+    keys = torch.randn(20, 4, generator=g)
+    args = (q, cand if candidates else None, keys, 25, 5, candidates, 6)
     torch.library.opcheck(torch.ops.softmetrics.retrieval_tiles.default, args)
+    # without in-batch candidates the tiles' keys join their products
+    torch.library.opcheck(torch.ops.softmetrics.retrieval_tiles.default,
+                          (q, cand, keys, -1, 0, False, 6))
     if not candidates:
-        greater, equal, unordered, same = torch.ops.softmetrics.retrieval_tiles(*args)
+        greater, equal, unordered, positive = torch.ops.softmetrics.retrieval_tiles(*args)
         assert not greater.any() and not equal.any() and not unordered.any()
-        torch.testing.assert_close(same, positive, rtol=0, atol=0)
+        torch.testing.assert_close(positive, (q * keys).sum(1), rtol=0, atol=0)
 
 
 @needs_operator

@@ -471,6 +471,26 @@ def test_retrieval_accuracy_matches_loop_reference(n, d, seed, m, per_query, qne
     assert 0.0 <= retrieval_accuracy(q, k, negatives=neg, k=k_top).item() <= 1.0
 
 
+@pytest.mark.parametrize("per_query", [True, False])
+@pytest.mark.parametrize("in_batch", [True, False])
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_negative_equal_to_the_key_ties_with_it(per_query, in_batch, normalize, dtype,
+                                                  device):
+    """A negative that is a copy of the positive key scores as the key, to the last bit:
+    the two share the credit (1/2 at k = 1 when nothing else comes first), whatever the
+    embeddings (not only integer ones, whose dot products are exact in any order)."""
+    q, k = _randn(6, 32, seed=3).to(dtype), _randn(6, 32, seed=4).to(dtype)
+    neg = k.unsqueeze(1).clone() if per_query else k.clone()
+    got = retrieval_accuracy(q.to(device), k.to(device), negatives=neg.to(device),
+                             in_batch_negatives=in_batch, normalize=normalize,
+                             reduction="none").cpu()
+    want = ref_retrieval(q, k, neg, in_batch=in_batch, normalize=normalize)
+    torch.testing.assert_close(got, want.to(got.dtype), rtol=0, atol=0)
+    if not in_batch:
+        assert got.tolist() == [0.5] * 6 if per_query else all(v <= 0.5 for v in got.tolist())
+
+
 def test_retrieval_accuracy_tiles_over_queries(monkeypatch):
     q, k = _randn(50, 4, seed=23), _randn(50, 4, seed=24)
     k[10] = k[3]  # a duplicate key

@@ -11,7 +11,7 @@ autograd Function of `_infonce_tiles`.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -414,24 +414,36 @@ def _count_ties(logits: Tensor, positive: Tensor) -> tuple[Tensor, Tensor, Tenso
             (logits == p).sum(dim=1, dtype=torch.int32), logits.isnan().any(dim=1))
 
 
-def _retrieval_tiles(q: Tensor, cand: Tensor | None, positive: Tensor, offset: int, base: int,
+def _retrieval_tiles(q: Tensor, cand: Tensor | None, keys: Tensor, offset: int, base: int,
                      in_batch: bool, rows: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per query, over tiles of `rows` queries x every candidate: the candidates above its
-    positive, those equal to it and whether any logit is NaN, and the positive itself
-    (with in-batch candidates as computed in the tile's product, so that exact ties stay
-    ties; else `positive` as given). No candidates: no tiles, and counts of 0."""
+    positive, those equal to it and whether any logit is NaN, and the positive itself.
+
+    The positive comes out of the tile's own matrix product, so that a candidate equal
+    to the key scores as the key to the last bit (a separate product may round the same
+    dot product otherwise): with in-batch candidates it is their diagonal; else the keys
+    of the tile follow the candidates in the product. No candidates: no tiles, counts of
+    0, and the row dot products of the queries and keys."""
     n = q.shape[0]
     greater = torch.zeros(n, dtype=torch.long, device=q.device)
     equal = torch.zeros(n, dtype=torch.long, device=q.device)
     unordered = torch.zeros(n, dtype=torch.bool, device=q.device)
-    positive = positive.clone()
-    for start, stop in tile_bounds(n, rows) if cand is not None else []:
-        logits = q[start:stop] @ cast(Tensor, cand).T  # the loop runs only with candidates
-        p = logits.shape[1]
-        mask_self(logits, offset, start, 0, p)
+    if cand is None:
+        return greater, equal, unordered, (q * keys).sum(dim=1)
+    positive = torch.empty(n, dtype=q.dtype, device=q.device)
+    p = cand.shape[0]
+    both = cand if in_batch else torch.cat([cand, keys.new_empty(min(rows, n), q.shape[1])])
+    for start, stop in tile_bounds(n, rows):
         if in_batch:
+            logits = q[start:stop] @ cand.T
             own = logits[:, base + start:base + stop].diagonal()
-            positive[start:stop] = own
+        else:
+            both[p:p + stop - start] = keys[start:stop]
+            product = q[start:stop] @ both[:p + stop - start].T
+            logits, own = product[:, :p], product[:, p:].diagonal()
+        mask_self(logits, offset, start, 0, p)
+        positive[start:stop] = own
+        if in_batch:
             own.fill_(float("-inf"))
         g, t, u = _count_ties(logits, positive[start:stop])
         greater[start:stop] += g
@@ -440,13 +452,13 @@ def _retrieval_tiles(q: Tensor, cand: Tensor | None, positive: Tensor, offset: i
     return greater, equal, unordered, positive
 
 
-def _fake_retrieval_tiles(q: Tensor, cand: Tensor | None, positive: Tensor, offset: int,
+def _fake_retrieval_tiles(q: Tensor, cand: Tensor | None, keys: Tensor, offset: int,
                           base: int, in_batch: bool, rows: int
                           ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The shapes and dtypes of `_retrieval_tiles`' results, for the compiler."""
     n = q.shape[0]
     return (q.new_empty(n, dtype=torch.long), q.new_empty(n, dtype=torch.long),
-            q.new_empty(n, dtype=torch.bool), torch.empty_like(positive))
+            q.new_empty(n, dtype=torch.bool), q.new_empty(n))
 
 
 # `softmetrics::retrieval_tiles`: `_retrieval_tiles` as an operator (no gradient: the metric
@@ -473,18 +485,20 @@ def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
                                    query_negatives, base)
     else:
         cand, offset = _candidates(q, keys, shared, in_batch, query_negatives)
-    positive = (q * keys).sum(dim=1)
-    p = 0 if cand is None else cand.shape[0]
+    p = 0 if cand is None else cand.shape[0] + (0 if in_batch else 1)
     rows = max(1, min(n, _tuning.infonce_tile_elements(q.device) // max(p, 1)))
+    if cand is not None and not in_batch:  # the tile's keys join its product
+        rows = max(1, min(rows, _tuning.infonce_tile_elements(q.device) // (p - 1 + rows)))
     tiles = (_RETRIEVAL_OPERATOR if is_compiling() and _RETRIEVAL_OPERATOR is not None
              else _retrieval_tiles)
-    greater, equal, unordered, positive = tiles(q, cand, positive, offset, base, in_batch,
-                                                rows)
+    greater, equal, unordered, positive = tiles(q, cand, keys, offset, base, in_batch, rows)
     if neg is not None and neg.ndim == 3:
-        g, t, u = _count_ties(torch.einsum("nd,nkd->nk", q, neg), positive)
+        # the key in the same product as the negatives (column 0): a copy of it ties
+        own = torch.einsum("nd,nkd->nk", q, torch.cat([keys.unsqueeze(1), neg], 1))
+        g, t, u = _count_ties(own[:, 1:], own[:, 0])
         greater += g
         equal += t
-        unordered |= u
+        unordered |= u | own[:, 0].isnan()
     acc = tie_averaged(lambda n: n.clamp(max=k), greater.to(dtype), (equal + 1).to(dtype))
     # a NaN embedding leaves no rank: NaN, not an accuracy from comparisons that all fail
     return torch.where(unordered | positive.isnan(), float("nan"), acc)
