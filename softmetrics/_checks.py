@@ -52,6 +52,7 @@ __all__ = [
     "fail",
     "is_compiling",  # torch.compiler's, or torch._dynamo's before torch 2.3
     "is_soft_target",
+    "refuse_class_probabilities",
 ]
 
 
@@ -354,6 +355,16 @@ def check_probabilities(fn: str, arg: str, tensor: Tensor, *, ignore: int | None
     checks = DataChecks()
     checks.probabilities(fn, arg, tensor, ignore=ignore, class_axis=class_axis)
     checks.settle()
+
+
+def refuse_class_probabilities(fn: str, task: str, input: Tensor, target: Tensor,
+                               what: str) -> None:
+    """A function that takes labels only (`what` names it in the message) refuses
+    multiclass class probabilities as the target with a `TypeError` that says so, rather
+    than asking for an integer tensor as if the dtype were a mistake."""
+    if task == "multiclass" and is_soft_target(task, input, target):
+        fail(fn, "target", f"class indices of shape (N, ...) ({what} takes no class "
+             "probabilities as the target)", target, error=TypeError)
 
 
 def check_finite(fn: str, arg: str, tensor: Tensor) -> None:

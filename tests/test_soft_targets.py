@@ -398,7 +398,8 @@ def test_module_equals_function():
      r"soft_f1_score: expected `target` to be an integer tensor, got torch\.float32\."),
     (lambda: F.soft_top_k_accuracy(torch.randn(4, 3), torch.full((4, 3), 1 / 3),
                                    num_classes=3, k=2), TypeError,
-     r"soft_top_k_accuracy: expected `target` to be an integer tensor"),
+     r"soft_top_k_accuracy: expected `target` to be class indices of shape \(N, \.\.\.\) "
+     r"\(the top-k decision takes no class probabilities as the target\)"),
     (lambda: softmetrics.SoftDiceLoss(task="multiclass", num_classes=3, ignore_index=0)(
         torch.randn(4, 3), torch.full((4, 3), 1 / 3)), ValueError,
      r"SoftDiceLoss: expected `ignore_index` to be None"),
@@ -426,3 +427,19 @@ def test_binary_soft_targets_keep_ignore_index():
     a = F.soft_f1_score(x, y, task="binary", ignore_index=-1, temperature=0.5)
     b = F.soft_f1_score(x[keep], y[keep], task="binary", temperature=0.5)
     torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("call", [
+    lambda z, y: F.soft_jaccard_index(z, y, task="multiclass", num_classes=3,
+                                      relaxation="lovasz"),
+    lambda z, y: F.soft_exact_match(z, y, task="multiclass", num_classes=3),
+    lambda z, y: F.soft_cohen_kappa(z, y, task="multiclass", num_classes=3),
+    lambda z, y: F.soft_top_k_accuracy(z, y, num_classes=3, k=2),
+], ids=["lovasz", "exact match", "kappa", "top-k"])
+def test_functions_without_soft_targets_say_so(call):
+    """The few functions that take labels only name that in their error, rather than
+    asking for an integer tensor as if the probabilities were a mistake of dtype."""
+    g = torch.Generator().manual_seed(0)
+    z, y = torch.randn(4, 3, generator=g), torch.softmax(torch.randn(4, 3, generator=g), 1)
+    with pytest.raises(TypeError, match="takes no class probabilities"):
+        call(z, y)

@@ -207,7 +207,8 @@ def test_soft_decision_is_one_unit_per_sample():
      r"soft_fbeta_score: expected `top_k` to be an int, got 2\.0\."),
     (lambda: F.soft_precision(torch.randn(4, 3), torch.full((4, 3), 1 / 3),
                               task="multiclass", num_classes=3, top_k=2), TypeError,
-     r"soft_precision: expected `target` to be an integer tensor"),
+     r"soft_precision: expected `target` to be class indices of shape \(N, \.\.\.\) \(the "
+     r"top-k decision takes no class probabilities as the target\)"),
     (lambda: softmetrics.SoftJaccardLoss(task="multiclass", num_classes=3, top_k=2),
      TypeError, r"unexpected option 'top_k'"),
     (lambda: softmetrics.SoftFBetaLoss(task="multilabel", num_classes=3, top_k=2),

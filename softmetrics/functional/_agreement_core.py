@@ -168,9 +168,7 @@ def cohen_kappa(fn: str, input: Tensor, target: Tensor, *, task: str,
         check_kappa_options(fn, task=task, num_classes=num_classes, weights=weights,
                             temperature=temperature, threshold=threshold,
                             ignore_index=ignore_index, zero_division=zero_division)
-    if task == "multiclass" and _checks.is_soft_target(task, input, target):
-        _checks.fail(fn, "target", "class indices of shape (N, ...) (kappa takes no class "
-                     "probabilities as the target)", target, error=TypeError)
+    _checks.refuse_class_probabilities(fn, task, input, target, "kappa")
     z, y, w, c = format_inputs(fn, input, target, task=task, num_classes=num_classes,
                                ignore_index=ignore_index, validate_args=validate_args)
     weights = weights if task == "multiclass" else None  # 2 classes: W = [[0, 1], [1, 0]]

@@ -270,6 +270,8 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
             absent_classes=absent_classes)
         if top_k is not None:
             check_top_k(fn, task=task, k=top_k, num_classes=num_classes)
+    if top_k is not None:
+        _checks.refuse_class_probabilities(fn, task, input, target, "the top-k decision")
     soft = top_k is None and _checks.is_soft_target(task, input, target)
     z, y, w, c = format_inputs(fn, input, target, task=task, num_classes=num_classes,
                                ignore_index=ignore_index, validate_args=validate_args,
@@ -345,6 +347,7 @@ def _lovasz_value(fn: str, input: Tensor, target: Tensor, *, gamma: float, check
         check_classification_options(fn, **{k: v for k, v in options.items()
                                             if k != "validate_args"})
     task, average = options["task"], options["average"]
+    _checks.refuse_class_probabilities(fn, task, input, target, "the Lovász relaxation")
     z, y, w, c = format_inputs(fn, input, target, task=task,
                                num_classes=options["num_classes"],
                                ignore_index=options["ignore_index"],

@@ -39,6 +39,7 @@ def exact_match(fn: str, input: Tensor, target: Tensor, *, task: str, num_classe
                                   temperature=temperature, threshold=threshold,
                                   ignore_index=ignore_index, multidim_average=multidim_average,
                                   zero_division=zero_division)
+    _checks.refuse_class_probabilities(fn, task, input, target, "exact match")
     z, y, w, _ = format_inputs(fn, input, target, task=task, num_classes=num_classes,
                                ignore_index=ignore_index, validate_args=validate_args)
     dtype = compute_dtype(z.dtype)
