@@ -74,9 +74,9 @@ def _average(values: list[float], supports: list[float], average: str, zd: float
         if counted is not None:
             values_a = values_a[np.asarray(counted, bool)]
         return values_a.mean() if len(values_a) else zd
-    if average == "weighted":
+    if average == "weighted":  # no support at all: scikit-learn's plain mean
         total = supports_a.sum()
-        return (values_a * supports_a).sum() / total if total > 0 else zd
+        return (values_a * supports_a).sum() / total if total > 0 else values_a.mean()
     raise ValueError(average)
 
 

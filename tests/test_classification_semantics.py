@@ -367,3 +367,29 @@ def test_zero_division_lies_in_the_unit_interval(value):
                                              **MC3, zero_division=value)
     assert softmetrics.SoftF1Loss(**MC3, zero_division=1.0).metric(
         torch.randn(3, 3), torch.tensor([0, 1, 2])) >= 0
+
+
+@pytest.mark.parametrize("zero_division", [0.0, 1.0])
+@pytest.mark.parametrize("name", ["precision_score", "recall_score", "f1_score",
+                                  "jaccard_score"])
+def test_weighted_average_without_any_support_is_the_plain_mean(name, zero_division):
+    """No label of any class in the batch: every support weight is 0, and scikit-learn's
+    weighted average (`_nanaverage`) falls back to the unweighted mean of the per-class
+    values, `zero_division` or not."""
+    import numpy as np
+    from sklearn import metrics
+
+    fn = {"precision_score": softmetrics.functional.soft_precision,
+          "recall_score": softmetrics.functional.soft_recall,
+          "f1_score": softmetrics.functional.soft_f1_score,
+          "jaccard_score": softmetrics.functional.soft_jaccard_index}[name]
+    y = np.array([[0, 0, 0], [0, 0, 0]])
+    p = np.array([[1, 0, 1], [0, 0, 1]])
+    want = getattr(metrics, name)(y, p, average="weighted", zero_division=zero_division)
+    got = fn(torch.tensor(20.0 * p - 10.0), torch.tensor(y), task="multilabel",
+             num_classes=3, average="weighted", zero_division=zero_division, temperature=0)
+    assert got.item() == pytest.approx(want, abs=1e-12)
+    soft = fn(torch.tensor(20.0 * p - 10.0, requires_grad=True), torch.tensor(y),
+              task="multilabel", num_classes=3, average="weighted",
+              zero_division=zero_division, temperature=1e-4)  # close to the exact value
+    assert soft.item() == pytest.approx(want, abs=1e-3)

@@ -179,9 +179,15 @@ def class_average(score: Tensor, c: Counts, how: Averaging, seen: Tensor | None 
     """
     if how.average == "none":
         return score
-    if how.average == "weighted":
-        return divide((score * c.support).sum(-1), c.support.sum(-1), how.zero_division)
     keep = how.class_mask(score, c.support)
+    if how.average == "weighted":
+        total = c.support.sum(-1)
+        weighted = divide((score * c.support).sum(-1), total, how.zero_division)
+        # no support at all (every weight 0): the plain mean, as scikit-learn's
+        # `_nanaverage`, which then ignores the weights
+        plain = score.mean(-1) if keep is None else divide(
+            (score * keep).sum(-1), keep.sum(-1), how.zero_division)
+        return torch.where(total > 0, weighted, plain)
     if how.absent == "include":
         if keep is None:
             return score.mean(-1)
