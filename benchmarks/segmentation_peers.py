@@ -140,12 +140,13 @@ def _monai_metric(metric_cls: Any, c: int, **options: Any) -> Fn:
     return fn
 
 
-def cases(c: int) -> list[Case]:
-    """Every comparison, for C classes."""
+def cases(c: int, validate_args: bool = True) -> list[Case]:
+    """Every comparison, for C classes; softmetrics' Modules with `validate_args` (the
+    speed benchmark times both settings)."""
     from monai import losses as ml, metrics as mm
 
     smp = smp_losses()
-    mc = dict(task="multiclass", num_classes=c)
+    mc = dict(task="multiclass", num_classes=c, validate_args=validate_args)
     no_smooth = dict(smooth_nr=0.0, smooth_dr=0.0)
     monai_in = dict(softmax=True, to_onehot_y=True)
 
@@ -224,7 +225,7 @@ def cases(c: int) -> list[Case]:
                 Call(f"SoftTverskyLoss(task=\"binary\", alpha={ALPHA:g}, beta={BETA:g}, "
                      f"gamma={GAMMA:g})",
                      ours(SoftTverskyLoss(task="binary", alpha=ALPHA, beta=BETA,
-                                          gamma=GAMMA))),
+                                          gamma=GAMMA, validate_args=validate_args))),
                 smp=Call(f"TverskyLoss(\"binary\", alpha={ALPHA:g}, beta={BETA:g}, "
                          f"gamma={GAMMA:g})",
                          ours(smp.TverskyLoss("binary", alpha=ALPHA, beta=BETA,

@@ -9,6 +9,8 @@ batches; the calls listed as differing must differ where the page says they do.
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -110,3 +112,38 @@ def test_a_smoke_run_never_writes_the_record(capsys):
     with pytest.raises(SystemExit):
         peers.main(["--record", "--smoke"])
     assert "--record" in capsys.readouterr().err
+
+
+def _speed(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCHMARKS / "segmentation_speed.py"),
+                           "--device", "cpu", "--threads", "1", *args],
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_segmentation_speed_smoke_times_every_column(tmp_path):
+    """The speed benchmark's smoke run: every matched definition on both batches, with
+    softmetrics checked and unchecked and each peer that has the loss; nothing written."""
+    done = _speed("--smoke", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| loss | softmetrics | softmetrics, validate_args=False |")
+    by_label = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in table[1:]}
+    assert set(by_label) == {"Dice", "Dice, void 255", "Jaccard (IoU)",
+                             "Jaccard (IoU), void 255", "Tversky (0.3, 0.7)",
+                             "Tversky (0.3, 0.7), void 255", "generalized Dice", "Lovász",
+                             "Lovász, void 255"}
+    for label, cells in by_label.items():
+        ratios = [c.strip() for c in cells[:4]]
+        assert all(r == "—" or float(r.rstrip("x")) > 0 for r in ratios), label
+        assert ratios[0] != "—" and ratios[1] != "—"
+    assert by_label["Dice"][2].strip() != "—" and by_label["Dice"][3].strip() != "—"
+    assert not any(tmp_path.iterdir()), "--smoke must not write results"
+
+
+def test_segmentation_speed_budget_stops_before_the_first_row(tmp_path):
+    done = _speed("--size", "2x3x8x8", "--runs", "1", "--rounds", "1", "--budget-s", "0",
+                  "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((tmp_path / "segmentation_speed.json").read_text())
+    assert result["rows"] == [] and result["stopped"].startswith("time budget of 0 s spent")
+    assert result["stopped"] in (tmp_path / "segmentation_speed_table.md").read_text()
