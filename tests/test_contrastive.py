@@ -1126,3 +1126,71 @@ def test_retrieval_accuracy_compares_directions_by_default():
                                torch.tensor([1.0, 1.0]))
     torch.testing.assert_close(retrieval_accuracy(q, k, normalize=False, reduction="none"),
                                torch.tensor([0.0, 1.0]))
+
+
+def test_retrieval_accuracy_and_the_exact_nll_ignore_autocast():
+    """The exact metrics keep their float32 products under autocast, as the losses do: a
+    bfloat16 product would round scores into ties that are not there."""
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(512, 64, generator=g)
+    k = q + 3.0 * torch.randn(512, 64, generator=g)
+    exact = retrieval_accuracy(q, k, reduction="none")
+    h, w, b = torch.randn(64, 32, generator=g), torch.randn(300, 32, generator=g), None
+    y = torch.randint(0, 300, (64,), generator=g)
+    nll = NCELoss(300, 5, reduction="none").metric(h, y, w, b)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.testing.assert_close(retrieval_accuracy(q, k, reduction="none"), exact,
+                                   rtol=0, atol=0)
+        torch.testing.assert_close(NCELoss(300, 5, reduction="none").metric(h, y, w, b),
+                                   nll, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32])
+def test_nce_takes_every_integer_target_dtype(dtype):
+    """Class ids of any integer dtype index the output layer as int64 ids do (a uint8
+    tensor must not become a boolean mask)."""
+    g = torch.Generator().manual_seed(0)
+    h, w, b = torch.randn(3, 4, generator=g), torch.randn(5, 4, generator=g), torch.randn(5)
+    y = torch.tensor([0, 0, 2])
+    kw = dict(num_noise=2, reduction="none")
+    want = nce_loss(h, y, w, b, generator=torch.Generator().manual_seed(1), **kw)
+    got = nce_loss(h, y.to(dtype), w, b, generator=torch.Generator().manual_seed(1), **kw)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    module = NCELoss(5, 2, reduction="none")
+    torch.testing.assert_close(module.metric(h, y.to(dtype), w, b), module.metric(h, y, w, b))
+    q = torch.softmax(torch.randn(5, generator=g), 0)  # the check at the targets, too
+    want = nce_loss(h, y, w, b, noise_distribution=q,
+                    generator=torch.Generator().manual_seed(1), **kw)
+    got = nce_loss(h, y.to(dtype), w, b, noise_distribution=q,
+                   generator=torch.Generator().manual_seed(1), **kw)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_nce_takes_a_half_precision_noise_distribution(dtype):
+    """A distribution rounded to half precision sums to 1 only up to that precision."""
+    g = torch.Generator().manual_seed(0)
+    h, w = torch.randn(2, 4, generator=g), torch.randn(1000, 4, generator=g)
+    zipf = 1.0 / torch.arange(1, 1001, dtype=torch.float64)
+    for q in (torch.full((1000,), 1e-3), zipf / zipf.sum()):
+        loss = nce_loss(h, torch.tensor([0, 1]), w, None, num_noise=2,
+                        noise_distribution=q.to(dtype))
+        assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="summing to 1"):
+        nce_loss(h, torch.tensor([0, 1]), w, None, num_noise=2,
+                 noise_distribution=torch.full((1000,), 2e-3, dtype=dtype))
+
+
+@pytest.mark.parametrize("bad", [0, -3])
+def test_mutual_information_bound_checks_a_tensor_count(bad):
+    with pytest.raises(ValueError, match="num_candidates"):
+        mutual_information_bound(torch.tensor(1.5), torch.tensor(bad))
+    with pytest.raises(ValueError, match="num_candidates"):
+        mutual_information_bound(1.5, bad)
+
+
+def test_a_nan_logit_bias_tensor_is_refused():
+    q, k = _randn(3, 4, seed=1), _randn(3, 4, seed=2)
+    with pytest.raises(ValueError, match="logit_bias"):
+        sigmoid_contrastive_loss(q, k, logit_bias=torch.tensor(float("nan")))
+    assert torch.isfinite(sigmoid_contrastive_loss(q, k, logit_bias=torch.tensor(-5.0)))

@@ -136,24 +136,29 @@ def check_noise_distribution(fn: str, noise: Tensor, v: int, target: Tensor,
             fail(fn, "noise_distribution", "non-negative", f"a minimum of {q.min().item():g}",
                  raw=True)
 
+    # half-precision probabilities sum to 1 only up to their rounding
+    tol = max(1e-4, torch.finfo(q.dtype).eps)
+
     def sums_to_one() -> None:
         total = q.double().sum().item()
-        if abs(total - 1.0) > 1e-4:
+        if abs(total - 1.0) > tol:
             fail(fn, "noise_distribution", "a distribution summing to 1",
                  f"a sum of {total:g}", raw=True)
 
+    ids = target.long()  # any integer dtype (uint8 would index as a mask)
+
     def positive_at_targets() -> None:
-        at_target = q[target]
+        at_target = q[ids]
         if bool((at_target <= 0).any()):
-            bad = target[at_target <= 0][0].item()
+            bad = ids[at_target <= 0][0].item()
             fail(fn, "noise_distribution", "> 0 at every target class (NCE scores "
                  "log(num_noise * q(target)))", f"q({bad}) = 0", raw=True)
 
     checks.add(q.amin() >= 0, non_negative)
-    checks.add((q.sum(dtype=torch.float64) - 1.0).abs() <= 1e-4, sums_to_one)
+    checks.add((q.sum(dtype=torch.float64) - 1.0).abs() <= tol, sums_to_one)
     if target.numel():
         # clamped: a target out of range fails its own check, which comes first
-        checks.add((q[target.clamp(0, v - 1)] > 0).all(), positive_at_targets)
+        checks.add((q[ids.clamp(0, v - 1)] > 0).all(), positive_at_targets)
 
 
 def check_generator(fn: str, generator: torch.Generator | None, input: Tensor) -> None:
@@ -472,6 +477,15 @@ def retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
                         normalize: bool, k: int, dtype: torch.dtype) -> Tensor:
     """The top-`k` retrieval accuracy of each of this process's queries, ties shared, its
     in-batch candidates taken from `pairs` when given; in tiles of queries. No gradient."""
+    with full_precision(query.device):  # float32 scores, also under autocast
+        return _retrieval_per_query(query, key, negatives, pairs, in_batch=in_batch,
+                                    query_negatives=query_negatives, normalize=normalize,
+                                    k=k, dtype=dtype)
+
+
+def _retrieval_per_query(query: Tensor, key: Tensor, negatives: Tensor | None,
+                         pairs: Pairs | None, *, in_batch: bool, query_negatives: bool,
+                         normalize: bool, k: int, dtype: torch.dtype) -> Tensor:
     q = _embed(query, dtype, normalize)
     keys = _embed(key, dtype, normalize)
     neg = None if negatives is None else _embed(negatives, dtype, normalize)
@@ -539,6 +553,7 @@ def nce_per_example(input: Tensor, target: Tensor, weight: Tensor, bias: Tensor 
                     generator: torch.Generator | None) -> Tensor:
     """The NCE loss of each example against `num_noise` classes drawn from the noise
     distribution (uniform when None), per example or (`shared_noise`) per batch."""
+    target = target.long()  # class ids of any integer dtype (uint8 would index as a mask)
     n, v = input.shape[0], weight.shape[0]
     dtype = compute_dtype(torch.promote_types(input.dtype, weight.dtype))
     device = input.device
@@ -583,5 +598,7 @@ def softmax_nll(input: Tensor, target: Tensor, weight: Tensor, bias: Tensor | No
     """The exact counterpart of NCE per example: the full-softmax negative log-likelihood
     `cross_entropy(input @ weight.T + bias, target)`, float32 for half-precision input."""
     dtype = torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
-    logits = F.linear(input.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype))
-    return F.cross_entropy(logits, target, reduction="none")
+    with full_precision(input.device):  # float32 logits, also under autocast
+        logits = F.linear(input.to(dtype), weight.to(dtype),
+                          None if bias is None else bias.to(dtype))
+        return F.cross_entropy(logits, target.long(), reduction="none")

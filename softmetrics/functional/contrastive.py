@@ -32,6 +32,7 @@ from .._checks import (
     check_number,
     check_option,
     check_temperature,
+    checks_data,
     fail,
 )
 from .._options import GATHERS, REDUCTIONS, Gather, Reduction
@@ -326,6 +327,14 @@ def sigmoid_contrastive_loss(
         check_int(fn, "chunk_size", chunk_size, low=1)
     if isinstance(logit_scale, Tensor):
         check_positive(checks, fn, "logit_scale", logit_scale, validate_args)
+    if isinstance(logit_bias, Tensor) and checks_data(validate_args):
+        bias_value = logit_bias.detach()
+
+        def not_nan() -> None:
+            if bool(bias_value.isnan().any()):
+                fail(fn, "logit_bias", "a number, not NaN", logit_bias)
+
+        checks.add(~bias_value.isnan().any(), not_nan)
     checks.settle()
     scale, bias = (x.reshape(()) if isinstance(x, Tensor)
                    else torch.full((), x, dtype=dtype, device=query.device)
@@ -442,7 +451,8 @@ def mutual_information_bound(loss: Tensor | float, num_candidates: int | Tensor)
         $\log N - \mathcal{L}$, a tensor of the shape of `loss`.
 
     Raises:
-        ValueError: for `num_candidates < 1`.
+        ValueError: for `num_candidates < 1` (a tensor is read for it: one host
+            synchronisation, left out under `torch.compile`).
         TypeError: for a non-integer `num_candidates` or a non-numeric `loss`.
 
     Examples:
@@ -461,6 +471,8 @@ def mutual_information_bound(loss: Tensor | float, num_candidates: int | Tensor)
     log_n: Tensor | float
     if isinstance(num_candidates, Tensor):
         check_index_tensor(fn, "num_candidates", num_candidates)
+        if checks_data(True) and num_candidates.numel() and bool((num_candidates < 1).any()):
+            fail(fn, "num_candidates", ">= 1", num_candidates)
         log_n = torch.log(num_candidates.to(torch.float64))
     else:
         log_n = math.log(check_int(fn, "num_candidates", num_candidates, low=1))
