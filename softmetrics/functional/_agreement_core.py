@@ -140,20 +140,25 @@ def kappa_value(k: KappaCounts, weights: KappaWeights, zero_division: float) -> 
     $N^2 - \sum_c t_c q_c$ (the counts give $D = N - \sum_c TP_c$), weighted as the rows
     $\sum_j W_{ij} q_j$ summed as $D$'s rows are (for a target of one class the two are
     then equal, bit for bit). The value is clamped to [-1, 1], the range of kappa,
-    against the remaining rounding.
+    against the remaining rounding. It runs in float64 (float32 on MPS), and returns in
+    the counts' dtype: `N^2 - sum_c t_c q_c` subtracts nearly equal large numbers, which
+    in float32 lost four digits over 4 million soft entries.
     """
-    n = k.total[..., 0].to(k.pred.dtype)
-    support = k.support.to(k.pred.dtype)
+    dtype = k.pred.dtype
+    work = torch.float32 if k.pred.device.type == "mps" else torch.float64
+    pred = k.pred.to(work)
+    n = k.total[..., 0].to(work)
+    support = k.support.to(work)
     if weights is None:
-        chance = n * n - (support * k.pred).sum(-1)
+        chance = n * n - (support * pred).sum(-1)
     else:
-        weight = kappa_weight_matrix(k.pred.shape[-1], weights, k.pred)
-        chance = (support * (weight * k.pred.unsqueeze(-2)).sum(-1)).sum(-1)
-    observed = n * k.disagreement[..., 0]
-    defined = (chance > torch.finfo(chance.dtype).eps * n * n) | chance.isnan()
+        weight = kappa_weight_matrix(pred.shape[-1], weights, pred)
+        chance = (support * (weight * pred.unsqueeze(-2)).sum(-1)).sum(-1)
+    observed = n * k.disagreement[..., 0].to(work)
+    defined = (chance > torch.finfo(dtype).eps * n * n) | chance.isnan()
     safe = torch.where(defined, chance, 1.0)  # no 1/0 in the branch `where` drops
     value = torch.where(defined, (chance - observed) / safe, zero_division)
-    return value.clamp(-1.0, 1.0)
+    return value.clamp(-1.0, 1.0).to(dtype)
 
 
 def cohen_kappa(fn: str, input: Tensor, target: Tensor, *, task: str,

@@ -61,6 +61,11 @@ class Counts(NamedTuple):
         return Counts(tp.sum(-1, keepdim=True), pred.sum(-1, keepdim=True),
                       support.sum(-1, keepdim=True), total)
 
+    def to(self, dtype: torch.dtype) -> Counts:
+        """The counts in `dtype` (a number stays a number)."""
+        total = self.total.to(dtype) if isinstance(self.total, Tensor) else self.total
+        return Counts(self.tp.to(dtype), self.pred.to(dtype), self.support.to(dtype), total)
+
     def stat_scores(self) -> StatScores:
         """The four counts TP, FP, FN, TN."""
         fn = self.support - self.tp
@@ -242,13 +247,19 @@ def tversky_value(c: Counts, task: str, how: Averaging, alpha: float,
 
 
 def mcc_value(c: Counts, task: str, how: Averaging) -> Tensor:
+    """MCC over the counts, in float64 (float32 on MPS) and returned in their dtype: the
+    formula subtracts nearly equal products of large counts (`N^2 - sum_k pred_k^2`,
+    `N - pred - support + TP`), which in float32 lost four digits over 4 million soft
+    entries."""
+    dtype = c.tp.dtype
+    c = c.to(torch.float32 if c.tp.device.type == "mps" else torch.float64)
     zd = how.zero_division
     if task == "multiclass" and how.average == "micro":
-        return _multiclass_mcc(c, zd)
+        return _multiclass_mcc(c, zd).to(dtype)
     if task == "multilabel" and how.average == "micro":
-        return _binary_mcc(c.micro(), zd).squeeze(-1)
+        return _binary_mcc(c.micro(), zd).squeeze(-1).to(dtype)
     value = _binary_mcc(c, zd)
-    return value if task == "binary" else class_average(value, c, how)
+    return (value if task == "binary" else class_average(value, c, how)).to(dtype)
 
 
 def accuracy_value(c: Counts, task: str, how: Averaging) -> Tensor:
