@@ -18,8 +18,8 @@ from hypothesis import given, strategies as st
 
 from softmetrics import InfoNCELoss, NCELoss, SigLIPLoss, _tuning
 from softmetrics.functional import (
-    _contrastive_core,
     _infonce_tiles,
+    _nce_core,
     info_nce,
     mutual_information_bound,
     nce_loss,
@@ -640,7 +640,7 @@ def test_noise_drawn_by_inversion_follows_the_distribution(device):
 
     def draw(seed):
         g = torch.Generator(device=device).manual_seed(seed)
-        return _contrastive_core._draw_by_inversion(q, count, g)
+        return _nce_core._draw_by_inversion(q, count, g)
 
     noise = draw(0)
     assert noise.dtype == torch.long and noise.shape == (count,)
@@ -657,10 +657,10 @@ def test_noise_inversion_maps_each_integer_draw_to_its_class(monkeypatch):
     0) never lands in a leading class of probability 0 and a boundary belongs to the class
     above it."""
     q = torch.tensor([0.0, 0.5, 0.0, 0.5], dtype=torch.float64)
-    scale = _contrastive_core._NOISE_WEIGHT_SCALE
+    scale = _nce_core._NOISE_WEIGHT_SCALE
     u = torch.tensor([0.0, 0.5 - 1 / scale, 0.5, 1 - 1 / scale], dtype=torch.float64)
     monkeypatch.setattr(torch, "rand", lambda *args, **kwargs: u.clone())
-    draws = _contrastive_core._draw_by_inversion(q, 4, None)
+    draws = _nce_core._draw_by_inversion(q, 4, None)
     assert draws.tolist() == [1, 1, 3, 3]
 
 

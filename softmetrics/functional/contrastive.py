@@ -39,16 +39,18 @@ from .._options import GATHERS, REDUCTIONS, Gather, Reduction
 from .._relax import reduce_per_sample
 from ._contrastive_core import (
     check_candidates,
-    check_generator,
-    check_noise_distribution,
-    check_output_layer,
     check_pairs,
     check_positive,
     gather_pairs,
     info_nce_per_query,
-    nce_per_example,
     reduce_queries,
     retrieval_per_query,
+)
+from ._nce_core import (
+    check_generator,
+    check_noise_distribution,
+    check_output_layer,
+    nce_per_example,
 )
 from ._siglip_ring import ring_sigmoid_per_query
 from ._siglip_tiles import gather_keys, sigmoid_per_query

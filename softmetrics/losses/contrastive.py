@@ -19,12 +19,8 @@ from .._checks import (
 )
 from .._options import GATHERS, REDUCTIONS, Gather, Reduction
 from .._relax import reduce_per_sample
-from ..functional._contrastive_core import (
-    check_candidates,
-    check_generator,
-    check_output_layer,
-    softmax_nll,
-)
+from ..functional._contrastive_core import check_candidates
+from ..functional._nce_core import check_generator, check_output_layer, softmax_nll
 from ..functional.contrastive import (
     info_nce,
     nce_loss,
