@@ -1136,3 +1136,15 @@ def test_benchmark_tile_sizes_restore_the_constant_and_threads(monkeypatch):
     assert {t for t, _ in seen} == {2**8, 2**10} and {n for _, n in seen} == {1}
     assert (_tuning.RANKING_TILE_ELEMENTS, torch.get_num_threads()) == (default, threads)
     assert [r["tile_elements"] for r in rows] == [2**8, 2**10]
+
+
+@pytest.mark.parametrize("cls", [SoftAveragePrecisionLoss, SoftCalibratedAveragePrecisionLoss])
+def test_ranking_losses_name_themselves_in_their_errors(cls):
+    """An option the loss does not take, and bad data, are reported under the loss's
+    name, as the other families' losses report them."""
+    with pytest.raises(TypeError, match=rf"{cls.__name__}.*max_fpr"):
+        cls(task="binary", max_fpr=0.5)
+    with pytest.raises(ValueError, match=rf"^{cls.__name__}: expected `target`"):
+        cls(task="binary")(torch.randn(5), torch.tensor([0, 1, 2, 0, 1]))
+    with pytest.raises(ValueError, match=r"^SoftAUROCLoss: expected `target`"):
+        SoftAUROCLoss(task="binary")(torch.randn(5), torch.tensor([0, 1, 2, 0, 1]))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from .. import distributed
+from .. import _checks, distributed
 from .._options import Average, Task
 from ..functional._ranking_core import (
     ColumnStats,
@@ -49,7 +49,6 @@ class _RankingLoss(RunningStatistics):
       the bias of ranking within small batches (pairs across batches are never compared).
     """
 
-    _fn_name: ClassVar[str]
     _metric: ClassVar[Metric]
 
     def __init__(self, *, task: Task, num_classes: int | None = None, average: Average = "macro",
@@ -57,9 +56,10 @@ class _RankingLoss(RunningStatistics):
                  chunk_size: int | None = None, validate_args: bool = True,
                  sync_dist: bool = False,
                  process_group: torch.distributed.ProcessGroup | None = None,
-                 momentum: float | None = None) -> None:
+                 momentum: float | None = None, **unexpected: Any) -> None:
         super().__init__()
         name = type(self).__name__
+        _checks.check_no_extra_options(name, unexpected)
         check_ranking_options(name, task=task, num_classes=num_classes, average=average,
                               temperature=temperature, ignore_index=ignore_index,
                               chunk_size=chunk_size)
@@ -89,7 +89,7 @@ class _RankingLoss(RunningStatistics):
     def _value(self, input: Tensor, target: Tensor, temperature: float | Tensor,
                hook: StatsHook | None = None) -> Tensor:
         input, target = self._gather(input, target)
-        return ranking_metric(self._fn_name, self._metric, input, target,
+        return ranking_metric(type(self).__name__, self._metric, input, target,
                               temperature=temperature, hook=hook, check=False, **self.options)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -139,7 +139,7 @@ class SoftAUROCLoss(_RankingLoss):
         (tensor(0.3494, grad_fn=<RsubBackward1>), tensor(0.7059))
     """
 
-    _fn_name, _metric = "soft_auroc", "auroc"
+    _metric = "auroc"
 
     def __init__(self, *, task: Task, num_classes: int | None = None, average: Average = "macro",
                  max_fpr: float | None = None, temperature: float | Tensor = 1.0,
@@ -177,7 +177,7 @@ class SoftAveragePrecisionLoss(_RankingLoss):
         (tensor(0.0833), tensor(0.9167))
     """
 
-    _fn_name, _metric = "soft_average_precision", "ap"
+    _metric = "ap"
 
 
 class SoftCalibratedAveragePrecisionLoss(_RankingLoss):
@@ -200,4 +200,4 @@ class SoftCalibratedAveragePrecisionLoss(_RankingLoss):
         tensor(0.8333)
     """
 
-    _fn_name, _metric = "soft_calibrated_average_precision", "cap"
+    _metric = "cap"
