@@ -714,7 +714,7 @@ REF = torch.tensor([[1, 2, 3]])
     (lambda: bleu_score(HYP, REF, smooth="add-one"), ValueError,
      r"expected `smooth` to be one of 'none', 'floor', 'add-k', 'exp', got 'add-one'\."),
     (lambda: bleu_score(HYP, REF, smooth_value=-1.0), ValueError,
-     r"expected `smooth_value` to be >= 0, got -1.0\."),
+     r"expected `smooth_value` to be >= 0 and < inf, got -1.0\."),
     (lambda: bleu_score(torch.tensor([[1, -2]]), REF), ValueError,
      r"bleu_score: expected `hyp` to be token ids >= 0 \(or pad_id = 0\), got an id -2\."),
     (lambda: bleu_score(HYP, torch.tensor([[1, 9]]), vocab_size=5), ValueError,
@@ -959,3 +959,30 @@ def test_dtype_messages_name_what_each_tensor_is():
     with pytest.raises(TypeError, match=r"soft_bleu_score: expected `input` to be a "
                                         r"floating-point tensor \(logits over the vocabulary\)"):
         soft_bleu_score(torch.ones(1, 3, 4, dtype=torch.long), REF)
+
+
+def test_options_that_would_give_nan_are_refused():
+    """An infinite floor, or an infinite sharpness of the sample weights, would make the
+    value NaN (0 * inf): they are refused as options, as a negative one is."""
+    h = torch.tensor([[1, 2, 3]])
+    with pytest.raises(ValueError, match="smooth_value"):
+        bleu_score(h, h, smooth="floor", smooth_value=float("inf"))
+    samples = torch.tensor([[[1, 2, 3, 4], [1, 2, 0, 0]]])
+    with pytest.raises(ValueError, match="alpha"):
+        expected_bleu(samples, torch.tensor([[-1.0, -2.0]]), torch.tensor([[1, 2, 3, 4]]),
+                      alpha=float("inf"))
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.uint8])
+def test_a_pad_id_the_ids_cannot_hold_is_refused(dtype):
+    """A `pad_id` outside the range of the ids' dtype can never occur among them, and
+    comparing them with it would wrap it into that range (2^32 + 1 reads as 1 in int32):
+    refused, for both padding sides."""
+    h = torch.tensor([[1, 2, 3, 4]], dtype=dtype)
+    bad = torch.iinfo(dtype).max + 2
+    for side in ("right", "left"):
+        with pytest.raises(ValueError, match="pad_id"):
+            bleu_score(h, h, pad_id=bad, padding_side=side)
+    with pytest.raises(ValueError, match="pad_id"):
+        soft_bleu_score(torch.randn(1, 4, 6), h, pad_id=bad)
+    assert bleu_score(h, h, pad_id=torch.iinfo(dtype).max).item() == 1.0

@@ -8,6 +8,7 @@ and the pipelines of the three public functions (`bleu_score`, `soft_bleu_score`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -73,7 +74,8 @@ def check_bleu_options(fn: str, *, max_order: int, smooth: str, smooth_value: fl
     if smooth_value is None:
         default = SMOOTH_DEFAULTS[smooth]
         return 0.0 if default is None else default
-    return check_number(fn, "smooth_value", smooth_value, low=0.0)
+    return check_number(fn, "smooth_value", smooth_value, low=0.0, high=math.inf,
+                        high_open=True)
 
 
 def _check_vocab_size(fn: str, vocab_size: int | None) -> None:
@@ -81,13 +83,24 @@ def _check_vocab_size(fn: str, vocab_size: int | None) -> None:
         check_int(fn, "vocab_size", vocab_size, low=1)
 
 
-def _format_ref(fn: str, ref: Tensor, batch: int) -> Tensor:
-    """`ref` as `(B, R, T')` (a view), after checking dtype, rank and batch size."""
+def check_pad_id(fn: str, arg: str, tokens: Tensor, pad_id: int) -> None:
+    """`pad_id` must be a value of the ids' dtype: compared with the ids, another would
+    wrap into their range (2^32 + 1 reads as 1 in int32)."""
+    if not tokens.is_floating_point() and tokens.dtype != torch.bool:
+        info = torch.iinfo(tokens.dtype)
+        if not info.min <= pad_id <= info.max:
+            fail(fn, "pad_id", f"a value of `{arg}`'s dtype {tokens.dtype}, in "
+                 f"[{info.min}, {info.max}]", pad_id)
+
+
+def _format_ref(fn: str, ref: Tensor, batch: int, pad_id: int) -> Tensor:
+    """`ref` as `(B, R, T')` (a view), after checking dtype, rank, batch and `pad_id`."""
     check_index_tensor(fn, "ref", ref)
     check_ndim(fn, "ref", ref, (2, 3), "of shape (B, T') or (B, R, T')")
     if ref.shape[0] != batch:
         fail(fn, "ref", f"of batch size {batch} (as the hypotheses)",
              f"shape {tuple(ref.shape)}", raw=True)
+    check_pad_id(fn, "ref", ref, pad_id)
     return ref.unsqueeze(1) if ref.ndim == 2 else ref
 
 
@@ -394,7 +407,8 @@ def compute_bleu(fn: str, hyp: Tensor, ref: Tensor, *, pad_id: int, max_order: i
     _check_vocab_size(fn, vocab_size)
     check_index_tensor(fn, "hyp", hyp)
     check_ndim(fn, "hyp", hyp, 2, "of shape (B, T)")
-    ref = _format_ref(fn, ref, hyp.shape[0])
+    check_pad_id(fn, "hyp", hyp, pad_id)
+    ref = _format_ref(fn, ref, hyp.shape[0], pad_id)
     if checks_data(validate_args):
         top = _id_bounds(fn, [("hyp", hyp), ("ref", ref)], pad_id, vocab_size, DataChecks())
         vocab_size = top if vocab_size is None else vocab_size
@@ -455,7 +469,7 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
     check_floating(fn, "input", input, "logits over the vocabulary")
     check_ndim(fn, "input", input, 3, "of shape (B, T, V) (logits over the vocabulary)")
     rows, t_hyp, vocab = input.shape
-    ref = _format_ref(fn, ref, rows)
+    ref = _format_ref(fn, ref, rows, pad_id)
     if hyp_lengths is not None:
         check_index_tensor(fn, "hyp_lengths", hyp_lengths)
         if tuple(hyp_lengths.shape) != (rows,):
@@ -528,7 +542,7 @@ def check_expected_bleu_options(fn: str, *, alpha: float, length_normalize: bool
                                 reduction: str) -> float:
     """Validate the options of expected BLEU that the other BLEU functions do not take;
     return `alpha`. Reads no tensor data. The Module calls this once in `__init__`."""
-    alpha = check_number(fn, "alpha", alpha, low=0.0)
+    alpha = check_number(fn, "alpha", alpha, low=0.0, high=math.inf, high_open=True)
     if not isinstance(length_normalize, bool):
         fail(fn, "length_normalize", "True or False", length_normalize, error=TypeError)
     check_option(fn, "reduction", reduction, REDUCTIONS)
@@ -552,13 +566,14 @@ def compute_expected_bleu(fn: str, samples: Tensor, log_probs: Tensor, ref: Tens
     alpha = check_expected_bleu_options(fn, alpha=alpha, length_normalize=length_normalize,
                                         reduction=reduction)
     check_index_tensor(fn, "samples", samples)
+    check_pad_id(fn, "samples", samples, pad_id)
     check_ndim(fn, "samples", samples, 3, "of shape (B, K, T)")
     rows, k, t_hyp = samples.shape
     check_floating(fn, "log_probs", log_probs, "sequence log-probabilities")
     if tuple(log_probs.shape) != (rows, k):
         fail(fn, "log_probs", f"of shape ({rows}, {k}) (one log-probability per sample)",
              f"shape {tuple(log_probs.shape)}", raw=True)
-    ref = _format_ref(fn, ref, rows)
+    ref = _format_ref(fn, ref, rows, pad_id)
     if checks_data(validate_args):  # one host synchronisation for all the checks
         checks = DataChecks()
         checks.finite(fn, "log_probs", log_probs)
