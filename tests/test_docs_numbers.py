@@ -77,6 +77,7 @@ SCRIPTS = {
     "absent_classes.json": "absent_classes",
     "expected_bleu_alpha.json": "expected_bleu_alpha",
     "segmentation_peers.json": "segmentation_peers",
+    "segmentation_speed.json": "segmentation_speed",
 }
 
 
@@ -102,7 +103,8 @@ def test_every_record_names_its_command_commit_date_machine_and_load(name):
 
 
 @pytest.mark.parametrize("script", ["speed", "compiled", "bleu", "ranking", "contrastive",
-                                    "batch_bias", "segmentation_peers", "retrieval"])
+                                    "batch_bias", "segmentation_peers", "retrieval",
+                                    "segmentation_speed"])
 @pytest.mark.parametrize("argv", [["--record", "--smoke"], ["--record", "--out", "x"]])
 def test_only_a_complete_run_writes_a_record(script, argv, capsys):
     """`--record` writes the docs' record: never from a smoke run, never elsewhere."""
@@ -158,6 +160,9 @@ def test_the_segmentation_tables_are_their_record_rendered_by_the_current_code()
     peers, rec = _script("segmentation_peers"), _record("segmentation_peers.json")
     assert (RECORDS / "segmentation_peers_table.md").read_text() == peers.table(rec)
     assert (RECORDS / "segmentation_peers_api_table.md").read_text() == peers.api_table(rec)
+    speed, rec = _script("segmentation_speed"), _record("segmentation_speed.json")
+    assert (RECORDS / "segmentation_speed_table.md").read_text() == speed.markdown(
+        rec["rows"], rec["machine"], rec["run"], rec["stopped"])
 
 
 @pytest.mark.parametrize("page, snippet", [
@@ -165,6 +170,7 @@ def test_the_segmentation_tables_are_their_record_rendered_by_the_current_code()
     ("segmentation.md", "segmentation_peers_api_table.md"),
     ("benchmarks/speed.md", "speed_table.md"),
     ("benchmarks/speed.md", "speed_tuning_table.md"),
+    ("benchmarks/speed.md", "segmentation_speed_table.md"),
     ("text.md", "bleu_table.md"),
     ("ranking.md", "ranking_table.md"),
     ("ranking.md", "ranking_tiles_table.md"),
@@ -1172,8 +1178,40 @@ COMPILED = [
 ]
 
 
+SEG_SPEED_RECORD = "segmentation_speed.json"
+TVERSKY_KEYS = ("dice", "jaccard", "tversky")
+
+
+def _seg_ratios(rec: dict, column: str, keys=TVERSKY_KEYS) -> list[float]:
+    return [r["ratio"] for r in rec["rows"] if r["column"] == column and r["key"] in keys]
+
+
+def _validation_cost(rec: dict) -> list[float]:
+    """Per row of the Tversky losses and generalized Dice: checked minus unchecked."""
+    by = {(r["key"], r["batch"], r["column"]): r["ratio"] for r in rec["rows"]}
+    return [by[k, b, "softmetrics"] - by[k, b, "unchecked"] for k, b, c in by
+            if c == "softmetrics" and k != "lovasz"]
+
+
+SEGMENTATION_SPEED = [
+    Claim(SP, SEG_SPEED_RECORD,
+          "Without validation softmetrics' losses took {:.2f}x to {:.2f}x the time of "
+          "cross-entropy, smp's {:.2f}x to {:.2f}x and MONAI's {:.2f}x to {:.2f}x.",
+          lambda r: (*_span(_seg_ratios(r, "unchecked")), *_span(_seg_ratios(r, "smp")),
+                     *_span(_seg_ratios(r, "monai")))),
+    Claim(SP, SEG_SPEED_RECORD,
+          "`validate_args=True` added {:.2f}x to {:.2f}x of a cross-entropy step to those "
+          "losses", lambda r: _span(_validation_cost(r))),
+    Claim(SP, SEG_SPEED_RECORD,
+          "softmetrics' Lovász loss took {:.2f}x and {:.2f}x the time of cross-entropy (plain "
+          "and void), smp's {:.2f}x and {:.2f}x",
+          lambda r: (*_seg_ratios(r, "softmetrics", ("lovasz",)),
+                     *_seg_ratios(r, "smp", ("lovasz",)))),
+]
+
 CLAIMS = [*BATCH_BIAS, *TEXT, *RANKING, *SPEED, *COMPILED, *INDEX, *CONTRASTIVE,
-          *SEGMENTATION, *G2P, *CANVAS, *PRETRAINING, *EXPECTED_BLEU_ALPHA]
+          *SEGMENTATION, *G2P, *CANVAS, *PRETRAINING, *EXPECTED_BLEU_ALPHA,
+          *SEGMENTATION_SPEED]
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: f"{c.page}: {c.text[:40]}")
@@ -1259,6 +1297,7 @@ SECTIONS = [
         "501",  # CPU blocks of (65536, 1000) logits: 65536 / (2^17 // 1000) rows
         "8", "1024", "6",  # AVX2's float32 lanes, CPU_SOFTMAX_PAD_ROWS, _MAX_PADDING
         "2", "2^19",  # a core's 2 MiB of L2 cache; the block size before this record
+        "21", "128",  # the segmentation batch: classes and pixels (segmentation_speed.SIZE)
     })),
     Section(CN, "## Memory: InfoNCE without", "## The mutual-information bound", frozenset({
         "2^{24}", "2^{22}", "64", "16",  # tile sizes (softmetrics._tuning) and their MiB
