@@ -69,31 +69,40 @@ def all_gather_cat(tensor: Tensor, process_group: dist.ProcessGroup | None = Non
     """
     if not is_distributed():
         return tensor
-    import torch.distributed.nn.functional as dist_fn
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        parts = dist_fn.all_gather(tensor, group=_group(process_group))
-    return torch.cat([_ContiguousGrad.apply(part) for part in parts], dim=dim)
+    return torch.cat(_AllGather.apply(tensor, _group(process_group)), dim=dim)
 
 
-class _ContiguousGrad(torch.autograd.Function):
-    """Identity whose backward makes the gradient contiguous.
+class _AllGather(torch.autograd.Function):
+    """All-gather with gradient: forward, the tensor of every process of `group` (one per
+    rank of the group, in its order); backward, the gradient of every gathered part
+    summed over the processes (an all-reduce, itself with gradient when a graph is being
+    built), of which each process keeps its own part.
 
-    The backward of `torch.distributed.nn.functional.all_gather` hands the gradient slices
-    to a collective that reads their storage as if contiguous (gloo's all-to-all); a
-    gradient arriving transposed (e.g. through `.t()`) would be scrambled across rows.
+    `torch.distributed.nn.functional.all_gather` computes the backward with gloo's
+    all-to-all, which takes the group's ranks for global ones: in a sub-group whose ranks
+    are not the global ranks (ranks 0 and 2 of 3) it raised. An all-reduce names no rank,
+    and moves the group's gradients once more than a reduce-scatter (which gloo lacks).
     """
 
-    apply: ClassVar[Callable[[Tensor], Tensor]]
+    apply: ClassVar[Callable[..., tuple[Tensor, ...]]]
 
     @staticmethod
-    def forward(ctx: Any, tensor: Tensor) -> Tensor:
-        return tensor.view_as(tensor)
+    def forward(ctx: Any, tensor: Tensor, group: dist.ProcessGroup | None
+                ) -> tuple[Tensor, ...]:
+        ctx.group = group
+        ctx.rank = dist.get_rank(group)
+        tensor = tensor.contiguous()
+        parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size(group))]
+        dist.all_gather(parts, tensor, group=group)
+        return tuple(parts)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        return grad.contiguous()
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor, None]:
+        full = torch.stack(grads)  # contiguous, whatever the layout of each gradient
+        if torch.is_grad_enabled():  # a graph being built: the all-reduce with gradient
+            return all_reduce_sum(full, ctx.group)[ctx.rank], None
+        dist.all_reduce(full, op=dist.ReduceOp.SUM, group=ctx.group)
+        return full[ctx.rank], None
 
 
 def get_rank(process_group: dist.ProcessGroup | None = None) -> int:

@@ -75,6 +75,11 @@ def _nce_configs():
             temperature=0.3, symmetric=True, query_negatives=True, chunk_size=4,
             reduction="sum")),
         ("tiled-none", 22, dict(temperature=0.5, chunk_size=3, reduction="none")),
+        # no in-batch candidates: the mean and the sum are still over every process's queries
+        ("negatives-only", 23, dict(temperature=0.2, negatives="shared",
+                                    in_batch_negatives=False)),
+        ("negatives-only-sum", 22, dict(temperature=0.2, negatives="shared",
+                                        in_batch_negatives=False, reduction="sum")),
     ]
 
 
@@ -192,6 +197,52 @@ def test_gathered_losses_equal_one_process_on_the_whole_batch(world):
             assert_close_to(r["local"][name], want, f"local {name}")
 
     assert_siglip_equals_whole_batch(ranks, world)
+
+
+def _subgroup(rank: int, world: int) -> dict:
+    """Ranks 0 and 2 of 3 gather in their own group, whose ranks (0, 1) are not their
+    global ranks; rank 1 stays out."""
+    import torch.distributed as dist
+
+    group = dist.new_group([0, 2])
+    if rank == 1:
+        return {}
+    member = 0 if rank == 0 else 1
+    x, y = _ranking_data("binary", 21)
+    auroc = softmetrics.SoftAUROCLoss(task="binary", temperature=0.7, ignore_index=-1,
+                                      sync_dist=True, process_group=group)
+    results = {"auroc": sliced_loss(auroc, x, y, member, 2)}
+    q, k, _ = _nce_data(23)
+    rows = rank_rows(member, 2, 23)
+    for name, make in (("infonce", lambda: softmetrics.InfoNCELoss(
+            temperature=0.3, gather_distributed=True, process_group=group)),
+                       ("siglip", lambda: softmetrics.SigLIPLoss(
+            gather_distributed=True, process_group=group))):
+        ql, kl = q[rows].clone().requires_grad_(), k[rows].clone().requires_grad_()
+        loss = make()(ql, kl)
+        loss.backward()
+        results[name] = dict(loss=loss.detach(), grad_q=ql.grad, grad_k=kl.grad, rows=rows)
+    return results
+
+
+def test_a_subgroup_whose_ranks_are_not_the_global_ones_gathers_with_gradient():
+    """`process_group` restricts a loss to a subgroup: the gathers' backward must not mix
+    the group's ranks with the global ones (ranks 0 and 2 of 3 are 0 and 1 in theirs)."""
+    ranks = [r for r in spawn(_subgroup, 3) if r]
+    x, y = _ranking_data("binary", 21)
+    auroc = softmetrics.SoftAUROCLoss(task="binary", temperature=0.7, ignore_index=-1)
+    assert_equals_whole_batch([r["auroc"] for r in ranks], auroc, x, y, 2, "AUROC")
+    q, k, _ = _nce_data(23)
+    for name, loss_fn in (("infonce", softmetrics.InfoNCELoss(temperature=0.3)),
+                          ("siglip", softmetrics.SigLIPLoss())):
+        qa, ka = q.clone().requires_grad_(), k.clone().requires_grad_()
+        loss = loss_fn(qa, ka)
+        grad_q, grad_k = torch.autograd.grad(loss, (qa, ka))
+        for r in ranks:
+            res = r[name]
+            assert_close_to(res["loss"], loss.detach(), name)
+            assert_close_to(res["grad_q"] / 2, grad_q[res["rows"]], name)
+            assert_close_to(res["grad_k"] / 2, grad_k[res["rows"]], name)
 
 
 def test_gathering_is_identity_without_a_process_group():

@@ -167,15 +167,23 @@ def gather_pairs(query: Tensor, key: Tensor, *, gather_distributed: bool, in_bat
 
 
 def reduce_queries(values: Tensor, reduction: str, pairs: Pairs | None,
-                   process_group: torch.distributed.ProcessGroup | None) -> Tensor:
-    """Reduce per-query values over this process's queries (`pairs` None) or over the
-    queries of every process (a sum with gradient)."""
-    if pairs is None:
+                   process_group: torch.distributed.ProcessGroup | None,
+                   gather_distributed: bool = False) -> Tensor:
+    """Reduce per-query values over this process's queries, or, with `gather_distributed`
+    inside a process group, over the queries of every process (a sum with gradient):
+    also without in-batch candidates (`pairs` None), whose queries' number is then summed
+    too."""
+    if not (gather_distributed and distributed.is_distributed()):
         return reduce_per_sample(values, reduction)
     if reduction == "none":
         return values
     value = distributed.all_reduce_sum(values.sum(), process_group)
-    return value if reduction == "sum" else value / max(pairs.total, 1)
+    if reduction == "sum":
+        return value
+    if pairs is not None:
+        return value / max(pairs.total, 1)
+    count = distributed.all_reduce_sum(values.new_full((), values.shape[0]), process_group)
+    return value / count.clamp_min(1)
 
 
 # --------------------------------------------------------------------------------------

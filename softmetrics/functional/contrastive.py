@@ -214,7 +214,7 @@ def info_nce(
                               in_batch=in_batch_negatives, query_negatives=query_negatives,
                               symmetric=symmetric, normalize=normalize,
                               chunk_size=chunk_size, dtype=dtype)
-    return reduce_queries(loss, reduction, pairs, process_group)
+    return reduce_queries(loss, reduction, pairs, process_group, gather_distributed)
 
 
 def sigmoid_contrastive_loss(
@@ -431,7 +431,7 @@ def retrieval_accuracy(
         acc = retrieval_per_query(query, key, negatives, pairs, in_batch=in_batch_negatives,
                                   query_negatives=query_negatives, normalize=normalize, k=k,
                                   dtype=dtype)
-        return reduce_queries(acc, reduction, pairs, process_group)
+        return reduce_queries(acc, reduction, pairs, process_group, gather_distributed)
 
 
 def mutual_information_bound(loss: Tensor | float, num_candidates: int | Tensor) -> Tensor:
