@@ -120,9 +120,11 @@ def reference(z: torch.Tensor, y: torch.Tensor, *, task: str, num_classes: int =
         values_t, weights_t = torch.stack(values), torch.stack(weights)
         if task == "binary" or average == "none":
             out.append(values_t if average == "none" and task != "binary" else values_t[0])
-        elif average == "weighted":
+        elif average == "weighted":  # no support at all: the plain mean (scikit-learn)
             s = torch.tensor(supports, dtype=z.dtype)
+            counted = [v for k, v in enumerate(values) if k != ignored_class]
             out.append((values_t * s).sum() / s.sum() if s.sum() > 0
+                       else torch.stack(counted).mean() if counted
                        else values_t.sum() * 0 + zero_division)
         else:
             total = weights_t.sum()
