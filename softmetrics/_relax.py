@@ -28,7 +28,7 @@ from torch import Tensor
 
 __all__ = ["as_tensor_on", "compute_dtype", "full_precision", "is_hard", "logit",
            "reduce_per_sample", "soft_argmax", "soft_positive", "soft_step",
-           "soft_threshold", "tie_averaged"]
+           "soft_threshold", "sum_dtype", "tie_averaged"]
 
 
 def is_hard(temperature: float | Tensor) -> bool:
@@ -54,6 +54,15 @@ def as_tensor_on(value: float | Tensor, like: Tensor) -> Tensor:
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """The dtype statistics are accumulated in: float32 for half types, else `dtype`."""
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def sum_dtype(device: torch.device) -> torch.dtype:
+    """The dtype of counts over many entries and of the formulas that subtract them:
+    float64 (float32 on MPS, which has no float64). A float32 running sum stops growing
+    at 2^24 = 16,777,216 when its terms are about 1 (a 3-D scan has that many voxels of
+    one class), float32 holds no odd integer above 2^24, and differences of large counts
+    keep few of its digits."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def full_precision(device: torch.device) -> contextlib.AbstractContextManager[None]:

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard
+from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard, sum_dtype
 from ._classification_core import class_support, format_inputs, statistics
 from ._classification_options import check_classification_options
 from ._confusion_counts import soft_confusion
@@ -145,7 +145,7 @@ def kappa_value(k: KappaCounts, weights: KappaWeights, zero_division: float) -> 
     in float32 lost four digits over 4 million soft entries.
     """
     dtype = k.pred.dtype
-    work = torch.float32 if k.pred.device.type == "mps" else torch.float64
+    work = sum_dtype(k.pred.device)
     pred = k.pred.to(work)
     n = k.total[..., 0].to(work)
     support = k.support.to(work)

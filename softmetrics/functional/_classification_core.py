@@ -35,12 +35,12 @@ from .._relax import (
     full_precision,
     is_hard,
     soft_argmax,
+    sum_dtype,
 )
 from ._classification_counts import (
     decision_counts,
     group_sum,
     index_counts,
-    sum_dtype,
     top_k_hits,
 )
 from ._classification_formulas import (

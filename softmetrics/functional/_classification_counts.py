@@ -22,20 +22,20 @@ from torch import Tensor
 
 from .. import _tuning
 from .._checks import is_compiling
-from .._relax import compute_dtype, is_hard, logit, soft_argmax, soft_step, soft_threshold
+from .._relax import (
+    compute_dtype,
+    is_hard,
+    logit,
+    soft_argmax,
+    soft_step,
+    soft_threshold,
+    sum_dtype,
+)
 from .._tuning import rows_per_block
 
 __all__ = ["backward_block_rows", "decision_counts", "first_columns", "group_sum",
            "index_counts", "is_fused", "keep_probabilities", "small", "softmax_rows",
-           "softmax_width", "spend_probabilities", "sum_dtype", "top_k_hits"]
-
-
-def sum_dtype(device: torch.device) -> torch.dtype:
-    """The dtype counts over many entries are summed in: float64 (float32 on MPS, which
-    has no float64). A float32 running sum stops growing at 2^24 = 16,777,216 when its
-    terms are about 1 (a 3-D scan has that many voxels of one class), and float32 holds
-    no odd integer above 2^24."""
-    return torch.float32 if device.type == "mps" else torch.float64
+           "softmax_width", "spend_probabilities", "top_k_hits"]
 
 
 def group_sum(x: Tensor, samplewise: bool, dtype: torch.dtype | None = None) -> Tensor:

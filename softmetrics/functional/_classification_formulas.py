@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .._relax import as_tensor_on, soft_positive
+from .._relax import as_tensor_on, soft_positive, sum_dtype
 from ._classification_options import Averaging
 
 __all__ = ["Counts", "StatScores", "accuracy_value", "class_average", "divide", "focal",
@@ -252,7 +252,7 @@ def mcc_value(c: Counts, task: str, how: Averaging) -> Tensor:
     `N - pred - support + TP`), which in float32 lost four digits over 4 million soft
     entries."""
     dtype = c.tp.dtype
-    c = c.to(torch.float32 if c.tp.device.type == "mps" else torch.float64)
+    c = c.to(sum_dtype(c.tp.device))
     zd = how.zero_division
     if task == "multiclass" and how.average == "micro":
         return _multiclass_mcc(c, zd).to(dtype)

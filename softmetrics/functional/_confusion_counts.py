@@ -12,7 +12,7 @@ from typing import Any, ClassVar, cast
 import torch
 from torch import Tensor
 
-from .._relax import compute_dtype, soft_argmax
+from .._relax import compute_dtype, soft_argmax, sum_dtype
 from ._classification_counts import (
     backward_block_rows,
     first_columns,
@@ -21,7 +21,6 @@ from ._classification_counts import (
     small,
     softmax_rows,
     spend_probabilities,
-    sum_dtype,
 )
 
 __all__ = ["soft_confusion"]

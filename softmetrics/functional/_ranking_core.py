@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from .._relax import compute_dtype, full_precision, is_hard
+from .._relax import compute_dtype, full_precision, is_hard, sum_dtype
 from ._ranking_tiles import negatives_above_tiles, positives_above_tiles, tile_rows
 
 __all__ = [
@@ -109,11 +109,6 @@ def _format(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: i
     pos = y if keep is None else y * keep
     neg = 1 - y if keep is None else (1 - y) * keep
     return scores.contiguous(), pos.expand_as(scores), neg.expand_as(scores), positives
-
-
-def _count_dtype(device: torch.device) -> torch.dtype:
-    """Exact counts and the formulas are computed in float64 (float32 where unsupported)."""
-    return torch.float32 if device.type == "mps" else torch.float64
 
 
 # ---------------------------------------------------------------------------------------
@@ -237,7 +232,7 @@ def column_stats(metric: str, scores: Tensor, pos: Tensor, neg: Tensor,
     """The statistics of each column (see `ColumnStats`); `max_fpr` < 1 (AUROC only)
     caps each positive's negatives above at `max_fpr * |N|`; `positives`, where known,
     limits the soft statistic to them (the formulas read no other)."""
-    count_dtype = _count_dtype(scores.device)
+    count_dtype = sum_dtype(scores.device)
     n_pos = pos.to(count_dtype).sum(-1)
     n_neg = neg.to(count_dtype).sum(-1)
     above, ties = negatives_above(scores, neg, temperature, chunk_size, count_dtype,

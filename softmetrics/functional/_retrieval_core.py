@@ -30,7 +30,7 @@ from .._checks import (
     fail,
 )
 from .._options import REDUCTIONS
-from .._relax import compute_dtype, is_hard, soft_step, tie_averaged
+from .._relax import compute_dtype, is_hard, soft_step, sum_dtype, tie_averaged
 from ._ranking_core import column_stats, negatives_above, negatives_above_exact
 
 __all__ = [
@@ -80,11 +80,6 @@ def check_retrieval_options(fn: str, *, temperature: float | Tensor, k: int | No
         check_option(fn, "gain", gain, GAINS)
 
 
-def _count_dtype(device: torch.device) -> torch.dtype:
-    """Counts and formulas in float64 (float32 where unsupported), as in `_ranking_core`."""
-    return torch.float32 if device.type == "mps" else torch.float64
-
-
 def _check_data(fn: str, scores: Tensor, target: Tensor, rel: Tensor, graded: bool,
                 ignore_index: int | None) -> None:
     """The value checks of `_format`, on the scores and relevance it made (ignored
@@ -121,7 +116,7 @@ def _format(fn: str, input: Tensor, target: Tensor, *, graded: bool,
     check_index_tensor(fn, "target", target, allow_bool=True, allow_float=True)
     check_same_shape(fn, "target", target, tuple(input.shape), "the shape of `input`")
     kept = None if ignore_index is None else target != ignore_index
-    count = _count_dtype(input.device)
+    count = sum_dtype(input.device)
     scores = input.to(compute_dtype(input.dtype)).contiguous()
     rel = target.to(count)
     if kept is None:
