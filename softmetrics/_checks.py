@@ -265,6 +265,17 @@ class DataChecks:
         # that overflows fails here and passes the exact check
         self.add(hi - lo < math.inf, lambda: _finite_exact(fn, arg, t))
 
+    def positive(self, fn: str, arg: str, value: Tensor, expected: str = "> 0") -> None:
+        """A tensor option (a learned temperature or scale) must be > 0; `expected` is
+        the message's wording of it."""
+        v = value.detach()
+
+        def exact() -> None:
+            if not bool((v > 0).all()):
+                fail(fn, arg, expected, value)
+
+        self.add((v > 0).all(), exact)
+
     def values_in(self, fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
                   ignore: int | None = None, masked: Tensor | None = None) -> None:
         """Integer values of `tensor` must lie in [low, high) (entries equal to `ignore`

@@ -32,7 +32,6 @@ from ._infonce_tiles import auto_chunk, mask_self, rowdot, tile_bounds, tile_row
 __all__ = [
     "Pairs",
     "check_pairs",
-    "check_positive",
     "gather_pairs",
     "info_nce_per_query",
     "reduce_queries",
@@ -45,11 +44,11 @@ __all__ = [
 
 
 def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
-                validate_args: bool, checks: DataChecks | None = None) -> torch.dtype:
+                validate_args: bool, checks: DataChecks) -> torch.dtype:
     """Check the embeddings of `info_nce` and `retrieval_accuracy`: `(N, D)` queries and
     keys of one shape, `(M, D)` shared or `(N, K, D)` per-query `negatives`, floating
-    dtypes, and finite values under `checks_data(validate_args)`, in `checks` if given
-    (the caller settles them), else settled here. Returns the dtype to compute in."""
+    dtypes, and (added to `checks`, which the caller settles) finite values under
+    `checks_data(validate_args)`. Returns the dtype to compute in."""
     check_floating(fn, "query", query, "embeddings")
     check_floating(fn, "key", key, "embeddings")
     check_ndim(fn, "query", query, 2, "a 2-D tensor (N, D)")
@@ -75,29 +74,12 @@ def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
             fail(fn, "negatives", f"a 2-D (M, {d}) or 3-D ({n}, K, {d}) tensor",
                  f"shape {tuple(negatives.shape)}", raw=True)
         dtype = torch.promote_types(dtype, negatives.dtype)
-    if checks_data(validate_args):  # one host synchronisation for all the checks
-        data = DataChecks() if checks is None else checks
-        data.finite(fn, "query", query)
-        data.finite(fn, "key", key)
-        if negatives is not None:
-            data.finite(fn, "negatives", negatives)
-        if checks is None:
-            data.settle()
-    return compute_dtype(dtype)
-
-
-def check_positive(checks: DataChecks, fn: str, arg: str, value: Tensor,
-                   validate_args: bool) -> None:
-    """A tensor option (a learned temperature or scale) must be > 0: in `checks`, under
-    `checks_data(validate_args)`."""
     if checks_data(validate_args):
-        v = value.detach()
-
-        def exact() -> None:
-            if not bool((v > 0).all()):
-                fail(fn, arg, "> 0", value)
-
-        checks.add((v > 0).all(), exact)
+        checks.finite(fn, "query", query)
+        checks.finite(fn, "key", key)
+        if negatives is not None:
+            checks.finite(fn, "negatives", negatives)
+    return compute_dtype(dtype)
 
 
 def check_candidates(fn: str, negatives: Tensor | None, in_batch: bool,

@@ -85,12 +85,10 @@ def check_generator(fn: str, generator: torch.Generator | None, input: Tensor) -
 
 
 def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
-                       bias: Tensor | None, validate_args: bool,
-                       checks: DataChecks | None = None) -> None:
+                       bias: Tensor | None, validate_args: bool, checks: DataChecks) -> None:
     """Check the hidden states, class ids and output layer of `nce_loss` (and of the exact
-    full-softmax counterpart): dtypes, shapes, and under `checks_data(validate_args)` the
-    ids and that the tensors are finite, in `checks` if given (the caller settles them),
-    else settled here."""
+    full-softmax counterpart): dtypes, shapes, and (added to `checks`, which the caller
+    settles) under `checks_data(validate_args)` the ids and that the tensors are finite."""
     check_floating(fn, "input", input, "hidden states")
     check_index_tensor(fn, "target", target)
     check_floating(fn, "weight", weight, "the output layer's weights")
@@ -113,14 +111,11 @@ def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
         fail(fn, "weight", "at least one class (V >= 1)", f"shape {tuple(weight.shape)}",
              raw=True)
     if checks_data(validate_args):
-        data = DataChecks() if checks is None else checks
-        data.values_in(fn, "target", target, 0, weight.shape[0])
-        data.finite(fn, "input", input)
-        data.finite(fn, "weight", weight)
+        checks.values_in(fn, "target", target, 0, weight.shape[0])
+        checks.finite(fn, "input", input)
+        checks.finite(fn, "weight", weight)
         if bias is not None:
-            data.finite(fn, "bias", bias)
-        if checks is None:
-            data.settle()
+            checks.finite(fn, "bias", bias)
 
 
 # --------------------------------------------------------------------------------------

@@ -442,14 +442,8 @@ def _check_soft_bleu_data(fn: str, input: Tensor, ref: Tensor, temperature: floa
         low, high = torch.aminmax(lengths)
         checks.add((low >= 0) & (high <= t_hyp), lengths_in_range)
     if isinstance(temperature, Tensor):
-        tau = temperature.detach()
-
-        def positive() -> None:
-            if not bool((tau > 0).all()):
-                fail(fn, "temperature", "> 0 when a tensor (only the number 0 is exact)",
-                     temperature)
-
-        checks.add((tau > 0).all(), positive)
+        checks.positive(fn, "temperature", temperature,
+                        "> 0 when a tensor (only the number 0 is exact)")
     _id_bounds(fn, [("ref", ref)], pad_id, None, checks)
 
 

@@ -40,7 +40,6 @@ from .._relax import reduce_per_sample
 from ._contrastive_core import (
     check_candidates,
     check_pairs,
-    check_positive,
     gather_pairs,
     info_nce_per_query,
     reduce_queries,
@@ -202,8 +201,8 @@ def info_nce(
         fail(fn, "negatives", "None when `symmetric=True` (extra negatives belong to one "
              "direction)", negatives)
     check_candidates(fn, negatives, in_batch_negatives, query_negatives)
-    if isinstance(temperature, Tensor):
-        check_positive(checks, fn, "temperature", temperature, validate_args)
+    if isinstance(temperature, Tensor) and checks_data(validate_args):
+        checks.positive(fn, "temperature", temperature)
     checks.settle()
     if isinstance(temperature, Tensor):
         temperature = temperature.to(dtype).reshape(())
@@ -327,8 +326,8 @@ def sigmoid_contrastive_loss(
     check_option(fn, "gather_distributed", gather_distributed, GATHERS)
     if chunk_size is not None:
         check_int(fn, "chunk_size", chunk_size, low=1)
-    if isinstance(logit_scale, Tensor):
-        check_positive(checks, fn, "logit_scale", logit_scale, validate_args)
+    if isinstance(logit_scale, Tensor) and checks_data(validate_args):
+        checks.positive(fn, "logit_scale", logit_scale)
     if isinstance(logit_bias, Tensor) and checks_data(validate_args):
         bias_value = logit_bias.detach()
 
@@ -421,7 +420,9 @@ def retrieval_accuracy(
         tensor([1.0000, 1.0000, 0.5000])
     """
     fn = "retrieval_accuracy"
-    dtype = check_pairs(fn, query, key, negatives, validate_args)
+    checks = DataChecks()
+    dtype = check_pairs(fn, query, key, negatives, validate_args, checks)
+    checks.settle()
     check_int(fn, "k", k, low=1)
     check_option(fn, "reduction", reduction, REDUCTIONS)
     with torch.no_grad():

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import (
+    DataChecks,
     check_floating,
     check_int,
     check_number,
@@ -331,8 +332,10 @@ class NCELoss(Float32Buffers):
     def metric(self, input: Tensor, target: Tensor, weight: Tensor,
                bias: Tensor | None) -> Tensor:
         """The full-softmax negative log-likelihood (the exact counterpart); no gradient."""
+        checks = DataChecks()
         check_output_layer(type(self).__name__, input, target, weight, bias,
-                           self.validate_args)
+                           self.validate_args, checks)
+        checks.settle()
         return reduce_per_sample(softmax_nll(input, target, weight, bias), self.reduction)
 
     def extra_repr(self) -> str:
