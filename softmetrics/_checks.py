@@ -6,11 +6,10 @@ Every error raised by softmetrics reads
 
 `ValueError` is used for values and shapes, `TypeError` for types and dtypes. Checks here
 look only at metadata (shapes, dtypes, option strings) unless their name says otherwise:
-the value checks (`DataChecks`, and `check_values_in`, `check_finite`,
-`check_probabilities` for one tensor) read tensor data, need a host synchronisation and
-are therefore run only when `checks_data(validate_args)` is true: the caller's
-`validate_args`, except while `torch.compile` traces the code. `DataChecks` settles all
-the value checks of a call with one synchronisation.
+the value checks (`DataChecks`, and `check_task_data` through it) read tensor data, need
+a host synchronisation and are therefore run only when `checks_data(validate_args)` is
+true: the caller's `validate_args`, except while `torch.compile` traces the code.
+`DataChecks` settles all the value checks of a call with one synchronisation.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ except ImportError:  # torch < 2.3
 __all__ = [
     "DataChecks",
     "binary_channel_squeezed",
-    "check_finite",
     "check_floating",
     "check_index_tensor",
     "check_int",
@@ -41,13 +39,11 @@ __all__ = [
     "check_num_classes",
     "check_number",
     "check_option",
-    "check_probabilities",
     "check_same_shape",
     "check_task_data",
     "check_task_inputs",
     "check_task_options",
     "check_temperature",
-    "check_values_in",
     "checks_data",
     "fail",
     "is_compiling",  # torch.compiler's, or torch._dynamo's before torch 2.3
@@ -346,28 +342,6 @@ class DataChecks:
         return values
 
 
-def check_values_in(fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
-                    ignore: int | None = None) -> None:
-    """Integer values of `tensor` must lie in [low, high) (entries equal `ignore` pass).
-
-    Reads data (host synchronisation): call only under `checks_data(validate_args)`.
-    """
-    checks = DataChecks()
-    checks.values_in(fn, arg, tensor, low, high, ignore=ignore)
-    checks.settle()
-
-
-def check_probabilities(fn: str, arg: str, tensor: Tensor, *, ignore: int | None = None,
-                        class_axis: int | None = None) -> None:
-    """Soft targets (see `DataChecks.probabilities`).
-
-    Reads data (host synchronisation): call only under `checks_data(validate_args)`.
-    """
-    checks = DataChecks()
-    checks.probabilities(fn, arg, tensor, ignore=ignore, class_axis=class_axis)
-    checks.settle()
-
-
 def refuse_class_probabilities(fn: str, task: str, input: Tensor, target: Tensor,
                                what: str) -> None:
     """A function that takes labels only (`what` names it in the message) refuses
@@ -376,14 +350,6 @@ def refuse_class_probabilities(fn: str, task: str, input: Tensor, target: Tensor
     if task == "multiclass" and is_soft_target(task, input, target):
         fail(fn, "target", f"class indices of shape (N, ...) ({what} takes no class "
              "probabilities as the target)", target, error=TypeError)
-
-
-def check_finite(fn: str, arg: str, tensor: Tensor) -> None:
-    """`tensor` must hold no NaN or infinity. Reads data: call only under
-    `checks_data(validate_args)`."""
-    checks = DataChecks()
-    checks.finite(fn, arg, tensor)
-    checks.settle()
 
 
 def is_soft_target(task: str, input: Tensor, target: Tensor) -> bool:

@@ -183,6 +183,13 @@ def test_a_validated_call_copies_no_input(name):
 FLOATS = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 
 
+def _check(name: str, *args, **kwargs) -> None:
+    """One value check of `DataChecks` (`finite`, `values_in`, `probabilities`), settled."""
+    checks = _checks.DataChecks()
+    getattr(checks, name)(*args, **kwargs)
+    checks.settle()
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 @pytest.mark.parametrize("where", [0, 7, -1])
@@ -190,7 +197,7 @@ def test_the_finite_check_finds_any_non_finite_entry(dtype, bad, where):
     x = _logits(3, 5).to(dtype)
     x.view(-1)[where] = bad
     with pytest.raises(ValueError, match="expected `input` to be finite"):
-        _checks.check_finite("f", "input", x)
+        _check("finite", "f", "input", x)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -199,9 +206,9 @@ def test_the_finite_check_passes_the_extremes_of_each_dtype(dtype):
     which the quick test may take for a failure; the exact check then passes them."""
     info = torch.finfo(dtype)
     x = torch.tensor([info.max, info.min, info.tiny, -0.0, 0.0], dtype=dtype)
-    _checks.check_finite("f", "input", x)
-    _checks.check_finite("f", "input", x[:0])
-    _checks.check_finite("f", "input", x[0])  # 0-d
+    _check("finite", "f", "input", x)
+    _check("finite", "f", "input", x[:0])
+    _check("finite", "f", "input", x[0])  # 0-d
 
 
 @pytest.mark.parametrize("ignore", [None, -100, 255, 1])
@@ -212,7 +219,7 @@ def test_the_value_check_decides_as_the_rule(ignore, dtype):
     if dtype == torch.uint8 and ignore == -100:
         pytest.skip("uint8 holds no -100")
     good = [0, 1, 2, 2, 0] + ([] if ignore is None else [ignore])
-    _checks.check_values_in("f", "target", torch.tensor(good, dtype=dtype), 0, 3,
+    _check("values_in", "f", "target", torch.tensor(good, dtype=dtype), 0, 3,
                             ignore=ignore)
     bads = [3, 254] + ([] if dtype == torch.uint8 else [-1, -101])
     if dtype.is_floating_point:
@@ -222,31 +229,31 @@ def test_the_value_check_decides_as_the_rule(ignore, dtype):
             continue
         t = torch.tensor([*good, bad, 1], dtype=dtype)
         with pytest.raises(ValueError, match=f"a value {t[-2].item()!r}"):
-            _checks.check_values_in("f", "target", t, 0, 3, ignore=ignore)
+            _check("values_in", "f", "target", t, 0, 3, ignore=ignore)
 
 
 def test_the_value_check_passes_boolean_and_empty_targets():
-    _checks.check_values_in("f", "target", torch.tensor([True, False]), 0, 2)
-    _checks.check_values_in("f", "target", torch.tensor([], dtype=torch.long), 0, 2)
-    _checks.check_values_in("f", "target", torch.tensor([7, 7]), 0, 2, ignore=7)
+    _check("values_in", "f", "target", torch.tensor([True, False]), 0, 2)
+    _check("values_in", "f", "target", torch.tensor([], dtype=torch.long), 0, 2)
+    _check("values_in", "f", "target", torch.tensor([7, 7]), 0, 2, ignore=7)
 
 
 @pytest.mark.parametrize("ignore", [None, 255])
 def test_the_probability_check_decides_as_the_rule(ignore):
     ok = torch.tensor([0.0, 1.0, 0.25] + ([] if ignore is None else [ignore]))
-    _checks.check_probabilities("f", "target", ok, ignore=ignore)
+    _check("probabilities", "f", "target", ok, ignore=ignore)
     for bad in (1.0000001, -1e-30, float("nan"), 2.0):
         t = torch.cat([ok, torch.tensor([bad])])
         with pytest.raises(ValueError, match="probabilities in"):
-            _checks.check_probabilities("f", "target", t, ignore=ignore)
+            _check("probabilities", "f", "target", t, ignore=ignore)
 
 
 def test_the_probability_check_reads_the_sums_over_the_class_axis():
     y = torch.softmax(_logits(4, 3), 1)
-    _checks.check_probabilities("f", "target", y, class_axis=1)
+    _check("probabilities", "f", "target", y, class_axis=1)
     y[2] *= 0.9
     with pytest.raises(ValueError, match="summing to 1 over axis 1"):
-        _checks.check_probabilities("f", "target", y, class_axis=1)
+        _check("probabilities", "f", "target", y, class_axis=1)
 
 
 def test_failed_checks_report_in_the_order_of_the_arguments():
