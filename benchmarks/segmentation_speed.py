@@ -47,7 +47,7 @@ from _common import (
 )
 from _machine import Budget, machine, write_atomic
 from segmentation_peers import VOID, batches, cases
-from speed import _interleaved
+from speed import _interleaved, device_label
 
 SIZE = (8, 21, 128, 128)  # N, C, H, W: 131,072 pixels, 2.75 million logits
 SMOKE_SIZE = (2, 5, 16, 16)
@@ -63,8 +63,9 @@ def _size(text: str) -> tuple[int, int, int, int]:
     return n, c, h, w
 
 
-def calls(c: int) -> list[tuple[str, str, str, Callable[..., Any]]]:
-    """(key, label, column, function) for every timed call, in the table's order."""
+def calls(c: int) -> list[tuple[str, str, str, str, Callable[..., Any]]]:
+    """(key, batch, label, column, function) for every timed call, in the table's
+    order."""
     checked = {(k.key, k.batch): k for k in cases(c)}
     unchecked = {(k.key, k.batch): k for k in cases(c, validate_args=False)}
     out = []
@@ -80,7 +81,7 @@ def calls(c: int) -> list[tuple[str, str, str, Callable[..., Any]]]:
                 call = getattr(case, peer)
                 if call is not None:
                     out.append((key, batch, label, peer, call.fn))
-    return [(k, b, label, col, fn) for k, b, label, col, fn in out]
+    return out
 
 
 def run(device: torch.device, size: tuple[int, int, int, int], rounds: int,
@@ -117,12 +118,11 @@ def markdown(rows: list[dict], info: dict, run: dict | None = None,
     for device in dict.fromkeys(r["device"] for r in rows):
         mine = [r for r in rows if r["device"] == device]
         n, c, h, w = mine[0]["size"]
-        where = info.get("gpu", "GPU") if device == "cuda" else (
-            f"{info['cpu']}, {info['torch_threads']} thread(s) of {info['cpu_count']} cores")
-        out.append(f"**{device.upper()}** ({where}; torch {info['torch']}): forward + "
-                   f"backward time as a multiple of `F.cross_entropy` on the same float32 "
-                   f"logits, (N, C, H, W) = ({n}, {c}, {h}, {w}) (median over paired rounds, "
-                   f"lower is better); — : no such loss in that library.\n")
+        out.append(f"**{device.upper()}** ({device_label(device, info)}; torch "
+                   f"{info['torch']}): forward + backward time as a multiple of "
+                   f"`F.cross_entropy` on the same float32 logits, (N, C, H, W) = ({n}, {c}, "
+                   f"{h}, {w}) (median over paired rounds, lower is better); — : no such "
+                   f"loss in that library.\n")
         out += ["| loss | " + " | ".join(COLUMNS.values()) + " | cross-entropy (ms) |",
                 "|---|" + "---:|" * (len(COLUMNS) + 1)]
         for label in dict.fromkeys(r["label"] for r in mine):
