@@ -126,7 +126,8 @@ def check_temperature(fn: str, value: object, *, allow_zero: bool = True,
                       arg: str = "temperature") -> float | Tensor:
     """A temperature is a number >= 0 (> 0 when `allow_zero` is false) or a float tensor.
 
-    Tensors (for example a learnable temperature) are checked for shape and dtype only.
+    Tensors (for example a learnable temperature) are checked for shape and dtype here;
+    their value (> 0) with the data checks of `validate_args`.
     """
     if isinstance(value, Tensor):
         if value.numel() != 1:
@@ -454,12 +455,14 @@ def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
 
 def check_task_data(fn: str, input: Tensor, target: Tensor, *, task: str,
                     num_classes: int | None, ignore_index: int | None,
-                    soft_targets: bool = False, masked: Tensor | None = None) -> None:
+                    soft_targets: bool = False, masked: Tensor | None = None,
+                    temperature: float | Tensor = 0.0) -> None:
     """The value checks of a pair that passed `check_task_inputs`, settled with one host
     synchronisation: the target's values (multiclass labels in [0, C), binary and
     multilabel labels 0/1, entries equal to `ignore_index` passing; with `soft_targets`
     probabilities, multiclass ones summing to 1 over the classes), then that `input` is
-    finite. `masked`: the labels with their ignored entries set to 0, where the caller
+    finite, then that a tensor `temperature` is > 0 (a number was checked with the
+    options). `masked`: the labels with their ignored entries set to 0, where the caller
     has them. Call only under `checks_data(validate_args)`."""
     checks = DataChecks()
     if task == "multiclass":
@@ -473,4 +476,6 @@ def check_task_data(fn: str, input: Tensor, target: Tensor, *, task: str,
     else:
         checks.values_in(fn, "target", target, 0, 2, ignore=ignore_index, masked=masked)
     checks.finite(fn, "input", input)
+    if isinstance(temperature, Tensor):
+        checks.positive(fn, "temperature", temperature)
     checks.settle()

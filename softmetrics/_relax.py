@@ -26,9 +26,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["as_tensor_on", "compute_dtype", "full_precision", "is_hard", "logit",
-           "reduce_per_sample", "soft_argmax", "soft_positive", "soft_step",
-           "soft_threshold", "sum_dtype", "tie_averaged"]
+__all__ = ["MIN_TEMPERATURE", "as_tensor_on", "compute_dtype", "full_precision", "is_hard",
+           "logit", "reduce_per_sample", "soft_argmax", "soft_positive", "soft_step",
+           "soft_threshold", "sum_dtype", "temperature_scale", "tie_averaged"]
 
 
 def is_hard(temperature: float | Tensor) -> bool:
@@ -36,10 +36,25 @@ def is_hard(temperature: float | Tensor) -> bool:
     return not isinstance(temperature, Tensor) and temperature == 0
 
 
-def _scale(temperature: float | Tensor) -> float | Tensor:
-    """A tensor temperature as a 0-d tensor: it then takes part in arithmetic as a number
-    (no dtype promotion, and a CPU temperature works with inputs on any device)."""
-    return temperature.reshape(()) if isinstance(temperature, Tensor) else temperature
+# The smallest temperature a relaxation divides by: the square root of float32's smallest
+# normal number. `z / tau` overflows to inf for a small enough `tau` (float32 logits of
+# magnitude 40 at `tau = 1e-37`), and then `inf - inf` in a softmax or `0 * inf` in a
+# backward pass is NaN; at `tau = 2^-63` float32 logits up to 3.7e19 stay finite. Below
+# it the decisions are exact already: a softmax factor `exp(-d / tau)` is 0 in float32 for
+# any gap `d` above `104 tau`, 1.1e-17, which two different float32 logits above 1e-9 in
+# magnitude always have.
+MIN_TEMPERATURE = 2.0 ** -63
+
+
+def temperature_scale(temperature: float | Tensor) -> float | Tensor:
+    """What a relaxation divides by, for a temperature > 0: a number floored at
+    `MIN_TEMPERATURE`, or a tensor as a 0-d tensor clamped at it (one operation on the
+    device, no host synchronisation; a learned temperature below the floor gets no
+    gradient). A 0-d tensor takes part in arithmetic as a number: no dtype promotion,
+    and a CPU temperature works with inputs on any device."""
+    if isinstance(temperature, Tensor):
+        return temperature.reshape(()).clamp_min(MIN_TEMPERATURE)
+    return max(temperature, MIN_TEMPERATURE)
 
 
 def as_tensor_on(value: float | Tensor, like: Tensor) -> Tensor:
@@ -84,7 +99,7 @@ def soft_argmax(z: Tensor, temperature: float | Tensor, dim: int = 1) -> Tensor:
     if is_hard(temperature):
         index = z.argmax(dim=dim, keepdim=True)
         return torch.zeros_like(z).scatter_(dim, index, 1.0)
-    return torch.softmax(z / _scale(temperature), dim=dim)
+    return torch.softmax(z / temperature_scale(temperature), dim=dim)
 
 
 def soft_threshold(z: Tensor, temperature: float | Tensor, threshold: float = 0.5) -> Tensor:
@@ -92,14 +107,14 @@ def soft_threshold(z: Tensor, temperature: float | Tensor, threshold: float = 0.
     shift = logit(threshold)
     if is_hard(temperature):
         return (z > shift).to(z.dtype)
-    return torch.sigmoid((z - shift) / _scale(temperature))
+    return torch.sigmoid((z - shift) / temperature_scale(temperature))
 
 
 def soft_step(d: Tensor, temperature: float | Tensor) -> Tensor:
     """Heaviside step with `step(0) = 1/2` at temperature 0, else `sigmoid(d / tau)`."""
     if is_hard(temperature):
         return (d > 0).to(d.dtype) + 0.5 * (d == 0).to(d.dtype)
-    return torch.sigmoid(d / _scale(temperature))
+    return torch.sigmoid(d / temperature_scale(temperature))
 
 
 def tie_averaged(cumulative: Callable[[Tensor], Tensor], greater: Tensor,
@@ -126,7 +141,7 @@ def soft_positive(count: Tensor, temperature: float | Tensor) -> Tensor:
     count stays NaN)."""
     if is_hard(temperature):
         return count.clamp(0.0, 1.0)
-    return count / (count + _scale(temperature))
+    return count / (count + temperature_scale(temperature))
 
 
 def reduce_per_sample(values: Tensor, reduction: str) -> Tensor:

@@ -175,7 +175,8 @@ def cohen_kappa(fn: str, input: Tensor, target: Tensor, *, task: str,
                             ignore_index=ignore_index, zero_division=zero_division)
     _checks.refuse_class_probabilities(fn, task, input, target, "kappa")
     z, y, w, c = format_inputs(fn, input, target, task=task, num_classes=num_classes,
-                               ignore_index=ignore_index, validate_args=validate_args)
+                               ignore_index=ignore_index, validate_args=validate_args,
+                               temperature=temperature)
     weights = weights if task == "multiclass" else None  # 2 classes: W = [[0, 1], [1, 0]]
     counts = _kappa_counts(z, y, w, c, task=task, weights=weights, temperature=temperature,
                            threshold=threshold)

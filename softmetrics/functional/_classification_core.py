@@ -85,7 +85,8 @@ statistics)."""
 
 def format_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
                   num_classes: int | None, ignore_index: int | None, validate_args: bool,
-                  soft_targets: bool = False) -> tuple[Tensor, Tensor, Tensor | None, int]:
+                  soft_targets: bool = False, temperature: float | Tensor = 0.0
+                  ) -> tuple[Tensor, Tensor, Tensor | None, int]:
     """Check shapes and dtypes; return `(z, y, w, C)` with a class axis 1 everywhere.
 
     `z` is the input as (N, C, ...) (binary: C = 1) in its own dtype: the statistics
@@ -113,7 +114,8 @@ def format_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
     if _checks.checks_data(validate_args):
         _checks.check_task_data(fn, input, target, task=task, num_classes=num_classes,
                                 ignore_index=ignore_index, soft_targets=soft_targets,
-                                masked=None if ignore_index is None else y)
+                                masked=None if ignore_index is None else y,
+                                temperature=temperature)
     if task == "multiclass" and not soft:
         y = y.long()
     else:
@@ -275,7 +277,7 @@ def _prepare(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: 
     soft = top_k is None and _checks.is_soft_target(task, input, target)
     z, y, w, c = format_inputs(fn, input, target, task=task, num_classes=num_classes,
                                ignore_index=ignore_index, validate_args=validate_args,
-                               soft_targets=top_k is None)
+                               soft_targets=top_k is None, temperature=temperature)
     samplewise = multidim_average == "samplewise"
     if top_k is None:
         counts = statistics(z, y, w, c, task=task, temperature=temperature,
@@ -351,7 +353,8 @@ def _lovasz_value(fn: str, input: Tensor, target: Tensor, *, gamma: float, check
     z, y, w, c = format_inputs(fn, input, target, task=task,
                                num_classes=options["num_classes"],
                                ignore_index=options["ignore_index"],
-                               validate_args=options["validate_args"])
+                               validate_args=options["validate_args"],
+                               temperature=options["temperature"])
     samplewise = options["multidim_average"] == "samplewise"
     temperature = options["temperature"]
     how = Averaging.of(task, average, options["zero_division"], options.get("absent_classes"),

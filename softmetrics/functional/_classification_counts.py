@@ -30,6 +30,7 @@ from .._relax import (
     soft_step,
     soft_threshold,
     sum_dtype,
+    temperature_scale,
 )
 from .._tuning import rows_per_block
 
@@ -488,7 +489,7 @@ def is_fused(z: Tensor, temperature: float | Tensor) -> bool:
 def top_k_hits(z: Tensor, y: Tensor, k: int, temperature: float | Tensor) -> Tensor:
     """Hard or soft hit `[rank of the true class < k]` per sample, shape (N, ...)."""
     if is_fused(z, temperature):
-        return _SoftTopKHits.apply(z, y, k, 1.0 / cast(float, temperature))
+        return _SoftTopKHits.apply(z, y, k, 1.0 / cast(float, temperature_scale(temperature)))
     true_score = z.gather(1, y.unsqueeze(1))
     rank = soft_step(z - true_score, temperature).sum(1) - 0.5
     return soft_step(k - 0.5 - rank, temperature)
@@ -502,12 +503,12 @@ def decision_counts(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
     autograd (the reference the Functions are tested against). `soft`: `y` holds target
     probabilities of `z`'s shape."""
     fused = is_fused(z, temperature)
+    inv_t = 1.0 / cast(float, temperature_scale(temperature)) if fused else 1.0
     if task == "multiclass" and fused:  # converts half precision by blocks
         counts = _SoftmaxSoftCounts if soft else _SoftmaxCounts
-        return counts.apply(z, y, w, 1.0 / cast(float, temperature), samplewise)
+        return counts.apply(z, y, w, inv_t, samplewise)
     if task != "multiclass" and fused:  # converts half precision, keeps the logits as given
-        return _SigmoidCounts.apply(z, y, w, logit(threshold), 1.0 / cast(float, temperature),
-                                    samplewise, soft)
+        return _SigmoidCounts.apply(z, y, w, logit(threshold), inv_t, samplewise, soft)
     z = z.to(compute_dtype(z.dtype))
     exact = sum_dtype(z.device) if is_hard(temperature) else None  # integers, summed exactly
     if task == "multiclass" and not soft:

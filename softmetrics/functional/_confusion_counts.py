@@ -12,7 +12,7 @@ from typing import Any, ClassVar, cast
 import torch
 from torch import Tensor
 
-from .._relax import compute_dtype, soft_argmax, sum_dtype
+from .._relax import compute_dtype, soft_argmax, sum_dtype, temperature_scale
 from ._classification_counts import (
     backward_block_rows,
     first_columns,
@@ -114,5 +114,5 @@ def soft_confusion(z: Tensor, y: Tensor, w: Tensor | None,
         z, y = z.movedim(1, -1).reshape(-1, c), y.reshape(-1)
         w = None if w is None else w.reshape(-1)
     if is_fused(z, temperature):
-        return _SoftmaxConfusion.apply(z, y, w, 1.0 / cast(float, temperature))
+        return _SoftmaxConfusion.apply(z, y, w, 1.0 / cast(float, temperature_scale(temperature)))
     return _confusion_rows(soft_argmax(z.to(compute_dtype(z.dtype)), temperature, dim=1), y, w)

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks, _relax
-from .._relax import compute_dtype, full_precision, is_hard
+from .._relax import compute_dtype, full_precision, is_hard, temperature_scale
 from ._classification_core import format_inputs
 from ._classification_options import check_classification_options
 
@@ -41,7 +41,8 @@ def exact_match(fn: str, input: Tensor, target: Tensor, *, task: str, num_classe
                                   zero_division=zero_division)
     _checks.refuse_class_probabilities(fn, task, input, target, "exact match")
     z, y, w, _ = format_inputs(fn, input, target, task=task, num_classes=num_classes,
-                               ignore_index=ignore_index, validate_args=validate_args)
+                               ignore_index=ignore_index, validate_args=validate_args,
+                               temperature=temperature)
     dtype = compute_dtype(z.dtype)
     hard = is_hard(temperature)
     with full_precision(z.device):
@@ -51,7 +52,7 @@ def exact_match(fn: str, input: Tensor, target: Tensor, *, task: str, num_classe
             exact = torch.float64 if z.device.type != "mps" else dtype
             log_right = right.to(exact) - 1.0
         else:
-            tau = temperature.reshape(()) if isinstance(temperature, Tensor) else temperature
+            tau = temperature_scale(temperature)
             if task == "multiclass":
                 log_p = torch.log_softmax(z.to(dtype) / tau, 1)
                 log_right = log_p.gather(1, y.unsqueeze(1)).squeeze(1)

@@ -34,7 +34,7 @@ from torch import Tensor
 
 from .. import _checks
 from .._options import RELAXATIONS
-from .._relax import compute_dtype, is_hard, logit, soft_argmax
+from .._relax import compute_dtype, is_hard, logit, soft_argmax, temperature_scale
 
 __all__ = ["LovaszColumns", "check_lovasz_options", "lovasz_columns"]
 
@@ -79,8 +79,7 @@ def _errors(z: Tensor, y: Tensor, *, task: str, temperature: float | Tensor,
     if hard:
         return ((x > 0) != gt).to(dtype), gt
     sign = gt.to(dtype) * 2.0 - 1.0
-    scale = temperature.reshape(()) if isinstance(temperature, Tensor) else temperature
-    return torch.relu(1.0 - sign * x / scale), gt
+    return torch.relu(1.0 - sign * x / temperature_scale(temperature)), gt
 
 
 def _columns(x: Tensor, samplewise: bool, pooled: bool) -> Tensor:

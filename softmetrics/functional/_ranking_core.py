@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from .._relax import compute_dtype, full_precision, is_hard, sum_dtype
+from .._relax import compute_dtype, full_precision, is_hard, sum_dtype, temperature_scale
 from ._ranking_tiles import negatives_above_tiles, positives_above_tiles, tile_rows
 
 __all__ = [
@@ -68,8 +68,8 @@ class Positives(NamedTuple):
 
 
 def _format(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: int | None,
-            ignore_index: int | None,
-            validate_args: bool) -> tuple[Tensor, Tensor, Tensor, Positives | None]:
+            ignore_index: int | None, validate_args: bool,
+            temperature: float | Tensor) -> tuple[Tensor, Tensor, Tensor, Positives | None]:
     """Check shapes and dtypes; return `(scores, pos, neg, positives)`: the first three
     (K, M), one row per column, and the entries of the positives where they are known
     without reading the data (multiclass), else None.
@@ -82,7 +82,7 @@ def _format(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: i
                               ignore_index=ignore_index)
     if _checks.checks_data(validate_args):
         _checks.check_task_data(fn, input, target, task=task, num_classes=num_classes,
-                                ignore_index=ignore_index)
+                                ignore_index=ignore_index, temperature=temperature)
     dtype = compute_dtype(input.dtype)
     if task == "multiclass":
         c = input.shape[1]
@@ -162,10 +162,8 @@ def negatives_above(scores: Tensor, neg: Tensor, temperature: float | Tensor,
     """
     if is_hard(temperature):
         return negatives_above_exact(scores, neg, count_dtype)
-    if isinstance(temperature, Tensor):
-        u = scores / temperature.to(scores.dtype).reshape(())
-    else:
-        u = scores / temperature
+    scale = temperature_scale(temperature)
+    u = scores / (scale.to(scores.dtype) if isinstance(scale, Tensor) else scale)
     if positives is not None:
         k, m = scores.shape
         rows = tile_rows(1, m, chunk_size, scores.device)
@@ -288,7 +286,7 @@ def ranking_metric(fn: str, metric: Metric, input: Tensor, target: Tensor, *, ta
         max_fpr = None  # the whole curve: the plain AUROC, as scikit-learn
     scores, pos, neg, positives = _format(fn, input, target, task=task,
                                           num_classes=num_classes, ignore_index=ignore_index,
-                                          validate_args=validate_args)
+                                          validate_args=validate_args, temperature=temperature)
     out_dtype = scores.dtype
     if task != "binary" and average == "micro":
         if positives is not None:

@@ -81,9 +81,11 @@ def check_retrieval_options(fn: str, *, temperature: float | Tensor, k: int | No
 
 
 def _check_data(fn: str, scores: Tensor, target: Tensor, rel: Tensor, graded: bool,
-                ignore_index: int | None) -> None:
+                ignore_index: int | None, temperatures: dict[str, float | Tensor | None]
+                ) -> None:
     """The value checks of `_format`, on the scores and relevance it made (ignored
-    entries 0 in both): finite scores; 0/1 relevance, or finite non-negative grades."""
+    entries 0 in both): finite scores; 0/1 relevance, or finite non-negative grades;
+    tensor `temperatures` (by argument name) > 0."""
     checks = DataChecks()
     checks.finite(fn, "input", scores)
     if not graded:
@@ -102,11 +104,15 @@ def _check_data(fn: str, scores: Tensor, target: Tensor, rel: Tensor, graded: bo
 
         if rel.numel():
             checks.add(rel.amin() >= 0, non_negative)
+    for arg, temperature in temperatures.items():
+        if isinstance(temperature, Tensor):
+            checks.positive(fn, arg, temperature)
     checks.settle()
 
 
 def _format(fn: str, input: Tensor, target: Tensor, *, graded: bool,
-            ignore_index: int | None, validate_args: bool) -> tuple[Tensor, Tensor, Tensor]:
+            ignore_index: int | None, validate_args: bool,
+            temperatures: dict[str, float | Tensor | None]) -> tuple[Tensor, Tensor, Tensor]:
     """Check shapes, dtypes and (under `checks_data`) values; return `(scores, rel, keep)`,
     each (Q, G): scores in the compute dtype, relevance and the kept mask in the count
     dtype (ignored entries have relevance 0 and keep 0). An ignored entry is padding: its
@@ -126,7 +132,7 @@ def _format(fn: str, input: Tensor, target: Tensor, *, graded: bool,
         rel = rel * keep
         scores = torch.where(kept, scores, 0.0)
     if checks_data(validate_args):  # one host synchronisation for all the checks
-        _check_data(fn, scores, target, rel, graded, ignore_index)
+        _check_data(fn, scores, target, rel, graded, ignore_index, temperatures)
     return scores, rel, keep
 
 
@@ -249,7 +255,9 @@ def per_query(metric: Metric, input: Tensor, target: Tensor, *, fn: str,
     the ranking family's rule), else soft; and the dtype to return it in."""
     graded = metric == "ndcg"
     scores, rel, keep = _format(fn, input, target, graded=graded, ignore_index=ignore_index,
-                                validate_args=validate_args)
+                                validate_args=validate_args,
+                                temperatures={"temperature": temperature,
+                                              "cutoff_temperature": cutoff_temperature})
     out_dtype = scores.dtype
     relevant = (rel > 0).to(rel.dtype) * keep
     n_rel = relevant.sum(-1)

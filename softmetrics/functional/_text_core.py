@@ -31,7 +31,7 @@ from .._checks import (
 )
 from .._operators import operator
 from .._options import PADDING_SIDES, REDUCTIONS
-from .._relax import compute_dtype, full_precision, is_hard, reduce_per_sample
+from .._relax import compute_dtype, full_precision, is_hard, reduce_per_sample, temperature_scale
 from ._bleu_ngrams import ngram_groups, tag_counts
 
 __all__ = [
@@ -511,12 +511,12 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
             m1 = (tokens.unsqueeze(2) == flat_ref).to(work)
         else:
             index = flat_ref.expand(rows, t_hyp, n_refs * t_ref)
-            if isinstance(temperature, Tensor):
-                tau = temperature.to(dtype).reshape(())  # a number, on any device
-                log_p = torch.log_softmax(input.to(dtype) / tau, dim=-1)
+            tau = temperature_scale(temperature)
+            if isinstance(tau, Tensor):  # a number, on any device
+                log_p = torch.log_softmax(input.to(dtype) / tau.to(dtype), dim=-1)
                 log_p = log_p.gather(-1, index)
             else:
-                log_p = _GatheredLogSoftmax.apply(input, index, temperature, dtype)
+                log_p = _GatheredLogSoftmax.apply(input, index, tau, dtype)
             m1 = log_p.exp()
         m1 = m1.view(rows, t_hyp, n_refs, t_ref) * inside.unsqueeze(1).to(work)
         with full_precision(device):  # soft counts summed in `work`, also under autocast

@@ -127,8 +127,8 @@ def soft_tversky_index(input: Tensor, target: Tensor, *, task: Task,
         average: "micro" pools counts over classes, "macro" averages per-class values,
             "weighted" weighs them by support, "none" returns them. Binary tasks report
             the positive class.
-        temperature: at least 0, a number or a one-element tensor; 0 gives the exact metric (no
-            gradient).
+        temperature: at least 0, a number or a one-element tensor (> 0, checked with
+            `validate_args`); 0 gives the exact metric (no gradient).
         threshold: decision threshold on the probability for binary and multilabel.
         ignore_index: target value left out of every statistic (may lie outside [0, C),
             e.g. 255 in segmentation masks). A multiclass `ignore_index` inside [0, C)

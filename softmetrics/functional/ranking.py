@@ -122,7 +122,8 @@ def soft_auroc(input: Tensor, target: Tensor, *, task: Task, num_classes: int | 
         max_fpr: in (0, 1]: the standardised partial AUROC over false positive rates up to
             `max_fpr` (see above); `None` (default) or 1 is the full AUROC.
         temperature: at least 0, on the scale of score differences; 0 gives the exact metric (no
-            gradient). A one-element tensor (e.g. a learnable temperature) is allowed.
+            gradient). A one-element tensor (e.g. a learnable temperature) is allowed
+            (> 0, checked with `validate_args`).
         ignore_index: target value whose entries (multiclass: samples) take no part.
         chunk_size: rows of the pairwise matrix per tile at `temperature > 0`; extra
             memory is a few tiles of `C * M * chunk_size` values for M entries per

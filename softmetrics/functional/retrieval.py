@@ -86,7 +86,7 @@ def soft_ndcg(input: Tensor, target: Tensor, *, k: int | None = None,
         k: the cut-off: only the top `k` positions count; `None` (default) for all.
         temperature: $\tau \ge 0$ of the pairwise comparisons, on the scale of score
             differences; 0 gives the exact metric (no gradient). A one-element tensor
-            (e.g. a learnable temperature) is allowed.
+            (e.g. a learnable temperature, > 0: checked with `validate_args`) is allowed.
         cutoff_temperature: $\tau_k$ of the cut at `k`, on the scale of rank positions;
             `None` (default) uses `temperature`, so that temperature 0 is exact
             everywhere. Patel et al. use $\tau = 0.01$ for cosine similarities with

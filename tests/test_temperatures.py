@@ -1,0 +1,159 @@
+"""Temperatures near 0 and temperatures that are tensors, in every family that relaxes a
+decision: a positive temperature of any size gives a finite value that tends to the exact
+metric, and with `validate_args` a tensor temperature must be > 0, as a number must."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+
+import softmetrics
+from softmetrics import _relax, functional as F
+
+
+def _data(seed: int, dtype: torch.dtype):
+    g = torch.Generator().manual_seed(seed)
+    x = (3 * torch.randn(24, 4, generator=g, dtype=torch.float64)).to(dtype)
+    return x, g
+
+
+def _multiclass(fn, **options):
+    def call(dtype, temperature, **extra):
+        x, g = _data(0, dtype)
+        y = torch.randint(0, 4, (24,), generator=g)
+        return x, lambda z: fn(z, y, task="multiclass", num_classes=4,
+                               temperature=temperature, **options, **extra)
+    return call
+
+
+def _multilabel(fn, **options):
+    def call(dtype, temperature, **extra):
+        x, g = _data(1, dtype)
+        y = torch.randint(0, 2, (24, 4), generator=g)
+        return x, lambda z: fn(z, y, task="multilabel", num_classes=4,
+                               temperature=temperature, **options, **extra)
+    return call
+
+
+def _binary(fn, **options):
+    def call(dtype, temperature, **extra):
+        x, g = _data(2, dtype)
+        y = torch.randint(0, 2, (24,), generator=g)
+        return x, lambda z: fn(z[:, 0], y, task="binary", temperature=temperature,
+                               **options, **extra)
+    return call
+
+
+def _retrieval(fn, **options):
+    def call(dtype, temperature, **extra):
+        x, g = _data(3, dtype)
+        y = torch.randint(0, 2, (24, 4), generator=g)
+        y[:, 0] = 1  # every query has a relevant item
+        return x, lambda z: fn(z, y, temperature=temperature, **options, **extra)
+    return call
+
+
+def _soft_bleu(dtype, temperature, **extra):
+    g = torch.Generator().manual_seed(4)
+    x = (3 * torch.randn(3, 6, 9, generator=g, dtype=torch.float64)).to(dtype)
+    ref = torch.randint(1, 9, (3, 7), generator=g)
+    ref[:, :4] = x.argmax(-1)[:, :4]  # some n-grams match
+    return x, lambda z: F.soft_bleu_score(z, ref, temperature=temperature, **extra)
+
+
+CALLS = {
+    "accuracy, multiclass": _multiclass(F.soft_accuracy),
+    "accuracy, multilabel": _multilabel(F.soft_accuracy),
+    "precision, multiclass macro": _multiclass(F.soft_precision, average="macro"),
+    "recall, multilabel": _multilabel(F.soft_recall, average="macro"),
+    "F1, multiclass macro": _multiclass(F.soft_f1_score, average="macro"),
+    "F1, binary": _binary(F.soft_f1_score),
+    "F-beta, multiclass micro": _multiclass(F.soft_fbeta_score, beta=2.0, average="micro"),
+    "Jaccard, multiclass": _multiclass(F.soft_jaccard_index, average="macro"),
+    "Jaccard, Lovasz": _multiclass(F.soft_jaccard_index, average="macro",
+                                   relaxation="lovasz"),
+    "Tversky, multilabel": _multilabel(F.soft_tversky_index, alpha=0.3, beta=0.7),
+    "MCC, multiclass": _multiclass(F.soft_matthews_corrcoef),
+    "MCC, binary": _binary(F.soft_matthews_corrcoef),
+    "kappa, multiclass": _multiclass(F.soft_cohen_kappa),
+    "stat scores, multiclass": _multiclass(F.soft_stat_scores),
+    "exact match, multilabel": _multilabel(F.soft_exact_match),
+    "top-2 accuracy": _multiclass(F.soft_top_k_accuracy, k=2),
+    "AUROC, binary": _binary(F.soft_auroc),
+    "AP, multiclass": _multiclass(F.soft_average_precision),
+    "calibrated AP, multilabel": _multilabel(F.soft_calibrated_average_precision),
+    "NDCG": _retrieval(F.soft_ndcg),
+    "precision@2": _retrieval(F.soft_precision_at_k, k=2),
+    "recall@2": _retrieval(F.soft_recall_at_k, k=2),
+    "reciprocal rank": _retrieval(F.soft_reciprocal_rank),
+    "retrieval AP": _retrieval(F.soft_retrieval_average_precision),
+    "soft BLEU": _soft_bleu,
+}
+
+TINY = [1e-30, 2.0**-70, 1e-40, 1e-300, 5e-324]
+
+
+def _value(out) -> torch.Tensor:
+    return torch.stack(list(out)).double() if isinstance(out, tuple) else out.double()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_tiny_temperature_gives_the_exact_value_and_finite_gradients(name, dtype):
+    """z / tau overflows to inf for a small enough tau, and inf - inf in the softmax or
+    0 * inf in a backward pass is NaN: every positive temperature below
+    `MIN_TEMPERATURE` acts as it, where the decisions of untied logits are exact."""
+    x, call = CALLS[name](dtype, 0)
+    exact = _value(call(x))
+    for tau in [*TINY, torch.tensor(1e-40), torch.tensor(1e-300, dtype=torch.float64),
+                torch.tensor(1e-30, requires_grad=True)]:
+        x, call = CALLS[name](dtype, tau)
+        z = x.clone().requires_grad_()
+        value = call(z)
+        torch.testing.assert_close(_value(value), exact, atol=1e-6, rtol=0,
+                                   msg=lambda m, tau=tau: f"{name}, temperature {tau}: {m}")
+        total = _value(value).sum()
+        grads = torch.autograd.grad(total, [z] + ([tau] if isinstance(tau, torch.Tensor)
+                                                  and tau.requires_grad else []),
+                                    allow_unused=True)
+        for grad in grads:
+            assert grad is None or bool(torch.isfinite(grad).all()), (name, tau)
+
+
+def test_the_floor_is_where_float32_logits_stay_finite():
+    """`MIN_TEMPERATURE` = 2^-63 is the square root of float32's smallest normal number:
+    logits up to 3.7e19 in magnitude stay finite when divided by it."""
+    assert _relax.MIN_TEMPERATURE == 2.0**-63 == torch.finfo(torch.float32).tiny ** 0.5
+    assert _relax.temperature_scale(1e-40) == 2.0**-63
+    assert _relax.temperature_scale(0.25) == 0.25
+    assert float(_relax.temperature_scale(torch.tensor([1e-40]))) == 2.0**-63
+    big = torch.tensor([3.6e19, -3.6e19])
+    assert bool(torch.isfinite(big / _relax.MIN_TEMPERATURE).all())
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.5, float("nan")])
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_tensor_temperature_must_be_positive(name, bad):
+    """A number temperature < 0 is refused when the call is made; a tensor one (a learned
+    temperature) by the data checks of `validate_args`, in the same host
+    synchronisation as the other checks. Only the number 0 selects the exact metric."""
+    x, call = CALLS[name](torch.float32, torch.tensor(bad))
+    with pytest.raises(ValueError, match="temperature"):
+        call(x)
+    x, call = CALLS[name](torch.float32, torch.tensor(bad), validate_args=False)
+    call(x)  # not checked: no host synchronisation
+
+
+@pytest.mark.parametrize("loss", [
+    functools.partial(softmetrics.SoftF1Loss, task="multiclass", num_classes=4),
+    functools.partial(softmetrics.SoftAUROCLoss, task="multiclass", num_classes=4),
+    functools.partial(softmetrics.LovaszLoss, task="multiclass", num_classes=4)])
+def test_a_loss_module_with_a_tiny_temperature_trains(loss):
+    x, g = _data(6, torch.float32)
+    y = torch.randint(0, 4, (24,), generator=g)
+    z = x.clone().requires_grad_()
+    value = loss(temperature=1e-40)(z, y)
+    value.backward()
+    assert bool(torch.isfinite(value)) and bool(torch.isfinite(z.grad).all())
