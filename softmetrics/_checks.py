@@ -273,6 +273,12 @@ class DataChecks:
 
         self.add((v > 0).all(), exact)
 
+    def temperature(self, fn: str, arg: str, value: float | Tensor) -> None:
+        """A tensor temperature of a relaxation must be > 0: only the number 0 selects the
+        exact metric (a number was checked with the options)."""
+        if isinstance(value, Tensor):
+            self.positive(fn, arg, value, "> 0 when a tensor (only the number 0 is exact)")
+
     def values_in(self, fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
                   ignore: int | None = None, masked: Tensor | None = None) -> None:
         """Integer values of `tensor` must lie in [low, high) (entries equal to `ignore`
@@ -476,6 +482,5 @@ def check_task_data(fn: str, input: Tensor, target: Tensor, *, task: str,
     else:
         checks.values_in(fn, "target", target, 0, 2, ignore=ignore_index, masked=masked)
     checks.finite(fn, "input", input)
-    if isinstance(temperature, Tensor):
-        checks.positive(fn, "temperature", temperature)
+    checks.temperature(fn, "temperature", temperature)
     checks.settle()

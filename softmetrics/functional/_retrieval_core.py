@@ -105,8 +105,8 @@ def _check_data(fn: str, scores: Tensor, target: Tensor, rel: Tensor, graded: bo
         if rel.numel():
             checks.add(rel.amin() >= 0, non_negative)
     for arg, temperature in temperatures.items():
-        if isinstance(temperature, Tensor):
-            checks.positive(fn, arg, temperature)
+        if temperature is not None:
+            checks.temperature(fn, arg, temperature)
     checks.settle()
 
 

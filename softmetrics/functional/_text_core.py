@@ -100,6 +100,9 @@ def _format_ref(fn: str, ref: Tensor, batch: int, pad_id: int) -> Tensor:
     if ref.shape[0] != batch:
         fail(fn, "ref", f"of batch size {batch} (as the hypotheses)",
              f"shape {tuple(ref.shape)}", raw=True)
+    if ref.ndim == 3 and ref.shape[1] == 0:
+        fail(fn, "ref", "at least one reference per hypothesis (R >= 1)",
+             f"shape {tuple(ref.shape)}", raw=True)
     check_pad_id(fn, "ref", ref, pad_id)
     return ref.unsqueeze(1) if ref.ndim == 2 else ref
 
@@ -221,7 +224,7 @@ def _tile_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
     totals = (hyp_len.unsqueeze(1) - orders).clamp_min(0)
     matches = torch.zeros(rows, max_order, dtype=torch.long, device=device)
     lens = [t_hyp] + [t_ref] * n_refs
-    if rows == 0 or t_hyp == 0 or t_ref == 0 or n_refs == 0:
+    if rows == 0 or t_hyp == 0 or t_ref == 0:
         return matches, totals, hyp_len, ref_len
     tokens = torch.cat([hyp.long(), ref.reshape(rows, -1).long()], 1)
     valid = torch.cat([hv, rv.reshape(rows, -1)], 1)
@@ -441,9 +444,7 @@ def _check_soft_bleu_data(fn: str, input: Tensor, ref: Tensor, temperature: floa
 
         low, high = torch.aminmax(lengths)
         checks.add((low >= 0) & (high <= t_hyp), lengths_in_range)
-    if isinstance(temperature, Tensor):
-        checks.positive(fn, "temperature", temperature,
-                        "> 0 when a tensor (only the number 0 is exact)")
+    checks.temperature(fn, "temperature", temperature)
     _id_bounds(fn, [("ref", ref)], pad_id, None, checks)
 
 
@@ -463,6 +464,9 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
     check_floating(fn, "input", input, "logits over the vocabulary")
     check_ndim(fn, "input", input, 3, "of shape (B, T, V) (logits over the vocabulary)")
     rows, t_hyp, vocab = input.shape
+    if vocab == 0:
+        fail(fn, "input", "logits over a vocabulary of at least one token (V >= 1)",
+             f"shape {tuple(input.shape)}", raw=True)
     ref = _format_ref(fn, ref, rows, pad_id)
     if hyp_lengths is not None:
         check_index_tensor(fn, "hyp_lengths", hyp_lengths)
@@ -500,7 +504,7 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
         ref_len = _closest_ref_len(hyp_len, rv.sum(-1))
         orders = torch.arange(max_order, device=device)
         totals = (hyp_len.unsqueeze(1) - orders).clamp_min(0)
-        empty = rows == 0 or t_hyp == 0 or t_ref == 0 or n_refs == 0
+        empty = rows == 0 or t_hyp == 0 or t_ref == 0
         caps = [] if empty else soft_caps(ref, rv, max_order)
         inside = (ref >= 0) & (ref < vocab)
         flat_ref = torch.where(inside, ref, 0).reshape(rows, 1, n_refs * t_ref)

@@ -97,7 +97,7 @@ def bleu_score(hyp: Tensor, ref: Tensor, *, pad_id: int = 0, max_order: int = 4,
 
     Args:
         hyp: `(B, T)` integer token ids, padded with `pad_id` (see `padding_side`).
-        ref: `(B, T')` references, or `(B, R, T')` for `R` references per sentence, padded
+        ref: `(B, T')` references, or `(B, R, T')` for `R >= 1` references per sentence, padded
             the same way. An all-padding reference is a missing one (it never is the
             closest length) unless all of a sentence's references are empty.
         pad_id: the padding id (may be negative).
