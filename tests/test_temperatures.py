@@ -19,22 +19,19 @@ def _data(seed: int, dtype: torch.dtype):
     return x, g
 
 
-def _multiclass(fn, **options):
+def _labelled(task: str, fn, **options):
+    """A call of `fn` on (24, 4) logits and multiclass labels or multilabel 0/1 targets."""
     def call(dtype, temperature, **extra):
-        x, g = _data(0, dtype)
-        y = torch.randint(0, 4, (24,), generator=g)
-        return x, lambda z: fn(z, y, task="multiclass", num_classes=4,
-                               temperature=temperature, **options, **extra)
+        x, g = _data(0 if task == "multiclass" else 1, dtype)
+        y = (torch.randint(0, 4, (24,), generator=g) if task == "multiclass"
+             else torch.randint(0, 2, (24, 4), generator=g))
+        return x, lambda z: fn(z, y, task=task, num_classes=4, temperature=temperature,
+                               **options, **extra)
     return call
 
 
-def _multilabel(fn, **options):
-    def call(dtype, temperature, **extra):
-        x, g = _data(1, dtype)
-        y = torch.randint(0, 2, (24, 4), generator=g)
-        return x, lambda z: fn(z, y, task="multilabel", num_classes=4,
-                               temperature=temperature, **options, **extra)
-    return call
+_multiclass = functools.partial(_labelled, "multiclass")
+_multilabel = functools.partial(_labelled, "multilabel")
 
 
 def _binary(fn, **options):
