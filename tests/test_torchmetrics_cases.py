@@ -704,3 +704,37 @@ def test_soft_precision_where_a_target_class_is_never_predicted(average, expecte
     for temperature in (1e-2, COLD):
         near = F.soft_precision(x, _MD_T, temperature=temperature, **kw)
         torch.testing.assert_close(near, exact, atol=2e-3, rtol=0)
+
+
+def test_a_batch_with_every_entry_ignored_as_the_classification_page_says():
+    """The table of classification.md ("no entries at all"): softmetrics gives
+    `zero_division` whatever the average; torchmetrics 1.9 does for "micro" and binary
+    tasks, and gives 0 for multiclass "macro" and "weighted", multilabel "weighted" and
+    accuracy; scikit-learn refuses an empty input."""
+    import warnings
+
+    from sklearn.metrics import precision_score
+    from torchmetrics.functional import classification as tm
+
+    x, y = torch.tensor([[2.0, 1.0, 1.0]]), torch.tensor([-1])
+    xl, yl = torch.tensor([[0.9, 0.1]]), torch.tensor([[-1, -1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for average, expected in (("micro", 1.0), ("macro", 0.0), ("weighted", 0.0)):
+            assert float(tm.multiclass_precision(x, y, num_classes=3, average=average,
+                                                 ignore_index=-1, zero_division=1)) == expected
+            assert float(F.soft_precision(x, y, task="multiclass", num_classes=3,
+                                          average=average, ignore_index=-1, zero_division=1,
+                                          temperature=0)) == 1.0
+        assert float(tm.binary_precision(torch.tensor([0.9]), torch.tensor([-1]),
+                                         ignore_index=-1, zero_division=1)) == 1.0
+        assert float(tm.multilabel_precision(xl, yl, num_labels=2, average="weighted",
+                                             ignore_index=-1, zero_division=1)) == 0.0
+        assert float(tm.multilabel_accuracy(xl, yl, num_labels=2, ignore_index=-1)) == 0.0
+        assert float(F.soft_accuracy(xl, yl, task="multilabel", num_classes=2,
+                                     ignore_index=-1, zero_division=1, temperature=0)) == 1.0
+        with pytest.raises(RuntimeError):
+            tm.multiclass_precision(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long),
+                                    num_classes=3)
+        with pytest.raises(ValueError):
+            precision_score([], [], average="macro", zero_division=1)
