@@ -26,7 +26,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["MIN_TEMPERATURE", "as_tensor_on", "compute_dtype", "full_precision", "is_hard",
+__all__ = ["MIN_TEMPERATURE", "above", "as_tensor_on", "compute_dtype", "full_precision", "is_hard",
            "logit", "reduce_per_sample", "soft_argmax", "soft_positive", "soft_step",
            "soft_threshold", "sum_dtype", "temperature_scale", "tie_averaged"]
 
@@ -102,11 +102,25 @@ def soft_argmax(z: Tensor, temperature: float | Tensor, dim: int = 1) -> Tensor:
     return torch.softmax(z / temperature_scale(temperature), dim=dim)
 
 
+def above(z: Tensor, shift: float) -> Tensor:
+    """`z > shift` for the real number `shift`, in every dtype of `z`. A tensor compares
+    with a Python number in its own dtype, so the number is rounded to it first, and the
+    one value of `z` equal to that rounding would be decided by the rounding's side of
+    `shift` (float32(logit(0.3)) lies above logit(0.3): `z > shift` would class it
+    negative, though sigmoid(z) > 0.3). With `r` the rounding: `z > shift` is `z >= r`
+    when `r > shift`, else `z > r`; `r` is exact in `z`'s dtype, so no further rounding."""
+    if z.dtype == torch.float64:
+        return z > shift
+    rounded = float(torch.tensor(shift, dtype=z.dtype))  # a CPU scalar: no device work
+    return z >= rounded if rounded > shift else z > rounded
+
+
 def soft_threshold(z: Tensor, temperature: float | Tensor, threshold: float = 0.5) -> Tensor:
-    """`z > logit(threshold)` at temperature 0, else `sigmoid((z - logit(threshold)) / tau)`."""
+    """`z > logit(threshold)` (as real numbers: `above`) at temperature 0, else
+    `sigmoid((z - logit(threshold)) / tau)`."""
     shift = logit(threshold)
     if is_hard(temperature):
-        return (z > shift).to(z.dtype)
+        return above(z, shift).to(z.dtype)
     return torch.sigmoid((z - shift) / temperature_scale(temperature))
 
 

@@ -4,6 +4,8 @@ reductions, and per-sample values that equal the metric of each sample alone."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -393,3 +395,39 @@ def test_weighted_average_without_any_support_is_the_plain_mean(name, zero_divis
               task="multilabel", num_classes=3, average="weighted",
               zero_division=zero_division, temperature=1e-4)  # close to the exact value
     assert soft.item() == pytest.approx(want, abs=1e-3)
+
+
+THRESHOLDS = [0.3, 0.9, 0.8, 0.05, 0.45, 0.4, 0.5, 1e-3, 0.999]
+
+
+def _around_the_shift(threshold: float, dtype: torch.dtype) -> torch.Tensor:
+    """The logit of `threshold` rounded to `dtype` and its two neighbours in `dtype`."""
+    shift = math.log(threshold) - math.log1p(-threshold)
+    mid = torch.tensor([shift], dtype=dtype)
+    return torch.cat([torch.nextafter(mid, torch.tensor(-math.inf, dtype=dtype)), mid,
+                      torch.nextafter(mid, torch.tensor(math.inf, dtype=dtype))])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("threshold", THRESHOLDS)
+def test_the_exact_threshold_decides_as_the_real_numbers_do(threshold, dtype):
+    """At temperature 0 an entry is positive when sigmoid(z) > threshold, that is when
+    z > logit(threshold) as real numbers. Compared in the input's dtype, the logit would be
+    rounded to it first, and the one value equal to its rounding would be decided wrong
+    whenever the rounding is above the real logit (at 0.3 in float32: -0.84729785 >
+    logit(0.3), classed negative)."""
+    x = _around_the_shift(threshold, dtype)
+    shift = math.log(threshold) - math.log1p(-threshold)
+    expected = (x.double() > shift).double()
+    ones = torch.ones(3, dtype=torch.long)
+    kw = dict(threshold=threshold, temperature=0, validate_args=False)
+    got = softmetrics.functional.soft_stat_scores(x, ones, task="binary",
+                                                  multidim_average="samplewise", **kw)
+    torch.testing.assert_close(got.tp.reshape(-1), expected)  # (N, 1) counts
+    multilabel = softmetrics.functional.soft_exact_match(
+        x.unsqueeze(1), ones.unsqueeze(1), task="multilabel", num_classes=1,
+        multidim_average="samplewise", **kw)
+    torch.testing.assert_close(multilabel.double(), expected)
+    lovasz = softmetrics.functional.soft_jaccard_index(
+        x, ones, task="binary", relaxation="lovasz", multidim_average="samplewise", **kw)
+    torch.testing.assert_close(lovasz.double(), expected)  # IoU 1 where the one entry is hit

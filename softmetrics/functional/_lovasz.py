@@ -34,7 +34,7 @@ from torch import Tensor
 
 from .. import _checks
 from .._options import RELAXATIONS
-from .._relax import compute_dtype, is_hard, logit, soft_argmax, temperature_scale
+from .._relax import above, compute_dtype, is_hard, logit, soft_argmax, temperature_scale
 
 __all__ = ["LovaszColumns", "check_lovasz_options", "lovasz_columns"]
 
@@ -75,9 +75,9 @@ def _errors(z: Tensor, y: Tensor, *, task: str, temperature: float | Tensor,
         p = soft_argmax(x, temperature, dim=1)
         return torch.where(gt, 1.0 - p, p), gt
     gt = y > 0.5
+    if hard:  # the input's own dtype: `above` decides as the real numbers do
+        return (above(z, logit(threshold)) != gt).to(dtype), gt
     x = x - logit(threshold)
-    if hard:
-        return ((x > 0) != gt).to(dtype), gt
     sign = gt.to(dtype) * 2.0 - 1.0
     return torch.relu(1.0 - sign * x / temperature_scale(temperature)), gt
 
