@@ -344,8 +344,7 @@ def test_default_reprs_in_full():
             "temperature=1.0)")
     assert repr(softmetrics.SoftF1Loss(**MC3)) == (
         "SoftF1Loss(task='multiclass', num_classes=3, average='macro', threshold=0.5, "
-        "multidim_average='global', zero_division=0.0, validate_args=True, alpha=0.5, "
-        "beta=0.5, temperature=1.0)")
+        "multidim_average='global', zero_division=0.0, validate_args=True, temperature=1.0)")
     assert repr(softmetrics.SoftCohenKappaLoss(**MC3)) == (
         "SoftCohenKappaLoss(task='multiclass', num_classes=3, threshold=0.5, "
         "zero_division=0.0, validate_args=True, temperature=1.0)")
@@ -431,3 +430,27 @@ def test_the_exact_threshold_decides_as_the_real_numbers_do(threshold, dtype):
     lovasz = softmetrics.functional.soft_jaccard_index(
         x, ones, task="binary", relaxation="lovasz", multidim_average="samplewise", **kw)
     torch.testing.assert_close(lovasz.double(), expected)  # IoU 1 where the one entry is hit
+
+
+@pytest.mark.parametrize(("loss", "shown", "hidden"), [
+    (softmetrics.SoftFBetaLoss(task="binary", beta=2.0), ["beta=2.0"], ["alpha", "beta=0.8"]),
+    (softmetrics.SoftFBetaLoss(**MC3, beta=0.5, top_k=2), ["beta=0.5", "top_k=2"],
+     ["alpha", "skip_unsupported"]),
+    (softmetrics.SoftTverskyLoss(task="binary", alpha=0.3, beta=0.7),
+     ["alpha=0.3", "beta=0.7"], []),
+    (softmetrics.SoftPrecisionLoss(**MC3, top_k=2), ["top_k=2"], ["alpha", "beta"]),
+    (softmetrics.SoftTopKAccuracyLoss(num_classes=4, k=2), ["k=2"], ["threshold", "top_k"]),
+    (softmetrics.SoftJaccardLoss(**MC3, relaxation="lovasz"), ["relaxation='lovasz'"],
+     ["alpha"]),
+    (softmetrics.LovaszLoss(**MC3), [], ["relaxation", "alpha"]),
+])
+def test_the_repr_shows_the_options_the_constructor_took(loss, shown, hidden):
+    """The repr reads as the call that built the loss: the F-beta `beta` the user gave,
+    not the Tversky weights it becomes; `k`, not top-k accuracy's internal `top_k`; no
+    option the constructor refuses (a threshold for top-k accuracy, a relaxation for
+    `LovaszLoss`, alpha and beta for the losses whose metric fixes them)."""
+    text = repr(loss)
+    for option in shown:
+        assert option in text, text
+    for option in hidden:
+        assert option not in text, text

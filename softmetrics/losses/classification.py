@@ -175,9 +175,18 @@ class _ClassificationLoss(RunningStatistics):
         """The exact metric (temperature 0) with this loss's options; no gradient."""
         return self._value(input, target, 0.0, self._sync if self.sync_dist else None)
 
+    def _formula_repr(self) -> dict[str, Any]:
+        """The formula's options as the constructor took them: `top_k` and `relaxation`
+        where set (the Tversky weights of precision, recall, F1, Dice and Jaccard follow
+        from the class, and `skip_unsupported` from the class and `top_k`)."""
+        return {k: v for k, v in self.formula.items() if k in ("top_k", "relaxation")}
+
+    def _options_repr(self) -> dict[str, Any]:
+        """The options every classification loss takes, as shown."""
+        return dict(self.options)
+
     def extra_repr(self) -> str:
-        shown = {**self.options, **self.formula}
-        shown.pop("skip_unsupported", None)  # follows from the class and `top_k`
+        shown = {**self._options_repr(), **self._formula_repr()}
         if isinstance(self.class_weights, str):
             shown["class_weights"] = self.class_weights
         elif self.class_weights is not None:
@@ -394,6 +403,9 @@ class LovaszLoss(SoftJaccardLoss):
                          error=TypeError)
         super().__init__(task=task, relaxation="lovasz", **options)
 
+    def _formula_repr(self) -> dict[str, Any]:
+        return {}  # the relaxation is the class
+
 
 class SoftIoULoss(SoftJaccardLoss):
     """The soft IoU loss: [SoftJaccardLoss][softmetrics.SoftJaccardLoss] under the name
@@ -442,6 +454,9 @@ class SoftFBetaLoss(_ClassificationLoss):
         top = top_k_options(name, top_k, task=task, num_classes=options.get("num_classes"),
                             by_support=False)
         super().__init__(dict(alpha=alpha, beta=weight, **top), task=task, **options)
+
+    def _formula_repr(self) -> dict[str, Any]:
+        return {"beta": self.beta, **super()._formula_repr()}  # F-beta's, not Tversky's
 
 
 class SoftTverskyLoss(_ClassificationLoss):
@@ -512,6 +527,9 @@ class SoftTverskyLoss(_ClassificationLoss):
         self.gamma = _focal_exponent(type(self).__name__, gamma)
         super().__init__(dict(alpha=alpha, beta=beta), task=task, **options)
 
+    def _formula_repr(self) -> dict[str, Any]:
+        return {"alpha": self.formula["alpha"], "beta": self.formula["beta"]}
+
 
 class SoftMCCLoss(_ClassificationLoss):
     """`1 - soft_matthews_corrcoef`, in [0, 2]: the loss of
@@ -560,3 +578,9 @@ class SoftTopKAccuracyLoss(_ClassificationLoss):
             _checks.fail(name, "threshold", "unset (top-k has no threshold)",
                          options["threshold"])
         super().__init__(dict(top_k=k), task=task, num_classes=num_classes, **options)
+
+    def _formula_repr(self) -> dict[str, Any]:
+        return {"k": self.formula["top_k"]}
+
+    def _options_repr(self) -> dict[str, Any]:  # no threshold: the decision is the top k
+        return {k: v for k, v in super()._options_repr().items() if k != "threshold"}
