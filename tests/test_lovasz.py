@@ -286,6 +286,32 @@ def test_metric_of_the_module_is_the_exact_index():
                                exact.metric(logits, mask).double(), atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("task", "average", "multidim_average"), [
+    ("binary", "macro", "global"), ("binary", "macro", "samplewise"),
+    ("multiclass", "none", "global"), ("multiclass", "macro", "samplewise"),
+    ("multiclass", "micro", "global"), ("multilabel", "none", "global"),
+    ("multilabel", "weighted", "samplewise")])
+def test_the_exact_index_is_the_ratio_of_counts_to_the_last_digit(task, average,
+                                                                  multidim_average, dtype):
+    """At temperature 0 the Lovász relaxation returns the Jaccard index TP / (TP + FP +
+    FN) itself, bit for bit the softmax relaxation's (scikit-learn's `jaccard_score`): a
+    sum of rounded steps along the sorted errors (J_k - J_{k-1}) telescopes only in
+    exact arithmetic (a true 0 came back as 1.1e-16, 1/7 as 0.1428571428571428)."""
+    g = torch.Generator().manual_seed(3)
+    shape = {"binary": (40, 5), "multiclass": (40, 3, 5), "multilabel": (40, 3, 5)}[task]
+    logits = torch.randn(shape, generator=g, dtype=dtype)
+    target = (torch.randint(0, 3, (40, 5), generator=g) if task == "multiclass"
+              else torch.randint(0, 2, shape, generator=g))
+    kw = dict(task=task, num_classes=None if task == "binary" else 3, average=average,
+              multidim_average=multidim_average, temperature=0)
+    lovasz = F.soft_jaccard_index(logits, target, relaxation="lovasz", **kw)
+    assert torch.equal(lovasz, F.soft_jaccard_index(logits, target, **kw))
+    y = torch.tensor([0, 1, 0, 0, 1])
+    wrong = (1 - y).to(dtype) * 4 - 2
+    assert float(softmetrics.LovaszLoss(task="binary").metric(wrong, y)) == 0.0
+
+
 # --------------------------------------------------------------------------------------
 # against segmentation_models_pytorch
 

@@ -365,11 +365,12 @@ def _lovasz_value(fn: str, input: Tensor, target: Tensor, *, gamma: float, check
                                  threshold=options["threshold"], samplewise=samplewise,
                                  pooled=pooled,
                                  keep=how.class_mask(z.new_empty(c)) if pooled else None)
-    loss, support = columns
+    loss, support, index = columns
+    score = 1.0 - loss if index is None else index  # the exact index, unrounded
     if is_hard(temperature):
-        loss = torch.where(_nan_groups(z, samplewise), torch.nan, loss)
-    value = focal(torch.where(support > 0, 1.0 - loss, how.zero_division * (1.0 - loss)),
-                   gamma)
+        nan = _nan_groups(z, samplewise)
+        loss, score = torch.where(nan, torch.nan, loss), torch.where(nan, torch.nan, score)
+    value = focal(torch.where(support > 0, score, how.zero_division * score), gamma)
     if pooled:
         value = value.squeeze(-1)
     elif task != "binary":  # the average reads the support only (and `seen`)

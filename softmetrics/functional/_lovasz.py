@@ -56,10 +56,13 @@ def check_lovasz_options(fn: str, relaxation: str, *, average: str,
 
 class LovaszColumns(NamedTuple):
     """The Lovász loss (the extension of `1 - IoU`) and the support of each column, both
-    (G, K): G groups (1, or N for samplewise), K columns (the classes, or 1 pooled)."""
+    (G, K): G groups (1, or N for samplewise), K columns (the classes, or 1 pooled); at
+    temperature 0 also the exact index `TP / (TP + FP + FN)` (1 where that is 0 / 0),
+    which `1 - loss` would round."""
 
     loss: Tensor
     support: Tensor
+    index: Tensor | None = None
 
 
 def _errors(z: Tensor, y: Tensor, *, task: str, temperature: float | Tensor,
@@ -117,8 +120,11 @@ def lovasz_columns(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
     pos = gt.to(index_dtype)
     if valid is not None:
         valid = _columns(valid, samplewise, pooled)
-        m = torch.where(valid, m, -1.0)  # errors are >= 0: ignored entries sort last
         pos = pos * valid
+    if is_hard(temperature):
+        return _exact_columns(m, pos, valid)
+    if valid is not None:
+        m = torch.where(valid, m, -1.0)  # errors are >= 0: ignored entries sort last
     # sorted with autograd: the loss is linear in the sorted errors, whose gradient the
     # sort's backward sends back to the entries
     ordered, order = torch.sort(m, dim=-1, descending=True)
@@ -129,18 +135,28 @@ def lovasz_columns(z: Tensor, y: Tensor, w: Tensor | None, *, task: str,
         cum_all = valid.to(index_dtype).gather(-1, order).cumsum(-1, dtype=index_dtype)
     support = pos.sum(-1, keepdim=True, dtype=index_dtype)
     union = support - cum_pos + cum_all
-    if is_hard(temperature):
-        # Jaccard loss of the first k entries; 0 while nothing is counted (union 0), and
-        # constant over ignored entries, whose coefficient (and -1 "error") is then 0;
-        # float64 differences, which sum to the exact index
-        jaccard = cum_all.to(m.dtype) / union.to(m.dtype).clamp_min_(1.0)
-        coefficients = jaccard.clone()
-        coefficients[..., 1:] -= jaccard[..., :-1]
-    else:
-        coefficients = _steps(pos.gather(-1, order), support - cum_pos, union, m.dtype)
-        if valid is not None:  # an ignored entry changes nothing
-            coefficients = coefficients * valid.gather(-1, order)
+    coefficients = _steps(pos.gather(-1, order), support - cum_pos, union, m.dtype)
+    if valid is not None:  # an ignored entry changes nothing
+        coefficients = coefficients * valid.gather(-1, order)
     return LovaszColumns((ordered * coefficients).sum(-1), support.squeeze(-1).to(m.dtype))
+
+
+def _exact_columns(errors: Tensor, pos: Tensor, valid: Tensor | None) -> LovaszColumns:
+    """The columns at temperature 0, without sorting. The errors are then the 0/1
+    mispredictions (float64), which sort first, and the extension sums the steps of the
+    Jaccard loss over them: it telescopes to the loss of the whole error set, `wrong /
+    union` (`union` = TP + FP + FN), which is the loss itself, computed from the exact
+    counts (a sum of rounded steps telescopes only in exact arithmetic). The index is the
+    ratio of the counts, as every other formula computes it."""
+    if valid is not None:
+        errors = errors * valid
+    support = pos.sum(-1, dtype=errors.dtype)
+    wrong = errors.sum(-1)
+    missed = (errors * pos).sum(-1)
+    union = support - missed + wrong
+    safe = union.clamp_min(1.0)
+    return LovaszColumns(wrong / safe, support,
+                         torch.where(union > 0, (support - missed) / safe, 1.0))
 
 
 def _steps(positive: Tensor, remaining: Tensor, union: Tensor, dtype: torch.dtype) -> Tensor:
