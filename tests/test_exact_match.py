@@ -183,6 +183,20 @@ def test_extreme_logits_give_finite_values_and_gradients(task, dtype):
         assert torch.isfinite(grad).all()
 
 
+@pytest.mark.parametrize("multidim_average", ["global", "samplewise"])
+def test_the_loss_of_an_empty_batch_backpropagates(multidim_average):
+    """No entries: the loss is `1 - zero_division` (global; samplewise the mean of no
+    values, 0) with a zero gradient, as every classification loss's, so a training loop
+    that meets an empty batch does not stop at `backward`."""
+    x = torch.zeros(0, 3, requires_grad=True)
+    loss = softmetrics.SoftExactMatchLoss(task="multilabel", num_classes=3,
+                                          multidim_average=multidim_average)(
+        x, torch.zeros(0, 3, dtype=torch.long))
+    loss.backward()
+    assert float(loss) == (1.0 if multidim_average == "global" else 0.0)
+    assert x.grad is not None and x.grad.shape == (0, 3)
+
+
 def test_empty_batch_and_nan():
     x, y = torch.zeros(0, 3), torch.zeros(0, 3, dtype=torch.long)
     for t in (0, 1.0):

@@ -607,6 +607,18 @@ def test_expected_bleu_extreme_log_probs_are_finite():
     assert torch.isfinite(value) and torch.isfinite(grad).all()
 
 
+@pytest.mark.parametrize(("shape", "ref_shape"), [((0, 5, 7), (0, 5)), ((2, 0, 7), (2, 4)),
+                                                   ((2, 5, 7), (2, 0))])
+def test_the_soft_bleu_loss_of_an_empty_batch_backpropagates(shape, ref_shape):
+    """No sentences, no hypothesis positions or no reference positions: the loss is
+    defined, with a zero gradient, so a training loop does not stop at `backward`."""
+    z = torch.randn(shape, requires_grad=True)
+    loss = SoftBLEULoss()(z, torch.ones(ref_shape, dtype=torch.long))
+    loss.backward()
+    assert torch.isfinite(loss) and z.grad is not None
+    assert not z.grad.any()
+
+
 def test_mean_over_an_empty_batch_is_zero_not_nan():
     # found by the fuzzer: `reduction="mean"` over B = 0 sentences was 0/0
     samples = torch.zeros(0, 2, 3, dtype=torch.long)

@@ -73,6 +73,6 @@ def exact_match(fn: str, input: Tensor, target: Tensor, *, task: str, num_classe
         count, value = unit.shape[1], unit.sum(1)
     else:
         count, value = unit.numel(), unit.sum()
-    if count == 0:  # a shape, not data: no entries give zero_division
-        return torch.full_like(value, zero_division, dtype=dtype)
+    if count == 0:  # a shape, not data: no entries give zero_division (`value`, a sum of
+        return (value + zero_division).to(dtype)  # nothing, keeps the graph: 0 gradient)
     return (value / count).to(dtype)

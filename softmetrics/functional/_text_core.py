@@ -508,8 +508,10 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
         caps = [] if empty else soft_caps(ref, rv, max_order)
         inside = (ref >= 0) & (ref < vocab)
         flat_ref = torch.where(inside, ref, 0).reshape(rows, 1, n_refs * t_ref)
-    if empty:
+    if empty:  # no matches; a sum of none of the logits keeps the graph (0 gradient)
         matches = torch.zeros(rows, max_order, dtype=work, device=device)
+        if not hard:
+            matches = matches + input[..., :0].sum().to(work)
     else:
         if hard:
             m1 = (tokens.unsqueeze(2) == flat_ref).to(work)
