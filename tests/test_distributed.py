@@ -222,6 +222,45 @@ def test_momentum_eval_mode_does_not_update():
                                F.soft_matthews_corrcoef(x, y, task="binary", temperature=0))
 
 
+def _empty_like(x, y, ignore):
+    """A batch with no entries: no samples, or (`ignore`) every target ignored."""
+    return (x, torch.full_like(y, -1)) if ignore else (x[:0], y[:0])
+
+
+@pytest.mark.parametrize("ignore", [False, True], ids=["no samples", "all ignored"])
+@pytest.mark.parametrize("factory", [
+    lambda **kw: softmetrics.SoftPrecisionLoss(task="multiclass", num_classes=4, **kw),
+    lambda **kw: softmetrics.SoftF1Loss(task="multiclass", num_classes=4, **kw),
+    lambda **kw: softmetrics.SoftMCCLoss(task="multiclass", num_classes=4, average="macro",
+                                         **kw),
+    lambda **kw: softmetrics.SoftCohenKappaLoss(task="multiclass", num_classes=4, **kw),
+    lambda **kw: softmetrics.SoftAveragePrecisionLoss(task="multiclass", num_classes=4,
+                                                      **kw),
+], ids=["precision", "F1", "MCC", "kappa", "AP"])
+def test_a_batch_without_entries_leaves_the_running_statistics_alone(factory, ignore):
+    """An empty batch, or one whose every entry is ignored, holds no statistics: mixing it
+    in would start the running ones at 0 (the next batch then weighed 1 - m against
+    nothing) or scale them by m. It changes no buffer, the next batches give what they
+    give without it, and after the first update its value is the running statistics'."""
+    g = torch.Generator().manual_seed(5)
+    x1, x2 = (torch.randn(12, 4, generator=g, dtype=torch.float64) for _ in range(2))
+    y1 = torch.tensor([0, 0, 1, 1, 2, 2] * 2)  # class 3 absent
+    y2 = torch.randint(0, 4, (12,), generator=g)
+    kw = dict(momentum=0.9, ignore_index=-1)
+    plain, interrupted = factory(**kw), factory(**kw)
+    interrupted(*_empty_like(x1, y1, ignore))
+    assert not bool(interrupted.running_initialized)
+    assert all(not b.any() for n, b in interrupted.named_buffers() if n.startswith("running"))
+    for x, y in ((x1, y1), (x2, y2)):
+        torch.testing.assert_close(interrupted(x, y), plain(x, y))
+    before = {n: b.clone() for n, b in interrupted.named_buffers()}
+    value = interrupted(*_empty_like(x2, y2, ignore))
+    for n, b in interrupted.named_buffers():
+        torch.testing.assert_close(b, before[n], rtol=0, atol=0)
+    torch.testing.assert_close(interrupted(x1, y1), plain(x1, y1))
+    assert bool(torch.isfinite(value))
+
+
 def test_momentum_errors():
     with pytest.raises(ValueError, match=r"SoftF1Loss: expected `momentum` to be >= 0 and < 1"):
         softmetrics.SoftF1Loss(task="binary", momentum=1.0)

@@ -87,10 +87,13 @@ class RunningStatistics(Float32Buffers):
     """A loss that can mix its batch statistics with running ones (`momentum`).
 
     `register_running(fields, shape)` creates one float32 buffer `running_<field>` per
-    statistic and a `running_initialized` flag; `mix_running(batch)` returns
+    statistic and a `running_initialized` flag; `mix_running(batch, entries)` returns
     `momentum * running + (1 - momentum) * batch` for each statistic (the batch itself
     until the first update) and, in training mode, stores the mixed values, detached, as
-    the new running ones. Buffers follow the module (`.to(device)`, `state_dict`).
+    the new running ones. A batch without entries (`entries` false: no samples, or every
+    entry ignored) holds no statistics: it is not mixed in and changes no buffer (the
+    running statistics themselves are the value once there are any). Buffers follow the
+    module (`.to(device)`, `state_dict`).
     """
 
     momentum: float | None
@@ -125,7 +128,9 @@ class RunningStatistics(Float32Buffers):
                  "statistics (move the loss there with `.to(device)`)",
                  f"a tensor on {input.device}", raw=True)
 
-    def mix_running(self, batch: Sequence[Tensor]) -> list[Tensor]:
+    def mix_running(self, batch: Sequence[Tensor], entries: Tensor | bool) -> list[Tensor]:
+        """The mixed statistics; `entries`: whether the batch has any (a 0-d bool tensor,
+        read on the device: no host synchronisation)."""
         m = float(self.momentum or 0.0)  # set whenever running buffers are registered
         # copies of what is read here and written below: under torch.compile a read of
         # the buffers recomputed in the backward pass would see the new values
@@ -133,11 +138,18 @@ class RunningStatistics(Float32Buffers):
         mixed = []
         for key, value in zip(self._running_fields, batch, strict=True):
             running = snapshot(getattr(self, f"running_{key}"), value.dtype)
-            mixed.append(torch.where(init, m * running + (1.0 - m) * value, value))
-        if self.training:
+            both = m * running + (1.0 - m) * value
+            if entries is not True:  # nothing to mix in: the running statistics as they are
+                both = torch.where(entries, both, running)
+            mixed.append(torch.where(init, both, value))
+        if self.training and entries is not False:
             with torch.no_grad():
                 for key, value in zip(self._running_fields, mixed, strict=True):
                     buffer = getattr(self, f"running_{key}")
-                    buffer.copy_(value.detach().expand_as(buffer))
-                self.running_initialized.fill_(True)
+                    new = value.detach().expand_as(buffer)
+                    buffer.copy_(new if entries is True else torch.where(entries, new, buffer))
+                if entries is True:
+                    self.running_initialized.fill_(True)
+                else:
+                    self.running_initialized.logical_or_(entries)
         return mixed

@@ -82,7 +82,7 @@ class SoftCohenKappaLoss(RunningStatistics):
             counts = self._sync(counts)
         if self.momentum is None:
             return counts
-        return KappaCounts(*self.mix_running(list(counts)))
+        return KappaCounts(*self.mix_running(list(counts), (counts.total > 0).any()))
 
     def _value(self, input: Tensor, target: Tensor, temperature: float,
                hook: KappaHook | None) -> Tensor:

@@ -142,7 +142,9 @@ class _ClassificationLoss(RunningStatistics):
         if self.momentum is None:
             return counts
         batch = [as_tensor_on(value, counts.tp) for value in counts]
-        return Counts(*self.mix_running(batch))
+        total = counts.total  # a number where nothing is ignored: known without the data
+        entries = (total > 0).any() if isinstance(total, Tensor) else bool(total > 0)
+        return Counts(*self.mix_running(batch, entries))
 
     def _value(self, input: Tensor, target: Tensor, temperature: float,
                hook: CountsHook | None, focal: bool = False) -> Tensor:

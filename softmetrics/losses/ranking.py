@@ -84,7 +84,10 @@ class _RankingLoss(RunningStatistics):
         return input, target
 
     def _hook(self, stats: ColumnStats) -> ColumnStats:
-        return ColumnStats(*self.mix_running(stats))
+        # a batch that defines no column (no samples, or no positive anywhere) holds none
+        # of these statistics
+        entries = (stats.den > 0).any() | (stats.pos > 0).any()
+        return ColumnStats(*self.mix_running(stats, entries))
 
     def _value(self, input: Tensor, target: Tensor, temperature: float | Tensor,
                hook: StatsHook | None = None) -> Tensor:
