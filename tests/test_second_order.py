@@ -33,6 +33,25 @@ def test_soft_f1_gradgradcheck(task, samplewise):
         lambda z: F.soft_f1_score(z, y, temperature=0.7, threshold=0.4, **kw), (x,))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("task", "average"), [("binary", "micro"), ("multiclass", "micro"),
+                                               ("multilabel", "macro")])
+def test_mcc_where_its_denominator_is_zero_has_zero_second_derivatives(task, average, dtype):
+    """Where MCC's denominator is 0 (a constant target) the value is the constant
+    `zero_division`: first and second derivatives 0. The branch `where` drops divided by
+    the rsqrt of the smallest normal number, whose backward cubes it (inf in float64
+    too), and 0 * inf made the second derivative NaN: a gradient penalty was NaN."""
+    shape = (6,) if task == "binary" else (6, 3)
+    z = _logits(*shape).to(dtype).detach().requires_grad_()
+    y = torch.ones(shape, dtype=torch.long) if task != "multiclass" else torch.ones(6).long()
+    num_classes = None if task == "binary" else 3
+    value = F.soft_matthews_corrcoef(z, y, task=task, num_classes=num_classes,
+                                     average=average, temperature=0.5)
+    (grad,) = torch.autograd.grad(value, z, create_graph=True)
+    (second,) = torch.autograd.grad(grad.sum() + (grad**2).sum(), z)
+    assert not grad.any() and not second.any(), (grad, second)
+
+
 def test_weighted_counts_gradgradcheck():
     """Sample weights (the ignored entries) take part in the differentiable backward."""
     x = _logits(6, 3)

@@ -155,9 +155,12 @@ def _mcc(trace: Tensor, total: Tensor | float, pred: Tensor, true: Tensor,
     cov_pp = total * total - (pred * pred).sum(-1)
     cov_tt = total * total - (true * true).sum(-1)
     den = cov_pp * cov_tt
-    tiny = torch.finfo(den.dtype).tiny
+    # floored as `divide` floors: the rsqrt's backward cubes it, and at the smallest normal
+    # number that is inf, which the branch `where` drops turned into a NaN second
+    # derivative (0 * inf); at its square root the cube is finite
+    floor = torch.finfo(den.dtype).tiny ** 0.5
     # NaN counts give a NaN value, not zero_division: `NaN <= 0` is False
-    return torch.where(den <= 0, zero_division, cov_pt * torch.rsqrt(den.clamp_min(tiny)))
+    return torch.where(den <= 0, zero_division, cov_pt * torch.rsqrt(den.clamp_min(floor)))
 
 
 def _multiclass_mcc(c: Counts, zero_division: float) -> Tensor:
