@@ -619,6 +619,19 @@ def test_the_soft_bleu_loss_of_an_empty_batch_backpropagates(shape, ref_shape):
     assert not z.grad.any()
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_expected_bleu_with_a_large_alpha_weighs_the_best_candidate(dtype):
+    """alpha * log_probs may overflow where neither does (-2e9 * 1e30 in float32): the
+    candidates' weights are the softmax of the differences to the best one, which is
+    shift-invariant, so the large-alpha limit, the best candidate's BLEU, is reached."""
+    ref = torch.tensor([[1, 2, 3, 4]])
+    samples = torch.tensor([[[1, 2, 3, 4], [1, 2, 0, 0]]])
+    log_probs = torch.tensor([[-2e9, -3e9]], dtype=dtype, requires_grad=True)
+    value = expected_bleu(samples, log_probs, ref, alpha=1e30)
+    (grad,) = torch.autograd.grad(value, log_probs)
+    assert float(value) == 1.0 and not grad.any()
+
+
 def test_mean_over_an_empty_batch_is_zero_not_nan():
     # found by the fuzzer: `reduction="mean"` over B = 0 sentences was 0/0
     samples = torch.zeros(0, 2, 3, dtype=torch.long)

@@ -596,5 +596,7 @@ def compute_expected_bleu(fn: str, samples: Tensor, log_probs: Tensor, ref: Tens
     if length_normalize:
         # per-token log-probabilities: the lengths BLEU counted (an empty candidate: 1)
         scores = scores / stats[2].view(rows, k).clamp_min(1).to(dtype)
+    if k:  # the differences to the best candidate: `alpha * scores` itself may overflow
+        scores = scores - scores.detach().amax(1, keepdim=True)  # (softmax: no change)
     q = torch.softmax(alpha * scores, dim=1)
     return reduce_per_sample((q * bleu.view(rows, k).to(dtype)).sum(1), reduction)
