@@ -155,3 +155,21 @@ def test_a_loss_module_with_a_tiny_temperature_trains(loss):
     value = loss(temperature=1e-40)(z, y)
     value.backward()
     assert bool(torch.isfinite(value)) and bool(torch.isfinite(z.grad).all())
+
+
+@pytest.mark.parametrize("loss", [
+    functools.partial(softmetrics.SoftAUROCLoss, task="binary"),
+    functools.partial(softmetrics.SoftNDCGLoss),
+    functools.partial(softmetrics.SoftBLEULoss)])
+def test_a_module_keeps_a_tensor_temperature_it_can_use_at_every_step(loss):
+    """A tensor temperature is kept as a buffer (it moves and saves with the Module), an
+    `nn.Parameter` as a parameter (learned). A tensor computed from a parameter
+    (`log_t.exp()`) would keep the graph of the step that made it, so the second step's
+    backward would fail: refused, with what to pass instead."""
+    assert "temperature" in dict(loss(temperature=torch.tensor(0.5)).named_buffers())
+    learned = torch.nn.Parameter(torch.tensor(0.5))
+    assert dict(loss(temperature=learned).named_parameters())["temperature"] is learned
+    log_t = torch.nn.Parameter(torch.tensor(-1.0))
+    with pytest.raises(TypeError, match=r"expected `temperature` to be a number, an "
+                                        r"nn.Parameter or a tensor that does not require"):
+        loss(temperature=log_t.exp())

@@ -800,6 +800,16 @@ def test_errors(call, error, match):
         call()
 
 
+def test_the_errors_of_a_bleu_loss_name_the_loss():
+    """As every other loss's: the message names what the user called."""
+    with pytest.raises(ValueError, match=r"^SoftBLEULoss: expected `input` to be of shape"):
+        SoftBLEULoss()(torch.randn(1, 3), REF)
+    with pytest.raises(ValueError, match=r"^SoftBLEULoss: expected `ref` to be token ids"):
+        SoftBLEULoss().metric(torch.randn(1, 3, 4), torch.tensor([[1, -5]]))
+    with pytest.raises(ValueError, match=r"^ExpectedBLEULoss: expected `log_probs`"):
+        ExpectedBLEULoss()(torch.ones(1, 2, 3, dtype=torch.long), torch.zeros(1, 3), REF)
+
+
 def test_without_validation_negative_ids_do_not_crash():
     # ids are not read; the hard path still runs (negative ids are ordinary keys)
     out = bleu_score(torch.tensor([[1, -2, 3]]), REF, validate_args=False)

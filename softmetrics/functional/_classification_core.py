@@ -365,8 +365,8 @@ def _lovasz_value(fn: str, input: Tensor, target: Tensor, *, gamma: float, check
                                  threshold=options["threshold"], samplewise=samplewise,
                                  pooled=pooled,
                                  keep=how.class_mask(z.new_empty(c)) if pooled else None)
-    loss, support, index = columns
-    score = 1.0 - loss if index is None else index  # the exact index, unrounded
+    loss, support, exact = columns
+    score = 1.0 - loss if exact is None else exact  # the exact index, unrounded
     if is_hard(temperature):
         nan = _nan_groups(z, samplewise)
         loss, score = torch.where(nan, torch.nan, loss), torch.where(nan, torch.nan, score)

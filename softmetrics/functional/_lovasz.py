@@ -62,13 +62,13 @@ class LovaszColumns(NamedTuple):
 
     loss: Tensor
     support: Tensor
-    index: Tensor | None = None
+    exact: Tensor | None = None
 
 
 def _errors(z: Tensor, y: Tensor, *, task: str, temperature: float | Tensor,
             threshold: float) -> tuple[Tensor, Tensor]:
     """Errors (N, C, ...) in the compute dtype (float64 for the exact decision, whose
-    counts the Jaccard differences then sum exactly) and the 0/1 target (bool)."""
+    counts `_exact_columns` sums exactly) and the 0/1 target (bool)."""
     hard = is_hard(temperature)
     dtype = torch.float64 if hard and z.device.type != "mps" else compute_dtype(z.dtype)
     x = z.to(dtype)

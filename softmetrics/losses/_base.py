@@ -12,7 +12,8 @@ from torch import Tensor, nn
 from .._checks import check_number, fail, is_compiling
 from .._operators import operator
 
-__all__ = ["Float32Buffers", "RunningStatistics", "check_number_temperature", "set_level_repr"]
+__all__ = ["Float32Buffers", "RunningStatistics", "check_number_temperature", "keep_temperature",
+           "set_level_repr"]
 
 
 def set_level_repr(module: nn.Module, options: dict[str, Any]) -> str:
@@ -49,6 +50,22 @@ class Float32Buffers(nn.Module):
             if new is not None and new.dtype in (torch.float16, torch.bfloat16):
                 self._buffers[name] = old.to(device=new.device)
         return self
+
+
+def keep_temperature(module: nn.Module, temperature: float | Tensor) -> None:
+    """Keep a Module's temperature: a number as it is, an `nn.Parameter` as a parameter
+    (learned), any other tensor as a buffer (it moves and saves with the Module). A tensor
+    that requires grad but is not a Parameter (`log_t.exp()`) would hold the graph of the
+    step that made it, whose second backward fails: refused."""
+    if isinstance(temperature, Tensor) and not isinstance(temperature, nn.Parameter):
+        if temperature.requires_grad:
+            fail(type(module).__name__, "temperature", "a number, an nn.Parameter or a "
+                 "tensor that does not require grad (a learned temperature is a Parameter: "
+                 "the Module computes nothing from it before the step)", temperature,
+                 error=TypeError)
+        module.register_buffer("temperature", temperature)
+    else:
+        setattr(module, "temperature", temperature)  # noqa: B010  (a Parameter registers)
 
 
 def check_number_temperature(name: str, temperature: object) -> None:
@@ -138,18 +155,23 @@ class RunningStatistics(Float32Buffers):
         mixed = []
         for key, value in zip(self._running_fields, batch, strict=True):
             running = snapshot(getattr(self, f"running_{key}"), value.dtype)
-            both = m * running + (1.0 - m) * value
-            if entries is not True:  # nothing to mix in: the running statistics as they are
-                both = torch.where(entries, both, running)
+            if entries is False:  # nothing to mix in: the running statistics as they are
+                both = running
+            else:
+                both = m * running + (1.0 - m) * value
+                if isinstance(entries, Tensor):
+                    both = torch.where(entries, both, running)
             mixed.append(torch.where(init, both, value))
         if self.training and entries is not False:
             with torch.no_grad():
                 for key, value in zip(self._running_fields, mixed, strict=True):
                     buffer = getattr(self, f"running_{key}")
                     new = value.detach().expand_as(buffer)
-                    buffer.copy_(new if entries is True else torch.where(entries, new, buffer))
-                if entries is True:
-                    self.running_initialized.fill_(True)
-                else:
+                    if isinstance(entries, Tensor):
+                        new = torch.where(entries, new, buffer)
+                    buffer.copy_(new)
+                if isinstance(entries, Tensor):
                     self.running_initialized.logical_or_(entries)
+                else:
+                    self.running_initialized.fill_(True)
         return mixed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import _checks, distributed
 from .._options import Average, Task
@@ -16,7 +16,7 @@ from ..functional._ranking_core import (
     check_ranking_options,
     ranking_metric,
 )
-from ._base import RunningStatistics, set_level_repr
+from ._base import RunningStatistics, keep_temperature, set_level_repr
 
 
 class _RankingLoss(RunningStatistics):
@@ -50,6 +50,7 @@ class _RankingLoss(RunningStatistics):
     """
 
     _metric: ClassVar[Metric]
+    temperature: float | Tensor
 
     def __init__(self, *, task: Task, num_classes: int | None = None, average: Average = "macro",
                  temperature: float | Tensor = 1.0, ignore_index: int | None = None,
@@ -66,10 +67,7 @@ class _RankingLoss(RunningStatistics):
         self.options: dict[str, Any] = dict(
             task=task, num_classes=num_classes, average=average, ignore_index=ignore_index,
             chunk_size=chunk_size, validate_args=validate_args)
-        if isinstance(temperature, Tensor) and not isinstance(temperature, nn.Parameter):
-            self.register_buffer("temperature", temperature)
-        else:
-            self.temperature = temperature
+        keep_temperature(self, temperature)
         self.keep_set_level_options(sync_dist, process_group, momentum)
         if momentum is not None:
             columns = 1 if task == "binary" or average == "micro" else int(num_classes or 1)

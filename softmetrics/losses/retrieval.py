@@ -15,6 +15,7 @@ from ..functional._retrieval_core import (
     per_query,
     reduce_metric,
 )
+from ._base import keep_temperature
 
 
 class _RetrievalLoss(nn.Module):
@@ -30,6 +31,7 @@ class _RetrievalLoss(nn.Module):
 
     _fn_name: ClassVar[str]
     _metric: ClassVar[Metric]
+    temperature: float | Tensor
 
     def __init__(self, *, k: int | None = None, temperature: float | Tensor = 1.0,
                  cutoff_temperature: float | None = None, ignore_index: int | None = None,
@@ -45,10 +47,7 @@ class _RetrievalLoss(nn.Module):
                                             cutoff_temperature=cutoff_temperature,
                                             gain=gain or "linear")
         self.reduction = reduction
-        if isinstance(temperature, Tensor) and not isinstance(temperature, nn.Parameter):
-            self.register_buffer("temperature", temperature)
-        else:
-            self.temperature = temperature
+        keep_temperature(self, temperature)
 
     def _per_query(self, input: Tensor, target: Tensor, temperature: float | Tensor
                    ) -> tuple[Tensor, Tensor, torch.dtype]:

@@ -10,8 +10,13 @@ from torch import Tensor, nn
 from .._checks import check_int, check_option, check_temperature
 from .._options import REDUCTIONS, PaddingSide, Reduction, Smooth
 from .._relax import reduce_per_sample
-from ..functional._text_core import check_bleu_options, check_expected_bleu_options
-from ..functional.text import expected_bleu, soft_bleu_score
+from ..functional._text_core import (
+    check_bleu_options,
+    check_expected_bleu_options,
+    compute_expected_bleu,
+    compute_soft_bleu,
+)
+from ._base import keep_temperature
 
 
 class SoftBLEULoss(nn.Module):
@@ -40,6 +45,8 @@ class SoftBLEULoss(nn.Module):
         tensor(1.)
     """
 
+    temperature: float | Tensor
+
     def __init__(self, *, temperature: float | Tensor = 1.0, pad_id: int = 0,
                  max_order: int = 4, smooth: Smooth = "exp", smooth_value: float | None = None,
                  effective_order: bool | None = None, corpus: bool = False,
@@ -58,15 +65,12 @@ class SoftBLEULoss(nn.Module):
             effective_order=effective_order, corpus=corpus, padding_side=padding_side,
             validate_args=validate_args)
         self.reduction = reduction
-        if isinstance(temperature, Tensor) and not isinstance(temperature, nn.Parameter):
-            self.register_buffer("temperature", temperature)
-        else:
-            self.temperature = temperature
+        keep_temperature(self, temperature)
 
     def _value(self, input: Tensor, ref: Tensor, hyp_lengths: Tensor | None,
                temperature: float | Tensor) -> Tensor:
-        return soft_bleu_score(input, ref, temperature=temperature, hyp_lengths=hyp_lengths,
-                               **self.options)
+        return compute_soft_bleu(type(self).__name__, input, ref, temperature=temperature,
+                                 hyp_lengths=hyp_lengths, **self.options)
 
     def forward(self, input: Tensor, ref: Tensor, hyp_lengths: Tensor | None = None) -> Tensor:
         """The loss `1 - soft BLEU` per sentence (or of the corpus), reduced."""
@@ -144,8 +148,8 @@ class ExpectedBLEULoss(nn.Module):
 
     def forward(self, samples: Tensor, log_probs: Tensor, ref: Tensor) -> Tensor:
         """The risk `1 - expected BLEU`, in [0, 1]."""
-        value = expected_bleu(samples, log_probs, ref, alpha=self.alpha, reduction="none",
-                              **self.options)
+        value = compute_expected_bleu(type(self).__name__, samples, log_probs, ref,
+                                      alpha=self.alpha, reduction="none", **self.options)
         return reduce_per_sample(1.0 - value, self.reduction)
 
     if TYPE_CHECKING:  # calling the Module runs `forward`: its signature for type checkers
@@ -154,8 +158,9 @@ class ExpectedBLEULoss(nn.Module):
     @torch.no_grad()
     def metric(self, samples: Tensor, log_probs: Tensor, ref: Tensor) -> Tensor:
         """The expected BLEU with this loss's options; no gradient."""
-        return expected_bleu(samples, log_probs, ref, alpha=self.alpha,
-                             reduction=self.reduction, **self.options)
+        return compute_expected_bleu(type(self).__name__, samples, log_probs, ref,
+                                     alpha=self.alpha, reduction=self.reduction,
+                                     **self.options)
 
     def extra_repr(self) -> str:
         shown = {k: v for k, v in self.options.items() if v is not None}
