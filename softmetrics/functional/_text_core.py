@@ -2,8 +2,8 @@ r"""The machinery of BLEU on token ids, behind `softmetrics.functional.text`.
 
 Option checks; the exact statistics from the n-gram groups of `_bleu_ngrams`; the soft matches of
 per-position token distributions; the BLEU formula that both kinds of statistics share;
-and the pipelines of the three public functions (`bleu_score`, `soft_bleu_score`,
-`expected_bleu`), which validate, compute the statistics and apply the formula.
+and the pipelines of `bleu_score` and `soft_bleu_score`, which validate, compute the
+statistics and apply the formula (`expected_bleu`'s is `_expected_bleu_core`).
 """
 
 from __future__ import annotations
@@ -30,19 +30,23 @@ from .._checks import (
     is_compiling,
 )
 from .._operators import operator
-from .._options import PADDING_SIDES, REDUCTIONS
-from .._relax import compute_dtype, full_precision, is_hard, reduce_per_sample, temperature_scale
+from .._options import PADDING_SIDES
+from .._relax import compute_dtype, full_precision, is_hard, temperature_scale
 from ._bleu_ngrams import ngram_groups, tag_counts
 
 __all__ = [
     "SMOOTH_DEFAULTS",
     "check_bleu_options",
-    "check_expected_bleu_options",
+    "check_pad_id",
+    "check_vocab_size",
     "compute_bleu",
-    "compute_expected_bleu",
     "compute_soft_bleu",
+    "format_ref",
+    "hard_stats",
+    "id_bounds",
     "left_align",
     "prefix_valid",
+    "score_stats",
     "soft_caps",
     "soft_matches",
 ]
@@ -78,7 +82,7 @@ def check_bleu_options(fn: str, *, max_order: int, smooth: str, smooth_value: fl
                         high_open=True)
 
 
-def _check_vocab_size(fn: str, vocab_size: int | None) -> None:
+def check_vocab_size(fn: str, vocab_size: int | None) -> None:
     if vocab_size is not None:
         check_int(fn, "vocab_size", vocab_size, low=1)
 
@@ -93,7 +97,7 @@ def check_pad_id(fn: str, arg: str, tokens: Tensor, pad_id: int) -> None:
                  f"[{info.min}, {info.max}]", pad_id)
 
 
-def _format_ref(fn: str, ref: Tensor, batch: int, pad_id: int) -> Tensor:
+def format_ref(fn: str, ref: Tensor, batch: int, pad_id: int) -> Tensor:
     """`ref` as `(B, R, T')` (a view), after checking dtype, rank, batch and `pad_id`."""
     check_index_tensor(fn, "ref", ref)
     check_ndim(fn, "ref", ref, (2, 3), "of shape (B, T') or (B, R, T')")
@@ -107,7 +111,7 @@ def _format_ref(fn: str, ref: Tensor, batch: int, pad_id: int) -> Tensor:
     return ref.unsqueeze(1) if ref.ndim == 2 else ref
 
 
-def _id_bounds(fn: str, named: list[tuple[str, Tensor]], pad_id: int,
+def id_bounds(fn: str, named: list[tuple[str, Tensor]], pad_id: int,
                vocab_size: int | None, checks: DataChecks) -> int:
     """Check that every id other than `pad_id` is >= 0 (and < `vocab_size` when given);
     return 1 + the largest id (at least 1).
@@ -169,7 +173,7 @@ def _closest_ref_len(hyp_len: Tensor, ref_lens: Tensor) -> Tensor:
 
 
 
-def _hard_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
+def hard_stats(hyp: Tensor, ref: Tensor, pad_id: int, max_order: int,
                 vocab_size: int | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Exact BLEU statistics (`_tiled_stats`); inside `torch.compile` one operator,
     `softmetrics::bleu_stats`, so that the compiler neither unrolls the CPU's tiles into
@@ -307,8 +311,8 @@ def _bleu_formula(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Ten
     return torch.where(dead, 0.0, some_match * penalty * torch.exp(log_p))
 
 
-def _score(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Tensor, dtype: torch.dtype,
-           *, corpus: bool, **options: Any) -> Tensor:
+def score_stats(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Tensor,
+                dtype: torch.dtype, *, corpus: bool, **options: Any) -> Tensor:
     """Cast the statistics to `dtype`, sum them for `corpus`, apply the formula."""
     matches, totals = matches.to(dtype), totals.to(dtype)
     hyp_len, ref_len = hyp_len.to(dtype), ref_len.to(dtype)
@@ -407,28 +411,28 @@ def compute_bleu(fn: str, hyp: Tensor, ref: Tensor, *, pad_id: int, max_order: i
                                       effective_order=effective_order, corpus=corpus,
                                       padding_side=padding_side)
     check_int(fn, "pad_id", pad_id)
-    _check_vocab_size(fn, vocab_size)
+    check_vocab_size(fn, vocab_size)
     check_index_tensor(fn, "hyp", hyp)
     check_ndim(fn, "hyp", hyp, 2, "of shape (B, T)")
     check_pad_id(fn, "hyp", hyp, pad_id)
-    ref = _format_ref(fn, ref, hyp.shape[0], pad_id)
+    ref = format_ref(fn, ref, hyp.shape[0], pad_id)
     if checks_data(validate_args):
-        top = _id_bounds(fn, [("hyp", hyp), ("ref", ref)], pad_id, vocab_size, DataChecks())
+        top = id_bounds(fn, [("hyp", hyp), ("ref", ref)], pad_id, vocab_size, DataChecks())
         vocab_size = top if vocab_size is None else vocab_size
     if effective_order is None:
         effective_order = not corpus
     with torch.no_grad():
         if padding_side == "left":
             hyp, ref = left_align(hyp, pad_id), left_align(ref, pad_id)
-        stats = _hard_stats(hyp, ref, pad_id, max_order, vocab_size)
-        return _score(*stats, torch.float64, corpus=corpus, smooth=smooth,
+        stats = hard_stats(hyp, ref, pad_id, max_order, vocab_size)
+        return score_stats(*stats, torch.float64, corpus=corpus, smooth=smooth,
                       smooth_value=smooth_value, effective_order=effective_order)
 
 
 def _check_soft_bleu_data(fn: str, input: Tensor, ref: Tensor, temperature: float | Tensor,
                           pad_id: int, hyp_lengths: Tensor | None) -> None:
     """The value checks of `compute_soft_bleu`: a finite `input`, `hyp_lengths` in
-    [0, T], a tensor `temperature` > 0 and the reference ids (`_id_bounds`)."""
+    [0, T], a tensor `temperature` > 0 and the reference ids (`id_bounds`)."""
     checks = DataChecks()
     checks.finite(fn, "input", input)
     t_hyp = input.shape[1]
@@ -445,7 +449,7 @@ def _check_soft_bleu_data(fn: str, input: Tensor, ref: Tensor, temperature: floa
         low, high = torch.aminmax(lengths)
         checks.add((low >= 0) & (high <= t_hyp), lengths_in_range)
     checks.temperature(fn, "temperature", temperature)
-    _id_bounds(fn, [("ref", ref)], pad_id, None, checks)
+    id_bounds(fn, [("ref", ref)], pad_id, None, checks)
 
 
 def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float | Tensor,
@@ -467,7 +471,7 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
     if vocab == 0:
         fail(fn, "input", "logits over a vocabulary of at least one token (V >= 1)",
              f"shape {tuple(input.shape)}", raw=True)
-    ref = _format_ref(fn, ref, rows, pad_id)
+    ref = format_ref(fn, ref, rows, pad_id)
     if hyp_lengths is not None:
         check_index_tensor(fn, "hyp_lengths", hyp_lengths)
         if tuple(hyp_lengths.shape) != (rows,):
@@ -527,7 +531,7 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
         m1 = m1.view(rows, t_hyp, n_refs, t_ref) * inside.unsqueeze(1).to(work)
         with full_precision(device):  # soft counts summed in `work`, also under autocast
             matches = soft_matches(m1, hv, caps, max_order)
-    out = _score(matches, totals, hyp_len, ref_len, work, corpus=corpus, smooth=smooth,
+    out = score_stats(matches, totals, hyp_len, ref_len, work, corpus=corpus, smooth=smooth,
                  smooth_value=smooth_value, effective_order=effective_order)
     # NaN logits give NaN (the argmax of NaN logits, which sets the lengths and the exact
     # value, is a token all the same, and a structural 0 would hide them)
@@ -536,67 +540,3 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
         unordered = unordered.any() if corpus else unordered
     out = torch.where(unordered, float("nan"), out)
     return out.to(dtype)
-
-
-def check_expected_bleu_options(fn: str, *, alpha: float, length_normalize: bool,
-                                reduction: str) -> float:
-    """Validate the options of expected BLEU that the other BLEU functions do not take;
-    return `alpha`. Reads no tensor data. The Module calls this once in `__init__`."""
-    alpha = check_number(fn, "alpha", alpha, low=0.0, high=math.inf, high_open=True)
-    if not isinstance(length_normalize, bool):
-        fail(fn, "length_normalize", "True or False", length_normalize, error=TypeError)
-    check_option(fn, "reduction", reduction, REDUCTIONS)
-    return alpha
-
-
-def compute_expected_bleu(fn: str, samples: Tensor, log_probs: Tensor, ref: Tensor, *,
-                          alpha: float, length_normalize: bool, pad_id: int, max_order: int,
-                          smooth: str, smooth_value: float | None,
-                          effective_order: bool | None, vocab_size: int | None,
-                          reduction: str, padding_side: str, validate_args: bool) -> Tensor:
-    """`expected_bleu`: the sentence BLEU of the `(B, K)` candidates (exact, no gradient)
-    averaged under `softmax(alpha * log_probs)` over the candidates (with
-    `length_normalize`, `log_probs` divided by the candidates' lengths), then reduced."""
-    smooth_value = check_bleu_options(fn, max_order=max_order, smooth=smooth,
-                                      smooth_value=smooth_value,
-                                      effective_order=effective_order,
-                                      padding_side=padding_side)
-    check_int(fn, "pad_id", pad_id)
-    _check_vocab_size(fn, vocab_size)
-    alpha = check_expected_bleu_options(fn, alpha=alpha, length_normalize=length_normalize,
-                                        reduction=reduction)
-    check_index_tensor(fn, "samples", samples)
-    check_pad_id(fn, "samples", samples, pad_id)
-    check_ndim(fn, "samples", samples, 3, "of shape (B, K, T)")
-    rows, k, t_hyp = samples.shape
-    check_floating(fn, "log_probs", log_probs, "sequence log-probabilities")
-    if tuple(log_probs.shape) != (rows, k):
-        fail(fn, "log_probs", f"of shape ({rows}, {k}) (one log-probability per sample)",
-             f"shape {tuple(log_probs.shape)}", raw=True)
-    ref = _format_ref(fn, ref, rows, pad_id)
-    if checks_data(validate_args):  # one host synchronisation for all the checks
-        checks = DataChecks()
-        checks.finite(fn, "log_probs", log_probs)
-        top = _id_bounds(fn, [("samples", samples), ("ref", ref)], pad_id, vocab_size,
-                         checks)
-        vocab_size = top if vocab_size is None else vocab_size
-    if effective_order is None:
-        effective_order = True
-    dtype = compute_dtype(log_probs.dtype)
-    with torch.no_grad():
-        if padding_side == "left":
-            samples, ref = left_align(samples, pad_id), left_align(ref, pad_id)
-        refs = ref.unsqueeze(1).expand(rows, k, *ref.shape[1:]).reshape(rows * k,
-                                                                         *ref.shape[1:])
-        stats = _hard_stats(samples.reshape(rows * k, t_hyp), refs, pad_id, max_order,
-                            vocab_size)
-        bleu = _score(*stats, torch.float64, corpus=False, smooth=smooth,
-                      smooth_value=smooth_value, effective_order=effective_order)
-    scores = log_probs.to(dtype)
-    if length_normalize:
-        # per-token log-probabilities: the lengths BLEU counted (an empty candidate: 1)
-        scores = scores / stats[2].view(rows, k).clamp_min(1).to(dtype)
-    if k:  # the differences to the best candidate: `alpha * scores` itself may overflow
-        scores = scores - scores.detach().amax(1, keepdim=True)  # (softmax: no change)
-    q = torch.softmax(alpha * scores, dim=1)
-    return reduce_per_sample((q * bleu.view(rows, k).to(dtype)).sum(1), reduction)

@@ -36,7 +36,8 @@ from __future__ import annotations
 from torch import Tensor
 
 from .._options import PaddingSide, Reduction, Smooth
-from ._text_core import compute_bleu, compute_expected_bleu, compute_soft_bleu
+from ._expected_bleu_core import compute_expected_bleu
+from ._text_core import compute_bleu, compute_soft_bleu
 
 
 def bleu_score(hyp: Tensor, ref: Tensor, *, pad_id: int = 0, max_order: int = 4,

@@ -10,12 +10,8 @@ from torch import Tensor, nn
 from .._checks import check_int, check_option, check_temperature
 from .._options import REDUCTIONS, PaddingSide, Reduction, Smooth
 from .._relax import reduce_per_sample
-from ..functional._text_core import (
-    check_bleu_options,
-    check_expected_bleu_options,
-    compute_expected_bleu,
-    compute_soft_bleu,
-)
+from ..functional._expected_bleu_core import check_expected_bleu_options, compute_expected_bleu
+from ..functional._text_core import check_bleu_options, compute_soft_bleu
 from ._base import keep_temperature
 
 
