@@ -32,6 +32,7 @@ __all__ = [
     "DataChecks",
     "binary_channel_squeezed",
     "check_floating",
+    "check_held",
     "check_index_tensor",
     "check_int",
     "check_ndim",
@@ -39,6 +40,7 @@ __all__ = [
     "check_num_classes",
     "check_number",
     "check_option",
+    "check_same_device",
     "check_same_shape",
     "check_task_data",
     "check_task_inputs",
@@ -413,8 +415,36 @@ def check_task_options(fn: str, *, task: Any, num_classes: Any, average: Any,
 def binary_channel_squeezed(input: Tensor, target: Tensor) -> bool:
     """Whether binary scores carry a singleton channel axis 1 that the target lacks:
     (N, 1, ...) logits with an (N, ...) mask, the segmentation convention."""
-    return (input.ndim == target.ndim + 1 and input.shape[1] == 1
+    return (input.ndim >= 2 and input.ndim == target.ndim + 1 and input.shape[1] == 1
             and input.shape[:1] + input.shape[2:] == target.shape)
+
+
+def check_held(fn: str, option: str, value: int, arg: str, tensor: Tensor) -> None:
+    """`value`, an `option` compared with the entries of `tensor` (`ignore_index`,
+    `pad_id`), must be a value of `tensor`'s dtype: torch compares a tensor with a Python
+    number in the tensor's dtype, so another would wrap into its range (-1 reads as 255 in
+    uint8, 2^32 + 1 as 1 in int32: entries ignored that are not) or round (2049 as 2048 in
+    float16), and one beyond int64 raised OverflowError. A bool tensor compares as int64."""
+    dtype = torch.int64 if tensor.dtype == torch.bool else tensor.dtype
+    if dtype.is_floating_point:
+        if float(torch.tensor(float(value), dtype=dtype)) != value:
+            fail(fn, option, f"a value `{arg}`'s dtype {tensor.dtype} holds exactly", value)
+        return
+    info = torch.iinfo(dtype)
+    if not info.min <= value <= info.max:
+        fail(fn, option, f"a value `{arg}`'s dtype {tensor.dtype} holds, in "
+             f"[{info.min}, {info.max}]", value)
+
+
+def check_same_device(fn: str, first: tuple[str, Tensor],
+                      *others: tuple[str, Tensor | None]) -> None:
+    """Every tensor of `others` (name, tensor; None skipped) on the device of `first`:
+    torch's own error for a mismatch comes from deep inside and names no argument."""
+    arg, device = first[0], first[1].device
+    for name, tensor in others:
+        if tensor is not None and tensor.device != device:
+            fail(fn, name, f"on {device}, the device of `{arg}`",
+                 f"a tensor on {tensor.device}", raw=True)
 
 
 def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
@@ -428,6 +458,10 @@ def check_task_inputs(fn: str, input: Tensor, target: Tensor, *, task: str,
     With `soft_targets`, a target that `is_soft_target` holds probabilities, with no
     `ignore_index` for multiclass (no entry of a probability vector marks it as ignored)."""
     check_floating(fn, "input", input)
+    if isinstance(target, Tensor):  # else refused below, by type
+        check_same_device(fn, ("input", input), ("target", target))
+        if ignore_index is not None:
+            check_held(fn, "ignore_index", ignore_index, "target", target)
     if task == "multiclass":
         soft = soft_targets and is_soft_target(task, input, target)
         if not soft:

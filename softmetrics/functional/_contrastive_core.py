@@ -21,6 +21,7 @@ from .._checks import (
     DataChecks,
     check_floating,
     check_ndim,
+    check_same_device,
     checks_data,
     fail,
     is_compiling,
@@ -74,6 +75,7 @@ def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
             fail(fn, "negatives", f"a 2-D (M, {d}) or 3-D ({n}, K, {d}) tensor",
                  f"shape {tuple(negatives.shape)}", raw=True)
         dtype = torch.promote_types(dtype, negatives.dtype)
+    check_same_device(fn, ("query", query), ("key", key), ("negatives", negatives))
     if checks_data(validate_args):
         checks.finite(fn, "query", query)
         checks.finite(fn, "key", key)

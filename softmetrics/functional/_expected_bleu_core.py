@@ -17,6 +17,7 @@ from .._checks import (
     check_ndim,
     check_number,
     check_option,
+    check_same_device,
     checks_data,
     fail,
 )
@@ -71,7 +72,8 @@ def compute_expected_bleu(fn: str, samples: Tensor, log_probs: Tensor, ref: Tens
     if tuple(log_probs.shape) != (rows, k):
         fail(fn, "log_probs", f"of shape ({rows}, {k}) (one log-probability per sample)",
              f"shape {tuple(log_probs.shape)}", raw=True)
-    ref = format_ref(fn, ref, rows, pad_id)
+    check_same_device(fn, ("samples", samples), ("log_probs", log_probs))
+    ref = format_ref(fn, ref, rows, pad_id, ("samples", samples))
     if checks_data(validate_args):  # one host synchronisation for all the checks
         checks = DataChecks()
         checks.finite(fn, "log_probs", log_probs)

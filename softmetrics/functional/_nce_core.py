@@ -16,6 +16,7 @@ from .._checks import (
     check_floating,
     check_index_tensor,
     check_ndim,
+    check_same_device,
     checks_data,
     fail,
 )
@@ -110,6 +111,8 @@ def check_output_layer(fn: str, input: Tensor, target: Tensor, weight: Tensor,
     if v == 0:
         fail(fn, "weight", "at least one class (V >= 1)", f"shape {tuple(weight.shape)}",
              raw=True)
+    check_same_device(fn, ("input", input), ("target", target), ("weight", weight),
+                      ("bias", bias))
     if checks_data(validate_args):
         checks.values_in(fn, "target", target, 0, weight.shape[0])
         checks.finite(fn, "input", input)

@@ -20,10 +20,12 @@ from torch import Tensor
 from .._checks import (
     DataChecks,
     check_floating,
+    check_held,
     check_index_tensor,
     check_int,
     check_ndim,
     check_option,
+    check_same_device,
     check_same_shape,
     check_temperature,
     checks_data,
@@ -121,6 +123,9 @@ def _format(fn: str, input: Tensor, target: Tensor, *, graded: bool,
     check_ndim(fn, "input", input, 2, "a 2-D tensor (Q, G): queries x gallery items")
     check_index_tensor(fn, "target", target, allow_bool=True, allow_float=True)
     check_same_shape(fn, "target", target, tuple(input.shape), "the shape of `input`")
+    check_same_device(fn, ("input", input), ("target", target))
+    if ignore_index is not None:
+        check_held(fn, "ignore_index", ignore_index, "target", target)
     kept = None if ignore_index is None else target != ignore_index
     count = sum_dtype(input.device)
     scores = input.to(compute_dtype(input.dtype)).contiguous()

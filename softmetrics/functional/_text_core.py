@@ -19,11 +19,13 @@ from .. import _tuning
 from .._checks import (
     DataChecks,
     check_floating,
+    check_held,
     check_index_tensor,
     check_int,
     check_ndim,
     check_number,
     check_option,
+    check_same_device,
     check_temperature,
     checks_data,
     fail,
@@ -88,18 +90,18 @@ def check_vocab_size(fn: str, vocab_size: int | None) -> None:
 
 
 def check_pad_id(fn: str, arg: str, tokens: Tensor, pad_id: int) -> None:
-    """`pad_id` must be a value of the ids' dtype: compared with the ids, another would
-    wrap into their range (2^32 + 1 reads as 1 in int32)."""
-    if not tokens.is_floating_point() and tokens.dtype != torch.bool:
-        info = torch.iinfo(tokens.dtype)
-        if not info.min <= pad_id <= info.max:
-            fail(fn, "pad_id", f"a value of `{arg}`'s dtype {tokens.dtype}, in "
-                 f"[{info.min}, {info.max}]", pad_id)
+    """`pad_id` must be a value of the ids' dtype (`check_held`): compared with the ids,
+    another would wrap into their range (2^32 + 1 reads as 1 in int32)."""
+    if isinstance(tokens, Tensor):
+        check_held(fn, "pad_id", pad_id, arg, tokens)
 
 
-def format_ref(fn: str, ref: Tensor, batch: int, pad_id: int) -> Tensor:
-    """`ref` as `(B, R, T')` (a view), after checking dtype, rank, batch and `pad_id`."""
+def format_ref(fn: str, ref: Tensor, batch: int, pad_id: int,
+               first: tuple[str, Tensor]) -> Tensor:
+    """`ref` as `(B, R, T')` (a view), after checking dtype, rank, batch, `pad_id` and that
+    it lies on the device of the `first` argument (name, tensor)."""
     check_index_tensor(fn, "ref", ref)
+    check_same_device(fn, first, ("ref", ref))
     check_ndim(fn, "ref", ref, (2, 3), "of shape (B, T') or (B, R, T')")
     if ref.shape[0] != batch:
         fail(fn, "ref", f"of batch size {batch} (as the hypotheses)",
@@ -415,7 +417,7 @@ def compute_bleu(fn: str, hyp: Tensor, ref: Tensor, *, pad_id: int, max_order: i
     check_index_tensor(fn, "hyp", hyp)
     check_ndim(fn, "hyp", hyp, 2, "of shape (B, T)")
     check_pad_id(fn, "hyp", hyp, pad_id)
-    ref = format_ref(fn, ref, hyp.shape[0], pad_id)
+    ref = format_ref(fn, ref, hyp.shape[0], pad_id, ("hyp", hyp))
     if checks_data(validate_args):
         top = id_bounds(fn, [("hyp", hyp), ("ref", ref)], pad_id, vocab_size, DataChecks())
         vocab_size = top if vocab_size is None else vocab_size
@@ -471,9 +473,10 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
     if vocab == 0:
         fail(fn, "input", "logits over a vocabulary of at least one token (V >= 1)",
              f"shape {tuple(input.shape)}", raw=True)
-    ref = format_ref(fn, ref, rows, pad_id)
+    ref = format_ref(fn, ref, rows, pad_id, ("input", input))
     if hyp_lengths is not None:
         check_index_tensor(fn, "hyp_lengths", hyp_lengths)
+        check_same_device(fn, ("input", input), ("hyp_lengths", hyp_lengths))
         if tuple(hyp_lengths.shape) != (rows,):
             fail(fn, "hyp_lengths", f"of shape ({rows},) (one length per hypothesis)",
                  f"shape {tuple(hyp_lengths.shape)}", raw=True)
