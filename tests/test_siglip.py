@@ -123,6 +123,30 @@ def test_tiled_equals_untiled(n, chunk, seed, normalize):
                                sigmoid_contrastive_loss(q, k, **options))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_whole_matrix_keeps_the_small_terms_the_tiles_keep(dtype):
+    """Well separated pairs at the largest scale: the positive's own term is ~110, the
+    negatives' ~1e-6. Adding the positive into the row sum and taking it out again lost
+    every term below its rounding (8e-40 for 1.7e-6 in float32, 5.5e-9 off in float64);
+    each entry's term is now its own, as in the tiles. An infinite bias gives inf (and 0
+    for one pair, the positive alone), not inf - inf."""
+    gram = torch.full((3, 3), -0.04, dtype=torch.float64).fill_diagonal_(1.0)
+    q = torch.linalg.cholesky(gram).to(dtype)  # unit rows: cos 1 with itself, else -0.04
+    kw = dict(logit_scale=100.0, logit_bias=-10.0, reduction="none")
+    whole = sigmoid_contrastive_loss(q, q, **kw)
+    tiles = sigmoid_contrastive_loss(q, q, chunk_size=1, **kw)
+    logits = 100.0 * gram - 10.0
+    signs = 2 * torch.eye(3, dtype=torch.float64) - 1
+    want = -F.logsigmoid(signs * logits).sum(1)
+    torch.testing.assert_close(whole.double(), want, rtol=1e-6 if dtype == torch.float32
+                               else 1e-12, atol=0)
+    torch.testing.assert_close(whole, tiles, rtol=1e-6, atol=0)
+    x = torch.randn(1, 4)
+    assert float(sigmoid_contrastive_loss(x, x, logit_bias=float("inf"))) == 0.0
+    x = torch.randn(3, 4)
+    assert float(sigmoid_contrastive_loss(x, x, logit_bias=float("inf"))) == math.inf
+
+
 @pytest.mark.parametrize("chunk", [None, 3])
 def test_gradcheck(chunk):
     q, k = _randn(7, 4, seed=6, requires_grad=True), _randn(7, 4, seed=7, requires_grad=True)

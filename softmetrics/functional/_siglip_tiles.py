@@ -90,9 +90,11 @@ def untiled_per_query(scale: Tensor, bias: Tensor, normalize: bool, dtype: torch
     if normalize:
         q, k = F.normalize(q, dim=1, eps=NORM_EPS), F.normalize(k, dim=1, eps=NORM_EPS)
     logits = (q * scale.to(dtype)) @ k.T + bias.to(dtype)
-    positive = logits.diagonal(offset)
-    # every pair as a negative, then the positive's term swapped: softplus(l) -> softplus(-l)
-    return _softplus(logits).sum(dim=1) - _softplus(positive) + _softplus(-positive)
+    # softplus(l) of a negative, softplus(-l) of the positive, each entry its own term (the
+    # positive's added into the row and taken out again lost the terms below its rounding)
+    signs = torch.ones_like(logits)
+    signs.diagonal(offset).fill_(-1.0)
+    return _softplus(logits * signs).sum(dim=1)
 
 
 def _softplus(x: Tensor) -> Tensor:
