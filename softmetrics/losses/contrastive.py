@@ -37,7 +37,7 @@ class InfoNCELoss(nn.Module):
     `learn_temperature=True` makes the temperature a parameter, stored on a log scale
     (`log_temperature`, as CLIP's logit scale) so that it stays positive; otherwise it is
     a constant. A learned temperature is bounded below by `min_temperature` (default
-    0.01): the forward pass uses $\max(\tau, \tau_\text{min})$, so at the bound the
+    0.01): the forward pass uses $\max(\tau, \tau_\text{min})$, so beyond the bound the
     gradient into `log_temperature` is 0 and the logits are never scaled by more than
     $1 / \tau_\text{min}$. This is CLIP's bound (its logit scale $1/\tau$ is clipped at
     100, as unbounded it grows until the loss overflows); a fixed temperature is used as
@@ -153,8 +153,8 @@ class SigLIPLoss(nn.Module):
     log scale (`log_logit_scale`, initialised at $\log 10$ by default) and $b$ a parameter
     (`logit_bias`, initialised at $-10$), the initialisation of Zhai et al. (2023). The
     learned scale is bounded above by `max_logit_scale` (default 100): the forward pass
-    uses $t = \exp(\min(\log t_\text{learned}, \log t_\text{max}))$, so at the bound the
-    parameter gets no gradient and the logits are never scaled by more than
+    uses $t = \exp(\min(\log t_\text{learned}, \log t_\text{max}))$, so beyond the bound
+    the parameter gets no gradient and the logits are never scaled by more than
     $t_\text{max}$. This is CLIP's bound on its logit scale, as for the temperature of
     [`InfoNCELoss`][softmetrics.InfoNCELoss]; the bias needs none (the loss is linear in
     it for large $|b|$, never overflowing). With `learnable=False` both are constants,
