@@ -236,7 +236,8 @@ def _empty_like(x, y, ignore):
     lambda **kw: softmetrics.SoftCohenKappaLoss(task="multiclass", num_classes=4, **kw),
     lambda **kw: softmetrics.SoftAveragePrecisionLoss(task="multiclass", num_classes=4,
                                                       **kw),
-], ids=["precision", "F1", "MCC", "kappa", "AP"])
+    lambda **kw: softmetrics.SoftTopKAccuracyLoss(num_classes=4, k=2, **kw),
+], ids=["precision", "F1", "MCC", "kappa", "AP", "top-2 accuracy"])
 def test_a_batch_without_entries_leaves_the_running_statistics_alone(factory, ignore):
     """An empty batch, or one whose every entry is ignored, holds no statistics: mixing it
     in would start the running ones at 0 (the next batch then weighed 1 - m against
@@ -252,7 +253,10 @@ def test_a_batch_without_entries_leaves_the_running_statistics_alone(factory, ig
     assert not bool(interrupted.running_initialized)
     assert all(not b.any() for n, b in interrupted.named_buffers() if n.startswith("running"))
     for x, y in ((x1, y1), (x2, y2)):
-        torch.testing.assert_close(interrupted(x, y), plain(x, y))
+        mixed = interrupted(x, y)
+        torch.testing.assert_close(mixed, plain(x, y))
+    assert bool(interrupted.running_initialized)  # the batches with entries were mixed in
+    assert not torch.allclose(mixed, factory(ignore_index=-1)(x2, y2))  # not the batch alone
     before = {n: b.clone() for n, b in interrupted.named_buffers()}
     value = interrupted(*_empty_like(x2, y2, ignore))
     for n, b in interrupted.named_buffers():

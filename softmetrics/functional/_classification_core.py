@@ -145,9 +145,20 @@ def _nan_groups(z: Tensor, samplewise: bool) -> Tensor:
     return z.isnan().flatten(1).any(1, keepdim=True) if samplewise else z.isnan().any()
 
 
+def _entries(y: Tensor, w: Tensor | None, samplewise: bool, dtype: torch.dtype,
+             exact: bool) -> Tensor | float:
+    """The number of counted entries per group: a number where nothing is ignored (known
+    without the data), else the sum of the weights (float64 for exact counts)."""
+    if w is None:
+        return float(math.prod(y.shape[1:]) if samplewise else y.numel())
+    total = group_sum(w.unsqueeze(1), samplewise, dtype)
+    return total.double() if exact else total
+
+
 def _top_k_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, k: int,
                   temperature: float | Tensor, samplewise: bool) -> Counts:
-    """Counts whose true positives are the top-k hits (only TP and support are read)."""
+    """Counts whose true positives are the top-k hits (the formula reads TP and support;
+    the number of entries tells running statistics whether the batch holds any)."""
     hit = top_k_hits(z.to(compute_dtype(z.dtype)), y, k, temperature)
     if w is not None:
         hit = hit * w
@@ -155,10 +166,11 @@ def _top_k_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, k: i
     tp = index_counts(hit, y, num_classes, samplewise, exact)
     with torch.no_grad():
         support = class_support(y, w, num_classes, samplewise, tp.dtype)
+        total = _entries(y, w, samplewise, tp.dtype, is_hard(temperature))
     if is_hard(temperature):
         tp = torch.where(_nan_groups(z, samplewise), torch.nan, tp.double())
         support = support.double()
-    return Counts(tp, tp, support, 0.0)
+    return Counts(tp, tp, support, total)
 
 
 def _top_k_decision_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, k: int,
@@ -181,16 +193,12 @@ def _top_k_decision_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: 
             hit, y, num_classes, samplewise, exact)
     with torch.no_grad():
         support = class_support(y, w, num_classes, samplewise, tp.dtype)
-        if w is None:
-            total: Tensor | float = float(math.prod(y.shape[1:]) if samplewise else y.numel())
-        else:
-            total = group_sum(w.unsqueeze(1), samplewise, tp.dtype)
+        total = _entries(y, w, samplewise, tp.dtype, is_hard(temperature))
     if is_hard(temperature):
         bad = _nan_groups(z, samplewise)
         tp = torch.where(bad, torch.nan, tp.double())
         pred = torch.where(bad, torch.nan, pred.double())
         support = support.double()
-        total = total.double() if isinstance(total, Tensor) else total
     return Counts(tp, pred, support, total)
 
 
