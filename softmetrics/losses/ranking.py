@@ -33,8 +33,9 @@ class _RankingLoss(RunningStatistics):
       that every process computes the metric of the global batch, with the gradient of one
       process on the concatenated batch (times `world_size`, which data-parallel gradient
       averaging divides out). Processes may hold batches of different sizes (one small
-      extra all-gather and one host synchronisation per call learn the sizes). `metric`
-      then also reports the global exact metric.
+      extra all-gather learns the sizes per call: in host memory with gloo or a `cpu:`
+      device map, with one host synchronisation with NCCL alone). `metric` then also
+      reports the global exact metric.
     - `momentum=m` mixes the per-class statistics of the batch with running ones,
       `m * running + (1 - m) * batch`, before the formula: the sum of the per-positive
       terms and its normaliser (AUROC: the mis-ordered pair mass and the number of
