@@ -19,7 +19,7 @@ SigLIP loss does with its blocks of keys.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, cast
 
 import torch
@@ -32,6 +32,7 @@ __all__ = [
     "all_gather_cat_uneven",
     "all_gather_rows",
     "all_reduce_sum",
+    "all_reduce_sums",
     "gather_sizes",
     "get_rank",
     "is_distributed",
@@ -59,6 +60,18 @@ def all_reduce_sum(tensor: Tensor, process_group: dist.ProcessGroup | None = Non
         warnings.simplefilter("ignore", FutureWarning)
         return cast(Tensor, dist_fn.all_reduce(tensor, op=dist.ReduceOp.SUM,
                                                group=_group(process_group)))
+
+
+def all_reduce_sums(tensors: Sequence[Tensor],
+                    process_group: dist.ProcessGroup | None = None) -> list[Tensor]:
+    """`all_reduce_sum` of several tensors in one collective, with gradient: flattened
+    into one buffer (in their promoted dtype), summed, split back into their shapes and
+    dtypes. Each collective is a round trip between the processes."""
+    if not is_distributed():
+        return list(tensors)
+    summed = all_reduce_sum(torch.cat([t.reshape(-1) for t in tensors]), process_group)
+    parts = summed.split([t.numel() for t in tensors])
+    return [part.view(t.shape).to(t.dtype) for part, t in zip(parts, tensors, strict=True)]
 
 
 def all_gather_cat(tensor: Tensor, process_group: dist.ProcessGroup | None = None,

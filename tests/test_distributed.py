@@ -81,6 +81,36 @@ def test_sync_dist_is_identity_without_a_process_group():
     torch.testing.assert_close(a(x, y), b(x, y))
 
 
+@pytest.mark.parametrize("factory", [
+    lambda: softmetrics.SoftF1Loss(task="multiclass", num_classes=C, ignore_index=-1,
+                                   sync_dist=True),
+    lambda: softmetrics.SoftMCCLoss(task="multilabel", num_classes=C, sync_dist=True),
+    lambda: softmetrics.SoftCohenKappaLoss(task="multiclass", num_classes=C, ignore_index=-1,
+                                           weights="quadratic", sync_dist=True),
+], ids=["F1 with ignore_index", "multilabel MCC", "quadratic kappa"])
+def test_the_counts_cross_processes_in_one_collective(factory, monkeypatch):
+    """Each collective is a round trip between the processes (tens of microseconds with
+    NCCL, more across nodes): the counts of a call, of several fields, are summed in one
+    all-reduce, here counted with a stand-in that sums over one process."""
+    calls = []
+
+    def one_process_sum(tensor, process_group=None):
+        calls.append(tuple(tensor.shape))
+        return tensor.clone()
+
+    loss = factory()
+    x, y = _data(loss.options["task"])
+    want = factory()(x, y)
+    monkeypatch.setattr(distributed, "is_distributed", lambda: True)
+    monkeypatch.setattr(distributed, "all_reduce_sum", one_process_sum)
+    loss = factory()
+    torch.testing.assert_close(loss(x, y), want)
+    assert len(calls) == 1, calls
+    calls.clear()
+    loss.metric(x, y)
+    assert len(calls) == 1, calls
+
+
 def test_sync_dist_rejects_samplewise():
     with pytest.raises(ValueError, match=r"SoftF1Loss: expected `sync_dist` to be False "
                                          r"with multidim_average='samplewise'"):

@@ -161,12 +161,12 @@ def reduce_queries(values: Tensor, reduction: str, pairs: Pairs | None,
         return reduce_per_sample(values, reduction)
     if reduction == "none":
         return values
-    value = distributed.all_reduce_sum(values.sum(), process_group)
-    if reduction == "sum":
-        return value
-    if pairs is not None:
-        return value / max(pairs.total, 1)
-    count = distributed.all_reduce_sum(values.new_full((), values.shape[0]), process_group)
+    if reduction == "sum" or pairs is not None:
+        value = distributed.all_reduce_sum(values.sum(), process_group)
+        return value if pairs is None or reduction == "sum" else value / max(pairs.total, 1)
+    # the global number of queries too, in the same collective
+    value, count = distributed.all_reduce_sums(
+        (values.sum(), values.new_full((), values.shape[0])), process_group)
     return value / count.clamp_min(1)
 
 

@@ -73,9 +73,7 @@ class SoftCohenKappaLoss(RunningStatistics):
             self.register_running(KappaCounts._fields, (1, columns))
 
     def _sync(self, counts: KappaCounts) -> KappaCounts:
-        group = self.process_group
-        return KappaCounts(*(distributed.all_reduce_sum(value.contiguous(), group)
-                             for value in counts))
+        return KappaCounts(*distributed.all_reduce_sums(counts, self.process_group))
 
     def _hook(self, counts: KappaCounts) -> KappaCounts:
         if self.sync_dist:

@@ -129,12 +129,10 @@ class _ClassificationLoss(RunningStatistics):
 
     def _sync(self, counts: Counts) -> Counts:
         tp, pred, support, total = counts
-        reduce = distributed.all_reduce_sum
-        group = self.process_group
         total = as_tensor_on(total, tp).expand(
-            tp.shape[0], -1 if isinstance(total, Tensor) else 1).contiguous()
-        return Counts(reduce(tp, group), reduce(pred, group),
-                      reduce(support.contiguous(), group), reduce(total, group))
+            tp.shape[0], -1 if isinstance(total, Tensor) else 1)
+        return Counts(*distributed.all_reduce_sums((tp, pred, support, total),
+                                                   self.process_group))
 
     def _hook(self, counts: Counts) -> Counts:
         if self.sync_dist:
