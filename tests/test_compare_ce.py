@@ -553,3 +553,25 @@ def test_every_figure_the_page_prose_quotes_is_in_the_record():
     assert quoted, "the prose quotes no figure: the pattern no longer finds them"
     missing = sorted({f for f in quoted if f not in known})
     assert not missing, f"the page's prose quotes figures that its record lacks: {missing}"
+
+
+def test_the_page_says_how_strong_the_verdicts_are():
+    """The counts of `benchmarks/verdicts.py` (no training: the records' differences under
+    stricter tests, and the bootstrap rule on simulated differences of mean 0) as the page
+    quotes them."""
+    import verdicts
+
+    s = verdicts.summary()
+    rates = {n: f"{100 * r:.0f}%" for n, r in s["false_rates"].items()}
+    page = " ".join(PAGE.read_text().split())
+    for sentence in (
+        f"it calls {rates[5]} of comparisons a win or a loss with 5 seeds ({rates[2]} with "
+        f"2, {rates[10]} with 10)",
+        f"Of the {s['comparisons']} comparisons in the five records, the bootstrap calls "
+        f"{s['bootstrap_decided']} a win or a loss; a paired t 95% interval agrees on "
+        f"{s['t_decided']} of them; Holm's correction over each table of comparisons keeps "
+        f"{s['holm_decided']}",
+        f"decides {s['tabular_corrected_decided']} of {s['tabular']}",
+    ):
+        assert sentence in page, sentence
+    assert s["t_only"] == 0  # the t interval is wider: it decides nothing the rule did not
