@@ -9,7 +9,7 @@ from typing import Any
 
 import _canvas
 import numpy as np
-from _common import mean_ci
+from _common import few_seeds_caution, mean_ci
 
 NUM_CLASSES = _canvas.NUM_CLASSES
 RARE = [d + 1 for d in _canvas.RARE_DIGITS]  # their pixel classes
@@ -101,7 +101,8 @@ def _console(record: dict[str, Any], title: str, metrics: dict[str, str],
     losses = record["losses"]
     out = [f"{title}: each loss against {' and '.join(bases.values())} on the loss's own test "
            f"metric (means over {len(record['seeds'])} seeds), their paired difference, its "
-           "bootstrap 95% interval and the verdict.", ""]
+           "bootstrap 95% interval and the verdict.", "",
+           *few_seeds_caution(len(record["seeds"]))]
     head = (f"  {'loss':<28}{'metric':<16}{'value':>7}{'base':>8}{'value-base':>12}  "
             f"{'95% interval':<20}verdict")
     out += [head, "  " + "-" * (len(head) - 2)]

@@ -248,6 +248,23 @@ def mean_ci(values: Sequence[float]) -> tuple[float, float]:
     return float(v.mean()), float(half)
 
 
+# How often the verdict rule below calls a win or a loss on seeds' differences with no
+# true effect (`python benchmarks/verdicts.py` measures it; a 95% interval would call 5%):
+# with fewer seeds a console says how little its verdicts mean.
+FALSE_VERDICTS = {2: "49%", 5: "16%", 10: "10%"}
+
+
+def few_seeds_caution(seeds: int) -> list[str]:
+    """Lines a console prints above its verdicts when the run has fewer than 5 seeds."""
+    if seeds >= 5:
+        return []
+    return [f"Caution: with {seeds} seeds these verdicts are weak. On differences with no "
+            "true effect the rule",
+            f"calls {FALSE_VERDICTS[2]} of them a win or a loss with 2 seeds and "
+            f"{FALSE_VERDICTS[5]} with 5 (a 95% interval: 5%);",
+            "see `python benchmarks/verdicts.py`.", ""]
+
+
 def paired(a: Sequence[float], b: Sequence[float], *, resamples: int, seed: int = 0
            ) -> dict[str, Any]:
     """`a - b` paired by seed: mean, bootstrap 95% interval, Wilcoxon p, and the verdict

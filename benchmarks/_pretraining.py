@@ -39,7 +39,15 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import BatchedAdam, Progress, configurations, mean_ci, paired, provenance_line
+from _common import (
+    BatchedAdam,
+    Progress,
+    configurations,
+    few_seeds_caution,
+    mean_ci,
+    paired,
+    provenance_line,
+)
 from _tasks import Task
 from torch import Tensor, nn
 
@@ -527,6 +535,7 @@ def console(record: dict[str, Any]) -> str:
     difference, its interval and the verdict."""
     lines = [f"Pretraining task: test accuracy over {len(record['seeds'])} seeds; difference "
              f"to CE from scratch, paired bootstrap 95% interval, verdict.", "",
+             *few_seeds_caution(len(record["seeds"])),
              f"  {'method':<24}{'labels':>7}{'value':>8}{'CE':>8}{'value-CE':>10}  "
              f"{'95% interval':<18}verdict"]
     for m, rows in record["comparisons"].items():

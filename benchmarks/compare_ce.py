@@ -60,6 +60,7 @@ from _common import (
     add_output_arguments,
     command_line,
     configurations,
+    few_seeds_caution,
     finish_record,
     mean_ci,
     output_dir,
@@ -630,7 +631,8 @@ def console_table(results: dict[str, Any]) -> str:
            f"difference,",
            "its bootstrap 95% interval over seeds and the verdict (win: the interval lies "
            "above 0,",
-           "loss: below 0, tie otherwise).", "", head, "  " + "-" * (len(head) - 2)]
+           "loss: below 0, tie otherwise).", "", *few_seeds_caution(seeds), head,
+           "  " + "-" * (len(head) - 2)]
     tally: dict[str, dict[str, int]] = {}
     for n in names:
         res = results["datasets"][n]
@@ -644,6 +646,9 @@ def console_table(results: dict[str, Any]) -> str:
                            _diff(c["mean_diff"]), "", _interval(c), c["verdict"]).rstrip())
             counts = tally.setdefault(key, {"win": 0, "tie": 0, "loss": 0})
             counts[c["verdict"]] += 1
+    if names and not tally:
+        out.append("  (no comparison: the run did not train 'ce', the baseline; add it to "
+                   "--losses)")
     if tally:
         out += ["", "Win / tie / loss against CE over the datasets:"]
         for key, t in tally.items():
@@ -726,9 +731,12 @@ def _names(value: str, known: Sequence[str], what: str) -> list[str]:
 
 
 def _seeds(value: str) -> list[int]:
-    if "," in value:
-        return [int(v) for v in value.split(",") if v.strip()]
-    return list(range(int(value)))
+    seeds = ([int(v) for v in value.split(",") if v.strip()] if "," in value
+             else list(range(int(value))))
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise SystemExit(f"compare_ce: --seeds {value!r}: give distinct seeds (a repeated "
+                         f"seed repeats a run, and its paired differences are not new ones)")
+    return seeds
 
 
 def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, bool]:
@@ -787,7 +795,11 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, bool]:
     if a.datasets:
         s.datasets = _names(a.datasets, list(DATASETS), "dataset")
     if a.losses:
-        s.losses = _names(a.losses, list(LOSSES), "loss")
+        chosen = _names(a.losses, list(LOSSES), "loss")
+        if "ce_thr" in chosen and "ce" not in chosen:
+            p.error("--losses: 'ce_thr' tunes the threshold of the 'ce' networks: select "
+                    "'ce' too")
+        s.losses = [k for k in LOSSES if k in chosen]  # 'ce' before what reuses it
     if a.seeds:
         s.seeds = _seeds(a.seeds)
     if a.configs:

@@ -575,3 +575,19 @@ def test_the_page_says_how_strong_the_verdicts_are():
     ):
         assert sentence in page, sentence
     assert s["t_only"] == 0  # the t interval is wider: it decides nothing the rule did not
+    # the consoles' caution quotes the same rates
+    assert _common.FALSE_VERDICTS == {n: f"{100 * r:.0f}%" for n, r in s["false_rates"].items()}
+
+
+def test_runs_with_few_or_repeated_seeds_say_so():
+    """Below 5 seeds the console says how weak its verdicts are; a repeated seed repeats a
+    run and is refused; 'ce_thr' without 'ce' is refused before anything trains, and the
+    losses train in the registry's order, 'ce' before the threshold that reuses it."""
+    assert _common.few_seeds_caution(5) == []
+    assert "Caution: with 2 seeds" in "\n".join(_common.few_seeds_caution(2))
+    with pytest.raises(SystemExit, match="distinct seeds"):
+        cc.parse(["--seeds", "0,0,1"])
+    with pytest.raises(SystemExit):
+        cc.parse(["--losses", "f1,ce_thr"])
+    settings, _, _ = cc.parse(["--losses", "f1,ce_thr,ce"])
+    assert settings.losses == ["ce", "ce_thr", "f1"]
