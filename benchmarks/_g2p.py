@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import Progress, mean_ci, paired, provenance_line
+from _common import Progress, few_seeds_caution, mean_ci, paired, provenance_line
 from _seq2seq import (
     VARIANTS,
     Budget,
@@ -323,7 +323,8 @@ def console(record: dict[str, Any]) -> str:
              f"cross-entropy fine-tuning (a), its",
              "value, (a)'s value, their paired difference, its bootstrap 95% interval and the "
              "verdict",
-             "(win: higher BLEU or lower error rate).",
+             "(win: higher BLEU or lower error rate).", "",
+             *few_seeds_caution(len(record["seeds"])),
              "  pretrained: " + ", ".join(
                  f"{METRIC_LABELS[m]} {np.mean(record['pretrained'][m]):.2f}"
                  for m in METRICS), ""]

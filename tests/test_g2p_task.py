@@ -140,6 +140,7 @@ def test_smoke_run_end_to_end(tmp_path):
     table = task.markdown(record)
     assert "ExpectedBLEU" in table and "PER" in table and "pretrained" in table
     assert "WER" in task.console(record)
+    assert "Caution: with 2 seeds" in task.console(record)  # the verdicts of 2 seeds are weak
 
 
 def test_a_lower_error_rate_is_a_win():

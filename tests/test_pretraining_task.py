@@ -141,6 +141,7 @@ def test_smoke_run_end_to_end(tmp_path, capsys):
     assert "| InfoNCE + probe |" in md and "CE from scratch" in md
     out = capsys.readouterr().out
     assert "Contrastive pre-training\n" in out and pt.console(record) in out
+    assert ("Caution: with" in pt.console(record)) == (len(record["seeds"]) < 5)
     assert (tmp_path / "compare_ce_pretraining.png").stat().st_size > 0
 
 

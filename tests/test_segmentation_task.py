@@ -256,6 +256,7 @@ def test_smoke_run_is_complete_and_fair(name, tmp_path):
     assert set(record["comparisons"][base]) == set(losses) - {base}
     md, text = task.markdown(record), task.console(record)
     assert all(r["label"] in md and r["label"] in text for r in losses.values())
+    assert ("Caution: with" in text) == (len(record["seeds"]) < 5)
     names = task.plots(record, tmp_path)
     assert names and all((tmp_path / n).stat().st_size > 0 for n in names)
     assert all(n.startswith(f"compare_ce_{name}") for n in names)
