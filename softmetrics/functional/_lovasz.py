@@ -71,16 +71,15 @@ def _errors(z: Tensor, y: Tensor, *, task: str, temperature: float | Tensor,
     counts `_exact_columns` sums exactly) and the 0/1 target (bool)."""
     hard = is_hard(temperature)
     dtype = torch.float64 if hard and z.device.type != "mps" else compute_dtype(z.dtype)
-    x = z.to(dtype)
     if task == "multiclass":
-        classes = torch.arange(x.shape[1], device=x.device).view(1, -1, *(1,) * (x.ndim - 2))
+        classes = torch.arange(z.shape[1], device=z.device).view(1, -1, *(1,) * (z.ndim - 2))
         gt = y.unsqueeze(1) == classes
-        p = soft_argmax(x, temperature, dim=1)
+        p = soft_argmax(z.to(dtype), temperature, dim=1)
         return torch.where(gt, 1.0 - p, p), gt
     gt = y > 0.5
-    if hard:  # the input's own dtype: `above` decides as the real numbers do
+    if hard:  # the input's own dtype (no copy): `above` decides as the real numbers do
         return (above(z, logit(threshold)) != gt).to(dtype), gt
-    x = x - logit(threshold)
+    x = z.to(dtype) - logit(threshold)
     sign = gt.to(dtype) * 2.0 - 1.0
     return torch.relu(1.0 - sign * x / temperature_scale(temperature)), gt
 
