@@ -218,11 +218,7 @@ def statistics(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task
     with torch.no_grad():
         if task == "multiclass" and not soft:
             support = class_support(y, w, num_classes, samplewise, tp.dtype)
-            if w is None:
-                total: Tensor | float = float(math.prod(y.shape[1:]) if samplewise
-                                              else y.numel())
-            else:
-                total = group_sum(w.unsqueeze(1), samplewise, tp.dtype)
+            total = _entries(y, w, samplewise, tp.dtype, exact=False)  # float64 below
         else:
             support = group_sum(y if w is None else y * w, samplewise, tp.dtype)
             if w is None:
