@@ -9,7 +9,7 @@ from typing import Any
 
 import _canvas
 import numpy as np
-from _common import few_seeds_caution, mean_ci
+from _common import HOLM_NOTE, console_verdict, few_seeds_caution, mean_ci, verdict_mark
 
 NUM_CLASSES = _canvas.NUM_CLASSES
 RARE = [d + 1 for d in _canvas.RARE_DIGITS]  # their pixel classes
@@ -53,15 +53,16 @@ def _tables(record: dict[str, Any], metrics: dict[str, str], bases: dict[str, st
         lines.append(f"| {r['label']} | "
                      + " | ".join(_cell(r["metrics"][m]) for m in metrics) + " |")
     for base, title in bases.items():
-        lines += ["", f"Difference to {title}, paired by seed: mean [paired bootstrap 95% "
-                  "interval] and verdict (win: the interval lies above 0; loss: below 0; "
-                  "tie otherwise). The loss's own metric is in bold.", "",
+        lines += ["", f"Difference to {title}, paired by seed: mean [95% t interval, "
+                  "corrected for the overlap of re-split data] and verdict (win: the "
+                  "interval lies above 0; loss: below 0; tie otherwise). The loss's own "
+                  f"metric is in bold. {HOLM_NOTE}.", "",
                   "| loss | " + " | ".join(metrics.values()) + " |",
                   "|---|" + "---:|" * len(metrics)]
         for key, comp in record["comparisons"][base].items():
             cells = []
             for m in metrics:
-                text = f"{_diff(comp[m])} {comp[m]['verdict']}"
+                text = f"{_diff(comp[m])} {verdict_mark(comp[m])}"
                 cells.append(f"**{text}**" if m == losses[key]["metric"] else text)
             lines.append(f"| {losses[key]['label']} | " + " | ".join(cells) + " |")
     return lines
@@ -101,7 +102,7 @@ def _console(record: dict[str, Any], title: str, metrics: dict[str, str],
     losses = record["losses"]
     out = [f"{title}: each loss against {' and '.join(bases.values())} on the loss's own test "
            f"metric (means over {len(record['seeds'])} seeds), their paired difference, its "
-           "bootstrap 95% interval and the verdict.", "",
+           "95% t interval and the verdict ((Holm): it holds under Holm's correction).", "",
            *few_seeds_caution(len(record["seeds"]))]
     head = (f"  {'loss':<28}{'metric':<16}{'value':>7}{'base':>8}{'value-base':>12}  "
             f"{'95% interval':<20}verdict")
@@ -115,7 +116,7 @@ def _console(record: dict[str, Any], title: str, metrics: dict[str, str],
             c = comp[m]
             out.append(f"  {losses[key]['label']:<28}{metrics[m]:<16}{value:7.3f}{ref:8.3f}"
                        f"{c['mean_diff']:+12.3f}  [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
-                       f"   {c['verdict']}")
+                       f"   {console_verdict(c)}")
     return "\n".join(out)
 
 

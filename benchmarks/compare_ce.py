@@ -1,8 +1,8 @@
 """Does training on a soft metric beat cross-entropy? One command, on real data.
 
     pip install -e ".[bench]"
-    python benchmarks/compare_ce.py          # 9 datasets (5 seeds), 4 smaller tasks: ~8 min
-    python benchmarks/compare_ce.py --full   # 10 seeds; the other tasks at full size: ~1 h
+    python benchmarks/compare_ce.py          # 9 datasets (10 seeds), 4 smaller tasks: ~10 min
+    python benchmarks/compare_ce.py --full   # 20 seeds; the other tasks at full size: ~1 h
     python benchmarks/compare_ce.py --datasets Default,digits --losses ce,f1 --seeds 3
     python benchmarks/compare_ce.py --tasks tabular    # select tasks (see `_tasks`)
     python benchmarks/compare_ce.py --record # rewrite the docs' record (docs/benchmarks/)
@@ -19,8 +19,10 @@ chosen configuration is reported. Test metrics are computed by scikit-learn.
 configuration) chosen on validation for the reported metric: the strong baseline for F1.
 
 Results: mean and 95% t-interval over seeds; for each surrogate, the per-seed difference
-to cross-entropy on the surrogate's own metric, with a paired bootstrap 95% interval
-(win: interval above 0; loss: below 0; tie otherwise) and a Wilcoxon signed-rank p-value.
+to cross-entropy on the surrogate's own metric, with its paired 95% t interval over seeds
+(the corrected resampled t of Nadeau and Bengio, 2003: the seeds re-split one dataset) and
+its p-value (win: interval above 0; loss: below 0; tie otherwise), and Holm's correction
+over each table of comparisons (`_common.paired`, `_common.holm`).
 The console shows each loss's own metric next to cross-entropy's, with the difference, its
 interval and the verdict. The files (JSON record, Markdown tables, PNG plots) go to
 `results/` (ignored by git) or `--out DIR`; `--record` writes them to `docs/benchmarks/`
@@ -54,19 +56,24 @@ import _machine
 import _tasks
 from _common import (
     DOCS,
+    HOLM_NOTE,
+    RESPLIT_CORRECTION,
     RESULTS,
     BatchedAdam,
     Progress,
     add_output_arguments,
     command_line,
     configurations,
+    console_verdict,
     few_seeds_caution,
     finish_record,
+    holm,
     mean_ci,
     output_dir,
     paired,
     provenance_line,
     run_record,
+    verdict_mark,
     wrote,
 )
 from _datasets import DATASETS, TASKS, Dataset, load, split
@@ -425,7 +432,6 @@ class Settings:
     steps: int = 120
     batch: int = 256
     hidden: int = 64
-    resamples: int = 10_000
     threads: int = 1
     plots: bool = True
     tasks: list[str] = field(default_factory=list)  # the selected tasks of `_tasks`
@@ -490,13 +496,14 @@ def run_dataset(name: str, settings: Settings, progress: Progress) -> dict[str, 
                           for m in METRICS}
         result["losses"][spec.key] = res
     result["seconds"] = time.perf_counter() - t0
-    result["comparisons"] = compare(result["losses"], data.task, settings.resamples)
+    result["comparisons"] = compare(result["losses"], data.task)
     return result
 
 
-def compare(losses: dict[str, Any], task: str, resamples: int) -> dict[str, Any]:
+def compare(losses: dict[str, Any], task: str) -> dict[str, Any]:
     """Each loss against CE (and threshold-metric losses against CE + tuned threshold) on
-    its own metric, paired by seed."""
+    its own metric, paired by seed; the seeds re-split the dataset, so the t interval is
+    Nadeau and Bengio's corrected one (`_common.RESPLIT_CORRECTION`)."""
     out: dict[str, Any] = {}
     for baseline in ("ce", "ce_thr"):
         if baseline not in losses:
@@ -508,9 +515,9 @@ def compare(losses: dict[str, Any], task: str, resamples: int) -> dict[str, Any]
             metric = LOSSES[key].metric
             if baseline == "ce_thr" and (metric not in THRESHOLD_METRICS or key == "ce"):
                 continue
-            rows[key] = {"metric": metric, **paired(res["test"][metric],
-                                                   losses[baseline]["test"][metric],
-                                                   resamples=resamples)}
+            rows[key] = {"metric": metric, **paired(
+                res["test"][metric], losses[baseline]["test"][metric], baseline=baseline,
+                correction=RESPLIT_CORRECTION)}
         out[baseline] = rows
     return out
 
@@ -532,6 +539,8 @@ def _diff(d: float) -> str:
 
 
 VERDICT_MARK = {"win": "**win**", "tie": "tie", "loss": "*loss*"}
+VERDICT_RULE = ("the verdict of its paired 95% t interval over seeds, corrected for the "
+                f"overlap of re-split data (Nadeau and Bengio). {HOLM_NOTE}")
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -569,7 +578,7 @@ def markdown(results: dict[str, Any]) -> str:
             continue
         lines += ["", f"### Win / tie / loss against {title}", "",
                   "Each cell: mean over seeds of (loss − baseline) on the loss's own metric, "
-                  "and the verdict of the paired bootstrap 95% interval.", ""]
+                  f"and {VERDICT_RULE}.", ""]
         cols = [n for n in names if results["datasets"][n]["comparisons"].get(baseline)]
         lines.append("| loss (metric) | " + " | ".join(cols) + " | W / T / L |")
         lines.append("|---|" + "---:|" * len(cols) + ":---:|")
@@ -581,7 +590,7 @@ def markdown(results: dict[str, Any]) -> str:
                     cells.append("n/a")
                     continue
                 tally[c["verdict"]] += 1
-                cells.append(f"{_diff(c['mean_diff'])} {VERDICT_MARK[c['verdict']]}")
+                cells.append(f"{_diff(c['mean_diff'])} {verdict_mark(c, VERDICT_MARK)}")
             spec = LOSSES[key]
             lines.append(f"| {spec.label} ({METRIC_SHORT[spec.metric]}) | " + " | ".join(cells)
                          + f" | {tally['win']} / {tally['tie']} / {tally['loss']} |")
@@ -629,9 +638,12 @@ def console_table(results: dict[str, Any]) -> str:
     out = ["Each loss against cross-entropy (CE) on the loss's own test metric: the loss's",
            f"value and CE's value of that metric (means over {seeds} seeds), their paired "
            f"difference,",
-           "its bootstrap 95% interval over seeds and the verdict (win: the interval lies "
-           "above 0,",
-           "loss: below 0, tie otherwise).", "", *few_seeds_caution(seeds), head,
+           "its 95% t interval over seeds (corrected for the overlap of re-split data) and "
+           "the verdict",
+           "(win: the interval lies above 0, loss: below 0, tie otherwise; (Holm): it also "
+           "holds under",
+           "Holm's correction over all the comparisons with CE).", "",
+           *few_seeds_caution(seeds), head,
            "  " + "-" * (len(head) - 2)]
     tally: dict[str, dict[str, int]] = {}
     for n in names:
@@ -643,7 +655,8 @@ def console_table(results: dict[str, Any]) -> str:
             value = res["losses"][key]["summary"][m]["mean"]
             base = res["losses"]["ce"]["summary"][m]["mean"]
             out.append(row(spec.label, METRIC_SHORT[m], f"{value:.3f}", f"{base:.3f}",
-                           _diff(c["mean_diff"]), "", _interval(c), c["verdict"]).rstrip())
+                           _diff(c["mean_diff"]), "", _interval(c),
+                           console_verdict(c)).rstrip())
             counts = tally.setdefault(key, {"win": 0, "tie": 0, "loss": 0})
             counts[c["verdict"]] += 1
     if names and not tally:
@@ -719,6 +732,33 @@ def update_page(page: Path, block: str, part: str = "results") -> bool:
 # command line
 
 
+def write_tabular(results: dict[str, Any], out: Path, record_docs: bool) -> list[str]:
+    """Write the datasets' record and tables into `out` (and, with `record_docs`, the
+    page's generated block); return what was written."""
+    block = markdown(results)
+    (out / "compare_ce.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "compare_ce_results.md").write_text("# Surrogates vs cross-entropy: results\n\n"
+                                               + block)
+    written = ["compare_ce.json (the record)", "compare_ce_results.md (every table)"]
+    if record_docs and update_page(PAGE, block, "results"):
+        written.append(f"{PAGE.name}: its generated results block")
+    return written
+
+
+def write_task(task: _tasks.Task, record: dict[str, Any], out: Path, record_docs: bool
+               ) -> list[str]:
+    """Write one task's record and tables into `out` (and, with `record_docs`, its block of
+    the page); return what was written."""
+    name = f"compare_ce_{task.name}"
+    block = task.markdown(record)
+    (out / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    (out / f"{name}.md").write_text(f"# Surrogates vs cross-entropy: {task.title}\n\n" + block)
+    written = [f"{name}.json (the record)", f"{name}.md"]
+    if record_docs and update_page(PAGE, block, task.name):
+        written.append(f"{PAGE.name}: its generated {task.name} block")
+    return written
+
+
 def _names(value: str, known: Sequence[str], what: str) -> list[str]:
     if value.strip() == "none":
         return []
@@ -744,7 +784,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, bool]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--full", action="store_true",
-                   help="10 seeds, and the other tasks at their full size")
+                   help="20 seeds for the datasets, and the other tasks at their full size")
     p.add_argument("--smoke", action="store_true",
                    help="a tiny run (2 small datasets, 2 seeds, a few steps) to keep the "
                         f"script working; writes to {RESULTS.name}/smoke/ unless --out says "
@@ -775,14 +815,14 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, bool]:
         if changed:
             p.error(f"--record writes the docs' record of the full protocol; it cannot be "
                     f"combined with {', '.join(changed)} (use --out DIR for such a run)")
-    s = Settings(datasets=list(DATASETS), losses=list(LOSSES), seeds=list(range(5)),
+    s = Settings(datasets=list(DATASETS), losses=list(LOSSES), seeds=list(range(10)),
                  threads=a.threads, tasks=list(TASK_MODULES))
     default_out = RESULTS
     if a.full:
-        s.seeds, s.size = list(range(10)), "full"
+        s.seeds, s.size = list(range(20)), "full"
     if a.smoke:
         s.datasets, s.seeds = ["breast_cancer", "digits"], [0, 1]
-        s.configs, s.steps, s.hidden, s.resamples = 2, 4, 8, 200
+        s.configs, s.steps, s.hidden = 2, 4, 8
         s.size = "smoke"
         default_out = RESULTS / "smoke"
     if a.tasks is not None:
@@ -815,7 +855,7 @@ def run_task(task: _tasks.Task, settings: Settings, command: str,
     """One task of its own module: its record, with the run's provenance (`code`: the
     commit the run started from) and the machine."""
     run, info = run_record(command, code=code), machine()
-    body = task.run(list(settings.seeds), settings.size, settings.resamples)
+    body = task.run(list(settings.seeds), settings.size)
     return {"run": finish_record(run), "size": settings.size, "machine": info, **body}
 
 
@@ -841,32 +881,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         with Progress(tasks, "compare_ce", ticks_per_task=TICKS) as progress:
             for name in settings.datasets:
                 results["datasets"][name] = run_dataset(name, settings, progress)
+        holm(results["datasets"])  # each table: every dataset's comparisons with a baseline
         results["run"] = finish_record(results["run"])
         if settings.plots:
             results["plots"] = plots(results, out)
             written += [f"compare_ce_{m}.png" for m in results["plots"]]
-        block = markdown(results)
-        (out / "compare_ce.json").write_text(json.dumps(results, indent=1) + "\n")
-        (out / "compare_ce_results.md").write_text(
-            "# Surrogates vs cross-entropy: results\n\n" + block)
-        written[:0] = ["compare_ce.json (the record)", "compare_ce_results.md (every table)"]
-        if record_docs and update_page(PAGE, block, "results"):
-            written.append(f"{PAGE.name}: its generated results block")
+        written[:0] = write_tabular(results, out, record_docs)
         print(console_table(results), flush=True)
     consoles = []
     for task in own:
         record = run_task(task, settings, command, results["run"])
         results[task.name] = record
-        name = f"compare_ce_{task.name}"
-        block = task.markdown(record)
-        (out / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
-        (out / f"{name}.md").write_text(f"# Surrogates vs cross-entropy: {task.title}\n\n"
-                                        + block)
-        written += [f"{name}.json (the record)", f"{name}.md"]
+        written += write_task(task, record, out, record_docs)
         if settings.plots:
             written += task.plots(record, out)
-        if record_docs and update_page(PAGE, block, task.name):
-            written.append(f"{PAGE.name}: its generated {task.name} block")
         consoles.append(f"{task.title}\n{'=' * len(task.title)}\n{task.console(record)}")
     if consoles:  # after every task's progress, so that the tables stay together
         if settings.size != "full":

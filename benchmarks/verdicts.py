@@ -1,96 +1,77 @@
-"""How strong the win / tie / loss verdicts of the compare_ce records are.
+"""How the compare_ce records decide a win or a loss, how often that rule errs, and what
+it decides in the recorded runs.
 
-The training benchmark (`compare_ce.py`) calls a paired difference a win or a loss when
-the percentile bootstrap interval of its mean over seeds excludes 0. This script reads the
-five records under `docs/benchmarks/` (no training) and asks the same differences three
-stricter questions:
+The rule (`_common.paired`, `_common.holm`): a paired Student-t 95% interval of the mean
+difference over seeds (n - 1 degrees of freedom). Where the seeds re-split one pool of
+data 60/20/20, so that the training sets of two seeds overlap, the variance of the mean
+is the corrected resampled t's `var * (1/n + n_test/n_train)` (Nadeau and Bengio, 2003).
+A win: the interval lies above 0; a loss: below 0; a tie otherwise. Holm's step-down
+correction over each table (the comparisons against one baseline) says which verdicts
+also hold at a family-wise level of 5%.
 
-- a paired Student-t 95% interval (n - 1 degrees of freedom);
-- for the tabular datasets, whose seeds re-split one dataset (60% train, 20% test, so the
-  test sets overlap), the corrected resampled t of Nadeau and Bengio (2003), which scales
-  the variance of the mean by `1/n + n_test/n_train` instead of `1/n`;
-- Holm's correction of the paired t p-values over each table of comparisons.
+This script reads the five records under `docs/benchmarks/` (no training) and prints, per
+record, how many comparisons the rule decides and how many hold under Holm. It also
+measures on simulated differences with no true effect how often a rule calls a win or a
+loss: the t rule with normal, heavy-tailed (Student t, 3 degrees of freedom) and skewed
+(centred exponential) differences, and, for comparison, a percentile bootstrap interval
+of the mean, which is too narrow with few seeds.
 
-It also measures the bootstrap rule itself: how often it calls a win or a loss on
-simulated differences with no true effect (normal, mean 0), for 2, 5 and 10 seeds.
+    python benchmarks/verdicts.py               # the counts and the simulated rates
+    python benchmarks/verdicts.py --rederive    # the current rule on the recorded runs
 
-    python benchmarks/verdicts.py
+`--rederive` recomputes every comparison of the five records from their per-seed values
+(nothing is trained), rewrites the records, their Markdown and the page's generated
+blocks, and says so in each block's first line.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import math
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import DOCS, comparisons, git_commit, holm, paired
+
 RECORDS = ("compare_ce", "compare_ce_segmentation", "compare_ce_multilabel",
            "compare_ce_pretraining", "compare_ce_g2p")
-RESPLIT = {"compare_ce": 0.2 / 0.6}  # records whose seeds re-split one dataset: n_test/n_train
 SEEDS = (2, 5, 10)
+COMMAND = "python benchmarks/verdicts.py --rederive"
 
 
-def comparisons(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict]]:
-    """Every paired comparison of a record (a dict with `diffs` and `verdict`), with its
-    path of keys."""
-    if isinstance(node, dict):
-        if "diffs" in node and "verdict" in node:
-            yield path, node
-            return
-        for key, value in node.items():
-            yield from comparisons(value, (*path, str(key)))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from comparisons(value, (*path, str(i)))
+def _false_rate(draw: Callable[[np.random.Generator, int, int], np.ndarray], n: int,
+                trials: int, seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    d = draw(rng, trials, n)
+    return float(np.mean([paired(row, np.zeros(n), baseline="-")["verdict"] != "tie"
+                          for row in d]))
 
 
-def _table(record: str, path: tuple[str, ...]) -> str:
-    """The table a comparison belongs to, for Holm's correction: per record, and for the
-    tabular record per baseline (cross-entropy, or it with a tuned threshold)."""
-    if record == "compare_ce":
-        return f"{record}:{'ce_thr' if 'ce_thr' in path else 'ce'}"
-    return record
+DIFFERENCES: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
+    "normal": lambda rng, t, n: rng.standard_normal((t, n)),
+    "heavy-tailed": lambda rng, t, n: rng.standard_t(3, size=(t, n)),
+    "skewed": lambda rng, t, n: rng.exponential(size=(t, n)) - 1.0,
+}
 
 
-def t_test(diffs: list[float], correction: float = 0.0) -> tuple[float, float, float]:
-    """The 95% interval of the mean difference and the two-sided p-value of a paired
-    t-test, the variance of the mean scaled by `1/n + correction`."""
-    from scipy import stats
-
-    d = np.asarray(diffs, dtype=np.float64)
-    n = len(d)
-    if n < 2:
-        return -math.inf, math.inf, 1.0
-    scale = math.sqrt(d.var(ddof=1) * (1.0 / n + correction))
-    if scale == 0.0:
-        mean = float(d.mean())
-        return mean, mean, 1.0 if mean == 0.0 else 0.0
-    half = stats.t.ppf(0.975, n - 1) * scale
-    p = 2.0 * stats.t.sf(abs(d.mean()) / scale, n - 1)
-    return float(d.mean() - half), float(d.mean() + half), float(p)
-
-
-def holm(p_values: list[float], alpha: float = 0.05) -> list[bool]:
-    """Holm's step-down rejections at family-wise level `alpha`."""
-    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
-    rejected = [False] * len(p_values)
-    for rank, i in enumerate(order):
-        if p_values[i] > alpha / (len(p_values) - rank):
-            break
-        rejected[i] = True
-    return rejected
+def t_false_rates(n: int, *, trials: int = 4000, seed: int = 0) -> dict[str, float]:
+    """How often the t rule calls a win or a loss on `n` differences of mean 0, for each
+    shape of `DIFFERENCES`."""
+    return {name: _false_rate(draw, n, trials, seed) for name, draw in DIFFERENCES.items()}
 
 
 def bootstrap_false_rate(n: int, *, trials: int = 4000, resamples: int = 2000,
                          seed: int = 0) -> float:
-    """How often the benchmark's rule (a percentile bootstrap interval of the mean that
-    excludes 0) calls a win or a loss on `n` normal differences of mean 0. One set of
-    `resamples` draws of seeds serves every trial: a resample's mean is then a weighted
-    mean, the weights the draw's counts over `n`."""
+    """How often a percentile bootstrap 95% interval of the mean excludes 0 on `n` normal
+    differences of mean 0. One set of `resamples` draws of seeds serves every trial: a
+    resample's mean is then a weighted mean, the weights the draw's counts over `n`."""
     rng = np.random.default_rng(seed)
     d = rng.standard_normal((trials, n))
     draws = rng.integers(0, n, size=(resamples, n))
@@ -101,49 +82,68 @@ def bootstrap_false_rate(n: int, *, trials: int = 4000, resamples: int = 2000,
 
 
 def summary(docs: Path = DOCS) -> dict[str, Any]:
-    """The counts of the five records and the simulated rates of the bootstrap rule."""
-    rows = []
-    for record in RECORDS:
-        data = json.loads((docs / f"{record}.json").read_text())
-        for path, c in comparisons(data):
-            lo, hi, p = t_test(c["diffs"])
-            row = {"record": record, "path": "/".join(path), "table": _table(record, path),
-                   "bootstrap": c["verdict"] != "tie", "t": lo > 0 or hi < 0, "p": p}
-            if record in RESPLIT:
-                clo, chi, _ = t_test(c["diffs"], RESPLIT[record])
-                row["corrected"] = clo > 0 or chi < 0
-            rows.append(row)
-    for table in {r["table"] for r in rows}:
-        members = [r for r in rows if r["table"] == table]
-        for r, keep in zip(members, holm([r["p"] for r in members]), strict=True):
-            r["holm"] = keep
-    tabular = [r for r in rows if r["record"] in RESPLIT]
-    return {
-        "comparisons": len(rows),
-        "bootstrap_decided": sum(r["bootstrap"] for r in rows),
-        "t_decided": sum(r["t"] and r["bootstrap"] for r in rows),
-        "t_only": sum(r["t"] and not r["bootstrap"] for r in rows),
-        "holm_decided": sum(r["holm"] for r in rows),
-        "tabular": len(tabular),
-        "tabular_bootstrap_decided": sum(r["bootstrap"] for r in tabular),
-        "tabular_corrected_decided": sum(r["corrected"] for r in tabular),
-        "false_rates": {n: bootstrap_false_rate(n) for n in SEEDS},
-        "rows": rows,
-    }
+    """Per record: its comparisons, how many the rule decides and how many hold under
+    Holm; and the simulated rates of the t rule and of a percentile bootstrap."""
+    records = {}
+    for name in RECORDS:
+        rows = [c for _, c in comparisons(json.loads((docs / f"{name}.json").read_text()))]
+        records[name] = {"comparisons": len(rows),
+                         "decided": sum(c["verdict"] != "tie" for c in rows),
+                         "holm": sum(bool(c.get("holm")) for c in rows)}
+    return {"records": records,
+            "comparisons": sum(r["comparisons"] for r in records.values()),
+            "decided": sum(r["decided"] for r in records.values()),
+            "holm": sum(r["holm"] for r in records.values()),
+            "t_false_rates": {n: t_false_rates(n) for n in SEEDS},
+            "bootstrap_false_rates": {n: bootstrap_false_rate(n) for n in SEEDS}}
 
 
-def main() -> None:
+def rederive(docs: Path = DOCS, names: Sequence[str] = RECORDS) -> list[str]:
+    """Apply the current rule to the recorded runs: recompute each record's comparisons
+    from its per-seed values, note it in the record's `run`, and rewrite the record, its
+    Markdown and (for the records under `DOCS`) the page's blocks. Returns what changed."""
+    import _tasks
+    import compare_ce as cc
+
+    code = git_commit()
+    again = {"command": COMMAND, "commit": code["commit"], "dirty": code["dirty"],
+             "date": time.strftime("%Y-%m-%d")}
+    written = []
+    for name in names:
+        record = json.loads((docs / f"{name}.json").read_text())
+        record["run"]["verdicts"] = again
+        if name == "compare_ce":
+            for data in record["datasets"].values():
+                data["comparisons"] = cc.compare(data["losses"], data["info"]["task"])
+            holm(record["datasets"])
+            written += cc.write_tabular(record, docs, docs == DOCS)
+        else:
+            task = _tasks.load(name.removeprefix("compare_ce_"))
+            record["comparisons"] = task.compare(record)
+            written += cc.write_task(task, record, docs, docs == DOCS)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rederive", action="store_true",
+                   help="apply the current rule to the five records and rewrite them")
+    args = p.parse_args(argv)
+    if args.rederive:
+        for line in rederive():
+            print(f"wrote {line}")
+        return
     s = summary()
-    print(f"{s['comparisons']} paired comparisons in the five records; the bootstrap rule "
-          f"calls {s['bootstrap_decided']} of them a win or a loss")
-    print(f"  a paired t 95% interval agrees on {s['t_decided']} "
-          f"(and decides {s['t_only']} that the bootstrap called ties)")
-    print(f"  Holm's correction over each table keeps {s['holm_decided']}")
-    print(f"  tabular datasets: {s['tabular_bootstrap_decided']} of {s['tabular']} decided by "
-          f"the bootstrap, {s['tabular_corrected_decided']} by the corrected resampled t")
-    for n, rate in s["false_rates"].items():
-        print(f"  no true effect, {n} seeds: the bootstrap rule decides {rate:.1%} "
-              f"(a 95% interval: 5%)")
+    print(f"{s['comparisons']} paired comparisons in the five records: the t rule decides "
+          f"{s['decided']}, of which {s['holm']} hold under Holm's correction per table")
+    for name, r in s["records"].items():
+        print(f"  {name}: {r['comparisons']} comparisons, {r['decided']} decided, "
+              f"{r['holm']} under Holm")
+    print("No true effect: how often a rule calls a win or a loss (a 95% interval: 5%)")
+    for n in SEEDS:
+        t = ", ".join(f"{k} {v:.1%}" for k, v in s["t_false_rates"][n].items())
+        print(f"  {n} seeds: the t rule {t}; a percentile bootstrap (normal) "
+              f"{s['bootstrap_false_rates'][n]:.1%}")
 
 
 if __name__ == "__main__":

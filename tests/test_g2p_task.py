@@ -121,7 +121,7 @@ def test_decoding_step_by_step_agrees_with_the_teacher_forced_pass():
 def test_smoke_run_end_to_end(tmp_path):
     task = _tasks.load("g2p")
     task.check_available()
-    record = task.run([0, 1, 2], "smoke", 200)
+    record = task.run([0, 1, 2], "smoke")
     assert record["seeds"] == [0, 1]  # the smoke size uses the run's first two seeds
     assert set(record["variants"]) == set(_seq2seq.VARIANTS)
     for r in [*record["variants"].values(), record["pretrained"]]:
@@ -144,10 +144,10 @@ def test_smoke_run_end_to_end(tmp_path):
 
 
 def test_a_lower_error_rate_is_a_win():
-    better = _g2p._compare([10.0, 11.0, 12.0], [20.0, 21.0, 22.0], "per", 200)
+    better = _g2p._compare([10.0, 11.0, 12.0], [20.0, 21.0, 22.0], "per")
     assert better["mean_diff"] == pytest.approx(-10.0) and better["verdict"] == "win"
-    assert _g2p._compare([20.0, 21.0, 22.0], [10.0, 11.0, 12.0], "wer", 200)["verdict"] == "loss"
-    assert _g2p._compare([60.0, 61.0, 62.0], [50.0, 51.0, 52.0], "bleu", 200)["verdict"] == "win"
+    assert _g2p._compare([20.0, 21.0, 22.0], [10.0, 11.0, 12.0], "wer")["verdict"] == "loss"
+    assert _g2p._compare([60.0, 61.0, 62.0], [50.0, 51.0, 52.0], "bleu")["verdict"] == "win"
 
 
 def test_the_page_block_is_the_record_rendered_by_the_current_code():

@@ -237,7 +237,7 @@ def test_smoke_run_is_complete_and_fair(name, tmp_path):
     task = _tasks.load(name)
     task.check_available()
     torch.manual_seed(0)
-    record = task.run([5, 6, 7], "smoke", 100)
+    record = task.run([5, 6, 7], "smoke")
     sizes = (seg.SEG_SIZES if name == "segmentation" else seg.ML_SIZES)["smoke"]
     assert record["seeds"] == [5, 6, 7][:sizes.seeds]
     assert record["settings"]["steps"] == sizes.steps and record["seconds"] > 0
