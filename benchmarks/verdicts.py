@@ -18,6 +18,7 @@ of the mean, which is too narrow with few seeds.
 
     python benchmarks/verdicts.py               # the counts and the simulated rates
     python benchmarks/verdicts.py --rederive    # the current rule on the recorded runs
+    python benchmarks/verdicts.py --rederive compare_ce_g2p   # on some of them
 
 `--rederive` recomputes every comparison of the five records from their per-seed values
 (nothing is trained), rewrites the records, their Markdown and the page's generated
@@ -106,7 +107,8 @@ def rederive(docs: Path = DOCS, names: Sequence[str] = RECORDS) -> list[str]:
     import compare_ce as cc
 
     code = git_commit()
-    again = {"command": COMMAND, "commit": code["commit"], "dirty": code["dirty"],
+    command = " ".join([COMMAND, *([] if list(names) == list(RECORDS) else names)])
+    again = {"command": command, "commit": code["commit"], "dirty": code["dirty"],
              "date": time.strftime("%Y-%m-%d")}
     written = []
     for name in names:
@@ -126,11 +128,12 @@ def rederive(docs: Path = DOCS, names: Sequence[str] = RECORDS) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--rederive", action="store_true",
-                   help="apply the current rule to the five records and rewrite them")
+    p.add_argument("--rederive", nargs="*", metavar="RECORD", choices=RECORDS,
+                   help="apply the current rule to these records (all five when none is "
+                        "named) and rewrite them")
     args = p.parse_args(argv)
-    if args.rederive:
-        for line in rederive():
+    if args.rederive is not None:
+        for line in rederive(names=args.rederive or RECORDS):
             print(f"wrote {line}")
         return
     s = summary()

@@ -288,9 +288,10 @@ def test_verdicts_rederive_gives_the_rule_a_run_applies(tmp_path, capsys):
     after = json.loads((tmp_path / "compare_ce.json").read_text())
     assert written == ["compare_ce.json (the record)", "compare_ce_results.md (every table)"]
     assert after["datasets"] == before["datasets"]
-    assert after["run"]["verdicts"]["command"] == "python benchmarks/verdicts.py --rederive"
-    assert "its verdicts re-derived from the recorded per-seed values by `python " \
-        "benchmarks/verdicts.py --rederive`" in (tmp_path / "compare_ce_results.md").read_text()
+    command = "python benchmarks/verdicts.py --rederive compare_ce"
+    assert after["run"]["verdicts"]["command"] == command
+    assert f"its verdicts re-derived from the recorded per-seed values by `{command}`" \
+        in (tmp_path / "compare_ce_results.md").read_text()
     capsys.readouterr()
 
 
