@@ -30,7 +30,7 @@ and rewrites the generated blocks of the docs page `docs/benchmarks/compare_ce.m
 
 All the networks of one loss (seeds x configurations) train at once as a batch of
 independent networks (batched matrix products and a batched Adam), which is what keeps the
-datasets of the default run within about five minutes on a 2-core CPU.
+datasets of the default run within a few minutes on a 2-core CPU.
 """
 
 from __future__ import annotations
