@@ -80,7 +80,7 @@ def _size(name: str) -> tuple[dict[str, int], Budget]:
         return ({"train": 2000, "val": 300, "test": 1000, "seeds": 2},
                 Budget(pretrain_steps=150, finetune_steps=20, batch=64, samples=4,
                        configs=2, emb=64, hidden=64))
-    return ({"train": 2000, "val": 300, "test": 1000, "seeds": 5},
+    return ({"train": 2000, "val": 300, "test": 1000, "seeds": 10},
             Budget(pretrain_steps=250, finetune_steps=40, batch=64, samples=4, configs=2,
                    emb=64, hidden=64))
 

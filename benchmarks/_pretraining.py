@@ -102,7 +102,7 @@ class Settings:
             return cls(pretrain_steps=3, batch=32, ce_steps=3, ce_batch=16, configs=2,
                        width=8, features=8, mi_points=2, seeds=2)
         if size == "full":
-            return cls(pretrain_steps=1500, ce_steps=800, seeds=5)
+            return cls(pretrain_steps=1500, ce_steps=800, seeds=10)
         return cls()
 
 

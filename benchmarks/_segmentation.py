@@ -79,12 +79,12 @@ class Sizes:
 SEG_SIZES = {
     "smoke": Sizes(48, 16, 8, 8, 3, 2, 4, 2, 2, 2),
     "default": Sizes(48, 400, 100, 200, 400, 80, 16, 2, 8, 2),
-    "full": Sizes(48, 1500, 300, 600, 1000, 250, 16, 3, 8, 5),
+    "full": Sizes(48, 1500, 300, 600, 1000, 250, 16, 3, 8, 10),
 }
 ML_SIZES = {
     "smoke": Sizes(48, 16, 8, 8, 3, 2, 4, 2, 2, 2),
     "default": Sizes(48, 600, 200, 400, 600, 100, 16, 2, 8, 2),
-    "full": Sizes(48, 1500, 500, 1000, 800, 100, 16, 4, 8, 5),
+    "full": Sizes(48, 1500, 500, 1000, 800, 100, 16, 4, 8, 10),
 }
 PRETRAIN_LR = 1e-2  # Adam's learning rate of the shared pretraining, fixed
 

@@ -900,7 +900,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if settings.size != "full":
             consoles.insert(0, f"The tasks below ran at their {settings.size} size (fewer "
                             "examples, steps and seeds than `--full`, which runs each at its "
-                            "full size with at least 5 seeds); each table says how many seeds.")
+                            "full size with 10 seeds); each table says how many seeds.")
         print("\n" + "\n\n".join(consoles), flush=True)
     wrote(out, written)
     return results

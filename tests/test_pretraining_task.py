@@ -159,7 +159,7 @@ def test_the_page_block_is_the_record_rendered_by_the_current_code():
     assert (docs / "compare_ce_pretraining.md").read_text().endswith(block)
     assert (docs / "compare_ce_pretraining.png").exists()
     assert "compare_ce_pretraining.png" in page
-    assert record["size"] == "full" and len(record["seeds"]) == 5
+    assert record["size"] == "full" and len(record["seeds"]) == pt.Settings.of("full").seeds
     assert record["run"]["commit"] and record["run"]["dirty"] is False
     assert record["run"]["command"] == (
         "python benchmarks/compare_ce.py --tasks pretraining --full --record")
