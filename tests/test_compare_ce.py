@@ -674,7 +674,8 @@ def test_the_page_says_how_the_verdicts_are_decided_and_how_often_they_err():
         f"Of the {s['comparisons']} comparisons in the five records, the rule calls "
         f"{s['decided']} a win or a loss and Holm's correction keeps {s['holm']}",
         f"which with {n} seeds and a 60/20/20 split makes the interval "
-        f"{math.sqrt((1 / n + _common.RESPLIT_CORRECTION) * n):.1f} times as wide",
+        f"{math.sqrt((1 / n + _common.RESPLIT_CORRECTION) * n):.1f} times as wide "
+        f"({math.sqrt((1 / 10 + _common.RESPLIT_CORRECTION) * 10):.1f} with 10 seeds)",
     ):
         assert sentence in page, sentence
     assert abs(t5["normal"] - 0.05) < 0.01  # the rule is a 95% interval where t holds
