@@ -1,7 +1,7 @@
 """Does training on a soft metric beat cross-entropy? One command, on real data.
 
     pip install -e ".[bench]"
-    python benchmarks/compare_ce.py          # 9 datasets (10 seeds), 4 smaller tasks: ~10 min
+    python benchmarks/compare_ce.py          # 9 datasets (10 seeds), 4 smaller tasks: ~5 min
     python benchmarks/compare_ce.py --full   # 20 seeds; the other tasks at full size, 10: ~75 min
     python benchmarks/compare_ce.py --datasets Default,digits --losses ce,f1 --seeds 3
     python benchmarks/compare_ce.py --tasks tabular    # select tasks (see `_tasks`)
