@@ -126,10 +126,12 @@ def check_temperature(fn: str, value: object, *, allow_zero: bool = True,
                       arg: str = "temperature") -> float | Tensor: ...
 def check_temperature(fn: str, value: object, *, allow_zero: bool = True,
                       arg: str = "temperature") -> float | Tensor:
-    """A temperature is a number >= 0 (> 0 when `allow_zero` is false) or a float tensor.
+    """A temperature is a finite number >= 0 (> 0 when `allow_zero` is false) or a float
+    tensor: at an infinite temperature every relaxed decision is a coin flip and nothing
+    has a gradient.
 
     Tensors (for example a learnable temperature) are checked for shape and dtype here;
-    their value (> 0) with the data checks of `validate_args`.
+    their value (finite, > 0) with the data checks of `validate_args`.
     """
     if isinstance(value, Tensor):
         if value.numel() != 1:
@@ -137,7 +139,10 @@ def check_temperature(fn: str, value: object, *, allow_zero: bool = True,
         if not value.is_floating_point():
             fail(fn, arg, "a floating-point tensor", value, error=TypeError)
         return value
-    return check_number(fn, arg, value, low=0.0, low_open=not allow_zero)
+    number = check_number(fn, arg, value, low=0.0, low_open=not allow_zero)
+    if math.isinf(number):
+        fail(fn, arg, "finite", value)
+    return number
 
 
 def check_floating(fn: str, arg: str, tensor: Any,
@@ -264,22 +269,25 @@ class DataChecks:
         # that overflows fails here and passes the exact check
         self.add(hi - lo < math.inf, lambda: _finite_exact(fn, arg, t))
 
-    def positive(self, fn: str, arg: str, value: Tensor, expected: str = "> 0") -> None:
-        """A tensor option (a learned temperature or scale) must be > 0; `expected` is
-        the message's wording of it."""
+    def positive(self, fn: str, arg: str, value: Tensor,
+                 expected: str = "finite and > 0") -> None:
+        """A tensor option (a learned temperature or scale) must be finite and > 0 (one
+        that overflowed to inf is refused too); `expected` is the message's wording."""
         v = value.detach()
+        ok = (v > 0) & (v < math.inf)  # NaN fails both
 
         def exact() -> None:
-            if not bool((v > 0).all()):
+            if not bool(ok.all()):
                 fail(fn, arg, expected, value)
 
-        self.add((v > 0).all(), exact)
+        self.add(ok.all(), exact)
 
     def temperature(self, fn: str, arg: str, value: float | Tensor) -> None:
-        """A tensor temperature of a relaxation must be > 0: only the number 0 selects the
-        exact metric (a number was checked with the options)."""
+        """A tensor temperature of a relaxation must be finite and > 0: only the number 0
+        selects the exact metric (a number was checked with the options)."""
         if isinstance(value, Tensor):
-            self.positive(fn, arg, value, "> 0 when a tensor (only the number 0 is exact)")
+            self.positive(fn, arg, value,
+                          "finite and > 0 when a tensor (only the number 0 is exact)")
 
     def values_in(self, fn: str, arg: str, tensor: Tensor, low: int, high: int, *,
                   ignore: int | None = None, masked: Tensor | None = None) -> None:

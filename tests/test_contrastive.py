@@ -823,7 +823,7 @@ def test_info_nce_errors():
         info_nce(q, k, temperature=0)
     with pytest.raises(ValueError, match=r"expected `temperature` to be > 0, got -1.0"):
         info_nce(q, k, temperature=-1.0)
-    with pytest.raises(ValueError, match=r"expected `temperature` to be > 0"):
+    with pytest.raises(ValueError, match=r"expected `temperature` to be finite and > 0"):
         info_nce(q, k, temperature=torch.tensor(-0.5))
     with pytest.raises(ValueError, match=r"expected `negatives` to be of shape \(M, 3\)"):
         info_nce(q, k, negatives=torch.randn(5, 2))
@@ -1108,11 +1108,12 @@ def test_mutual_information_bound_of_numbers_and_per_query_counts():
 
 def test_tensor_temperatures_and_scales_must_be_positive():
     q, k = _randn(4, 3, seed=70), _randn(4, 3, seed=71)
-    for value in (0.0, -0.5):
-        with pytest.raises(ValueError, match=r"^info_nce: expected `temperature` to be > 0"):
+    for value in (0.0, -0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=r"^info_nce: expected `temperature` to be "
+                                             r"finite and > 0"):
             info_nce(q, k, temperature=torch.tensor(value))
         with pytest.raises(ValueError, match=r"^sigmoid_contrastive_loss: expected "
-                                             r"`logit_scale` to be > 0"):
+                                             r"`logit_scale` to be finite and > 0"):
             sigmoid_contrastive_loss(q, k, logit_scale=torch.tensor(value))
     assert torch.isfinite(info_nce(q, k, temperature=torch.tensor(0.5)))
 

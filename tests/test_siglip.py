@@ -280,7 +280,8 @@ def test_module_metric_is_the_retrieval_accuracy():
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(logit_scale=0.0), ValueError, r"expected `logit_scale` to be > 0"),
     (dict(logit_scale=-1.0), ValueError, r"expected `logit_scale` to be > 0"),
-    (dict(logit_scale=torch.tensor(-1.0)), ValueError, r"expected `logit_scale` to be > 0"),
+    (dict(logit_scale=torch.tensor(-1.0)), ValueError,
+     r"expected `logit_scale` to be finite and > 0"),
     (dict(logit_scale="10"), TypeError, r"expected `logit_scale` to be a real number"),
     (dict(logit_bias=float("nan")), ValueError, r"expected `logit_bias` to be a number, not"),
     (dict(logit_bias=torch.tensor([1.0, 2.0])), ValueError, r"expected `logit_bias` to be a "

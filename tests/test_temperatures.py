@@ -1,6 +1,6 @@
 """Temperatures near 0 and temperatures that are tensors, in every family that relaxes a
 decision: a positive temperature of any size gives a finite value that tends to the exact
-metric, and with `validate_args` a tensor temperature must be > 0, as a number must."""
+metric, and with `validate_args` a tensor temperature must be finite and > 0, as a number must."""
 
 from __future__ import annotations
 
@@ -130,18 +130,46 @@ def test_the_floor_is_where_float32_logits_stay_finite():
     assert bool(torch.isfinite(big / _relax.MIN_TEMPERATURE).all())
 
 
-@pytest.mark.parametrize("bad", [0.0, -0.5, float("nan")])
+@pytest.mark.parametrize("bad", [0.0, -0.5, float("nan"), float("inf")])
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_a_tensor_temperature_must_be_positive(name, bad):
     """A number temperature < 0 is refused when the call is made; a tensor one (a learned
     temperature) by the data checks of `validate_args`, in the same host
     synchronisation as the other checks. Only the number 0 selects the exact metric."""
     x, call = CALLS[name](torch.float32, torch.tensor(bad))
-    with pytest.raises(ValueError, match=r"expected `temperature` to be > 0 when a tensor "
-                                         r"\(only the number 0 is exact\), got tensor"):
+    with pytest.raises(ValueError, match=r"expected `temperature` to be finite and > 0 when "
+                                         r"a tensor \(only the number 0 is exact\), got "
+                                         r"tensor"):
         call(x)
     x, call = CALLS[name](torch.float32, torch.tensor(bad), validate_args=False)
     call(x)  # not checked: no host synchronisation
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_an_infinite_temperature_is_refused(name):
+    """At an infinite temperature every relaxed decision is a coin flip and no gradient
+    flows: a number temperature of inf is refused with the options, as NaN is."""
+    x, call = CALLS[name](torch.float32, float("inf"))
+    with pytest.raises(ValueError, match=r"expected `temperature` to be finite, got inf"):
+        call(x)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: softmetrics.SoftF1Loss(task="binary", temperature=float("inf")),
+    lambda: softmetrics.SoftNDCGLoss(temperature=float("inf")),
+    lambda: softmetrics.SoftRecallAtKLoss(k=2, cutoff_temperature=float("inf")),
+    lambda: softmetrics.SoftBLEULoss(temperature=float("inf")),
+    lambda: softmetrics.InfoNCELoss(temperature=float("inf"))])
+def test_a_loss_module_refuses_an_infinite_temperature(make):
+    with pytest.raises(ValueError, match=r"to be finite, got inf"):
+        make()
+
+
+def test_an_infinite_number_scale_is_refused():
+    """SigLIP's logit scale multiplies the similarities: inf makes every logit inf."""
+    q = torch.nn.functional.normalize(torch.randn(6, 4), dim=-1)
+    with pytest.raises(ValueError, match=r"`logit_scale` to be finite, got inf"):
+        F.sigmoid_contrastive_loss(q, q, logit_scale=float("inf"))
 
 
 @pytest.mark.parametrize("loss", [

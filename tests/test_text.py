@@ -764,8 +764,8 @@ REF = torch.tensor([[1, 2, 3]])
     (lambda: soft_bleu_score(torch.randn(1, 3, 4), REF, temperature=-1.0), ValueError,
      r"expected `temperature` to be >= 0, got -1.0\."),
     (lambda: soft_bleu_score(torch.randn(1, 3, 4), REF, temperature=torch.tensor(0.0)),
-     ValueError, r"expected `temperature` to be > 0 when a tensor \(only the number 0 is "
-                 r"exact\), got tensor\(0.0\)\."),
+     ValueError, r"expected `temperature` to be finite and > 0 when a tensor \(only the "
+                 r"number 0 is exact\), got tensor\(0.0\)\."),
     (lambda: soft_bleu_score(torch.randn(1, 3, 4), torch.tensor([[1, -5]])), ValueError,
      r"expected `ref` to be token ids >= 0 \(or pad_id = 0\), got an id -5\."),
     (lambda: soft_bleu_score(torch.randn(1, 3, 4), REF, hyp_lengths=torch.tensor([4])),
