@@ -4,6 +4,7 @@ cannot hold, tensors on different devices, a 0-d target for binary scores."""
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import pytest
@@ -112,3 +113,38 @@ def test_tensors_on_different_devices_are_refused_by_name(name, call):
 def test_a_0d_target_for_binary_scores_is_refused_by_shape(call):
     with pytest.raises(ValueError, match=r"expected `target` to be of shape \(5,\)"):
         call()
+
+
+LOSSES = sorted(n for n in softmetrics.__all__ if n.endswith("Loss")
+                and isinstance(getattr(softmetrics, n), type)
+                and issubclass(getattr(softmetrics, n), torch.nn.Module))
+
+
+REQUIRED = {"task": "binary", "k": 2, "num_classes": 3}  # values of required arguments
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_a_wrong_argument_names_the_loss_class_that_was_called(name):
+    """An unknown option is refused with a message that names the class the user called,
+    whether the library or Python's own argument binding refuses it: a class that
+    inherits its `__init__` from a private base still names itself (`SoftF1Loss()` said
+    `_TverskyLoss.__init__() missing ...`)."""
+    cls = getattr(softmetrics, name)
+    required = {p.name: REQUIRED[p.name] for p in inspect.signature(cls).parameters.values()
+                if p.default is inspect.Parameter.empty
+                and p.kind is inspect.Parameter.KEYWORD_ONLY}
+    with pytest.raises(TypeError, match=rf"^{name}(\.__init__\(\) got an unexpected keyword "
+                                        r"argument|: expected `no_such_option`)"):
+        cls(**required, no_such_option=1)
+
+
+@pytest.mark.parametrize(("make", "missing"), [
+    (lambda: softmetrics.SoftF1Loss(), "SoftF1Loss.__init__() missing 1 required "
+                                       "keyword-only argument: 'task'"),
+    (lambda: softmetrics.SoftDiceLoss(), "SoftDiceLoss.__init__() missing 1 required "
+                                         "keyword-only argument: 'task'"),
+    (lambda: softmetrics.SoftRecallAtKLoss(), "SoftRecallAtKLoss.__init__() missing 1 "
+                                              "required keyword-only argument: 'k'")])
+def test_a_missing_argument_names_the_loss_class_that_was_called(make, missing):
+    with pytest.raises(TypeError, match=f"^{re.escape(missing)}$"):
+        make()

@@ -8,6 +8,7 @@ names below (`X as X`: an explicit re-export) are the public ones.
 
 from __future__ import annotations
 
+from ._base import name_inherited_init as _name_inherited_init
 from .agreement import SoftCohenKappaLoss as SoftCohenKappaLoss
 from .classification import (
     LovaszLoss as LovaszLoss,
@@ -42,3 +43,8 @@ from .retrieval import (
     SoftRetrievalAPLoss as SoftRetrievalAPLoss,
 )
 from .text import ExpectedBLEULoss as ExpectedBLEULoss, SoftBLEULoss as SoftBLEULoss
+
+# a public loss that inherits its __init__ names itself in Python's argument errors
+for _cls in [v for k, v in list(globals().items()) if k.endswith("Loss")]:
+    _name_inherited_init(_cls)
+del _cls

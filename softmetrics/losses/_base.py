@@ -3,6 +3,8 @@ statistics (momentum) and the repr of set-level options."""
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -13,7 +15,34 @@ from .._checks import check_number, fail, is_compiling
 from .._operators import operator
 
 __all__ = ["Float32Buffers", "RunningStatistics", "check_number_temperature", "keep_temperature",
-           "set_level_repr"]
+           "name_inherited_init", "set_level_repr"]
+
+
+def name_inherited_init(cls: type) -> type:
+    """Give a public class that inherits its `__init__` a copy of it named after the class.
+
+    Python's errors for a missing or unexpected argument name the function: without the
+    copy, `SoftF1Loss()` says `_TverskyLoss.__init__() missing 1 required keyword-only
+    argument: 'task'`, naming a base the user never called. The copy runs the same code
+    (the same defaults, and the same `__class__` cell for `super()`).
+    """
+    if "__init__" in cls.__dict__:
+        return cls
+    init = getattr(cls, "__init__")  # noqa: B009 (an instance's __init__ is unsound to mypy)
+    if not isinstance(init, types.FunctionType):
+        return cls
+    qualname = f"{cls.__qualname__}.__init__"
+    code = init.__code__
+    if sys.version_info >= (3, 11):  # the messages read the code's qualified name
+        code = code.replace(co_qualname=qualname)
+    copy = types.FunctionType(code, init.__globals__, init.__name__, init.__defaults__,
+                              init.__closure__)
+    copy.__kwdefaults__ = init.__kwdefaults__
+    copy.__qualname__ = qualname
+    copy.__doc__, copy.__module__ = init.__doc__, init.__module__
+    copy.__annotations__ = dict(init.__annotations__)
+    setattr(cls, "__init__", copy)  # noqa: B010 (mypy refuses assigning to a method)
+    return cls
 
 
 def set_level_repr(module: nn.Module, options: dict[str, Any]) -> str:
