@@ -666,8 +666,8 @@ def test_the_page_says_how_the_verdicts_are_decided_and_how_often_they_err():
     n = len(json.loads((PAGE.parent / "compare_ce.json").read_text())["settings"]["seeds"])
     page = " ".join(PAGE.read_text().split())
     for sentence in (
-        f"it calls {100 * t5['normal']:.0f}% of them a win or a loss with 5 seeds when they "
-        f"are normal, {100 * t5['heavy-tailed']:.0f}% when heavy-tailed and "
+        f"the t rule calls {100 * t5['normal']:.0f}% of them a win or a loss with 5 seeds "
+        f"when they are normal, {100 * t5['heavy-tailed']:.0f}% when heavy-tailed and "
         f"{100 * t5['skewed']:.0f}% when skewed",
         f"a percentile bootstrap interval of the mean calls {100 * boot[5]:.0f}% with 5 seeds "
         f"and {100 * boot[2]:.0f}% with 2",
