@@ -496,8 +496,15 @@ def run_dataset(name: str, settings: Settings, progress: Progress) -> dict[str, 
                           for m in METRICS}
         result["losses"][spec.key] = res
     result["seconds"] = time.perf_counter() - t0
-    result["comparisons"] = compare(result["losses"], data.task)
     return result
+
+
+def compare_datasets(datasets: dict[str, Any]) -> None:
+    """Every dataset's comparisons (`compare`) from its per-seed test values, then Holm's
+    correction over each table: a baseline's comparisons over all the datasets."""
+    for data in datasets.values():
+        data["comparisons"] = compare(data["losses"], data["info"]["task"])
+    holm(datasets)
 
 
 def compare(losses: dict[str, Any], task: str) -> dict[str, Any]:
@@ -881,7 +888,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         with Progress(tasks, "compare_ce", ticks_per_task=TICKS) as progress:
             for name in settings.datasets:
                 results["datasets"][name] = run_dataset(name, settings, progress)
-        holm(results["datasets"])  # each table: every dataset's comparisons with a baseline
+        compare_datasets(results["datasets"])
         results["run"] = finish_record(results["run"])
         if settings.plots:
             results["plots"] = plots(results, out)

@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DOCS, comparisons, git_commit, holm, paired
+from _common import DOCS, comparisons, git_commit, paired
 
 RECORDS = ("compare_ce", "compare_ce_segmentation", "compare_ce_multilabel",
            "compare_ce_pretraining", "compare_ce_g2p")
@@ -115,9 +115,7 @@ def rederive(docs: Path = DOCS, names: Sequence[str] = RECORDS) -> list[str]:
         record = json.loads((docs / f"{name}.json").read_text())
         record["run"]["verdicts"] = again
         if name == "compare_ce":
-            for data in record["datasets"].values():
-                data["comparisons"] = cc.compare(data["losses"], data["info"]["task"])
-            holm(record["datasets"])
+            cc.compare_datasets(record["datasets"])
             written += cc.write_tabular(record, docs, docs == DOCS)
         else:
             task = _tasks.load(name.removeprefix("compare_ce_"))
