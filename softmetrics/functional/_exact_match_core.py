@@ -26,6 +26,12 @@ def check_exact_match_options(fn: str, *, task: str, num_classes: int | None,
                                  zero_division=zero_division)
 
 
+def _unit(tau: float | Tensor) -> bool:
+    """Whether the relaxation's scale is the number 1 (a tensor always divides: it may
+    carry a gradient)."""
+    return not isinstance(tau, Tensor) and tau == 1.0
+
+
 def exact_match(fn: str, input: Tensor, target: Tensor, *, task: str, num_classes: int | None,
                 temperature: float | Tensor, threshold: float, ignore_index: int | None,
                 multidim_average: str, zero_division: float, validate_args: bool,
@@ -53,13 +59,16 @@ def exact_match(fn: str, input: Tensor, target: Tensor, *, task: str, num_classe
             log_right = right.to(exact) - 1.0
         else:
             tau = temperature_scale(temperature)
+            x = z.to(dtype)  # no pass over the logits for a shift of 0 or a scale of 1
             if task == "multiclass":
-                log_p = torch.log_softmax(z.to(dtype) / tau, 1)
+                log_p = torch.log_softmax(x if _unit(tau) else x / tau, 1)
                 log_right = log_p.gather(1, y.unsqueeze(1)).squeeze(1)
-            else:
-                sign = 2.0 * y - 1.0
+            else:  # log q = logsigmoid(+-(z - b) / tau): the sign and 1/tau in one factor
+                shift = _relax.logit(threshold)
+                sign = torch.mul(y, 2.0).sub_(1.0)  # labels: no gradient
+                factor = sign if _unit(tau) else sign / tau
                 log_right = torch.nn.functional.logsigmoid(
-                    sign * (z.to(dtype) - _relax.logit(threshold)) / tau)
+                    (x if shift == 0.0 else x - shift) * factor)
         if w is not None:
             log_right = log_right * (w if task == "multilabel" else w.to(log_right.dtype))
         axes = (1,) if task == "multilabel" else tuple(range(1, log_right.ndim))
