@@ -354,10 +354,12 @@ class _GatheredLogSoftmax(torch.autograd.Function):
         if torch.is_grad_enabled():  # a graph being built: differentiable ops from `z`
             p = torch.softmax(z.to(lse.dtype) / tau, dim=-1) * -grad.sum(-1, keepdim=True)
             return (p.scatter_add(-1, index, grad) / tau).to(z.dtype), None, None, None
-        p = z.to(lse.dtype, copy=True).div_(tau).sub_(lse).exp_()
-        out = p.mul_(grad.sum(-1, keepdim=True).neg_())
+        p = z.to(lse.dtype, copy=True)
+        if tau != 1:  # a pass over (B, T, V) that a temperature of 1 does not need
+            p.div_(tau)
+        out = p.sub_(lse).exp_().mul_(grad.sum(-1, keepdim=True).neg_())
         out.scatter_add_(-1, index, grad)
-        return out.div_(tau).to(z.dtype), None, None, None
+        return (out if tau == 1 else out.div_(tau)).to(z.dtype), None, None, None
 
 
 def soft_caps(ref: Tensor, rv: Tensor, max_order: int) -> list[Tensor]:
