@@ -381,6 +381,28 @@ def test_soft_gradcheck_at_unit_temperature_and_one_reference():
     assert torch.autograd.gradcheck(lambda x: soft_bleu_score(x, ref), (z,))
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32])
+@pytest.mark.parametrize("temperature", [0, 0.5, "tensor"])
+def test_soft_references_of_every_integer_dtype_count_as_int64(dtype, temperature):
+    """References in a narrow integer dtype are the same ids: soft BLEU equals its value on
+    int64 references, also with a vocabulary beyond the dtype's range (a comparison with
+    the number V in the references' dtype would wrap V) and at temperature > 0 (where the
+    ids index the logits)."""
+    g = torch.Generator().manual_seed(3)
+    vocab = 300
+    z = torch.randn(3, 6, vocab, dtype=torch.float64, generator=g)
+    high = min(torch.iinfo(dtype).max, vocab - 1)
+    ref = torch.randint(1, high + 1, (3, 2, 6), generator=g)
+    ref[:, 0] = z.argmax(-1).clamp_max(high)  # matches at temperature 0
+    ref[0, 1, 4:] = 0
+    if temperature == "tensor":
+        temperature = torch.tensor(0.5, dtype=torch.float64)
+    expected = soft_bleu_score(z, ref, temperature=temperature, smooth="add-k")
+    got = soft_bleu_score(z, ref.to(dtype), temperature=temperature, smooth="add-k")
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    assert expected.min() > 0.01  # not an empty comparison
+
+
 def test_soft_tensor_temperature_and_custom_backward_agree():
     g = torch.Generator().manual_seed(2)
     z = torch.randn(4, 7, 6, dtype=torch.float64, generator=g, requires_grad=True)

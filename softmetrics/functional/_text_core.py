@@ -507,6 +507,7 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
         hv = pos < end.unsqueeze(1)
         if start is not None:
             hv &= pos >= start.unsqueeze(1)
+        ref = ref.long()  # ids index the logits; `ref < vocab` in a narrow dtype would wrap V
         if left:
             ref = left_align(ref, pad_id)
         rv = prefix_valid(ref, pad_id)
