@@ -198,6 +198,8 @@ def _values_in_exact(fn: str, arg: str, tensor: Tensor, low: int, high: int,
     values = tensor if ignore is None else tensor[tensor != ignore]
     if values.numel() == 0:
         return
+    if not values.is_floating_point():  # compared as numbers: a narrow dtype wraps bounds
+        values = values.long()
     bad = (values < low) | (values >= high)
     if tensor.is_floating_point():
         bad |= values != values.round()
@@ -232,9 +234,19 @@ def _finite_exact(fn: str, arg: str, tensor: Tensor) -> None:
 
 def _in_range(t: Tensor, low: float, high: float, *, closed: bool = False) -> Tensor:
     """Whether every entry lies in [low, high) ([low, high] if `closed`), as a 0-d boolean
-    on `t`'s device: one `aminmax` pass, no temporary of `t`'s size; False for a NaN."""
+    on `t`'s device: one `aminmax` pass, no temporary of `t`'s size; False for a NaN.
+
+    An integer tensor compares with a number in its own dtype, so a bound it cannot hold
+    would wrap (300 reads as 44 in uint8): for integers the bounds are first brought
+    inside the dtype's range, where they decide the same."""
     lo, hi = torch.aminmax(t)
-    return (lo >= low) & ((hi <= high) if closed else (hi < high))
+    if t.dtype.is_floating_point or t.dtype == torch.bool:
+        return (lo >= low) & ((hi <= high) if closed else (hi < high))
+    info = torch.iinfo(t.dtype)
+    first, last = math.ceil(low), math.floor(high) if closed else math.ceil(high) - 1
+    if first > info.max or last < info.min or first > last:  # no value of the dtype fits
+        return lo > info.max  # False, on the device
+    return (lo >= max(first, info.min)) & (hi <= min(last, info.max))
 
 
 class DataChecks:

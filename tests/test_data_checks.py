@@ -232,6 +232,43 @@ def test_the_value_check_decides_as_the_rule(ignore, dtype):
             _check("values_in", "f", "target", t, 0, 3, ignore=ignore)
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16])
+@pytest.mark.parametrize("high", [256, 300, 40000])
+def test_the_value_check_takes_bounds_beyond_a_narrow_dtype_as_they_are(dtype, high):
+    """A bound the target's dtype cannot hold (`num_classes=300` for uint8 labels) is a
+    bound on the values, not on their wrapped rounding (300 would read as 44 in uint8, 256
+    as 0): every value the dtype holds below it passes, and one below `low` still fails."""
+    info = torch.iinfo(dtype)
+    top = min(info.max, high - 1)
+    if top == high - 1:  # the dtype holds the bound less one: no value above to fail with
+        good = torch.tensor([0, top // 2, top], dtype=dtype)
+    else:
+        good = torch.tensor([0, 200 if info.max > 200 else 100, top], dtype=dtype)
+    _check("values_in", "f", "target", good, 0, high)
+    _check("values_in", "f", "target", good, 0, high, ignore=1)
+    if info.min < 0:
+        with pytest.raises(ValueError, match="a value -1"):
+            _check("values_in", "f", "target", torch.tensor([3, -1], dtype=dtype), 0, high)
+    if high - 1 < info.max:
+        with pytest.raises(ValueError, match=f"a value {high}"):
+            _check("values_in", "f", "target", torch.tensor([3, high], dtype=dtype), 0, high)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16])
+def test_labels_in_a_narrow_dtype_with_more_classes_than_it_holds(dtype):
+    """uint8 labels with 300 classes are labels: the metric equals that of int64 labels,
+    with and without ignored entries (the masked labels take the quick test's path)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 300, generator=g)
+    y = torch.randint(0, 250, (64,), generator=g)
+    for ignore in (None, 7):
+        expected = F.soft_f1_score(x, y, task="multiclass", num_classes=300, average="micro",
+                                   ignore_index=ignore, temperature=0)
+        got = F.soft_f1_score(x, y.to(dtype), task="multiclass", num_classes=300,
+                              average="micro", ignore_index=ignore, temperature=0)
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
 def test_the_value_check_passes_boolean_and_empty_targets():
     _check("values_in", "f", "target", torch.tensor([True, False]), 0, 2)
     _check("values_in", "f", "target", torch.tensor([], dtype=torch.long), 0, 2)
