@@ -10,8 +10,10 @@ relaxations by a temperature `tau`:
 | threshold at probability `t` | `z > logit(t)` | `sigmoid((z - logit(t)) / tau)` |
 | comparison `d = s_i - s_j` | `1` if `d > 0`, `1/2` if `d == 0`, else `0` | `sigmoid(d / tau)` |
 
-At ties, a hard decision that places items (top k, a discounted position) takes the mean
-over every order of the tied items (`tie_averaged`).
+At ties, a hard decision that places items (retrieval's top k, a discounted position)
+takes the mean over every order of the tied items (`tie_averaged`). Classification's
+top-k hit is instead the step of its rank, which counts each tied class as 1/2: the limit
+of its soft rank, and a multiple of 1/2, as the exact formulas assume.
 
 A temperature may be a Python number or a one-element tensor (a learnable temperature);
 only the number `0` selects the hard decision, so no branch here reads tensor data.

@@ -231,6 +231,24 @@ def test_top_k_with_ties_equals_loop(prob, k, average):
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("row, target, k, hit", [
+    ([0.3, 0.3, 0.4], 0, 2, 0.5),  # tied with one class at the k-th place: half a hit
+    ([1.0, 1.0, 1.0, 0.0], 0, 1, 0.0),  # three tied at the top: the middle is 2nd
+    ([1.0, 1.0, 1.0, 0.0], 0, 2, 1.0),
+    ([1.0, 1.0, 1.0, 1.0], 2, 2, 0.5),  # four tied: the middle is on the boundary
+    ([2.0, 1.0, 1.0, 1.0], 1, 2, 0.0),
+    ([2.0, 1.0, 1.0, 1.0], 1, 3, 1.0),
+])
+def test_a_top_k_tie_counts_by_its_middle(row, target, k, hit):
+    """The documented rule at ties: each tied class is half a rank, the hit the step of
+    k - 1/2 - rank (1/2 at 0), which the soft hit tends to as the temperature falls."""
+    x, y = torch.tensor([row], dtype=torch.float64), torch.tensor([target])
+    exact = F.soft_top_k_accuracy(x, y, num_classes=len(row), k=k, temperature=0)
+    assert exact.item() == hit
+    near = F.soft_top_k_accuracy(x, y, num_classes=len(row), k=k, temperature=1e-3)
+    assert near.item() == pytest.approx(hit, abs=1e-12)
+
+
 def test_binary_matches_sklearn_closed_form():
     # One hand-derived case: predictions [1, 0, 1, 0] against [1, 1, 0, 0]:
     # TP = FP = FN = TN = 1, so precision = recall = F1 = accuracy = 1/2, IoU = 1/3, MCC = 0,

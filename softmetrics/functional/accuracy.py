@@ -75,9 +75,15 @@ def soft_top_k_accuracy(input: Tensor, target: Tensor, *, num_classes: int, k: i
     $[r_n < k]$ to $\sigma((k - \tfrac12 - \tilde r_n) / \tau)$; the hits are then the
     true positives of the accuracy formula (`average` as in `soft_accuracy`).
 
-    Hard limit: at `temperature=0` the rank counts each tie as 1/2 (the comparison step of
-    `softmetrics._relax`), so for distinct scores it equals scikit-learn's
-    `top_k_accuracy_score`; a tie at the k-th place counts as half a hit.
+    Hard limit: at `temperature=0` the rank counts each tied class as 1/2 (the comparison
+    step of `softmetrics._relax`) and the hit is the step of $k - \tfrac12 - r_n$, 1/2 at
+    0, the limit of the soft hit; for distinct scores it equals scikit-learn's
+    `top_k_accuracy_score`. A true class tied with one other class at the k-th place is
+    half a hit. A tie of m classes counts by its middle, not by the share of its orders
+    that rank the true class inside the top k: 1, 1/2 or 0 as the middle of the tie
+    lies inside the top k, on its boundary or below it (three classes tied at the top
+    give 0 for k = 1 and 1 for k = 2, where that share is 1/3 and 2/3). Exact counts are
+    thus multiples of 1/2 (see `soft_precision`).
 
     Multiclass only, with no threshold. Arguments not listed below, the result and the
     errors are those of [soft_tversky_index][softmetrics.functional.soft_tversky_index].

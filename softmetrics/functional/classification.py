@@ -212,8 +212,9 @@ def soft_fbeta_score(input: Tensor, target: Tensor, *, task: Task, num_classes: 
     With probabilities as the decision this is the soft F1 of sigmoidF1 (Bénédict et al.)
     and of Su Jianlin's smooth F1.
 
-    Hard limit: at `temperature=0` equals scikit-learn's `fbeta_score` (with
-    `labels=range(C)`; binary: `average="binary"`).
+    Hard limit: at `temperature=0` equals scikit-learn's `fbeta_score` (multiclass: its
+    default `labels` with the default `absent_classes="skip"`, `labels=range(C)` with
+    `"include"`; binary: `average="binary"`).
 
     Arguments not listed below, the result and the errors are those of
     [soft_tversky_index][softmetrics.functional.soft_tversky_index].
@@ -334,9 +335,10 @@ def soft_precision(input: Tensor, target: Tensor, *, task: Task, num_classes: in
             `top_k > 1` a macro average that skips absent classes (the multiclass
             default) skips every class absent from the target, as torchmetrics' precision
             and recall do. Integer targets only. At temperature 0 equal to torchmetrics'
-            `multiclass_precision(..., top_k=k)` for distinct scores; a tie at the k-th
-            place is half a hit (torchmetrics takes whichever class `torch.topk` lists
-            first).
+            `multiclass_precision(..., top_k=k)` for distinct scores; a true class tied
+            with one other at the k-th place is half a hit (torchmetrics takes whichever
+            class `torch.topk` lists first), a larger tie counts by its middle, as in
+            [soft_top_k_accuracy][softmetrics.functional.soft_top_k_accuracy].
 
     Examples:
         >>> import torch
