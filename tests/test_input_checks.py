@@ -138,6 +138,26 @@ def test_a_wrong_argument_names_the_loss_class_that_was_called(name):
         cls(**required, no_such_option=1)
 
 
+# every loss but NCELoss, which takes its sizes positionally, as nn.Linear does
+KEYWORD_LOSSES = [n for n in LOSSES if n != "NCELoss"]
+
+
+@pytest.mark.parametrize("name", KEYWORD_LOSSES)
+@pytest.mark.parametrize("given", ["binary", {"top_k": 2}])
+def test_a_loss_takes_no_positional_argument(name, given):
+    """Every option is a keyword: a positional argument is refused, naming the loss, and
+    never taken for a private one (`SoftAccuracyLoss({"top_k": 2}, ...)` built top-2
+    accuracy from its base's formula dictionary)."""
+    cls = getattr(softmetrics, name)
+    required = {p.name: REQUIRED[p.name] for p in inspect.signature(cls).parameters.values()
+                if p.default is inspect.Parameter.empty
+                and p.kind is inspect.Parameter.KEYWORD_ONLY}
+    with pytest.raises(TypeError, match=rf"^{name}\.__init__\(\) takes 1 positional "
+                                        r"argument but 2 (positional arguments .*)?were "
+                                        r"given$"):
+        cls(given, **required)
+
+
 @pytest.mark.parametrize(("make", "missing"), [
     (lambda: softmetrics.SoftF1Loss(), "SoftF1Loss.__init__() missing 1 required "
                                        "keyword-only argument: 'task'"),

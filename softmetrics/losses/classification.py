@@ -71,7 +71,7 @@ class _ClassificationLoss(RunningStatistics):
     _float32_buffers: ClassVar[tuple[str, ...]] = ("running_", "class_weights")
     gamma: float = 1.0  # the focal exponent of the loss (Tversky family; 1: `1 - metric`)
 
-    def __init__(self, formula: dict[str, Any] | None = None, /, *, task: Task,
+    def __init__(self, *, task: Task,
                  num_classes: int | None = None, average: Average | None = None,
                  temperature: float = 1.0, threshold: float = 0.5,
                  ignore_index: int | None = None, multidim_average: MultidimAverage = "global",
@@ -113,7 +113,10 @@ class _ClassificationLoss(RunningStatistics):
             ignore_index=ignore_index, multidim_average=multidim_average,
             zero_division=zero_division, absent_classes=absent_classes,
             validate_args=validate_args)
-        self.formula: dict[str, Any] = dict(formula or {})
+        # the formula's own options (Tversky weights, top k, relaxation): a subclass's
+        # `__init__` sets them after this one, so that no public loss takes them as an
+        # argument
+        self.formula: dict[str, Any] = {}
         self.temperature = temperature
         if sync_dist and multidim_average == "samplewise":
             _checks.fail(name, "sync_dist", "False with multidim_average='samplewise' "
@@ -245,7 +248,8 @@ class _TverskyLoss(_ClassificationLoss):
             formula.update(top_k_options(name, options.pop("top_k", 1), task=task,
                                          num_classes=options.get("num_classes"),
                                          by_support=self._top_k))
-        super().__init__(formula, task=task, **options)
+        super().__init__(task=task, **options)
+        self.formula.update(formula)
 
 
 class SoftPrecisionLoss(_TverskyLoss):
@@ -453,7 +457,8 @@ class SoftFBetaLoss(_ClassificationLoss):
         self.gamma = _focal_exponent(name, gamma)
         top = top_k_options(name, top_k, task=task, num_classes=options.get("num_classes"),
                             by_support=False)
-        super().__init__(dict(alpha=alpha, beta=weight, **top), task=task, **options)
+        super().__init__(task=task, **options)
+        self.formula.update(alpha=alpha, beta=weight, **top)
 
     def _formula_repr(self) -> dict[str, Any]:
         return {"beta": self.beta, **super()._formula_repr()}  # F-beta's, not Tversky's
@@ -525,7 +530,8 @@ class SoftTverskyLoss(_ClassificationLoss):
                  gamma: float = 1.0, **options: Any) -> None:
         alpha, beta = tversky_weights(type(self).__name__, alpha, beta)
         self.gamma = _focal_exponent(type(self).__name__, gamma)
-        super().__init__(dict(alpha=alpha, beta=beta), task=task, **options)
+        super().__init__(task=task, **options)
+        self.formula.update(alpha=alpha, beta=beta)
 
     def _formula_repr(self) -> dict[str, Any]:
         return {"alpha": self.formula["alpha"], "beta": self.formula["beta"]}
@@ -577,7 +583,8 @@ class SoftTopKAccuracyLoss(_ClassificationLoss):
         if "threshold" in options:
             _checks.fail(name, "threshold", "unset (top-k has no threshold)",
                          options["threshold"])
-        super().__init__(dict(top_k=k), task=task, num_classes=num_classes, **options)
+        super().__init__(task=task, num_classes=num_classes, **options)
+        self.formula.update(top_k=k)
 
     def _formula_repr(self) -> dict[str, Any]:
         return {"k": self.formula["top_k"]}
