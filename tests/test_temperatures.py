@@ -170,6 +170,11 @@ def test_an_infinite_number_scale_is_refused():
     q = torch.nn.functional.normalize(torch.randn(6, 4), dim=-1)
     with pytest.raises(ValueError, match=r"`logit_scale` to be finite, got inf"):
         F.sigmoid_contrastive_loss(q, q, logit_scale=float("inf"))
+    for learnable in (False, True):  # the Module refuses it when built, naming itself
+        with pytest.raises(ValueError, match=r"^SigLIPLoss: expected `logit_scale` to be "
+                                             r"finite, got inf"):
+            softmetrics.SigLIPLoss(logit_scale=float("inf"), learnable=learnable,
+                                   max_logit_scale=float("inf"))
 
 
 @pytest.mark.parametrize("loss", [
