@@ -203,7 +203,6 @@ class SigLIPLoss(nn.Module):
         for arg, value in (("logit_scale", logit_scale), ("logit_bias", logit_bias)):
             if isinstance(value, Tensor):
                 fail(name, arg, "a number (the initial value)", value, error=TypeError)
-        check_number(name, "logit_scale", logit_scale, low=0.0, low_open=True)
         scale = float(check_temperature(name, logit_scale, allow_zero=False, arg="logit_scale"))
         bias = check_number(name, "logit_bias", logit_bias)
         max_scale = check_number(name, "max_logit_scale", max_logit_scale, low=0.0,
