@@ -123,6 +123,13 @@ LOSSES = sorted(n for n in softmetrics.__all__ if n.endswith("Loss")
 REQUIRED = {"task": "binary", "k": 2, "num_classes": 3}  # values of required arguments
 
 
+def _required(cls: type) -> dict[str, object]:
+    """Values for the required keyword-only arguments of a loss class."""
+    return {p.name: REQUIRED[p.name] for p in inspect.signature(cls).parameters.values()
+            if p.default is inspect.Parameter.empty
+            and p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
 @pytest.mark.parametrize("name", LOSSES)
 def test_a_wrong_argument_names_the_loss_class_that_was_called(name):
     """An unknown option is refused with a message that names the class the user called,
@@ -130,9 +137,7 @@ def test_a_wrong_argument_names_the_loss_class_that_was_called(name):
     inherits its `__init__` from a private base still names itself (`SoftF1Loss()` said
     `_TverskyLoss.__init__() missing ...`)."""
     cls = getattr(softmetrics, name)
-    required = {p.name: REQUIRED[p.name] for p in inspect.signature(cls).parameters.values()
-                if p.default is inspect.Parameter.empty
-                and p.kind is inspect.Parameter.KEYWORD_ONLY}
+    required = _required(cls)
     with pytest.raises(TypeError, match=rf"^{name}(\.__init__\(\) got an unexpected keyword "
                                         r"argument|: expected `no_such_option`)"):
         cls(**required, no_such_option=1)
@@ -149,9 +154,7 @@ def test_a_loss_takes_no_positional_argument(name, given):
     never taken for a private one (`SoftAccuracyLoss({"top_k": 2}, ...)` built top-2
     accuracy from its base's formula dictionary)."""
     cls = getattr(softmetrics, name)
-    required = {p.name: REQUIRED[p.name] for p in inspect.signature(cls).parameters.values()
-                if p.default is inspect.Parameter.empty
-                and p.kind is inspect.Parameter.KEYWORD_ONLY}
+    required = _required(cls)
     with pytest.raises(TypeError, match=rf"^{name}\.__init__\(\) takes 1 positional "
                                         r"argument but 2 (positional arguments .*)?were "
                                         r"given$"):
