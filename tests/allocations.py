@@ -9,11 +9,13 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 
-def _address(t: torch.Tensor) -> int | None:
-    """Where a tensor's memory lies (None for a tensor without memory, or none yet)."""
+def _storage(t: torch.Tensor) -> int | None:
+    """Which memory a tensor lies in: its storage, which aliases share (also on meta,
+    where tensors have shapes and storages but no data, so no address); None for a
+    tensor without storage (a sparse tensor)."""
     try:
-        return t.untyped_storage().data_ptr() or None
-    except RuntimeError:  # no storage (e.g. a sparse tensor)
+        return t.untyped_storage()._cdata
+    except RuntimeError:
         return None
 
 
@@ -30,10 +32,10 @@ class Allocations(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         given = [t for t in torch.utils._pytree.tree_leaves((args, kwargs))
                  if isinstance(t, torch.Tensor)]
-        memory = {_address(a) for a in given}
+        memory = {_storage(a) for a in given} - {None}
         for t in torch.utils._pytree.tree_leaves(out):
             if (isinstance(t, torch.Tensor) and not t._is_view()
-                    and not any(t is a for a in given) and _address(t) not in memory):
+                    and not any(t is a for a in given) and _storage(t) not in memory):
                 self.sizes.append(t.numel())
         return out
 

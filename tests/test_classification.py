@@ -561,6 +561,23 @@ def test_softmax_backward_through_retained_graph(samplewise, c, small, device, m
     torch.testing.assert_close((tp.detach(), pred.detach()), before)
 
 
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_the_allocation_recorder_sees_fresh_tensors_and_not_aliases(device):
+    """`Allocations`, on which the tests of backward buffers rest, records a tensor an
+    operation returns in fresh memory, also on meta (shapes without data, which the
+    tests of large sizes use), and leaves out the arguments, views and aliases."""
+    from .allocations import Allocations
+
+    x = torch.zeros(4, 5, device=device)
+    out = torch.empty(4, 5, device=device)
+    with Allocations() as allocations:
+        x.clone()
+        torch.mul(x, 2)
+        x.sum(0)
+        x.view(20), x.detach(), x.mul_(1.0), torch.mul(x, 2, out=out)
+    assert sorted(allocations.sizes) == [0, 5, 20, 20]
+
+
 @pytest.mark.parametrize("samplewise, extra", [(False, ()), (False, (4,)), (True, (4,))])
 def test_softmax_backward_on_devices_needs_no_second_full_buffer(samplewise, extra):
     """On devices other than the CPU (here meta: shapes without data), the forward pass
