@@ -28,9 +28,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["MIN_TEMPERATURE", "above", "as_tensor_on", "compute_dtype", "full_precision", "is_hard",
-           "logit", "reduce_per_sample", "soft_argmax", "soft_positive", "soft_step",
-           "soft_threshold", "sum_dtype", "temperature_scale", "tie_averaged"]
+__all__ = ["MIN_TEMPERATURE", "above", "as_tensor_on", "compute_dtype", "full_precision",
+           "is_hard", "logit", "reduce_per_sample", "running_sums", "soft_argmax",
+           "soft_positive", "soft_step", "soft_threshold", "sum_dtype", "temperature_scale",
+           "tie_averaged"]
 
 
 def is_hard(temperature: float | Tensor) -> bool:
@@ -80,6 +81,19 @@ def sum_dtype(device: torch.device) -> torch.dtype:
     one class), float32 holds no odd integer above 2^24, and differences of large counts
     keep few of its digits."""
     return torch.float32 if device.type == "mps" else torch.float64
+
+
+def running_sums(x: Tensor) -> Tensor:
+    """Inclusive running sums along the last axis, in about log2(L) vector additions
+    (Hillis and Steele's scan; L the length of the axis): a floating-point `cumsum` has no
+    deterministic CUDA kernel (it raises under `torch.use_deterministic_algorithms`), and
+    these sums take the same order on every device. For short axes: tables over classes
+    or positions, not data."""
+    shift = 1
+    while shift < x.shape[-1]:
+        x = torch.cat([x[..., :shift], x[..., shift:] + x[..., :-shift]], -1)
+        shift *= 2
+    return x
 
 
 def full_precision(device: torch.device) -> contextlib.AbstractContextManager[None]:

@@ -26,6 +26,11 @@ from softmetrics.functional import (
     soft_average_precision,
     soft_bleu_score,
     soft_calibrated_average_precision,
+    soft_ndcg,
+    soft_precision_at_k,
+    soft_recall_at_k,
+    soft_reciprocal_rank,
+    soft_retrieval_average_precision,
 )
 
 aten = torch.ops.aten
@@ -195,11 +200,52 @@ def _contrastive_steps(device: torch.device) -> dict[str, Callable[[], None]]:
     }
 
 
+def _retrieval_steps(device: torch.device) -> dict[str, Callable[[], None]]:
+    """The per-query ranking metrics, exact (the discount table of NDCG) and soft, with
+    graded relevance and ignored items."""
+    randn, randint = _data(device)
+    scores = randn(6, 9).round().requires_grad_()  # rounded: ties
+    graded = randint(4, 6, 9)
+    graded[:, 0] = -1
+    binary = (graded > 1).long()
+    steps = {}
+    for name, fn, target, kw in (
+            ("ndcg", soft_ndcg, graded, {"k": 4}),
+            ("ndcg-all", soft_ndcg, graded, {}),
+            ("recall", soft_recall_at_k, binary, {"k": 3}),
+            ("precision", soft_precision_at_k, binary, {"k": 3}),
+            ("rr", soft_reciprocal_rank, binary, {"k": 5}),
+            ("ap", soft_retrieval_average_precision, binary, {})):
+        for temperature in (0.0, 0.5):
+            def step(fn=fn, target=target, kw=kw, temperature=temperature) -> None:
+                value = fn(scores, target, temperature=temperature, ignore_index=-1, **kw)
+                if temperature:
+                    value.sum().backward()
+            steps[f"retrieval-{name}-{'exact' if temperature == 0 else 'soft'}"] = step
+    return steps
+
+
 def _steps(device: torch.device) -> dict[str, Callable[[], None]]:
     return {**_text_steps(device), **_ranking_steps(device),
-            **_classification_steps(device), **_contrastive_steps(device)}
+            **_classification_steps(device), **_contrastive_steps(device),
+            **_retrieval_steps(device)}
 
 
 @pytest.mark.parametrize("name", sorted(_steps(torch.device("cpu"))))
 def test_runs_under_deterministic_algorithms(name, device, deterministic):
     _steps(device)[name]()
+
+
+@pytest.mark.parametrize("length", [0, 1, 2, 3, 7, 8, 9, 64, 1000])
+def test_running_sums_are_the_cumulative_sums(length):
+    """`running_sums`, the scan the library uses where a floating-point `cumsum` would
+    have no deterministic CUDA kernel: `cumsum` of the last axis, exactly for integers
+    (counts), to rounding for fractions, over leading axes too."""
+    from softmetrics._relax import running_sums
+
+    g = torch.Generator().manual_seed(length)
+    counts = torch.randint(0, 1000, (2, 3, length), generator=g).double()
+    assert torch.equal(running_sums(counts), counts.cumsum(-1))
+    fractions = torch.rand(3, length, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(running_sums(fractions), fractions.cumsum(-1),
+                               rtol=1e-14, atol=0)

@@ -32,7 +32,7 @@ from .._checks import (
     fail,
 )
 from .._options import REDUCTIONS
-from .._relax import compute_dtype, is_hard, soft_step, sum_dtype, tie_averaged
+from .._relax import compute_dtype, is_hard, running_sums, soft_step, sum_dtype, tie_averaged
 from ._ranking_core import column_stats, negatives_above, negatives_above_exact
 
 __all__ = [
@@ -195,7 +195,7 @@ def _discount_sum(k: int | None, size: int, like: Tensor) -> Callable[[Tensor], 
     disc = 1.0 / torch.log2(p + 1)
     if k is not None:
         disc = disc * (p <= k).to(like.dtype)
-    table = torch.cat([disc.new_zeros(1), disc.cumsum(0)])
+    table = torch.cat([disc.new_zeros(1), running_sums(disc)])
     return lambda n: table[n.round().long()]
 
 
