@@ -142,7 +142,7 @@ def multiclass_losses(c: int) -> dict[str, torch.nn.Module]:
             alpha=0.3, beta=0.7, gamma=0.75, **kw),
         "LovaszLoss": softmetrics.LovaszLoss(**kw),
         **smp_lovasz(),
-        # Cohen's kappa: unweighted from the counts, quadratic over the (C, C) matrix
+        # Cohen's kappa: unweighted from the counts, quadratic from per-sample weight rows
         "SoftCohenKappaLoss": softmetrics.SoftCohenKappaLoss(**kw),
         "SoftCohenKappaLoss (quadratic)": softmetrics.SoftCohenKappaLoss(weights="quadratic",
                                                                          **kw),

@@ -137,7 +137,7 @@ def test_device_tests_only_keeps_the_tests_that_take_the_device() -> None:
     every = _collected("tests/test_kappa.py")
     kept = _collected("--device-tests-only", "tests/test_kappa.py")
     functions = {node.split("::")[1].split("[")[0] for node in kept}
-    assert functions == {"test_fused_confusion_equals_autograd",
+    assert functions == {"test_fused_disagreement_equals_autograd",
                          "test_runs_on_the_device_under_test"}
     assert kept == [node for node in every if node.split("::")[1].split("[")[0] in functions]
     assert 0 < len(kept) < len(every)

@@ -328,17 +328,17 @@ def test_gradcheck_and_gradgradcheck(weights, ignore):
 @pytest.mark.parametrize("c, extra", [(5, ()), (20, ()), (4, (3,))])
 @pytest.mark.parametrize("block", [None, 0, 1, 70])
 @pytest.mark.parametrize("pad", [False, True])
-def test_fused_confusion_equals_autograd(c, extra, block, pad, device, monkeypatch):
-    """The weighted path's fused soft confusion matrix (`_SoftmaxConfusion`) against the
-    same code under autograd (a tensor temperature), in value and gradient: narrow rows,
-    with `pad` padded to 16 columns on the CPU (forced here, on float64 rows of any
-    number), wide rows, extra axes laid out as rows, ignored entries; `block` sets the
-    entries per block of the forward sums and of the in-place backward with the
-    small-input path off (0: one block; 70 leaves a short last block), None keeps the
-    defaults."""
+def test_fused_disagreement_equals_autograd(c, extra, block, pad, device, monkeypatch):
+    """The weighted path's fused statistics (`_SoftmaxDisagreement`: the disagreement and
+    the predicted mass) against the same code under autograd (a tensor temperature), in
+    value and gradient, for both weightings: narrow rows, with `pad` padded to 16 columns
+    on the CPU (forced here, on float64 rows of any number), wide rows, extra axes laid
+    out as rows, ignored entries; `block` sets the entries per block of the forward sums
+    and of the in-place backward with the small-input path off (0: one block; 70 leaves
+    a short last block), None keeps the defaults."""
     from softmetrics import _tuning
     from softmetrics.functional._classification_counts import softmax_width
-    from softmetrics.functional._confusion_counts import soft_confusion
+    from softmetrics.functional._kappa_disagreement import weighted_disagreement
 
     if pad:
         monkeypatch.setattr(_tuning, "CPU_SOFTMAX_MIN_WIDTH", 16)
@@ -353,37 +353,129 @@ def test_fused_confusion_equals_autograd(c, extra, block, pad, device, monkeypat
     x = torch.randn(23, c, *extra, generator=g, dtype=torch.float64).to(device)
     y = torch.randint(0, c, (23, *extra), generator=g).to(device)
     w = (torch.rand(y.shape, generator=g) > 0.2).double().to(device)
-    up = torch.randn(c, c, generator=g, dtype=torch.float64).to(device)
-    for temperature in (0.5, 2.0):
-        for weights in (None, w):
-            out = []
-            for t in (temperature,
-                      torch.tensor(temperature, dtype=torch.float64, device=device)):
-                z = x.clone().requires_grad_()
-                o = soft_confusion(z, y, weights, t)
-                (grad,) = torch.autograd.grad((o * up).sum(), z)
-                out.append((o, grad))
-            torch.testing.assert_close(out[0], out[1])
-    assert torch.autograd.gradgradcheck(
-        lambda z: soft_confusion(z, y, w, 0.5), (x.clone().requires_grad_(),))
+    up_d = torch.randn(1, 1, generator=g, dtype=torch.float64).to(device)
+    up_q = torch.randn(1, c, generator=g, dtype=torch.float64).to(device)
+    for weights in ("linear", "quadratic"):
+        for temperature in (0.5, 2.0):
+            for sample_weights in (None, w):
+                out = []
+                for t in (temperature,
+                          torch.tensor(temperature, dtype=torch.float64, device=device)):
+                    z = x.clone().requires_grad_()
+                    d, q = weighted_disagreement(z, y, sample_weights, c, weights, t)
+                    (grad,) = torch.autograd.grad((d * up_d).sum() + (q * up_q).sum(), z)
+                    out.append((d, q, grad))
+                torch.testing.assert_close(out[0], out[1])
+        assert torch.autograd.gradgradcheck(
+            lambda z, weights=weights: weighted_disagreement(z, y, w, c, weights, 0.5),
+            (x.clone().requires_grad_(),))
 
 
-def test_fused_confusion_backward_needs_no_second_full_buffer():
+@pytest.mark.parametrize("weights", ["linear", "quadratic"])
+@pytest.mark.parametrize("temperature", [0.0, 0.5])
+def test_disagreement_is_the_confusion_matrix_weighted(weights, temperature):
+    """$D = \\sum_{ij} W_{ij} O_{ij}$ and $q_j = \\sum_i O_{ij}$ of the confusion matrix $O$
+    built by a loop over the samples, with the weights as a (C, C) matrix; at temperature
+    0 exact integers (ties: the first maximum wins)."""
+    from softmetrics.functional._kappa_disagreement import weighted_disagreement
+
+    g = torch.Generator().manual_seed(21)
+    c = 7
+    x = torch.randn(50, c, generator=g, dtype=torch.float64).round()
+    y = torch.randint(0, c, (50,), generator=g)
+    w = (torch.rand(50, generator=g) > 0.3).double()
+    p = (torch.nn.functional.one_hot(x.argmax(1), c).double() if temperature == 0
+         else torch.softmax(x / temperature, 1))
+    o = torch.zeros(c, c, dtype=torch.float64)
+    for n in range(50):
+        o[y[n]] += w[n] * p[n]
+    gap = torch.arange(c).unsqueeze(1) - torch.arange(c)
+    matrix = (gap.abs() if weights == "linear" else gap * gap).double()
+    d, q = weighted_disagreement(x, y, w, c, weights, temperature)
+    if temperature == 0:
+        assert d.item() == (matrix * o).sum().item()
+        assert q.squeeze(0).tolist() == o.sum(0).tolist()
+    else:
+        assert d.item() == pytest.approx((matrix * o).sum().item(), rel=1e-13)
+        torch.testing.assert_close(q.squeeze(0), o.sum(0), rtol=1e-13, atol=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**16), groups=st.integers(1, 3), c=st.integers(1, 40),
+       weights=st.sampled_from(["linear", "quadratic"]), integers=st.booleans())
+def test_chance_rows_are_the_weight_matrix_times_the_support(seed, groups, c, weights,
+                                                             integers):
+    """`chance_rows` (moments, or running sums in log2(C) steps, with no (C, C) matrix)
+    against the product with the (C, C) weight matrix: bit for bit for integer supports
+    (counts), to rounding for fractional ones (running statistics)."""
+    from softmetrics.functional._agreement_core import chance_rows
+
+    g = torch.Generator().manual_seed(seed)
+    support = torch.rand(groups, c, generator=g, dtype=torch.float64)
+    if integers:
+        support = (support * 6).floor() * (torch.rand(groups, c, generator=g) > 0.4)
+    gap = torch.arange(c).unsqueeze(1) - torch.arange(c)
+    matrix = (gap.abs() if weights == "linear" else gap * gap).double()
+    expected = support @ matrix
+    rows = chance_rows(support, weights)
+    if integers and weights == "linear":
+        assert torch.equal(rows, expected)
+    else:
+        torch.testing.assert_close(rows, expected, rtol=1e-13, atol=1e-12)
+
+
+@pytest.mark.parametrize("weights", ["linear", "quadratic"])
+def test_chance_rows_of_a_one_class_target_are_exact(weights):
+    """A target of one class $i$: $a_j = T W_{ij}$ exactly, whatever $T$, so that the
+    chance term and the disagreement of an exact decision are the same integers."""
+    from softmetrics.functional._agreement_core import chance_rows
+
+    for c, i, total in ((5, 0, 3.0), (5, 4, 7.0), (13, 6, 2.0**40), (1, 0, 5.0)):
+        support = torch.zeros(1, c, dtype=torch.float64)
+        support[0, i] = total
+        gap = (torch.arange(c) - i).double().abs()
+        expected = total * (gap if weights == "linear" else gap * gap)
+        assert chance_rows(support, weights).squeeze(0).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("weights", ["linear", "quadratic"])
+def test_fused_disagreement_needs_no_second_full_buffer(weights):
     """On devices other than the CPU (meta: shapes without data) the weighted path's
-    backward writes the gradient over the probabilities: besides the (C, C) matrices it
-    allocates only its two temporaries of one block (2^24 entries each)."""
-    from softmetrics.functional._confusion_counts import soft_confusion
+    forward pass keeps the probabilities and forms the rows of weights in parts, and its
+    backward writes the gradient over the probabilities: besides the probabilities, each
+    pass allocates at most two temporaries of one part (2^24 entries each)."""
+    from softmetrics.functional._kappa_disagreement import weighted_disagreement
 
     from .allocations import Allocations
 
     n, c = 1 << 15, 1 << 11  # 2^26 logits
     x = torch.zeros(n, c, device="meta", requires_grad=True)
     y = torch.zeros(n, dtype=torch.long, device="meta")
-    o = soft_confusion(x, y, None, 0.5)
-    with Allocations() as allocations:
-        (grad,) = torch.autograd.grad(o.pow(2).sum(), x)
+    w = torch.ones(n, device="meta")
+    with Allocations() as forward:  # temperature 1: no scaled copy of the logits
+        d, q = weighted_disagreement(x, y, w, c, weights, 1.0)
+    assert sorted(forward.sizes)[-2:] == [1 << 24, x.numel()]  # a part; the probabilities
+    with Allocations() as backward:
+        (grad,) = torch.autograd.grad(d.sum() + q.pow(2).sum(), x)
     assert grad.shape == x.shape
-    assert max(allocations.sizes) <= 2 << 24 < x.numel()
+    assert max(backward.sizes) <= 2 << 24 < x.numel()
+
+
+def test_no_class_by_class_matrix_at_a_thousand_classes():
+    """Weighted kappa at C = 1000 forms no (C, C) matrix, forward or backward: the
+    largest allocation is the backward's two temporaries of one block (here the whole
+    64 x 1000 logits), a seventh of the million entries such a matrix would hold."""
+    from .allocations import Allocations
+
+    n, c = 64, 1000
+    x = torch.zeros(n, c, device="meta", requires_grad=True)
+    y = torch.zeros(n, dtype=torch.long, device="meta")
+    for weights in ("linear", "quadratic"):
+        with Allocations() as allocations:
+            value = F.soft_cohen_kappa(x, y, task="multiclass", num_classes=c,
+                                       weights=weights, validate_args=False)
+            torch.autograd.grad(value, x)
+        assert max(allocations.sizes) <= 2 * n * c < c * c
 
 
 def test_tensor_temperature_and_half_precision():

@@ -11,11 +11,13 @@ $$
 
 Without weights ($W_{ij} = [i \ne j]$) and for binary tasks these come from the counts of
 every classification metric (`_classification_core.statistics`): $D = N - \sum_c TP_c$,
-through the fused softmax Function. Linear and quadratic weights scatter the decision's
-rows into the $(C, C)$ matrix $O$ by target class (an `index_add`, O(N C) work, through
-the fused `_confusion_counts.soft_confusion` for soft decisions), and read $D$, $q$
-from it. Being sums over samples, the statistics can be summed across processes
-and mixed with running ones (`KappaHook`), as the classification Modules do with `Counts`.
+through the fused softmax Function. Linear and quadratic weights depend only on the
+distance of the classes, so $D = \sum_n w_n \sum_j W_{y_n j}\, p_{nj}$ and $q$ come from
+`_kappa_disagreement.weighted_disagreement` (O(N C) work, through a fused softmax for soft
+decisions) and the chance term from the support's moments or running sums
+(`chance_rows`): no $(C, C)$ matrix is formed. Being sums over samples, the statistics can
+be summed across processes and mixed with running ones (`KappaHook`), as the
+classification Modules do with `Counts`.
 """
 
 from __future__ import annotations
@@ -27,20 +29,20 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from .._relax import as_tensor_on, compute_dtype, full_precision, is_hard, sum_dtype
+from .._relax import as_tensor_on, compute_dtype, full_precision, running_sums, sum_dtype
 from ._classification_core import class_support, format_inputs, statistics
 from ._classification_options import check_classification_options
-from ._confusion_counts import soft_confusion
+from ._kappa_disagreement import weighted_disagreement
 
 __all__ = [
     "KAPPA_WEIGHTS",
     "KappaCounts",
     "KappaHook",
     "KappaWeights",
+    "chance_rows",
     "check_kappa_options",
     "cohen_kappa",
     "kappa_value",
-    "kappa_weight_matrix",
 ]
 
 KappaWeights = Literal["linear", "quadratic"] | None
@@ -76,30 +78,28 @@ def check_kappa_options(fn: str, *, task: str, num_classes: int | None, weights:
     _checks.check_option(fn, "weights", weights, KAPPA_WEIGHTS)
 
 
-def kappa_weight_matrix(num_classes: int, weights: Literal["linear", "quadratic"],
-                        like: Tensor) -> Tensor:
-    """The disagreement weights $W_{ij}$ (C, C) of weighted kappa, $|i - j|$ or
-    $(i - j)^2$, built on `like`'s device in its dtype (no copy from the host). Unweighted
-    kappa needs no matrix: its disagreement is $N - \\sum_c TP_c$."""
-    classes = torch.arange(num_classes, device=like.device, dtype=like.dtype)
-    diff = classes.unsqueeze(1) - classes
-    return diff.abs() if weights == "linear" else diff * diff
+def chance_rows(support: Tensor, weights: Literal["linear", "quadratic"]) -> Tensor:
+    r"""$a_j = \sum_i t_i W_{ij}$ (G, C) for the support $t$ (G, C), so that the chance
+    term is $\sum_{ij} W_{ij} t_i q_j = \sum_j a_j q_j$; every sum has terms of one sign,
+    so nothing cancels, and no (C, C) matrix is formed.
 
-
-def _confusion(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int,
-               temperature: float | Tensor) -> Tensor:
-    """The (soft) confusion matrix $O$ (C, C), rows the target: the decision's rows
-    scattered by target class. Exact integers in float64 at temperature 0."""
-    c = num_classes
-    rows = y.reshape(-1)
-    if is_hard(temperature):
-        exact = torch.float64 if z.device.type != "mps" else compute_dtype(z.dtype)
-        cells = rows * c + z.argmax(1).reshape(-1)
-        ones = (torch.ones((), dtype=exact, device=z.device).expand(cells.shape)
-                if w is None else w.reshape(-1).to(exact))
-        o = ones.new_zeros(c * c).index_add(0, cells, ones).view(c, c)
-        return torch.where(z.isnan().any(), torch.nan, o)  # NaN logits: a NaN, not a label
-    return soft_confusion(z, y, w, temperature)
+    Quadratic: about the support's mean class $\mu = \sum_i i\, t_i / T$ ($T = \sum_i t_i$),
+    $a_j = T (j - \mu)^2 + \sum_i t_i (i - \mu)^2$. Linear: with the running sums
+    $F_k = \sum_{i \le k} t_i$ and $G_k = \sum_{i \ge k} t_i$,
+    $a_j = \sum_{k < j} F_k + \sum_{k > j} G_k$ (a sample of class $i < j$ is counted once
+    for each $k$ from $i$ to $j - 1$). A target of one class $i$ gives $a_j = T W_{ij}$
+    exactly.
+    """
+    c = support.shape[-1]
+    classes = torch.arange(c, device=support.device, dtype=support.dtype)
+    if weights == "quadratic":
+        total = support.sum(-1, keepdim=True)
+        mean = (support * classes).sum(-1, keepdim=True) / torch.where(total > 0, total, 1.0)
+        spread = (support * (classes - mean).square()).sum(-1, keepdim=True)
+        return total * (classes - mean).square() + spread
+    both = running_sums(torch.stack([support, support.flip(-1)], -2))  # F, G reversed
+    below = torch.nn.functional.pad(running_sums(both)[..., :-1], (1, 0))
+    return below[..., 0, :] + below[..., 1, :].flip(-1)
 
 
 def _kappa_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, task: str,
@@ -107,14 +107,12 @@ def _kappa_counts(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int, *, t
                   threshold: float) -> KappaCounts:
     if task == "multiclass" and weights is not None:
         with full_precision(z.device):
-            o = _confusion(z, y, w, num_classes, temperature)
-            # by rows, then over them: the order `kappa_value` sums the chance term in
-            disagreement = (kappa_weight_matrix(num_classes, weights, o) * o).sum(-1).sum()
-            pred = o.sum(0, keepdim=True)
+            disagreement, pred = weighted_disagreement(z, y, w, num_classes, weights,
+                                                       temperature)
         with torch.no_grad():
-            support = class_support(y, w, num_classes, False, o.dtype)
+            support = class_support(y, w, num_classes, False, pred.dtype)
             total = support.sum(-1, keepdim=True)
-        return KappaCounts(disagreement.reshape(1, 1), pred, support, total)
+        return KappaCounts(disagreement, pred, support, total)
     c = statistics(z, y, w, num_classes, task=task, temperature=temperature,
                    threshold=threshold, samplewise=False)
     total = as_tensor_on(c.total, c.tp).reshape(1, 1)
@@ -136,13 +134,12 @@ def kappa_value(k: KappaCounts, weights: KappaWeights, zero_division: float) -> 
     than about $\epsilon$ per entry; dividing by such an $E$ would give rounding noise and
     gradients of order $1/E$. A NaN reaches the result.
 
-    $E$ is written so that its rounding follows that of $D$: unweighted as
-    $N^2 - \sum_c t_c q_c$ (the counts give $D = N - \sum_c TP_c$), weighted as the rows
-    $\sum_j W_{ij} q_j$ summed as $D$'s rows are (for a target of one class the two are
-    then equal, bit for bit). The value is clamped to [-1, 1], the range of kappa,
-    against the remaining rounding. It runs in float64 (float32 on MPS), and returns in
-    the counts' dtype: `N^2 - sum_c t_c q_c` subtracts nearly equal large numbers, which
-    in float32 lost four digits over 4 million soft entries.
+    Unweighted, $E$ is written as $N^2 - \sum_c t_c q_c$, so that its rounding follows
+    that of $D$ (the counts give $D = N - \sum_c TP_c$); weighted, as $\sum_j a_j q_j$
+    (`chance_rows`), sums without cancellation. The value is clamped to [-1, 1], the
+    range of kappa, against the remaining rounding. It runs in float64 (float32 on MPS),
+    and returns in the counts' dtype: `N^2 - sum_c t_c q_c` subtracts nearly equal large
+    numbers, which in float32 lost four digits over 4 million soft entries.
     """
     dtype = k.pred.dtype
     work = sum_dtype(k.pred.device)
@@ -152,8 +149,7 @@ def kappa_value(k: KappaCounts, weights: KappaWeights, zero_division: float) -> 
     if weights is None:
         chance = n * n - (support * pred).sum(-1)
     else:
-        weight = kappa_weight_matrix(pred.shape[-1], weights, pred)
-        chance = (support * (weight * pred.unsqueeze(-2)).sum(-1)).sum(-1)
+        chance = (chance_rows(support, weights) * pred).sum(-1)
     observed = n * k.disagreement[..., 0].to(work)
     defined = (chance > torch.finfo(dtype).eps * n * n) | chance.isnan()
     safe = torch.where(defined, chance, 1.0)  # no 1/0 in the branch `where` drops

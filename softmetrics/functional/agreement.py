@@ -30,7 +30,8 @@ def soft_cohen_kappa(input: Tensor, target: Tensor, *, task: Literal["binary", "
 
     for `weights` None, "linear" or "quadratic" (scikit-learn's `cohen_kappa_score`;
     Cohen 1960, 1968). The numerator is $\sum_n w_n \sum_j W_{y_n j}\, p_{nj}$, a sum over
-    samples: no (C, C) matrix per sample. Unweighted, kappa reads the counts of every
+    samples, and no (C, C) matrix is formed (O(N C) work, O(C) memory beyond the
+    decision). Unweighted, kappa reads the counts of every
     classification metric,
     $\kappa = (N \sum_c TP_c - \sum_c q_c t_c) / (N^2 - \sum_c q_c t_c)$, which is
     $R_K$'s numerator ([soft_matthews_corrcoef][softmetrics.functional.soft_matthews_corrcoef])
