@@ -22,15 +22,18 @@ from softmetrics.functional import (
     info_nce,
     nce_loss,
     retrieval_accuracy,
+    sigmoid_contrastive_loss,
     soft_auroc,
     soft_average_precision,
     soft_bleu_score,
     soft_calibrated_average_precision,
+    soft_exact_match,
     soft_ndcg,
     soft_precision_at_k,
     soft_recall_at_k,
     soft_reciprocal_rank,
     soft_retrieval_average_precision,
+    soft_top_k_accuracy,
 )
 
 aten = torch.ops.aten
@@ -132,6 +135,13 @@ def _ranking_steps(device: torch.device) -> dict[str, Callable[[], None]]:
                 if temperature:
                     value.backward()
             steps[f"{name}-{temperature}"] = step
+    for temperature in (0.0, 0.5):
+        def partial(temperature=temperature) -> None:
+            value = soft_auroc(scores, labels, task="multilabel", num_classes=3, max_fpr=0.3,
+                               temperature=temperature)
+            if temperature:
+                value.backward()
+        steps[f"partial-auroc-{temperature}"] = partial
     for name, cls in (("auroc-loss", softmetrics.SoftAUROCLoss),
                       ("ap-loss", softmetrics.SoftAveragePrecisionLoss)):
         def module_step(cls=cls) -> None:
@@ -159,7 +169,28 @@ def _classification_steps(device: torch.device) -> dict[str, Callable[[], None]]
             cls(task="multiclass", num_classes=5)(x, x.detach().softmax(1)).backward()
             cls(task="multilabel", num_classes=5)(x, x.detach().sigmoid()).backward()
         steps[name] = step
-    steps["top-k"] = lambda: softmetrics.SoftTopKAccuracyLoss(num_classes=5, k=2)(x, y).backward()
+    steps["top-k"] = lambda: (
+        softmetrics.SoftTopKAccuracyLoss(num_classes=5, k=2)(x, y).backward(),
+        soft_top_k_accuracy(x, y, num_classes=5, k=2, temperature=0))
+    steps["tversky-focal"] = lambda: softmetrics.SoftTverskyLoss(
+        task="multiclass", num_classes=5, alpha=0.3, beta=0.7, gamma=0.75)(x, y).backward()
+    steps["fbeta"] = lambda: softmetrics.SoftFBetaLoss(
+        task="multiclass", num_classes=5, beta=2.0)(x, y).backward()
+    steps["dice-generalized"] = lambda: softmetrics.SoftDiceLoss(
+        task="multiclass", num_classes=5, class_weights="generalized")(seg, seg_y).backward()
+    steps["class-weights"] = lambda: softmetrics.SoftF1Loss(
+        task="multiclass", num_classes=5,
+        class_weights=torch.arange(1.0, 6.0, device=device))(x, y).backward()
+
+    def exact_match() -> None:
+        for t in (0.0, 0.5):
+            value = (soft_exact_match(seg, seg_y, task="multiclass", num_classes=5,
+                                      temperature=t)
+                     + soft_exact_match(x, (x > 0).long(), task="multilabel", num_classes=5,
+                                        temperature=t))
+            if t:
+                value.backward()
+    steps["exact-match"] = exact_match
     steps["lovasz"] = lambda: (
         softmetrics.LovaszLoss(task="multiclass", num_classes=5, ignore_index=0)(seg, seg_y)
         .backward(),
@@ -194,6 +225,10 @@ def _contrastive_steps(device: torch.device) -> dict[str, Callable[[], None]]:
         "info-nce-tiled": lambda: info_nce(q, k, chunk_size=16, query_negatives=True,
                                            symmetric=True).backward(),
         "info-nce-learned": lambda: learned(q, k).backward(),
+        "siglip": lambda: sigmoid_contrastive_loss(q, k).backward(),
+        "siglip-tiled": lambda: sigmoid_contrastive_loss(q, k, chunk_size=16).backward(),
+        "siglip-learned": lambda: softmetrics.SigLIPLoss(chunk_size=16).to(device)(q, k)
+        .backward(),
         "retrieval": lambda: retrieval_accuracy(q, k, k=2),
         "nce": nce(None),
         "nce-distribution": nce(torch.full((30,), 1 / 30, device=device)),
