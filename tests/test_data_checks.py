@@ -201,9 +201,25 @@ def test_the_finite_check_finds_any_non_finite_entry(dtype, bad, where):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
+def test_the_finite_check_passes_ordinary_scores_without_the_exact_check(dtype,
+                                                                         monkeypatch):
+    """The quick test alone passes ordinary scores: 2^17 logits of 8 in half precision
+    sum to 2^20, beyond float16's largest number, so the quick test must not sum in the
+    input's dtype (the exact check, a second pass, would then run at every call)."""
+    def exact(*args):
+        raise AssertionError("the exact check ran")
+
+    monkeypatch.setattr(_checks, "_finite_exact", exact)
+    _check("finite", "f", "input", torch.full((1024, 128), 8.0, dtype=dtype))
+    with pytest.raises(AssertionError, match="the exact check ran"):
+        _check("finite", "f", "input", torch.tensor([1.0, float("nan")], dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
 def test_the_finite_check_passes_the_extremes_of_each_dtype(dtype):
-    """The largest and smallest finite numbers together: their difference overflows,
-    which the quick test may take for a failure; the exact check then passes them."""
+    """The largest and smallest finite numbers together: their sum or difference can
+    overflow, which the quick test may take for a failure; the exact check then passes
+    them."""
     info = torch.finfo(dtype)
     x = torch.tensor([info.max, info.min, info.tiny, -0.0, 0.0], dtype=dtype)
     _check("finite", "f", "input", x)
