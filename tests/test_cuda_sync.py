@@ -1,7 +1,8 @@
 """On CUDA the hot paths never wait for the device: no host synchronisation in the forward
 and backward passes of the losses and in `bleu_score` (with `validate_args=False`, whose
 value checks read the data by design). Run with `pytest --device cuda`; on the CPU the
-checks are skipped, and the steps of the later families run once as a smoke test.
+checks are skipped, and every step runs twice instead, the second time refused any
+operation that reads tensor data on the host (`test_the_steps_run_on_the_cpu`).
 
 `torch.cuda.set_sync_debug_mode("error")` turns each synchronising CUDA call (a copy to or
 from pageable host memory, `.item()`, `nonzero`, a stream synchronisation) into an error.
@@ -101,65 +102,78 @@ CLASSIFICATION = [
 ]
 
 
-@pytest.mark.parametrize("make, kind", [c[1:] for c in CLASSIFICATION],
-                         ids=[c[0] for c in CLASSIFICATION])
-def test_classification_losses_do_not_synchronise(make, kind, cuda):
-    loss_fn = make().to(cuda)
+def _classification_step(make, kind: str, device: torch.device) -> Step:
+    loss_fn = make().to(device)
     if kind == "multiclass":
-        x, y = _randn(256, 7, device=cuda), _randint(7, 256, device=cuda)
+        x, y = _randn(256, 7, device=device), _randint(7, 256, device=device)
     elif kind == "segmentation":
-        x, y = _randn(2, 7, 32, 32, device=cuda), _randint(7, 2, 32, 32, device=cuda)
+        x, y = _randn(2, 7, 32, 32, device=device), _randint(7, 2, 32, 32, device=device)
         y[:, :4] = 255
     elif kind == "binary":
-        x, y = _randn(256, device=cuda), _randint(2, 256, device=cuda)
+        x, y = _randn(256, device=device), _randint(2, 256, device=device)
     elif kind == "soft-multiclass":
-        x, y = _randn(256, 7, device=cuda), _randn(256, 7, device=cuda, seed=3).softmax(1)
+        x, y = _randn(256, 7, device=device), _randn(256, 7, device=device, seed=3).softmax(1)
     elif kind == "soft-multilabel":
-        x, y = _randn(256, 7, device=cuda), _randn(256, 7, device=cuda, seed=3).sigmoid()
+        x, y = _randn(256, 7, device=device), _randn(256, 7, device=device, seed=3).sigmoid()
     else:
-        x, y = _randn(256, 7, device=cuda), _randint(2, 256, 7, device=cuda)
+        x, y = _randn(256, 7, device=device), _randint(2, 256, 7, device=device)
     x.requires_grad_()
 
     def step() -> None:
         x.grad = None
         loss_fn(x, y).backward()
 
-    _assert_no_sync(step)
+    return step
 
 
-@pytest.mark.parametrize("options", [
-    dict(chunk_size=64),
-    dict(chunk_size=64, symmetric=True),
-    dict(chunk_size=64, query_negatives=True, symmetric=True),
-    dict(chunk_size=None),
-], ids=["tiled", "tiled-symmetric", "tiled-simclr", "full"])
-def test_info_nce_does_not_synchronise(options, cuda):
-    q = _randn(300, 32, device=cuda).requires_grad_()
-    k = _randn(300, 32, device=cuda, seed=2).requires_grad_()
+@pytest.mark.parametrize("make, kind", [c[1:] for c in CLASSIFICATION],
+                         ids=[c[0] for c in CLASSIFICATION])
+def test_classification_losses_do_not_synchronise(make, kind, cuda):
+    _assert_no_sync(_classification_step(make, kind, cuda))
+
+
+INFO_NCE = [
+    ("tiled", dict(chunk_size=64)),
+    ("tiled-symmetric", dict(chunk_size=64, symmetric=True)),
+    ("tiled-simclr", dict(chunk_size=64, query_negatives=True, symmetric=True)),
+    ("full", dict(chunk_size=None)),
+]
+
+
+def _info_nce_step(options: dict, device: torch.device) -> Step:
+    q = _randn(300, 32, device=device).requires_grad_()
+    k = _randn(300, 32, device=device, seed=2).requires_grad_()
 
     def step() -> None:
         q.grad = k.grad = None
         info_nce(q, k, temperature=0.1, validate_args=False, **options).backward()
 
-    _assert_no_sync(step)
+    return step
 
 
-@pytest.mark.parametrize("corpus", [False, True])
-@pytest.mark.parametrize("refs", [1, 3])
-def test_bleu_score_does_not_synchronise(corpus, refs, cuda):
-    hyp = _randint(50, 512, 24, device=cuda) + 1
-    ref = _randint(50, 512, refs, 24, device=cuda, seed=3) + 1
+@pytest.mark.parametrize("options", [c[1] for c in INFO_NCE], ids=[c[0] for c in INFO_NCE])
+def test_info_nce_does_not_synchronise(options, cuda):
+    _assert_no_sync(_info_nce_step(options, cuda))
+
+
+BLEU = [(corpus, refs) for corpus in (False, True) for refs in (1, 3)]
+
+
+def _bleu_step(corpus: bool, refs: int, device: torch.device) -> Step:
+    hyp = _randint(50, 512, 24, device=device) + 1
+    ref = _randint(50, 512, refs, 24, device=device, seed=3) + 1
     if refs == 1:
         ref = ref[:, 0]
 
     def step() -> None:
         bleu_score(hyp, ref, vocab_size=51, corpus=corpus, validate_args=False)
 
-    _assert_no_sync(step)
+    return step
 
 
-# --------------------------------------------------------------------------------------
-# ranking, text and contrastive Modules: each case builds one training step on a device
+@pytest.mark.parametrize("corpus, refs", BLEU)
+def test_bleu_score_does_not_synchronise(corpus, refs, cuda):
+    _assert_no_sync(_bleu_step(corpus, refs, cuda))
 
 
 RANKING = [
@@ -328,6 +342,12 @@ def test_nce_and_learned_temperature_do_not_synchronise(make, cuda):
 
 
 SMOKE: dict[str, Callable[[torch.device], Step]] = {
+    **{f"classification-{name}": (lambda d, m=make, k=kind: _classification_step(m, k, d))
+       for name, make, kind in CLASSIFICATION},
+    **{f"info-nce-{name}": (lambda d, o=options: _info_nce_step(o, d))
+       for name, options in INFO_NCE},
+    **{f"bleu-score-{'corpus' if corpus else 'sentence'}-{refs}-refs":
+       (lambda d, c=corpus, r=refs: _bleu_step(c, r, d)) for corpus, refs in BLEU},
     **{f"ranking-{name}": (lambda d, m=make, k=kind: _ranking_step(m, k, d))
        for name, make, kind in RANKING},
     **{f"retrieval-{name}": (lambda d, m=make, k=grades: _retrieval_step(m, k, d))
