@@ -95,8 +95,8 @@ def chance_rows(support: Tensor, weights: Literal["linear", "quadratic"]) -> Ten
     if weights == "quadratic":
         total = support.sum(-1, keepdim=True)
         mean = (support * classes).sum(-1, keepdim=True) / torch.where(total > 0, total, 1.0)
-        spread = (support * (classes - mean).square()).sum(-1, keepdim=True)
-        return total * (classes - mean).square() + spread
+        square = (classes - mean).square()
+        return total * square + (support * square).sum(-1, keepdim=True)
     both = running_sums(torch.stack([support, support.flip(-1)], -2))  # F, G reversed
     below = torch.nn.functional.pad(running_sums(both)[..., :-1], (1, 0))
     return below[..., 0, :] + below[..., 1, :].flip(-1)

@@ -35,7 +35,7 @@ from .._relax import (
 from .._tuning import rows_per_block
 
 __all__ = ["backward_block_rows", "decision_counts", "first_columns", "group_sum",
-           "index_counts", "is_fused", "keep_probabilities", "small", "softmax_rows",
+           "index_counts", "is_fused", "keep_probabilities", "regrad", "small", "softmax_rows",
            "softmax_width", "spend_probabilities", "top_k_hits"]
 
 
@@ -232,7 +232,7 @@ def spend_probabilities(ctx: Any, z: Tensor) -> Tensor:
     return softmax_rows(z, ctx.inv_t) if p is None else p
 
 
-def _regrad(ctx: Any, count: Callable[..., tuple[Tensor, Tensor]], g_tp: Tensor,
+def regrad(ctx: Any, count: Callable[..., tuple[Tensor, Tensor]], g_tp: Tensor,
             g_pred: Tensor) -> tuple[Tensor, None, None, None, None]:
     """The backward of a softmax Function while a graph is being built: `count` (the
     Function's counting code) differentiated under autograd from the logits, which gives
@@ -305,7 +305,7 @@ class _SoftmaxCounts(torch.autograd.Function):
     def backward(ctx: Any, g_tp: Tensor, g_pred: Tensor
                  ) -> tuple[Tensor, None, None, None, None]:
         if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
-            return _regrad(ctx, _class_counts, g_tp, g_pred)
+            return regrad(ctx, _class_counts, g_tp, g_pred)
         z, y, w = ctx.saved_tensors
         p = spend_probabilities(ctx, z)
         c, width = z.shape[1], p.shape[1]
@@ -374,7 +374,7 @@ class _SoftmaxSoftCounts(torch.autograd.Function):
     def backward(ctx: Any, g_tp: Tensor, g_pred: Tensor
                  ) -> tuple[Tensor, None, None, None, None]:
         if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
-            return _regrad(ctx, _soft_label_counts, g_tp, g_pred)
+            return regrad(ctx, _soft_label_counts, g_tp, g_pred)
         z, y, w = ctx.saved_tensors
         p_full, c = spend_probabilities(ctx, z), z.shape[1]
         # the padding columns (narrow rows on the CPU) have probability 0 and gradient 0

@@ -25,11 +25,13 @@ import torch
 from torch import Tensor
 
 from .._relax import compute_dtype, is_hard, soft_argmax, sum_dtype, temperature_scale
+from ._classification_core import class_support
 from ._classification_counts import (
     backward_block_rows,
     first_columns,
     is_fused,
     keep_probabilities,
+    regrad,
     small,
     softmax_rows,
     spend_probabilities,
@@ -115,12 +117,9 @@ class _SoftmaxDisagreement(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g_d: Tensor, g_q: Tensor
                  ) -> tuple[Tensor, None, None, None, None]:
-        z, y, w = ctx.saved_tensors
         if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
-            p = torch.softmax(z.to(compute_dtype(z.dtype)) * ctx.inv_t, dim=1)
-            (grad,) = torch.autograd.grad(_sums(p, y, w, ctx.weights), z, (g_d, g_q),
-                                          create_graph=True)
-            return grad, None, None, None, None
+            return regrad(ctx, lambda p, y, w, _: _sums(p, y, w, ctx.weights), g_d, g_q)
+        z, y, w = ctx.saved_tensors
         p, c = spend_probabilities(ctx, z), z.shape[1]
         width = p.shape[1]
         if ctx.inv_t != 1.0:
@@ -150,10 +149,11 @@ def _hard(z: Tensor, y: Tensor, w: Tensor | None, num_classes: int,
     decision = z.argmax(1).reshape(-1)
     gap = (decision - y.reshape(-1)).to(exact)
     d = gap.abs() if weights == "linear" else gap * gap
-    ones = (torch.ones((), dtype=exact, device=z.device).expand(decision.shape)
-            if w is None else w.reshape(-1).to(exact))
-    disagreement = (d if w is None else d * ones).sum().reshape(1, 1)
-    mass = ones.new_zeros(num_classes).index_add(0, decision, ones).unsqueeze(0)
+    if w is not None:
+        w = w.reshape(-1)
+        d = d * w.to(exact)
+    disagreement = d.sum().reshape(1, 1)
+    mass = class_support(decision, w, num_classes, False, exact)  # the decision's support
     nan = z.isnan().any()  # NaN logits: a NaN, not a label
     return torch.where(nan, torch.nan, disagreement), torch.where(nan, torch.nan, mass)
 
