@@ -263,3 +263,42 @@ def test_absent_classes_option_checked_at_construction():
         softmetrics.SoftF1Loss(task="binary", absent_classes="skip")
     loss_fn = softmetrics.SoftF1Loss(task="multiclass", num_classes=3, absent_classes="include")
     assert "absent_classes='include'" in repr(loss_fn)
+
+
+@pytest.mark.parametrize("temperature", [0.5, "tensor"])
+@pytest.mark.parametrize("samplewise", [False, True])
+@pytest.mark.parametrize("case", ["multiclass", "multiclass-ignored", "multiclass-soft",
+                                  "multilabel", "multilabel-ignored", "multilabel-soft"])
+def test_a_class_without_a_target_has_exactly_zero_true_positives(case, samplewise,
+                                                                   temperature):
+    """The macro average that skips absent classes weighs a class without a target by its
+    predicted mass, which it reads as that class's FP (`class_average`): that holds only
+    while the class's TP is exactly 0, a sum over no entries (labels) or of `min(p, 0)`
+    (soft targets). So it is in every counting path: the fused Functions (a number as the
+    temperature) and autograd's (a tensor), global and per sample, with ignored entries."""
+    g = torch.Generator().manual_seed(11)
+    task = case.split("-")[0]
+    n, c, absent = 9, 4, 2
+    x = torch.randn(n, c, generator=g).requires_grad_()
+    kw: dict = dict(task=task, num_classes=c,
+                    multidim_average="samplewise" if samplewise else "global",
+                    ignore_index=-1 if case.endswith("ignored") else None)
+    if task == "multiclass" and case.endswith("soft"):
+        y = torch.rand(n, c, generator=g)
+        y[:, absent] = 0.0
+        y = y / y.sum(1, keepdim=True)
+    elif task == "multiclass":
+        y = torch.tensor([0, 1, 3] * 3)
+        if case.endswith("ignored"):
+            y[::4] = -1
+    else:
+        y = torch.rand(n, c, generator=g)
+        if not case.endswith("soft"):
+            y = (y > 0.5).long()
+            if case.endswith("ignored"):
+                y[::3, 0] = -1
+        y[:, absent] = 0
+    t = torch.tensor(0.5) if temperature == "tensor" else temperature
+    s = F.soft_stat_scores(x, y, temperature=t, **kw)
+    assert (s.tp[..., absent] == 0).all(), s.tp
+    assert (s.fp[..., absent] > 0).any()  # predicted: the weight reads a positive mass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -1002,11 +1004,77 @@ def test_cpu_softmax_padding_equals_plain_softmax(c, ignore, monkeypatch):
     torch.testing.assert_close(results[0], results[2])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_divide_is_the_quotient_above_its_offset_and_zero_division_at_zero(dtype):
+    """`divide` adds the square root of the smallest normal number to the denominator:
+    bit for bit the plain quotient for every denominator above that offset over the
+    machine epsilon (exact counts, ordinary soft counts); `zero_division` at 0 with first
+    and second derivatives 0; in between a value in [0, 1] and slopes below 1 / offset,
+    so that a small temperature's 1 / tau keeps them finite; NaN stays NaN."""
+    from softmetrics.functional._classification_formulas import divide
+
+    info = torch.finfo(dtype)
+    offset = info.tiny ** 0.5
+    g = torch.Generator().manual_seed(3)
+    den = torch.tensor([2 * offset / info.eps, 1e-6, 0.5, 1.0, 3.0, 7.5, 1e6, 2.0**60],
+                       dtype=dtype)
+    num = den * torch.rand(den.shape, generator=g, dtype=dtype)
+    assert torch.equal(divide(num, den, 0.0), num / den)
+    assert torch.equal(divide(num.double().round(), den.double().round() + 1, 0.0),
+                       num.double().round() / (den.double().round() + 1))
+
+    num = torch.zeros(3, dtype=dtype, requires_grad=True)
+    den = torch.zeros(3, dtype=dtype, requires_grad=True)
+    value = divide(num, den, 0.25)
+    assert value.tolist() == [0.25] * 3
+    grads = torch.autograd.grad(value.sum(), (num, den), create_graph=True)
+    assert not any(gr.any() for gr in grads)
+    second = torch.autograd.grad(sum((gr**2).sum() + gr.sum() for gr in grads), (num, den),
+                                 allow_unused=True)
+    assert all(s is None or not s.any() for s in second)
+
+    den = torch.tensor([info.tiny, offset * 1e-3, offset, offset * 1e3], dtype=dtype,
+                       requires_grad=True)
+    num = (den / 2).detach().requires_grad_()
+    value = divide(num, den, 0.0)
+    assert ((value >= 0) & (value <= 0.5)).all()
+    g_num, g_den = torch.autograd.grad(value.sum() * 1e3, (num, den))  # 1 / tau = 1000
+    assert torch.isfinite(g_num).all() and torch.isfinite(g_den).all()
+    assert (g_num <= 1e3 / offset).all()
+    nan = torch.tensor([float("nan")], dtype=dtype)
+    assert divide(nan, nan, 0.0).isnan().all() and divide(torch.ones(1, dtype=dtype), nan,
+                                                          0.0).isnan().all()
+
+
 # Operations (views left out) of one forward + backward step on (64, 10) logits, torch 2.13;
-# every one of them costs its fixed dispatch time, and on a GPU a kernel launch. MCC's
-# formula runs in float64 (six conversions, forward and backward: its subtractions of
-# large counts kept four digits fewer in float32 over millions of soft entries).
-SMALL_STEP_OPERATIONS = {"SoftF1Loss": 78, "SoftAccuracyLoss": 30, "SoftMCCLoss": 62}
+# every one of them costs its fixed dispatch time, and on a GPU a kernel launch. MCC's and
+# kappa's formulas run in float64 (conversions forward and backward: their subtractions
+# of large counts kept four digits fewer in float32 over millions of soft entries).
+SMALL_STEP_OPERATIONS = {"SoftF1Loss": 59, "SoftAccuracyLoss": 27, "SoftMCCLoss": 57,
+                         "SoftCohenKappaLoss": 61}
+
+
+def _small_step_operations(loss_fn) -> int:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 10, generator=g).requires_grad_()
+    y = torch.randint(0, 10, (64,), generator=g)
+    with Operations() as ops:
+        loss_fn(x, y).backward()
+    return len(ops.names)
+
+
+def test_the_gpu_page_quotes_the_operations_of_a_small_step():
+    """The GPU page explains the 1.2x target at C = 10 by these counts: each loss's
+    figure there is what a step makes now (not merely a bound), and cross-entropy's too."""
+    page = pathlib.Path(__file__).parents[1] / "docs" / "benchmarks" / "gpu.md"
+    text = " ".join(page.read_text().split())
+    for name in SMALL_STEP_OPERATIONS:
+        count = _small_step_operations(getattr(softmetrics, name)(
+            task="multiclass", num_classes=10, validate_args=False))
+        assert count == SMALL_STEP_OPERATIONS[name], (name, count)
+        assert re.search(rf"`{name}`( step on \(64, 10\) logits makes)? {count}\b", text), name
+    ce = _small_step_operations(torch.nn.functional.cross_entropy)
+    assert f"`F.cross_entropy` makes {ce}:" in text, ce
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_STEP_OPERATIONS))

@@ -9,6 +9,8 @@ rules of `Averaging`).
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import NamedTuple
 
 import torch
@@ -76,21 +78,34 @@ class Counts(NamedTuple):
 # formulas: each written once, over the statistics
 
 
+@functools.cache
+def _floor(dtype: torch.dtype) -> float:
+    """The square root of the smallest normal number of `dtype` (about 1e-19 in float32,
+    1e-154 in float64): the offset of the denominators of `divide` and `_mcc`."""
+    return math.sqrt(torch.finfo(dtype).tiny)
+
+
 def divide(num: Tensor, den: Tensor, zero_division: float) -> Tensor:
     """`num / den`, with `zero_division` where `den == 0` (no NaN in values or gradients).
 
-    Every formula here has `0 <= num <= den` where it divides. The denominator is clamped
-    at the square root of the dtype's smallest normal number (about 1e-19 in float32):
-    below it `num / den` would have a slope of order `1 / den`, up to `1 / tiny`, which a
-    small temperature's factor `1 / tau` in the softmax backward takes to inf. Such soft
-    counts (a class whose predicted mass underflows) hold no mass worth the name; the
-    clamp takes their ratio continuously to 0 as `den` falls to 0, where `zero_division`
-    takes over (exact counts are integers, never in between). A NaN (from a NaN or
-    infinite logit) is divided, not replaced: it reaches the result.
+    Every formula here has `0 <= num <= den` where it divides. The denominator is offset
+    by the square root of the dtype's smallest normal number (`_floor`: about 1e-19 in
+    float32): near 0, `num / den` would have a slope of order `1 / den`, up to
+    `1 / tiny`, which a small temperature's factor `1 / tau` in the softmax backward takes
+    to inf; with the offset the slope stays below `1 / floor`. Such soft counts (a class
+    whose predicted mass underflows) hold no mass worth the name; the offset takes their
+    ratio continuously to 0 as `den` falls to 0, where `zero_division` takes over. Any
+    denominator above `floor / eps` (about 1e-12 in float32, 1e-138 in float64) is left
+    unchanged, bit for bit, exact counts included. A NaN (from a NaN or infinite logit)
+    is divided, not replaced: it reaches the result.
+
+    The offset is an addition rather than a clamp at `floor`, and the zero case a
+    `masked_fill` rather than a `where` with a number: the same values in fewer
+    operations each way (a clamp's backward takes three, a `where` with a number two),
+    which is most of a small step's time (see the Speed page).
     """
-    floor = torch.finfo(den.dtype).tiny ** 0.5
     # `den <= 0` is False for NaN: one comparison
-    return torch.where(den <= 0, zero_division, num / den.clamp_min(floor))
+    return (num / (den + _floor(den.dtype))).masked_fill(den <= 0, zero_division)
 
 
 def _weighted_sum(terms: tuple[tuple[float, Tensor], ...]) -> Tensor:
@@ -155,12 +170,11 @@ def _mcc(trace: Tensor, total: Tensor | float, pred: Tensor, true: Tensor,
     cov_pp = total * total - (pred * pred).sum(-1)
     cov_tt = total * total - (true * true).sum(-1)
     den = cov_pp * cov_tt
-    # floored as `divide` floors: the rsqrt's backward cubes it, and at the smallest normal
-    # number that is inf, which the branch `where` drops turned into a NaN second
-    # derivative (0 * inf); at its square root the cube is finite
-    floor = torch.finfo(den.dtype).tiny ** 0.5
-    # NaN counts give a NaN value, not zero_division: `NaN <= 0` is False
-    return torch.where(den <= 0, zero_division, cov_pt * torch.rsqrt(den.clamp_min(floor)))
+    # offset as in `divide`: the rsqrt's backward cubes it, and at the smallest normal
+    # number that is inf, which the masked branch turned into a NaN second derivative
+    # (0 * inf); at its square root the cube is finite. NaN counts give a NaN value, not
+    # zero_division: `NaN <= 0` is False
+    return (cov_pt * torch.rsqrt(den + _floor(den.dtype))).masked_fill(den <= 0, zero_division)
 
 
 def _multiclass_mcc(c: Counts, zero_division: float) -> Tensor:
@@ -181,9 +195,11 @@ def class_average(score: Tensor, c: Counts, how: Averaging, seen: Tensor | None 
 
     The macro average weighs each class by whether it counts: 0 for the ignored class;
     with `absent="skip"`, 1 for a class with a target and `soft_positive(seen)` for one
-    without (`seen` = its FP by default): exactly "has a target or a prediction" at
-    temperature 0, and at temperature > 0 a weight that predicting an absent class less
-    lowers, with a gradient at every count, instead of a constant term.
+    without (`seen` = its predicted mass by default, which for a class without a target
+    is its FP: its TP is a sum over no entries, or of `min(p, 0)`, exactly 0): exactly
+    "has a target or a prediction" at temperature 0, and at temperature > 0 a weight that
+    predicting an absent class less lowers, with a gradient at every count, instead of a
+    constant term.
     """
     if how.average == "none":
         return score
@@ -201,8 +217,8 @@ def class_average(score: Tensor, c: Counts, how: Averaging, seen: Tensor | None 
             return score.mean(-1)
         weight = keep.expand_as(score)
     else:
-        seen = (c.pred - c.tp).clamp_min(0.0) if seen is None else seen
-        weight = torch.where(c.support > 0, 1.0, soft_positive(seen, how.temperature))
+        seen = c.pred if seen is None else seen
+        weight = soft_positive(seen, how.temperature).masked_fill(c.support > 0, 1.0)
         if keep is not None:
             weight = weight * keep
     return divide((score * weight).sum(-1), weight.sum(-1), how.zero_division)
