@@ -1054,6 +1054,39 @@ SMALL_STEP_OPERATIONS = {"SoftF1Loss": 59, "SoftAccuracyLoss": 27, "SoftMCCLoss"
                          "SoftCohenKappaLoss": 61}
 
 
+@pytest.mark.parametrize("exact", [True, False])
+def test_binary_mcc_is_the_two_class_correlation_of_the_general_formula(exact):
+    """Per-class MCC takes `(N TP - pred support) / sqrt(pred (N - pred) support
+    (N - support))`, whose three covariances are half those of R_K over the 2 x 2 table
+    (negatives, positives): the same value as the general formula, bit for bit on
+    integer counts, including the zero denominators of a constant prediction or target."""
+    from softmetrics.functional._classification_formulas import Counts, _binary_mcc, _mcc
+
+    g = torch.Generator().manual_seed(5)
+    n = 50.0
+    support = torch.randint(0, 51, (4, 30), generator=g).double()
+    pred = torch.randint(0, 51, (4, 30), generator=g).double()
+    low = (pred + support - n).clamp_min(0)
+    tp = low + (torch.minimum(pred, support) - low) * torch.rand(4, 30, generator=g,
+                                                                  dtype=torch.float64)
+    if exact:
+        tp = tp.round()
+    else:
+        pred, support = pred - torch.rand(4, 30, generator=g, dtype=torch.float64) * 0.5, support
+        tp = torch.minimum(tp, pred)
+    support[0, :3], pred[1, :3], pred[2, :2] = 0.0, n, 0.0  # zero denominators
+    c = Counts(tp, pred, support, n)
+    tn = n - pred - support + tp
+    general = _mcc(tp + tn, n, torch.stack([n - pred, pred], -1),
+                   torch.stack([n - support, support], -1), 0.5)
+    got = _binary_mcc(c, 0.5)
+    if exact:
+        assert torch.equal(got, general)
+    else:
+        torch.testing.assert_close(got, general, rtol=1e-13, atol=1e-15)
+    assert (got[0, :3] == 0.5).all() and (got[1, :3] == 0.5).all()
+
+
 def _small_step_operations(loss_fn) -> int:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 10, generator=g).requires_grad_()

@@ -436,7 +436,7 @@ class _SigmoidCounts(torch.autograd.Function):
         if ctx.soft:  # d TP / d p = (1 + sign(y - p w)) / 2, the slope of min(p w, y)
             half = g_tp.view(shape) * (0.5 * scale)
             g = _min_sign(p if w is None else p * w, y)
-            g.mul_(half).add_(g_pred.view(shape) * scale + half)
+            torch.addcmul(g_pred.view(shape) * scale + half, g, half, out=g)  # one pass
         else:  # d TP / d p = y for labels
             g = torch.addcmul(g_pred.view(shape) * scale, y, g_tp.view(shape) * scale)
         if w is not None:
