@@ -1195,3 +1195,40 @@ def test_a_nan_logit_bias_tensor_is_refused():
     with pytest.raises(ValueError, match="logit_bias"):
         sigmoid_contrastive_loss(q, k, logit_bias=torch.tensor(float("nan")))
     assert torch.isfinite(sigmoid_contrastive_loss(q, k, logit_bias=torch.tensor(-5.0)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_normalize_rows_is_f_normalize_with_a_shorter_backward(dtype):
+    """The untiled InfoNCE and sigmoid losses normalise their embeddings with
+    `normalize_rows`: F.normalize's value bit for bit, its gradient to rounding, also for a
+    zero row, rows below the floor `NORM_EPS` and one exactly at it (where F.normalize's
+    clamp still passes the gradient through the norm), with second derivatives; its
+    backward makes five operations where autograd's of F.normalize makes many more."""
+    from .allocations import Operations
+
+    eps = _infonce_tiles.NORM_EPS
+    x = _randn(9, 5, seed=3, dtype=dtype)
+    x[1] = 0.0
+    x[2] *= 1e-14 / x[2].norm()
+    x[3] = torch.tensor([eps, 0.0, 0.0, 0.0, 0.0], dtype=dtype)
+    g = _randn(9, 5, seed=4, dtype=dtype)
+    ours = x.clone().requires_grad_()
+    plain = x.clone().requires_grad_()
+    y = _infonce_tiles.normalize_rows(ours)
+    want = F.normalize(plain, dim=1, eps=eps)
+    assert torch.equal(y, want)
+    with Operations() as ops:
+        (grad,) = torch.autograd.grad(y, ours, g)
+    (expected,) = torch.autograd.grad(want, plain, g)
+    # to rounding relative to each row's gradient, which is of size 1 / eps below the floor
+    scale = expected.abs().amax(1, keepdim=True).clamp_min(1.0)
+    error = ((grad - expected).abs() / scale).max()
+    assert error <= (1e-13 if dtype == torch.float64 else 1e-6), error
+    again = F.normalize(plain, dim=1, eps=eps)
+    with Operations() as plain_ops:
+        torch.autograd.grad(again, plain, g)
+    assert len(ops.names) == 5 < len(plain_ops.names) - 5, (ops.names, plain_ops.names)
+    if dtype == torch.float64:
+        z = _randn(4, 3, seed=5, dtype=dtype, requires_grad=True)
+        assert torch.autograd.gradcheck(_infonce_tiles.normalize_rows, (z,))
+        assert torch.autograd.gradgradcheck(_infonce_tiles.normalize_rows, (z,))

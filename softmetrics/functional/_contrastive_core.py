@@ -28,7 +28,16 @@ from .._checks import (
 )
 from .._operators import operator
 from .._relax import compute_dtype, full_precision, reduce_per_sample, tie_averaged
-from ._infonce_tiles import auto_chunk, mask_self, rowdot, tile_bounds, tile_rows, tiled_info_nce
+from ._infonce_tiles import (
+    NORM_EPS,
+    auto_chunk,
+    mask_self,
+    normalize_rows,
+    rowdot,
+    tile_bounds,
+    tile_rows,
+    tiled_info_nce,
+)
 
 __all__ = [
     "Pairs",
@@ -101,7 +110,9 @@ def check_candidates(fn: str, negatives: Tensor | None, in_batch: bool,
 
 def _embed(x: Tensor, dtype: torch.dtype, normalize: bool) -> Tensor:
     x = x.to(dtype)
-    return F.normalize(x, dim=-1) if normalize else x
+    if not normalize:
+        return x
+    return normalize_rows(x) if x.ndim == 2 else F.normalize(x, dim=-1, eps=NORM_EPS)
 
 
 def _candidates(anchor: Tensor, other: Tensor, shared: Tensor | None, in_batch: bool,

@@ -30,11 +30,11 @@ from .. import distributed
 from .._checks import is_compiling
 from .._relax import full_precision
 from ._infonce_tiles import (
-    NORM_EPS,
     auto_chunk,
     diagonal_entries,
     inverse_norms,
     normalize_grad_,
+    normalize_rows,
     partial_derivatives,
     tile_bounds,
     tile_rows,
@@ -88,7 +88,7 @@ def untiled_per_query(scale: Tensor, bias: Tensor, normalize: bool, dtype: torch
     the positive of query `i`."""
     q, k = query.to(dtype), key.to(dtype)
     if normalize:
-        q, k = F.normalize(q, dim=1, eps=NORM_EPS), F.normalize(k, dim=1, eps=NORM_EPS)
+        q, k = normalize_rows(q), normalize_rows(k)
     logits = (q * scale.to(dtype)) @ k.T + bias.to(dtype)
     # softplus(l) of a negative, softplus(-l) of the positive, each entry its own term (the
     # positive's added into the row and taken out again lost the terms below its rounding)
