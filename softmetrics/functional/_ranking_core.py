@@ -256,7 +256,8 @@ def _column_formula(metric: str, stats: ColumnStats,
     by McClish's correction to 1/2 for a random and 1 for a perfect ranking.
     """
     defined = stats.den > 0
-    ratio = stats.num / torch.where(defined, stats.den, torch.ones_like(stats.den))
+    undefined = ~defined  # masked_fill: one operation each way where `where` takes two
+    ratio = stats.num / stats.den.masked_fill(undefined, 1.0)
     if metric != "auroc":
         value = ratio
     elif max_fpr is None:
@@ -264,7 +265,7 @@ def _column_formula(metric: str, stats: ColumnStats,
     else:
         min_area, max_area = 0.5 * max_fpr * max_fpr, max_fpr
         value = 0.5 * (1 + (max_fpr - ratio - min_area) / (max_area - min_area))
-    return torch.where(defined, value, torch.zeros_like(value)), defined
+    return value.masked_fill(undefined, 0.0), defined
 
 
 def ranking_metric(fn: str, metric: Metric, input: Tensor, target: Tensor, *, task: str,
@@ -299,7 +300,7 @@ def ranking_metric(fn: str, metric: Metric, input: Tensor, target: Tensor, *, ta
     value, defined = _column_formula(metric, stats, max_fpr)
     # a NaN score leaves its column no order: NaN, not a value (also where the NaN is
     # ignored, and at temperature > 0, where the tiles may not read an ignored entry)
-    value = torch.where(scores.isnan().any(-1), torch.full_like(value, float("nan")), value)
+    value = value.masked_fill(scores.isnan().any(-1), float("nan"))
     if task == "binary" or average == "micro":
         return value[0].to(out_dtype)
     if average == "none":

@@ -177,7 +177,12 @@ def _listing_for(u: Tensor, neg: Tensor, pos: Tensor | None) -> _Listing | None:
 def _only(t: Tensor, keep: Tensor) -> Tensor:
     """`t` where `keep`, else 0: selected, not a product with 0, which would keep a NaN
     that an ignored entry's score spreads over the rows that read it."""
-    return torch.where(keep, t, torch.zeros_like(t))
+    return torch.where(keep, t, 0.0)
+
+
+def _positives_only(t: Tensor, pos: Tensor) -> Tensor:
+    """`_only(t, pos != 0)` in one operation fewer each way."""
+    return t.masked_fill(pos == 0, 0.0)
 
 
 def _negatives_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,
@@ -187,7 +192,7 @@ def _negatives_forward(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,
     m = u.shape[-1]
     if listing is None:
         out = _tiles_forward(u, neg, rows, level, m, _whole(u))
-        return out if pos is None else _only(out, pos != 0)
+        return out if pos is None else _positives_only(out, pos)
     part = _tiles_forward(cast(Tensor, listing.take(u)), cast(Tensor, listing.take(neg)), rows,
                           listing.take(level), listing.count, listing.extent)
     return listing.put(_only(part, listing.is_pos), m)
@@ -235,7 +240,7 @@ def _negatives_backward(grad_out: Tensor, u: Tensor, neg: Tensor, level: Tensor 
     backward = _differentiable_tiles_grad if differentiable else _tiles_backward
     if listing is None:
         if pos is not None:
-            grad_out = _only(grad_out, pos != 0)
+            grad_out = _positives_only(grad_out, pos)
         return backward(grad_out, u, neg, level, rows, m, _whole(u))
     g = _only(cast(Tensor, listing.take(grad_out))[:, :listing.count], listing.is_pos)
     grad = backward(g, cast(Tensor, listing.take(u)), cast(Tensor, listing.take(neg)),
