@@ -638,8 +638,8 @@ SPEED = [
     Claim(SP, "speed.json", "Each of {} rounds times the baseline, the loss and the baseline "
           "again", lambda r: (r["rows"][0]["rounds"],)),
     Claim(SP, "speed.json",
-          "This record ran on a lightly loaded machine (load average {:.1f} at the start and "
-          "{:.1f} at the end, on {} cores) and took {:.1f} minutes;",
+          "This record ran on an otherwise idle machine (load average {:.1f} at the start, left "
+          "by the runs before it, and {:.1f} at the end, on {} cores) and took {:.1f} minutes;",
           lambda r: (r["machine"]["load_average"], r["run"]["load_average_end"],
                      r["machine"]["cpu_count"], r["run"]["seconds"] / 60)),
     Claim(SP, "speed.json",
@@ -768,9 +768,10 @@ SPEED = [
           "With the AVX-512 kernels `SoftF1Loss` took {:.2f}x of cross-entropy at (4096, 10) "
           "padded against {:.2f}x unpadded, and {:.2f}x against {:.2f}x at (65536, 10); at "
           "(1024, 10) {:.2f}x against {:.2f}x, at (512, 10) {:.2f}x against {:.2f}x, and at "
-          "(1024, 4) {:.2f}x against {:.2f}x: at about a thousand rows the padding about breaks "
-          "even, for ten classes as for four (padded to four times their width), and from a "
-          "few thousand rows it pays for ten. "
+          "(1024, 4) {:.2f}x against {:.2f}x: from a thousand rows on the padding paid for ten "
+          "classes (at 512 rows the two were within 5%), and for four classes, padded to four "
+          "times their width, it about broke even at a thousand rows and paid from a few "
+          "thousand. "
           "Two classes padded to 16, eight times the row, took {:.2f}x against {:.2f}x at "
           "(4096, 2) and {:.2f}x against {:.2f}x at (65536, 2): the padding paid at 65536 rows "
           "but cost at 4096, so they stay narrow; padded to 8 by the AVX2 kernels, four times "
