@@ -63,16 +63,21 @@ def exact_match(fn: str, input: Tensor, target: Tensor, *, task: str, num_classe
             if task == "multiclass":
                 log_p = torch.log_softmax(x if _unit(tau) else x / tau, 1)
                 log_right = log_p.gather(1, y.unsqueeze(1)).squeeze(1)
-            else:  # log q = logsigmoid(+-(z - b) / tau): the sign and 1/tau in one factor
+            else:
+                # log q = logsigmoid(+-(z - b) / tau), which for 0/1 labels is minus the
+                # elementwise binary cross-entropy of the scaled logits: one fused
+                # operation each way where the sign, its product and the log-sigmoid took
+                # four passes forward; the minus is taken after the sum, on (N,)
                 shift = _relax.logit(threshold)
-                sign = torch.mul(y, 2.0).sub_(1.0)  # labels: no gradient
-                factor = sign if _unit(tau) else sign / tau
-                log_right = torch.nn.functional.logsigmoid(
-                    (x if shift == 0.0 else x - shift) * factor)
+                scaled = x if shift == 0.0 else x - shift
+                log_right = torch.nn.functional.binary_cross_entropy_with_logits(
+                    scaled if _unit(tau) else scaled / tau, y, reduction="none")
         if w is not None:
             log_right = log_right * (w if task == "multilabel" else w.to(log_right.dtype))
         axes = (1,) if task == "multilabel" else tuple(range(1, log_right.ndim))
         total = log_right.sum(axes) if axes else log_right
+        if task == "multilabel" and not hard:
+            total = -total
         unit = (total == 0).to(total.dtype) if hard else total.exp()
     if hard:  # the exact decision would turn a NaN logit into an ordinary prediction
         nan = z.isnan().any(1) if task == "multilabel" else z.isnan().flatten(1).any(1)
