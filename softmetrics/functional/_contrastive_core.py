@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _tuning, distributed
@@ -29,7 +28,6 @@ from .._checks import (
 from .._operators import operator
 from .._relax import compute_dtype, full_precision, reduce_per_sample, tie_averaged
 from ._infonce_tiles import (
-    NORM_EPS,
     auto_chunk,
     mask_self,
     normalize_rows,
@@ -110,9 +108,7 @@ def check_candidates(fn: str, negatives: Tensor | None, in_batch: bool,
 
 def _embed(x: Tensor, dtype: torch.dtype, normalize: bool) -> Tensor:
     x = x.to(dtype)
-    if not normalize:
-        return x
-    return normalize_rows(x) if x.ndim == 2 else F.normalize(x, dim=-1, eps=NORM_EPS)
+    return normalize_rows(x) if normalize else x
 
 
 def _candidates(anchor: Tensor, other: Tensor, shared: Tensor | None, in_batch: bool,

@@ -51,6 +51,7 @@ def exact_match(fn: str, input: Tensor, target: Tensor, *, task: str, num_classe
                                temperature=temperature)
     dtype = compute_dtype(z.dtype)
     hard = is_hard(temperature)
+    negated = False  # whether `log_right` holds -log q, the minus taken after the sum
     with full_precision(z.device):
         if hard:  # log(right) as 0 (right) or -1 (wrong): a unit is right when its sum is 0
             right = (z.argmax(1) == y if task == "multiclass"
@@ -72,11 +73,12 @@ def exact_match(fn: str, input: Tensor, target: Tensor, *, task: str, num_classe
                 scaled = x if shift == 0.0 else x - shift
                 log_right = torch.nn.functional.binary_cross_entropy_with_logits(
                     scaled if _unit(tau) else scaled / tau, y, reduction="none")
+                negated = True
         if w is not None:
             log_right = log_right * (w if task == "multilabel" else w.to(log_right.dtype))
         axes = (1,) if task == "multilabel" else tuple(range(1, log_right.ndim))
         total = log_right.sum(axes) if axes else log_right
-        if task == "multilabel" and not hard:
+        if negated:
             total = -total
         unit = (total == 0).to(total.dtype) if hard else total.exp()
     if hard:  # the exact decision would turn a NaN logit into an ordinary prediction

@@ -428,12 +428,12 @@ class _NormalizeRows(torch.autograd.Function):
 
 
 def normalize_rows(x: Tensor) -> Tensor:
-    """`F.normalize(x, dim=1, eps=NORM_EPS)` of rows (N, D): through `_NormalizeRows` when
-    a gradient to `x` is being recorded (also inside `torch.compile`, so that a compiled
-    step computes what the eager one does), else the plain function."""
+    """`F.normalize(x, dim=-1, eps=NORM_EPS)`: for rows (N, D) through `_NormalizeRows`
+    when a gradient to `x` is being recorded (also inside `torch.compile`, so that a
+    compiled step computes what the eager one does), else the plain function."""
     if x.ndim == 2 and x.requires_grad and torch.is_grad_enabled():
         return _NormalizeRows.apply(x)
-    return torch.nn.functional.normalize(x, dim=1, eps=NORM_EPS)
+    return torch.nn.functional.normalize(x, dim=-1, eps=NORM_EPS)
 
 
 def normalize_grad_(acc: Tensor, x: Tensor, u: Tensor, rows: int) -> None:
