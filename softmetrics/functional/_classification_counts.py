@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from .. import _tuning
-from .._checks import is_compiling
+from .._checks import is_compiling, is_transformed
 from .._relax import (
     compute_dtype,
     is_hard,
@@ -480,10 +480,11 @@ class _SoftTopKHits(torch.autograd.Function):
 
 def is_fused(z: Tensor, temperature: float | Tensor) -> bool:
     """Whether the soft counts run through a fused autograd Function: a number as the
-    temperature (> 0) and a graph being built to `z`. A tensor temperature, and the hard
-    decision, compose the same counting code with autograd instead."""
+    temperature (> 0) and a graph being built to `z`, outside `torch.func` transforms
+    (`is_transformed`). A tensor temperature, and the hard decision, compose the same
+    counting code with autograd instead."""
     return (not is_hard(temperature) and not isinstance(temperature, Tensor)
-            and torch.is_grad_enabled() and z.requires_grad)
+            and torch.is_grad_enabled() and z.requires_grad and not is_transformed())
 
 
 def top_k_hits(z: Tensor, y: Tensor, k: int, temperature: float | Tensor) -> Tensor:

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from .. import _tuning
-from .._checks import is_compiling
+from .._checks import is_compiling, is_transformed
 
 __all__ = [
     "NORM_EPS",
@@ -430,8 +430,9 @@ class _NormalizeRows(torch.autograd.Function):
 def normalize_rows(x: Tensor) -> Tensor:
     """`F.normalize(x, dim=-1, eps=NORM_EPS)`: for rows (N, D) through `_NormalizeRows`
     when a gradient to `x` is being recorded (also inside `torch.compile`, so that a
-    compiled step computes what the eager one does), else the plain function."""
-    if x.ndim == 2 and x.requires_grad and torch.is_grad_enabled():
+    compiled step computes what the eager one does), else, and inside `torch.func`
+    transforms, the plain function."""
+    if x.ndim == 2 and x.requires_grad and torch.is_grad_enabled() and not is_transformed():
         return _NormalizeRows.apply(x)
     return torch.nn.functional.normalize(x, dim=-1, eps=NORM_EPS)
 
@@ -452,7 +453,10 @@ def auto_chunk(n: int, p: int, chunk_size: int | None, device: torch.device) -> 
     full matrix up to `_tuning.INFONCE_AUTO_TILE_ELEMENTS` logits, above that tiles of
     about `_tuning.infonce_tile_elements(device)` similarities: all `n` anchors at once
     while `n` is small, else square tiles (each anchor block is then read once per
-    `chunk` candidates, not once per `INFONCE_MIN_CHUNK`)."""
+    `chunk` candidates, not once per `INFONCE_MIN_CHUNK`). Always the full matrix inside
+    `torch.func` transforms, which cannot run the tiles' autograd Functions."""
+    if is_transformed():
+        return None
     if chunk_size is None:
         if n * p <= _tuning.INFONCE_AUTO_TILE_ELEMENTS:
             return None

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .. import _tuning
-from .._checks import is_compiling
+from .._checks import is_compiling, is_transformed
 
 __all__ = [
     "NegativesAbove",
@@ -500,7 +500,10 @@ _OPERATORS = _define_operators()
 
 def negatives_above_tiles(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,
                           pos: Tensor | None = None) -> Tensor:
-    """`NegativesAbove`, as its operator inside `torch.compile` where there is one."""
+    """`NegativesAbove`, as its operator inside `torch.compile` where there is one, and
+    as plain operations on every pair at once inside `torch.func` transforms."""
+    if is_transformed():
+        return _negatives_above_pairs(u, neg, level, pos)
     if is_compiling() and _OPERATORS is not None:
         return _OPERATORS[0](u, neg, rows, level, pos)
     return NegativesAbove.apply(u, neg, rows, level, pos)
@@ -508,10 +511,34 @@ def negatives_above_tiles(u: Tensor, neg: Tensor, rows: int, level: Tensor | Non
 
 def positives_above_tiles(u: Tensor, neg: Tensor, cols: Tensor, idx: Tensor,
                            rows: int) -> Tensor:
-    """`PositivesAbove`, as its operator inside `torch.compile` where there is one."""
+    """`PositivesAbove`, as its operator inside `torch.compile` where there is one, and
+    as plain operations on every pair at once inside `torch.func` transforms."""
+    if is_transformed():
+        return _positives_above_pairs(u, neg, cols, idx)
     if is_compiling() and _OPERATORS is not None:
         return _OPERATORS[1](u, neg, cols, idx, rows)
     return PositivesAbove.apply(u, neg, cols, idx, rows)
+
+
+def _negatives_above_pairs(u: Tensor, neg: Tensor, level: Tensor | None,
+                           pos: Tensor | None) -> Tensor:
+    """`NegativesAbove`'s result from the whole (K, M, M) pair matrix by operations that
+    `torch.func` transforms differentiate and batch themselves (the tiles' Function runs
+    outside them only)."""
+    pairs = torch.sigmoid(u.unsqueeze(1) - u.unsqueeze(2))  # [k, i, j]: sigmoid(u_j - u_i)
+    if level is None:
+        out = torch.matmul(pairs, neg.unsqueeze(-1)).squeeze(-1)
+    else:
+        differ = level.unsqueeze(1) != level.unsqueeze(2)
+        out = (pairs * (neg.unsqueeze(1) * differ.to(neg.dtype))).sum(-1)
+    return out if pos is None else _positives_only(out, pos)
+
+
+def _positives_above_pairs(u: Tensor, neg: Tensor, cols: Tensor, idx: Tensor) -> Tensor:
+    """`PositivesAbove`'s result from the (P, M') pairs of the listed entries at once, by
+    operations that `torch.func` transforms differentiate and batch themselves."""
+    own = u[cols, idx].unsqueeze(1)
+    return (torch.sigmoid(u[cols] - own) * neg[cols]).sum(-1)
 
 
 def tile_rows(k: int, m: int, chunk_size: int | None, device: torch.device) -> int:

@@ -30,6 +30,7 @@ from .._checks import (
     checks_data,
     fail,
     is_compiling,
+    is_transformed,
 )
 from .._operators import operator
 from .._options import PADDING_SIDES
@@ -528,9 +529,9 @@ def compute_soft_bleu(fn: str, input: Tensor, ref: Tensor, *, temperature: float
         else:
             index = flat_ref.expand(rows, t_hyp, n_refs * t_ref)
             tau = temperature_scale(temperature)
-            if isinstance(tau, Tensor):  # a number, on any device
-                log_p = torch.log_softmax(input.to(dtype) / tau.to(dtype), dim=-1)
-                log_p = log_p.gather(-1, index)
+            if isinstance(tau, Tensor) or is_transformed():  # plain operations
+                scale = tau.to(dtype) if isinstance(tau, Tensor) else tau
+                log_p = torch.log_softmax(input.to(dtype) / scale, dim=-1).gather(-1, index)
             else:
                 log_p = _GatheredLogSoftmax.apply(input, index, tau, dtype)
             m1 = log_p.exp()

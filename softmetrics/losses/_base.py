@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_number, fail, is_compiling
+from .._checks import check_number, fail, is_compiling, is_transformed
 from .._operators import operator
 
 __all__ = ["Float32Buffers", "RunningStatistics", "check_number_temperature", "keep_temperature",
@@ -192,6 +192,10 @@ class RunningStatistics(Float32Buffers):
                     both = torch.where(entries, both, running)
             mixed.append(torch.where(init, both, value))
         if self.training and entries is not False:
+            if is_transformed():
+                fail(type(self).__name__, "momentum", "None in training mode inside a "
+                     "torch.func transform, which cannot update the running statistics in "
+                     "place (in eval mode they are read, not updated)", self.momentum)
             with torch.no_grad():
                 for key, value in zip(self._running_fields, mixed, strict=True):
                     buffer = getattr(self, f"running_{key}")
