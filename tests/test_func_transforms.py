@@ -285,3 +285,21 @@ def test_the_concepts_pages_example_runs_and_gives_per_sample_gradients(capsys):
     model.zero_grad()
     loss_fn(model(x[3:4]), y[3:4]).backward()
     torch.testing.assert_close(per_sample["weight"][3], model.weight.grad)
+
+
+def test_a_learned_temperature_through_functional_call():
+    """`grad` in a Module's parameters (`functional_call`): the embeddings and the learned
+    temperature of InfoNCE, against `.backward()`."""
+    loss = softmetrics.InfoNCELoss(learn_temperature=True, temperature=0.2).double()
+    emb = torch.randn(8, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    params = {k: v.detach() for k, v in loss.named_parameters()}
+
+    def f(p, e):
+        return functional_call(loss, p, (e[:4], e[4:]))
+
+    g_params, g_emb = grad(f, argnums=(0, 1))(params, emb)
+    leaf = emb.clone().requires_grad_()
+    loss(leaf[:4], leaf[4:]).backward()
+    torch.testing.assert_close(g_emb, leaf.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(g_params["log_temperature"], loss.log_temperature.grad,
+                               rtol=1e-10, atol=1e-12)
