@@ -18,14 +18,16 @@ from pathlib import Path
 import pytest
 import torch
 import torch.autograd.forward_ad as fwAD
+from sklearn.metrics import roc_auc_score
 from torch.func import functional_call, grad, hessian, jacrev, jvp, vmap
 
 import softmetrics
 from softmetrics.functional import soft_f1_score
 
-# vmap's note on an operation it batches by a loop (an in-place scatter of the ranking
-# and retrieval ranks): a speed note of torch's, not a failure
-pytestmark = pytest.mark.filterwarnings("ignore:There is a performance drop:UserWarning")
+# vmap's notes on an operation it batches by a loop (an in-place scatter of the ranking
+# and retrieval ranks) and on a copy it makes: speed notes of torch's, not failures
+pytestmark = [pytest.mark.filterwarnings("ignore:There is a performance drop:UserWarning"),
+              pytest.mark.filterwarnings("ignore:torch.searchsorted.*non-contiguous")]
 
 Case = tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor]
 
@@ -36,9 +38,22 @@ CLASSIFICATION = ["SoftAccuracyLoss", "SoftDiceLoss", "SoftF1Loss", "SoftIoULoss
 RETRIEVAL = ["SoftMRRLoss", "SoftNDCGLoss", "SoftRetrievalAPLoss"]
 
 
-def _cases(device: torch.device) -> dict[str, Case]:
+class _Metric(torch.nn.Module):
+    """A loss's exact metric (`.metric`) called as the loss is: `NCELoss`'s takes no
+    generator."""
+
+    def __init__(self, loss: torch.nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, *args: object, generator: object = None) -> torch.Tensor:
+        return self.loss.metric(*args)
+
+
+def _cases(device: torch.device, metric: bool = False) -> dict[str, Case]:
     """name -> (loss of one float64 input, the input): every Loss of the package, on
-    small inputs, with the tiled paths forced where a loss has them."""
+    small inputs, with the tiled paths forced where a loss has them; with `metric`, its
+    exact metric instead."""
     g = torch.Generator().manual_seed(0)
 
     def randn(*shape: int) -> torch.Tensor:
@@ -55,7 +70,8 @@ def _cases(device: torch.device) -> dict[str, Case]:
 
     def add(name: str, loss: torch.nn.Module, call: Callable[..., torch.Tensor],
             x: torch.Tensor) -> None:
-        out[name] = (lambda t: call(loss, t), x)
+        module = _Metric(loss) if metric else loss
+        out[name] = (lambda t: call(module, t), x)
 
     for name in CLASSIFICATION:
         loss = getattr(S, name)
@@ -166,6 +182,16 @@ def test_vmap_equals_a_loop_of_calls(name, device):
                                rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_vmap_of_the_exact_metric_equals_a_loop(name, device):
+    """The exact metrics (`.metric`, temperature 0) batch too: bootstrap replicates of an
+    evaluation, say, in one call."""
+    f, z = _cases(device, metric=True)[name]
+    batch = torch.stack([z, z * 0.5 + 0.25, -z, z.round()])  # the last one with ties
+    torch.testing.assert_close(vmap(f)(batch), torch.stack([f(x) for x in batch]),
+                               rtol=0, atol=0, equal_nan=True)
+
+
 @pytest.mark.parametrize("name", ["SoftF1Loss-multiclass", "SoftMCCLoss-multilabel",
                                   "SoftTopKAccuracyLoss", "SoftCohenKappaLoss",
                                   "SoftAUROCLoss", "SoftAveragePrecisionLoss", "SoftNDCGLoss",
@@ -272,19 +298,30 @@ def test_outside_transforms_the_fused_functions_still_run():
     assert "NegativesAboveBackward" in _graph_names(out)
 
 
-def test_the_concepts_pages_example_runs_and_gives_per_sample_gradients(capsys):
-    """The code block of the Concepts page's section on transforms, as a user runs it."""
+def test_the_concepts_pages_examples_run(capsys):
+    """The code blocks of the Concepts page's section on transforms, in order, in one
+    namespace, as a user runs them: per-sample gradients, and bootstrap replicates of an
+    exact AUROC."""
     page = (Path(__file__).parents[1] / "docs" / "concepts.md").read_text()
     section = page[page.index("## `torch.func` transforms"):]
-    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 2
     namespace: dict[str, object] = {}
-    exec(compile(block, "docs/concepts.md", "exec"), namespace)
-    assert capsys.readouterr().out.strip() == "torch.Size([64, 5, 20])"
+    for block in blocks:
+        exec(compile(block, "docs/concepts.md", "exec"), namespace)
+    shape, interval = capsys.readouterr().out.strip().splitlines()
+    assert shape == "torch.Size([64, 5, 20])"
+    assert interval.startswith("tensor([0.") and interval.count("0.") == 2
     model, loss_fn = namespace["model"], namespace["loss_fn"]
     x, y, per_sample = namespace["x"], namespace["y"], namespace["per_sample"]
     model.zero_grad()
     loss_fn(model(x[3:4]), y[3:4]).backward()
     torch.testing.assert_close(per_sample["weight"][3], model.weight.grad)
+    scores, labels = namespace["scores"], namespace["labels"]
+    resamples, replicates = namespace["resamples"], namespace["replicates"]
+    for i in (0, 999):
+        expected = roc_auc_score(labels[resamples[i]].numpy(), scores[resamples[i]].numpy())
+        assert abs(replicates[i].item() - expected) < 1e-6
 
 
 def test_a_learned_temperature_through_functional_call():

@@ -329,14 +329,14 @@ def _retrieval_tiles(q: Tensor, cand: Tensor | None, keys: Tensor, offset: int, 
     of the tile follow the candidates in the product. No candidates: no tiles, counts of
     0, and the row dot products of the queries and keys."""
     n = q.shape[0]
-    greater = torch.zeros(n, dtype=torch.long, device=q.device)
-    equal = torch.zeros(n, dtype=torch.long, device=q.device)
-    unordered = torch.zeros(n, dtype=torch.bool, device=q.device)
     if cand is None:
-        return greater, equal, unordered, (q * keys).sum(dim=1)
-    positive = torch.empty(n, dtype=q.dtype, device=q.device)
+        zeros = torch.zeros(n, dtype=torch.long, device=q.device)
+        return zeros, zeros.clone(), zeros.bool(), (q * keys).sum(dim=1)
     p = cand.shape[0]
     both = cand if in_batch else torch.cat([cand, keys.new_empty(min(rows, n), q.shape[1])])
+    # each tile's rows against every candidate: its counts are whole, and are collected
+    # (not added into buffers, a write that `torch.func.vmap` cannot batch)
+    parts: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
     for start, stop in tile_bounds(n, rows):
         if in_batch:
             logits = q[start:stop] @ cand.T
@@ -346,13 +346,16 @@ def _retrieval_tiles(q: Tensor, cand: Tensor | None, keys: Tensor, offset: int, 
             product = q[start:stop] @ both[:p + stop - start].T
             logits, own = product[:, :p], product[:, p:].diagonal()
         mask_self(logits, offset, start, 0, p)
-        positive[start:stop] = own
+        positive = own.clone() if in_batch else own
         if in_batch:
             own.fill_(float("-inf"))
-        g, t, u = _count_ties(logits, positive[start:stop])
-        greater[start:stop] += g
-        equal[start:stop] += t
-        unordered[start:stop] |= u
+        g, t, u = _count_ties(logits, positive)
+        parts.append((g.long(), t.long(), u, positive))
+    if not parts:  # no queries
+        zeros = torch.zeros(0, dtype=torch.long, device=q.device)
+        return zeros, zeros, zeros.bool(), q.new_empty(0)
+    greater, equal, unordered, positive = (torch.cat(column)
+                                           for column in zip(*parts, strict=True))
     return greater, equal, unordered, positive
 
 

@@ -135,10 +135,11 @@ def negatives_above_exact(scores: Tensor, neg: Tensor,
 
     Also returns the number of negatives tied with each sample (exactly equal scores).
     """
-    k, m = scores.shape
     sorted_scores, order = scores.sort(dim=-1)
-    below = torch.zeros(k, m + 1, dtype=count_dtype, device=scores.device)
-    below[:, 1:] = neg.gather(-1, order).long().cumsum(-1)  # 0/1: exact, deterministic
+    # negatives at or below each sorted place, after a 0 (0/1: exact, deterministic);
+    # padded out of place, which `torch.func.vmap` batches (a write into zeros it cannot)
+    below = torch.nn.functional.pad(neg.gather(-1, order).long().cumsum(-1).to(count_dtype),
+                                    (1, 0))
     left = torch.searchsorted(sorted_scores, scores, right=False)
     right = torch.searchsorted(sorted_scores, scores, right=True)
     total = below[:, -1:]
