@@ -79,6 +79,8 @@ def _cases(device: torch.device, metric: bool = False) -> dict[str, Case]:
             lambda m, t: m(t, y), z)
         add(f"{name}-multilabel", loss(task="multilabel", num_classes=C),
             lambda m, t: m(t, labels), z)
+    add("SoftF1Loss-micro", S.SoftF1Loss(task="multiclass", num_classes=C, average="micro"),
+        lambda m, t: m(t, y), z)
     add("SoftF1Loss-soft-targets", S.SoftF1Loss(task="multiclass", num_classes=C),
         lambda m, t: m(t, torch.softmax(z * 0.5, 1)), z)
     add("SoftFBetaLoss", S.SoftFBetaLoss(beta=2.0, task="binary"),
@@ -340,3 +342,39 @@ def test_a_learned_temperature_through_functional_call():
     torch.testing.assert_close(g_emb, leaf.grad, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(g_params["log_temperature"], loss.log_temperature.grad,
                                rtol=1e-10, atol=1e-12)
+
+
+COMPILED = ["SoftF1Loss-multiclass", "SoftF1Loss-micro", "SoftAccuracyLoss-multilabel",
+            "SoftMCCLoss-multiclass", "SoftCohenKappaLoss", "SoftAUROCLoss", "SoftNDCGLoss",
+            "InfoNCELoss-tiled", "SoftBLEULoss"]
+
+_COMPILE_CHILD = """
+import sys, torch
+from torch.func import grad, vmap
+from tests.test_func_transforms import _cases
+cases = _cases(torch.device("cpu"))
+for name in sys.argv[1:]:
+    f, z = cases[name]
+    batch = torch.stack([z, -z, z * 0.5])
+    torch._dynamo.reset()  # each case compiles vmap's wrapper afresh (its recompile limit)
+    compiled = torch.compile(vmap(grad(f)), fullgraph=True)
+    for _ in range(3):
+        torch.testing.assert_close(compiled(batch), vmap(grad(f))(batch), rtol=1e-7, atol=1e-9)
+    print("ok", name, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_compiled_vmap_of_grad_equals_eager_mode_in_a_process_of_its_own():
+    """`torch.compile(vmap(grad(loss)))`: compiled per-sample or per-batch gradients. In a
+    process of its own, because the failure this guards against was a corrupted heap
+    (torch 2.13's compiled CPU kernel of a vmapped `index_add`, now a scatter inside
+    transforms), which aborts the process rather than failing an assertion."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    run = subprocess.run([sys.executable, "-c", _COMPILE_CHILD, *COMPILED], cwd=root,
+                         capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split() == [w for name in COMPILED for w in ("ok", name)]

@@ -71,7 +71,11 @@ def index_counts(values: Tensor, y: Tensor, num_classes: int, samplewise: bool,
     few = values.numel() <= _tuning.SMALL_COUNTS_ENTRIES
     acc = dtype if dtype == values.dtype and few else sum_dtype(values.device)
     out = values.new_zeros(groups * num_classes, dtype=acc)
-    out = out.index_add(0, index.reshape(-1), values.reshape(-1).to(acc))
+    index, values = index.reshape(-1), values.reshape(-1).to(acc)
+    # the same sums; inside torch.func transforms as a scatter: torch 2.13's compiled CPU
+    # kernel of a vmapped `index_add` wrote past its output (`torch.compile(vmap(grad(...)))`
+    # of a soft F1 corrupted the heap in about half the runs)
+    out = out.scatter_add(0, index, values) if is_transformed() else out.index_add(0, index, values)
     return out.view(groups, num_classes).to(dtype)
 
 
