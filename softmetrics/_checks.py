@@ -8,7 +8,8 @@ Every error raised by softmetrics reads
 look only at metadata (shapes, dtypes, option strings) unless their name says otherwise:
 the value checks (`DataChecks`, and `check_task_data` through it) read tensor data, need
 a host synchronisation and are therefore run only when `checks_data(validate_args)` is
-true: the caller's `validate_args`, except while `torch.compile` traces the code.
+true: the caller's `validate_args`, except while `torch.compile` traces the code or
+`torch.func.vmap` batches it.
 `DataChecks` settles all the value checks of a call with one synchronisation.
 """
 
@@ -22,11 +23,7 @@ import torch
 from torch import Tensor
 
 from ._options import AVERAGES, TASKS
-
-try:
-    from torch.compiler import is_compiling
-except ImportError:  # torch < 2.3
-    from torch._dynamo import is_compiling
+from ._transforms import is_batching, is_compiling
 
 __all__ = [
     "DataChecks",
@@ -48,9 +45,7 @@ __all__ = [
     "check_temperature",
     "checks_data",
     "fail",
-    "is_compiling",  # torch.compiler's, or torch._dynamo's before torch 2.3
     "is_soft_target",
-    "is_transformed",
     "refuse_class_probabilities",
 ]
 
@@ -396,36 +391,6 @@ def is_soft_target(task: str, input: Tensor, target: Tensor) -> bool:
     return task != "multiclass" or target.shape == input.shape
 
 
-def is_transformed() -> bool:
-    """Whether a `torch.func` transform (`grad`, `vjp`, `jacrev`, `jvp`, `jacfwd`,
-    `hessian`, `vmap`, ...) or forward-mode AD (`torch.autograd.forward_ad`) is active.
-
-    The library's autograd Functions (hand-written backwards, tiles recomputed in the
-    backward pass) define no `setup_context`, no batching rule and no forward-mode
-    derivative, so a transform cannot run them: there the same values come from the
-    plain operations those Functions are tested against, which every transform
-    differentiates and batches by itself (at their memory: the full similarity or pair
-    matrices where the Functions tile)."""
-    return bool(torch._C._are_functorch_transforms_active()) or _forward_ad_level() >= 0
-
-
-def _forward_ad_level() -> int:
-    return cast(int, getattr(torch.autograd.forward_ad, "_current_level", -1))
-
-
-def _is_batching() -> bool:
-    """Whether `torch.func.vmap` is active: its batched tensors cannot decide a Python
-    `if`, so the checks that read data cannot run inside it."""
-    if not torch._C._are_functorch_transforms_active():
-        return False
-    try:
-        from torch._C._functorch import TransformType
-        from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
-    except ImportError:  # pragma: no cover - a torch without them: assume the worst
-        return True
-    return any(i.key() == TransformType.Vmap for i in retrieve_all_functorch_interpreters())
-
-
 def checks_data(validate_args: bool) -> bool:
     """Whether the checks that read tensor data run: when `validate_args` is true and the
     code is neither traced by `torch.compile` (or `torch.export`) nor batched by
@@ -437,7 +402,7 @@ def checks_data(validate_args: bool) -> bool:
     keeps the shape, dtype and option checks, which are decided from metadata; the data
     is checked by running the same call eagerly.
     """
-    return validate_args and not is_compiling() and not _is_batching()
+    return validate_args and not is_compiling() and not is_batching()
 
 
 def check_no_extra_options(fn: str, options: dict[str, Any]) -> None:

@@ -161,6 +161,21 @@ def test_grad_and_jacrev_equal_backward(name, device):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_batched_gradients_of_autograd_equal_backward(name, device):
+    """`torch.autograd.grad(..., is_grads_batched=True)` (what
+    `torch.autograd.functional.jacobian(..., vectorize=True)` does) vmaps the Functions'
+    backward over the gradients, which then takes its plain path."""
+    f, z = _cases(device)[name]
+    leaf = z.clone().requires_grad_()
+    out = f(leaf)
+    seeds = torch.tensor([1.0, -0.5, 2.0], dtype=out.dtype, device=device)
+    (batched,) = torch.autograd.grad(out, leaf, seeds, is_grads_batched=True)
+    expected = _backward(f, z)
+    torch.testing.assert_close(batched, seeds.view(-1, *[1] * z.ndim) * expected,
+                               rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_jvp_is_the_gradient_along_a_direction(name, device):
     f, z = _cases(device)[name]
     v = torch.randn(z.shape, generator=torch.Generator().manual_seed(5),
@@ -205,6 +220,9 @@ def test_hessian_equals_the_double_backward_of_the_functions(name, device):
     f, z = _cases(device)[name]
     expected = torch.autograd.functional.hessian(f, z)
     torch.testing.assert_close(hessian(f)(z), expected, rtol=1e-8, atol=1e-10)
+    # autograd's own vectorised Hessian: batched gradients through the double backward
+    vectorized = torch.autograd.functional.hessian(f, z, vectorize=True)
+    torch.testing.assert_close(vectorized, expected, rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("name", ["SoftF1Loss-multiclass", "SoftAUROCLoss",

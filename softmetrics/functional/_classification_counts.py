@@ -21,7 +21,6 @@ import torch
 from torch import Tensor
 
 from .. import _tuning
-from .._checks import is_compiling, is_transformed
 from .._relax import (
     compute_dtype,
     is_hard,
@@ -32,6 +31,7 @@ from .._relax import (
     sum_dtype,
     temperature_scale,
 )
+from .._transforms import is_compiling, is_transformed, plain_backward, recompute_grad
 from .._tuning import rows_per_block
 
 __all__ = ["backward_block_rows", "decision_counts", "first_columns", "group_sum",
@@ -242,9 +242,12 @@ def regrad(ctx: Any, count: Callable[..., tuple[Tensor, Tensor]], g_tp: Tensor,
     Function's counting code) differentiated under autograd from the logits, which gives
     the exact second derivative and leaves the saved probabilities intact."""
     z, y, w = ctx.saved_tensors
-    p = torch.softmax(z.to(compute_dtype(z.dtype)) * ctx.inv_t, dim=1)
-    counts = count(p, y, w, ctx.samplewise)
-    (grad,) = torch.autograd.grad(counts, z, (g_tp, g_pred), create_graph=True)
+
+    def counts() -> tuple[Tensor, Tensor]:
+        return count(torch.softmax(z.to(compute_dtype(z.dtype)) * ctx.inv_t, dim=1), y, w,
+                     ctx.samplewise)
+
+    (grad,) = recompute_grad(counts, (z,), (g_tp, g_pred))
     return grad, None, None, None, None
 
 
@@ -308,7 +311,7 @@ class _SoftmaxCounts(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g_tp: Tensor, g_pred: Tensor
                  ) -> tuple[Tensor, None, None, None, None]:
-        if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
+        if plain_backward(g_tp, g_pred):  # differentiable, spends nothing
             return regrad(ctx, _class_counts, g_tp, g_pred)
         z, y, w = ctx.saved_tensors
         p = spend_probabilities(ctx, z)
@@ -377,7 +380,7 @@ class _SoftmaxSoftCounts(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g_tp: Tensor, g_pred: Tensor
                  ) -> tuple[Tensor, None, None, None, None]:
-        if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
+        if plain_backward(g_tp, g_pred):  # differentiable, spends nothing
             return regrad(ctx, _soft_label_counts, g_tp, g_pred)
         z, y, w = ctx.saved_tensors
         p_full, c = spend_probabilities(ctx, z), z.shape[1]
@@ -430,10 +433,10 @@ class _SigmoidCounts(torch.autograd.Function):
     def backward(ctx: Any, g_tp: Tensor, g_pred: Tensor
                  ) -> tuple[Tensor, None, None, None, None, None, None]:
         p, y, w, z = ctx.saved_tensors
-        if torch.is_grad_enabled():  # a graph being built: differentiable
-            x = (z.to(p.dtype) - ctx.shift) * ctx.inv_t
-            counts = _label_counts(torch.sigmoid(x), y, w, ctx.samplewise, ctx.soft)
-            (grad,) = torch.autograd.grad(counts, z, (g_tp, g_pred), create_graph=True)
+        if plain_backward(g_tp, g_pred):  # differentiable
+            (grad,) = recompute_grad(lambda: _label_counts(
+                torch.sigmoid((z.to(p.dtype) - ctx.shift) * ctx.inv_t), y, w, ctx.samplewise,
+                ctx.soft), (z,), (g_tp, g_pred))
             return grad, None, None, None, None, None, None
         shape = (g_tp.shape[0], p.shape[1], *(1,) * (p.ndim - 2))
         scale = ctx.inv_t
@@ -470,10 +473,12 @@ class _SoftTopKHits(torch.autograd.Function):
     def backward(ctx: Any, g_hit: Tensor) -> tuple[Tensor, None, None, None]:
         s, y, hit, z = ctx.saved_tensors
         yi = y.unsqueeze(1)
-        if torch.is_grad_enabled():  # a graph being built: differentiable
-            rank = torch.sigmoid((z - z.gather(1, yi)) * ctx.inv_t).sum(1) - 0.5
-            again = torch.sigmoid((ctx.k - 0.5 - rank) * ctx.inv_t)
-            (grad,) = torch.autograd.grad(again, z, g_hit, create_graph=True)
+        if plain_backward(g_hit):  # differentiable
+            def hits() -> Tensor:
+                rank = torch.sigmoid((z - z.gather(1, yi)) * ctx.inv_t).sum(1) - 0.5
+                return torch.sigmoid((ctx.k - 0.5 - rank) * ctx.inv_t)
+
+            (grad,) = recompute_grad(hits, (z,), g_hit)
             return grad, None, None, None
         # d hit / d rank = -h (1 - h) / tau; d rank / d z_j = s_j (1 - s_j) / tau (j != y)
         a = torch.ops.aten.sigmoid_backward(g_hit, hit).mul_(-ctx.inv_t * ctx.inv_t)

@@ -23,10 +23,10 @@ from .._checks import (
     check_same_device,
     checks_data,
     fail,
-    is_compiling,
 )
 from .._operators import operator
 from .._relax import compute_dtype, full_precision, reduce_per_sample, tie_averaged
+from .._transforms import is_compiling
 from ._infonce_tiles import (
     auto_chunk,
     mask_self,

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from .. import _tuning
-from .._checks import is_compiling, is_transformed
+from .._transforms import is_compiling, is_transformed, plain_backward, recompute_grad
 
 __all__ = [
     "NORM_EPS",
@@ -180,7 +180,7 @@ def _backward(grad: Tensor, temperature: Tensor, tensors: Sequence[Tensor],
               ) -> tuple[Tensor | None, list[Tensor | None]]:
     """`_TiledInfoNCE`'s backward pass: the gradients of the temperature (with
     `need_tau`) and of the tensors (where `need`), None for the others."""
-    if torch.is_grad_enabled():  # a graph being built: differentiable
+    if plain_backward(grad):  # differentiable
         grad_tau, *second = partial_derivatives(
             lambda t, *xs: _untiled(t, normalize, dtype, passes, xs), grad,
             (temperature, *tensors), (need_tau, *need))
@@ -229,17 +229,17 @@ def _backward(grad: Tensor, temperature: Tensor, tensors: Sequence[Tensor],
 def partial_derivatives(fn: Callable[..., Tensor], grad: Tensor, inputs: Sequence[Tensor],
                         wants: Sequence[bool]) -> list[Tensor | None]:
     """The partial derivatives of `<fn(*inputs), grad>` in the inputs where `wants` asks,
-    None for the others, as differentiable functions (`create_graph=True`): the backward
-    of a tiled Function while a graph is being built.
+    None for the others (`recompute_grad`: differentiable functions while a graph is being
+    built): the plain backward of a tiled Function (`plain_backward`).
 
     Each input enters `fn` through an alias of its own: `torch.autograd.grad` in an input
     would otherwise give its total derivative, through every other input computed from it
     (keys computed from the queries, scaled anchors and their own block of candidates),
     and autograd would then add those paths a second time on its way back to it."""
-    aliases = [x.view_as(x) if want else x for x, want in zip(inputs, wants, strict=True)]
-    out = fn(*aliases)
+    with torch.enable_grad():  # the aliases are recorded (batched gradients: grad mode off)
+        aliases = [x.view_as(x) if want else x for x, want in zip(inputs, wants, strict=True)]
     wanted = [a for a, want in zip(aliases, wants, strict=True) if want]
-    found = iter(torch.autograd.grad(out, wanted, grad, create_graph=True))
+    found = iter(recompute_grad(lambda: fn(*aliases), wanted, grad))
     return [next(found) if want else None for want in wants]
 
 
@@ -419,9 +419,9 @@ class _NormalizeRows(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
         x, y, norm, scale = ctx.saved_tensors
-        if torch.is_grad_enabled():  # a graph being built: differentiable
-            again = torch.nn.functional.normalize(x, dim=1, eps=NORM_EPS)
-            return cast(Tensor, torch.autograd.grad(again, x, g, create_graph=True)[0])
+        if plain_backward(g):  # differentiable
+            return recompute_grad(lambda: torch.nn.functional.normalize(x, dim=1, eps=NORM_EPS),
+                                  (x,), g)[0]
         # F.normalize's clamp passes the gradient at the floor itself (`norm == eps`)
         dot = rowdot(g, y).unsqueeze(1).masked_fill_(norm < NORM_EPS, 0.0)
         return torch.addcmul(g, y, dot, value=-1.0).div_(scale)

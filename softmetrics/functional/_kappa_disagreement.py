@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from .._relax import compute_dtype, is_hard, soft_argmax, sum_dtype, temperature_scale
+from .._transforms import plain_backward
 from ._classification_core import class_support
 from ._classification_counts import (
     backward_block_rows,
@@ -117,7 +118,7 @@ class _SoftmaxDisagreement(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g_d: Tensor, g_q: Tensor
                  ) -> tuple[Tensor, None, None, None, None]:
-        if torch.is_grad_enabled():  # a graph being built: differentiable, spends nothing
+        if plain_backward(g_d, g_q):  # differentiable, spends nothing
             return regrad(ctx, lambda p, y, w, _: _sums(p, y, w, ctx.weights), g_d, g_q)
         z, y, w = ctx.saved_tensors
         p, c = spend_probabilities(ctx, z), z.shape[1]

@@ -20,7 +20,13 @@ import torch
 from torch import Tensor
 
 from .. import _tuning
-from .._checks import is_compiling, is_transformed
+from .._transforms import (
+    batched_grads,
+    is_compiling,
+    is_transformed,
+    plain_backward,
+    recompute_grad,
+)
 
 __all__ = [
     "NegativesAbove",
@@ -236,7 +242,10 @@ def _negatives_backward(grad_out: Tensor, u: Tensor, neg: Tensor, level: Tensor 
     of `u`, in place over tiles, or by out-of-place ops that autograd differentiates
     again when a graph is being built."""
     m = u.shape[-1]
-    differentiable = torch.is_grad_enabled()  # a graph being built
+    if batched_grads(grad_out):  # the tiles' slices have no batching rule there
+        return recompute_grad(lambda: _negatives_above_pairs(u, neg, level, pos), (u,),
+                              grad_out)[0]
+    differentiable = plain_backward(grad_out)
     backward = _differentiable_tiles_grad if differentiable else _tiles_backward
     if listing is None:
         if pos is not None:
@@ -341,7 +350,10 @@ def _positives_backward(grad_out: Tensor, u: Tensor, neg: Tensor, cols: Tensor, 
     tiles, or by out-of-place ops that autograd differentiates again when a graph is
     being built."""
     p = cols.shape[0]
-    differentiable = torch.is_grad_enabled()  # a graph being built
+    if batched_grads(grad_out):  # the tiles' slices have no batching rule there
+        return recompute_grad(lambda: _positives_above_pairs(u, neg, cols, idx), (u,),
+                              grad_out)[0]
+    differentiable = plain_backward(grad_out)
     # a new contiguous buffer (`zeros_like` would copy the strides of `u`, which a
     # compiled graph may choose freely)
     grad = u.new_zeros(u.shape)

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from .. import distributed
 from .._relax import full_precision
+from .._transforms import plain_backward
 from ._infonce_tiles import auto_chunk, inverse_norms, partial_derivatives, tile_rows
 from ._siglip_tiles import (
     Tiles,
@@ -79,7 +80,7 @@ class _RingSigmoid(torch.autograd.Function):
         need = ctx.needs_input_grad
         wants = (need[0], need[1], need[6], need[7])  # scale, bias, query, key
         nothing = (None,) * 4  # normalize, tiles, ring, sizes
-        if torch.is_grad_enabled():  # a graph being built: differentiable
+        if plain_backward(grad):  # differentiable
             g_t, g_b, g_q, g_k = _gathered_grads(scale, bias, query, key, grad, wants,
                                                  normalize, tiles.dtype, ring)
             return (g_t, g_b, *nothing, g_q, g_k)

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import distributed
-from .._checks import is_compiling
 from .._relax import full_precision
+from .._transforms import is_compiling, plain_backward
 from ._infonce_tiles import (
     auto_chunk,
     diagonal_entries,
@@ -255,7 +255,7 @@ def _backward(grad: Tensor, scale: Tensor, bias: Tensor, query: Tensor, key: Ten
               offset: int) -> tuple[Tensor | None, ...]:
     """`_TiledSigmoid`'s backward pass: the gradients of the scale, bias, queries and keys
     where `wants` asks for them, None for the others."""
-    if torch.is_grad_enabled():  # a graph being built: differentiable
+    if plain_backward(grad):  # differentiable
         return tuple(partial_derivatives(
             lambda t, b, q, k: untiled_per_query(t, b, normalize, tiles.dtype, offset, q, k),
             grad, (scale, bias, query, key), wants))

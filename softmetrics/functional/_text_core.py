@@ -29,12 +29,11 @@ from .._checks import (
     check_temperature,
     checks_data,
     fail,
-    is_compiling,
-    is_transformed,
 )
 from .._operators import operator
 from .._options import PADDING_SIDES
 from .._relax import compute_dtype, full_precision, is_hard, temperature_scale
+from .._transforms import is_compiling, is_transformed, plain_backward
 from ._bleu_ngrams import ngram_groups, tag_counts
 
 __all__ = [
@@ -352,7 +351,7 @@ class _GatheredLogSoftmax(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
         z, index, lse = ctx.saved_tensors
         tau = ctx.tau
-        if torch.is_grad_enabled():  # a graph being built: differentiable ops from `z`
+        if plain_backward(grad):  # differentiable ops from `z`
             p = torch.softmax(z.to(lse.dtype) / tau, dim=-1) * -grad.sum(-1, keepdim=True)
             return (p.scatter_add(-1, index, grad) / tau).to(z.dtype), None, None, None
         p = z.to(lse.dtype, copy=True)

@@ -11,8 +11,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_number, fail, is_compiling, is_transformed
+from .._checks import check_number, fail
 from .._operators import operator
+from .._transforms import is_compiling, is_transformed
 
 __all__ = ["Float32Buffers", "RunningStatistics", "check_number_temperature", "keep_temperature",
            "name_inherited_init", "set_level_repr"]
