@@ -70,6 +70,7 @@ def _cases(device: torch.device, metric: bool = False) -> dict[str, Case]:
 
     def add(name: str, loss: torch.nn.Module, call: Callable[..., torch.Tensor],
             x: torch.Tensor) -> None:
+        loss = loss.to(device)  # learned parameters (SigLIP's) and buffers
         module = _Metric(loss) if metric else loss
         out[name] = (lambda t: call(module, t), x)
 
