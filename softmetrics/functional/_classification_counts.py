@@ -238,9 +238,10 @@ def spend_probabilities(ctx: Any, z: Tensor) -> Tensor:
 
 def regrad(ctx: Any, count: Callable[..., tuple[Tensor, Tensor]], g_tp: Tensor,
             g_pred: Tensor) -> tuple[Tensor, None, None, None, None]:
-    """The backward of a softmax Function while a graph is being built: `count` (the
-    Function's counting code) differentiated under autograd from the logits, which gives
-    the exact second derivative and leaves the saved probabilities intact."""
+    """The plain backward of a softmax Function (`plain_backward`: a graph being built,
+    a transform, batched gradients): `count` (the Function's counting code)
+    differentiated under autograd from the logits, which gives the exact second
+    derivative and leaves the saved probabilities intact."""
     z, y, w = ctx.saved_tensors
 
     def counts() -> tuple[Tensor, Tensor]:

@@ -353,7 +353,7 @@ def _retrieval_tiles(q: Tensor, cand: Tensor | None, keys: Tensor, offset: int, 
         parts.append((g.long(), t.long(), u, positive))
     if not parts:  # no queries
         zeros = torch.zeros(0, dtype=torch.long, device=q.device)
-        return zeros, zeros, zeros.bool(), q.new_empty(0)
+        return zeros, zeros.clone(), zeros.bool(), q.new_empty(0)
     greater, equal, unordered, positive = (torch.cat(column)
                                            for column in zip(*parts, strict=True))
     return greater, equal, unordered, positive

@@ -240,12 +240,13 @@ def _negatives_backward(grad_out: Tensor, u: Tensor, neg: Tensor, level: Tensor 
                         rows: int, pos: Tensor | None, listing: _Listing | None) -> Tensor:
     """`NegativesAbove`'s backward pass (over the forward pass's `listing`): the gradient
     of `u`, in place over tiles, or by out-of-place ops that autograd differentiates
-    again when a graph is being built."""
+    again where `plain_backward` asks for them (batched gradients: the whole pair
+    matrix, whose operations autograd's vmap batches where the tiles' slices it cannot)."""
     m = u.shape[-1]
-    if batched_grads(grad_out):  # the tiles' slices have no batching rule there
+    if batched_grads(grad_out):
         return recompute_grad(lambda: _negatives_above_pairs(u, neg, level, pos), (u,),
                               grad_out)[0]
-    differentiable = plain_backward(grad_out)
+    differentiable = plain_backward()  # the gradients are not batched: asked above
     backward = _differentiable_tiles_grad if differentiable else _tiles_backward
     if listing is None:
         if pos is not None:
@@ -347,13 +348,14 @@ def _positives_forward(u: Tensor, neg: Tensor, cols: Tensor, idx: Tensor, rows: 
 def _positives_backward(grad_out: Tensor, u: Tensor, neg: Tensor, cols: Tensor, idx: Tensor,
                         rows: int) -> Tensor:
     """`PositivesAbove`'s backward pass: the gradient of `u`, in place over buffered
-    tiles, or by out-of-place ops that autograd differentiates again when a graph is
-    being built."""
+    tiles, or by out-of-place ops that autograd differentiates again where
+    `plain_backward` asks for them (batched gradients: the listed entries' pairs at once,
+    as in `_negatives_backward`)."""
     p = cols.shape[0]
-    if batched_grads(grad_out):  # the tiles' slices have no batching rule there
+    if batched_grads(grad_out):
         return recompute_grad(lambda: _positives_above_pairs(u, neg, cols, idx), (u,),
                               grad_out)[0]
-    differentiable = plain_backward(grad_out)
+    differentiable = plain_backward()  # the gradients are not batched: asked above
     # a new contiguous buffer (`zeros_like` would copy the strides of `u`, which a
     # compiled graph may choose freely)
     grad = u.new_zeros(u.shape)
