@@ -29,9 +29,9 @@ import torch
 from torch import Tensor
 
 __all__ = ["MIN_TEMPERATURE", "above", "as_tensor_on", "compute_dtype", "full_precision",
-           "is_hard", "logit", "reduce_per_sample", "running_sums", "soft_argmax",
-           "soft_positive", "soft_step", "soft_threshold", "sum_dtype", "temperature_scale",
-           "tie_averaged"]
+           "is_hard", "logit", "promote_floats", "reduce_per_sample", "running_sums",
+           "soft_argmax", "soft_positive", "soft_step", "soft_threshold", "sum_dtype",
+           "temperature_scale", "tie_averaged"]
 
 
 def is_hard(temperature: float | Tensor) -> bool:
@@ -72,6 +72,21 @@ def as_tensor_on(value: float | Tensor, like: Tensor) -> Tensor:
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """The dtype statistics are accumulated in: float32 for half types, else `dtype`."""
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+_FLOAT_BITS = {torch.float16: 16, torch.bfloat16: 16, torch.float32: 32, torch.float64: 64}
+
+
+def promote_floats(a: torch.dtype, b: torch.dtype) -> torch.dtype:
+    """`torch.promote_types(a, b)` of floating dtypes, in Python: torch 2.4's compiler
+    cannot call `promote_types`, but reads this (float16 with bfloat16 gives float32)."""
+    if a == b:
+        return a
+    if a not in _FLOAT_BITS or b not in _FLOAT_BITS:
+        return torch.promote_types(a, b)
+    if _FLOAT_BITS[a] == _FLOAT_BITS[b]:
+        return torch.float32
+    return a if _FLOAT_BITS[a] > _FLOAT_BITS[b] else b
 
 
 def sum_dtype(device: torch.device) -> torch.dtype:

@@ -74,7 +74,9 @@ def ngram_groups(tokens: Tensor, valid: Tensor, lens: list[int], max_order: int,
     """
     rows, length = tokens.shape
     device = tokens.device
-    bits = len(lens).bit_length()  # tags 0..len(lens)
+    bits = 0  # tags 0..len(lens): len(lens).bit_length(), which torch 2.4 cannot compile
+    while 1 << bits <= len(lens):
+        bits += 1
     seg = segment_tags(lens, device)
     tag = torch.where(valid, seg, 0)
     base = None if vocab_size is None else vocab_size + 1

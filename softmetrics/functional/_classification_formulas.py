@@ -118,7 +118,9 @@ def _weighted_sum(terms: tuple[tuple[float, Tensor], ...]) -> Tensor:
     for a, x in terms:
         if a != 0.0:
             groups[a] = groups[a] + x if a in groups else x
-    ordered = sorted(groups.items(), key=lambda item: item[0] < 0)  # negatives last
+    # negatives last (a stable partition: torch 2.4's compiler cannot call `sorted` with a key)
+    ordered = [item for item in groups.items() if item[0] >= 0]
+    ordered += [item for item in groups.items() if item[0] < 0]
     a, x = ordered[0]
     total = x if a == 1.0 else a * x
     for a, x in ordered[1:]:
@@ -268,7 +270,7 @@ def tversky_value(c: Counts, task: str, how: Averaging, alpha: float,
         seen = None if weights is None else c.micro((weights > 0).to(weights.dtype))
         value = _tversky(micro, alpha, beta, zd, how.temperature, seen)
         return focal(value, gamma).squeeze(-1)
-    value = _tversky(c, alpha, beta, zd, how.temperature if how.bridges_absent else None)
+    value = _tversky(c, alpha, beta, zd, how.temperature if how.bridges_absent() else None)
     value = focal(value, gamma)
     if task == "binary":
         return value

@@ -98,10 +98,11 @@ class Averaging(NamedTuple):
             return mask
         return weights if mask is None else weights * mask
 
-    @property
     def bridges_absent(self) -> bool:
         """Whether a class absent from the target scores `zero_division` relaxed (see
-        `_tversky`): every result but a macro average that skips absent classes."""
+        `_tversky`): every result but a macro average that skips absent classes. (A
+        method: the compilers of torch 2.9 and older do not read a NamedTuple's
+        properties.)"""
         return not (self.average == "macro" and self.absent == "skip")
 
 

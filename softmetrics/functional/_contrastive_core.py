@@ -25,7 +25,13 @@ from .._checks import (
     fail,
 )
 from .._operators import operator
-from .._relax import compute_dtype, full_precision, reduce_per_sample, tie_averaged
+from .._relax import (
+    compute_dtype,
+    full_precision,
+    promote_floats,
+    reduce_per_sample,
+    tie_averaged,
+)
 from .._transforms import is_compiling
 from ._infonce_tiles import (
     auto_chunk,
@@ -67,7 +73,7 @@ def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
         fail(fn, "key", f"of shape {tuple(query.shape)} (the shape of `query`, key i being "
              "the positive of query i)", f"shape {tuple(key.shape)}", raw=True)
     n, d = query.shape
-    dtype = torch.promote_types(query.dtype, key.dtype)
+    dtype = promote_floats(query.dtype, key.dtype)
     if negatives is not None:
         check_floating(fn, "negatives", negatives, "embeddings")
         if negatives.ndim == 2:
@@ -81,7 +87,7 @@ def check_pairs(fn: str, query: Tensor, key: Tensor, negatives: Tensor | None,
         else:
             fail(fn, "negatives", f"a 2-D (M, {d}) or 3-D ({n}, K, {d}) tensor",
                  f"shape {tuple(negatives.shape)}", raw=True)
-        dtype = torch.promote_types(dtype, negatives.dtype)
+        dtype = promote_floats(dtype, negatives.dtype)
     check_same_device(fn, ("query", query), ("key", key), ("negatives", negatives))
     if checks_data(validate_args):
         checks.finite(fn, "query", query)

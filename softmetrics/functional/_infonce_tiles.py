@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from .. import _tuning
+from .._operators import custom_op
 from .._transforms import is_compiling, is_transformed, plain_backward, recompute_grad
 
 __all__ = [
@@ -309,7 +310,6 @@ def _define_operator() -> Callable[..., tuple[Tensor, list[Tensor], list[Tensor]
     `torch.library.custom_op`): there the compiler traces `_TiledInfoNCE`."""
     if not hasattr(torch.library, "custom_op"):
         return None
-    custom_op = torch.library.custom_op
 
     @custom_op("softmetrics::info_nce_tiles", mutates_args=())
     def forward(temperature: Tensor, tensors: list[Tensor], normalize: bool, chunk: int,

@@ -20,7 +20,7 @@ from .._checks import (
     checks_data,
     fail,
 )
-from .._relax import compute_dtype, full_precision
+from .._relax import compute_dtype, full_precision, promote_floats
 
 __all__ = ["check_generator", "check_noise_distribution", "check_output_layer",
            "nce_per_example", "softmax_nll"]
@@ -158,7 +158,7 @@ def nce_per_example(input: Tensor, target: Tensor, weight: Tensor, bias: Tensor 
     distribution (uniform when None), per example or (`shared_noise`) per batch."""
     target = target.long()  # class ids of any integer dtype (uint8 would index as a mask)
     n, v = input.shape[0], weight.shape[0]
-    dtype = compute_dtype(torch.promote_types(input.dtype, weight.dtype))
+    dtype = compute_dtype(promote_floats(input.dtype, weight.dtype))
     device = input.device
     shape = (num_noise,) if shared_noise else (n, num_noise)
     count = math.prod(shape)

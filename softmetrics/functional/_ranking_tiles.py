@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .. import _tuning
+from .._operators import custom_op
 from .._transforms import (
     batched_grads,
     is_compiling,
@@ -434,7 +435,6 @@ def _define_operators() -> tuple[Callable[..., Tensor], Callable[..., Tensor]] |
     autograd Functions."""
     if not hasattr(torch.library, "custom_op"):
         return None
-    custom_op = torch.library.custom_op
 
     @custom_op("softmetrics::negatives_above", mutates_args=())
     def negatives(u: Tensor, neg: Tensor, rows: int, level: Tensor | None,

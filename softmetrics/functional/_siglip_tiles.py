@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import distributed
+from .._operators import custom_op
 from .._relax import full_precision
 from .._transforms import is_compiling, plain_backward
 from ._infonce_tiles import (
@@ -277,7 +278,6 @@ def _define_operator() -> Callable[..., tuple[Tensor, Tensor, Tensor]] | None:
     compiler traces `_TiledSigmoid`."""
     if not hasattr(torch.library, "custom_op"):
         return None
-    custom_op = torch.library.custom_op
 
     @custom_op("softmetrics::siglip_tiles", mutates_args=())
     def forward(scale: Tensor, bias: Tensor, query: Tensor, key: Tensor, normalize: bool,
