@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from ._options import AVERAGES, TASKS
-from ._transforms import is_batching, is_compiling
+from ._transforms import host_values, is_batching, is_compiling
 
 __all__ = [
     "DataChecks",
@@ -158,7 +158,7 @@ def check_index_tensor(fn: str, arg: str, tensor: Any, *, allow_bool: bool = Fal
     """`tensor` must hold integer labels (bool, and float 0/1, where allowed)."""
     if not isinstance(tensor, Tensor):
         fail(fn, arg, "a torch.Tensor", type(tensor).__name__, error=TypeError, raw=True)
-    ok = not tensor.is_floating_point() and not tensor.is_complex()
+    ok = not tensor.is_floating_point() and not torch.is_complex(tensor)
     if tensor.dtype == torch.bool and not allow_bool:
         ok = False
     if tensor.is_floating_point() and allow_float:
@@ -356,10 +356,10 @@ class DataChecks:
         values: list[Any] = []
         if len(devices) > 1:  # tensors on several devices: one read each
             passed = all(bool(q) for q in quick)
-            values = [] if read is None else read.tolist()
+            values = [] if read is None else host_values(read)
         elif read is not None:
             flags = [q.reshape(1).to(read.dtype) for q in quick]
-            both = torch.cat([*flags, read]).tolist()
+            both = host_values(torch.cat([*flags, read]))
             passed, values = all(both[:len(flags)]), both[len(flags):]
         elif quick:
             passed = bool(torch.stack(quick).all()) if len(quick) > 1 else bool(quick[0])

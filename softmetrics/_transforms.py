@@ -17,12 +17,13 @@ import torch
 from torch import Tensor
 
 try:
-    from torch.compiler import is_compiling
+    from torch.compiler import assume_constant_result, is_compiling
 except ImportError:  # torch < 2.3
-    from torch._dynamo import is_compiling
+    from torch._dynamo import assume_constant_result, is_compiling
 
 __all__ = [
     "batched_grads",
+    "host_values",
     "is_batching",
     "is_compiling",  # torch.compiler's, or torch._dynamo's before torch 2.3
     "is_transformed",
@@ -41,7 +42,17 @@ def is_transformed() -> bool:
     plain operations those Functions are tested against, which every transform
     differentiates and batches by itself (at their memory: the full similarity or pair
     matrices where the Functions tile)."""
-    return bool(torch._C._are_functorch_transforms_active()) or _forward_ad_level() >= 0
+    return _functorch_active() or _forward_ad_level() >= 0
+
+
+def _read_functorch_active() -> bool:
+    return bool(torch._C._are_functorch_transforms_active())
+
+
+# Whether a `torch.func` transform is active: a constant to the compiler, which reads it
+# while tracing (torch 2.4's cannot put the C function in a graph).
+_functorch_active: Callable[[], bool] = assume_constant_result(  # type: ignore[no-untyped-call]
+    _read_functorch_active)
 
 
 def plain_backward(*grads: Tensor) -> bool:
@@ -61,7 +72,18 @@ def batched_grads(*grads: Tensor) -> bool:
     that way)."""
     if is_compiling():
         return False
-    return any(torch._C._functorch.is_legacy_batchedtensor(g) for g in grads)
+    return any(_is_legacy_batched(g) for g in grads)
+
+
+def _legacy_batched_by_key(grad: Tensor) -> bool:
+    """Where torch has no `is_legacy_batchedtensor` (2.1 has none): autograd's batched
+    gradients carry the `Batched` dispatch key (functorch's carry `FuncTorchBatched`)."""
+    keys = str(torch._C._dispatch_keys(grad))  # "DispatchKeySet(..., Batched)"
+    return "Batched" in keys.partition("(")[2].rstrip(")").replace(" ", "").split(",")
+
+
+_is_legacy_batched: Callable[[Tensor], bool] = getattr(
+    torch._C._functorch, "is_legacy_batchedtensor", _legacy_batched_by_key)
 
 
 def recompute_grad(recompute: Callable[[], Any], inputs: Sequence[Tensor],
@@ -76,6 +98,15 @@ def recompute_grad(recompute: Callable[[], Any], inputs: Sequence[Tensor],
         return torch.autograd.grad(recompute(), inputs, grads, create_graph=create)
 
 
+def host_values(values: Tensor) -> list[Any]:
+    """The entries of a 1-D tensor as Python numbers, in one read (`tolist`); inside a
+    `torch.func` transform one `item` each, as torch 2.1 cannot list a tensor a transform
+    wraps (it reads the wrapped scalars)."""
+    if _functorch_active():
+        return [v.item() for v in values.unbind()]
+    return values.tolist()
+
+
 def _forward_ad_level() -> int:
     return cast(int, getattr(torch.autograd.forward_ad, "_current_level", -1))
 
@@ -83,11 +114,24 @@ def _forward_ad_level() -> int:
 def is_batching() -> bool:
     """Whether `torch.func.vmap` is active: its batched tensors cannot decide a Python
     `if`, so the checks that read data cannot run inside it."""
-    if not torch._C._are_functorch_transforms_active():
+    if not _functorch_active():
         return False
+    from torch._C._functorch import TransformType
+
+    return TransformType.Vmap in _transform_stack()
+
+
+def _transform_stack() -> list[Any]:
+    """The kinds (`TransformType`) of the active `torch.func` transforms, innermost first."""
+    functorch = torch._C._functorch
+    if hasattr(functorch, "get_interpreter_stack"):
+        return [i.key() for i in reversed(functorch.get_interpreter_stack() or [])]
+    # torch 2.1 reads only the innermost: take it off, read the rest, put it back
+    top = functorch.peek_interpreter_stack()
+    if top is None:
+        return []
+    layer = functorch.pop_dynamic_layer_stack()
     try:
-        from torch._C._functorch import TransformType
-        from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
-    except ImportError:  # pragma: no cover - a torch without them: assume the worst
-        return True
-    return any(i.key() == TransformType.Vmap for i in retrieve_all_functorch_interpreters())
+        return [top.key(), *_transform_stack()]
+    finally:
+        functorch.push_dynamic_layer_stack(layer)

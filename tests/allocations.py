@@ -19,6 +19,11 @@ def _storage(t: torch.Tensor) -> int | None:
         return None
 
 
+def _leaves(tree):
+    """The leaves of a pytree (`tree_leaves` is newer than torch 2.1)."""
+    return torch.utils._pytree.tree_flatten(tree)[0]
+
+
 class Allocations(TorchDispatchMode):
     """The sizes (entries) of the tensors that operations return in fresh memory: neither
     one of their arguments (in place, `out=`), a view nor another alias of an argument's
@@ -30,10 +35,10 @@ class Allocations(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        given = [t for t in torch.utils._pytree.tree_leaves((args, kwargs))
+        given = [t for t in _leaves((args, kwargs))
                  if isinstance(t, torch.Tensor)]
         memory = {_storage(a) for a in given} - {None}
-        for t in torch.utils._pytree.tree_leaves(out):
+        for t in _leaves(out):
             if (isinstance(t, torch.Tensor) and not t._is_view()
                     and not any(t is a for a in given) and _storage(t) not in memory):
                 self.sizes.append(t.numel())
@@ -71,7 +76,7 @@ class Synchronisations(TorchDispatchMode):
         name = func.overloadpacket.__name__
         boolean_index = name in ("index", "index_put", "index_put_") and any(
             isinstance(t, torch.Tensor) and t.dtype == torch.bool
-            for t in torch.utils._pytree.tree_leaves(args[1:]))
+            for t in _leaves(args[1:]))
         if name in self.READS or boolean_index:
             self.names.append(name)
         return func(*args, **(kwargs or {}))

@@ -403,6 +403,14 @@ def _around_the_shift(threshold: float, dtype: torch.dtype) -> torch.Tensor:
     """The logit of `threshold` rounded to `dtype` and its two neighbours in `dtype`."""
     shift = math.log(threshold) - math.log1p(-threshold)
     mid = torch.tensor([shift], dtype=dtype)
+    if dtype.itemsize == 2:  # torch 2.1 has no `nextafter` for float16 on the CPU
+        # the neighbours of a 16-bit float are one step of its bits away, away from or
+        # towards zero by its sign (zero's are the smallest subnormals, 0x0001 and 0x8001)
+        bits = int(mid.view(torch.int16))
+        step = -1 if shift < 0 else 1
+        near = [-32767, 1] if shift == 0 else [bits - step, bits + step]
+        down, up = torch.tensor(near, dtype=torch.int16).view(dtype)
+        return torch.stack([down, mid[0], up])
     return torch.cat([torch.nextafter(mid, torch.tensor(-math.inf, dtype=dtype)), mid,
                       torch.nextafter(mid, torch.tensor(math.inf, dtype=dtype))])
 

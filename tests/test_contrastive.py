@@ -1227,7 +1227,9 @@ def test_normalize_rows_is_f_normalize_with_a_shorter_backward(dtype):
     again = F.normalize(plain, dim=1, eps=eps)
     with Operations() as plain_ops:
         torch.autograd.grad(again, plain, g)
-    assert len(ops.names) == 5 < len(plain_ops.names) - 5, (ops.names, plain_ops.names)
+    # torch 2.1's autograd engine also dispatches its own `is_same_size` check
+    ours_ops, theirs = ([n for n in o.names if n != "is_same_size"] for o in (ops, plain_ops))
+    assert len(ours_ops) == 5 < len(theirs) - 5, (ours_ops, theirs)
     if dtype == torch.float64:
         z = _randn(4, 3, seed=5, dtype=dtype, requires_grad=True)
         assert torch.autograd.gradcheck(_infonce_tiles.normalize_rows, (z,))

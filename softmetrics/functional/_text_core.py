@@ -33,7 +33,7 @@ from .._checks import (
 from .._operators import operator
 from .._options import PADDING_SIDES
 from .._relax import compute_dtype, full_precision, is_hard, temperature_scale
-from .._transforms import is_compiling, is_transformed, plain_backward
+from .._transforms import host_values, is_compiling, is_transformed, plain_backward
 from ._bleu_ngrams import ngram_groups, tag_counts
 
 __all__ = [
@@ -444,7 +444,7 @@ def _check_soft_bleu_data(fn: str, input: Tensor, ref: Tensor, temperature: floa
         lengths = hyp_lengths.detach()
 
         def lengths_in_range() -> None:
-            low, high = torch.stack([lengths.amin(), lengths.amax()]).tolist()
+            low, high = host_values(torch.stack([lengths.amin(), lengths.amax()]))
             if low < 0 or high > t_hyp:
                 bad = low if low < 0 else high
                 fail(fn, "hyp_lengths", f"lengths in [0, {t_hyp}]", f"a length {bad}",
