@@ -17,7 +17,8 @@ statistics pooled over the batch or per image as softmetrics' `multidim_average`
 the same classes), and with its defaults. For matched calls the record keeps the absolute
 difference of the values and the largest absolute difference of the gradients with
 respect to the logits; for default calls the value only. The Lovász rows compare against
-smp's `LovaszLoss`, which runs in float32 only.
+smp's `LovaszLoss`, which runs in float32 only. A MONAI without `ignore_index` (before
+1.6.1, which needs torch 2.8) has no calls on the void batch: "—" there.
 
 Writes `segmentation_peers.json` (the record), `segmentation_peers_table.md` (values) and
 `segmentation_peers_api_table.md` (the call in each library) to `results/` or `--out
@@ -28,6 +29,7 @@ the tables.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -130,9 +132,23 @@ def _mean_metric(loss: torch.nn.Module) -> Fn:
     return lambda x, t: loss.metric(x, t).double().mean()
 
 
-def _monai_metric(metric_cls: Any, c: int, **options: Any) -> Fn:
+def _takes(cls: Any, options: dict[str, Any]) -> bool:
+    """Whether the installed release of a peer's class takes these keyword arguments
+    (MONAI's `ignore_index` is newer than the MONAI that older torch releases can have)."""
+    return set(options) <= set(inspect.signature(cls).parameters)
+
+
+def _call(text: str, fn: Fn | None) -> Call | None:
+    """The call, or None (no such call) where the installed peer lacks an argument."""
+    return None if fn is None else Call(text, fn)
+
+
+def _monai_metric(metric_cls: Any, c: int, **options: Any) -> Fn | None:
     """A MONAI metric on the one-hot argmax: the mean over images of each image's mean
     over the classes it keeps (`reduction="mean_channel"`, then the mean)."""
+    if not _takes(metric_cls, options):
+        return None
+
     def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         metric = metric_cls(include_background=True, reduction="mean_channel", **options)
         metric(y_pred=onehot(x.argmax(1), c), y=onehot(t, c))
@@ -150,7 +166,9 @@ def cases(c: int, validate_args: bool = True) -> list[Case]:
     no_smooth = dict(smooth_nr=0.0, smooth_dr=0.0)
     monai_in = dict(softmax=True, to_onehot_y=True)
 
-    def monai(cls: Any, **kw: Any) -> Fn:
+    def monai(cls: Any, **kw: Any) -> Fn | None:
+        if not _takes(cls, kw):
+            return None
         loss = cls(**monai_in, **kw)
         return lambda x, t: loss(x, t[:, None])
 
@@ -176,19 +194,19 @@ def cases(c: int, validate_args: bool = True) -> list[Case]:
                  smp=Call(f"DiceLoss(\"multiclass\"{ign_text})",
                           ours(smp.DiceLoss("multiclass", **ign))),
                  smp_is_default=True,
-                 monai=Call(f"DiceLoss(softmax=True, to_onehot_y=True, batch=True, "
+                 monai=_call(f"DiceLoss(softmax=True, to_onehot_y=True, batch=True, "
                             f"smooth_nr=0, smooth_dr=0{ign_text})",
                             monai(ml.DiceLoss, batch=True, **no_smooth, **ign)),
-                 monai_default=Call(f"DiceLoss(softmax=True, to_onehot_y=True{ign_text})",
+                 monai_default=_call(f"DiceLoss(softmax=True, to_onehot_y=True{ign_text})",
                                     monai(ml.DiceLoss, **ign))),
             Case("dice_samplewise", "Dice, per image", batch,
                  Call(f"SoftDiceLoss(task=\"multiclass\", num_classes=C, "
                       f"multidim_average=\"samplewise\"{ign_text})",
                       ours(SoftDiceLoss(**mc, multidim_average="samplewise", **ign))),
-                 monai=Call(f"DiceLoss(softmax=True, to_onehot_y=True, smooth_nr=0, "
+                 monai=_call(f"DiceLoss(softmax=True, to_onehot_y=True, smooth_nr=0, "
                             f"smooth_dr=0{ign_text})",
                             monai(ml.DiceLoss, **no_smooth, **ign)),
-                 monai_default=Call(f"DiceLoss(softmax=True, to_onehot_y=True{ign_text})",
+                 monai_default=_call(f"DiceLoss(softmax=True, to_onehot_y=True{ign_text})",
                                     monai(ml.DiceLoss, **ign))),
             Case("jaccard", "Jaccard (IoU)", batch,
                  Call(f"SoftJaccardLoss(task=\"multiclass\", num_classes=C{ign_text})",
@@ -196,10 +214,10 @@ def cases(c: int, validate_args: bool = True) -> list[Case]:
                  smp=Call(f"JaccardLoss(\"multiclass\"{ign_text})",
                           ours(smp.JaccardLoss("multiclass", **ign))),
                  smp_is_default=True,
-                 monai=Call(f"DiceLoss(softmax=True, to_onehot_y=True, jaccard=True, "
+                 monai=_call(f"DiceLoss(softmax=True, to_onehot_y=True, jaccard=True, "
                             f"batch=True, smooth_nr=0, smooth_dr=0{ign_text})",
                             monai(ml.DiceLoss, jaccard=True, batch=True, **no_smooth, **ign)),
-                 monai_default=Call(f"DiceLoss(softmax=True, to_onehot_y=True, "
+                 monai_default=_call(f"DiceLoss(softmax=True, to_onehot_y=True, "
                                     f"jaccard=True{ign_text})",
                                     monai(ml.DiceLoss, jaccard=True, **ign))),
             Case("tversky", f"Tversky ({ALPHA:g}, {BETA:g})", batch,
@@ -210,11 +228,11 @@ def cases(c: int, validate_args: bool = True) -> list[Case]:
                           f"{ign_text})",
                           ours(smp.TverskyLoss("multiclass", alpha=ALPHA, beta=BETA, **ign))),
                  smp_is_default=True,
-                 monai=Call(f"TverskyLoss(softmax=True, to_onehot_y=True, alpha={ALPHA:g}, "
+                 monai=_call(f"TverskyLoss(softmax=True, to_onehot_y=True, alpha={ALPHA:g}, "
                             f"beta={BETA:g}, batch=True, smooth_nr=0, smooth_dr=0{ign_text})",
                             monai(ml.TverskyLoss, alpha=ALPHA, beta=BETA, batch=True,
                                   **no_smooth, **ign)),
-                 monai_default=Call(f"TverskyLoss(softmax=True, to_onehot_y=True, "
+                 monai_default=_call(f"TverskyLoss(softmax=True, to_onehot_y=True, "
                                     f"alpha={ALPHA:g}, beta={BETA:g}{ign_text})",
                                     monai(ml.TverskyLoss, alpha=ALPHA, beta=BETA, **ign))),
         ]
@@ -245,25 +263,25 @@ def cases(c: int, validate_args: bool = True) -> list[Case]:
              Call("SoftDiceLoss(task=\"multiclass\", num_classes=C, "
                   "class_weights=\"generalized\")",
                   ours(SoftDiceLoss(**mc, class_weights="generalized"))),
-             monai=Call("GeneralizedDiceLoss(softmax=True, to_onehot_y=True, batch=True, "
+             monai=_call("GeneralizedDiceLoss(softmax=True, to_onehot_y=True, batch=True, "
                         "smooth_nr=0, smooth_dr=0)",
                         monai(ml.GeneralizedDiceLoss, batch=True, **no_smooth)),
-             monai_default=Call("GeneralizedDiceLoss(softmax=True, to_onehot_y=True)",
+             monai_default=_call("GeneralizedDiceLoss(softmax=True, to_onehot_y=True)",
                                 monai(ml.GeneralizedDiceLoss))),
         Case("generalized_dice_samplewise", "generalized Dice, per image", "plain",
              Call("SoftDiceLoss(task=\"multiclass\", num_classes=C, "
                   "class_weights=\"generalized\", multidim_average=\"samplewise\")",
                   ours(SoftDiceLoss(**mc, class_weights="generalized",
                                     multidim_average="samplewise"))),
-             monai=Call("GeneralizedDiceLoss(softmax=True, to_onehot_y=True, smooth_nr=0, "
+             monai=_call("GeneralizedDiceLoss(softmax=True, to_onehot_y=True, smooth_nr=0, "
                         "smooth_dr=0)", monai(ml.GeneralizedDiceLoss, **no_smooth)),
-             monai_default=Call("GeneralizedDiceLoss(softmax=True, to_onehot_y=True)",
+             monai_default=_call("GeneralizedDiceLoss(softmax=True, to_onehot_y=True)",
                                 monai(ml.GeneralizedDiceLoss))),
         Case("generalized_dice_absent", "generalized Dice", "absent",
              Call("SoftDiceLoss(task=\"multiclass\", num_classes=C, "
                   "class_weights=\"generalized\")",
                   ours(SoftDiceLoss(**mc, class_weights="generalized"))),
-             monai=Call("GeneralizedDiceLoss(softmax=True, to_onehot_y=True, batch=True, "
+             monai=_call("GeneralizedDiceLoss(softmax=True, to_onehot_y=True, batch=True, "
                         "smooth_nr=0, smooth_dr=0)",
                         monai(ml.GeneralizedDiceLoss, batch=True, **no_smooth))),
         Case("class_weights", f"Dice, class weights {listed(weights)}", "plain",
@@ -273,7 +291,7 @@ def cases(c: int, validate_args: bool = True) -> list[Case]:
              smp=Call(f"DiceLoss(\"multiclass\", class_weights={listed(weights)})",
                       ours(smp.DiceLoss("multiclass", class_weights=weights.tolist()))),
                  smp_is_default=True,
-             monai=Call(f"DiceLoss(softmax=True, to_onehot_y=True, batch=True, smooth_nr=0, "
+             monai=_call(f"DiceLoss(softmax=True, to_onehot_y=True, batch=True, smooth_nr=0, "
                         f"smooth_dr=0, weight={listed(weights)})",
                         monai(ml.DiceLoss, batch=True, weight=weights, **no_smooth))),
         Case("no_background", "Dice without class 0", "plain",
@@ -282,20 +300,20 @@ def cases(c: int, validate_args: bool = True) -> list[Case]:
                   ours(SoftDiceLoss(**mc, class_weights=background))),
              smp=Call(f"DiceLoss(\"multiclass\", classes={list(range(1, c))})",
                       ours(smp.DiceLoss("multiclass", classes=list(range(1, c))))),
-             monai=Call("DiceLoss(softmax=True, to_onehot_y=True, include_background=False, "
+             monai=_call("DiceLoss(softmax=True, to_onehot_y=True, include_background=False, "
                         "batch=True, smooth_nr=0, smooth_dr=0)",
                         monai(ml.DiceLoss, include_background=False, batch=True,
                               **no_smooth))),
         Case("absent_default", "Dice (default rules)", "absent",
              Call("SoftDiceLoss(task=\"multiclass\", num_classes=C)", ours(SoftDiceLoss(**mc))),
              smp_default=Call("DiceLoss(\"multiclass\")", ours(smp.DiceLoss("multiclass"))),
-             monai_default=Call("DiceLoss(softmax=True, to_onehot_y=True)",
+             monai_default=_call("DiceLoss(softmax=True, to_onehot_y=True)",
                                 monai(ml.DiceLoss))),
         Case("absent_include", "Dice, absent class counted", "absent",
              Call("SoftDiceLoss(task=\"multiclass\", num_classes=C, "
                   "absent_classes=\"include\")",
                   ours(SoftDiceLoss(**mc, absent_classes="include"))),
-             monai=Call("DiceLoss(softmax=True, to_onehot_y=True, batch=True, smooth_nr=0, "
+             monai=_call("DiceLoss(softmax=True, to_onehot_y=True, batch=True, smooth_nr=0, "
                         "smooth_dr=0)", monai(ml.DiceLoss, batch=True, **no_smooth))),
         Case("absent_present_only", "Dice over the present classes", "absent",
              Call(f"SoftDiceLoss(task=\"multiclass\", num_classes=C, "
@@ -339,10 +357,10 @@ def cases(c: int, validate_args: bool = True) -> list[Case]:
                      f"multidim_average=\"samplewise\", absent_classes=\"include\", "
                      f"zero_division=1{ign_text}).metric(x, y).mean()",
                      _mean_metric(counted)),
-                monai=Call(f"{metric_cls.__name__}(reduction=\"mean_channel\", "
+                monai=_call(f"{metric_cls.__name__}(reduction=\"mean_channel\", "
                            f"ignore_empty=False{ign_text})",
                            _monai_metric(metric_cls, c, ignore_empty=False, **ign)),
-                monai_default=Call(f"{metric_cls.__name__}(reduction=\"mean_channel\""
+                monai_default=_call(f"{metric_cls.__name__}(reduction=\"mean_channel\""
                                    f"{ign_text})", _monai_metric(metric_cls, c, **ign)),
                 exact=True))
             if batch == "absent":
@@ -351,7 +369,7 @@ def cases(c: int, validate_args: bool = True) -> list[Case]:
                     Call(f"{loss_cls.__name__}(task=\"multiclass\", num_classes=C, "
                          f"multidim_average=\"samplewise\").metric(x, y).mean()",
                          _mean_metric(default)),
-                    monai_default=Call(f"{metric_cls.__name__}(reduction=\"mean_channel\")",
+                    monai_default=_call(f"{metric_cls.__name__}(reduction=\"mean_channel\")",
                                        _monai_metric(metric_cls, c)),
                     exact=True))
     return out
