@@ -178,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch CPU threads (default: torch's own choice)")
     add_output_arguments(parser)
     args = parser.parse_args(argv)
+    if not hasattr(torch.library, "custom_op"):
+        print(f"torch {torch.__version__} has no custom operators: the losses compile from "
+              "torch 2.4", file=sys.stderr)
+        return 2
     torch.manual_seed(0)
     if args.threads:
         torch.set_num_threads(args.threads)

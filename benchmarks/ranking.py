@@ -568,8 +568,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-run-time", type=float, default=1.0)
     parser.add_argument("--memory-jobs", type=int, default=1,
                         help="CPU memory measurements run at once (each in its own process)")
-    parser.add_argument("--compiled", action=argparse.BooleanOptionalAction, default=True,
-                        help="binary soft AP under torch.compile too")
+    parser.add_argument("--compiled", action=argparse.BooleanOptionalAction,
+                        default=hasattr(torch.library, "custom_op"),
+                        help="binary soft AP under torch.compile too (default: where torch "
+                        "has custom operators, 2.4 and later, which compiling needs)")
     parser.add_argument("--tiles", action=argparse.BooleanOptionalAction, default=None,
                         help="the CPU tile-size part (default: on when the CPU is timed)")
     parser.add_argument("--tile-rounds", type=int, default=5,

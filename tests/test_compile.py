@@ -20,6 +20,15 @@ from softmetrics._checks import checks_data
 
 from .listing import list_positives
 
+pytestmark = pytest.mark.compile
+
+# The code for a torch without custom operators (before 2.4, where the losses are not
+# compiled: its compiler cannot trace them), tested on a compiler that traces autograd
+# Functions writing into `out=` buffers: torch 2.4.1's cannot, 2.9.1's can.
+# (`torch.__version__` is a TorchVersion: it compares as a version, "2.13" after "2.9")
+traces_the_functions = pytest.mark.skipif(
+    torch.__version__ < "2.9", reason="this torch's compiler cannot trace the tiled Functions")
+
 
 def _case(name: str):
     """(function of one input, the input) with every option at its default, including
@@ -361,9 +370,10 @@ def test_the_operators_pass_torch_opcheck(passes, normalize):
             torch.testing.assert_close(u.grad, v.grad, rtol=0, atol=0)
 
 
+@traces_the_functions
 def test_without_the_operators_the_functions_are_traced(monkeypatch):
-    """Before torch 2.4 (no custom operators) the compiler traces the autograd Functions,
-    tile loops unrolled, to the same values and gradients."""
+    """Without custom operators the compiler traces the autograd Functions, tile loops
+    unrolled, to the same values and gradients."""
     monkeypatch.setattr(tiles, "_OPERATOR", None)
     monkeypatch.setattr(siglip, "_OPERATOR", None)
     _compiled_equals_eager("info-nce")
@@ -569,9 +579,10 @@ def test_the_positives_above_operators_pass_opcheck_and_have_derivatives(rows_k)
     assert torch.autograd.gradgradcheck(lambda u: op(u, neg, cols, idx, 5), (u,))
 
 
+@traces_the_functions
 def test_without_the_ranking_operators_the_functions_are_traced(monkeypatch):
-    """Before torch 2.4 the compiler traces `NegativesAbove` and `PositivesAbove`, tile
-    loops unrolled (a graph that grows with the tiles), to eager mode's values and
+    """Without custom operators the compiler traces `NegativesAbove` and `PositivesAbove`,
+    tile loops unrolled (a graph that grows with the tiles), to eager mode's values and
     gradients."""
     monkeypatch.setattr(ranking, "_OPERATORS", None)
     # traced, `NegativesAbove` computes every row (the listing's sizes would be data),
@@ -744,9 +755,10 @@ def test_the_bleu_statistics_operator_passes_opcheck(vocab_size):
                           (hyp, ref, 0, 4, vocab_size))
 
 
+@traces_the_functions
 def test_without_the_exact_operators_the_tiles_are_traced(monkeypatch):
-    """Before torch 2.4 the compiler traces the exact BLEU statistics and the retrieval
-    accuracy's tiles, to eager mode's values."""
+    """Without custom operators the compiler traces the exact BLEU statistics and the
+    retrieval accuracy's tiles, to eager mode's values."""
     text = pytest.importorskip("softmetrics.functional._text_core")
     contrastive = pytest.importorskip("softmetrics.functional._contrastive_core")
     monkeypatch.setattr(text, "_STATS_OPERATOR", None)

@@ -383,6 +383,7 @@ for name in sys.argv[1:]:
 """
 
 
+@pytest.mark.compile
 @pytest.mark.slow
 def test_compiled_vmap_of_grad_equals_eager_mode_in_a_process_of_its_own():
     """`torch.compile(vmap(grad(loss)))`: compiled per-sample or per-batch gradients. In a

@@ -151,6 +151,7 @@ def test_autocast_bfloat16_on_cpu(cls):
     assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
 
 
+@pytest.mark.compile
 @pytest.mark.slow
 @pytest.mark.parametrize("cls", MODULES, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])

@@ -209,6 +209,7 @@ def _compiled(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.compile
 def test_compiled_budget_stops_before_the_first_compilation(tmp_path):
     done = _compiled("--sizes", "64x10", "--budget-s", "0", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -220,6 +221,7 @@ def test_compiled_budget_stops_before_the_first_compilation(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.compile
 def test_compiled_rows_compile_each_loss_and_time_it_against_eager(tmp_path):
     """One row per loss and size, each compiled anew: its compile time, the compiled
     loss's ratio to eager cross-entropy and, for a soft loss, its eager ratio (about 30 s:

@@ -717,6 +717,7 @@ def test_expected_bleu_module_equals_function():
 
 
 @pytest.mark.slow
+@pytest.mark.compile
 def test_hot_paths_capture_as_one_graph_without_host_synchronisation():
     # fullgraph=True fails on any graph break, e.g. a `.item()` or data-dependent branch
     g = torch.Generator().manual_seed(12)
