@@ -1306,6 +1306,7 @@ def unclaimed_numbers(section: Section, claims: list[Claim]) -> list[str]:
 SECTIONS = [
     Section("segmentation.md", "## Compared with smp and MONAI", None, frozenset({
         "0", "1",  # a loss of 0 for an absent class, "almost 1", "IoU 0", "one class"
+        "1.6", "2.8",  # MONAI 1.6.1, the first with ignore_index, and the torch it needs
     })),
     Section(BB, "# Mini-batch bias", None, frozenset({
         "1",  # 1/(1-m), the momentum window
