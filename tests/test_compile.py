@@ -11,6 +11,9 @@ with the same default `validate_args`.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -215,6 +218,33 @@ def test_dynamic_batch_sizes_compile_once_across_the_plain_path_limit():
         x = torch.randn(n, 10, requires_grad=True)
         compiled(x, torch.randint(0, 10, (n,))).backward()
     assert len(graphs) == 1
+
+
+_COMPILE_WARNINGS = """
+import warnings
+import torch
+from softmetrics import functional as F
+x = torch.randn(8, 3, requires_grad=True)
+t = torch.randint(0, 3, (8,))
+with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter("always")
+    for fn in (F.soft_f1_score, F.soft_matthews_corrcoef):
+        loss = torch.compile(lambda x: fn(x, t, task="multiclass", num_classes=3),
+                             backend="eager", fullgraph=True)
+        loss(x).backward()
+for w in seen:
+    print(f"{w.category.__name__}: {w.message}")
+"""
+
+
+def test_compiling_a_loss_warns_of_nothing():
+    """Compiling F1 and MCC (both of `divide`'s and `_correlation`'s denominators) raises
+    no warning: the compiler warns of every `functools.cache` it traces through. In a
+    process of its own, as the compiler warns once a process."""
+    done = subprocess.run([sys.executable, "-c", _COMPILE_WARNINGS], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == "", done.stdout
 
 
 def test_data_checks_are_skipped_only_while_compiling():

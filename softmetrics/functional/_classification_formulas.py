@@ -9,7 +9,6 @@ rules of `Averaging`).
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import NamedTuple
 
@@ -78,11 +77,15 @@ class Counts(NamedTuple):
 # formulas: each written once, over the statistics
 
 
-@functools.cache
+# The square root of the smallest normal number of each floating dtype (about 1e-19 in
+# float32, 1e-154 in float64): the offset of the denominators of `divide` and `_mcc`. A
+# table, not a cached function: the compiler warns of every `functools.cache` it traces.
+_FLOORS = {dtype: math.sqrt(torch.finfo(dtype).tiny)
+           for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)}
+
+
 def _floor(dtype: torch.dtype) -> float:
-    """The square root of the smallest normal number of `dtype` (about 1e-19 in float32,
-    1e-154 in float64): the offset of the denominators of `divide` and `_mcc`."""
-    return math.sqrt(torch.finfo(dtype).tiny)
+    return _FLOORS[dtype]
 
 
 def divide(num: Tensor, den: Tensor, zero_division: float) -> Tensor:
