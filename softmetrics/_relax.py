@@ -142,8 +142,28 @@ def above(z: Tensor, shift: float) -> Tensor:
     when `r > shift`, else `z > r`; `r` is exact in `z`'s dtype, so no further rounding."""
     if z.dtype == torch.float64:
         return z > shift
-    rounded = float(torch.tensor(shift, dtype=z.dtype))  # a CPU scalar: no device work
+    rounded = _rounded(shift, z.dtype)
     return z >= rounded if rounded > shift else z > rounded
+
+
+# the precision (significand bits) of each half/single floating dtype, and the frexp
+# exponent of its smallest normal number, below which its spacing stays that number's
+_SIGNIFICANDS = {torch.float32: (24, -125), torch.float16: (11, -13),
+                 torch.bfloat16: (8, -125)}
+
+
+def _rounded(x: float, dtype: torch.dtype) -> float:
+    """`float(torch.tensor(x, dtype=dtype))` for a finite `x` within the dtype's range, in
+    Python arithmetic, which the compiler folds to a constant (torch 2.6's cannot trace
+    a tensor's `item`): the nearest multiple of the dtype's spacing at `x`, ties to even
+    (Python's `round`); the scaling by a power of two is exact."""
+    if x == 0.0 or not math.isfinite(x):
+        return x
+    if dtype not in _SIGNIFICANDS:  # pragma: no cover - logits of no other dtype reach here
+        return float(torch.tensor(x, dtype=dtype))
+    bits, lowest = _SIGNIFICANDS[dtype]
+    scale = 2.0 ** (bits - max(math.frexp(x)[1], lowest))
+    return round(x * scale) / scale
 
 
 def soft_threshold(z: Tensor, temperature: float | Tensor, threshold: float = 0.5) -> Tensor:

@@ -117,3 +117,19 @@ def test_operator_signatures_are_types_torch_2_4_reads():
                            typing.List[int], bool, torch.dtype]  # noqa: UP006
     assert signature.return_annotation == typing.Tuple[Tensor, typing.List[Tensor]]  # noqa: UP006
     assert not any(isinstance(a, str) for a in annotations)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+def test_rounding_a_threshold_in_python_is_torchs_rounding(dtype):
+    """`above` rounds the threshold's logit to the logits' dtype in Python arithmetic (a
+    constant to every compiler; torch 2.6's cannot trace a tensor's `item`): the same
+    number as torch's conversion, for ties (to even), subnormals and ordinary values."""
+    info = torch.finfo(dtype)
+    g = torch.Generator().manual_seed(0)
+    ordinary = (torch.randn(2000, generator=g, dtype=torch.float64)
+                * 10.0 ** torch.randint(-8, 3, (2000,), generator=g)).tolist()
+    spacing = info.eps  # of 1.0; halfway between 1 and its neighbours, below and above
+    ties = [1.0 + spacing / 2, 1.0 + 3 * spacing / 2, -(1.0 + spacing / 2), 1.0 - spacing / 4]
+    subnormal = [info.tiny * f for f in (0.3, 0.5, 0.75, 1e-3, 0.999)]
+    for x in [*ordinary, *ties, *subnormal, *(-v for v in subnormal), 0.0, 36.7, -36.7]:
+        assert _relax._rounded(x, dtype) == float(torch.tensor(x, dtype=dtype)), x
