@@ -28,7 +28,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["MIN_TEMPERATURE", "above", "as_tensor_on", "compute_dtype", "full_precision",
+__all__ = ["MIN_TEMPERATURE", "above", "as_tensor_on", "bounded", "compute_dtype",
+           "full_precision",
            "is_hard", "logit", "promote_floats", "reduce_per_sample", "running_sums",
            "soft_argmax", "soft_positive", "soft_step", "soft_threshold", "sum_dtype",
            "temperature_scale", "tie_averaged"]
@@ -49,6 +50,20 @@ def is_hard(temperature: float | Tensor) -> bool:
 MIN_TEMPERATURE = 2.0 ** -63
 
 
+def bounded(x: Tensor, low: float | None = None, high: float | None = None) -> Tensor:
+    """`x.clamp(low, high)` of a floating `x` whose gradient passes at the bounds
+    themselves, in every torch release: torch's clamp passed it there up to 2.13, and from
+    2.14 gives it 0 (the minimum-norm subgradient), which would change the library's
+    gradients at values it does reach (a soft score of exactly 1, a learned temperature
+    started at its floor). Outside the bounds no gradient, as a clamp; a NaN stays NaN
+    (it compares false)."""
+    if low is not None:
+        x = torch.where(x < low, low, x)
+    if high is not None:
+        x = torch.where(x > high, high, x)
+    return x
+
+
 def temperature_scale(temperature: float | Tensor) -> float | Tensor:
     """What a relaxation divides by, for a temperature > 0: a number floored at
     `MIN_TEMPERATURE`, or a tensor as a 0-d tensor clamped at it (one operation on the
@@ -56,7 +71,7 @@ def temperature_scale(temperature: float | Tensor) -> float | Tensor:
     gradient). A 0-d tensor takes part in arithmetic as a number: no dtype promotion,
     and a CPU temperature works with inputs on any device."""
     if isinstance(temperature, Tensor):
-        return temperature.reshape(()).clamp_min(MIN_TEMPERATURE)
+        return bounded(temperature.reshape(()), MIN_TEMPERATURE)
     return max(temperature, MIN_TEMPERATURE)
 
 

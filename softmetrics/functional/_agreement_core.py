@@ -29,7 +29,14 @@ import torch
 from torch import Tensor
 
 from .. import _checks
-from .._relax import as_tensor_on, compute_dtype, full_precision, running_sums, sum_dtype
+from .._relax import (
+    as_tensor_on,
+    bounded,
+    compute_dtype,
+    full_precision,
+    running_sums,
+    sum_dtype,
+)
 from ._classification_core import class_support, format_inputs, statistics
 from ._classification_options import check_classification_options
 from ._kappa_disagreement import weighted_disagreement
@@ -157,7 +164,7 @@ def kappa_value(k: KappaCounts, weights: KappaWeights, zero_division: float) -> 
     undefined = chance <= torch.finfo(dtype).eps * squared
     safe = chance.masked_fill(undefined, 1.0)  # no 1/0 in the branch that is replaced
     value = ((chance - observed) / safe).masked_fill(undefined, zero_division)
-    return value.clamp(-1.0, 1.0).to(dtype)
+    return bounded(value, -1.0, 1.0).to(dtype)
 
 
 def cohen_kappa(fn: str, input: Tensor, target: Tensor, *, task: str,

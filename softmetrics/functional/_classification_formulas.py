@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .._relax import as_tensor_on, soft_positive, sum_dtype
+from .._relax import as_tensor_on, bounded, soft_positive, sum_dtype
 from ._classification_options import Averaging
 
 __all__ = ["Counts", "StatScores", "accuracy_value", "class_average", "divide", "focal",
@@ -157,7 +157,7 @@ def _tversky(c: Counts, alpha: float, beta: float, zero_division: float,
     den = _weighted_sum(((1.0 - alpha - beta, c.tp), (alpha, c.pred), (beta, c.support)))
     value = divide(c.tp, den, zero_division)
     if beta == 0 and alpha > 0:
-        predicted = (2.0 * seen.pred).clamp(0.0, 1.0)  # products: `value` or `zd` unrounded
+        predicted = bounded(2.0 * seen.pred, 0.0, 1.0)  # products: `value` or `zd` unrounded
         value = predicted * value
         if zero_division != 0:
             value = value + (1.0 - predicted) * zero_division
@@ -247,7 +247,8 @@ def focal(value: Tensor, gamma: float) -> Tensor:
     values (float64 ratios of counts) never fall there. A NaN value stays NaN."""
     if gamma == 1.0:
         return value
-    miss = (1.0 - value).clamp_min(0.0)  # rounding may put a soft value a hair above 1
+    # rounding may put a soft value a hair above 1; at exactly 1 the chord's slope
+    miss = bounded(1.0 - value, 0.0)
     if gamma > 1.0:
         return 1.0 - miss.pow(gamma)
     eps = torch.finfo(miss.dtype).eps

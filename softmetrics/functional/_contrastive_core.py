@@ -26,6 +26,7 @@ from .._checks import (
 )
 from .._operators import operator
 from .._relax import (
+    bounded,
     compute_dtype,
     full_precision,
     promote_floats,
@@ -242,7 +243,7 @@ def _direction_loss(anchor: Tensor, other: Tensor, negatives: Tensor | None,
             terms.append(torch.logsumexp(logits, dim=1))
     lse = terms[0] if len(terms) == 1 else torch.logsumexp(torch.stack(terms), dim=0)
     # the positive is one of the candidates, so lse >= positive up to rounding
-    return (lse - positive).clamp_min(0.0)
+    return bounded(lse - positive, 0.0)
 
 
 def _tiled_directions(query: Tensor, key: Tensor, negatives: Tensor | None,
@@ -275,7 +276,7 @@ def _tiled_directions(query: Tensor, key: Tensor, negatives: Tensor | None,
         rows = tile_rows(chunk, query.shape[1], query.device)
         out = tiled_info_nce(tau, normalize, chunk, rows, dtype, tuple(passes), *tensors)
     # the positive is one of the candidates, so each loss is >= 0 up to rounding
-    out = out.clamp_min(0.0)
+    out = bounded(out, 0.0)
     n = query.shape[0]
     return out if len(passes) == 1 else 0.5 * (out[:n] + out[n:])
 

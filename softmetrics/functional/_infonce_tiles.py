@@ -23,6 +23,7 @@ from torch import Tensor
 
 from .. import _tuning
 from .._operators import custom_op
+from .._relax import bounded
 from .._transforms import is_compiling, is_transformed, plain_backward, recompute_grad
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "mask_self",
     "normalize_grad_",
     "normalize_rows",
+    "normalized",
     "partial_derivatives",
     "rowdot",
     "tile_bounds",
@@ -78,6 +80,13 @@ def _logsumexp_(logits: Tensor) -> Tensor:
 
 # F.normalize's floor on the norm: x / max(|x|, eps)
 NORM_EPS = 1e-12
+
+
+def normalized(x: Tensor) -> Tensor:
+    """`F.normalize(x, dim=-1, eps=NORM_EPS)`, the same values, with the gradient at the
+    floor itself (`|x| == eps`) taken through the norm in every torch release, as torch's
+    own up to 2.13 (from 2.14 its clamp gives none there; see `_relax.bounded`)."""
+    return x / bounded(torch.linalg.vector_norm(x, dim=-1, keepdim=True), NORM_EPS)
 
 
 def inverse_norms(x: Tensor, dtype: torch.dtype, normalize: bool, rows: int) -> Tensor:
@@ -250,7 +259,7 @@ def _untiled(temperature: Tensor, normalize: bool, dtype: torch.dtype, passes: t
     similarity matrix of each pass): its differentiable reference."""
     embedded = [t.to(dtype) for t in tensors]
     if normalize:
-        embedded = [torch.nn.functional.normalize(t, dim=1, eps=NORM_EPS) for t in embedded]
+        embedded = [normalized(t) for t in embedded]
     out = []
     for a_idx, blocks, self_col, pos in passes:
         anchor = embedded[a_idx]
@@ -404,7 +413,7 @@ class _NormalizeRows(torch.autograd.Function):
     `dL/dx = (g - y <g, y>) / max(|x|, eps)` without the projection where the norm was
     floored: five operations and two (N, D) passes, where autograd's backward of
     `F.normalize` takes more than twice as many and several more passes. When a graph is being
-    built the backward differentiates `F.normalize` itself (second derivatives)."""
+    built the backward differentiates `normalized` (second derivatives)."""
 
     apply: ClassVar[Callable[[Tensor], Tensor]]
 
@@ -420,9 +429,8 @@ class _NormalizeRows(torch.autograd.Function):
     def backward(ctx: Any, g: Tensor) -> Tensor:
         x, y, norm, scale = ctx.saved_tensors
         if plain_backward(g):  # differentiable
-            return recompute_grad(lambda: torch.nn.functional.normalize(x, dim=1, eps=NORM_EPS),
-                                  (x,), g)[0]
-        # F.normalize's clamp passes the gradient at the floor itself (`norm == eps`)
+            return recompute_grad(lambda: normalized(x), (x,), g)[0]
+        # the gradient passes through the norm at the floor itself (`norm == eps`)
         dot = rowdot(g, y).unsqueeze(1).masked_fill_(norm < NORM_EPS, 0.0)
         return torch.addcmul(g, y, dot, value=-1.0).div_(scale)
 
@@ -431,18 +439,19 @@ def normalize_rows(x: Tensor) -> Tensor:
     """`F.normalize(x, dim=-1, eps=NORM_EPS)`: for rows (N, D) through `_NormalizeRows`
     when a gradient to `x` is being recorded (also inside `torch.compile`, so that a
     compiled step computes what the eager one does), else, and inside `torch.func`
-    transforms, the plain function."""
+    transforms, `normalized`."""
     if x.ndim == 2 and x.requires_grad and torch.is_grad_enabled() and not is_transformed():
         return _NormalizeRows.apply(x)
-    return torch.nn.functional.normalize(x, dim=-1, eps=NORM_EPS)
+    return normalized(x)
 
 
 def normalize_grad_(acc: Tensor, x: Tensor, u: Tensor, rows: int) -> None:
     """Turn `acc = dL/d(u * x)`, `u = 1 / max(|x|, eps)`, into `dL/dx` in place:
-    `u (acc - <x, acc> u^2 x)`, without the second term where the norm was floored."""
+    `u (acc - <x, acc> u^2 x)`, without the second term where the norm was floored (below
+    `eps`; at it, the term stays, as in `normalized`)."""
     for start, stop in tile_bounds(x.shape[0], rows):
         xs, out, us = x[start:stop].to(acc.dtype), acc[start:stop], u[start:stop, None]
-        floored = rowdot(xs, xs).unsqueeze(1) <= NORM_EPS * NORM_EPS
+        floored = rowdot(xs, xs).unsqueeze(1) < NORM_EPS * NORM_EPS
         coef = torch.where(floored, 0.0, rowdot(xs, out).unsqueeze(1) * us * us)
         out.addcmul_(xs, coef, value=-1.0).mul_(us)
 

@@ -32,7 +32,15 @@ from .._checks import (
     fail,
 )
 from .._options import REDUCTIONS
-from .._relax import compute_dtype, is_hard, running_sums, soft_step, sum_dtype, tie_averaged
+from .._relax import (
+    bounded,
+    compute_dtype,
+    is_hard,
+    running_sums,
+    soft_step,
+    sum_dtype,
+    tie_averaged,
+)
 from ._ranking_core import column_stats, negatives_above, negatives_above_exact
 
 __all__ = [
@@ -220,7 +228,7 @@ def _over_k_or_relevant(hits: Tensor, metric: str, k: int | None, n_rel: Tensor)
     the mass of more than k relevant items, never the exact one)."""
     if metric == "recall":
         return hits / n_rel.clamp_min(1)
-    return (hits / float(k or 1)).clamp(max=1.0)
+    return bounded(hits / float(k or 1), high=1.0)
 
 
 def _hard_reciprocal_rank(scores: Tensor, rel: Tensor, keep: Tensor, k: int | None
@@ -297,7 +305,7 @@ def per_query(metric: Metric, input: Tensor, target: Tensor, *, fn: str,
             # high positions than an order can (precision@k's cap), never the exact ones
             weight = _gains(rel, gain)
             dcg = (weight * cut / torch.log2(rank + 1)).sum(-1)
-            value = (dcg / _safe(_ideal_dcg(weight, k))).clamp(max=1.0)
+            value = bounded(dcg / _safe(_ideal_dcg(weight, k)), high=1.0)
         else:
             hits = (relevant * cut).sum(-1)
             value = _over_k_or_relevant(hits, metric, k, n_rel)

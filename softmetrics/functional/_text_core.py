@@ -32,7 +32,7 @@ from .._checks import (
 )
 from .._operators import operator
 from .._options import PADDING_SIDES
-from .._relax import compute_dtype, full_precision, is_hard, temperature_scale
+from .._relax import bounded, compute_dtype, full_precision, is_hard, temperature_scale
 from .._transforms import host_values, is_compiling, is_transformed, plain_backward
 from ._bleu_ngrams import ngram_groups, tag_counts
 
@@ -283,7 +283,7 @@ def _bleu_formula(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Ten
         totals = totals + add
     valid = (totals > 0).long().cumprod(-1).bool()
     safe_totals = torch.where(valid, totals, 1.0)
-    no_match = torch.where(valid, (1.0 - matches).clamp_min(0.0), 0.0)
+    no_match = torch.where(valid, bounded(1.0 - matches, 0.0), 0.0)
     if smooth == "exp":
         # the running count of orders without a match, as a sum under a triangular mask:
         # a floating-point cumsum has no deterministic CUDA kernel (a handful of orders)
@@ -309,7 +309,7 @@ def _bleu_formula(matches: Tensor, totals: Tensor, hyp_len: Tensor, ref_len: Ten
     safe_hyp = torch.where(hyp_len > 0, hyp_len, 1.0)
     penalty = torch.where(hyp_len >= ref_len, 1.0,
                           torch.where(hyp_len > 0, torch.exp(1.0 - ref_len / safe_hyp), 0.0))
-    some_match = first.clamp(0.0, 1.0)
+    some_match = bounded(first, 0.0, 1.0)
     return torch.where(dead, 0.0, some_match * penalty * torch.exp(log_p))
 
 

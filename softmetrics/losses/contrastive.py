@@ -19,7 +19,7 @@ from .._checks import (
     fail,
 )
 from .._options import GATHERS, REDUCTIONS, Gather, Reduction
-from .._relax import reduce_per_sample
+from .._relax import bounded, reduce_per_sample
 from ..functional._contrastive_core import check_candidates
 from ..functional._nce_core import check_generator, check_output_layer, softmax_nll
 from ..functional.contrastive import (
@@ -107,9 +107,10 @@ class InfoNCELoss(nn.Module):
     @property
     def temperature(self) -> float | Tensor:
         """The temperature: a number, or `exp(max(log_temperature, log(min_temperature)))`
-        when learned (clamped as CLIP's logit scale: no gradient below the bound)."""
+        when learned (clamped as CLIP's logit scale: no gradient below the bound, a
+        gradient at it, so that a temperature started there can learn)."""
         if self.learn_temperature:
-            return self.log_temperature.clamp_min(math.log(self.min_temperature)).exp()
+            return bounded(self.log_temperature, math.log(self.min_temperature)).exp()
         return self._temperature
 
     def forward(self, query: Tensor, key: Tensor, negatives: Tensor | None = None) -> Tensor:
@@ -230,9 +231,10 @@ class SigLIPLoss(nn.Module):
     @property
     def logit_scale(self) -> float | Tensor:
         """$t$: a number, or `exp(min(log_logit_scale, log(max_logit_scale)))` when
-        learned (clamped as CLIP's logit scale: no gradient above the bound)."""
+        learned (clamped as CLIP's logit scale: no gradient above the bound, a gradient at
+        it, so that a scale started there can learn)."""
         if self.learnable:
-            return self.log_logit_scale.clamp_max(math.log(self.max_logit_scale)).exp()
+            return bounded(self.log_logit_scale, high=math.log(self.max_logit_scale)).exp()
         return self._scale
 
     def forward(self, query: Tensor, key: Tensor) -> Tensor:
