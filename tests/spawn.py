@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -30,14 +31,31 @@ def _run(rank: int, world: int, out: str, compute) -> None:
     dist.init_process_group("gloo", init_method=f"file://{out}/store", rank=rank,
                             world_size=world)
     try:
-        torch.save(compute(rank, world), Path(out) / f"rank{rank}.pt")
+        # written whole, then named: a file `rank<r>.pt` is a finished result
+        torch.save(compute(rank, world), Path(out) / f"part{rank}.pt")
+        os.replace(Path(out) / f"part{rank}.pt", Path(out) / f"rank{rank}.pt")
         dist.barrier()
     finally:
         dist.destroy_process_group()
     os._exit(0)  # skip interpreter teardown, where gloo's threads can abort the process
 
 
-def spawn(compute, world: int, attempts: int = 3) -> list[dict]:
+def _join(context: mp.ProcessContext, out: Path, world: int, grace_s: float) -> None:
+    """Wait for the children (raising as `mp.spawn` does); once every rank's result is
+    written, wait at most `grace_s` seconds more, then kill those still running."""
+    written_at = None
+    while not context.join(timeout=0.5):
+        if len(list(out.glob("rank*"))) < world:
+            continue
+        written_at = written_at or time.monotonic()
+        if time.monotonic() - written_at > grace_s:
+            for process in context.processes:
+                process.kill()
+                process.join()
+            return
+
+
+def spawn(compute, world: int, attempts: int = 3, grace_s: float = 30.0) -> list[dict]:
     """Run `compute(rank, world)` in `world` processes; return their results in rank order.
 
     On this kind of 2-core machine a gloo child now and then aborts ("terminate called
@@ -45,11 +63,17 @@ def spawn(compute, world: int, attempts: int = 3) -> list[dict]:
     Each child writes `rank<r>.pt` when its computation is done: an abort after every
     rank wrote its file is shut-down noise and is ignored; an abort before any rank wrote
     one is retried, at most `attempts - 1` times; anything else is raised as it is.
+    With torch 2.1 a child can also hang in `destroy_process_group` (the gloo group's
+    destructor holds the GIL while it joins a worker thread that waits for the GIL):
+    children still running `grace_s` seconds after every rank wrote its file are killed,
+    as shut-down noise too.
     """
     with tempfile.TemporaryDirectory() as out:
         for attempt in range(attempts):
             try:
-                mp.spawn(_run, args=(world, out, compute), nprocs=world, join=True)
+                _join(mp.start_processes(_run, args=(world, out, compute), nprocs=world,
+                                         join=False, start_method="spawn"),
+                      Path(out), world, grace_s)
                 break
             except mp.ProcessExitedException as error:
                 written = len(list(Path(out).glob("rank*")))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import time
+
 import pytest
 import torch
+import torch.distributed as dist
 
 import softmetrics
 from softmetrics import distributed, functional as F
@@ -125,6 +129,23 @@ def _sizes(rank: int, world: int) -> dict:
     # the data's device may be one gloo cannot gather on (here meta, as CUDA would be for
     # an NCCL-less group): gloo exchanges the sizes in host memory instead
     return dict(sizes=distributed.gather_sizes(3 + rank, device="meta"))
+
+
+def _hangs_at_shutdown(rank: int, world: int) -> dict:
+    # as torch 2.1's gloo group now and then does, in its destructor
+    dist.destroy_process_group = lambda: time.sleep(3600)
+    return dict(rank=rank)
+
+
+def test_children_that_hang_after_writing_their_results_are_killed():
+    """A child that hangs in its shut-down after every rank wrote its result does not hang
+    the test: it is killed after the grace period, and the results come back."""
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        ranks = pool.submit(spawn, _hangs_at_shutdown, 2, grace_s=1.0).result(timeout=120)
+    finally:
+        pool.shutdown(wait=False)
+    assert ranks == [dict(rank=0), dict(rank=1)]
 
 
 def test_sizes_are_exchanged_in_host_memory_where_the_backend_allows():
