@@ -235,3 +235,30 @@ def test_weights_where_they_have_no_meaning_raise():
                           task="multiclass", num_classes=3, average="macro",
                           class_weights=torch.tensor([1.0, 1.0, 2.0]), temperature=0)
     assert np.isfinite(got.item())
+
+
+class _NoStringEquality(torch.Tensor):
+    """A tensor that fails when compared with a string: torch 2.8's compiler cannot trace
+    `tensor == "generalized"` (the comparison returns NotImplemented)."""
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            raise TypeError(f"a tensor compared with {other!r}")
+        return super().__eq__(other)
+
+    __hash__ = torch.Tensor.__hash__
+
+
+@pytest.mark.parametrize("average", ["macro", "micro"])
+@pytest.mark.parametrize("gamma", [1.0, 0.75])
+def test_class_weight_tensors_are_never_compared_with_a_string(average, gamma):
+    """Where `class_weights` may be "generalized" or a tensor, the code asks which it is
+    before comparing, so the weighted losses compile on torch 2.8 too."""
+    logits, target, weights = _problem(0)
+    strict = weights.as_subclass(_NoStringEquality)
+    loss_fn = softmetrics.SoftDiceLoss(task="multiclass", num_classes=5, class_weights=strict,
+                                       average=average, gamma=gamma)
+    plain = softmetrics.SoftDiceLoss(task="multiclass", num_classes=5, class_weights=weights,
+                                     average=average, gamma=gamma)
+    assert torch.equal(loss_fn(logits, target).as_subclass(torch.Tensor),
+                       plain(logits, target))

@@ -268,7 +268,9 @@ def tversky_value(c: Counts, task: str, how: Averaging, alpha: float,
     `top_k > 1`).
     """
     zd = how.zero_division
-    if (how.average == "micro" or how.class_weights == "generalized") and task != "binary":
+    # a tensor is never compared with a string (torch 2.8's compiler cannot trace it)
+    generalized = isinstance(how.class_weights, str) and how.class_weights == "generalized"
+    if (how.average == "micro" or generalized) and task != "binary":
         weights = how.class_mask(c.tp, c.support)
         micro = c.micro(weights)
         seen = None if weights is None else c.micro((weights > 0).to(weights.dtype))
